@@ -1,0 +1,171 @@
+//! Configuration: which servers to connect to and how.
+//!
+//! Switchboard reads its own TOML format (`switchboard.toml`) and, unchanged, the JSON files
+//! people already have: the `mcpServers` shape of Claude Desktop and Cursor, and the `servers`
+//! shape of VS Code. Every file becomes one validated [`Config`]; a file that cannot be used
+//! gives a [`ConfigError`] naming the file, the server and the key, and saying what to do.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+mod load;
+pub mod template;
+
+pub use template::{TemplateError, Variables};
+
+/// The default config file, looked up in the current directory.
+pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
+
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_LIST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_TOOL_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A whole, validated configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Servers by name, in name order.
+    pub servers: BTreeMap<String, ServerConfig>,
+    /// The top-level `[variables]` table, used by header and env templating.
+    pub variables: BTreeMap<String, String>,
+    /// The file this was read from, if any.
+    pub source: Option<PathBuf>,
+}
+
+/// How Switchboard talks to one server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// A child process speaking JSON-RPC on stdin/stdout.
+    Stdio,
+    /// The legacy HTTP+SSE transport (protocol revision 2024-11-05).
+    Sse,
+    /// Streamable HTTP (protocol revision 2025-03-26 and later).
+    StreamableHttp,
+}
+
+impl TransportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Stdio => "stdio",
+            TransportKind::Sse => "sse",
+            TransportKind::StreamableHttp => "streamable-http",
+        }
+    }
+
+    /// The transport a bare URL implies: a path ending in `/sse` is legacy SSE,
+    /// anything else Streamable HTTP.
+    pub fn for_url(url: &str) -> TransportKind {
+        let path = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(url)
+            .trim_end_matches('/');
+        if path.ends_with("/sse") {
+            TransportKind::Sse
+        } else {
+            TransportKind::StreamableHttp
+        }
+    }
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One server, validated: the fields that matter for its transport are set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    pub name: String,
+    pub transport: TransportKind,
+    /// stdio: the program to run.
+    pub command: Option<String>,
+    pub args: Vec<String>,
+    /// stdio: variables added to the inherited environment (templated).
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<PathBuf>,
+    /// sse / streamable-http: the endpoint.
+    pub url: Option<String>,
+    /// sse / streamable-http: headers sent with every request (templated).
+    pub headers: BTreeMap<String, String>,
+    pub connect_timeout: Duration,
+    pub list_timeout: Duration,
+    pub tool_call_timeout: Duration,
+    pub enabled: bool,
+}
+
+impl ServerConfig {
+    /// A stdio server with default timeouts.
+    pub fn stdio(name: impl Into<String>, command: impl Into<String>, args: Vec<String>) -> Self {
+        ServerConfig {
+            command: Some(command.into()),
+            args,
+            ..Self::empty(name.into(), TransportKind::Stdio)
+        }
+    }
+
+    /// An HTTP server with default timeouts; the transport follows [`TransportKind::for_url`].
+    pub fn url(name: impl Into<String>, url: impl Into<String>) -> Self {
+        let url = url.into();
+        ServerConfig {
+            url: Some(url.clone()),
+            ..Self::empty(name.into(), TransportKind::for_url(&url))
+        }
+    }
+
+    fn empty(name: String, transport: TransportKind) -> Self {
+        ServerConfig {
+            name,
+            transport,
+            command: None,
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            cwd: None,
+            url: None,
+            headers: BTreeMap::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            list_timeout: DEFAULT_LIST_TIMEOUT,
+            tool_call_timeout: DEFAULT_TOOL_CALL_TIMEOUT,
+            enabled: true,
+        }
+    }
+}
+
+/// A configuration that cannot be used, with where and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct ConfigError {
+    /// The file, when the config came from one.
+    pub file: Option<PathBuf>,
+    /// The server the problem is in, if it is in one.
+    pub server: Option<String>,
+    /// The offending key, e.g. `url` or `connect_timeout`.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub problem: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+impl ConfigError {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        if let Some(file) = &self.file {
+            out.push_str(&file.display().to_string());
+            out.push_str(": ");
+        }
+        match (&self.server, &self.key) {
+            (Some(s), Some(k)) => out.push_str(&format!("server '{s}', key '{k}': ")),
+            (Some(s), None) => out.push_str(&format!("server '{s}': ")),
+            (None, Some(k)) => out.push_str(&format!("key '{k}': ")),
+            (None, None) => {}
+        }
+        out.push_str(&self.problem);
+        if !self.fix.is_empty() {
+            out.push_str(". ");
+            out.push_str(&self.fix);
+        }
+        out
+    }
+}

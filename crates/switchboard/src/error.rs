@@ -1,0 +1,171 @@
+//! The engine's error type.
+//!
+//! Every failure a caller can see is one [`Error`] variant that names the server it concerns.
+//! Variants carry structured data (status codes, phases, challenges), so callers decide what
+//! to do from [`Error::class`], never by searching the message text. Messages never contain
+//! secrets: header values and URL credentials/queries are not part of any variant.
+
+use std::time::Duration;
+
+use crate::config::ConfigError;
+use crate::config::template::TemplateError;
+
+/// What a caller should think happened, independent of the transport that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    Config,
+    Unreachable,
+    Auth,
+    Timeout,
+    Protocol,
+    ToolError,
+    UnknownTool,
+    Closed,
+}
+
+impl ErrorClass {
+    /// A short stable name, used in CLI output and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Config => "config",
+            ErrorClass::Unreachable => "unreachable",
+            ErrorClass::Auth => "auth",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Protocol => "protocol",
+            ErrorClass::ToolError => "tool_error",
+            ErrorClass::UnknownTool => "unknown_tool",
+            ErrorClass::Closed => "closed",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which part of talking to a server ran out of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Starting the transport and the MCP `initialize` handshake.
+    Connect,
+    /// `tools/list`, all pages.
+    ListTools,
+    /// `tools/call`.
+    CallTool,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Connect => "connect",
+            Phase::ListTools => "list_tools",
+            Phase::CallTool => "tool call",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is unusable; the message names the file, server and key.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// A header or environment template could not be rendered for this server.
+    #[error("server '{server}': {source}")]
+    Template {
+        server: String,
+        #[source]
+        source: TemplateError,
+    },
+
+    /// The server could not be reached: refused, DNS, TLS, a command that does not start.
+    #[error("server '{server}' is unreachable: {reason}")]
+    Unreachable { server: String, reason: String },
+
+    /// The server refused our credentials (HTTP 401 or 403).
+    #[error("server '{server}' requires authentication (HTTP {status}){}", challenge_suffix(.challenge))]
+    Auth {
+        server: String,
+        status: u16,
+        /// The `WWW-Authenticate` challenge, if the server sent one.
+        challenge: Option<String>,
+    },
+
+    /// A phase did not finish before its deadline.
+    #[error("server '{server}': {phase} timed out after {}", humantime::format_duration(*.after))]
+    Timeout {
+        server: String,
+        phase: Phase,
+        after: Duration,
+    },
+
+    /// The server spoke, but not MCP as we understand it.
+    #[error("server '{server}': protocol error: {reason}")]
+    Protocol { server: String, reason: String },
+
+    /// The tool ran and reported failure (`isError: true`).
+    #[error("server '{server}': tool '{tool}' failed: {message}")]
+    Tool {
+        server: String,
+        tool: String,
+        message: String,
+    },
+
+    /// The server has no tool of that name.
+    #[error("server '{server}' has no tool '{tool}'")]
+    UnknownTool { server: String, tool: String },
+
+    /// The connection is closed (by us, or it died).
+    #[error("server '{server}': connection closed{}", reason_suffix(.reason))]
+    Closed {
+        server: String,
+        reason: Option<String>,
+    },
+}
+
+fn challenge_suffix(challenge: &Option<String>) -> String {
+    match challenge {
+        Some(c) => format!("; challenge: {c}"),
+        None => String::new(),
+    }
+}
+
+fn reason_suffix(reason: &Option<String>) -> String {
+    match reason {
+        Some(r) => format!(": {r}"),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Config(_) | Error::Template { .. } => ErrorClass::Config,
+            Error::Unreachable { .. } => ErrorClass::Unreachable,
+            Error::Auth { .. } => ErrorClass::Auth,
+            Error::Timeout { .. } => ErrorClass::Timeout,
+            Error::Protocol { .. } => ErrorClass::Protocol,
+            Error::Tool { .. } => ErrorClass::ToolError,
+            Error::UnknownTool { .. } => ErrorClass::UnknownTool,
+            Error::Closed { .. } => ErrorClass::Closed,
+        }
+    }
+
+    /// The server this error concerns, when there is one.
+    pub fn server(&self) -> Option<&str> {
+        match self {
+            Error::Config(e) => e.server.as_deref(),
+            Error::Template { server, .. }
+            | Error::Unreachable { server, .. }
+            | Error::Auth { server, .. }
+            | Error::Timeout { server, .. }
+            | Error::Protocol { server, .. }
+            | Error::Tool { server, .. }
+            | Error::UnknownTool { server, .. }
+            | Error::Closed { server, .. } => Some(server),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Switchboard: an MCP client runtime.
+//!
+//! The engine is layered; each layer depends only on the ones listed before it:
+//!
+//! - [`config`]: configuration files (TOML, `mcpServers` JSON), validation, templating.
+//! - [`transport`]: how bytes reach a server (stdio, legacy HTTP+SSE, Streamable HTTP),
+//!   all behind rmcp's `Transport` trait.
+//! - [`upstream`]: one live MCP connection: connect, list tools, call a tool with a deadline.
+//!
+//! [`Error`] is the one error type callers see; [`Error::class`] tells what kind of failure
+//! it was without parsing text.
+
+pub mod config;
+pub mod error;
+pub mod transport;
+pub mod upstream;
+
+pub use config::{Config, ServerConfig, TransportKind};
+pub use error::{Error, ErrorClass, Phase};
+

@@ -1,0 +1,1 @@
+//! One live connection to one MCP server.
