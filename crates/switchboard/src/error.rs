@@ -94,6 +94,11 @@ pub enum Error {
         challenge: Option<String>,
     },
 
+    /// The connection broke while a request was in flight; the server may or may not have
+    /// acted on it.
+    #[error("server '{server}': connection lost during {phase}")]
+    ConnectionLost { server: String, phase: Phase },
+
     /// A phase did not finish before its deadline.
     #[error("server '{server}': {phase} timed out after {}", humantime::format_duration(*.after))]
     Timeout {
@@ -107,11 +112,14 @@ pub enum Error {
     Protocol { server: String, reason: String },
 
     /// The tool ran and reported failure (`isError: true`).
+    /// The server rejected the call with a JSON-RPC error (`code` is then set).
     #[error("server '{server}': tool '{tool}' failed: {message}")]
     Tool {
         server: String,
         tool: String,
         message: String,
+        /// The JSON-RPC error code when the server rejected the request itself.
+        code: Option<i32>,
     },
 
     /// The server has no tool of that name.
@@ -144,7 +152,7 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Config(_) | Error::Template { .. } => ErrorClass::Config,
-            Error::Unreachable { .. } => ErrorClass::Unreachable,
+            Error::Unreachable { .. } | Error::ConnectionLost { .. } => ErrorClass::Unreachable,
             Error::Auth { .. } => ErrorClass::Auth,
             Error::Timeout { .. } => ErrorClass::Timeout,
             Error::Protocol { .. } => ErrorClass::Protocol,
@@ -160,6 +168,7 @@ impl Error {
             Error::Config(e) => e.server.as_deref(),
             Error::Template { server, .. }
             | Error::Unreachable { server, .. }
+            | Error::ConnectionLost { server, .. }
             | Error::Auth { server, .. }
             | Error::Timeout { server, .. }
             | Error::Protocol { server, .. }

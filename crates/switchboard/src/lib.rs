@@ -15,6 +15,7 @@ pub mod error;
 pub mod transport;
 pub mod upstream;
 
+pub use upstream::{CallOutcome, Connector, Upstream, UpstreamEvent};
+
 pub use config::{Config, ServerConfig, TransportKind};
 pub use error::{Error, ErrorClass, Phase};
-

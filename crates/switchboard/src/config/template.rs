@@ -18,13 +18,17 @@ pub struct Variables<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
-    #[error("{field} uses the unknown variable '{variable}'; define it in [variables] or pass it with the connection")]
+    #[error(
+        "{field} uses the unknown variable '{variable}'; define it in [variables] or pass it with the connection"
+    )]
     UnknownVariable { field: String, variable: String },
     #[error("{field} uses the environment variable '{variable}', which is not set")]
     UnsetEnv { field: String, variable: String },
     #[error("{field} has a malformed placeholder at byte {position}; write $$ for a literal '$'")]
     Syntax { field: String, position: usize },
-    #[error("{field} contains a line break after substitution; header and env values must be one line")]
+    #[error(
+        "{field} contains a line break after substitution; header and env values must be one line"
+    )]
     LineBreak { field: String },
 }
 

@@ -1,1 +1,388 @@
 //! One live connection to one MCP server.
+//!
+//! [`Connector::connect`] starts the transport and runs `initialize` within the server's
+//! `connect_timeout`. The resulting [`Upstream`] lists tools (every page) within
+//! `list_timeout` and calls tools against one absolute deadline: a call whose deadline has
+//! passed is never sent, and a call that runs out of time is cancelled at the server
+//! (`notifications/cancelled`). Dropping a call future in flight cancels it too.
+//! [`Upstream::close`] is idempotent and leaves no process behind.
+
+mod classify;
+mod handler;
+mod outcome;
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rmcp::ServiceExt;
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientRequest, JsonObject,
+    RequestId, ServerResult, Tool,
+};
+use rmcp::service::{ClientCacheConfig, Peer, PeerRequestOptions, RoleClient, RunningService};
+use rmcp::transport::IntoTransport;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+pub use handler::UpstreamEvent;
+pub use outcome::CallOutcome;
+
+use crate::config::template::{render_env, render_headers};
+use crate::config::{ServerConfig, TransportKind, Variables};
+use crate::transport::http::{self, ConnectionPolicy};
+use crate::transport::{sse, stdio};
+use crate::{Error, Phase};
+use handler::Handler;
+
+/// How long `close` gives the MCP session to shut down before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Opens upstream connections. Holds what connections share (the HTTP clients and their
+/// connection pools), so make one and reuse it.
+#[derive(Clone)]
+pub struct Connector {
+    fresh: reqwest::Client,
+    keep_alive: reqwest::Client,
+}
+
+impl Default for Connector {
+    fn default() -> Self {
+        Connector {
+            fresh: http::client(ConnectionPolicy::Fresh),
+            keep_alive: http::client(ConnectionPolicy::KeepAlive),
+        }
+    }
+}
+
+impl Connector {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn http_client(&self, policy: ConnectionPolicy) -> reqwest::Client {
+        match policy {
+            ConnectionPolicy::Fresh => self.fresh.clone(),
+            ConnectionPolicy::KeepAlive => self.keep_alive.clone(),
+        }
+    }
+
+    /// Connects to `server` and completes `initialize`, within `server.connect_timeout`.
+    /// `vars` fills the `${...}` placeholders of headers and env values.
+    pub async fn connect(
+        &self,
+        server: &ServerConfig,
+        vars: Variables<'_>,
+    ) -> Result<Upstream, Error> {
+        let budget = server.connect_timeout;
+        match tokio::time::timeout(budget, self.connect_inner(server, vars)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout {
+                server: server.name.clone(),
+                phase: Phase::Connect,
+                after: budget,
+            }),
+        }
+    }
+
+    async fn connect_inner(
+        &self,
+        server: &ServerConfig,
+        vars: Variables<'_>,
+    ) -> Result<Upstream, Error> {
+        let name = server.name.as_str();
+        let template_error = |source| Error::Template {
+            server: name.to_owned(),
+            source,
+        };
+        match server.transport {
+            TransportKind::Stdio => {
+                let env = render_env(&server.env, vars).map_err(template_error)?;
+                let child = stdio::spawn(server, env).map_err(|e| Error::Unreachable {
+                    server: name.to_owned(),
+                    reason: format!(
+                        "cannot start '{}': {e}",
+                        server.command.as_deref().unwrap_or_default()
+                    ),
+                })?;
+                let mut group = child.group;
+                match Upstream::serve(server, (child.stdout, child.stdin)).await {
+                    Ok(mut upstream) => {
+                        upstream.process = tokio::sync::Mutex::new(Some(group));
+                        Ok(upstream)
+                    }
+                    Err(error) => {
+                        // Give the stderr reader a moment to catch the server's last words.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        let running = group.is_running();
+                        let tail = group.stderr_tail();
+                        group.terminate().await;
+                        Err(explain_stdio_failure(error, running, tail))
+                    }
+                }
+            }
+            TransportKind::Sse => {
+                let url = server.url.as_deref().unwrap_or_default();
+                let headers = render_headers(&server.headers, vars).map_err(template_error)?;
+                let transport = sse::SseClientTransport::connect(
+                    self.http_client(ConnectionPolicy::KeepAlive),
+                    url,
+                    headers,
+                )
+                .await
+                .map_err(|e| classify::from_sse_connect(name, e))?;
+                Upstream::serve(server, transport).await
+            }
+            TransportKind::StreamableHttp => {
+                let url = server.url.as_deref().unwrap_or_default();
+                let headers = render_headers(&server.headers, vars).map_err(template_error)?;
+                if let Some(reserved) = http::reserved_header(&headers) {
+                    return Err(Error::Protocol {
+                        server: name.to_owned(),
+                        reason: format!(
+                            "header '{reserved}' is set by the transport itself; remove it from headers"
+                        ),
+                    });
+                }
+                let headers = http::header_map(headers).map_err(|e| Error::Protocol {
+                    server: name.to_owned(),
+                    reason: e.to_string(),
+                })?;
+                let transport =
+                    http::transport(self.http_client(ConnectionPolicy::default()), url, headers);
+                Upstream::serve(server, transport).await
+            }
+        }
+    }
+}
+
+/// A stdio server that failed to initialize: say whether it exited and what it last said.
+fn explain_stdio_failure(error: Error, still_running: bool, stderr_tail: Vec<String>) -> Error {
+    let Error::Unreachable { server, reason } = error else {
+        return error;
+    };
+    let mut reason = if still_running {
+        reason
+    } else {
+        "the server process exited before initialize completed".to_owned()
+    };
+    if let Some(last) = stderr_tail.last() {
+        reason.push_str("; its last stderr line: ");
+        reason.push_str(last);
+    }
+    Error::Unreachable { server, reason }
+}
+
+/// One live MCP session with one server.
+pub struct Upstream {
+    server: Arc<str>,
+    transport: TransportKind,
+    list_timeout: Duration,
+    call_timeout: Duration,
+    peer: Peer<RoleClient>,
+    service: Mutex<Option<RunningService<RoleClient, Handler>>>,
+    process: tokio::sync::Mutex<Option<stdio::ProcessGroup>>,
+    closed: AtomicBool,
+    events: broadcast::Sender<UpstreamEvent>,
+}
+
+impl Upstream {
+    /// Runs `initialize` over an already open transport (also used for in-process servers).
+    /// Does not apply `connect_timeout`; [`Connector::connect`] does.
+    pub async fn serve<T, E, A>(server: &ServerConfig, transport: T) -> Result<Upstream, Error>
+    where
+        T: IntoTransport<RoleClient, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let name: Arc<str> = Arc::from(server.name.as_str());
+        let (events, _) = broadcast::channel(16);
+        let handler = Handler {
+            server: name.clone(),
+            events: events.clone(),
+        };
+        let service = handler
+            .serve(transport)
+            .await
+            .map_err(|e| classify::from_init(&name, e))?;
+        let peer = service.peer().clone();
+        // A cached tools/list would hide a server that went down or changed its tools.
+        peer.set_response_cache_config(ClientCacheConfig::disabled())
+            .await;
+        tracing::debug!(server = %name, transport = %server.transport, "connected");
+        Ok(Upstream {
+            server: name,
+            transport: server.transport,
+            list_timeout: server.list_timeout,
+            call_timeout: server.tool_call_timeout,
+            peer,
+            service: Mutex::new(Some(service)),
+            process: tokio::sync::Mutex::new(None),
+            closed: AtomicBool::new(false),
+            events,
+        })
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    pub fn transport(&self) -> TransportKind {
+        self.transport
+    }
+
+    /// The configured `tool_call_timeout`, for callers that build a deadline from it.
+    pub fn tool_call_timeout(&self) -> Duration {
+        self.call_timeout
+    }
+
+    /// Notifications from the server that its owner may act on.
+    pub fn subscribe(&self) -> broadcast::Receiver<UpstreamEvent> {
+        self.events.subscribe()
+    }
+
+    /// Whether the session can still carry requests: not closed by us, transport not dead.
+    pub fn is_alive(&self) -> bool {
+        !self.closed.load(Ordering::Acquire) && !self.peer.is_transport_closed()
+    }
+
+    /// The server's name and version from `initialize`, if it sent them.
+    pub fn server_info(&self) -> Option<rmcp::model::Implementation> {
+        self.peer
+            .peer_info()
+            .and_then(|info| info.server_info.clone())
+    }
+
+    /// Every tool the server has (all pages), within `list_timeout`.
+    pub async fn list_tools(&self) -> Result<Vec<Tool>, Error> {
+        self.check_usable()?;
+        let budget = self.list_timeout;
+        match tokio::time::timeout(budget, self.peer.list_all_tools()).await {
+            Ok(Ok(tools)) => Ok(tools),
+            Ok(Err(e)) => Err(classify::from_service(
+                &self.server,
+                e,
+                Phase::ListTools,
+                budget,
+                None,
+            )),
+            Err(_) => Err(Error::Timeout {
+                server: self.server.to_string(),
+                phase: Phase::ListTools,
+                after: budget,
+            }),
+        }
+    }
+
+    /// Calls `tool` with `arguments`, finishing by `deadline`. A deadline already passed
+    /// means the call is not sent. `isError` results are returned as `Ok` with
+    /// `is_error: true`; use [`CallOutcome::into_result`] to treat them as errors.
+    pub async fn call_tool(
+        &self,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        deadline: Instant,
+    ) -> Result<CallOutcome, Error> {
+        let budget = deadline.saturating_duration_since(Instant::now());
+        if budget.is_zero() {
+            return Err(Error::Timeout {
+                server: self.server.to_string(),
+                phase: Phase::CallTool,
+                after: Duration::ZERO,
+            });
+        }
+        self.check_usable()?;
+        let mut params = CallToolRequestParams::new(tool.to_owned());
+        params.arguments = arguments;
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let handle = self
+            .peer
+            .send_request_with_option(request, PeerRequestOptions::with_timeout(budget))
+            .await
+            .map_err(|e| self.call_error(e, budget, tool))?;
+        let guard = CancelOnDrop {
+            peer: &self.peer,
+            id: Some(handle.id.clone()),
+        };
+        let response = handle.await_response().await;
+        guard.disarm();
+        match response {
+            Ok(ServerResult::CallToolResult(result)) => Ok(CallOutcome::from(result)),
+            Ok(_) => Err(Error::Protocol {
+                server: self.server.to_string(),
+                reason: "tools/call returned a result of another type".to_owned(),
+            }),
+            Err(e) => Err(self.call_error(e, budget, tool)),
+        }
+    }
+
+    fn call_error(&self, error: rmcp::ServiceError, budget: Duration, tool: &str) -> Error {
+        classify::from_service(&self.server, error, Phase::CallTool, budget, Some(tool))
+    }
+
+    fn check_usable(&self) -> Result<(), Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed {
+                server: self.server.to_string(),
+                reason: None,
+            });
+        }
+        if self.peer.is_transport_closed() {
+            return Err(Error::Unreachable {
+                server: self.server.to_string(),
+                reason: "the connection was lost".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Ends the session and, for stdio, the server's whole process group. Idempotent.
+    pub async fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let service = self
+            .service
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut service) = service {
+            let _ = service.close_with_timeout(CLOSE_GRACE).await;
+        }
+        if let Some(mut group) = self.process.lock().await.take() {
+            group.terminate().await;
+        }
+        tracing::debug!(server = %self.server, "closed");
+    }
+
+    /// The process group id of a stdio server (its pid), for diagnostics and tests.
+    pub async fn process_id(&self) -> Option<i32> {
+        self.process.lock().await.as_ref().and_then(|g| g.pgid())
+    }
+}
+
+/// Sends `notifications/cancelled` for a request whose caller stopped waiting.
+struct CancelOnDrop<'a> {
+    peer: &'a Peer<RoleClient>,
+    id: Option<RequestId>,
+}
+
+impl CancelOnDrop<'_> {
+    fn disarm(mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let peer = self.peer.clone();
+        let params =
+            CancelledNotificationParam::new(Some(id), Some("the caller stopped waiting".into()));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = peer.notify_cancelled(params).await;
+            });
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Streamable HTTP: rmcp's client, given our headers and our choice of connection reuse.
+//!
+//! rmcp's default HTTP client opens a new TCP connection for every POST, because a pooled
+//! connection can stall about 40 ms when the previous response was an SSE body that was not
+//! fully drained. Servers that answer with plain JSON do not have that problem and gain a lot
+//! from keep-alive. [`ConnectionPolicy`] makes that a per-upstream choice.
+
+use std::collections::HashMap;
+
+use http::{HeaderName, HeaderValue};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+/// How an upstream's HTTP requests use TCP connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConnectionPolicy {
+    /// A new connection per request (rmcp's default; immune to the pooled-SSE stall).
+    #[default]
+    Fresh,
+    /// Idle connections are kept and reused.
+    KeepAlive,
+}
+
+/// Headers that rmcp manages itself and a user must not set.
+const RESERVED: &[&str] = &["accept", "mcp-session-id", "last-event-id", "content-type"];
+
+/// A header name that the transport sets itself, if `headers` contains one.
+pub fn reserved_header(headers: &[(String, String)]) -> Option<&str> {
+    headers
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .find(|name| RESERVED.iter().any(|r| name.eq_ignore_ascii_case(r)))
+}
+
+/// Builds one reqwest client for the policy. Clients are cheap to clone and share a pool,
+/// so callers build one per policy and reuse it for every upstream.
+pub fn client(policy: ConnectionPolicy) -> reqwest::Client {
+    let builder = reqwest::Client::builder().tcp_nodelay(true);
+    let builder = match policy {
+        ConnectionPolicy::Fresh => builder.pool_max_idle_per_host(0),
+        ConnectionPolicy::KeepAlive => builder,
+    };
+    builder
+        .build()
+        .expect("a reqwest client with default TLS settings always builds")
+}
+
+/// Why a header could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("header '{0}' is not a valid HTTP header")]
+pub struct InvalidHeader(pub String);
+
+/// Converts rendered headers into the typed form HTTP clients take.
+pub fn header_map(
+    headers: Vec<(String, String)>,
+) -> Result<HashMap<HeaderName, HeaderValue>, InvalidHeader> {
+    headers
+        .into_iter()
+        .map(|(name, value)| {
+            let parsed_name =
+                HeaderName::try_from(name.as_str()).map_err(|_| InvalidHeader(name.clone()))?;
+            let parsed_value =
+                HeaderValue::try_from(value).map_err(|_| InvalidHeader(name.clone()))?;
+            Ok((parsed_name, parsed_value))
+        })
+        .collect()
+}
+
+/// A Streamable HTTP transport to `url` sending `headers` on every request.
+pub fn transport(
+    client: reqwest::Client,
+    url: &str,
+    headers: HashMap<HeaderName, HeaderValue>,
+) -> StreamableHttpClientTransport<reqwest::Client> {
+    let config = StreamableHttpClientTransportConfig::with_uri(url)
+        .custom_headers(headers)
+        .reinit_on_expired_session(true);
+    StreamableHttpClientTransport::with_client(client, config)
+}
