@@ -486,34 +486,3 @@ mod tests {
         assert!(header_map(vec![("bad name".into(), "v".into())]).is_err());
     }
 }
-
-/// A failure after connect (a POST or the event stream).
-#[derive(Debug, thiserror::Error)]
-pub enum SseTransportError {
-    #[error("HTTP {status}")]
-    Status {
-        status: u16,
-        challenge: Option<String>,
-    },
-    #[error("{0}")]
-    Request(#[source] reqwest::Error),
-}
-
-impl rmcp::transport::Transport<rmcp::RoleClient> for SseClientTransport {
-    type Error = SseTransportError;
-
-    fn send(
-        &mut self,
-        _item: rmcp::service::TxJsonRpcMessage<rmcp::RoleClient>,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        async { todo!("legacy SSE send") }
-    }
-
-    async fn receive(&mut self) -> Option<rmcp::service::RxJsonRpcMessage<rmcp::RoleClient>> {
-        todo!("legacy SSE receive")
-    }
-
-    async fn close(&mut self) -> Result<(), Self::Error> {
-        todo!("legacy SSE close")
-    }
-}

@@ -185,6 +185,14 @@ fn from_sse_transport(server: &str, error: &crate::transport::sse::SseTransportE
             from_status(server, *status, challenge.clone())
         }
         SseTransportError::Request(e) => from_reqwest(server, e),
+        SseTransportError::Closed => Error::Closed {
+            server: server.to_owned(),
+            reason: None,
+        },
+        other => Error::Protocol {
+            server: server.to_owned(),
+            reason: other.to_string(),
+        },
     }
 }
 
