@@ -1,1 +1,40 @@
+//! `switchboard-testkit`: a real MCP server (built on rmcp) that Switchboard's
+//! tests and benchmarks talk to, over stdio, Streamable HTTP (stateful and
+//! stateless) and the legacy HTTP+SSE transport.
+//!
+//! Use it in-process through [`serve_streamable_http`], [`serve_sse`] and
+//! [`TestServer`], or spawn the `switchboard-testkit` binary (see [`cli`]).
 
+use std::time::Duration;
+
+pub mod cli;
+pub mod demo;
+mod http;
+mod sse;
+mod stdio;
+mod streamable;
+mod tools;
+
+pub use http::{RunningServer, WWW_AUTHENTICATE_CHALLENGE};
+pub use sse::{serve_sse, serve_sse_on};
+pub use stdio::serve_stdio;
+pub use streamable::{HttpMode, serve_streamable_http, serve_streamable_http_on};
+pub use tools::{DROP_EXIT_CODE, TINY_PNG_BASE64, TINY_WAV_BASE64, TestServer};
+
+/// Behaviour switches of the test server.
+///
+/// `Knobs::default()` is the in-process default: no generated tools, no
+/// latency, no auth, and `drop` hangs instead of killing the (test) process.
+#[derive(Clone, Debug, Default)]
+pub struct Knobs {
+    /// Number of generated tools `tool_0` .. `tool_{N-1}`.
+    pub tools: usize,
+    /// Delay added before every tool call's work.
+    pub latency: Duration,
+    /// HTTP modes: require `Authorization: Bearer <token>` on every request.
+    pub require_bearer: Option<String>,
+    /// Never answer `initialize` (nor `server/discover`).
+    pub hang_initialize: bool,
+    /// `drop` exits the process with [`DROP_EXIT_CODE`] instead of hanging.
+    pub exit_on_drop: bool,
+}

@@ -1,0 +1,122 @@
+//! Command-line front end of the `switchboard-testkit` binary: flags (each
+//! also settable as `SWITCHBOARD_TESTKIT_<FLAG>`, since stdio servers are
+//! usually configured through their environment), logging to stderr, and the
+//! `listening <url>` line that tests spawning the binary read from stdout.
+
+use std::{io::Write, time::Duration};
+
+use clap::{Parser, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+use crate::{HttpMode, Knobs, RunningServer, serve_sse_on, serve_stdio, serve_streamable_http_on};
+
+/// Which transport the binary serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// JSON-RPC over stdin/stdout.
+    Stdio,
+    /// Legacy HTTP+SSE (2024-11-05) at `/sse`.
+    Sse,
+    /// Streamable HTTP at `/mcp` with sessions.
+    StreamableHttp,
+    /// Streamable HTTP at `/mcp` without sessions.
+    StreamableHttpStateless,
+}
+
+/// A real MCP server for Switchboard's tests and benchmarks.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "switchboard-testkit", version)]
+pub struct Args {
+    /// Transport to serve.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TESTKIT_TRANSPORT",
+        value_enum,
+        default_value = "stdio"
+    )]
+    pub transport: TransportArg,
+    /// HTTP port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, env = "SWITCHBOARD_TESTKIT_PORT", default_value_t = 0)]
+    pub port: u16,
+    /// Number of generated tools `tool_0` .. `tool_{N-1}`.
+    #[arg(long, env = "SWITCHBOARD_TESTKIT_TOOLS", default_value_t = 0)]
+    pub tools: usize,
+    /// Delay before every tool call's work, e.g. `5ms`, `1s`.
+    #[arg(long, env = "SWITCHBOARD_TESTKIT_LATENCY", value_parser = humantime::parse_duration, default_value = "0s")]
+    pub latency: Duration,
+    /// HTTP modes: answer 401 to requests without `Authorization: Bearer TOKEN`.
+    #[arg(long, env = "SWITCHBOARD_TESTKIT_REQUIRE_BEARER", value_name = "TOKEN")]
+    pub require_bearer: Option<String>,
+    /// Never answer `initialize`.
+    #[arg(long, env = "SWITCHBOARD_TESTKIT_HANG_INITIALIZE")]
+    pub hang_initialize: bool,
+    /// The `drop` tool hangs instead of exiting the process.
+    #[arg(long, env = "SWITCHBOARD_TESTKIT_NO_EXIT_ON_DROP")]
+    pub no_exit_on_drop: bool,
+}
+
+impl Args {
+    /// The server knobs these flags describe.
+    pub fn knobs(&self) -> Knobs {
+        Knobs {
+            tools: self.tools,
+            latency: self.latency,
+            require_bearer: self.require_bearer.clone(),
+            hang_initialize: self.hang_initialize,
+            exit_on_drop: !self.no_exit_on_drop,
+        }
+    }
+}
+
+/// Logs to stderr (stdout carries the protocol in stdio mode). `RUST_LOG`
+/// overrides the default filter `warn,rmcp=warn` (rmcp logs every
+/// notification at INFO).
+pub fn init_logging() {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,rmcp=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Parses the command line, then serves until stdin closes (stdio) or the
+/// process is interrupted (HTTP modes).
+pub async fn main() -> anyhow::Result<()> {
+    init_logging();
+    run(Args::parse()).await
+}
+
+/// Serves according to `args`.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let knobs = args.knobs();
+    let server = match args.transport {
+        TransportArg::Stdio => return serve_stdio(knobs).await,
+        TransportArg::Sse => serve_sse_on(args.port, knobs).await?,
+        TransportArg::StreamableHttp => {
+            serve_streamable_http_on(args.port, knobs, HttpMode::Stateful).await?
+        }
+        TransportArg::StreamableHttpStateless => {
+            serve_streamable_http_on(args.port, knobs, HttpMode::Stateless).await?
+        }
+    };
+    announce(&server)?;
+    wait_for_signal().await?;
+    server.shutdown().await;
+    Ok(())
+}
+
+/// Prints exactly one line, `listening <url>`, to stdout and flushes it.
+fn announce(server: &RunningServer) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening {}", server.url())?;
+    stdout.flush()
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}

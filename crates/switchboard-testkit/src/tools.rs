@@ -1,0 +1,542 @@
+//! The test server itself: a hand-written rmcp [`ServerHandler`] whose tool
+//! list is decided at runtime (fixed tools, `--tools N` generated ones and
+//! tools added by `notify_list_changed`), with counters that let tests prove
+//! how often a call really ran or was cancelled.
+//!
+//! Every transport (stdio, Streamable HTTP, legacy SSE) serves clones of the
+//! same [`TestServer`]; clones share the counters and the tool list, while
+//! [`TestServer::new_session`] gives each MCP session its own session id.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::http::request::Parts;
+use rmcp::{
+    ErrorData as McpError, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
+        Implementation, InitializeRequestParams, InitializeResult, JsonObject, ListToolsResult,
+        PaginatedRequestParams, Resource, ServerCapabilities, ServerConfig, Tool,
+    },
+    service::RequestContext,
+};
+use serde_json::{Value, json};
+
+use crate::Knobs;
+
+/// A valid 1x1 PNG (one transparent-ish pixel), base64.
+pub const TINY_PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+/// A valid 8-sample, 8 kHz, 8-bit mono WAV file, base64.
+pub const TINY_WAV_BASE64: &str =
+    "UklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAEAfAAABAAgAZGF0YQgAAACAgICAgICAgA==";
+
+/// Exit status of the binary when the `drop` tool kills the process.
+pub const DROP_EXIT_CODE: i32 = 17;
+
+/// State shared by every clone of a [`TestServer`] (all sessions of one server).
+struct Shared {
+    knobs: Knobs,
+    base_tools: Vec<Tool>,
+    added_tools: Mutex<Vec<Tool>>,
+    executions: Mutex<BTreeMap<String, u64>>,
+    cancelled: Mutex<BTreeMap<String, u64>>,
+    grandchildren: Mutex<Vec<std::process::Child>>,
+}
+
+/// The Switchboard test MCP server. Cheap to clone; clones share counters.
+#[derive(Clone)]
+pub struct TestServer {
+    shared: Arc<Shared>,
+    session: Arc<str>,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("knobs", &self.shared.knobs)
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestServer {
+    /// A fresh server (fresh counters, fresh session id).
+    pub fn new(knobs: Knobs) -> Self {
+        let base_tools = base_tools(knobs.tools);
+        Self {
+            shared: Arc::new(Shared {
+                knobs,
+                base_tools,
+                added_tools: Mutex::new(Vec::new()),
+                executions: Mutex::new(BTreeMap::new()),
+                cancelled: Mutex::new(BTreeMap::new()),
+                grandchildren: Mutex::new(Vec::new()),
+            }),
+            session: new_id().into(),
+        }
+    }
+
+    /// A handle on the same server (same counters and tools) with a new session id.
+    pub fn new_session(&self) -> Self {
+        self.with_session_id(new_id())
+    }
+
+    /// A handle on the same server with the given session id.
+    pub fn with_session_id(&self, id: impl Into<String>) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            session: id.into().into(),
+        }
+    }
+
+    /// This handle's session id (what `session_info` reports outside stateful HTTP).
+    pub fn session_id(&self) -> &str {
+        &self.session
+    }
+
+    /// The knobs this server was built with.
+    pub fn knobs(&self) -> &Knobs {
+        &self.shared.knobs
+    }
+
+    /// The current tool list (fixed, generated and added tools).
+    pub fn tools(&self) -> Vec<Tool> {
+        let mut tools = self.shared.base_tools.clone();
+        tools.extend(lock(&self.shared.added_tools).iter().cloned());
+        tools
+    }
+
+    /// `{"executions": {tool: n}, "cancelled": {tool: n}}` across all sessions.
+    pub fn counts(&self) -> Value {
+        json!({
+            "executions": *lock(&self.shared.executions),
+            "cancelled": *lock(&self.shared.cancelled),
+        })
+    }
+
+    fn find_tool(&self, name: &str) -> Option<Tool> {
+        self.shared
+            .base_tools
+            .iter()
+            .find(|t| t.name == name)
+            .cloned()
+            .or_else(|| {
+                lock(&self.shared.added_tools)
+                    .iter()
+                    .find(|t| t.name == name)
+                    .cloned()
+            })
+    }
+
+    async fn run_tool(
+        &self,
+        name: &str,
+        args: &JsonObject,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let ct = &context.ct;
+        let result = match name {
+            "echo" => text(str_arg(args, "message")?),
+            "add" => {
+                let sum = num_arg(args, "a")? + num_arg(args, "b")?;
+                text(sum.to_string())
+            }
+            "fail" => {
+                let message = args
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the tool failed on purpose");
+                CallToolResult::error(vec![ContentBlock::text(message)])
+            }
+            "hang" => {
+                ct.cancelled().await;
+                return Err(cancelled());
+            }
+            "sleep" => {
+                let ms = uint_arg(args, "ms")?;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(ms)) => text(format!("slept {ms} ms")),
+                    _ = ct.cancelled() => return Err(cancelled()),
+                }
+            }
+            "structured" => CallToolResult::structured(json!({"temperature": 21.5, "unit": "C"})),
+            "image" => CallToolResult::success(vec![
+                ContentBlock::image(TINY_PNG_BASE64, "image/png"),
+                ContentBlock::text("tiny image"),
+            ]),
+            "mixed" => CallToolResult::success(vec![
+                ContentBlock::text("first"),
+                ContentBlock::text("second"),
+                ContentBlock::image(TINY_PNG_BASE64, "image/png"),
+                ContentBlock::audio(TINY_WAV_BASE64, "audio/wav"),
+                ContentBlock::resource_link(
+                    Resource::new("file:///switchboard-testkit/linked.txt", "linked.txt")
+                        .with_mime_type("text/plain"),
+                ),
+                ContentBlock::embedded_text(
+                    "file:///switchboard-testkit/embedded.txt",
+                    "embedded resource text",
+                ),
+            ]),
+            "payload" => {
+                let bytes = usize::try_from(uint_arg(args, "bytes")?)
+                    .map_err(|_| McpError::invalid_params("`bytes` is too large", None))?;
+                text("x".repeat(bytes))
+            }
+            "drop" => {
+                if self.shared.knobs.exit_on_drop {
+                    // Simulate a crash: no answer, no flush, no cleanup.
+                    std::process::exit(DROP_EXIT_CODE);
+                }
+                ct.cancelled().await;
+                return Err(cancelled());
+            }
+            "notify_list_changed" => {
+                let added = {
+                    let mut added = lock(&self.shared.added_tools);
+                    let name = format!("added_{}", added.len() + 1);
+                    added.push(message_tool(
+                        name.clone(),
+                        "A tool added at runtime: echoes `message`.",
+                    ));
+                    name
+                };
+                if let Err(error) = context.peer.notify_tool_list_changed().await {
+                    tracing::warn!(%error, "could not send tools/list_changed");
+                }
+                text(format!("added {added}"))
+            }
+            "counts" => text(self.counts().to_string()),
+            "echo_headers" => {
+                let headers: serde_json::Map<String, Value> = match http_parts(context) {
+                    Some(parts) => {
+                        let mut map = serde_json::Map::new();
+                        for (key, value) in &parts.headers {
+                            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                            match map.get_mut(key.as_str()) {
+                                Some(Value::String(existing)) => {
+                                    existing.push_str(", ");
+                                    existing.push_str(&value);
+                                }
+                                _ => {
+                                    map.insert(key.as_str().to_owned(), Value::String(value));
+                                }
+                            }
+                        }
+                        map
+                    }
+                    None => serde_json::Map::new(),
+                };
+                text(Value::Object(headers).to_string())
+            }
+            "session_info" => {
+                let from_header = http_parts(context).and_then(|parts| {
+                    parts
+                        .headers
+                        .get("mcp-session-id")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                });
+                let session = from_header.unwrap_or_else(|| self.session.to_string());
+                text(json!({ "session": session }).to_string())
+            }
+            "spawn_grandchild" => {
+                // Same process group on purpose: process-cleanup tests kill the group.
+                let child = std::process::Command::new("sleep")
+                    .arg("300")
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .map_err(|e| McpError::internal_error(format!("spawn sleep: {e}"), None))?;
+                let pid = child.id();
+                lock(&self.shared.grandchildren).push(child);
+                text(pid.to_string())
+            }
+            // Generated (`tool_N`) and added (`added_N`) tools echo their message.
+            _ => text(
+                args.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+        };
+        Ok(result)
+    }
+}
+
+impl ServerHandler for TestServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "switchboard-testkit",
+            env!("CARGO_PKG_VERSION"),
+        ))
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        if self.shared.knobs.hang_initialize {
+            std::future::pending::<()>().await;
+        }
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
+    async fn discover(
+        &self,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, McpError> {
+        // `server/discover` is the handshake of the initialize-less protocol revisions.
+        if self.shared.knobs.hang_initialize {
+            std::future::pending::<()>().await;
+        }
+        Ok(DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            self.get_info(),
+        ))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(self.tools()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.find_tool(name)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let name = request.name.to_string();
+        if self.find_tool(&name).is_none() {
+            return Err(McpError::invalid_params(
+                format!("unknown tool `{name}`"),
+                None,
+            ));
+        }
+        if name != "counts" {
+            *lock(&self.shared.executions)
+                .entry(name.clone())
+                .or_default() += 1;
+        }
+        // Counts a cancellation if this call does not finish normally, whether
+        // rmcp cancels its token or drops the future.
+        let guard = CancelCounter {
+            shared: self.shared.clone(),
+            tool: Some(name.clone()),
+        };
+        let latency = self.shared.knobs.latency;
+        if !latency.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(latency) => {}
+                _ = context.ct.cancelled() => return Err(cancelled()),
+            }
+        }
+        let args = request.arguments.unwrap_or_default();
+        let result = self.run_tool(&name, &args, &context).await;
+        if result.is_ok() || !context.ct.is_cancelled() {
+            guard.disarm();
+        }
+        result.map(CallToolResponse::from)
+    }
+}
+
+/// Increments the `cancelled` counter of a tool on drop unless disarmed.
+struct CancelCounter {
+    shared: Arc<Shared>,
+    tool: Option<String>,
+}
+
+impl CancelCounter {
+    fn disarm(mut self) {
+        self.tool = None;
+    }
+}
+
+impl Drop for CancelCounter {
+    fn drop(&mut self) {
+        if let Some(tool) = self.tool.take() {
+            *lock(&self.shared.cancelled).entry(tool).or_default() += 1;
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn http_parts(context: &RequestContext<RoleServer>) -> Option<&Parts> {
+    context.extensions.get::<Parts>()
+}
+
+fn cancelled() -> McpError {
+    McpError::internal_error("request cancelled", None)
+}
+
+fn text(text: impl Into<String>) -> CallToolResult {
+    CallToolResult::success(vec![ContentBlock::text(text)])
+}
+
+fn str_arg<'a>(args: &'a JsonObject, key: &str) -> Result<&'a str, McpError> {
+    args.get(key).and_then(Value::as_str).ok_or_else(|| {
+        McpError::invalid_params(format!("`{key}` is required and must be a string"), None)
+    })
+}
+
+fn num_arg(args: &JsonObject, key: &str) -> Result<f64, McpError> {
+    args.get(key).and_then(Value::as_f64).ok_or_else(|| {
+        McpError::invalid_params(format!("`{key}` is required and must be a number"), None)
+    })
+}
+
+fn uint_arg(args: &JsonObject, key: &str) -> Result<u64, McpError> {
+    args.get(key).and_then(Value::as_u64).ok_or_else(|| {
+        McpError::invalid_params(
+            format!("`{key}` is required and must be a non-negative integer"),
+            None,
+        )
+    })
+}
+
+/// Turns a `json!({...})` object into the schema type rmcp wants.
+pub(crate) fn schema(value: Value) -> Arc<JsonObject> {
+    match value {
+        Value::Object(map) => Arc::new(map),
+        other => panic!("a JSON schema must be an object, got {other}"),
+    }
+}
+
+fn empty_schema() -> Arc<JsonObject> {
+    schema(json!({"type": "object", "properties": {}}))
+}
+
+fn message_tool(name: String, description: &'static str) -> Tool {
+    Tool::new(
+        name,
+        description,
+        schema(json!({
+            "type": "object",
+            "properties": {"message": {"type": "string"}},
+            "required": ["message"],
+        })),
+    )
+}
+
+fn base_tools(generated: usize) -> Vec<Tool> {
+    let mut tools = vec![
+        message_tool("echo".into(), "Returns `message` unchanged."),
+        Tool::new(
+            "add",
+            "Returns the sum of `a` and `b`.",
+            schema(json!({
+                "type": "object",
+                "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                "required": ["a", "b"],
+            })),
+        ),
+        Tool::new(
+            "fail",
+            "Returns a result with isError: true.",
+            schema(json!({"type": "object", "properties": {"message": {"type": "string"}}})),
+        ),
+        Tool::new(
+            "hang",
+            "Never returns; counts a cancellation when cancelled.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "sleep",
+            "Sleeps `ms` milliseconds, then returns.",
+            schema(json!({
+                "type": "object",
+                "properties": {"ms": {"type": "integer", "minimum": 0}},
+                "required": ["ms"],
+            })),
+        ),
+        Tool::new("structured", "Returns structured content.", empty_schema())
+            .with_raw_output_schema(schema(json!({
+                "type": "object",
+                "properties": {"temperature": {"type": "number"}, "unit": {"type": "string"}},
+                "required": ["temperature", "unit"],
+            }))),
+        Tool::new(
+            "image",
+            "Returns a 1x1 PNG and a text block.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "mixed",
+            "Returns text, image, audio, resource_link and embedded resource blocks.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "payload",
+            "Returns one text block of exactly `bytes` ASCII bytes.",
+            schema(json!({
+                "type": "object",
+                "properties": {"bytes": {"type": "integer", "minimum": 0}},
+                "required": ["bytes"],
+            })),
+        ),
+        Tool::new(
+            "drop",
+            "Drops the connection mid-call (kills the server process).",
+            empty_schema(),
+        ),
+        Tool::new(
+            "notify_list_changed",
+            "Adds a tool `added_<n>` and sends notifications/tools/list_changed.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "counts",
+            "How many times each tool started executing and was cancelled.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "echo_headers",
+            "The HTTP request headers that carried this call.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "session_info",
+            "The server-side id of this MCP session.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "spawn_grandchild",
+            "Spawns `sleep 300` in the server's process group and returns its pid.",
+            empty_schema(),
+        ),
+    ];
+    tools.extend(
+        (0..generated)
+            .map(|i| message_tool(format!("tool_{i}"), "Generated tool: echoes `message`.")),
+    );
+    tools
+}
