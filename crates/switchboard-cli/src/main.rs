@@ -1,1 +1,109 @@
-fn main() {}
+//! `switchboard`: see and try your MCP servers from a terminal.
+//!
+//! This binary parses arguments, asks the engine, and prints. Anything smarter belongs in the
+//! `switchboard` crate.
+
+mod call;
+mod output;
+mod source;
+mod tools;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "List and call the tools of your MCP servers"
+)]
+struct Cli {
+    /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Connect to every enabled server and list their tools as SERVER__TOOL.
+    Tools {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: tools::Format,
+    },
+    /// Call one tool and print its result.
+    Call {
+        /// The tool: SERVER__TOOL, or the server's own tool name with --url/--stdio.
+        name: String,
+        /// Arguments as a JSON object.
+        args: Option<String>,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// How long the call may take (e.g. 30s, 2m). Defaults to the server's tool_call_timeout.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// Print the whole outcome (every content block, structuredContent, isError) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where the servers come from: a config file, or one server given on the command line.
+#[derive(Args, Clone, Debug)]
+pub struct SourceArgs {
+    /// Config file: Switchboard TOML, or an mcpServers / VS Code JSON file.
+    #[arg(long, short = 'c', value_name = "FILE", conflicts_with_all = ["url", "stdio"])]
+    config: Option<PathBuf>,
+    /// Use this one Streamable HTTP or SSE server instead of a config file.
+    #[arg(long, value_name = "URL", conflicts_with = "stdio")]
+    url: Option<String>,
+    /// Use this one stdio server instead of a config file, e.g. --stdio 'npx -y some-server'.
+    #[arg(long, value_name = "COMMAND")]
+    stdio: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Tools { source, format } => tools::run(&source, format).await,
+            Command::Call {
+                name,
+                args,
+                source,
+                timeout,
+                json,
+            } => call::run(&source, &name, args.as_deref(), timeout, json).await,
+        }
+    });
+    ExitCode::from(code)
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,rmcp=error",
+        1 => "info,rmcp=warn",
+        _ => "debug,rmcp=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,137 @@
+//! Which servers a command talks to: a config file, `--url`, `--stdio`, or the built-in demo.
+
+use std::path::Path;
+
+use rmcp::ServiceExt;
+use switchboard::config::{DEFAULT_CONFIG_FILE, Variables};
+use switchboard::{Config, Connector, Error, ServerConfig, Upstream};
+
+use crate::SourceArgs;
+
+/// The exit code for bad input or bad config.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// The servers to use, and whether tool names carry a `SERVER__` prefix.
+pub enum Source {
+    /// Servers from a config file (or the demo): names are `SERVER__TOOL`.
+    Config(Config),
+    /// One server from `--url`/`--stdio`: names are the server's own.
+    Single(ServerConfig),
+    /// The in-process demo server.
+    Demo,
+}
+
+/// The name the demo server goes by.
+pub const DEMO_SERVER: &str = "demo";
+
+impl Source {
+    pub fn from_args(args: &SourceArgs) -> Result<Source, String> {
+        if let Some(url) = &args.url {
+            let server = ServerConfig::url(single_name(url), url.clone());
+            return Ok(Source::Single(server));
+        }
+        if let Some(line) = &args.stdio {
+            let words = shell_words::split(line)
+                .map_err(|e| format!("--stdio: cannot split the command line: {e}"))?;
+            let Some((command, rest)) = words.split_first() else {
+                return Err("--stdio: the command is empty".to_owned());
+            };
+            let name = Path::new(command)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "stdio".to_owned());
+            return Ok(Source::Single(ServerConfig::stdio(
+                sanitize(&name),
+                command.clone(),
+                rest.to_vec(),
+            )));
+        }
+        if let Some(path) = &args.config {
+            return Config::load(path)
+                .map(Source::Config)
+                .map_err(|e| e.to_string());
+        }
+        let default = Path::new(DEFAULT_CONFIG_FILE);
+        if default.exists() {
+            return Config::load(default)
+                .map(Source::Config)
+                .map_err(|e| e.to_string());
+        }
+        eprintln!(
+            "note: no {DEFAULT_CONFIG_FILE} here and no --config/--url/--stdio: using the built-in demo server"
+        );
+        Ok(Source::Demo)
+    }
+
+    /// The enabled servers, in name order (the demo server is handled by [`connect`]).
+    pub fn servers(&self) -> Vec<ServerConfig> {
+        match self {
+            Source::Config(config) => config
+                .servers
+                .values()
+                .filter(|s| s.enabled)
+                .cloned()
+                .collect(),
+            Source::Single(server) => vec![server.clone()],
+            Source::Demo => vec![ServerConfig::stdio(DEMO_SERVER, "(built in)", Vec::new())],
+        }
+    }
+
+    /// Whether tool names are shown and given as `SERVER__TOOL`.
+    pub fn prefixed(&self) -> bool {
+        !matches!(self, Source::Single(_))
+    }
+
+    /// Connects to one of [`Self::servers`].
+    pub async fn connect(
+        &self,
+        connector: &Connector,
+        server: &ServerConfig,
+    ) -> Result<Upstream, Error> {
+        match self {
+            Source::Demo => {
+                let (client_side, server_side) = tokio::io::duplex(64 * 1024);
+                tokio::spawn(async move {
+                    if let Ok(running) = switchboard_testkit::demo::DemoServer::new()
+                        .serve(server_side)
+                        .await
+                    {
+                        let _ = running.waiting().await;
+                    }
+                });
+                Upstream::serve(server, client_side).await
+            }
+            Source::Config(config) => {
+                let vars = Variables {
+                    connection: None,
+                    config: Some(&config.variables),
+                };
+                connector.connect(server, vars).await
+            }
+            Source::Single(_) => connector.connect(server, Variables::default()).await,
+        }
+    }
+}
+
+/// A server name for `--url`: its host, made safe for tool-name prefixes.
+fn single_name(url: &str) -> String {
+    let host = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', ':', '?']).next())
+        .filter(|h| !h.is_empty())
+        .unwrap_or("server");
+    sanitize(host)
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
