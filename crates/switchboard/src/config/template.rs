@@ -298,7 +298,12 @@ mod tests {
     }
 
     fn r(template: &str, config: &BTreeMap<String, String>) -> Result<String, TemplateError> {
-        render_with("header 'X'", template, Variables::from_config(config), &fake_env)
+        render_with(
+            "header 'X'",
+            template,
+            Variables::from_config(config),
+            &fake_env,
+        )
     }
 
     #[test]
@@ -530,7 +535,11 @@ mod tests {
     #[test]
     fn env_values_are_rendered_and_empty_ones_kept() {
         let vars = map(&[("token", "abc")]);
-        let env = map(&[("API_KEY", "${token}"), ("EMPTY", ""), ("HOME", "${env:HOME_DIR}")]);
+        let env = map(&[
+            ("API_KEY", "${token}"),
+            ("EMPTY", ""),
+            ("HOME", "${env:HOME_DIR}"),
+        ]);
         assert_eq!(
             render_env_with(&env, Variables::from_config(&vars), &fake_env).unwrap(),
             vec![
@@ -540,7 +549,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            render_env_with(&map(&[("API_KEY", "$nope")]), Variables::default(), &fake_env),
+            render_env_with(
+                &map(&[("API_KEY", "$nope")]),
+                Variables::default(),
+                &fake_env
+            ),
             Err(TemplateError::UnknownVariable {
                 field: "env 'API_KEY'".into(),
                 variable: "nope".into()
@@ -553,10 +566,19 @@ mod tests {
         let secret = "s3cr3t-VALUE";
         let vars = map(&[("token", secret)]);
         let cases: Vec<(BTreeMap<String, String>, &str)> = vec![
-            (map(&[("Authorization", "Bearer s3cr3t-VALUE ${nope}")]), "unknown"),
-            (map(&[("Authorization", "s3cr3t-VALUE ${env:NOPE}")]), "unset"),
+            (
+                map(&[("Authorization", "Bearer s3cr3t-VALUE ${nope}")]),
+                "unknown",
+            ),
+            (
+                map(&[("Authorization", "s3cr3t-VALUE ${env:NOPE}")]),
+                "unset",
+            ),
             (map(&[("Authorization", "s3cr3t-VALUE ${token")]), "syntax"),
-            (map(&[("Authorization", "s3cr3t-VALUE\n${token}")]), "line break"),
+            (
+                map(&[("Authorization", "s3cr3t-VALUE\n${token}")]),
+                "line break",
+            ),
         ];
         for (headers, what) in cases {
             let err = render_headers_with(&headers, Variables::from_config(&vars), &fake_env)
