@@ -604,7 +604,7 @@ pub(super) fn validate_server(
     if !present(needed) {
         return Err(err(
             needed,
-            format!("a {transport} server needs '{needed}'"),
+            format!("transport {transport} needs '{needed}', which is missing"),
             if needed == "url" {
                 "add url = \"http://HOST:PORT/PATH\"".to_string()
             } else {

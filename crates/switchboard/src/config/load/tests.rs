@@ -292,7 +292,19 @@ fn stdio_keys_with_a_url_transport() {
     // transport = sse without a url.
     let err = toml_err("[servers.a]\ntransport = \"sse\"\n");
     assert_err(&err, Some("a"), Some("url"));
-    assert_eq!(problem_of(&err), "a sse server needs 'url'");
+    assert_eq!(
+        problem_of(&err),
+        "transport sse needs 'url', which is missing"
+    );
+
+    // transport = stdio without a command.
+    let err = toml_err("[servers.a]\ntransport = \"stdio\"\nargs = [\"x\"]\n");
+    assert_err(&err, Some("a"), Some("command"));
+    assert_eq!(
+        problem_of(&err),
+        "transport stdio needs 'command', which is missing"
+    );
+    assert_eq!(line_of(&err), Some(1), "points at the server");
 }
 
 #[test]
