@@ -1,26 +1,734 @@
 //! Reading and validating config files (TOML and the JSON shapes of other MCP clients).
+//!
+//! Loading happens in two steps, so that new keys are easy to add:
+//!
+//! 1. **Parse** into raw structs, one per table ([`RawConfig`], [`RawServer`]), all fields
+//!    optional, unknown keys rejected (`deny_unknown_fields`). TOML is parsed with spans, so
+//!    every serde error is mapped back to the file, line, server and key it concerns, and its
+//!    text is rewritten into a [`ConfigError`] problem and fix (serde's own text would echo
+//!    values, which may be secrets).
+//! 2. **Validate** each raw table with one function per table ([`validate_config`],
+//!    [`validate_servers`], [`validate_server`]) into the public [`Config`] types.
+//!
+//! To add a key: add an `Option` field to the raw struct of its table, and read it in that
+//! table's validate function. Unknown-key errors list the struct's fields automatically.
+//! A new table gets its own raw struct and validate function.
+//!
+//! JSON files (see `json.rs`) are tolerant of other clients' keys; they are converted into
+//! the same [`RawServer`] and validated by the same [`validate_server`].
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use super::{Config, ConfigError};
+use serde::Deserialize;
+use toml::de::DeTable;
+
+use super::suggest::closest;
+use super::template::{self, is_valid_header_name};
+use super::{
+    Config, ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LIST_TIMEOUT, DEFAULT_TOOL_CALL_TIMEOUT,
+    ServerConfig, TransportKind,
+};
 
 impl Config {
     /// Reads and validates a config file. `.json` files are read as `mcpServers` (Claude
     /// Desktop, Cursor) or `servers` (VS Code) documents; anything else as Switchboard TOML.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let _ = path;
-        todo!("config loader")
+        let text = std::fs::read_to_string(path).map_err(|e| read_error(path, &e))?;
+        let is_json = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let mut config = if is_json {
+            Config::from_json_str(&text, Some(path))?
+        } else {
+            Config::from_toml_str(&text, Some(path))?
+        };
+        config.source = Some(path.to_path_buf());
+        Ok(config)
     }
 
-    /// Parses Switchboard TOML; `origin` names the source in error messages.
+    /// Parses Switchboard TOML; `origin` names the source in error messages (and becomes
+    /// [`Config::source`]).
     pub fn from_toml_str(text: &str, origin: Option<&Path>) -> Result<Config, ConfigError> {
-        let _ = (text, origin);
-        todo!("TOML loader")
+        let doc = DeTable::parse(text).map_err(|e| {
+            let (problem, fix) = (
+                format!("TOML syntax error: {}", e.message().trim()),
+                "fix the TOML syntax at that position".to_string(),
+            );
+            let err = ConfigError::new(problem, fix).with_file(origin);
+            match e.span() {
+                Some(span) => {
+                    let (line, column) = line_column(text, span.start);
+                    err.at(line, column)
+                }
+                None => err,
+            }
+        })?;
+        let ctx = Ctx {
+            file: origin,
+            toml: Some((text, doc.get_ref())),
+        };
+        let raw = RawConfig::deserialize(toml::de::Deserializer::from(doc.clone()))
+            .map_err(|e| ctx.toml_error(&e))?;
+        let mut config = validate_config(&ctx, raw)?;
+        config.source = origin.map(Path::to_path_buf);
+        Ok(config)
     }
 
-    /// Parses an `mcpServers` / VS Code `servers` JSON document.
+    /// Parses an `mcpServers` / VS Code `servers` JSON document (see `json.rs` for the
+    /// shapes accepted and the tolerance rules); `origin` names the source in error messages
+    /// (and becomes [`Config::source`]).
     pub fn from_json_str(text: &str, origin: Option<&Path>) -> Result<Config, ConfigError> {
-        let _ = (text, origin);
-        todo!("JSON loader")
+        let ctx = Ctx {
+            file: origin,
+            toml: None,
+        };
+        let mut config = super::json::parse(&ctx, text)?;
+        config.source = origin.map(Path::to_path_buf);
+        Ok(config)
     }
 }
+
+fn read_error(path: &Path, e: &std::io::Error) -> ConfigError {
+    use std::io::ErrorKind;
+    let (problem, fix) = match e.kind() {
+        ErrorKind::NotFound => (
+            "the config file does not exist".to_string(),
+            "create it, or pass the path of an existing config file".to_string(),
+        ),
+        ErrorKind::PermissionDenied => (
+            "the config file cannot be read: permission denied".to_string(),
+            "make the file readable by this user".to_string(),
+        ),
+        ErrorKind::InvalidData => (
+            "the config file is not valid UTF-8 text".to_string(),
+            "save the file as UTF-8".to_string(),
+        ),
+        ErrorKind::IsADirectory => (
+            "the config path is a directory".to_string(),
+            "pass the path of a config file, e.g. switchboard.toml".to_string(),
+        ),
+        _ => (
+            format!("the config file cannot be read: {e}"),
+            "check that the path is a readable file".to_string(),
+        ),
+    };
+    ConfigError::new(problem, fix).with_file(Some(path))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw tables
+
+/// The top-level table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub servers: BTreeMap<String, RawServer>,
+    /// String values only: they are substituted into header and env values.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+}
+
+/// One `[servers.NAME]` table. Durations and the transport are strings here and parsed in
+/// [`validate_server`], so their errors can say what form is accepted.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub transport: Option<String>,
+    pub command: Option<String>,
+    pub args: Option<Vec<String>>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub cwd: Option<String>,
+    pub url: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub connect_timeout: Option<String>,
+    pub list_timeout: Option<String>,
+    pub tool_call_timeout: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error context
+
+/// Where errors point: the file, and for TOML the parsed document (to find a key's line).
+pub(super) struct Ctx<'a> {
+    pub file: Option<&'a Path>,
+    pub toml: Option<(&'a str, &'a DeTable<'a>)>,
+}
+
+impl Ctx<'_> {
+    /// An error located at `path` (e.g. `["servers", "x", "url"]`) when the document is TOML.
+    /// The server and key are taken from the path.
+    pub fn error_at(&self, path: &[&str], problem: String, fix: String) -> ConfigError {
+        let mut err = ConfigError::new(problem, fix).with_file(self.file);
+        let (server, key) = server_and_key(path);
+        err.server = server;
+        err.key = key;
+        if let Some((text, doc)) = self.toml
+            && let Some(offset) = key_offset(doc, path)
+        {
+            let (line, column) = line_column(text, offset);
+            err = err.at(line, column);
+        }
+        err
+    }
+
+    /// An error in server `server`, at `key` when given.
+    pub fn server_error(
+        &self,
+        server: &str,
+        key: Option<&str>,
+        problem: String,
+        fix: String,
+    ) -> ConfigError {
+        let mut path = vec!["servers", server];
+        path.extend(key);
+        self.error_at(&path, problem, fix)
+    }
+
+    /// Maps a serde error from deserializing the TOML document into a [`ConfigError`].
+    fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
+        let Some((text, doc)) = self.toml else {
+            return ConfigError::new(sanitize(e.message()), "").with_file(self.file);
+        };
+        let mut path = Vec::new();
+        if let Some(span) = e.span() {
+            path_at(doc, &span, &mut path);
+        }
+        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+        let (problem, fix) = explain_serde_message(e.message(), &path);
+        let (server, key) = server_and_key(&path);
+        let mut err = ConfigError::new(problem, fix).with_file(self.file);
+        err.server = server;
+        err.key = key;
+        if let Some(span) = e.span() {
+            let (line, column) = line_column(text, span.start);
+            err = err.at(line, column);
+        }
+        err
+    }
+}
+
+/// `["servers", name, key...]` → (server, key); other paths → (None, dotted path).
+fn server_and_key(path: &[&str]) -> (Option<String>, Option<String>) {
+    match path {
+        ["servers", server, rest @ ..] => (
+            Some(server.to_string()),
+            (!rest.is_empty()).then(|| rest.join(".")),
+        ),
+        [] => (None, None),
+        _ => (None, Some(path.join("."))),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// The byte offset of the last key of `path` in the document, if it is there.
+fn key_offset(doc: &DeTable<'_>, path: &[&str]) -> Option<usize> {
+    let (first, rest) = path.split_first()?;
+    let (key, value) = doc.iter().find(|(k, _)| k.get_ref() == first)?;
+    if rest.is_empty() {
+        return Some(key.span().start);
+    }
+    match value.get_ref().as_table() {
+        Some(table) => key_offset(table, rest).or(Some(key.span().start)),
+        None => Some(key.span().start),
+    }
+}
+
+/// The key path an error span points at: the key whose own span is exactly `span` (unknown
+/// keys are reported there), else the deepest key whose key or value contains `span.start`.
+fn path_at(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) -> bool {
+    exact_key(table, span, path) || containing_key(table, span, path)
+}
+
+fn exact_key(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) -> bool {
+    for (key, value) in table.iter() {
+        path.push(key.get_ref().to_string());
+        if key.span() == *span {
+            return true;
+        }
+        if let Some(child) = value.get_ref().as_table()
+            && exact_key(child, span, path)
+        {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+/// Arrays are not descended into: an error inside `args = [...]` is reported at `args`.
+fn containing_key(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) -> bool {
+    let contains = |r: Range<usize>| r.start <= span.start && span.start < r.end.max(r.start + 1);
+    for (key, value) in table.iter() {
+        let here = contains(key.span()) || contains(value.span());
+        path.push(key.get_ref().to_string());
+        if let Some(child) = value.get_ref().as_table()
+            && containing_key(child, span, path)
+        {
+            return true;
+        }
+        if here {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rewriting serde messages
+
+/// Turns a serde/toml deserialization message into (problem, fix), without echoing values.
+fn explain_serde_message(message: &str, path: &[&str]) -> (String, String) {
+    let last = path.last().copied().unwrap_or("");
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        return explain_unknown_key(rest, path);
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        let (found, expected) = rest.rsplit_once(", expected ").unwrap_or((rest, "?"));
+        let found = found
+            .split(['"', '`'])
+            .next()
+            .unwrap_or(found)
+            .trim()
+            .trim_end_matches(" value");
+        let expected = toml_type(expected);
+        let what = if last.is_empty() {
+            "the document".to_string()
+        } else {
+            format!("'{last}'")
+        };
+        let problem = format!("{what} must be {expected}, not {}", found_type(found));
+        return (problem, type_fix(last, expected));
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        let mut parts = rest.split('`').skip(1).step_by(2);
+        let value = parts.next().unwrap_or("");
+        let known: Vec<&str> = parts.collect();
+        let problem = format!("'{last}' has the unknown value \"{value}\"");
+        return (problem, one_of_fix(value, &known));
+    }
+    (
+        format!("invalid value: {}", sanitize(message)),
+        "see the documentation of this key".to_string(),
+    )
+}
+
+/// `rest` is serde's text after "unknown field ": "`x`, expected one of `a`, `b`".
+fn explain_unknown_key(rest: &str, path: &[&str]) -> (String, String) {
+    let mut parts = rest.split('`').skip(1).step_by(2);
+    let key = parts.next().unwrap_or("");
+    let known: Vec<&str> = parts.collect();
+    let table = match path.split_last() {
+        Some((_, [])) | None => "the top level".to_string(),
+        Some((_, parents)) => format!("[{}]", parents.join(".")),
+    };
+    let problem = format!("unknown key '{key}' in {table}");
+    let list = known
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let fix = match closest(key, &known) {
+        Some(s) => format!("did you mean '{s}'? Known keys: {list}"),
+        None if known.is_empty() => "remove it".to_string(),
+        None => format!("remove it, or use one of the known keys: {list}"),
+    };
+    (problem, fix)
+}
+
+fn one_of_fix(value: &str, known: &[&str]) -> String {
+    let list = known
+        .iter()
+        .map(|k| format!("\"{k}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match closest(value, known) {
+        Some(s) => format!("did you mean \"{s}\"? Use one of {list}"),
+        None => format!("use one of {list}"),
+    }
+}
+
+/// serde's "expected ..." phrase in TOML words.
+fn toml_type(expected: &str) -> &'static str {
+    if expected.contains("map") || expected.starts_with("struct") {
+        "a table"
+    } else if expected.contains("sequence") {
+        "an array"
+    } else if expected.contains("bool") {
+        "true or false"
+    } else if expected.contains("string") || expected.contains("path") {
+        "a string"
+    } else if expected.contains("integer") || expected.contains("float") {
+        "a number"
+    } else {
+        "another type"
+    }
+}
+
+/// serde's `Unexpected` kind (value stripped) in TOML words.
+fn found_type(found: &str) -> &'static str {
+    match found {
+        "string" | "char" => "a string",
+        "integer" | "floating point" => "a number",
+        "boolean" => "true/false",
+        "map" => "a table",
+        "sequence" => "an array",
+        _ => "another type",
+    }
+}
+
+fn type_fix(key: &str, expected: &str) -> String {
+    if key.ends_with("_timeout") {
+        return DURATION_FIX.replace("KEY", key);
+    }
+    let key = if key.is_empty() { "KEY" } else { key };
+    match expected {
+        "a table" => format!("write it as a table, e.g. {key} = {{ NAME = \"value\" }}"),
+        "an array" => format!("write it as an array, e.g. {key} = [\"a\", \"b\"]"),
+        "true or false" => format!("write {key} = true or {key} = false"),
+        "a string" => format!("put the value in quotes: {key} = \"...\""),
+        _ => format!("write {key} as {expected}"),
+    }
+}
+
+const DURATION_FIX: &str =
+    "use a duration like \"30s\" or \"2m\" (units: ms, s, m, h), e.g. KEY = \"30s\"";
+
+/// Drops anything quoted from a message, in case it holds a value.
+fn sanitize(message: &str) -> String {
+    let mut out = String::new();
+    let mut quote = None;
+    for c in message.chars() {
+        match (quote, c) {
+            (None, '"' | '`') => {
+                quote = Some(c);
+                out.push_str("<…>");
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, c) => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation, one function per table
+
+/// The top-level table.
+pub(super) fn validate_config(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
+    Ok(Config {
+        servers: validate_servers(ctx, raw.servers)?,
+        variables: raw.variables,
+        source: None,
+    })
+}
+
+/// The `[servers]` table: names, then each server.
+fn validate_servers(
+    ctx: &Ctx<'_>,
+    raw: BTreeMap<String, RawServer>,
+) -> Result<BTreeMap<String, ServerConfig>, ConfigError> {
+    let mut servers = BTreeMap::new();
+    for (name, server) in raw {
+        check_server_name(ctx, &name)?;
+        let server = validate_server(ctx, &name, server)?;
+        servers.insert(name, server);
+    }
+    Ok(servers)
+}
+
+/// Whether `name` is usable as a server name: non-empty, only `[A-Za-z0-9_-]`.
+pub(super) fn is_valid_server_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `name` with every character outside `[A-Za-z0-9_-]` replaced by `_` (`server` if empty).
+pub(super) fn normalise_server_name(name: &str) -> String {
+    if name.is_empty() {
+        return "server".to_string();
+    }
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn check_server_name(ctx: &Ctx<'_>, name: &str) -> Result<(), ConfigError> {
+    if is_valid_server_name(name) {
+        return Ok(());
+    }
+    const WHY: &str = "server names prefix the names of their tools, so they may contain only \
+                       letters, digits, '_' and '-'";
+    let err = if name.is_empty() {
+        ctx.server_error(
+            name,
+            None,
+            "a server has an empty name".to_string(),
+            format!("{WHY}; name it, e.g. [servers.my_server]"),
+        )
+    } else {
+        let bad: String = name
+            .chars()
+            .filter(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+            .take(1)
+            .collect();
+        ctx.server_error(
+            name,
+            None,
+            format!("the server name contains {bad:?}, which is not allowed"),
+            format!(
+                "{WHY}; rename it, e.g. [servers.{}]",
+                normalise_server_name(name)
+            ),
+        )
+    };
+    Err(err)
+}
+
+/// Parses a transport name as written in TOML (`stdio`, `sse`, `streamable-http`).
+fn parse_transport(name: &str) -> Option<TransportKind> {
+    [
+        TransportKind::Stdio,
+        TransportKind::Sse,
+        TransportKind::StreamableHttp,
+    ]
+    .into_iter()
+    .find(|t| t.as_str() == name)
+}
+
+/// One `[servers.NAME]` table (also used for servers read from JSON).
+pub(super) fn validate_server(
+    ctx: &Ctx<'_>,
+    name: &str,
+    raw: RawServer,
+) -> Result<ServerConfig, ConfigError> {
+    let err = |key: &str, problem: String, fix: String| {
+        ctx.server_error(name, (!key.is_empty()).then_some(key), problem, fix)
+    };
+
+    let explicit = match raw.transport.as_deref() {
+        None => None,
+        Some(t) => Some(parse_transport(t).ok_or_else(|| {
+            err(
+                "transport",
+                format!("unknown transport \"{t}\""),
+                one_of_fix(t, &["stdio", "sse", "streamable-http"]),
+            )
+        })?),
+    };
+
+    let transport = match (explicit, &raw.command, &raw.url) {
+        (Some(t), _, _) => t,
+        (None, Some(_), Some(_)) => {
+            return Err(err(
+                "url",
+                "the server has both 'command' and 'url'".to_string(),
+                "a server is either a program to run over stdio ('command') or an HTTP endpoint \
+                 ('url'); remove one of them, or make two servers"
+                    .to_string(),
+            ));
+        }
+        (None, Some(_), None) => TransportKind::Stdio,
+        (None, None, Some(url)) => TransportKind::for_url(url),
+        (None, None, None) => {
+            return Err(err(
+                "",
+                "the server has neither 'command' nor 'url'".to_string(),
+                "add 'command' (a program to run over stdio, e.g. \"npx\") or 'url' (an http(s) \
+                 endpoint, e.g. \"http://127.0.0.1:3001/mcp\")"
+                    .to_string(),
+            ));
+        }
+    };
+
+    // Keys that do not apply to the transport.
+    let present = |key: &str| match key {
+        "command" => raw.command.is_some(),
+        "args" => raw.args.is_some(),
+        "env" => raw.env.is_some(),
+        "cwd" => raw.cwd.is_some(),
+        "url" => raw.url.is_some(),
+        "headers" => raw.headers.is_some(),
+        _ => false,
+    };
+    let (not_applicable, needed): (&[&str], &str) = match transport {
+        TransportKind::Stdio => (&["url", "headers"], "command"),
+        TransportKind::Sse | TransportKind::StreamableHttp => {
+            (&["command", "args", "env", "cwd"], "url")
+        }
+    };
+    if let Some(key) = not_applicable.iter().find(|k| present(k)) {
+        let (kind, fix) = if transport == TransportKind::Stdio {
+            (
+                "URL servers (sse, streamable-http)",
+                "remove it; a stdio server is started with 'command', 'args', 'env' and 'cwd'",
+            )
+        } else {
+            (
+                "stdio servers",
+                "remove it; an HTTP server is reached with 'url' and 'headers'",
+            )
+        };
+        return Err(err(
+            key,
+            format!("'{key}' only applies to {kind}, but this server uses {transport}"),
+            fix.to_string(),
+        ));
+    }
+    if !present(needed) {
+        return Err(err(
+            needed,
+            format!("transport {transport} needs '{needed}', which is missing"),
+            if needed == "url" {
+                "add url = \"http://HOST:PORT/PATH\"".to_string()
+            } else {
+                "add command = \"PROGRAM\" (and args = [...] if it takes arguments)".to_string()
+            },
+        ));
+    }
+
+    if let Some(command) = &raw.command
+        && command.trim().is_empty()
+    {
+        return Err(err(
+            "command",
+            "'command' is empty".to_string(),
+            "set it to the program to run, e.g. command = \"npx\"".to_string(),
+        ));
+    }
+    if let Some(url) = &raw.url {
+        check_url(url).map_err(|(problem, fix)| err("url", problem, fix))?;
+    }
+    if let Some(headers) = &raw.headers {
+        check_headers(headers).map_err(|(problem, fix)| err("headers", problem, fix))?;
+    }
+    if let Some(env) = &raw.env {
+        check_env(env).map_err(|(problem, fix)| err("env", problem, fix))?;
+    }
+
+    let duration = |key: &str, value: &Option<String>, default: Duration| match value {
+        None => Ok(default),
+        Some(v) => parse_duration(key, v).map_err(|(problem, fix)| err(key, problem, fix)),
+    };
+
+    Ok(ServerConfig {
+        name: name.to_string(),
+        transport,
+        connect_timeout: duration(
+            "connect_timeout",
+            &raw.connect_timeout,
+            DEFAULT_CONNECT_TIMEOUT,
+        )?,
+        list_timeout: duration("list_timeout", &raw.list_timeout, DEFAULT_LIST_TIMEOUT)?,
+        tool_call_timeout: duration(
+            "tool_call_timeout",
+            &raw.tool_call_timeout,
+            DEFAULT_TOOL_CALL_TIMEOUT,
+        )?,
+        command: raw.command,
+        args: raw.args.unwrap_or_default(),
+        env: raw.env.unwrap_or_default(),
+        cwd: raw.cwd.map(PathBuf::from),
+        url: raw.url,
+        headers: raw.headers.unwrap_or_default(),
+        enabled: raw.enabled.unwrap_or(true),
+    })
+}
+
+/// A duration string (`"30s"`, `"2m"`, `"500ms"`, `"1h"`); zero is rejected.
+fn parse_duration(key: &str, value: &str) -> Result<Duration, (String, String)> {
+    let fix = || DURATION_FIX.replace("KEY", key);
+    match humantime::parse_duration(value.trim()) {
+        Ok(d) if d.is_zero() => Err((format!("'{key}' is zero"), fix())),
+        Ok(d) => Ok(d),
+        Err(_) => Err((format!("'{key}' is not a duration: \"{value}\""), fix())),
+    }
+}
+
+/// The URL must parse and be http or https. Messages never include the URL (it may carry
+/// credentials or tokens in its query).
+fn check_url(url: &str) -> Result<(), (String, String)> {
+    let fix = "write a full http(s) URL, e.g. url = \"http://127.0.0.1:3001/mcp\"".to_string();
+    match url::Url::parse(url) {
+        Err(e) => Err((format!("'url' is not a valid URL ({e})"), fix)),
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
+        Ok(u) => Err((
+            format!(
+                "'url' uses the scheme '{}'; only http and https are supported",
+                u.scheme()
+            ),
+            fix,
+        )),
+    }
+}
+
+/// Header names must be HTTP tokens and unique ignoring case; values must be well-formed
+/// templates. Messages name headers, never values.
+fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), (String, String)> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for (name, value) in headers {
+        if !is_valid_header_name(name) {
+            return Err((
+                format!("{name:?} is not a valid HTTP header name"),
+                "use only letters, digits and !#$%&'*+-.^_`|~ in header names".to_string(),
+            ));
+        }
+        if let Some(other) = seen.insert(name.to_ascii_lowercase(), name) {
+            return Err((
+                format!("the headers '{other}' and '{name}' differ only in case"),
+                "HTTP header names are case-insensitive; keep one of them".to_string(),
+            ));
+        }
+        template::check_syntax(&format!("header '{name}'"), value)
+            .map_err(|e| (e.to_string(), template_fix()))?;
+    }
+    Ok(())
+}
+
+fn check_env(env: &BTreeMap<String, String>) -> Result<(), (String, String)> {
+    for (name, value) in env {
+        if name.is_empty() || name.contains(['=', '\0']) {
+            return Err((
+                format!("{name:?} is not a valid environment variable name"),
+                "environment variable names must be non-empty and contain no '=' or NUL"
+                    .to_string(),
+            ));
+        }
+        template::check_syntax(&format!("env '{name}'"), value)
+            .map_err(|e| (e.to_string(), template_fix()))?;
+    }
+    Ok(())
+}
+
+fn template_fix() -> String {
+    "close every ${ with }, e.g. ${token} or ${env:NAME}".to_string()
+}
+
+#[cfg(test)]
+mod tests;

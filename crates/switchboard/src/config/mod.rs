@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod json;
 mod load;
+mod suggest;
 pub mod template;
 
 pub use template::{TemplateError, Variables};
@@ -133,6 +135,8 @@ impl ServerConfig {
 }
 
 /// A configuration that cannot be used, with where and what to do about it.
+///
+/// Messages never contain header or env values, nor variable values: those hold secrets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.render())]
 pub struct ConfigError {
@@ -149,6 +153,43 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// An error with no location yet; add it with the `with_*` / [`at`](Self::at) helpers.
+    pub fn new(problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        ConfigError {
+            file: None,
+            server: None,
+            key: None,
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+
+    pub fn with_file(mut self, file: Option<&std::path::Path>) -> Self {
+        self.file = file.map(|f| f.to_path_buf());
+        self
+    }
+
+    pub fn with_server(mut self, server: impl Into<String>) -> Self {
+        self.server = Some(server.into());
+        self
+    }
+
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Adds the 1-based line and column to the problem, as ` (line L, column C)`.
+    ///
+    /// The position is part of the text rather than a field of its own: a bigger
+    /// `ConfigError` would make every `Result<_, crate::Error>` trip clippy's
+    /// `result_large_err`.
+    pub fn at(mut self, line: usize, column: usize) -> Self {
+        self.problem
+            .push_str(&format!(" (line {line}, column {column})"));
+        self
+    }
+
     fn render(&self) -> String {
         let mut out = String::new();
         if let Some(file) = &self.file {
@@ -163,8 +204,13 @@ impl ConfigError {
         }
         out.push_str(&self.problem);
         if !self.fix.is_empty() {
+            // The fix is a new sentence.
             out.push_str(". ");
-            out.push_str(&self.fix);
+            let mut chars = self.fix.chars();
+            if let Some(first) = chars.next() {
+                out.extend(first.to_uppercase());
+                out.push_str(chars.as_str());
+            }
         }
         out
     }
