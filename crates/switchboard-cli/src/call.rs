@@ -46,6 +46,7 @@ pub async fn run(
             return 1;
         }
     };
+    // The timeout is the call's own; connecting had its connect_timeout.
     let deadline = Instant::now() + timeout.unwrap_or(server.tool_call_timeout);
     let result = upstream.call_tool(&tool, arguments, deadline).await;
     upstream.close().await;

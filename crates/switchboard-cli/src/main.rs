@@ -95,7 +95,9 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn,rmcp=error",
+        // rmcp logs transport failures with full URLs (which may carry tokens): keep it quiet
+        // unless asked; our own errors say the same without the URL.
+        0 => "warn,rmcp=off",
         1 => "info,rmcp=warn",
         _ => "debug,rmcp=info",
     };

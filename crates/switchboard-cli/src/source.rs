@@ -113,15 +113,16 @@ impl Source {
     }
 }
 
-/// A server name for `--url`: its host, made safe for tool-name prefixes.
+/// A server name for `--url`: its host and port. It only appears in messages: tools of a
+/// single server are not prefixed.
 fn single_name(url: &str) -> String {
-    let host = url
-        .split("://")
+    url.split("://")
         .nth(1)
-        .and_then(|rest| rest.split(['/', ':', '?']).next())
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .and_then(|authority| authority.rsplit('@').next())
         .filter(|h| !h.is_empty())
-        .unwrap_or("server");
-    sanitize(host)
+        .unwrap_or("server")
+        .to_owned()
 }
 
 fn sanitize(name: &str) -> String {

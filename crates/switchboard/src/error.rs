@@ -100,7 +100,7 @@ pub enum Error {
     ConnectionLost { server: String, phase: Phase },
 
     /// A phase did not finish before its deadline.
-    #[error("server '{server}': {phase} timed out after {}", humantime::format_duration(*.after))]
+    #[error("server '{server}': {phase} timed out after {}", round_ms(*.after))]
     Timeout {
         server: String,
         phase: Phase,
@@ -139,6 +139,12 @@ fn challenge_suffix(challenge: &Option<String>) -> String {
         Some(c) => format!("; challenge: {c}"),
         None => String::new(),
     }
+}
+
+/// A duration for people: whole milliseconds (`2s`, `1m 30s`, `250ms`).
+fn round_ms(duration: Duration) -> humantime::FormattedDuration {
+    let millis = (duration.as_secs_f64() * 1000.0).round() as u64;
+    humantime::format_duration(Duration::from_millis(millis))
 }
 
 fn reason_suffix(reason: &Option<String>) -> String {

@@ -4,112 +4,17 @@
 //! npm peer pinned in `tests/package.json`; install with `npm ci --prefix tests`), and its
 //! connect errors against a port where nothing listens and a tiny hand-written HTTP server.
 
-use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
+mod common;
+
+use common::{NodePeer, free_port};
 use switchboard::transport::sse::{SseClientTransport, SseConnectError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().unwrap().port()
-}
-
-/// A running server-everything; killed (and reaped) on drop, including on panic.
-struct NodePeer {
-    child: Child,
-    port: u16,
-    log: tempfile::NamedTempFile,
-}
-
-impl NodePeer {
-    /// Starts `server-everything MODE` on a free loopback port and waits until it accepts.
-    fn start(mode: &str) -> NodePeer {
-        let root = repo_root();
-        let entry =
-            root.join("tests/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-        assert!(
-            entry.is_file(),
-            "npm test peers are not installed ({} is missing): run `npm ci --prefix tests` \
-             at the repository root",
-            entry.display()
-        );
-        let port = free_port();
-        let log = tempfile::NamedTempFile::new().expect("temp log file");
-        let child = Command::new("node")
-            .current_dir(&root)
-            .arg("--require")
-            .arg("./tests/loopback.cjs")
-            .arg(&entry)
-            .arg(mode)
-            .env("PORT", port.to_string())
-            .stdin(Stdio::null())
-            .stdout(log.reopen().expect("log file"))
-            .stderr(log.reopen().expect("log file"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start node (is Node.js installed?): {e}"));
-        let mut peer = NodePeer { child, port, log };
-        peer.wait_ready();
-        peer
-    }
-
-    fn wait_ready(&mut self) {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "server-everything exited with {status} before listening; its output:\n{}",
-                    self.output()
-                );
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "server-everything did not accept connections on {addr} within {READY_TIMEOUT:?}; \
-                     its output:\n{}",
-                    self.output()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn output(&self) -> String {
-        let mut text = String::new();
-        let _ = self
-            .log
-            .reopen()
-            .and_then(|mut f| f.read_to_string(&mut text));
-        text
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for NodePeer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
     tokio::time::timeout(STEP_TIMEOUT, f)
