@@ -11,6 +11,7 @@ mod classify;
 mod handler;
 mod outcome;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -185,6 +186,9 @@ pub struct Upstream {
     process: tokio::sync::Mutex<Option<stdio::ProcessGroup>>,
     closed: AtomicBool,
     events: broadcast::Sender<UpstreamEvent>,
+    /// Tool names from the last successful `list_tools`, to tell an unknown tool from a
+    /// call the server rejected.
+    listed_tools: Mutex<Option<HashSet<String>>>,
 }
 
 impl Upstream {
@@ -220,6 +224,7 @@ impl Upstream {
             process: tokio::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
             events,
+            listed_tools: Mutex::new(None),
         })
     }
 
@@ -258,7 +263,11 @@ impl Upstream {
         self.check_usable()?;
         let budget = self.list_timeout;
         match tokio::time::timeout(budget, self.peer.list_all_tools()).await {
-            Ok(Ok(tools)) => Ok(tools),
+            Ok(Ok(tools)) => {
+                let names = tools.iter().map(|t| t.name.to_string()).collect();
+                *lock(&self.listed_tools) = Some(names);
+                Ok(tools)
+            }
             Ok(Err(e)) => Err(classify::from_service(
                 &self.server,
                 e,
@@ -317,6 +326,16 @@ impl Upstream {
     }
 
     fn call_error(&self, error: rmcp::ServiceError, budget: Duration, tool: &str) -> Error {
+        let rejected = matches!(error, rmcp::ServiceError::McpError(_));
+        let unlisted = lock(&self.listed_tools)
+            .as_ref()
+            .is_some_and(|names| !names.contains(tool));
+        if rejected && unlisted {
+            return Error::UnknownTool {
+                server: self.server.to_string(),
+                tool: tool.to_owned(),
+            };
+        }
         classify::from_service(&self.server, error, Phase::CallTool, budget, Some(tool))
     }
 
@@ -359,6 +378,11 @@ impl Upstream {
     pub async fn process_id(&self) -> Option<i32> {
         self.process.lock().await.as_ref().and_then(|g| g.pgid())
     }
+}
+
+/// Locks a mutex whose data stays valid even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Sends `notifications/cancelled` for a request whose caller stopped waiting.
