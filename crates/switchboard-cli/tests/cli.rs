@@ -507,6 +507,58 @@ fn tools_format_json_is_one_json_document_with_tools_and_failures() {
 }
 
 #[test]
+fn a_server_that_never_initializes_times_out_without_hiding_the_others() {
+    let ws = Workspace::new();
+    let kit = testkit_word();
+    let config = ws.write(
+        "servers.toml",
+        &format!(
+            "[servers.slow]\ncommand = \"{kit}\"\nargs = [\"--hang-initialize\"]\n\
+             connect_timeout = \"500ms\"\n\n\
+             [servers.kit]\ncommand = \"{kit}\"\n"
+        ),
+    );
+    let config = config.to_str().unwrap();
+    let run = ws.run(&["tools", "--config", config, "--format", "json"]);
+    run.expect_code(0);
+    let doc: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", run.context()));
+    assert!(
+        doc["tools"]
+            .as_array()
+            .expect("tools array")
+            .iter()
+            .any(|t| t["name"] == "kit__echo"),
+        "{}",
+        run.context()
+    );
+    let failures = doc["failures"].as_array().expect("failures array");
+    assert_eq!(failures.len(), 1, "{}", run.context());
+    assert_eq!(failures[0]["server"], "slow", "{}", run.context());
+    assert_eq!(failures[0]["class"], "timeout", "{}", run.context());
+    assert_eq!(
+        failures[0]["message"],
+        "server 'slow': connect timed out after 500ms",
+        "{}",
+        run.context()
+    );
+
+    let run = ws.run(&[
+        "call",
+        "slow__echo",
+        r#"{"message":"x"}"#,
+        "--config",
+        config,
+    ]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("connect timed out") && run.stderr.contains("[timeout]"),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
 fn an_undefined_template_variable_fails_that_server_naming_the_variable() {
     let ws = Workspace::new();
     let config = ws.write(
