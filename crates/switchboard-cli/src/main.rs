@@ -94,12 +94,12 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8) {
+    // rmcp logs transport failures with full URLs, whose query may carry a token: it stays
+    // off unless RUST_LOG asks for it. Our own errors say the same without the URL.
     let default = match verbose {
-        // rmcp logs transport failures with full URLs (which may carry tokens): keep it quiet
-        // unless asked; our own errors say the same without the URL.
         0 => "warn,rmcp=off",
-        1 => "info,rmcp=warn",
-        _ => "debug,rmcp=info",
+        1 => "info,rmcp=off",
+        _ => "debug,rmcp=off",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -648,6 +648,7 @@ fn call_of_an_unknown_tool_on_a_known_server_exits_1() {
     ]);
     run.expect_code(1);
     assert!(run.stderr.contains("no_such_tool"), "{}", run.context());
+    assert!(run.stderr.contains("[unknown_tool]"), "{}", run.context());
 }
 
 #[test]

@@ -321,22 +321,36 @@ impl Upstream {
                 server: self.server.to_string(),
                 reason: "tools/call returned a result of another type".to_owned(),
             }),
-            Err(e) => Err(self.call_error(e, budget, tool)),
+            Err(e) => Err(self
+                .unknown_or(self.call_error(e, budget, tool), tool)
+                .await),
         }
     }
 
     fn call_error(&self, error: rmcp::ServiceError, budget: Duration, tool: &str) -> Error {
-        let rejected = matches!(error, rmcp::ServiceError::McpError(_));
+        classify::from_service(&self.server, error, Phase::CallTool, budget, Some(tool))
+    }
+
+    /// A server that rejects a call with a JSON-RPC error may simply not have the tool. Tell
+    /// the two apart from the tool list (listed now if it never was): only on this error path.
+    async fn unknown_or(&self, error: Error, tool: &str) -> Error {
+        if !matches!(error, Error::Tool { code: Some(_), .. }) {
+            return error;
+        }
+        if lock(&self.listed_tools).is_none() {
+            let _ = self.list_tools().await;
+        }
         let unlisted = lock(&self.listed_tools)
             .as_ref()
             .is_some_and(|names| !names.contains(tool));
-        if rejected && unlisted {
-            return Error::UnknownTool {
+        if unlisted {
+            Error::UnknownTool {
                 server: self.server.to_string(),
                 tool: tool.to_owned(),
-            };
+            }
+        } else {
+            error
         }
-        classify::from_service(&self.server, error, Phase::CallTool, budget, Some(tool))
     }
 
     fn check_usable(&self) -> Result<(), Error> {
