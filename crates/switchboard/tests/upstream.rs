@@ -485,6 +485,18 @@ async fn connect_failures_are_classified() {
         .unwrap();
     assert_eq!(refused.class(), ErrorClass::Unreachable, "{refused}");
 
+    // TLS spoken to a plain-HTTP server fails the handshake.
+    let plain = serve_streamable_http(Knobs::default(), HttpMode::Stateful)
+        .await
+        .unwrap();
+    let https = plain.url().replacen("http://", "https://", 1);
+    let tls = connector
+        .connect(&ServerConfig::url("kit", https), Variables::default())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(tls.class(), ErrorClass::Unreachable, "{tls}");
+
     let missing = connector
         .connect(
             &ServerConfig::stdio("kit", "/nonexistent/mcp-server", vec![]),
