@@ -53,6 +53,9 @@ pub struct Args {
     /// The `drop` tool hangs instead of exiting the process.
     #[arg(long, env = "SWITCHBOARD_TESTKIT_NO_EXIT_ON_DROP")]
     pub no_exit_on_drop: bool,
+    /// Serve `tools/list` in pages of N tools (0: one page).
+    #[arg(long, env = "SWITCHBOARD_TESTKIT_PAGE_SIZE", default_value_t = 0)]
+    pub page_size: usize,
 }
 
 impl Args {
@@ -64,6 +67,7 @@ impl Args {
             require_bearer: self.require_bearer.clone(),
             hang_initialize: self.hang_initialize,
             exit_on_drop: !self.no_exit_on_drop,
+            page_size: self.page_size,
         }
     }
 }

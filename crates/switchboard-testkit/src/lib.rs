@@ -37,4 +37,6 @@ pub struct Knobs {
     pub hang_initialize: bool,
     /// `drop` exits the process with [`DROP_EXIT_CODE`] instead of hanging.
     pub exit_on_drop: bool,
+    /// Serve `tools/list` in pages of this many tools (0: everything in one page).
+    pub page_size: usize,
 }

@@ -311,10 +311,27 @@ impl ServerHandler for TestServer {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.tools()))
+        let tools = self.tools();
+        let page_size = self.knobs().page_size;
+        if page_size == 0 {
+            return Ok(ListToolsResult::with_all_items(tools));
+        }
+        // The cursor is the index of the page's first tool.
+        let start = match request.and_then(|r| r.cursor) {
+            Some(cursor) => cursor
+                .parse::<usize>()
+                .map_err(|_| McpError::invalid_params("bad cursor", None))?,
+            None => 0,
+        };
+        let end = (start + page_size).min(tools.len());
+        let mut page = ListToolsResult::with_all_items(tools[start.min(end)..end].to_vec());
+        if end < tools.len() {
+            page.next_cursor = Some(end.to_string());
+        }
+        Ok(page)
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

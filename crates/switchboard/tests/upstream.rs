@@ -473,6 +473,35 @@ async fn an_http_server_dying_mid_call_is_a_clear_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_tools_follows_every_page() {
+    let upstream = connect(&testkit_stdio(
+        "kit",
+        &["--tools", "25", "--page-size", "7"],
+    ))
+    .await;
+    let names: Vec<String> = upstream
+        .list_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    for i in 0..25 {
+        assert!(
+            names.contains(&format!("tool_{i}")),
+            "tool_{i} missing: {names:?}"
+        );
+    }
+    let unique: std::collections::HashSet<&String> = names.iter().collect();
+    assert_eq!(
+        unique.len(),
+        names.len(),
+        "a tool was listed twice: {names:?}"
+    );
+    upstream.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_failures_are_classified() {
     let connector = Connector::new();
     let refused = connector
