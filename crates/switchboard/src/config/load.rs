@@ -29,7 +29,7 @@ use super::suggest::closest;
 use super::template::{self, is_valid_header_name};
 use super::{
     Config, ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LIST_TIMEOUT, DEFAULT_TOOL_CALL_TIMEOUT,
-    ServerConfig, TransportKind,
+    HttpConnections, ServerConfig, TransportKind,
 };
 
 impl Config {
@@ -148,6 +148,7 @@ pub(super) struct RawServer {
     pub connect_timeout: Option<String>,
     pub list_timeout: Option<String>,
     pub tool_call_timeout: Option<String>,
+    pub http_connections: Option<String>,
     pub enabled: Option<bool>,
 }
 
@@ -575,13 +576,16 @@ pub(super) fn validate_server(
         "cwd" => raw.cwd.is_some(),
         "url" => raw.url.is_some(),
         "headers" => raw.headers.is_some(),
+        "http_connections" => raw.http_connections.is_some(),
         _ => false,
     };
     let (not_applicable, needed): (&[&str], &str) = match transport {
-        TransportKind::Stdio => (&["url", "headers"], "command"),
-        TransportKind::Sse | TransportKind::StreamableHttp => {
-            (&["command", "args", "env", "cwd"], "url")
-        }
+        TransportKind::Stdio => (&["url", "headers", "http_connections"], "command"),
+        TransportKind::Sse => (
+            &["command", "args", "env", "cwd", "http_connections"],
+            "url",
+        ),
+        TransportKind::StreamableHttp => (&["command", "args", "env", "cwd"], "url"),
     };
     if let Some(key) = not_applicable.iter().find(|k| present(k)) {
         let (kind, fix) = if transport == TransportKind::Stdio {
@@ -632,6 +636,19 @@ pub(super) fn validate_server(
         check_env(env).map_err(|(problem, fix)| err("env", problem, fix))?;
     }
 
+    let http_connections = match raw.http_connections.as_deref() {
+        None => HttpConnections::default(),
+        Some("keep-alive") => HttpConnections::KeepAlive,
+        Some("per-request") => HttpConnections::PerRequest,
+        Some(other) => {
+            return Err(err(
+                "http_connections",
+                format!("unknown connection policy \"{other}\""),
+                one_of_fix(other, &["keep-alive", "per-request"]),
+            ));
+        }
+    };
+
     let duration = |key: &str, value: &Option<String>, default: Duration| match value {
         None => Ok(default),
         Some(v) => parse_duration(key, v).map_err(|(problem, fix)| err(key, problem, fix)),
@@ -657,6 +674,7 @@ pub(super) fn validate_server(
         cwd: raw.cwd.map(PathBuf::from),
         url: raw.url,
         headers: raw.headers.unwrap_or_default(),
+        http_connections,
         enabled: raw.enabled.unwrap_or(true),
     })
 }

@@ -76,6 +76,26 @@ impl std::fmt::Display for TransportKind {
     }
 }
 
+/// How a Streamable HTTP upstream uses TCP connections (`http_connections`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpConnections {
+    /// Idle connections are kept and reused (`"keep-alive"`).
+    #[default]
+    KeepAlive,
+    /// A new connection per request (`"per-request"`), rmcp's own default: use it for a
+    /// server whose streamed responses stall a reused connection.
+    PerRequest,
+}
+
+impl HttpConnections {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpConnections::KeepAlive => "keep-alive",
+            HttpConnections::PerRequest => "per-request",
+        }
+    }
+}
+
 /// One server, validated: the fields that matter for its transport are set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
@@ -94,6 +114,8 @@ pub struct ServerConfig {
     pub connect_timeout: Duration,
     pub list_timeout: Duration,
     pub tool_call_timeout: Duration,
+    /// streamable-http: connection reuse.
+    pub http_connections: HttpConnections,
     pub enabled: bool,
 }
 
@@ -129,6 +151,7 @@ impl ServerConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             list_timeout: DEFAULT_LIST_TIMEOUT,
             tool_call_timeout: DEFAULT_TOOL_CALL_TIMEOUT,
+            http_connections: HttpConnections::default(),
             enabled: true,
         }
     }

@@ -2,27 +2,20 @@
 //!
 //! rmcp's default HTTP client opens a new TCP connection for every POST, because a pooled
 //! connection can stall about 40 ms when the previous response was an SSE body that was not
-//! fully drained. Servers that answer with plain JSON do not have that problem and gain a lot
-//! from keep-alive. [`ConnectionPolicy`] makes that a per-upstream choice.
+//! fully drained. Keep-alive saves a TCP handshake per call; [`HttpConnections`] (the
+//! server's `http_connections` key) makes that a per-upstream choice. BENCHMARKS.md has the
+//! figures behind the default.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
+
+use crate::config::HttpConnections;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::common::client_side_sse::ExponentialBackoff;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-
-/// How an upstream's HTTP requests use TCP connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ConnectionPolicy {
-    /// A new connection per request (rmcp's default; immune to the pooled-SSE stall).
-    #[default]
-    Fresh,
-    /// Idle connections are kept and reused.
-    KeepAlive,
-}
 
 /// Headers that rmcp manages itself and a user must not set.
 const RESERVED: &[&str] = &["accept", "mcp-session-id", "last-event-id", "content-type"];
@@ -37,11 +30,11 @@ pub fn reserved_header(headers: &[(String, String)]) -> Option<&str> {
 
 /// Builds one reqwest client for the policy. Clients are cheap to clone and share a pool,
 /// so callers build one per policy and reuse it for every upstream.
-pub fn client(policy: ConnectionPolicy) -> reqwest::Client {
+pub fn client(policy: HttpConnections) -> reqwest::Client {
     let builder = reqwest::Client::builder().tcp_nodelay(true);
     let builder = match policy {
-        ConnectionPolicy::Fresh => builder.pool_max_idle_per_host(0),
-        ConnectionPolicy::KeepAlive => builder,
+        HttpConnections::PerRequest => builder.pool_max_idle_per_host(0),
+        HttpConnections::KeepAlive => builder,
     };
     builder
         .build()

@@ -31,8 +31,8 @@ pub use handler::UpstreamEvent;
 pub use outcome::CallOutcome;
 
 use crate::config::template::{render_env, render_headers};
-use crate::config::{ServerConfig, TransportKind, Variables};
-use crate::transport::http::{self, ConnectionPolicy};
+use crate::config::{HttpConnections, ServerConfig, TransportKind, Variables};
+use crate::transport::http;
 use crate::transport::{sse, stdio};
 use crate::{Error, Phase};
 use handler::Handler;
@@ -44,15 +44,15 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// connection pools), so make one and reuse it.
 #[derive(Clone)]
 pub struct Connector {
-    fresh: reqwest::Client,
+    per_request: reqwest::Client,
     keep_alive: reqwest::Client,
 }
 
 impl Default for Connector {
     fn default() -> Self {
         Connector {
-            fresh: http::client(ConnectionPolicy::Fresh),
-            keep_alive: http::client(ConnectionPolicy::KeepAlive),
+            per_request: http::client(HttpConnections::PerRequest),
+            keep_alive: http::client(HttpConnections::KeepAlive),
         }
     }
 }
@@ -62,10 +62,10 @@ impl Connector {
         Self::default()
     }
 
-    fn http_client(&self, policy: ConnectionPolicy) -> reqwest::Client {
+    fn http_client(&self, policy: HttpConnections) -> reqwest::Client {
         match policy {
-            ConnectionPolicy::Fresh => self.fresh.clone(),
-            ConnectionPolicy::KeepAlive => self.keep_alive.clone(),
+            HttpConnections::PerRequest => self.per_request.clone(),
+            HttpConnections::KeepAlive => self.keep_alive.clone(),
         }
     }
 
@@ -127,7 +127,8 @@ impl Connector {
                 let url = server.url.as_deref().unwrap_or_default();
                 let headers = render_headers(&server.headers, vars).map_err(template_error)?;
                 let transport = sse::SseClientTransport::connect(
-                    self.http_client(ConnectionPolicy::KeepAlive),
+                    // The event stream holds one connection; POSTs reuse the others.
+                    self.http_client(HttpConnections::KeepAlive),
                     url,
                     headers,
                 )
@@ -151,7 +152,7 @@ impl Connector {
                     reason: e.to_string(),
                 })?;
                 let transport =
-                    http::transport(self.http_client(ConnectionPolicy::default()), url, headers);
+                    http::transport(self.http_client(server.http_connections), url, headers);
                 Upstream::serve(server, transport).await
             }
         }

@@ -391,7 +391,7 @@ fn unknown_server_key_with_suggestion() {
     assert_eq!(
         err.fix,
         "did you mean 'command'? Known keys: 'transport', 'command', 'args', 'env', 'cwd', \
-         'url', 'headers', 'connect_timeout', 'list_timeout', 'tool_call_timeout', 'enabled'"
+         'url', 'headers', 'connect_timeout', 'list_timeout', 'tool_call_timeout', 'http_connections', 'enabled'"
     );
     assert_eq!(pos_of(&err), Some((2, 1)));
     assert_eq!(
@@ -612,7 +612,7 @@ fn error_without_file_renders_line() {
         err.to_string(),
         "server 'a', key 'comand': unknown key 'comand' in [servers.a] (line 2, column 1). \
          Did you mean 'command'? Known keys: 'transport', 'command', 'args', 'env', 'cwd', \
-         'url', 'headers', 'connect_timeout', 'list_timeout', 'tool_call_timeout', 'enabled'"
+         'url', 'headers', 'connect_timeout', 'list_timeout', 'tool_call_timeout', 'http_connections', 'enabled'"
     );
 }
 
@@ -622,4 +622,34 @@ fn line_column_counts_characters() {
     assert_eq!(line_column("ab\ncd", 4), (2, 2));
     assert_eq!(line_column("é=x", 2), (1, 2));
     assert_eq!(line_column("abc", 99), (1, 4));
+}
+
+#[test]
+fn http_connections_is_read_for_streamable_http_only() {
+    let config = toml(
+        "[servers.a]\nurl = \"http://127.0.0.1:1/mcp\"\nhttp_connections = \"per-request\"\n\
+         [servers.b]\nurl = \"http://127.0.0.1:1/mcp\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.servers["a"].http_connections,
+        HttpConnections::PerRequest
+    );
+    assert_eq!(
+        config.servers["b"].http_connections,
+        HttpConnections::KeepAlive
+    );
+
+    let err =
+        toml_err("[servers.a]\nurl = \"http://127.0.0.1:1/mcp\"\nhttp_connections = \"pooled\"\n");
+    assert_err(&err, Some("a"), Some("http_connections"));
+    assert!(
+        err.fix.contains("keep-alive") && err.fix.contains("per-request"),
+        "{err}"
+    );
+
+    let err = toml_err(
+        "[servers.a]\nurl = \"http://127.0.0.1:1/sse\"\nhttp_connections = \"keep-alive\"\n",
+    );
+    assert_err(&err, Some("a"), Some("http_connections"));
 }
