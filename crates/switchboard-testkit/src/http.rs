@@ -8,6 +8,7 @@ use std::{
     time::Duration,
 };
 
+use axum::serve::ListenerExt;
 use axum::{
     Router,
     extract::{Request, State},
@@ -96,6 +97,11 @@ pub(crate) async fn serve_router(
     };
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
     let addr = listener.local_addr()?;
+    // SSE responses go out as several small writes; without nodelay, Nagle's algorithm and
+    // the client's delayed ACK stall each response about 40 ms on a reused connection.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let shutdown = ct.clone();
     let task = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, router)
