@@ -68,7 +68,14 @@ pub async fn run(args: ColdstartArgs) -> anyhow::Result<()> {
             "switchboard tools failed ({status}); output: {}",
             String::from_utf8_lossy(&stdout)
         );
-        let listed = String::from_utf8_lossy(&stdout).matches("__echo").count();
+        let listed = String::from_utf8_lossy(&stdout)
+            .lines()
+            .filter(|line| {
+                line.split_whitespace()
+                    .next()
+                    .is_some_and(|name| name.ends_with("__echo"))
+            })
+            .count();
         anyhow::ensure!(
             listed == args.servers,
             "expected {} echo tools in the output, saw {listed}",
