@@ -1,0 +1,152 @@
+//! The command line: one subcommand per scenario, each with the options that make sense for
+//! it, plus the options every scenario shares (rounds, JSON output, where the binaries are).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "switchboard-bench",
+    version,
+    about = "Benchmarks Switchboard's engine against a bare rmcp client on loopback"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Scenario {
+    /// Many small `echo` calls at several concurrencies: engine vs bare rmcp, per transport.
+    Calls(CallsArgs),
+    /// Connect to N servers at once, one of which never answers initialize.
+    Fanout(FanoutArgs),
+    /// Large results (payload tool) through the engine: calls/s and peak RSS.
+    Payload(PayloadArgs),
+    /// Wall time of `switchboard tools --config F` against stdio testkit servers.
+    Coldstart(ColdstartArgs),
+}
+
+/// Options every scenario takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Measured rounds; the things compared run interleaved (A B A B ...) once per round.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Print one JSON object per measured row on stdout (the table goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// The switchboard-testkit binary (default: next to this executable).
+    #[arg(long, value_name = "PATH")]
+    pub testkit: Option<PathBuf>,
+    /// Longest one measured run may take before it stops itself (e.g. 60s).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub run_limit: Duration,
+}
+
+/// A transport the testkit serves and both clients speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    Stdio,
+    Sse,
+    StreamableHttp,
+}
+
+impl Transport {
+    pub const ALL: [Transport; 3] = [Transport::Stdio, Transport::StreamableHttp, Transport::Sse];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Stdio => "stdio",
+            Transport::Sse => "sse",
+            Transport::StreamableHttp => "streamable-http",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CallsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Calls per measured run.
+    #[arg(long, default_value_t = 2000)]
+    pub calls: usize,
+    /// Concurrencies to measure (K tasks, each looping over its share of the calls).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 256])]
+    pub concurrency: Vec<usize>,
+    /// Transports to measure (default: all three).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub transport: Vec<Transport>,
+    /// Also measure engine variants built from the engine's public pieces (Streamable HTTP
+    /// only): keep-alive connections, and rmcp's max_concurrent_requests raised to 256.
+    #[arg(long)]
+    pub variants: bool,
+    /// Measure this Streamable HTTP server instead of the testkit (engine vs bare rmcp).
+    #[arg(long, value_name = "URL", requires = "tool")]
+    pub url: Option<String>,
+    /// With --url: the tool to call.
+    #[arg(long, value_name = "NAME")]
+    pub tool: Option<String>,
+    /// With --url: the tool's arguments as a JSON object.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub args: String,
+}
+
+/// Where fanout's servers come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FanoutTransport {
+    /// N sessions on one stateful Streamable HTTP testkit, plus one hanging testkit process.
+    StreamableHttp,
+    /// N stdio testkit processes, one started with --hang-initialize.
+    Stdio,
+}
+
+#[derive(Args, Debug)]
+pub struct FanoutArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Numbers of servers to connect to at once (one of them hangs).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 10, 100])]
+    pub servers: Vec<usize>,
+    /// Per-server connect timeout.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    pub connect_timeout: Duration,
+    /// Which servers to use.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [FanoutTransport::StreamableHttp])]
+    pub transport: Vec<FanoutTransport>,
+}
+
+#[derive(Args, Debug)]
+pub struct PayloadArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Result sizes in bytes.
+    #[arg(long, value_delimiter = ',', default_values_t = [1024, 65536, 1048576])]
+    pub bytes: Vec<usize>,
+    /// Most calls per run; fewer for big results (a run moves at most --budget-mib).
+    #[arg(long, default_value_t = 1000)]
+    pub calls: usize,
+    /// Bytes of results one run may move, in MiB.
+    #[arg(long, default_value_t = 128)]
+    pub budget_mib: usize,
+    /// Concurrencies to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
+    pub concurrency: Vec<usize>,
+    /// Transports to measure (default: all three).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub transport: Vec<Transport>,
+}
+
+#[derive(Args, Debug)]
+pub struct ColdstartArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The switchboard binary (default: next to this executable).
+    #[arg(long, value_name = "PATH")]
+    pub switchboard: Option<PathBuf>,
+    /// Number of stdio testkit servers in the config.
+    #[arg(long, default_value_t = 3)]
+    pub servers: usize,
+}

@@ -1,0 +1,225 @@
+//! The two things being compared, behind one `call`: a bare rmcp client used the plain way
+//! (`().serve(transport)`, then `RunningService::call_tool`), and Switchboard's engine
+//! (`Connector::connect`, then `Upstream::call_tool` with a deadline). Plus engine variants
+//! assembled from the engine's public pieces (`Upstream::serve` over a transport we build)
+//! to measure proposed engine changes without changing the engine.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, JsonObject};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use switchboard::config::Variables;
+use switchboard::transport::http::{self, ConnectionPolicy};
+use switchboard::transport::sse::SseClientTransport;
+use switchboard::{Connector, ServerConfig, TransportKind, Upstream};
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+/// How long one engine call may take (its deadline).
+const CALL_DEADLINE: Duration = Duration::from_secs(60);
+/// How long connecting (and initialize) may take.
+const CONNECT_LIMIT: Duration = Duration::from_secs(20);
+
+/// What a client connects to.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A child process: program and arguments (each client starts its own).
+    Stdio { program: PathBuf, args: Vec<String> },
+    /// An HTTP endpoint; `/sse` at the end means legacy SSE, else Streamable HTTP.
+    Url(String),
+}
+
+impl Target {
+    fn server_config(&self, name: &str) -> ServerConfig {
+        match self {
+            Target::Stdio { program, args } => {
+                ServerConfig::stdio(name, program.display().to_string(), args.clone())
+            }
+            Target::Url(url) => ServerConfig::url(name, url.clone()),
+        }
+    }
+}
+
+/// Which client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// rmcp's client with rmcp's defaults.
+    Rmcp,
+    /// `Connector::connect` + `Upstream::call_tool`.
+    Engine,
+    /// The engine over Streamable HTTP with the engine's keep-alive reqwest client.
+    EngineKeepAlive,
+    /// The engine over Streamable HTTP, keep-alive, rmcp `max_concurrent_requests` = 256.
+    EngineKeepAlive256,
+    /// The engine over Streamable HTTP, fresh connections, `max_concurrent_requests` = 256.
+    Engine256,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Rmcp => "rmcp",
+            Kind::Engine => "engine",
+            Kind::EngineKeepAlive => "engine+keepalive",
+            Kind::EngineKeepAlive256 => "engine+keepalive+mcr256",
+            Kind::Engine256 => "engine+mcr256",
+        }
+    }
+}
+
+/// A connected client of some kind.
+pub enum Client {
+    Rmcp {
+        service: RunningService<RoleClient, ()>,
+        /// The stdio server this client started, killed on drop.
+        _child: Option<Child>,
+    },
+    Engine(Upstream),
+}
+
+impl Client {
+    /// Connects a client of `kind` to `target` (within 20 s).
+    pub async fn connect(kind: Kind, target: &Target, connector: &Connector) -> anyhow::Result<Self> {
+        tokio::time::timeout(CONNECT_LIMIT, Self::connect_inner(kind, target, connector))
+            .await
+            .with_context(|| format!("{} did not connect within 20 s", kind.label()))?
+    }
+
+    async fn connect_inner(
+        kind: Kind,
+        target: &Target,
+        connector: &Connector,
+    ) -> anyhow::Result<Self> {
+        let config = target.server_config("bench");
+        match kind {
+            Kind::Engine => Ok(Client::Engine(
+                connector
+                    .connect(&config, Variables::default())
+                    .await
+                    .context("engine connect")?,
+            )),
+            Kind::Rmcp => connect_rmcp(target).await,
+            Kind::EngineKeepAlive | Kind::EngineKeepAlive256 | Kind::Engine256 => {
+                let Target::Url(url) = target else {
+                    bail!("{} needs a Streamable HTTP server", kind.label());
+                };
+                if config.transport != TransportKind::StreamableHttp {
+                    bail!("{} needs a Streamable HTTP server", kind.label());
+                }
+                let policy = match kind {
+                    Kind::Engine256 => ConnectionPolicy::Fresh,
+                    _ => ConnectionPolicy::KeepAlive,
+                };
+                let client = http::client(policy);
+                let transport = if kind == Kind::EngineKeepAlive {
+                    // Exactly what the engine builds, with the other connection policy.
+                    http::transport(client, url, HashMap::new())
+                } else {
+                    let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
+                        .reinit_on_expired_session(true)
+                        .max_concurrent_requests(256);
+                    StreamableHttpClientTransport::with_client(client, config)
+                };
+                Ok(Client::Engine(
+                    Upstream::serve(&config, transport)
+                        .await
+                        .context("engine (variant) initialize")?,
+                ))
+            }
+        }
+    }
+
+    /// One `tools/call`; the size of its first text block, or an error.
+    pub async fn call(&self, tool: &str, args: &JsonObject) -> anyhow::Result<usize> {
+        match self {
+            Client::Rmcp { service, .. } => {
+                let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(args.clone());
+                let result = service.call_tool(params).await?;
+                if result.is_error == Some(true) {
+                    bail!("the tool returned isError");
+                }
+                Ok(result
+                    .content
+                    .first()
+                    .and_then(|c| c.as_text())
+                    .map_or(0, |t| t.text.len()))
+            }
+            Client::Engine(upstream) => {
+                let deadline = Instant::now() + CALL_DEADLINE;
+                let outcome = upstream
+                    .call_tool(tool, Some(args.clone()), deadline)
+                    .await?;
+                if outcome.is_error {
+                    bail!("the tool returned isError");
+                }
+                Ok(outcome
+                    .content
+                    .first()
+                    .and_then(|c| c.as_text())
+                    .map_or(0, |t| t.text.len()))
+            }
+        }
+    }
+
+    /// Ends the session (and a stdio server).
+    pub async fn close(self) {
+        match self {
+            Client::Rmcp { mut service, .. } => {
+                let _ = service.close_with_timeout(Duration::from_secs(2)).await;
+            }
+            Client::Engine(upstream) => upstream.close().await,
+        }
+    }
+}
+
+async fn connect_rmcp(target: &Target) -> anyhow::Result<Client> {
+    match target {
+        Target::Stdio { program, args } => {
+            let mut child = Command::new(program)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("cannot start {}", program.display()))?;
+            let stdout = child.stdout.take().context("stdout not piped")?;
+            let stdin = child.stdin.take().context("stdin not piped")?;
+            let service = ().serve((stdout, stdin)).await.context("rmcp initialize")?;
+            Ok(Client::Rmcp {
+                service,
+                _child: Some(child),
+            })
+        }
+        Target::Url(url) => {
+            let service = match TransportKind::for_url(url) {
+                TransportKind::Sse => {
+                    // rmcp has no legacy SSE client: this side uses Switchboard's transport.
+                    let transport = SseClientTransport::connect(reqwest::Client::new(), url, vec![])
+                        .await
+                        .context("legacy SSE connect")?;
+                    ().serve(transport).await.context("rmcp initialize")?
+                }
+                _ => {
+                    let transport = StreamableHttpClientTransport::from_uri(url.as_str());
+                    ().serve(transport).await.context("rmcp initialize")?
+                }
+            };
+            Ok(Client::Rmcp {
+                service,
+                _child: None,
+            })
+        }
+    }
+}
+
+/// Shared handle used by the load generator.
+pub type Shared = Arc<Client>;

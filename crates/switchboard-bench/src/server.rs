@@ -1,0 +1,108 @@
+//! The other processes a benchmark needs: finding the `switchboard-testkit` and `switchboard`
+//! binaries, and running an HTTP testkit server that dies with the bench (kill on drop, also
+//! when a panic unwinds), so no benchmark leaves a server behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+use crate::cli::Transport;
+
+/// How long a testkit may take to print its `listening` line.
+const STARTUP_LIMIT: Duration = Duration::from_secs(10);
+
+/// `explicit`, or `name` next to this executable; an error that says how to build it.
+pub fn find_binary(name: &str, explicit: Option<&Path>, flag: &str) -> anyhow::Result<PathBuf> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None => std::env::current_exe()
+            .context("cannot find the bench's own executable")?
+            .parent()
+            .map(|dir| dir.join(name))
+            .context("the bench's executable has no directory")?,
+    };
+    if !path.is_file() {
+        bail!(
+            "{name} not found at {}: build it with `cargo build --release -p {}` \
+             (it lands next to switchboard-bench), or pass {flag} PATH",
+            path.display(),
+            if name == "switchboard" {
+                "switchboard-cli"
+            } else {
+                name
+            }
+        );
+    }
+    Ok(path)
+}
+
+/// The testkit's command line for a stdio server.
+pub fn stdio_args(hang_initialize: bool) -> Vec<String> {
+    let mut args = vec!["--transport".to_owned(), "stdio".to_owned()];
+    if hang_initialize {
+        args.push("--hang-initialize".to_owned());
+    }
+    args
+}
+
+/// A testkit serving HTTP on 127.0.0.1; killed when dropped.
+pub struct HttpServer {
+    url: String,
+    _child: Child,
+    /// Kept open so the server never writes into a closed pipe.
+    _stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl HttpServer {
+    /// Starts `testkit --transport MODE --port 0 [extra]` and waits for its `listening` line.
+    pub async fn start(testkit: &Path, mode: &str, extra: &[&str]) -> anyhow::Result<HttpServer> {
+        let mut child = Command::new(testkit)
+            .args(["--transport", mode, "--port", "0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", testkit.display()))?;
+        let stdout = child.stdout.take().context("testkit stdout not piped")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(STARTUP_LIMIT, lines.next_line())
+            .await
+            .context("testkit did not print its listening line within 10 s")?
+            .context("reading the testkit's stdout")?
+            .context("testkit exited before it printed its listening line")?;
+        let url = line
+            .strip_prefix("listening ")
+            .with_context(|| format!("unexpected first line from the testkit: {line:?}"))?
+            .trim()
+            .to_owned();
+        Ok(HttpServer {
+            url,
+            _child: child,
+            _stdout: lines,
+        })
+    }
+
+    /// The server for a transport the calls/payload scenarios measure (`None` for stdio).
+    pub async fn for_transport(
+        testkit: &Path,
+        transport: Transport,
+    ) -> anyhow::Result<Option<HttpServer>> {
+        match transport {
+            Transport::Stdio => Ok(None),
+            Transport::Sse => Ok(Some(HttpServer::start(testkit, "sse", &[]).await?)),
+            Transport::StreamableHttp => Ok(Some(
+                HttpServer::start(testkit, "streamable-http", &[]).await?,
+            )),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
