@@ -16,8 +16,9 @@ use rmcp::model::{CallToolRequestParams, JsonObject};
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use switchboard::config::HttpConnections;
 use switchboard::config::Variables;
-use switchboard::transport::http::{self, ConnectionPolicy};
+use switchboard::transport::http;
 use switchboard::transport::sse::SseClientTransport;
 use switchboard::{Connector, ServerConfig, TransportKind, Upstream};
 use tokio::process::{Child, Command};
@@ -87,7 +88,11 @@ pub enum Client {
 
 impl Client {
     /// Connects a client of `kind` to `target` (within 20 s).
-    pub async fn connect(kind: Kind, target: &Target, connector: &Connector) -> anyhow::Result<Self> {
+    pub async fn connect(
+        kind: Kind,
+        target: &Target,
+        connector: &Connector,
+    ) -> anyhow::Result<Self> {
         tokio::time::timeout(CONNECT_LIMIT, Self::connect_inner(kind, target, connector))
             .await
             .with_context(|| format!("{} did not connect within 20 s", kind.label()))?
@@ -115,8 +120,8 @@ impl Client {
                     bail!("{} needs a Streamable HTTP server", kind.label());
                 }
                 let policy = match kind {
-                    Kind::Engine256 => ConnectionPolicy::Fresh,
-                    _ => ConnectionPolicy::KeepAlive,
+                    Kind::Engine256 => HttpConnections::PerRequest,
+                    _ => HttpConnections::KeepAlive,
                 };
                 let client = http::client(policy);
                 let transport = if kind == Kind::EngineKeepAlive {
@@ -141,7 +146,8 @@ impl Client {
     pub async fn call(&self, tool: &str, args: &JsonObject) -> anyhow::Result<usize> {
         match self {
             Client::Rmcp { service, .. } => {
-                let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(args.clone());
+                let params =
+                    CallToolRequestParams::new(tool.to_owned()).with_arguments(args.clone());
                 let result = service.call_tool(params).await?;
                 if result.is_error == Some(true) {
                     bail!("the tool returned isError");
@@ -203,9 +209,10 @@ async fn connect_rmcp(target: &Target) -> anyhow::Result<Client> {
             let service = match TransportKind::for_url(url) {
                 TransportKind::Sse => {
                     // rmcp has no legacy SSE client: this side uses Switchboard's transport.
-                    let transport = SseClientTransport::connect(reqwest::Client::new(), url, vec![])
-                        .await
-                        .context("legacy SSE connect")?;
+                    let transport =
+                        SseClientTransport::connect(reqwest::Client::new(), url, vec![])
+                            .await
+                            .context("legacy SSE connect")?;
                     ().serve(transport).await.context("rmcp initialize")?
                 }
                 _ => {
