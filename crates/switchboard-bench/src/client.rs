@@ -83,7 +83,7 @@ pub enum Client {
         /// The stdio server this client started, killed on drop.
         _child: Option<Child>,
     },
-    Engine(Upstream),
+    Engine(Box<Upstream>),
 }
 
 impl Client {
@@ -105,12 +105,12 @@ impl Client {
     ) -> anyhow::Result<Self> {
         let config = target.server_config("bench");
         match kind {
-            Kind::Engine => Ok(Client::Engine(
+            Kind::Engine => Ok(Client::Engine(Box::new(
                 connector
                     .connect(&config, Variables::default())
                     .await
                     .context("engine connect")?,
-            )),
+            ))),
             Kind::Rmcp => connect_rmcp(target).await,
             Kind::EngineKeepAlive | Kind::EngineKeepAlive256 | Kind::Engine256 => {
                 let Target::Url(url) = target else {
@@ -133,11 +133,11 @@ impl Client {
                         .max_concurrent_requests(256);
                     StreamableHttpClientTransport::with_client(client, config)
                 };
-                Ok(Client::Engine(
+                Ok(Client::Engine(Box::new(
                     Upstream::serve(&config, transport)
                         .await
                         .context("engine (variant) initialize")?,
-                ))
+                )))
             }
         }
     }
