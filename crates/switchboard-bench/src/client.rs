@@ -77,6 +77,10 @@ impl Kind {
 }
 
 /// A connected client of some kind.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a handful of clients per run, never stored in bulk"
+)]
 pub enum Client {
     Rmcp {
         service: RunningService<RoleClient, ()>,
