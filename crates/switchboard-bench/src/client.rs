@@ -76,6 +76,10 @@ impl Kind {
 }
 
 /// A connected client of some kind.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per connection, behind an Arc; boxing would add an indirection to only one side"
+)]
 pub enum Client {
     Rmcp {
         service: RunningService<RoleClient, ()>,
@@ -87,7 +91,11 @@ pub enum Client {
 
 impl Client {
     /// Connects a client of `kind` to `target` (within 20 s).
-    pub async fn connect(kind: Kind, target: &Target, connector: &Connector) -> anyhow::Result<Self> {
+    pub async fn connect(
+        kind: Kind,
+        target: &Target,
+        connector: &Connector,
+    ) -> anyhow::Result<Self> {
         tokio::time::timeout(CONNECT_LIMIT, Self::connect_inner(kind, target, connector))
             .await
             .with_context(|| format!("{} did not connect within 20 s", kind.label()))?
@@ -141,7 +149,8 @@ impl Client {
     pub async fn call(&self, tool: &str, args: &JsonObject) -> anyhow::Result<usize> {
         match self {
             Client::Rmcp { service, .. } => {
-                let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(args.clone());
+                let params =
+                    CallToolRequestParams::new(tool.to_owned()).with_arguments(args.clone());
                 let result = service.call_tool(params).await?;
                 if result.is_error == Some(true) {
                     bail!("the tool returned isError");
@@ -203,9 +212,10 @@ async fn connect_rmcp(target: &Target) -> anyhow::Result<Client> {
             let service = match TransportKind::for_url(url) {
                 TransportKind::Sse => {
                     // rmcp has no legacy SSE client: this side uses Switchboard's transport.
-                    let transport = SseClientTransport::connect(reqwest::Client::new(), url, vec![])
-                        .await
-                        .context("legacy SSE connect")?;
+                    let transport =
+                        SseClientTransport::connect(reqwest::Client::new(), url, vec![])
+                            .await
+                            .context("legacy SSE connect")?;
                     ().serve(transport).await.context("rmcp initialize")?
                 }
                 _ => {

@@ -134,7 +134,9 @@ pub async fn run(
             }
             Err(e) => {
                 result.errors += 1;
-                result.first_error.get_or_insert_with(|| format!("task failed: {e}"));
+                result
+                    .first_error
+                    .get_or_insert_with(|| format!("task failed: {e}"));
             }
         }
     }

@@ -104,7 +104,14 @@ impl Report {
         let widths: Vec<usize> = columns
             .iter()
             .enumerate()
-            .map(|(i, c)| cells.iter().map(|r| r[i].len()).chain([c.len()]).max().unwrap_or(0))
+            .map(|(i, c)| {
+                cells
+                    .iter()
+                    .map(|r| r[i].len())
+                    .chain([c.len()])
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let line = |values: Vec<&str>| {
             let padded: Vec<String> = values
@@ -142,7 +149,9 @@ mod tests {
 
     #[test]
     fn rows_keep_field_order_in_json() {
-        let row = Row::new("calls").with("transport", "stdio").num("ratio", 0.91234, 3);
+        let row = Row::new("calls")
+            .with("transport", "stdio")
+            .num("ratio", 0.91234, 3);
         assert_eq!(
             row.to_json(),
             r#"{"scenario":"calls","transport":"stdio","ratio":0.912}"#

@@ -48,7 +48,11 @@ pub async fn run(args: CallsArgs) -> anyhow::Result<()> {
         )
         .await?;
     } else {
-        let testkit = find_binary("switchboard-testkit", args.common.testkit.as_deref(), "--testkit")?;
+        let testkit = find_binary(
+            "switchboard-testkit",
+            args.common.testkit.as_deref(),
+            "--testkit",
+        )?;
         let transports = if args.transport.is_empty() {
             Transport::ALL.to_vec()
         } else {
@@ -95,16 +99,31 @@ async fn measure_target(
 ) -> anyhow::Result<()> {
     let mut kinds = vec![Kind::Rmcp, Kind::Engine];
     if args.variants && transport == "streamable-http" {
-        kinds.extend([Kind::EngineKeepAlive, Kind::Engine256, Kind::EngineKeepAlive256]);
+        kinds.extend([
+            Kind::EngineKeepAlive,
+            Kind::Engine256,
+            Kind::EngineKeepAlive256,
+        ]);
     }
-    note(format!("calls: {transport}: connecting {} clients", kinds.len()));
+    note(format!(
+        "calls: {transport}: connecting {} clients",
+        kinds.len()
+    ));
     let mut clients: Vec<Shared> = Vec::new();
     for kind in &kinds {
         clients.push(Arc::new(Client::connect(*kind, target, connector).await?));
     }
     let limit = args.common.run_limit;
     for (kind, client) in kinds.iter().zip(&clients) {
-        let warm = load::run(client, tool, tool_args, WARMUP_CALLS.min(args.calls), 16, limit).await;
+        let warm = load::run(
+            client,
+            tool,
+            tool_args,
+            WARMUP_CALLS.min(args.calls),
+            16,
+            limit,
+        )
+        .await;
         if warm.ok == 0 {
             anyhow::bail!(
                 "{transport}: {} cannot call '{tool}': {}",
@@ -121,7 +140,8 @@ async fn measure_target(
             for step in 0..clients.len() {
                 let i = (round + step) % clients.len();
                 let client = &clients[i];
-                let result = load::run(client, tool, tool_args, args.calls, concurrency, limit).await;
+                let result =
+                    load::run(client, tool, tool_args, args.calls, concurrency, limit).await;
                 if let Some(error) = &result.first_error {
                     note(format!(
                         "  {transport} c={concurrency} round {round} {}: {} errors, first: {error}",
@@ -145,7 +165,14 @@ async fn measure_target(
         }
         let base = &runs[0];
         for (i, kind) in kinds.iter().enumerate().skip(1) {
-            report.push(row(transport, concurrency, args.calls, *kind, &runs[i], base));
+            report.push(row(
+                transport,
+                concurrency,
+                args.calls,
+                *kind,
+                &runs[i],
+                base,
+            ));
         }
     }
     for client in clients {
@@ -181,11 +208,19 @@ fn row(
         .num("calls_per_sec", med(runs, RunResult::calls_per_sec), 0)
         .num("p50_us", med(runs, RunResult::p50_us), 0)
         .num("p99_us", med(runs, RunResult::p99_us), 0)
-        .num("client_cpu_us_per_call", med(runs, RunResult::cpu_us_per_call), 1)
+        .num(
+            "client_cpu_us_per_call",
+            med(runs, RunResult::cpu_us_per_call),
+            1,
+        )
         .num("rmcp_calls_per_sec", med(base, RunResult::calls_per_sec), 0)
         .num("rmcp_p50_us", med(base, RunResult::p50_us), 0)
         .num("rmcp_p99_us", med(base, RunResult::p99_us), 0)
-        .num("rmcp_client_cpu_us_per_call", med(base, RunResult::cpu_us_per_call), 1)
+        .num(
+            "rmcp_client_cpu_us_per_call",
+            med(base, RunResult::cpu_us_per_call),
+            1,
+        )
         .num("ratio", ratio, 3)
         .with("errors", runs.iter().map(|r| r.errors).sum::<usize>())
         .with("rmcp_errors", base.iter().map(|r| r.errors).sum::<usize>())

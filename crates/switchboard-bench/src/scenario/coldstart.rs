@@ -82,9 +82,15 @@ pub async fn run(args: ColdstartArgs) -> anyhow::Result<()> {
             args.servers
         );
         if round == 0 {
-            note(format!("  coldstart warm-up: {:.0} ms", wall.as_secs_f64() * 1e3));
+            note(format!(
+                "  coldstart warm-up: {:.0} ms",
+                wall.as_secs_f64() * 1e3
+            ));
         } else {
-            note(format!("  coldstart round {round}: {:.0} ms", wall.as_secs_f64() * 1e3));
+            note(format!(
+                "  coldstart round {round}: {:.0} ms",
+                wall.as_secs_f64() * 1e3
+            ));
             walls.push(wall.as_secs_f64() * 1e3);
         }
     }

@@ -91,7 +91,10 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
                     .with("rounds", args.common.rounds)
                     .num("ready_ms", median(ready), 0)
                     .num("healthy_ready_ms", median(healthy_ready), 0)
-                    .with("connect_timeout_ms", args.connect_timeout.as_millis() as u64)
+                    .with(
+                        "connect_timeout_ms",
+                        args.connect_timeout.as_millis() as u64,
+                    )
                     .with("ok", ok)
                     .with("failed", failed),
             );

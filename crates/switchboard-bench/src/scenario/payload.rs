@@ -55,7 +55,8 @@ pub async fn run(args: PayloadArgs) -> anyhow::Result<()> {
                     warm.ok == 5 && warm.bytes == 5 * bytes,
                     "{}: payload {bytes} failed: {}",
                     transport.as_str(),
-                    warm.first_error.unwrap_or_else(|| "wrong result size".to_owned())
+                    warm.first_error
+                        .unwrap_or_else(|| "wrong result size".to_owned())
                 );
                 let rss_before = measure::rss_kib().unwrap_or(0);
                 if can_reset {
@@ -73,7 +74,11 @@ pub async fn run(args: PayloadArgs) -> anyhow::Result<()> {
                     )
                     .await;
                     if let Some(error) = &run.first_error {
-                        note(format!("  {}: {} errors, first: {error}", transport.as_str(), run.errors));
+                        note(format!(
+                            "  {}: {} errors, first: {error}",
+                            transport.as_str(),
+                            run.errors
+                        ));
                     }
                     runs.push(run);
                 }
