@@ -1,5 +1,6 @@
 //! `calls`: many small tool calls through a bare rmcp client and through the engine, against
-//! the same server, interleaved round by round (rmcp, engine, [variants], rmcp, engine, ...),
+//! the same server, interleaved round by round (rmcp engine, engine rmcp, ...: the first
+//! client rotates each round),
 //! reported as medians over rounds and the engine/rmcp ratio (median of per-round ratios).
 //!
 //! One testkit process per HTTP transport serves every client. For stdio each client starts
@@ -134,7 +135,11 @@ async fn measure_target(
     for &concurrency in &args.concurrency {
         let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); kinds.len()];
         for round in 0..args.common.rounds {
-            for (i, client) in clients.iter().enumerate() {
+            // Interleaved, and the starting client rotates every round (A B, B A, ...), so
+            // neither side always runs first.
+            for step in 0..clients.len() {
+                let i = (round + step) % clients.len();
+                let client = &clients[i];
                 let result =
                     load::run(client, tool, tool_args, args.calls, concurrency, limit).await;
                 if let Some(error) = &result.first_error {
