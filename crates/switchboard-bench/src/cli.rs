@@ -80,7 +80,7 @@ pub struct CallsArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     pub transport: Vec<Transport>,
     /// Also measure engine variants built from the engine's public pieces (Streamable HTTP
-    /// only): keep-alive connections, and rmcp's max_concurrent_requests raised to 256.
+    /// only): per-request connections, and rmcp's max_concurrent_requests raised to 256.
     #[arg(long)]
     pub variants: bool,
     /// Measure this Streamable HTTP server instead of the testkit (engine vs bare rmcp).

@@ -56,11 +56,11 @@ pub enum Kind {
     Rmcp,
     /// `Connector::connect` + `Upstream::call_tool`.
     Engine,
-    /// The engine over Streamable HTTP with the engine's keep-alive reqwest client.
-    EngineKeepAlive,
-    /// The engine over Streamable HTTP, keep-alive, rmcp `max_concurrent_requests` = 256.
-    EngineKeepAlive256,
-    /// The engine over Streamable HTTP, fresh connections, `max_concurrent_requests` = 256.
+    /// The engine over Streamable HTTP with a new connection per request (the other policy).
+    EnginePerRequest,
+    /// The engine over Streamable HTTP, per-request, rmcp `max_concurrent_requests` = 256.
+    EnginePerRequest256,
+    /// The engine over Streamable HTTP, keep-alive (its default), `max_concurrent_requests` = 256.
     Engine256,
 }
 
@@ -69,8 +69,8 @@ impl Kind {
         match self {
             Kind::Rmcp => "rmcp",
             Kind::Engine => "engine",
-            Kind::EngineKeepAlive => "engine+keepalive",
-            Kind::EngineKeepAlive256 => "engine+keepalive+mcr256",
+            Kind::EnginePerRequest => "engine+per-request",
+            Kind::EnginePerRequest256 => "engine+per-request+mcr256",
             Kind::Engine256 => "engine+mcr256",
         }
     }
@@ -116,7 +116,7 @@ impl Client {
                     .context("engine connect")?,
             )),
             Kind::Rmcp => connect_rmcp(target).await,
-            Kind::EngineKeepAlive | Kind::EngineKeepAlive256 | Kind::Engine256 => {
+            Kind::EnginePerRequest | Kind::EnginePerRequest256 | Kind::Engine256 => {
                 let Target::Url(url) = target else {
                     bail!("{} needs a Streamable HTTP server", kind.label());
                 };
@@ -124,11 +124,11 @@ impl Client {
                     bail!("{} needs a Streamable HTTP server", kind.label());
                 }
                 let policy = match kind {
-                    Kind::Engine256 => HttpConnections::PerRequest,
-                    _ => HttpConnections::KeepAlive,
+                    Kind::Engine256 => HttpConnections::KeepAlive,
+                    _ => HttpConnections::PerRequest,
                 };
                 let client = http::client(policy);
-                let transport = if kind == Kind::EngineKeepAlive {
+                let transport = if kind == Kind::EnginePerRequest {
                     // Exactly what the engine builds, with the other connection policy.
                     http::transport(client, url, HashMap::new())
                 } else {

@@ -100,9 +100,9 @@ async fn measure_target(
     let mut kinds = vec![Kind::Rmcp, Kind::Engine];
     if args.variants && transport == "streamable-http" {
         kinds.extend([
-            Kind::EngineKeepAlive,
+            Kind::EnginePerRequest,
             Kind::Engine256,
-            Kind::EngineKeepAlive256,
+            Kind::EnginePerRequest256,
         ]);
     }
     note(format!(
