@@ -20,6 +20,7 @@ pub enum ErrorClass {
     Protocol,
     ToolError,
     UnknownTool,
+    InvalidArguments,
     Closed,
 }
 
@@ -34,6 +35,7 @@ impl ErrorClass {
             ErrorClass::Protocol => "protocol",
             ErrorClass::ToolError => "tool_error",
             ErrorClass::UnknownTool => "unknown_tool",
+            ErrorClass::InvalidArguments => "invalid_arguments",
             ErrorClass::Closed => "closed",
         }
     }
@@ -126,6 +128,23 @@ pub enum Error {
     #[error("server '{server}' has no tool '{tool}'")]
     UnknownTool { server: String, tool: String },
 
+    /// No tool in the catalogue has this exposed name.
+    #[error("no tool is named '{name}'{}", suggestion_suffix(.suggestion))]
+    NoSuchTool {
+        name: String,
+        /// The closest exposed name, when one is close enough to be a likely typo.
+        suggestion: Option<String>,
+    },
+
+    /// The arguments do not match the tool's input schema; nothing was sent.
+    #[error("server '{server}': invalid arguments for tool '{tool}': {}", .problems.join("; "))]
+    InvalidArguments {
+        server: String,
+        tool: String,
+        /// Every problem, as `"/json/pointer: what is wrong"` (values are not repeated).
+        problems: Vec<String>,
+    },
+
     /// The connection is closed (by us, or it died).
     #[error("server '{server}': connection closed{}", reason_suffix(.reason))]
     Closed {
@@ -147,6 +166,13 @@ fn round_ms(duration: Duration) -> humantime::FormattedDuration {
     humantime::format_duration(Duration::from_millis(millis))
 }
 
+fn suggestion_suffix(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!(" (did you mean '{s}'?)"),
+        None => String::new(),
+    }
+}
+
 fn reason_suffix(reason: &Option<String>) -> String {
     match reason {
         Some(r) => format!(": {r}"),
@@ -163,7 +189,8 @@ impl Error {
             Error::Timeout { .. } => ErrorClass::Timeout,
             Error::Protocol { .. } => ErrorClass::Protocol,
             Error::Tool { .. } => ErrorClass::ToolError,
-            Error::UnknownTool { .. } => ErrorClass::UnknownTool,
+            Error::UnknownTool { .. } | Error::NoSuchTool { .. } => ErrorClass::UnknownTool,
+            Error::InvalidArguments { .. } => ErrorClass::InvalidArguments,
             Error::Closed { .. } => ErrorClass::Closed,
         }
     }
@@ -172,6 +199,7 @@ impl Error {
     pub fn server(&self) -> Option<&str> {
         match self {
             Error::Config(e) => e.server.as_deref(),
+            Error::NoSuchTool { .. } => None,
             Error::Template { server, .. }
             | Error::Unreachable { server, .. }
             | Error::ConnectionLost { server, .. }
@@ -180,6 +208,7 @@ impl Error {
             | Error::Protocol { server, .. }
             | Error::Tool { server, .. }
             | Error::UnknownTool { server, .. }
+            | Error::InvalidArguments { server, .. }
             | Error::Closed { server, .. } => Some(server),
         }
     }

@@ -6,10 +6,13 @@
 //! - [`transport`]: how bytes reach a server (stdio, legacy HTTP+SSE, Streamable HTTP),
 //!   all behind rmcp's `Transport` trait.
 //! - [`upstream`]: one live MCP connection: connect, list tools, call a tool with a deadline.
+//! - [`catalog`]: the tools of all servers under provider-safe, collision-free names, with
+//!   overrides, filters, exports and argument checks.
 //!
 //! [`Error`] is the one error type callers see; [`Error::class`] tells what kind of failure
 //! it was without parsing text.
 
+pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod transport;
@@ -17,5 +20,6 @@ pub mod upstream;
 
 pub use upstream::{CallOutcome, Connector, Upstream, UpstreamEvent};
 
+pub use catalog::{Catalog, ExportFormat, ExposedTool};
 pub use config::{Config, ServerConfig, TransportKind};
 pub use error::{Error, ErrorClass, Phase};

@@ -138,6 +138,7 @@ pub(super) fn parse(ctx: &Ctx<'_>, text: &str) -> Result<Config, ConfigError> {
     Ok(Config {
         servers,
         variables: BTreeMap::new(),
+        catalog: Default::default(),
         source: None,
     })
 }

@@ -28,8 +28,9 @@ use toml::de::DeTable;
 use super::suggest::closest;
 use super::template::{self, is_valid_header_name};
 use super::{
-    Config, ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LIST_TIMEOUT, DEFAULT_TOOL_CALL_TIMEOUT,
-    HttpConnections, ServerConfig, TransportKind,
+    CatalogConfig, CollisionPolicy, Config, ConfigError, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_LIST_TIMEOUT, DEFAULT_TOOL_CALL_TIMEOUT, HttpConnections, MAX_NAME_LENGTH_RANGE,
+    PrefixMode, ServerConfig, ToolFilter, ToolOverride, TransportKind,
 };
 
 impl Config {
@@ -131,6 +132,25 @@ pub(super) struct RawConfig {
     /// String values only: they are substituted into header and env values.
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+    pub catalog: Option<RawCatalog>,
+}
+
+/// The `[catalog]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCatalog {
+    pub separator: Option<String>,
+    pub prefix: Option<String>,
+    pub max_name_length: Option<i64>,
+    pub collisions: Option<String>,
+}
+
+/// One `[servers.NAME.tool_overrides.ORIGINAL]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawToolOverride {
+    pub alias: Option<String>,
+    pub description: Option<String>,
 }
 
 /// One `[servers.NAME]` table. Durations and the transport are strings here and parsed in
@@ -149,6 +169,9 @@ pub(super) struct RawServer {
     pub list_timeout: Option<String>,
     pub tool_call_timeout: Option<String>,
     pub http_connections: Option<String>,
+    pub include: Option<Vec<String>>,
+    pub exclude: Option<Vec<String>>,
+    pub tool_overrides: Option<BTreeMap<String, RawToolOverride>>,
     pub enabled: Option<bool>,
 }
 
@@ -438,8 +461,69 @@ pub(super) fn validate_config(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, C
     Ok(Config {
         servers: validate_servers(ctx, raw.servers)?,
         variables: raw.variables,
+        catalog: validate_catalog(ctx, raw.catalog.unwrap_or_default())?,
         source: None,
     })
+}
+
+/// The `[catalog]` table.
+fn validate_catalog(ctx: &Ctx<'_>, raw: RawCatalog) -> Result<CatalogConfig, ConfigError> {
+    let err =
+        |key: &str, problem: String, fix: String| ctx.error_at(&["catalog", key], problem, fix);
+    let mut catalog = CatalogConfig::default();
+    if let Some(separator) = raw.separator {
+        if separator.is_empty() || separator.len() > 8 || !is_valid_server_name(&separator) {
+            return Err(err(
+                "separator",
+                format!("the separator {separator:?} is not usable in tool names"),
+                "model providers accept only letters, digits, '_' and '-' in tool names; use 1 to \
+                 8 of those, e.g. separator = \"__\""
+                    .to_string(),
+            ));
+        }
+        catalog.separator = separator;
+    }
+    if let Some(prefix) = raw.prefix {
+        catalog.prefix = one_of(&prefix, &PrefixMode::ALL).ok_or_else(|| {
+            err(
+                "prefix",
+                format!("unknown prefix mode \"{prefix}\""),
+                one_of_fix(&prefix, &names(&PrefixMode::ALL)),
+            )
+        })?;
+    }
+    if let Some(policy) = raw.collisions {
+        catalog.collisions = one_of(&policy, &CollisionPolicy::ALL).ok_or_else(|| {
+            err(
+                "collisions",
+                format!("unknown collision policy \"{policy}\""),
+                one_of_fix(&policy, &names(&CollisionPolicy::ALL)),
+            )
+        })?;
+    }
+    if let Some(length) = raw.max_name_length {
+        let range = MAX_NAME_LENGTH_RANGE;
+        catalog.max_name_length = usize::try_from(length)
+            .ok()
+            .filter(|l| range.contains(l))
+            .ok_or_else(|| {
+                err(
+                    "max_name_length",
+                    format!("'max_name_length' is {length}, outside {}..={}", range.start(), range.end()),
+                    "use 64 (OpenAI's and Anthropic's limit) or, for providers that allow more, e.g. 128"
+                        .to_string(),
+                )
+            })?;
+    }
+    Ok(catalog)
+}
+
+fn one_of<T: Copy>(value: &str, all: &[(T, &'static str)]) -> Option<T> {
+    all.iter().find(|(_, name)| *name == value).map(|(t, _)| *t)
+}
+
+fn names<T>(all: &[(T, &'static str)]) -> Vec<&'static str> {
+    all.iter().map(|(_, name)| *name).collect()
 }
 
 /// The `[servers]` table: names, then each server.
@@ -649,6 +733,9 @@ pub(super) fn validate_server(
         }
     };
 
+    let tool_filter = validate_filter(ctx, name, raw.include, raw.exclude)?;
+    let tool_overrides = validate_overrides(ctx, name, raw.tool_overrides.unwrap_or_default())?;
+
     let duration = |key: &str, value: &Option<String>, default: Duration| match value {
         None => Ok(default),
         Some(v) => parse_duration(key, v).map_err(|(problem, fix)| err(key, problem, fix)),
@@ -675,8 +762,103 @@ pub(super) fn validate_server(
         url: raw.url,
         headers: raw.headers.unwrap_or_default(),
         http_connections,
+        tool_overrides,
+        tool_filter,
         enabled: raw.enabled.unwrap_or(true),
     })
+}
+
+/// `include` / `exclude`: at most one of them; patterns non-empty; duplicates dropped.
+fn validate_filter(
+    ctx: &Ctx<'_>,
+    server: &str,
+    include: Option<Vec<String>>,
+    exclude: Option<Vec<String>>,
+) -> Result<ToolFilter, ConfigError> {
+    let check = |key: &str, mut patterns: Vec<String>| {
+        if patterns.iter().any(|p| p.trim().is_empty()) {
+            return Err(ctx.server_error(
+                server,
+                Some(key),
+                format!("'{key}' has an empty pattern"),
+                "remove it; patterns are tool names, aliases or globs like \"search_*\""
+                    .to_string(),
+            ));
+        }
+        patterns.sort();
+        patterns.dedup();
+        Ok(patterns)
+    };
+    match (include, exclude) {
+        (Some(_), Some(_)) => Err(ctx.server_error(
+            server,
+            Some("exclude"),
+            "'include' and 'exclude' are both set".to_string(),
+            "use one of them: 'include' lists the tools to expose, 'exclude' the tools to hide"
+                .to_string(),
+        )),
+        (Some(include), None) => Ok(ToolFilter::Include(check("include", include)?)),
+        (None, Some(exclude)) => Ok(ToolFilter::Exclude(check("exclude", exclude)?)),
+        (None, None) => Ok(ToolFilter::All),
+    }
+}
+
+/// `[servers.NAME.tool_overrides.ORIGINAL]`: aliases must be usable names and must not take
+/// the name of another overridden tool or another alias. (Clashes with tools the server
+/// lists are found when the catalogue is built.) Empty values mean "keep the original".
+fn validate_overrides(
+    ctx: &Ctx<'_>,
+    server: &str,
+    raw: BTreeMap<String, RawToolOverride>,
+) -> Result<BTreeMap<String, ToolOverride>, ConfigError> {
+    let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    let overrides: BTreeMap<String, ToolOverride> = raw
+        .into_iter()
+        .map(|(tool, o)| {
+            let o = ToolOverride {
+                alias: non_empty(o.alias).filter(|alias| *alias != tool),
+                description: non_empty(o.description),
+            };
+            (tool, o)
+        })
+        .collect();
+    let mut aliases: BTreeMap<&str, &str> = BTreeMap::new();
+    for (tool, o) in &overrides {
+        let Some(alias) = o.alias.as_deref() else {
+            continue;
+        };
+        let err = |problem: String, fix: String| {
+            ctx.error_at(
+                &["servers", server, "tool_overrides", tool, "alias"],
+                problem,
+                fix,
+            )
+        };
+        if !is_valid_server_name(alias) {
+            return Err(err(
+                format!("the alias {alias:?} contains characters model providers reject"),
+                format!(
+                    "use only letters, digits, '_' and '-', e.g. alias = \"{}\"",
+                    normalise_server_name(alias)
+                ),
+            ));
+        }
+        if overrides.contains_key(alias) {
+            return Err(err(
+                format!(
+                    "the alias '{alias}' of tool '{tool}' is the name of the server's tool '{alias}'"
+                ),
+                "choose an alias that is not the name of another tool of this server".to_string(),
+            ));
+        }
+        if let Some(other) = aliases.insert(alias, tool) {
+            return Err(err(
+                format!("the tools '{other}' and '{tool}' both have the alias '{alias}'"),
+                "give each tool its own alias".to_string(),
+            ));
+        }
+    }
+    Ok(overrides)
 }
 
 /// A duration string (`"30s"`, `"2m"`, `"500ms"`, `"1h"`); zero is rejected.

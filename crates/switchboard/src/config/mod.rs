@@ -11,7 +11,7 @@ use std::time::Duration;
 
 mod json;
 mod load;
-mod suggest;
+pub(crate) mod suggest;
 pub mod template;
 
 pub use template::{TemplateError, Variables};
@@ -30,8 +30,101 @@ pub struct Config {
     pub servers: BTreeMap<String, ServerConfig>,
     /// The top-level `[variables]` table, used by header and env templating.
     pub variables: BTreeMap<String, String>,
+    /// How exposed tool names are made (the `[catalog]` table).
+    pub catalog: CatalogConfig,
     /// The file this was read from, if any.
     pub source: Option<PathBuf>,
+}
+
+/// The `[catalog]` table: how the tools of all servers are named in the merged catalogue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogConfig {
+    /// Between the server name and the tool name (`"__"`).
+    pub separator: String,
+    /// Whether exposed names carry the server name.
+    pub prefix: PrefixMode,
+    /// The longest exposed name; longer names are shortened with a hash (64, OpenAI's limit).
+    pub max_name_length: usize,
+    /// What to do when two tools would get the same exposed name.
+    pub collisions: CollisionPolicy,
+}
+
+pub const DEFAULT_SEPARATOR: &str = "__";
+pub const DEFAULT_MAX_NAME_LENGTH: usize = 64;
+/// Bounds of `max_name_length`: room for a prefix and the 8-character hash, and sanity.
+pub const MAX_NAME_LENGTH_RANGE: std::ops::RangeInclusive<usize> = 16..=1024;
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            separator: DEFAULT_SEPARATOR.to_string(),
+            prefix: PrefixMode::Always,
+            max_name_length: DEFAULT_MAX_NAME_LENGTH,
+            collisions: CollisionPolicy::Suffix,
+        }
+    }
+}
+
+/// `prefix`: whether exposed names are `{server}{separator}{tool}` or the tool's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PrefixMode {
+    #[default]
+    Always,
+    /// Tool names as the servers give them; equal names then go to the collision policy.
+    Never,
+}
+
+/// `collisions`: what happens when two tools would be exposed under one name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CollisionPolicy {
+    /// The catalogue is not built; the error names both tools.
+    Error,
+    /// The later tool gets `_2`, `_3`, ... (in server-name, then tool-name order).
+    #[default]
+    Suffix,
+    /// The tool of the server first in name order is kept, the other left out.
+    FirstWins,
+    /// The tool of the server last in name order is kept, the other left out.
+    LastWins,
+}
+
+impl PrefixMode {
+    pub const ALL: [(PrefixMode, &'static str); 2] =
+        [(PrefixMode::Always, "always"), (PrefixMode::Never, "never")];
+}
+
+impl CollisionPolicy {
+    pub const ALL: [(CollisionPolicy, &'static str); 4] = [
+        (CollisionPolicy::Error, "error"),
+        (CollisionPolicy::Suffix, "suffix"),
+        (CollisionPolicy::FirstWins, "first_wins"),
+        (CollisionPolicy::LastWins, "last_wins"),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(p, _)| *p == self)
+            .map_or("suffix", |(_, s)| s)
+    }
+}
+
+/// `[servers.NAME.tool_overrides.ORIGINAL]`: how one tool is presented. `None` keeps the
+/// server's own name or description (an empty string in the file means the same).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ToolOverride {
+    pub alias: Option<String>,
+    pub description: Option<String>,
+}
+
+/// `include` / `exclude`: which of a server's tools are exposed. Patterns match the original
+/// name or the alias; `*` matches any run of characters and `?` one character.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ToolFilter {
+    #[default]
+    All,
+    Include(Vec<String>),
+    Exclude(Vec<String>),
 }
 
 /// How Switchboard talks to one server.
@@ -116,6 +209,10 @@ pub struct ServerConfig {
     pub tool_call_timeout: Duration,
     /// streamable-http: connection reuse.
     pub http_connections: HttpConnections,
+    /// Per-tool alias and description, keyed by the server's own tool name.
+    pub tool_overrides: BTreeMap<String, ToolOverride>,
+    /// Which tools are exposed.
+    pub tool_filter: ToolFilter,
     pub enabled: bool,
 }
 
@@ -152,6 +249,8 @@ impl ServerConfig {
             list_timeout: DEFAULT_LIST_TIMEOUT,
             tool_call_timeout: DEFAULT_TOOL_CALL_TIMEOUT,
             http_connections: HttpConnections::default(),
+            tool_overrides: BTreeMap::new(),
+            tool_filter: ToolFilter::All,
             enabled: true,
         }
     }

@@ -24,7 +24,7 @@ const ALIASES: &[(&str, &str)] = &[
 /// Distances are optimal-string-alignment edit distances (a swap of two neighbouring letters
 /// costs 1); a candidate is suggested when the distance is at most a third of the word's length
 /// (and at least 1).
-pub(super) fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     let norm = normalise(word);
     if let Some((_, ours)) = ALIASES.iter().find(|(theirs, _)| *theirs == norm)
         && let Some(k) = known.iter().find(|k| *k == ours)

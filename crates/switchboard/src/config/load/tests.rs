@@ -391,7 +391,7 @@ fn unknown_server_key_with_suggestion() {
     assert_eq!(
         err.fix,
         "did you mean 'command'? Known keys: 'transport', 'command', 'args', 'env', 'cwd', \
-         'url', 'headers', 'connect_timeout', 'list_timeout', 'tool_call_timeout', 'http_connections', 'enabled'"
+         'url', 'headers', 'connect_timeout', 'list_timeout', 'tool_call_timeout', 'http_connections', 'include', 'exclude', 'tool_overrides', 'enabled'"
     );
     assert_eq!(pos_of(&err), Some((2, 1)));
     assert_eq!(
@@ -612,7 +612,7 @@ fn error_without_file_renders_line() {
         err.to_string(),
         "server 'a', key 'comand': unknown key 'comand' in [servers.a] (line 2, column 1). \
          Did you mean 'command'? Known keys: 'transport', 'command', 'args', 'env', 'cwd', \
-         'url', 'headers', 'connect_timeout', 'list_timeout', 'tool_call_timeout', 'http_connections', 'enabled'"
+         'url', 'headers', 'connect_timeout', 'list_timeout', 'tool_call_timeout', 'http_connections', 'include', 'exclude', 'tool_overrides', 'enabled'"
     );
 }
 
@@ -652,4 +652,121 @@ fn http_connections_is_read_for_streamable_http_only() {
         "[servers.a]\nurl = \"http://127.0.0.1:1/sse\"\nhttp_connections = \"keep-alive\"\n",
     );
     assert_err(&err, Some("a"), Some("http_connections"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// [catalog], include/exclude, tool_overrides
+
+#[test]
+fn catalog_table_and_tool_shaping_keys_load() {
+    let config = toml(
+        r#"
+[catalog]
+separator = "-"
+prefix = "never"
+max_name_length = 128
+collisions = "last_wins"
+
+[servers.gh]
+url = "http://127.0.0.1:1/mcp"
+include = ["search_*", "issue", "search_*"]
+
+[servers.gh.tool_overrides.get_issue]
+alias = "issue"
+description = "Read one issue."
+
+[servers.gh.tool_overrides.list_prs]
+alias = ""
+description = ""
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        config.catalog,
+        CatalogConfig {
+            separator: "-".into(),
+            prefix: PrefixMode::Never,
+            max_name_length: 128,
+            collisions: CollisionPolicy::LastWins,
+        }
+    );
+    let gh = &config.servers["gh"];
+    assert_eq!(
+        gh.tool_filter,
+        ToolFilter::Include(vec!["issue".into(), "search_*".into()])
+    );
+    assert_eq!(
+        gh.tool_overrides["get_issue"],
+        ToolOverride {
+            alias: Some("issue".into()),
+            description: Some("Read one issue.".into())
+        }
+    );
+    assert_eq!(gh.tool_overrides["list_prs"], ToolOverride::default());
+}
+
+#[test]
+fn catalog_defaults() {
+    let config = toml("").unwrap();
+    assert_eq!(config.catalog.separator, "__");
+    assert_eq!(config.catalog.prefix, PrefixMode::Always);
+    assert_eq!(config.catalog.max_name_length, 64);
+    assert_eq!(config.catalog.collisions, CollisionPolicy::Suffix);
+}
+
+#[test]
+fn bad_catalog_values_name_the_key_and_the_fix() {
+    let err = toml_err("[catalog]\ncollisions = \"sufix\"\n");
+    assert_err(&err, None, Some("catalog.collisions"));
+    assert!(err.fix.contains("did you mean \"suffix\""), "{err}");
+    assert_eq!(line_of(&err), Some(2));
+
+    let err = toml_err("[catalog]\nseparator = \".\"\n");
+    assert_err(&err, None, Some("catalog.separator"));
+
+    let err = toml_err("[catalog]\nmax_name_length = 8\n");
+    assert_err(&err, None, Some("catalog.max_name_length"));
+    assert!(err.problem.contains("16..=1024"), "{err}");
+
+    let err = toml_err("[catalog]\nprefix = \"sometimes\"\n");
+    assert_err(&err, None, Some("catalog.prefix"));
+
+    let err = toml_err("[catalog]\nseperator = \"__\"\n");
+    assert!(err.fix.contains("did you mean 'separator'"), "{err}");
+}
+
+#[test]
+fn include_and_exclude_together_is_an_error() {
+    let err = toml_err("[servers.a]\ncommand = \"x\"\ninclude = [\"a\"]\nexclude = [\"b\"]\n");
+    assert_err(&err, Some("a"), Some("exclude"));
+    assert!(err.problem.contains("both set"), "{err}");
+}
+
+#[test]
+fn alias_problems_are_config_errors() {
+    let base = "[servers.a]\ncommand = \"x\"\n";
+    let err = toml_err(&format!(
+        "{base}[servers.a.tool_overrides.one]\nalias = \"two\"\n[servers.a.tool_overrides.two]\ndescription = \"d\"\n"
+    ));
+    assert_err(&err, Some("a"), Some("tool_overrides.one.alias"));
+    assert!(
+        err.problem.contains("the name of the server's tool 'two'"),
+        "{err}"
+    );
+    assert_eq!(line_of(&err), Some(4));
+
+    let err = toml_err(&format!(
+        "{base}[servers.a.tool_overrides.one]\nalias = \"same\"\n[servers.a.tool_overrides.two]\nalias = \"same\"\n"
+    ));
+    assert!(err.problem.contains("both have the alias 'same'"), "{err}");
+
+    let err = toml_err(&format!(
+        "{base}[servers.a.tool_overrides.one]\nalias = \"my alias\"\n"
+    ));
+    assert!(err.fix.contains("alias = \"my_alias\""), "{err}");
+
+    let err = toml_err(&format!(
+        "{base}[servers.a.tool_overrides.one]\nalais = \"x\"\n"
+    ));
+    assert!(err.fix.contains("did you mean 'alias'"), "{err}");
 }
