@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use switchboard::{CallOutcome, Connector, ServerConfig};
+use switchboard::{CallOutcome, Connector, Error, Hub};
 use tokio::time::Instant;
 
 use crate::SourceArgs;
@@ -30,30 +30,92 @@ pub async fn run(
             return EXIT_BAD_INPUT;
         }
     };
-    let (server, tool) = match resolve(&source, name) {
-        Ok(found) => found,
-        Err(message) => {
-            eprintln!("error: {message}");
+    let hub = match source.hub(&Connector::new()).await {
+        Ok(hub) => hub,
+        Err(error) => {
+            eprintln!("error: {error} [{}]", error.class());
             return EXIT_BAD_INPUT;
         }
     };
-
-    let connector = Connector::new();
-    let upstream = match source.connect(&connector, &server).await {
-        Ok(upstream) => upstream,
-        Err(error) => {
-            eprintln!("error: {error} [{}]", error.class());
-            return 1;
+    let code = match resolve(&hub, name) {
+        Ok(exposed) => {
+            // The timeout is the call's own; connecting had its connect_timeout.
+            let deadline = timeout.map(|t| Instant::now() + t);
+            let result = hub.call(&exposed, arguments, deadline).await;
+            report(result, json)
         }
+        Err(code) => code,
     };
-    // The timeout is the call's own; connecting had its connect_timeout.
-    let deadline = Instant::now() + timeout.unwrap_or(server.tool_call_timeout);
-    let result = upstream.call_tool(&tool, arguments, deadline).await;
-    upstream.close().await;
+    hub.close().await;
+    code
+}
+
+/// The exposed name to call for NAME: NAME itself, or, when NAME is a server's own tool
+/// name or alias that exactly one exposed tool has, that tool (with a note). Prints why
+/// not and returns the exit code otherwise.
+fn resolve(hub: &Hub, name: &str) -> Result<String, u8> {
+    let catalog = hub.catalog();
+    let error = match catalog.resolve(name) {
+        Ok(tool) => return Ok(tool.name.clone()),
+        Err(error) => error,
+    };
+    let mut short: Vec<_> = catalog
+        .tools()
+        .iter()
+        .filter(|t| t.original == name || t.alias.as_deref() == Some(name))
+        .collect();
+    if short.len() == 1 {
+        let tool = short.remove(0);
+        eprintln!("note: '{name}' is exposed as '{}'", tool.name);
+        return Ok(tool.name.clone());
+    }
+    // A tool of a server that failed: say why that server is not there.
+    if let Some((server, failure)) = hub
+        .failures()
+        .iter()
+        .find(|(server, _)| name.starts_with(&format!("{server}__")))
+    {
+        eprintln!(
+            "error: server '{server}' is not available: {failure} [{}]",
+            failure.class()
+        );
+        return Err(1);
+    }
+    eprintln!("error: {error} [{}]", error.class());
+    if short.len() > 1 {
+        let names: Vec<&str> = short.iter().map(|t| t.name.as_str()).collect();
+        eprintln!(
+            "note: several servers have a tool '{name}': {}",
+            names.join(", ")
+        );
+    } else {
+        let servers: Vec<&str> = hub.servers().collect();
+        eprintln!(
+            "note: connected servers: {}; `switchboard tools` lists every tool",
+            if servers.is_empty() {
+                "none".to_string()
+            } else {
+                servers.join(", ")
+            }
+        );
+    }
+    Err(EXIT_BAD_INPUT)
+}
+
+fn report(result: Result<CallOutcome, Error>, json: bool) -> u8 {
     match result {
         Ok(outcome) => {
             print_outcome(&outcome, json);
             if outcome.is_error { 1 } else { 0 }
+        }
+        Err(Error::InvalidArguments { tool, problems, .. }) => {
+            eprintln!(
+                "error: the arguments do not match the input schema of '{tool}' (nothing was sent):"
+            );
+            for problem in problems {
+                eprintln!("  {problem}");
+            }
+            EXIT_BAD_INPUT
         }
         Err(error) => {
             eprintln!("error: {error} [{}]", error.class());
@@ -84,32 +146,6 @@ fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
-}
-
-/// Finds the server and the server's own tool name for NAME.
-fn resolve(source: &Source, name: &str) -> Result<(ServerConfig, String), String> {
-    let servers = source.servers();
-    if !source.prefixed() {
-        return Ok((servers[0].clone(), name.to_owned()));
-    }
-    // The longest server name that prefixes NAME wins, so `a__b__tool` can reach server `a__b`.
-    let found = servers
-        .iter()
-        .filter_map(|s| {
-            let tool = name.strip_prefix(s.name.as_str())?.strip_prefix("__")?;
-            Some((s, tool))
-        })
-        .max_by_key(|(s, _)| s.name.len());
-    match found {
-        Some((server, tool)) if !tool.is_empty() => Ok((server.clone(), tool.to_owned())),
-        _ => {
-            let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
-            Err(format!(
-                "'{name}' does not name a tool as SERVER__TOOL of an enabled server (servers: {}); `switchboard tools` lists them",
-                names.join(", ")
-            ))
-        }
     }
 }
 

@@ -29,7 +29,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Connect to every enabled server and list their tools as SERVER__TOOL.
+    /// Connect to every enabled server and list the merged tool catalogue (SERVER__TOOL names).
     Tools {
         #[command(flatten)]
         source: SourceArgs,
@@ -39,7 +39,8 @@ enum Command {
     },
     /// Call one tool and print its result.
     Call {
-        /// The tool: SERVER__TOOL, or the server's own tool name with --url/--stdio.
+        /// The tool's exposed name as `tools` shows it; a tool's own name or alias also works
+        /// when only one server has it.
         name: String,
         /// Arguments as a JSON object.
         args: Option<String>,
@@ -96,8 +97,9 @@ fn main() -> ExitCode {
 fn init_logging(verbose: u8) {
     // rmcp logs transport failures with full URLs, whose query may carry a token: it stays
     // off unless RUST_LOG asks for it. Our own errors say the same without the URL.
+    // Failed servers and catalogue diagnostics are printed by the commands themselves.
     let default = match verbose {
-        0 => "warn,rmcp=off",
+        0 => "warn,rmcp=off,switchboard::registration=off",
         1 => "info,rmcp=off",
         _ => "debug,rmcp=off",
     };

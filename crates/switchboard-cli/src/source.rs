@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use rmcp::ServiceExt;
-use switchboard::config::{DEFAULT_CONFIG_FILE, Variables};
-use switchboard::{Config, Connector, Error, ServerConfig, Upstream};
+use switchboard::config::{CatalogConfig, DEFAULT_CONFIG_FILE, PrefixMode, Variables};
+use switchboard::{Config, Connector, Error, Hub, ServerConfig, Upstream};
 
 use crate::SourceArgs;
 
@@ -77,13 +77,29 @@ impl Source {
         }
     }
 
-    /// Whether tool names are shown and given as `SERVER__TOOL`.
-    pub fn prefixed(&self) -> bool {
-        !matches!(self, Source::Single(_))
+    /// How tools are named: the config's `[catalog]`; a single server's tools keep their own
+    /// names.
+    pub fn catalog_config(&self) -> CatalogConfig {
+        match self {
+            Source::Config(config) => config.catalog.clone(),
+            Source::Single(_) => CatalogConfig {
+                prefix: PrefixMode::Never,
+                ..CatalogConfig::default()
+            },
+            Source::Demo => CatalogConfig::default(),
+        }
+    }
+
+    /// Connects to every server at once and builds the catalogue.
+    pub async fn hub(&self, connector: &Connector) -> Result<Hub, Error> {
+        Hub::start(self.catalog_config(), self.servers(), |server| async move {
+            self.connect(connector, &server).await
+        })
+        .await
     }
 
     /// Connects to one of [`Self::servers`].
-    pub async fn connect(
+    async fn connect(
         &self,
         connector: &Connector,
         server: &ServerConfig,

@@ -1,8 +1,12 @@
-//! `switchboard tools`: connect to every enabled server at once and list their tools.
+//! `switchboard tools`: connect to every enabled server at once and print the catalogue.
+//!
+//! `table` and `json` show the exposed names with their server and original tool name, the
+//! servers that failed, and the catalogue's diagnostics (collisions, unknown overrides,
+//! unmatched filters). The provider formats print only the JSON array of tool objects on
+//! stdout; failures and diagnostics go to stderr.
 
-use futures::future::join_all;
 use serde::Serialize;
-use switchboard::{Connector, Error, ServerConfig};
+use switchboard::{Connector, ExportFormat, Hub};
 
 use crate::SourceArgs;
 use crate::output::{first_line, print_table};
@@ -12,14 +16,24 @@ use crate::source::{EXIT_BAD_INPUT, Source};
 pub enum Format {
     Table,
     Json,
+    /// OpenAI chat completions `tools` (`{"type":"function","function":{...}}`).
+    Openai,
+    /// OpenAI Responses API `tools` (`{"type":"function","name":...}`).
+    OpenaiResponses,
+    /// Anthropic messages `tools` (`{"name","description","input_schema"}`).
+    Anthropic,
 }
 
 #[derive(Serialize)]
-struct ToolRow {
-    name: String,
-    server: String,
-    tool: String,
-    description: String,
+struct ToolRow<'a> {
+    name: &'a str,
+    server: &'a str,
+    tool: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alias: Option<&'a str>,
+    description: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<&'a rmcp::model::ToolAnnotations>,
 }
 
 #[derive(Serialize)]
@@ -37,79 +51,94 @@ pub async fn run(args: &SourceArgs, format: Format) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
-    let servers = source.servers();
-    if servers.is_empty() {
+    let servers = source.servers().len();
+    if servers == 0 {
         eprintln!("error: no enabled servers to connect to");
         return 1;
     }
-    let connector = Connector::new();
-    let listings = join_all(
-        servers
-            .iter()
-            .map(|server| list(&source, &connector, server)),
-    )
-    .await;
-
-    let mut rows = Vec::new();
-    let mut failures = Vec::new();
-    for (server, listing) in servers.iter().zip(listings) {
-        match listing {
-            Ok(tools) => rows.extend(tools.into_iter().map(|tool| {
-                ToolRow {
-                    name: if source.prefixed() {
-                        format!("{}__{}", server.name, tool.name)
-                    } else {
-                        tool.name.to_string()
-                    },
-                    server: server.name.clone(),
-                    tool: tool.name.to_string(),
-                    description: tool
-                        .description
-                        .as_deref()
-                        .map(first_line)
-                        .unwrap_or_default(),
-                }
-            })),
-            Err(error) => failures.push(FailureRow {
-                server: server.name.clone(),
-                class: error.class().as_str(),
-                message: error.to_string(),
-            }),
+    let hub = match source.hub(&Connector::new()).await {
+        Ok(hub) => hub,
+        Err(error) => {
+            eprintln!("error: {error} [{}]", error.class());
+            return EXIT_BAD_INPUT;
         }
-    }
-
-    match format {
-        Format::Table => {
-            print_table(
-                rows.iter()
-                    .map(|r| [r.name.as_str(), r.description.as_str()]),
-            );
-            for failure in &failures {
-                println!(
-                    "! {} failed ({}): {}",
-                    failure.server, failure.class, failure.message
-                );
-            }
-        }
-        Format::Json => {
-            let doc = serde_json::json!({ "tools": rows, "failures": failures });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-        }
-    }
-    if failures.len() == servers.len() {
+    };
+    print(&hub, format);
+    hub.close().await;
+    if hub.failures().len() == servers {
         1
     } else {
         0
     }
 }
 
-async fn list(
-    source: &Source,
-    connector: &Connector,
-    server: &ServerConfig,
-) -> Result<Vec<rmcp::model::Tool>, Error> {
-    let upstream = source.connect(connector, server).await?;
-    let tools = upstream.list_tools().await;
-    upstream.close().await;
-    tools
+fn print(hub: &Hub, format: Format) {
+    let catalog = hub.catalog();
+    let failures: Vec<FailureRow> = hub
+        .failures()
+        .iter()
+        .map(|(server, error)| FailureRow {
+            server: server.clone(),
+            class: error.class().as_str(),
+            message: error.to_string(),
+        })
+        .collect();
+    let notes: Vec<String> = failures
+        .iter()
+        .map(|f| format!("! {} failed ({}): {}", f.server, f.class, f.message))
+        .chain(catalog.diagnostics().iter().map(|d| format!("! {d}")))
+        .collect();
+
+    let export = match format {
+        Format::Table => {
+            let descriptions: Vec<String> = catalog
+                .tools()
+                .iter()
+                .map(|t| first_line(&t.description))
+                .collect();
+            print_table(
+                catalog
+                    .tools()
+                    .iter()
+                    .zip(&descriptions)
+                    .map(|(t, d)| [t.name.as_str(), d.as_str()]),
+            );
+            for note in &notes {
+                println!("{note}");
+            }
+            return;
+        }
+        Format::Json => {
+            let tools: Vec<ToolRow> = catalog
+                .tools()
+                .iter()
+                .map(|t| ToolRow {
+                    name: &t.name,
+                    server: &t.server,
+                    tool: &t.original,
+                    alias: t.alias.as_deref(),
+                    description: &t.description,
+                    annotations: t.annotations.as_ref(),
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "tools": tools,
+                "failures": failures,
+                "diagnostics": catalog.diagnostics(),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            for note in &notes {
+                eprintln!("{note}");
+            }
+            return;
+        }
+        Format::Openai => ExportFormat::OpenAiChat,
+        Format::OpenaiResponses => ExportFormat::OpenAiResponses,
+        Format::Anthropic => ExportFormat::Anthropic,
+    };
+    let doc = catalog.export(export);
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    for note in &notes {
+        eprintln!("{note}");
+    }
 }

@@ -489,7 +489,12 @@ fn tools_format_json_is_one_json_document_with_tools_and_failures() {
     let object = doc.as_object().expect("a JSON object");
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["failures", "tools"], "{}", run.context());
+    assert_eq!(
+        keys,
+        ["diagnostics", "failures", "tools"],
+        "{}",
+        run.context()
+    );
 
     let tools = doc["tools"].as_array().expect("tools is an array");
     let echo = tools
@@ -636,18 +641,23 @@ fn call_that_runs_past_its_timeout_exits_1_and_says_it_timed_out() {
 }
 
 #[test]
-fn call_of_an_unknown_tool_on_a_known_server_exits_1() {
+fn call_of_an_unknown_tool_exits_2_with_the_closest_name() {
     let ws = Workspace::new();
     let config = ws.write("servers.toml", &kit_toml());
     let run = ws.run(&[
         "call",
-        "kit__no_such_tool",
+        "kit__ecoh",
         "{}",
         "--config",
         config.to_str().unwrap(),
     ]);
-    run.expect_code(1);
-    assert!(run.stderr.contains("no_such_tool"), "{}", run.context());
+    run.expect_code(2);
+    assert!(run.stderr.contains("'kit__ecoh'"), "{}", run.context());
+    assert!(
+        run.stderr.contains("did you mean 'kit__echo'?"),
+        "{}",
+        run.context()
+    );
     assert!(run.stderr.contains("[unknown_tool]"), "{}", run.context());
 }
 
@@ -837,4 +847,162 @@ fn process_alive(pid: u32) -> bool {
         }
         Err(_) => false,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The catalogue: provider formats, collisions, aliases, argument checks
+
+/// Two testkit servers whose tools keep their own names, so every tool collides.
+fn colliding_toml() -> String {
+    format!(
+        "[catalog]\nprefix = \"never\"\n\n\
+         [servers.one]\ncommand = \"{kit}\"\n\n\
+         [servers.two]\ncommand = \"{kit}\"\ninclude = [\"echo\", \"nothing_like_this\"]\n",
+        kit = testkit_word()
+    )
+}
+
+#[test]
+fn provider_formats_print_only_a_json_array_and_warnings_go_to_stderr() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &colliding_toml());
+    let config = config.to_str().unwrap();
+    for (format, name_of) in [
+        ("openai", "/function/name"),
+        ("openai-responses", "/name"),
+        ("anthropic", "/name"),
+    ] {
+        let run = ws.run(&["tools", "--config", config, "--format", format]);
+        run.expect_code(0);
+        let doc: Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("{format}: stdout is not JSON ({e})\n{}", run.context()));
+        let tools = doc.as_array().expect("an array of tools");
+        let names: Vec<&str> = tools
+            .iter()
+            .map(|t| t.pointer(name_of).and_then(Value::as_str).expect("a name"))
+            .collect();
+        assert!(
+            names.contains(&"echo") && names.contains(&"echo_2"),
+            "{format}: {names:?}"
+        );
+        let schema_key = if format == "anthropic" {
+            "input_schema"
+        } else {
+            "parameters"
+        };
+        let echo = &tools[names.iter().position(|n| *n == "echo").unwrap()];
+        let schema = echo
+            .get(schema_key)
+            .or_else(|| echo.pointer(&format!("/function/{schema_key}")))
+            .unwrap_or_else(|| panic!("{format}: no {schema_key} in {echo}"));
+        assert_eq!(schema["type"], "object", "{format}: {echo}");
+        assert!(
+            run.stderr.contains("name collision on 'echo'")
+                && run.stderr.contains("server 'one'")
+                && run.stderr.contains("server 'two'"),
+            "{format}: {}",
+            run.context()
+        );
+        assert!(
+            run.stderr.contains("nothing_like_this"),
+            "{}",
+            run.context()
+        );
+    }
+}
+
+#[test]
+fn the_table_lists_collisions_after_the_tools() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &colliding_toml());
+    let run = ws.run(&["tools", "--config", config.to_str().unwrap()]);
+    run.expect_code(0);
+    let lines = run.stdout_lines();
+    let first_note = lines
+        .iter()
+        .position(|l| l.starts_with("! "))
+        .unwrap_or_else(|| panic!("no notes\n{}", run.context()));
+    assert!(
+        lines[..first_note].iter().any(|l| l.starts_with("echo_2 ")),
+        "{}",
+        run.context()
+    );
+    assert!(
+        lines[first_note..].iter().all(|l| l.starts_with("! ")),
+        "{}",
+        run.context()
+    );
+    assert!(
+        lines[first_note..]
+            .iter()
+            .any(|l| l.contains("name collision on 'echo'")),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn the_collision_policy_error_refuses_with_exit_2() {
+    let ws = Workspace::new();
+    let text = colliding_toml().replace(
+        "prefix = \"never\"",
+        "prefix = \"never\"\ncollisions = \"error\"",
+    );
+    let config = ws.write("servers.toml", &text);
+    let run = ws.run(&["tools", "--config", config.to_str().unwrap()]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("tool names collide"),
+        "{}",
+        run.context()
+    );
+    assert!(run.stdout.is_empty(), "{}", run.context());
+}
+
+#[test]
+fn call_resolves_aliases_and_short_names() {
+    let ws = Workspace::new();
+    let text = format!(
+        "{}\n[servers.kit.tool_overrides.echo]\nalias = \"say\"\n",
+        kit_toml()
+    );
+    let config = ws.write("servers.toml", &text);
+    let config = config.to_str().unwrap();
+    let run = ws.run(&[
+        "call",
+        "kit__say",
+        r#"{"message":"aliased"}"#,
+        "--config",
+        config,
+    ]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "aliased\n", "{}", run.context());
+
+    // A tool's own name works when one server has it, with a note saying its exposed name.
+    let run = ws.run(&["call", "add", r#"{"a":1,"b":2}"#, "--config", config]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "3\n", "{}", run.context());
+    assert!(
+        run.stderr.contains("exposed as 'kit__add'"),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn call_with_arguments_the_schema_rejects_exits_2_and_lists_every_problem() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_toml());
+    let run = ws.run(&[
+        "call",
+        "kit__echo_args",
+        r#"{"text": 1, "count": "x"}"#,
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("nothing was sent"), "{}", run.context());
+    assert!(run.stderr.contains("/text: "), "{}", run.context());
+    assert!(run.stderr.contains("/count: "), "{}", run.context());
+    assert!(run.stdout.is_empty(), "{}", run.context());
 }

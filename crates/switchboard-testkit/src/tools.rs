@@ -141,6 +141,7 @@ impl TestServer {
         let ct = &context.ct;
         let result = match name {
             "echo" => text(str_arg(args, "message")?),
+            "echo_args" => text(Value::Object(args.clone()).to_string()),
             "add" => {
                 let sum = num_arg(args, "a")? + num_arg(args, "b")?;
                 text(sum.to_string())
@@ -467,6 +468,19 @@ fn message_tool(name: String, description: &'static str) -> Tool {
 fn base_tools(generated: usize) -> Vec<Tool> {
     let mut tools = vec![
         message_tool("echo".into(), "Returns `message` unchanged."),
+        Tool::new(
+            "echo_args",
+            "Returns the arguments it received, as JSON text (optional `text`, `count`, and \
+             `maybe`, which may be null).",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "text": {"type": "string"},
+                    "count": {"type": "integer", "minimum": 0},
+                    "maybe": {"type": ["string", "null"]}
+                }
+            })),
+        ),
         Tool::new(
             "add",
             "Returns the sum of `a` and `b`.",

@@ -39,6 +39,10 @@ use arguments::{ArgumentSchema, Checked};
 pub use export::ExportFormat;
 use filter::Filter;
 
+/// The log target of what registering servers found (failed servers, catalogue
+/// diagnostics), so that front ends which show these themselves can silence the log copy.
+pub const REGISTRATION_LOG: &str = "switchboard::registration";
+
 /// One server's tools as listed, with the config that shapes how they are exposed.
 #[derive(Debug, Clone)]
 pub struct ServerTools {
@@ -288,9 +292,9 @@ impl Catalog {
             }
             match diagnostic {
                 Diagnostic::AliasClash { server, .. } => {
-                    tracing::error!(server = %server, "{diagnostic}")
+                    tracing::error!(target: REGISTRATION_LOG, server = %server, "{diagnostic}")
                 }
-                _ => tracing::warn!("{diagnostic}"),
+                _ => tracing::warn!(target: REGISTRATION_LOG, "{diagnostic}"),
             }
         }
     }
