@@ -3,8 +3,11 @@
 use std::path::Path;
 
 use rmcp::ServiceExt;
+use std::sync::Arc;
+
 use switchboard::config::{CatalogConfig, DEFAULT_CONFIG_FILE, PrefixMode, Variables};
-use switchboard::{Config, Connector, Error, Hub, ServerConfig, Upstream};
+use switchboard::sessions::Dial;
+use switchboard::{Config, Connector, Error, Hub, HubSettings, ServerConfig, Upstream};
 
 use crate::SourceArgs;
 
@@ -92,39 +95,41 @@ impl Source {
 
     /// Connects to every server at once and builds the catalogue.
     pub async fn hub(&self, connector: &Connector) -> Result<Hub, Error> {
-        Hub::start(self.catalog_config(), self.servers(), |server| async move {
-            self.connect(connector, &server).await
-        })
-        .await
+        let settings = match self {
+            Source::Config(config) => HubSettings::from(config),
+            _ => HubSettings {
+                catalog: self.catalog_config(),
+                ..HubSettings::default()
+            },
+        };
+        Hub::start(settings, self.servers(), self.dial(connector)).await
     }
 
-    /// Connects to one of [`Self::servers`].
-    async fn connect(
-        &self,
-        connector: &Connector,
-        server: &ServerConfig,
-    ) -> Result<Upstream, Error> {
+    /// How connections to [`Self::servers`] are opened.
+    fn dial(&self, connector: &Connector) -> Dial {
         match self {
-            Source::Demo => {
-                let (client_side, server_side) = tokio::io::duplex(64 * 1024);
-                tokio::spawn(async move {
-                    if let Ok(running) = switchboard_testkit::demo::DemoServer::new()
-                        .serve(server_side)
-                        .await
-                    {
-                        let _ = running.waiting().await;
-                    }
-                });
-                Upstream::serve(server, client_side).await
+            Source::Config(config) => switchboard::hub::dial(config, connector),
+            Source::Single(_) => {
+                let connector = connector.clone();
+                Arc::new(move |server, _| {
+                    let connector = connector.clone();
+                    Box::pin(async move { connector.connect(&server, Variables::default()).await })
+                })
             }
-            Source::Config(config) => {
-                let vars = Variables {
-                    connection: None,
-                    config: Some(&config.variables),
-                };
-                connector.connect(server, vars).await
-            }
-            Source::Single(_) => connector.connect(server, Variables::default()).await,
+            Source::Demo => Arc::new(|server, _| {
+                Box::pin(async move {
+                    let (client_side, server_side) = tokio::io::duplex(64 * 1024);
+                    tokio::spawn(async move {
+                        if let Ok(running) = switchboard_testkit::demo::DemoServer::new()
+                            .serve(server_side)
+                            .await
+                        {
+                            let _ = running.waiting().await;
+                        }
+                    });
+                    Upstream::serve(&server, client_side).await
+                })
+            }),
         }
     }
 }

@@ -21,6 +21,7 @@ pub enum ErrorClass {
     ToolError,
     UnknownTool,
     InvalidArguments,
+    SessionLimit,
     Closed,
 }
 
@@ -36,6 +37,7 @@ impl ErrorClass {
             ErrorClass::ToolError => "tool_error",
             ErrorClass::UnknownTool => "unknown_tool",
             ErrorClass::InvalidArguments => "invalid_arguments",
+            ErrorClass::SessionLimit => "session_limit",
             ErrorClass::Closed => "closed",
         }
     }
@@ -145,6 +147,12 @@ pub enum Error {
         problems: Vec<String>,
     },
 
+    /// Every one of the server's `max_sessions` session connections is in use.
+    #[error(
+        "server '{server}': all {limit} sessions are in use (max_sessions = {limit}); try again when one is free"
+    )]
+    SessionLimit { server: String, limit: usize },
+
     /// The connection is closed (by us, or it died).
     #[error("server '{server}': connection closed{}", reason_suffix(.reason))]
     Closed {
@@ -191,6 +199,7 @@ impl Error {
             Error::Tool { .. } => ErrorClass::ToolError,
             Error::UnknownTool { .. } | Error::NoSuchTool { .. } => ErrorClass::UnknownTool,
             Error::InvalidArguments { .. } => ErrorClass::InvalidArguments,
+            Error::SessionLimit { .. } => ErrorClass::SessionLimit,
             Error::Closed { .. } => ErrorClass::Closed,
         }
     }
@@ -209,6 +218,7 @@ impl Error {
             | Error::Tool { server, .. }
             | Error::UnknownTool { server, .. }
             | Error::InvalidArguments { server, .. }
+            | Error::SessionLimit { server, .. }
             | Error::Closed { server, .. } => Some(server),
         }
     }

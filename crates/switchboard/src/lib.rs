@@ -8,6 +8,7 @@
 //! - [`upstream`]: one live MCP connection: connect, list tools, call a tool with a deadline.
 //! - [`catalog`]: the tools of all servers under provider-safe, collision-free names, with
 //!   overrides, filters, exports and argument checks.
+//! - [`sessions`]: shared and per-session connections, leases, idle reaping, reconnects.
 //! - [`hub`]: many servers behind one catalogue; calls by exposed name; `list_changed`.
 //!
 //! [`Error`] is the one error type callers see; [`Error::class`] tells what kind of failure
@@ -17,6 +18,7 @@ pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod hub;
+pub mod sessions;
 pub mod transport;
 pub mod upstream;
 
@@ -25,4 +27,5 @@ pub use upstream::{CallOutcome, Connector, Upstream, UpstreamEvent};
 pub use catalog::{Catalog, ExportFormat, ExposedTool};
 pub use config::{Config, ServerConfig, TransportKind};
 pub use error::{Error, ErrorClass, Phase};
-pub use hub::{Hub, HubEvent};
+pub use hub::{Hub, HubEvent, HubSettings};
+pub use sessions::Session;

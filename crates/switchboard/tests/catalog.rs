@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use common::{TestkitProcess, repo_root, testkit_stdio};
 use serde_json::{Map, Value, json};
-use switchboard::config::{CatalogConfig, Variables};
-use switchboard::{Config, Connector, Error, ErrorClass, Hub, HubEvent, ServerConfig};
+use switchboard::config::CatalogConfig;
+use switchboard::sessions::Dial;
+use switchboard::{Config, Connector, Error, ErrorClass, Hub, HubEvent, HubSettings, ServerConfig};
 
 /// Upper bound for any one step. Not a timing assertion.
 const STEP: Duration = Duration::from_secs(30);
@@ -24,18 +25,20 @@ async fn start(servers: Vec<ServerConfig>) -> Hub {
     start_with(CatalogConfig::default(), servers).await
 }
 
+/// A dial with no config variables.
+fn dial() -> Dial {
+    switchboard::hub::dial(&Config::default(), &Connector::new())
+}
+
 async fn start_with(catalog: CatalogConfig, servers: Vec<ServerConfig>) -> Hub {
-    let connector = Connector::new();
-    let hub = tokio::time::timeout(
-        STEP,
-        Hub::start(catalog, servers, |server| {
-            let connector = connector.clone();
-            async move { connector.connect(&server, Variables::default()).await }
-        }),
-    )
-    .await
-    .expect("hub start within the step bound")
-    .expect("hub start");
+    let settings = HubSettings {
+        catalog,
+        ..HubSettings::default()
+    };
+    let hub = tokio::time::timeout(STEP, Hub::start(settings, servers, dial()))
+        .await
+        .expect("hub start within the step bound")
+        .expect("hub start");
     for (server, error) in hub.failures() {
         panic!("server '{server}' failed: {error}");
     }
@@ -298,14 +301,10 @@ async fn a_failing_server_leaves_the_others_in_the_catalogue() {
         format!("http://127.0.0.1:{}/mcp", common::free_port()),
     );
     broken.connect_timeout = Duration::from_secs(2);
-    let connector = Connector::new();
     let hub = Hub::start(
-        CatalogConfig::default(),
+        HubSettings::default(),
         vec![testkit_stdio("kit", &[]), broken],
-        |server| {
-            let connector = connector.clone();
-            async move { connector.connect(&server, Variables::default()).await }
-        },
+        dial(),
     )
     .await
     .expect("hub");

@@ -139,6 +139,7 @@ pub(super) fn parse(ctx: &Ctx<'_>, text: &str) -> Result<Config, ConfigError> {
         servers,
         variables: BTreeMap::new(),
         catalog: Default::default(),
+        sessions: Default::default(),
         source: None,
     })
 }

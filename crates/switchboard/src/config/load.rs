@@ -29,8 +29,9 @@ use super::suggest::closest;
 use super::template::{self, is_valid_header_name};
 use super::{
     CatalogConfig, CollisionPolicy, Config, ConfigError, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_LIST_TIMEOUT, DEFAULT_TOOL_CALL_TIMEOUT, HttpConnections, MAX_NAME_LENGTH_RANGE,
-    PrefixMode, ServerConfig, ToolFilter, ToolOverride, TransportKind,
+    DEFAULT_LIST_TIMEOUT, DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE_TIMEOUT,
+    DEFAULT_TOOL_CALL_TIMEOUT, HttpConnections, MAX_NAME_LENGTH_RANGE, PrefixMode, ReconnectPolicy,
+    ServerConfig, SessionMode, SessionsConfig, ToolFilter, ToolOverride, TransportKind,
 };
 
 impl Config {
@@ -133,6 +134,23 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
     pub catalog: Option<RawCatalog>,
+    pub sessions: Option<RawSessions>,
+}
+
+/// The `[sessions]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSessions {
+    pub reaper_interval: Option<String>,
+}
+
+/// One `[servers.NAME.reconnect]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReconnect {
+    pub max_attempts: Option<i64>,
+    pub initial_backoff: Option<String>,
+    pub max_backoff: Option<String>,
 }
 
 /// The `[catalog]` table.
@@ -172,6 +190,10 @@ pub(super) struct RawServer {
     pub include: Option<Vec<String>>,
     pub exclude: Option<Vec<String>>,
     pub tool_overrides: Option<BTreeMap<String, RawToolOverride>>,
+    pub session_mode: Option<String>,
+    pub session_idle_timeout: Option<String>,
+    pub max_sessions: Option<i64>,
+    pub reconnect: Option<RawReconnect>,
     pub enabled: Option<bool>,
 }
 
@@ -462,6 +484,7 @@ pub(super) fn validate_config(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, C
         servers: validate_servers(ctx, raw.servers)?,
         variables: raw.variables,
         catalog: validate_catalog(ctx, raw.catalog.unwrap_or_default())?,
+        sessions: validate_sessions(ctx, raw.sessions.unwrap_or_default())?,
         source: None,
     })
 }
@@ -516,6 +539,93 @@ fn validate_catalog(ctx: &Ctx<'_>, raw: RawCatalog) -> Result<CatalogConfig, Con
             })?;
     }
     Ok(catalog)
+}
+
+/// The `[sessions]` table.
+fn validate_sessions(ctx: &Ctx<'_>, raw: RawSessions) -> Result<SessionsConfig, ConfigError> {
+    let mut sessions = SessionsConfig::default();
+    if let Some(value) = raw.reaper_interval {
+        sessions.reaper_interval =
+            parse_duration("reaper_interval", &value).map_err(|(problem, fix)| {
+                ctx.error_at(&["sessions", "reaper_interval"], problem, fix)
+            })?;
+    }
+    Ok(sessions)
+}
+
+/// `session_mode`, `session_idle_timeout`, `max_sessions` and `[servers.NAME.reconnect]`.
+fn validate_session_keys(
+    ctx: &Ctx<'_>,
+    server: &str,
+    raw: &RawServer,
+) -> Result<(SessionMode, Duration, usize, ReconnectPolicy), ConfigError> {
+    let err = |path: &[&str], problem: String, fix: String| {
+        let mut full = vec!["servers", server];
+        full.extend(path);
+        ctx.error_at(&full, problem, fix)
+    };
+    let mode = match raw.session_mode.as_deref() {
+        None => SessionMode::default(),
+        Some(value) => one_of(value, &SessionMode::ALL).ok_or_else(|| {
+            err(
+                &["session_mode"],
+                format!("unknown session mode \"{value}\""),
+                one_of_fix(value, &names(&SessionMode::ALL)),
+            )
+        })?,
+    };
+    let duration = |path: &[&str], value: &Option<String>, default: Duration| match value {
+        None => Ok(default),
+        Some(v) => parse_duration(path[path.len() - 1], v)
+            .map_err(|(problem, fix)| err(path, problem, fix)),
+    };
+    let idle = duration(
+        &["session_idle_timeout"],
+        &raw.session_idle_timeout,
+        DEFAULT_SESSION_IDLE_TIMEOUT,
+    )?;
+    let max_sessions = match raw.max_sessions {
+        None => DEFAULT_MAX_SESSIONS,
+        Some(n) if n >= 1 => n as usize,
+        Some(n) => {
+            return Err(err(
+                &["max_sessions"],
+                format!("'max_sessions' is {n}; it must be at least 1"),
+                "use a positive number, e.g. max_sessions = 100".to_string(),
+            ));
+        }
+    };
+    let mut reconnect = ReconnectPolicy::default();
+    if let Some(r) = &raw.reconnect {
+        if let Some(n) = r.max_attempts {
+            reconnect.max_attempts =
+                u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    err(
+                        &["reconnect", "max_attempts"],
+                        format!("'max_attempts' is {n}; it must be at least 1"),
+                        "use a small positive number, e.g. max_attempts = 2".to_string(),
+                    )
+                })?;
+        }
+        reconnect.initial_backoff = duration(
+            &["reconnect", "initial_backoff"],
+            &r.initial_backoff,
+            reconnect.initial_backoff,
+        )?;
+        reconnect.max_backoff = duration(
+            &["reconnect", "max_backoff"],
+            &r.max_backoff,
+            reconnect.max_backoff,
+        )?;
+        if reconnect.max_backoff < reconnect.initial_backoff {
+            return Err(err(
+                &["reconnect", "max_backoff"],
+                "'max_backoff' is shorter than 'initial_backoff'".to_string(),
+                "make max_backoff at least as long as initial_backoff".to_string(),
+            ));
+        }
+    }
+    Ok((mode, idle, max_sessions, reconnect))
 }
 
 fn one_of<T: Copy>(value: &str, all: &[(T, &'static str)]) -> Option<T> {
@@ -733,6 +843,8 @@ pub(super) fn validate_server(
         }
     };
 
+    let (session_mode, session_idle_timeout, max_sessions, reconnect) =
+        validate_session_keys(ctx, name, &raw)?;
     let tool_filter = validate_filter(ctx, name, raw.include, raw.exclude)?;
     let tool_overrides = validate_overrides(ctx, name, raw.tool_overrides.unwrap_or_default())?;
 
@@ -764,6 +876,10 @@ pub(super) fn validate_server(
         http_connections,
         tool_overrides,
         tool_filter,
+        session_mode,
+        session_idle_timeout,
+        max_sessions,
+        reconnect,
         enabled: raw.enabled.unwrap_or(true),
     })
 }

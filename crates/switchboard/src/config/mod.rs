@@ -32,6 +32,8 @@ pub struct Config {
     pub variables: BTreeMap<String, String>,
     /// How exposed tool names are made (the `[catalog]` table).
     pub catalog: CatalogConfig,
+    /// The `[sessions]` table: engine-wide settings of per-session connections.
+    pub sessions: SessionsConfig,
     /// The file this was read from, if any.
     pub source: Option<PathBuf>,
 }
@@ -106,6 +108,73 @@ impl CollisionPolicy {
             .iter()
             .find(|(p, _)| *p == self)
             .map_or("suffix", |(_, s)| s)
+    }
+}
+
+/// The `[sessions]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionsConfig {
+    /// How often idle per-session connections are looked for and closed.
+    pub reaper_interval: Duration,
+}
+
+pub const DEFAULT_REAPER_INTERVAL: Duration = Duration::from_secs(60);
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+pub const DEFAULT_MAX_SESSIONS: usize = 100;
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            reaper_interval: DEFAULT_REAPER_INTERVAL,
+        }
+    }
+}
+
+/// `session_mode`: who shares a server's connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionMode {
+    /// One connection for every caller.
+    #[default]
+    Shared,
+    /// One connection per session id, created on the session's first call. Calls without a
+    /// session use the server's shared connection (the one its tools were listed with).
+    PerSession,
+}
+
+impl SessionMode {
+    pub const ALL: [(SessionMode, &'static str); 2] = [
+        (SessionMode::Shared, "shared"),
+        (SessionMode::PerSession, "per_session"),
+    ];
+}
+
+/// `[servers.NAME.reconnect]`: how a lost connection is opened again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconnectPolicy {
+    /// Connect attempts per reconnect cycle.
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt; doubled after each, up to `max_backoff`.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        ReconnectPolicy {
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(50),
+        }
+    }
+}
+
+impl ReconnectPolicy {
+    /// The wait after `failures` consecutive failed attempts (1 → `initial_backoff`).
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(30);
+        self.initial_backoff
+            .saturating_mul(1 << doublings)
+            .min(self.max_backoff)
     }
 }
 
@@ -213,6 +282,14 @@ pub struct ServerConfig {
     pub tool_overrides: BTreeMap<String, ToolOverride>,
     /// Which tools are exposed.
     pub tool_filter: ToolFilter,
+    /// Who shares the connection.
+    pub session_mode: SessionMode,
+    /// per_session: a session's connection is closed after this long without a call.
+    pub session_idle_timeout: Duration,
+    /// per_session: the most connections at once; the least recently used idle one makes
+    /// room for a new one.
+    pub max_sessions: usize,
+    pub reconnect: ReconnectPolicy,
     pub enabled: bool,
 }
 
@@ -251,6 +328,10 @@ impl ServerConfig {
             http_connections: HttpConnections::default(),
             tool_overrides: BTreeMap::new(),
             tool_filter: ToolFilter::All,
+            session_mode: SessionMode::Shared,
+            session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            reconnect: ReconnectPolicy::default(),
             enabled: true,
         }
     }

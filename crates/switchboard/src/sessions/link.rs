@@ -1,0 +1,363 @@
+//! A resilient connection to one server (for everybody, or for one session).
+//!
+//! A [`Link`] holds the current [`Upstream`] and opens a new one when it is lost:
+//!
+//! - **One reconnect for many failures.** Connecting runs under the link's own async lock;
+//!   callers that find the connection gone wait for the one cycle in progress and share its
+//!   result. Other links (other sessions, other servers) are never involved.
+//! - **Bounded cycles.** A cycle makes up to `reconnect.max_attempts` connects with
+//!   exponential backoff between them. When it fails the link *backs off*: calls fail fast
+//!   (unreachable, saying when the next attempt is) until the backoff has passed, and the next
+//!   call then starts a new cycle. A link is never dead for good.
+//! - **Never twice by accident.** A call that timed out is never sent again. A call that failed
+//!   before it reached the server (connection already gone) is sent once more after
+//!   reconnecting. A call lost in flight is sent again only when the caller says the tool is
+//!   safe to repeat (`readOnlyHint` / `idempotentHint`).
+//! - **State for health**: [`Link::status`] says connecting / ready / backing off / closed,
+//!   with the last error's class and message and the time of the last success.
+//!
+//! Streamable HTTP session expiry (404 after a server restart) is handled below this layer:
+//! rmcp re-initializes and resends once, transparently.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use futures::future::BoxFuture;
+use rmcp::model::JsonObject;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::config::ServerConfig;
+use crate::error::{Error, ErrorClass, Phase};
+use crate::upstream::{CallOutcome, Upstream, UpstreamEvent};
+
+/// Opens a new upstream connection to a server, with a session's variables when it has
+/// some. The hub makes one from a [`crate::Connector`] and the config's variables.
+pub type Dial = Arc<
+    dyn Fn(
+            Arc<ServerConfig>,
+            Option<Arc<BTreeMap<String, String>>>,
+        ) -> BoxFuture<'static, Result<Upstream, Error>>
+        + Send
+        + Sync,
+>;
+
+/// Where a link stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// Not connected yet (a session's link before its first call).
+    Idle,
+    Connecting,
+    Ready,
+    /// The last reconnect cycle failed; the next one starts after `until`.
+    BackingOff {
+        until: Instant,
+    },
+    Closed,
+}
+
+/// A link's state with its last error and last success, for health views.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkStatus {
+    pub state: LinkState,
+    pub last_error: Option<(ErrorClass, String)>,
+    pub last_success: Option<SystemTime>,
+}
+
+/// A resilient connection; see the module docs.
+pub struct Link {
+    server: Arc<ServerConfig>,
+    variables: Option<Arc<BTreeMap<String, String>>>,
+    dial: Dial,
+    current: Mutex<Current>,
+    /// Held while connecting: one cycle at a time.
+    connecting: tokio::sync::Mutex<()>,
+    /// `tools/list_changed` from whichever upstream is current, plus one after a reconnect.
+    events: broadcast::Sender<UpstreamEvent>,
+}
+
+struct Current {
+    upstream: Option<Arc<Upstream>>,
+    /// Bumped for every new upstream, so a failure reported against an old one is ignored.
+    generation: u64,
+    state: LinkState,
+    /// Consecutive failed connect attempts (grows the backoff across cycles).
+    failures: u32,
+    last_error: Option<(ErrorClass, String)>,
+    last_success: Option<SystemTime>,
+}
+
+/// Whether a failed call may have reached the server.
+enum Delivery {
+    /// The connection was gone before the request went out: safe to send again.
+    NotSent,
+    /// The connection broke while the request was out: it may have run.
+    MaybeSent,
+    /// An answer (tool error, protocol, auth) or a timeout: never sent again.
+    Final,
+}
+
+fn delivery(error: &Error) -> Delivery {
+    match error {
+        Error::Closed { .. } | Error::Unreachable { .. } => Delivery::NotSent,
+        Error::ConnectionLost { .. } => Delivery::MaybeSent,
+        _ => Delivery::Final,
+    }
+}
+
+impl Link {
+    /// A link that connects on first use.
+    pub fn new(
+        server: Arc<ServerConfig>,
+        variables: Option<Arc<BTreeMap<String, String>>>,
+        dial: Dial,
+    ) -> Link {
+        let (events, _) = broadcast::channel(16);
+        Link {
+            server,
+            variables,
+            dial,
+            current: Mutex::new(Current {
+                upstream: None,
+                generation: 0,
+                state: LinkState::Idle,
+                failures: 0,
+                last_error: None,
+                last_success: None,
+            }),
+            connecting: tokio::sync::Mutex::new(()),
+            events,
+        }
+    }
+
+    /// A link over an upstream that is already connected.
+    pub fn with_upstream(server: Arc<ServerConfig>, dial: Dial, upstream: Upstream) -> Link {
+        let link = Link::new(server, None, dial);
+        link.install(upstream);
+        link
+    }
+
+    pub fn server(&self) -> &ServerConfig {
+        &self.server
+    }
+
+    /// `tools/list_changed` of the current upstream, and a `ToolsChanged` after every
+    /// reconnect (the tools may differ on the new connection).
+    pub fn subscribe(&self) -> broadcast::Receiver<UpstreamEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn status(&self) -> LinkStatus {
+        let current = lock(&self.current);
+        LinkStatus {
+            state: current.state,
+            last_error: current.last_error.clone(),
+            last_success: current.last_success,
+        }
+    }
+
+    /// The current upstream if it is usable, without connecting.
+    pub fn live(&self) -> Option<Arc<Upstream>> {
+        lock(&self.current)
+            .upstream
+            .clone()
+            .filter(|u| u.is_alive())
+    }
+
+    /// Calls `tool` (the server's own name), reconnecting as the module docs say.
+    /// `repeatable`: the tool may be sent again after a connection lost in flight.
+    pub async fn call(
+        &self,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        repeatable: bool,
+        deadline: Instant,
+    ) -> Result<CallOutcome, Error> {
+        let mut sent_again = false;
+        loop {
+            let (upstream, generation) = self.upstream(deadline).await?;
+            let result = upstream.call_tool(tool, arguments.clone(), deadline).await;
+            let error = match result {
+                Ok(outcome) => {
+                    lock(&self.current).last_success = Some(SystemTime::now());
+                    return Ok(outcome);
+                }
+                Err(error) => error,
+            };
+            let again = match delivery(&error) {
+                Delivery::NotSent => true,
+                Delivery::MaybeSent => repeatable,
+                Delivery::Final => false,
+            };
+            if !matches!(delivery(&error), Delivery::Final) {
+                self.drop_upstream(generation, &error);
+            }
+            if !again || sent_again {
+                return Err(error);
+            }
+            tracing::debug!(server = %self.server.name, tool, "connection lost; sending again after reconnecting");
+            sent_again = true;
+        }
+    }
+
+    /// A usable upstream and its generation, connecting if needed (within `deadline`).
+    pub async fn upstream(&self, deadline: Instant) -> Result<(Arc<Upstream>, u64), Error> {
+        if let Some(found) = self.usable_or_backoff()? {
+            return Ok(found);
+        }
+        let _cycle = match tokio::time::timeout_at(deadline, self.connecting.lock()).await {
+            Ok(guard) => guard,
+            Err(_) => return Err(self.connect_timeout()),
+        };
+        // Someone else's cycle may have finished while we waited.
+        if let Some(found) = self.usable_or_backoff()? {
+            return Ok(found);
+        }
+        self.reconnect(deadline).await
+    }
+
+    /// The live upstream, or `None` to connect, or the backoff error.
+    fn usable_or_backoff(&self) -> Result<Option<(Arc<Upstream>, u64)>, Error> {
+        let current = lock(&self.current);
+        if let Some(upstream) = current.upstream.as_ref().filter(|u| u.is_alive()) {
+            return Ok(Some((upstream.clone(), current.generation)));
+        }
+        match current.state {
+            LinkState::BackingOff { until } if Instant::now() < until => {
+                let wait = until - Instant::now();
+                let last = current
+                    .last_error
+                    .as_ref()
+                    .map_or(String::new(), |(_, message)| {
+                        format!("; last error: {message}")
+                    });
+                Err(Error::Unreachable {
+                    server: self.server.name.clone(),
+                    reason: format!(
+                        "reconnecting: next attempt in {} ms{last}",
+                        wait.as_millis()
+                    ),
+                })
+            }
+            LinkState::Closed => Err(Error::Closed {
+                server: self.server.name.clone(),
+                reason: Some("the connection was closed".to_string()),
+            }),
+            _ => Ok(None),
+        }
+    }
+
+    /// One reconnect cycle (the caller holds `connecting`).
+    async fn reconnect(&self, deadline: Instant) -> Result<(Arc<Upstream>, u64), Error> {
+        let old = {
+            let mut current = lock(&self.current);
+            current.state = LinkState::Connecting;
+            current.upstream.take()
+        };
+        if let Some(old) = old {
+            tokio::spawn(async move { old.close().await });
+        }
+        let policy = self.server.reconnect;
+        let mut last = None;
+        for attempt in 1..=policy.max_attempts {
+            let dial = (self.dial)(self.server.clone(), self.variables.clone());
+            let error = match tokio::time::timeout_at(deadline, dial).await {
+                Ok(Ok(upstream)) => {
+                    let (upstream, generation) = self.install(upstream);
+                    if generation > 1 {
+                        let _ = self.events.send(UpstreamEvent::ToolsChanged);
+                    }
+                    return Ok((upstream, generation));
+                }
+                Ok(Err(error)) => error,
+                Err(_) => self.connect_timeout(),
+            };
+            tracing::debug!(server = %self.server.name, attempt, "connect failed: {error}");
+            let backoff = {
+                let mut current = lock(&self.current);
+                current.failures += 1;
+                current.last_error = Some((error.class(), error.to_string()));
+                policy.backoff(current.failures)
+            };
+            let timed_out = matches!(error, Error::Timeout { .. }) && Instant::now() >= deadline;
+            last = Some(error);
+            if timed_out {
+                break;
+            }
+            if attempt < policy.max_attempts {
+                if Instant::now() + backoff >= deadline {
+                    break;
+                }
+                tokio::time::sleep(backoff).await;
+            }
+        }
+        let mut current = lock(&self.current);
+        let backoff = policy.backoff(current.failures.max(1));
+        current.state = LinkState::BackingOff {
+            until: Instant::now() + backoff,
+        };
+        Err(last.unwrap_or_else(|| self.connect_timeout()))
+    }
+
+    /// Makes `upstream` the current one; returns it with its generation.
+    fn install(&self, upstream: Upstream) -> (Arc<Upstream>, u64) {
+        let upstream = Arc::new(upstream);
+        let mut events = upstream.subscribe();
+        let forward = self.events.clone();
+        tokio::spawn(async move {
+            // Ends when the upstream (and its sender) is dropped.
+            while let Ok(event) = events.recv().await {
+                let _ = forward.send(event);
+            }
+        });
+        let mut current = lock(&self.current);
+        current.upstream = Some(upstream.clone());
+        current.generation += 1;
+        current.state = LinkState::Ready;
+        current.failures = 0;
+        current.last_success = Some(SystemTime::now());
+        (upstream, current.generation)
+    }
+
+    /// Forgets the upstream of `generation` after a connection failure (closed in the
+    /// background); a newer upstream is left alone.
+    fn drop_upstream(&self, generation: u64, error: &Error) {
+        let old = {
+            let mut current = lock(&self.current);
+            current.last_error = Some((error.class(), error.to_string()));
+            if current.generation != generation {
+                return;
+            }
+            current.state = LinkState::Idle;
+            current.upstream.take()
+        };
+        if let Some(old) = old {
+            tokio::spawn(async move { old.close().await });
+        }
+    }
+
+    fn connect_timeout(&self) -> Error {
+        Error::Timeout {
+            server: self.server.name.clone(),
+            phase: Phase::Connect,
+            after: self.server.connect_timeout,
+        }
+    }
+
+    /// Closes the connection; later calls fail with `Closed`.
+    pub async fn close(&self) {
+        let old = {
+            let mut current = lock(&self.current);
+            current.state = LinkState::Closed;
+            current.upstream.take()
+        };
+        if let Some(old) = old {
+            old.close().await;
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

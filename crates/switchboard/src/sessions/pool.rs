@@ -1,0 +1,154 @@
+//! Per-session connections of one `per_session` server.
+//!
+//! [`SessionPool::lease`] finds or creates the session's entry and returns a [`Lease`]: while
+//! a lease lives, the session is never closed. Leasing is synchronous and does no I/O (the
+//! connection is made by the session's own [`Link`] on its first call), so a slow connect
+//! for one session never holds up another session, nor the map.
+//!
+//! - At `max_sessions`, the least recently used idle session is evicted to make room; when
+//!   every session is leased the lease fails with [`Error::SessionLimit`].
+//! - [`SessionPool::cleanup`] closes sessions idle longer than a given age (the hub's reaper
+//!   calls it every `reaper_interval` with `session_idle_timeout`).
+//! - A session is always removed from the map first and closed after, outside the lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::join_all;
+use tokio::time::Instant;
+
+use super::link::{Dial, Link};
+use crate::config::ServerConfig;
+use crate::error::Error;
+
+/// The sessions of one server.
+pub struct SessionPool {
+    server: Arc<ServerConfig>,
+    dial: Dial,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+}
+
+struct Session {
+    link: Link,
+    leases: AtomicUsize,
+    last_used: Mutex<Instant>,
+}
+
+/// A session held for the length of a call. Dropping it marks the session idle.
+pub struct Lease {
+    session: Arc<Session>,
+}
+
+impl Lease {
+    pub fn link(&self) -> &Link {
+        &self.session.link
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        *lock(&self.session.last_used) = Instant::now();
+        self.session.leases.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl SessionPool {
+    pub fn new(server: Arc<ServerConfig>, dial: Dial) -> SessionPool {
+        SessionPool {
+            server,
+            dial,
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Leases session `id`, creating it (with `variables` for its headers/env) if it does
+    /// not exist. The variables of an existing session are not changed.
+    pub fn lease(
+        &self,
+        id: &str,
+        variables: &Arc<BTreeMap<String, String>>,
+    ) -> Result<Lease, Error> {
+        let mut evicted = None;
+        let lease = {
+            let mut sessions = lock(&self.sessions);
+            if let Some(session) = sessions.get(id) {
+                session.leases.fetch_add(1, Ordering::AcqRel);
+                Lease {
+                    session: session.clone(),
+                }
+            } else {
+                if sessions.len() >= self.server.max_sessions {
+                    let lru = sessions
+                        .iter()
+                        .filter(|(_, s)| s.leases.load(Ordering::Acquire) == 0)
+                        .min_by_key(|(_, s)| *lock(&s.last_used))
+                        .map(|(id, _)| id.clone());
+                    let Some(lru) = lru else {
+                        return Err(Error::SessionLimit {
+                            server: self.server.name.clone(),
+                            limit: self.server.max_sessions,
+                        });
+                    };
+                    evicted = sessions.remove(&lru);
+                }
+                let session = Arc::new(Session {
+                    link: Link::new(
+                        self.server.clone(),
+                        Some(variables.clone()),
+                        self.dial.clone(),
+                    ),
+                    leases: AtomicUsize::new(1),
+                    last_used: Mutex::new(Instant::now()),
+                });
+                sessions.insert(id.to_string(), session.clone());
+                Lease { session }
+            }
+        };
+        if let Some(session) = evicted {
+            tracing::debug!(server = %self.server.name, "session limit reached: closing the least recently used idle session");
+            tokio::spawn(async move { session.link.close().await });
+        }
+        Ok(lease)
+    }
+
+    /// Closes the sessions that have been idle (no lease) for at least `max_age`; returns
+    /// how many.
+    pub async fn cleanup(&self, max_age: Duration) -> usize {
+        let now = Instant::now();
+        let idle: Vec<Arc<Session>> = {
+            let mut sessions = lock(&self.sessions);
+            let ids: Vec<String> = sessions
+                .iter()
+                .filter(|(_, s)| {
+                    s.leases.load(Ordering::Acquire) == 0
+                        && now.saturating_duration_since(*lock(&s.last_used)) >= max_age
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter().filter_map(|id| sessions.remove(id)).collect()
+        };
+        join_all(idle.iter().map(|s| s.link.close())).await;
+        idle.len()
+    }
+
+    /// Sessions currently in the pool.
+    pub fn len(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Closes every session.
+    pub async fn close(&self) {
+        let all: Vec<Arc<Session>> = lock(&self.sessions).drain().map(|(_, s)| s).collect();
+        join_all(all.iter().map(|s| s.link.close())).await;
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
