@@ -19,7 +19,7 @@ pub enum Source {
     /// Servers from a config file (or the demo): names are `SERVER__TOOL`.
     Config(Config),
     /// One server from `--url`/`--stdio`: names are the server's own.
-    Single(ServerConfig),
+    Single(Box<ServerConfig>),
     /// The in-process demo server.
     Demo,
 }
@@ -31,7 +31,7 @@ impl Source {
     pub fn from_args(args: &SourceArgs) -> Result<Source, String> {
         if let Some(url) = &args.url {
             let server = ServerConfig::url(single_name(url), url.clone());
-            return Ok(Source::Single(server));
+            return Ok(Source::Single(Box::new(server)));
         }
         if let Some(line) = &args.stdio {
             let words = shell_words::split(line)
@@ -43,11 +43,11 @@ impl Source {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "stdio".to_owned());
-            return Ok(Source::Single(ServerConfig::stdio(
+            return Ok(Source::Single(Box::new(ServerConfig::stdio(
                 sanitize(&name),
                 command.clone(),
                 rest.to_vec(),
-            )));
+            ))));
         }
         if let Some(path) = &args.config {
             return Config::load(path)
@@ -75,7 +75,7 @@ impl Source {
                 .filter(|s| s.enabled)
                 .cloned()
                 .collect(),
-            Source::Single(server) => vec![server.clone()],
+            Source::Single(server) => vec![(**server).clone()],
             Source::Demo => vec![ServerConfig::stdio(DEMO_SERVER, "(built in)", Vec::new())],
         }
     }
