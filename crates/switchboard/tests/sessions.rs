@@ -1,0 +1,363 @@
+//! Per-session connections and reconnects through the [`Hub`], against the testkit over real
+//! transports: many sessions each with its own server-side session, idle reaping that spares
+//! leased sessions, LRU eviction and the session limit, a hanging connect that delays no
+//! other session, a server restarted mid-run, a timed-out call that is not sent again, and a
+//! crashed stdio server brought back on the next call.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{TestkitProcess, free_port, testkit_stdio};
+use futures::future::join_all;
+use serde_json::{Value, json};
+use switchboard::config::{ReconnectPolicy, SessionMode};
+use switchboard::{Config, Connector, ErrorClass, Hub, HubSettings, ServerConfig, Session};
+use tokio::time::Instant;
+
+const STEP: Duration = Duration::from_secs(30);
+
+async fn start(config: Config) -> Hub {
+    let hub = tokio::time::timeout(STEP, Hub::connect(&config, &Connector::new()))
+        .await
+        .expect("hub start within the step bound")
+        .expect("hub start");
+    for (server, error) in hub.failures() {
+        panic!("server '{server}' failed: {error}");
+    }
+    hub
+}
+
+fn config_with(servers: Vec<ServerConfig>) -> Config {
+    let mut config = Config::default();
+    for server in servers {
+        config.servers.insert(server.name.clone(), server);
+    }
+    config
+}
+
+fn per_session(mut server: ServerConfig, max_sessions: usize) -> ServerConfig {
+    server.session_mode = SessionMode::PerSession;
+    server.max_sessions = max_sessions;
+    server
+}
+
+fn session(id: &str) -> Session {
+    Session::new(id, BTreeMap::from([("user".to_string(), id.to_string())]))
+}
+
+fn args(value: Value) -> Option<serde_json::Map<String, Value>> {
+    value.as_object().cloned()
+}
+
+async fn text_in(hub: &Hub, session: Option<&Session>, tool: &str, arguments: Value) -> String {
+    let outcome = tokio::time::timeout(STEP, hub.call_in(session, tool, args(arguments), None))
+        .await
+        .expect("call within the step bound")
+        .unwrap_or_else(|e| panic!("{tool}: {e} [{}]", e.class()));
+    assert!(!outcome.is_error, "{tool}: {}", outcome.text());
+    outcome.text()
+}
+
+/// The server-side MCP session id this session's calls arrive on.
+async fn server_session(hub: &Hub, session: &Session) -> String {
+    let text = text_in(hub, Some(session), "kit__session_info", json!({})).await;
+    let info: Value = serde_json::from_str(&text).expect("session_info JSON");
+    info["session"].as_str().expect("session id").to_string()
+}
+
+async fn counts(hub: &Hub) -> Value {
+    serde_json::from_str(&text_in(hub, None, "kit__counts", json!({})).await).expect("counts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_sessions_each_get_their_own_server_session() {
+    let kit = TestkitProcess::start("streamable-http", &[]);
+    let mut server = per_session(ServerConfig::url("kit", kit.url.clone()), 2000);
+    server.headers.insert("X-User".into(), "${user}".into());
+    let mut config = config_with(vec![server]);
+    config.variables.insert("user".into(), "nobody".into());
+    let hub = start(config).await;
+
+    let sessions: Vec<Session> = (0..1000).map(|i| session(&format!("user{i}"))).collect();
+    let ids = join_all(sessions.iter().map(|s| server_session(&hub, s))).await;
+    let distinct: HashSet<&String> = ids.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        1000,
+        "sessions shared a server-side session"
+    );
+    assert_eq!(hub.session_count("kit"), 1000);
+
+    // Each session's connection was made with its own variables.
+    let headers = text_in(&hub, Some(&sessions[7]), "kit__echo_headers", json!({})).await;
+    let headers: Value = serde_json::from_str(&headers).expect("headers JSON");
+    assert_eq!(headers["x-user"], "user7", "{headers}");
+    // Later calls reuse the session's connection.
+    assert_eq!(server_session(&hub, &sessions[7]).await, ids[7]);
+    // Calls without a session use the shared connection, made with the config's variables.
+    let shared = text_in(&hub, None, "kit__echo_headers", json!({})).await;
+    assert!(shared.contains("\"x-user\":\"nobody\""), "{shared}");
+
+    assert_eq!(hub.cleanup_sessions(Duration::ZERO).await, 1000);
+    assert_eq!(hub.session_count("kit"), 0);
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_closes_idle_sessions_and_spares_leased_ones() {
+    let kit = TestkitProcess::start("streamable-http", &[]);
+    let hub = start(config_with(vec![per_session(
+        ServerConfig::url("kit", kit.url.clone()),
+        10,
+    )]))
+    .await;
+    let (busy, idle) = (session("busy"), session("idle"));
+    server_session(&hub, &idle).await;
+    let hub2 = hub.clone();
+    let busy2 = busy.clone();
+    let long_call = tokio::spawn(async move {
+        text_in(&hub2, Some(&busy2), "kit__sleep", json!({"ms": 1500})).await
+    });
+    // Wait until the busy session exists (its call is in flight).
+    assert!(
+        common::eventually(Duration::from_secs(10), || hub.session_count("kit") == 2),
+        "the busy session never appeared"
+    );
+    assert_eq!(hub.cleanup_sessions(Duration::ZERO).await, 1);
+    assert_eq!(hub.session_count("kit"), 1);
+    long_call.await.expect("the leased session's call finished");
+    assert_eq!(hub.cleanup_sessions(Duration::ZERO).await, 1);
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_closes_sessions_after_their_idle_timeout() {
+    let kit = TestkitProcess::start("streamable-http", &[]);
+    let mut server = per_session(ServerConfig::url("kit", kit.url.clone()), 10);
+    server.session_idle_timeout = Duration::from_millis(200);
+    let mut config = config_with(vec![server]);
+    config.sessions.reaper_interval = Duration::from_millis(100);
+    let hub = start(config).await;
+    server_session(&hub, &session("a")).await;
+    server_session(&hub, &session("b")).await;
+    assert_eq!(hub.session_count("kit"), 2);
+    assert!(
+        common::eventually(Duration::from_secs(10), || hub.session_count("kit") == 0),
+        "idle sessions were not reaped"
+    );
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_limit_the_lru_idle_session_goes_and_all_leased_is_an_error() {
+    let kit = TestkitProcess::start("streamable-http", &[]);
+    let hub = start(config_with(vec![per_session(
+        ServerConfig::url("kit", kit.url.clone()),
+        2,
+    )]))
+    .await;
+    let (a, b, c) = (session("a"), session("b"), session("c"));
+    let id_a = server_session(&hub, &a).await;
+    let id_b = server_session(&hub, &b).await;
+    server_session(&hub, &b).await; // b is now more recently used than a
+    let id_c = server_session(&hub, &c).await;
+    assert_eq!(hub.session_count("kit"), 2);
+    // b survived with its connection; a was evicted and comes back as a new session.
+    assert_eq!(server_session(&hub, &b).await, id_b);
+    let id_a2 = server_session(&hub, &a).await; // evicts c (LRU now)
+    assert_ne!(id_a2, id_a);
+    assert_ne!(id_c, id_a2);
+
+    // Both sessions busy: a third one is refused, naming the limit.
+    let calls: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .map(|s| {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                hub.call_in(Some(&s), "kit__sleep", args(json!({"ms": 1500})), None)
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let err = hub
+        .call_in(
+            Some(&session("d")),
+            "kit__echo",
+            args(json!({"message": "x"})),
+            None,
+        )
+        .await
+        .expect_err("session limit");
+    assert_eq!(err.class(), ErrorClass::SessionLimit);
+    assert!(err.to_string().contains("max_sessions = 2"), "{err}");
+    for call in calls {
+        call.await.expect("join").expect("leased call completes");
+    }
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_connect_for_one_session_does_not_delay_another() {
+    // The session variable `hang` reaches the testkit's environment: session A's server
+    // never answers initialize.
+    let mut server = per_session(testkit_stdio("kit", &[]), 10);
+    server.env.insert(
+        "SWITCHBOARD_TESTKIT_HANG_INITIALIZE".into(),
+        "${hang}".into(),
+    );
+    server.connect_timeout = Duration::from_secs(3);
+    let mut config = config_with(vec![server]);
+    config.variables.insert("hang".into(), "false".into());
+    let hub = start(config).await;
+
+    let a = Session::new(
+        "a",
+        BTreeMap::from([("hang".to_string(), "true".to_string())]),
+    );
+    let b = Session::new(
+        "b",
+        BTreeMap::from([("hang".to_string(), "false".to_string())]),
+    );
+    let hub_a = hub.clone();
+    let a_call = tokio::spawn(async move {
+        hub_a
+            .call_in(Some(&a), "kit__echo", args(json!({"message": "a"})), None)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    for i in 0..100 {
+        let text = text_in(
+            &hub,
+            Some(&b),
+            "kit__echo",
+            json!({"message": format!("b{i}")}),
+        )
+        .await;
+        assert_eq!(text, format!("b{i}"));
+    }
+    assert!(
+        !a_call.is_finished(),
+        "A's connect ended before B's calls did"
+    );
+    println!(
+        "B: 100 calls in {:?} while A's connect hangs",
+        started.elapsed()
+    );
+    let a_result = a_call.await.expect("join");
+    assert_eq!(
+        a_result.expect_err("A times out").class(),
+        ErrorClass::Timeout
+    );
+    hub.close().await;
+}
+
+fn reconnect_fast(server: &mut ServerConfig) {
+    server.reconnect = ReconnectPolicy {
+        max_attempts: 2,
+        initial_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(300),
+    };
+    server.tool_call_timeout = Duration::from_secs(5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restarted_mid_run_fails_fast_then_recovers_and_nothing_runs_twice() {
+    let port = free_port();
+    let kit = TestkitProcess::start_on("streamable-http", port, &[]);
+    let mut server = ServerConfig::url("kit", kit.url.clone());
+    reconnect_fast(&mut server);
+    let hub = start(config_with(vec![server])).await;
+    assert_eq!(
+        text_in(&hub, None, "kit__echo", json!({"message": "before"})).await,
+        "before"
+    );
+
+    drop(kit);
+    let mut outage_errors = 0;
+    for i in 0..5 {
+        let started = Instant::now();
+        let err = hub
+            .call(
+                "kit__echo",
+                args(json!({"message": format!("down{i}")})),
+                None,
+            )
+            .await
+            .expect_err("the server is down");
+        assert_eq!(err.class(), ErrorClass::Unreachable, "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "not fast: {:?}",
+            started.elapsed()
+        );
+        outage_errors += 1;
+    }
+    assert_eq!(outage_errors, 5);
+
+    let _kit = TestkitProcess::start_on("streamable-http", port, &[]);
+    let mut succeeded = 0;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while succeeded < 3 {
+        assert!(Instant::now() < deadline, "never recovered");
+        match hub
+            .call(
+                "kit__echo",
+                args(json!({"message": format!("after{succeeded}")})),
+                None,
+            )
+            .await
+        {
+            Ok(outcome) => {
+                assert_eq!(outcome.text(), format!("after{succeeded}"));
+                succeeded += 1;
+            }
+            Err(err) => {
+                assert_eq!(err.class(), ErrorClass::Unreachable, "{err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    // The restarted server ran each successful call exactly once.
+    assert_eq!(counts(&hub).await["executions"]["echo"], 3);
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_call_is_not_sent_again() {
+    let kit = TestkitProcess::start("streamable-http", &[]);
+    let hub = start(config_with(vec![ServerConfig::url("kit", kit.url.clone())])).await;
+    let deadline = Instant::now() + Duration::from_millis(300);
+    let err = hub
+        .call("kit__sleep", args(json!({"ms": 1000})), Some(deadline))
+        .await
+        .expect_err("timeout");
+    assert_eq!(err.class(), ErrorClass::Timeout);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(counts(&hub).await["executions"]["sleep"], 1);
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_stdio_server_is_reconnected_on_the_next_call() {
+    let mut server = testkit_stdio("kit", &[]);
+    reconnect_fast(&mut server);
+    let hub = start(config_with(vec![server])).await;
+    let before = Arc::new(text_in(&hub, None, "kit__session_info", json!({})).await);
+    let err = hub
+        .call("kit__drop", None, None)
+        .await
+        .expect_err("the server died");
+    assert_eq!(err.class(), ErrorClass::Unreachable, "{err}");
+    let after = text_in(&hub, None, "kit__session_info", json!({})).await;
+    assert_ne!(*before, after, "the same server process answered");
+    assert_eq!(
+        text_in(&hub, None, "kit__echo", json!({"message": "back"})).await,
+        "back"
+    );
+    hub.close().await;
+}
