@@ -39,7 +39,7 @@ async fn start_with(catalog: CatalogConfig, servers: Vec<ServerConfig>) -> Hub {
         .await
         .expect("hub start within the step bound")
         .expect("hub start");
-    for (server, error) in hub.failures() {
+    if let Some((server, error)) = hub.failures().first() {
         panic!("server '{server}' failed: {error}");
     }
     hub
