@@ -66,6 +66,13 @@ impl Transport {
     }
 }
 
+/// One of the two clients `calls` compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Side {
+    Engine,
+    Rmcp,
+}
+
 #[derive(Args, Debug)]
 pub struct CallsArgs {
     #[command(flatten)]
@@ -83,6 +90,9 @@ pub struct CallsArgs {
     /// only): per-request connections, and rmcp's max_concurrent_requests raised to 256.
     #[arg(long)]
     pub variants: bool,
+    /// Measure one side only (no ratio), e.g. to profile it under `valgrind --tool=callgrind`.
+    #[arg(long, value_enum, conflicts_with = "variants")]
+    pub only: Option<Side>,
     /// Measure this Streamable HTTP server instead of the testkit (engine vs bare rmcp).
     #[arg(long, value_name = "URL", requires = "tool")]
     pub url: Option<String>,

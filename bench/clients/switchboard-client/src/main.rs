@@ -1,11 +1,17 @@
 //! Echo workload on the Switchboard engine, for `scripts/compare-clients`.
 //!
-//! Usage: `switchboard-compare-client URL [--calls N] [--concurrency C] [--warmup W]`
+//! Usage: `switchboard-compare-client URL [--calls N] [--concurrency C] [--warmup W]
+//! [--runtime current-thread|multi-thread]`
 //!
 //! Opens one Streamable HTTP session through `switchboard::Connector`, warms up, then runs N
 //! sequential `echo` calls and N calls with C in flight (C tasks sharing the upstream), and
 //! prints one JSON line per phase. Connect/initialize and warm-up are not measured. CPU is this
 //! process's own user+system time (`getrusage(RUSAGE_SELF)`, all threads).
+//!
+//! The default runtime is tokio's `current_thread`: one session's calls need no second
+//! thread, and the other clients compared (Python asyncio, Node) are single-threaded too.
+//! `--runtime multi-thread` uses tokio's default multi-thread runtime (one worker per CPU),
+//! where a call also pays for waking workers across threads (BENCHMARKS.md, "Profiles").
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,25 +27,44 @@ struct Opts {
     calls: usize,
     concurrency: usize,
     warmup: usize,
+    multi_thread: bool,
 }
 
 fn parse_args() -> Result<Opts, String> {
-    let mut opts = Opts { url: String::new(), calls: 2000, concurrency: 16, warmup: 100 };
+    let mut opts = Opts {
+        url: String::new(),
+        calls: 2000,
+        concurrency: 16,
+        warmup: 100,
+        multi_thread: false,
+    };
     let mut args = std::env::args().skip(1);
     let number = |v: Option<String>, flag: &str| -> Result<usize, String> {
-        v.and_then(|s| s.parse().ok()).ok_or_else(|| format!("{flag} needs a number"))
+        v.and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("{flag} needs a number"))
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--calls" => opts.calls = number(args.next(), "--calls")?,
             "--concurrency" => opts.concurrency = number(args.next(), "--concurrency")?.max(1),
             "--warmup" => opts.warmup = number(args.next(), "--warmup")?,
+            "--runtime" => {
+                opts.multi_thread = match args.next().as_deref() {
+                    Some("current-thread") => false,
+                    Some("multi-thread") => true,
+                    _ => return Err("--runtime needs current-thread or multi-thread".into()),
+                }
+            }
             _ if opts.url.is_empty() && !arg.starts_with('-') => opts.url = arg,
             _ => return Err(format!("unexpected argument '{arg}'")),
         }
     }
     if opts.url.is_empty() {
-        return Err("usage: switchboard-compare-client URL [--calls N] [--concurrency C] [--warmup W]".into());
+        return Err(
+            "usage: switchboard-compare-client URL [--calls N] [--concurrency C] [--warmup W] \
+             [--runtime current-thread|multi-thread]"
+                .into(),
+        );
     }
     Ok(opts)
 }
@@ -63,13 +88,14 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-fn report(phase: &str, mut lat: Vec<f64>, wall: Duration, cpu: f64) {
+fn report(runtime: &str, phase: &str, mut lat: Vec<f64>, wall: Duration, cpu: f64) {
     lat.sort_by(f64::total_cmp);
     let n = lat.len() as f64;
     println!(
         "{}",
         json!({
             "client": "switchboard",
+            "runtime": runtime,
             "phase": phase,
             "calls": lat.len(),
             "calls_per_sec": round1(n / wall.as_secs_f64()),
@@ -89,7 +115,11 @@ fn echo_args() -> Map<String, Value> {
 async fn one_call(upstream: &Upstream) -> Result<f64, String> {
     let start = StdInstant::now();
     let outcome = upstream
-        .call_tool("echo", Some(echo_args()), Instant::now() + Duration::from_secs(30))
+        .call_tool(
+            "echo",
+            Some(echo_args()),
+            Instant::now() + Duration::from_secs(30),
+        )
         .await
         .map_err(|e| e.to_string())?;
     let elapsed = start.elapsed().as_secs_f64() * 1e6;
@@ -108,7 +138,11 @@ async fn sequential(upstream: &Upstream, calls: usize) -> Result<Vec<f64>, Strin
 }
 
 /// `calls` calls with `in_flight` tasks pulling from a shared counter.
-async fn concurrent(upstream: &Arc<Upstream>, calls: usize, in_flight: usize) -> Result<Vec<f64>, String> {
+async fn concurrent(
+    upstream: &Arc<Upstream>,
+    calls: usize,
+    in_flight: usize,
+) -> Result<Vec<f64>, String> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::with_capacity(in_flight);
     for _ in 0..in_flight.min(calls) {
@@ -130,6 +164,11 @@ async fn concurrent(upstream: &Arc<Upstream>, calls: usize, in_flight: usize) ->
 }
 
 async fn run(opts: Opts) -> Result<(), String> {
+    let runtime = if opts.multi_thread {
+        "multi-thread"
+    } else {
+        "current-thread"
+    };
     let server = ServerConfig::url("bench", opts.url.as_str());
     let upstream = Connector::new()
         .connect(&server, Variables::default())
@@ -141,11 +180,17 @@ async fn run(opts: Opts) -> Result<(), String> {
 
         let (cpu0, t0) = (cpu_us(), StdInstant::now());
         let lat = sequential(&upstream, opts.calls).await?;
-        report("sequential", lat, t0.elapsed(), cpu_us() - cpu0);
+        report(runtime, "sequential", lat, t0.elapsed(), cpu_us() - cpu0);
 
         let (cpu0, t0) = (cpu_us(), StdInstant::now());
         let lat = concurrent(&upstream, opts.calls, opts.concurrency).await?;
-        report(&format!("concurrent{}", opts.concurrency), lat, t0.elapsed(), cpu_us() - cpu0);
+        report(
+            runtime,
+            &format!("concurrent{}", opts.concurrency),
+            lat,
+            t0.elapsed(),
+            cpu_us() - cpu0,
+        );
         Ok(())
     }
     .await;
@@ -161,11 +206,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    match runtime.block_on(run(opts)) {
+    let mut builder = if opts.multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = builder.enable_all().build().expect("tokio runtime");
+    // Run the workload as a task, as an application would. With the multi-thread runtime the
+    // `block_on` future itself runs on the main thread, outside the workers, so every call's
+    // reply would also wake a thread that is not a worker.
+    let result = runtime.block_on(async {
+        tokio::spawn(run(opts))
+            .await
+            .unwrap_or_else(|e| Err(format!("the client task failed: {e}")))
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switchboard client: {e}");

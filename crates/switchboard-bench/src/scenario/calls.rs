@@ -12,7 +12,7 @@ use anyhow::Context;
 use rmcp::model::JsonObject;
 use switchboard::{Connector, TransportKind};
 
-use crate::cli::{CallsArgs, Transport};
+use crate::cli::{CallsArgs, Side, Transport};
 use crate::client::{Client, Kind, Shared, Target};
 use crate::load::{self, RunResult};
 use crate::measure::median;
@@ -97,7 +97,11 @@ async fn measure_target(
     tool: &Arc<str>,
     tool_args: &Arc<JsonObject>,
 ) -> anyhow::Result<()> {
-    let mut kinds = vec![Kind::Rmcp, Kind::Engine];
+    let mut kinds = match args.only {
+        Some(Side::Engine) => vec![Kind::Engine],
+        Some(Side::Rmcp) => vec![Kind::Rmcp],
+        None => vec![Kind::Rmcp, Kind::Engine],
+    };
     if args.variants && transport == "streamable-http" {
         kinds.extend([
             Kind::EnginePerRequest,
@@ -163,7 +167,16 @@ async fn measure_target(
                     .join(", ")
             ));
         }
-        let base = &runs[0];
+        if args.only.is_some() {
+            report.push(row(
+                transport,
+                concurrency,
+                args.calls,
+                kinds[0],
+                &runs[0],
+                None,
+            ));
+        }
         for (i, kind) in kinds.iter().enumerate().skip(1) {
             report.push(row(
                 transport,
@@ -171,7 +184,7 @@ async fn measure_target(
                 args.calls,
                 *kind,
                 &runs[i],
-                base,
+                Some(&runs[0]),
             ));
         }
     }
@@ -183,26 +196,23 @@ async fn measure_target(
     Ok(())
 }
 
-/// The row for `kind` (an engine) next to bare rmcp (`base`), both over the same rounds.
+/// The row for `kind` (an engine) next to bare rmcp (`base`), both over the same rounds; or,
+/// without `base` (`--only`), the row for `kind` alone.
 fn row(
     transport: &str,
     concurrency: usize,
     calls: usize,
     kind: Kind,
     runs: &[RunResult],
-    base: &[RunResult],
+    base: Option<&[RunResult]>,
 ) -> Row {
     let med = |rs: &[RunResult], f: fn(&RunResult) -> f64| median(rs.iter().map(f));
-    let ratio = median(
-        runs.iter()
-            .zip(base)
-            .map(|(b, a)| b.calls_per_sec() / a.calls_per_sec()),
-    );
     let mut row = Row::new("calls").with("transport", transport);
     if kind != Kind::Engine {
         row = row.with("client", kind.label());
     }
-    row.with("concurrency", concurrency)
+    let row = row
+        .with("concurrency", concurrency)
         .with("calls", calls)
         .with("rounds", runs.len())
         .num("calls_per_sec", med(runs, RunResult::calls_per_sec), 0)
@@ -212,8 +222,16 @@ fn row(
             "client_cpu_us_per_call",
             med(runs, RunResult::cpu_us_per_call),
             1,
-        )
-        .num("rmcp_calls_per_sec", med(base, RunResult::calls_per_sec), 0)
+        );
+    let Some(base) = base else {
+        return row.with("errors", runs.iter().map(|r| r.errors).sum::<usize>());
+    };
+    let ratio = median(
+        runs.iter()
+            .zip(base)
+            .map(|(b, a)| b.calls_per_sec() / a.calls_per_sec()),
+    );
+    row.num("rmcp_calls_per_sec", med(base, RunResult::calls_per_sec), 0)
         .num("rmcp_p50_us", med(base, RunResult::p50_us), 0)
         .num("rmcp_p99_us", med(base, RunResult::p99_us), 0)
         .num(
