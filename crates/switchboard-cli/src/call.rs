@@ -37,7 +37,8 @@ pub async fn run(
             return EXIT_BAD_INPUT;
         }
     };
-    let code = match resolve(&hub, name) {
+    let separator = source.catalog_config().separator;
+    let code = match resolve(&hub, name, &separator) {
         Ok(exposed) => {
             // The timeout is the call's own; connecting had its connect_timeout.
             let deadline = timeout.map(|t| Instant::now() + t);
@@ -53,7 +54,7 @@ pub async fn run(
 /// The exposed name to call for NAME: NAME itself, or, when NAME is a server's own tool
 /// name or alias that exactly one exposed tool has, that tool (with a note). Prints why
 /// not and returns the exit code otherwise.
-fn resolve(hub: &Hub, name: &str) -> Result<String, u8> {
+fn resolve(hub: &Hub, name: &str, separator: &str) -> Result<String, u8> {
     let catalog = hub.catalog();
     let error = match catalog.resolve(name) {
         Ok(tool) => return Ok(tool.name.clone()),
@@ -73,7 +74,7 @@ fn resolve(hub: &Hub, name: &str) -> Result<String, u8> {
     if let Some((server, failure)) = hub
         .failures()
         .iter()
-        .find(|(server, _)| name.starts_with(&format!("{server}__")))
+        .find(|(server, _)| name.starts_with(&format!("{server}{separator}")))
     {
         eprintln!(
             "error: server '{server}' is not available: {failure} [{}]",

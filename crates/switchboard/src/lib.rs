@@ -19,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod hub;
 pub mod sessions;
+mod sync;
 pub mod transport;
 pub mod upstream;
 

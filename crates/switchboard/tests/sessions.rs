@@ -68,6 +68,19 @@ async fn server_session(hub: &Hub, session: &Session) -> String {
     info["session"].as_str().expect("session id").to_string()
 }
 
+/// Polls `check` every 20 ms for up to `within` without blocking the runtime's workers
+/// (the hub's tasks must keep running meanwhile); true as soon as it holds.
+async fn until(within: Duration, check: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while !check() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
 async fn counts(hub: &Hub) -> Value {
     serde_json::from_str(&text_in(hub, None, "kit__counts", json!({})).await).expect("counts")
 }
@@ -123,7 +136,7 @@ async fn cleanup_closes_idle_sessions_and_spares_leased_ones() {
     });
     // Wait until the busy session exists (its call is in flight).
     assert!(
-        common::eventually(Duration::from_secs(10), || hub.session_count("kit") == 2),
+        until(Duration::from_secs(10), || hub.session_count("kit") == 2).await,
         "the busy session never appeared"
     );
     assert_eq!(hub.cleanup_sessions(Duration::ZERO).await, 1);
@@ -145,7 +158,7 @@ async fn the_reaper_closes_sessions_after_their_idle_timeout() {
     server_session(&hub, &session("b")).await;
     assert_eq!(hub.session_count("kit"), 2);
     assert!(
-        common::eventually(Duration::from_secs(10), || hub.session_count("kit") == 0),
+        until(Duration::from_secs(10), || hub.session_count("kit") == 0).await,
         "idle sessions were not reaped"
     );
     hub.close().await;

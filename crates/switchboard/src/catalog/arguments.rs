@@ -77,7 +77,9 @@ impl ArgumentSchema {
         let Ok(validator) = self.validator() else {
             return Checked::Valid(arguments);
         };
-        let instance = Value::Object(arguments.clone().unwrap_or_default());
+        // Validated in place and handed back: no copy of the arguments on the call path.
+        let given = arguments.is_some();
+        let instance = Value::Object(arguments.unwrap_or_default());
         let problems: Vec<String> = validator
             .iter_errors(&instance)
             .map(|e| {
@@ -86,10 +88,12 @@ impl ArgumentSchema {
                 format!("{path}: {}", e.masked())
             })
             .collect();
-        if problems.is_empty() {
-            Checked::Valid(arguments)
-        } else {
-            Checked::Invalid(problems)
+        if !problems.is_empty() {
+            return Checked::Invalid(problems);
+        }
+        match instance {
+            Value::Object(object) if given => Checked::Valid(Some(object)),
+            _ => Checked::Valid(None),
         }
     }
 }

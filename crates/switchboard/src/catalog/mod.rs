@@ -214,8 +214,11 @@ struct Candidate<'a> {
 impl Catalog {
     /// Builds the catalogue (see the module docs). Fails only with `collisions = "error"`
     /// when names collide; everything else becomes a [`Diagnostic`].
-    pub fn build(config: &CatalogConfig, servers: &[ServerTools]) -> Result<Catalog, Error> {
-        let mut servers: Vec<&ServerTools> = servers.iter().collect();
+    pub fn build<'a>(
+        config: &CatalogConfig,
+        servers: impl IntoIterator<Item = &'a ServerTools>,
+    ) -> Result<Catalog, Error> {
+        let mut servers: Vec<&ServerTools> = servers.into_iter().collect();
         servers.sort_by(|a, b| a.server.cmp(&b.server));
         let mut diagnostics = Vec::new();
         let mut candidates = Vec::new();

@@ -102,13 +102,6 @@ impl CollisionPolicy {
         (CollisionPolicy::FirstWins, "first_wins"),
         (CollisionPolicy::LastWins, "last_wins"),
     ];
-
-    pub fn as_str(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(p, _)| *p == self)
-            .map_or("suffix", |(_, s)| s)
-    }
 }
 
 /// The `[sessions]` table.

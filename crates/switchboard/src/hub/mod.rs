@@ -27,6 +27,7 @@ use crate::catalog::{Catalog, REGISTRATION_LOG, ServerTools};
 use crate::config::{CatalogConfig, Config, ServerConfig, SessionMode, SessionsConfig, Variables};
 use crate::error::Error;
 use crate::sessions::{Dial, LinkStatus, ServerClients, Session};
+use crate::sync::lock;
 use crate::upstream::{CallOutcome, Connector, UpstreamEvent};
 
 /// The engine-wide settings a hub runs with (from [`Config`]).
@@ -118,8 +119,7 @@ impl Hub {
                 }
             }
         }
-        let listing_values: Vec<ServerTools> = listings.values().cloned().collect();
-        let catalog = match Catalog::build(&settings.catalog, &listing_values) {
+        let catalog = match Catalog::build(&settings.catalog, listings.values()) {
             Ok(catalog) => catalog,
             Err(error) => {
                 join_all(connected.values().map(|c| c.close())).await;
@@ -293,8 +293,7 @@ impl Inner {
             // Held while building so two servers' rebuilds cannot lose each other's update.
             let mut listings = lock(&self.listings);
             listings.insert(server.to_string(), ServerTools::new(link.server(), tools));
-            let listings: Vec<ServerTools> = listings.values().cloned().collect();
-            Catalog::build(&self.catalog_config, &listings).map(|catalog| {
+            Catalog::build(&self.catalog_config, listings.values()).map(|catalog| {
                 let mut current = self.catalog.write().unwrap_or_else(|e| e.into_inner());
                 catalog.warn_new_diagnostics(Some(&current));
                 *current = Arc::new(catalog);
@@ -365,8 +364,4 @@ pub fn dial(config: &Config, connector: &Connector) -> Dial {
             connector.connect(&server, vars).await
         })
     })
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -30,6 +30,7 @@ use tokio::time::Instant;
 
 use crate::config::ServerConfig;
 use crate::error::{Error, ErrorClass, Phase};
+use crate::sync::lock;
 use crate::upstream::{CallOutcome, Upstream, UpstreamEvent};
 
 /// Opens a new upstream connection to a server, with a session's variables when it has
@@ -157,14 +158,6 @@ impl Link {
         }
     }
 
-    /// The current upstream if it is usable, without connecting.
-    pub fn live(&self) -> Option<Arc<Upstream>> {
-        lock(&self.current)
-            .upstream
-            .clone()
-            .filter(|u| u.is_alive())
-    }
-
     /// Calls `tool` (the server's own name), reconnecting as the module docs say.
     /// `repeatable`: the tool may be sent again after a connection lost in flight.
     pub async fn call(
@@ -174,10 +167,17 @@ impl Link {
         repeatable: bool,
         deadline: Instant,
     ) -> Result<CallOutcome, Error> {
+        let mut arguments = arguments;
         let mut sent_again = false;
         loop {
             let (upstream, generation) = self.upstream(deadline).await?;
-            let result = upstream.call_tool(tool, arguments.clone(), deadline).await;
+            // Kept for one resend; the resend itself needs no copy.
+            let sending = if sent_again {
+                arguments.take()
+            } else {
+                arguments.clone()
+            };
+            let result = upstream.call_tool(tool, sending, deadline).await;
             let error = match result {
                 Ok(outcome) => {
                     lock(&self.current).last_success = Some(SystemTime::now());
@@ -186,13 +186,11 @@ impl Link {
                 Err(error) => error,
             };
             let again = match delivery(&error) {
+                Delivery::Final => return Err(error),
                 Delivery::NotSent => true,
                 Delivery::MaybeSent => repeatable,
-                Delivery::Final => false,
             };
-            if !matches!(delivery(&error), Delivery::Final) {
-                self.drop_upstream(generation, &error);
-            }
+            self.drop_upstream(generation, &error);
             if !again || sent_again {
                 return Err(error);
             }
@@ -356,8 +354,4 @@ impl Link {
             old.close().await;
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use super::link::{Dial, Link};
 use crate::config::ServerConfig;
 use crate::error::Error;
+use crate::sync::lock;
 
 /// The sessions of one server.
 pub struct SessionPool {
@@ -147,8 +148,4 @@ impl SessionPool {
         let all: Vec<Arc<Session>> = lock(&self.sessions).drain().map(|(_, s)| s).collect();
         join_all(all.iter().map(|s| s.link.close())).await;
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

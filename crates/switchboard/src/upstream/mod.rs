@@ -32,6 +32,7 @@ pub use outcome::CallOutcome;
 
 use crate::config::template::{render_env, render_headers};
 use crate::config::{HttpConnections, ServerConfig, TransportKind, Variables};
+use crate::sync::lock;
 use crate::transport::http;
 use crate::transport::{sse, stdio};
 use crate::{Error, Phase};
@@ -393,11 +394,6 @@ impl Upstream {
     pub async fn process_id(&self) -> Option<i32> {
         self.process.lock().await.as_ref().and_then(|g| g.pgid())
     }
-}
-
-/// Locks a mutex whose data stays valid even if a holder panicked.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Sends `notifications/cancelled` for a request whose caller stopped waiting.
