@@ -27,6 +27,8 @@ pub enum Scenario {
     Payload(PayloadArgs),
     /// Wall time of `switchboard tools --config F` against stdio testkit servers.
     Coldstart(ColdstartArgs),
+    /// Many per-session connections through the hub: create, call, go idle, reap.
+    Sessions(SessionsArgs),
 }
 
 /// Options every scenario takes.
@@ -159,4 +161,16 @@ pub struct ColdstartArgs {
     /// Number of stdio testkit servers in the config.
     #[arg(long, default_value_t = 3)]
     pub servers: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct SessionsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Sessions per round, each with its own upstream connection and server-side session.
+    #[arg(long, default_value_t = 10_000)]
+    pub sessions: usize,
+    /// Sessions being created (first calls) at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
 }

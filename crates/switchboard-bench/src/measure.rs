@@ -39,6 +39,15 @@ fn proc_status_kib(key: &str) -> Option<u64> {
         .ok()
 }
 
+/// Bytes the allocator has handed out and not had back (glibc `mallinfo2`: small chunks in
+/// use plus mmap-ed big ones, over all arenas). Unlike RSS it falls when memory is freed, so
+/// it shows what live objects hold. Costs nothing while the bench runs.
+pub fn heap_in_use() -> u64 {
+    // SAFETY: mallinfo2 only reads the allocator's statistics.
+    let info = unsafe { libc::mallinfo2() };
+    (info.uordblks + info.hblkhd) as u64
+}
+
 /// Resets VmHWM to the current RSS (Linux `clear_refs` value 5). False if not allowed.
 pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()

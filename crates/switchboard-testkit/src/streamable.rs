@@ -42,10 +42,11 @@ pub async fn serve_streamable_http_on(
     let factory = server.clone();
     let make = move || Ok(factory.new_session());
     let router = match mode {
-        HttpMode::Stateful => Router::new().nest_service(
-            "/mcp",
-            StreamableHttpService::new(make, Arc::new(LocalSessionManager::default()), config),
-        ),
+        HttpMode::Stateful => {
+            let sessions = Arc::new(LocalSessionManager::default());
+            server.set_http_sessions(sessions.clone());
+            Router::new().nest_service("/mcp", StreamableHttpService::new(make, sessions, config))
+        }
         HttpMode::Stateless => Router::new().nest_service(
             "/mcp",
             StreamableHttpService::new(make, Arc::new(NeverSessionManager::default()), config),

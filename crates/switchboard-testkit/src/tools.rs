@@ -9,7 +9,7 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
 
@@ -22,6 +22,7 @@ use rmcp::{
         PaginatedRequestParams, Resource, ServerCapabilities, ServerConfig, Tool,
     },
     service::RequestContext,
+    transport::streamable_http_server::session::{SessionManager, local::LocalSessionManager},
 };
 use serde_json::{Value, json};
 
@@ -45,6 +46,8 @@ struct Shared {
     executions: Mutex<BTreeMap<String, u64>>,
     cancelled: Mutex<BTreeMap<String, u64>>,
     grandchildren: Mutex<Vec<std::process::Child>>,
+    /// Stateful Streamable HTTP only: the sessions, so `expire_session` can end one.
+    http_sessions: OnceLock<Arc<LocalSessionManager>>,
 }
 
 /// The Switchboard test MCP server. Cheap to clone; clones share counters.
@@ -75,6 +78,7 @@ impl TestServer {
                 executions: Mutex::new(BTreeMap::new()),
                 cancelled: Mutex::new(BTreeMap::new()),
                 grandchildren: Mutex::new(Vec::new()),
+                http_sessions: OnceLock::new(),
             }),
             session: new_id().into(),
         }
@@ -96,6 +100,11 @@ impl TestServer {
     /// This handle's session id (what `session_info` reports outside stateful HTTP).
     pub fn session_id(&self) -> &str {
         &self.session
+    }
+
+    /// Lets `expire_session` end sessions of this stateful Streamable HTTP server.
+    pub fn set_http_sessions(&self, sessions: Arc<LocalSessionManager>) {
+        let _ = self.shared.http_sessions.set(sessions);
     }
 
     /// The knobs this server was built with.
@@ -244,6 +253,27 @@ impl TestServer {
                 });
                 let session = from_header.unwrap_or_else(|| self.session.to_string());
                 text(json!({ "session": session }).to_string())
+            }
+            "expire_session" => {
+                let (Some(sessions), Some(id)) = (
+                    self.shared.http_sessions.get().cloned(),
+                    http_parts(context)
+                        .and_then(|parts| parts.headers.get("mcp-session-id"))
+                        .and_then(|v| v.to_str().ok())
+                        .map(Arc::<str>::from),
+                ) else {
+                    return Err(McpError::invalid_request(
+                        "expire_session needs stateful Streamable HTTP",
+                        None,
+                    ));
+                };
+                // After this answer is on its way: the session's next request gets 404.
+                let answer = json!({ "expired": &*id }).to_string();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let _ = sessions.close_session(&id).await;
+                });
+                text(answer)
             }
             "spawn_grandchild" => {
                 // Same process group on purpose: process-cleanup tests kill the group.
@@ -557,6 +587,12 @@ fn base_tools(generated: usize) -> Vec<Tool> {
         Tool::new(
             "session_info",
             "The server-side id of this MCP session.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "expire_session",
+            "Stateful Streamable HTTP: forgets this MCP session 100 ms after answering, so \
+             its next request gets 404 (session expired).",
             empty_schema(),
         ),
         Tool::new(

@@ -2,19 +2,22 @@
 //! transports: many sessions each with its own server-side session, idle reaping that spares
 //! leased sessions, LRU eviction and the session limit, a hanging connect that delays no
 //! other session, a server restarted mid-run, a timed-out call that is not sent again, and a
-//! crashed stdio server brought back on the next call.
+//! crashed stdio server brought back on the next call, concurrent failures sharing one
+//! reconnect, and a Streamable HTTP session expiry (404) handled in place.
 
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{TestkitProcess, free_port, testkit_stdio};
 use futures::future::join_all;
 use serde_json::{Value, json};
 use switchboard::config::{ReconnectPolicy, SessionMode};
-use switchboard::{Config, Connector, ErrorClass, Hub, ServerConfig, Session};
+use switchboard::sessions::Dial;
+use switchboard::{Config, Connector, ErrorClass, Hub, HubSettings, ServerConfig, Session};
 use tokio::time::Instant;
 
 const STEP: Duration = Duration::from_secs(30);
@@ -372,5 +375,103 @@ async fn a_crashed_stdio_server_is_reconnected_on_the_next_call() {
         text_in(&hub, None, "kit__echo", json!({"message": "back"})).await,
         "back"
     );
+    hub.close().await;
+}
+
+/// A hub whose dial counts every connection attempt it is asked for.
+async fn start_counting_dials(config: Config) -> (Hub, Arc<AtomicUsize>) {
+    let dials = Arc::new(AtomicUsize::new(0));
+    let inner = switchboard::hub::dial(&config, &Connector::new());
+    let counter = dials.clone();
+    let counting: Dial = Arc::new(move |server, variables| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        inner(server, variables)
+    });
+    let servers = config.servers.values().cloned().collect::<Vec<_>>();
+    let hub = Hub::start(HubSettings::from(&config), servers, counting)
+        .await
+        .expect("hub start");
+    assert!(hub.failures().is_empty(), "{:?}", hub.failures());
+    (hub, dials)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_calls_failing_at_once_cause_one_reconnect() {
+    let mut server = testkit_stdio("kit", &[]);
+    reconnect_fast(&mut server);
+    let (hub, dials) = start_counting_dials(config_with(vec![server])).await;
+    assert_eq!(dials.load(Ordering::SeqCst), 1);
+    hub.call("kit__drop", None, None)
+        .await
+        .expect_err("the server died");
+
+    // Twenty calls find the connection dead at the same moment: one reconnect serves all.
+    let calls = (0..20).map(|i| {
+        let hub = hub.clone();
+        async move { text_in(&hub, None, "kit__echo", json!({"message": format!("m{i}")})).await }
+    });
+    let texts = join_all(calls).await;
+    assert_eq!(texts.len(), 20);
+    assert_eq!(
+        dials.load(Ordering::SeqCst),
+        2,
+        "one reconnect, not one per call"
+    );
+    assert_eq!(
+        counts(&hub).await["executions"]["echo"],
+        20,
+        "each call ran once"
+    );
+
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_during_an_outage_share_one_reconnect_cycle() {
+    let port = free_port();
+    let kit = TestkitProcess::start_on("streamable-http", port, &[]);
+    let mut server = ServerConfig::url("kit", kit.url.clone());
+    reconnect_fast(&mut server);
+    let (hub, dials) = start_counting_dials(config_with(vec![server])).await;
+    drop(kit);
+
+    let calls = (0..20).map(|_| {
+        let hub = hub.clone();
+        async move {
+            hub.call("kit__echo", args(json!({"message": "x"})), None)
+                .await
+        }
+    });
+    for result in join_all(calls).await {
+        let err = result.expect_err("the server is down");
+        assert_eq!(err.class(), ErrorClass::Unreachable, "{err}");
+    }
+    // The first connection, then one cycle of `max_attempts` (2) tries for all twenty.
+    assert_eq!(dials.load(Ordering::SeqCst), 1 + 2);
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_streamable_http_session_is_reinitialized_transparently() {
+    let kit = TestkitProcess::start("streamable-http", &[]);
+    let (hub, dials) =
+        start_counting_dials(config_with(vec![ServerConfig::url("kit", kit.url.clone())])).await;
+    let first = text_in(&hub, None, "kit__session_info", json!({})).await;
+    text_in(&hub, None, "kit__expire_session", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    // The server now answers the old session id with 404; the call still succeeds.
+    assert_eq!(
+        text_in(&hub, None, "kit__echo", json!({"message": "still here"})).await,
+        "still here"
+    );
+    let second = text_in(&hub, None, "kit__session_info", json!({})).await;
+    assert_ne!(first, second, "the server-side session was not renewed");
+    assert_eq!(
+        dials.load(Ordering::SeqCst),
+        1,
+        "the transport re-initialized in place; the hub did not reconnect"
+    );
+    assert_eq!(counts(&hub).await["executions"]["echo"], 1, "sent once");
     hub.close().await;
 }

@@ -4,6 +4,7 @@ mod calls;
 mod coldstart;
 mod fanout;
 mod payload;
+mod sessions;
 
 use crate::cli::{Cli, Scenario};
 
@@ -13,6 +14,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Scenario::Fanout(args) => fanout::run(args).await,
         Scenario::Payload(args) => payload::run(args).await,
         Scenario::Coldstart(args) => coldstart::run(args).await,
+        Scenario::Sessions(args) => sessions::run(args).await,
     }
 }
 

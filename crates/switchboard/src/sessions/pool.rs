@@ -10,19 +10,25 @@
 //! - [`SessionPool::cleanup`] closes sessions idle longer than a given age (the hub's reaper
 //!   calls it every `reaper_interval` with `session_idle_timeout`).
 //! - A session is always removed from the map first and closed after, outside the lock.
+//! - Closing many sessions at once runs at most [`CLOSES_AT_ONCE`] closes concurrently:
+//!   each close may open a connection (an HTTP `DELETE`), and 10,000 at once ran the
+//!   process to 16,000 open sockets and past each close's grace period.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::join_all;
+use futures::StreamExt;
 use tokio::time::Instant;
 
 use super::link::{Dial, Link};
 use crate::config::ServerConfig;
 use crate::error::Error;
 use crate::sync::lock;
+
+/// Most sessions one pool closes at the same time.
+pub const CLOSES_AT_ONCE: usize = 64;
 
 /// The sessions of one server.
 pub struct SessionPool {
@@ -130,8 +136,9 @@ impl SessionPool {
                 .collect();
             ids.iter().filter_map(|id| sessions.remove(id)).collect()
         };
-        join_all(idle.iter().map(|s| s.link.close())).await;
-        idle.len()
+        let count = idle.len();
+        close_all(idle).await;
+        count
     }
 
     /// Sessions currently in the pool.
@@ -146,6 +153,14 @@ impl SessionPool {
     /// Closes every session.
     pub async fn close(&self) {
         let all: Vec<Arc<Session>> = lock(&self.sessions).drain().map(|(_, s)| s).collect();
-        join_all(all.iter().map(|s| s.link.close())).await;
+        close_all(all).await;
     }
+}
+
+async fn close_all(sessions: Vec<Arc<Session>>) {
+    futures::stream::iter(sessions)
+        .for_each_concurrent(CLOSES_AT_ONCE, |session| async move {
+            session.link.close().await;
+        })
+        .await;
 }
