@@ -3,7 +3,8 @@
 //! leased sessions, LRU eviction and the session limit, a hanging connect that delays no
 //! other session, a server restarted mid-run, a timed-out call that is not sent again, and a
 //! crashed stdio server brought back on the next call, concurrent failures sharing one
-//! reconnect, and a Streamable HTTP session expiry (404) handled in place.
+//! reconnect, concurrent first calls of a new session sharing one connect, and a Streamable
+//! HTTP session expiry (404) handled in place.
 
 mod common;
 
@@ -473,5 +474,19 @@ async fn an_expired_streamable_http_session_is_reinitialized_transparently() {
         "the transport re-initialized in place; the hub did not reconnect"
     );
     assert_eq!(counts(&hub).await["executions"]["echo"], 1, "sent once");
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_calls_of_a_new_session_share_one_connect() {
+    let kit = TestkitProcess::start("streamable-http", &[]);
+    let server = per_session(ServerConfig::url("kit", kit.url.clone()), 10);
+    let (hub, dials) = start_counting_dials(config_with(vec![server])).await;
+    let fresh = session("fresh");
+    let ids = join_all((0..10).map(|_| server_session(&hub, &fresh))).await;
+    assert!(ids.iter().all(|id| id == &ids[0]), "{ids:?}");
+    // The shared connection at start, then exactly one for the new session.
+    assert_eq!(dials.load(Ordering::SeqCst), 2);
+    assert_eq!(hub.session_count("kit"), 1);
     hub.close().await;
 }
