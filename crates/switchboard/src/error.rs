@@ -23,6 +23,8 @@ pub enum ErrorClass {
     InvalidArguments,
     SessionLimit,
     Closed,
+    /// Asking a tooling registry which servers to use failed (not auth, not unreachable).
+    Discovery,
 }
 
 impl ErrorClass {
@@ -39,8 +41,26 @@ impl ErrorClass {
             ErrorClass::InvalidArguments => "invalid_arguments",
             ErrorClass::SessionLimit => "session_limit",
             ErrorClass::Closed => "closed",
+            ErrorClass::Discovery => "discovery",
         }
     }
+}
+
+impl ErrorClass {
+    /// Every class, in a stable order (for docs, tests and exhaustive tables).
+    pub const ALL: [ErrorClass; 11] = [
+        ErrorClass::Config,
+        ErrorClass::Unreachable,
+        ErrorClass::Auth,
+        ErrorClass::Timeout,
+        ErrorClass::Protocol,
+        ErrorClass::ToolError,
+        ErrorClass::UnknownTool,
+        ErrorClass::InvalidArguments,
+        ErrorClass::SessionLimit,
+        ErrorClass::Closed,
+        ErrorClass::Discovery,
+    ];
 }
 
 impl std::fmt::Display for ErrorClass {
@@ -153,6 +173,34 @@ pub enum Error {
     )]
     SessionLimit { server: String, limit: usize },
 
+    /// The tooling registry refused the discovery request's credentials (HTTP 401 or 403).
+    #[error("Failed to authenticate with the tooling registry (HTTP {status}){}", challenge_suffix(.challenge))]
+    RegistryAuth {
+        /// The discovery source (its configured name).
+        registry: String,
+        status: u16,
+        challenge: Option<String>,
+    },
+
+    /// The tooling registry answered, but not with a usable server list: another HTTP status
+    /// (`status` set) or a body that is not the expected JSON.
+    #[error("tooling registry '{registry}': {reason}")]
+    Discovery {
+        registry: String,
+        status: Option<u16>,
+        reason: String,
+    },
+
+    /// A server could not be registered and its policy is `fail_fast`.
+    #[error(
+        "server '{server}' could not be registered (on_server_registration_error = fail_fast): {source}"
+    )]
+    Registration {
+        server: String,
+        #[source]
+        source: Box<Error>,
+    },
+
     /// The connection is closed (by us, or it died).
     #[error("server '{server}': connection closed{}", reason_suffix(.reason))]
     Closed {
@@ -193,7 +241,9 @@ impl Error {
         match self {
             Error::Config(_) | Error::Template { .. } => ErrorClass::Config,
             Error::Unreachable { .. } | Error::ConnectionLost { .. } => ErrorClass::Unreachable,
-            Error::Auth { .. } => ErrorClass::Auth,
+            Error::Auth { .. } | Error::RegistryAuth { .. } => ErrorClass::Auth,
+            Error::Discovery { .. } => ErrorClass::Discovery,
+            Error::Registration { source, .. } => source.class(),
             Error::Timeout { .. } => ErrorClass::Timeout,
             Error::Protocol { .. } => ErrorClass::Protocol,
             Error::Tool { .. } => ErrorClass::ToolError,
@@ -209,6 +259,9 @@ impl Error {
         match self {
             Error::Config(e) => e.server.as_deref(),
             Error::NoSuchTool { .. } => None,
+            Error::RegistryAuth { registry, .. } | Error::Discovery { registry, .. } => {
+                Some(registry)
+            }
             Error::Template { server, .. }
             | Error::Unreachable { server, .. }
             | Error::ConnectionLost { server, .. }
@@ -219,7 +272,129 @@ impl Error {
             | Error::UnknownTool { server, .. }
             | Error::InvalidArguments { server, .. }
             | Error::SessionLimit { server, .. }
-            | Error::Closed { server, .. } => Some(server),
+            | Error::Closed { server, .. }
+            | Error::Registration { server, .. } => Some(server),
         }
+    }
+
+    /// The `WWW-Authenticate` challenge of an auth error, if the server sent one.
+    pub fn challenge(&self) -> Option<&str> {
+        match self {
+            Error::Auth { challenge, .. } | Error::RegistryAuth { challenge, .. } => {
+                challenge.as_deref()
+            }
+            Error::Registration { source, .. } => source.challenge(),
+            _ => None,
+        }
+    }
+
+    /// The OAuth protected-resource metadata URL an auth challenge points to (RFC 9728's
+    /// `resource_metadata` parameter), where a client learns how to log in.
+    pub fn resource_metadata(&self) -> Option<String> {
+        challenge_param(self.challenge()?, "resource_metadata")
+    }
+}
+
+/// The value of auth-param `name` in a `WWW-Authenticate` challenge such as
+/// `Bearer realm="mcp", resource_metadata="https://host/.well-known/oauth-protected-resource"`
+/// (quoted or token form, name matched case-insensitively, RFC 9110 section 11.2).
+pub fn challenge_param(challenge: &str, name: &str) -> Option<String> {
+    let mut rest = challenge;
+    while let Some(eq) = rest.find('=') {
+        let key = rest[..eq]
+            .rsplit(|c: char| c == ',' || c.is_whitespace())
+            .next()
+            .unwrap_or_default();
+        let after = &rest[eq + 1..];
+        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, escaped)) = chars.next() {
+                            value.push(escaped);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            (value, &quoted[end.min(quoted.len())..])
+        } else {
+            let end = after.find([',', ' ']).unwrap_or(after.len());
+            (after[..end].to_owned(), &after[end..])
+        };
+        if key.eq_ignore_ascii_case(name) {
+            return Some(value);
+        }
+        rest = tail;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_params_are_read_quoted_or_bare() {
+        let c = r#"Bearer realm="mcp", error="invalid_token", resource_metadata="https://a.example/.well-known/oauth-protected-resource/mcp""#;
+        assert_eq!(
+            challenge_param(c, "resource_metadata").as_deref(),
+            Some("https://a.example/.well-known/oauth-protected-resource/mcp")
+        );
+        assert_eq!(challenge_param(c, "REALM").as_deref(), Some("mcp"));
+        assert_eq!(
+            challenge_param(
+                "Bearer scope=read, Resource_Metadata=https://x/m",
+                "resource_metadata"
+            )
+            .as_deref(),
+            Some("https://x/m")
+        );
+        assert_eq!(
+            challenge_param(r#"Bearer realm="a \"b\" c""#, "realm").as_deref(),
+            Some(r#"a "b" c"#)
+        );
+        assert_eq!(challenge_param("Bearer", "realm"), None);
+        // A parameter name inside a quoted value is not a parameter.
+        assert_eq!(
+            challenge_param(
+                r#"Bearer realm="x, resource_metadata=no""#,
+                "resource_metadata"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn auth_errors_expose_their_resource_metadata_and_registration_keeps_the_class() {
+        let auth = Error::Auth {
+            server: "s".into(),
+            status: 401,
+            challenge: Some(r#"Bearer resource_metadata="https://m/x""#.into()),
+        };
+        assert_eq!(auth.resource_metadata().as_deref(), Some("https://m/x"));
+        let wrapped = Error::Registration {
+            server: "s".into(),
+            source: Box::new(auth),
+        };
+        assert_eq!(wrapped.class(), ErrorClass::Auth);
+        assert_eq!(wrapped.resource_metadata().as_deref(), Some("https://m/x"));
+        let registry = Error::RegistryAuth {
+            registry: "a365".into(),
+            status: 403,
+            challenge: None,
+        };
+        assert_eq!(
+            registry.to_string(),
+            "Failed to authenticate with the tooling registry (HTTP 403)"
+        );
+        assert_eq!(registry.class(), ErrorClass::Auth);
     }
 }
