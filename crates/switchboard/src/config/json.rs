@@ -140,6 +140,7 @@ pub(super) fn parse(ctx: &Ctx<'_>, text: &str) -> Result<Config, ConfigError> {
         variables: BTreeMap::new(),
         catalog: Default::default(),
         sessions: Default::default(),
+        registration: Default::default(),
         source: None,
     })
 }

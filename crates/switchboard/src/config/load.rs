@@ -31,7 +31,8 @@ use super::{
     CatalogConfig, CollisionPolicy, Config, ConfigError, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_LIST_TIMEOUT, DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE_TIMEOUT,
     DEFAULT_TOOL_CALL_TIMEOUT, HttpConnections, MAX_NAME_LENGTH_RANGE, PrefixMode, ReconnectPolicy,
-    ServerConfig, SessionMode, SessionsConfig, ToolFilter, ToolOverride, TransportKind,
+    RegistrationConfig, RegistrationPolicy, ServerConfig, SessionMode, SessionsConfig, ToolFilter,
+    ToolOverride, TransportKind,
 };
 
 impl Config {
@@ -135,6 +136,8 @@ pub(super) struct RawConfig {
     pub variables: BTreeMap<String, String>,
     pub catalog: Option<RawCatalog>,
     pub sessions: Option<RawSessions>,
+    pub on_server_registration_error: Option<String>,
+    pub retry_skipped_servers: Option<bool>,
 }
 
 /// The `[sessions]` table.
@@ -195,6 +198,7 @@ pub(super) struct RawServer {
     pub max_sessions: Option<i64>,
     pub reconnect: Option<RawReconnect>,
     pub enabled: Option<bool>,
+    pub on_server_registration_error: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -485,7 +489,29 @@ pub(super) fn validate_config(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, C
         variables: raw.variables,
         catalog: validate_catalog(ctx, raw.catalog.unwrap_or_default())?,
         sessions: validate_sessions(ctx, raw.sessions.unwrap_or_default())?,
+        registration: RegistrationConfig {
+            on_error: match raw.on_server_registration_error {
+                Some(value) => registration_policy(ctx, &["on_server_registration_error"], &value)?,
+                None => RegistrationPolicy::default(),
+            },
+            retry_skipped: raw.retry_skipped_servers.unwrap_or(true),
+        },
         source: None,
+    })
+}
+
+/// An `on_server_registration_error` value, at `path` (top level or in a server table).
+fn registration_policy(
+    ctx: &Ctx<'_>,
+    path: &[&str],
+    value: &str,
+) -> Result<RegistrationPolicy, ConfigError> {
+    one_of(value, &RegistrationPolicy::ALL).ok_or_else(|| {
+        ctx.error_at(
+            path,
+            format!("unknown registration policy \"{value}\""),
+            one_of_fix(value, &names(&RegistrationPolicy::ALL)),
+        )
     })
 }
 
@@ -881,6 +907,14 @@ pub(super) fn validate_server(
         max_sessions,
         reconnect,
         enabled: raw.enabled.unwrap_or(true),
+        on_registration_error: match raw.on_server_registration_error.as_deref() {
+            Some(value) => Some(registration_policy(
+                ctx,
+                &["servers", name, "on_server_registration_error"],
+                value,
+            )?),
+            None => None,
+        },
     })
 }
 

@@ -34,6 +34,8 @@ pub struct Config {
     pub catalog: CatalogConfig,
     /// The `[sessions]` table: engine-wide settings of per-session connections.
     pub sessions: SessionsConfig,
+    /// `on_server_registration_error` and `retry_skipped_servers` (top-level keys).
+    pub registration: RegistrationConfig,
     /// The file this was read from, if any.
     pub source: Option<PathBuf>,
 }
@@ -102,6 +104,52 @@ impl CollisionPolicy {
         (CollisionPolicy::FirstWins, "first_wins"),
         (CollisionPolicy::LastWins, "last_wins"),
     ];
+}
+
+/// What the hub does with servers that cannot be registered at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationConfig {
+    /// The default policy; a server's own `on_server_registration_error` overrides it.
+    pub on_error: RegistrationPolicy,
+    /// Whether skipped servers are retried in the background (with each server's
+    /// `reconnect` backoff, without end) and join the catalogue when they come up.
+    pub retry_skipped: bool,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        RegistrationConfig {
+            on_error: RegistrationPolicy::SkipWithWarning,
+            retry_skipped: true,
+        }
+    }
+}
+
+/// `on_server_registration_error`: what a failed connect or tool listing at start does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RegistrationPolicy {
+    /// Start fails with an error naming the server; connections already opened are closed.
+    FailFast,
+    /// The server is skipped (see the hub's health) and a WARN line says why.
+    #[default]
+    SkipWithWarning,
+    /// The server is skipped; the line is logged at DEBUG only.
+    SkipSilently,
+}
+
+impl RegistrationPolicy {
+    pub const ALL: [(RegistrationPolicy, &'static str); 3] = [
+        (RegistrationPolicy::FailFast, "fail_fast"),
+        (RegistrationPolicy::SkipWithWarning, "skip_with_warning"),
+        (RegistrationPolicy::SkipSilently, "skip_silently"),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(p, _)| *p == self)
+            .map_or("skip_with_warning", |(_, name)| name)
+    }
 }
 
 /// The `[sessions]` table.
@@ -284,6 +332,8 @@ pub struct ServerConfig {
     pub max_sessions: usize,
     pub reconnect: ReconnectPolicy,
     pub enabled: bool,
+    /// This server's `on_server_registration_error`; `None` follows the config's default.
+    pub on_registration_error: Option<RegistrationPolicy>,
 }
 
 impl ServerConfig {
@@ -326,6 +376,7 @@ impl ServerConfig {
             max_sessions: DEFAULT_MAX_SESSIONS,
             reconnect: ReconnectPolicy::default(),
             enabled: true,
+            on_registration_error: None,
         }
     }
 }

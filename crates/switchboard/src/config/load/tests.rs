@@ -770,3 +770,40 @@ fn alias_problems_are_config_errors() {
     ));
     assert!(err.fix.contains("did you mean 'alias'"), "{err}");
 }
+
+#[test]
+fn registration_policy_top_level_and_per_server() {
+    let config = toml("").unwrap();
+    assert_eq!(
+        config.registration.on_error,
+        RegistrationPolicy::SkipWithWarning
+    );
+    assert!(config.registration.retry_skipped);
+
+    let config = toml(
+        "on_server_registration_error = \"fail_fast\"\nretry_skipped_servers = false\n\
+         [servers.a]\ncommand = \"x\"\non_server_registration_error = \"skip_silently\"\n\
+         [servers.b]\ncommand = \"y\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.registration.on_error, RegistrationPolicy::FailFast);
+    assert!(!config.registration.retry_skipped);
+    assert_eq!(
+        config.servers["a"].on_registration_error,
+        Some(RegistrationPolicy::SkipSilently)
+    );
+    assert_eq!(config.servers["b"].on_registration_error, None);
+}
+
+#[test]
+fn bad_registration_policies_name_the_key_and_the_fix() {
+    let err = toml_err("on_server_registration_error = \"skip\"\n");
+    assert_err(&err, None, Some("on_server_registration_error"));
+    assert!(err.fix.contains("skip_with_warning"), "{err}");
+
+    let err =
+        toml_err("[servers.a]\ncommand = \"x\"\non_server_registration_error = \"fail-fast\"\n");
+    assert_err(&err, Some("a"), Some("on_server_registration_error"));
+    assert!(err.fix.contains("did you mean \"fail_fast\""), "{err}");
+    assert_eq!(line_of(&err), Some(3));
+}
