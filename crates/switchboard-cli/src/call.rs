@@ -7,7 +7,7 @@ use switchboard::{CallOutcome, Connector, Error, Hub};
 use tokio::time::Instant;
 
 use crate::SourceArgs;
-use crate::source::{EXIT_BAD_INPUT, Source};
+use crate::source::{EXIT_BAD_INPUT, Source, start_failure_exit};
 
 pub async fn run(
     args: &SourceArgs,
@@ -34,7 +34,7 @@ pub async fn run(
         Ok(hub) => hub,
         Err(error) => {
             eprintln!("error: {error} [{}]", error.class());
-            return EXIT_BAD_INPUT;
+            return start_failure_exit(&error);
         }
     };
     let separator = source.catalog_config().separator;
@@ -90,7 +90,7 @@ fn resolve(hub: &Hub, name: &str, separator: &str) -> Result<String, u8> {
             names.join(", ")
         );
     } else {
-        let servers: Vec<&str> = hub.servers().collect();
+        let servers = hub.servers();
         eprintln!(
             "note: connected servers: {}; `switchboard tools` lists every tool",
             if servers.is_empty() {

@@ -14,6 +14,15 @@ use crate::SourceArgs;
 /// The exit code for bad input or bad config.
 pub const EXIT_BAD_INPUT: u8 = 2;
 
+/// The exit status when the hub cannot start: 1 when a `fail_fast` server failed (the
+/// servers are the problem), 2 when the config is (e.g. `collisions = "error"`).
+pub fn start_failure_exit(error: &Error) -> u8 {
+    match error {
+        Error::Registration { .. } => 1,
+        _ => EXIT_BAD_INPUT,
+    }
+}
+
 /// The servers to use, and whether tool names carry a `SERVER__` prefix.
 pub enum Source {
     /// Servers from a config file (or the demo): names are `SERVER__TOOL`.
@@ -66,15 +75,10 @@ impl Source {
         Ok(Source::Demo)
     }
 
-    /// The enabled servers, in name order (the demo server is handled by [`connect`]).
+    /// The servers, disabled ones included, in name order (the hub only records those).
     pub fn servers(&self) -> Vec<ServerConfig> {
         match self {
-            Source::Config(config) => config
-                .servers
-                .values()
-                .filter(|s| s.enabled)
-                .cloned()
-                .collect(),
+            Source::Config(config) => config.servers.values().cloned().collect(),
             Source::Single(server) => vec![(**server).clone()],
             Source::Demo => vec![ServerConfig::stdio(DEMO_SERVER, "(built in)", Vec::new())],
         }

@@ -10,7 +10,7 @@ use switchboard::{Connector, ExportFormat, Hub};
 
 use crate::SourceArgs;
 use crate::output::{first_line, print_table};
-use crate::source::{EXIT_BAD_INPUT, Source};
+use crate::source::{EXIT_BAD_INPUT, Source, start_failure_exit};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Format {
@@ -51,7 +51,7 @@ pub async fn run(args: &SourceArgs, format: Format) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
-    let servers = source.servers().len();
+    let servers = source.servers().iter().filter(|s| s.enabled).count();
     if servers == 0 {
         eprintln!("error: no enabled servers to connect to");
         return 1;
@@ -60,7 +60,7 @@ pub async fn run(args: &SourceArgs, format: Format) -> u8 {
         Ok(hub) => hub,
         Err(error) => {
             eprintln!("error: {error} [{}]", error.class());
-            return EXIT_BAD_INPUT;
+            return start_failure_exit(&error);
         }
     };
     print(&hub, format);

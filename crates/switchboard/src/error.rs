@@ -5,7 +5,7 @@
 //! to do from [`Error::class`], never by searching the message text. Messages never contain
 //! secrets: header values and URL credentials/queries are not part of any variant.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::config::ConfigError;
 use crate::config::template::TemplateError;
@@ -292,6 +292,24 @@ impl Error {
     /// `resource_metadata` parameter), where a client learns how to log in.
     pub fn resource_metadata(&self) -> Option<String> {
         challenge_param(self.challenge()?, "resource_metadata")
+    }
+}
+
+/// A failure as health views report it: its class, its message and when it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorReport {
+    pub class: ErrorClass,
+    pub message: String,
+    pub at: SystemTime,
+}
+
+impl ErrorReport {
+    pub fn now(error: &Error) -> ErrorReport {
+        ErrorReport {
+            class: error.class(),
+            message: error.to_string(),
+            at: SystemTime::now(),
+        }
     }
 }
 

@@ -27,6 +27,6 @@ pub use upstream::{CallOutcome, Connector, Upstream, UpstreamEvent};
 
 pub use catalog::{Catalog, ExportFormat, ExposedTool};
 pub use config::{Config, ServerConfig, TransportKind};
-pub use error::{Error, ErrorClass, Phase};
-pub use hub::{Hub, HubEvent, HubSettings};
+pub use error::{Error, ErrorClass, ErrorReport, Phase};
+pub use hub::{Health, Hub, HubEvent, HubSettings, Overall, ServerState};
 pub use sessions::Session;

@@ -1,40 +1,61 @@
 //! The hub: many servers behind one catalogue.
 //!
-//! [`Hub::start`] connects to every server at once (one slow or broken server never holds up
-//! or takes down the rest), lists their tools and builds the [`Catalog`]. [`Hub::call`]
-//! resolves an exposed name, checks the arguments and calls the server's own tool.
+//! [`Hub::start`] registers every enabled server at once: connect, then list tools, each
+//! within its own timeouts, so one slow or broken server never holds up or takes down the
+//! rest. What happens to a server that fails is its `on_server_registration_error` policy:
+//! `fail_fast` ends the start with an error (connections already made are closed, connects
+//! still running are dropped); the skip policies log it (WARN or DEBUG) and keep it in the
+//! health view, and unless `retry_skipped_servers = false` a background task retries it
+//! with the server's reconnect backoff until it comes up and joins the catalogue.
 //!
-//! When a server sends `notifications/tools/list_changed` (or its shared connection was
-//! re-established), a watcher task lists its tools again and swaps in a new catalogue. The
-//! swap replaces one `Arc`: callers that already resolved a tool keep their snapshot and
-//! finish; subscribers get a [`HubEvent`].
+//! [`Hub::call`] resolves an exposed name, checks the arguments and calls the server's own
+//! tool. When a server sends `notifications/tools/list_changed` (or its shared connection
+//! was re-established), a watcher task lists its tools again and swaps in a new catalogue.
+//! Every swap replaces one `Arc`: callers that already resolved a tool keep their snapshot
+//! and finish; subscribers get a [`HubEvent`]. A server taken out (`remove_server`) is
+//! drained: calls in flight finish before its connections close.
 //!
 //! Connections are the sessions layer's business (see `sessions/`): each server has a shared
 //! link that reconnects by itself, and `per_session` servers a pool of per-session links that
-//! a reaper task trims every `reaper_interval`.
+//! a reaper task trims every `reaper_interval`. [`Hub::health`] is the snapshot of it all.
+
+mod health;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use futures::StreamExt;
 use futures::future::join_all;
-use rmcp::model::JsonObject;
+use futures::stream::FuturesUnordered;
+use rmcp::model::{JsonObject, Tool};
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+pub use health::{ErrorReport, Health, Overall, ServerHealth, ServerState, SourceHealth};
+
 use crate::catalog::{Catalog, REGISTRATION_LOG, ServerTools};
-use crate::config::{CatalogConfig, Config, ServerConfig, SessionMode, SessionsConfig, Variables};
+use crate::config::{
+    CatalogConfig, Config, RegistrationConfig, RegistrationPolicy, ServerConfig, SessionMode,
+    SessionsConfig, Variables,
+};
 use crate::error::Error;
 use crate::sessions::{Dial, LinkStatus, ServerClients, Session};
 use crate::sync::lock;
-use crate::upstream::{CallOutcome, Connector, UpstreamEvent};
+use crate::upstream::{CallOutcome, Connector, Upstream, UpstreamEvent};
+use health::Registration;
+
+/// How often a drained server is checked for calls still in flight.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
 
 /// The engine-wide settings a hub runs with (from [`Config`]).
 #[derive(Debug, Clone, Default)]
 pub struct HubSettings {
     pub catalog: CatalogConfig,
     pub sessions: SessionsConfig,
+    pub registration: RegistrationConfig,
 }
 
 impl From<&Config> for HubSettings {
@@ -42,6 +63,7 @@ impl From<&Config> for HubSettings {
         HubSettings {
             catalog: config.catalog.clone(),
             sessions: config.sessions.clone(),
+            registration: config.registration.clone(),
         }
     }
 }
@@ -49,8 +71,29 @@ impl From<&Config> for HubSettings {
 /// Something that changed in the hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubEvent {
-    /// A server's tools changed and a new catalogue is in place.
+    /// A server's tools changed, or a server joined or left: a new catalogue is in place.
     CatalogChanged { server: String },
+}
+
+/// What happens to each server while the hub starts, for progress displays.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    Connecting {
+        server: &'a str,
+    },
+    Ready {
+        server: &'a str,
+        tools: usize,
+        elapsed: Duration,
+    },
+    Failed {
+        server: &'a str,
+        error: &'a Error,
+        elapsed: Duration,
+    },
+    Disabled {
+        server: &'a str,
+    },
 }
 
 /// Many upstream servers, one catalogue. Cheap to clone.
@@ -60,101 +103,192 @@ pub struct Hub {
 }
 
 struct Inner {
-    catalog_config: CatalogConfig,
-    servers: BTreeMap<String, ServerClients>,
-    /// Servers that could not be connected or listed.
-    failures: Vec<(String, Error)>,
-    /// The last tool list of every connected server: the catalogue's input.
+    settings: HubSettings,
+    dial: Dial,
+    /// Registered servers' connections. Calls clone the `Arc` out, so a removed server's
+    /// clients live until its last call returns.
+    servers: RwLock<BTreeMap<String, Arc<ServerClients>>>,
+    /// Every server the hub knows (registered, failed or disabled), for health.
+    records: Mutex<BTreeMap<String, Record>>,
+    /// Servers that failed to register at start, with why.
+    start_failures: Vec<(String, Error)>,
+    /// The last tool list of every registered server: the catalogue's input.
     listings: Mutex<BTreeMap<String, ServerTools>>,
     catalog: RwLock<Arc<Catalog>>,
     events: broadcast::Sender<HubEvent>,
-    watchers: Mutex<Vec<AbortHandle>>,
+    /// Watchers, retries and the reaper, by what they do (`watch:NAME`, `retry:NAME`).
+    tasks: Mutex<BTreeMap<String, AbortHandle>>,
+    closed: AtomicBool,
 }
 
+/// The registration bookkeeping of one server.
+struct Record {
+    config: Arc<ServerConfig>,
+    registration: Registration,
+    last_error: Option<ErrorReport>,
+    last_success: Option<SystemTime>,
+}
+
+impl Record {
+    fn new(config: Arc<ServerConfig>, registration: Registration) -> Record {
+        Record {
+            config,
+            registration,
+            last_error: None,
+            last_success: None,
+        }
+    }
+}
+
+/// A server that answered `initialize` and `tools/list`.
+type Registered = (Arc<ServerConfig>, Upstream, Vec<Tool>);
+
 impl Hub {
-    /// Connects to the enabled servers of `config` through `connector`.
+    /// Connects to the servers of `config` through `connector`.
     pub async fn connect(config: &Config, connector: &Connector) -> Result<Hub, Error> {
-        let servers = config.servers.values().filter(|s| s.enabled).cloned();
+        let servers = config.servers.values().cloned();
         Hub::start(HubSettings::from(config), servers, dial(config, connector)).await
     }
 
-    /// Connects to `servers` with `dial` (all at once), lists their tools and builds the
-    /// catalogue. Servers that fail are kept in [`Hub::failures`]; the only error is a
-    /// catalogue that cannot be built (`collisions = "error"`).
+    /// Registers `servers` with `dial` (all at once; disabled ones are only recorded) and
+    /// builds the catalogue. The errors: a `fail_fast` server that failed
+    /// ([`Error::Registration`]) and a catalogue that cannot be built (`collisions =
+    /// "error"`).
     pub async fn start(
         settings: HubSettings,
         servers: impl IntoIterator<Item = ServerConfig>,
         dial: Dial,
     ) -> Result<Hub, Error> {
-        let attempts = servers.into_iter().map(|config| {
+        Hub::start_observed(settings, servers, dial, &|_| {}).await
+    }
+
+    /// [`Hub::start`], telling `progress` what happens to each server as it happens.
+    pub async fn start_observed(
+        settings: HubSettings,
+        servers: impl IntoIterator<Item = ServerConfig>,
+        dial: Dial,
+        progress: &(dyn Fn(Progress<'_>) + Sync),
+    ) -> Result<Hub, Error> {
+        let mut records = BTreeMap::new();
+        let mut attempts = FuturesUnordered::new();
+        for config in servers {
             let config = Arc::new(config);
-            let upstream = dial(config.clone(), None);
-            async move {
-                let upstream = match upstream.await {
-                    Ok(upstream) => upstream,
-                    Err(error) => return Err((config.name.clone(), error)),
-                };
-                match upstream.list_tools().await {
-                    Ok(tools) => Ok((config, upstream, tools)),
-                    Err(error) => {
-                        upstream.close().await;
-                        Err((config.name.clone(), error))
-                    }
-                }
+            if config.enabled {
+                progress(Progress::Connecting {
+                    server: &config.name,
+                });
+                let started = Instant::now();
+                let attempt = register(dial.clone(), config.clone());
+                attempts.push(async move { (config, attempt.await, started.elapsed()) });
+            } else {
+                progress(Progress::Disabled {
+                    server: &config.name,
+                });
+                let record = Record::new(config.clone(), Registration::Disabled);
+                records.insert(config.name.clone(), record);
             }
-        });
-        let mut connected = BTreeMap::new();
-        let mut listings = BTreeMap::new();
-        let mut failures = Vec::new();
-        for result in join_all(attempts).await {
+        }
+
+        let mut registered: Vec<Registered> = Vec::new();
+        let mut failed = Vec::new();
+        while let Some((config, result, elapsed)) = attempts.next().await {
             match result {
-                Ok((config, upstream, tools)) => {
-                    listings.insert(config.name.clone(), ServerTools::new(&config, tools));
-                    let clients = ServerClients::new(config.clone(), dial.clone(), upstream);
-                    connected.insert(config.name.clone(), clients);
+                Ok((upstream, tools)) => {
+                    progress(Progress::Ready {
+                        server: &config.name,
+                        tools: tools.len(),
+                        elapsed,
+                    });
+                    registered.push((config, upstream, tools));
                 }
-                Err((server, error)) => {
-                    tracing::warn!(target: REGISTRATION_LOG, server = %server, class = %error.class(), "{error}");
-                    failures.push((server, error));
+                Err(error) => {
+                    progress(Progress::Failed {
+                        server: &config.name,
+                        error: &error,
+                        elapsed,
+                    });
+                    let policy = policy(&settings.registration, &config);
+                    if policy == RegistrationPolicy::FailFast {
+                        drop(attempts); // connects still running are dropped, and end
+                        join_all(registered.iter().map(|(_, upstream, _)| upstream.close())).await;
+                        return Err(Error::Registration {
+                            server: config.name.clone(),
+                            source: Box::new(error),
+                        });
+                    }
+                    log_skip(&config.name, policy, &error);
+                    failed.push((config, error));
                 }
             }
+        }
+
+        let mut listings = BTreeMap::new();
+        for (config, _, tools) in &registered {
+            listings.insert(config.name.clone(), ServerTools::new(config, tools.clone()));
         }
         let catalog = match Catalog::build(&settings.catalog, listings.values()) {
             Ok(catalog) => catalog,
             Err(error) => {
-                join_all(connected.values().map(|c| c.close())).await;
+                join_all(registered.iter().map(|(_, upstream, _)| upstream.close())).await;
                 return Err(error);
             }
         };
         catalog.warn_new_diagnostics(None);
 
+        let now = SystemTime::now();
+        let mut connected = BTreeMap::new();
+        for (config, upstream, _) in registered {
+            let mut record = Record::new(config.clone(), Registration::Ready);
+            record.last_success = Some(now);
+            records.insert(config.name.clone(), record);
+            let clients = ServerClients::new(config.clone(), dial.clone(), upstream);
+            connected.insert(config.name.clone(), Arc::new(clients));
+        }
+        let retry = settings.registration.retry_skipped;
+        let mut start_failures = Vec::new();
+        for (config, error) in failed {
+            let mut record = Record::new(config.clone(), Registration::Failed { retrying: retry });
+            record.last_error = Some(ErrorReport::now(&error));
+            records.insert(config.name.clone(), record);
+            start_failures.push((config.name.clone(), error));
+        }
+        start_failures.sort_by(|a, b| a.0.cmp(&b.0));
+
         let (events, _) = broadcast::channel(64);
         let inner = Arc::new(Inner {
-            catalog_config: settings.catalog,
-            servers: connected,
-            failures,
+            settings,
+            dial,
+            servers: RwLock::new(connected),
+            records: Mutex::new(records),
+            start_failures,
             listings: Mutex::new(listings),
             catalog: RwLock::new(Arc::new(catalog)),
             events,
-            watchers: Mutex::new(Vec::new()),
+            tasks: Mutex::new(BTreeMap::new()),
+            closed: AtomicBool::new(false),
         });
-        let mut tasks: Vec<AbortHandle> = inner
-            .servers
-            .iter()
-            .map(|(name, c)| {
-                let task = watch(Arc::downgrade(&inner), name.clone(), c.shared().subscribe());
-                tokio::spawn(task).abort_handle()
-            })
-            .collect();
-        let per_session = inner
-            .servers
-            .values()
-            .any(|c| c.shared().server().session_mode == SessionMode::PerSession);
-        if per_session {
-            let reaper = reap(Arc::downgrade(&inner), settings.sessions.reaper_interval);
-            tasks.push(tokio::spawn(reaper).abort_handle());
+        let names: Vec<String> = inner.servers().keys().cloned().collect();
+        for name in names {
+            inner.watch(&name);
         }
-        *lock(&inner.watchers) = tasks;
+        let retries: Vec<Arc<ServerConfig>> = lock(&inner.records)
+            .values()
+            .filter(|r| r.registration == Registration::Failed { retrying: true })
+            .map(|r| r.config.clone())
+            .collect();
+        for config in retries {
+            inner.retry_later(config);
+        }
+        let per_session = lock(&inner.records)
+            .values()
+            .any(|r| r.config.session_mode == SessionMode::PerSession);
+        if per_session {
+            let reaper = reap(
+                Arc::downgrade(&inner),
+                inner.settings.sessions.reaper_interval,
+            );
+            lock(&inner.tasks).insert("reaper".into(), tokio::spawn(reaper).abort_handle());
+        }
         Ok(Hub { inner })
     }
 
@@ -167,14 +301,15 @@ impl Hub {
             .clone()
     }
 
-    /// Servers that could not be connected or listed, with why.
+    /// Servers that could not be registered when the hub started, with why, in name order.
+    /// [`Hub::health`] says where every server stands now.
     pub fn failures(&self) -> &[(String, Error)] {
-        &self.inner.failures
+        &self.inner.start_failures
     }
 
-    /// Names of the connected servers.
-    pub fn servers(&self) -> impl Iterator<Item = &str> {
-        self.inner.servers.keys().map(String::as_str)
+    /// Names of the registered servers.
+    pub fn servers(&self) -> Vec<String> {
+        self.inner.servers().keys().cloned().collect()
     }
 
     /// Catalogue changes from now on.
@@ -205,7 +340,7 @@ impl Hub {
     ) -> Result<CallOutcome, Error> {
         let tool = self.catalog().resolve(name)?;
         let arguments = tool.check_arguments(arguments)?;
-        let Some(clients) = self.inner.servers.get(&tool.server) else {
+        let Some(clients) = self.inner.clients(&tool.server) else {
             return Err(Error::Closed {
                 server: tool.server.clone(),
                 reason: Some("the server is no longer connected".to_string()),
@@ -222,10 +357,15 @@ impl Hub {
             .await
     }
 
-    /// The state of each connected server's shared connection.
+    /// Where every server stands, and the one word for the whole hub.
+    pub fn health(&self) -> Health {
+        self.inner.health(Vec::new())
+    }
+
+    /// The state of each registered server's shared connection.
     pub fn link_status(&self) -> BTreeMap<String, LinkStatus> {
         self.inner
-            .servers
+            .servers()
             .iter()
             .map(|(name, c)| (name.clone(), c.shared().status()))
             .collect()
@@ -234,10 +374,9 @@ impl Hub {
     /// Per-session connections open for `server` (0 for shared servers).
     pub fn session_count(&self, server: &str) -> usize {
         self.inner
-            .servers
-            .get(server)
-            .and_then(|c| c.pool())
-            .map_or(0, |p| p.len())
+            .clients(server)
+            .and_then(|c| c.pool().map(|p| p.len()))
+            .unwrap_or(0)
     }
 
     /// Closes per-session connections idle for at least `max_age` now; returns how many.
@@ -245,30 +384,171 @@ impl Hub {
         self.inner.cleanup_sessions(Some(max_age)).await
     }
 
-    /// Stops watching and closes every connection.
-    pub async fn close(&self) {
-        for watcher in lock(&self.inner.watchers).drain(..) {
-            watcher.abort();
+    /// Registers one more server (as at start, under its policy, but never failing: a
+    /// server that does not come up is recorded and, if enabled, retried).
+    pub async fn add_server(&self, config: ServerConfig) {
+        let config = Arc::new(config);
+        if !config.enabled {
+            let record = Record::new(config.clone(), Registration::Disabled);
+            lock(&self.inner.records).insert(config.name.clone(), record);
+            return;
         }
-        join_all(self.inner.servers.values().map(|c| c.close())).await;
+        match register(self.inner.dial.clone(), config.clone()).await {
+            Ok((upstream, tools)) => self.inner.join(config, upstream, tools).await,
+            Err(error) => {
+                let policy = policy(&self.inner.settings.registration, &config);
+                log_skip(&config.name, policy, &error);
+                self.inner.registration_failed(config, &error);
+            }
+        }
+    }
+
+    /// Takes `server` out: no new calls reach it, the catalogue is rebuilt without it, and
+    /// its connections close once the calls in flight have finished (or after `drain`).
+    pub async fn remove_server(&self, server: &str, drain: Duration) {
+        self.inner.remove(server, drain).await;
+    }
+
+    /// Stops watching and retrying and closes every connection.
+    pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        for (_, task) in std::mem::take(&mut *lock(&self.inner.tasks)) {
+            task.abort();
+        }
+        let all: Vec<Arc<ServerClients>> = self.inner.servers().values().cloned().collect();
+        join_all(all.iter().map(|c| c.close())).await;
+    }
+}
+
+/// Connects to `config`'s server and lists its tools (closing the connection if listing
+/// fails).
+async fn register(dial: Dial, config: Arc<ServerConfig>) -> Result<(Upstream, Vec<Tool>), Error> {
+    let upstream = dial(config, None).await?;
+    match upstream.list_tools().await {
+        Ok(tools) => Ok((upstream, tools)),
+        Err(error) => {
+            upstream.close().await;
+            Err(error)
+        }
+    }
+}
+
+/// The registration policy of `server`: its own, else the config's.
+fn policy(registration: &RegistrationConfig, server: &ServerConfig) -> RegistrationPolicy {
+    server
+        .on_registration_error
+        .unwrap_or(registration.on_error)
+}
+
+/// The log line of a skipped server: WARN under `skip_with_warning`, DEBUG otherwise.
+fn log_skip(server: &str, policy: RegistrationPolicy, error: &Error) {
+    let class = error.class();
+    match policy {
+        RegistrationPolicy::SkipSilently => tracing::debug!(
+            target: REGISTRATION_LOG, server, %class,
+            "skipping MCP server after registration failure (policy=skip_silently): {error}"
+        ),
+        _ => tracing::warn!(
+            target: REGISTRATION_LOG, server, %class,
+            "skipping MCP server after registration failure (policy={}): {error}",
+            policy.as_str()
+        ),
     }
 }
 
 impl Inner {
+    /// A read view of the registered servers; never held across an await.
+    fn servers(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<ServerClients>>> {
+        self.servers.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn clients(&self, server: &str) -> Option<Arc<ServerClients>> {
+        self.servers().get(server).cloned()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn health(&self, sources: Vec<SourceHealth>) -> Health {
+        let catalog = self
+            .catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut tools: BTreeMap<&str, usize> = BTreeMap::new();
+        for tool in catalog.tools() {
+            *tools.entry(tool.server.as_str()).or_default() += 1;
+        }
+        let links = self
+            .servers()
+            .iter()
+            .map(|(name, c)| (name.clone(), c.shared().status()))
+            .collect::<BTreeMap<_, _>>();
+        let servers: Vec<ServerHealth> = lock(&self.records)
+            .iter()
+            .map(|(name, record)| {
+                let link = links.get(name);
+                let mut last_error = record.last_error.clone();
+                let mut last_success = record.last_success;
+                if let Some(link) = link {
+                    last_error = latest(last_error, link.last_error.clone());
+                    last_success = link.last_success.max(last_success);
+                }
+                ServerHealth {
+                    name: name.clone(),
+                    state: health::server_state(record.registration, last_error.as_ref(), link),
+                    tools: tools.get(name.as_str()).copied().unwrap_or(0),
+                    last_error,
+                    last_success,
+                }
+            })
+            .collect();
+        Health {
+            overall: health::overall(&servers, &sources),
+            servers,
+            sources,
+        }
+    }
+
     /// Closes idle per-session connections: idle for `max_age`, or for each server's own
     /// `session_idle_timeout` when `None`.
     async fn cleanup_sessions(&self, max_age: Option<Duration>) -> usize {
-        let cleanups = self.servers.values().map(|c| {
+        let all: Vec<Arc<ServerClients>> = self.servers().values().cloned().collect();
+        let cleanups = all.iter().map(|c| {
             let age = max_age.unwrap_or(c.shared().server().session_idle_timeout);
             c.cleanup(age)
         });
         join_all(cleanups).await.into_iter().sum()
     }
 
+    /// Builds a catalogue from the listings after `change` and swaps it in; on error the
+    /// old catalogue stays and nothing is changed.
+    fn rebuild(
+        &self,
+        server: &str,
+        change: impl FnOnce(&mut BTreeMap<String, ServerTools>),
+    ) -> Result<(), Error> {
+        // Held while building so two servers' rebuilds cannot lose each other's update.
+        let mut listings = lock(&self.listings);
+        let mut changed = listings.clone();
+        change(&mut changed);
+        let catalog = Catalog::build(&self.settings.catalog, changed.values())?;
+        *listings = changed;
+        let mut current = self.catalog.write().unwrap_or_else(|e| e.into_inner());
+        catalog.warn_new_diagnostics(Some(&current));
+        *current = Arc::new(catalog);
+        drop(current);
+        let _ = self.events.send(HubEvent::CatalogChanged {
+            server: server.to_string(),
+        });
+        Ok(())
+    }
+
     /// Lists `server`'s tools again and swaps in a catalogue built with them. On failure the
     /// old catalogue stays.
     async fn relist(&self, server: &str) {
-        let Some(clients) = self.servers.get(server) else {
+        let Some(clients) = self.clients(server) else {
             return;
         };
         let link = clients.shared();
@@ -289,25 +569,179 @@ impl Inner {
                 return;
             }
         };
-        let rebuilt = {
-            // Held while building so two servers' rebuilds cannot lose each other's update.
-            let mut listings = lock(&self.listings);
-            listings.insert(server.to_string(), ServerTools::new(link.server(), tools));
-            Catalog::build(&self.catalog_config, listings.values()).map(|catalog| {
-                let mut current = self.catalog.write().unwrap_or_else(|e| e.into_inner());
-                catalog.warn_new_diagnostics(Some(&current));
-                *current = Arc::new(catalog);
-            })
-        };
-        match rebuilt {
-            Ok(()) => {
-                tracing::info!(server, "tools changed; catalogue updated");
-                let _ = self.events.send(HubEvent::CatalogChanged {
-                    server: server.to_string(),
-                });
-            }
+        let listing = ServerTools::new(link.server(), tools);
+        match self.rebuild(server, |listings| {
+            listings.insert(server.to_string(), listing);
+        }) {
+            Ok(()) => tracing::info!(server, "tools changed; catalogue updated"),
             Err(error) => {
                 tracing::error!(server, "tools changed but the catalogue was kept: {error}")
+            }
+        }
+    }
+
+    /// Starts the task that relists `server` when its tools change.
+    fn watch(self: &Arc<Self>, server: &str) {
+        let Some(clients) = self.clients(server) else {
+            return;
+        };
+        let task = watch(
+            Arc::downgrade(self),
+            server.to_string(),
+            clients.shared().subscribe(),
+        );
+        let handle = tokio::spawn(task).abort_handle();
+        if let Some(old) = lock(&self.tasks).insert(format!("watch:{server}"), handle) {
+            old.abort();
+        }
+    }
+
+    /// A registered server joins: its clients go in, the catalogue is rebuilt with its
+    /// tools, and it is watched. A catalogue that cannot be built with it (`collisions =
+    /// "error"`) leaves it out for good: that is a config problem, not a passing one.
+    async fn join(
+        self: &Arc<Self>,
+        config: Arc<ServerConfig>,
+        upstream: Upstream,
+        tools: Vec<Tool>,
+    ) {
+        let name = config.name.clone();
+        if self.is_closed() {
+            upstream.close().await;
+            return;
+        }
+        let listing = ServerTools::new(&config, tools);
+        let clients = Arc::new(ServerClients::new(
+            config.clone(),
+            self.dial.clone(),
+            upstream,
+        ));
+        self.servers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.clone(), clients.clone());
+        if let Err(error) = self.rebuild(&name, |listings| {
+            listings.insert(name.clone(), listing);
+        }) {
+            self.servers
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&name);
+            clients.close().await;
+            tracing::error!(target: REGISTRATION_LOG, server = %name, "cannot join the catalogue: {error}");
+            let mut records = lock(&self.records);
+            let record = records
+                .entry(name.clone())
+                .or_insert_with(|| Record::new(config.clone(), Registration::Ready));
+            record.registration = Registration::Failed { retrying: false };
+            record.last_error = Some(ErrorReport::now(&error));
+            return;
+        }
+        {
+            let mut records = lock(&self.records);
+            let record = records
+                .entry(name.clone())
+                .or_insert_with(|| Record::new(config.clone(), Registration::Ready));
+            record.config = config;
+            record.registration = Registration::Ready;
+            record.last_success = Some(SystemTime::now());
+        }
+        self.watch(&name);
+        tracing::info!(target: REGISTRATION_LOG, server = %name, "registered");
+    }
+
+    /// Records a failed registration and, when retries are on, schedules one.
+    fn registration_failed(self: &Arc<Self>, config: Arc<ServerConfig>, error: &Error) {
+        let retrying = self.settings.registration.retry_skipped && !self.is_closed();
+        {
+            let mut records = lock(&self.records);
+            let record = records
+                .entry(config.name.clone())
+                .or_insert_with(|| Record::new(config.clone(), Registration::Ready));
+            record.config = config.clone();
+            record.registration = Registration::Failed { retrying };
+            record.last_error = Some(ErrorReport::now(error));
+        }
+        if retrying {
+            self.retry_later(config);
+        }
+    }
+
+    /// Retries registering `config`'s server in the background, with its reconnect
+    /// backoff, until it comes up (or the hub closes, or the server is removed).
+    fn retry_later(self: &Arc<Self>, config: Arc<ServerConfig>) {
+        let key = format!("retry:{}", config.name);
+        let task = retry(Arc::downgrade(self), config);
+        let handle = tokio::spawn(task).abort_handle();
+        if let Some(old) = lock(&self.tasks).insert(key, handle) {
+            old.abort();
+        }
+    }
+
+    /// Takes a server out; see [`Hub::remove_server`].
+    async fn remove(&self, server: &str, drain: Duration) {
+        for kind in ["watch", "retry"] {
+            if let Some(task) = lock(&self.tasks).remove(&format!("{kind}:{server}")) {
+                task.abort();
+            }
+        }
+        lock(&self.records).remove(server);
+        let clients = self
+            .servers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(server);
+        if let Err(error) = self.rebuild(server, |listings| {
+            listings.remove(server);
+        }) {
+            // Removing tools cannot create a collision; keep going if it somehow fails.
+            tracing::error!(
+                server,
+                "catalogue not rebuilt after removing the server: {error}"
+            );
+        }
+        let Some(clients) = clients else { return };
+        // Calls in flight hold a clone of the Arc: wait for them, up to `drain`.
+        let until = Instant::now() + drain;
+        while Arc::strong_count(&clients) > 1 && Instant::now() < until {
+            tokio::time::sleep(DRAIN_POLL).await;
+        }
+        clients.close().await;
+        tracing::info!(target: REGISTRATION_LOG, server, "removed");
+    }
+}
+
+/// The later of two error reports.
+fn latest(a: Option<ErrorReport>, b: Option<ErrorReport>) -> Option<ErrorReport> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.at >= a.at { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Tries to register a skipped server again, after its reconnect backoff (growing with
+/// each failure, up to its `max_backoff`), until it joins. Ends with the hub.
+async fn retry(inner: Weak<Inner>, config: Arc<ServerConfig>) {
+    let mut failures = 1;
+    loop {
+        tokio::time::sleep(config.reconnect.backoff(failures)).await;
+        let Some(dial) = inner.upgrade().map(|i| i.dial.clone()) else {
+            return;
+        };
+        let result = register(dial, config.clone()).await;
+        let Some(inner) = inner.upgrade() else { return };
+        match result {
+            Ok((upstream, tools)) => {
+                lock(&inner.tasks).remove(&format!("retry:{}", config.name));
+                inner.join(config, upstream, tools).await;
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(target: REGISTRATION_LOG, server = %config.name, class = %error.class(), "retry failed: {error}");
+                if let Some(record) = lock(&inner.records).get_mut(&config.name) {
+                    record.last_error = Some(ErrorReport::now(&error));
+                }
+                failures = failures.saturating_add(1);
             }
         }
     }

@@ -29,7 +29,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::config::ServerConfig;
-use crate::error::{Error, ErrorClass, Phase};
+use crate::error::{Error, ErrorReport, Phase};
 use crate::sync::lock;
 use crate::upstream::{CallOutcome, Upstream, UpstreamEvent};
 
@@ -62,7 +62,7 @@ pub enum LinkState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkStatus {
     pub state: LinkState,
-    pub last_error: Option<(ErrorClass, String)>,
+    pub last_error: Option<ErrorReport>,
     pub last_success: Option<SystemTime>,
 }
 
@@ -85,7 +85,7 @@ struct Current {
     state: LinkState,
     /// Consecutive failed connect attempts (grows the backoff across cycles).
     failures: u32,
-    last_error: Option<(ErrorClass, String)>,
+    last_error: Option<ErrorReport>,
     last_success: Option<SystemTime>,
 }
 
@@ -227,9 +227,7 @@ impl Link {
                 let last = current
                     .last_error
                     .as_ref()
-                    .map_or(String::new(), |(_, message)| {
-                        format!("; last error: {message}")
-                    });
+                    .map_or(String::new(), |e| format!("; last error: {}", e.message));
                 Err(Error::Unreachable {
                     server: self.server.name.clone(),
                     reason: format!(
@@ -275,7 +273,7 @@ impl Link {
             let backoff = {
                 let mut current = lock(&self.current);
                 current.failures += 1;
-                current.last_error = Some((error.class(), error.to_string()));
+                current.last_error = Some(ErrorReport::now(&error));
                 policy.backoff(current.failures)
             };
             let timed_out = matches!(error, Error::Timeout { .. }) && Instant::now() >= deadline;
@@ -323,7 +321,7 @@ impl Link {
     fn drop_upstream(&self, generation: u64, error: &Error) {
         let old = {
             let mut current = lock(&self.current);
-            current.last_error = Some((error.class(), error.to_string()));
+            current.last_error = Some(ErrorReport::now(error));
             if current.generation != generation {
                 return;
             }

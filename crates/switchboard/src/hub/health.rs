@@ -1,0 +1,243 @@
+//! The hub's health snapshot: what is connected, what is missing and why.
+//!
+//! A server's [`ServerState`] comes from its registration record (skipped, retrying,
+//! disabled) and, once registered, from its shared connection's [`LinkStatus`] (a link that
+//! is backing off after failed reconnects shows as `retrying`). An auth failure anywhere
+//! shows as `needs_auth`: no retry fixes it, a person has to log in.
+
+use std::time::SystemTime;
+
+use crate::error::ErrorClass;
+pub use crate::error::ErrorReport;
+use crate::sessions::{LinkState, LinkStatus};
+
+/// The whole hub at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    pub overall: Overall,
+    /// Every configured or discovered server, in name order.
+    pub servers: Vec<ServerHealth>,
+    /// Where servers are discovered from (empty without `[discovery]`).
+    pub sources: Vec<SourceHealth>,
+}
+
+/// One word for the whole hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overall {
+    /// Every enabled server is ready and every discovery source answered.
+    Healthy,
+    /// Some servers (or a discovery source) are missing; at least one server is ready.
+    Degraded,
+    /// Servers are enabled (or expected from discovery) and none is ready.
+    Unhealthy,
+}
+
+impl Overall {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overall::Healthy => "healthy",
+            Overall::Degraded => "degraded",
+            Overall::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// One server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerHealth {
+    pub name: String,
+    pub state: ServerState,
+    /// Tools it has in the current catalogue.
+    pub tools: usize,
+    pub last_error: Option<ErrorReport>,
+    pub last_success: Option<SystemTime>,
+}
+
+/// Where a server stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerState {
+    /// Registered; its tools are in the catalogue and its connection is up (or will be
+    /// re-made on the next call).
+    Ready,
+    /// Registration failed and it is not retried (`retry_skipped_servers = false`).
+    Skipped,
+    /// The server refused our credentials; it stays out until someone fixes them.
+    NeedsAuth,
+    /// Registration (or the last reconnect cycle) failed; tried again in the background.
+    Retrying,
+    /// `enabled = false` in the config.
+    Disabled,
+}
+
+impl ServerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerState::Ready => "ready",
+            ServerState::Skipped => "skipped",
+            ServerState::NeedsAuth => "needs_auth",
+            ServerState::Retrying => "retrying",
+            ServerState::Disabled => "disabled",
+        }
+    }
+}
+
+/// A discovery source (a tooling registry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceHealth {
+    pub name: String,
+    /// Whether the last discovery run succeeded.
+    pub ok: bool,
+    /// Servers the last successful run returned.
+    pub servers: usize,
+    pub last_error: Option<ErrorReport>,
+    pub last_success: Option<SystemTime>,
+}
+
+/// What the hub's registration bookkeeping says about a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Registration {
+    Ready,
+    /// Failed; `retrying` when a background task tries again.
+    Failed {
+        retrying: bool,
+    },
+    Disabled,
+}
+
+/// The state shown for a server, from its registration and (when registered) its link.
+pub(crate) fn server_state(
+    registration: Registration,
+    last_error: Option<&ErrorReport>,
+    link: Option<&LinkStatus>,
+) -> ServerState {
+    let auth = |class: Option<ErrorClass>| class == Some(ErrorClass::Auth);
+    match registration {
+        Registration::Disabled => ServerState::Disabled,
+        Registration::Failed { .. } if auth(last_error.map(|e| e.class)) => ServerState::NeedsAuth,
+        Registration::Failed { retrying: true } => ServerState::Retrying,
+        Registration::Failed { retrying: false } => ServerState::Skipped,
+        Registration::Ready => match link {
+            Some(status) if matches!(status.state, LinkState::BackingOff { .. }) => {
+                if auth(status.last_error.as_ref().map(|e| e.class)) {
+                    ServerState::NeedsAuth
+                } else {
+                    ServerState::Retrying
+                }
+            }
+            _ => ServerState::Ready,
+        },
+    }
+}
+
+/// The one word for the hub: healthy when nothing enabled is missing, unhealthy when
+/// something is expected and nothing is ready.
+pub(crate) fn overall(servers: &[ServerHealth], sources: &[SourceHealth]) -> Overall {
+    let enabled = servers.iter().filter(|s| s.state != ServerState::Disabled);
+    let (mut ready, mut missing) = (0, 0);
+    for server in enabled {
+        if server.state == ServerState::Ready {
+            ready += 1;
+        } else {
+            missing += 1;
+        }
+    }
+    let failed_sources = sources.iter().filter(|s| !s.ok).count();
+    if missing == 0 && failed_sources == 0 {
+        Overall::Healthy
+    } else if ready == 0 {
+        Overall::Unhealthy
+    } else {
+        Overall::Degraded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    fn server(state: ServerState) -> ServerHealth {
+        ServerHealth {
+            name: "s".into(),
+            state,
+            tools: 0,
+            last_error: None,
+            last_success: None,
+        }
+    }
+
+    fn report(class: ErrorClass) -> ErrorReport {
+        ErrorReport {
+            class,
+            message: "m".into(),
+            at: SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn states_from_registration_and_link() {
+        use Registration::*;
+        let auth = report(ErrorClass::Auth);
+        let down = report(ErrorClass::Unreachable);
+        assert_eq!(
+            server_state(Disabled, Some(&auth), None),
+            ServerState::Disabled
+        );
+        assert_eq!(
+            server_state(Failed { retrying: true }, Some(&auth), None),
+            ServerState::NeedsAuth
+        );
+        assert_eq!(
+            server_state(Failed { retrying: true }, Some(&down), None),
+            ServerState::Retrying
+        );
+        assert_eq!(
+            server_state(Failed { retrying: false }, Some(&down), None),
+            ServerState::Skipped
+        );
+        let backing_off = |class| LinkStatus {
+            state: LinkState::BackingOff {
+                until: Instant::now(),
+            },
+            last_error: Some(report(class)),
+            last_success: None,
+        };
+        assert_eq!(
+            server_state(Ready, None, Some(&backing_off(ErrorClass::Unreachable))),
+            ServerState::Retrying
+        );
+        assert_eq!(
+            server_state(Ready, None, Some(&backing_off(ErrorClass::Auth))),
+            ServerState::NeedsAuth
+        );
+        let ready = LinkStatus {
+            state: LinkState::Ready,
+            last_error: Some(report(ErrorClass::Timeout)),
+            last_success: None,
+        };
+        assert_eq!(server_state(Ready, None, Some(&ready)), ServerState::Ready);
+    }
+
+    #[test]
+    fn overall_from_the_servers_and_sources() {
+        use ServerState::*;
+        let all = |states: &[ServerState]| states.iter().map(|s| server(*s)).collect::<Vec<_>>();
+        assert_eq!(overall(&all(&[Ready, Disabled]), &[]), Overall::Healthy);
+        assert_eq!(overall(&all(&[Ready, Retrying]), &[]), Overall::Degraded);
+        assert_eq!(overall(&all(&[Ready, NeedsAuth]), &[]), Overall::Degraded);
+        assert_eq!(overall(&all(&[Skipped, Retrying]), &[]), Overall::Unhealthy);
+        assert_eq!(overall(&all(&[Disabled]), &[]), Overall::Healthy);
+        let failed_source = SourceHealth {
+            name: "a365".into(),
+            ok: false,
+            servers: 0,
+            last_error: Some(report(ErrorClass::Discovery)),
+            last_success: None,
+        };
+        assert_eq!(
+            overall(&all(&[Ready]), std::slice::from_ref(&failed_source)),
+            Overall::Degraded
+        );
+        assert_eq!(overall(&[], &[failed_source]), Overall::Unhealthy);
+    }
+}
