@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::TestServer;
 
 /// `WWW-Authenticate` value sent with every 401.
-pub const WWW_AUTHENTICATE_CHALLENGE: &str = "Bearer realm=\"switchboard-testkit\"";
+pub const WWW_AUTHENTICATE_CHALLENGE: &str = "Bearer realm=\"switchboard-testkit\", resource_metadata=\"http://127.0.0.1/.well-known/oauth-protected-resource/mcp\"";
 
 /// A test server listening on 127.0.0.1. Dropping it stops the server
 /// (in the background); [`RunningServer::shutdown`] stops it and waits.

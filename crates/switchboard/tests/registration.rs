@@ -1,0 +1,415 @@
+//! Registration policies and health through the [`Hub`], against real servers: a good
+//! stdio testkit, a refused port, a testkit that never answers `initialize`, and a
+//! Streamable HTTP testkit that wants a bearer token. What is registered, what is skipped,
+//! what is logged (WARN or DEBUG), what `fail_fast` closes, a skipped server joining when it
+//! comes up, health states, and a server removed while a call runs.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{TestkitProcess, eventually, free_port, process_alive, testkit_stdio};
+use serde_json::json;
+use switchboard::config::{ReconnectPolicy, RegistrationPolicy};
+use switchboard::sessions::Dial;
+use switchboard::{
+    Config, Connector, Error, ErrorClass, Hub, HubEvent, HubSettings, Overall, ServerConfig,
+    ServerState,
+};
+use tokio::time::Instant;
+
+const STEP: Duration = Duration::from_secs(30);
+
+/// The four kinds of server a policy is tried on.
+struct Mix {
+    servers: Vec<ServerConfig>,
+    _auth_kit: TestkitProcess,
+}
+
+fn mix() -> Mix {
+    let good = testkit_stdio("good", &[]);
+    let refused = ServerConfig::url("refused", format!("http://127.0.0.1:{}/mcp", free_port()));
+    let mut hanging = testkit_stdio("hanging", &["--hang-initialize"]);
+    hanging.connect_timeout = Duration::from_millis(800);
+    let auth_kit = TestkitProcess::start("streamable-http", &["--require-bearer", "Bearer s3cret"]);
+    let locked = ServerConfig::url("locked", auth_kit.url.clone());
+    let mut servers = vec![good, refused, hanging, locked];
+    for server in &mut servers {
+        server.reconnect = fast_retry();
+    }
+    Mix {
+        servers,
+        _auth_kit: auth_kit,
+    }
+}
+
+fn fast_retry() -> ReconnectPolicy {
+    ReconnectPolicy {
+        max_attempts: 2,
+        initial_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(300),
+    }
+}
+
+fn settings(policy: RegistrationPolicy, retry: bool) -> HubSettings {
+    let mut settings = HubSettings::default();
+    settings.registration.on_error = policy;
+    settings.registration.retry_skipped = retry;
+    settings
+}
+
+fn dial() -> Dial {
+    switchboard::hub::dial(&Config::default(), &Connector::new())
+}
+
+/// Log lines written while `f` runs on this thread (a current-thread runtime keeps every
+/// hub task on it).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+fn skip_lines(lines: &[String]) -> Vec<&String> {
+    lines
+        .iter()
+        .filter(|l| l.contains("skipping MCP server"))
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn skip_with_warning_registers_the_good_and_warns_about_each_other_server() {
+    let (logs, _guard) = capture_logs();
+    let mix = mix();
+    let hub = tokio::time::timeout(
+        STEP,
+        Hub::start(
+            settings(RegistrationPolicy::SkipWithWarning, false),
+            mix.servers.clone(),
+            dial(),
+        ),
+    )
+    .await
+    .expect("start within the step bound")
+    .expect("the skip policies never fail the start");
+
+    assert_eq!(hub.servers(), vec!["good".to_string()]);
+    let failures: Vec<(&str, ErrorClass)> = hub
+        .failures()
+        .iter()
+        .map(|(server, error)| (server.as_str(), error.class()))
+        .collect();
+    assert_eq!(
+        failures,
+        vec![
+            ("hanging", ErrorClass::Timeout),
+            ("locked", ErrorClass::Auth),
+            ("refused", ErrorClass::Unreachable),
+        ]
+    );
+    let locked = &hub.failures()[1].1;
+    assert_eq!(
+        locked.resource_metadata().as_deref(),
+        Some("http://127.0.0.1/.well-known/oauth-protected-resource/mcp")
+    );
+    assert!(hub.catalog().get("good__echo").is_some());
+
+    let lines = logs.lines();
+    let skips = skip_lines(&lines);
+    assert_eq!(skips.len(), 3, "{lines:#?}");
+    for (server, class) in [
+        ("hanging", "timeout"),
+        ("locked", "auth"),
+        ("refused", "unreachable"),
+    ] {
+        let line = skips
+            .iter()
+            .find(|l| {
+                l.contains(&format!("server=\"{server}\""))
+                    || l.contains(&format!("server={server}"))
+            })
+            .unwrap_or_else(|| panic!("no line for {server}: {skips:#?}"));
+        assert!(line.contains(" WARN "), "{line}");
+        assert!(line.contains(&format!("class={class}")), "{line}");
+        assert!(line.contains("policy=skip_with_warning"), "{line}");
+    }
+    assert!(
+        !lines.iter().any(|l| l.contains("s3cret")),
+        "a secret was logged"
+    );
+
+    let health = hub.health();
+    assert_eq!(health.overall, Overall::Degraded);
+    let states: Vec<(&str, ServerState, usize)> = health
+        .servers
+        .iter()
+        .map(|s| (s.name.as_str(), s.state, s.tools))
+        .collect();
+    let good_tools = hub.catalog().len();
+    assert_eq!(
+        states,
+        vec![
+            ("good", ServerState::Ready, good_tools),
+            ("hanging", ServerState::Skipped, 0),
+            ("locked", ServerState::NeedsAuth, 0),
+            ("refused", ServerState::Skipped, 0),
+        ]
+    );
+    let good = &health.servers[0];
+    assert!(good.last_success.is_some() && good.last_error.is_none());
+    let refused = &health.servers[3];
+    assert_eq!(
+        refused.last_error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Unreachable)
+    );
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn skip_silently_logs_at_debug_only() {
+    let (logs, _guard) = capture_logs();
+    let mix = mix();
+    let hub = Hub::start(
+        settings(RegistrationPolicy::SkipSilently, false),
+        mix.servers.clone(),
+        dial(),
+    )
+    .await
+    .expect("start");
+    assert_eq!(hub.servers(), vec!["good".to_string()]);
+    assert_eq!(hub.failures().len(), 3);
+    let lines = logs.lines();
+    let skips = skip_lines(&lines);
+    assert_eq!(skips.len(), 3, "{lines:#?}");
+    assert!(
+        skips
+            .iter()
+            .all(|l| l.contains(" DEBUG ") && l.contains("policy=skip_silently")),
+        "{skips:#?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains(" WARN ")), "{lines:#?}");
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_fast_names_the_server_and_closes_what_was_opened() {
+    let mix = mix();
+    // Only the hanging server fails, after its connect timeout: by then the good ones are
+    // open, and must be closed.
+    let servers: Vec<ServerConfig> = mix
+        .servers
+        .iter()
+        .filter(|s| s.name == "good" || s.name == "hanging")
+        .cloned()
+        .chain([testkit_stdio("good2", &[])])
+        .collect();
+    let pids = Arc::new(Mutex::new(Vec::new()));
+    let inner = dial();
+    let seen = pids.clone();
+    let recording: Dial = Arc::new(move |server, variables| {
+        let connect = inner(server, variables);
+        let seen = seen.clone();
+        Box::pin(async move {
+            let upstream = connect.await?;
+            if let Some(pid) = upstream.process_id().await {
+                seen.lock().unwrap().push(pid);
+            }
+            Ok(upstream)
+        })
+    });
+    let started = Instant::now();
+    let error = match Hub::start(
+        settings(RegistrationPolicy::FailFast, true),
+        servers,
+        recording,
+    )
+    .await
+    {
+        Ok(_) => panic!("fail_fast must fail the start"),
+        Err(error) => error,
+    };
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(&error, Error::Registration { server, .. } if server == "hanging"),
+        "{error}"
+    );
+    assert_eq!(error.class(), ErrorClass::Timeout);
+    let message = error.to_string();
+    assert!(
+        message.contains("'hanging'")
+            && message.contains("fail_fast")
+            && message.contains("timed out"),
+        "{message}"
+    );
+    let pids = pids.lock().unwrap().clone();
+    assert_eq!(pids.len(), 2, "both good servers were opened first");
+    for pid in pids {
+        assert!(
+            eventually(Duration::from_secs(5), || !process_alive(pid)),
+            "server process {pid} still runs after fail_fast"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_may_override_the_policy() {
+    let mix = mix();
+    let mut servers: Vec<ServerConfig> = mix
+        .servers
+        .iter()
+        .filter(|s| s.name == "good" || s.name == "refused")
+        .cloned()
+        .collect();
+    servers[1].on_registration_error = Some(RegistrationPolicy::SkipSilently);
+    let hub = Hub::start(
+        settings(RegistrationPolicy::FailFast, false),
+        servers,
+        dial(),
+    )
+    .await
+    .expect("the refused server is allowed to be skipped");
+    assert_eq!(hub.servers(), vec!["good".to_string()]);
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skipped_server_is_retried_and_joins_the_catalogue_when_it_comes_up() {
+    let port = free_port();
+    let mut late = ServerConfig::url("late", format!("http://127.0.0.1:{port}/mcp"));
+    late.reconnect = fast_retry();
+    let hub = Hub::start(
+        settings(RegistrationPolicy::SkipWithWarning, true),
+        [testkit_stdio("good", &[]), late],
+        dial(),
+    )
+    .await
+    .expect("start");
+    let mut events = hub.subscribe();
+    let health = hub.health();
+    assert_eq!(health.overall, Overall::Degraded);
+    assert_eq!(health.servers[1].state, ServerState::Retrying);
+    assert!(hub.catalog().get("late__echo").is_none());
+
+    let _kit = TestkitProcess::start_on("streamable-http", port, &[]);
+    let event = tokio::time::timeout(STEP, events.recv())
+        .await
+        .expect("the late server joined within the step bound")
+        .expect("event");
+    assert_eq!(
+        event,
+        HubEvent::CatalogChanged {
+            server: "late".into()
+        }
+    );
+    let outcome = hub
+        .call(
+            "late__echo",
+            json!({"message": "joined"}).as_object().cloned(),
+            None,
+        )
+        .await
+        .expect("call the late server");
+    assert_eq!(outcome.text(), "joined");
+    let health = hub.health();
+    assert_eq!(health.overall, Overall::Healthy);
+    assert_eq!(health.servers[1].state, ServerState::Ready);
+    assert!(health.servers[1].tools > 0);
+    assert!(health.servers[1].last_success.is_some());
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unhealthy_when_nothing_is_ready_and_disabled_servers_are_only_listed() {
+    let mut off = testkit_stdio("off", &[]);
+    off.enabled = false;
+    let refused = ServerConfig::url("refused", format!("http://127.0.0.1:{}/mcp", free_port()));
+    let hub = Hub::start(
+        settings(RegistrationPolicy::SkipSilently, false),
+        [off, refused],
+        dial(),
+    )
+    .await
+    .expect("start");
+    let health = hub.health();
+    assert_eq!(health.overall, Overall::Unhealthy);
+    let states: Vec<ServerState> = health.servers.iter().map(|s| s.state).collect();
+    assert_eq!(states, vec![ServerState::Disabled, ServerState::Skipped]);
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_server_finishes_its_calls_in_flight_then_closes() {
+    let hub = Hub::start(
+        HubSettings::default(),
+        [testkit_stdio("kit", &[]), testkit_stdio("other", &[])],
+        dial(),
+    )
+    .await
+    .expect("start");
+    let mut events = hub.subscribe();
+    let caller = hub.clone();
+    let slow = tokio::spawn(async move {
+        caller
+            .call("kit__sleep", json!({"ms": 600}).as_object().cloned(), None)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let removing = Instant::now();
+    hub.remove_server("kit", Duration::from_secs(10)).await;
+    let outcome = slow
+        .await
+        .expect("join")
+        .expect("the call in flight finished");
+    assert!(!outcome.is_error, "{}", outcome.text());
+    assert!(
+        removing.elapsed() >= Duration::from_millis(300),
+        "closed before the call in flight finished"
+    );
+    assert_eq!(
+        events.recv().await.expect("event"),
+        HubEvent::CatalogChanged {
+            server: "kit".into()
+        }
+    );
+    let err = hub
+        .call(
+            "kit__echo",
+            json!({"message": "x"}).as_object().cloned(),
+            None,
+        )
+        .await
+        .expect_err("the server is gone");
+    assert_eq!(err.class(), ErrorClass::UnknownTool);
+    assert!(hub.catalog().get("other__echo").is_some());
+    assert_eq!(hub.servers(), vec!["other".to_string()]);
+    hub.close().await;
+}
