@@ -4,7 +4,9 @@
 //! `switchboard` crate.
 
 mod call;
+mod check;
 mod output;
+mod progress;
 mod source;
 mod tools;
 
@@ -53,6 +55,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Connect to every server and report its health. Exit status: 0 healthy, 3 degraded,
+    /// 1 unhealthy, 2 bad config.
+    Check {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: check::Format,
+    },
 }
 
 /// Where the servers come from: a config file, or one server given on the command line.
@@ -89,6 +100,7 @@ fn main() -> ExitCode {
                 timeout,
                 json,
             } => call::run(&source, &name, args.as_deref(), timeout, json).await,
+            Command::Check { source, format } => check::run(&source, format).await,
         }
     });
     ExitCode::from(code)

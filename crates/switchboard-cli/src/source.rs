@@ -6,6 +6,7 @@ use rmcp::ServiceExt;
 use std::sync::Arc;
 
 use switchboard::config::{CatalogConfig, DEFAULT_CONFIG_FILE, PrefixMode, Variables};
+use switchboard::hub::Progress;
 use switchboard::sessions::Dial;
 use switchboard::{Config, Connector, Error, Hub, HubSettings, ServerConfig, Upstream};
 
@@ -99,6 +100,15 @@ impl Source {
 
     /// Connects to every server at once and builds the catalogue.
     pub async fn hub(&self, connector: &Connector) -> Result<Hub, Error> {
+        self.hub_observed(connector, &|_| {}).await
+    }
+
+    /// [`Self::hub`], telling `progress` what happens to each server as it happens.
+    pub async fn hub_observed(
+        &self,
+        connector: &Connector,
+        progress: &(dyn Fn(Progress<'_>) + Sync),
+    ) -> Result<Hub, Error> {
         let settings = match self {
             Source::Config(config) => HubSettings::from(config),
             _ => HubSettings {
@@ -106,7 +116,7 @@ impl Source {
                 ..HubSettings::default()
             },
         };
-        Hub::start(settings, self.servers(), self.dial(connector)).await
+        Hub::start_observed(settings, self.servers(), self.dial(connector), progress).await
     }
 
     /// How connections to [`Self::servers`] are opened.

@@ -1006,3 +1006,136 @@ fn call_with_arguments_the_schema_rejects_exits_2_and_lists_every_problem() {
     assert!(run.stderr.contains("/count: "), "{}", run.context());
     assert!(run.stdout.is_empty(), "{}", run.context());
 }
+
+// ---------------------------------------------------------------------------------------------
+// check
+
+#[test]
+fn check_of_healthy_servers_exits_0_and_lists_each_as_ready() {
+    let ws = Workspace::new();
+    let config = ws.write(
+        "servers.toml",
+        &format!(
+            "{}\n[servers.off]\ncommand = \"/nonexistent\"\nenabled = false\n",
+            kit_toml()
+        ),
+    );
+    let run = ws.run(&["check", "--config", config.to_str().unwrap()]);
+    run.expect_code(0);
+    let lines = run.stdout_lines();
+    assert!(
+        lines[0].starts_with("SERVER") && lines[0].contains("STATE"),
+        "{}",
+        run.context()
+    );
+    let kit = lines
+        .iter()
+        .find(|l| l.starts_with("kit "))
+        .expect("kit row");
+    assert!(kit.contains(" ready ") && kit.ends_with(" -"), "{kit}");
+    let off = lines
+        .iter()
+        .find(|l| l.starts_with("off "))
+        .expect("off row");
+    assert!(off.contains(" disabled "), "{off}");
+    assert_eq!(
+        lines.last().copied(),
+        Some("overall: healthy (1 of 1 enabled servers ready)")
+    );
+    // Piped stderr gets plain progress lines, one per event.
+    assert!(run.stderr.contains("kit: connecting"), "{}", run.context());
+    assert!(run.stderr.contains("kit: ready ("), "{}", run.context());
+    assert!(run.stderr.contains("off: disabled"), "{}", run.context());
+    assert!(!run.stderr.contains('\x1b'), "escape codes on a pipe");
+}
+
+#[test]
+fn check_exits_3_when_degraded_and_json_says_why() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_and_refused_toml());
+    let run = ws.run(&[
+        "check",
+        "--config",
+        config.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    run.expect_code(3);
+    let health: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!(health["overall"], "degraded");
+    let servers = health["servers"].as_array().expect("servers");
+    let names: Vec<&str> = servers
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bad", "kit"]);
+    let (bad, kit) = (&servers[0], &servers[1]);
+    assert_eq!(bad["state"], "retrying", "{bad}");
+    assert_eq!(bad["tools"], 0);
+    assert_eq!(bad["last_error"]["class"], "unreachable");
+    assert!(bad["last_error"]["at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(bad["last_success"], Value::Null);
+    assert_eq!(kit["state"], "ready");
+    assert!(kit["tools"].as_u64().unwrap() > 5, "{kit}");
+    assert_eq!(kit["last_error"], Value::Null);
+    assert!(kit["last_success"].is_string());
+}
+
+#[test]
+fn check_exits_1_when_nothing_is_ready_or_a_fail_fast_server_fails() {
+    let ws = Workspace::new();
+    let config = ws.write(
+        "servers.toml",
+        &format!("retry_skipped_servers = false\n[servers.bad]\nurl = \"{REFUSED_URL}\"\n"),
+    );
+    let run = ws.run(&["check", "--config", config.to_str().unwrap()]);
+    run.expect_code(1);
+    let bad = run
+        .stdout_lines()
+        .into_iter()
+        .find(|l| l.starts_with("bad "))
+        .expect("bad row");
+    assert!(
+        bad.contains(" skipped ") && bad.contains("unreachable: "),
+        "{bad}"
+    );
+    assert!(
+        run.stdout.contains("overall: unhealthy"),
+        "{}",
+        run.context()
+    );
+
+    let config = ws.write(
+        "fail_fast.toml",
+        &format!(
+            "on_server_registration_error = \"fail_fast\"\n{}",
+            kit_and_refused_toml()
+        ),
+    );
+    let run = ws.run(&["check", "--config", config.to_str().unwrap()]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "error: server 'bad' could not be registered (on_server_registration_error = fail_fast)"
+        ),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn check_exits_2_on_a_bad_config() {
+    let ws = Workspace::new();
+    let config = ws.write(
+        "servers.toml",
+        "on_server_registration_error = \"skip_loudly\"\n",
+    );
+    let run = ws.run(&["check", "--config", config.to_str().unwrap()]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("on_server_registration_error")
+            && run.stderr.contains("skip_with_warning"),
+        "{}",
+        run.context()
+    );
+}

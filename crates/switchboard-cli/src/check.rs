@@ -1,0 +1,156 @@
+//! `switchboard check`: connect to every server, show progress while they connect, then
+//! print the hub's health. Exit status: 0 healthy, 3 degraded, 1 unhealthy (or a
+//! `fail_fast` server failed), 2 bad config or arguments.
+
+use std::time::SystemTime;
+
+use clap::ValueEnum;
+use serde_json::{Value, json};
+use switchboard::hub::{ErrorReport, Health, Overall};
+use switchboard::{Connector, Hub};
+
+use crate::SourceArgs;
+use crate::progress::Board;
+use crate::source::{EXIT_BAD_INPUT, Source, start_failure_exit};
+
+pub const EXIT_UNHEALTHY: u8 = 1;
+pub const EXIT_DEGRADED: u8 = 3;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+pub async fn run(args: &SourceArgs, format: Format) -> u8 {
+    let source = match Source::from_args(args) {
+        Ok(source) => source,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let board = Board::new();
+    let started = source
+        .hub_observed(&Connector::new(), &|event| board.show(event))
+        .await;
+    board.finish();
+    let hub: Hub = match started {
+        Ok(hub) => hub,
+        Err(error) => {
+            eprintln!("error: {error} [{}]", error.class());
+            return start_failure_exit(&error);
+        }
+    };
+    let health = hub.health();
+    hub.close().await;
+    match format {
+        Format::Table => print_table(&health),
+        Format::Json => println!("{}", to_json(&health)),
+    }
+    match health.overall {
+        Overall::Healthy => 0,
+        Overall::Degraded => EXIT_DEGRADED,
+        Overall::Unhealthy => EXIT_UNHEALTHY,
+    }
+}
+
+fn print_table(health: &Health) {
+    let mut rows = vec![[
+        "SERVER".to_string(),
+        "STATE".to_string(),
+        "TOOLS".to_string(),
+        "LAST SUCCESS".to_string(),
+        "LAST ERROR".to_string(),
+    ]];
+    for server in &health.servers {
+        rows.push([
+            server.name.clone(),
+            server.state.as_str().to_string(),
+            server.tools.to_string(),
+            server.last_success.map_or("-".to_string(), time),
+            server
+                .last_error
+                .as_ref()
+                .map_or("-".to_string(), error_cell),
+        ]);
+    }
+    for source in &health.sources {
+        rows.push([
+            format!("(discovery) {}", source.name),
+            if source.ok { "ok" } else { "failed" }.to_string(),
+            source.servers.to_string(),
+            source.last_success.map_or("-".to_string(), time),
+            source
+                .last_error
+                .as_ref()
+                .map_or("-".to_string(), error_cell),
+        ]);
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in &rows {
+        println!(
+            "{:<w0$}  {:<w1$}  {:>w2$}  {:<w3$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+        );
+    }
+    let enabled = health
+        .servers
+        .iter()
+        .filter(|s| s.state != switchboard::ServerState::Disabled);
+    let (ready, total) = enabled.fold((0, 0), |(ready, total), s| {
+        (
+            ready + usize::from(s.state == switchboard::ServerState::Ready),
+            total + 1,
+        )
+    });
+    println!(
+        "overall: {} ({ready} of {total} enabled servers ready)",
+        health.overall.as_str()
+    );
+}
+
+fn error_cell(error: &ErrorReport) -> String {
+    format!("{}: {}", error.class, error.message)
+}
+
+fn time(at: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+fn error_json(error: &Option<ErrorReport>) -> Value {
+    match error {
+        Some(e) => json!({"class": e.class.as_str(), "message": e.message, "at": time(e.at)}),
+        None => Value::Null,
+    }
+}
+
+fn to_json(health: &Health) -> Value {
+    json!({
+        "overall": health.overall.as_str(),
+        "servers": health.servers.iter().map(|s| json!({
+            "name": s.name,
+            "state": s.state.as_str(),
+            "tools": s.tools,
+            "last_error": error_json(&s.last_error),
+            "last_success": s.last_success.map(time),
+        })).collect::<Vec<_>>(),
+        "sources": health.sources.iter().map(|s| json!({
+            "name": s.name,
+            "ok": s.ok,
+            "servers": s.servers,
+            "last_error": error_json(&s.last_error),
+            "last_success": s.last_success.map(time),
+        })).collect::<Vec<_>>(),
+    })
+}
