@@ -130,7 +130,12 @@ fn time(at: SystemTime) -> String {
 
 fn error_json(error: &Option<ErrorReport>) -> Value {
     match error {
-        Some(e) => json!({"class": e.class.as_str(), "message": e.message, "at": time(e.at)}),
+        Some(e) => json!({
+            "class": e.class.as_str(),
+            "message": e.message,
+            "at": time(e.at),
+            "resource_metadata": e.resource_metadata,
+        }),
         None => Value::Null,
     }
 }

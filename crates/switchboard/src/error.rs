@@ -301,6 +301,8 @@ pub struct ErrorReport {
     pub class: ErrorClass,
     pub message: String,
     pub at: SystemTime,
+    /// For auth failures: where the server says to learn how to log in (RFC 9728).
+    pub resource_metadata: Option<String>,
 }
 
 impl ErrorReport {
@@ -309,6 +311,7 @@ impl ErrorReport {
             class: error.class(),
             message: error.to_string(),
             at: SystemTime::now(),
+            resource_metadata: error.resource_metadata(),
         }
     }
 }

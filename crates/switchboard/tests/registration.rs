@@ -186,6 +186,14 @@ async fn skip_with_warning_registers_the_good_and_warns_about_each_other_server(
     );
     let good = &health.servers[0];
     assert!(good.last_success.is_some() && good.last_error.is_none());
+    let locked = &health.servers[2];
+    assert_eq!(
+        locked
+            .last_error
+            .as_ref()
+            .and_then(|e| e.resource_metadata.as_deref()),
+        Some("http://127.0.0.1/.well-known/oauth-protected-resource/mcp")
+    );
     let refused = &health.servers[3];
     assert_eq!(
         refused.last_error.as_ref().map(|e| e.class),

@@ -171,6 +171,7 @@ mod tests {
             class,
             message: "m".into(),
             at: SystemTime::now(),
+            resource_metadata: None,
         }
     }
 
