@@ -90,6 +90,27 @@ impl Board {
                 )),
             ),
             Progress::Disabled { server } => (server, Some("disabled".to_string())),
+            Progress::Discovering { source } => (source, None),
+            Progress::Discovered {
+                source,
+                servers,
+                elapsed,
+            } => (
+                source,
+                Some(format!("discovered {servers} servers ({})", ms(elapsed))),
+            ),
+            Progress::DiscoveryFailed {
+                source,
+                error,
+                elapsed,
+            } => (
+                source,
+                Some(format!(
+                    "discovery failed ({}, {}): {error}",
+                    error.class(),
+                    ms(elapsed)
+                )),
+            ),
         };
         let Some(live) = &self.live else {
             eprintln!("{server}: {}", done.as_deref().unwrap_or("connecting"));

@@ -2,7 +2,8 @@
 //! stdio testkit, a refused port, a testkit that never answers `initialize`, and a
 //! Streamable HTTP testkit that wants a bearer token. What is registered, what is skipped,
 //! what is logged (WARN or DEBUG), what `fail_fast` closes, a skipped server joining when it
-//! comes up, health states, and a server removed while a call runs.
+//! comes up, health states, a server removed while a call runs, and a discovery source
+//! (failing, recovering, refreshed while calls run).
 
 mod common;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use common::{TestkitProcess, eventually, free_port, process_alive, testkit_stdio};
 use serde_json::json;
 use switchboard::config::{ReconnectPolicy, RegistrationPolicy};
+use switchboard::hub::{Discovered, Source};
 use switchboard::sessions::Dial;
 use switchboard::{
     Config, Connector, Error, ErrorClass, Hub, HubEvent, HubSettings, Overall, ServerConfig,
@@ -420,4 +422,164 @@ async fn a_removed_server_finishes_its_calls_in_flight_then_closes() {
     assert!(hub.catalog().get("other__echo").is_some());
     assert_eq!(hub.servers(), vec!["other".to_string()]);
     hub.close().await;
+}
+
+/// A discovery source whose answer the test sets: servers, or an error.
+#[derive(Clone, Default)]
+struct Registry(Arc<Mutex<Option<Vec<ServerConfig>>>>);
+
+impl Registry {
+    fn answer(&self, servers: Option<Vec<ServerConfig>>) {
+        *self.0.lock().unwrap() = servers;
+    }
+
+    fn source(&self, refresh: Option<Duration>) -> Source {
+        let answer = self.0.clone();
+        Source {
+            name: "registry".into(),
+            discover: Arc::new(move || {
+                let answer = answer.lock().unwrap().clone();
+                Box::pin(async move {
+                    match answer {
+                        Some(servers) => Ok(Discovered {
+                            servers,
+                            failures: Vec::new(),
+                        }),
+                        None => Err(Error::Discovery {
+                            registry: "registry".into(),
+                            status: Some(500),
+                            reason: "HTTP 500".into(),
+                        }),
+                    }
+                })
+            }),
+            refresh_interval: refresh,
+            retry: fast_retry(),
+        }
+    }
+}
+
+async fn start_with_source(
+    policy: RegistrationPolicy,
+    servers: Vec<ServerConfig>,
+    source: Source,
+) -> Result<Hub, Error> {
+    Hub::start_with(
+        settings(policy, true),
+        servers,
+        Some(source),
+        dial(),
+        &|_| {},
+    )
+    .await
+}
+
+async fn next_change(events: &mut tokio::sync::broadcast::Receiver<HubEvent>) -> String {
+    match tokio::time::timeout(STEP, events.recv())
+        .await
+        .expect("a catalogue change within the step bound")
+        .expect("event")
+    {
+        HubEvent::CatalogChanged { server } => server,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_adds_and_drains_servers_without_losing_calls_in_flight() {
+    let registry = Registry::default();
+    registry.answer(Some(vec![testkit_stdio("a", &[])]));
+    let hub = start_with_source(
+        RegistrationPolicy::SkipWithWarning,
+        vec![testkit_stdio("configured", &[])],
+        registry.source(Some(Duration::from_millis(200))),
+    )
+    .await
+    .expect("start");
+    assert_eq!(
+        hub.servers(),
+        vec!["a".to_string(), "configured".to_string()]
+    );
+    let health = hub.health();
+    assert_eq!(health.sources.len(), 1);
+    assert!(health.sources[0].ok && health.sources[0].servers == 1);
+
+    // Five slow calls are in flight on `a` when the registry stops listing it.
+    let mut events = hub.subscribe();
+    let calls: Vec<_> = (0..5)
+        .map(|_| {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                hub.call("a__sleep", json!({"ms": 700}).as_object().cloned(), None)
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    registry.answer(Some(vec![testkit_stdio("b", &[])]));
+    let mut changed = vec![
+        next_change(&mut events).await,
+        next_change(&mut events).await,
+    ];
+    changed.sort();
+    assert_eq!(changed, vec!["a".to_string(), "b".to_string()]);
+    for call in calls {
+        let outcome = call
+            .await
+            .expect("join")
+            .expect("a call in flight was lost");
+        assert!(!outcome.is_error, "{}", outcome.text());
+    }
+    assert!(hub.catalog().get("a__echo").is_none());
+    assert!(hub.catalog().get("b__echo").is_some());
+    assert_eq!(
+        hub.servers(),
+        vec!["b".to_string(), "configured".to_string()]
+    );
+    let names: Vec<String> = hub.health().servers.into_iter().map(|s| s.name).collect();
+    assert_eq!(names, vec!["b".to_string(), "configured".to_string()]);
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_source_shows_in_health_and_is_asked_again() {
+    let registry = Registry::default();
+    let hub = start_with_source(
+        RegistrationPolicy::SkipWithWarning,
+        vec![testkit_stdio("configured", &[])],
+        registry.source(None),
+    )
+    .await
+    .expect("a failing source does not fail the start under skip_with_warning");
+    let health = hub.health();
+    assert_eq!(health.overall, Overall::Degraded);
+    assert!(!health.sources[0].ok);
+    assert_eq!(
+        health.sources[0].last_error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Discovery)
+    );
+
+    let mut events = hub.subscribe();
+    registry.answer(Some(vec![testkit_stdio("found", &[])]));
+    assert_eq!(next_change(&mut events).await, "found");
+    let health = hub.health();
+    assert_eq!(health.overall, Overall::Healthy);
+    assert!(health.sources[0].ok);
+    assert!(hub.catalog().get("found__echo").is_some());
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_source_fails_the_start_under_fail_fast() {
+    let registry = Registry::default();
+    let error = match start_with_source(
+        RegistrationPolicy::FailFast,
+        vec![testkit_stdio("configured", &[])],
+        registry.source(None),
+    )
+    .await
+    {
+        Ok(_) => panic!("fail_fast with a failing source must fail"),
+        Err(error) => error,
+    };
+    assert_eq!(error.class(), ErrorClass::Discovery);
 }

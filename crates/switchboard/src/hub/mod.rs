@@ -20,6 +20,7 @@
 //! a reaper task trims every `reaper_interval`. [`Hub::health`] is the snapshot of it all.
 
 mod health;
+mod sources;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +36,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 pub use health::{ErrorReport, Health, Overall, ServerHealth, ServerState, SourceHealth};
+pub use sources::{Discover, Discovered, Source};
 
 use crate::catalog::{Catalog, REGISTRATION_LOG, ServerTools};
 use crate::config::{
@@ -94,6 +96,20 @@ pub enum Progress<'a> {
     Disabled {
         server: &'a str,
     },
+    /// Asking a discovery source for its servers.
+    Discovering {
+        source: &'a str,
+    },
+    Discovered {
+        source: &'a str,
+        servers: usize,
+        elapsed: Duration,
+    },
+    DiscoveryFailed {
+        source: &'a str,
+        error: &'a Error,
+        elapsed: Duration,
+    },
 }
 
 /// Many upstream servers, one catalogue. Cheap to clone.
@@ -116,7 +132,10 @@ struct Inner {
     listings: Mutex<BTreeMap<String, ServerTools>>,
     catalog: RwLock<Arc<Catalog>>,
     events: broadcast::Sender<HubEvent>,
-    /// Watchers, retries and the reaper, by what they do (`watch:NAME`, `retry:NAME`).
+    /// Discovery sources, for health.
+    sources: Mutex<BTreeMap<String, SourceHealth>>,
+    /// Watchers, retries, sources and the reaper, by what they do (`watch:NAME`,
+    /// `retry:NAME`, `source:NAME`, `reaper`).
     tasks: Mutex<BTreeMap<String, AbortHandle>>,
     closed: AtomicBool,
 }
@@ -169,7 +188,77 @@ impl Hub {
         dial: Dial,
         progress: &(dyn Fn(Progress<'_>) + Sync),
     ) -> Result<Hub, Error> {
+        Hub::start_with(settings, servers, None, dial, progress).await
+    }
+
+    /// [`Hub::start_observed`] with the servers of a discovery `source` added. A source that
+    /// fails is an error under `fail_fast`; under the skip policies it shows in health as a
+    /// failed source and is asked again with backoff.
+    pub async fn start_with(
+        settings: HubSettings,
+        servers: impl IntoIterator<Item = ServerConfig>,
+        source: Option<Source>,
+        dial: Dial,
+        progress: &(dyn Fn(Progress<'_>) + Sync),
+    ) -> Result<Hub, Error> {
+        let mut servers: Vec<ServerConfig> = servers.into_iter().collect();
+        let policy_default = settings.registration.on_error;
         let mut records = BTreeMap::new();
+        let mut failed = Vec::new();
+        let mut source_run = None;
+        if let Some(source) = source {
+            progress(Progress::Discovering {
+                source: &source.name,
+            });
+            let started = Instant::now();
+            let answer = (source.discover)().await;
+            let elapsed = started.elapsed();
+            let mut known = BTreeMap::new();
+            let outcome = match answer {
+                Ok(discovered) => {
+                    progress(Progress::Discovered {
+                        source: &source.name,
+                        servers: discovered.servers.len(),
+                        elapsed,
+                    });
+                    for (name, error) in discovered.failures {
+                        if policy_default == RegistrationPolicy::FailFast {
+                            return Err(Error::Registration {
+                                server: name,
+                                source: Box::new(error),
+                            });
+                        }
+                        log_skip(&name, policy_default, &error);
+                        let placeholder = Arc::new(ServerConfig::url(name.as_str(), ""));
+                        failed.push((placeholder, error, false));
+                    }
+                    for server in discovered.servers {
+                        if servers.iter().any(|s| s.name == server.name) {
+                            tracing::warn!(target: REGISTRATION_LOG, server = %server.name, source = %source.name,
+                                "a configured server has this name; the discovered one is left out");
+                            continue;
+                        }
+                        known.insert(server.name.clone(), server.clone());
+                        servers.push(server);
+                    }
+                    Ok(known.len())
+                }
+                Err(error) => {
+                    progress(Progress::DiscoveryFailed {
+                        source: &source.name,
+                        error: &error,
+                        elapsed,
+                    });
+                    if policy_default == RegistrationPolicy::FailFast {
+                        return Err(error);
+                    }
+                    sources::log_failure(&source.name, policy_default, &error);
+                    Err(error)
+                }
+            };
+            source_run = Some((source, known, outcome));
+        }
+
         let mut attempts = FuturesUnordered::new();
         for config in servers {
             let config = Arc::new(config);
@@ -190,7 +279,6 @@ impl Hub {
         }
 
         let mut registered: Vec<Registered> = Vec::new();
-        let mut failed = Vec::new();
         while let Some((config, result, elapsed)) = attempts.next().await {
             match result {
                 Ok((upstream, tools)) => {
@@ -217,7 +305,7 @@ impl Hub {
                         });
                     }
                     log_skip(&config.name, policy, &error);
-                    failed.push((config, error));
+                    failed.push((config, error, true));
                 }
             }
         }
@@ -246,8 +334,9 @@ impl Hub {
         }
         let retry = settings.registration.retry_skipped;
         let mut start_failures = Vec::new();
-        for (config, error) in failed {
-            let mut record = Record::new(config.clone(), Registration::Failed { retrying: retry });
+        for (config, error, retryable) in failed {
+            let retrying = retry && retryable;
+            let mut record = Record::new(config.clone(), Registration::Failed { retrying });
             record.last_error = Some(ErrorReport::now(&error));
             records.insert(config.name.clone(), record);
             start_failures.push((config.name.clone(), error));
@@ -264,6 +353,7 @@ impl Hub {
             listings: Mutex::new(listings),
             catalog: RwLock::new(Arc::new(catalog)),
             events,
+            sources: Mutex::new(BTreeMap::new()),
             tasks: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
         });
@@ -288,6 +378,15 @@ impl Hub {
                 inner.settings.sessions.reaper_interval,
             );
             lock(&inner.tasks).insert("reaper".into(), tokio::spawn(reaper).abort_handle());
+        }
+        if let Some((source, known, outcome)) = source_run {
+            match &outcome {
+                Ok(count) => inner.source_succeeded(&source.name, *count),
+                Err(error) => inner.source_failed(&source.name, error),
+            }
+            let key = format!("source:{}", source.name);
+            let task = sources::follow(Arc::downgrade(&inner), source, known, outcome.is_err());
+            lock(&inner.tasks).insert(key, tokio::spawn(task).abort_handle());
         }
         Ok(Hub { inner })
     }
@@ -359,7 +458,8 @@ impl Hub {
 
     /// Where every server stands, and the one word for the whole hub.
     pub fn health(&self) -> Health {
-        self.inner.health(Vec::new())
+        let sources = lock(&self.inner.sources).values().cloned().collect();
+        self.inner.health(sources)
     }
 
     /// The state of each registered server's shared connection.
@@ -387,20 +487,7 @@ impl Hub {
     /// Registers one more server (as at start, under its policy, but never failing: a
     /// server that does not come up is recorded and, if enabled, retried).
     pub async fn add_server(&self, config: ServerConfig) {
-        let config = Arc::new(config);
-        if !config.enabled {
-            let record = Record::new(config.clone(), Registration::Disabled);
-            lock(&self.inner.records).insert(config.name.clone(), record);
-            return;
-        }
-        match register(self.inner.dial.clone(), config.clone()).await {
-            Ok((upstream, tools)) => self.inner.join(config, upstream, tools).await,
-            Err(error) => {
-                let policy = policy(&self.inner.settings.registration, &config);
-                log_skip(&config.name, policy, &error);
-                self.inner.registration_failed(config, &error);
-            }
-        }
+        self.inner.add(config).await;
     }
 
     /// Takes `server` out: no new calls reach it, the catalogue is rebuilt without it, and
@@ -675,6 +762,24 @@ impl Inner {
         let handle = tokio::spawn(task).abort_handle();
         if let Some(old) = lock(&self.tasks).insert(key, handle) {
             old.abort();
+        }
+    }
+
+    /// Registers one more server; see [`Hub::add_server`].
+    async fn add(self: &Arc<Self>, config: ServerConfig) {
+        let config = Arc::new(config);
+        if !config.enabled {
+            let record = Record::new(config.clone(), Registration::Disabled);
+            lock(&self.records).insert(config.name.clone(), record);
+            return;
+        }
+        match register(self.dial.clone(), config.clone()).await {
+            Ok((upstream, tools)) => self.join(config, upstream, tools).await,
+            Err(error) => {
+                let policy = policy(&self.settings.registration, &config);
+                log_skip(&config.name, policy, &error);
+                self.registration_failed(config, &error);
+            }
         }
     }
 

@@ -1,0 +1,142 @@
+//! Servers that come from a discovery source (a tooling registry) instead of the config.
+//!
+//! The hub asks the source once at start (its servers are registered with the configured
+//! ones, under the same policy). Afterwards one task per source keeps it current: after a
+//! failure it asks again with backoff; with a `refresh_interval` it asks again every
+//! interval, registers new servers, drains and closes removed ones, and re-registers servers
+//! whose settings changed. Each answer swaps the catalogue through the hub's usual paths.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime};
+
+use futures::future::BoxFuture;
+
+use super::health::SourceHealth;
+use super::{Inner, log_skip};
+use crate::config::{ReconnectPolicy, RegistrationPolicy, ServerConfig};
+use crate::error::{Error, ErrorReport};
+use crate::sync::lock;
+
+/// Asks a registry which servers to use.
+pub type Discover = Arc<dyn Fn() -> BoxFuture<'static, Result<Discovered, Error>> + Send + Sync>;
+
+/// A registry's answer.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// Servers to register, with unique valid names.
+    pub servers: Vec<ServerConfig>,
+    /// Entries that cannot be registered (e.g. no URL), by display name: registration
+    /// failures under the policy.
+    pub failures: Vec<(String, Error)>,
+}
+
+/// A discovery source as the hub runs it.
+#[derive(Clone)]
+pub struct Source {
+    /// Shown in health and logs (e.g. `a365`).
+    pub name: String,
+    pub discover: Discover,
+    /// Ask again this often (`None`: only until the first success).
+    pub refresh_interval: Option<Duration>,
+    /// Backoff after a failed request.
+    pub retry: ReconnectPolicy,
+}
+
+impl Inner {
+    pub(super) fn source_succeeded(&self, name: &str, servers: usize) {
+        let mut sources = lock(&self.sources);
+        let health = sources
+            .entry(name.to_string())
+            .or_insert_with(|| empty(name));
+        health.ok = true;
+        health.servers = servers;
+        health.last_success = Some(SystemTime::now());
+    }
+
+    pub(super) fn source_failed(&self, name: &str, error: &Error) {
+        let mut sources = lock(&self.sources);
+        let health = sources
+            .entry(name.to_string())
+            .or_insert_with(|| empty(name));
+        health.ok = false;
+        health.last_error = Some(ErrorReport::now(error));
+    }
+}
+
+fn empty(name: &str) -> SourceHealth {
+    SourceHealth {
+        name: name.to_string(),
+        ok: false,
+        servers: 0,
+        last_error: None,
+        last_success: None,
+    }
+}
+
+/// Logs a failed discovery run under the config's policy (it never fails the hub once
+/// started).
+pub(super) fn log_failure(source: &str, policy: RegistrationPolicy, error: &Error) {
+    log_skip(&format!("discovery:{source}"), policy, error);
+}
+
+/// Keeps `source`'s servers current; see the module docs. `known` are the servers of the
+/// last successful answer (empty and `failed` set when the first request failed).
+pub(super) async fn follow(
+    inner: Weak<Inner>,
+    source: Source,
+    mut known: BTreeMap<String, ServerConfig>,
+    failed: bool,
+) {
+    let mut failures: u32 = u32::from(failed);
+    loop {
+        let wait = match (failures, source.refresh_interval) {
+            (0, Some(interval)) => interval,
+            (0, None) => return,
+            (n, _) => source.retry.backoff(n),
+        };
+        tokio::time::sleep(wait).await;
+        let answer = (source.discover)().await;
+        let Some(inner) = inner.upgrade() else { return };
+        match answer {
+            Ok(discovered) => {
+                failures = 0;
+                inner.source_succeeded(&source.name, discovered.servers.len());
+                let policy = inner.settings.registration.on_error;
+                for (name, error) in &discovered.failures {
+                    log_skip(name, policy, error);
+                }
+                known = apply(&inner, known, discovered.servers).await;
+            }
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                log_failure(&source.name, inner.settings.registration.on_error, &error);
+                inner.source_failed(&source.name, &error);
+            }
+        }
+    }
+}
+
+/// Moves the hub from the `known` servers to `now`: removed and changed ones are drained
+/// and closed, new and changed ones registered. Returns `now` by name.
+async fn apply(
+    inner: &Arc<Inner>,
+    known: BTreeMap<String, ServerConfig>,
+    now: Vec<ServerConfig>,
+) -> BTreeMap<String, ServerConfig> {
+    let now: BTreeMap<String, ServerConfig> =
+        now.into_iter().map(|s| (s.name.clone(), s)).collect();
+    for (name, old) in &known {
+        if now.get(name) != Some(old) {
+            tracing::info!(source_server = %name, "no longer discovered (or changed): removing");
+            inner.remove(name, old.tool_call_timeout).await;
+        }
+    }
+    for (name, server) in &now {
+        if known.get(name) != Some(server) {
+            tracing::info!(source_server = %name, "discovered: registering");
+            inner.add(server.clone()).await;
+        }
+    }
+    now
+}
