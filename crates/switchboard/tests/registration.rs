@@ -583,3 +583,34 @@ async fn a_failed_source_fails_the_start_under_fail_fast() {
     };
     assert_eq!(error.class(), ErrorClass::Discovery);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_never_replaces_or_removes_a_configured_server() {
+    let registry = Registry::default();
+    let mut impostor = testkit_stdio("configured", &["--tools", "3"]);
+    impostor.reconnect = fast_retry();
+    registry.answer(Some(vec![impostor.clone(), testkit_stdio("extra", &[])]));
+    let hub = start_with_source(
+        RegistrationPolicy::SkipWithWarning,
+        vec![testkit_stdio("configured", &[])],
+        registry.source(Some(Duration::from_millis(100))),
+    )
+    .await
+    .expect("start");
+    assert_eq!(
+        hub.servers(),
+        vec!["configured".to_string(), "extra".to_string()]
+    );
+    assert!(
+        hub.catalog().get("configured__tool_0").is_none(),
+        "the impostor was registered"
+    );
+
+    let mut events = hub.subscribe();
+    registry.answer(Some(vec![impostor]));
+    assert_eq!(next_change(&mut events).await, "extra");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hub.servers(), vec!["configured".to_string()]);
+    assert!(hub.catalog().get("configured__echo").is_some());
+    hub.close().await;
+}

@@ -22,7 +22,7 @@
 mod health;
 mod sources;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, SystemTime};
@@ -205,59 +205,17 @@ impl Hub {
         let policy_default = settings.registration.on_error;
         let mut records = BTreeMap::new();
         let mut failed = Vec::new();
-        let mut source_run = None;
-        if let Some(source) = source {
-            progress(Progress::Discovering {
-                source: &source.name,
-            });
-            let started = Instant::now();
-            let answer = (source.discover)().await;
-            let elapsed = started.elapsed();
-            let mut known = BTreeMap::new();
-            let outcome = match answer {
-                Ok(discovered) => {
-                    progress(Progress::Discovered {
-                        source: &source.name,
-                        servers: discovered.servers.len(),
-                        elapsed,
-                    });
-                    for (name, error) in discovered.failures {
-                        if policy_default == RegistrationPolicy::FailFast {
-                            return Err(Error::Registration {
-                                server: name,
-                                source: Box::new(error),
-                            });
-                        }
-                        log_skip(&name, policy_default, &error);
-                        let placeholder = Arc::new(ServerConfig::url(name.as_str(), ""));
-                        failed.push((placeholder, error, false));
-                    }
-                    for server in discovered.servers {
-                        if servers.iter().any(|s| s.name == server.name) {
-                            tracing::warn!(target: REGISTRATION_LOG, server = %server.name, source = %source.name,
-                                "a configured server has this name; the discovered one is left out");
-                            continue;
-                        }
-                        known.insert(server.name.clone(), server.clone());
-                        servers.push(server);
-                    }
-                    Ok(known.len())
-                }
-                Err(error) => {
-                    progress(Progress::DiscoveryFailed {
-                        source: &source.name,
-                        error: &error,
-                        elapsed,
-                    });
-                    if policy_default == RegistrationPolicy::FailFast {
-                        return Err(error);
-                    }
-                    sources::log_failure(&source.name, policy_default, &error);
-                    Err(error)
-                }
-            };
-            source_run = Some((source, known, outcome));
-        }
+        let source_run = match source {
+            Some(source) => {
+                let first = sources::first_answer(source, policy_default, progress).await?;
+                failed.extend(first.unusable.into_iter().map(|(c, e)| (c, e, false)));
+                let configured: BTreeSet<String> = servers.iter().map(|s| s.name.clone()).collect();
+                let known = sources::without_configured(first.known, &configured);
+                servers.extend(known.values().cloned());
+                Some((first.source, known, configured, first.outcome))
+            }
+            None => None,
+        };
 
         let mut attempts = FuturesUnordered::new();
         for config in servers {
@@ -379,13 +337,19 @@ impl Hub {
             );
             lock(&inner.tasks).insert("reaper".into(), tokio::spawn(reaper).abort_handle());
         }
-        if let Some((source, known, outcome)) = source_run {
+        if let Some((source, known, configured, outcome)) = source_run {
             match &outcome {
                 Ok(count) => inner.source_succeeded(&source.name, *count),
                 Err(error) => inner.source_failed(&source.name, error),
             }
             let key = format!("source:{}", source.name);
-            let task = sources::follow(Arc::downgrade(&inner), source, known, outcome.is_err());
+            let follow = sources::Follow {
+                source,
+                known,
+                configured,
+                failed: outcome.is_err(),
+            };
+            let task = sources::follow(Arc::downgrade(&inner), follow);
             lock(&inner.tasks).insert(key, tokio::spawn(task).abort_handle());
         }
         Ok(Hub { inner })
@@ -703,6 +667,12 @@ impl Inner {
             self.dial.clone(),
             upstream,
         ));
+        // Record and clients first: a subscriber woken by the catalogue event must find both.
+        let previous = lock(&self.records).insert(name.clone(), {
+            let mut record = Record::new(config.clone(), Registration::Ready);
+            record.last_success = Some(SystemTime::now());
+            record
+        });
         self.servers
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -716,22 +686,11 @@ impl Inner {
                 .remove(&name);
             clients.close().await;
             tracing::error!(target: REGISTRATION_LOG, server = %name, "cannot join the catalogue: {error}");
-            let mut records = lock(&self.records);
-            let record = records
-                .entry(name.clone())
-                .or_insert_with(|| Record::new(config.clone(), Registration::Ready));
-            record.registration = Registration::Failed { retrying: false };
+            let mut record = Record::new(config, Registration::Failed { retrying: false });
             record.last_error = Some(ErrorReport::now(&error));
+            record.last_success = previous.and_then(|p| p.last_success);
+            lock(&self.records).insert(name, record);
             return;
-        }
-        {
-            let mut records = lock(&self.records);
-            let record = records
-                .entry(name.clone())
-                .or_insert_with(|| Record::new(config.clone(), Registration::Ready));
-            record.config = config;
-            record.registration = Registration::Ready;
-            record.last_success = Some(SystemTime::now());
         }
         self.watch(&name);
         tracing::info!(target: REGISTRATION_LOG, server = %name, "registered");

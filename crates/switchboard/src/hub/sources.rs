@@ -6,14 +6,17 @@
 //! interval, registers new servers, drains and closes removed ones, and re-registers servers
 //! whose settings changed. Each answer swaps the catalogue through the hub's usual paths.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 
+use tokio::time::Instant;
+
 use super::health::SourceHealth;
-use super::{Inner, log_skip};
+use super::{Inner, Progress, log_skip};
+use crate::catalog::REGISTRATION_LOG;
 use crate::config::{ReconnectPolicy, RegistrationPolicy, ServerConfig};
 use crate::error::{Error, ErrorReport};
 use crate::sync::lock;
@@ -41,6 +44,79 @@ pub struct Source {
     pub refresh_interval: Option<Duration>,
     /// Backoff after a failed request.
     pub retry: ReconnectPolicy,
+}
+
+/// What the first request to a source gave.
+pub(super) struct FirstAnswer {
+    pub source: Source,
+    /// The servers to register, by name.
+    pub known: BTreeMap<String, ServerConfig>,
+    /// Entries without a usable URL (a placeholder config each, for health).
+    pub unusable: Vec<(Arc<ServerConfig>, Error)>,
+    /// How many servers it gave, or why it failed.
+    pub outcome: Result<usize, Error>,
+}
+
+/// Asks `source` once, at start. Under `fail_fast` a failed request, and an entry that
+/// cannot be registered, end the start; otherwise they are logged and kept for health.
+pub(super) async fn first_answer(
+    source: Source,
+    policy: RegistrationPolicy,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<FirstAnswer, Error> {
+    progress(Progress::Discovering {
+        source: &source.name,
+    });
+    let started = Instant::now();
+    let answer = (source.discover)().await;
+    let elapsed = started.elapsed();
+    let discovered = match answer {
+        Ok(discovered) => discovered,
+        Err(error) => {
+            progress(Progress::DiscoveryFailed {
+                source: &source.name,
+                error: &error,
+                elapsed,
+            });
+            if policy == RegistrationPolicy::FailFast {
+                return Err(error);
+            }
+            log_failure(&source.name, policy, &error);
+            return Ok(FirstAnswer {
+                source,
+                known: BTreeMap::new(),
+                unusable: Vec::new(),
+                outcome: Err(error),
+            });
+        }
+    };
+    progress(Progress::Discovered {
+        source: &source.name,
+        servers: discovered.servers.len(),
+        elapsed,
+    });
+    let mut unusable = Vec::new();
+    for (name, error) in discovered.failures {
+        if policy == RegistrationPolicy::FailFast {
+            return Err(Error::Registration {
+                server: name,
+                source: Box::new(error),
+            });
+        }
+        log_skip(&name, policy, &error);
+        unusable.push((Arc::new(ServerConfig::url(name.as_str(), "")), error));
+    }
+    let known: BTreeMap<String, ServerConfig> = discovered
+        .servers
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect();
+    Ok(FirstAnswer {
+        source,
+        outcome: Ok(known.len()),
+        known,
+        unusable,
+    })
 }
 
 impl Inner {
@@ -80,14 +156,44 @@ pub(super) fn log_failure(source: &str, policy: RegistrationPolicy, error: &Erro
     log_skip(&format!("discovery:{source}"), policy, error);
 }
 
-/// Keeps `source`'s servers current; see the module docs. `known` are the servers of the
-/// last successful answer (empty and `failed` set when the first request failed).
-pub(super) async fn follow(
-    inner: Weak<Inner>,
-    source: Source,
-    mut known: BTreeMap<String, ServerConfig>,
-    failed: bool,
-) {
+/// Leaves out discovered servers named like a configured one (the configured one wins; a
+/// registry must never replace or remove a server of the config file).
+pub(super) fn without_configured(
+    discovered: BTreeMap<String, ServerConfig>,
+    configured: &BTreeSet<String>,
+) -> BTreeMap<String, ServerConfig> {
+    discovered
+        .into_iter()
+        .filter(|(name, _)| {
+            let clash = configured.contains(name);
+            if clash {
+                tracing::warn!(target: REGISTRATION_LOG, server = %name,
+                    "a configured server has this name; the discovered one is left out");
+            }
+            !clash
+        })
+        .collect()
+}
+
+/// What the follow task starts from.
+pub(super) struct Follow {
+    pub source: Source,
+    /// The servers of the last successful answer.
+    pub known: BTreeMap<String, ServerConfig>,
+    /// Names of the config's own servers, which discovery never touches.
+    pub configured: BTreeSet<String>,
+    /// Whether the first request failed (then the next one comes after a backoff).
+    pub failed: bool,
+}
+
+/// Keeps a source's servers current; see the module docs.
+pub(super) async fn follow(inner: Weak<Inner>, follow: Follow) {
+    let Follow {
+        source,
+        mut known,
+        configured,
+        failed,
+    } = follow;
     let mut failures: u32 = u32::from(failed);
     loop {
         let wait = match (failures, source.refresh_interval) {
@@ -101,12 +207,18 @@ pub(super) async fn follow(
         match answer {
             Ok(discovered) => {
                 failures = 0;
-                inner.source_succeeded(&source.name, discovered.servers.len());
                 let policy = inner.settings.registration.on_error;
                 for (name, error) in &discovered.failures {
                     log_skip(name, policy, error);
                 }
-                known = apply(&inner, known, discovered.servers).await;
+                let now = discovered
+                    .servers
+                    .into_iter()
+                    .map(|s| (s.name.clone(), s))
+                    .collect();
+                let now = without_configured(now, &configured);
+                inner.source_succeeded(&source.name, now.len());
+                known = apply(&inner, known, now).await;
             }
             Err(error) => {
                 failures = failures.saturating_add(1);
@@ -122,10 +234,8 @@ pub(super) async fn follow(
 async fn apply(
     inner: &Arc<Inner>,
     known: BTreeMap<String, ServerConfig>,
-    now: Vec<ServerConfig>,
+    now: BTreeMap<String, ServerConfig>,
 ) -> BTreeMap<String, ServerConfig> {
-    let now: BTreeMap<String, ServerConfig> =
-        now.into_iter().map(|s| (s.name.clone(), s)).collect();
     for (name, old) in &known {
         if now.get(name) != Some(old) {
             tracing::info!(source_server = %name, "no longer discovered (or changed): removing");
