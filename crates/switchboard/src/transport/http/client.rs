@@ -36,7 +36,7 @@ use futures::FutureExt;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use http::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body::{Body, Frame};
@@ -89,6 +89,14 @@ pub(crate) fn hyper_client(keep_alive: bool) -> Hyper {
     builder.build(connector)
 }
 
+fn default_port(uri: &Uri) -> Option<u16> {
+    match uri.scheme_str() {
+        Some("http") => Some(80),
+        Some("https") => Some(443),
+        _ => None,
+    }
+}
+
 /// How requests reach one upstream.
 #[derive(Clone)]
 pub(crate) enum Backend {
@@ -105,6 +113,8 @@ pub struct HttpClient {
 struct Target {
     url: Arc<str>,
     uri: Uri,
+    /// The `Host` header for `uri`, made once (hyper would format it for every request).
+    host: Option<HeaderValue>,
     backend: Backend,
     keep_alive: bool,
     /// Response streams being read to their end in the background.
@@ -138,10 +148,19 @@ impl std::fmt::Debug for HttpClient {
 
 impl HttpClient {
     pub(crate) fn new(url: Arc<str>, uri: Uri, backend: Backend, keep_alive: bool) -> Self {
+        let host = uri.authority().and_then(|authority| {
+            let host = authority.host();
+            let value = match authority.port_u16() {
+                Some(port) if Some(port) != default_port(&uri) => format!("{host}:{port}"),
+                _ => host.to_owned(),
+            };
+            HeaderValue::try_from(value).ok()
+        });
         HttpClient {
             target: Arc::new(Target {
                 url,
                 uri,
+                host,
                 backend,
                 keep_alive,
                 drains: AtomicUsize::new(0),
@@ -150,25 +169,24 @@ impl HttpClient {
         }
     }
 
-    /// The parsed URI for `url`: the upstream's own, parsed once, unless rmcp asks for another.
-    fn uri(&self, url: &Arc<str>) -> Result<Uri, ClientError> {
-        if Arc::ptr_eq(url, &self.target.url) || **url == *self.target.url {
-            Ok(self.target.uri.clone())
-        } else {
-            url.parse().map_err(|_| ClientError::InvalidUrl)
-        }
-    }
-
     async fn send(
         &self,
         method: Method,
         url: &Arc<str>,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<ResponseBody>, ClientError> {
-        let uri = self.uri(url)?;
+        let own_url = Arc::ptr_eq(url, &self.target.url) || **url == *self.target.url;
+        let uri = if own_url {
+            self.target.uri.clone()
+        } else {
+            url.parse().map_err(|_| ClientError::InvalidUrl)?
+        };
         match &self.target.backend {
             Backend::Hyper(client) => {
+                if own_url && let Some(host) = &self.target.host {
+                    headers.insert(HOST, host.clone());
+                }
                 let mut request = Request::new(Full::new(body));
                 *request.method_mut() = method;
                 *request.uri_mut() = uri;
@@ -519,7 +537,8 @@ impl StreamableHttpClient for HttpClient {
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, HttpError> {
         let expected = Expected::of(&message);
-        let body = serde_json::to_vec(&message)?;
+        let mut body = Vec::with_capacity(512);
+        serde_json::to_writer(&mut body, &message)?;
         let mut headers = base_headers(3, auth_token, custom_headers)?;
         headers.insert(CONTENT_TYPE, JSON);
         let session_was_attached = session_id.is_some();
