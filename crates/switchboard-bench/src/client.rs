@@ -127,12 +127,14 @@ impl Client {
                     Kind::Engine256 => HttpConnections::KeepAlive,
                     _ => HttpConnections::PerRequest,
                 };
-                let client = http::client(policy);
+                let clients = http::Clients::default();
                 let transport = if kind == Kind::EnginePerRequest {
                     // Exactly what the engine builds, with the other connection policy.
-                    http::transport(client, url, HashMap::new())
+                    http::transport(&clients, policy, url, HashMap::new())?
                 } else {
-                    let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
+                    let url: std::sync::Arc<str> = std::sync::Arc::from(url.as_str());
+                    let client = clients.for_url(policy, url.clone())?;
+                    let config = StreamableHttpClientTransportConfig::with_uri(url)
                         .reinit_on_expired_session(true)
                         .max_concurrent_requests(256);
                     StreamableHttpClientTransport::with_client(client, config)

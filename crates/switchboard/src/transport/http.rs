@@ -1,21 +1,30 @@
-//! Streamable HTTP: rmcp's client, given our headers and our choice of connection reuse.
+//! Streamable HTTP: rmcp's transport worker over our own HTTP client ([`HttpClient`]), with
+//! our headers and our choice of connection reuse.
 //!
 //! rmcp's default HTTP client opens a new TCP connection for every POST, because a pooled
 //! connection can stall about 40 ms when the previous response was an SSE body that was not
 //! fully drained. Keep-alive saves a TCP handshake per call; [`HttpConnections`] (the
 //! server's `http_connections` key) makes that a per-upstream choice. BENCHMARKS.md has the
-//! figures behind the default.
+//! figures behind the default. `client.rs` says what our client does instead of rmcp's
+//! reqwest client, and why.
+
+mod client;
+mod decode;
+mod events;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue, Uri};
 
 use crate::config::HttpConnections;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::common::client_side_sse::ExponentialBackoff;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+use client::{Backend, Hyper};
+pub use client::{ClientError, HttpClient};
 
 /// Headers that rmcp manages itself and a user must not set.
 const RESERVED: &[&str] = &["accept", "mcp-session-id", "last-event-id", "content-type"];
@@ -28,13 +37,12 @@ pub fn reserved_header(headers: &[(String, String)]) -> Option<&str> {
         .find(|name| RESERVED.iter().any(|r| name.eq_ignore_ascii_case(r)))
 }
 
-/// Idle keep-alive connections kept per host. Unbounded (reqwest's default), closing 10,000
-/// sessions at once left 10,000 idle sockets and their buffers (~37 KB each) for 90 s.
+/// Idle keep-alive connections kept per host. Unbounded (the clients' default), closing
+/// 10,000 sessions at once left 10,000 idle sockets and their buffers (~37 KB each) for 90 s.
 const IDLE_CONNECTIONS_PER_HOST: usize = 256;
 
-/// Builds one reqwest client for the policy. Clients are cheap to clone and share a pool,
-/// so callers build one per policy and reuse it for every upstream.
-pub fn client(policy: HttpConnections) -> reqwest::Client {
+/// Builds one reqwest client for the policy.
+fn reqwest_client(policy: HttpConnections) -> reqwest::Client {
     let builder = reqwest::Client::builder().tcp_nodelay(true);
     let builder = match policy {
         HttpConnections::PerRequest => builder.pool_max_idle_per_host(0),
@@ -44,6 +52,98 @@ pub fn client(policy: HttpConnections) -> reqwest::Client {
         .build()
         .expect("a reqwest client with default TLS settings always builds")
 }
+
+/// The HTTP clients all upstreams share, one set per connection policy: a hyper client for
+/// plain `http://` upstreams and a reqwest client (TLS, proxies) for the rest, built on first
+/// use because loading the TLS roots is the most expensive part of starting up. Cheap to
+/// clone; clones share the connection pools.
+#[derive(Clone)]
+pub struct Clients {
+    keep_alive: Pools,
+    per_request: Pools,
+}
+
+#[derive(Clone)]
+struct Pools {
+    policy: HttpConnections,
+    hyper: Hyper,
+    reqwest: Arc<OnceLock<reqwest::Client>>,
+}
+
+impl Pools {
+    fn new(policy: HttpConnections) -> Self {
+        Pools {
+            policy,
+            hyper: client::hyper_client(
+                policy == HttpConnections::KeepAlive,
+                IDLE_CONNECTIONS_PER_HOST,
+            ),
+            reqwest: Arc::default(),
+        }
+    }
+
+    fn reqwest(&self) -> reqwest::Client {
+        self.reqwest
+            .get_or_init(|| reqwest_client(self.policy))
+            .clone()
+    }
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Clients {
+            keep_alive: Pools::new(HttpConnections::KeepAlive),
+            per_request: Pools::new(HttpConnections::PerRequest),
+        }
+    }
+}
+
+impl Clients {
+    fn pools(&self, policy: HttpConnections) -> &Pools {
+        match policy {
+            HttpConnections::KeepAlive => &self.keep_alive,
+            HttpConnections::PerRequest => &self.per_request,
+        }
+    }
+
+    /// The reqwest client for `policy` (the legacy SSE transport uses it).
+    pub fn reqwest(&self, policy: HttpConnections) -> reqwest::Client {
+        self.pools(policy).reqwest()
+    }
+
+    /// A client for the Streamable HTTP upstream at `url`.
+    pub fn for_url(&self, policy: HttpConnections, url: Arc<str>) -> Result<HttpClient, BadUrl> {
+        // Parsed the way reqwest does (`url` normalizes, then `http::Uri` takes the result),
+        // once per upstream.
+        let parsed = url::Url::parse(&url).map_err(|_| BadUrl)?;
+        let uri = Uri::try_from(parsed.as_str()).map_err(|_| BadUrl)?;
+        let pools = self.pools(policy);
+        let backend = match parsed.scheme() {
+            "http" if !proxy_configured() => Backend::Hyper(pools.hyper.clone()),
+            "http" | "https" => Backend::Reqwest(pools.reqwest()),
+            _ => return Err(BadUrl),
+        };
+        Ok(HttpClient::new(
+            url,
+            uri,
+            backend,
+            policy == HttpConnections::KeepAlive,
+        ))
+    }
+}
+
+/// Whether the environment names a proxy for plain HTTP (reqwest honours these; our hyper
+/// client does not, so such upstreams go through reqwest).
+fn proxy_configured() -> bool {
+    ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+}
+
+/// The server's URL is not an `http` or `https` URL.
+#[derive(Debug, thiserror::Error)]
+#[error("the url is not a valid http or https URL")]
+pub struct BadUrl;
 
 /// Why a header could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -68,15 +168,20 @@ pub fn header_map(
 
 /// A Streamable HTTP transport to `url` sending `headers` on every request.
 pub fn transport(
-    client: reqwest::Client,
+    clients: &Clients,
+    policy: HttpConnections,
     url: &str,
     headers: HashMap<HeaderName, HeaderValue>,
-) -> StreamableHttpClientTransport<reqwest::Client> {
+) -> Result<StreamableHttpClientTransport<HttpClient>, BadUrl> {
+    // The same Arc goes to rmcp's config and our client, so the client sees its own URL
+    // come back with every request and uses the URI it parsed once.
+    let url: Arc<str> = Arc::from(url);
+    let client = clients.for_url(policy, url.clone())?;
     let mut config = StreamableHttpClientTransportConfig::with_uri(url)
         .custom_headers(headers)
         .reinit_on_expired_session(true);
     config.retry_config = Arc::new(stream_retry());
-    StreamableHttpClientTransport::with_client(client, config)
+    Ok(StreamableHttpClientTransport::with_client(client, config))
 }
 
 /// How often a broken response stream is resumed before the call is given up as lost.

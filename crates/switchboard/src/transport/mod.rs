@@ -3,7 +3,8 @@
 //!
 //! - [`stdio`]: a child process in its own process group, killed as a group on close.
 //! - [`sse`]: the legacy HTTP+SSE transport, our own implementation.
-//! - [`http`]: Streamable HTTP, rmcp's client with our headers and connection policy.
+//! - [`http`]: Streamable HTTP, rmcp's worker over our HTTP client, our headers and
+//!   connection policy.
 
 pub mod http;
 pub mod sse;

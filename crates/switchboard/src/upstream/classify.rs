@@ -1,10 +1,8 @@
 //! Turning rmcp's and the transports' errors into [`Error`] variants.
 //!
 //! Classification looks at error *types* and status codes (downcasting through rmcp's
-//! type-erased transport error), never at message text. The one exception is rmcp's
-//! `UnexpectedServerResponse("HTTP {status}: {body}")`, which is how rmcp reports a 401/403
-//! without a `WWW-Authenticate` header or a 404: rmcp formats that string itself, so the
-//! status is read back from its fixed prefix.
+//! type-erased transport error), never at message text. Our Streamable HTTP client reports
+//! every failed status as a typed [`ClientError::Status`].
 //!
 //! Messages built here never include URLs (they may carry tokens in the query) or headers.
 
@@ -16,10 +14,11 @@ use rmcp::service::{ClientInitializeError, ServiceError};
 use rmcp::transport::DynamicTransportError;
 use rmcp::transport::streamable_http_client::StreamableHttpError;
 
+use crate::transport::http::ClientError;
 use crate::transport::sse::SseConnectError;
 use crate::{Error, Phase};
 
-type HttpError = StreamableHttpError<reqwest::Error>;
+type HttpError = StreamableHttpError<ClientError>;
 
 /// An error from the `initialize` handshake.
 pub(crate) fn from_init(server: &str, error: ClientInitializeError) -> Error {
@@ -138,14 +137,11 @@ fn from_streamable_http(server: &str, error: &HttpError) -> Error {
             status: 403,
             challenge: Some(e.www_authenticate_header.clone()),
         },
-        StreamableHttpError::Client(e) => from_reqwest(server, e),
+        StreamableHttpError::Client(e) => from_client(server, e),
         StreamableHttpError::HttpStatus(e) => from_status(server, e.status, None),
-        StreamableHttpError::UnexpectedServerResponse(text) => match rmcp_status_prefix(text) {
-            Some(status) => from_status(server, status, None),
-            None => Error::Protocol {
-                server: server_name,
-                reason: format!("unexpected response: {}", truncate(text, 200)),
-            },
+        StreamableHttpError::UnexpectedServerResponse(text) => Error::Protocol {
+            server: server_name,
+            reason: format!("unexpected response: {}", truncate(text, 200)),
         },
         StreamableHttpError::SessionExpired => Error::ConnectionLost {
             server: server_name,
@@ -162,6 +158,23 @@ fn from_streamable_http(server: &str, error: &HttpError) -> Error {
         other => Error::Protocol {
             server: server_name,
             reason: other.to_string(),
+        },
+    }
+}
+
+fn from_client(server: &str, error: &ClientError) -> Error {
+    match error {
+        ClientError::Status { status, challenge } => {
+            from_status(server, *status, challenge.clone())
+        }
+        ClientError::Reqwest(e) => from_reqwest(server, e),
+        ClientError::Send(_) | ClientError::Body(_) => Error::Unreachable {
+            server: server.to_owned(),
+            reason: describe_chain(error),
+        },
+        ClientError::InvalidUrl | ClientError::InvalidHeader => Error::Protocol {
+            server: server.to_owned(),
+            reason: error.to_string(),
         },
     }
 }
@@ -279,17 +292,6 @@ fn describe_chain(error: &dyn StdError) -> String {
     parts.join(": ")
 }
 
-/// The status in rmcp's own `"HTTP {status}: {body}"` message.
-fn rmcp_status_prefix(text: &str) -> Option<u16> {
-    let rest = text.strip_prefix("HTTP ")?;
-    let code = rest.get(..3)?;
-    if rest[3..].is_empty() || rest[3..].starts_with(':') {
-        code.parse().ok()
-    } else {
-        None
-    }
-}
-
 fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
@@ -305,14 +307,6 @@ fn truncate(text: &str, max: usize) -> &str {
 mod tests {
     use super::*;
     use crate::ErrorClass;
-
-    #[test]
-    fn rmcp_status_prefix_reads_only_rmcps_own_format() {
-        assert_eq!(rmcp_status_prefix("HTTP 401: nope"), Some(401));
-        assert_eq!(rmcp_status_prefix("HTTP 404"), Some(404));
-        assert_eq!(rmcp_status_prefix("HTTP 4011: x"), None);
-        assert_eq!(rmcp_status_prefix("error 401"), None);
-    }
 
     #[test]
     fn statuses_map_to_classes() {

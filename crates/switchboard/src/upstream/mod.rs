@@ -43,31 +43,14 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Opens upstream connections. Holds what connections share (the HTTP clients and their
 /// connection pools), so make one and reuse it.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Connector {
-    per_request: reqwest::Client,
-    keep_alive: reqwest::Client,
-}
-
-impl Default for Connector {
-    fn default() -> Self {
-        Connector {
-            per_request: http::client(HttpConnections::PerRequest),
-            keep_alive: http::client(HttpConnections::KeepAlive),
-        }
-    }
+    clients: http::Clients,
 }
 
 impl Connector {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    fn http_client(&self, policy: HttpConnections) -> reqwest::Client {
-        match policy {
-            HttpConnections::PerRequest => self.per_request.clone(),
-            HttpConnections::KeepAlive => self.keep_alive.clone(),
-        }
     }
 
     /// Connects to `server` and completes `initialize`, within `server.connect_timeout`.
@@ -129,7 +112,7 @@ impl Connector {
                 let headers = render_headers(&server.headers, vars).map_err(template_error)?;
                 let transport = sse::SseClientTransport::connect(
                     // The event stream holds one connection; POSTs reuse the others.
-                    self.http_client(HttpConnections::KeepAlive),
+                    self.clients.reqwest(HttpConnections::KeepAlive),
                     url,
                     headers,
                 )
@@ -153,7 +136,12 @@ impl Connector {
                     reason: e.to_string(),
                 })?;
                 let transport =
-                    http::transport(self.http_client(server.http_connections), url, headers);
+                    http::transport(&self.clients, server.http_connections, url, headers).map_err(
+                        |e| Error::Protocol {
+                            server: name.to_owned(),
+                            reason: e.to_string(),
+                        },
+                    )?;
                 Upstream::serve(server, transport).await
             }
         }
