@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod discovery;
 mod json;
 mod load;
 pub(crate) mod suggest;
 pub mod template;
 
+pub use discovery::{A365Api, DEFAULT_DISCOVERY_TIMEOUT, DiscoveryConfig, RegistryKind};
 pub use template::{TemplateError, Variables};
 
 /// The default config file, looked up in the current directory.
@@ -36,6 +38,8 @@ pub struct Config {
     pub sessions: SessionsConfig,
     /// `on_server_registration_error` and `retry_skipped_servers` (top-level keys).
     pub registration: RegistrationConfig,
+    /// The `[discovery]` table: a registry that lists more servers, if any.
+    pub discovery: Option<DiscoveryConfig>,
     /// The file this was read from, if any.
     pub source: Option<PathBuf>,
 }
