@@ -682,7 +682,7 @@ fn validate_servers(
 }
 
 /// Whether `name` is usable as a server name: non-empty, only `[A-Za-z0-9_-]`.
-pub(super) fn is_valid_server_name(name: &str) -> bool {
+pub(crate) fn is_valid_server_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()
@@ -690,7 +690,7 @@ pub(super) fn is_valid_server_name(name: &str) -> bool {
 }
 
 /// `name` with every character outside `[A-Za-z0-9_-]` replaced by `_` (`server` if empty).
-pub(super) fn normalise_server_name(name: &str) -> String {
+pub(crate) fn normalise_server_name(name: &str) -> String {
     if name.is_empty() {
         return "server".to_string();
     }

@@ -18,6 +18,8 @@ pub mod template;
 pub use discovery::{A365Api, DEFAULT_DISCOVERY_TIMEOUT, DiscoveryConfig, RegistryKind};
 pub use template::{TemplateError, Variables};
 
+pub(crate) use load::{is_valid_server_name, normalise_server_name};
+
 /// The default config file, looked up in the current directory.
 pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
 
