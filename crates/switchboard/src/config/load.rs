@@ -498,7 +498,7 @@ pub(super) fn validate_config(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, C
             retry_skipped: raw.retry_skipped_servers.unwrap_or(true),
         },
         discovery: match raw.discovery {
-            Some(d) => Some(super::discovery::validate_discovery(ctx, d)?),
+            Some(d) => Some(Box::new(super::discovery::validate_discovery(ctx, d)?)),
             None => None,
         },
         source: None,

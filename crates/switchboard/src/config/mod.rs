@@ -40,8 +40,9 @@ pub struct Config {
     pub sessions: SessionsConfig,
     /// `on_server_registration_error` and `retry_skipped_servers` (top-level keys).
     pub registration: RegistrationConfig,
-    /// The `[discovery]` table: a registry that lists more servers, if any.
-    pub discovery: Option<DiscoveryConfig>,
+    /// The `[discovery]` table: a registry that lists more servers, if any. (Boxed: it is
+    /// large and rare, and `Config` is moved around by value.)
+    pub discovery: Option<Box<DiscoveryConfig>>,
     /// The file this was read from, if any.
     pub source: Option<PathBuf>,
 }

@@ -16,6 +16,7 @@ fn discovery(text: &str) -> DiscoveryConfig {
     toml(text)
         .unwrap_or_else(|e| panic!("{e}"))
         .discovery
+        .map(|d| *d)
         .expect("a [discovery] table")
 }
 
