@@ -32,6 +32,7 @@
 //! files), [`Error::Template`]/[`Error::Config`] (the token or headers cannot be rendered).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::config::{DiscoveryConfig, RegistryKind, ServerConfig};
 use crate::config::{is_valid_server_name, normalise_server_name};
@@ -94,6 +95,43 @@ pub async fn discover(
         "discovered MCP servers"
     );
     Ok(discovery)
+}
+
+/// A registry with everything [`discover`] needs, owned and cheap to clone: for callers that
+/// ask again and again from a task (the hub's refresh and retry).
+#[derive(Clone, Debug)]
+pub struct RegistryClient {
+    config: Arc<DiscoveryConfig>,
+    variables: Arc<BTreeMap<String, String>>,
+    client: reqwest::Client,
+}
+
+impl RegistryClient {
+    pub fn new(
+        config: DiscoveryConfig,
+        variables: BTreeMap<String, String>,
+        client: reqwest::Client,
+    ) -> Self {
+        RegistryClient {
+            config: Arc::new(config),
+            variables: Arc::new(variables),
+            client,
+        }
+    }
+
+    /// The registry's name in errors and health ([`DiscoveryConfig::registry_name`]).
+    pub fn name(&self) -> &'static str {
+        self.config.registry_name()
+    }
+
+    pub fn config(&self) -> &DiscoveryConfig {
+        &self.config
+    }
+
+    /// [`discover`] with this registry's settings.
+    pub async fn discover(&self) -> Result<Discovery, Error> {
+        discover(&self.config, &self.variables, &self.client).await
+    }
 }
 
 /// The display name of a listed server (module docs, rule 1).
