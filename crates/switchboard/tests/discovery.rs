@@ -3,12 +3,17 @@
 //! `server_auth`; then `kind = "url"` over HTTP and from files.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchboard::config::DiscoveryConfig;
-use switchboard::discovery::{DISCOVERY_USER_AGENT, Discovery, discover};
-use switchboard::{Config, Error, ErrorClass, TransportKind};
-use switchboard_testkit::{RegistryEmulator, RegistryEntry};
+use serde_json::json;
+use switchboard::config::{DiscoveryConfig, ReconnectPolicy, RegistrationPolicy};
+use switchboard::discovery::{DISCOVERY_USER_AGENT, Discovery, RegistryClient, discover};
+use switchboard::hub::{Discovered, Source};
+use switchboard::{Config, Connector, Error, ErrorClass, Hub, HubSettings, TransportKind};
+use switchboard_testkit::{
+    HttpMode, Knobs, RegistryEmulator, RegistryEntry, serve_streamable_http,
+};
 
 const TOKEN: &str = "registry-s3cret";
 
@@ -588,4 +593,108 @@ fn file_config(file: &std::path::Path) -> DiscoveryConfig {
         "[discovery]\nkind = \"url\"\nurl = \"{}\"\n",
         file.display()
     ))
+}
+
+/// The glue the hub's config path uses: a [`RegistryClient`] behind a hub [`Source`].
+fn hub_source(registry: RegistryClient, refresh: Option<Duration>) -> Source {
+    Source {
+        name: registry.name().to_string(),
+        refresh_interval: refresh,
+        retry: ReconnectPolicy {
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(300),
+        },
+        discover: Arc::new(move || {
+            let registry = registry.clone();
+            Box::pin(async move {
+                let found = registry.discover().await?;
+                Ok(Discovered {
+                    servers: found.servers,
+                    failures: found.failures,
+                })
+            })
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_registers_discovered_servers_with_server_auth_and_follows_refreshes() {
+    let mail = serve_streamable_http(Knobs::default(), HttpMode::Stateful)
+        .await
+        .unwrap();
+    let files = serve_streamable_http(
+        Knobs {
+            require_bearer: Some("files-token".into()),
+            ..Knobs::default()
+        },
+        HttpMode::Stateful,
+    )
+    .await
+    .unwrap();
+    let registry = registry(vec![
+        RegistryEntry::with_url("Mail", &mail.url()),
+        RegistryEntry::v1("Orphan", "unused"),
+    ])
+    .await;
+    // Orphan's fallback URL points at the registry itself, which is no MCP server: it is
+    // skipped under the policy like any server that cannot be registered.
+    let config = Config::from_toml_str(
+        &format!(
+            "[variables]\ntoken = \"{TOKEN}\"\nfiles_token = \"files-token\"\n\n\
+             [discovery]\nkind = \"a365\"\nendpoint = \"{}\"\nagent_id = \"agent-1\"\n\
+             auth_token = \"${{token}}\"\n\n\
+             [discovery.server_auth.files]\nAuthorization = \"Bearer ${{files_token}}\"\n",
+            registry.endpoint()
+        ),
+        None,
+    )
+    .unwrap();
+    let client = RegistryClient::new(
+        *config.discovery.clone().unwrap(),
+        config.variables.clone(),
+        reqwest::Client::new(),
+    );
+    let mut settings = HubSettings::default();
+    settings.registration.on_error = RegistrationPolicy::SkipWithWarning;
+    let hub = Hub::start_with(
+        settings,
+        Vec::new(),
+        Some(hub_source(client, Some(Duration::from_millis(200)))),
+        switchboard::hub::dial(&config, &Connector::new()),
+        &|_| {},
+    )
+    .await
+    .expect("start");
+    assert_eq!(hub.servers(), ["Mail".to_string()]);
+    let echo = hub
+        .call(
+            "Mail__echo",
+            json!({"message": "hi"}).as_object().cloned(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(echo.text(), "hi");
+    assert_eq!(hub.health().sources[0].name, "a365");
+    assert!(hub.health().sources[0].ok);
+
+    // The registry now lists Files (which needs the server_auth token) instead of Mail.
+    registry.set_servers(vec![RegistryEntry::with_url("Files", &files.url())]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hub.servers() != ["Files".to_string()] {
+        assert!(Instant::now() < deadline, "servers: {:?}", hub.servers());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let echo = hub
+        .call(
+            "Files__echo",
+            json!({"message": "ok"}).as_object().cloned(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(echo.text(), "ok");
+    assert!(hub.catalog().get("Mail__echo").is_none());
+    hub.close().await;
 }
