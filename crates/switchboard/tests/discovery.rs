@@ -698,3 +698,55 @@ async fn the_hub_registers_discovered_servers_with_server_auth_and_follows_refre
     assert!(hub.catalog().get("Mail__echo").is_none());
     hub.close().await;
 }
+
+/// Log lines written on this thread (a current-thread runtime keeps the request on it).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn unused_keys_are_warned_once_and_no_log_line_holds_a_secret() {
+    let registry = registry(vec![
+        RegistryEntry::with_url("Mail", "https://mail.example.com/mcp?key=q-s3cret")
+            .header("X-Api-Key", "header-s3cret"),
+    ])
+    .await;
+    let config = a365(
+        &registry,
+        "v2",
+        "[discovery.server_auth.zeta]\nA = \"auth-s3cret\"\n\
+         [discovery.server_auth.Beta]\nA = \"auth-s3cret\"\n\
+         [discovery.server_auth.mail]\nAuthorization = \"auth-s3cret\"\n",
+    );
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let d = run(&config).await.unwrap();
+    registry.configure(|k| k.force_status = Some(401));
+    run(&config).await.unwrap_err();
+    drop(guard);
+    assert_eq!(d.unused_auth_keys, ["Beta", "zeta"]);
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains(" WARN ")).collect();
+    assert_eq!(warnings.len(), 1, "{logs}");
+    assert!(warnings[0].contains(r#"["Beta", "zeta"]"#), "{logs}");
+    assert!(logs.contains("discovered MCP servers"), "{logs}");
+    for secret in [TOKEN, "q-s3cret", "header-s3cret", "auth-s3cret"] {
+        assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
+    }
+}
