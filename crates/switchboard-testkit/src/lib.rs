@@ -4,18 +4,21 @@
 //!
 //! Use it in-process through [`serve_streamable_http`], [`serve_sse`] and
 //! [`TestServer`], or spawn the `switchboard-testkit` binary (see [`cli`]).
+//! [`RegistryEmulator`] stands in for a tooling registry (Agent 365 discovery).
 
 use std::time::Duration;
 
 pub mod cli;
 pub mod demo;
 mod http;
+mod registry;
 mod sse;
 mod stdio;
 mod streamable;
 mod tools;
 
 pub use http::{RunningServer, WWW_AUTHENTICATE_CHALLENGE};
+pub use registry::{RecordedRequest, RegistryEmulator, RegistryEntry, RegistryKnobs};
 pub use sse::{serve_sse, serve_sse_on};
 pub use stdio::serve_stdio;
 pub use streamable::{HttpMode, serve_streamable_http, serve_streamable_http_on};

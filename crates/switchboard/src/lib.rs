@@ -3,6 +3,7 @@
 //! The engine is layered; each layer depends only on the ones listed before it:
 //!
 //! - [`config`]: configuration files (TOML, `mcpServers` JSON), validation, templating.
+//! - [`discovery`]: asking a tooling registry (Agent 365, a URL, a file) for more servers.
 //! - [`transport`]: how bytes reach a server (stdio, legacy HTTP+SSE, Streamable HTTP),
 //!   all behind rmcp's `Transport` trait.
 //! - [`upstream`]: one live MCP connection: connect, list tools, call a tool with a deadline.
@@ -16,6 +17,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod hub;
 pub mod sessions;

@@ -141,6 +141,7 @@ pub(super) fn parse(ctx: &Ctx<'_>, text: &str) -> Result<Config, ConfigError> {
         catalog: Default::default(),
         sessions: Default::default(),
         registration: Default::default(),
+        discovery: None,
         source: None,
     })
 }

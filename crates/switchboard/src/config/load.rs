@@ -138,6 +138,7 @@ pub(super) struct RawConfig {
     pub sessions: Option<RawSessions>,
     pub on_server_registration_error: Option<String>,
     pub retry_skipped_servers: Option<bool>,
+    pub discovery: Option<super::discovery::RawDiscovery>,
 }
 
 /// The `[sessions]` table.
@@ -403,7 +404,7 @@ fn explain_unknown_key(rest: &str, path: &[&str]) -> (String, String) {
     (problem, fix)
 }
 
-fn one_of_fix(value: &str, known: &[&str]) -> String {
+pub(super) fn one_of_fix(value: &str, known: &[&str]) -> String {
     let list = known
         .iter()
         .map(|k| format!("\"{k}\""))
@@ -495,6 +496,10 @@ pub(super) fn validate_config(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, C
                 None => RegistrationPolicy::default(),
             },
             retry_skipped: raw.retry_skipped_servers.unwrap_or(true),
+        },
+        discovery: match raw.discovery {
+            Some(d) => Some(Box::new(super::discovery::validate_discovery(ctx, d)?)),
+            None => None,
         },
         source: None,
     })
@@ -677,7 +682,7 @@ fn validate_servers(
 }
 
 /// Whether `name` is usable as a server name: non-empty, only `[A-Za-z0-9_-]`.
-pub(super) fn is_valid_server_name(name: &str) -> bool {
+pub(crate) fn is_valid_server_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()
@@ -685,7 +690,7 @@ pub(super) fn is_valid_server_name(name: &str) -> bool {
 }
 
 /// `name` with every character outside `[A-Za-z0-9_-]` replaced by `_` (`server` if empty).
-pub(super) fn normalise_server_name(name: &str) -> String {
+pub(crate) fn normalise_server_name(name: &str) -> String {
     if name.is_empty() {
         return "server".to_string();
     }
@@ -1012,7 +1017,7 @@ fn validate_overrides(
 }
 
 /// A duration string (`"30s"`, `"2m"`, `"500ms"`, `"1h"`); zero is rejected.
-fn parse_duration(key: &str, value: &str) -> Result<Duration, (String, String)> {
+pub(super) fn parse_duration(key: &str, value: &str) -> Result<Duration, (String, String)> {
     let fix = || DURATION_FIX.replace("KEY", key);
     match humantime::parse_duration(value.trim()) {
         Ok(d) if d.is_zero() => Err((format!("'{key}' is zero"), fix())),
@@ -1040,7 +1045,7 @@ fn check_url(url: &str) -> Result<(), (String, String)> {
 
 /// Header names must be HTTP tokens and unique ignoring case; values must be well-formed
 /// templates. Messages name headers, never values.
-fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), (String, String)> {
+pub(super) fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), (String, String)> {
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     for (name, value) in headers {
         if !is_valid_header_name(name) {

@@ -9,12 +9,16 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod discovery;
 mod json;
 mod load;
 pub(crate) mod suggest;
 pub mod template;
 
+pub use discovery::{A365Api, DEFAULT_DISCOVERY_TIMEOUT, DiscoveryConfig, RegistryKind};
 pub use template::{TemplateError, Variables};
+
+pub(crate) use load::{is_valid_server_name, normalise_server_name};
 
 /// The default config file, looked up in the current directory.
 pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
@@ -36,6 +40,9 @@ pub struct Config {
     pub sessions: SessionsConfig,
     /// `on_server_registration_error` and `retry_skipped_servers` (top-level keys).
     pub registration: RegistrationConfig,
+    /// The `[discovery]` table: a registry that lists more servers, if any. (Boxed: it is
+    /// large and rare, and `Config` is moved around by value.)
+    pub discovery: Option<Box<DiscoveryConfig>>,
     /// The file this was read from, if any.
     pub source: Option<PathBuf>,
 }
