@@ -8,19 +8,20 @@ use std::sync::Arc;
 use switchboard::config::{CatalogConfig, DEFAULT_CONFIG_FILE, PrefixMode, Variables};
 use switchboard::hub::Progress;
 use switchboard::sessions::Dial;
-use switchboard::{Config, Connector, Error, Hub, HubSettings, ServerConfig, Upstream};
+use switchboard::{Config, Connector, Error, ErrorClass, Hub, HubSettings, ServerConfig, Upstream};
 
 use crate::SourceArgs;
 
 /// The exit code for bad input or bad config.
 pub const EXIT_BAD_INPUT: u8 = 2;
 
-/// The exit status when the hub cannot start: 1 when a `fail_fast` server failed (the
-/// servers are the problem), 2 when the config is (e.g. `collisions = "error"`).
+/// The exit status when the hub cannot start: 2 when the config is the problem (e.g.
+/// `collisions = "error"`), 1 when servers or the registry are (`fail_fast`).
 pub fn start_failure_exit(error: &Error) -> u8 {
-    match error {
-        Error::Registration { .. } => 1,
-        _ => EXIT_BAD_INPUT,
+    if error.class() == ErrorClass::Config {
+        EXIT_BAD_INPUT
+    } else {
+        1
     }
 }
 
@@ -85,6 +86,11 @@ impl Source {
         }
     }
 
+    /// Whether servers also come from a tooling registry (`[discovery]`).
+    pub fn has_discovery(&self) -> bool {
+        matches!(self, Source::Config(config) if config.discovery.is_some())
+    }
+
     /// How tools are named: the config's `[catalog]`; a single server's tools keep their own
     /// names.
     pub fn catalog_config(&self) -> CatalogConfig {
@@ -109,14 +115,15 @@ impl Source {
         connector: &Connector,
         progress: &(dyn Fn(Progress<'_>) + Sync),
     ) -> Result<Hub, Error> {
-        let settings = match self {
-            Source::Config(config) => HubSettings::from(config),
-            _ => HubSettings {
+        let Source::Config(config) = self else {
+            let settings = HubSettings {
                 catalog: self.catalog_config(),
                 ..HubSettings::default()
-            },
+            };
+            return Hub::start_observed(settings, self.servers(), self.dial(connector), progress)
+                .await;
         };
-        Hub::start_observed(settings, self.servers(), self.dial(connector), progress).await
+        Hub::connect_observed(config, connector, progress).await
     }
 
     /// How connections to [`Self::servers`] are opened.

@@ -52,7 +52,7 @@ pub async fn run(args: &SourceArgs, format: Format) -> u8 {
         }
     };
     let servers = source.servers().iter().filter(|s| s.enabled).count();
-    if servers == 0 {
+    if servers == 0 && !source.has_discovery() {
         eprintln!("error: no enabled servers to connect to");
         return 1;
     }
@@ -65,11 +65,8 @@ pub async fn run(args: &SourceArgs, format: Format) -> u8 {
     };
     print(&hub, format);
     hub.close().await;
-    if hub.failures().len() == servers {
-        1
-    } else {
-        0
-    }
+    // Every server failed (or discovery found none that worked).
+    if hub.servers().is_empty() { 1 } else { 0 }
 }
 
 fn print(hub: &Hub, format: Format) {

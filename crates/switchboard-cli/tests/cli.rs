@@ -1139,3 +1139,76 @@ fn check_exits_2_on_a_bad_config() {
         run.context()
     );
 }
+
+#[test]
+fn check_and_tools_use_the_servers_a_discovery_file_lists() {
+    let ws = Workspace::new();
+    ws.write(
+        "registry.json",
+        &format!(
+            "{{\"mcpServers\": {{\"Found Kit\": {{\"command\": \"{}\"}}}}}}",
+            testkit_word()
+        ),
+    );
+    let config = ws.write(
+        "servers.toml",
+        "[discovery]\nkind = \"url\"\nurl = \"registry.json\"\n",
+    );
+    let run = ws.run(&["check", "--config", config.to_str().unwrap()]);
+    run.expect_code(0);
+    let lines = run.stdout_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Found_Kit ") && l.contains(" ready ")),
+        "{}",
+        run.context()
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("(discovery) discovery ") && l.contains(" ok ")),
+        "{}",
+        run.context()
+    );
+    let run = ws.run(&["tools", "--config", config.to_str().unwrap()]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("Found_Kit__echo"), "{}", run.context());
+}
+
+#[test]
+fn a_registry_that_cannot_be_reached_shows_as_a_failed_source() {
+    let ws = Workspace::new();
+    let config = ws.write(
+        "servers.toml",
+        "[discovery]\nkind = \"a365\"\nendpoint = \"http://127.0.0.1:1\"\nagent_id = \"a\"\n\
+         auth_token = \"secret-token-123\"\n",
+    );
+    let run = ws.run(&[
+        "check",
+        "--config",
+        config.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    run.expect_code(1);
+    let health: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(health["overall"], "unhealthy");
+    assert_eq!(health["sources"][0]["name"], "a365");
+    assert_eq!(health["sources"][0]["ok"], false);
+    assert_eq!(health["sources"][0]["last_error"]["class"], "unreachable");
+    assert!(!run.stdout.contains("secret-token-123") && !run.stderr.contains("secret-token-123"));
+
+    let config = ws.write(
+        "fail_fast.toml",
+        "on_server_registration_error = \"fail_fast\"\n[discovery]\nkind = \"a365\"\n\
+         endpoint = \"http://127.0.0.1:1\"\nagent_id = \"a\"\nauth_token = \"t\"\n",
+    );
+    let run = ws.run(&["check", "--config", config.to_str().unwrap()]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("a365") && run.stderr.contains("[unreachable]"),
+        "{}",
+        run.context()
+    );
+}

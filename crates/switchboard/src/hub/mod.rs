@@ -43,6 +43,7 @@ use crate::config::{
     CatalogConfig, Config, RegistrationConfig, RegistrationPolicy, ServerConfig, SessionMode,
     SessionsConfig, Variables,
 };
+use crate::discovery::RegistryClient;
 use crate::error::Error;
 use crate::sessions::{Dial, LinkStatus, ServerClients, Session};
 use crate::sync::lock;
@@ -163,10 +164,28 @@ impl Record {
 type Registered = (Arc<ServerConfig>, Upstream, Vec<Tool>);
 
 impl Hub {
-    /// Connects to the servers of `config` through `connector`.
+    /// Connects to the servers of `config` (and those its `[discovery]` registry lists)
+    /// through `connector`.
     pub async fn connect(config: &Config, connector: &Connector) -> Result<Hub, Error> {
+        Hub::connect_observed(config, connector, &|_| {}).await
+    }
+
+    /// [`Hub::connect`], telling `progress` what happens to each server as it happens.
+    pub async fn connect_observed(
+        config: &Config,
+        connector: &Connector,
+        progress: &(dyn Fn(Progress<'_>) + Sync),
+    ) -> Result<Hub, Error> {
+        let source = config.discovery.as_deref().map(|discovery| {
+            Source::registry(RegistryClient::new(
+                discovery.clone(),
+                config.variables.clone(),
+                connector.registry_client(),
+            ))
+        });
         let servers = config.servers.values().cloned();
-        Hub::start(HubSettings::from(config), servers, dial(config, connector)).await
+        let dial = dial(config, connector);
+        Hub::start_with(HubSettings::from(config), servers, source, dial, progress).await
     }
 
     /// Registers `servers` with `dial` (all at once; disabled ones are only recorded) and

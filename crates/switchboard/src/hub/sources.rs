@@ -18,6 +18,7 @@ use super::health::SourceHealth;
 use super::{Inner, Progress, log_skip};
 use crate::catalog::REGISTRATION_LOG;
 use crate::config::{ReconnectPolicy, RegistrationPolicy, ServerConfig};
+use crate::discovery::RegistryClient;
 use crate::error::{Error, ErrorReport};
 use crate::sync::lock;
 
@@ -44,6 +45,28 @@ pub struct Source {
     pub refresh_interval: Option<Duration>,
     /// Backoff after a failed request.
     pub retry: ReconnectPolicy,
+}
+
+impl Source {
+    /// The source for a config's `[discovery]` registry, asked through `registry`.
+    pub fn registry(registry: RegistryClient) -> Source {
+        let config = registry.config();
+        Source {
+            name: registry.name().to_string(),
+            refresh_interval: config.refresh_interval,
+            retry: ReconnectPolicy::default(),
+            discover: Arc::new(move || {
+                let registry = registry.clone();
+                Box::pin(async move {
+                    let found = registry.discover().await?;
+                    Ok(Discovered {
+                        servers: found.servers,
+                        failures: found.failures,
+                    })
+                })
+            }),
+        }
+    }
 }
 
 /// What the first request to a source gave.

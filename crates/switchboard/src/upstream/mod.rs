@@ -53,6 +53,12 @@ impl Connector {
         Self::default()
     }
 
+    /// The HTTP client for requests that are not MCP (a tooling registry's server list);
+    /// it shares the keep-alive pool and TLS setup of HTTPS upstreams.
+    pub fn registry_client(&self) -> reqwest::Client {
+        self.clients.reqwest(HttpConnections::KeepAlive)
+    }
+
     /// Connects to `server` and completes `initialize`, within `server.connect_timeout`.
     /// `vars` fills the `${...}` placeholders of headers and env values.
     pub async fn connect(
