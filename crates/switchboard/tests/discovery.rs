@@ -750,3 +750,28 @@ async fn unused_keys_are_warned_once_and_no_log_line_holds_a_secret() {
         assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
     }
 }
+
+#[tokio::test]
+async fn a_registry_client_warns_about_unused_keys_once_across_refreshes() {
+    let registry = registry(vec![RegistryEntry::v1("Mail", "mail")]).await;
+    let config = a365(
+        &registry,
+        "v1",
+        "[discovery.server_auth.nobody]\nA = \"x\"\n",
+    );
+    let client = RegistryClient::new(config, vars(), reqwest::Client::new());
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    for _ in 0..3 {
+        client.discover().await.unwrap();
+    }
+    drop(guard);
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let warnings = logs.lines().filter(|l| l.contains(" WARN ")).count();
+    assert_eq!(warnings, 1, "{logs}");
+}

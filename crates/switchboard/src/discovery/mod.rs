@@ -32,7 +32,7 @@
 //! files), [`Error::Template`]/[`Error::Config`] (the token or headers cannot be rendered).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::config::{DiscoveryConfig, RegistryKind, ServerConfig};
 use crate::config::{is_valid_server_name, normalise_server_name};
@@ -76,6 +76,29 @@ pub async fn discover(
     variables: &BTreeMap<String, String>,
     client: &reqwest::Client,
 ) -> Result<Discovery, Error> {
+    let discovery = discover_quietly(config, variables, client).await?;
+    warn_unused(config.registry_name(), &discovery.unused_auth_keys);
+    Ok(discovery)
+}
+
+/// The warning about `[discovery.server_auth]` keys that matched no listed server.
+fn warn_unused(registry: &str, keys: &[String]) {
+    if !keys.is_empty() {
+        tracing::warn!(
+            registry,
+            keys = ?keys,
+            "[discovery.server_auth] names servers the registry did not list (no headers \
+             applied); update or remove these entries"
+        );
+    }
+}
+
+/// [`discover`] without the unused-key warning (its callers decide when to warn).
+async fn discover_quietly(
+    config: &DiscoveryConfig,
+    variables: &BTreeMap<String, String>,
+    client: &reqwest::Client,
+) -> Result<Discovery, Error> {
     let registry = config.registry_name();
     let fetched = fetch::fetch(config, variables, client).await?;
     let entries = match &config.registry {
@@ -104,6 +127,9 @@ pub struct RegistryClient {
     config: Arc<DiscoveryConfig>,
     variables: Arc<BTreeMap<String, String>>,
     client: reqwest::Client,
+    /// The unused `server_auth` keys last warned about: a refresh warns only when they
+    /// change, not every interval.
+    warned: Arc<Mutex<Vec<String>>>,
 }
 
 impl RegistryClient {
@@ -116,6 +142,7 @@ impl RegistryClient {
             config: Arc::new(config),
             variables: Arc::new(variables),
             client,
+            warned: Arc::default(),
         }
     }
 
@@ -128,9 +155,16 @@ impl RegistryClient {
         &self.config
     }
 
-    /// [`discover`] with this registry's settings.
+    /// [`discover`] with this registry's settings; the unused-key warning is logged once
+    /// for as long as the same keys stay unused.
     pub async fn discover(&self) -> Result<Discovery, Error> {
-        discover(&self.config, &self.variables, &self.client).await
+        let discovery = discover_quietly(&self.config, &self.variables, &self.client).await?;
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        if *warned != discovery.unused_auth_keys {
+            warn_unused(self.name(), &discovery.unused_auth_keys);
+            warned.clone_from(&discovery.unused_auth_keys);
+        }
+        Ok(discovery)
     }
 }
 
@@ -210,14 +244,6 @@ fn assemble(
         .filter(|k| !used.contains(k))
         .cloned()
         .collect();
-    if !unused_auth_keys.is_empty() {
-        tracing::warn!(
-            registry,
-            keys = ?unused_auth_keys,
-            "[discovery.server_auth] names servers the registry did not list (no headers \
-             applied); update or remove these entries"
-        );
-    }
 
     let mut discovery = Discovery {
         unused_auth_keys,
