@@ -20,6 +20,7 @@
 //! a reaper task trims every `reaper_interval`. [`Hub::health`] is the snapshot of it all.
 
 mod health;
+mod registration;
 mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,7 +31,7 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use futures::future::join_all;
 use futures::stream::FuturesUnordered;
-use rmcp::model::{JsonObject, Tool};
+use rmcp::model::JsonObject;
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -38,7 +39,7 @@ use tokio::time::Instant;
 pub use health::{ErrorReport, Health, Overall, ServerHealth, ServerState, SourceHealth};
 pub use sources::{Discover, Discovered, Source};
 
-use crate::catalog::{Catalog, REGISTRATION_LOG, ServerTools};
+use crate::catalog::{Catalog, ServerTools};
 use crate::config::{
     CatalogConfig, Config, RegistrationConfig, RegistrationPolicy, ServerConfig, SessionMode,
     SessionsConfig, Variables,
@@ -47,11 +48,9 @@ use crate::discovery::RegistryClient;
 use crate::error::Error;
 use crate::sessions::{Dial, LinkStatus, ServerClients, Session};
 use crate::sync::lock;
-use crate::upstream::{CallOutcome, Connector, Upstream, UpstreamEvent};
+use crate::upstream::{CallOutcome, Connector, UpstreamEvent};
 use health::Registration;
-
-/// How often a drained server is checked for calls still in flight.
-const DRAIN_POLL: Duration = Duration::from_millis(20);
+use registration::{Record, Registered, log_skip, policy, register};
 
 /// The engine-wide settings a hub runs with (from [`Config`]).
 #[derive(Debug, Clone, Default)]
@@ -140,28 +139,6 @@ struct Inner {
     tasks: Mutex<BTreeMap<String, AbortHandle>>,
     closed: AtomicBool,
 }
-
-/// The registration bookkeeping of one server.
-struct Record {
-    config: Arc<ServerConfig>,
-    registration: Registration,
-    last_error: Option<ErrorReport>,
-    last_success: Option<SystemTime>,
-}
-
-impl Record {
-    fn new(config: Arc<ServerConfig>, registration: Registration) -> Record {
-        Record {
-            config,
-            registration,
-            last_error: None,
-            last_success: None,
-        }
-    }
-}
-
-/// A server that answered `initialize` and `tools/list`.
-type Registered = (Arc<ServerConfig>, Upstream, Vec<Tool>);
 
 impl Hub {
     /// Connects to the servers of `config` (and those its `[discovery]` registry lists)
@@ -490,42 +467,6 @@ impl Hub {
     }
 }
 
-/// Connects to `config`'s server and lists its tools (closing the connection if listing
-/// fails).
-async fn register(dial: Dial, config: Arc<ServerConfig>) -> Result<(Upstream, Vec<Tool>), Error> {
-    let upstream = dial(config, None).await?;
-    match upstream.list_tools().await {
-        Ok(tools) => Ok((upstream, tools)),
-        Err(error) => {
-            upstream.close().await;
-            Err(error)
-        }
-    }
-}
-
-/// The registration policy of `server`: its own, else the config's.
-fn policy(registration: &RegistrationConfig, server: &ServerConfig) -> RegistrationPolicy {
-    server
-        .on_registration_error
-        .unwrap_or(registration.on_error)
-}
-
-/// The log line of a skipped server: WARN under `skip_with_warning`, DEBUG otherwise.
-fn log_skip(server: &str, policy: RegistrationPolicy, error: &Error) {
-    let class = error.class();
-    match policy {
-        RegistrationPolicy::SkipSilently => tracing::debug!(
-            target: REGISTRATION_LOG, server, %class,
-            "skipping MCP server after registration failure (policy=skip_silently): {error}"
-        ),
-        _ => tracing::warn!(
-            target: REGISTRATION_LOG, server, %class,
-            "skipping MCP server after registration failure (policy={}): {error}",
-            policy.as_str()
-        ),
-    }
-}
-
 impl Inner {
     /// A read view of the registered servers; never held across an await.
     fn servers(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<ServerClients>>> {
@@ -665,133 +606,6 @@ impl Inner {
             old.abort();
         }
     }
-
-    /// A registered server joins: its clients go in, the catalogue is rebuilt with its
-    /// tools, and it is watched. A catalogue that cannot be built with it (`collisions =
-    /// "error"`) leaves it out for good: that is a config problem, not a passing one.
-    async fn join(
-        self: &Arc<Self>,
-        config: Arc<ServerConfig>,
-        upstream: Upstream,
-        tools: Vec<Tool>,
-    ) {
-        let name = config.name.clone();
-        if self.is_closed() {
-            upstream.close().await;
-            return;
-        }
-        let listing = ServerTools::new(&config, tools);
-        let clients = Arc::new(ServerClients::new(
-            config.clone(),
-            self.dial.clone(),
-            upstream,
-        ));
-        // Record and clients first: a subscriber woken by the catalogue event must find both.
-        let previous = lock(&self.records).insert(name.clone(), {
-            let mut record = Record::new(config.clone(), Registration::Ready);
-            record.last_success = Some(SystemTime::now());
-            record
-        });
-        self.servers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.clone(), clients.clone());
-        if let Err(error) = self.rebuild(&name, |listings| {
-            listings.insert(name.clone(), listing);
-        }) {
-            self.servers
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&name);
-            clients.close().await;
-            tracing::error!(target: REGISTRATION_LOG, server = %name, "cannot join the catalogue: {error}");
-            let mut record = Record::new(config, Registration::Failed { retrying: false });
-            record.last_error = Some(ErrorReport::now(&error));
-            record.last_success = previous.and_then(|p| p.last_success);
-            lock(&self.records).insert(name, record);
-            return;
-        }
-        self.watch(&name);
-        tracing::info!(target: REGISTRATION_LOG, server = %name, "registered");
-    }
-
-    /// Records a failed registration and, when retries are on, schedules one.
-    fn registration_failed(self: &Arc<Self>, config: Arc<ServerConfig>, error: &Error) {
-        let retrying = self.settings.registration.retry_skipped && !self.is_closed();
-        {
-            let mut records = lock(&self.records);
-            let record = records
-                .entry(config.name.clone())
-                .or_insert_with(|| Record::new(config.clone(), Registration::Ready));
-            record.config = config.clone();
-            record.registration = Registration::Failed { retrying };
-            record.last_error = Some(ErrorReport::now(error));
-        }
-        if retrying {
-            self.retry_later(config);
-        }
-    }
-
-    /// Retries registering `config`'s server in the background, with its reconnect
-    /// backoff, until it comes up (or the hub closes, or the server is removed).
-    fn retry_later(self: &Arc<Self>, config: Arc<ServerConfig>) {
-        let key = format!("retry:{}", config.name);
-        let task = retry(Arc::downgrade(self), config);
-        let handle = tokio::spawn(task).abort_handle();
-        if let Some(old) = lock(&self.tasks).insert(key, handle) {
-            old.abort();
-        }
-    }
-
-    /// Registers one more server; see [`Hub::add_server`].
-    async fn add(self: &Arc<Self>, config: ServerConfig) {
-        let config = Arc::new(config);
-        if !config.enabled {
-            let record = Record::new(config.clone(), Registration::Disabled);
-            lock(&self.records).insert(config.name.clone(), record);
-            return;
-        }
-        match register(self.dial.clone(), config.clone()).await {
-            Ok((upstream, tools)) => self.join(config, upstream, tools).await,
-            Err(error) => {
-                let policy = policy(&self.settings.registration, &config);
-                log_skip(&config.name, policy, &error);
-                self.registration_failed(config, &error);
-            }
-        }
-    }
-
-    /// Takes a server out; see [`Hub::remove_server`].
-    async fn remove(&self, server: &str, drain: Duration) {
-        for kind in ["watch", "retry"] {
-            if let Some(task) = lock(&self.tasks).remove(&format!("{kind}:{server}")) {
-                task.abort();
-            }
-        }
-        lock(&self.records).remove(server);
-        let clients = self
-            .servers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(server);
-        if let Err(error) = self.rebuild(server, |listings| {
-            listings.remove(server);
-        }) {
-            // Removing tools cannot create a collision; keep going if it somehow fails.
-            tracing::error!(
-                server,
-                "catalogue not rebuilt after removing the server: {error}"
-            );
-        }
-        let Some(clients) = clients else { return };
-        // Calls in flight hold a clone of the Arc: wait for them, up to `drain`.
-        let until = Instant::now() + drain;
-        while Arc::strong_count(&clients) > 1 && Instant::now() < until {
-            tokio::time::sleep(DRAIN_POLL).await;
-        }
-        clients.close().await;
-        tracing::info!(target: REGISTRATION_LOG, server, "removed");
-    }
 }
 
 /// The later of two error reports.
@@ -799,34 +613,6 @@ fn latest(a: Option<ErrorReport>, b: Option<ErrorReport>) -> Option<ErrorReport>
     match (a, b) {
         (Some(a), Some(b)) => Some(if b.at >= a.at { b } else { a }),
         (a, b) => a.or(b),
-    }
-}
-
-/// Tries to register a skipped server again, after its reconnect backoff (growing with
-/// each failure, up to its `max_backoff`), until it joins. Ends with the hub.
-async fn retry(inner: Weak<Inner>, config: Arc<ServerConfig>) {
-    let mut failures = 1;
-    loop {
-        tokio::time::sleep(config.reconnect.backoff(failures)).await;
-        let Some(dial) = inner.upgrade().map(|i| i.dial.clone()) else {
-            return;
-        };
-        let result = register(dial, config.clone()).await;
-        let Some(inner) = inner.upgrade() else { return };
-        match result {
-            Ok((upstream, tools)) => {
-                lock(&inner.tasks).remove(&format!("retry:{}", config.name));
-                inner.join(config, upstream, tools).await;
-                return;
-            }
-            Err(error) => {
-                tracing::debug!(target: REGISTRATION_LOG, server = %config.name, class = %error.class(), "retry failed: {error}");
-                if let Some(record) = lock(&inner.records).get_mut(&config.name) {
-                    record.last_error = Some(ErrorReport::now(&error));
-                }
-                failures = failures.saturating_add(1);
-            }
-        }
     }
 }
 

@@ -15,7 +15,8 @@ use futures::future::BoxFuture;
 use tokio::time::Instant;
 
 use super::health::SourceHealth;
-use super::{Inner, Progress, log_skip};
+use super::registration::log_skip;
+use super::{Inner, Progress};
 use crate::catalog::REGISTRATION_LOG;
 use crate::config::{ReconnectPolicy, RegistrationPolicy, ServerConfig};
 use crate::discovery::RegistryClient;
