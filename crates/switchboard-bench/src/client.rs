@@ -1,8 +1,10 @@
 //! The two things being compared, behind one `call`: a bare rmcp client used the plain way
-//! (`().serve(transport)`, then `RunningService::call_tool`), and Switchboard's engine
-//! (`Connector::connect`, then `Upstream::call_tool` with a deadline). Plus engine variants
-//! assembled from the engine's public pieces (`Upstream::serve` over a transport we build)
-//! to measure proposed engine changes without changing the engine.
+//! (`().serve(transport)`, then `RunningService::call_tool`), and Switchboard's engine the
+//! way applications use it (`Hub::start` with the one server, then `Hub::call` by exposed
+//! name: catalogue lookup, argument check against the schema, the server's link, and
+//! `Upstream::call_tool` with a deadline). Plus engine variants assembled from the engine's
+//! public pieces (`Upstream::serve` over a transport we build) to measure proposed transport
+//! changes without changing the engine.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,10 +19,9 @@ use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use switchboard::config::HttpConnections;
-use switchboard::config::Variables;
 use switchboard::transport::http;
 use switchboard::transport::sse::SseClientTransport;
-use switchboard::{Connector, ServerConfig, TransportKind, Upstream};
+use switchboard::{Connector, Hub, HubSettings, ServerConfig, TransportKind, Upstream};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
@@ -54,7 +55,7 @@ impl Target {
 pub enum Kind {
     /// rmcp's client with rmcp's defaults.
     Rmcp,
-    /// `Connector::connect` + `Upstream::call_tool`.
+    /// `Hub::start` + `Hub::call` (the whole engine path).
     Engine,
     /// The engine over Streamable HTTP with a new connection per request (the other policy).
     EnginePerRequest,
@@ -87,6 +88,12 @@ pub enum Client {
         /// The stdio server this client started, killed on drop.
         _child: Option<Child>,
     },
+    /// The engine's hub, with the exposed name of each of the server's tools.
+    Hub {
+        hub: Hub,
+        exposed: HashMap<String, String>,
+    },
+    /// A variant: a bare `Upstream` over a transport built by the bench.
     Engine(Upstream),
 }
 
@@ -109,12 +116,22 @@ impl Client {
     ) -> anyhow::Result<Self> {
         let config = target.server_config("bench");
         match kind {
-            Kind::Engine => Ok(Client::Engine(
-                connector
-                    .connect(&config, Variables::default())
+            Kind::Engine => {
+                let dial = switchboard::hub::dial(&Default::default(), connector);
+                let hub = Hub::start(HubSettings::default(), [config], dial)
                     .await
-                    .context("engine connect")?,
-            )),
+                    .context("engine start")?;
+                if let Some((_, error)) = hub.failures().first() {
+                    bail!("engine connect: {error}");
+                }
+                let exposed = hub
+                    .catalog()
+                    .tools()
+                    .iter()
+                    .map(|t| (t.original.clone(), t.name.clone()))
+                    .collect();
+                Ok(Client::Hub { hub, exposed })
+            }
             Kind::Rmcp => connect_rmcp(target).await,
             Kind::EnginePerRequest | Kind::EnginePerRequest256 | Kind::Engine256 => {
                 let Target::Url(url) = target else {
@@ -164,6 +181,21 @@ impl Client {
                     .and_then(|c| c.as_text())
                     .map_or(0, |t| t.text.len()))
             }
+            Client::Hub { hub, exposed } => {
+                let name = exposed
+                    .get(tool)
+                    .with_context(|| format!("the server has no tool '{tool}'"))?;
+                let deadline = Instant::now() + CALL_DEADLINE;
+                let outcome = hub.call(name, Some(args.clone()), Some(deadline)).await?;
+                if outcome.is_error {
+                    bail!("the tool returned isError");
+                }
+                Ok(outcome
+                    .content
+                    .first()
+                    .and_then(|c| c.as_text())
+                    .map_or(0, |t| t.text.len()))
+            }
             Client::Engine(upstream) => {
                 let deadline = Instant::now() + CALL_DEADLINE;
                 let outcome = upstream
@@ -187,6 +219,7 @@ impl Client {
             Client::Rmcp { mut service, .. } => {
                 let _ = service.close_with_timeout(Duration::from_secs(2)).await;
             }
+            Client::Hub { hub, .. } => hub.close().await,
             Client::Engine(upstream) => upstream.close().await,
         }
     }
