@@ -64,9 +64,10 @@ pub async fn run(args: &SourceArgs, format: Format) -> u8 {
         }
     };
     print(&hub, format);
-    hub.close().await;
     // Every server failed (or discovery found none that worked).
-    if hub.servers().is_empty() { 1 } else { 0 }
+    let none_registered = hub.servers().is_empty();
+    hub.close().await;
+    u8::from(none_registered)
 }
 
 fn print(hub: &Hub, format: Format) {

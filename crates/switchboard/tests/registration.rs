@@ -424,26 +424,45 @@ async fn a_removed_server_finishes_its_calls_in_flight_then_closes() {
     hub.close().await;
 }
 
-/// A discovery source whose answer the test sets: servers, or an error.
+/// A discovery source whose answer the test sets: servers, or an error; plus names of
+/// entries it lists without a usable URL.
 #[derive(Clone, Default)]
-struct Registry(Arc<Mutex<Option<Vec<ServerConfig>>>>);
+struct Registry(
+    Arc<Mutex<Option<Vec<ServerConfig>>>>,
+    Arc<Mutex<Vec<String>>>,
+);
 
 impl Registry {
     fn answer(&self, servers: Option<Vec<ServerConfig>>) {
         *self.0.lock().unwrap() = servers;
     }
 
+    fn unusable(&self, names: &[&str]) {
+        *self.1.lock().unwrap() = names.iter().map(|n| n.to_string()).collect();
+    }
+
     fn source(&self, refresh: Option<Duration>) -> Source {
-        let answer = self.0.clone();
+        let (answer, unusable) = (self.0.clone(), self.1.clone());
         Source {
             name: "registry".into(),
             discover: Arc::new(move || {
                 let answer = answer.lock().unwrap().clone();
+                let unusable = unusable.lock().unwrap().clone();
                 Box::pin(async move {
                     match answer {
                         Some(servers) => Ok(Discovered {
                             servers,
-                            failures: Vec::new(),
+                            failures: unusable
+                                .into_iter()
+                                .map(|name| {
+                                    let error = Error::Discovery {
+                                        registry: "registry".into(),
+                                        status: None,
+                                        reason: "no URL".into(),
+                                    };
+                                    (name, error)
+                                })
+                                .collect(),
                         }),
                         None => Err(Error::Discovery {
                             registry: "registry".into(),
@@ -612,5 +631,95 @@ async fn a_registry_never_replaces_or_removes_a_configured_server() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(hub.servers(), vec!["configured".to_string()]);
     assert!(hub.catalog().get("configured__echo").is_some());
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_registry_entry_shows_under_its_source_and_never_touches_a_server() {
+    let registry = Registry::default();
+    registry.answer(Some(Vec::new()));
+    registry.unusable(&["configured"]);
+    let hub = start_with_source(
+        RegistrationPolicy::SkipWithWarning,
+        vec![testkit_stdio("configured", &[])],
+        registry.source(None),
+    )
+    .await
+    .expect("start");
+    let health = hub.health();
+    assert_eq!(health.servers.len(), 1);
+    assert_eq!(health.servers[0].state, ServerState::Ready);
+    assert_eq!(health.sources[0].unusable.len(), 1);
+    assert_eq!(health.sources[0].unusable[0].0, "configured");
+    assert_eq!(health.overall, Overall::Degraded);
+    assert_eq!(hub.failures().len(), 1);
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_server_replaces_its_failed_registration_and_stops_the_retry() {
+    let mut late = ServerConfig::url("late", format!("http://127.0.0.1:{}/mcp", free_port()));
+    late.reconnect = fast_retry();
+    let hub = Hub::start(
+        settings(RegistrationPolicy::SkipSilently, true),
+        [late],
+        dial(),
+    )
+    .await
+    .expect("start");
+    assert_eq!(hub.health().servers[0].state, ServerState::Retrying);
+    hub.add_server(testkit_stdio("late", &[])).await;
+    // The old retry (against the refused port) would record errors on the new server.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let health = hub.health();
+    assert_eq!(health.servers[0].state, ServerState::Ready);
+    assert!(
+        health.servers[0].last_error.is_none(),
+        "{:?}",
+        health.servers[0]
+    );
+    assert!(hub.catalog().get("late__echo").is_some());
+    hub.close().await;
+    let err = hub
+        .call(
+            "late__echo",
+            json!({"message": "x"}).as_object().cloned(),
+            None,
+        )
+        .await
+        .expect_err("closed");
+    assert_eq!(err.class(), ErrorClass::Closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_session_server_added_later_is_reaped() {
+    let mut settings = settings(RegistrationPolicy::SkipWithWarning, false);
+    settings.sessions.reaper_interval = Duration::from_millis(100);
+    let hub = Hub::start(settings, [testkit_stdio("shared", &[])], dial())
+        .await
+        .expect("start");
+    let kit = TestkitProcess::start("streamable-http", &[]);
+    let mut per = ServerConfig::url("per", kit.url.clone());
+    per.session_mode = switchboard::config::SessionMode::PerSession;
+    per.session_idle_timeout = Duration::from_millis(200);
+    hub.add_server(per).await;
+    let user = switchboard::Session::new("u1", Default::default());
+    hub.call_in(
+        Some(&user),
+        "per__echo",
+        json!({"message": "x"}).as_object().cloned(),
+        None,
+    )
+    .await
+    .expect("call");
+    assert_eq!(hub.session_count("per"), 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hub.session_count("per") > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the idle session was never reaped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     hub.close().await;
 }

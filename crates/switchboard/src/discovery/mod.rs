@@ -3,7 +3,8 @@
 //! A `[discovery]` table names a registry (the Agent 365 tooling gateway, or any URL or file
 //! holding an `mcpServers` document). [`discover`] asks it once and returns [`Discovery`]:
 //! servers ready to register like configured ones, the entries that cannot be registered,
-//! and the `server_auth` keys that matched nothing. It keeps no state: the hub calls it at
+//! and the `server_auth` keys that matched nothing. [`discover`] keeps no state; the hub uses
+//! a [`RegistryClient`] (which only remembers which unused keys it already warned about) at
 //! start and on every refresh, and decides (under its registration policy) what failures do.
 //!
 //! Rules, in the order they apply:
@@ -122,7 +123,7 @@ async fn discover_quietly(
 
 /// A registry with everything [`discover`] needs, owned and cheap to clone: for callers that
 /// ask again and again from a task (the hub's refresh and retry).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RegistryClient {
     config: Arc<DiscoveryConfig>,
     variables: Arc<BTreeMap<String, String>>,
@@ -130,6 +131,15 @@ pub struct RegistryClient {
     /// The unused `server_auth` keys last warned about: a refresh warns only when they
     /// change, not every interval.
     warned: Arc<Mutex<Vec<String>>>,
+}
+
+/// Names the registry only: the variables and the config's templates may hold secrets.
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("registry", &self.name())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RegistryClient {

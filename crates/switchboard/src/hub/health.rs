@@ -24,7 +24,8 @@ pub struct Health {
 /// One word for the whole hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overall {
-    /// Every enabled server is ready and every discovery source answered.
+    /// Every enabled server is ready and every discovery source answered with nothing
+    /// unusable.
     Healthy,
     /// Some servers (or a discovery source) are missing; at least one server is ready.
     Degraded,
@@ -59,7 +60,8 @@ pub enum ServerState {
     /// Registered; its tools are in the catalogue and its connection is up (or will be
     /// re-made on the next call).
     Ready,
-    /// Registration failed and it is not retried (`retry_skipped_servers = false`).
+    /// Registration failed and it is not retried (`retry_skipped_servers = false`, or its
+    /// tools cannot join the catalogue under `collisions = "error"`).
     Skipped,
     /// The server refused our credentials; it stays out until someone fixes them.
     NeedsAuth,
@@ -89,6 +91,9 @@ pub struct SourceHealth {
     pub ok: bool,
     /// Servers the last successful run returned.
     pub servers: usize,
+    /// Entries of the last successful run that cannot be registered (e.g. no URL), by
+    /// display name.
+    pub unusable: Vec<(String, ErrorReport)>,
     pub last_error: Option<ErrorReport>,
     pub last_success: Option<SystemTime>,
 }
@@ -141,7 +146,10 @@ pub(crate) fn overall(servers: &[ServerHealth], sources: &[SourceHealth]) -> Ove
             missing += 1;
         }
     }
-    let failed_sources = sources.iter().filter(|s| !s.ok).count();
+    let failed_sources = sources
+        .iter()
+        .filter(|s| !s.ok || !s.unusable.is_empty())
+        .count();
     if missing == 0 && failed_sources == 0 {
         Overall::Healthy
     } else if ready == 0 {
@@ -232,6 +240,7 @@ mod tests {
             name: "a365".into(),
             ok: false,
             servers: 0,
+            unusable: Vec::new(),
             last_error: Some(report(ErrorClass::Discovery)),
             last_success: None,
         };

@@ -15,6 +15,10 @@
 //! and finish; subscribers get a [`HubEvent`]. A server taken out (`remove_server`) is
 //! drained: calls in flight finish before its connections close.
 //!
+//! [`Hub::connect`] does the same for a [`Config`], adding the servers its `[discovery]`
+//! registry lists (`sources.rs`: asked at start under the same policy, then followed: new
+//! servers join, removed ones drain, a failing registry is asked again with backoff).
+//!
 //! Connections are the sessions layer's business (see `sessions/`): each server has a shared
 //! link that reconnects by itself, and `per_session` servers a pool of per-session links that
 //! a reaper task trims every `reaper_interval`. [`Hub::health`] is the snapshot of it all.
@@ -41,8 +45,8 @@ pub use sources::{Discover, Discovered, Source};
 
 use crate::catalog::{Catalog, ServerTools};
 use crate::config::{
-    CatalogConfig, Config, RegistrationConfig, RegistrationPolicy, ServerConfig, SessionMode,
-    SessionsConfig, Variables,
+    CatalogConfig, Config, RegistrationConfig, RegistrationPolicy, ServerConfig, SessionsConfig,
+    Variables,
 };
 use crate::discovery::RegistryClient;
 use crate::error::Error;
@@ -132,6 +136,9 @@ struct Inner {
     listings: Mutex<BTreeMap<String, ServerTools>>,
     catalog: RwLock<Arc<Catalog>>,
     events: broadcast::Sender<HubEvent>,
+    /// Per server name, bumped when the name is removed (see `registration.rs`). Written
+    /// only while holding the `servers` write lock.
+    epochs: Mutex<BTreeMap<String, u64>>,
     /// Discovery sources, for health.
     sources: Mutex<BTreeMap<String, SourceHealth>>,
     /// Watchers, retries, sources and the reaper, by what they do (`watch:NAME`,
@@ -201,14 +208,19 @@ impl Hub {
         let policy_default = settings.registration.on_error;
         let mut records = BTreeMap::new();
         let mut failed = Vec::new();
+        let mut start_failures = Vec::new();
         let source_run = match source {
             Some(source) => {
-                let first = sources::first_answer(source, policy_default, progress).await?;
-                failed.extend(first.unusable.into_iter().map(|(c, e)| (c, e, false)));
+                let mut first = sources::first_answer(source, policy_default, progress).await?;
+                // Unusable entries are the source's business (its health), never records:
+                // their display names may equal a configured or discovered server's name.
+                let unusable = std::mem::take(&mut first.unusable);
+                let reports = sources::reports(&unusable);
+                start_failures.extend(unusable);
                 let configured: BTreeSet<String> = servers.iter().map(|s| s.name.clone()).collect();
-                let known = sources::without_configured(first.known, &configured);
-                servers.extend(known.values().cloned());
-                Some((first.source, known, configured, first.outcome))
+                first.known = sources::without_configured(first.known, &configured);
+                servers.extend(first.known.values().cloned());
+                Some((first, reports, configured))
             }
             None => None,
         };
@@ -259,7 +271,7 @@ impl Hub {
                         });
                     }
                     log_skip(&config.name, policy, &error);
-                    failed.push((config, error, true));
+                    failed.push((config, error));
                 }
             }
         }
@@ -286,10 +298,8 @@ impl Hub {
             let clients = ServerClients::new(config.clone(), dial.clone(), upstream);
             connected.insert(config.name.clone(), Arc::new(clients));
         }
-        let retry = settings.registration.retry_skipped;
-        let mut start_failures = Vec::new();
-        for (config, error, retryable) in failed {
-            let retrying = retry && retryable;
+        let retrying = settings.registration.retry_skipped;
+        for (config, error) in failed {
             let mut record = Record::new(config.clone(), Registration::Failed { retrying });
             record.last_error = Some(ErrorReport::now(&error));
             records.insert(config.name.clone(), record);
@@ -307,6 +317,7 @@ impl Hub {
             listings: Mutex::new(listings),
             catalog: RwLock::new(Arc::new(catalog)),
             events,
+            epochs: Mutex::new(BTreeMap::new()),
             sources: Mutex::new(BTreeMap::new()),
             tasks: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
@@ -321,32 +332,13 @@ impl Hub {
             .map(|r| r.config.clone())
             .collect();
         for config in retries {
-            inner.retry_later(config);
+            inner.retry_later(config, 0);
         }
-        let per_session = lock(&inner.records)
-            .values()
-            .any(|r| r.config.session_mode == SessionMode::PerSession);
-        if per_session {
-            let reaper = reap(
-                Arc::downgrade(&inner),
-                inner.settings.sessions.reaper_interval,
-            );
-            lock(&inner.tasks).insert("reaper".into(), tokio::spawn(reaper).abort_handle());
+        if inner.servers().values().any(|c| c.pool().is_some()) {
+            inner.ensure_reaper();
         }
-        if let Some((source, known, configured, outcome)) = source_run {
-            match &outcome {
-                Ok(count) => inner.source_succeeded(&source.name, *count),
-                Err(error) => inner.source_failed(&source.name, error),
-            }
-            let key = format!("source:{}", source.name);
-            let follow = sources::Follow {
-                source,
-                known,
-                configured,
-                failed: outcome.is_err(),
-            };
-            let task = sources::follow(Arc::downgrade(&inner), follow);
-            lock(&inner.tasks).insert(key, tokio::spawn(task).abort_handle());
+        if let Some((first, reports, configured)) = source_run {
+            inner.follow_source(first, reports, configured);
         }
         Ok(Hub { inner })
     }
@@ -399,6 +391,12 @@ impl Hub {
     ) -> Result<CallOutcome, Error> {
         let tool = self.catalog().resolve(name)?;
         let arguments = tool.check_arguments(arguments)?;
+        if self.inner.is_closed() {
+            return Err(Error::Closed {
+                server: tool.server.clone(),
+                reason: Some("the hub is closed".to_string()),
+            });
+        }
         let Some(clients) = self.inner.clients(&tool.server) else {
             return Err(Error::Closed {
                 server: tool.server.clone(),
@@ -458,11 +456,19 @@ impl Hub {
 
     /// Stops watching and retrying and closes every connection.
     pub async fn close(&self) {
-        self.inner.closed.store(true, Ordering::Release);
+        let all: Vec<Arc<ServerClients>> = {
+            // Under the servers lock, so no server can join after this (see `join`).
+            let mut servers = self
+                .inner
+                .servers
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            self.inner.closed.store(true, Ordering::Release);
+            std::mem::take(&mut *servers).into_values().collect()
+        };
         for (_, task) in std::mem::take(&mut *lock(&self.inner.tasks)) {
             task.abort();
         }
-        let all: Vec<Arc<ServerClients>> = self.inner.servers().values().cloned().collect();
         join_all(all.iter().map(|c| c.close())).await;
     }
 }
@@ -534,16 +540,19 @@ impl Inner {
     }
 
     /// Builds a catalogue from the listings after `change` and swaps it in; on error the
-    /// old catalogue stays and nothing is changed.
+    /// old catalogue stays and nothing is changed. `change` returns false to change nothing
+    /// (it runs under the listings lock, so it can check what still holds).
     fn rebuild(
         &self,
         server: &str,
-        change: impl FnOnce(&mut BTreeMap<String, ServerTools>),
+        change: impl FnOnce(&mut BTreeMap<String, ServerTools>) -> bool,
     ) -> Result<(), Error> {
         // Held while building so two servers' rebuilds cannot lose each other's update.
         let mut listings = lock(&self.listings);
         let mut changed = listings.clone();
-        change(&mut changed);
+        if !change(&mut changed) {
+            return Ok(());
+        }
         let catalog = Catalog::build(&self.settings.catalog, changed.values())?;
         *listings = changed;
         let mut current = self.catalog.write().unwrap_or_else(|e| e.into_inner());
@@ -582,7 +591,13 @@ impl Inner {
         };
         let listing = ServerTools::new(link.server(), tools);
         match self.rebuild(server, |listings| {
+            // Only if the server is still the one listed (not removed or replaced meanwhile).
+            let current = self.servers().get(server).cloned();
+            if !current.is_some_and(|c| Arc::ptr_eq(&c, &clients)) {
+                return false;
+            }
             listings.insert(server.to_string(), listing);
+            true
         }) {
             Ok(()) => tracing::info!(server, "tools changed; catalogue updated"),
             Err(error) => {
@@ -601,10 +616,37 @@ impl Inner {
             server.to_string(),
             clients.shared().subscribe(),
         );
-        let handle = tokio::spawn(task).abort_handle();
-        if let Some(old) = lock(&self.tasks).insert(format!("watch:{server}"), handle) {
+        self.keep_task(format!("watch:{server}"), tokio::spawn(task).abort_handle());
+    }
+
+    /// Keeps a task's handle under `key` (aborting the task it replaces), so `remove` and
+    /// `close` can stop it.
+    fn keep_task(&self, key: String, handle: AbortHandle) {
+        if self.is_closed() {
+            handle.abort();
+            return;
+        }
+        if let Some(old) = lock(&self.tasks).insert(key, handle) {
             old.abort();
         }
+    }
+
+    /// Called by a task about to finish: forgets its own handle, but not a newer task's
+    /// kept under the same key.
+    fn forget_own_task(&self, key: &str) {
+        let mut tasks = lock(&self.tasks);
+        if tasks.get(key).map(AbortHandle::id) == tokio::task::try_id() {
+            tasks.remove(key);
+        }
+    }
+
+    /// Starts the reaper of idle per-session connections, unless it runs already.
+    fn ensure_reaper(self: &Arc<Self>) {
+        if lock(&self.tasks).contains_key("reaper") {
+            return;
+        }
+        let reaper = reap(Arc::downgrade(self), self.settings.sessions.reaper_interval);
+        self.keep_task("reaper".into(), tokio::spawn(reaper).abort_handle());
     }
 }
 

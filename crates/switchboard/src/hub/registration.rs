@@ -85,38 +85,49 @@ pub(super) fn log_skip(server: &str, policy: RegistrationPolicy, error: &Error) 
 }
 
 impl Inner {
+    /// The current registration epoch of `name`: bumped whenever the name is removed, so a
+    /// registration that started before a removal never lands after it.
+    pub(super) fn epoch(&self, name: &str) -> u64 {
+        lock(&self.epochs).get(name).copied().unwrap_or(0)
+    }
+
     /// A registered server joins: its clients go in, the catalogue is rebuilt with its
-    /// tools, and it is watched. A catalogue that cannot be built with it (`collisions =
+    /// tools, and it is watched. It does not join when the hub closed or the name was
+    /// removed since `epoch`. A catalogue that cannot be built with it (`collisions =
     /// "error"`) leaves it out for good: that is a config problem, not a passing one.
     pub(super) async fn join(
         self: &Arc<Self>,
         config: Arc<ServerConfig>,
         upstream: Upstream,
         tools: Vec<Tool>,
+        epoch: u64,
     ) {
         let name = config.name.clone();
-        if self.is_closed() {
-            upstream.close().await;
-            return;
-        }
         let listing = ServerTools::new(&config, tools);
         let clients = Arc::new(ServerClients::new(
             config.clone(),
             self.dial.clone(),
             upstream,
         ));
-        // Record and clients first: a subscriber woken by the catalogue event must find both.
-        let previous = lock(&self.records).insert(name.clone(), {
+        {
+            // Checked and inserted under the servers lock, which `remove` and `close` hold
+            // while they bump the epoch or close: no removal or close can slip in between.
+            let mut servers = self.servers.write().unwrap_or_else(|e| e.into_inner());
+            if self.is_closed() || self.epoch(&name) != epoch {
+                drop(servers);
+                clients.close().await;
+                return;
+            }
+            // Record and clients first: a subscriber woken by the catalogue event must find
+            // both.
             let mut record = Record::new(config.clone(), Registration::Ready);
             record.last_success = Some(SystemTime::now());
-            record
-        });
-        self.servers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.clone(), clients.clone());
+            lock(&self.records).insert(name.clone(), record);
+            servers.insert(name.clone(), clients.clone());
+        }
         if let Err(error) = self.rebuild(&name, |listings| {
             listings.insert(name.clone(), listing);
+            true
         }) {
             self.servers
                 .write()
@@ -126,16 +137,23 @@ impl Inner {
             tracing::error!(target: REGISTRATION_LOG, server = %name, "cannot join the catalogue: {error}");
             let mut record = Record::new(config, Registration::Failed { retrying: false });
             record.last_error = Some(ErrorReport::now(&error));
-            record.last_success = previous.and_then(|p| p.last_success);
             lock(&self.records).insert(name, record);
             return;
         }
         self.watch(&name);
+        if clients.pool().is_some() {
+            self.ensure_reaper();
+        }
         tracing::info!(target: REGISTRATION_LOG, server = %name, "registered");
     }
 
     /// Records a failed registration and, when retries are on, schedules one.
-    pub(super) fn registration_failed(self: &Arc<Self>, config: Arc<ServerConfig>, error: &Error) {
+    pub(super) fn registration_failed(
+        self: &Arc<Self>,
+        config: Arc<ServerConfig>,
+        error: &Error,
+        epoch: u64,
+    ) {
         let retrying = self.settings.registration.retry_skipped && !self.is_closed();
         {
             let mut records = lock(&self.records);
@@ -147,35 +165,43 @@ impl Inner {
             record.last_error = Some(ErrorReport::now(error));
         }
         if retrying {
-            self.retry_later(config);
+            self.retry_later(config, epoch);
         }
     }
 
     /// Retries registering `config`'s server in the background, with its reconnect
     /// backoff, until it comes up (or the hub closes, or the server is removed).
-    pub(super) fn retry_later(self: &Arc<Self>, config: Arc<ServerConfig>) {
+    pub(super) fn retry_later(self: &Arc<Self>, config: Arc<ServerConfig>, epoch: u64) {
         let key = format!("retry:{}", config.name);
-        let task = retry(Arc::downgrade(self), config);
-        let handle = tokio::spawn(task).abort_handle();
-        if let Some(old) = lock(&self.tasks).insert(key, handle) {
-            old.abort();
-        }
+        let task = retry(Arc::downgrade(self), config, epoch);
+        self.keep_task(key, tokio::spawn(task).abort_handle());
     }
 
-    /// Registers one more server; see [`Hub::add_server`].
+    /// Registers one more server; see [`Hub::add_server`]. A server of the same name
+    /// (registered, failed or retrying) is removed first.
     pub(super) async fn add(self: &Arc<Self>, config: ServerConfig) {
+        let previous = lock(&self.records)
+            .get(&config.name)
+            .map(|r| r.config.tool_call_timeout);
+        if let Some(drain) = previous {
+            self.remove(&config.name, drain).await;
+        }
         let config = Arc::new(config);
         if !config.enabled {
             let record = Record::new(config.clone(), Registration::Disabled);
             lock(&self.records).insert(config.name.clone(), record);
             return;
         }
+        let epoch = self.epoch(&config.name);
         match register(self.dial.clone(), config.clone()).await {
-            Ok((upstream, tools)) => self.join(config, upstream, tools).await,
+            Ok((upstream, tools)) => self.join(config, upstream, tools, epoch).await,
             Err(error) => {
+                if self.epoch(&config.name) != epoch {
+                    return; // removed meanwhile
+                }
                 let policy = policy(&self.settings.registration, &config);
                 log_skip(&config.name, policy, &error);
-                self.registration_failed(config, &error);
+                self.registration_failed(config, &error, epoch);
             }
         }
     }
@@ -187,15 +213,13 @@ impl Inner {
                 task.abort();
             }
         }
-        lock(&self.records).remove(server);
-        let clients = self
-            .servers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(server);
-        if let Err(error) = self.rebuild(server, |listings| {
-            listings.remove(server);
-        }) {
+        let clients = {
+            let mut servers = self.servers.write().unwrap_or_else(|e| e.into_inner());
+            *lock(&self.epochs).entry(server.to_string()).or_default() += 1;
+            lock(&self.records).remove(server);
+            servers.remove(server)
+        };
+        if let Err(error) = self.rebuild(server, |listings| listings.remove(server).is_some()) {
             // Removing tools cannot create a collision; keep going if it somehow fails.
             tracing::error!(
                 server,
@@ -214,8 +238,9 @@ impl Inner {
 }
 
 /// Tries to register a skipped server again, after its reconnect backoff (growing with
-/// each failure, up to its `max_backoff`), until it joins. Ends with the hub.
-async fn retry(inner: Weak<Inner>, config: Arc<ServerConfig>) {
+/// each failure, up to its `max_backoff`), until it joins. Ends with the hub, or when the
+/// server is removed (`epoch` moved on).
+async fn retry(inner: Weak<Inner>, config: Arc<ServerConfig>, epoch: u64) {
     let mut failures = 1;
     loop {
         tokio::time::sleep(config.reconnect.backoff(failures)).await;
@@ -226,12 +251,15 @@ async fn retry(inner: Weak<Inner>, config: Arc<ServerConfig>) {
         let Some(inner) = inner.upgrade() else { return };
         match result {
             Ok((upstream, tools)) => {
-                lock(&inner.tasks).remove(&format!("retry:{}", config.name));
-                inner.join(config, upstream, tools).await;
+                inner.forget_own_task(&format!("retry:{}", config.name));
+                inner.join(config, upstream, tools, epoch).await;
                 return;
             }
             Err(error) => {
                 tracing::debug!(target: REGISTRATION_LOG, server = %config.name, class = %error.class(), "retry failed: {error}");
+                if inner.epoch(&config.name) != epoch {
+                    return;
+                }
                 if let Some(record) = lock(&inner.records).get_mut(&config.name) {
                     record.last_error = Some(ErrorReport::now(&error));
                 }

@@ -4,13 +4,19 @@
 //! ones, under the same policy). Afterwards one task per source keeps it current: after a
 //! failure it asks again with backoff; with a `refresh_interval` it asks again every
 //! interval, registers new servers, drains and closes removed ones, and re-registers servers
-//! whose settings changed. Each answer swaps the catalogue through the hub's usual paths.
+//! whose settings changed (all at once, not one after another). Each answer swaps the
+//! catalogue through the hub's usual paths.
+//!
+//! A registry never touches a configured server: a discovered server with a configured
+//! server's name is left out. Entries it lists that cannot be registered (no usable URL)
+//! belong to the source's health, replaced with every answer; they never become server
+//! records, whose names they could clash with.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, join_all};
 
 use tokio::time::Instant;
 
@@ -75,8 +81,8 @@ pub(super) struct FirstAnswer {
     pub source: Source,
     /// The servers to register, by name.
     pub known: BTreeMap<String, ServerConfig>,
-    /// Entries without a usable URL (a placeholder config each, for health).
-    pub unusable: Vec<(Arc<ServerConfig>, Error)>,
+    /// Entries without a usable URL, by display name.
+    pub unusable: Vec<(String, Error)>,
     /// How many servers it gave, or why it failed.
     pub outcome: Result<usize, Error>,
 }
@@ -119,16 +125,16 @@ pub(super) async fn first_answer(
         servers: discovered.servers.len(),
         elapsed,
     });
-    let mut unusable = Vec::new();
-    for (name, error) in discovered.failures {
-        if policy == RegistrationPolicy::FailFast {
-            return Err(Error::Registration {
-                server: name,
-                source: Box::new(error),
-            });
-        }
-        log_skip(&name, policy, &error);
-        unusable.push((Arc::new(ServerConfig::url(name.as_str(), "")), error));
+    let mut failures = discovered.failures;
+    if policy == RegistrationPolicy::FailFast && !failures.is_empty() {
+        let (name, error) = failures.swap_remove(0);
+        return Err(Error::Registration {
+            server: name,
+            source: Box::new(error),
+        });
+    }
+    for (name, error) in &failures {
+        log_skip(name, policy, error);
     }
     let known: BTreeMap<String, ServerConfig> = discovered
         .servers
@@ -139,22 +145,48 @@ pub(super) async fn first_answer(
         source,
         outcome: Ok(known.len()),
         known,
-        unusable,
+        unusable: failures,
     })
 }
 
 impl Inner {
-    pub(super) fn source_succeeded(&self, name: &str, servers: usize) {
+    /// Records the first answer in health and starts the task that follows the source.
+    /// `unusable` are the answer's unusable entries (taken out of `first`).
+    pub(super) fn follow_source(
+        self: &Arc<Self>,
+        first: FirstAnswer,
+        unusable: Vec<(String, ErrorReport)>,
+        configured: BTreeSet<String>,
+    ) {
+        let name = first.source.name.clone();
+        let names = unusable.iter().map(|(name, _)| name.clone()).collect();
+        match &first.outcome {
+            Ok(count) => self.source_succeeded(&name, *count, unusable),
+            Err(error) => self.source_failed(&name, error),
+        }
+        let follow = Follow {
+            failed: first.outcome.is_err(),
+            unusable: names,
+            source: first.source,
+            known: first.known,
+            configured,
+        };
+        let task = follow_task(Arc::downgrade(self), follow);
+        self.keep_task(format!("source:{name}"), tokio::spawn(task).abort_handle());
+    }
+
+    fn source_succeeded(&self, name: &str, servers: usize, unusable: Vec<(String, ErrorReport)>) {
         let mut sources = lock(&self.sources);
         let health = sources
             .entry(name.to_string())
             .or_insert_with(|| empty(name));
         health.ok = true;
         health.servers = servers;
+        health.unusable = unusable;
         health.last_success = Some(SystemTime::now());
     }
 
-    pub(super) fn source_failed(&self, name: &str, error: &Error) {
+    fn source_failed(&self, name: &str, error: &Error) {
         let mut sources = lock(&self.sources);
         let health = sources
             .entry(name.to_string())
@@ -164,11 +196,19 @@ impl Inner {
     }
 }
 
+pub(super) fn reports(failures: &[(String, Error)]) -> Vec<(String, ErrorReport)> {
+    failures
+        .iter()
+        .map(|(name, error)| (name.clone(), ErrorReport::now(error)))
+        .collect()
+}
+
 fn empty(name: &str) -> SourceHealth {
     SourceHealth {
         name: name.to_string(),
         ok: false,
         servers: 0,
+        unusable: Vec::new(),
         last_error: None,
         last_success: None,
     }
@@ -176,7 +216,7 @@ fn empty(name: &str) -> SourceHealth {
 
 /// Logs a failed discovery run under the config's policy (it never fails the hub once
 /// started).
-pub(super) fn log_failure(source: &str, policy: RegistrationPolicy, error: &Error) {
+fn log_failure(source: &str, policy: RegistrationPolicy, error: &Error) {
     log_skip(&format!("discovery:{source}"), policy, error);
 }
 
@@ -200,21 +240,24 @@ pub(super) fn without_configured(
 }
 
 /// What the follow task starts from.
-pub(super) struct Follow {
-    pub source: Source,
+struct Follow {
+    source: Source,
     /// The servers of the last successful answer.
-    pub known: BTreeMap<String, ServerConfig>,
+    known: BTreeMap<String, ServerConfig>,
+    /// Display names of the last answer's unusable entries (logged once each).
+    unusable: BTreeSet<String>,
     /// Names of the config's own servers, which discovery never touches.
-    pub configured: BTreeSet<String>,
+    configured: BTreeSet<String>,
     /// Whether the first request failed (then the next one comes after a backoff).
-    pub failed: bool,
+    failed: bool,
 }
 
-/// Keeps a source's servers current; see the module docs.
-pub(super) async fn follow(inner: Weak<Inner>, follow: Follow) {
+/// Keeps a source's servers current; see the module docs. Ends with the hub.
+async fn follow_task(inner: Weak<Inner>, follow: Follow) {
     let Follow {
         source,
         mut known,
+        mut unusable,
         configured,
         failed,
     } = follow;
@@ -226,27 +269,33 @@ pub(super) async fn follow(inner: Weak<Inner>, follow: Follow) {
             (n, _) => source.retry.backoff(n),
         };
         tokio::time::sleep(wait).await;
+        if inner.strong_count() == 0 {
+            return;
+        }
         let answer = (source.discover)().await;
         let Some(inner) = inner.upgrade() else { return };
+        let policy = inner.settings.registration.on_error;
         match answer {
             Ok(discovered) => {
                 failures = 0;
-                let policy = inner.settings.registration.on_error;
                 for (name, error) in &discovered.failures {
-                    log_skip(name, policy, error);
+                    if !unusable.contains(name) {
+                        log_skip(name, policy, error);
+                    }
                 }
+                unusable = discovered.failures.iter().map(|(n, _)| n.clone()).collect();
                 let now = discovered
                     .servers
                     .into_iter()
                     .map(|s| (s.name.clone(), s))
                     .collect();
                 let now = without_configured(now, &configured);
-                inner.source_succeeded(&source.name, now.len());
+                inner.source_succeeded(&source.name, now.len(), reports(&discovered.failures));
                 known = apply(&inner, known, now).await;
             }
             Err(error) => {
                 failures = failures.saturating_add(1);
-                log_failure(&source.name, inner.settings.registration.on_error, &error);
+                log_failure(&source.name, policy, &error);
                 inner.source_failed(&source.name, &error);
             }
         }
@@ -254,23 +303,27 @@ pub(super) async fn follow(inner: Weak<Inner>, follow: Follow) {
 }
 
 /// Moves the hub from the `known` servers to `now`: removed and changed ones are drained
-/// and closed, new and changed ones registered. Returns `now` by name.
+/// and closed, then new and changed ones registered, each group all at once. Returns `now`.
 async fn apply(
     inner: &Arc<Inner>,
     known: BTreeMap<String, ServerConfig>,
     now: BTreeMap<String, ServerConfig>,
 ) -> BTreeMap<String, ServerConfig> {
-    for (name, old) in &known {
-        if now.get(name) != Some(old) {
-            tracing::info!(source_server = %name, "no longer discovered (or changed): removing");
-            inner.remove(name, old.tool_call_timeout).await;
-        }
-    }
-    for (name, server) in &now {
-        if known.get(name) != Some(server) {
-            tracing::info!(source_server = %name, "discovered: registering");
-            inner.add(server.clone()).await;
-        }
-    }
+    let leaving = known
+        .iter()
+        .filter(|(name, old)| now.get(*name) != Some(*old));
+    join_all(leaving.map(|(name, old)| {
+        tracing::info!(server = %name, "no longer discovered (or changed): removing");
+        inner.remove(name, old.tool_call_timeout)
+    }))
+    .await;
+    let joining = now
+        .iter()
+        .filter(|(name, server)| known.get(*name) != Some(*server));
+    join_all(joining.map(|(name, server)| {
+        tracing::info!(server = %name, "discovered: registering");
+        inner.add(server.clone())
+    }))
+    .await;
     now
 }

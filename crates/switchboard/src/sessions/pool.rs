@@ -15,7 +15,7 @@
 //!   process to 16,000 open sockets and past each close's grace period.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +35,8 @@ pub struct SessionPool {
     server: Arc<ServerConfig>,
     dial: Dial,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Set by `close` (under the map lock): no session is created after it.
+    closed: AtomicBool,
 }
 
 struct Session {
@@ -67,6 +69,7 @@ impl SessionPool {
             server,
             dial,
             sessions: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -80,6 +83,12 @@ impl SessionPool {
         let mut evicted = None;
         let lease = {
             let mut sessions = lock(&self.sessions);
+            if self.closed.load(Ordering::Acquire) {
+                return Err(Error::Closed {
+                    server: self.server.name.clone(),
+                    reason: Some("its per-session connections are closed".to_string()),
+                });
+            }
             if let Some(session) = sessions.get(id) {
                 session.leases.fetch_add(1, Ordering::AcqRel);
                 Lease {
@@ -150,9 +159,13 @@ impl SessionPool {
         self.len() == 0
     }
 
-    /// Closes every session.
+    /// Closes every session; later leases fail with [`Error::Closed`].
     pub async fn close(&self) {
-        let all: Vec<Arc<Session>> = lock(&self.sessions).drain().map(|(_, s)| s).collect();
+        let all: Vec<Arc<Session>> = {
+            let mut sessions = lock(&self.sessions);
+            self.closed.store(true, Ordering::Release);
+            sessions.drain().map(|(_, s)| s).collect()
+        };
         close_all(all).await;
     }
 }

@@ -41,9 +41,30 @@ pub fn reserved_header(headers: &[(String, String)]) -> Option<&str> {
 /// 10,000 sessions at once left 10,000 idle sockets and their buffers (~37 KB each) for 90 s.
 const IDLE_CONNECTIONS_PER_HOST: usize = 256;
 
+/// Redirects are followed only to the same scheme, host and port (at most 5): custom
+/// headers (API keys, tokens from templates) must never travel to another host, which
+/// reqwest would allow for every header but `Authorization` and cookies.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt.previous().last().is_some_and(|previous| {
+            let next = attempt.url();
+            previous.scheme() == next.scheme()
+                && previous.host_str() == next.host_str()
+                && previous.port_or_known_default() == next.port_or_known_default()
+        });
+        if same_origin && attempt.previous().len() <= 5 {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
 /// Builds one reqwest client for the policy.
 fn reqwest_client(policy: HttpConnections) -> reqwest::Client {
-    let builder = reqwest::Client::builder().tcp_nodelay(true);
+    let builder = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .redirect(same_origin_redirects());
     let builder = match policy {
         HttpConnections::PerRequest => builder.pool_max_idle_per_host(0),
         HttpConnections::KeepAlive => builder.pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST),

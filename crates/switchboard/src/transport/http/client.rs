@@ -328,17 +328,9 @@ fn auth_error(status: StatusCode, headers: &HeaderMap) -> Result<(), HttpError> 
     }
 }
 
-/// The `scope=` parameter of a challenge, quoted or not (rmcp's rule).
+/// The `scope` parameter of a challenge, quoted or not.
 fn scope_of(challenge: &str) -> Option<String> {
-    let start = challenge.to_ascii_lowercase().find("scope=")? + "scope=".len();
-    let value = &challenge[start..];
-    if let Some(quoted) = value.strip_prefix('"') {
-        return quoted.find('"').map(|end| quoted[..end].to_owned());
-    }
-    let end = value
-        .find(|c: char| c == ',' || c == ';' || c.is_whitespace())
-        .unwrap_or(value.len());
-    (end > 0).then(|| value[..end].to_owned())
+    crate::error::challenge_param(challenge, "scope").filter(|scope| !scope.is_empty())
 }
 
 /// 429 and 5xx, with a bounded `Retry-After` (rmcp's `HttpStatusError`).
