@@ -86,6 +86,15 @@ fn print_table(health: &Health) {
                 .as_ref()
                 .map_or("-".to_string(), error_cell),
         ]);
+        for (name, error) in &source.unusable {
+            rows.push([
+                format!("(discovery) {name}"),
+                "unusable".to_string(),
+                "0".to_string(),
+                "-".to_string(),
+                error_cell(error),
+            ]);
+        }
     }
     let widths: Vec<usize> = (0..4)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
@@ -154,6 +163,11 @@ fn to_json(health: &Health) -> Value {
             "name": s.name,
             "ok": s.ok,
             "servers": s.servers,
+            "unusable": s.unusable.iter().map(|(name, e)| json!({
+                "name": name,
+                "class": e.class.as_str(),
+                "message": e.message,
+            })).collect::<Vec<_>>(),
             "last_error": error_json(&s.last_error),
             "last_success": s.last_success.map(time),
         })).collect::<Vec<_>>(),

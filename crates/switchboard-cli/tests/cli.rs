@@ -1212,3 +1212,33 @@ fn a_registry_that_cannot_be_reached_shows_as_a_failed_source() {
         run.context()
     );
 }
+
+#[test]
+fn check_lists_a_registry_entry_that_cannot_be_registered_and_is_degraded() {
+    let ws = Workspace::new();
+    ws.write(
+        "registry.json",
+        &format!(
+            "{{\"mcpServers\": {{\"kit\": {{\"command\": \"{}\"}}, \"Broken\": {{}}}}}}",
+            testkit_word()
+        ),
+    );
+    let config = ws.write(
+        "servers.toml",
+        "[discovery]\nkind = \"url\"\nurl = \"registry.json\"\n",
+    );
+    let run = ws.run(&["check", "--config", config.to_str().unwrap()]);
+    run.expect_code(3);
+    assert!(
+        run.stdout_lines()
+            .iter()
+            .any(|l| l.starts_with("(discovery) Broken ") && l.contains(" unusable ")),
+        "{}",
+        run.context()
+    );
+    assert!(
+        run.stdout.contains("overall: degraded"),
+        "{}",
+        run.context()
+    );
+}
