@@ -56,6 +56,10 @@ pub struct Args {
     /// Serve `tools/list` in pages of N tools (0: one page).
     #[arg(long, env = "SWITCHBOARD_TESTKIT_PAGE_SIZE", default_value_t = 0)]
     pub page_size: usize,
+    /// After the client's `initialized`, wait this long, add a tool and send
+    /// tools/list_changed unprompted (e.g. 200ms).
+    #[arg(long, env = "SWITCHBOARD_TESTKIT_NOTIFY_AFTER", value_parser = humantime::parse_duration)]
+    pub notify_after: Option<Duration>,
 }
 
 impl Args {
@@ -68,6 +72,7 @@ impl Args {
             hang_initialize: self.hang_initialize,
             exit_on_drop: !self.no_exit_on_drop,
             page_size: self.page_size,
+            notify_after: self.notify_after,
         }
     }
 }

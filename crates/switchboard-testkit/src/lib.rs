@@ -42,4 +42,7 @@ pub struct Knobs {
     pub exit_on_drop: bool,
     /// Serve `tools/list` in pages of this many tools (0: everything in one page).
     pub page_size: usize,
+    /// After `notifications/initialized`, wait this long, then add a tool and send
+    /// `notifications/tools/list_changed` on its own (once per session).
+    pub notify_after: Option<Duration>,
 }

@@ -21,7 +21,7 @@ use rmcp::{
         Implementation, InitializeRequestParams, InitializeResult, JsonObject, ListToolsResult,
         PaginatedRequestParams, Resource, ServerCapabilities, ServerConfig, Tool,
     },
-    service::RequestContext,
+    service::{NotificationContext, RequestContext},
     transport::streamable_http_server::session::{SessionManager, local::LocalSessionManager},
 };
 use serde_json::{Value, json};
@@ -127,6 +127,17 @@ impl TestServer {
         })
     }
 
+    /// Adds a tool `added_<n>` (echoes `message`) and returns its name.
+    fn add_tool(&self) -> String {
+        let mut added = lock(&self.shared.added_tools);
+        let name = format!("added_{}", added.len() + 1);
+        added.push(message_tool(
+            name.clone(),
+            "A tool added at runtime: echoes `message`.",
+        ));
+        name
+    }
+
     fn find_tool(&self, name: &str) -> Option<Tool> {
         self.shared
             .base_tools
@@ -206,15 +217,7 @@ impl TestServer {
                 return Err(cancelled());
             }
             "notify_list_changed" => {
-                let added = {
-                    let mut added = lock(&self.shared.added_tools);
-                    let name = format!("added_{}", added.len() + 1);
-                    added.push(message_tool(
-                        name.clone(),
-                        "A tool added at runtime: echoes `message`.",
-                    ));
-                    name
-                };
+                let added = self.add_tool();
                 if let Err(error) = context.peer.notify_tool_list_changed().await {
                     tracing::warn!(%error, "could not send tools/list_changed");
                 }
@@ -324,6 +327,20 @@ impl ServerHandler for TestServer {
         }
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let Some(after) = self.shared.knobs.notify_after else {
+            return;
+        };
+        let server = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            server.add_tool();
+            if let Err(error) = context.peer.notify_tool_list_changed().await {
+                tracing::warn!(%error, "could not send tools/list_changed");
+            }
+        });
     }
 
     async fn discover(

@@ -723,3 +723,38 @@ async fn a_per_session_server_added_later_is_reaped() {
     }
     hub.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tools_change_sent_before_the_hub_was_watching_is_not_lost() {
+    // `a` announces a new tool 150 ms after it is up; the hub only starts watching once the
+    // slow `b` is registered too (700 ms), so the notification has nobody to reach.
+    let inner = dial();
+    let slow: Dial = Arc::new(move |server, variables| {
+        let connect = inner(server.clone(), variables);
+        Box::pin(async move {
+            if server.name == "b" {
+                tokio::time::sleep(Duration::from_millis(700)).await;
+            }
+            connect.await
+        })
+    });
+    let hub = Hub::start(
+        HubSettings::default(),
+        [
+            testkit_stdio("a", &["--notify-after", "150ms"]),
+            testkit_stdio("b", &[]),
+        ],
+        slow,
+    )
+    .await
+    .expect("start");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hub.catalog().get("a__added_1").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the early tools/list_changed was lost"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    hub.close().await;
+}

@@ -54,7 +54,7 @@ use crate::sessions::{Dial, LinkStatus, ServerClients, Session};
 use crate::sync::lock;
 use crate::upstream::{CallOutcome, Connector, UpstreamEvent};
 use health::Registration;
-use registration::{Record, Registered, log_skip, policy, register};
+use registration::{Listed, Record, log_skip, policy, register};
 
 /// The engine-wide settings a hub runs with (from [`Config`]).
 #[derive(Debug, Clone, Default)]
@@ -244,16 +244,16 @@ impl Hub {
             }
         }
 
-        let mut registered: Vec<Registered> = Vec::new();
+        let mut registered: Vec<(Arc<ServerConfig>, Listed)> = Vec::new();
         while let Some((config, result, elapsed)) = attempts.next().await {
             match result {
-                Ok((upstream, tools)) => {
+                Ok(listed) => {
                     progress(Progress::Ready {
                         server: &config.name,
-                        tools: tools.len(),
+                        tools: listed.tools.len(),
                         elapsed,
                     });
-                    registered.push((config, upstream, tools));
+                    registered.push((config, listed));
                 }
                 Err(error) => {
                     progress(Progress::Failed {
@@ -264,7 +264,8 @@ impl Hub {
                     let policy = policy(&settings.registration, &config);
                     if policy == RegistrationPolicy::FailFast {
                         drop(attempts); // connects still running are dropped, and end
-                        join_all(registered.iter().map(|(_, upstream, _)| upstream.close())).await;
+                        join_all(registered.iter().map(|(_, listed)| listed.upstream.close()))
+                            .await;
                         return Err(Error::Registration {
                             server: config.name.clone(),
                             source: Box::new(error),
@@ -277,13 +278,14 @@ impl Hub {
         }
 
         let mut listings = BTreeMap::new();
-        for (config, _, tools) in &registered {
-            listings.insert(config.name.clone(), ServerTools::new(config, tools.clone()));
+        for (config, listed) in &mut registered {
+            let tools = std::mem::take(&mut listed.tools);
+            listings.insert(config.name.clone(), ServerTools::new(config, tools));
         }
         let catalog = match Catalog::build(&settings.catalog, listings.values()) {
             Ok(catalog) => catalog,
             Err(error) => {
-                join_all(registered.iter().map(|(_, upstream, _)| upstream.close())).await;
+                join_all(registered.iter().map(|(_, listed)| listed.upstream.close())).await;
                 return Err(error);
             }
         };
@@ -291,11 +293,13 @@ impl Hub {
 
         let now = SystemTime::now();
         let mut connected = BTreeMap::new();
-        for (config, upstream, _) in registered {
+        let mut seen = BTreeMap::new();
+        for (config, listed) in registered {
             let mut record = Record::new(config.clone(), Registration::Ready);
             record.last_success = Some(now);
             records.insert(config.name.clone(), record);
-            let clients = ServerClients::new(config.clone(), dial.clone(), upstream);
+            seen.insert(config.name.clone(), listed.seen);
+            let clients = ServerClients::new(config.clone(), dial.clone(), listed.upstream);
             connected.insert(config.name.clone(), Arc::new(clients));
         }
         let retrying = settings.registration.retry_skipped;
@@ -322,9 +326,8 @@ impl Hub {
             tasks: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
         });
-        let names: Vec<String> = inner.servers().keys().cloned().collect();
-        for name in names {
-            inner.watch(&name);
+        for (name, seen) in seen {
+            inner.watch(&name, seen);
         }
         let retries: Vec<Arc<ServerConfig>> = lock(&inner.records)
             .values()
@@ -606,16 +609,17 @@ impl Inner {
         }
     }
 
-    /// Starts the task that relists `server` when its tools change.
-    fn watch(self: &Arc<Self>, server: &str) {
+    /// Starts the task that relists `server` when its tools change. `seen` is the server's
+    /// change count before its tools were listed: if it moved since, the task lists at once
+    /// (the notification came before anyone was subscribed).
+    fn watch(self: &Arc<Self>, server: &str, seen: u64) {
         let Some(clients) = self.clients(server) else {
             return;
         };
-        let task = watch(
-            Arc::downgrade(self),
-            server.to_string(),
-            clients.shared().subscribe(),
-        );
+        let link = clients.shared();
+        let events = link.subscribe();
+        let missed = link.tool_changes().is_some_and(|now| now != seen);
+        let task = watch(Arc::downgrade(self), server.to_string(), events, missed);
         self.keep_task(format!("watch:{server}"), tokio::spawn(task).abort_handle());
     }
 
@@ -658,14 +662,22 @@ fn latest(a: Option<ErrorReport>, b: Option<ErrorReport>) -> Option<ErrorReport>
     }
 }
 
-/// Rebuilds the catalogue whenever `server` says its tools changed; a burst of
-/// notifications is one rebuild. Ends when the hub or the upstream is gone.
-async fn watch(inner: Weak<Inner>, server: String, mut events: broadcast::Receiver<UpstreamEvent>) {
+/// Rebuilds the catalogue whenever `server` says its tools changed (and at once when a
+/// change was `missed` before subscribing); a burst of notifications is one rebuild. Ends
+/// when the hub or the upstream is gone.
+async fn watch(
+    inner: Weak<Inner>,
+    server: String,
+    mut events: broadcast::Receiver<UpstreamEvent>,
+    mut missed: bool,
+) {
     use broadcast::error::{RecvError, TryRecvError};
     loop {
-        match events.recv().await {
-            Ok(UpstreamEvent::ToolsChanged) | Err(RecvError::Lagged(_)) => {}
-            Err(RecvError::Closed) => return,
+        if !std::mem::take(&mut missed) {
+            match events.recv().await {
+                Ok(UpstreamEvent::ToolsChanged) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
         }
         loop {
             match events.try_recv() {

@@ -40,17 +40,25 @@ impl Record {
 }
 
 /// A server that answered `initialize` and `tools/list`.
-pub(super) type Registered = (Arc<ServerConfig>, Upstream, Vec<Tool>);
+pub(super) struct Listed {
+    pub upstream: Upstream,
+    pub tools: Vec<Tool>,
+    /// [`Upstream::tool_changes`] before the listing: if it moved by the time the server
+    /// is watched, a change was missed and the watcher lists again at once.
+    pub seen: u64,
+}
 
 /// Connects to `config`'s server and lists its tools (closing the connection if listing
 /// fails).
-pub(super) async fn register(
-    dial: Dial,
-    config: Arc<ServerConfig>,
-) -> Result<(Upstream, Vec<Tool>), Error> {
+pub(super) async fn register(dial: Dial, config: Arc<ServerConfig>) -> Result<Listed, Error> {
     let upstream = dial(config, None).await?;
+    let seen = upstream.tool_changes();
     match upstream.list_tools().await {
-        Ok(tools) => Ok((upstream, tools)),
+        Ok(tools) => Ok(Listed {
+            upstream,
+            tools,
+            seen,
+        }),
         Err(error) => {
             upstream.close().await;
             Err(error)
@@ -98,10 +106,14 @@ impl Inner {
     pub(super) async fn join(
         self: &Arc<Self>,
         config: Arc<ServerConfig>,
-        upstream: Upstream,
-        tools: Vec<Tool>,
+        listed: Listed,
         epoch: u64,
     ) {
+        let Listed {
+            upstream,
+            tools,
+            seen,
+        } = listed;
         let name = config.name.clone();
         let listing = ServerTools::new(&config, tools);
         let clients = Arc::new(ServerClients::new(
@@ -140,7 +152,7 @@ impl Inner {
             lock(&self.records).insert(name, record);
             return;
         }
-        self.watch(&name);
+        self.watch(&name, seen);
         if clients.pool().is_some() {
             self.ensure_reaper();
         }
@@ -194,7 +206,7 @@ impl Inner {
         }
         let epoch = self.epoch(&config.name);
         match register(self.dial.clone(), config.clone()).await {
-            Ok((upstream, tools)) => self.join(config, upstream, tools, epoch).await,
+            Ok(listed) => self.join(config, listed, epoch).await,
             Err(error) => {
                 if self.epoch(&config.name) != epoch {
                     return; // removed meanwhile
@@ -250,9 +262,9 @@ async fn retry(inner: Weak<Inner>, config: Arc<ServerConfig>, epoch: u64) {
         let result = register(dial, config.clone()).await;
         let Some(inner) = inner.upgrade() else { return };
         match result {
-            Ok((upstream, tools)) => {
+            Ok(listed) => {
                 inner.forget_own_task(&format!("retry:{}", config.name));
-                inner.join(config, upstream, tools, epoch).await;
+                inner.join(config, listed, epoch).await;
                 return;
             }
             Err(error) => {

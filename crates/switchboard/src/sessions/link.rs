@@ -149,6 +149,14 @@ impl Link {
         self.events.subscribe()
     }
 
+    /// [`Upstream::tool_changes`] of the current upstream, if connected.
+    pub fn tool_changes(&self) -> Option<u64> {
+        lock(&self.current)
+            .upstream
+            .as_ref()
+            .map(|u| u.tool_changes())
+    }
+
     pub fn status(&self) -> LinkStatus {
         let current = lock(&self.current);
         LinkStatus {

@@ -2,6 +2,7 @@
 //! the notifications it sends.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rmcp::ClientHandler;
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
@@ -19,6 +20,9 @@ pub enum UpstreamEvent {
 pub(crate) struct Handler {
     pub(crate) server: Arc<str>,
     pub(crate) events: broadcast::Sender<UpstreamEvent>,
+    /// How many `tools/list_changed` arrived so far (events sent before anyone subscribed
+    /// are lost; this count is not).
+    pub(crate) tool_changes: Arc<AtomicU64>,
 }
 
 impl ClientHandler for Handler {
@@ -31,7 +35,8 @@ impl ClientHandler for Handler {
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         tracing::debug!(server = %self.server, "tools/list_changed");
-        // No subscriber is fine: nobody is interested yet.
+        self.tool_changes.fetch_add(1, Ordering::AcqRel);
+        // No subscriber is fine: the count above tells a late subscriber.
         let _ = self.events.send(UpstreamEvent::ToolsChanged);
     }
 }

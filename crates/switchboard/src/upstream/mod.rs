@@ -14,7 +14,7 @@ mod outcome;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rmcp::ServiceExt;
@@ -182,6 +182,7 @@ pub struct Upstream {
     process: tokio::sync::Mutex<Option<stdio::ProcessGroup>>,
     closed: AtomicBool,
     events: broadcast::Sender<UpstreamEvent>,
+    tool_changes: Arc<AtomicU64>,
     /// Tool names from the last successful `list_tools`, to tell an unknown tool from a
     /// call the server rejected.
     listed_tools: Mutex<Option<HashSet<String>>>,
@@ -197,9 +198,11 @@ impl Upstream {
     {
         let name: Arc<str> = Arc::from(server.name.as_str());
         let (events, _) = broadcast::channel(16);
+        let tool_changes = Arc::new(AtomicU64::new(0));
         let handler = Handler {
             server: name.clone(),
             events: events.clone(),
+            tool_changes: tool_changes.clone(),
         };
         let service = handler
             .serve(transport)
@@ -220,6 +223,7 @@ impl Upstream {
             process: tokio::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
             events,
+            tool_changes,
             listed_tools: Mutex::new(None),
         })
     }
@@ -240,6 +244,12 @@ impl Upstream {
     /// Notifications from the server that its owner may act on.
     pub fn subscribe(&self) -> broadcast::Receiver<UpstreamEvent> {
         self.events.subscribe()
+    }
+
+    /// How many `notifications/tools/list_changed` the server has sent so far. Read it
+    /// before `list_tools`; if it moved by the time someone subscribes, a change was missed.
+    pub fn tool_changes(&self) -> u64 {
+        self.tool_changes.load(Ordering::Acquire)
     }
 
     /// Whether the session can still carry requests: not closed by us, transport not dead.
