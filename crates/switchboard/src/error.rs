@@ -363,6 +363,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn all_lists_every_class_once_in_order() {
+        // Exhaustive: a new class does not compile until it has a place here and in ALL.
+        fn position(class: ErrorClass) -> usize {
+            match class {
+                ErrorClass::Config => 0,
+                ErrorClass::Unreachable => 1,
+                ErrorClass::Auth => 2,
+                ErrorClass::Timeout => 3,
+                ErrorClass::Protocol => 4,
+                ErrorClass::ToolError => 5,
+                ErrorClass::UnknownTool => 6,
+                ErrorClass::InvalidArguments => 7,
+                ErrorClass::SessionLimit => 8,
+                ErrorClass::Closed => 9,
+                ErrorClass::Discovery => 10,
+            }
+        }
+        for (i, class) in ErrorClass::ALL.iter().enumerate() {
+            assert_eq!(position(*class), i, "{class}");
+        }
+    }
+
+    #[test]
     fn challenge_params_are_read_quoted_or_bare() {
         let c = r#"Bearer realm="mcp", error="invalid_token", resource_metadata="https://a.example/.well-known/oauth-protected-resource/mcp""#;
         assert_eq!(
