@@ -64,8 +64,12 @@ fn print_table(health: &Health) {
         "LAST ERROR".to_string(),
     ]];
     for server in &health.servers {
+        let name = match &server.display_name {
+            Some(display) => format!("{} ({display})", server.name),
+            None => server.name.clone(),
+        };
         rows.push([
-            server.name.clone(),
+            name,
             server.state.as_str().to_string(),
             server.tools.to_string(),
             server.last_success.map_or("-".to_string(), time),
@@ -154,6 +158,7 @@ fn to_json(health: &Health) -> Value {
         "overall": health.overall.as_str(),
         "servers": health.servers.iter().map(|s| json!({
             "name": s.name,
+            "display_name": s.display_name,
             "state": s.state.as_str(),
             "tools": s.tools,
             "last_error": error_json(&s.last_error),

@@ -1160,7 +1160,7 @@ fn check_and_tools_use_the_servers_a_discovery_file_lists() {
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("Found_Kit ") && l.contains(" ready ")),
+            .any(|l| l.starts_with("Found_Kit (Found Kit) ") && l.contains(" ready ")),
         "{}",
         run.context()
     );

@@ -612,6 +612,7 @@ fn hub_source(registry: RegistryClient, refresh: Option<Duration>) -> Source {
                 Ok(Discovered {
                     servers: found.servers,
                     failures: found.failures,
+                    display_names: found.display_names,
                 })
             })
         }),

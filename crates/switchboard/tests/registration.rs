@@ -463,6 +463,7 @@ impl Registry {
                                     (name, error)
                                 })
                                 .collect(),
+                            display_names: Default::default(),
                         }),
                         None => Err(Error::Discovery {
                             registry: "registry".into(),

@@ -47,6 +47,8 @@ impl Overall {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerHealth {
     pub name: String,
+    /// For a discovered server: the registry's name for it, when it differs from `name`.
+    pub display_name: Option<String>,
     pub state: ServerState,
     /// Tools it has in the current catalogue.
     pub tools: usize,
@@ -167,6 +169,7 @@ mod tests {
     fn server(state: ServerState) -> ServerHealth {
         ServerHealth {
             name: "s".into(),
+            display_name: None,
             state,
             tools: 0,
             last_error: None,

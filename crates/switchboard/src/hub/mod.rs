@@ -141,6 +141,8 @@ struct Inner {
     epochs: Mutex<BTreeMap<String, u64>>,
     /// Discovery sources, for health.
     sources: Mutex<BTreeMap<String, SourceHealth>>,
+    /// Discovered servers' display names (the registry's), where they differ from the name.
+    display_names: Mutex<BTreeMap<String, String>>,
     /// Watchers, retries, sources and the reaper, by what they do (`watch:NAME`,
     /// `retry:NAME`, `source:NAME`, `reaper`).
     tasks: Mutex<BTreeMap<String, AbortHandle>>,
@@ -323,6 +325,7 @@ impl Hub {
             events,
             epochs: Mutex::new(BTreeMap::new()),
             sources: Mutex::new(BTreeMap::new()),
+            display_names: Mutex::new(BTreeMap::new()),
             tasks: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
         });
@@ -505,6 +508,7 @@ impl Inner {
             .iter()
             .map(|(name, c)| (name.clone(), c.shared().status()))
             .collect::<BTreeMap<_, _>>();
+        let display_names = lock(&self.display_names).clone();
         let servers: Vec<ServerHealth> = lock(&self.records)
             .iter()
             .map(|(name, record)| {
@@ -517,6 +521,7 @@ impl Inner {
                 }
                 ServerHealth {
                     name: name.clone(),
+                    display_name: display_names.get(name).filter(|d| *d != name).cloned(),
                     state: health::server_state(record.registration, last_error.as_ref(), link),
                     tools: tools.get(name.as_str()).copied().unwrap_or(0),
                     last_error,

@@ -40,6 +40,8 @@ pub struct Discovered {
     /// Entries that cannot be registered (e.g. no URL), by display name: registration
     /// failures under the policy.
     pub failures: Vec<(String, Error)>,
+    /// Server name → the registry's display name, where they differ (shown in health).
+    pub display_names: BTreeMap<String, String>,
 }
 
 /// A discovery source as the hub runs it.
@@ -69,6 +71,7 @@ impl Source {
                     Ok(Discovered {
                         servers: found.servers,
                         failures: found.failures,
+                        display_names: found.display_names,
                     })
                 })
             }),
@@ -85,6 +88,8 @@ pub(super) struct FirstAnswer {
     pub unusable: Vec<(String, Error)>,
     /// How many servers it gave, or why it failed.
     pub outcome: Result<usize, Error>,
+    /// Server name → display name, where they differ.
+    pub display_names: BTreeMap<String, String>,
 }
 
 /// Asks `source` once, at start. Under `fail_fast` a failed request, and an entry that
@@ -117,6 +122,7 @@ pub(super) async fn first_answer(
                 known: BTreeMap::new(),
                 unusable: Vec::new(),
                 outcome: Err(error),
+                display_names: BTreeMap::new(),
             });
         }
     };
@@ -125,6 +131,7 @@ pub(super) async fn first_answer(
         servers: discovered.servers.len(),
         elapsed,
     });
+    let display_names = discovered.display_names;
     let mut failures = discovered.failures;
     if policy == RegistrationPolicy::FailFast && !failures.is_empty() {
         let (name, error) = failures.swap_remove(0);
@@ -146,6 +153,7 @@ pub(super) async fn first_answer(
         outcome: Ok(known.len()),
         known,
         unusable: failures,
+        display_names,
     })
 }
 
@@ -160,6 +168,7 @@ impl Inner {
     ) {
         let name = first.source.name.clone();
         let names = unusable.iter().map(|(name, _)| name.clone()).collect();
+        lock(&self.display_names).extend(first.display_names);
         match &first.outcome {
             Ok(count) => self.source_succeeded(&name, *count, unusable),
             Err(error) => self.source_failed(&name, error),
@@ -291,6 +300,7 @@ async fn follow_task(inner: Weak<Inner>, follow: Follow) {
                     .collect();
                 let now = without_configured(now, &configured);
                 inner.source_succeeded(&source.name, now.len(), reports(&discovered.failures));
+                lock(&inner.display_names).extend(discovered.display_names);
                 known = apply(&inner, known, now).await;
             }
             Err(error) => {
