@@ -167,19 +167,12 @@ impl Client {
 
     /// One `tools/call`; the size of its first text block, or an error.
     pub async fn call(&self, tool: &str, args: &JsonObject) -> anyhow::Result<usize> {
-        match self {
+        let (is_error, content) = match self {
             Client::Rmcp { service, .. } => {
                 let params =
                     CallToolRequestParams::new(tool.to_owned()).with_arguments(args.clone());
                 let result = service.call_tool(params).await?;
-                if result.is_error == Some(true) {
-                    bail!("the tool returned isError");
-                }
-                Ok(result
-                    .content
-                    .first()
-                    .and_then(|c| c.as_text())
-                    .map_or(0, |t| t.text.len()))
+                (result.is_error == Some(true), result.content)
             }
             Client::Hub { hub, exposed } => {
                 let name = exposed
@@ -187,30 +180,23 @@ impl Client {
                     .with_context(|| format!("the server has no tool '{tool}'"))?;
                 let deadline = Instant::now() + CALL_DEADLINE;
                 let outcome = hub.call(name, Some(args.clone()), Some(deadline)).await?;
-                if outcome.is_error {
-                    bail!("the tool returned isError");
-                }
-                Ok(outcome
-                    .content
-                    .first()
-                    .and_then(|c| c.as_text())
-                    .map_or(0, |t| t.text.len()))
+                (outcome.is_error, outcome.content)
             }
             Client::Engine(upstream) => {
                 let deadline = Instant::now() + CALL_DEADLINE;
                 let outcome = upstream
                     .call_tool(tool, Some(args.clone()), deadline)
                     .await?;
-                if outcome.is_error {
-                    bail!("the tool returned isError");
-                }
-                Ok(outcome
-                    .content
-                    .first()
-                    .and_then(|c| c.as_text())
-                    .map_or(0, |t| t.text.len()))
+                (outcome.is_error, outcome.content)
             }
+        };
+        if is_error {
+            bail!("the tool returned isError");
         }
+        Ok(content
+            .first()
+            .and_then(|c| c.as_text())
+            .map_or(0, |t| t.text.len()))
     }
 
     /// Ends the session (and a stdio server).

@@ -7,7 +7,7 @@ use switchboard::{CallOutcome, Connector, Error, Hub};
 use tokio::time::Instant;
 
 use crate::SourceArgs;
-use crate::source::{EXIT_BAD_INPUT, Source, start_failure_exit};
+use crate::source::{EXIT_BAD_INPUT, Source, start_failed};
 
 pub async fn run(
     args: &SourceArgs,
@@ -23,19 +23,13 @@ pub async fn run(
             return EXIT_BAD_INPUT;
         }
     };
-    let source = match Source::from_args(args) {
+    let source = match Source::load(args) {
         Ok(source) => source,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return EXIT_BAD_INPUT;
-        }
+        Err(code) => return code,
     };
     let hub = match source.hub(&Connector::new()).await {
         Ok(hub) => hub,
-        Err(error) => {
-            eprintln!("error: {error} [{}]", error.class());
-            return start_failure_exit(&error);
-        }
+        Err(error) => return start_failed(&error),
     };
     let separator = source.catalog_config().separator;
     let code = match resolve(&hub, name, &separator) {

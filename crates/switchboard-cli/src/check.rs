@@ -11,7 +11,7 @@ use switchboard::{Connector, Hub};
 
 use crate::SourceArgs;
 use crate::progress::Board;
-use crate::source::{EXIT_BAD_INPUT, Source, start_failure_exit};
+use crate::source::{Source, start_failed};
 
 pub const EXIT_UNHEALTHY: u8 = 1;
 pub const EXIT_DEGRADED: u8 = 3;
@@ -23,12 +23,9 @@ pub enum Format {
 }
 
 pub async fn run(args: &SourceArgs, format: Format) -> u8 {
-    let source = match Source::from_args(args) {
+    let source = match Source::load(args) {
         Ok(source) => source,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return EXIT_BAD_INPUT;
-        }
+        Err(code) => return code,
     };
     let board = Board::new();
     let started = source
@@ -37,10 +34,7 @@ pub async fn run(args: &SourceArgs, format: Format) -> u8 {
     board.finish();
     let hub: Hub = match started {
         Ok(hub) => hub,
-        Err(error) => {
-            eprintln!("error: {error} [{}]", error.class());
-            return start_failure_exit(&error);
-        }
+        Err(error) => return start_failed(&error),
     };
     let health = hub.health();
     hub.close().await;

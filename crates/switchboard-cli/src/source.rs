@@ -15,9 +15,11 @@ use crate::SourceArgs;
 /// The exit code for bad input or bad config.
 pub const EXIT_BAD_INPUT: u8 = 2;
 
-/// The exit status when the hub cannot start: 2 when the config is the problem (e.g.
-/// `collisions = "error"`), 1 when servers or the registry are (`fail_fast`).
-pub fn start_failure_exit(error: &Error) -> u8 {
+/// Prints why the hub could not start and returns the exit status: 2 when the config is
+/// the problem (e.g. `collisions = "error"`), 1 when servers or the registry are
+/// (`fail_fast`).
+pub fn start_failed(error: &Error) -> u8 {
+    eprintln!("error: {error} [{}]", error.class());
     if error.class() == ErrorClass::Config {
         EXIT_BAD_INPUT
     } else {
@@ -39,6 +41,14 @@ pub enum Source {
 pub const DEMO_SERVER: &str = "demo";
 
 impl Source {
+    /// [`Source::from_args`], printing the problem; the error is the exit status.
+    pub fn load(args: &SourceArgs) -> Result<Source, u8> {
+        Source::from_args(args).map_err(|message| {
+            eprintln!("error: {message}");
+            EXIT_BAD_INPUT
+        })
+    }
+
     pub fn from_args(args: &SourceArgs) -> Result<Source, String> {
         if let Some(url) = &args.url {
             let server = ServerConfig::url(single_name(url), url.clone());

@@ -10,7 +10,7 @@ use switchboard::{Connector, ExportFormat, Hub};
 
 use crate::SourceArgs;
 use crate::output::{first_line, print_table};
-use crate::source::{EXIT_BAD_INPUT, Source, start_failure_exit};
+use crate::source::{Source, start_failed};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Format {
@@ -44,12 +44,9 @@ struct FailureRow {
 }
 
 pub async fn run(args: &SourceArgs, format: Format) -> u8 {
-    let source = match Source::from_args(args) {
+    let source = match Source::load(args) {
         Ok(source) => source,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return EXIT_BAD_INPUT;
-        }
+        Err(code) => return code,
     };
     let servers = source.servers().iter().filter(|s| s.enabled).count();
     if servers == 0 && !source.has_discovery() {
@@ -58,10 +55,7 @@ pub async fn run(args: &SourceArgs, format: Format) -> u8 {
     }
     let hub = match source.hub(&Connector::new()).await {
         Ok(hub) => hub,
-        Err(error) => {
-            eprintln!("error: {error} [{}]", error.class());
-            return start_failure_exit(&error);
-        }
+        Err(error) => return start_failed(&error),
     };
     print(&hub, format);
     // Every server failed (or discovery found none that worked).

@@ -14,7 +14,7 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-use crate::tools::schema;
+use crate::tools::{add_tool, message_tool, schema};
 
 /// The demo server: `echo {message}`, `add {a, b}`, `now {}`.
 #[derive(Clone, Debug, Default)]
@@ -29,24 +29,8 @@ impl DemoServer {
     /// The demo tools.
     pub fn tools() -> Vec<Tool> {
         vec![
-            Tool::new(
-                "echo",
-                "Returns `message` unchanged.",
-                schema(json!({
-                    "type": "object",
-                    "properties": {"message": {"type": "string"}},
-                    "required": ["message"],
-                })),
-            ),
-            Tool::new(
-                "add",
-                "Returns the sum of `a` and `b`.",
-                schema(json!({
-                    "type": "object",
-                    "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
-                    "required": ["a", "b"],
-                })),
-            ),
+            message_tool("echo".into(), "Returns `message` unchanged."),
+            add_tool(),
             Tool::new(
                 "now",
                 "The current UTC time (RFC 3339).",

@@ -1,6 +1,7 @@
-//! HTTP plumbing shared by the Streamable HTTP and legacy SSE servers:
-//! binding to 127.0.0.1, the bearer-token check (a layer over every route)
-//! and the [`RunningServer`] handle that stops the server.
+//! HTTP plumbing shared by the Streamable HTTP and legacy SSE servers (and the
+//! registry emulator): binding to 127.0.0.1, the bearer-token check (a layer over
+//! every route), the server task that stops on cancel or drop, and the
+//! [`RunningServer`] handle.
 
 use std::{
     net::{Ipv4Addr, SocketAddr},
@@ -31,8 +32,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     path: &'static str,
     server: TestServer,
-    ct: CancellationToken,
-    task: Option<JoinHandle<()>>,
+    task: ServerTask,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -61,7 +61,49 @@ impl RunningServer {
 
     /// Stops accepting, ends every session and waits (at most 5 s) for the
     /// server task; after that it is aborted.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(self) {
+        self.task.shutdown().await;
+    }
+}
+
+/// An axum server running on its own task until its token is cancelled, by
+/// [`ServerTask::shutdown`] or on drop.
+pub(crate) struct ServerTask {
+    ct: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl ServerTask {
+    /// Serves `router` on `listener` (with `TCP_NODELAY`) until `ct` is cancelled.
+    pub(crate) fn spawn(
+        listener: TcpListener,
+        router: Router,
+        ct: CancellationToken,
+        what: &'static str,
+    ) -> ServerTask {
+        // SSE responses go out as several small writes; without nodelay, Nagle's algorithm
+        // and the client's delayed ACK stall each response about 40 ms on a reused
+        // connection.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let shutdown = ct.clone();
+        let task = tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+            {
+                tracing::warn!(%error, "{what} stopped with an error");
+            }
+        });
+        ServerTask {
+            ct,
+            task: Some(task),
+        }
+    }
+
+    /// Cancels and waits (at most 5 s) for the task; after that it is aborted.
+    pub(crate) async fn shutdown(mut self) {
         self.ct.cancel();
         if let Some(mut task) = self.task.take()
             && tokio::time::timeout(Duration::from_secs(5), &mut task)
@@ -73,7 +115,7 @@ impl RunningServer {
     }
 }
 
-impl Drop for RunningServer {
+impl Drop for ServerTask {
     fn drop(&mut self) {
         self.ct.cancel();
     }
@@ -97,26 +139,11 @@ pub(crate) async fn serve_router(
     };
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
     let addr = listener.local_addr()?;
-    // SSE responses go out as several small writes; without nodelay, Nagle's algorithm and
-    // the client's delayed ACK stall each response about 40 ms on a reused connection.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let shutdown = ct.clone();
-    let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-        {
-            tracing::warn!(%error, "test server stopped with an error");
-        }
-    });
     Ok(RunningServer {
         addr,
         path,
         server,
-        ct,
-        task: Some(task),
+        task: ServerTask::spawn(listener, router, ct, "test server"),
     })
 }
 

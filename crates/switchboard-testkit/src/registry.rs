@@ -28,8 +28,10 @@ use axum::{
     routing::get,
 };
 use serde_json::{Map, Value, json};
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::http::ServerTask;
 
 /// One server the registry lists. `None` fields are left out of the answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -149,8 +151,7 @@ fn lock(state: &Shared) -> MutexGuard<'_, RegistryState> {
 pub struct RegistryEmulator {
     pub addr: SocketAddr,
     state: Shared,
-    ct: CancellationToken,
-    task: Option<JoinHandle<()>>,
+    task: ServerTask,
 }
 
 impl RegistryEmulator {
@@ -169,22 +170,13 @@ impl RegistryEmulator {
             .with_state(state.clone());
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
         let addr = listener.local_addr()?;
-        let ct = CancellationToken::new();
-        let shutdown = ct.clone();
-        let task = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-            {
-                tracing::warn!(%error, "registry emulator stopped with an error");
-            }
-        });
-        Ok(RegistryEmulator {
-            addr,
-            state,
-            ct,
-            task: Some(task),
-        })
+        let task = ServerTask::spawn(
+            listener,
+            router,
+            CancellationToken::new(),
+            "registry emulator",
+        );
+        Ok(RegistryEmulator { addr, state, task })
     }
 
     /// The base URL, to use as the A365 `endpoint`: `http://127.0.0.1:PORT`.
@@ -218,21 +210,8 @@ impl RegistryEmulator {
     }
 
     /// Stops accepting and waits (at most 5 s) for the server task.
-    pub async fn shutdown(mut self) {
-        self.ct.cancel();
-        if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-        {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for RegistryEmulator {
-    fn drop(&mut self) {
-        self.ct.cancel();
+    pub async fn shutdown(self) {
+        self.task.shutdown().await;
     }
 }
 

@@ -500,7 +500,7 @@ fn empty_schema() -> Arc<JsonObject> {
     schema(json!({"type": "object", "properties": {}}))
 }
 
-fn message_tool(name: String, description: &'static str) -> Tool {
+pub(crate) fn message_tool(name: String, description: &'static str) -> Tool {
     Tool::new(
         name,
         description,
@@ -508,6 +508,19 @@ fn message_tool(name: String, description: &'static str) -> Tool {
             "type": "object",
             "properties": {"message": {"type": "string"}},
             "required": ["message"],
+        })),
+    )
+}
+
+/// `add`: the sum of two numbers (also one of the demo server's tools).
+pub(crate) fn add_tool() -> Tool {
+    Tool::new(
+        "add",
+        "Returns the sum of `a` and `b`.",
+        schema(json!({
+            "type": "object",
+            "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+            "required": ["a", "b"],
         })),
     )
 }
@@ -528,15 +541,7 @@ fn base_tools(generated: usize) -> Vec<Tool> {
                 }
             })),
         ),
-        Tool::new(
-            "add",
-            "Returns the sum of `a` and `b`.",
-            schema(json!({
-                "type": "object",
-                "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
-                "required": ["a", "b"],
-            })),
-        ),
+        add_tool(),
         Tool::new(
             "fail",
             "Returns a result with isError: true.",

@@ -316,6 +316,20 @@ impl ErrorReport {
     }
 }
 
+/// `outer: inner: innermost`, skipping links that repeat the previous message.
+pub(crate) fn describe_chain(error: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(current) = source {
+        let text = current.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = current.source();
+    }
+    parts.join(": ")
+}
+
 /// The value of auth-param `name` in a `WWW-Authenticate` challenge such as
 /// `Bearer realm="mcp", resource_metadata="https://host/.well-known/oauth-protected-resource"`
 /// (quoted or token form, name matched case-insensitively, RFC 9110 section 11.2).

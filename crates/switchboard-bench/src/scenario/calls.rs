@@ -12,12 +12,12 @@ use anyhow::Context;
 use rmcp::model::JsonObject;
 use switchboard::{Connector, TransportKind};
 
-use crate::cli::{CallsArgs, Side, Transport};
+use crate::cli::{CallsArgs, Side};
 use crate::client::{Client, Kind, Shared, Target};
 use crate::load::{self, RunResult};
 use crate::measure::median;
 use crate::report::{Report, Row, note};
-use crate::server::{HttpServer, find_binary, stdio_args};
+use crate::server::{HttpServer, stdio_args};
 
 /// Calls made by each client before measuring (connections, caches, allocator warm).
 const WARMUP_CALLS: usize = 200;
@@ -48,16 +48,8 @@ pub async fn run(args: CallsArgs) -> anyhow::Result<()> {
         )
         .await?;
     } else {
-        let testkit = find_binary(
-            "switchboard-testkit",
-            args.common.testkit.as_deref(),
-            "--testkit",
-        )?;
-        let transports = if args.transport.is_empty() {
-            Transport::ALL.to_vec()
-        } else {
-            args.transport.clone()
-        };
+        let testkit = super::testkit(&args.common)?;
+        let transports = super::transports(&args.transport);
         let tool: Arc<str> = Arc::from("echo");
         let mut tool_args = JsonObject::new();
         tool_args.insert("message".into(), "hello from switchboard-bench".into());

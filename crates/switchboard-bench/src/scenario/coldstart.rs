@@ -19,11 +19,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 pub async fn run(args: ColdstartArgs) -> anyhow::Result<()> {
     super::check_rounds(args.common.rounds)?;
-    let testkit = find_binary(
-        "switchboard-testkit",
-        args.common.testkit.as_deref(),
-        "--testkit",
-    )?;
+    let testkit = super::testkit(&args.common)?;
     let switchboard = find_binary("switchboard", args.switchboard.as_deref(), "--switchboard")?;
     let dir = tempfile::tempdir().context("cannot create a temp dir")?;
     let config = dir.path().join("switchboard.toml");

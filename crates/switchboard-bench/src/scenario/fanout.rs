@@ -17,15 +17,11 @@ use tokio::time::Instant;
 use crate::cli::{FanoutArgs, FanoutTransport};
 use crate::measure::median;
 use crate::report::{Report, Row, note};
-use crate::server::{HttpServer, find_binary, stdio_args};
+use crate::server::{HttpServer, stdio_args};
 
 pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     super::check_rounds(args.common.rounds)?;
-    let testkit = find_binary(
-        "switchboard-testkit",
-        args.common.testkit.as_deref(),
-        "--testkit",
-    )?;
+    let testkit = super::testkit(&args.common)?;
     let mut report = Report::new(args.common.json);
     for &transport in &args.transport {
         // Kept alive for the whole transport; killed on drop.

@@ -6,7 +6,10 @@ mod fanout;
 mod payload;
 mod sessions;
 
-use crate::cli::{Cli, Scenario};
+use std::path::PathBuf;
+
+use crate::cli::{Cli, Common, Scenario, Transport};
+use crate::server::find_binary;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.scenario {
@@ -22,4 +25,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 fn check_rounds(rounds: usize) -> anyhow::Result<()> {
     anyhow::ensure!(rounds >= 1, "--rounds must be at least 1");
     Ok(())
+}
+
+/// The `switchboard-testkit` binary: `--testkit`, or the one next to this executable.
+fn testkit(common: &Common) -> anyhow::Result<PathBuf> {
+    find_binary(
+        "switchboard-testkit",
+        common.testkit.as_deref(),
+        "--testkit",
+    )
+}
+
+/// The transports asked for, or all of them.
+fn transports(asked: &[Transport]) -> Vec<Transport> {
+    if asked.is_empty() {
+        Transport::ALL.to_vec()
+    } else {
+        asked.to_vec()
+    }
 }

@@ -7,25 +7,17 @@ use std::sync::Arc;
 use rmcp::model::JsonObject;
 use switchboard::Connector;
 
-use crate::cli::{PayloadArgs, Transport};
+use crate::cli::PayloadArgs;
 use crate::client::{Client, Kind, Target};
 use crate::load::{self, RunResult};
 use crate::measure::{self, median};
 use crate::report::{Report, Row, note};
-use crate::server::{HttpServer, find_binary, stdio_args};
+use crate::server::{HttpServer, stdio_args};
 
 pub async fn run(args: PayloadArgs) -> anyhow::Result<()> {
     super::check_rounds(args.common.rounds)?;
-    let testkit = find_binary(
-        "switchboard-testkit",
-        args.common.testkit.as_deref(),
-        "--testkit",
-    )?;
-    let transports = if args.transport.is_empty() {
-        Transport::ALL.to_vec()
-    } else {
-        args.transport.clone()
-    };
+    let testkit = super::testkit(&args.common)?;
+    let transports = super::transports(&args.transport);
     let mut report = Report::new(args.common.json);
     let connector = Connector::new();
     let tool: Arc<str> = Arc::from("payload");

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::cli::SessionsArgs;
 use crate::measure;
 use crate::report::{Report, Row, note};
-use crate::server::{HttpServer, find_binary};
+use crate::server::HttpServer;
 
 /// The server's name in the hub, so tools are `kit__echo` and `kit__counts`.
 const SERVER: &str = "kit";
@@ -33,11 +33,7 @@ pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
     super::check_rounds(args.common.rounds)?;
     anyhow::ensure!(args.sessions >= 1, "--sessions must be at least 1");
     anyhow::ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
-    let testkit = find_binary(
-        "switchboard-testkit",
-        args.common.testkit.as_deref(),
-        "--testkit",
-    )?;
+    let testkit = super::testkit(&args.common)?;
     raise_fd_limit(args.sessions);
     let kit = HttpServer::start(&testkit, "streamable-http", &[]).await?;
 

@@ -19,7 +19,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AG
 
 use crate::config::template::{self, Variables};
 use crate::config::{A365Api, ConfigError, DiscoveryConfig, RegistryKind};
-use crate::error::Error;
+use crate::error::{Error, describe_chain};
 
 /// `User-Agent` of discovery requests.
 pub const DISCOVERY_USER_AGENT: &str = concat!("switchboard/", env!("CARGO_PKG_VERSION"));
@@ -212,18 +212,14 @@ fn transport_error(registry: &str, error: &reqwest::Error, timeout: Duration) ->
     } else {
         "the request failed".to_string()
     };
-    let mut parts = vec![kind];
-    let mut source = error.source();
-    while let Some(current) = source {
-        let text = current.to_string();
-        if parts.last() != Some(&text) {
-            parts.push(text);
-        }
-        source = current.source();
-    }
+    // reqwest's own message carries the URL (and its query); its sources do not.
+    let reason = match error.source() {
+        Some(source) => format!("{kind}: {}", describe_chain(source)),
+        None => kind,
+    };
     Error::Unreachable {
         server: registry.to_string(),
-        reason: parts.join(": "),
+        reason,
     }
 }
 

@@ -14,6 +14,7 @@ use rmcp::service::{ClientInitializeError, ServiceError};
 use rmcp::transport::DynamicTransportError;
 use rmcp::transport::streamable_http_client::StreamableHttpError;
 
+use crate::error::describe_chain;
 use crate::transport::http::ClientError;
 use crate::transport::sse::SseConnectError;
 use crate::{Error, Phase};
@@ -276,20 +277,6 @@ impl StdError for ReqwestWithoutUrl<'_> {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         self.0.source()
     }
-}
-
-/// `outer: inner: innermost`, skipping links that repeat the previous message.
-fn describe_chain(error: &dyn StdError) -> String {
-    let mut parts: Vec<String> = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(current) = source {
-        let text = current.to_string();
-        if parts.last() != Some(&text) {
-            parts.push(text);
-        }
-        source = current.source();
-    }
-    parts.join(": ")
 }
 
 fn truncate(text: &str, max: usize) -> &str {
