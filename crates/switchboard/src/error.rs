@@ -69,6 +69,34 @@ impl std::fmt::Display for ErrorClass {
     }
 }
 
+/// Whether a failed request may have reached the server (and so may have run there).
+///
+/// Decided where it is known, in the transport: only failures that provably happened before
+/// any byte of the request was written (connect refused, DNS, TLS, a connection found closed
+/// before sending) are [`Delivery::NotSent`]. Anything after the request was handed to the
+/// connection (any HTTP status, a reset, a body cut off, a server process that died after the
+/// write, a timeout) is [`Delivery::MaybeSent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// The request never left: it did not run, and sending it again is safe.
+    NotSent,
+    /// The request went out and no answer came back: it may have run.
+    MaybeSent,
+    /// The server answered (a tool error or a rejection): it was received.
+    Answered,
+}
+
+impl Delivery {
+    /// A short stable name for logs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::NotSent => "not_sent",
+            Delivery::MaybeSent => "maybe_sent",
+            Delivery::Answered => "answered",
+        }
+    }
+}
+
 /// Which part of talking to a server ran out of time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -122,6 +150,23 @@ pub enum Error {
     /// acted on it.
     #[error("server '{server}': connection lost during {phase}")]
     ConnectionLost { server: String, phase: Phase },
+
+    /// The server (or a proxy in front of it) answered a request with a failed HTTP status.
+    #[error("server '{server}': HTTP {status}{}", status_reason(*.status))]
+    Http {
+        server: String,
+        status: u16,
+        /// How long the server asked us to wait before trying again (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+
+    /// A tool call failed after the request was handed to the connection, with no answer:
+    /// the server may have run it. `source` is the real cause.
+    #[error("{source}; the call was sent and may have run")]
+    MayHaveRun {
+        #[source]
+        source: Box<Error>,
+    },
 
     /// A phase did not finish before its deadline.
     #[error("server '{server}': {phase} timed out after {}", round_ms(*.after))]
@@ -222,6 +267,13 @@ fn round_ms(duration: Duration) -> humantime::FormattedDuration {
     humantime::format_duration(Duration::from_millis(millis))
 }
 
+fn status_reason(status: u16) -> String {
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map_or(String::new(), |reason| format!(" {reason}"))
+}
+
 fn suggestion_suffix(suggestion: &Option<String>) -> String {
     match suggestion {
         Some(s) => format!(" (did you mean '{s}'?)"),
@@ -243,7 +295,11 @@ impl Error {
             Error::Unreachable { .. } | Error::ConnectionLost { .. } => ErrorClass::Unreachable,
             Error::Auth { .. } | Error::RegistryAuth { .. } => ErrorClass::Auth,
             Error::Discovery { .. } => ErrorClass::Discovery,
-            Error::Registration { source, .. } => source.class(),
+            Error::Registration { source, .. } | Error::MayHaveRun { source } => source.class(),
+            Error::Http { status, .. } if *status == 429 || *status >= 500 => {
+                ErrorClass::Unreachable
+            }
+            Error::Http { .. } => ErrorClass::Protocol,
             Error::Timeout { .. } => ErrorClass::Timeout,
             Error::Protocol { .. } => ErrorClass::Protocol,
             Error::Tool { .. } => ErrorClass::ToolError,
@@ -262,7 +318,9 @@ impl Error {
             Error::RegistryAuth { registry, .. } | Error::Discovery { registry, .. } => {
                 Some(registry)
             }
+            Error::MayHaveRun { source } => source.server(),
             Error::Template { server, .. }
+            | Error::Http { server, .. }
             | Error::Unreachable { server, .. }
             | Error::ConnectionLost { server, .. }
             | Error::Auth { server, .. }
@@ -283,7 +341,35 @@ impl Error {
             Error::Auth { challenge, .. } | Error::RegistryAuth { challenge, .. } => {
                 challenge.as_deref()
             }
-            Error::Registration { source, .. } => source.challenge(),
+            Error::Registration { source, .. } | Error::MayHaveRun { source } => source.challenge(),
+            _ => None,
+        }
+    }
+
+    /// Whether the request behind this error may have run at the server; see [`Delivery`].
+    pub fn delivery(&self) -> Delivery {
+        match self {
+            Error::MayHaveRun { .. } | Error::ConnectionLost { .. } => Delivery::MaybeSent,
+            Error::Timeout {
+                phase: Phase::CallTool,
+                ..
+            } => Delivery::MaybeSent,
+            Error::Tool { .. } | Error::UnknownTool { .. } => Delivery::Answered,
+            Error::Registration { source, .. } => source.delivery(),
+            _ => Delivery::NotSent,
+        }
+    }
+
+    /// True unless the request provably never left ([`Delivery::NotSent`]).
+    pub fn may_have_run(&self) -> bool {
+        self.delivery() != Delivery::NotSent
+    }
+
+    /// The wait a server asked for with `Retry-After` (HTTP 429 or 503).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Http { retry_after, .. } => *retry_after,
+            Error::MayHaveRun { source } => source.retry_after(),
             _ => None,
         }
     }

@@ -29,6 +29,6 @@ pub use upstream::{CallOutcome, Connector, Upstream, UpstreamEvent};
 
 pub use catalog::{Catalog, ExportFormat, ExposedTool};
 pub use config::{Config, ServerConfig, TransportKind};
-pub use error::{Error, ErrorClass, ErrorReport, Phase};
+pub use error::{Delivery, Error, ErrorClass, ErrorReport, Phase};
 pub use hub::{Health, Hub, HubEvent, HubSettings, Overall, ServerState};
 pub use sessions::Session;

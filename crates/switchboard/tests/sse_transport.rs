@@ -323,7 +323,9 @@ async fn send_and_receive_against_a_scripted_server() {
         .await
         .expect_err("401");
     match err {
-        SseTransportError::Status { status, challenge } => {
+        SseTransportError::Status {
+            status, challenge, ..
+        } => {
             assert_eq!(status, 401);
             assert_eq!(challenge.as_deref(), Some("Bearer error=\"invalid_token\""));
         }

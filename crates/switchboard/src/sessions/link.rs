@@ -9,10 +9,16 @@
 //!   exponential backoff between them. When it fails the link *backs off*: calls fail fast
 //!   (unreachable, saying when the next attempt is) until the backoff has passed, and the next
 //!   call then starts a new cycle. A link is never dead for good.
-//! - **Never twice by accident.** A call that timed out is never sent again. A call that failed
-//!   before it reached the server (connection already gone) is sent once more after
-//!   reconnecting. A call lost in flight is sent again only when the caller says the tool is
-//!   safe to repeat (`readOnlyHint` / `idempotentHint`).
+//! - **Never twice by accident.** What happens after a failed call follows the error's
+//!   [`Delivery`], decided by the transport: a call that provably never left (connection
+//!   refused or found dead before sending) is sent again after reconnecting. A call that may
+//!   have run (any HTTP status, a reset or cut-off answer, a server that died after reading
+//!   it) is sent again only when the caller says the tool is safe to repeat (`readOnlyHint` /
+//!   `idempotentHint`), after the server's `Retry-After` or a short backoff, and only within
+//!   the call's deadline; otherwise the caller gets an error that says it may have run. A call
+//!   that timed out is never sent again. One call is sent at most [`MAX_SENDS`] times.
+//! - **A live connection is kept.** Only a connection that is dead (or refused a request
+//!   before it was sent) is replaced; an HTTP error status leaves the session in place.
 //! - **State for health**: [`Link::status`] says connecting / ready / backing off / closed,
 //!   with the last error's class and message and the time of the last success.
 //!
@@ -21,7 +27,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 use rmcp::model::JsonObject;
@@ -29,7 +35,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::config::ServerConfig;
-use crate::error::{Error, ErrorReport, Phase};
+use crate::error::{Delivery, Error, ErrorReport, Phase};
 use crate::sync::lock;
 use crate::upstream::{CallOutcome, Upstream, UpstreamEvent};
 
@@ -89,22 +95,17 @@ struct Current {
     last_success: Option<SystemTime>,
 }
 
-/// Whether a failed call may have reached the server.
-enum Delivery {
-    /// The connection was gone before the request went out: safe to send again.
-    NotSent,
-    /// The connection broke while the request was out: it may have run.
-    MaybeSent,
-    /// An answer (tool error, protocol, auth) or a timeout: never sent again.
-    Final,
-}
+/// The most times one call is sent (the first send included).
+pub const MAX_SENDS: u32 = 3;
 
-fn delivery(error: &Error) -> Delivery {
-    match error {
-        Error::Closed { .. } | Error::Unreachable { .. } => Delivery::NotSent,
-        Error::ConnectionLost { .. } => Delivery::MaybeSent,
-        _ => Delivery::Final,
-    }
+/// Whether a failed call is sent again, and after what.
+enum Next {
+    /// Return the error to the caller.
+    Fail,
+    /// Reconnect (the connection is gone), then send again.
+    Reconnect,
+    /// Send again on the same connection after this pause.
+    Pause(Duration),
 }
 
 impl Link {
@@ -166,8 +167,8 @@ impl Link {
         }
     }
 
-    /// Calls `tool` (the server's own name), reconnecting as the module docs say.
-    /// `repeatable`: the tool may be sent again after a connection lost in flight.
+    /// Calls `tool` (the server's own name), reconnecting and resending as the module docs
+    /// say. `repeatable`: the tool may run twice (`readOnlyHint` / `idempotentHint`).
     pub async fn call(
         &self,
         tool: &str,
@@ -176,35 +177,73 @@ impl Link {
         deadline: Instant,
     ) -> Result<CallOutcome, Error> {
         let mut arguments = arguments;
-        let mut sent_again = false;
+        let mut sends = 0;
         loop {
             let (upstream, generation) = self.upstream(deadline).await?;
-            // Kept for one resend; the resend itself needs no copy.
-            let sending = if sent_again {
+            sends += 1;
+            // The last send needs no copy.
+            let sending = if sends == MAX_SENDS {
                 arguments.take()
             } else {
                 arguments.clone()
             };
-            let result = upstream.call_tool(tool, sending, deadline).await;
-            let error = match result {
+            let error = match upstream.call_tool(tool, sending, deadline).await {
                 Ok(outcome) => {
                     lock(&self.current).last_success = Some(SystemTime::now());
                     return Ok(outcome);
                 }
                 Err(error) => error,
             };
-            let again = match delivery(&error) {
-                Delivery::Final => return Err(error),
-                Delivery::NotSent => true,
-                Delivery::MaybeSent => repeatable,
-            };
-            self.drop_upstream(generation, &error);
-            if !again || sent_again {
-                return Err(error);
+            let next = self.after_failure(&error, upstream.is_alive(), repeatable, sends);
+            if !matches!(error.delivery(), Delivery::Answered) {
+                lock(&self.current).last_error = Some(ErrorReport::now(&error));
             }
-            tracing::debug!(server = %self.server.name, tool, "connection lost; sending again after reconnecting");
-            sent_again = true;
+            match next {
+                Next::Fail => {
+                    if !upstream.is_alive() {
+                        self.drop_upstream(generation, &error);
+                    }
+                    return Err(error);
+                }
+                Next::Reconnect => self.drop_upstream(generation, &error),
+                Next::Pause(pause) => {
+                    if Instant::now() + pause >= deadline {
+                        return Err(error);
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+            }
+            tracing::debug!(
+                server = %self.server.name,
+                tool,
+                delivery = error.delivery().as_str(),
+                "sending the call again: {error}"
+            );
         }
+    }
+
+    /// What to do after send number `sends` failed with `error`.
+    fn after_failure(&self, error: &Error, alive: bool, repeatable: bool, sends: u32) -> Next {
+        if sends >= MAX_SENDS {
+            return Next::Fail;
+        }
+        let again = match error.delivery() {
+            // Only connection failures are worth a new connection; a refused request
+            // (auth, bad URL) would be refused again.
+            Delivery::NotSent => matches!(error, Error::Unreachable { .. } | Error::Closed { .. }),
+            Delivery::MaybeSent => repeatable && !matches!(error, Error::Timeout { .. }),
+            Delivery::Answered => false,
+        };
+        if !again {
+            return Next::Fail;
+        }
+        if let Some(wait) = error.retry_after() {
+            return Next::Pause(wait);
+        }
+        if !alive || error.delivery() == Delivery::NotSent {
+            return Next::Reconnect;
+        }
+        Next::Pause(self.server.reconnect.backoff(sends))
     }
 
     /// A usable upstream and its generation, connecting if needed (within `deadline`).

@@ -17,7 +17,9 @@ use std::future::Future;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use reqwest::header::{
+    ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use reqwest::{Method, Request, Response, StatusCode, Url};
 use rmcp::RoleClient;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
@@ -91,6 +93,8 @@ pub enum SseTransportError {
         status: u16,
         /// The `WWW-Authenticate` header of a 401/403, if any.
         challenge: Option<String>,
+        /// The `Retry-After` header, as sent (a 429 or 503 may carry one).
+        retry_after: Option<String>,
     },
     /// The POST failed before a response (refused, reset, TLS, ...). Its URL is stripped.
     #[error("POST failed: {0}")]
@@ -235,6 +239,12 @@ impl Transport<RoleClient> for SseClientTransport {
             let failure = (!status.is_success()).then(|| SseTransportError::Status {
                 status: status.as_u16(),
                 challenge: challenge(status, response.headers()),
+                retry_after: response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|v| v.len() <= 128)
+                    .map(str::to_owned),
             });
             drain(&mut response).await;
             match failure {

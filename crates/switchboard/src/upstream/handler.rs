@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rmcp::ClientHandler;
-use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
+use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
 use rmcp::service::{NotificationContext, RoleClient};
 use tokio::sync::broadcast;
 
@@ -26,11 +26,15 @@ pub(crate) struct Handler {
 }
 
 impl ClientHandler for Handler {
+    /// Offers the newest revision that has an `initialize` handshake (rmcp's default, its
+    /// `LATEST`, is 2026-07-28, which has none); a server answering with an older revision is
+    /// accepted as rmcp negotiates it.
     fn get_info(&self) -> ClientConfig {
         ClientConfig::new(
             ClientCapabilities::default(),
             Implementation::new("switchboard", env!("CARGO_PKG_VERSION")),
         )
+        .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {

@@ -123,7 +123,14 @@ impl Connector {
                     headers,
                 )
                 .await
-                .map_err(|e| classify::from_sse_connect(name, e))?;
+                .map_err(|e| {
+                    let address = address(server);
+                    let target = classify::Target {
+                        server: name,
+                        address: address.as_deref(),
+                    };
+                    classify::from_sse_connect(target, e)
+                })?;
                 Upstream::serve(server, transport).await
             }
             TransportKind::StreamableHttp => {
@@ -171,9 +178,19 @@ fn explain_stdio_failure(error: Error, still_running: bool, stderr_tail: Vec<Str
     Error::Unreachable { server, reason }
 }
 
+/// `host:port` of a network server, for error messages (never the path or query).
+fn address(server: &ServerConfig) -> Option<String> {
+    let url = url::Url::parse(server.url.as_deref()?).ok()?;
+    let host = url.host_str()?;
+    let port = url.port_or_known_default()?;
+    Some(format!("{host}:{port}"))
+}
+
 /// One live MCP session with one server.
 pub struct Upstream {
     server: Arc<str>,
+    /// `host:port` for network servers, named in connection errors.
+    address: Option<Arc<str>>,
     transport: TransportKind,
     list_timeout: Duration,
     call_timeout: Duration,
@@ -197,6 +214,7 @@ impl Upstream {
         E: std::error::Error + Send + Sync + 'static,
     {
         let name: Arc<str> = Arc::from(server.name.as_str());
+        let address: Option<Arc<str>> = address(server).map(Arc::from);
         let (events, _) = broadcast::channel(16);
         let tool_changes = Arc::new(AtomicU64::new(0));
         let handler = Handler {
@@ -204,10 +222,13 @@ impl Upstream {
             events: events.clone(),
             tool_changes: tool_changes.clone(),
         };
-        let service = handler
-            .serve(transport)
-            .await
-            .map_err(|e| classify::from_init(&name, e))?;
+        let service = handler.serve(transport).await.map_err(|e| {
+            let target = classify::Target {
+                server: &name,
+                address: address.as_deref(),
+            };
+            classify::from_init(target, e)
+        })?;
         let peer = service.peer().clone();
         // A cached tools/list would hide a server that went down or changed its tools.
         peer.set_response_cache_config(ClientCacheConfig::disabled())
@@ -215,6 +236,7 @@ impl Upstream {
         tracing::debug!(server = %name, transport = %server.transport, "connected");
         Ok(Upstream {
             server: name,
+            address,
             transport: server.transport,
             list_timeout: server.list_timeout,
             call_timeout: server.tool_call_timeout,
@@ -275,7 +297,7 @@ impl Upstream {
                 Ok(tools)
             }
             Ok(Err(e)) => Err(classify::from_service(
-                &self.server,
+                self.target(),
                 e,
                 Phase::ListTools,
                 budget,
@@ -310,11 +332,12 @@ impl Upstream {
         let mut params = CallToolRequestParams::new(tool.to_owned());
         params.arguments = arguments;
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        // Failing here, the request never reached the transport: not sent.
         let handle = self
             .peer
             .send_request_with_option(request, PeerRequestOptions::with_timeout(budget))
             .await
-            .map_err(|e| self.call_error(e, budget, tool))?;
+            .map_err(|_| self.lost_before_sending())?;
         let guard = CancelOnDrop {
             peer: &self.peer,
             id: Some(handle.id.clone()),
@@ -323,18 +346,22 @@ impl Upstream {
         guard.disarm();
         match response {
             Ok(ServerResult::CallToolResult(result)) => Ok(CallOutcome::from(result)),
-            Ok(_) => Err(Error::Protocol {
+            Ok(_) => Err(classify::may_have_run(Error::Protocol {
                 server: self.server.to_string(),
                 reason: "tools/call returned a result of another type".to_owned(),
-            }),
-            Err(e) => Err(self
-                .unknown_or(self.call_error(e, budget, tool), tool)
-                .await),
+            })),
+            Err(e) => {
+                let error = classify::from_call(self.target(), e, budget, tool);
+                Err(self.unknown_or(error, tool).await)
+            }
         }
     }
 
-    fn call_error(&self, error: rmcp::ServiceError, budget: Duration, tool: &str) -> Error {
-        classify::from_service(&self.server, error, Phase::CallTool, budget, Some(tool))
+    fn target(&self) -> classify::Target<'_> {
+        classify::Target {
+            server: &self.server,
+            address: self.address.as_deref(),
+        }
     }
 
     /// A server that rejects a call with a JSON-RPC error may simply not have the tool. Tell
@@ -367,12 +394,17 @@ impl Upstream {
             });
         }
         if self.peer.is_transport_closed() {
-            return Err(Error::Unreachable {
-                server: self.server.to_string(),
-                reason: "the connection was lost".to_owned(),
-            });
+            return Err(self.lost_before_sending());
         }
         Ok(())
+    }
+
+    /// The session's transport was found dead before a request was handed to it.
+    fn lost_before_sending(&self) -> Error {
+        Error::Unreachable {
+            server: self.server.to_string(),
+            reason: "the connection was lost".to_owned(),
+        }
     }
 
     /// Ends the session and, for stdio, the server's whole process group. Idempotent.
