@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use switchboard::config::Variables;
-use switchboard::{CallOutcome, Connector, Error, ErrorClass, Phase, ServerConfig, Upstream};
+use switchboard::{
+    CallOutcome, Connector, Delivery, Error, ErrorClass, Phase, ServerConfig, Upstream,
+};
 use switchboard_testkit::{
     HttpMode, Knobs, RunningServer, WWW_AUTHENTICATE_CHALLENGE, serve_sse, serve_streamable_http,
 };
@@ -459,6 +461,8 @@ async fn an_http_server_dying_mid_call_is_a_clear_error() {
             .await
             .unwrap_err();
         assert_eq!(err.class(), ErrorClass::Unreachable, "{transport}: {err:?}");
+        assert_eq!(err.delivery(), Delivery::MaybeSent, "{transport}: {err:?}");
+        assert!(err.may_have_run());
         assert!(process.wait_exit(Duration::from_secs(5)).is_some());
         let next = upstream
             .call_tool("echo", args(json!({"message": "x"})), soon())
@@ -513,6 +517,11 @@ async fn connect_failures_are_classified() {
         .err()
         .unwrap();
     assert_eq!(refused.class(), ErrorClass::Unreachable, "{refused}");
+    assert_eq!(refused.delivery(), Delivery::NotSent);
+    assert_eq!(
+        refused.to_string(),
+        "server 'kit' is unreachable: connection refused at 127.0.0.1:1"
+    );
 
     // TLS spoken to a plain-HTTP server fails the handshake.
     let plain = serve_streamable_http(Knobs::default(), HttpMode::Stateful)
@@ -568,4 +577,23 @@ async fn a_hanging_initialize_times_out_as_connect() {
         ),
         "{err:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initialize_offers_the_newest_revision_that_has_a_handshake() {
+    // A stdio "server" that writes the first message it gets (our initialize) to a file.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("initialize.json");
+    let script = format!("head -n 1 > '{}'", file.display());
+    let mut config = ServerConfig::stdio("kit", "sh", vec!["-c".into(), script]);
+    config.connect_timeout = Duration::from_secs(5);
+    let err = Connector::new()
+        .connect(&config, Variables::default())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.class(), ErrorClass::Unreachable, "{err}");
+    let sent: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(sent["method"], "initialize");
+    assert_eq!(sent["params"]["protocolVersion"], "2025-11-25", "{sent}");
 }

@@ -60,18 +60,38 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
     })
 }
 
-/// Builds one reqwest client for the policy.
-fn reqwest_client(policy: HttpConnections) -> reqwest::Client {
-    let builder = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .redirect(same_origin_redirects());
-    let builder = match policy {
-        HttpConnections::PerRequest => builder.pool_max_idle_per_host(0),
-        HttpConnections::KeepAlive => builder.pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST),
+/// TLS cannot verify servers on this machine: it has no CA certificates (a minimal
+/// container). Plain `http://` still works; `https://` fails with this error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "cannot verify TLS certificates: {0}; install the system's CA certificates (Debian/Ubuntu: `apt-get install ca-certificates`) or set SSL_CERT_FILE to a PEM bundle"
+)]
+pub struct TlsUnavailable(Arc<str>);
+
+/// One reqwest client for the policy, and why TLS is unavailable if it is. Without system
+/// CA certificates the platform verifier cannot be built; the client is then built without
+/// trusted roots, good for plain HTTP only.
+fn reqwest_client(policy: HttpConnections) -> (reqwest::Client, Option<TlsUnavailable>) {
+    let builder = || {
+        let builder = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .redirect(same_origin_redirects());
+        match policy {
+            HttpConnections::PerRequest => builder.pool_max_idle_per_host(0),
+            HttpConnections::KeepAlive => builder.pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST),
+        }
     };
-    builder
+    let error = match builder().build() {
+        Ok(client) => return (client, None),
+        Err(error) => error,
+    };
+    let reason = crate::error::describe_chain(&error);
+    tracing::warn!("HTTPS is unavailable: {reason}");
+    let plain = builder()
+        .tls_certs_only(std::iter::empty())
         .build()
-        .expect("a reqwest client with default TLS settings always builds")
+        .unwrap_or_default();
+    (plain, Some(TlsUnavailable(Arc::from(reason))))
 }
 
 /// The HTTP clients all upstreams share, one set per connection policy: a hyper client for
@@ -88,7 +108,7 @@ pub struct Clients {
 struct Pools {
     policy: HttpConnections,
     hyper: Hyper,
-    reqwest: Arc<OnceLock<reqwest::Client>>,
+    reqwest: Arc<OnceLock<(reqwest::Client, Option<TlsUnavailable>)>>,
 }
 
 impl Pools {
@@ -103,10 +123,8 @@ impl Pools {
         }
     }
 
-    fn reqwest(&self) -> reqwest::Client {
-        self.reqwest
-            .get_or_init(|| reqwest_client(self.policy))
-            .clone()
+    fn reqwest(&self) -> &(reqwest::Client, Option<TlsUnavailable>) {
+        self.reqwest.get_or_init(|| reqwest_client(self.policy))
     }
 }
 
@@ -127,13 +145,31 @@ impl Clients {
         }
     }
 
-    /// The reqwest client for `policy` (the legacy SSE transport uses it).
-    pub fn reqwest(&self, policy: HttpConnections) -> reqwest::Client {
-        self.pools(policy).reqwest()
+    /// The reqwest client for `policy` to reach `url` (the legacy SSE transport and the
+    /// tooling registry use it); an `https` URL fails when TLS is unavailable.
+    pub fn reqwest(
+        &self,
+        policy: HttpConnections,
+        url: &str,
+    ) -> Result<reqwest::Client, TlsUnavailable> {
+        let (client, tls) = self.pools(policy).reqwest();
+        match tls {
+            Some(unavailable) if is_https(url) => Err(unavailable.clone()),
+            _ => Ok(client.clone()),
+        }
+    }
+
+    /// The reqwest client for `policy`, whether or not it can verify TLS.
+    pub fn reqwest_any(&self, policy: HttpConnections) -> reqwest::Client {
+        self.pools(policy).reqwest().0.clone()
     }
 
     /// A client for the Streamable HTTP upstream at `url`.
-    pub fn for_url(&self, policy: HttpConnections, url: Arc<str>) -> Result<HttpClient, BadUrl> {
+    pub fn for_url(
+        &self,
+        policy: HttpConnections,
+        url: Arc<str>,
+    ) -> Result<HttpClient, ClientSetupError> {
         // Parsed the way reqwest does (`url` normalizes, then `http::Uri` takes the result),
         // once per upstream.
         let parsed = url::Url::parse(&url).map_err(|_| BadUrl)?;
@@ -141,8 +177,8 @@ impl Clients {
         let pools = self.pools(policy);
         let backend = match parsed.scheme() {
             "http" if !proxy_configured() => Backend::Hyper(pools.hyper.clone()),
-            "http" | "https" => Backend::Reqwest(pools.reqwest()),
-            _ => return Err(BadUrl),
+            "http" | "https" => Backend::Reqwest(self.reqwest(policy, &url)?),
+            _ => return Err(BadUrl.into()),
         };
         Ok(HttpClient::new(
             url,
@@ -161,10 +197,24 @@ fn proxy_configured() -> bool {
         .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
 }
 
+fn is_https(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+}
+
 /// The server's URL is not an `http` or `https` URL.
 #[derive(Debug, thiserror::Error)]
 #[error("the url is not a valid http or https URL")]
 pub struct BadUrl;
+
+/// Why no HTTP client could be set up for an upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientSetupError {
+    #[error(transparent)]
+    BadUrl(#[from] BadUrl),
+    #[error(transparent)]
+    Tls(#[from] TlsUnavailable),
+}
 
 /// Why a header could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -193,7 +243,7 @@ pub fn transport(
     policy: HttpConnections,
     url: &str,
     headers: HashMap<HeaderName, HeaderValue>,
-) -> Result<StreamableHttpClientTransport<HttpClient>, BadUrl> {
+) -> Result<StreamableHttpClientTransport<HttpClient>, ClientSetupError> {
     // The same Arc goes to rmcp's config and our client, so the client sees its own URL
     // come back with every request and uses the URI it parsed once.
     let url: Arc<str> = Arc::from(url);

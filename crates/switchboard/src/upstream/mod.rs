@@ -56,7 +56,9 @@ impl Connector {
     /// The HTTP client for requests that are not MCP (a tooling registry's server list);
     /// it shares the keep-alive pool and TLS setup of HTTPS upstreams.
     pub fn registry_client(&self) -> reqwest::Client {
-        self.clients.reqwest(HttpConnections::KeepAlive)
+        // Without CA certificates an https registry fails its TLS handshake; the reason was
+        // logged when the client was built.
+        self.clients.reqwest_any(HttpConnections::KeepAlive)
     }
 
     /// Connects to `server` and completes `initialize`, within `server.connect_timeout`.
@@ -116,21 +118,24 @@ impl Connector {
             TransportKind::Sse => {
                 let url = server.url.as_deref().unwrap_or_default();
                 let headers = render_headers(&server.headers, vars).map_err(template_error)?;
-                let transport = sse::SseClientTransport::connect(
-                    // The event stream holds one connection; POSTs reuse the others.
-                    self.clients.reqwest(HttpConnections::KeepAlive),
-                    url,
-                    headers,
-                )
-                .await
-                .map_err(|e| {
-                    let address = address(server);
-                    let target = classify::Target {
-                        server: name,
-                        address: address.as_deref(),
-                    };
-                    classify::from_sse_connect(target, e)
-                })?;
+                // The event stream holds one connection; POSTs reuse the others.
+                let client = self
+                    .clients
+                    .reqwest(HttpConnections::KeepAlive, url)
+                    .map_err(|e| Error::Unreachable {
+                        server: name.to_owned(),
+                        reason: e.to_string(),
+                    })?;
+                let transport = sse::SseClientTransport::connect(client, url, headers)
+                    .await
+                    .map_err(|e| {
+                        let address = address(server);
+                        let target = classify::Target {
+                            server: name,
+                            address: address.as_deref(),
+                        };
+                        classify::from_sse_connect(target, e)
+                    })?;
                 Upstream::serve(server, transport).await
             }
             TransportKind::StreamableHttp => {
@@ -150,9 +155,15 @@ impl Connector {
                 })?;
                 let transport =
                     http::transport(&self.clients, server.http_connections, url, headers).map_err(
-                        |e| Error::Protocol {
-                            server: name.to_owned(),
-                            reason: e.to_string(),
+                        |e| match e {
+                            http::ClientSetupError::BadUrl(_) => Error::Protocol {
+                                server: name.to_owned(),
+                                reason: e.to_string(),
+                            },
+                            http::ClientSetupError::Tls(_) => Error::Unreachable {
+                                server: name.to_owned(),
+                                reason: e.to_string(),
+                            },
                         },
                     )?;
                 Upstream::serve(server, transport).await
