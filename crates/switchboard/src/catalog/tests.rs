@@ -78,19 +78,40 @@ fn unsafe_characters_are_replaced_and_every_name_is_provider_safe() {
 }
 
 #[test]
-fn a_70_character_server_name_gives_valid_unique_names() {
+fn a_70_character_server_name_gives_valid_unique_readable_names() {
     let long = "s".repeat(70);
-    let catalog = build(&[server(&long, &["echo", "add", "a".repeat(80).as_str()])]);
+    let catalog = build(&[server(
+        &long,
+        &["echo", "add", "get-env", "a".repeat(80).as_str()],
+    )]);
     let got = names(&catalog);
-    assert_eq!(got.len(), 3);
+    assert_eq!(got.len(), 4);
     for name in &got {
         assert!(naming::is_valid_name(name, 64), "{name}");
     }
     let unique: HashSet<_> = got.iter().collect();
-    assert_eq!(unique.len(), 3);
+    assert_eq!(unique.len(), 4);
     for t in catalog.tools() {
         assert_eq!(catalog.resolve(&t.name).unwrap().original, t.original);
     }
+    // The server part is shortened, so the tool's own name stays readable.
+    let exposed = |tool: &str| {
+        let t = catalog.tools().iter().find(|t| t.original == tool).unwrap();
+        t.name.clone()
+    };
+    assert!(exposed("echo").ends_with("__echo"), "{}", exposed("echo"));
+    assert!(exposed("add").ends_with("__add"), "{}", exposed("add"));
+    assert!(
+        exposed("get-env").ends_with("__get-env"),
+        "{}",
+        exposed("get-env")
+    );
+    assert!(exposed("echo").starts_with("ssss"), "{}", exposed("echo"));
+    // Fixed values: exposed names must not change between releases.
+    assert_eq!(exposed("echo"), format!("{}_1a8a07__echo", "s".repeat(51)));
+    // A tool name too long by itself keeps its start.
+    let a = exposed(&"a".repeat(80));
+    assert!(a.contains(&format!("__{}", "a".repeat(40))), "{a}");
 }
 
 #[test]
