@@ -187,8 +187,100 @@ fn short_hash(text: &str) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// Cases per property: enough to reach every branch, few enough to stay fast.
+    pub(in crate::catalog) const CASES: u32 = 256;
+
+    /// A server or tool name of 1 to 200 characters: name characters, separators and
+    /// punctuation that must be replaced, and arbitrary unicode; often short, so that the
+    /// names that fit are tried as much as the ones that do not.
+    pub(in crate::catalog) fn raw_name() -> impl Strategy<Value = String> {
+        let c = prop_oneof![
+            6 => proptest::char::range('a', 'z'),
+            1 => proptest::sample::select(vec!['A', 'Z', '0', '9', '_', '-', '.', '/', ' ', ':']),
+            1 => any::<char>(),
+        ];
+        prop_oneof![
+            proptest::collection::vec(c.clone(), 1..16),
+            proptest::collection::vec(c, 1..200),
+        ]
+        .prop_map(String::from_iter)
+    }
+
+    /// `max_name_length`: OpenAI's 64, small budgets, and anything the config allows.
+    pub(in crate::catalog) fn budget() -> impl Strategy<Value = usize> {
+        prop_oneof![Just(64), 16..=80usize, 16..=1024usize]
+    }
+
+    /// A separator the config accepts: 1 to 8 name characters, `__` most often.
+    pub(in crate::catalog) fn separator() -> impl Strategy<Value = String> {
+        let c = proptest::sample::select(vec!['_', '-', 'x', '0']);
+        prop_oneof![
+            3 => Just("__".to_string()),
+            1 => proptest::collection::vec(c, 1..=8).prop_map(String::from_iter),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        #[test]
+        fn prefixed_names_are_safe_deterministic_and_keep_short_tools_whole(
+            server in raw_name(),
+            tool in raw_name(),
+            separator in separator(),
+            max in budget(),
+        ) {
+            let name = prefixed_name(&server, &separator, &tool, max);
+            prop_assert!(is_valid_name(&name, max), "{name:?} (max {max})");
+            prop_assert_eq!(&name, &prefixed_name(&server, &separator, &tool, max));
+            let (s, t) = (sanitise(&server), sanitise(&tool));
+            let whole = format!("{s}{separator}{t}");
+            if whole.len() <= max {
+                prop_assert_eq!(&name, &whole);
+            }
+            // A tool name that fits in half the budget is visible in full, when the
+            // separator leaves the other half room for a 6-character server part.
+            if t.len() <= max / 2 && separator.len() + SERVER_HASH_DIGITS <= max - max / 2 {
+                let tail = format!("{separator}{t}");
+                prop_assert!(name.ends_with(&tail), "{name:?} lacks {tail:?}");
+                // ... and so is the server's name when it fits, else its hash.
+                let part = &name[..name.len() - tail.len()];
+                prop_assert!(
+                    part == s || part.ends_with(&hash_hex(&server, SERVER_HASH_DIGITS)),
+                    "server part {part:?} of {server:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn bare_names_are_safe_and_whole_when_they_fit(tool in raw_name(), max in budget()) {
+            let name = bare_name(&tool, max);
+            prop_assert!(is_valid_name(&name, max), "{name:?} (max {max})");
+            prop_assert_eq!(&name, &bare_name(&tool, max));
+            let t = sanitise(&tool);
+            if t.len() <= max {
+                prop_assert_eq!(name, t);
+            }
+        }
+
+        #[test]
+        fn suffixed_names_respect_the_budget(
+            server in raw_name(),
+            tool in raw_name(),
+            max in budget(),
+            n in 2usize..10_000,
+        ) {
+            let name = with_suffix(&prefixed_name(&server, "__", &tool, max), n, max);
+            prop_assert!(is_valid_name(&name, max), "{name:?} (max {max})");
+            let suffix = format!("_{n}");
+            prop_assert!(name.ends_with(&suffix));
+        }
+    }
 
     /// An 80-character server name: with any tool, too long for 64.
     const S80: &str =
