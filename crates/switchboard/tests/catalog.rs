@@ -104,7 +104,7 @@ async fn two_server_everything_instances_each_get_their_own_calls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_70_character_server_name_yields_valid_unique_names_that_call_through() {
+async fn a_70_character_server_name_yields_valid_unique_readable_names_that_call_through() {
     let long = format!("srv_{}", "x".repeat(66));
     assert_eq!(long.len(), 70);
     let hub = start(vec![testkit_stdio(&long, &["--tools", "3"])]).await;
@@ -122,6 +122,17 @@ async fn a_70_character_server_name_yields_valid_unique_names_that_call_through(
     }
     let unique: std::collections::HashSet<_> = names.iter().collect();
     assert_eq!(unique.len(), names.len(), "{names:?}");
+    // The server part is shortened (its start and a hash), so every tool's own name stays
+    // readable at the end of its exposed name.
+    for tool in catalog.tools() {
+        assert!(
+            tool.name.ends_with(&format!("__{}", tool.original)),
+            "{} hides {}",
+            tool.name,
+            tool.original
+        );
+        assert!(tool.name.starts_with("srv_x"), "{}", tool.name);
+    }
 
     let echo = catalog
         .tools()

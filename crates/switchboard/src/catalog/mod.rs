@@ -9,7 +9,9 @@
 //!    an alias that takes the name of another listed tool leaves the server out (a config
 //!    error found late); `include` / `exclude` are applied to original names and aliases.
 //! 2. Each tool's raw name is `{server}{separator}{alias or tool}` (or just the tool's name
-//!    with `prefix = "never"`), made provider-safe by [`naming::safe_name`].
+//!    with `prefix = "never"`), made provider-safe by [`naming::prefixed_name`] (or
+//!    [`naming::bare_name`]): a name too long has its server part shortened first, so the
+//!    tool's name stays readable.
 //! 3. Names that are still equal are collisions, settled by the [`CollisionPolicy`] in a
 //!    fixed order (server name, then names that needed no rewriting, then tool name), so
 //!    the same tools always get the same names whatever order the servers answered in.
@@ -356,11 +358,21 @@ fn candidates_of<'a>(
             continue;
         }
         let short = alias.unwrap_or(original);
-        let raw = match config.prefix {
-            PrefixMode::Always => format!("{}{}{short}", server.server, config.separator),
-            PrefixMode::Never => short.to_string(),
+        let (raw, name) = match config.prefix {
+            PrefixMode::Always => (
+                format!("{}{}{short}", server.server, config.separator),
+                naming::prefixed_name(
+                    &server.server,
+                    &config.separator,
+                    short,
+                    config.max_name_length,
+                ),
+            ),
+            PrefixMode::Never => (
+                short.to_string(),
+                naming::bare_name(short, config.max_name_length),
+            ),
         };
-        let name = naming::safe_name(&raw, config.max_name_length);
         out.push(Candidate {
             server: &server.server,
             tool,

@@ -62,7 +62,8 @@ pub struct CatalogConfig {
 
 pub const DEFAULT_SEPARATOR: &str = "__";
 pub const DEFAULT_MAX_NAME_LENGTH: usize = 64;
-/// Bounds of `max_name_length`: room for a prefix and the 8-character hash, and sanity.
+/// Bounds of `max_name_length`: room for a shortened prefix and tool (see
+/// `catalog::naming`), and sanity.
 pub const MAX_NAME_LENGTH_RANGE: std::ops::RangeInclusive<usize> = 16..=1024;
 
 impl Default for CatalogConfig {
