@@ -42,7 +42,8 @@ pub struct Knobs {
     pub require_bearer: Option<String>,
     /// Never answer `initialize` (nor `server/discover`).
     pub hang_initialize: bool,
-    /// `drop` exits the process with [`DROP_EXIT_CODE`] instead of hanging.
+    /// `drop` (and the first execution of `crash_once`/`crash_once_idempotent`)
+    /// exits the process with [`DROP_EXIT_CODE`] instead of hanging.
     pub exit_on_drop: bool,
     /// Serve `tools/list` in pages of this many tools (0: everything in one page).
     pub page_size: usize,
