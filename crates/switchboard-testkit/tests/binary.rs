@@ -157,6 +157,7 @@ async fn http_modes_announce_their_url_on_stdout() {
         ("sse", "/sse"),
         ("streamable-http", "/mcp"),
         ("streamable-http-stateless", "/mcp"),
+        ("streamable-http-stateless-json", "/mcp"),
     ] {
         let mut server = StdioServer::spawn(Command::new(BIN).args(["--transport", transport]));
         let line = server.stdout.next_line().await.unwrap().expect("a line");
