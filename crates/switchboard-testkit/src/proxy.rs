@@ -77,6 +77,7 @@ pub enum Fault {
     },
     /// Forward, wait for the upstream's full response, then answer `status`
     /// instead (what a proxy does when the upstream died after it got the request).
+    /// A response that never ends (a GET stream) is waited for at most 60 s.
     StatusAfterForward {
         status: u16,
         /// Seconds, sent as `Retry-After`.
@@ -652,8 +653,10 @@ impl ProxyState {
             .build()?;
         let mut headers = parts.headers.clone();
         strip_hop_by_hop(&mut headers);
-        // hyper sets the length of the (whole) body itself.
+        // hyper sets the length of the (whole) body itself, and the body is already
+        // here: no `100 Continue` to wait for.
         headers.remove(header::CONTENT_LENGTH);
+        headers.remove(header::EXPECT);
         headers.insert(header::HOST, HeaderValue::from_str(self.upstream.as_str())?);
         let mut request = Request::builder()
             .method(parts.method.clone())
