@@ -2,13 +2,18 @@
 //! also settable as `SWITCHBOARD_TESTKIT_<FLAG>`, since stdio servers are
 //! usually configured through their environment), logging to stderr, and the
 //! `listening <url>` line that tests spawning the binary read from stdout.
+//!
+//! Without a subcommand the binary is the test server; `switchboard-testkit
+//! proxy --upstream URL [--fault SPEC]... [--port N]` runs a [`FaultProxy`].
 
 use std::{io::Write, time::Duration};
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
-use crate::{HttpMode, Knobs, RunningServer, serve_sse_on, serve_stdio, serve_streamable_http_on};
+use crate::{
+    FaultProxy, FaultRule, HttpMode, Knobs, serve_sse_on, serve_stdio, serve_streamable_http_on,
+};
 
 /// Which transport the binary serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -21,12 +26,17 @@ pub enum TransportArg {
     StreamableHttp,
     /// Streamable HTTP at `/mcp` without sessions.
     StreamableHttpStateless,
+    /// Streamable HTTP at `/mcp` without sessions, answering plain JSON where it can.
+    StreamableHttpStatelessJson,
 }
 
 /// A real MCP server for Switchboard's tests and benchmarks.
 #[derive(Clone, Debug, Parser)]
 #[command(name = "switchboard-testkit", version)]
 pub struct Args {
+    /// Something else than the test server (the flags below are the server's).
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Transport to serve.
     #[arg(
         long,
@@ -50,7 +60,8 @@ pub struct Args {
     /// Never answer `initialize`.
     #[arg(long, env = "SWITCHBOARD_TESTKIT_HANG_INITIALIZE")]
     pub hang_initialize: bool,
-    /// The `drop` tool hangs instead of exiting the process.
+    /// The `drop` tool (and the first `crash_once*` execution) hangs instead of
+    /// exiting the process.
     #[arg(long, env = "SWITCHBOARD_TESTKIT_NO_EXIT_ON_DROP")]
     pub no_exit_on_drop: bool,
     /// Serve `tools/list` in pages of N tools (0: one page).
@@ -61,6 +72,53 @@ pub struct Args {
     #[arg(long, env = "SWITCHBOARD_TESTKIT_NOTIFY_AFTER", value_parser = humantime::parse_duration)]
     pub notify_after: Option<Duration>,
 }
+
+/// Modes other than serving the test server.
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// An HTTP fault-injection proxy in front of an upstream (e.g. a testkit
+    /// server): fails matching requests like nginx/Envoy when the upstream dies.
+    #[command(after_long_help = FAULT_SPEC_HELP)]
+    Proxy(ProxyArgs),
+}
+
+/// `switchboard-testkit proxy` flags.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ProxyArgs {
+    /// The upstream: `http://HOST:PORT` (a path, if any, is ignored: requests
+    /// keep their own).
+    #[arg(long, value_name = "URL")]
+    pub upstream: String,
+    /// A fault rule, MATCH=FAULT[,OPTION]... (repeatable; the first rule that
+    /// matches and has budget left fires). See below.
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub faults: Vec<FaultRule>,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+}
+
+const FAULT_SPEC_HELP: &str = "\
+Fault SPEC: MATCH=FAULT[,OPTION]...
+  MATCH   *                 every request (GETs too)
+          METHOD            JSON-RPC method of the POST body, e.g. tools/call
+          METHOD:TOOL       ... and params.name, e.g. tools/call:echo
+  FAULT   status-before:CODE  answer CODE, never forward
+          status-after:CODE   forward, read the whole answer, then answer CODE
+          cut-body:BYTES      forward, pass status, headers and BYTES bytes of the
+                              body (never its last byte), then break the connection
+          reset-before        TCP reset (RST), never forward
+          reset-after         forward, wait for the answer's head, then RST
+          delay:DURATION      wait (e.g. 200ms), then forward
+  OPTION  times=N             fire at most N times, then pass through (default: always)
+          retry-after=SECS    send Retry-After (status faults only)
+Examples:
+  --fault tools/call:echo=status-after:502
+  --fault tools/call=reset-before
+  --fault '*=delay:200ms'
+  --fault tools/call:lookup=cut-body:10,times=1
+  --fault tools/call=status-before:429,retry-after=2
+Prints `listening http://127.0.0.1:PORT` on stdout once ready.";
 
 impl Args {
     /// The server knobs these flags describe.
@@ -98,6 +156,9 @@ pub async fn main() -> anyhow::Result<()> {
 
 /// Serves according to `args`.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(Command::Proxy(proxy)) = args.command {
+        return run_proxy(proxy).await;
+    }
     let knobs = args.knobs();
     let server = match args.transport {
         TransportArg::Stdio => return serve_stdio(knobs).await,
@@ -108,17 +169,29 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         TransportArg::StreamableHttpStateless => {
             serve_streamable_http_on(args.port, knobs, HttpMode::Stateless).await?
         }
+        TransportArg::StreamableHttpStatelessJson => {
+            serve_streamable_http_on(args.port, knobs, HttpMode::StatelessJson).await?
+        }
     };
-    announce(&server)?;
+    announce(&server.url())?;
     wait_for_signal().await?;
     server.shutdown().await;
     Ok(())
 }
 
+/// Runs the fault proxy until the process is interrupted.
+async fn run_proxy(args: ProxyArgs) -> anyhow::Result<()> {
+    let proxy = FaultProxy::start_on(args.port, &args.upstream, args.faults).await?;
+    announce(&proxy.url(""))?;
+    wait_for_signal().await?;
+    proxy.shutdown().await;
+    Ok(())
+}
+
 /// Prints exactly one line, `listening <url>`, to stdout and flushes it.
-fn announce(server: &RunningServer) -> std::io::Result<()> {
+fn announce(url: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening {}", server.url())?;
+    writeln!(stdout, "listening {url}")?;
     stdout.flush()
 }
 

@@ -5,12 +5,15 @@
 //! Use it in-process through [`serve_streamable_http`], [`serve_sse`] and
 //! [`TestServer`], or spawn the `switchboard-testkit` binary (see [`cli`]).
 //! [`RegistryEmulator`] stands in for a tooling registry (Agent 365 discovery).
+//! [`FaultProxy`] sits in front of an HTTP server and injects the failures a
+//! reverse proxy produces when its upstream dies (statuses, cut bodies, resets).
 
 use std::time::Duration;
 
 pub mod cli;
 pub mod demo;
 mod http;
+pub mod proxy;
 mod registry;
 mod sse;
 mod stdio;
@@ -18,6 +21,7 @@ mod streamable;
 mod tools;
 
 pub use http::{RunningServer, WWW_AUTHENTICATE_CHALLENGE};
+pub use proxy::{Fault, FaultProxy, FaultRule};
 pub use registry::{RecordedRequest, RegistryEmulator, RegistryEntry, RegistryKnobs};
 pub use sse::{serve_sse, serve_sse_on};
 pub use stdio::serve_stdio;
@@ -38,7 +42,8 @@ pub struct Knobs {
     pub require_bearer: Option<String>,
     /// Never answer `initialize` (nor `server/discover`).
     pub hang_initialize: bool,
-    /// `drop` exits the process with [`DROP_EXIT_CODE`] instead of hanging.
+    /// `drop` (and the first execution of `crash_once`/`crash_once_idempotent`)
+    /// exits the process with [`DROP_EXIT_CODE`] instead of hanging.
     pub exit_on_drop: bool,
     /// Serve `tools/list` in pages of this many tools (0: everything in one page).
     pub page_size: usize,

@@ -1,6 +1,7 @@
 //! Streamable HTTP at `/mcp`, served by rmcp's `StreamableHttpService` in
 //! either session mode: stateful (rmcp's default, `Mcp-Session-Id`) or
-//! stateless (`legacy_session_mode: false`, one handler per request).
+//! stateless (`legacy_session_mode: false`, one handler per request), the
+//! latter optionally answering plain `application/json` (`json_response`).
 
 use std::sync::Arc;
 
@@ -20,6 +21,9 @@ pub enum HttpMode {
     Stateful,
     /// No sessions: every POST is served on its own.
     Stateless,
+    /// No sessions, and a request whose only answer is its response gets it as
+    /// `application/json` instead of an SSE stream.
+    StatelessJson,
 }
 
 /// Serves Streamable HTTP on `http://127.0.0.1:<free port>/mcp`.
@@ -38,6 +42,7 @@ pub async fn serve_streamable_http_on(
     // Defaults kept on purpose: loopback-only `allowed_hosts`, SSE responses.
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(mode == HttpMode::Stateful)
+        .with_json_response(mode == HttpMode::StatelessJson)
         .with_cancellation_token(ct.child_token());
     let factory = server.clone();
     let make = move || Ok(factory.new_session());
@@ -47,7 +52,7 @@ pub async fn serve_streamable_http_on(
             server.set_http_sessions(sessions.clone());
             Router::new().nest_service("/mcp", StreamableHttpService::new(make, sessions, config))
         }
-        HttpMode::Stateless => Router::new().nest_service(
+        HttpMode::Stateless | HttpMode::StatelessJson => Router::new().nest_service(
             "/mcp",
             StreamableHttpService::new(make, Arc::new(NeverSessionManager::default()), config),
         ),

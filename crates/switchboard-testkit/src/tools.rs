@@ -3,6 +3,11 @@
 //! tools added by `notify_list_changed`), with counters that let tests prove
 //! how often a call really ran or was cancelled.
 //!
+//! Retry semantics have their own tools: `echo` (no annotations: not
+//! idempotent), `lookup` (readOnlyHint) and `put` (idempotentHint) all echo
+//! `message`; `crash_once` / `crash_once_idempotent` count executions in a
+//! file (`marker`), since a stdio server's counters die with its process.
+//!
 //! Every transport (stdio, Streamable HTTP, legacy SSE) serves clones of the
 //! same [`TestServer`]; clones share the counters and the tool list, while
 //! [`TestServer::new_session`] gives each MCP session its own session id.
@@ -19,7 +24,7 @@ use rmcp::{
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
         Implementation, InitializeRequestParams, InitializeResult, JsonObject, ListToolsResult,
-        PaginatedRequestParams, Resource, ServerCapabilities, ServerConfig, Tool,
+        PaginatedRequestParams, Resource, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
     },
     service::{NotificationContext, RequestContext},
     transport::streamable_http_server::session::{SessionManager, local::LocalSessionManager},
@@ -160,7 +165,7 @@ impl TestServer {
     ) -> Result<CallToolResult, McpError> {
         let ct = &context.ct;
         let result = match name {
-            "echo" => text(str_arg(args, "message")?),
+            "echo" | "lookup" | "put" => text(str_arg(args, "message")?),
             "echo_args" => text(Value::Object(args.clone()).to_string()),
             "add" => {
                 let sum = num_arg(args, "a")? + num_arg(args, "b")?;
@@ -215,6 +220,18 @@ impl TestServer {
                 }
                 ct.cancelled().await;
                 return Err(cancelled());
+            }
+            "crash_once" | "crash_once_idempotent" => {
+                let marker = str_arg(args, "marker")?;
+                if record_execution(marker)? == 1 {
+                    if self.shared.knobs.exit_on_drop {
+                        // The first execution crashes like `drop`: no answer, no flush.
+                        std::process::exit(DROP_EXIT_CODE);
+                    }
+                    ct.cancelled().await;
+                    return Err(cancelled());
+                }
+                text("ok after restart")
             }
             "notify_list_changed" => {
                 let added = self.add_tool();
@@ -459,6 +476,28 @@ fn http_parts(context: &RequestContext<RoleServer>) -> Option<&Parts> {
     context.extensions.get::<Parts>()
 }
 
+/// Appends one line (this process's pid) to `marker` and returns how many
+/// lines it has now: the executions of a crash tool across restarts.
+fn record_execution(marker: &str) -> Result<usize, McpError> {
+    use std::io::Write;
+    let io_error =
+        |error: std::io::Error| McpError::internal_error(format!("marker {marker}: {error}"), None);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(marker)
+        .map_err(io_error)?;
+    file.write_all(format!("{}\n", std::process::id()).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io_error)?;
+    drop(file);
+    let lines = std::fs::read_to_string(marker)
+        .map_err(io_error)?
+        .lines()
+        .count();
+    Ok(lines)
+}
+
 fn cancelled() -> McpError {
     McpError::internal_error("request cancelled", None)
 }
@@ -512,6 +551,19 @@ pub(crate) fn message_tool(name: String, description: &'static str) -> Tool {
     )
 }
 
+/// A crash tool: one required string argument, `marker` (a file path).
+fn crash_tool(name: &'static str, description: &'static str) -> Tool {
+    Tool::new(
+        name,
+        description,
+        schema(json!({
+            "type": "object",
+            "properties": {"marker": {"type": "string", "description": "A file path"}},
+            "required": ["marker"],
+        })),
+    )
+}
+
 /// `add`: the sum of two numbers (also one of the demo server's tools).
 pub(crate) fn add_tool() -> Tool {
     Tool::new(
@@ -528,6 +580,16 @@ pub(crate) fn add_tool() -> Tool {
 fn base_tools(generated: usize) -> Vec<Tool> {
     let mut tools = vec![
         message_tool("echo".into(), "Returns `message` unchanged."),
+        message_tool(
+            "lookup".into(),
+            "Read-only (readOnlyHint): returns `message` unchanged.",
+        )
+        .with_annotations(ToolAnnotations::new().read_only(true)),
+        message_tool(
+            "put".into(),
+            "Idempotent (idempotentHint): returns `message` unchanged.",
+        )
+        .with_annotations(ToolAnnotations::new().idempotent(true)),
         Tool::new(
             "echo_args",
             "Returns the arguments it received, as JSON text (optional `text`, `count`, and \
@@ -591,6 +653,17 @@ fn base_tools(generated: usize) -> Vec<Tool> {
             "Drops the connection mid-call (kills the server process).",
             empty_schema(),
         ),
+        crash_tool(
+            "crash_once",
+            "Appends a line to the file `marker`; if it was the first line, kills the server \
+             process without answering (like `drop`), else returns `ok after restart`.",
+        ),
+        crash_tool(
+            "crash_once_idempotent",
+            "Idempotent (idempotentHint) `crash_once`: crashes on the first execution recorded \
+             in `marker`, answers `ok after restart` after that.",
+        )
+        .with_annotations(ToolAnnotations::new().idempotent(true)),
         Tool::new(
             "notify_list_changed",
             "Adds a tool `added_<n>` and sends notifications/tools/list_changed.",

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::Stdio;
+use std::{process::Stdio, time::Duration};
 
 use common::first_text;
 use serde_json::{Value, json};
@@ -118,11 +118,46 @@ async fn drop_tool_kills_the_process() {
 }
 
 #[tokio::test]
+async fn crash_once_crashes_the_first_execution_only() {
+    for tool in ["crash_once", "crash_once_idempotent"] {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("marker");
+        let marker_arg = json!({"marker": marker.to_str().unwrap()});
+
+        let mut first = StdioServer::spawn(&mut Command::new(BIN));
+        first.initialize().await;
+        first
+            .send(common::call_request(1, tool, marker_arg.clone()))
+            .await;
+        let status = tokio::time::timeout(Duration::from_secs(10), first.child.wait())
+            .await
+            .expect("the first execution exits the process")
+            .unwrap();
+        assert_eq!(status.code(), Some(switchboard_testkit::DROP_EXIT_CODE));
+        // It died without answering.
+        assert_eq!(first.stdout.next_line().await.unwrap(), None);
+        let lines = std::fs::read_to_string(&marker).unwrap();
+        assert_eq!(lines.lines().count(), 1, "{lines}");
+
+        // A restarted server sees the marker and answers.
+        let mut second = StdioServer::spawn(&mut Command::new(BIN));
+        second.initialize().await;
+        let result = second.call(1, tool, marker_arg.clone()).await;
+        assert_eq!(first_text(&result), "ok after restart");
+        let result = second.call(2, tool, marker_arg).await;
+        assert_eq!(first_text(&result), "ok after restart");
+        let lines = std::fs::read_to_string(&marker).unwrap();
+        assert_eq!(lines.lines().count(), 3, "{lines}");
+    }
+}
+
+#[tokio::test]
 async fn http_modes_announce_their_url_on_stdout() {
     for (transport, path) in [
         ("sse", "/sse"),
         ("streamable-http", "/mcp"),
         ("streamable-http-stateless", "/mcp"),
+        ("streamable-http-stateless-json", "/mcp"),
     ] {
         let mut server = StdioServer::spawn(Command::new(BIN).args(["--transport", transport]));
         let line = server.stdout.next_line().await.unwrap().expect("a line");

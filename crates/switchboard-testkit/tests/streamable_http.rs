@@ -201,3 +201,40 @@ async fn stateless_serves_calls_without_a_session() {
     assert_eq!(counts["executions"]["echo"], json!(2));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn retry_semantics_tools_carry_their_annotations() {
+    let server = serve_streamable_http(Knobs::default(), HttpMode::Stateful)
+        .await
+        .unwrap();
+    let mut client = HttpClient::new(server.url(), None);
+    client.initialize().await;
+    let tools = client.request("tools/list", json!({})).await;
+    let annotations = |name: &str| {
+        tools["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .get("annotations")
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(annotations("echo"), Value::Null);
+    assert_eq!(annotations("lookup"), json!({"readOnlyHint": true}));
+    assert_eq!(annotations("put"), json!({"idempotentHint": true}));
+    assert_eq!(annotations("crash_once"), Value::Null);
+    assert_eq!(
+        annotations("crash_once_idempotent"),
+        json!({"idempotentHint": true})
+    );
+
+    for tool in ["lookup", "put"] {
+        let result = client.call(tool, json!({"message": tool})).await;
+        assert_eq!(first_text(&result), tool);
+    }
+    let counts = server.counts();
+    assert_eq!(counts["executions"]["lookup"], json!(1));
+    assert_eq!(counts["executions"]["put"], json!(1));
+}
