@@ -148,7 +148,7 @@ pub enum Error {
 
     /// The connection broke while a request was in flight; the server may or may not have
     /// acted on it.
-    #[error("server '{server}': connection lost during {phase}")]
+    #[error("server '{server}': connection lost during {phase}{}", sent_suffix(*.phase))]
     ConnectionLost { server: String, phase: Phase },
 
     /// The server (or a proxy in front of it) answered a request with a failed HTTP status.
@@ -265,6 +265,13 @@ fn challenge_suffix(challenge: &Option<String>) -> String {
 fn round_ms(duration: Duration) -> humantime::FormattedDuration {
     let millis = (duration.as_secs_f64() * 1000.0).round() as u64;
     humantime::format_duration(Duration::from_millis(millis))
+}
+
+fn sent_suffix(phase: Phase) -> &'static str {
+    match phase {
+        Phase::CallTool => "; the call was sent and may have run",
+        _ => "",
+    }
 }
 
 fn status_reason(status: u16) -> String {
