@@ -21,7 +21,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use switchboard::config::HttpConnections;
 use switchboard::transport::http;
 use switchboard::transport::sse::SseClientTransport;
-use switchboard::{Connector, Hub, HubSettings, ServerConfig, TransportKind, Upstream};
+use switchboard::{Connector, Hub, ServerConfig, TransportKind, Upstream};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
@@ -117,8 +117,10 @@ impl Client {
         let config = target.server_config("bench");
         match kind {
             Kind::Engine => {
-                let dial = switchboard::hub::dial(&Default::default(), connector);
-                let hub = Hub::start(HubSettings::default(), [config], dial)
+                let hub = Hub::builder()
+                    .server(config)
+                    .connector(connector.clone())
+                    .start()
                     .await
                     .context("engine start")?;
                 if let Some((_, error)) = hub.failures().first() {

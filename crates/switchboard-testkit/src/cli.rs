@@ -60,6 +60,9 @@ pub struct Args {
     /// Never answer `initialize`.
     #[arg(long, env = "SWITCHBOARD_TESTKIT_HANG_INITIALIZE")]
     pub hang_initialize: bool,
+    /// Answer `initialize` only after this long (e.g. 700ms).
+    #[arg(long, env = "SWITCHBOARD_TESTKIT_INITIALIZE_DELAY", value_parser = humantime::parse_duration)]
+    pub initialize_delay: Option<Duration>,
     /// The `drop` tool (and the first `crash_once*` execution) hangs instead of
     /// exiting the process.
     #[arg(long, env = "SWITCHBOARD_TESTKIT_NO_EXIT_ON_DROP")]
@@ -128,6 +131,7 @@ impl Args {
             latency: self.latency,
             require_bearer: self.require_bearer.clone(),
             hang_initialize: self.hang_initialize,
+            initialize_delay: self.initialize_delay,
             exit_on_drop: !self.no_exit_on_drop,
             page_size: self.page_size,
             notify_after: self.notify_after,

@@ -42,6 +42,8 @@ pub struct Knobs {
     pub require_bearer: Option<String>,
     /// Never answer `initialize` (nor `server/discover`).
     pub hang_initialize: bool,
+    /// Answer `initialize` only after this long.
+    pub initialize_delay: Option<Duration>,
     /// `drop` (and the first execution of `crash_once`/`crash_once_idempotent`)
     /// exits the process with [`DROP_EXIT_CODE`] instead of hanging.
     pub exit_on_drop: bool,

@@ -342,6 +342,9 @@ impl ServerHandler for TestServer {
         if self.shared.knobs.hang_initialize {
             std::future::pending::<()>().await;
         }
+        if let Some(delay) = self.shared.knobs.initialize_delay {
+            tokio::time::sleep(delay).await;
+        }
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)
     }

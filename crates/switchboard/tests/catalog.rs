@@ -11,8 +11,7 @@ use std::time::Duration;
 use common::{TestkitProcess, repo_root, testkit_stdio};
 use serde_json::{Map, Value, json};
 use switchboard::config::CatalogConfig;
-use switchboard::sessions::Dial;
-use switchboard::{Config, Connector, Error, ErrorClass, Hub, HubEvent, HubSettings, ServerConfig};
+use switchboard::{Config, Error, ErrorClass, Hub, HubEvent, HubSettings, ServerConfig};
 
 /// Upper bound for any one step. Not a timing assertion.
 const STEP: Duration = Duration::from_secs(30);
@@ -26,19 +25,19 @@ async fn start(servers: Vec<ServerConfig>) -> Hub {
 }
 
 /// A dial with no config variables.
-fn dial() -> Dial {
-    switchboard::hub::dial(&Config::default(), &Connector::new())
-}
 
 async fn start_with(catalog: CatalogConfig, servers: Vec<ServerConfig>) -> Hub {
     let settings = HubSettings {
         catalog,
         ..HubSettings::default()
     };
-    let hub = tokio::time::timeout(STEP, Hub::start(settings, servers, dial()))
-        .await
-        .expect("hub start within the step bound")
-        .expect("hub start");
+    let hub = tokio::time::timeout(
+        STEP,
+        Hub::builder().settings(settings).servers(servers).start(),
+    )
+    .await
+    .expect("hub start within the step bound")
+    .expect("hub start");
     if let Some((server, error)) = hub.failures().first() {
         panic!("server '{server}' failed: {error}");
     }
@@ -176,7 +175,7 @@ alias = "ghost"
         kit.display()
     );
     let config = Config::from_toml_str(&text, None).expect("config");
-    let hub = Hub::connect(&config, &Connector::new()).await.expect("hub");
+    let hub = Hub::builder().config(&config).start().await.expect("hub");
     let catalog = hub.catalog();
     let say = catalog.get("kit__say").expect("alias exposed");
     assert_eq!(
@@ -312,13 +311,12 @@ async fn a_failing_server_leaves_the_others_in_the_catalogue() {
         format!("http://127.0.0.1:{}/mcp", common::free_port()),
     );
     broken.connect_timeout = Duration::from_secs(2);
-    let hub = Hub::start(
-        HubSettings::default(),
-        vec![testkit_stdio("kit", &[]), broken],
-        dial(),
-    )
-    .await
-    .expect("hub");
+    let hub = Hub::builder()
+        .settings(HubSettings::default())
+        .servers(vec![testkit_stdio("kit", &[]), broken])
+        .start()
+        .await
+        .expect("hub");
     assert_eq!(hub.failures().len(), 1);
     assert_eq!(hub.failures()[0].0, "broken");
     assert_eq!(hub.failures()[0].1.class(), ErrorClass::Unreachable);

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard::{Config, Connector, Delivery, Error, ErrorClass, Hub, ServerConfig};
+use switchboard::{Config, Delivery, Error, ErrorClass, Hub, ServerConfig};
 use switchboard_testkit::{
     Fault, FaultProxy, FaultRule, HttpMode, Knobs, RunningServer, serve_sse, serve_streamable_http,
 };
@@ -50,7 +50,7 @@ impl Rig {
         kit.reconnect.initial_backoff = Duration::from_millis(50);
         let mut config = Config::default();
         config.servers.insert("kit".into(), kit);
-        let hub = Hub::connect(&config, &Connector::new()).await.unwrap();
+        let hub = Hub::builder().config(&config).start().await.unwrap();
         assert!(hub.failures().is_empty(), "{:?}", hub.failures());
         Rig { server, proxy, hub }
     }
@@ -271,7 +271,7 @@ async fn stdio_hub() -> Hub {
     kit.reconnect.initial_backoff = Duration::from_millis(50);
     let mut config = Config::default();
     config.servers.insert("kit".into(), kit);
-    Hub::connect(&config, &Connector::new()).await.unwrap()
+    Hub::builder().config(&config).start().await.unwrap()
 }
 
 fn marker_args(marker: &std::path::Path) -> Option<serde_json::Map<String, Value>> {

@@ -10,7 +10,7 @@ use serde_json::json;
 use switchboard::config::{DiscoveryConfig, ReconnectPolicy, RegistrationPolicy};
 use switchboard::discovery::{DISCOVERY_USER_AGENT, Discovery, RegistryClient, discover};
 use switchboard::hub::{Discovered, Source};
-use switchboard::{Config, Connector, Error, ErrorClass, Hub, HubSettings, TransportKind};
+use switchboard::{Config, Error, ErrorClass, Hub, HubSettings, TransportKind};
 use switchboard_testkit::{
     HttpMode, Knobs, RegistryEmulator, RegistryEntry, serve_streamable_http,
 };
@@ -658,15 +658,15 @@ async fn the_hub_registers_discovered_servers_with_server_auth_and_follows_refre
     );
     let mut settings = HubSettings::default();
     settings.registration.on_error = RegistrationPolicy::SkipWithWarning;
-    let hub = Hub::start_with(
-        settings,
-        Vec::new(),
-        Some(hub_source(client, Some(Duration::from_millis(200)))),
-        switchboard::hub::dial(&config, &Connector::new()),
-        &|_| {},
-    )
-    .await
-    .expect("start");
+    // The config's [variables] fill the server_auth templates; the source replaces its
+    // registry with a faster refresh.
+    let hub = Hub::builder()
+        .config(&config)
+        .settings(settings)
+        .source(hub_source(client, Some(Duration::from_millis(200))))
+        .start()
+        .await
+        .expect("start");
     assert_eq!(hub.servers(), ["Mail".to_string()]);
     let echo = hub
         .call(

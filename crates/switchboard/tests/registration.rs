@@ -14,11 +14,10 @@ use std::time::Duration;
 use common::{TestkitProcess, eventually, free_port, process_alive, testkit_stdio};
 use serde_json::json;
 use switchboard::config::{ReconnectPolicy, RegistrationPolicy};
+use switchboard::hub::{CallInfo, CallLayer, ConnectEvent, TraceCalls};
 use switchboard::hub::{Discovered, Source};
-use switchboard::sessions::Dial;
 use switchboard::{
-    Config, Connector, Error, ErrorClass, Hub, HubEvent, HubSettings, Overall, ServerConfig,
-    ServerState,
+    CallOutcome, Error, ErrorClass, Hub, HubEvent, HubSettings, Overall, ServerConfig, ServerState,
 };
 use tokio::time::Instant;
 
@@ -60,10 +59,6 @@ fn settings(policy: RegistrationPolicy, retry: bool) -> HubSettings {
     settings.registration.on_error = policy;
     settings.registration.retry_skipped = retry;
     settings
-}
-
-fn dial() -> Dial {
-    switchboard::hub::dial(&Config::default(), &Connector::new())
 }
 
 /// Log lines written while `f` runs on this thread (a current-thread runtime keeps every
@@ -114,11 +109,10 @@ async fn skip_with_warning_registers_the_good_and_warns_about_each_other_server(
     let mix = mix();
     let hub = tokio::time::timeout(
         STEP,
-        Hub::start(
-            settings(RegistrationPolicy::SkipWithWarning, false),
-            mix.servers.clone(),
-            dial(),
-        ),
+        Hub::builder()
+            .settings(settings(RegistrationPolicy::SkipWithWarning, false))
+            .servers(mix.servers.clone())
+            .start(),
     )
     .await
     .expect("start within the step bound")
@@ -208,13 +202,12 @@ async fn skip_with_warning_registers_the_good_and_warns_about_each_other_server(
 async fn skip_silently_logs_at_debug_only() {
     let (logs, _guard) = capture_logs();
     let mix = mix();
-    let hub = Hub::start(
-        settings(RegistrationPolicy::SkipSilently, false),
-        mix.servers.clone(),
-        dial(),
-    )
-    .await
-    .expect("start");
+    let hub = Hub::builder()
+        .settings(settings(RegistrationPolicy::SkipSilently, false))
+        .servers(mix.servers.clone())
+        .start()
+        .await
+        .expect("start");
     assert_eq!(hub.servers(), vec!["good".to_string()]);
     assert_eq!(hub.failures().len(), 3);
     let lines = logs.lines();
@@ -243,26 +236,22 @@ async fn fail_fast_names_the_server_and_closes_what_was_opened() {
         .chain([testkit_stdio("good2", &[])])
         .collect();
     let pids = Arc::new(Mutex::new(Vec::new()));
-    let inner = dial();
     let seen = pids.clone();
-    let recording: Dial = Arc::new(move |server, variables| {
-        let connect = inner(server, variables);
-        let seen = seen.clone();
-        Box::pin(async move {
-            let upstream = connect.await?;
-            if let Some(pid) = upstream.process_id().await {
+    let started = Instant::now();
+    let error = match Hub::builder()
+        .settings(settings(RegistrationPolicy::FailFast, true))
+        .servers(servers)
+        .on_connect(move |event| {
+            if let ConnectEvent::Opened {
+                process_id: Some(pid),
+                ..
+            } = event
+            {
                 seen.lock().unwrap().push(pid);
             }
-            Ok(upstream)
         })
-    });
-    let started = Instant::now();
-    let error = match Hub::start(
-        settings(RegistrationPolicy::FailFast, true),
-        servers,
-        recording,
-    )
-    .await
+        .start()
+        .await
     {
         Ok(_) => panic!("fail_fast must fail the start"),
         Err(error) => error,
@@ -300,13 +289,12 @@ async fn a_server_may_override_the_policy() {
         .cloned()
         .collect();
     servers[1].on_registration_error = Some(RegistrationPolicy::SkipSilently);
-    let hub = Hub::start(
-        settings(RegistrationPolicy::FailFast, false),
-        servers,
-        dial(),
-    )
-    .await
-    .expect("the refused server is allowed to be skipped");
+    let hub = Hub::builder()
+        .settings(settings(RegistrationPolicy::FailFast, false))
+        .servers(servers)
+        .start()
+        .await
+        .expect("the refused server is allowed to be skipped");
     assert_eq!(hub.servers(), vec!["good".to_string()]);
     hub.close().await;
 }
@@ -316,13 +304,12 @@ async fn a_skipped_server_is_retried_and_joins_the_catalogue_when_it_comes_up() 
     let port = free_port();
     let mut late = ServerConfig::url("late", format!("http://127.0.0.1:{port}/mcp"));
     late.reconnect = fast_retry();
-    let hub = Hub::start(
-        settings(RegistrationPolicy::SkipWithWarning, true),
-        [testkit_stdio("good", &[]), late],
-        dial(),
-    )
-    .await
-    .expect("start");
+    let hub = Hub::builder()
+        .settings(settings(RegistrationPolicy::SkipWithWarning, true))
+        .servers([testkit_stdio("good", &[]), late])
+        .start()
+        .await
+        .expect("start");
     let mut events = hub.subscribe();
     let health = hub.health();
     assert_eq!(health.overall, Overall::Degraded);
@@ -362,13 +349,12 @@ async fn unhealthy_when_nothing_is_ready_and_disabled_servers_are_only_listed() 
     let mut off = testkit_stdio("off", &[]);
     off.enabled = false;
     let refused = ServerConfig::url("refused", format!("http://127.0.0.1:{}/mcp", free_port()));
-    let hub = Hub::start(
-        settings(RegistrationPolicy::SkipSilently, false),
-        [off, refused],
-        dial(),
-    )
-    .await
-    .expect("start");
+    let hub = Hub::builder()
+        .settings(settings(RegistrationPolicy::SkipSilently, false))
+        .servers([off, refused])
+        .start()
+        .await
+        .expect("start");
     let health = hub.health();
     assert_eq!(health.overall, Overall::Unhealthy);
     let states: Vec<ServerState> = health.servers.iter().map(|s| s.state).collect();
@@ -378,13 +364,12 @@ async fn unhealthy_when_nothing_is_ready_and_disabled_servers_are_only_listed() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_server_finishes_its_calls_in_flight_then_closes() {
-    let hub = Hub::start(
-        HubSettings::default(),
-        [testkit_stdio("kit", &[]), testkit_stdio("other", &[])],
-        dial(),
-    )
-    .await
-    .expect("start");
+    let hub = Hub::builder()
+        .settings(HubSettings::default())
+        .servers([testkit_stdio("kit", &[]), testkit_stdio("other", &[])])
+        .start()
+        .await
+        .expect("start");
     let mut events = hub.subscribe();
     let caller = hub.clone();
     let slow = tokio::spawn(async move {
@@ -484,14 +469,12 @@ async fn start_with_source(
     servers: Vec<ServerConfig>,
     source: Source,
 ) -> Result<Hub, Error> {
-    Hub::start_with(
-        settings(policy, true),
-        servers,
-        Some(source),
-        dial(),
-        &|_| {},
-    )
-    .await
+    Hub::builder()
+        .settings(settings(policy, true))
+        .servers(servers)
+        .source(source)
+        .start()
+        .await
 }
 
 async fn next_change(events: &mut tokio::sync::broadcast::Receiver<HubEvent>) -> String {
@@ -661,13 +644,12 @@ async fn an_unusable_registry_entry_shows_under_its_source_and_never_touches_a_s
 async fn adding_a_server_replaces_its_failed_registration_and_stops_the_retry() {
     let mut late = ServerConfig::url("late", format!("http://127.0.0.1:{}/mcp", free_port()));
     late.reconnect = fast_retry();
-    let hub = Hub::start(
-        settings(RegistrationPolicy::SkipSilently, true),
-        [late],
-        dial(),
-    )
-    .await
-    .expect("start");
+    let hub = Hub::builder()
+        .settings(settings(RegistrationPolicy::SkipSilently, true))
+        .servers([late])
+        .start()
+        .await
+        .expect("start");
     assert_eq!(hub.health().servers[0].state, ServerState::Retrying);
     hub.add_server(testkit_stdio("late", &[])).await;
     // The old retry (against the refused port) would record errors on the new server.
@@ -696,7 +678,10 @@ async fn adding_a_server_replaces_its_failed_registration_and_stops_the_retry() 
 async fn a_per_session_server_added_later_is_reaped() {
     let mut settings = settings(RegistrationPolicy::SkipWithWarning, false);
     settings.sessions.reaper_interval = Duration::from_millis(100);
-    let hub = Hub::start(settings, [testkit_stdio("shared", &[])], dial())
+    let hub = Hub::builder()
+        .settings(settings)
+        .servers([testkit_stdio("shared", &[])])
+        .start()
         .await
         .expect("start");
     let kit = TestkitProcess::start("streamable-http", &[]);
@@ -729,26 +714,14 @@ async fn a_per_session_server_added_later_is_reaped() {
 async fn a_tools_change_sent_before_the_hub_was_watching_is_not_lost() {
     // `a` announces a new tool 150 ms after it is up; the hub only starts watching once the
     // slow `b` is registered too (700 ms), so the notification has nobody to reach.
-    let inner = dial();
-    let slow: Dial = Arc::new(move |server, variables| {
-        let connect = inner(server.clone(), variables);
-        Box::pin(async move {
-            if server.name == "b" {
-                tokio::time::sleep(Duration::from_millis(700)).await;
-            }
-            connect.await
-        })
-    });
-    let hub = Hub::start(
-        HubSettings::default(),
-        [
+    let hub = Hub::builder()
+        .servers([
             testkit_stdio("a", &["--notify-after", "150ms"]),
-            testkit_stdio("b", &[]),
-        ],
-        slow,
-    )
-    .await
-    .expect("start");
+            testkit_stdio("b", &["--initialize-delay", "700ms"]),
+        ])
+        .start()
+        .await
+        .expect("start");
     let deadline = Instant::now() + Duration::from_secs(10);
     while hub.catalog().get("a__added_1").is_none() {
         assert!(
@@ -757,5 +730,86 @@ async fn a_tools_change_sent_before_the_hub_was_watching_is_not_lost() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    hub.close().await;
+}
+
+/// Records what it sees and refuses calls to `add`.
+#[derive(Clone, Default)]
+struct Recorder {
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl CallLayer for Recorder {
+    fn before(&self, call: &CallInfo<'_>) -> Result<(), Error> {
+        if call.tool == "add" {
+            return Err(Error::Closed {
+                server: call.server.to_string(),
+                reason: Some("refused by a layer".into()),
+            });
+        }
+        Ok(())
+    }
+
+    fn after(&self, call: &CallInfo<'_>, result: &Result<CallOutcome, Error>, _: Duration) {
+        let outcome = match result {
+            Ok(outcome) if outcome.is_error => "tool_error".to_string(),
+            Ok(_) => "ok".to_string(),
+            Err(error) => error.class().to_string(),
+        };
+        let line = format!("{} {} {}", call.name, call.session.unwrap_or("-"), outcome);
+        self.seen.lock().unwrap().push(line);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_passes_the_layers_and_a_layer_can_refuse_one() {
+    let recorder = Recorder::default();
+    let hub = Hub::builder()
+        .server(testkit_stdio("kit", &[]))
+        .layer(recorder.clone())
+        .layer(TraceCalls)
+        .start()
+        .await
+        .expect("start");
+    let echo = json!({"message": "hi"}).as_object().cloned();
+    hub.call("kit__echo", echo, None).await.unwrap();
+    hub.call("kit__fail", None, None).await.unwrap();
+    let refused = hub
+        .call(
+            "kit__add",
+            json!({"a": 1, "b": 2}).as_object().cloned(),
+            None,
+        )
+        .await
+        .expect_err("refused");
+    assert!(
+        refused.to_string().contains("refused by a layer"),
+        "{refused}"
+    );
+    let session = switchboard::Session::new("u1", Default::default());
+    hub.call_in(
+        Some(&session),
+        "kit__echo",
+        json!({"message": "s"}).as_object().cloned(),
+        None,
+    )
+    .await
+    .unwrap();
+    let counts = hub.call("kit__counts", None, None).await.unwrap().text();
+    let counts: serde_json::Value = serde_json::from_str(&counts).unwrap();
+    assert_eq!(
+        counts["executions"].get("add"),
+        None,
+        "a refused call was sent"
+    );
+    assert_eq!(
+        *recorder.seen.lock().unwrap(),
+        [
+            "kit__echo - ok",
+            "kit__fail - tool_error",
+            "kit__echo u1 ok",
+            "kit__counts - ok"
+        ]
+    );
     hub.close().await;
 }

@@ -17,14 +17,14 @@ use common::{TestkitProcess, free_port, testkit_stdio};
 use futures::future::join_all;
 use serde_json::{Value, json};
 use switchboard::config::{ReconnectPolicy, SessionMode};
-use switchboard::sessions::Dial;
-use switchboard::{Config, Connector, ErrorClass, Hub, HubSettings, ServerConfig, Session};
+use switchboard::hub::ConnectEvent;
+use switchboard::{Config, ErrorClass, Hub, ServerConfig, Session};
 use tokio::time::Instant;
 
 const STEP: Duration = Duration::from_secs(30);
 
 async fn start(config: Config) -> Hub {
-    let hub = tokio::time::timeout(STEP, Hub::connect(&config, &Connector::new()))
+    let hub = tokio::time::timeout(STEP, Hub::builder().config(&config).start())
         .await
         .expect("hub start within the step bound")
         .expect("hub start");
@@ -382,14 +382,15 @@ async fn a_crashed_stdio_server_is_reconnected_on_the_next_call() {
 /// A hub whose dial counts every connection attempt it is asked for.
 async fn start_counting_dials(config: Config) -> (Hub, Arc<AtomicUsize>) {
     let dials = Arc::new(AtomicUsize::new(0));
-    let inner = switchboard::hub::dial(&config, &Connector::new());
     let counter = dials.clone();
-    let counting: Dial = Arc::new(move |server, variables| {
-        counter.fetch_add(1, Ordering::SeqCst);
-        inner(server, variables)
-    });
-    let servers = config.servers.values().cloned().collect::<Vec<_>>();
-    let hub = Hub::start(HubSettings::from(&config), servers, counting)
+    let hub = Hub::builder()
+        .config(&config)
+        .on_connect(move |event| {
+            if let ConnectEvent::Opening { .. } = event {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .start()
         .await
         .expect("hub start");
     assert!(hub.failures().is_empty(), "{:?}", hub.failures());

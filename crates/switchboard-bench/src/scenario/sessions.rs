@@ -18,7 +18,7 @@ use anyhow::Context;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use switchboard::config::SessionMode;
-use switchboard::{Config, Connector, Hub, ServerConfig, Session};
+use switchboard::{Config, Hub, ServerConfig, Session};
 use tokio::time::Instant;
 
 use crate::cli::SessionsArgs;
@@ -44,7 +44,9 @@ pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
     server.session_idle_timeout = Duration::from_secs(24 * 3600);
     let mut config = Config::default();
     config.servers.insert(SERVER.to_owned(), server);
-    let hub = Hub::connect(&config, &Connector::new())
+    let hub = Hub::builder()
+        .config(&config)
+        .start()
         .await
         .context("connecting the hub to the testkit")?;
     if let Some((name, error)) = hub.failures().first() {

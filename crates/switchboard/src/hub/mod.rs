@@ -23,6 +23,8 @@
 //! link that reconnects by itself, and `per_session` servers a pool of per-session links that
 //! a reaper task trims every `reaper_interval`. [`Hub::health`] is the snapshot of it all.
 
+mod builder;
+mod calls;
 mod health;
 mod registration;
 mod sources;
@@ -40,6 +42,8 @@ use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+pub use builder::{ConnectEvent, HubBuilder};
+pub use calls::{CALLS_LOG, CallInfo, CallLayer, TraceCalls};
 pub use health::{ErrorReport, Health, Overall, ServerHealth, ServerState, SourceHealth};
 pub use sources::{Discover, Discovered, Source};
 
@@ -122,9 +126,20 @@ pub struct Hub {
     inner: Arc<Inner>,
 }
 
+/// What [`HubBuilder::start`] hands the hub.
+struct Parts {
+    settings: HubSettings,
+    servers: Vec<ServerConfig>,
+    source: Option<Source>,
+    dial: Dial,
+    layers: Vec<Arc<dyn CallLayer>>,
+}
+
 struct Inner {
     settings: HubSettings,
     dial: Dial,
+    /// Every call passes these (see `calls.rs`).
+    layers: Vec<Arc<dyn CallLayer>>,
     /// Registered servers' connections. Calls clone the `Arc` out, so a removed server's
     /// clients live until its last call returns.
     servers: RwLock<BTreeMap<String, Arc<ServerClients>>>,
@@ -206,7 +221,27 @@ impl Hub {
         dial: Dial,
         progress: &(dyn Fn(Progress<'_>) + Sync),
     ) -> Result<Hub, Error> {
-        let mut servers: Vec<ServerConfig> = servers.into_iter().collect();
+        let parts = Parts {
+            settings,
+            servers: servers.into_iter().collect(),
+            source,
+            dial,
+            layers: Vec::new(),
+        };
+        Hub::start_parts(parts, progress).await
+    }
+
+    async fn start_parts(
+        parts: Parts,
+        progress: &(dyn Fn(Progress<'_>) + Sync),
+    ) -> Result<Hub, Error> {
+        let Parts {
+            settings,
+            mut servers,
+            source,
+            dial,
+            layers,
+        } = parts;
         let policy_default = settings.registration.on_error;
         let mut records = BTreeMap::new();
         let mut failed = Vec::new();
@@ -317,6 +352,7 @@ impl Hub {
         let inner = Arc::new(Inner {
             settings,
             dial,
+            layers,
             servers: RwLock::new(connected),
             records: Mutex::new(records),
             start_failures,
@@ -415,9 +451,24 @@ impl Hub {
             .annotations
             .as_ref()
             .is_some_and(|a| a.read_only_hint == Some(true) || a.idempotent_hint == Some(true));
-        clients
+        let info = CallInfo {
+            name,
+            server: &tool.server,
+            tool: &tool.original,
+            session: session.map(|s| s.id.as_str()),
+        };
+        for layer in &self.inner.layers {
+            layer.before(&info)?;
+        }
+        let started = Instant::now();
+        let result = clients
             .call(session, &tool.original, arguments, repeatable, deadline)
-            .await
+            .await;
+        let elapsed = started.elapsed();
+        for layer in self.inner.layers.iter().rev() {
+            layer.after(&info, &result, elapsed);
+        }
+        result
     }
 
     /// Where every server stands, and the one word for the whole hub.

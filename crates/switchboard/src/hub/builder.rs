@@ -1,0 +1,183 @@
+//! [`Hub::builder`]: the one way to start a hub.
+//!
+//! Every face (CLI, gateway, Python, blocking API, tests, bench) says what it wants (a config,
+//! extra servers, a discovery source, a progress observer, call layers) and calls
+//! [`HubBuilder::start`]; how connections are opened stays inside the engine.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::calls::CallLayer;
+use super::sources::Source;
+use super::{Hub, HubSettings, Progress};
+use crate::config::{Config, DiscoveryConfig, ServerConfig, Variables};
+use crate::discovery::RegistryClient;
+use crate::error::Error;
+use crate::sessions::Dial;
+use crate::upstream::Connector;
+
+/// What the hub tells a connect observer ([`HubBuilder::on_connect`]) about every connection
+/// it opens: at registration, on reconnects, for each session.
+#[derive(Debug, Clone, Copy)]
+pub enum ConnectEvent<'a> {
+    /// A connection to `server` is about to be opened.
+    Opening { server: &'a str },
+    /// It is open; `process_id` is a stdio server's process group leader.
+    Opened {
+        server: &'a str,
+        process_id: Option<i32>,
+    },
+}
+
+type ConnectObserver = Arc<dyn Fn(ConnectEvent<'_>) + Send + Sync>;
+
+/// Builds a [`Hub`]; see [`Hub::builder`].
+#[must_use = "a builder does nothing until `start` is awaited"]
+pub struct HubBuilder<'a> {
+    settings: HubSettings,
+    variables: BTreeMap<String, String>,
+    servers: Vec<ServerConfig>,
+    discovery: Option<DiscoveryConfig>,
+    source: Option<Source>,
+    connector: Option<Connector>,
+    progress: Option<&'a (dyn Fn(Progress<'_>) + Sync)>,
+    on_connect: Option<ConnectObserver>,
+    layers: Vec<Arc<dyn CallLayer>>,
+}
+
+impl Hub {
+    /// Starts describing a hub: `Hub::builder().config(&config).start().await`.
+    pub fn builder<'a>() -> HubBuilder<'a> {
+        HubBuilder {
+            settings: HubSettings::default(),
+            variables: BTreeMap::new(),
+            servers: Vec::new(),
+            discovery: None,
+            source: None,
+            connector: None,
+            progress: None,
+            on_connect: None,
+            layers: Vec::new(),
+        }
+    }
+}
+
+impl<'a> HubBuilder<'a> {
+    /// Everything a config file says: settings, servers, `[variables]`, `[discovery]`.
+    pub fn config(mut self, config: &Config) -> Self {
+        self.settings = HubSettings::from(config);
+        self.variables = config.variables.clone();
+        self.servers.extend(config.servers.values().cloned());
+        self.discovery = config.discovery.as_deref().cloned();
+        self
+    }
+
+    /// The catalogue, session and registration settings (replacing the config's).
+    pub fn settings(mut self, settings: HubSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// One more server.
+    pub fn server(mut self, server: ServerConfig) -> Self {
+        self.servers.push(server);
+        self
+    }
+
+    /// More servers.
+    pub fn servers(mut self, servers: impl IntoIterator<Item = ServerConfig>) -> Self {
+        self.servers.extend(servers);
+        self
+    }
+
+    /// A discovery source whose servers join the configured ones (instead of the config's
+    /// `[discovery]` registry).
+    pub fn source(mut self, source: Source) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// The connector to open connections with (shares HTTP connection pools across hubs).
+    pub fn connector(mut self, connector: Connector) -> Self {
+        self.connector = Some(connector);
+        self
+    }
+
+    /// Told what happens to each server while the hub starts (progress displays).
+    pub fn observer(mut self, progress: &'a (dyn Fn(Progress<'_>) + Sync)) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Told about every connection the hub opens, for as long as it runs.
+    pub fn on_connect(
+        mut self,
+        observer: impl Fn(ConnectEvent<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_connect = Some(Arc::new(observer));
+        self
+    }
+
+    /// A layer every call passes through (outermost first in the order added).
+    pub fn layer(mut self, layer: impl CallLayer) -> Self {
+        self.layers.push(Arc::new(layer));
+        self
+    }
+
+    /// Registers every server (all at once, under its registration policy) and builds the
+    /// catalogue. Fails for a `fail_fast` server or registry that failed
+    /// ([`Error::Registration`]) and a catalogue that cannot be built (`collisions =
+    /// "error"`).
+    pub async fn start(self) -> Result<Hub, Error> {
+        let connector = self.connector.unwrap_or_default();
+        let variables = Arc::new(self.variables);
+        let source = self.source.or_else(|| {
+            let discovery = self.discovery?;
+            let client =
+                RegistryClient::new(discovery, (*variables).clone(), connector.registry_client());
+            Some(Source::registry(client))
+        });
+        let dial = dial(connector, variables, self.on_connect);
+        let parts = super::Parts {
+            settings: self.settings,
+            servers: self.servers,
+            source,
+            dial,
+            layers: self.layers,
+        };
+        Hub::start_parts(parts, self.progress.unwrap_or(&|_| {})).await
+    }
+}
+
+/// Opens connections through `connector` with the hub's `[variables]` (and a session's own,
+/// which win), telling `on_connect`.
+fn dial(
+    connector: Connector,
+    variables: Arc<BTreeMap<String, String>>,
+    on_connect: Option<ConnectObserver>,
+) -> Dial {
+    Arc::new(move |server, session_variables| {
+        let connector = connector.clone();
+        let variables = variables.clone();
+        let on_connect = on_connect.clone();
+        Box::pin(async move {
+            if let Some(observer) = &on_connect {
+                observer(ConnectEvent::Opening {
+                    server: &server.name,
+                });
+            }
+            let vars = Variables {
+                connection: session_variables.as_deref(),
+                config: Some(&variables),
+            };
+            let upstream = connector.connect(&server, vars).await?;
+            if let Some(observer) = &on_connect {
+                observer(ConnectEvent::Opened {
+                    server: &server.name,
+                    process_id: upstream.process_id().await,
+                });
+            }
+            Ok(upstream)
+        })
+    })
+}
