@@ -43,6 +43,18 @@ pub fn safe_name(raw: &str, max: usize) -> String {
     name
 }
 
+/// Whether a name made by [`safe_name`] from a raw name that starts with `raw_prefix` can
+/// be `name`: `name` starts with the safe form of the prefix (only as much of it as a name
+/// cut to `max` keeps) and has more after it.
+pub fn may_start_with(name: &str, raw_prefix: &str, max: usize) -> bool {
+    let prefix: String = raw_prefix
+        .chars()
+        .map(|c| if is_name_char(c) { c } else { '_' })
+        .collect();
+    let kept = &prefix[..prefix.len().min(max.saturating_sub(HASH_SUFFIX_LEN))];
+    name.len() > kept.len() && name.starts_with(kept)
+}
+
 /// `base` with `_{n}` appended, shortened first so the result fits in `max`.
 pub fn with_suffix(base: &str, n: usize, max: usize) -> String {
     let suffix = format!("_{n}");
@@ -101,6 +113,21 @@ mod tests {
         assert_eq!(safe_name(&raw, 128), raw);
         assert_eq!(safe_name(&raw, 64).len(), 64);
         assert_eq!(safe_name(&raw, 16).len(), 16);
+    }
+
+    #[test]
+    fn prefixes_of_safe_names() {
+        assert!(may_start_with("gh__search", "gh__", 64));
+        assert!(may_start_with("my_srv__x", "my.srv__", 64));
+        assert!(
+            !may_start_with("gh__", "gh__", 64),
+            "nothing after the prefix"
+        );
+        assert!(!may_start_with("ghx_search", "gh__", 64));
+        // A long prefix is only as long as a cut name keeps it.
+        let server = "s".repeat(70);
+        let name = safe_name(&format!("{server}__tool"), 64);
+        assert!(may_start_with(&name, &format!("{server}__"), 64));
     }
 
     #[test]
