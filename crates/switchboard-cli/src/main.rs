@@ -6,6 +6,7 @@
 mod call;
 mod check;
 mod describe;
+mod help;
 mod output;
 mod progress;
 mod resolve;
@@ -24,7 +25,8 @@ use output::JsonStyle;
 #[command(
     name = "switchboard",
     version,
-    about = "List and call the tools of your MCP servers"
+    about = "List and call the tools of your MCP servers",
+    after_help = help::MAIN
 )]
 struct Cli {
     /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides.
@@ -40,6 +42,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Connect to every enabled server and list the merged tool catalogue (SERVER__TOOL names).
+    #[command(after_help = help::TOOLS)]
     Tools {
         #[command(flatten)]
         source: SourceArgs,
@@ -52,6 +55,7 @@ enum Command {
         describe: Option<String>,
     },
     /// Call one tool and print its result.
+    #[command(after_help = help::CALL)]
     Call {
         /// The tool's exposed name as `tools` shows it; a tool's own name or alias also works
         /// when only one server has it.
@@ -68,6 +72,7 @@ enum Command {
         json: bool,
     },
     /// Connect to every server and report its health.
+    #[command(after_help = help::CHECK)]
     Check {
         #[command(flatten)]
         source: SourceArgs,

@@ -1859,3 +1859,40 @@ fn no_enabled_server_is_bad_config_in_every_command() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// --help
+
+#[test]
+fn help_shows_the_default_config_the_demo_exit_codes_and_examples() {
+    let ws = Workspace::new();
+    let run = ws.run(&["--help"]);
+    run.expect_code(0);
+    for needle in [
+        "./switchboard.toml",
+        "built-in demo server",
+        "Exit codes:",
+        "  tools  0",
+        "  call   0",
+        "  check  0",
+        "Examples:",
+        "switchboard call demo__echo",
+    ] {
+        assert!(run.stdout.contains(needle), "{needle:?}\n{}", run.context());
+    }
+    for (command, example) in [
+        ("tools", "switchboard tools --"),
+        ("call", "switchboard call demo__"),
+        ("check", "switchboard check --"),
+    ] {
+        let run = ws.run(&[command, "--help"]);
+        run.expect_code(0);
+        for needle in ["Exit codes: 0 ", example, "./switchboard.toml"] {
+            assert!(
+                run.stdout.contains(needle),
+                "{command}: {needle:?}\n{}",
+                run.context()
+            );
+        }
+    }
+}
