@@ -3,9 +3,9 @@
 
 pub const MAIN: &str = "\
 Where servers come from: --config FILE (Switchboard TOML, or a Claude Desktop / Cursor /
-VS Code JSON file), else ./switchboard.toml when it exists, else --url URL or --stdio COMMAND
-for one server. With none of these a built-in demo server (echo, add, now) is used, and
-stderr says so.
+VS Code JSON file), or one server with --url URL or --stdio COMMAND. With none of these:
+./switchboard.toml when it exists, else a built-in demo server (echo, add, now), and stderr
+says so.
 
 Exit codes:
   tools  0 listed; 1 every server failed; 2 bad input or config
