@@ -3,41 +3,51 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use switchboard::{CallOutcome, Connector, Error, Hub};
+use switchboard::{CallOutcome, Error, Phase};
 use tokio::time::Instant;
 
 use crate::SourceArgs;
-use crate::source::{EXIT_BAD_INPUT, Source, start_failed};
+use crate::output::{JsonStyle, print_error, print_json};
+use crate::progress::Style;
+use crate::resolve::resolve;
+use crate::source::{EXIT_BAD_INPUT, Source};
 
-pub async fn run(
-    args: &SourceArgs,
-    name: &str,
-    arguments: Option<&str>,
-    timeout: Option<Duration>,
-    json: bool,
-) -> u8 {
-    let arguments = match parse_arguments(arguments) {
+/// What `call` was asked to do, besides where the servers come from.
+pub struct Request<'a> {
+    pub name: &'a str,
+    /// A JSON object, `@FILE`, or `-` for stdin.
+    pub arguments: Option<&'a str>,
+    pub timeout: Option<Duration>,
+    pub json: bool,
+    pub style: JsonStyle,
+}
+
+pub async fn run(args: &SourceArgs, request: Request<'_>) -> u8 {
+    let arguments = match read_arguments(request.arguments).and_then(parse_arguments) {
         Ok(arguments) => arguments,
         Err(message) => {
             eprintln!("error: {message}");
             return EXIT_BAD_INPUT;
         }
     };
+    if request.timeout.is_some_and(|t| t.is_zero()) {
+        eprintln!("error: --timeout must be more than zero, e.g. --timeout 30s");
+        return EXIT_BAD_INPUT;
+    }
     let source = match Source::load(args) {
-        Ok(source) => source,
+        Ok(source) => source.for_tool(request.name),
         Err(code) => return code,
     };
-    let hub = match source.hub(&Connector::new()).await {
+    let hub = match source.connect(Style::Transient).await {
         Ok(hub) => hub,
-        Err(error) => return start_failed(&error),
+        Err(code) => return code,
     };
-    let separator = source.catalog_config().separator;
-    let code = match resolve(&hub, name, &separator) {
-        Ok(exposed) => {
+    let code = match resolve(&hub, request.name) {
+        Ok(tool) => {
             // The timeout is the call's own; connecting had its connect_timeout.
-            let deadline = timeout.map(|t| Instant::now() + t);
-            let result = hub.call(&exposed, arguments, deadline).await;
-            report(result, json)
+            let deadline = request.timeout.map(|t| Instant::now() + t);
+            let result = hub.call(&tool.name, arguments, deadline).await;
+            report(result, &request)
         }
         Err(code) => code,
     };
@@ -45,62 +55,10 @@ pub async fn run(
     code
 }
 
-/// The exposed name to call for NAME: NAME itself, or, when NAME is a server's own tool
-/// name or alias that exactly one exposed tool has, that tool (with a note). Prints why
-/// not and returns the exit code otherwise.
-fn resolve(hub: &Hub, name: &str, separator: &str) -> Result<String, u8> {
-    let catalog = hub.catalog();
-    let error = match catalog.resolve(name) {
-        Ok(tool) => return Ok(tool.name.clone()),
-        Err(error) => error,
-    };
-    let mut short: Vec<_> = catalog
-        .tools()
-        .iter()
-        .filter(|t| t.original == name || t.alias.as_deref() == Some(name))
-        .collect();
-    if short.len() == 1 {
-        let tool = short.remove(0);
-        eprintln!("note: '{name}' is exposed as '{}'", tool.name);
-        return Ok(tool.name.clone());
-    }
-    // A tool of a server that failed: say why that server is not there.
-    if let Some((server, failure)) = hub
-        .failures()
-        .iter()
-        .find(|(server, _)| name.starts_with(&format!("{server}{separator}")))
-    {
-        eprintln!(
-            "error: server '{server}' is not available: {failure} [{}]",
-            failure.class()
-        );
-        return Err(1);
-    }
-    eprintln!("error: {error} [{}]", error.class());
-    if short.len() > 1 {
-        let names: Vec<&str> = short.iter().map(|t| t.name.as_str()).collect();
-        eprintln!(
-            "note: several servers have a tool '{name}': {}",
-            names.join(", ")
-        );
-    } else {
-        let servers = hub.servers();
-        eprintln!(
-            "note: connected servers: {}; `switchboard tools` lists every tool",
-            if servers.is_empty() {
-                "none".to_string()
-            } else {
-                servers.join(", ")
-            }
-        );
-    }
-    Err(EXIT_BAD_INPUT)
-}
-
-fn report(result: Result<CallOutcome, Error>, json: bool) -> u8 {
+fn report(result: Result<CallOutcome, Error>, request: &Request<'_>) -> u8 {
     match result {
         Ok(outcome) => {
-            print_outcome(&outcome, json);
+            print_outcome(&outcome, request);
             if outcome.is_error { 1 } else { 0 }
         }
         Err(Error::InvalidArguments { tool, problems, .. }) => {
@@ -112,24 +70,62 @@ fn report(result: Result<CallOutcome, Error>, json: bool) -> u8 {
             }
             EXIT_BAD_INPUT
         }
+        // The time the call had is the --timeout given: a deadline that passed before the
+        // request went out says 0s otherwise.
+        Err(Error::Timeout {
+            server,
+            phase: Phase::CallTool,
+            after,
+        }) => {
+            let after = request.timeout.unwrap_or(after);
+            print_error(&Error::Timeout {
+                server,
+                phase: Phase::CallTool,
+                after,
+            });
+            1
+        }
         Err(error) => {
-            eprintln!("error: {error} [{}]", error.class());
+            print_error(&error);
             1
         }
     }
 }
 
-/// Parses the arguments JSON, which must be an object; errors say where it went wrong.
-fn parse_arguments(text: Option<&str>) -> Result<Option<Map<String, Value>>, String> {
-    let Some(text) = text else { return Ok(None) };
-    match serde_json::from_str::<Value>(text) {
+/// Where the arguments come from: the text itself, `@FILE`, or `-` (stdin). Returns the
+/// JSON text and where it came from (for messages).
+fn read_arguments(text: Option<&str>) -> Result<Option<(String, Option<String>)>, String> {
+    match text {
+        None => Ok(None),
+        Some("-") => std::io::read_to_string(std::io::stdin())
+            .map(|text| Some((text, Some("stdin".to_string()))))
+            .map_err(|e| format!("cannot read the arguments from stdin: {e}")),
+        Some(text) => match text.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .map(|text| Some((text, Some(path.to_string()))))
+                .map_err(|e| format!("cannot read the arguments file '{path}': {e}")),
+            None => Ok(Some((text.to_string(), None))),
+        },
+    }
+}
+
+/// Parses the arguments JSON, which must be an object; errors say where it went wrong (and
+/// in which file, when it came from one).
+fn parse_arguments(
+    text: Option<(String, Option<String>)>,
+) -> Result<Option<Map<String, Value>>, String> {
+    let Some((text, origin)) = text else {
+        return Ok(None);
+    };
+    let from = origin.map(|o| format!(" in {o}")).unwrap_or_default();
+    match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(map)) => Ok(Some(map)),
         Ok(other) => Err(format!(
-            "the arguments must be a JSON object like '{{\"message\": \"hi\"}}', not {}",
+            "the arguments{from} must be a JSON object like '{{\"message\": \"hi\"}}', not {}",
             kind(&other)
         )),
         // serde_json's message ends with "at line L column C".
-        Err(e) => Err(format!("invalid JSON arguments: {e}")),
+        Err(e) => Err(format!("invalid JSON arguments{from}: {e}")),
     }
 }
 
@@ -144,12 +140,9 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-fn print_outcome(outcome: &CallOutcome, json: bool) {
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(outcome).unwrap_or_default()
-        );
+fn print_outcome(outcome: &CallOutcome, request: &Request<'_>) {
+    if request.json {
+        print_json(outcome, request.style);
         return;
     }
     let text = outcome.text();
@@ -179,16 +172,25 @@ fn print_outcome(outcome: &CallOutcome, json: bool) {
 mod tests {
     use super::*;
 
+    fn given(text: &str, origin: Option<&str>) -> Option<(String, Option<String>)> {
+        Some((text.to_string(), origin.map(str::to_string)))
+    }
+
     #[test]
     fn invalid_json_reports_the_position() {
-        let err = parse_arguments(Some("{\"a\": }")).unwrap_err();
+        let err = parse_arguments(given("{\"a\": }", None)).unwrap_err();
         assert!(err.starts_with("invalid JSON arguments:"), "{err}");
         assert!(err.ends_with("at line 1 column 7"), "{err}");
+        let err = parse_arguments(given("{", Some("args.json"))).unwrap_err();
+        assert!(
+            err.starts_with("invalid JSON arguments in args.json:"),
+            "{err}"
+        );
     }
 
     #[test]
     fn arguments_must_be_an_object() {
-        let err = parse_arguments(Some("[1]")).unwrap_err();
+        let err = parse_arguments(given("[1]", None)).unwrap_err();
         assert!(err.contains("not an array"), "{err}");
         assert_eq!(parse_arguments(None).unwrap(), None);
     }

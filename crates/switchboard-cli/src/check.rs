@@ -1,17 +1,20 @@
 //! `switchboard check`: connect to every server, show progress while they connect, then
 //! print the hub's health. Exit status: 0 healthy, 3 degraded, 1 unhealthy (or a
-//! `fail_fast` server failed), 2 bad config or arguments.
+//! `fail_fast` server failed), 2 bad config or arguments (no enabled server included).
+//!
+//! It checks once: a server that failed is `skipped`, as nothing is left running to retry
+//! it.
 
 use std::time::SystemTime;
 
 use clap::ValueEnum;
 use serde_json::{Value, json};
 use switchboard::hub::{ErrorReport, Health, Overall};
-use switchboard::{Connector, Hub};
 
 use crate::SourceArgs;
-use crate::progress::Board;
-use crate::source::{Source, start_failed};
+use crate::output::{JsonStyle, one_line, print_json, with_class};
+use crate::progress::Style;
+use crate::source::Source;
 
 pub const EXIT_UNHEALTHY: u8 = 1;
 pub const EXIT_DEGRADED: u8 = 3;
@@ -22,25 +25,20 @@ pub enum Format {
     Json,
 }
 
-pub async fn run(args: &SourceArgs, format: Format) -> u8 {
+pub async fn run(args: &SourceArgs, format: Format, style: JsonStyle) -> u8 {
     let source = match Source::load(args) {
         Ok(source) => source,
         Err(code) => return code,
     };
-    let board = Board::new();
-    let started = source
-        .hub_observed(&Connector::new(), &|event| board.show(event))
-        .await;
-    board.finish();
-    let hub: Hub = match started {
+    let hub = match source.connect(Style::Kept).await {
         Ok(hub) => hub,
-        Err(error) => return start_failed(&error),
+        Err(code) => return code,
     };
     let health = hub.health();
     hub.close().await;
     match format {
         Format::Table => print_table(&health),
-        Format::Json => println!("{}", to_json(&health)),
+        Format::Json => print_json(&to_json(&health), style),
     }
     match health.overall {
         Overall::Healthy => 0,
@@ -128,7 +126,7 @@ fn print_table(health: &Health) {
 }
 
 fn error_cell(error: &ErrorReport) -> String {
-    format!("{}: {}", error.class, error.message)
+    one_line(&with_class(&error.message, error.class))
 }
 
 fn time(at: SystemTime) -> String {

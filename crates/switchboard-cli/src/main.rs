@@ -5,26 +5,36 @@
 
 mod call;
 mod check;
+mod describe;
+mod help;
 mod output;
 mod progress;
+mod resolve;
 mod source;
 mod tools;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use output::JsonStyle;
+
 #[derive(Parser)]
 #[command(
     name = "switchboard",
     version,
-    about = "List and call the tools of your MCP servers"
+    about = "List and call the tools of your MCP servers",
+    after_help = help::MAIN
 )]
 struct Cli {
     /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// How JSON is laid out on stdout [default: pretty on a terminal, compact when piped]
+    #[arg(long, value_enum, value_name = "STYLE", global = true)]
+    json_style: Option<JsonStyle>,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,19 +42,25 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Connect to every enabled server and list the merged tool catalogue (SERVER__TOOL names).
+    #[command(after_help = help::TOOLS)]
     Tools {
         #[command(flatten)]
         source: SourceArgs,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: tools::Format,
+        /// Show one tool: its arguments (name, type, required, description, allowed values,
+        /// default; nested objects indented), or with --format, its entry in that form.
+        #[arg(long, value_name = "NAME")]
+        describe: Option<String>,
     },
     /// Call one tool and print its result.
+    #[command(after_help = help::CALL)]
     Call {
         /// The tool's exposed name as `tools` shows it; a tool's own name or alias also works
         /// when only one server has it.
         name: String,
-        /// Arguments as a JSON object.
+        /// Arguments: a JSON object, @FILE to read it from a file, or - to read it from stdin.
         args: Option<String>,
         #[command(flatten)]
         source: SourceArgs,
@@ -55,8 +71,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Connect to every server and report its health. Exit status: 0 healthy, 3 degraded,
-    /// 1 unhealthy, 2 bad config.
+    /// Connect to every server and report its health.
+    #[command(after_help = help::CHECK)]
     Check {
         #[command(flatten)]
         source: SourceArgs,
@@ -69,10 +85,12 @@ enum Command {
 /// Where the servers come from: a config file, or one server given on the command line.
 #[derive(Args, Clone, Debug)]
 pub struct SourceArgs {
-    /// Config file: Switchboard TOML, or an mcpServers / VS Code JSON file.
+    /// Config file: Switchboard TOML, or an mcpServers / VS Code JSON file [default:
+    /// ./switchboard.toml if it exists, else the built-in demo server]
     #[arg(long, short = 'c', value_name = "FILE", conflicts_with_all = ["url", "stdio"])]
     config: Option<PathBuf>,
-    /// Use this one Streamable HTTP or SSE server instead of a config file.
+    /// Use this one Streamable HTTP or SSE server instead of a config file
+    /// (e.g. http://127.0.0.1:3001/mcp).
     #[arg(long, value_name = "URL", conflicts_with = "stdio")]
     url: Option<String>,
     /// Use this one stdio server instead of a config file, e.g. --stdio 'npx -y some-server'.
@@ -90,17 +108,31 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let style = JsonStyle::or_default(cli.json_style);
     let code = runtime.block_on(async {
         match cli.command {
-            Command::Tools { source, format } => tools::run(&source, format).await,
+            Command::Tools {
+                source,
+                format,
+                describe,
+            } => tools::run(&source, format, describe.as_deref(), style).await,
             Command::Call {
                 name,
                 args,
                 source,
                 timeout,
                 json,
-            } => call::run(&source, &name, args.as_deref(), timeout, json).await,
-            Command::Check { source, format } => check::run(&source, format).await,
+            } => {
+                let request = call::Request {
+                    name: &name,
+                    arguments: args.as_deref(),
+                    timeout,
+                    json,
+                    style,
+                };
+                call::run(&source, request).await
+            }
+            Command::Check { source, format } => check::run(&source, format, style).await,
         }
     });
     ExitCode::from(code)
@@ -117,9 +149,12 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only for a person at a terminal who did not ask for none.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(ansi)
         .init();
 }

@@ -1,5 +1,9 @@
 //! Live progress while servers connect, on stderr: one spinner line per server, redrawn in
-//! place on a terminal; one plain line per event when stderr is piped or a file.
+//! place on a terminal. [`Style::Kept`] (`check`) leaves the last drawing in place and, when
+//! stderr is piped or a file, prints one plain line per event; [`Style::Transient`] (`tools`,
+//! `call`) erases it when done and prints nothing when piped, as their output is what
+//! scripts read. A row says how a server ended (ready with its tool count, failed with its
+//! error class, disabled) but not the error itself: the command's own report says that once.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,9 +16,19 @@ use switchboard::hub::Progress;
 const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const TICK: Duration = Duration::from_millis(100);
 
-/// Shows [`Progress`] events; call [`Board::finish`] before printing anything else.
+/// Shows [`Progress`] events; call [`Board::done`] before printing anything else.
 pub struct Board {
     live: Option<Live>,
+    style: Style,
+}
+
+/// Whether the progress stays on screen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// The last drawing stays; piped, one plain line per event.
+    Kept,
+    /// Erased when done; piped, nothing.
+    Transient,
 }
 
 struct Live {
@@ -39,10 +53,10 @@ struct Row {
 }
 
 impl Board {
-    /// Spinners when stderr is a terminal, plain lines otherwise.
-    pub fn new() -> Board {
+    /// Spinners when stderr is a terminal; otherwise what `style` says.
+    pub fn new(style: Style) -> Board {
         if !std::io::stderr().is_terminal() {
-            return Board { live: None };
+            return Board { live: None, style };
         }
         let rows = Arc::new(Mutex::new(Rows::default()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -63,6 +77,7 @@ impl Board {
                 stop,
                 ticker: Some(ticker),
             }),
+            style,
         }
     }
 
@@ -83,11 +98,7 @@ impl Board {
                 elapsed,
             } => (
                 server,
-                Some(format!(
-                    "failed ({}, {}): {error}",
-                    error.class(),
-                    ms(elapsed)
-                )),
+                Some(format!("failed ({}, {})", error.class(), ms(elapsed))),
             ),
             Progress::Disabled { server } => (server, Some("disabled".to_string())),
             Progress::Discovering { source } => (source, None),
@@ -106,14 +117,16 @@ impl Board {
             } => (
                 source,
                 Some(format!(
-                    "discovery failed ({}, {}): {error}",
+                    "discovery failed ({}, {})",
                     error.class(),
                     ms(elapsed)
                 )),
             ),
         };
         let Some(live) = &self.live else {
-            eprintln!("{server}: {}", done.as_deref().unwrap_or("connecting"));
+            if self.style == Style::Kept {
+                eprintln!("{server}: {}", done.as_deref().unwrap_or("connecting"));
+            }
             return;
         };
         let mut rows = live.rows.lock().unwrap_or_else(|e| e.into_inner());
@@ -128,13 +141,16 @@ impl Board {
         rows.draw();
     }
 
-    /// Stops the spinners, leaving the last drawing in place.
-    pub fn finish(mut self) {
-        if let Some(live) = &mut self.live {
-            live.stop.store(true, Ordering::Release);
-            if let Some(ticker) = live.ticker.take() {
-                let _ = ticker.join();
-            }
+    /// Stops the spinners, leaving the last drawing in place ([`Style::Kept`]) or erasing
+    /// it ([`Style::Transient`]).
+    pub fn done(mut self) {
+        let Some(live) = &mut self.live else { return };
+        live.stop.store(true, Ordering::Release);
+        if let Some(ticker) = live.ticker.take() {
+            let _ = ticker.join();
+        }
+        if self.style == Style::Transient {
+            live.rows.lock().unwrap_or_else(|e| e.into_inner()).erase();
         }
     }
 }
@@ -155,10 +171,22 @@ impl Rows {
             out.push_str(&format!("\r\x1b[2K{:<width$}  {status}\n", row.server));
         }
         self.drawn = self.rows.len();
-        let mut stderr = std::io::stderr().lock();
-        let _ = stderr.write_all(out.as_bytes());
-        let _ = stderr.flush();
+        write_stderr(&out);
     }
+
+    /// Moves back over the drawn lines and clears them.
+    fn erase(&mut self) {
+        if self.drawn > 0 {
+            write_stderr(&format!("\x1b[{}A\r\x1b[J", self.drawn));
+            self.drawn = 0;
+        }
+    }
+}
+
+fn write_stderr(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
+    let _ = stderr.flush();
 }
 
 /// A line that wraps would break the redraw (it moves up one line per row): long texts are

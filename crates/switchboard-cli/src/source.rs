@@ -1,16 +1,24 @@
 //! Which servers a command talks to: a config file, `--url`, `--stdio`, or the built-in demo.
+//!
+//! The CLI runs once: skipped servers are not retried in the background (so `check` calls
+//! a failed server `skipped`, not `retrying`), and a call of `SERVER__TOOL` connects only
+//! the server(s) that name can belong to ([`Source::for_tool`]).
 
 use std::path::Path;
 
 use rmcp::ServiceExt;
 use std::sync::Arc;
 
-use switchboard::config::{CatalogConfig, DEFAULT_CONFIG_FILE, PrefixMode, Variables};
+use switchboard::config::{
+    CatalogConfig, DEFAULT_CONFIG_FILE, PrefixMode, Variables, check_server_url,
+};
 use switchboard::hub::Progress;
 use switchboard::sessions::Dial;
 use switchboard::{Config, Connector, Error, ErrorClass, Hub, HubSettings, ServerConfig, Upstream};
 
 use crate::SourceArgs;
+use crate::output::print_error;
+use crate::progress::{Board, Style};
 
 /// The exit code for bad input or bad config.
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -19,7 +27,17 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 /// the problem (e.g. `collisions = "error"`), 1 when servers or the registry are
 /// (`fail_fast`).
 pub fn start_failed(error: &Error) -> u8 {
-    eprintln!("error: {error} [{}]", error.class());
+    match error {
+        // The server's own error, then what the policy made of it (each said once).
+        Error::Registration { source, .. } => {
+            print_error(source);
+            eprintln!(
+                "note: this server could not be registered and its on_server_registration_error \
+                 is fail_fast, so nothing was started"
+            );
+        }
+        _ => print_error(error),
+    }
     if error.class() == ErrorClass::Config {
         EXIT_BAD_INPUT
     } else {
@@ -41,16 +59,38 @@ pub enum Source {
 pub const DEMO_SERVER: &str = "demo";
 
 impl Source {
-    /// [`Source::from_args`], printing the problem; the error is the exit status.
+    /// [`Source::from_args`], printing the problem; the error is the exit status. Prints
+    /// the config's warnings first, before anything connects, and refuses a config with no
+    /// enabled server (nothing to connect to is a config problem, whatever the command).
     pub fn load(args: &SourceArgs) -> Result<Source, u8> {
-        Source::from_args(args).map_err(|message| {
+        let source = Source::from_args(args).map_err(|message| {
             eprintln!("error: {message}");
             EXIT_BAD_INPUT
-        })
+        })?;
+        if let Source::Config(config) = &source {
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let enabled = config.servers.values().filter(|s| s.enabled).count();
+            if enabled == 0 && config.discovery.is_none() {
+                let file = config
+                    .source
+                    .as_deref()
+                    .unwrap_or(Path::new(DEFAULT_CONFIG_FILE));
+                eprintln!(
+                    "error: {}: no enabled servers: the file lists none, or every one is \
+                     disabled. Add a server, or enable one",
+                    file.display()
+                );
+                return Err(EXIT_BAD_INPUT);
+            }
+        }
+        Ok(source)
     }
 
     pub fn from_args(args: &SourceArgs) -> Result<Source, String> {
         if let Some(url) = &args.url {
+            check_server_url("--url", url).map_err(|e| format!("--url: {e}"))?;
             let server = ServerConfig::url(single_name(url), url.clone());
             return Ok(Source::Single(Box::new(server)));
         }
@@ -96,9 +136,26 @@ impl Source {
         }
     }
 
-    /// Whether servers also come from a tooling registry (`[discovery]`).
-    pub fn has_discovery(&self) -> bool {
-        matches!(self, Source::Config(config) if config.discovery.is_some())
+    /// Only the servers a tool exposed as `name` can belong to, when the name says (a
+    /// `SERVER__TOOL` name under the config's `[catalog]`; a tooling registry is then not
+    /// asked). Otherwise, and for a single server or the demo, the same source.
+    pub fn for_tool(self, name: &str) -> Source {
+        let Source::Config(mut config) = self else {
+            return self;
+        };
+        let owners: Vec<String> = switchboard::catalog::servers_for_name(
+            &config.catalog,
+            name,
+            config.servers.keys().map(String::as_str),
+        )
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        if !owners.is_empty() {
+            config.servers.retain(|server, _| owners.contains(server));
+            config.discovery = None;
+        }
+        Source::Config(config)
     }
 
     /// How tools are named: the config's `[catalog]`; a single server's tools keep their own
@@ -114,26 +171,37 @@ impl Source {
         }
     }
 
-    /// Connects to every server at once and builds the catalogue.
-    pub async fn hub(&self, connector: &Connector) -> Result<Hub, Error> {
-        self.hub_observed(connector, &|_| {}).await
+    /// Connects to every server at once and builds the catalogue, showing progress in
+    /// `style`; on failure prints why and returns the exit status.
+    pub async fn connect(&self, style: Style) -> Result<Hub, u8> {
+        let board = Board::new(style);
+        let started = self
+            .hub_observed(&Connector::new(), &|event| board.show(event))
+            .await;
+        board.done();
+        started.map_err(|error| start_failed(&error))
     }
 
-    /// [`Self::hub`], telling `progress` what happens to each server as it happens.
-    pub async fn hub_observed(
+    /// Connects to every server at once and builds the catalogue, telling `progress` what
+    /// happens to each server as it happens.
+    async fn hub_observed(
         &self,
         connector: &Connector,
         progress: &(dyn Fn(Progress<'_>) + Sync),
     ) -> Result<Hub, Error> {
         let Source::Config(config) = self else {
-            let settings = HubSettings {
+            let mut settings = HubSettings {
                 catalog: self.catalog_config(),
                 ..HubSettings::default()
             };
+            settings.registration.retry_skipped = false;
             return Hub::start_observed(settings, self.servers(), self.dial(connector), progress)
                 .await;
         };
-        Hub::connect_observed(config, connector, progress).await
+        // One shot: nothing would be left running to retry a skipped server.
+        let mut config = config.clone();
+        config.registration.retry_skipped = false;
+        Hub::connect_observed(&config, connector, progress).await
     }
 
     /// How connections to [`Self::servers`] are opened.
@@ -165,16 +233,18 @@ impl Source {
     }
 }
 
-/// A server name for `--url`: its host and port. It only appears in messages: tools of a
-/// single server are not prefixed.
+/// A server name for `--url`: its host and port, as a valid server name
+/// (`127.0.0.1:3001` → `127_0_0_1_3001`). It only appears in messages: tools of a single
+/// server are not prefixed.
 fn single_name(url: &str) -> String {
-    url.split("://")
+    let authority = url
+        .split("://")
         .nth(1)
         .and_then(|rest| rest.split(['/', '?', '#']).next())
         .and_then(|authority| authority.rsplit('@').next())
         .filter(|h| !h.is_empty())
-        .unwrap_or("server")
-        .to_owned()
+        .unwrap_or("server");
+    sanitize(authority)
 }
 
 fn sanitize(name: &str) -> String {
@@ -187,4 +257,19 @@ fn sanitize(name: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_server_is_named_after_its_host_and_port() {
+        assert_eq!(single_name("http://127.0.0.1:1/mcp"), "127_0_0_1_1");
+        assert_eq!(
+            single_name("https://user:pw@example.com/sse"),
+            "example_com"
+        );
+        assert_eq!(single_name("http://[::1]:8080"), "___1__8080");
+    }
 }

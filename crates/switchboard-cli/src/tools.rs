@@ -1,16 +1,24 @@
 //! `switchboard tools`: connect to every enabled server at once and print the catalogue.
 //!
-//! `table` and `json` show the exposed names with their server and original tool name, the
-//! servers that failed, and the catalogue's diagnostics (collisions, unknown overrides,
-//! unmatched filters). The provider formats print only the JSON array of tool objects on
-//! stdout; failures and diagnostics go to stderr.
+//! stdout carries only the tools: `table` is one line per exposed name with its
+//! description, `json` one document with every tool (server, original name, description,
+//! input and output schemas, annotations), the servers that failed and the catalogue's
+//! diagnostics, and the provider formats the JSON array of tool objects. Failed servers and
+//! diagnostics (collisions, unknown overrides, unmatched filters) are also said on stderr.
+//!
+//! `--describe NAME` shows one tool instead, connecting only the server a `SERVER__TOOL`
+//! name belongs to: its arguments in words (table), or its entry in the chosen JSON form.
 
 use serde::Serialize;
-use switchboard::{Connector, ExportFormat, Hub};
+use serde_json::Value;
+use switchboard::{ErrorClass, ExportFormat, ExposedTool, Hub};
 
 use crate::SourceArgs;
-use crate::output::{first_line, print_table};
-use crate::source::{Source, start_failed};
+use crate::describe::describe;
+use crate::output::{JsonStyle, first_line, print_json, print_table, with_class};
+use crate::progress::Style;
+use crate::resolve::resolve;
+use crate::source::Source;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Format {
@@ -24,6 +32,17 @@ pub enum Format {
     Anthropic,
 }
 
+impl Format {
+    fn export(self) -> Option<ExportFormat> {
+        match self {
+            Format::Table | Format::Json => None,
+            Format::Openai => Some(ExportFormat::OpenAiChat),
+            Format::OpenaiResponses => Some(ExportFormat::OpenAiResponses),
+            Format::Anthropic => Some(ExportFormat::Anthropic),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ToolRow<'a> {
     name: &'a str,
@@ -31,57 +50,118 @@ struct ToolRow<'a> {
     tool: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     alias: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a str>,
     description: &'a str,
+    input_schema: &'a rmcp::model::JsonObject,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_schema: Option<&'a rmcp::model::JsonObject>,
     #[serde(skip_serializing_if = "Option::is_none")]
     annotations: Option<&'a rmcp::model::ToolAnnotations>,
+}
+
+impl<'a> From<&'a ExposedTool> for ToolRow<'a> {
+    fn from(t: &'a ExposedTool) -> Self {
+        ToolRow {
+            name: &t.name,
+            server: &t.server,
+            tool: &t.original,
+            alias: t.alias.as_deref(),
+            title: t.title.as_deref(),
+            description: &t.description,
+            input_schema: &t.input_schema,
+            output_schema: t.output_schema.as_deref(),
+            annotations: t.annotations.as_ref(),
+        }
+    }
 }
 
 #[derive(Serialize)]
 struct FailureRow {
     server: String,
-    class: &'static str,
+    #[serde(serialize_with = "class_name")]
+    class: ErrorClass,
     message: String,
 }
 
-pub async fn run(args: &SourceArgs, format: Format) -> u8 {
-    let source = match Source::load(args) {
+fn class_name<S: serde::Serializer>(class: &ErrorClass, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(class.as_str())
+}
+
+pub async fn run(
+    args: &SourceArgs,
+    format: Format,
+    describe: Option<&str>,
+    style: JsonStyle,
+) -> u8 {
+    let mut source = match Source::load(args) {
         Ok(source) => source,
         Err(code) => return code,
     };
-    let servers = source.servers().iter().filter(|s| s.enabled).count();
-    if servers == 0 && !source.has_discovery() {
-        eprintln!("error: no enabled servers to connect to");
-        return 1;
+    if let Some(name) = describe {
+        source = source.for_tool(name);
     }
-    let hub = match source.hub(&Connector::new()).await {
+    let hub = match source.connect(Style::Transient).await {
         Ok(hub) => hub,
-        Err(error) => return start_failed(&error),
+        Err(code) => return code,
     };
-    print(&hub, format);
-    // Every server failed (or discovery found none that worked).
-    let none_registered = hub.servers().is_empty();
+    let code = match describe {
+        Some(name) => match resolve(&hub, name) {
+            Ok(tool) => {
+                print_one(&tool, format, style);
+                0
+            }
+            Err(code) => code,
+        },
+        None => {
+            print(&hub, format, style);
+            // Every server failed (or discovery found none that worked).
+            u8::from(hub.servers().is_empty())
+        }
+    };
     hub.close().await;
-    u8::from(none_registered)
+    code
 }
 
-fn print(hub: &Hub, format: Format) {
+fn print_one(tool: &ExposedTool, format: Format, style: JsonStyle) {
+    match format {
+        Format::Table => print!("{}", describe(tool)),
+        Format::Json => print_json(&ToolRow::from(tool), style),
+        provider => {
+            if let Some(export) = provider.export() {
+                print_json(&tool.export(export), style);
+            }
+        }
+    }
+}
+
+fn print(hub: &Hub, format: Format, style: JsonStyle) {
     let catalog = hub.catalog();
-    let failures: Vec<FailureRow> = hub
+    let mut failures: Vec<FailureRow> = hub
         .failures()
         .iter()
         .map(|(server, error)| FailureRow {
             server: server.clone(),
-            class: error.class().as_str(),
+            class: error.class(),
             message: error.to_string(),
         })
         .collect();
-    let notes: Vec<String> = failures
-        .iter()
-        .map(|f| format!("! {} failed ({}): {}", f.server, f.class, f.message))
-        .chain(catalog.diagnostics().iter().map(|d| format!("! {d}")))
-        .collect();
+    // Tooling registries that could not be asked: their servers are missing too.
+    failures.extend(
+        hub.health()
+            .sources
+            .into_iter()
+            .filter(|s| !s.ok)
+            .filter_map(|s| {
+                s.last_error.map(|e| FailureRow {
+                    server: s.name,
+                    class: e.class,
+                    message: e.message,
+                })
+            }),
+    );
 
-    let export = match format {
+    match format {
         Format::Table => {
             let descriptions: Vec<String> = catalog
                 .tools()
@@ -95,42 +175,31 @@ fn print(hub: &Hub, format: Format) {
                     .zip(&descriptions)
                     .map(|(t, d)| [t.name.as_str(), d.as_str()]),
             );
-            for note in &notes {
-                println!("{note}");
-            }
-            return;
         }
         Format::Json => {
             let tools: Vec<ToolRow> = catalog
                 .tools()
                 .iter()
-                .map(|t| ToolRow {
-                    name: &t.name,
-                    server: &t.server,
-                    tool: &t.original,
-                    alias: t.alias.as_deref(),
-                    description: &t.description,
-                    annotations: t.annotations.as_ref(),
-                })
+                .map(|t| ToolRow::from(&**t))
                 .collect();
             let doc = serde_json::json!({
                 "tools": tools,
                 "failures": failures,
                 "diagnostics": catalog.diagnostics(),
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-            for note in &notes {
-                eprintln!("{note}");
-            }
-            return;
+            print_json(&doc, style);
         }
-        Format::Openai => ExportFormat::OpenAiChat,
-        Format::OpenaiResponses => ExportFormat::OpenAiResponses,
-        Format::Anthropic => ExportFormat::Anthropic,
-    };
-    let doc = catalog.export(export);
-    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-    for note in &notes {
-        eprintln!("{note}");
+        provider => {
+            let doc: Value = provider
+                .export()
+                .map_or(Value::Null, |export| catalog.export(export));
+            print_json(&doc, style);
+        }
+    }
+    for failure in &failures {
+        eprintln!("error: {}", with_class(&failure.message, failure.class));
+    }
+    for diagnostic in catalog.diagnostics() {
+        eprintln!("warning: {diagnostic}");
     }
 }

@@ -127,37 +127,165 @@ impl Workspace {
 
     /// Runs `switchboard ARGS` in this directory, with a clean logging environment.
     fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, Options::default())
+    }
+
+    /// [`Self::run`] with stdin, terminals or a time limit of its own.
+    fn run_with(&self, args: &[&str], options: Options<'_>) -> Run {
         let out_path = self.dir.path().join(".stdout");
         let err_path = self.dir.path().join(".stderr");
-        let child = Command::new(switchboard_bin())
+        let timeout = options.timeout.unwrap_or(RUN_TIMEOUT);
+        let terminal = options.terminal.map(|_| Pty::open());
+        let (stdout, stderr) = match (&terminal, options.terminal) {
+            (Some(pty), Some(Stream::Stdout)) => (
+                pty.slave(),
+                Stdio::from(File::create(&err_path).expect("stderr file")),
+            ),
+            (Some(pty), _) => (
+                Stdio::from(File::create(&out_path).expect("stdout file")),
+                pty.slave(),
+            ),
+            (None, _) => (
+                Stdio::from(File::create(&out_path).expect("stdout file")),
+                Stdio::from(File::create(&err_path).expect("stderr file")),
+            ),
+        };
+        let mut command = Command::new(switchboard_bin());
+        command
             .args(args)
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(File::create(&out_path).expect("stdout file"))
-            .stderr(File::create(&err_path).expect("stderr file"))
-            .spawn()
-            .expect("start switchboard");
+            .env_remove("NO_COLOR")
+            .stdin(if options.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(stdout)
+            .stderr(stderr);
+        let child = command.spawn().expect("start switchboard");
+        // The child has its copy of the terminal (the command held one more); reading ends
+        // when the child closes it.
+        drop(command);
+        let terminal = terminal.map(Pty::read_until_closed);
         let mut child = KillOnDrop(child);
-        let deadline = Instant::now() + RUN_TIMEOUT;
+        if let Some(input) = options.stdin {
+            use std::io::Write;
+            let mut stdin = child.0.stdin.take().expect("stdin pipe");
+            stdin.write_all(input.as_bytes()).expect("write stdin");
+        }
+        let deadline = Instant::now() + timeout;
         let status = loop {
             if let Some(status) = child.0.try_wait().expect("wait for switchboard") {
                 break status;
             }
             if Instant::now() >= deadline {
                 panic!(
-                    "switchboard {args:?} did not finish within {RUN_TIMEOUT:?}; stderr so far:\n{}",
+                    "switchboard {args:?} did not finish within {timeout:?}; stderr so far:\n{}",
                     std::fs::read_to_string(&err_path).unwrap_or_default()
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
         };
+        let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+        let on_terminal = terminal.map(|reader| {
+            reader
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("the terminal is still open after switchboard ended")
+        });
+        let (stdout, stderr) = match (options.terminal, on_terminal) {
+            (Some(Stream::Stdout), Some(text)) => (text, read(&err_path)),
+            (_, Some(text)) => (read(&out_path), text),
+            (_, None) => (read(&out_path), read(&err_path)),
+        };
         Run {
             args: args.iter().map(|a| a.to_string()).collect(),
             status,
-            stdout: std::fs::read_to_string(&out_path).expect("read stdout"),
-            stderr: std::fs::read_to_string(&err_path).expect("read stderr"),
+            stdout,
+            stderr,
         }
+    }
+}
+
+/// How to run the command, beyond its arguments.
+#[derive(Default)]
+struct Options<'a> {
+    /// Written to its stdin (otherwise stdin is empty).
+    stdin: Option<&'a str>,
+    /// Which stream is a terminal (a pseudo-terminal read back as text; `\r\n` line ends).
+    terminal: Option<Stream>,
+    /// Instead of [`RUN_TIMEOUT`].
+    timeout: Option<Duration>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// A pseudo-terminal: the command writes to its slave side, the test reads the master side.
+struct Pty {
+    master: File,
+    slave: File,
+}
+
+impl Pty {
+    fn open() -> Pty {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        // SAFETY: plain libc calls on a descriptor we own; the name buffer is large enough
+        // and NUL-terminated by ptsname_r on success.
+        unsafe {
+            let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            assert!(master >= 0, "posix_openpt failed");
+            let master = File::from_raw_fd(master);
+            use std::os::fd::AsRawFd;
+            assert_eq!(libc::grantpt(master.as_raw_fd()), 0, "grantpt");
+            assert_eq!(libc::unlockpt(master.as_raw_fd()), 0, "unlockpt");
+            let mut name = [0 as libc::c_char; 256];
+            assert_eq!(
+                libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()),
+                0,
+                "ptsname_r"
+            );
+            let path = std::ffi::CStr::from_ptr(name.as_ptr())
+                .to_str()
+                .expect("pty name")
+                .to_owned();
+            let slave = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_NOCTTY)
+                .open(path)
+                .expect("open the pty slave");
+            Pty { master, slave }
+        }
+    }
+
+    fn slave(&self) -> Stdio {
+        Stdio::from(self.slave.try_clone().expect("clone the pty slave"))
+    }
+
+    /// Reads everything written to the terminal until the last writer closes it (Linux
+    /// then answers EIO).
+    fn read_until_closed(self) -> std::sync::mpsc::Receiver<String> {
+        let Pty { mut master, slave } = self;
+        drop(slave);
+        let (done, text) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut out = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = master.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            let _ = done.send(String::from_utf8_lossy(&out).into_owned());
+        });
+        text
     }
 }
 
@@ -256,7 +384,14 @@ fn demo_call_echo_prints_the_message() {
 #[test]
 fn demo_call_add_with_json_prints_the_whole_outcome() {
     let ws = Workspace::new();
-    let run = ws.run(&["call", "demo__add", r#"{"a":2,"b":3}"#, "--json"]);
+    let run = ws.run(&[
+        "call",
+        "demo__add",
+        r#"{"a":2,"b":3}"#,
+        "--json",
+        "--json-style",
+        "pretty",
+    ]);
     run.expect_code(0);
     let doc: Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", run.context()));
@@ -423,18 +558,25 @@ fn tools_lists_the_good_server_and_names_the_refused_one() {
             run.context()
         );
     }
-    let failures: Vec<&&str> = lines.iter().filter(|l| l.starts_with("! ")).collect();
-    assert_eq!(failures.len(), 1, "{}", run.context());
+    // stdout is the tool list and nothing else; the failure is said on stderr, once.
     assert!(
-        failures[0].contains("bad") && failures[0].contains("unreachable"),
-        "the failure line does not name the server and 'unreachable'\n{}",
-        run.context()
-    );
-    assert!(
-        !lines.iter().any(|l| l.starts_with("bad__")),
+        lines.iter().all(|l| l.starts_with("kit__")),
         "{}",
         run.context()
     );
+    let failures: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(failures.len(), 1, "{}", run.context());
+    assert!(
+        failures[0].starts_with("error: server 'bad' is unreachable")
+            && failures[0].ends_with("[unreachable]"),
+        "the failure line does not name the server and its class\n{}",
+        run.context()
+    );
+    assert_eq!(failures[0].matches("'bad'").count(), 1, "{}", run.context());
 }
 
 #[test]
@@ -449,23 +591,24 @@ fn tools_exits_1_when_every_server_fails() {
     );
     let run = ws.run(&["tools", "--config", config.to_str().unwrap()]);
     run.expect_code(1);
+    assert!(run.stdout.is_empty(), "{}", run.context());
     let failures: Vec<&str> = run
-        .stdout_lines()
-        .into_iter()
-        .filter(|l| l.starts_with("! "))
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
         .collect();
     assert_eq!(failures.len(), 2, "{}", run.context());
     assert!(
         failures
             .iter()
-            .any(|l| l.contains("bad") && l.contains("unreachable")),
+            .any(|l| l.contains("'bad'") && l.ends_with("[unreachable]")),
         "{}",
         run.context()
     );
     assert!(
         failures
             .iter()
-            .any(|l| l.contains("gone") && l.contains("unreachable")),
+            .any(|l| l.contains("'gone'") && l.ends_with("[unreachable]")),
         "{}",
         run.context()
     );
@@ -577,16 +720,16 @@ fn an_undefined_template_variable_fails_that_server_naming_the_variable() {
     // Its only server failed.
     run.expect_code(1);
     let failure = run
-        .stdout_lines()
-        .into_iter()
-        .find(|l| l.starts_with("! kit "))
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: server 'kit'"))
         .unwrap_or_else(|| panic!("no failure line for kit\n{}", run.context()));
     assert!(
         failure.contains("nope"),
         "the failure line does not name the variable\n{}",
         run.context()
     );
-    assert!(failure.contains("(config)"), "{}", run.context());
+    assert!(failure.ends_with("[config]"), "{}", run.context());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -912,30 +1055,26 @@ fn provider_formats_print_only_a_json_array_and_warnings_go_to_stderr() {
 }
 
 #[test]
-fn the_table_lists_collisions_after_the_tools() {
+fn the_table_is_only_tools_and_collisions_are_warnings_on_stderr() {
     let ws = Workspace::new();
     let config = ws.write("servers.toml", &colliding_toml());
     let run = ws.run(&["tools", "--config", config.to_str().unwrap()]);
     run.expect_code(0);
     let lines = run.stdout_lines();
-    let first_note = lines
-        .iter()
-        .position(|l| l.starts_with("! "))
-        .unwrap_or_else(|| panic!("no notes\n{}", run.context()));
     assert!(
-        lines[..first_note].iter().any(|l| l.starts_with("echo_2 ")),
+        lines.iter().any(|l| l.starts_with("echo_2 ")),
         "{}",
         run.context()
     );
     assert!(
-        lines[first_note..].iter().all(|l| l.starts_with("! ")),
+        !run.stdout.contains("collision") && !run.stdout.contains("warning"),
         "{}",
         run.context()
     );
     assert!(
-        lines[first_note..]
-            .iter()
-            .any(|l| l.contains("name collision on 'echo'")),
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("warning: name collision on 'echo'")),
         "{}",
         run.context()
     );
@@ -1070,7 +1209,8 @@ fn check_exits_3_when_degraded_and_json_says_why() {
         .collect();
     assert_eq!(names, ["bad", "kit"]);
     let (bad, kit) = (&servers[0], &servers[1]);
-    assert_eq!(bad["state"], "retrying", "{bad}");
+    // One check, nothing left running to retry it: skipped, not retrying.
+    assert_eq!(bad["state"], "skipped", "{bad}");
     assert_eq!(bad["tools"], 0);
     assert_eq!(bad["last_error"]["class"], "unreachable");
     assert!(bad["last_error"]["at"].as_str().unwrap().ends_with('Z'));
@@ -1114,10 +1254,21 @@ fn check_exits_1_when_nothing_is_ready_or_a_fail_fast_server_fails() {
     );
     let run = ws.run(&["check", "--config", config.to_str().unwrap()]);
     run.expect_code(1);
+    // The server's error, then what the policy made of it: the server named once.
+    let error = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line\n{}", run.context()));
     assert!(
-        run.stderr.contains(
-            "error: server 'bad' could not be registered (on_server_registration_error = fail_fast)"
-        ),
+        error.starts_with("error: server 'bad' is unreachable") && error.ends_with("[unreachable]"),
+        "{}",
+        run.context()
+    );
+    assert_eq!(run.stderr.matches("'bad'").count(), 1, "{}", run.context());
+    assert!(
+        run.stderr
+            .contains("on_server_registration_error is fail_fast"),
         "{}",
         run.context()
     );
@@ -1241,4 +1392,507 @@ fn check_lists_a_registry_entry_that_cannot_be_registered_and_is_degraded() {
         "{}",
         run.context()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a failing server, a bad URL and a typo look like
+
+/// A refused `--url` server: its own error and class, exit 1; not "no tool is named".
+#[test]
+fn call_with_an_unreachable_url_prints_the_servers_error_and_exits_1() {
+    let ws = Workspace::new();
+    let run = ws.run(&["call", "--url", REFUSED_URL, "echo", "{}"]);
+    run.expect_code(1);
+    let first = run.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: server '127_0_0_1_1' is unreachable")
+            && first.ends_with("[unreachable]"),
+        "{}",
+        run.context()
+    );
+    for wrong in ["no tool is named", "connected servers", "[unknown_tool]"] {
+        assert!(!run.stderr.contains(wrong), "{wrong:?}\n{}", run.context());
+    }
+    assert!(run.stdout.is_empty(), "{}", run.context());
+}
+
+/// A config with a good server, a refused one and one that never answers `initialize`
+/// (within a connect_timeout far longer than any of these runs may take).
+fn kit_refused_and_hanging_toml() -> String {
+    format!(
+        "{}\n[servers.slow]\ncommand = \"{}\"\nargs = [\"--hang-initialize\"]\n\
+         connect_timeout = \"30s\"\n",
+        kit_and_refused_toml(),
+        testkit_word()
+    )
+}
+
+/// Bounds a run far below the hanging server's connect_timeout (30s): a run that waited
+/// for it fails here.
+const FAR_BELOW_THE_HANG: Duration = Duration::from_secs(10);
+
+#[test]
+fn a_qualified_name_connects_only_its_server() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_refused_and_hanging_toml());
+    let config = config.to_str().unwrap();
+    let quick = || Options {
+        timeout: Some(FAR_BELOW_THE_HANG),
+        ..Options::default()
+    };
+
+    let run = ws.run_with(
+        &["call", "kit__echo", r#"{"message":"hi"}"#, "-c", config],
+        quick(),
+    );
+    run.expect_code(0);
+    assert_eq!(run.stdout, "hi\n", "{}", run.context());
+    assert!(run.stderr.is_empty(), "{}", run.context());
+
+    // The tool of the refused server: its error, once, exit 1.
+    let run = ws.run_with(&["call", "bad__echo", "{}", "-c", config], quick());
+    run.expect_code(1);
+    assert!(
+        run.stderr.starts_with("error: server 'bad' is unreachable"),
+        "{}",
+        run.context()
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.context());
+    assert_eq!(run.stderr.matches("'bad'").count(), 1, "{}", run.context());
+    assert!(!run.stderr.contains("not available"), "{}", run.context());
+
+    let run = ws.run_with(&["tools", "--describe", "kit__echo", "-c", config], quick());
+    run.expect_code(0);
+    assert!(run.stdout.starts_with("kit__echo\n"), "{}", run.context());
+}
+
+#[test]
+fn an_unknown_short_name_while_a_server_is_down_says_its_tools_are_unknown() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_and_refused_toml());
+    let run = ws.run(&["call", "nosuch", "{}", "-c", config.to_str().unwrap()]);
+    // The tool may be the missing server's: not bad input.
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .starts_with("error: no tool is named 'nosuch' [unknown_tool]\n"),
+        "{}",
+        run.context()
+    );
+    assert!(
+        run.stderr
+            .contains("note: not connected, so its tools are unknown: server 'bad' is unreachable"),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn a_url_without_a_scheme_is_bad_input_and_says_to_add_http() {
+    let ws = Workspace::new();
+    for args in [
+        vec!["tools", "--url", "127.0.0.1:9"],
+        vec!["call", "--url", "127.0.0.1:9", "echo", "{}"],
+        vec!["check", "--url", "localhost:9/mcp"],
+    ] {
+        let run = ws.run(&args);
+        run.expect_code(2);
+        assert!(
+            run.stderr
+                .starts_with("error: --url: the URL has no scheme")
+                && run.stderr.contains("Add http://"),
+            "{}",
+            run.context()
+        );
+        assert!(run.stdout.is_empty(), "{}", run.context());
+    }
+}
+
+#[test]
+fn a_stdio_server_that_dies_before_initialize_shows_its_last_stderr_lines() {
+    let ws = Workspace::new();
+    // Something meaningful, then a stack frame, then a trailer; more lines than are shown.
+    let script = "for i in 1 2 3 4 5 6 7 8; do echo noise $i >&2; done; \
+                  echo 'Error: the port is missing' >&2; echo '    at main (x.js:1:2)' >&2; \
+                  echo '}' >&2; echo 'run with --port N' >&2; exit 3";
+    let command = format!("sh -c \"{script}\"");
+    let run = ws.run(&["tools", "--stdio", &command]);
+    run.expect_code(1);
+    let mut lines = run.stderr.lines();
+    let first = lines.next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: server 'sh' is unreachable: the server process exited")
+            && first.ends_with("[unreachable]"),
+        "{}",
+        run.context()
+    );
+    let shown: Vec<&str> = lines.map(str::trim).collect();
+    assert_eq!(
+        shown,
+        [
+            "noise 5",
+            "noise 6",
+            "noise 7",
+            "noise 8",
+            "Error: the port is missing",
+            "run with --port N"
+        ],
+        "{}",
+        run.context()
+    );
+}
+
+/// What a user who mistyped a node server's path sees.
+#[test]
+fn a_node_server_with_a_missing_module_shows_the_error_above_its_stack() {
+    let ws = Workspace::new();
+    let run = ws.run(&["call", "--stdio", "node /nonexistent/server.js", "x"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("Error: Cannot find module '/nonexistent/server.js'"),
+        "{}",
+        run.context()
+    );
+    assert!(run.stderr.contains("MODULE_NOT_FOUND"), "{}", run.context());
+}
+
+#[test]
+fn a_json_config_warns_about_a_typod_server_key_before_connecting() {
+    let ws = Workspace::new();
+    // "arg": the server starts without its arguments (here: it would have hung).
+    let config = ws.write(
+        "mcp.json",
+        &format!(
+            "{{\"mcpServers\": {{\"kit\": {{\"command\": \"{}\", \"arg\": [\"--hang-initialize\"]}}}}}}",
+            testkit_word()
+        ),
+    );
+    let config = config.to_str().unwrap();
+    let run = ws.run(&["check", "-c", config]);
+    run.expect_code(0);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    let warning = format!(
+        "warning: {config}: server 'kit', key 'arg': unknown key, ignored. Did you mean 'args'?"
+    );
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with(&warning))
+        .unwrap_or_else(|| panic!("no warning\n{}", run.context()));
+    let connecting = lines
+        .iter()
+        .position(|l| *l == "kit: connecting")
+        .unwrap_or_else(|| panic!("no progress\n{}", run.context()));
+    assert!(at < connecting, "{}", run.context());
+
+    let run = ws.run(&["tools", "-c", config]);
+    run.expect_code(0);
+    assert!(run.stderr.starts_with(&warning), "{}", run.context());
+    assert!(!run.stdout.contains("warning"), "{}", run.context());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas, --describe, arguments from a file or stdin
+
+#[test]
+fn tools_json_carries_each_tools_input_and_output_schema() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_toml());
+    let run = ws.run(&["tools", "--format", "json", "-c", config.to_str().unwrap()]);
+    run.expect_code(0);
+    let doc: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let tool = |name: &str| {
+        doc["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}\n{}", run.context()))
+            .clone()
+    };
+    let echo = tool("kit__echo");
+    assert_eq!(
+        echo["input_schema"]["required"],
+        serde_json::json!(["message"])
+    );
+    assert_eq!(
+        echo["input_schema"]["properties"]["message"]["type"],
+        "string"
+    );
+    assert!(echo.get("output_schema").is_none(), "{echo}");
+    let structured = tool("kit__structured");
+    assert_eq!(
+        structured["output_schema"]["properties"]["temperature"]["type"],
+        "number"
+    );
+}
+
+#[test]
+fn tools_describe_shows_one_tools_arguments() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_toml());
+    let config = config.to_str().unwrap();
+    let run = ws.run(&["tools", "--describe", "kit__echo_args", "-c", config]);
+    run.expect_code(0);
+    let expected_rows = [
+        "  count  integer        optional  >= 0",
+        "  maybe  string | null  optional",
+        "  text   string         optional",
+    ];
+    let arguments = run
+        .stdout
+        .split_once("Arguments:\n")
+        .unwrap_or_else(|| panic!("no arguments\n{}", run.context()))
+        .1;
+    assert_eq!(
+        arguments.lines().collect::<Vec<_>>(),
+        expected_rows,
+        "{}",
+        run.context()
+    );
+    assert!(
+        run.stdout
+            .starts_with("kit__echo_args\n  tool 'echo_args' of server 'kit'\n"),
+        "{}",
+        run.context()
+    );
+
+    let run = ws.run(&["tools", "--describe", "kit__structured", "-c", config]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("Arguments: none\n")
+            && run.stdout.contains(
+                "Result (structuredContent):\n  temperature  number  required\n  unit         string  required\n"
+            ),
+        "{}",
+        run.context()
+    );
+
+    // A tool's own name works as for call; a JSON form prints its entry.
+    let run = ws.run(&[
+        "tools",
+        "--describe",
+        "echo",
+        "-c",
+        config,
+        "--format",
+        "json",
+    ]);
+    run.expect_code(0);
+    let doc: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!(doc["name"], "kit__echo");
+    assert_eq!(
+        doc["input_schema"]["required"],
+        serde_json::json!(["message"])
+    );
+
+    let run = ws.run(&["tools", "--describe", "kit__ecoh", "-c", config]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("did you mean 'kit__echo'?"),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn call_reads_arguments_from_a_file_or_stdin() {
+    let ws = Workspace::new();
+    ws.write("args.json", "{\"message\": \"from a file\"}\n");
+    let run = ws.run(&["call", "demo__echo", "@args.json"]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "from a file\n", "{}", run.context());
+
+    let run = ws.run_with(
+        &["call", "demo__echo", "-"],
+        Options {
+            stdin: Some("{\"message\": \"from stdin\"}"),
+            ..Options::default()
+        },
+    );
+    run.expect_code(0);
+    assert_eq!(run.stdout, "from stdin\n", "{}", run.context());
+
+    let run = ws.run(&["call", "demo__echo", "@missing.json"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .starts_with("error: cannot read the arguments file 'missing.json'"),
+        "{}",
+        run.context()
+    );
+    ws.write("broken.json", "{\"message\":\n");
+    let run = ws.run(&["call", "demo__echo", "@broken.json"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .starts_with("error: invalid JSON arguments in broken.json:")
+            && run.stderr.contains("line 2"),
+        "{}",
+        run.context()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress, colours, JSON layout, timeouts, empty configs
+
+#[test]
+fn tools_and_call_show_progress_on_a_terminal_and_nothing_on_a_pipe() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_and_refused_toml());
+    let config = config.to_str().unwrap();
+    for args in [
+        vec!["tools", "-c", config],
+        vec!["call", "kit__echo", r#"{"message":"hi"}"#, "-c", config],
+    ] {
+        let run = ws.run_with(
+            &args,
+            Options {
+                terminal: Some(Stream::Stderr),
+                ..Options::default()
+            },
+        );
+        // The spinner rows were drawn, then erased.
+        assert!(run.stderr.contains("connecting…"), "{}", run.context());
+        assert!(run.stderr.contains("\x1b[J"), "{}", run.context());
+        assert!(!run.stdout.contains('\x1b'), "{}", run.context());
+        assert!(!run.stdout.contains("connecting"), "{}", run.context());
+
+        let run = ws.run(&args);
+        assert!(!run.stderr.contains("connecting"), "{}", run.context());
+    }
+}
+
+#[test]
+fn log_lines_have_no_colours_when_stderr_is_not_a_terminal() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_toml());
+    let run = ws.run(&["-vv", "tools", "-c", config.to_str().unwrap()]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("DEBUG"), "{}", run.context());
+    assert!(!run.stderr.contains('\x1b'), "{}", run.context());
+}
+
+#[test]
+fn json_is_compact_when_piped_pretty_on_a_terminal_or_as_asked() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_toml());
+    let config = config.to_str().unwrap();
+    for args in [
+        vec!["tools", "-c", config, "--format", "json"],
+        vec!["tools", "-c", config, "--format", "anthropic"],
+        vec!["check", "-c", config, "--format", "json"],
+        vec![
+            "call",
+            "kit__add",
+            r#"{"a":1,"b":2}"#,
+            "--json",
+            "-c",
+            config,
+        ],
+    ] {
+        let run = ws.run(&args);
+        run.expect_code(0);
+        assert_eq!(run.stdout.lines().count(), 1, "{}", run.context());
+        serde_json::from_str::<Value>(&run.stdout).expect("JSON");
+
+        let pretty = [args.clone(), vec!["--json-style", "pretty"]].concat();
+        let run = ws.run(&pretty);
+        run.expect_code(0);
+        assert!(run.stdout.lines().count() > 3, "{}", run.context());
+        serde_json::from_str::<Value>(&run.stdout).expect("JSON");
+
+        let run = ws.run_with(
+            &args,
+            Options {
+                terminal: Some(Stream::Stdout),
+                ..Options::default()
+            },
+        );
+        run.expect_code(0);
+        assert!(run.stdout.lines().count() > 3, "{}", run.context());
+    }
+}
+
+#[test]
+fn a_call_timeout_reports_the_time_it_was_given() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_toml());
+    let run = ws.run(&[
+        "call",
+        "kit__hang",
+        "--timeout",
+        "1ms",
+        "-c",
+        config.to_str().unwrap(),
+    ]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("timed out after 1ms [timeout]"),
+        "{}",
+        run.context()
+    );
+    let run = ws.run(&["call", "demo__now", "--timeout", "0s"]);
+    run.expect_code(2);
+}
+
+#[test]
+fn no_enabled_server_is_bad_config_in_every_command() {
+    let ws = Workspace::new();
+    let off = ws.write("off.toml", &format!("{}enabled = false\n", kit_toml()));
+    let empty = ws.write("empty.json", "{\"globalShortcut\": \"x\"}");
+    for config in [off.to_str().unwrap(), empty.to_str().unwrap()] {
+        for args in [
+            vec!["check", "-c", config],
+            vec!["tools", "-c", config],
+            vec!["call", "kit__echo", "{}", "-c", config],
+        ] {
+            let run = ws.run(&args);
+            run.expect_code(2);
+            assert!(
+                run.stderr
+                    .starts_with(&format!("error: {config}: no enabled servers")),
+                "{}",
+                run.context()
+            );
+            assert!(run.stdout.is_empty(), "{}", run.context());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// --help
+
+#[test]
+fn help_shows_the_default_config_the_demo_exit_codes_and_examples() {
+    let ws = Workspace::new();
+    let run = ws.run(&["--help"]);
+    run.expect_code(0);
+    for needle in [
+        "./switchboard.toml",
+        "built-in demo server",
+        "Exit codes:",
+        "  tools  0",
+        "  call   0",
+        "  check  0",
+        "Examples:",
+        "switchboard call demo__echo",
+    ] {
+        assert!(run.stdout.contains(needle), "{needle:?}\n{}", run.context());
+    }
+    for (command, example) in [
+        ("tools", "switchboard tools --"),
+        ("call", "switchboard call demo__"),
+        ("check", "switchboard check --"),
+    ] {
+        let run = ws.run(&[command, "--help"]);
+        run.expect_code(0);
+        for needle in ["Exit codes: 0 ", example, "./switchboard.toml"] {
+            assert!(
+                run.stdout.contains(needle),
+                "{command}: {needle:?}\n{}",
+                run.context()
+            );
+        }
+    }
 }

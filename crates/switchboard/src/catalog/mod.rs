@@ -310,6 +310,27 @@ impl Catalog {
     }
 }
 
+/// The servers among `servers` that can have a tool exposed as `name` under `config`: those
+/// whose `{server}{separator}` prefix `name` starts with (several when one server's name
+/// starts like another's). Empty when names carry no prefix (`prefix = "never"`) or no
+/// server's prefix fits: any server may then have it. A caller that knows the exposed
+/// name it wants can connect only these servers.
+pub fn servers_for_name<'a>(
+    config: &CatalogConfig,
+    name: &str,
+    servers: impl IntoIterator<Item = &'a str>,
+) -> Vec<&'a str> {
+    if config.prefix == PrefixMode::Never {
+        return Vec::new();
+    }
+    servers
+        .into_iter()
+        .filter(|server| {
+            naming::may_belong_to(name, server, &config.separator, config.max_name_length)
+        })
+        .collect()
+}
+
 /// One server's tools after overrides and filters, with their safe names.
 fn candidates_of<'a>(
     config: &CatalogConfig,

@@ -112,6 +112,34 @@ pub fn bare_name(tool: &str, max: usize) -> String {
     nonempty(fit(&sanitise(tool), tool, max))
 }
 
+/// Whether [`prefixed_name`] can have made `name` for some tool of `server`: `name` starts
+/// with the safe server name and separator, or with a shortened server part (a head of the
+/// safe server name, then `_` and its hash, or the hash alone) and the separator, or (a
+/// budget too small for both parts) with as much of `{server}{separator}` as a cut name
+/// keeps. Collision suffixes and tool shortening only change the end, so they never matter.
+pub fn may_belong_to(name: &str, server: &str, separator: &str, max: usize) -> bool {
+    let (s, sep) = (sanitise(server), sanitise(separator));
+    let after = |prefix: &str| name.len() > prefix.len() && name.starts_with(prefix);
+    if after(&format!("{s}{sep}")) {
+        return true;
+    }
+    let hashed = format!("{}{sep}", hash_hex(server, SERVER_HASH_DIGITS));
+    if after(&hashed) {
+        return true;
+    }
+    let marker = format!("_{hashed}");
+    let shortened = name.match_indices(&marker).any(|(at, _)| {
+        let head = &name[..at];
+        name.len() > at + marker.len() && s.starts_with(head)
+    });
+    if shortened {
+        return true;
+    }
+    let whole = format!("{s}{sep}");
+    let kept = &whole[..whole.len().min(max.saturating_sub(TOOL_HASH_DIGITS + 1))];
+    name.len() == max && name.starts_with(kept)
+}
+
 /// `base` with `_{n}` appended, shortened first so the result fits in `max`.
 pub fn with_suffix(base: &str, n: usize, max: usize) -> String {
     let suffix = format!("_{n}");
@@ -414,6 +442,31 @@ pub(super) mod tests {
             format!("{:08x}", 0xe71fa219u32 ^ 0x0541574b)
         );
         assert_eq!(hash_hex("abc", 6), hash_hex("abc", 8)[..6]);
+    }
+
+    #[test]
+    fn names_are_traced_back_to_their_servers() {
+        assert!(may_belong_to("gh__search", "gh", "__", 64));
+        assert!(may_belong_to("my_srv__x", "my.srv", "__", 64));
+        assert!(
+            !may_belong_to("gh__", "gh", "__", 64),
+            "nothing after the prefix"
+        );
+        assert!(!may_belong_to("ghx_search", "gh", "__", 64));
+        // Long server names are shortened in different ways for different tools.
+        let server = "s".repeat(70);
+        for tool in ["tool", &"t".repeat(30), &"u".repeat(80)] {
+            let name = prefixed_name(&server, "__", tool, 64);
+            assert!(may_belong_to(&name, &server, "__", 64), "{name}");
+            assert!(!may_belong_to(&name, &"s".repeat(69), "__", 64), "{name}");
+        }
+        for max in 16..40 {
+            let name = prefixed_name(&server, "________", "tool", max);
+            assert!(
+                may_belong_to(&name, &server, "________", max),
+                "{max}: {name}"
+            );
+        }
     }
 
     #[test]

@@ -67,6 +67,39 @@ fn separator_is_configurable() {
 }
 
 #[test]
+fn the_servers_a_name_needs_are_those_whose_prefix_it_has() {
+    let servers = ["alpha", "alpha__x", "beta", "b"];
+    let config = CatalogConfig::default();
+    let owners = |name| servers_for_name(&config, name, servers);
+    assert_eq!(owners("alpha__echo"), ["alpha"]);
+    assert_eq!(owners("alpha__x__echo"), ["alpha", "alpha__x"]);
+    assert_eq!(owners("beta__echo"), ["beta"]);
+    assert!(owners("echo").is_empty());
+    assert!(owners("gamma__echo").is_empty());
+    assert!(owners("beta__").is_empty(), "no tool after the prefix");
+    // Every exposed name of a built catalogue names its own server.
+    let catalog = build(&[server("alpha", &["echo", "a b"]), server("beta", &["echo"])]);
+    for tool in catalog.tools() {
+        assert!(
+            owners(&tool.name).contains(&tool.server.as_str()),
+            "{}",
+            tool.name
+        );
+    }
+
+    let dashed = CatalogConfig {
+        separator: "-".into(),
+        ..CatalogConfig::default()
+    };
+    assert_eq!(servers_for_name(&dashed, "beta-echo", servers), ["beta"]);
+    let never = CatalogConfig {
+        prefix: PrefixMode::Never,
+        ..CatalogConfig::default()
+    };
+    assert!(servers_for_name(&never, "alpha__echo", servers).is_empty());
+}
+
+#[test]
 fn unsafe_characters_are_replaced_and_every_name_is_provider_safe() {
     let catalog = build(&[server("fs", &["read.file", "list dir", "ünï/code", "ok"])]);
     assert_eq!(

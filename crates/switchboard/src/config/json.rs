@@ -13,8 +13,12 @@
 //! - Per server: `command`, `args`, `env`, `cwd`, `url` (or Windsurf's `serverUrl`), `headers`,
 //!   `type` (or `transport`): `stdio`, `sse`, `http` / `streamable-http` / `streamableHttp` /
 //!   `streamable_http` (case-insensitive; `http` means Streamable HTTP), `disabled: true`
-//!   (→ `enabled: false`) and `enabled`. Every other key (`autoApprove`, `alwaysAllow`,
-//!   `timeout`, `envFile`, `description`, ...) is ignored and named in a `debug` log.
+//!   (→ `enabled: false`) and `enabled`. Keys other clients use that Switchboard does not
+//!   (`autoApprove`, `alwaysAllow`, `timeout`, `envFile`, `description`, ...; see
+//!   [`OTHER_CLIENTS_KEYS`]) are ignored and named in a `debug` log. Any other key is
+//!   ignored too, but becomes a [`Config::warnings`] entry naming the file, server and key,
+//!   with the closest key Switchboard reads (`"arg"` → did you mean `args`?): a typo there
+//!   would otherwise start a server without its arguments, which may then wait forever.
 //! - Numbers and booleans in `args` and `env` are turned into strings; empty `args`, `env`
 //!   and `headers` count as absent (so `"env": {}` next to a `url` is fine).
 //! - Values are kept as written. `${env:NAME}` in `env`/`headers` is resolved by the
@@ -33,12 +37,52 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
-use super::load::{Ctx, RawServer, is_valid_server_name, normalise_server_name, validate_server};
+use super::load::{
+    Ctx, RawServer, is_valid_server_name, normalise_server_name, unknown_key_fix, validate_server,
+};
 use super::suggest::closest;
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, ConfigWarning};
 
 /// Where servers live in the shapes we read.
 const SERVER_TABLES: &[&str] = &["mcpServers", "servers", "mcp"];
+
+/// The keys of a server entry that Switchboard reads (see [`raw_server`]).
+const SERVER_KEYS: &[&str] = &[
+    "command",
+    "args",
+    "env",
+    "cwd",
+    "url",
+    "serverUrl",
+    "headers",
+    "type",
+    "transport",
+    "disabled",
+    "enabled",
+];
+
+/// Keys of server entries that other MCP clients (Claude Desktop, Cursor, VS Code, Cline,
+/// Windsurf, Gemini CLI) read and Switchboard does not: ignored without a warning.
+const OTHER_CLIENTS_KEYS: &[&str] = &[
+    "alwaysAllow",
+    "authProviderType",
+    "autoApprove",
+    "description",
+    "dev",
+    "disabledTools",
+    "envFile",
+    "excludeTools",
+    "gallery",
+    "includeTools",
+    "name",
+    "networkTimeout",
+    "oauth",
+    "timeout",
+    "transportType",
+    "trust",
+    "version",
+    "watchPaths",
+];
 
 pub(super) fn parse(ctx: &Ctx<'_>, text: &str) -> Result<Config, ConfigError> {
     let stripped = strip_jsonc(text);
@@ -110,6 +154,7 @@ pub(super) fn parse(ctx: &Ctx<'_>, text: &str) -> Result<Config, ConfigError> {
 
     let names = assign_names(entries.iter().map(|(n, _)| n.as_str()));
     let mut servers = BTreeMap::new();
+    let mut warnings: Vec<ConfigWarning> = Vec::new();
     for ((original, value), name) in entries.iter().zip(names) {
         if name != *original {
             tracing::debug!(original = %original, name = %name, "renamed server from JSON config");
@@ -124,11 +169,18 @@ pub(super) fn parse(ctx: &Ctx<'_>, text: &str) -> Result<Config, ConfigError> {
                 .with_file(ctx.file),
             ));
         };
-        let raw = raw_server(obj).map_err(|(key, problem, fix)| {
+        let (raw, unknown) = raw_server(obj).map_err(|(key, problem, fix)| {
             let mut e = with_server(ConfigError::new(problem, fix).with_file(ctx.file));
             e.key = Some(key.to_string());
             e
         })?;
+        warnings.extend(unknown.into_iter().map(|key| {
+            with_server(
+                ConfigError::new("unknown key, ignored", unknown_key_fix(key, SERVER_KEYS))
+                    .with_file(ctx.file)
+                    .with_key(key),
+            )
+        }));
         let server = validate_server(ctx, &name, raw).map_err(|mut e| {
             e.server = Some(original.clone());
             e
@@ -143,6 +195,7 @@ pub(super) fn parse(ctx: &Ctx<'_>, text: &str) -> Result<Config, ConfigError> {
         registration: Default::default(),
         discovery: None,
         source: None,
+        warnings,
     })
 }
 
@@ -179,10 +232,12 @@ fn assign_names<'a>(originals: impl Iterator<Item = &'a str>) -> Vec<String> {
 
 type FieldError = (&'static str, String, String);
 
-/// Converts one server object into a [`RawServer`], ignoring keys we do not use.
-fn raw_server(obj: &Map<String, Value>) -> Result<RawServer, FieldError> {
+/// Converts one server object into a [`RawServer`], ignoring keys we do not use. Also
+/// returns the keys that are neither ours nor another client's (see the module docs).
+fn raw_server(obj: &Map<String, Value>) -> Result<(RawServer, Vec<&str>), FieldError> {
     let mut raw = RawServer::default();
     let mut ignored = Vec::new();
+    let mut unknown = Vec::new();
     for (key, value) in obj {
         match key.as_str() {
             "command" => raw.command = Some(string("command", value)?),
@@ -206,13 +261,15 @@ fn raw_server(obj: &Map<String, Value>) -> Result<RawServer, FieldError> {
             "enabled" if !obj.contains_key("disabled") => {
                 raw.enabled = Some(boolean("enabled", value)?);
             }
-            _ => ignored.push(key.as_str()),
+            "serverUrl" | "transport" | "enabled" => ignored.push(key.as_str()),
+            other if OTHER_CLIENTS_KEYS.contains(&other) => ignored.push(other),
+            other => unknown.push(other),
         }
     }
     if !ignored.is_empty() {
         tracing::debug!(keys = ?ignored, "ignoring server keys Switchboard does not use");
     }
-    Ok(raw)
+    Ok((raw, unknown))
 }
 
 fn non_empty<T: IsEmpty>(v: T) -> Option<T> {

@@ -381,27 +381,34 @@ fn explain_serde_message(message: &str, path: &[&str]) -> (String, String) {
     )
 }
 
-/// `rest` is serde's text after "unknown field ": "`x`, expected one of `a`, `b`".
+/// `rest` is serde's text after "unknown field ": "`x`, expected one of `a`, `b`". When
+/// `path` locates the key, the error's server and key say where it is and the problem does
+/// not repeat them.
 fn explain_unknown_key(rest: &str, path: &[&str]) -> (String, String) {
     let mut parts = rest.split('`').skip(1).step_by(2);
     let key = parts.next().unwrap_or("");
     let known: Vec<&str> = parts.collect();
-    let table = match path.split_last() {
-        Some((_, [])) | None => "the top level".to_string(),
-        Some((_, parents)) => format!("[{}]", parents.join(".")),
+    let problem = if path.is_empty() {
+        format!("unknown key '{key}'")
+    } else {
+        "unknown key".to_string()
     };
-    let problem = format!("unknown key '{key}' in {table}");
+    (problem, unknown_key_fix(key, &known))
+}
+
+/// What to do about the unknown key `key` where `known` are the keys read: the closest
+/// known key if one is close enough ("did you mean"), and the list.
+pub(super) fn unknown_key_fix(key: &str, known: &[&str]) -> String {
     let list = known
         .iter()
         .map(|k| format!("'{k}'"))
         .collect::<Vec<_>>()
         .join(", ");
-    let fix = match closest(key, &known) {
+    match closest(key, known) {
         Some(s) => format!("did you mean '{s}'? Known keys: {list}"),
         None if known.is_empty() => "remove it".to_string(),
         None => format!("remove it, or use one of the known keys: {list}"),
-    };
-    (problem, fix)
+    }
 }
 
 pub(super) fn one_of_fix(value: &str, known: &[&str]) -> String {
@@ -502,6 +509,7 @@ pub(super) fn validate_config(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, C
             None => None,
         },
         source: None,
+        warnings: Vec::new(),
     })
 }
 
@@ -1029,13 +1037,27 @@ pub(super) fn parse_duration(key: &str, value: &str) -> Result<Duration, (String
 /// The URL must parse and be http or https. Messages never include the URL (it may carry
 /// credentials or tokens in its query).
 fn check_url(url: &str) -> Result<(), (String, String)> {
-    let fix = "write a full http(s) URL, e.g. url = \"http://127.0.0.1:3001/mcp\"".to_string();
+    check_url_with(url, "url = \"http://127.0.0.1:3001/mcp\"")
+}
+
+/// [`check_url`], with `example` a good value written as the user would write it where this
+/// URL came from (a config key, a command-line flag).
+pub(super) fn check_url_with(url: &str, example: &str) -> Result<(), (String, String)> {
+    let fix = format!("write a full http(s) URL, e.g. {example}");
+    // `127.0.0.1:3001/mcp` does not parse, and `localhost:3001` parses with the scheme
+    // `localhost`: both lack the `http://` in front.
+    if !url.contains("://") {
+        return Err((
+            "the URL has no scheme".to_string(),
+            format!("add http:// (or https://) in front, e.g. {example}"),
+        ));
+    }
     match url::Url::parse(url) {
-        Err(e) => Err((format!("'url' is not a valid URL ({e})"), fix)),
+        Err(e) => Err((format!("the URL is not valid ({e})"), fix)),
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
         Ok(u) => Err((
             format!(
-                "'url' uses the scheme '{}'; only http and https are supported",
+                "the URL uses the scheme '{}'; only http and https are supported",
                 u.scheme()
             ),
             fix,

@@ -45,6 +45,23 @@ pub struct Config {
     pub discovery: Option<Box<DiscoveryConfig>>,
     /// The file this was read from, if any.
     pub source: Option<PathBuf>,
+    /// What did not stop the file from loading but should be seen before anything connects:
+    /// an `mcpServers` entry's key that Switchboard does not read (say `"arg"` for `"args"`,
+    /// which would start the server without its arguments), with the closest known key.
+    /// Front ends show these; the engine does not log them.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// A problem in a config file that does not stop it from loading. It names the file, the
+/// server and the key like a [`ConfigError`], and says what to do.
+pub type ConfigWarning = ConfigError;
+
+/// Checks a server URL given outside a config file, e.g. on the command line as `key`
+/// (`--url`): it must be a full `http://` or `https://` URL. The error says what to write
+/// (for `127.0.0.1:3001` without a scheme: add `http://`) and never contains the URL.
+pub fn check_server_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    load::check_url_with(url, &format!("{key} http://127.0.0.1:3001/mcp"))
+        .map_err(|(problem, fix)| ConfigError::new(problem, fix))
 }
 
 /// The `[catalog]` table: how the tools of all servers are named in the merged catalogue.

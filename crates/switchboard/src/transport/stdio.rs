@@ -17,8 +17,11 @@ use crate::config::ServerConfig;
 
 /// How long [`ProcessGroup::terminate`] waits after SIGTERM before it sends SIGKILL.
 const TERM_GRACE: Duration = Duration::from_millis(1500);
-/// How many of the last stderr lines are kept to explain a server that died.
-const STDERR_TAIL_LINES: usize = 5;
+/// How many of the last stderr lines are kept to explain a server that died: enough to
+/// reach past a stack trace to the error above it.
+const STDERR_TAIL_LINES: usize = 40;
+/// The longest stderr line kept (in bytes); the rest of a longer line is dropped.
+const STDERR_LINE_BYTES: usize = 1024;
 
 /// A spawned server: the pipes to talk over, and the group that owns the processes.
 pub struct StdioChild {
@@ -75,8 +78,20 @@ async fn forward_stderr(server: String, stderr: ChildStderr, tail: Arc<Mutex<Vec
         if tail.len() == STDERR_TAIL_LINES {
             tail.pop_front();
         }
-        tail.push_back(line);
+        tail.push_back(cut(line, STDERR_LINE_BYTES));
     }
+}
+
+/// `line` cut to at most `max` bytes, at a character boundary.
+fn cut(mut line: String, max: usize) -> String {
+    if line.len() > max {
+        let mut end = max;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+    }
+    line
 }
 
 /// The process group of a stdio server. Dropping it kills the whole group.
@@ -98,7 +113,8 @@ impl ProcessGroup {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// The last lines the server wrote to stderr, oldest first.
+    /// The last lines the server wrote to stderr (up to 40, each cut to 1 KiB), oldest
+    /// first.
     pub fn stderr_tail(&self) -> Vec<String> {
         let tail = self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner());
         tail.iter().cloned().collect()

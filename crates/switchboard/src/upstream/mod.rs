@@ -172,7 +172,13 @@ impl Connector {
     }
 }
 
-/// A stdio server that failed to initialize: say whether it exited and what it last said.
+/// How many stderr lines explain a stdio server that failed to initialize, and how many
+/// characters of each.
+const SHOWN_STDERR_LINES: usize = 6;
+const SHOWN_STDERR_CHARS: usize = 200;
+
+/// A stdio server that failed to initialize: say whether it exited and what it last said
+/// (its last meaningful stderr lines, one per line after the first, indented).
 fn explain_stdio_failure(error: Error, still_running: bool, stderr_tail: Vec<String>) -> Error {
     let Error::Unreachable { server, reason } = error else {
         return error;
@@ -182,9 +188,13 @@ fn explain_stdio_failure(error: Error, still_running: bool, stderr_tail: Vec<Str
     } else {
         "the server process exited before initialize completed".to_owned()
     };
-    if let Some(last) = stderr_tail.last() {
-        reason.push_str("; its last stderr line: ");
-        reason.push_str(last);
+    let lines = meaningful_lines(&stderr_tail);
+    if !lines.is_empty() {
+        reason.push_str(" (its last stderr lines follow)");
+        for line in lines {
+            reason.push_str("\n    ");
+            reason.push_str(&line);
+        }
     }
     Error::Unreachable { server, reason }
 }
@@ -195,6 +205,30 @@ fn address(server: &ServerConfig) -> Option<String> {
     let host = url.host_str()?;
     let port = url.port_or_known_default()?;
     Some(format!("{host}:{port}"))
+}
+
+/// The last few lines of `tail` worth showing, trimmed and cut: not blank or punctuation
+/// only (`}`, `^`), and not stack frames (`at f (file:1:2)`, as Node and Java print them),
+/// so that an error above a stack trace (Node's `Error: Cannot find module ...`) is shown
+/// with what follows it.
+fn meaningful_lines(tail: &[String]) -> Vec<String> {
+    let lines: Vec<&str> = tail
+        .iter()
+        .map(|line| line.trim())
+        .filter(|line| line.chars().any(char::is_alphanumeric))
+        .filter(|line| !line.starts_with("at "))
+        .collect();
+    lines[lines.len().saturating_sub(SHOWN_STDERR_LINES)..]
+        .iter()
+        .map(|line| {
+            if line.chars().count() <= SHOWN_STDERR_CHARS {
+                line.to_string()
+            } else {
+                let cut: String = line.chars().take(SHOWN_STDERR_CHARS - 1).collect();
+                format!("{cut}…")
+            }
+        })
+        .collect()
 }
 
 /// One live MCP session with one server.
@@ -466,5 +500,75 @@ impl Drop for CancelOnDrop<'_> {
                 let _ = peer.notify_cancelled(params).await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_owned).collect()
+    }
+
+    /// What Node 20 prints for `node missing.js`.
+    const NODE_MISSING_MODULE: &str = "node:internal/modules/cjs/loader:1228
+  throw err;
+  ^
+
+Error: Cannot find module '/srv/missing.js'
+    at Module._resolveFilename (node:internal/modules/cjs/loader:1225:15)
+    at Module._load (node:internal/modules/cjs/loader:1051:27)
+    at Function.executeUserEntryPoint [as runMain] (node:internal/modules/run_main:174:12)
+    at node:internal/main/run_main_module:28:49 {
+  code: 'MODULE_NOT_FOUND',
+  requireStack: []
+}
+
+Node.js v20.19.0
+";
+
+    #[test]
+    fn a_dead_server_shows_its_meaningful_stderr_lines() {
+        let error = Error::Unreachable {
+            server: "fs".into(),
+            reason: "connection closed: initialize response".into(),
+        };
+        let error = explain_stdio_failure(error, false, lines(NODE_MISSING_MODULE));
+        let Error::Unreachable { reason, .. } = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(
+            reason,
+            "the server process exited before initialize completed (its last stderr lines \
+             follow)\n    node:internal/modules/cjs/loader:1228\n    throw err;\n    \
+             Error: Cannot find module '/srv/missing.js'\n    code: 'MODULE_NOT_FOUND',\n    \
+             requireStack: []\n    Node.js v20.19.0"
+        );
+    }
+
+    #[test]
+    fn stderr_lines_are_capped_in_number_and_length() {
+        let long = "x".repeat(500);
+        let tail: Vec<String> = (0..20)
+            .map(|i| format!("line {i}"))
+            .chain([long.clone(), String::new()])
+            .collect();
+        let shown = meaningful_lines(&tail);
+        assert_eq!(shown.len(), SHOWN_STDERR_LINES);
+        assert_eq!(shown[0], "line 15");
+        assert_eq!(shown[5].chars().count(), SHOWN_STDERR_CHARS);
+        assert!(shown[5].ends_with('…'));
+
+        // A server still running keeps the transport's reason; no stderr adds nothing.
+        let error = Error::Unreachable {
+            server: "s".into(),
+            reason: "bad handshake".into(),
+        };
+        let error = explain_stdio_failure(error, true, Vec::new());
+        assert_eq!(
+            error.to_string(),
+            "server 's' is unreachable: bad handshake"
+        );
     }
 }

@@ -224,7 +224,7 @@ fn server_auth_checks() {
 fn unknown_keys_are_listed() {
     let text = err_at(&format!("{A365}agentid = \"x\"\n"), "discovery.agentid");
     assert!(
-        text.contains("unknown key 'agentid' in [discovery]"),
+        text.contains("key 'discovery.agentid': unknown key"),
         "{text}"
     );
     assert!(text.contains("Did you mean 'agent_id'?"), "{text}");

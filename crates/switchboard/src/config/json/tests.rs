@@ -316,3 +316,49 @@ fn jsonc_stripping_keeps_offsets() {
     let text = r#"{"s": "a // b /* c */ d,}", "e": "\"//"}"#;
     assert_eq!(strip_jsonc(text), text);
 }
+
+#[test]
+fn unknown_server_keys_are_warnings_with_the_closest_key() {
+    let config = json(
+        r#"{"mcpServers": {"my fs": {
+            "command": "npx", "arg": ["-y", "server"], "autoApprove": [], "colour": "red"
+        }}}"#,
+    )
+    .unwrap();
+    // The typo'd key is not read: the server has no arguments, which is why it is said.
+    assert!(config.servers["my_fs"].args.is_empty());
+    let mut warnings: Vec<&ConfigError> = config.warnings.iter().collect();
+    warnings.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    let arg = warnings[0];
+    assert_eq!(arg.key.as_deref(), Some("arg"));
+    assert_eq!(arg.server.as_deref(), Some("my fs"), "named as in the file");
+    assert_eq!(arg.file.as_deref(), Some(Path::new(FILE)));
+    assert!(arg.fix.starts_with("did you mean 'args'?"), "{arg}");
+    assert_eq!(
+        arg.to_string().split(". ").next(),
+        Some(format!("{FILE}: server 'my fs', key 'arg': unknown key, ignored").as_str())
+    );
+    // Nothing close: the known keys instead.
+    let colour = warnings[1];
+    assert_eq!(colour.key.as_deref(), Some("colour"));
+    assert!(
+        colour
+            .fix
+            .starts_with("remove it, or use one of the known keys: 'command'"),
+        "{colour}"
+    );
+}
+
+#[test]
+fn other_clients_keys_and_our_shadowed_keys_are_not_warnings() {
+    let config = json(
+        r#"{"mcpServers": {"a": {
+            "url": "http://h/mcp", "serverUrl": "http://other/mcp", "type": "http",
+            "transport": "sse", "disabled": false, "enabled": true, "autoApprove": ["x"],
+            "alwaysAllow": [], "timeout": 60, "envFile": ".env", "description": "d"
+        }}}"#,
+    )
+    .unwrap();
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}

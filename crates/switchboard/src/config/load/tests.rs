@@ -339,17 +339,32 @@ fn empty_command() {
 fn bad_urls() {
     let err = toml_err("[servers.a]\nurl = \"not a url\"\n");
     assert_err(&err, Some("a"), Some("url"));
-    assert_eq!(
-        problem_of(&err),
-        "'url' is not a valid URL (relative URL without a base)"
-    );
+    assert_eq!(problem_of(&err), "the URL has no scheme");
     assert!(err.fix.contains("http://127.0.0.1:3001/mcp"), "{err}");
+
+    // A host and port without the scheme: say to add it.
+    for url in ["127.0.0.1:9", "localhost:3001/mcp"] {
+        let err = toml_err(&format!("[servers.a]\nurl = \"{url}\"\n"));
+        assert_err(&err, Some("a"), Some("url"));
+        assert_eq!(problem_of(&err), "the URL has no scheme");
+        assert!(
+            err.fix.starts_with("add http:// (or https://) in front"),
+            "{err}"
+        );
+    }
+
+    let err = toml_err("[servers.a]\nurl = \"http://exa mple.com/\"\n");
+    assert_err(&err, Some("a"), Some("url"));
+    assert!(
+        problem_of(&err).starts_with("the URL is not valid ("),
+        "{err}"
+    );
 
     let err = toml_err("[servers.a]\nurl = \"ftp://user:pw@h/x\"\n");
     assert_err(&err, Some("a"), Some("url"));
     assert_eq!(
         problem_of(&err),
-        "'url' uses the scheme 'ftp'; only http and https are supported"
+        "the URL uses the scheme 'ftp'; only http and https are supported"
     );
     assert!(!err.to_string().contains("pw"), "{err}");
 
@@ -384,10 +399,8 @@ fn server_names() {
 fn unknown_server_key_with_suggestion() {
     let err = toml_err("[servers.everything]\ncomand = \"npx\"\n");
     assert_err(&err, Some("everything"), Some("comand"));
-    assert_eq!(
-        problem_of(&err),
-        "unknown key 'comand' in [servers.everything]"
-    );
+    // The error's server and key say where: the problem does not repeat them.
+    assert_eq!(problem_of(&err), "unknown key");
     assert_eq!(
         err.fix,
         "did you mean 'command'? Known keys: 'transport', 'command', 'args', 'env', 'cwd', \
@@ -397,8 +410,8 @@ fn unknown_server_key_with_suggestion() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{FILE}: server 'everything', key 'comand': unknown key 'comand' in \
-             [servers.everything] (line 2, column 1). Did you mean 'command'? Known keys: {}",
+            "{FILE}: server 'everything', key 'comand': unknown key (line 2, column 1). Did \
+             you mean 'command'? Known keys: {}",
             err.fix.split_once("Known keys: ").unwrap().1
         )
     );
@@ -432,7 +445,7 @@ fn unknown_server_key_with_suggestion() {
 fn unknown_top_level_key() {
     let err = toml_err("[server.a]\ncommand = \"x\"\n");
     assert_err(&err, None, Some("server"));
-    assert_eq!(problem_of(&err), "unknown key 'server' in the top level");
+    assert_eq!(problem_of(&err), "unknown key");
     assert!(err.fix.starts_with("did you mean 'servers'?"), "{err}");
 
     let err = toml_err("[vars]\ntoken = \"x\"\n");
@@ -610,7 +623,7 @@ fn error_without_file_renders_line() {
     assert_eq!(err.file, None);
     assert_eq!(
         err.to_string(),
-        "server 'a', key 'comand': unknown key 'comand' in [servers.a] (line 2, column 1). \
+        "server 'a', key 'comand': unknown key (line 2, column 1). \
          Did you mean 'command'? Known keys: 'transport', 'command', 'args', 'env', 'cwd', \
          'url', 'headers', 'connect_timeout', 'list_timeout', 'tool_call_timeout', 'http_connections', 'include', 'exclude', 'tool_overrides', 'session_mode', 'session_idle_timeout', 'max_sessions', 'reconnect', 'enabled', 'on_server_registration_error'"
     );

@@ -1,0 +1,49 @@
+//! The text `--help` prints after the options: where servers come from, exit codes and an
+//! example for each command.
+
+pub const MAIN: &str = "\
+Where servers come from: --config FILE (Switchboard TOML, or a Claude Desktop / Cursor /
+VS Code JSON file), or one server with --url URL or --stdio COMMAND. With none of these:
+./switchboard.toml when it exists, else a built-in demo server (echo, add, now), and stderr
+says so.
+
+Exit codes:
+  tools  0 listed; 1 every server failed; 2 bad input or config
+  call   0 the tool succeeded; 1 the tool or its server failed; 2 bad input or config
+  check  0 healthy; 3 degraded; 1 unhealthy; 2 bad config
+  A server whose on_server_registration_error is fail_fast and fails exits 1 in every
+  command.
+
+Examples:
+  switchboard tools
+  switchboard call demo__echo '{\"message\":\"hi\"}'
+  switchboard check --config ~/.cursor/mcp.json";
+
+pub const TOOLS: &str = "\
+Exit codes: 0 listed (servers that failed are named on stderr); 1 every server failed, or a
+fail_fast server did; 2 bad input or config (no enabled server; for --describe, no tool of
+that name).
+
+Examples:
+  switchboard tools --config ~/.cursor/mcp.json --format openai
+  switchboard tools --describe demo__add";
+
+pub const CALL: &str = "\
+Exit codes: 0 the tool succeeded; 1 the tool reported failure, the call failed or timed out,
+or the tool's server could not be connected; 2 bad input or config (JSON that is not an
+object, arguments the tool's schema rejects: nothing is sent, no tool of that name).
+
+A SERVER__TOOL name connects only that server.
+
+Examples:
+  switchboard call demo__add '{\"a\": 2, \"b\": 3}'
+  switchboard call demo__echo @args.json --timeout 5s
+  echo '{\"message\":\"hi\"}' | switchboard call demo__echo -";
+
+pub const CHECK: &str = "\
+Exit codes: 0 healthy (every enabled server ready); 3 degraded (some ready, some not); 1
+unhealthy (none ready), or a fail_fast server failed; 2 bad config (no enabled server
+included).
+
+Example:
+  switchboard check --config switchboard.toml --format json";
