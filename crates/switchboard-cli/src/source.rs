@@ -7,14 +7,10 @@
 use std::path::Path;
 
 use rmcp::ServiceExt;
-use std::sync::Arc;
 
-use switchboard::config::{
-    CatalogConfig, DEFAULT_CONFIG_FILE, PrefixMode, Variables, check_server_url,
-};
-use switchboard::hub::Progress;
-use switchboard::sessions::Dial;
-use switchboard::{Config, Connector, Error, ErrorClass, Hub, HubSettings, ServerConfig, Upstream};
+use switchboard::config::{CatalogConfig, DEFAULT_CONFIG_FILE, PrefixMode, check_server_url};
+use switchboard::hub::{Progress, TraceCalls};
+use switchboard::{Config, Connector, Error, ErrorClass, Hub, HubSettings, ServerConfig};
 
 use crate::SourceArgs;
 use crate::output::print_error;
@@ -127,15 +123,6 @@ impl Source {
         Ok(Source::Demo)
     }
 
-    /// The servers, disabled ones included, in name order (the hub only records those).
-    pub fn servers(&self) -> Vec<ServerConfig> {
-        match self {
-            Source::Config(config) => config.servers.values().cloned().collect(),
-            Source::Single(server) => vec![(**server).clone()],
-            Source::Demo => vec![ServerConfig::stdio(DEMO_SERVER, "(built in)", Vec::new())],
-        }
-    }
-
     /// Only the servers a tool exposed as `name` can belong to, when the name says (a
     /// `SERVER__TOOL` name under the config's `[catalog]`; a tooling registry is then not
     /// asked). Otherwise, and for a single server or the demo, the same source.
@@ -189,48 +176,48 @@ impl Source {
         connector: &Connector,
         progress: &(dyn Fn(Progress<'_>) + Sync),
     ) -> Result<Hub, Error> {
-        let Source::Config(config) = self else {
-            let mut settings = HubSettings {
-                catalog: self.catalog_config(),
-                ..HubSettings::default()
-            };
-            settings.registration.retry_skipped = false;
-            return Hub::start_observed(settings, self.servers(), self.dial(connector), progress)
-                .await;
+        // Each call's timing and outcome, shown with --verbose (INFO).
+        let builder = Hub::builder()
+            .connector(connector.clone())
+            .observer(progress)
+            .layer(TraceCalls);
+        let builder = match self {
+            Source::Config(config) => builder.config(config),
+            Source::Single(server) => builder.server((**server).clone()),
+            Source::Demo => builder.in_process(demo_server(), || {
+                let (client_side, server_side) = tokio::io::duplex(64 * 1024);
+                tokio::spawn(async move {
+                    if let Ok(running) = switchboard_testkit::demo::DemoServer::new()
+                        .serve(server_side)
+                        .await
+                    {
+                        let _ = running.waiting().await;
+                    }
+                });
+                client_side
+            }),
         };
-        // One shot: nothing would be left running to retry a skipped server.
-        let mut config = config.clone();
-        config.registration.retry_skipped = false;
-        Hub::connect_observed(&config, connector, progress).await
+        builder.settings(self.settings()).start().await
     }
 
-    /// How connections to [`Self::servers`] are opened.
-    fn dial(&self, connector: &Connector) -> Dial {
-        match self {
-            Source::Config(config) => switchboard::hub::dial(config, connector),
-            Source::Single(_) => {
-                let connector = connector.clone();
-                Arc::new(move |server, _| {
-                    let connector = connector.clone();
-                    Box::pin(async move { connector.connect(&server, Variables::default()).await })
-                })
-            }
-            Source::Demo => Arc::new(|server, _| {
-                Box::pin(async move {
-                    let (client_side, server_side) = tokio::io::duplex(64 * 1024);
-                    tokio::spawn(async move {
-                        if let Ok(running) = switchboard_testkit::demo::DemoServer::new()
-                            .serve(server_side)
-                            .await
-                        {
-                            let _ = running.waiting().await;
-                        }
-                    });
-                    Upstream::serve(&server, client_side).await
-                })
-            }),
-        }
+    /// The settings the hub runs with: the config's, or for `--url`, `--stdio` and the demo
+    /// only their naming. One shot, so nothing would be left running to retry a skipped
+    /// server.
+    fn settings(&self) -> HubSettings {
+        let mut settings = match self {
+            Source::Config(config) => HubSettings::from(config),
+            _ => HubSettings {
+                catalog: self.catalog_config(),
+                ..HubSettings::default()
+            },
+        };
+        settings.registration.retry_skipped = false;
+        settings
     }
+}
+
+fn demo_server() -> ServerConfig {
+    ServerConfig::stdio(DEMO_SERVER, "(built in)", Vec::new())
 }
 
 /// A server name for `--url`: its host and port, as a valid server name

@@ -156,6 +156,7 @@ impl Workspace {
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
             .env_remove("NO_COLOR")
+            .envs(options.env.iter().copied())
             .stdin(if options.stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -216,6 +217,8 @@ struct Options<'a> {
     terminal: Option<Stream>,
     /// Instead of [`RUN_TIMEOUT`].
     timeout: Option<Duration>,
+    /// Extra environment variables.
+    env: &'a [(&'a str, &'a str)],
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1894,5 +1897,52 @@ fn help_shows_the_default_config_the_demo_exit_codes_and_examples() {
                 run.context()
             );
         }
+    }
+}
+
+#[test]
+fn verbose_shows_each_calls_timing_and_outcome() {
+    let ws = Workspace::new();
+    let kit = testkit_word();
+    let run = ws.run(&["-v", "call", "echo", r#"{"message":"x"}"#, "--stdio", &kit]);
+    assert_eq!(run.status.code(), Some(0), "{}", run.context());
+    let line = run
+        .stderr
+        .lines()
+        .find(|line| line.contains("called echo"))
+        .unwrap_or_else(|| panic!("no call line: {}", run.context()));
+    assert!(
+        line.contains("elapsed_ms=") && line.contains("outcome=\"ok\""),
+        "{line}"
+    );
+    let quiet = ws.run(&["call", "echo", r#"{"message":"x"}"#, "--stdio", &kit]);
+    assert!(!quiet.stderr.contains("called echo"), "{}", quiet.context());
+}
+
+#[test]
+fn https_without_ca_certificates_is_a_clear_error_not_a_panic() {
+    let ws = Workspace::new();
+    // No CA certificates: an empty bundle and an empty directory, as on a minimal container.
+    let bundle = ws.write("empty.pem", "");
+    let certs = ws.dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    let env = [
+        ("SSL_CERT_FILE", bundle.to_str().unwrap()),
+        ("SSL_CERT_DIR", certs.to_str().unwrap()),
+    ];
+    // Streamable HTTP and legacy SSE (a URL ending in /sse).
+    for url in ["https://127.0.0.1:9/mcp", "https://127.0.0.1:9/sse"] {
+        let options = Options {
+            env: &env,
+            ..Options::default()
+        };
+        let run = ws.run_with(&["call", "--url", url, "echo", "{}"], options);
+        assert_eq!(run.status.code(), Some(1), "{}", run.context());
+        assert!(!run.stderr.contains("panicked"), "{}", run.context());
+        assert!(
+            run.stderr.contains("CA certificates") && run.stderr.contains("[unreachable]"),
+            "{}",
+            run.context()
+        );
     }
 }

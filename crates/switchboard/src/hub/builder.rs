@@ -14,7 +14,8 @@ use crate::config::{Config, DiscoveryConfig, ServerConfig, Variables};
 use crate::discovery::RegistryClient;
 use crate::error::Error;
 use crate::sessions::Dial;
-use crate::upstream::Connector;
+use crate::upstream::{Connector, Upstream};
+use tokio::io::DuplexStream;
 
 /// What the hub tells a connect observer ([`HubBuilder::on_connect`]) about every connection
 /// it opens: at registration, on reconnects, for each session.
@@ -31,6 +32,9 @@ pub enum ConnectEvent<'a> {
 
 type ConnectObserver = Arc<dyn Fn(ConnectEvent<'_>) + Send + Sync>;
 
+/// Opens a byte stream to a server that runs in this process (one per connection).
+type OpenInProcess = Arc<dyn Fn() -> DuplexStream + Send + Sync>;
+
 /// Builds a [`Hub`]; see [`Hub::builder`].
 #[must_use = "a builder does nothing until `start` is awaited"]
 pub struct HubBuilder<'a> {
@@ -43,6 +47,7 @@ pub struct HubBuilder<'a> {
     progress: Option<&'a (dyn Fn(Progress<'_>) + Sync)>,
     on_connect: Option<ConnectObserver>,
     layers: Vec<Arc<dyn CallLayer>>,
+    in_process: BTreeMap<String, OpenInProcess>,
 }
 
 impl Hub {
@@ -58,6 +63,7 @@ impl Hub {
             progress: None,
             on_connect: None,
             layers: Vec::new(),
+            in_process: BTreeMap::new(),
         }
     }
 }
@@ -118,6 +124,18 @@ impl<'a> HubBuilder<'a> {
         self
     }
 
+    /// A server that runs in this process and speaks MCP over a stream `open` makes (one
+    /// per connection), such as a built-in demo. Its config's transport is not used.
+    pub fn in_process(
+        mut self,
+        server: ServerConfig,
+        open: impl Fn() -> DuplexStream + Send + Sync + 'static,
+    ) -> Self {
+        self.in_process.insert(server.name.clone(), Arc::new(open));
+        self.servers.push(server);
+        self
+    }
+
     /// A layer every call passes through (outermost first in the order added).
     pub fn layer(mut self, layer: impl CallLayer) -> Self {
         self.layers.push(Arc::new(layer));
@@ -137,7 +155,7 @@ impl<'a> HubBuilder<'a> {
                 RegistryClient::new(discovery, (*variables).clone(), connector.registry_client());
             Some(Source::registry(client))
         });
-        let dial = dial(connector, variables, self.on_connect);
+        let dial = dial(connector, variables, self.on_connect, self.in_process);
         let parts = super::Parts {
             settings: self.settings,
             servers: self.servers,
@@ -155,12 +173,18 @@ fn dial(
     connector: Connector,
     variables: Arc<BTreeMap<String, String>>,
     on_connect: Option<ConnectObserver>,
+    in_process: BTreeMap<String, OpenInProcess>,
 ) -> Dial {
+    let in_process = Arc::new(in_process);
     Arc::new(move |server, session_variables| {
         let connector = connector.clone();
         let variables = variables.clone();
         let on_connect = on_connect.clone();
+        let open = in_process.get(&server.name).cloned();
         Box::pin(async move {
+            if let Some(open) = open {
+                return Upstream::serve(&server, open()).await;
+            }
             if let Some(observer) = &on_connect {
                 observer(ConnectEvent::Opening {
                     server: &server.name,

@@ -1,8 +1,8 @@
 //! The hub: many servers behind one catalogue.
 //!
-//! [`Hub::start`] registers every enabled server at once: connect, then list tools, each
-//! within its own timeouts, so one slow or broken server never holds up or takes down the
-//! rest. What happens to a server that fails is its `on_server_registration_error` policy:
+//! [`Hub::builder`] (`builder.rs`) starts a hub. Every enabled server is registered at once
+//! (connect, then list tools, each within its own timeouts), so one slow or broken server
+//! never holds up or takes down the rest. What happens to a server that fails is its `on_server_registration_error` policy:
 //! `fail_fast` ends the start with an error (connections already made are closed, connects
 //! still running are dropped); the skip policies log it (WARN or DEBUG) and keep it in the
 //! health view, and unless `retry_skipped_servers = false` a background task retries it
@@ -15,9 +15,10 @@
 //! and finish; subscribers get a [`HubEvent`]. A server taken out (`remove_server`) is
 //! drained: calls in flight finish before its connections close.
 //!
-//! [`Hub::connect`] does the same for a [`Config`], adding the servers its `[discovery]`
-//! registry lists (`sources.rs`: asked at start under the same policy, then followed: new
-//! servers join, removed ones drain, a failing registry is asked again with backoff).
+//! Started with a [`Config`], a hub also registers the servers its `[discovery]` registry
+//! lists (`sources.rs`: asked at start under the same policy, then followed: new servers
+//! join, removed ones drain, a failing registry is asked again with backoff). Every call
+//! passes the builder's call layers (`calls.rs`).
 //!
 //! Connections are the sessions layer's business (see `sessions/`): each server has a shared
 //! link that reconnects by itself, and `per_session` servers a pool of per-session links that
@@ -50,13 +51,11 @@ pub use sources::{Discover, Discovered, Source};
 use crate::catalog::{Catalog, ServerTools};
 use crate::config::{
     CatalogConfig, Config, RegistrationConfig, RegistrationPolicy, ServerConfig, SessionsConfig,
-    Variables,
 };
-use crate::discovery::RegistryClient;
 use crate::error::Error;
 use crate::sessions::{Dial, LinkStatus, ServerClients, Session};
 use crate::sync::lock;
-use crate::upstream::{CallOutcome, Connector, UpstreamEvent};
+use crate::upstream::{CallOutcome, UpstreamEvent};
 use health::Registration;
 use registration::{Listed, Record, log_skip, policy, register};
 
@@ -165,72 +164,8 @@ struct Inner {
 }
 
 impl Hub {
-    /// Connects to the servers of `config` (and those its `[discovery]` registry lists)
-    /// through `connector`.
-    pub async fn connect(config: &Config, connector: &Connector) -> Result<Hub, Error> {
-        Hub::connect_observed(config, connector, &|_| {}).await
-    }
-
-    /// [`Hub::connect`], telling `progress` what happens to each server as it happens.
-    pub async fn connect_observed(
-        config: &Config,
-        connector: &Connector,
-        progress: &(dyn Fn(Progress<'_>) + Sync),
-    ) -> Result<Hub, Error> {
-        let source = config.discovery.as_deref().map(|discovery| {
-            Source::registry(RegistryClient::new(
-                discovery.clone(),
-                config.variables.clone(),
-                connector.registry_client(),
-            ))
-        });
-        let servers = config.servers.values().cloned();
-        let dial = dial(config, connector);
-        Hub::start_with(HubSettings::from(config), servers, source, dial, progress).await
-    }
-
-    /// Registers `servers` with `dial` (all at once; disabled ones are only recorded) and
-    /// builds the catalogue. The errors: a `fail_fast` server that failed
-    /// ([`Error::Registration`]) and a catalogue that cannot be built (`collisions =
-    /// "error"`).
-    pub async fn start(
-        settings: HubSettings,
-        servers: impl IntoIterator<Item = ServerConfig>,
-        dial: Dial,
-    ) -> Result<Hub, Error> {
-        Hub::start_observed(settings, servers, dial, &|_| {}).await
-    }
-
-    /// [`Hub::start`], telling `progress` what happens to each server as it happens.
-    pub async fn start_observed(
-        settings: HubSettings,
-        servers: impl IntoIterator<Item = ServerConfig>,
-        dial: Dial,
-        progress: &(dyn Fn(Progress<'_>) + Sync),
-    ) -> Result<Hub, Error> {
-        Hub::start_with(settings, servers, None, dial, progress).await
-    }
-
-    /// [`Hub::start_observed`] with the servers of a discovery `source` added. A source that
-    /// fails is an error under `fail_fast`; under the skip policies it shows in health as a
-    /// failed source and is asked again with backoff.
-    pub async fn start_with(
-        settings: HubSettings,
-        servers: impl IntoIterator<Item = ServerConfig>,
-        source: Option<Source>,
-        dial: Dial,
-        progress: &(dyn Fn(Progress<'_>) + Sync),
-    ) -> Result<Hub, Error> {
-        let parts = Parts {
-            settings,
-            servers: servers.into_iter().collect(),
-            source,
-            dial,
-            layers: Vec::new(),
-        };
-        Hub::start_parts(parts, progress).await
-    }
-
+    /// Registers every server of `parts` and builds the catalogue; see
+    /// [`HubBuilder::start`].
     async fn start_parts(
         parts: Parts,
         progress: &(dyn Fn(Progress<'_>) + Sync),
@@ -760,21 +695,4 @@ async fn reap(inner: Weak<Inner>, interval: Duration) {
             tracing::debug!(closed, "closed idle sessions");
         }
     }
-}
-
-/// A [`Dial`] over `connector` with the config's `[variables]`.
-pub fn dial(config: &Config, connector: &Connector) -> Dial {
-    let connector = connector.clone();
-    let variables = Arc::new(config.variables.clone());
-    Arc::new(move |server, session_variables| {
-        let connector = connector.clone();
-        let variables = variables.clone();
-        Box::pin(async move {
-            let vars = Variables {
-                connection: session_variables.as_deref(),
-                config: Some(&variables),
-            };
-            connector.connect(&server, vars).await
-        })
-    })
 }
