@@ -3,21 +3,25 @@
 //! Streamable HTTP testkit that wants a bearer token. What is registered, what is skipped,
 //! what is logged (WARN or DEBUG), what `fail_fast` closes, a skipped server joining when it
 //! comes up, health states, a server removed while a call runs, and a discovery source
-//! (failing, recovering, refreshed while calls run).
+//! (failing, recovering, refreshed while calls run). And how a hub ends: `close` stops every
+//! background task, and dropping the last handle without it kills stdio servers.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{TestkitProcess, eventually, free_port, process_alive, testkit_stdio};
 use serde_json::json;
-use switchboard::config::{ReconnectPolicy, RegistrationPolicy};
+use switchboard::config::{ReconnectPolicy, RegistrationPolicy, SessionMode};
 use switchboard::hub::{CallInfo, CallLayer, ConnectEvent, TraceCalls};
 use switchboard::hub::{Discovered, Source};
 use switchboard::{
     CallOutcome, Error, ErrorClass, Hub, HubEvent, HubSettings, Overall, ServerConfig, ServerState,
+    Session,
 };
 use tokio::time::Instant;
 
@@ -812,4 +816,258 @@ async fn every_call_passes_the_layers_and_a_layer_can_refuse_one() {
         ]
     );
     hub.close().await;
+}
+
+/// One connect event: a connection to `server` begun (`opened: false`) or open (with a
+/// stdio server's pid).
+struct Dial {
+    server: String,
+    opened: bool,
+    pid: Option<i32>,
+}
+
+/// What a hub's connect observer saw, in order.
+#[derive(Clone, Default)]
+struct Dials(Arc<Mutex<Vec<Dial>>>);
+
+impl Dials {
+    fn observer(&self) -> impl Fn(ConnectEvent<'_>) + Send + Sync + 'static {
+        let seen = self.0.clone();
+        move |event| {
+            let dial = match event {
+                ConnectEvent::Opening { server } => Dial {
+                    server: server.to_string(),
+                    opened: false,
+                    pid: None,
+                },
+                ConnectEvent::Opened { server, process_id } => Dial {
+                    server: server.to_string(),
+                    opened: true,
+                    pid: process_id,
+                },
+            };
+            seen.lock().unwrap().push(dial);
+        }
+    }
+
+    fn count(&self, server: &str, opened: bool) -> usize {
+        let seen = self.0.lock().unwrap();
+        let matching = seen
+            .iter()
+            .filter(|d| d.server == server && d.opened == opened);
+        matching.count()
+    }
+
+    /// Connections to `server` begun so far.
+    fn opening(&self, server: &str) -> usize {
+        self.count(server, false)
+    }
+
+    /// Connections to `server` opened so far.
+    fn opened(&self, server: &str) -> usize {
+        self.count(server, true)
+    }
+
+    /// Pids of the stdio servers opened so far, with their server.
+    fn pids(&self) -> Vec<(String, i32)> {
+        let seen = self.0.lock().unwrap();
+        seen.iter()
+            .filter_map(|d| d.pid.map(|pid| (d.server.clone(), pid)))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_hub_handle_without_close_kills_its_stdio_servers() {
+    let mut own = testkit_stdio("own", &[]);
+    own.session_mode = SessionMode::PerSession;
+    // A registry that will list a server which never answers `initialize`: the task that
+    // follows the registry is busy registering it when the hub is dropped.
+    let registry = Registry::default();
+    registry.answer(Some(Vec::new()));
+    let dials = Dials::default();
+    let hub = Hub::builder()
+        .servers([testkit_stdio("kit", &[]), own])
+        .source(registry.source(Some(Duration::from_millis(100))))
+        .on_connect(dials.observer())
+        .start()
+        .await
+        .expect("start");
+    let session = Session::new("s1", BTreeMap::new());
+    let arguments = json!({"message": "mine"}).as_object().cloned();
+    hub.call_in(Some(&session), "own__echo", arguments, None)
+        .await
+        .expect("a call over the session's own connection");
+    let pids = dials.pids();
+    assert_eq!(
+        pids.len(),
+        3,
+        "kit, own's shared connection and the session's: {pids:?}"
+    );
+    let mut hanging = testkit_stdio("hanging", &["--hang-initialize"]);
+    hanging.connect_timeout = Duration::from_secs(60);
+    registry.answer(Some(vec![hanging]));
+    assert!(
+        eventually(STEP, || dials.opening("hanging") == 1),
+        "the registry's server was not tried"
+    );
+
+    let clone = hub.clone();
+    drop(hub);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (server, pid) in &pids {
+        assert!(
+            process_alive(*pid),
+            "{server} ({pid}) died while a clone still holds the hub"
+        );
+    }
+    drop(clone); // the last handle, and no close()
+    // Checked while blocking this worker: the kill does not wait for the runtime, nor for
+    // the registration in flight.
+    for (server, pid) in pids {
+        assert!(
+            eventually(Duration::from_secs(5), || !process_alive(pid)),
+            "{server} ({pid}) still runs after the last hub handle was dropped"
+        );
+    }
+}
+
+#[test]
+fn a_hub_dropped_outside_any_runtime_still_kills_its_stdio_servers() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dials = Dials::default();
+    let start = Hub::builder()
+        .server(testkit_stdio("kit", &[]))
+        .on_connect(dials.observer())
+        .start();
+    let hub = runtime.block_on(start).expect("start");
+    let pids = dials.pids();
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    // Not in the runtime's context: nothing can be spawned to close it.
+    drop(hub);
+    for (server, pid) in pids {
+        assert!(
+            eventually(Duration::from_secs(5), || !process_alive(pid)),
+            "{server} ({pid}) still runs after the hub was dropped outside a runtime"
+        );
+    }
+    drop(runtime);
+}
+
+/// Tells the test when a call has passed the hub's checks (it is in flight from then on).
+struct Started(Arc<tokio::sync::Notify>);
+
+impl CallLayer for Started {
+    fn before(&self, _: &CallInfo<'_>) -> Result<(), Error> {
+        self.0.notify_one();
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_server_returns_as_soon_as_its_call_in_flight_is_done() {
+    let started = Arc::new(tokio::sync::Notify::new());
+    let dials = Dials::default();
+    let hub = Hub::builder()
+        .servers([testkit_stdio("kit", &[]), testkit_stdio("other", &[])])
+        .on_connect(dials.observer())
+        .layer(Started(started.clone()))
+        .start()
+        .await
+        .expect("start");
+    let kit = dials
+        .pids()
+        .into_iter()
+        .find(|(server, _)| server == "kit")
+        .map(|(_, pid)| pid)
+        .expect("kit's pid");
+
+    let caller = hub.clone();
+    let call = tokio::spawn(async move {
+        caller
+            .call("kit__sleep", json!({"ms": 300}).as_object().cloned(), None)
+            .await
+    });
+    started.notified().await;
+    let removing = Instant::now();
+    // A 30 s drain budget: the remove must wait for the call, not for the budget.
+    let remove = hub.remove_server("kit", Duration::from_secs(30));
+    tokio::time::timeout(Duration::from_secs(10), remove)
+        .await
+        .expect("remove_server waited for the drain budget instead of the call");
+    let took = removing.elapsed();
+    let outcome = call
+        .await
+        .expect("join")
+        .expect("the call in flight finished");
+    assert!(!outcome.is_error, "{}", outcome.text());
+    assert!(
+        took >= Duration::from_millis(250),
+        "remove_server returned after {took:?}, before its call in flight was done"
+    );
+    assert!(
+        !process_alive(kit),
+        "the removed server still runs after remove_server returned"
+    );
+
+    // With nothing in flight there is nothing to wait for.
+    let remove = hub.remove_server("other", Duration::from_secs(30));
+    tokio::time::timeout(Duration::from_secs(10), remove)
+        .await
+        .expect("remove_server waited with no call in flight");
+    assert!(hub.servers().is_empty());
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_stops_every_background_task() {
+    // A skipped server that is retried, and a registry asked every 100 ms.
+    let port = free_port();
+    let mut late = ServerConfig::url("late", format!("http://127.0.0.1:{port}/mcp"));
+    late.reconnect = fast_retry();
+    let registry = Registry::default();
+    registry.answer(Some(Vec::new()));
+    let mut source = registry.source(Some(Duration::from_millis(100)));
+    let asks = Arc::new(AtomicUsize::new(0));
+    let (discover, counter) = (source.discover.clone(), asks.clone());
+    source.discover = Arc::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        discover()
+    });
+    let dials = Dials::default();
+    let hub = Hub::builder()
+        .settings(settings(RegistrationPolicy::SkipSilently, true))
+        .servers([testkit_stdio("kit", &[]), late])
+        .source(source)
+        .on_connect(dials.observer())
+        .start()
+        .await
+        .expect("start");
+    assert!(
+        eventually(STEP, || dials.opening("late") >= 3
+            && asks.load(Ordering::SeqCst) >= 3),
+        "the retry and the registry did not run"
+    );
+
+    hub.close().await;
+    let (tried, asked) = (dials.opening("late"), asks.load(Ordering::SeqCst));
+    // The server comes up now: a retry still running would find it.
+    let _late = TestkitProcess::start_on("streamable-http", port, &[]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(dials.opening("late"), tried, "the retry ran after close");
+    assert_eq!(
+        dials.opened("late"),
+        0,
+        "the skipped server connected after close"
+    );
+    assert_eq!(
+        asks.load(Ordering::SeqCst),
+        asked,
+        "the registry was asked after close"
+    );
+    assert!(hub.servers().is_empty());
 }

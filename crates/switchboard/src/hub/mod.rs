@@ -23,16 +23,22 @@
 //! Connections are the sessions layer's business (see `sessions/`): each server has a shared
 //! link that reconnects by itself, and `per_session` servers a pool of per-session links that
 //! a reaper task trims every `reaper_interval`. [`Hub::health`] is the snapshot of it all.
+//!
+//! All the hub's changing state is behind one lock, never held across an `.await` and
+//! never over I/O; background tasks run under cancellation tokens and a task tracker
+//! (`state.rs` says how, and which invariants that keeps). [`Hub::close`] stops every task
+//! and closes every connection within a deadline; dropping the last [`Hub`] handle without
+//! it kills stdio servers' process groups at once and closes the rest in the background.
 
 mod builder;
 mod calls;
 mod health;
 mod registration;
 mod sources;
+mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
@@ -40,8 +46,9 @@ use futures::future::join_all;
 use futures::stream::FuturesUnordered;
 use rmcp::model::JsonObject;
 use tokio::sync::broadcast;
-use tokio::task::AbortHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use builder::{ConnectEvent, HubBuilder};
 pub use calls::{CALLS_LOG, CallInfo, CallLayer, TraceCalls};
@@ -54,10 +61,14 @@ use crate::config::{
 };
 use crate::error::Error;
 use crate::sessions::{Dial, LinkStatus, ServerClients, Session};
-use crate::sync::lock;
 use crate::upstream::{CallOutcome, UpstreamEvent};
 use health::Registration;
 use registration::{Listed, Record, log_skip, policy, register};
+use state::{Inner, Listings, State, Swap};
+
+/// How long [`Hub::close`] waits for background tasks and connections to close before it
+/// kills what is left (stdio process groups) and returns.
+pub const CLOSE_WITHIN: Duration = Duration::from_secs(10);
 
 /// The engine-wide settings a hub runs with (from [`Config`]).
 #[derive(Debug, Clone, Default)]
@@ -120,9 +131,46 @@ pub enum Progress<'a> {
 }
 
 /// Many upstream servers, one catalogue. Cheap to clone.
+///
+/// Call [`Hub::close`] when done. Dropping the last handle without it still closes the
+/// hub: background tasks stop, stdio servers' process groups are killed at once, and the
+/// other connections are closed in the background (on the runtime the drop runs in, if
+/// any).
 #[derive(Clone)]
 pub struct Hub {
+    owner: Arc<Owner>,
+}
+
+/// Held by [`Hub`] handles only (background tasks hold a `Weak<Inner>`): its drop is the
+/// last handle going away.
+struct Owner {
     inner: Arc<Inner>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let servers = self.inner.shut();
+        self.inner.tasks.close();
+        if servers.is_empty() {
+            return;
+        }
+        tracing::debug!(
+            servers = servers.len(),
+            "the last hub handle was dropped without close(): closing"
+        );
+        // Whatever happens to the rest, no server process outlives the hub.
+        for clients in &servers {
+            clients.kill();
+        }
+        // Politely end the other sessions (e.g. an HTTP DELETE), if a runtime can run it;
+        // if not (or it shuts down first), dropping the clients is all there is.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let closes = join_all(servers.iter().map(|c| c.close()));
+                let _ = tokio::time::timeout(CLOSE_WITHIN, closes).await;
+            });
+        }
+    }
 }
 
 /// What [`HubBuilder::start`] hands the hub.
@@ -132,35 +180,6 @@ struct Parts {
     source: Option<Source>,
     dial: Dial,
     layers: Vec<Arc<dyn CallLayer>>,
-}
-
-struct Inner {
-    settings: HubSettings,
-    dial: Dial,
-    /// Every call passes these (see `calls.rs`).
-    layers: Vec<Arc<dyn CallLayer>>,
-    /// Registered servers' connections. Calls clone the `Arc` out, so a removed server's
-    /// clients live until its last call returns.
-    servers: RwLock<BTreeMap<String, Arc<ServerClients>>>,
-    /// Every server the hub knows (registered, failed or disabled), for health.
-    records: Mutex<BTreeMap<String, Record>>,
-    /// Servers that failed to register at start, with why.
-    start_failures: Vec<(String, Error)>,
-    /// The last tool list of every registered server: the catalogue's input.
-    listings: Mutex<BTreeMap<String, ServerTools>>,
-    catalog: RwLock<Arc<Catalog>>,
-    events: broadcast::Sender<HubEvent>,
-    /// Per server name, bumped when the name is removed (see `registration.rs`). Written
-    /// only while holding the `servers` write lock.
-    epochs: Mutex<BTreeMap<String, u64>>,
-    /// Discovery sources, for health.
-    sources: Mutex<BTreeMap<String, SourceHealth>>,
-    /// Discovered servers' display names (the registry's), where they differ from the name.
-    display_names: Mutex<BTreeMap<String, String>>,
-    /// Watchers, retries, sources and the reaper, by what they do (`watch:NAME`,
-    /// `retry:NAME`, `source:NAME`, `reaper`).
-    tasks: Mutex<BTreeMap<String, AbortHandle>>,
-    closed: AtomicBool,
 }
 
 impl Hub {
@@ -249,12 +268,13 @@ impl Hub {
             }
         }
 
-        let mut listings = BTreeMap::new();
+        let mut listings = Listings::new();
         for (config, listed) in &mut registered {
             let tools = std::mem::take(&mut listed.tools);
-            listings.insert(config.name.clone(), ServerTools::new(config, tools));
+            let listing = Arc::new(ServerTools::new(config, tools));
+            listings.insert(config.name.clone(), listing);
         }
-        let catalog = match Catalog::build(&settings.catalog, listings.values()) {
+        let catalog = match Catalog::build(&settings.catalog, listings.values().map(|l| &**l)) {
             Ok(catalog) => catalog,
             Err(error) => {
                 join_all(registered.iter().map(|(_, listed)| listed.upstream.close())).await;
@@ -283,66 +303,87 @@ impl Hub {
         }
         start_failures.sort_by(|a, b| a.0.cmp(&b.0));
 
+        let shutdown = CancellationToken::new();
+        let mut state = State {
+            closed: false,
+            servers: connected,
+            draining: Vec::new(),
+            records,
+            listings,
+            listings_version: 0,
+            catalog: Arc::new(catalog),
+            epochs: BTreeMap::new(),
+            sources: BTreeMap::new(),
+            display_names: BTreeMap::new(),
+            reaper: false,
+        };
+        // Every registered server is watched, every skipped one retried (when retries are
+        // on), each under its name's epoch.
+        let mut watches = Vec::new();
+        for (name, clients) in state.servers.clone() {
+            let epoch = state.epoch(&name, &shutdown);
+            watches.push((clients, seen[&name], epoch));
+        }
+        let mut retries = Vec::new();
+        let skipped = state
+            .records
+            .values()
+            .filter(|r| r.registration == Registration::Failed { retrying: true });
+        for config in skipped.map(|r| r.config.clone()).collect::<Vec<_>>() {
+            let epoch = state.epoch(&config.name, &shutdown);
+            retries.push((config, epoch));
+        }
         let (events, _) = broadcast::channel(64);
         let inner = Arc::new(Inner {
             settings,
             dial,
             layers,
-            servers: RwLock::new(connected),
-            records: Mutex::new(records),
             start_failures,
-            listings: Mutex::new(listings),
-            catalog: RwLock::new(Arc::new(catalog)),
             events,
-            epochs: Mutex::new(BTreeMap::new()),
-            sources: Mutex::new(BTreeMap::new()),
-            display_names: Mutex::new(BTreeMap::new()),
-            tasks: Mutex::new(BTreeMap::new()),
-            closed: AtomicBool::new(false),
+            state: std::sync::Mutex::new(state),
+            shutdown,
+            tasks: TaskTracker::new(),
         });
-        for (name, seen) in seen {
-            inner.watch(&name, seen);
+        for (clients, seen, epoch) in watches {
+            inner.watch(&clients, seen, epoch);
         }
-        let retries: Vec<Arc<ServerConfig>> = lock(&inner.records)
-            .values()
-            .filter(|r| r.registration == Registration::Failed { retrying: true })
-            .map(|r| r.config.clone())
-            .collect();
-        for config in retries {
-            inner.retry_later(config, 0);
+        for (config, epoch) in retries {
+            inner.retry_later(config, epoch);
         }
-        if inner.servers().values().any(|c| c.pool().is_some()) {
+        if inner.all_clients().iter().any(|(_, c)| c.pool().is_some()) {
             inner.ensure_reaper();
         }
         if let Some((first, reports, configured)) = source_run {
             inner.follow_source(first, reports, configured);
         }
-        Ok(Hub { inner })
+        Ok(Hub {
+            owner: Arc::new(Owner { inner }),
+        })
+    }
+
+    fn inner(&self) -> &Arc<Inner> {
+        &self.owner.inner
     }
 
     /// The current catalogue: a snapshot that stays valid while held.
     pub fn catalog(&self) -> Arc<Catalog> {
-        self.inner
-            .catalog
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.inner().catalog()
     }
 
     /// Servers that could not be registered when the hub started, with why, in name order.
     /// [`Hub::health`] says where every server stands now.
     pub fn failures(&self) -> &[(String, Error)] {
-        &self.inner.start_failures
+        &self.inner().start_failures
     }
 
     /// Names of the registered servers.
     pub fn servers(&self) -> Vec<String> {
-        self.inner.servers().keys().cloned().collect()
+        self.inner().state().servers.keys().cloned().collect()
     }
 
     /// Catalogue changes from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
-        self.inner.events.subscribe()
+        self.inner().events.subscribe()
     }
 
     /// Calls the tool exposed as `name` over the shared connections. Arguments are checked
@@ -366,20 +407,11 @@ impl Hub {
         arguments: Option<JsonObject>,
         deadline: Option<Instant>,
     ) -> Result<CallOutcome, Error> {
-        let tool = self.catalog().resolve(name)?;
+        let inner = self.inner();
+        let tool = inner.catalog().resolve(name)?;
         let arguments = tool.check_arguments(arguments)?;
-        if self.inner.is_closed() {
-            return Err(Error::Closed {
-                server: tool.server.clone(),
-                reason: Some("the hub is closed".to_string()),
-            });
-        }
-        let Some(clients) = self.inner.clients(&tool.server) else {
-            return Err(Error::Closed {
-                server: tool.server.clone(),
-                reason: Some("the server is no longer connected".to_string()),
-            });
-        };
+        // Counted as in flight until it returns: a removal drains it before closing.
+        let clients = inner.enter(&tool.server)?;
         let server = clients.shared().server();
         let deadline = deadline.unwrap_or_else(|| Instant::now() + server.tool_call_timeout);
         let repeatable = tool
@@ -392,7 +424,7 @@ impl Hub {
             tool: &tool.original,
             session: session.map(|s| s.id.as_str()),
         };
-        for layer in &self.inner.layers {
+        for layer in &inner.layers {
             layer.before(&info)?;
         }
         let started = Instant::now();
@@ -400,7 +432,7 @@ impl Hub {
             .call(session, &tool.original, arguments, repeatable, deadline)
             .await;
         let elapsed = started.elapsed();
-        for layer in self.inner.layers.iter().rev() {
+        for layer in inner.layers.iter().rev() {
             layer.after(&info, &result, elapsed);
         }
         result
@@ -408,22 +440,20 @@ impl Hub {
 
     /// Where every server stands, and the one word for the whole hub.
     pub fn health(&self) -> Health {
-        let sources = lock(&self.inner.sources).values().cloned().collect();
-        self.inner.health(sources)
+        self.inner().health()
     }
 
     /// The state of each registered server's shared connection.
     pub fn link_status(&self) -> BTreeMap<String, LinkStatus> {
-        self.inner
-            .servers()
-            .iter()
-            .map(|(name, c)| (name.clone(), c.shared().status()))
+        let all = self.inner().all_clients();
+        all.into_iter()
+            .map(|(name, c)| (name, c.shared().status()))
             .collect()
     }
 
     /// Per-session connections open for `server` (0 for shared servers).
     pub fn session_count(&self, server: &str) -> usize {
-        self.inner
+        self.inner()
             .clients(server)
             .and_then(|c| c.pool().map(|p| p.len()))
             .unwrap_or(0)
@@ -431,85 +461,112 @@ impl Hub {
 
     /// Closes per-session connections idle for at least `max_age` now; returns how many.
     pub async fn cleanup_sessions(&self, max_age: Duration) -> usize {
-        self.inner.cleanup_sessions(Some(max_age)).await
+        self.inner().cleanup_sessions(Some(max_age)).await
     }
 
     /// Registers one more server (as at start, under its policy, but never failing: a
     /// server that does not come up is recorded and, if enabled, retried).
     pub async fn add_server(&self, config: ServerConfig) {
-        self.inner.add(config).await;
+        self.inner().add(config).await;
     }
 
-    /// Takes `server` out: no new calls reach it, the catalogue is rebuilt without it, and
-    /// its connections close once the calls in flight have finished (or after `drain`).
+    /// Takes `server` out: no new calls reach it, the catalogue is rebuilt without it, its
+    /// watcher and retry stop, and its connections close as soon as the calls in flight
+    /// have finished (or once `drain` has passed, whichever comes first).
     pub async fn remove_server(&self, server: &str, drain: Duration) {
-        self.inner.remove(server, drain).await;
+        self.inner().remove(server, drain).await;
     }
 
-    /// Stops watching and retrying and closes every connection.
+    /// Stops every background task (watchers, retries, discovery, the reaper) and closes
+    /// every connection; [`Hub::close_within`] with [`CLOSE_WITHIN`]. Later calls fail
+    /// with [`Error::Closed`].
     pub async fn close(&self) {
-        let all: Vec<Arc<ServerClients>> = {
-            // Under the servers lock, so no server can join after this (see `join`).
-            let mut servers = self
-                .inner
-                .servers
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
-            self.inner.closed.store(true, Ordering::Release);
-            std::mem::take(&mut *servers).into_values().collect()
-        };
-        for (_, task) in std::mem::take(&mut *lock(&self.inner.tasks)) {
-            task.abort();
+        self.close_within(CLOSE_WITHIN).await;
+    }
+
+    /// [`Hub::close`], waiting at most `within`: background tasks are cancelled and waited
+    /// for, connections closed (stdio servers get SIGTERM, then SIGKILL after a grace
+    /// period; HTTP sessions are ended). Whatever has not closed when `within` has passed
+    /// is killed (stdio process groups) or dropped.
+    pub async fn close_within(&self, within: Duration) {
+        let inner = self.inner();
+        let deadline = Instant::now() + within;
+        let servers = inner.shut();
+        inner.tasks.close();
+        let tasks = tokio::time::timeout_at(deadline, inner.tasks.wait());
+        let closes = tokio::time::timeout_at(deadline, join_all(servers.iter().map(|c| c.close())));
+        let (tasks, closes) = futures::join!(tasks, closes);
+        if tasks.is_err() {
+            tracing::warn!(
+                running = inner.tasks.len(),
+                "background tasks still running when the hub's close deadline passed"
+            );
         }
-        join_all(all.iter().map(|c| c.close())).await;
+        if closes.is_err() {
+            tracing::warn!(
+                "connections still closing when the hub's close deadline passed: killing them"
+            );
+            for clients in &servers {
+                clients.kill();
+            }
+        }
     }
 }
 
 impl Inner {
-    /// A read view of the registered servers; never held across an await.
-    fn servers(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<ServerClients>>> {
-        self.servers.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn clients(&self, server: &str) -> Option<Arc<ServerClients>> {
-        self.servers().get(server).cloned()
-    }
-
-    fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
-    fn health(&self, sources: Vec<SourceHealth>) -> Health {
-        let catalog = self
-            .catalog
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+    fn health(&self) -> Health {
+        let (catalog, clients, records, display_names, sources) = {
+            let state = self.state();
+            let records: Vec<(
+                String,
+                Registration,
+                Option<ErrorReport>,
+                Option<SystemTime>,
+            )> = state
+                .records
+                .iter()
+                .map(|(name, r)| {
+                    (
+                        name.clone(),
+                        r.registration,
+                        r.last_error.clone(),
+                        r.last_success,
+                    )
+                })
+                .collect();
+            (
+                state.catalog.clone(),
+                state.servers.clone(),
+                records,
+                state.display_names.clone(),
+                state
+                    .sources
+                    .values()
+                    .cloned()
+                    .collect::<Vec<SourceHealth>>(),
+            )
+        };
         let mut tools: BTreeMap<&str, usize> = BTreeMap::new();
         for tool in catalog.tools() {
             *tools.entry(tool.server.as_str()).or_default() += 1;
         }
-        let links = self
-            .servers()
+        let links = clients
             .iter()
             .map(|(name, c)| (name.clone(), c.shared().status()))
             .collect::<BTreeMap<_, _>>();
-        let display_names = lock(&self.display_names).clone();
-        let servers: Vec<ServerHealth> = lock(&self.records)
-            .iter()
-            .map(|(name, record)| {
-                let link = links.get(name);
-                let mut last_error = record.last_error.clone();
-                let mut last_success = record.last_success;
+        let servers: Vec<ServerHealth> = records
+            .into_iter()
+            .map(|(name, registration, mut last_error, mut last_success)| {
+                let link = links.get(&name);
                 if let Some(link) = link {
                     last_error = latest(last_error, link.last_error.clone());
                     last_success = link.last_success.max(last_success);
                 }
                 ServerHealth {
-                    name: name.clone(),
-                    display_name: display_names.get(name).filter(|d| *d != name).cloned(),
-                    state: health::server_state(record.registration, last_error.as_ref(), link),
+                    display_name: display_names.get(&name).filter(|d| **d != name).cloned(),
+                    state: health::server_state(registration, last_error.as_ref(), link),
                     tools: tools.get(name.as_str()).copied().unwrap_or(0),
+                    name,
                     last_error,
                     last_success,
                 }
@@ -525,46 +582,17 @@ impl Inner {
     /// Closes idle per-session connections: idle for `max_age`, or for each server's own
     /// `session_idle_timeout` when `None`.
     async fn cleanup_sessions(&self, max_age: Option<Duration>) -> usize {
-        let all: Vec<Arc<ServerClients>> = self.servers().values().cloned().collect();
-        let cleanups = all.iter().map(|c| {
+        let all = self.all_clients();
+        let cleanups = all.iter().map(|(_, c)| {
             let age = max_age.unwrap_or(c.shared().server().session_idle_timeout);
             c.cleanup(age)
         });
         join_all(cleanups).await.into_iter().sum()
     }
 
-    /// Builds a catalogue from the listings after `change` and swaps it in; on error the
-    /// old catalogue stays and nothing is changed. `change` returns false to change nothing
-    /// (it runs under the listings lock, so it can check what still holds).
-    fn rebuild(
-        &self,
-        server: &str,
-        change: impl FnOnce(&mut BTreeMap<String, ServerTools>) -> bool,
-    ) -> Result<(), Error> {
-        // Held while building so two servers' rebuilds cannot lose each other's update.
-        let mut listings = lock(&self.listings);
-        let mut changed = listings.clone();
-        if !change(&mut changed) {
-            return Ok(());
-        }
-        let catalog = Catalog::build(&self.settings.catalog, changed.values())?;
-        *listings = changed;
-        let mut current = self.catalog.write().unwrap_or_else(|e| e.into_inner());
-        catalog.warn_new_diagnostics(Some(&current));
-        *current = Arc::new(catalog);
-        drop(current);
-        let _ = self.events.send(HubEvent::CatalogChanged {
-            server: server.to_string(),
-        });
-        Ok(())
-    }
-
-    /// Lists `server`'s tools again and swaps in a catalogue built with them. On failure the
-    /// old catalogue stays.
-    async fn relist(&self, server: &str) {
-        let Some(clients) = self.clients(server) else {
-            return;
-        };
+    /// Lists `clients`' server's tools again and swaps in a catalogue built with them. On
+    /// failure, or when the server was removed or replaced meanwhile, nothing changes.
+    async fn relist(&self, server: &str, clients: &Arc<ServerClients>) {
         let link = clients.shared();
         let listed = match link
             .upstream(Instant::now() + link.server().connect_timeout)
@@ -583,65 +611,53 @@ impl Inner {
                 return;
             }
         };
-        let listing = ServerTools::new(link.server(), tools);
-        match self.rebuild(server, |listings| {
-            // Only if the server is still the one listed (not removed or replaced meanwhile).
-            let current = self.servers().get(server).cloned();
-            if !current.is_some_and(|c| Arc::ptr_eq(&c, &clients)) {
-                return false;
-            }
-            listings.insert(server.to_string(), listing);
+        let listing = Arc::new(ServerTools::new(link.server(), tools));
+        // Only while the server is still the one listed (not removed or replaced).
+        let current = |state: &State| {
+            state
+                .servers
+                .get(server)
+                .is_some_and(|c| Arc::ptr_eq(c, clients))
+        };
+        let edit = |listings: &mut Listings| {
+            listings.insert(server.to_string(), listing.clone());
             true
-        }) {
-            Ok(()) => tracing::info!(server, "tools changed; catalogue updated"),
-            Err(error) => {
+        };
+        match self.swap_catalog(server, current, edit, |_| {}) {
+            Swap::Done => tracing::info!(server, "tools changed; catalogue updated"),
+            Swap::Skipped => {}
+            Swap::Failed(error) => {
                 tracing::error!(server, "tools changed but the catalogue was kept: {error}")
             }
         }
     }
 
-    /// Starts the task that relists `server` when its tools change. `seen` is the server's
-    /// change count before its tools were listed: if it moved since, the task lists at once
-    /// (the notification came before anyone was subscribed).
-    fn watch(self: &Arc<Self>, server: &str, seen: u64) {
-        let Some(clients) = self.clients(server) else {
-            return;
-        };
+    /// Starts the task that relists `clients`' server when its tools change, under the
+    /// server's `epoch`. `seen` is the server's change count before its tools were listed:
+    /// if it moved since, the task lists at once (the notification came before anyone was
+    /// subscribed).
+    fn watch(self: &Arc<Self>, clients: &Arc<ServerClients>, seen: u64, epoch: CancellationToken) {
         let link = clients.shared();
         let events = link.subscribe();
         let missed = link.tool_changes().is_some_and(|now| now != seen);
-        let task = watch(Arc::downgrade(self), server.to_string(), events, missed);
-        self.keep_task(format!("watch:{server}"), tokio::spawn(task).abort_handle());
-    }
-
-    /// Keeps a task's handle under `key` (aborting the task it replaces), so `remove` and
-    /// `close` can stop it.
-    fn keep_task(&self, key: String, handle: AbortHandle) {
-        if self.is_closed() {
-            handle.abort();
-            return;
-        }
-        if let Some(old) = lock(&self.tasks).insert(key, handle) {
-            old.abort();
-        }
-    }
-
-    /// Called by a task about to finish: forgets its own handle, but not a newer task's
-    /// kept under the same key.
-    fn forget_own_task(&self, key: &str) {
-        let mut tasks = lock(&self.tasks);
-        if tasks.get(key).map(AbortHandle::id) == tokio::task::try_id() {
-            tasks.remove(key);
-        }
+        let server = link.server().name.clone();
+        let watcher = watch(
+            Arc::downgrade(self),
+            Arc::downgrade(clients),
+            server,
+            events,
+            missed,
+        );
+        self.spawn(epoch, watcher);
     }
 
     /// Starts the reaper of idle per-session connections, unless it runs already.
     fn ensure_reaper(self: &Arc<Self>) {
-        if lock(&self.tasks).contains_key("reaper") {
+        if std::mem::replace(&mut self.state().reaper, true) {
             return;
         }
         let reaper = reap(Arc::downgrade(self), self.settings.sessions.reaper_interval);
-        self.keep_task("reaper".into(), tokio::spawn(reaper).abort_handle());
+        self.spawn(self.shutdown.clone(), reaper);
     }
 }
 
@@ -655,9 +671,10 @@ fn latest(a: Option<ErrorReport>, b: Option<ErrorReport>) -> Option<ErrorReport>
 
 /// Rebuilds the catalogue whenever `server` says its tools changed (and at once when a
 /// change was `missed` before subscribing); a burst of notifications is one rebuild. Ends
-/// when the hub or the upstream is gone.
+/// when the hub, the clients or the upstream is gone (or its epoch is cancelled).
 async fn watch(
     inner: Weak<Inner>,
+    clients: Weak<ServerClients>,
     server: String,
     mut events: broadcast::Receiver<UpstreamEvent>,
     mut missed: bool,
@@ -677,8 +694,10 @@ async fn watch(
                 Err(TryRecvError::Closed) => return,
             }
         }
-        let Some(inner) = inner.upgrade() else { return };
-        inner.relist(&server).await;
+        let (Some(inner), Some(clients)) = (inner.upgrade(), clients.upgrade()) else {
+            return;
+        };
+        inner.relist(&server, &clients).await;
     }
 }
 

@@ -1,24 +1,24 @@
 //! Registration bookkeeping: connecting and listing a server, what its policy does when
 //! that fails, the background retry of skipped servers, and servers joining and leaving a
 //! running hub (a leaving server is drained: its calls in flight finish first).
+//!
+//! Every registration of a name runs under that name's epoch (see `state.rs`): it commits
+//! only if the epoch is still live, so a removal (or close) wins over whatever was in
+//! flight for the name.
 
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use rmcp::model::Tool;
-use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use super::Inner;
 use super::health::Registration;
+use super::state::{Inner, Listings, State, Swap};
 use crate::catalog::{REGISTRATION_LOG, ServerTools};
 use crate::config::{RegistrationConfig, RegistrationPolicy, ServerConfig};
 use crate::error::{Error, ErrorReport};
 use crate::sessions::{Dial, ServerClients};
-use crate::sync::lock;
 use crate::upstream::Upstream;
-
-/// How often a drained server is checked for calls still in flight.
-const DRAIN_POLL: Duration = Duration::from_millis(20);
 
 /// The registration bookkeeping of one server.
 pub(super) struct Record {
@@ -93,21 +93,16 @@ pub(super) fn log_skip(server: &str, policy: RegistrationPolicy, error: &Error) 
 }
 
 impl Inner {
-    /// The current registration epoch of `name`: bumped whenever the name is removed, so a
-    /// registration that started before a removal never lands after it.
-    pub(super) fn epoch(&self, name: &str) -> u64 {
-        lock(&self.epochs).get(name).copied().unwrap_or(0)
-    }
-
-    /// A registered server joins: its clients go in, the catalogue is rebuilt with its
-    /// tools, and it is watched. It does not join when the hub closed or the name was
-    /// removed since `epoch`. A catalogue that cannot be built with it (`collisions =
-    /// "error"`) leaves it out for good: that is a config problem, not a passing one.
+    /// A registered server joins: its clients, record and tools go in with a catalogue
+    /// built with them, and it is watched. It does not join when its `epoch` is over (the
+    /// name was removed, or the hub closed, meanwhile): its connection is closed instead. A
+    /// catalogue that cannot be built with it (`collisions = "error"`) leaves it out for
+    /// good: that is a config problem, not a passing one.
     pub(super) async fn join(
         self: &Arc<Self>,
         config: Arc<ServerConfig>,
         listed: Listed,
-        epoch: u64,
+        epoch: CancellationToken,
     ) {
         let Listed {
             upstream,
@@ -115,61 +110,73 @@ impl Inner {
             seen,
         } = listed;
         let name = config.name.clone();
-        let listing = ServerTools::new(&config, tools);
+        let listing = Arc::new(ServerTools::new(&config, tools));
         let clients = Arc::new(ServerClients::new(
             config.clone(),
             self.dial.clone(),
             upstream,
         ));
-        {
-            // Checked and inserted under the servers lock, which `remove` and `close` hold
-            // while they bump the epoch or close: no removal or close can slip in between.
-            let mut servers = self.servers.write().unwrap_or_else(|e| e.into_inner());
-            if self.is_closed() || self.epoch(&name) != epoch {
-                drop(servers);
+        let live = |state: &State| !state.closed && !epoch.is_cancelled();
+        let edit = |listings: &mut Listings| {
+            listings.insert(name.clone(), listing.clone());
+            true
+        };
+        let mut replaced = None;
+        // Clients and record go in with the catalogue: a subscriber woken by its event
+        // finds both.
+        let commit = |state: &mut State| {
+            let mut record = Record::new(config.clone(), Registration::Ready);
+            record.last_success = Some(SystemTime::now());
+            state.records.insert(name.clone(), record);
+            replaced = state.servers.insert(name.clone(), clients.clone());
+            state.draining.extend(replaced.clone());
+        };
+        match self.swap_catalog(&name, live, edit, commit) {
+            Swap::Done => {}
+            Swap::Skipped => {
                 clients.close().await;
                 return;
             }
-            // Record and clients first: a subscriber woken by the catalogue event must find
-            // both.
-            let mut record = Record::new(config.clone(), Registration::Ready);
-            record.last_success = Some(SystemTime::now());
-            lock(&self.records).insert(name.clone(), record);
-            servers.insert(name.clone(), clients.clone());
+            Swap::Failed(error) => {
+                clients.close().await;
+                tracing::error!(target: REGISTRATION_LOG, server = %name, "cannot join the catalogue: {error}");
+                let mut record = Record::new(config, Registration::Failed { retrying: false });
+                record.last_error = Some(ErrorReport::now(&error));
+                let mut state = self.state();
+                if live(&state) {
+                    state.records.insert(name, record);
+                }
+                return;
+            }
         }
-        if let Err(error) = self.rebuild(&name, |listings| {
-            listings.insert(name.clone(), listing);
-            true
-        }) {
-            self.servers
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&name);
-            clients.close().await;
-            tracing::error!(target: REGISTRATION_LOG, server = %name, "cannot join the catalogue: {error}");
-            let mut record = Record::new(config, Registration::Failed { retrying: false });
-            record.last_error = Some(ErrorReport::now(&error));
-            lock(&self.records).insert(name, record);
-            return;
-        }
-        self.watch(&name, seen);
+        self.watch(&clients, seen, epoch);
         if clients.pool().is_some() {
             self.ensure_reaper();
         }
         tracing::info!(target: REGISTRATION_LOG, server = %name, "registered");
+        if let Some(replaced) = replaced {
+            // Two adds of one name raced: the later one stays, the other leaves.
+            let drain = replaced.shared().server().tool_call_timeout;
+            self.drain_and_close(&name, replaced, drain).await;
+        }
     }
 
-    /// Records a failed registration and, when retries are on, schedules one.
+    /// Records a failed registration and, when retries are on, schedules one under the
+    /// name's `epoch`. Nothing is recorded once the epoch is over.
     pub(super) fn registration_failed(
         self: &Arc<Self>,
         config: Arc<ServerConfig>,
         error: &Error,
-        epoch: u64,
+        epoch: CancellationToken,
     ) {
-        let retrying = self.settings.registration.retry_skipped && !self.is_closed();
+        let retrying = self.settings.registration.retry_skipped;
         {
-            let mut records = lock(&self.records);
-            let record = records
+            let mut state = self.state();
+            if state.closed || epoch.is_cancelled() {
+                return;
+            }
+            let record = state
+                .records
                 .entry(config.name.clone())
                 .or_insert_with(|| Record::new(config.clone(), Registration::Ready));
             record.config = config.clone();
@@ -182,33 +189,45 @@ impl Inner {
     }
 
     /// Retries registering `config`'s server in the background, with its reconnect
-    /// backoff, until it comes up (or the hub closes, or the server is removed).
-    pub(super) fn retry_later(self: &Arc<Self>, config: Arc<ServerConfig>, epoch: u64) {
-        let key = format!("retry:{}", config.name);
-        let task = retry(Arc::downgrade(self), config, epoch);
-        self.keep_task(key, tokio::spawn(task).abort_handle());
+    /// backoff, until it comes up. The task runs under `epoch`, so it stops when the server
+    /// is removed or the hub closes.
+    pub(super) fn retry_later(
+        self: &Arc<Self>,
+        config: Arc<ServerConfig>,
+        epoch: CancellationToken,
+    ) {
+        let task = retry(Arc::downgrade(self), config, epoch.clone());
+        self.spawn(epoch, task);
     }
 
-    /// Registers one more server; see [`Hub::add_server`]. A server of the same name
-    /// (registered, failed or retrying) is removed first.
+    /// Registers one more server; see [`Hub::add_server`](super::Hub::add_server). A server
+    /// of the same name (registered, failed or retrying) is removed first.
     pub(super) async fn add(self: &Arc<Self>, config: ServerConfig) {
-        let previous = lock(&self.records)
+        let previous = self
+            .state()
+            .records
             .get(&config.name)
             .map(|r| r.config.tool_call_timeout);
         if let Some(drain) = previous {
             self.remove(&config.name, drain).await;
         }
         let config = Arc::new(config);
-        if !config.enabled {
-            let record = Record::new(config.clone(), Registration::Disabled);
-            lock(&self.records).insert(config.name.clone(), record);
-            return;
-        }
-        let epoch = self.epoch(&config.name);
+        let epoch = {
+            let mut state = self.state();
+            if state.closed {
+                return;
+            }
+            if !config.enabled {
+                let record = Record::new(config.clone(), Registration::Disabled);
+                state.records.insert(config.name.clone(), record);
+                return;
+            }
+            state.epoch(&config.name, &self.shutdown)
+        };
         match register(self.dial.clone(), config.clone()).await {
             Ok(listed) => self.join(config, listed, epoch).await,
             Err(error) => {
-                if self.epoch(&config.name) != epoch {
+                if epoch.is_cancelled() {
                     return; // removed meanwhile
                 }
                 let policy = policy(&self.settings.registration, &config);
@@ -218,41 +237,62 @@ impl Inner {
         }
     }
 
-    /// Takes a server out; see [`Hub::remove_server`].
+    /// Takes a server out; see [`Hub::remove_server`](super::Hub::remove_server). Its epoch
+    /// ends (its watcher and retry stop, registrations in flight for it will not land), it
+    /// leaves the map and the catalogue, and once its calls in flight are done (or `drain`
+    /// has passed) its connections close.
     pub(super) async fn remove(&self, server: &str, drain: Duration) {
-        for kind in ["watch", "retry"] {
-            if let Some(task) = lock(&self.tasks).remove(&format!("{kind}:{server}")) {
-                task.abort();
-            }
-        }
         let clients = {
-            let mut servers = self.servers.write().unwrap_or_else(|e| e.into_inner());
-            *lock(&self.epochs).entry(server.to_string()).or_default() += 1;
-            lock(&self.records).remove(server);
-            servers.remove(server)
+            let mut state = self.state();
+            if let Some(epoch) = state.epochs.remove(server) {
+                epoch.cancel();
+            }
+            state.records.remove(server);
+            let clients = state.servers.remove(server);
+            state.draining.extend(clients.clone());
+            clients
         };
-        if let Err(error) = self.rebuild(server, |listings| listings.remove(server).is_some()) {
+        // The listing goes unless the name came back meanwhile (a newer server's listing).
+        let gone = |state: &State| !state.servers.contains_key(server);
+        let edit = |listings: &mut Listings| listings.remove(server).is_some();
+        if let Swap::Failed(error) = self.swap_catalog(server, gone, edit, |_| {}) {
             // Removing tools cannot create a collision; keep going if it somehow fails.
             tracing::error!(
                 server,
                 "catalogue not rebuilt after removing the server: {error}"
             );
         }
-        let Some(clients) = clients else { return };
-        // Calls in flight hold a clone of the Arc: wait for them, up to `drain`.
-        let until = Instant::now() + drain;
-        while Arc::strong_count(&clients) > 1 && Instant::now() < until {
-            tokio::time::sleep(DRAIN_POLL).await;
+        if let Some(clients) = clients {
+            self.drain_and_close(server, clients, drain).await;
+            tracing::info!(target: REGISTRATION_LOG, server, "removed");
         }
+    }
+
+    /// Closes a server's `clients` (already taken out, and in `draining`) once its calls
+    /// in flight are done, or once `drain` has passed.
+    async fn drain_and_close(&self, server: &str, clients: Arc<ServerClients>, drain: Duration) {
+        if tokio::time::timeout(drain, clients.drained())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                target: REGISTRATION_LOG,
+                server,
+                in_flight = clients.in_flight(),
+                "calls still running after the drain period: closing anyway"
+            );
+        }
+        self.state()
+            .draining
+            .retain(|draining| !Arc::ptr_eq(draining, &clients));
         clients.close().await;
-        tracing::info!(target: REGISTRATION_LOG, server, "removed");
     }
 }
 
 /// Tries to register a skipped server again, after its reconnect backoff (growing with
 /// each failure, up to its `max_backoff`), until it joins. Ends with the hub, or when the
-/// server is removed (`epoch` moved on).
-async fn retry(inner: Weak<Inner>, config: Arc<ServerConfig>, epoch: u64) {
+/// server is removed (`epoch` cancelled; the task is also stopped from outside then).
+async fn retry(inner: Weak<Inner>, config: Arc<ServerConfig>, epoch: CancellationToken) {
     let mut failures = 1;
     loop {
         tokio::time::sleep(config.reconnect.backoff(failures)).await;
@@ -263,16 +303,16 @@ async fn retry(inner: Weak<Inner>, config: Arc<ServerConfig>, epoch: u64) {
         let Some(inner) = inner.upgrade() else { return };
         match result {
             Ok(listed) => {
-                inner.forget_own_task(&format!("retry:{}", config.name));
                 inner.join(config, listed, epoch).await;
                 return;
             }
             Err(error) => {
                 tracing::debug!(target: REGISTRATION_LOG, server = %config.name, class = %error.class(), "retry failed: {error}");
-                if inner.epoch(&config.name) != epoch {
+                let mut state = inner.state();
+                if epoch.is_cancelled() {
                     return;
                 }
-                if let Some(record) = lock(&inner.records).get_mut(&config.name) {
+                if let Some(record) = state.records.get_mut(&config.name) {
                     record.last_error = Some(ErrorReport::now(&error));
                 }
                 failures = failures.saturating_add(1);

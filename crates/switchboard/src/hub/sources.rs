@@ -20,14 +20,14 @@ use futures::future::{BoxFuture, join_all};
 
 use tokio::time::Instant;
 
+use super::Progress;
 use super::health::SourceHealth;
 use super::registration::log_skip;
-use super::{Inner, Progress};
+use super::state::Inner;
 use crate::catalog::REGISTRATION_LOG;
 use crate::config::{ReconnectPolicy, RegistrationPolicy, ServerConfig};
 use crate::discovery::RegistryClient;
 use crate::error::{Error, ErrorReport};
-use crate::sync::lock;
 
 /// Asks a registry which servers to use.
 pub type Discover = Arc<dyn Fn() -> BoxFuture<'static, Result<Discovered, Error>> + Send + Sync>;
@@ -168,7 +168,7 @@ impl Inner {
     ) {
         let name = first.source.name.clone();
         let names = unusable.iter().map(|(name, _)| name.clone()).collect();
-        lock(&self.display_names).extend(first.display_names);
+        self.state().display_names.extend(first.display_names);
         match &first.outcome {
             Ok(count) => self.source_succeeded(&name, *count, unusable),
             Err(error) => self.source_failed(&name, error),
@@ -181,12 +181,13 @@ impl Inner {
             configured,
         };
         let task = follow_task(Arc::downgrade(self), follow);
-        self.keep_task(format!("source:{name}"), tokio::spawn(task).abort_handle());
+        self.spawn(self.shutdown.clone(), task);
     }
 
     fn source_succeeded(&self, name: &str, servers: usize, unusable: Vec<(String, ErrorReport)>) {
-        let mut sources = lock(&self.sources);
-        let health = sources
+        let mut state = self.state();
+        let health = state
+            .sources
             .entry(name.to_string())
             .or_insert_with(|| empty(name));
         health.ok = true;
@@ -196,8 +197,9 @@ impl Inner {
     }
 
     fn source_failed(&self, name: &str, error: &Error) {
-        let mut sources = lock(&self.sources);
-        let health = sources
+        let mut state = self.state();
+        let health = state
+            .sources
             .entry(name.to_string())
             .or_insert_with(|| empty(name));
         health.ok = false;
@@ -261,7 +263,8 @@ struct Follow {
     failed: bool,
 }
 
-/// Keeps a source's servers current; see the module docs. Ends with the hub.
+/// Keeps a source's servers current; see the module docs. Ends with the hub (and is
+/// stopped from outside when it closes).
 async fn follow_task(inner: Weak<Inner>, follow: Follow) {
     let Follow {
         source,
@@ -300,7 +303,7 @@ async fn follow_task(inner: Weak<Inner>, follow: Follow) {
                     .collect();
                 let now = without_configured(now, &configured);
                 inner.source_succeeded(&source.name, now.len(), reports(&discovered.failures));
-                lock(&inner.display_names).extend(discovered.display_names);
+                inner.state().display_names.extend(discovered.display_names);
                 known = apply(&inner, known, now).await;
             }
             Err(error) => {

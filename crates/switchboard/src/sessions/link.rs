@@ -388,6 +388,15 @@ impl Link {
         }
     }
 
+    /// Kills the current connection's process group (stdio) at once; see
+    /// [`Upstream::kill_process_group`].
+    pub fn kill(&self) {
+        let current = lock(&self.current).upstream.clone();
+        if let Some(upstream) = current {
+            upstream.kill_process_group();
+        }
+    }
+
     /// Closes the connection; later calls fail with `Closed`.
     pub async fn close(&self) {
         let old = {

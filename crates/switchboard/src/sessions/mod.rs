@@ -5,15 +5,21 @@
 //! that carry a [`Session`] get that session's own connection, created on its first call with
 //! the session's variables (e.g. the user's token in a header template), reused by its later
 //! calls, and closed when idle (see `pool.rs`). Links reconnect on their own (see `link.rs`).
+//!
+//! [`ServerClients`] also counts the calls in flight: the hub takes an [`InFlight`] guard
+//! for every call, and a server taken out of the hub waits for [`ServerClients::drained`]
+//! (woken when the count reaches zero) before it closes its connections.
 
 mod link;
 mod pool;
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::JsonObject;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use link::{Dial, Link, LinkState, LinkStatus};
@@ -43,6 +49,28 @@ impl Session {
 pub struct ServerClients {
     shared: Link,
     pool: Option<SessionPool>,
+    /// Calls in flight (one per live [`InFlight`]); receivers wait for it to reach zero.
+    calls: watch::Sender<usize>,
+}
+
+/// One call in flight on a server's clients: counted from creation to drop, so a server
+/// being drained knows when its last call has returned. Derefs to the clients.
+pub struct InFlight {
+    clients: Arc<ServerClients>,
+}
+
+impl Deref for InFlight {
+    type Target = ServerClients;
+
+    fn deref(&self) -> &ServerClients {
+        &self.clients
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.clients.calls.send_modify(|calls| *calls -= 1);
+    }
 }
 
 impl ServerClients {
@@ -53,7 +81,29 @@ impl ServerClients {
         ServerClients {
             shared: Link::with_upstream(server, dial, upstream),
             pool,
+            calls: watch::Sender::new(0),
         }
+    }
+
+    /// Counts one call in flight until the guard is dropped.
+    pub fn enter(self: &Arc<Self>) -> InFlight {
+        self.calls.send_modify(|calls| *calls += 1);
+        InFlight {
+            clients: self.clone(),
+        }
+    }
+
+    /// Calls in flight now.
+    pub fn in_flight(&self) -> usize {
+        *self.calls.borrow()
+    }
+
+    /// Returns once no call is in flight (at once if none is). Woken by the last
+    /// [`InFlight`] being dropped; nothing polls.
+    pub async fn drained(&self) {
+        let mut calls = self.calls.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = calls.wait_for(|calls| *calls == 0).await;
     }
 
     /// The shared connection.
@@ -105,5 +155,15 @@ impl ServerClients {
             pool.close().await;
         }
         self.shared.close().await;
+    }
+
+    /// Kills the process groups of stdio connections at once (SIGKILL), synchronously,
+    /// leaving the rest to [`ServerClients::close`] if it still runs. For a hub dropped
+    /// without `close`, and for a close that ran out of time.
+    pub fn kill(&self) {
+        if let Some(pool) = &self.pool {
+            pool.kill();
+        }
+        self.shared.kill();
     }
 }

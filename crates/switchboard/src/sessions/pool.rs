@@ -168,6 +168,15 @@ impl SessionPool {
         };
         close_all(all).await;
     }
+
+    /// Kills every session's process group (stdio) at once, synchronously; see
+    /// [`Link::kill`]. Sessions stay in the map for [`SessionPool::close`].
+    pub fn kill(&self) {
+        let all: Vec<Arc<Session>> = lock(&self.sessions).values().cloned().collect();
+        for session in all {
+            session.link.kill();
+        }
+    }
 }
 
 async fn close_all(sessions: Vec<Arc<Session>>) {

@@ -471,6 +471,16 @@ impl Upstream {
         tracing::debug!(server = %self.server, "closed");
     }
 
+    /// Kills a stdio server's whole process group at once (SIGKILL), synchronously; the
+    /// session is left for [`Upstream::close`]. For owners that cannot wait (a hub dropped
+    /// without `close`). Does nothing if a `close` is already terminating the group.
+    pub fn kill_process_group(&self) {
+        if let Ok(mut process) = self.process.try_lock() {
+            // Dropping the group kills it.
+            drop(process.take());
+        }
+    }
+
     /// The process group id of a stdio server (its pid), for diagnostics and tests.
     pub async fn process_id(&self) -> Option<i32> {
         self.process.lock().await.as_ref().and_then(|g| g.pgid())
