@@ -11,6 +11,7 @@
 mod client;
 mod decode;
 mod events;
+mod response;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};

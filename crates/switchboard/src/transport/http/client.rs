@@ -35,9 +35,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use http::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER, WWW_AUTHENTICATE,
-};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
@@ -45,14 +43,16 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use rmcp::model::{ClientJsonRpcMessage, JsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_client::{
-    AuthRequiredError, HttpStatusError, InsufficientScopeError, SseError, StreamableHttpClient,
-    StreamableHttpError, StreamableHttpPostResponse,
+    SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
 };
 use sse_stream::Sse;
 use tokio_util::sync::CancellationToken;
 
 use super::decode::{self, Expected};
 use super::events::EventReader;
+use super::response::{
+    auth_error, content_length, content_type_is, failed_status, read_bounded, status_error,
+};
 
 /// rmcp's default limit for one SSE event, used when rmcp does not pass one.
 const DEFAULT_MAX_SSE_EVENT: usize = 16 * 1024 * 1024;
@@ -61,7 +61,6 @@ const MAX_JSON_BODY: usize = 16 * 1024 * 1024;
 /// Largest error response body read (rmcp's limit).
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Longest `Retry-After` value kept (rmcp's limit).
-const MAX_RETRY_AFTER: usize = 128;
 /// How many response streams of one upstream may be read to their end in the background at
 /// once (see [`HttpClient::finish`]); past that, a stream is dropped with its connection.
 const MAX_DRAINS: usize = 16;
@@ -298,103 +297,6 @@ fn base_headers(
 fn header_value(value: &str) -> Result<HeaderValue, HttpError> {
     HeaderValue::try_from(value)
         .map_err(|_| StreamableHttpError::Client(ClientError::InvalidHeader))
-}
-
-/// rmcp's typed errors for a 401 or 403 that carries a challenge.
-fn auth_error(status: StatusCode, headers: &HeaderMap) -> Result<(), HttpError> {
-    if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
-        return Ok(());
-    }
-    let Some(header) = headers.get(WWW_AUTHENTICATE) else {
-        return Ok(());
-    };
-    let challenge = header
-        .to_str()
-        .map_err(|_| {
-            StreamableHttpError::UnexpectedServerResponse(Cow::from(
-                "invalid www-authenticate header value",
-            ))
-        })?
-        .to_owned();
-    if status == StatusCode::UNAUTHORIZED {
-        Err(StreamableHttpError::AuthRequired(AuthRequiredError::new(
-            challenge,
-        )))
-    } else {
-        let scope = scope_of(&challenge);
-        Err(StreamableHttpError::InsufficientScope(
-            InsufficientScopeError::new(challenge, scope),
-        ))
-    }
-}
-
-/// The `scope` parameter of a challenge, quoted or not.
-fn scope_of(challenge: &str) -> Option<String> {
-    crate::error::challenge_param(challenge, "scope").filter(|scope| !scope.is_empty())
-}
-
-/// 429 and 5xx, with a bounded `Retry-After` (rmcp's `HttpStatusError`).
-fn status_error(status: StatusCode, headers: &HeaderMap) -> Option<HttpStatusError> {
-    if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
-        return None;
-    }
-    let retry_after = headers
-        .get(RETRY_AFTER)
-        .filter(|v| v.len() <= MAX_RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    Some(HttpStatusError::new(status.as_u16(), retry_after))
-}
-
-/// Any other failed status, as a typed error.
-fn failed_status(status: StatusCode, headers: &HeaderMap) -> HttpError {
-    let challenge = headers
-        .get(WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    StreamableHttpError::Client(ClientError::Status {
-        status: status.as_u16(),
-        challenge,
-    })
-}
-
-fn content_type_is(headers: &HeaderMap, mime: &[u8]) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|ct| ct.as_bytes().starts_with(mime))
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-}
-
-/// Reads a whole body, failing once it passes `max` bytes.
-async fn read_bounded(
-    mut body: ResponseBody,
-    length: Option<u64>,
-    max: usize,
-) -> Result<Vec<u8>, HttpError> {
-    if length.is_some_and(|length| length > max as u64) {
-        return Err(StreamableHttpError::ResponseBodyTooLarge { max_size: max });
-    }
-    let mut bytes = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(StreamableHttpError::Client)?;
-        if let Ok(data) = frame.into_data() {
-            if data.len() > max - bytes.len() {
-                return Err(StreamableHttpError::ResponseBodyTooLarge { max_size: max });
-            }
-            if bytes.is_empty() {
-                bytes = Vec::from(data);
-            } else {
-                bytes.extend_from_slice(&data);
-            }
-        }
-    }
-    Ok(bytes)
 }
 
 fn session_id_of(headers: &HeaderMap) -> Option<String> {
@@ -706,19 +608,6 @@ impl StreamableHttpClient for HttpClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scope_is_read_quoted_or_not() {
-        assert_eq!(
-            scope_of(r#"Bearer error="insufficient_scope", scope="a b""#).as_deref(),
-            Some("a b")
-        );
-        assert_eq!(
-            scope_of("Bearer Scope=read:x, realm=y").as_deref(),
-            Some("read:x")
-        );
-        assert_eq!(scope_of("Bearer realm=y"), None);
-    }
 
     #[test]
     fn reserved_headers_are_refused() {
