@@ -25,6 +25,8 @@
 
 use std::collections::BTreeMap;
 
+pub use crate::error::TemplateError;
+
 /// Where template variables come from, in lookup order.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Variables<'a> {
@@ -55,27 +57,6 @@ impl<'a> Variables<'a> {
             .or_else(|| self.config.and_then(|m| m.get(name)))
             .map(String::as_str)
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateError {
-    #[error(
-        "{field} uses the unknown variable '{variable}'; define it in [variables] or pass it with the connection (write $$ for a literal '$')"
-    )]
-    UnknownVariable { field: String, variable: String },
-    #[error("{field} uses the environment variable '{variable}', which is not set")]
-    UnsetEnv { field: String, variable: String },
-    #[error("{field} has a malformed placeholder at byte {position}; write $$ for a literal '$'")]
-    Syntax { field: String, position: usize },
-    #[error(
-        "{field} contains a line break after substitution; header and env values must be one line"
-    )]
-    LineBreak { field: String },
-    /// A header name that is not an HTTP token (RFC 9110: letters, digits and ``!#$%&'*+-.^_`|~``).
-    #[error(
-        "header name {header:?} is not a valid HTTP header name; use only letters, digits and !#$%&'*+-.^_`|~"
-    )]
-    InvalidHeaderName { header: String },
 }
 
 /// One parsed piece of a template.
