@@ -46,7 +46,7 @@ use tokio::time::Instant;
 pub use builder::{ConnectEvent, HubBuilder};
 pub use calls::{CALLS_LOG, CallInfo, CallLayer, TraceCalls};
 pub use health::{ErrorReport, Health, Overall, ServerHealth, ServerState, SourceHealth};
-pub use sources::{Discover, Discovered, Source};
+pub use sources::{Discover, Source};
 
 use crate::catalog::{Catalog, ServerTools};
 use crate::config::{
