@@ -2,14 +2,19 @@
 //!
 //! An error names the file, the server and the key it concerns ([`Ctx::error_at`]); for TOML
 //! the key's line and column are looked up in the parsed document (its spans) and added to
-//! the problem. TOML type and unknown-key errors come from serde's messages, reworded
-//! ([`Ctx::toml_error`]) so that they say what to write and never echo a value.
+//! the problem. Errors are built from typed information only: the parsers' own errors (a TOML
+//! syntax error's message and span; serde_json's category, line and column), our own key and
+//! type checks (`raw/toml.rs`) and the validate functions. Serde's wording is never rewritten.
+//! The one place a serde message could still arrive is [`Ctx::serde_error`], which the key
+//! and type checks make unreachable in practice; it keeps the message with anything quoted
+//! dropped (a quoted part may be a value, and values may be secrets).
 //!
 //! The [`ConfigError`] type itself is defined in `crate::error` (see there why).
 
 use std::ops::Range;
 use std::path::Path;
 
+use serde_json::error::Category;
 use toml::de::DeTable;
 
 use super::suggest::closest;
@@ -74,15 +79,17 @@ impl Ctx<'_> {
         self.error_at(&path, problem, fix)
     }
 
-    /// Maps a serde error from deserializing the TOML document into a [`ConfigError`]
-    /// (serde's message reworded by `explain_serde_message`, located by its span).
-    pub fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
+    /// A serde error from reading the (already checked) TOML document into the raw structs:
+    /// the last resort if a raw struct and its key list (`raw/toml.rs`) ever disagree. The
+    /// key is found from the span; the message loses anything quoted.
+    pub fn serde_error(&self, e: &toml::de::Error) -> ConfigError {
         let mut path = Vec::new();
         if let (Some(span), Some((_, doc))) = (e.span(), self.toml) {
             path_at(doc, &span, &mut path);
         }
         let path: Vec<&str> = path.iter().map(String::as_str).collect();
-        let (problem, fix) = explain_serde_message(e.message(), &path);
+        let problem = format!("invalid value: {}", sanitize(e.message()));
+        let fix = "see the documentation of this key".to_string();
         match e.span() {
             Some(span) => self.error_at_span(&path, span, problem, fix),
             None => self.located(&path, problem, fix),
@@ -115,19 +122,22 @@ pub(super) fn toml_syntax_error(
     }
 }
 
-/// A JSON syntax error: serde_json's message without its ` at line L column C`, and the
-/// position in our form.
+/// A JSON syntax error, from serde_json's category, line and column.
+///
+/// serde_json does not give its reason ("expected `:`") apart from its `Display`, which is
+/// the reason followed by ` at line L column C` when there is a position: that suffix, built
+/// again from [`serde_json::Error::line`] and [`column`](serde_json::Error::column), is
+/// taken off, and the position added in our form.
 pub(super) fn json_syntax_error(e: &serde_json::Error, file: Option<&Path>) -> ConfigError {
-    let msg = e.to_string();
-    let msg = msg
-        .rfind(" at line ")
-        .map_or(msg.as_str(), |i| &msg[..i])
-        .to_string();
-    let err = ConfigError::new(
-        format!("JSON syntax error: {msg}"),
-        "fix the JSON syntax at that position",
-    )
-    .with_file(file);
+    let text = e.to_string();
+    let reason = text
+        .strip_suffix(&format!(" at line {} column {}", e.line(), e.column()))
+        .unwrap_or(&text);
+    let fix = match e.classify() {
+        Category::Eof => "the file ends before the JSON does: close every { and [ it opens",
+        _ => "fix the JSON syntax at that position",
+    };
+    let err = ConfigError::new(format!("JSON syntax error: {reason}"), fix).with_file(file);
     if e.line() > 0 {
         err.at(e.line(), e.column())
     } else {
@@ -244,100 +254,6 @@ fn containing_key(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<Strin
         path.pop();
     }
     false
-}
-
-/// Turns a serde/toml deserialization message into (problem, fix), without echoing values.
-fn explain_serde_message(message: &str, path: &[&str]) -> (String, String) {
-    let last = path.last().copied().unwrap_or("");
-    if let Some(rest) = message.strip_prefix("unknown field ") {
-        return explain_unknown_key(rest, path);
-    }
-    if let Some(rest) = message.strip_prefix("invalid type: ") {
-        let (found, expected) = rest.rsplit_once(", expected ").unwrap_or((rest, "?"));
-        let found = found
-            .split(['"', '`'])
-            .next()
-            .unwrap_or(found)
-            .trim()
-            .trim_end_matches(" value");
-        let expected = toml_type(expected);
-        let what = if last.is_empty() {
-            "the document".to_string()
-        } else {
-            format!("'{last}'")
-        };
-        let problem = format!("{what} must be {expected}, not {}", found_type(found));
-        return (problem, type_fix(last, expected));
-    }
-    if let Some(rest) = message.strip_prefix("unknown variant ") {
-        let mut parts = rest.split('`').skip(1).step_by(2);
-        let value = parts.next().unwrap_or("");
-        let known: Vec<&str> = parts.collect();
-        let problem = format!("'{last}' has the unknown value \"{value}\"");
-        return (problem, one_of_fix(value, &known));
-    }
-    (
-        format!("invalid value: {}", sanitize(message)),
-        "see the documentation of this key".to_string(),
-    )
-}
-
-/// `rest` is serde's text after "unknown field ": "`x`, expected one of `a`, `b`". When
-/// `path` locates the key, the error's server and key say where it is and the problem does
-/// not repeat them.
-fn explain_unknown_key(rest: &str, path: &[&str]) -> (String, String) {
-    let mut parts = rest.split('`').skip(1).step_by(2);
-    let key = parts.next().unwrap_or("");
-    let known: Vec<&str> = parts.collect();
-    let problem = if path.is_empty() {
-        format!("unknown key '{key}'")
-    } else {
-        "unknown key".to_string()
-    };
-    (problem, unknown_key_fix(key, &known))
-}
-
-/// serde's "expected ..." phrase in TOML words.
-fn toml_type(expected: &str) -> &'static str {
-    if expected.contains("map") || expected.starts_with("struct") {
-        "a table"
-    } else if expected.contains("sequence") {
-        "an array"
-    } else if expected.contains("bool") {
-        "true or false"
-    } else if expected.contains("string") || expected.contains("path") {
-        "a string"
-    } else if expected.contains("integer") || expected.contains("float") {
-        "a number"
-    } else {
-        "another type"
-    }
-}
-
-/// serde's `Unexpected` kind (value stripped) in TOML words.
-fn found_type(found: &str) -> &'static str {
-    match found {
-        "string" | "char" => "a string",
-        "integer" | "floating point" => "a number",
-        "boolean" => "true/false",
-        "map" => "a table",
-        "sequence" => "an array",
-        _ => "another type",
-    }
-}
-
-fn type_fix(key: &str, expected: &str) -> String {
-    if key.ends_with("_timeout") {
-        return DURATION_FIX.replace("KEY", key);
-    }
-    let key = if key.is_empty() { "KEY" } else { key };
-    match expected {
-        "a table" => format!("write it as a table, e.g. {key} = {{ NAME = \"value\" }}"),
-        "an array" => format!("write it as an array, e.g. {key} = [\"a\", \"b\"]"),
-        "true or false" => format!("write {key} = true or {key} = false"),
-        "a string" => format!("put the value in quotes: {key} = \"...\""),
-        _ => format!("write {key} as {expected}"),
-    }
 }
 
 /// Drops anything quoted from a message, in case it holds a value.

@@ -1,8 +1,8 @@
 //! Reading a config file: pick the format by the file name, read it, hand it on.
 //!
-//! TOML goes through the parser (syntax errors with line and column), serde
-//! (`raw/toml.rs`), then `validate/`. JSON goes through `raw/json.rs`, then `validate/`.
-//! Both end in one [`Config`].
+//! TOML goes through the parser (syntax errors with line and column), the key and type check
+//! and serde (`raw/toml.rs`), then `validate/`. JSON goes through `raw/json.rs`, then
+//! `validate/`. Both end in one [`Config`].
 
 use std::path::Path;
 

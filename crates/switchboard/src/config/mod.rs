@@ -14,14 +14,15 @@
 //! 2. `suggest.rs`: "did you mean": the known word closest to a typo.
 //! 3. `template.rs`: `${var}` / `${env:X}` in header and env values, rendered at connect time.
 //! 4. `diagnostics.rs`: where an error points (file, key path, line and column, found from
-//!    the parsed TOML document's spans), serde's and the parsers' errors reworded, and the
-//!    fix texts every check shares (unknown key, one of, wrong type, duration).
+//!    the parsed TOML document's spans), syntax errors from the parsers' typed errors, and
+//!    the fix texts every check shares (unknown key, one of, wrong type, duration).
 //! 5. `checks.rs`: checks shared by every reader and by front ends: the one http(s) URL
 //!    check ([`check_server_url`] for a URL from the command line), header names and values,
 //!    env names, server names, durations.
-//! 6. `raw/`: the file shapes. `raw/toml.rs` holds the serde structs of the TOML tables
-//!    (`deny_unknown_fields`); `raw/json.rs` reads the `mcpServers` / VS Code JSON shapes
-//!    into the same raw server.
+//! 6. `raw/`: the file shapes. `raw/toml.rs` holds the serde structs of the TOML tables and
+//!    the shape of every key, checked against the document before serde reads it (so unknown
+//!    keys and wrong types are reported in our words); `raw/json.rs` reads the
+//!    `mcpServers` / VS Code JSON shapes into the same raw server.
 //! 7. `validate/`: raw tables into the types of `types.rs`, one function per table:
 //!    `validate/server.rs` (`[servers.NAME]`, also for JSON servers),
 //!    `validate/discovery.rs` (`[discovery]`), `validate/mod.rs` (the top level, `[catalog]`,
@@ -33,8 +34,9 @@
 //! [`Error`](crate::Error) can hold them without depending on this module) and re-exported
 //! here.
 //!
-//! To add a key: add an `Option` field to the raw struct of its table (`raw/toml.rs`), then
-//! read it in the table's validate function.
+//! To add a key: add an `Option` field to the raw struct of its table and its shape to the
+//! table's key list (`raw/toml.rs`; a test keeps the two equal), then read it in the table's
+//! validate function.
 
 mod checks;
 mod diagnostics;

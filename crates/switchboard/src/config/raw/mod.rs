@@ -1,6 +1,8 @@
 //! The file shapes, as written: every key optional, nothing interpreted yet.
 //!
-//! - `toml.rs`: Switchboard's TOML, one serde struct per table (`deny_unknown_fields`).
+//! - `toml.rs`: Switchboard's TOML. One serde struct per table, and the shape of every key;
+//!   the document is checked against the shapes before serde reads it, so unknown keys and
+//!   wrong types are reported in our words with the key's position.
 //! - `json.rs`: the `mcpServers` (Claude Desktop, Cursor) and VS Code `servers` JSON
 //!   documents, read tolerantly into the same [`RawServer`] as a TOML server table.
 //!
