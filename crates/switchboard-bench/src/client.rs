@@ -149,7 +149,7 @@ impl Client {
                 let clients = http::Clients::default();
                 let transport = if kind == Kind::EnginePerRequest {
                     // Exactly what the engine builds, with the other connection policy.
-                    http::transport(&clients, policy, url, HashMap::new())?
+                    http::transport(&clients, policy, url, Vec::new())?
                 } else {
                     let url: std::sync::Arc<str> = std::sync::Arc::from(url.as_str());
                     let client = clients.for_url(policy, url.clone())?;

@@ -2,10 +2,11 @@
 //!
 //! The engine is layered; each layer depends only on the ones listed before it:
 //!
+//! - [`error`]: the one [`Error`] type (and the config and template errors it can hold).
 //! - [`config`]: configuration files (TOML, `mcpServers` JSON), validation, templating.
-//! - [`discovery`]: asking a tooling registry (Agent 365, a URL, a file) for more servers.
 //! - [`transport`]: how bytes reach a server (stdio, legacy HTTP+SSE, Streamable HTTP),
-//!   all behind rmcp's `Transport` trait.
+//!   all behind rmcp's `Transport` trait; the header map every HTTP request is sent with.
+//! - [`discovery`]: asking a tooling registry (Agent 365, a URL, a file) for more servers.
 //! - [`upstream`]: one live MCP connection: connect, list tools, call a tool with a deadline.
 //! - [`catalog`]: the tools of all servers under provider-safe, collision-free names, with
 //!   overrides, filters, exports and argument checks.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use switchboard::config::{DiscoveryConfig, ReconnectPolicy, RegistrationPolicy};
 use switchboard::discovery::{DISCOVERY_USER_AGENT, Discovery, RegistryClient, discover};
-use switchboard::hub::{Discovered, Source};
+use switchboard::hub::Source;
 use switchboard::{Config, Error, ErrorClass, Hub, HubSettings, TransportKind};
 use switchboard_testkit::{
     HttpMode, Knobs, RegistryEmulator, RegistryEntry, serve_streamable_http,
@@ -607,14 +607,7 @@ fn hub_source(registry: RegistryClient, refresh: Option<Duration>) -> Source {
         },
         discover: Arc::new(move || {
             let registry = registry.clone();
-            Box::pin(async move {
-                let found = registry.discover().await?;
-                Ok(Discovered {
-                    servers: found.servers,
-                    failures: found.failures,
-                    display_names: found.display_names,
-                })
-            })
+            Box::pin(async move { registry.discover().await })
         }),
     }
 }

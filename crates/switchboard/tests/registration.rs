@@ -17,8 +17,9 @@ use std::time::Duration;
 use common::{TestkitProcess, eventually, free_port, process_alive, testkit_stdio};
 use serde_json::json;
 use switchboard::config::{ReconnectPolicy, RegistrationPolicy, SessionMode};
+use switchboard::discovery::Discovery;
+use switchboard::hub::Source;
 use switchboard::hub::{CallInfo, CallLayer, ConnectEvent, TraceCalls};
-use switchboard::hub::{Discovered, Source};
 use switchboard::{
     CallOutcome, Error, ErrorClass, Hub, HubEvent, HubSettings, Overall, ServerConfig, ServerState,
     Session,
@@ -439,7 +440,7 @@ impl Registry {
                 let unusable = unusable.lock().unwrap().clone();
                 Box::pin(async move {
                     match answer {
-                        Some(servers) => Ok(Discovered {
+                        Some(servers) => Ok(Discovery {
                             servers,
                             failures: unusable
                                 .into_iter()
@@ -452,7 +453,7 @@ impl Registry {
                                     (name, error)
                                 })
                                 .collect(),
-                            display_names: Default::default(),
+                            ..Discovery::default()
                         }),
                         None => Err(Error::Discovery {
                             registry: "registry".into(),

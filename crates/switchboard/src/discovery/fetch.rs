@@ -15,11 +15,12 @@ use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
 
 use crate::config::template::{self, Variables};
 use crate::config::{A365Api, ConfigError, DiscoveryConfig, RegistryKind};
 use crate::error::{Error, describe_chain};
+use crate::transport::headers::header_map;
 
 /// `User-Agent` of discovery requests.
 pub const DISCOVERY_USER_AGENT: &str = concat!("switchboard/", env!("CARGO_PKG_VERSION"));
@@ -65,7 +66,6 @@ pub(super) async fn fetch(
                 .with_key("discovery.auth_token")
                 .into());
             }
-            let mut headers = HeaderMap::new();
             // A token written with its scheme is sent as it is.
             let bearer = if token
                 .get(..7)
@@ -75,13 +75,15 @@ pub(super) async fn fetch(
             } else {
                 format!("Bearer {token}")
             };
-            let mut value = HeaderValue::from_str(&bearer).map_err(|_| Error::Discovery {
-                registry: registry.to_string(),
-                status: None,
-                reason: "'auth_token' is not a valid header value after substitution".to_string(),
-            })?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
+            let mut headers =
+                header_map(vec![(AUTHORIZATION.to_string(), bearer)]).map_err(|_| {
+                    Error::Discovery {
+                        registry: registry.to_string(),
+                        status: None,
+                        reason: "'auth_token' is not a valid header value after substitution"
+                            .to_string(),
+                    }
+                })?;
             if *api == A365Api::V2 {
                 headers.insert(USER_AGENT, HeaderValue::from_static(DISCOVERY_USER_AGENT));
                 if let Ok(id) = HeaderValue::from_str(agent_id) {
@@ -110,20 +112,11 @@ pub(super) async fn fetch(
                     server: registry.to_string(),
                     source,
                 })?;
-            let mut map = HeaderMap::new();
-            for (name, value) in rendered {
-                let name = HeaderName::from_bytes(name.as_bytes());
-                let value = HeaderValue::from_str(&value);
-                let (Ok(name), Ok(mut value)) = (name, value) else {
-                    return Err(Error::Discovery {
-                        registry: registry.to_string(),
-                        status: None,
-                        reason: "a header is not valid after substitution".to_string(),
-                    });
-                };
-                value.set_sensitive(true);
-                map.insert(name, value);
-            }
+            let mut map = header_map(rendered).map_err(|e| Error::Discovery {
+                registry: registry.to_string(),
+                status: None,
+                reason: format!("{e} after substitution"),
+            })?;
             map.insert(USER_AGENT, HeaderValue::from_static(DISCOVERY_USER_AGENT));
             let body = get(registry, client, url, map, config.request_timeout).await?;
             Ok(Fetched { body, remote: true })

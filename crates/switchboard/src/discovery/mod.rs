@@ -35,8 +35,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use crate::config::unique_server_names;
 use crate::config::{DiscoveryConfig, RegistryKind, ServerConfig};
-use crate::config::{is_valid_server_name, normalise_server_name};
 use crate::error::Error;
 
 mod fetch;
@@ -203,25 +203,7 @@ pub fn display_name(name: Option<&str>, url: Option<&str>) -> String {
 /// Unique valid server names for `display_names`, given in their final order (module docs,
 /// rule 4). Returns one name per input, in input order.
 pub fn server_names(display_names: &[&str]) -> Vec<String> {
-    let mut taken = BTreeSet::new();
-    let mut names: Vec<Option<String>> = display_names
-        .iter()
-        .map(|d| (is_valid_server_name(d) && taken.insert(d.to_string())).then(|| d.to_string()))
-        .collect();
-    for (name, display) in names.iter_mut().zip(display_names) {
-        if name.is_some() {
-            continue;
-        }
-        let base = normalise_server_name(display);
-        let mut candidate = base.clone();
-        let mut n = 2;
-        while !taken.insert(candidate.clone()) {
-            candidate = format!("{base}_{n}");
-            n += 1;
-        }
-        *name = Some(candidate);
-    }
-    names.into_iter().flatten().collect()
+    unique_server_names(display_names)
 }
 
 /// Orders entries, applies `server_auth`, names servers (module docs, rules 2–4).

@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 use super::fetch::join_segments;
 use crate::config::template::is_valid_header_name;
-use crate::config::{A365Api, Config, ServerConfig, TransportKind};
+use crate::config::{A365Api, Config, ServerConfig, TransportKind, is_http_url};
 
 /// One listed server.
 #[derive(Debug)]
@@ -230,9 +230,4 @@ fn json_entry(name: String, server: Result<ServerConfig, String>, remote: bool) 
 /// A registry's value as a template that renders to itself.
 fn literal(value: &str) -> String {
     value.replace('$', "$$")
-}
-
-fn is_http_url(url: &str) -> bool {
-    reqwest::Url::parse(url)
-        .is_ok_and(|u| (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some())
 }

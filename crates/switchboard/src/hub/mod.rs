@@ -53,7 +53,7 @@ use tokio_util::task::TaskTracker;
 pub use builder::{ConnectEvent, HubBuilder};
 pub use calls::{CALLS_LOG, CallInfo, CallLayer, TraceCalls};
 pub use health::{ErrorReport, Health, Overall, ServerHealth, ServerState, SourceHealth};
-pub use sources::{Discover, Discovered, Source};
+pub use sources::{Discover, Source};
 
 use crate::catalog::{Catalog, ServerTools};
 use crate::config::{

@@ -26,23 +26,13 @@ use super::registration::log_skip;
 use super::state::Inner;
 use crate::catalog::REGISTRATION_LOG;
 use crate::config::{ReconnectPolicy, RegistrationPolicy, ServerConfig};
-use crate::discovery::RegistryClient;
+use crate::discovery::{Discovery, RegistryClient};
 use crate::error::{Error, ErrorReport};
 
-/// Asks a registry which servers to use.
-pub type Discover = Arc<dyn Fn() -> BoxFuture<'static, Result<Discovered, Error>> + Send + Sync>;
-
-/// A registry's answer.
-#[derive(Debug, Default)]
-pub struct Discovered {
-    /// Servers to register, with unique valid names.
-    pub servers: Vec<ServerConfig>,
-    /// Entries that cannot be registered (e.g. no URL), by display name: registration
-    /// failures under the policy.
-    pub failures: Vec<(String, Error)>,
-    /// Server name → the registry's display name, where they differ (shown in health).
-    pub display_names: BTreeMap<String, String>,
-}
+/// Asks a registry which servers to use. The answer is the discovery layer's [`Discovery`]:
+/// servers with unique valid names, the entries that cannot be registered (registration
+/// failures under the policy) and display names (shown in health).
+pub type Discover = Arc<dyn Fn() -> BoxFuture<'static, Result<Discovery, Error>> + Send + Sync>;
 
 /// A discovery source as the hub runs it.
 #[derive(Clone)]
@@ -66,14 +56,7 @@ impl Source {
             retry: ReconnectPolicy::default(),
             discover: Arc::new(move || {
                 let registry = registry.clone();
-                Box::pin(async move {
-                    let found = registry.discover().await?;
-                    Ok(Discovered {
-                        servers: found.servers,
-                        failures: found.failures,
-                        display_names: found.display_names,
-                    })
-                })
+                Box::pin(async move { registry.discover().await })
             }),
         }
     }

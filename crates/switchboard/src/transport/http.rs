@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Uri};
 
+use super::headers::{InvalidHeader, header_map};
 use crate::config::HttpConnections;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::common::client_side_sse::ExponentialBackoff;
@@ -215,36 +216,23 @@ pub enum ClientSetupError {
     BadUrl(#[from] BadUrl),
     #[error(transparent)]
     Tls(#[from] TlsUnavailable),
+    #[error(transparent)]
+    Header(#[from] InvalidHeader),
 }
 
-/// Why a header could not be used.
-#[derive(Debug, thiserror::Error)]
-#[error("header '{0}' is not a valid HTTP header")]
-pub struct InvalidHeader(pub String);
-
-/// Converts rendered headers into the typed form HTTP clients take.
-pub fn header_map(
-    headers: Vec<(String, String)>,
-) -> Result<HashMap<HeaderName, HeaderValue>, InvalidHeader> {
-    headers
-        .into_iter()
-        .map(|(name, value)| {
-            let parsed_name =
-                HeaderName::try_from(name.as_str()).map_err(|_| InvalidHeader(name.clone()))?;
-            let parsed_value =
-                HeaderValue::try_from(value).map_err(|_| InvalidHeader(name.clone()))?;
-            Ok((parsed_name, parsed_value))
-        })
-        .collect()
-}
-
-/// A Streamable HTTP transport to `url` sending `headers` on every request.
+/// A Streamable HTTP transport to `url` sending the rendered `headers` on every request
+/// (values marked sensitive, see [`header_map`]).
 pub fn transport(
     clients: &Clients,
     policy: HttpConnections,
     url: &str,
-    headers: HashMap<HeaderName, HeaderValue>,
+    headers: Vec<(String, String)>,
 ) -> Result<StreamableHttpClientTransport<HttpClient>, ClientSetupError> {
+    // rmcp takes its custom headers as a `HashMap`; the values keep their sensitive mark.
+    let headers: HashMap<HeaderName, HeaderValue> = header_map(headers)?
+        .iter()
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
     // The same Arc goes to rmcp's config and our client, so the client sees its own URL
     // come back with every request and uses the URI it parsed once.
     let url: Arc<str> = Arc::from(url);

@@ -5,7 +5,10 @@
 //! - [`sse`]: the legacy HTTP+SSE transport, our own implementation.
 //! - [`http`]: Streamable HTTP, rmcp's worker over our HTTP client, our headers and
 //!   connection policy.
+//! - [`headers`]: rendered headers into a header map with every value marked sensitive,
+//!   for both HTTP transports and for discovery requests.
 
+pub mod headers;
 pub mod http;
 pub mod sse;
 pub mod stdio;

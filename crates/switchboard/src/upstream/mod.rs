@@ -149,14 +149,11 @@ impl Connector {
                         ),
                     });
                 }
-                let headers = http::header_map(headers).map_err(|e| Error::Protocol {
-                    server: name.to_owned(),
-                    reason: e.to_string(),
-                })?;
                 let transport =
                     http::transport(&self.clients, server.http_connections, url, headers).map_err(
                         |e| match e {
-                            http::ClientSetupError::BadUrl(_) => Error::Protocol {
+                            http::ClientSetupError::BadUrl(_)
+                            | http::ClientSetupError::Header(_) => Error::Protocol {
                                 server: name.to_owned(),
                                 reason: e.to_string(),
                             },

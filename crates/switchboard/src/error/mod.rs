@@ -4,11 +4,17 @@
 //! Variants carry structured data (status codes, phases, challenges), so callers decide what
 //! to do from [`Error::class`], never by searching the message text. Messages never contain
 //! secrets: header values and URL credentials/queries are not part of any variant.
+//!
+//! This module is the bottom layer: it depends on no other module of the engine. The errors
+//! about what a user wrote ([`ConfigError`], [`TemplateError`]) are defined here too
+//! (`config.rs`), so [`Error`] can hold them; the `config` layer produces them and re-exports
+//! them under its own paths (`config::ConfigError`, `config::template::TemplateError`).
 
 use std::time::{Duration, SystemTime};
 
-use crate::config::ConfigError;
-use crate::config::template::TemplateError;
+mod config;
+
+pub use config::{ConfigError, TemplateError};
 
 /// What a caller should think happened, independent of the transport that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

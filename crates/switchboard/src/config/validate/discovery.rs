@@ -17,142 +17,19 @@
 //!
 //! `kind = "url"` takes `url` (http(s), `file://` or a path, relative to the config file) and,
 //! for http(s), `headers` (templated). The registry kinds' wire formats and the rules for
-//! turning their answers into servers live in the engine's `discovery` module; this file only
-//! reads and checks the table (same two steps as the rest of the loader: a raw struct with
-//! `deny_unknown_fields`, then [`validate_discovery`]).
+//! turning their answers into servers live in the engine's `discovery` module; this file
+//! checks the table ([`validate_discovery`]) into a [`DiscoveryConfig`] (`types.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
-use serde::Deserialize;
-
-use super::ConfigError;
-use super::load::{Ctx, check_headers, one_of_fix, parse_duration};
-use super::template;
-
-/// How long one discovery request may take, unless `request_timeout` says otherwise.
-pub const DEFAULT_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The validated `[discovery]` table.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DiscoveryConfig {
-    /// Which registry is asked, and how.
-    pub registry: RegistryKind,
-    /// Extra headers (templates) for discovered servers, keyed by display name as written in
-    /// the file; matched case-insensitively. They win over headers the registry supplies.
-    pub server_auth: BTreeMap<String, BTreeMap<String, String>>,
-    /// Discover again this often; `None`: only at start.
-    pub refresh_interval: Option<Duration>,
-    /// The limit for one discovery request (connect, answer and body).
-    pub request_timeout: Duration,
-}
-
-/// `kind`: the registry and its settings.
-#[derive(Clone, PartialEq, Eq)]
-pub enum RegistryKind {
-    /// The Agent 365 tooling gateway.
-    A365 {
-        /// Base URL, e.g. `https://agent365.svc.cloud.microsoft`.
-        endpoint: String,
-        agent_id: String,
-        /// A template (`${env:A365_TOKEN}`), rendered for each discovery request.
-        auth_token: String,
-        api: A365Api,
-    },
-    /// Any http(s) URL or local file holding an `mcpServers` document.
-    Url {
-        /// `http(s)://...`, `file://...` or an absolute path (relative paths are resolved
-        /// against the config file's directory when the config is loaded).
-        url: String,
-        /// Header templates sent with an http(s) request.
-        headers: BTreeMap<String, String>,
-    },
-}
-
-/// `api`: which A365 discovery endpoint is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum A365Api {
-    /// `GET {endpoint}/agents/{agent_id}/mcpServers` (names only).
-    V1,
-    /// `GET {endpoint}/agents/v2/{agent_id}/mcpServers` (URLs, headers, audiences).
-    #[default]
-    V2,
-}
-
-impl A365Api {
-    pub const ALL: [(A365Api, &'static str); 2] = [(A365Api::V1, "v1"), (A365Api::V2, "v2")];
-}
-
-impl DiscoveryConfig {
-    /// The stable name the registry goes by in errors and health: `a365` or `discovery`.
-    pub fn registry_name(&self) -> &'static str {
-        match self.registry {
-            RegistryKind::A365 { .. } => "a365",
-            RegistryKind::Url { .. } => "discovery",
-        }
-    }
-}
-
-// Debug by hand: templates may be literal secrets, so values are never printed.
-impl std::fmt::Debug for DiscoveryConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let auth: BTreeMap<&str, Vec<&str>> = self
-            .server_auth
-            .iter()
-            .map(|(name, headers)| (name.as_str(), headers.keys().map(String::as_str).collect()))
-            .collect();
-        f.debug_struct("DiscoveryConfig")
-            .field("registry", &self.registry)
-            .field("server_auth", &auth)
-            .field("refresh_interval", &self.refresh_interval)
-            .field("request_timeout", &self.request_timeout)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for RegistryKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RegistryKind::A365 {
-                endpoint,
-                agent_id,
-                api,
-                ..
-            } => f
-                .debug_struct("A365")
-                .field("endpoint", endpoint)
-                .field("agent_id", agent_id)
-                .field("auth_token", &"***")
-                .field("api", api)
-                .finish(),
-            RegistryKind::Url { headers, .. } => f
-                .debug_struct("Url")
-                .field("url", &"***")
-                .field("headers", &headers.keys().collect::<Vec<_>>())
-                .finish(),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Raw table and validation
-
-/// The `[discovery]` table as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawDiscovery {
-    pub kind: Option<String>,
-    pub endpoint: Option<String>,
-    pub agent_id: Option<String>,
-    pub auth_token: Option<String>,
-    pub api: Option<String>,
-    pub url: Option<String>,
-    pub headers: Option<BTreeMap<String, String>>,
-    pub refresh_interval: Option<String>,
-    pub request_timeout: Option<String>,
-    pub server_auth: Option<BTreeMap<String, BTreeMap<String, String>>>,
-}
+use crate::config::checks::{
+    UrlWording, check_headers, check_http_url, check_template, named, parse_duration,
+};
+use crate::config::diagnostics::{Ctx, Problem, one_of_fix};
+use crate::config::raw::RawDiscovery;
+use crate::config::types::{A365Api, DEFAULT_DISCOVERY_TIMEOUT, DiscoveryConfig, RegistryKind};
+use crate::error::ConfigError;
 
 const KINDS: [&str; 2] = ["a365", "url"];
 
@@ -222,7 +99,8 @@ pub(super) fn validate_discovery(
 
     let registry = if kind == "a365" {
         let endpoint = raw.endpoint.unwrap_or_default();
-        check_http_url("endpoint", &endpoint).map_err(|(p, f)| err("endpoint", p, f))?;
+        check_http_url(&endpoint, &registry_url("endpoint"))
+            .map_err(|(p, f)| err("endpoint", p, f))?;
         let agent_id = raw.agent_id.unwrap_or_default();
         if agent_id.trim().is_empty() {
             return Err(err(
@@ -241,26 +119,16 @@ pub(super) fn validate_discovery(
                     .to_string(),
             ));
         }
-        template::check_syntax("'auth_token'", &auth_token).map_err(|e| {
-            err(
-                "auth_token",
-                e.to_string(),
-                "close every ${ with }, e.g. ${token} or ${env:NAME}".to_string(),
-            )
-        })?;
+        check_template("'auth_token'", &auth_token).map_err(|(p, f)| err("auth_token", p, f))?;
         let api = match raw.api.as_deref() {
             None => A365Api::default(),
-            Some(value) => A365Api::ALL
-                .iter()
-                .find(|(_, name)| *name == value)
-                .map(|(api, _)| *api)
-                .ok_or_else(|| {
-                    err(
-                        "api",
-                        format!("unknown A365 api \"{value}\""),
-                        one_of_fix(value, &["v1", "v2"]),
-                    )
-                })?,
+            Some(value) => named(value, &A365Api::ALL).ok_or_else(|| {
+                err(
+                    "api",
+                    format!("unknown A365 api \"{value}\""),
+                    one_of_fix(value, &["v1", "v2"]),
+                )
+            })?,
         };
         RegistryKind::A365 {
             endpoint,
@@ -326,26 +194,24 @@ pub(super) fn validate_discovery(
     })
 }
 
-/// An http(s) URL. Messages never include the URL (it may carry credentials).
-fn check_http_url(key: &str, value: &str) -> Result<(), (String, String)> {
-    let fix = format!("write a full http(s) URL, e.g. {key} = \"https://registry.example.com\"");
-    match url::Url::parse(value) {
-        Err(e) => Err((format!("'{key}' is not a valid URL ({e})"), fix)),
-        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
-        Ok(u) => Err((
-            format!(
-                "'{key}' uses the scheme '{}'; only http and https are supported",
-                u.scheme()
-            ),
-            fix,
-        )),
+/// How URL problems are worded for the key `key` of `[discovery]`.
+fn registry_url(key: &str) -> UrlWording<'_> {
+    UrlWording {
+        subject: match key {
+            "endpoint" => "'endpoint'",
+            _ => "'url'",
+        },
+        example: match key {
+            "endpoint" => "endpoint = \"https://registry.example.com\"",
+            _ => "url = \"https://registry.example.com\"",
+        },
     }
 }
 
 /// Where a `kind = "url"` document is: (location, whether it is fetched over HTTP).
 /// http(s) and `file://` URLs are kept as written; a path is made absolute against the
 /// config file's directory.
-fn document_location(value: &str, file: Option<&Path>) -> Result<(String, bool), (String, String)> {
+fn document_location(value: &str, file: Option<&Path>) -> Result<(String, bool), Problem> {
     let fix = "write an http(s) URL, a file:// URL or a path, e.g. \
                url = \"https://registry.example.com/mcpServers.json\" or url = \"servers.json\""
         .to_string();
@@ -354,7 +220,7 @@ fn document_location(value: &str, file: Option<&Path>) -> Result<(String, bool),
     }
     let lower = value.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
-        check_http_url("url", value)?;
+        check_http_url(value, &registry_url("url"))?;
         return Ok((value.to_string(), true));
     }
     if lower.starts_with("file://") {

@@ -16,7 +16,7 @@
 //!   (→ `enabled: false`) and `enabled`. Keys other clients use that Switchboard does not
 //!   (`autoApprove`, `alwaysAllow`, `timeout`, `envFile`, `description`, ...; see
 //!   [`OTHER_CLIENTS_KEYS`]) are ignored and named in a `debug` log. Any other key is
-//!   ignored too, but becomes a [`Config::warnings`] entry naming the file, server and key,
+//!   ignored too, but becomes a [`Config::warnings`](crate::config::Config::warnings) entry naming the file, server and key,
 //!   with the closest key Switchboard reads (`"arg"` → did you mean `args`?): a typo there
 //!   would otherwise start a server without its arguments, which may then wait forever.
 //! - Numbers and booleans in `args` and `env` are turned into strings; empty `args`, `env`
@@ -32,22 +32,24 @@
 //!   are already valid are never changed; a normalised name that collides with another gets
 //!   `_2`, `_3`, ... (in the sorted order of the original names). Each rename is logged at
 //!   `debug`.
+//!
+//! This file reads the document into [`RawServer`]s (and the unknown keys of each); the
+//! naming, the warnings and the validation happen in `validate/mod.rs`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::load::{
-    Ctx, RawServer, is_valid_server_name, normalise_server_name, unknown_key_fix, validate_server,
-};
-use super::suggest::closest;
-use super::{Config, ConfigError, ConfigWarning};
+use super::RawServer;
+use crate::config::diagnostics::{Ctx, json_syntax_error};
+use crate::config::suggest::closest;
+use crate::error::ConfigError;
 
 /// Where servers live in the shapes we read.
 const SERVER_TABLES: &[&str] = &["mcpServers", "servers", "mcp"];
 
 /// The keys of a server entry that Switchboard reads (see [`raw_server`]).
-const SERVER_KEYS: &[&str] = &[
+pub(in crate::config) const SERVER_KEYS: &[&str] = &[
     "command",
     "args",
     "env",
@@ -84,24 +86,22 @@ const OTHER_CLIENTS_KEYS: &[&str] = &[
     "watchPaths",
 ];
 
-pub(super) fn parse(ctx: &Ctx<'_>, text: &str) -> Result<Config, ConfigError> {
+/// One server entry of a JSON document.
+pub(in crate::config) struct JsonServer {
+    /// The name as written in the file (errors name the server so).
+    pub name: String,
+    /// The entry as a raw server, with the keys that are neither Switchboard's nor another
+    /// client's (in the entry's order); or why the entry cannot be read.
+    pub entry: Result<(RawServer, Vec<String>), ConfigError>,
+}
+
+/// Reads a JSON document's server entries, in the order of the file (`mcpServers`, then
+/// `servers`, then `mcp.servers` when several are present, as they appear). Syntax errors,
+/// a server table that is not an object and a misspelt server table fail the whole file.
+pub(in crate::config) fn read(ctx: &Ctx<'_>, text: &str) -> Result<Vec<JsonServer>, ConfigError> {
     let stripped = strip_jsonc(text);
-    let doc: Value = serde_json::from_str(&stripped).map_err(|e| {
-        let msg = e.to_string();
-        let msg = msg
-            .rfind(" at line ")
-            .map_or(msg.as_str(), |i| &msg[..i])
-            .to_string();
-        let mut err = ConfigError::new(
-            format!("JSON syntax error: {msg}"),
-            "fix the JSON syntax at that position",
-        )
-        .with_file(ctx.file);
-        if e.line() > 0 {
-            err = err.at(e.line(), e.column());
-        }
-        err
-    })?;
+    let doc: Value =
+        serde_json::from_str(&stripped).map_err(|e| json_syntax_error(&e, ctx.file))?;
     let Value::Object(top) = doc else {
         return Err(ConfigError::new(
             "the top level of the file is not a JSON object",
@@ -152,89 +152,29 @@ pub(super) fn parse(ctx: &Ctx<'_>, text: &str) -> Result<Config, ConfigError> {
         tracing::debug!("no 'mcpServers' or 'servers' object in the JSON file; no servers");
     }
 
-    let names = assign_names(entries.iter().map(|(n, _)| n.as_str()));
-    let mut servers = BTreeMap::new();
-    let mut warnings: Vec<ConfigWarning> = Vec::new();
-    for ((original, value), name) in entries.iter().zip(names) {
-        if name != *original {
-            tracing::debug!(original = %original, name = %name, "renamed server from JSON config");
-        }
-        let with_server = |e: ConfigError| e.with_server(original.clone());
-        let Value::Object(obj) = value else {
-            return Err(with_server(
-                ConfigError::new(
+    Ok(entries
+        .into_iter()
+        .map(|(name, value)| {
+            let in_server = |e: ConfigError| e.with_file(ctx.file).with_server(name.clone());
+            let entry = match value {
+                Value::Object(obj) => raw_server(obj).map_err(|(key, problem, fix)| {
+                    in_server(ConfigError::new(problem, fix).with_key(key))
+                }),
+                _ => Err(in_server(ConfigError::new(
                     "the server is not a JSON object",
                     "write \"NAME\": {\"command\": \"...\"} or \"NAME\": {\"url\": \"...\"}",
-                )
-                .with_file(ctx.file),
-            ));
-        };
-        let (raw, unknown) = raw_server(obj).map_err(|(key, problem, fix)| {
-            let mut e = with_server(ConfigError::new(problem, fix).with_file(ctx.file));
-            e.key = Some(key.to_string());
-            e
-        })?;
-        warnings.extend(unknown.into_iter().map(|key| {
-            with_server(
-                ConfigError::new("unknown key, ignored", unknown_key_fix(key, SERVER_KEYS))
-                    .with_file(ctx.file)
-                    .with_key(key),
-            )
-        }));
-        let server = validate_server(ctx, &name, raw).map_err(|mut e| {
-            e.server = Some(original.clone());
-            e
-        })?;
-        servers.insert(name, server);
-    }
-    Ok(Config {
-        servers,
-        variables: BTreeMap::new(),
-        catalog: Default::default(),
-        sessions: Default::default(),
-        registration: Default::default(),
-        discovery: None,
-        source: None,
-        warnings,
-    })
-}
-
-/// Maps original names to unique valid server names (see the module docs).
-/// Returns one name per input, in input order.
-fn assign_names<'a>(originals: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let originals: Vec<&str> = originals.collect();
-    let mut order: Vec<usize> = (0..originals.len()).collect();
-    order.sort_by_key(|&i| (originals[i], i));
-    let mut taken = BTreeSet::new();
-    let mut names = vec![String::new(); originals.len()];
-    // Valid names first, so they keep their name.
-    let mut rest = Vec::new();
-    for &i in &order {
-        let name = originals[i];
-        if is_valid_server_name(name) && taken.insert(name.to_string()) {
-            names[i] = name.to_string();
-        } else {
-            rest.push(i);
-        }
-    }
-    for i in rest {
-        let base = normalise_server_name(originals[i]);
-        let mut candidate = base.clone();
-        let mut n = 2;
-        while !taken.insert(candidate.clone()) {
-            candidate = format!("{base}_{n}");
-            n += 1;
-        }
-        names[i] = candidate;
-    }
-    names
+                ))),
+            };
+            JsonServer { name, entry }
+        })
+        .collect())
 }
 
 type FieldError = (&'static str, String, String);
 
 /// Converts one server object into a [`RawServer`], ignoring keys we do not use. Also
 /// returns the keys that are neither ours nor another client's (see the module docs).
-fn raw_server(obj: &Map<String, Value>) -> Result<(RawServer, Vec<&str>), FieldError> {
+fn raw_server(obj: &Map<String, Value>) -> Result<(RawServer, Vec<String>), FieldError> {
     let mut raw = RawServer::default();
     let mut ignored = Vec::new();
     let mut unknown = Vec::new();
@@ -263,7 +203,7 @@ fn raw_server(obj: &Map<String, Value>) -> Result<(RawServer, Vec<&str>), FieldE
             }
             "serverUrl" | "transport" | "enabled" => ignored.push(key.as_str()),
             other if OTHER_CLIENTS_KEYS.contains(&other) => ignored.push(other),
-            other => unknown.push(other),
+            other => unknown.push(other.to_string()),
         }
     }
     if !ignored.is_empty() {

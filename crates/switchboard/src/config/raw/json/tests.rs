@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use super::*;
-use crate::config::{ServerConfig, TransportKind};
+use crate::config::validate::assign_names;
+use crate::config::{Config, ServerConfig, TransportKind};
 
 const FILE: &str = "/home/me/.cursor/mcp.json";
 

@@ -1,0 +1,357 @@
+//! Switchboard's TOML, as written: one serde struct per table, and the shape of every key.
+//!
+//! [`read`] first walks the parsed document against the key lists ([`CONFIG`] and the tables
+//! it names): a key not in its table's list is an unknown key (with the closest known key
+//! and the list), a value of the wrong type says what type it must be, both at the key's or
+//! value's own line. Only then does serde read the document into [`RawConfig`], which can no
+//! longer fail on a key or a type; so no serde message needs rewording (serde's texts would
+//! also echo values, which may be secrets). The structs keep `deny_unknown_fields` as a
+//! second guard, and a test keeps every struct's fields equal to its key list.
+//!
+//! Durations and names of modes are strings here; `validate/` parses them, so that their
+//! errors can say what form is accepted.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
+
+use crate::config::diagnostics::{Ctx, DURATION_FIX, unknown_key_fix};
+use crate::error::ConfigError;
+
+/// The top-level table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(in crate::config) struct RawConfig {
+    #[serde(default)]
+    pub servers: BTreeMap<String, RawServer>,
+    /// String values only: they are substituted into header and env values.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    pub catalog: Option<RawCatalog>,
+    pub sessions: Option<RawSessions>,
+    pub on_server_registration_error: Option<String>,
+    pub retry_skipped_servers: Option<bool>,
+    pub discovery: Option<RawDiscovery>,
+}
+
+/// The `[sessions]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(in crate::config) struct RawSessions {
+    pub reaper_interval: Option<String>,
+}
+
+/// One `[servers.NAME.reconnect]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(in crate::config) struct RawReconnect {
+    pub max_attempts: Option<i64>,
+    pub initial_backoff: Option<String>,
+    pub max_backoff: Option<String>,
+}
+
+/// The `[catalog]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(in crate::config) struct RawCatalog {
+    pub separator: Option<String>,
+    pub prefix: Option<String>,
+    pub max_name_length: Option<i64>,
+    pub collisions: Option<String>,
+}
+
+/// One `[servers.NAME.tool_overrides.ORIGINAL]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(in crate::config) struct RawToolOverride {
+    pub alias: Option<String>,
+    pub description: Option<String>,
+}
+
+/// One `[servers.NAME]` table (also what a JSON server entry is read into).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(in crate::config) struct RawServer {
+    pub transport: Option<String>,
+    pub command: Option<String>,
+    pub args: Option<Vec<String>>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub cwd: Option<String>,
+    pub url: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub connect_timeout: Option<String>,
+    pub list_timeout: Option<String>,
+    pub tool_call_timeout: Option<String>,
+    pub http_connections: Option<String>,
+    pub include: Option<Vec<String>>,
+    pub exclude: Option<Vec<String>>,
+    pub tool_overrides: Option<BTreeMap<String, RawToolOverride>>,
+    pub session_mode: Option<String>,
+    pub session_idle_timeout: Option<String>,
+    pub max_sessions: Option<i64>,
+    pub reconnect: Option<RawReconnect>,
+    pub enabled: Option<bool>,
+    pub on_server_registration_error: Option<String>,
+}
+
+/// The `[discovery]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(in crate::config) struct RawDiscovery {
+    pub kind: Option<String>,
+    pub endpoint: Option<String>,
+    pub agent_id: Option<String>,
+    pub auth_token: Option<String>,
+    pub api: Option<String>,
+    pub url: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub refresh_interval: Option<String>,
+    pub request_timeout: Option<String>,
+    pub server_auth: Option<BTreeMap<String, BTreeMap<String, String>>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key lists: the keys of each table, in the order of its struct's fields (the order error
+// messages list them in), with the shape of each value.
+
+/// What a key's value must be.
+#[derive(Debug)]
+pub(in crate::config) enum Shape {
+    String,
+    /// A string holding a duration (`"30s"`).
+    Duration,
+    Integer,
+    Bool,
+    /// An array of strings.
+    Strings,
+    /// A table of strings (`env`, `headers`, `[variables]`).
+    StringTable,
+    /// A table with these keys.
+    Table(Keys),
+    /// A table keyed by names (servers, tools) whose values all have this shape.
+    TableOf(&'static Shape),
+}
+
+pub(in crate::config) type Keys = &'static [(&'static str, Shape)];
+
+/// [`RawConfig`]
+pub(in crate::config) const CONFIG: Keys = &[
+    ("servers", Shape::TableOf(&Shape::Table(SERVER))),
+    ("variables", Shape::StringTable),
+    ("catalog", Shape::Table(CATALOG)),
+    ("sessions", Shape::Table(SESSIONS)),
+    ("on_server_registration_error", Shape::String),
+    ("retry_skipped_servers", Shape::Bool),
+    ("discovery", Shape::Table(DISCOVERY)),
+];
+
+/// [`RawSessions`]
+pub(in crate::config) const SESSIONS: Keys = &[("reaper_interval", Shape::Duration)];
+
+/// [`RawReconnect`]
+pub(in crate::config) const RECONNECT: Keys = &[
+    ("max_attempts", Shape::Integer),
+    ("initial_backoff", Shape::Duration),
+    ("max_backoff", Shape::Duration),
+];
+
+/// [`RawCatalog`]
+pub(in crate::config) const CATALOG: Keys = &[
+    ("separator", Shape::String),
+    ("prefix", Shape::String),
+    ("max_name_length", Shape::Integer),
+    ("collisions", Shape::String),
+];
+
+/// [`RawToolOverride`]
+pub(in crate::config) const TOOL_OVERRIDE: Keys =
+    &[("alias", Shape::String), ("description", Shape::String)];
+
+/// [`RawServer`]
+pub(in crate::config) const SERVER: Keys = &[
+    ("transport", Shape::String),
+    ("command", Shape::String),
+    ("args", Shape::Strings),
+    ("env", Shape::StringTable),
+    ("cwd", Shape::String),
+    ("url", Shape::String),
+    ("headers", Shape::StringTable),
+    ("connect_timeout", Shape::Duration),
+    ("list_timeout", Shape::Duration),
+    ("tool_call_timeout", Shape::Duration),
+    ("http_connections", Shape::String),
+    ("include", Shape::Strings),
+    ("exclude", Shape::Strings),
+    (
+        "tool_overrides",
+        Shape::TableOf(&Shape::Table(TOOL_OVERRIDE)),
+    ),
+    ("session_mode", Shape::String),
+    ("session_idle_timeout", Shape::Duration),
+    ("max_sessions", Shape::Integer),
+    ("reconnect", Shape::Table(RECONNECT)),
+    ("enabled", Shape::Bool),
+    ("on_server_registration_error", Shape::String),
+];
+
+/// [`RawDiscovery`]
+pub(in crate::config) const DISCOVERY: Keys = &[
+    ("kind", Shape::String),
+    ("endpoint", Shape::String),
+    ("agent_id", Shape::String),
+    ("auth_token", Shape::String),
+    ("api", Shape::String),
+    ("url", Shape::String),
+    ("headers", Shape::StringTable),
+    ("refresh_interval", Shape::Duration),
+    ("request_timeout", Shape::Duration),
+    ("server_auth", Shape::TableOf(&Shape::StringTable)),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/// Reads a parsed TOML document (`doc`, also in `ctx` for positions): keys and types first,
+/// then serde.
+pub(in crate::config) fn read(
+    ctx: &Ctx<'_>,
+    doc: &toml::Spanned<DeTable<'_>>,
+) -> Result<RawConfig, ConfigError> {
+    check_table(ctx, doc.get_ref(), CONFIG, &mut Vec::new())?;
+    RawConfig::deserialize(toml::de::Deserializer::from(doc.clone()))
+        .map_err(|e| ctx.serde_error(&e))
+}
+
+/// Checks every key of `table` (at `path`) against `keys`, in document order.
+fn check_table<'d>(
+    ctx: &Ctx<'_>,
+    table: &'d DeTable<'d>,
+    keys: Keys,
+    path: &mut Vec<&'d str>,
+) -> Result<(), ConfigError> {
+    for (key, value) in table.iter() {
+        let name: &str = key.get_ref();
+        path.push(name);
+        let Some((_, shape)) = keys.iter().find(|(k, _)| *k == name) else {
+            let known: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+            let fix = unknown_key_fix(name, &known);
+            return Err(ctx.error_at_span(path, key.span(), "unknown key".to_string(), fix));
+        };
+        check_value(ctx, value.get_ref(), value.span(), shape, path)?;
+        path.pop();
+    }
+    Ok(())
+}
+
+/// Checks that the value at `path` (its last key) has `shape`.
+fn check_value<'d>(
+    ctx: &Ctx<'_>,
+    value: &'d DeValue<'d>,
+    span: Range<usize>,
+    shape: &Shape,
+    path: &mut Vec<&'d str>,
+) -> Result<(), ConfigError> {
+    let wrong = |path: &[&str], span: Range<usize>, found: &DeValue<'_>, expected: &Shape| {
+        let key = path.last().copied().unwrap_or_default();
+        let problem = format!(
+            "'{key}' must be {}, not {}",
+            expected.name(),
+            found_type(found)
+        );
+        ctx.error_at_span(path, span, problem, expected.fix(key))
+    };
+    match (shape, value) {
+        (Shape::String | Shape::Duration, DeValue::String(_))
+        | (Shape::Bool, DeValue::Boolean(_)) => Ok(()),
+        (Shape::Integer, DeValue::Integer(n)) => {
+            if i64::from_str_radix(n.as_str(), n.radix()).is_ok() {
+                Ok(())
+            } else {
+                let key = path.last().copied().unwrap_or_default();
+                Err(ctx.error_at_span(
+                    path,
+                    span,
+                    format!("'{key}' is too large a number"),
+                    "use a smaller number".to_string(),
+                ))
+            }
+        }
+        (Shape::Strings, DeValue::Array(items)) => {
+            match items.iter().find(|item| !item.get_ref().is_str()) {
+                None => Ok(()),
+                Some(item) => {
+                    let key = path.last().copied().unwrap_or_default();
+                    let problem = format!(
+                        "'{key}' must contain only strings, not {}",
+                        found_type(item.get_ref())
+                    );
+                    Err(ctx.error_at_span(path, item.span(), problem, shape.fix(key)))
+                }
+            }
+        }
+        (Shape::StringTable, DeValue::Table(table)) => {
+            for (key, value) in table.iter() {
+                if !value.get_ref().is_str() {
+                    path.push(key.get_ref());
+                    return Err(wrong(path, value.span(), value.get_ref(), &Shape::String));
+                }
+            }
+            Ok(())
+        }
+        (Shape::Table(keys), DeValue::Table(table)) => check_table(ctx, table, keys, path),
+        (Shape::TableOf(inner), DeValue::Table(table)) => {
+            for (key, value) in table.iter() {
+                path.push(key.get_ref());
+                check_value(ctx, value.get_ref(), value.span(), inner, path)?;
+                path.pop();
+            }
+            Ok(())
+        }
+        (expected, found) => Err(wrong(path, span, found, expected)),
+    }
+}
+
+impl Shape {
+    /// The type a value must have, in TOML words.
+    fn name(&self) -> &'static str {
+        match self {
+            Shape::String | Shape::Duration => "a string",
+            Shape::Integer => "an integer",
+            Shape::Bool => "true or false",
+            Shape::Strings => "an array",
+            Shape::StringTable | Shape::Table(_) | Shape::TableOf(_) => "a table",
+        }
+    }
+
+    /// How to write a value of this shape for `key`.
+    fn fix(&self, key: &str) -> String {
+        match self {
+            Shape::Duration => DURATION_FIX.replace("KEY", key),
+            Shape::String => format!("put the value in quotes: {key} = \"...\""),
+            Shape::Integer => format!("write a whole number, e.g. {key} = 2"),
+            Shape::Bool => format!("write {key} = true or {key} = false"),
+            Shape::Strings => format!("write it as an array, e.g. {key} = [\"a\", \"b\"]"),
+            Shape::StringTable | Shape::Table(_) | Shape::TableOf(_) => {
+                format!("write it as a table, e.g. {key} = {{ NAME = \"value\" }}")
+            }
+        }
+    }
+}
+
+/// A value's type in TOML words (never the value).
+fn found_type(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "a number",
+        DeValue::Float(_) => "a decimal number",
+        DeValue::Boolean(_) => "true/false",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+#[cfg(test)]
+mod tests;
