@@ -24,8 +24,6 @@ async fn start(servers: Vec<ServerConfig>) -> Hub {
     start_with(CatalogConfig::default(), servers).await
 }
 
-/// A dial with no config variables.
-
 async fn start_with(catalog: CatalogConfig, servers: Vec<ServerConfig>) -> Hub {
     let settings = HubSettings {
         catalog,
