@@ -1217,6 +1217,11 @@ fn check_exits_3_when_degraded_and_json_says_why() {
     assert_eq!(bad["tools"], 0);
     assert_eq!(bad["last_error"]["class"], "unreachable");
     assert!(bad["last_error"]["at"].as_str().unwrap().ends_with('Z'));
+    // The engine's error report: which server, and that nothing was sent.
+    assert_eq!(bad["last_error"]["server"], "bad");
+    assert_eq!(bad["last_error"]["delivery"], "not_sent");
+    assert_eq!(bad["last_error"]["may_have_run"], false);
+    assert_eq!(bad["last_error"]["retry_after_ms"], Value::Null);
     assert_eq!(bad["last_success"], Value::Null);
     assert_eq!(kit["state"], "ready");
     assert!(kit["tools"].as_u64().unwrap() > 5, "{kit}");

@@ -24,6 +24,7 @@ pub mod sessions;
 mod sync;
 pub mod transport;
 pub mod upstream;
+mod wire;
 
 pub use upstream::{CallOutcome, Connector, Upstream, UpstreamEvent};
 
