@@ -1628,6 +1628,16 @@ fn tools_json_carries_each_tools_input_and_output_schema() {
         "string"
     );
     assert!(echo.get("output_schema").is_none(), "{echo}");
+    // Annotations are the engine's own names, only those the server set.
+    assert!(echo.get("annotations").is_none(), "{echo}");
+    assert_eq!(
+        tool("kit__lookup")["annotations"],
+        serde_json::json!({"read_only": true})
+    );
+    assert_eq!(
+        tool("kit__put")["annotations"],
+        serde_json::json!({"idempotent": true})
+    );
     let structured = tool("kit__structured");
     assert_eq!(
         structured["output_schema"]["properties"]["temperature"]["type"],

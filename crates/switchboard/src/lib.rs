@@ -26,9 +26,9 @@ pub mod transport;
 pub mod upstream;
 mod wire;
 
-pub use upstream::{CallOutcome, Connector, Upstream, UpstreamEvent};
+pub use upstream::{CallOutcome, Connector, Content, Upstream, UpstreamEvent};
 
-pub use catalog::{Catalog, ExportFormat, ExposedTool};
+pub use catalog::{Catalog, ExportFormat, ExposedTool, ToolAnnotations};
 pub use config::{Config, ServerConfig, TransportKind};
 pub use error::{Delivery, Error, ErrorClass, ErrorReport, Phase};
 pub use hub::{Health, Hub, HubEvent, HubSettings, Overall, ServerState};

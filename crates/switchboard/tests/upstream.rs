@@ -115,18 +115,7 @@ macro_rules! on_every_transport {
                 assert!(!echo.is_error);
 
                 let mixed = call(&upstream, "mixed", json!({})).await;
-                let kinds: Vec<&str> = mixed
-                    .content
-                    .iter()
-                    .map(|block| match block {
-                        rmcp::model::ContentBlock::Text(_) => "text",
-                        rmcp::model::ContentBlock::Image(_) => "image",
-                        rmcp::model::ContentBlock::Audio(_) => "audio",
-                        rmcp::model::ContentBlock::ResourceLink(_) => "resource_link",
-                        rmcp::model::ContentBlock::Resource(_) => "resource",
-                        _ => "other",
-                    })
-                    .collect();
+                let kinds: Vec<&str> = mixed.content.iter().map(|block| block.kind()).collect();
                 assert_eq!(kinds, ["text", "text", "image", "audio", "resource_link", "resource"]);
                 assert_eq!(mixed.text(), "first\nsecond");
 

@@ -382,10 +382,7 @@ impl Hub {
         };
         let server = clients.shared().server();
         let deadline = deadline.unwrap_or_else(|| Instant::now() + server.tool_call_timeout);
-        let repeatable = tool
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.read_only_hint == Some(true) || a.idempotent_hint == Some(true));
+        let repeatable = tool.repeatable();
         let info = CallInfo {
             name,
             server: &tool.server,

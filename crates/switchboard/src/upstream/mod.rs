@@ -28,7 +28,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 pub use handler::UpstreamEvent;
-pub use outcome::CallOutcome;
+pub use outcome::{CallOutcome, Content};
 
 use crate::config::template::{render_env, render_headers};
 use crate::config::{HttpConnections, ServerConfig, TransportKind, Variables};
