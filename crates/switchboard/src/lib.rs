@@ -28,7 +28,7 @@ mod wire;
 
 pub use upstream::{CallOutcome, Connector, Content, Upstream, UpstreamEvent};
 
-pub use catalog::{Catalog, ExportFormat, ExposedTool, ToolAnnotations};
+pub use catalog::{Catalog, ExportFormat, ExposedTool, Lookup, ToolAnnotations};
 pub use config::{Config, ServerConfig, TransportKind};
 pub use error::{Delivery, Error, ErrorClass, ErrorReport, Phase};
 pub use hub::{Health, Hub, HubEvent, HubSettings, Overall, ServerState};

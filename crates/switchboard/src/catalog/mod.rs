@@ -20,8 +20,9 @@
 //! A catalogue never changes once built: a server's `tools/list_changed` builds a new one,
 //! and callers holding the old one keep a consistent snapshot.
 //!
-//! An [`ExposedTool`] is the engine's own type (no rmcp type in it) and serialises as one
-//! row of `switchboard tools --format json`.
+//! Exposed names are what programs use; people also type a tool's own name or alias
+//! ([`Catalog::lookup`]). An [`ExposedTool`] is the engine's own type (no rmcp type in it)
+//! and serialises as one row of `switchboard tools --format json`.
 
 mod arguments;
 mod export;
@@ -307,6 +308,33 @@ impl std::fmt::Display for Diagnostic {
     }
 }
 
+/// What a name a person typed stands for in a catalogue; see [`Catalog::lookup`].
+#[derive(Debug)]
+pub enum Lookup {
+    /// The name is this tool's exposed name.
+    Exposed(Arc<ExposedTool>),
+    /// The name is this tool's own name (the server's) or its alias, and no other exposed
+    /// tool's: its exposed name is `tool.name`.
+    ByToolName(Arc<ExposedTool>),
+    /// No tool has the name. `error` is [`Error::NoSuchTool`] with the closest exposed name
+    /// as its suggestion; `same_name` lists the tools whose own name or alias it is when
+    /// there are several (so none was picked), in catalogue order.
+    NotFound {
+        error: Error,
+        same_name: Vec<Arc<ExposedTool>>,
+    },
+}
+
+impl Lookup {
+    /// The tool, or the [`Error::NoSuchTool`] saying there is none.
+    pub fn into_result(self) -> Result<Arc<ExposedTool>, Error> {
+        match self {
+            Lookup::Exposed(tool) | Lookup::ByToolName(tool) => Ok(tool),
+            Lookup::NotFound { error, .. } => Err(error),
+        }
+    }
+}
+
 /// The merged, immutable tool catalogue.
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -396,6 +424,28 @@ impl Catalog {
             name: name.to_string(),
             suggestion: closest(name, &names).map(str::to_string),
         })
+    }
+
+    /// The tool a person means by `name`: its exposed name (`memory__read_graph`), else the
+    /// server's own name for it or its alias (`read_graph`) when exactly one exposed tool
+    /// has that name. Otherwise [`Lookup::NotFound`], with a "did you mean" suggestion.
+    /// Programs should call by exposed name ([`Catalog::resolve`]); this is for names
+    /// people type.
+    pub fn lookup(&self, name: &str) -> Lookup {
+        let error = match self.resolve(name) {
+            Ok(tool) => return Lookup::Exposed(tool),
+            Err(error) => error,
+        };
+        let mut same_name: Vec<Arc<ExposedTool>> = self
+            .tools
+            .iter()
+            .filter(|t| t.original == name || t.alias.as_deref() == Some(name))
+            .cloned()
+            .collect();
+        if same_name.len() == 1 {
+            return Lookup::ByToolName(same_name.remove(0));
+        }
+        Lookup::NotFound { error, same_name }
     }
 
     /// Collisions, unknown overrides, unmatched filters, left-out servers.

@@ -443,6 +443,51 @@ fn an_exposed_tool_serialises_as_a_tools_json_row_and_reads_back() {
 }
 
 #[test]
+fn lookup_takes_exposed_names_then_a_unique_own_name_or_alias() {
+    let mut a = server("a", &["echo", "only_a", "read"]);
+    a.overrides.insert(
+        "read".into(),
+        ToolOverride {
+            alias: Some("cat".into()),
+            description: None,
+        },
+    );
+    let catalog = build(&[a, server("b", &["echo"])]);
+    let name = |lookup: Lookup| match lookup {
+        Lookup::Exposed(t) => format!("exposed {}", t.name),
+        Lookup::ByToolName(t) => format!("by tool name {}", t.name),
+        Lookup::NotFound { error, same_name } => {
+            let names: Vec<&str> = same_name.iter().map(|t| t.name.as_str()).collect();
+            format!("{error} / {}", names.join(","))
+        }
+    };
+    assert_eq!(name(catalog.lookup("a__echo")), "exposed a__echo");
+    assert_eq!(name(catalog.lookup("only_a")), "by tool name a__only_a");
+    assert_eq!(name(catalog.lookup("cat")), "by tool name a__cat");
+    assert_eq!(name(catalog.lookup("read")), "by tool name a__cat");
+    assert_eq!(
+        name(catalog.lookup("echo")),
+        "no tool is named 'echo' (did you mean 'a__echo'?) / a__echo,b__echo"
+    );
+    assert_eq!(
+        name(catalog.lookup("a__ecoh")),
+        "no tool is named 'a__ecoh' (did you mean 'a__echo'?) / "
+    );
+    assert_eq!(
+        catalog.lookup("only_a").into_result().unwrap().name,
+        "a__only_a"
+    );
+    assert_eq!(
+        catalog
+            .lookup("nothing_like_it")
+            .into_result()
+            .unwrap_err()
+            .class(),
+        crate::ErrorClass::UnknownTool
+    );
+}
+
+#[test]
 fn argument_checks_run_through_the_catalogue() {
     let mut s = server("k", &["echo"]);
     s.tools[0].input_schema = Arc::new(
