@@ -21,7 +21,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use switchboard::config::HttpConnections;
 use switchboard::transport::http;
 use switchboard::transport::sse::SseClientTransport;
-use switchboard::{Connector, Hub, ServerConfig, TransportKind, Upstream};
+use switchboard::{Connector, Deadline, Hub, ServerConfig, TransportKind, Upstream};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
@@ -184,7 +184,7 @@ impl Client {
                 let name = exposed
                     .get(tool)
                     .with_context(|| format!("the server has no tool '{tool}'"))?;
-                let deadline = Instant::now() + CALL_DEADLINE;
+                let deadline = Deadline::after(CALL_DEADLINE);
                 let outcome = hub.call(name, Some(args.clone()), Some(deadline)).await?;
                 (outcome.is_error, first_text_len(&outcome))
             }

@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use switchboard::{CallOutcome, Error, Phase};
-use tokio::time::Instant;
+use switchboard::{CallOutcome, Deadline, Error, Phase};
 
 use crate::SourceArgs;
 use crate::output::{JsonStyle, print_error, print_json};
@@ -45,7 +44,7 @@ pub async fn run(args: &SourceArgs, request: Request<'_>) -> u8 {
     let code = match resolve(&hub, request.name) {
         Ok(tool) => {
             // The timeout is the call's own; connecting had its connect_timeout.
-            let deadline = request.timeout.map(|t| Instant::now() + t);
+            let deadline = request.timeout.map(Deadline::after);
             let result = hub.call(&tool.name, arguments, deadline).await;
             report(result, &request)
         }

@@ -17,6 +17,7 @@
 
 pub mod catalog;
 pub mod config;
+mod deadline;
 pub mod discovery;
 pub mod error;
 pub mod hub;
@@ -30,6 +31,7 @@ pub use upstream::{CallOutcome, Connector, Content, Upstream, UpstreamEvent};
 
 pub use catalog::{Catalog, ExportFormat, ExposedTool, Lookup, ToolAnnotations};
 pub use config::{Config, ServerConfig, TransportKind};
+pub use deadline::Deadline;
 pub use error::{Delivery, Error, ErrorClass, ErrorReport, Phase};
 pub use hub::{Health, Hub, HubEvent, HubSettings, Overall, ServerState};
 pub use sessions::Session;

@@ -52,6 +52,7 @@ use crate::catalog::{Catalog, ServerTools};
 use crate::config::{
     CatalogConfig, Config, RegistrationConfig, RegistrationPolicy, ServerConfig, SessionsConfig,
 };
+use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::sessions::{Dial, LinkStatus, ServerClients, Session};
 use crate::sync::lock;
@@ -347,12 +348,12 @@ impl Hub {
 
     /// Calls the tool exposed as `name` over the shared connections. Arguments are checked
     /// against its schema before anything is sent; `deadline` defaults to now + the server's
-    /// `tool_call_timeout`.
+    /// `tool_call_timeout`, and a call whose deadline has passed is not sent.
     pub async fn call(
         &self,
         name: &str,
         arguments: Option<JsonObject>,
-        deadline: Option<Instant>,
+        deadline: Option<Deadline>,
     ) -> Result<CallOutcome, Error> {
         self.call_in(None, name, arguments, deadline).await
     }
@@ -364,7 +365,7 @@ impl Hub {
         session: Option<&Session>,
         name: &str,
         arguments: Option<JsonObject>,
-        deadline: Option<Instant>,
+        deadline: Option<Deadline>,
     ) -> Result<CallOutcome, Error> {
         let tool = self.catalog().resolve(name)?;
         let arguments = tool.check_arguments(arguments)?;
@@ -381,7 +382,10 @@ impl Hub {
             });
         };
         let server = clients.shared().server();
-        let deadline = deadline.unwrap_or_else(|| Instant::now() + server.tool_call_timeout);
+        let deadline = deadline.map_or_else(
+            || Instant::now() + server.tool_call_timeout,
+            Deadline::tokio,
+        );
         let repeatable = tool.repeatable();
         let info = CallInfo {
             name,
