@@ -3,8 +3,9 @@
 //! way applications use it (`Hub::start` with the one server, then `Hub::call` by exposed
 //! name: catalogue lookup, argument check against the schema, the server's link, and
 //! `Upstream::call_tool` with a deadline). Plus engine variants assembled from the engine's
-//! public pieces (`Upstream::serve` over a transport we build) to measure proposed transport
-//! changes without changing the engine.
+//! pieces (`Upstream::serve` over a transport we build, from `switchboard::internals`, which
+//! is not the engine's API) to measure proposed transport changes without changing the
+//! engine.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,9 +20,9 @@ use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use switchboard::config::HttpConnections;
-use switchboard::transport::http;
-use switchboard::transport::sse::SseClientTransport;
-use switchboard::{Connector, Deadline, Hub, ServerConfig, TransportKind, Upstream};
+use switchboard::internals::sse::SseClientTransport;
+use switchboard::internals::{Upstream, http};
+use switchboard::{Connector, Deadline, Hub, ServerConfig, TransportKind};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value};
-use switchboard::{CallOutcome, Deadline, Error, Phase};
+use serde_json::Value;
+use switchboard::{CallOutcome, Deadline, Error, JsonObject, Phase};
 
 use crate::SourceArgs;
 use crate::output::{JsonStyle, print_error, print_json};
@@ -110,9 +110,7 @@ fn read_arguments(text: Option<&str>) -> Result<Option<(String, Option<String>)>
 
 /// Parses the arguments JSON, which must be an object; errors say where it went wrong (and
 /// in which file, when it came from one).
-fn parse_arguments(
-    text: Option<(String, Option<String>)>,
-) -> Result<Option<Map<String, Value>>, String> {
+fn parse_arguments(text: Option<(String, Option<String>)>) -> Result<Option<JsonObject>, String> {
     let Some((text, origin)) = text else {
         return Ok(None);
     };

@@ -17,7 +17,8 @@ use std::time::Duration;
 use common::{NodePeer, eventually, process_alive, repo_root};
 use serde_json::{Map, Value, json};
 use switchboard::config::Variables;
-use switchboard::{CallOutcome, Config, Connector, Error, ServerConfig, TransportKind, Upstream};
+use switchboard::internals::Upstream;
+use switchboard::{CallOutcome, Config, Connector, Error, ServerConfig, TransportKind};
 use tokio::time::Instant;
 
 /// Upper bound for any one step (connect, list, one call). Not a timing assertion.

@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use switchboard::config::Variables;
-use switchboard::{
-    CallOutcome, Connector, Delivery, Error, ErrorClass, Phase, ServerConfig, Upstream,
-};
+use switchboard::internals::Upstream;
+use switchboard::{CallOutcome, Connector, Delivery, Error, ErrorClass, Phase, ServerConfig};
 use switchboard_testkit::{
     HttpMode, Knobs, RunningServer, WWW_AUTHENTICATE_CHALLENGE, serve_sse, serve_streamable_http,
 };

@@ -2,15 +2,15 @@
 //! and the way back from an exposed name to (server, original tool name).
 //!
 //! This is what users meet first in their LLM calls, so it must never produce a name a
-//! provider rejects, nor route a call to the wrong tool. [`Catalog::build`] is a pure
-//! function of the servers' tool lists and the config:
+//! provider rejects, nor route a call to the wrong tool. The hub builds it
+//! (`Catalog::build`) as a pure function of the servers' tool lists and the config:
 //!
 //! 1. Per server (in name order): overrides for tools the server does not list are reported;
 //!    an alias that takes the name of another listed tool leaves the server out (a config
 //!    error found late); `include` / `exclude` are applied to original names and aliases.
 //! 2. Each tool's raw name is `{server}{separator}{alias or tool}` (or just the tool's name
-//!    with `prefix = "never"`), made provider-safe by [`naming::prefixed_name`] (or
-//!    [`naming::bare_name`]): a name too long has its server part shortened first, so the
+//!    with `prefix = "never"`), made provider-safe by `naming::prefixed_name` (or
+//!    `naming::bare_name`): a name too long has its server part shortened first, so the
 //!    tool's name stays readable.
 //! 3. Names that are still equal are collisions, settled by the [`CollisionPolicy`] in a
 //!    fixed order (server name, then names that needed no rewriting, then tool name), so
@@ -27,15 +27,16 @@
 mod arguments;
 mod export;
 mod filter;
-pub mod naming;
+pub(crate) mod naming;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use rmcp::model::{JsonObject, Tool};
+use rmcp::model::Tool;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::JsonObject;
 use crate::config::suggest::closest;
 use crate::config::{
     CatalogConfig, CollisionPolicy, ConfigError, PrefixMode, ServerConfig, ToolFilter, ToolOverride,
@@ -51,7 +52,7 @@ pub const REGISTRATION_LOG: &str = "switchboard::registration";
 
 /// One server's tools as listed, with the config that shapes how they are exposed.
 #[derive(Debug, Clone)]
-pub struct ServerTools {
+pub(crate) struct ServerTools {
     pub server: String,
     pub tools: Vec<Tool>,
     pub overrides: BTreeMap<String, ToolOverride>,
@@ -59,7 +60,7 @@ pub struct ServerTools {
 }
 
 impl ServerTools {
-    pub fn new(config: &ServerConfig, tools: Vec<Tool>) -> Self {
+    pub(crate) fn new(config: &ServerConfig, tools: Vec<Tool>) -> Self {
         ServerTools {
             server: config.name.clone(),
             tools,
@@ -359,7 +360,7 @@ struct Candidate<'a> {
 impl Catalog {
     /// Builds the catalogue (see the module docs). Fails only with `collisions = "error"`
     /// when names collide; everything else becomes a [`Diagnostic`].
-    pub fn build<'a>(
+    pub(crate) fn build<'a>(
         config: &CatalogConfig,
         servers: impl IntoIterator<Item = &'a ServerTools>,
     ) -> Result<Catalog, Error> {
@@ -455,7 +456,7 @@ impl Catalog {
 
     /// Logs, as warnings, the diagnostics that `previous` did not have (all of them when
     /// there is no previous catalogue), so a rebuild does not repeat old news.
-    pub fn warn_new_diagnostics(&self, previous: Option<&Catalog>) {
+    pub(crate) fn warn_new_diagnostics(&self, previous: Option<&Catalog>) {
         for diagnostic in &self.diagnostics {
             if previous.is_some_and(|p| p.diagnostics.contains(diagnostic)) {
                 continue;

@@ -13,7 +13,7 @@ mod discovery;
 mod json;
 mod load;
 pub(crate) mod suggest;
-pub mod template;
+pub(crate) mod template;
 
 pub use discovery::{A365Api, DEFAULT_DISCOVERY_TIMEOUT, DiscoveryConfig, RegistryKind};
 pub use template::{TemplateError, Variables};

@@ -38,7 +38,6 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use futures::future::join_all;
 use futures::stream::FuturesUnordered;
-use rmcp::model::JsonObject;
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -48,13 +47,14 @@ pub use calls::{CALLS_LOG, CallInfo, CallLayer, TraceCalls};
 pub use health::{ErrorReport, Health, Overall, ServerHealth, ServerState, SourceHealth};
 pub use sources::{Discover, Discovered, Source};
 
+use crate::JsonObject;
 use crate::catalog::{Catalog, ServerTools};
 use crate::config::{
     CatalogConfig, Config, RegistrationConfig, RegistrationPolicy, ServerConfig, SessionsConfig,
 };
 use crate::deadline::Deadline;
 use crate::error::Error;
-use crate::sessions::{Dial, LinkStatus, ServerClients, Session};
+use crate::sessions::{Dial, ServerClients, Session};
 use crate::sync::lock;
 use crate::upstream::{CallOutcome, UpstreamEvent};
 use health::Registration;
@@ -411,15 +411,6 @@ impl Hub {
     pub fn health(&self) -> Health {
         let sources = lock(&self.inner.sources).values().cloned().collect();
         self.inner.health(sources)
-    }
-
-    /// The state of each registered server's shared connection.
-    pub fn link_status(&self) -> BTreeMap<String, LinkStatus> {
-        self.inner
-            .servers()
-            .iter()
-            .map(|(name, c)| (name.clone(), c.shared().status()))
-            .collect()
     }
 
     /// Per-session connections open for `server` (0 for shared servers).
