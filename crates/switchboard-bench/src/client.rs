@@ -3,8 +3,9 @@
 //! way applications use it (`Hub::start` with the one server, then `Hub::call` by exposed
 //! name: catalogue lookup, argument check against the schema, the server's link, and
 //! `Upstream::call_tool` with a deadline). Plus engine variants assembled from the engine's
-//! public pieces (`Upstream::serve` over a transport we build) to measure proposed transport
-//! changes without changing the engine.
+//! pieces (`Upstream::serve` over a transport we build, from `switchboard::internals`, which
+//! is not the engine's API) to measure proposed transport changes without changing the
+//! engine.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,9 +20,9 @@ use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use switchboard::config::HttpConnections;
-use switchboard::transport::http;
-use switchboard::transport::sse::SseClientTransport;
-use switchboard::{Connector, Hub, ServerConfig, TransportKind, Upstream};
+use switchboard::internals::sse::SseClientTransport;
+use switchboard::internals::{Upstream, http};
+use switchboard::{Connector, Deadline, Hub, ServerConfig, TransportKind};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
@@ -169,36 +170,37 @@ impl Client {
 
     /// One `tools/call`; the size of its first text block, or an error.
     pub async fn call(&self, tool: &str, args: &JsonObject) -> anyhow::Result<usize> {
-        let (is_error, content) = match self {
+        let (is_error, first_text) = match self {
             Client::Rmcp { service, .. } => {
                 let params =
                     CallToolRequestParams::new(tool.to_owned()).with_arguments(args.clone());
                 let result = service.call_tool(params).await?;
-                (result.is_error == Some(true), result.content)
+                let first = result.content.first().and_then(|c| c.as_text());
+                (
+                    result.is_error == Some(true),
+                    first.map_or(0, |t| t.text.len()),
+                )
             }
             Client::Hub { hub, exposed } => {
                 let name = exposed
                     .get(tool)
                     .with_context(|| format!("the server has no tool '{tool}'"))?;
-                let deadline = Instant::now() + CALL_DEADLINE;
+                let deadline = Deadline::after(CALL_DEADLINE);
                 let outcome = hub.call(name, Some(args.clone()), Some(deadline)).await?;
-                (outcome.is_error, outcome.content)
+                (outcome.is_error, first_text_len(&outcome))
             }
             Client::Engine(upstream) => {
                 let deadline = Instant::now() + CALL_DEADLINE;
                 let outcome = upstream
                     .call_tool(tool, Some(args.clone()), deadline)
                     .await?;
-                (outcome.is_error, outcome.content)
+                (outcome.is_error, first_text_len(&outcome))
             }
         };
         if is_error {
             bail!("the tool returned isError");
         }
-        Ok(content
-            .first()
-            .and_then(|c| c.as_text())
-            .map_or(0, |t| t.text.len()))
+        Ok(first_text)
     }
 
     /// Ends the session (and a stdio server).
@@ -211,6 +213,15 @@ impl Client {
             Client::Engine(upstream) => upstream.close().await,
         }
     }
+}
+
+/// The size of the outcome's first block, when it is text.
+fn first_text_len(outcome: &switchboard::CallOutcome) -> usize {
+    outcome
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map_or(0, str::len)
 }
 
 async fn connect_rmcp(target: &Target) -> anyhow::Result<Client> {

@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value};
-use switchboard::{CallOutcome, Error, Phase};
-use tokio::time::Instant;
+use serde_json::Value;
+use switchboard::{CallOutcome, Deadline, Error, JsonObject, Phase};
 
 use crate::SourceArgs;
 use crate::output::{JsonStyle, print_error, print_json};
@@ -45,7 +44,7 @@ pub async fn run(args: &SourceArgs, request: Request<'_>) -> u8 {
     let code = match resolve(&hub, request.name) {
         Ok(tool) => {
             // The timeout is the call's own; connecting had its connect_timeout.
-            let deadline = request.timeout.map(|t| Instant::now() + t);
+            let deadline = request.timeout.map(Deadline::after);
             let result = hub.call(&tool.name, arguments, deadline).await;
             report(result, &request)
         }
@@ -111,9 +110,7 @@ fn read_arguments(text: Option<&str>) -> Result<Option<(String, Option<String>)>
 
 /// Parses the arguments JSON, which must be an object; errors say where it went wrong (and
 /// in which file, when it came from one).
-fn parse_arguments(
-    text: Option<(String, Option<String>)>,
-) -> Result<Option<Map<String, Value>>, String> {
+fn parse_arguments(text: Option<(String, Option<String>)>) -> Result<Option<JsonObject>, String> {
     let Some((text, origin)) = text else {
         return Ok(None);
     };

@@ -3,13 +3,12 @@
 //! `fail_fast` server failed), 2 bad config or arguments (no enabled server included).
 //!
 //! It checks once: a server that failed is `skipped`, as nothing is left running to retry
-//! it.
+//! it. `--format json` prints the engine's [`Health`] as it serialises.
 
 use std::time::SystemTime;
 
 use clap::ValueEnum;
-use serde_json::{Value, json};
-use switchboard::hub::{ErrorReport, Health, Overall};
+use switchboard::{ErrorReport, Health, Overall, ServerState};
 
 use crate::SourceArgs;
 use crate::output::{JsonStyle, one_line, print_json, with_class};
@@ -38,7 +37,7 @@ pub async fn run(args: &SourceArgs, format: Format, style: JsonStyle) -> u8 {
     hub.close().await;
     match format {
         Format::Table => print_table(&health),
-        Format::Json => print_json(&to_json(&health), style),
+        Format::Json => print_json(&health, style),
     }
     match health.overall {
         Overall::Healthy => 0,
@@ -112,10 +111,10 @@ fn print_table(health: &Health) {
     let enabled = health
         .servers
         .iter()
-        .filter(|s| s.state != switchboard::ServerState::Disabled);
+        .filter(|s| s.state != ServerState::Disabled);
     let (ready, total) = enabled.fold((0, 0), |(ready, total), s| {
         (
-            ready + usize::from(s.state == switchboard::ServerState::Ready),
+            ready + usize::from(s.state == ServerState::Ready),
             total + 1,
         )
     });
@@ -131,42 +130,4 @@ fn error_cell(error: &ErrorReport) -> String {
 
 fn time(at: SystemTime) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
-}
-
-fn error_json(error: &Option<ErrorReport>) -> Value {
-    match error {
-        Some(e) => json!({
-            "class": e.class.as_str(),
-            "message": e.message,
-            "at": time(e.at),
-            "resource_metadata": e.resource_metadata,
-        }),
-        None => Value::Null,
-    }
-}
-
-fn to_json(health: &Health) -> Value {
-    json!({
-        "overall": health.overall.as_str(),
-        "servers": health.servers.iter().map(|s| json!({
-            "name": s.name,
-            "display_name": s.display_name,
-            "state": s.state.as_str(),
-            "tools": s.tools,
-            "last_error": error_json(&s.last_error),
-            "last_success": s.last_success.map(time),
-        })).collect::<Vec<_>>(),
-        "sources": health.sources.iter().map(|s| json!({
-            "name": s.name,
-            "ok": s.ok,
-            "servers": s.servers,
-            "unusable": s.unusable.iter().map(|(name, e)| json!({
-                "name": name,
-                "class": e.class.as_str(),
-                "message": e.message,
-            })).collect::<Vec<_>>(),
-            "last_error": error_json(&s.last_error),
-            "last_success": s.last_success.map(time),
-        })).collect::<Vec<_>>(),
-    })
 }

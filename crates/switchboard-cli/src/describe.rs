@@ -201,10 +201,10 @@ fn hints(tool: &ExposedTool) -> Vec<&'static str> {
         return Vec::new();
     };
     [
-        (a.read_only_hint, "read-only"),
-        (a.destructive_hint, "destructive"),
-        (a.idempotent_hint, "idempotent"),
-        (a.open_world_hint, "open world"),
+        (a.read_only, "read-only"),
+        (a.destructive, "destructive"),
+        (a.idempotent, "idempotent"),
+        (a.open_world, "open world"),
     ]
     .into_iter()
     .filter(|(set, _)| *set == Some(true))

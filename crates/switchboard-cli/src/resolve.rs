@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use switchboard::{ErrorClass, ExposedTool, Hub, ServerState};
+use switchboard::{ErrorClass, ExposedTool, Hub, Lookup, ServerState};
 
 use crate::output::with_class;
 use crate::source::EXIT_BAD_INPUT;
 
-/// The tool `name` stands for: its exposed name, or a server's own tool name or alias that
-/// exactly one exposed tool has (with a note saying its exposed name). Otherwise prints why
-/// not and returns the exit status:
+/// The tool `name` stands for ([`switchboard::Catalog::lookup`]): its exposed name, or a
+/// server's own tool name or alias that exactly one exposed tool has (with a note saying its
+/// exposed name). Otherwise prints why not and returns the exit status:
 ///
 /// - every server that could have it failed to connect: their errors, exit 1;
 /// - some did: "no tool is named" and, as notes, why those are missing, exit 1 (the tool
@@ -21,21 +21,14 @@ use crate::source::EXIT_BAD_INPUT;
 /// The servers that "could have it" are the hub's: `call` and `--describe` connect only the
 /// ones a `SERVER__TOOL` name belongs to.
 pub fn resolve(hub: &Hub, name: &str) -> Result<Arc<ExposedTool>, u8> {
-    let catalog = hub.catalog();
-    let error = match catalog.resolve(name) {
-        Ok(tool) => return Ok(tool),
-        Err(error) => error,
+    let (error, same_name) = match hub.catalog().lookup(name) {
+        Lookup::Exposed(tool) => return Ok(tool),
+        Lookup::ByToolName(tool) => {
+            eprintln!("note: '{name}' is exposed as '{}'", tool.name);
+            return Ok(tool);
+        }
+        Lookup::NotFound { error, same_name } => (error, same_name),
     };
-    let mut short: Vec<&Arc<ExposedTool>> = catalog
-        .tools()
-        .iter()
-        .filter(|t| t.original == name || t.alias.as_deref() == Some(name))
-        .collect();
-    if short.len() == 1 {
-        let tool = short.remove(0);
-        eprintln!("note: '{name}' is exposed as '{}'", tool.name);
-        return Ok(tool.clone());
-    }
 
     let missing = missing(hub);
     if !missing.is_empty() && hub.servers().is_empty() {
@@ -54,8 +47,8 @@ pub fn resolve(hub: &Hub, name: &str) -> Result<Arc<ExposedTool>, u8> {
         }
         return Err(1);
     }
-    if short.len() > 1 {
-        let names: Vec<&str> = short.iter().map(|t| t.name.as_str()).collect();
+    if !same_name.is_empty() {
+        let names: Vec<&str> = same_name.iter().map(|t| t.name.as_str()).collect();
         eprintln!(
             "note: several servers have a tool '{name}': {}",
             names.join(", ")

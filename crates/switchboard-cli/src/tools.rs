@@ -1,17 +1,17 @@
 //! `switchboard tools`: connect to every enabled server at once and print the catalogue.
 //!
 //! stdout carries only the tools: `table` is one line per exposed name with its
-//! description, `json` one document with every tool (server, original name, description,
-//! input and output schemas, annotations), the servers that failed and the catalogue's
+//! description, `json` one document with every tool (each as the engine's `ExposedTool`
+//! serialises: server, original name, description, input and output schemas, annotations),
+//! the servers that failed (as the engine's `ErrorReport`s) and the catalogue's
 //! diagnostics, and the provider formats the JSON array of tool objects. Failed servers and
 //! diagnostics (collisions, unknown overrides, unmatched filters) are also said on stderr.
 //!
 //! `--describe NAME` shows one tool instead, connecting only the server a `SERVER__TOOL`
 //! name belongs to: its arguments in words (table), or its entry in the chosen JSON form.
 
-use serde::Serialize;
 use serde_json::Value;
-use switchboard::{ErrorClass, ExportFormat, ExposedTool, Hub};
+use switchboard::{ErrorReport, ExportFormat, ExposedTool, Hub};
 
 use crate::SourceArgs;
 use crate::describe::describe;
@@ -41,51 +41,6 @@ impl Format {
             Format::Anthropic => Some(ExportFormat::Anthropic),
         }
     }
-}
-
-#[derive(Serialize)]
-struct ToolRow<'a> {
-    name: &'a str,
-    server: &'a str,
-    tool: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    alias: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    title: Option<&'a str>,
-    description: &'a str,
-    input_schema: &'a rmcp::model::JsonObject,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    output_schema: Option<&'a rmcp::model::JsonObject>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    annotations: Option<&'a rmcp::model::ToolAnnotations>,
-}
-
-impl<'a> From<&'a ExposedTool> for ToolRow<'a> {
-    fn from(t: &'a ExposedTool) -> Self {
-        ToolRow {
-            name: &t.name,
-            server: &t.server,
-            tool: &t.original,
-            alias: t.alias.as_deref(),
-            title: t.title.as_deref(),
-            description: &t.description,
-            input_schema: &t.input_schema,
-            output_schema: t.output_schema.as_deref(),
-            annotations: t.annotations.as_ref(),
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct FailureRow {
-    server: String,
-    #[serde(serialize_with = "class_name")]
-    class: ErrorClass,
-    message: String,
-}
-
-fn class_name<S: serde::Serializer>(class: &ErrorClass, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(class.as_str())
 }
 
 pub async fn run(
@@ -126,7 +81,7 @@ pub async fn run(
 fn print_one(tool: &ExposedTool, format: Format, style: JsonStyle) {
     match format {
         Format::Table => print!("{}", describe(tool)),
-        Format::Json => print_json(&ToolRow::from(tool), style),
+        Format::Json => print_json(tool, style),
         provider => {
             if let Some(export) = provider.export() {
                 print_json(&tool.export(export), style);
@@ -137,13 +92,14 @@ fn print_one(tool: &ExposedTool, format: Format, style: JsonStyle) {
 
 fn print(hub: &Hub, format: Format, style: JsonStyle) {
     let catalog = hub.catalog();
-    let mut failures: Vec<FailureRow> = hub
+    let mut failures: Vec<ErrorReport> = hub
         .failures()
         .iter()
-        .map(|(server, error)| FailureRow {
-            server: server.clone(),
-            class: error.class(),
-            message: error.to_string(),
+        .map(|(server, error)| {
+            let mut report = error.report();
+            // An unusable registry entry is named by its display name.
+            report.server = Some(server.clone());
+            report
         })
         .collect();
     // Tooling registries that could not be asked: their servers are missing too.
@@ -153,10 +109,9 @@ fn print(hub: &Hub, format: Format, style: JsonStyle) {
             .into_iter()
             .filter(|s| !s.ok)
             .filter_map(|s| {
-                s.last_error.map(|e| FailureRow {
-                    server: s.name,
-                    class: e.class,
-                    message: e.message,
+                s.last_error.map(|mut report| {
+                    report.server = Some(s.name);
+                    report
                 })
             }),
     );
@@ -177,11 +132,7 @@ fn print(hub: &Hub, format: Format, style: JsonStyle) {
             );
         }
         Format::Json => {
-            let tools: Vec<ToolRow> = catalog
-                .tools()
-                .iter()
-                .map(|t| ToolRow::from(&**t))
-                .collect();
+            let tools: Vec<&ExposedTool> = catalog.tools().iter().map(|t| &**t).collect();
             let doc = serde_json::json!({
                 "tools": tools,
                 "failures": failures,

@@ -1217,6 +1217,11 @@ fn check_exits_3_when_degraded_and_json_says_why() {
     assert_eq!(bad["tools"], 0);
     assert_eq!(bad["last_error"]["class"], "unreachable");
     assert!(bad["last_error"]["at"].as_str().unwrap().ends_with('Z'));
+    // The engine's error report: which server, and that nothing was sent.
+    assert_eq!(bad["last_error"]["server"], "bad");
+    assert_eq!(bad["last_error"]["delivery"], "not_sent");
+    assert_eq!(bad["last_error"]["may_have_run"], false);
+    assert_eq!(bad["last_error"]["retry_after_ms"], Value::Null);
     assert_eq!(bad["last_success"], Value::Null);
     assert_eq!(kit["state"], "ready");
     assert!(kit["tools"].as_u64().unwrap() > 5, "{kit}");
@@ -1623,6 +1628,16 @@ fn tools_json_carries_each_tools_input_and_output_schema() {
         "string"
     );
     assert!(echo.get("output_schema").is_none(), "{echo}");
+    // Annotations are the engine's own names, only those the server set.
+    assert!(echo.get("annotations").is_none(), "{echo}");
+    assert_eq!(
+        tool("kit__lookup")["annotations"],
+        serde_json::json!({"read_only": true})
+    );
+    assert_eq!(
+        tool("kit__put")["annotations"],
+        serde_json::json!({"idempotent": true})
+    );
     let structured = tool("kit__structured");
     assert_eq!(
         structured["output_schema"]["properties"]["temperature"]["type"],

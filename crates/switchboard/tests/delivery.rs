@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard::{Config, Delivery, Error, ErrorClass, Hub, ServerConfig};
+use switchboard::{Config, Deadline, Delivery, Error, ErrorClass, Hub, ServerConfig};
 use switchboard_testkit::{
     Fault, FaultProxy, FaultRule, HttpMode, Knobs, RunningServer, serve_sse, serve_streamable_http,
 };
@@ -56,10 +56,15 @@ impl Rig {
     }
 
     async fn call(&self, tool: &str, message: &str) -> Result<String, Error> {
-        self.call_by(tool, message, Instant::now() + DEADLINE).await
+        self.call_by(tool, message, Deadline::after(DEADLINE)).await
     }
 
-    async fn call_by(&self, tool: &str, message: &str, deadline: Instant) -> Result<String, Error> {
+    async fn call_by(
+        &self,
+        tool: &str,
+        message: &str,
+        deadline: Deadline,
+    ) -> Result<String, Error> {
         let arguments = json!({ "message": message }).as_object().cloned();
         let outcome = self
             .hub
@@ -244,7 +249,7 @@ async fn retry_after_is_honoured_for_idempotent_tools_within_the_deadline() {
         };
         let rig = Rig::start(transport, vec![FaultRule::call("put", far)]).await;
         let error = rig
-            .call_by("put", "x", Instant::now() + Duration::from_secs(10))
+            .call_by("put", "x", Deadline::after(Duration::from_secs(10)))
             .await
             .expect_err(&context);
         assert!(
@@ -297,7 +302,7 @@ async fn a_stdio_server_that_crashes_after_reading_runs_a_non_idempotent_call_on
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("runs");
     let hub = stdio_hub().await;
-    let deadline = Some(Instant::now() + DEADLINE);
+    let deadline = Some(Deadline::after(DEADLINE));
     let error = hub
         .call("kit__crash_once", marker_args(&marker), deadline)
         .await
@@ -327,7 +332,7 @@ async fn a_stdio_server_that_crashes_after_reading_gets_an_idempotent_call_again
         .call(
             "kit__crash_once_idempotent",
             marker_args(&marker),
-            Some(Instant::now() + DEADLINE),
+            Some(Deadline::after(DEADLINE)),
         )
         .await
         .expect("sent again to a new process");

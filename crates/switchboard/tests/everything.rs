@@ -17,7 +17,8 @@ use std::time::Duration;
 use common::{NodePeer, eventually, process_alive, repo_root};
 use serde_json::{Map, Value, json};
 use switchboard::config::Variables;
-use switchboard::{CallOutcome, Config, Connector, Error, ServerConfig, TransportKind, Upstream};
+use switchboard::internals::Upstream;
+use switchboard::{CallOutcome, Config, Connector, Error, ServerConfig, TransportKind};
 use tokio::time::Instant;
 
 /// Upper bound for any one step (connect, list, one call). Not a timing assertion.
@@ -145,11 +146,10 @@ async fn exercise_all_tools(label: &str, upstream: &Upstream) {
     );
 
     let image = call(label, upstream, "get-tiny-image", Value::Null).await;
-    let images: Vec<_> = image.content.iter().filter_map(|b| b.as_image()).collect();
     assert!(
-        images
-            .iter()
-            .any(|i| i.mime_type == "image/png" && !i.data.is_empty()),
+        image.content.iter().any(|b| b.kind() == "image"
+            && b.mime_type() == Some("image/png")
+            && b.as_json()["data"].as_str().is_some_and(|d| !d.is_empty())),
         "[{label}] get-tiny-image: no non-empty image/png block in {:?}",
         image.content
     );

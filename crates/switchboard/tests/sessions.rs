@@ -18,7 +18,7 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 use switchboard::config::{ReconnectPolicy, SessionMode};
 use switchboard::hub::ConnectEvent;
-use switchboard::{Config, ErrorClass, Hub, ServerConfig, Session};
+use switchboard::{Config, Deadline, ErrorClass, Hub, ServerConfig, Session};
 use tokio::time::Instant;
 
 const STEP: Duration = Duration::from_secs(30);
@@ -348,7 +348,7 @@ async fn a_server_restarted_mid_run_fails_fast_then_recovers_and_nothing_runs_tw
 async fn a_timed_out_call_is_not_sent_again() {
     let kit = TestkitProcess::start("streamable-http", &[]);
     let hub = start(config_with(vec![ServerConfig::url("kit", kit.url.clone())])).await;
-    let deadline = Instant::now() + Duration::from_millis(300);
+    let deadline = Deadline::after(Duration::from_millis(300));
     let err = hub
         .call("kit__sleep", args(json!({"ms": 1000})), Some(deadline))
         .await

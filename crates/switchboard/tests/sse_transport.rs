@@ -11,7 +11,7 @@ use rmcp::model::CallToolRequestParams;
 mod common;
 
 use common::{NodePeer, free_port};
-use switchboard::transport::sse::{SseClientTransport, SseConnectError};
+use switchboard::internals::sse::{SseClientTransport, SseConnectError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -247,7 +247,7 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
 async fn send_and_receive_against_a_scripted_server() {
     use rmcp::model::{ClientJsonRpcMessage, JsonRpcMessage};
     use rmcp::transport::Transport;
-    use switchboard::transport::sse::SseTransportError;
+    use switchboard::internals::sse::SseTransportError;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/sse", listener.local_addr().unwrap());

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard::{Connector, Error, ErrorClass, ServerConfig, Upstream, config::Variables};
+use switchboard::internals::Upstream;
+use switchboard::{Connector, Error, ErrorClass, ServerConfig, config::Variables};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;

@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use switchboard::config::Variables;
-use switchboard::{
-    CallOutcome, Connector, Delivery, Error, ErrorClass, Phase, ServerConfig, Upstream,
-};
+use switchboard::internals::Upstream;
+use switchboard::{CallOutcome, Connector, Delivery, Error, ErrorClass, Phase, ServerConfig};
 use switchboard_testkit::{
     HttpMode, Knobs, RunningServer, WWW_AUTHENTICATE_CHALLENGE, serve_sse, serve_streamable_http,
 };
@@ -115,18 +114,7 @@ macro_rules! on_every_transport {
                 assert!(!echo.is_error);
 
                 let mixed = call(&upstream, "mixed", json!({})).await;
-                let kinds: Vec<&str> = mixed
-                    .content
-                    .iter()
-                    .map(|block| match block {
-                        rmcp::model::ContentBlock::Text(_) => "text",
-                        rmcp::model::ContentBlock::Image(_) => "image",
-                        rmcp::model::ContentBlock::Audio(_) => "audio",
-                        rmcp::model::ContentBlock::ResourceLink(_) => "resource_link",
-                        rmcp::model::ContentBlock::Resource(_) => "resource",
-                        _ => "other",
-                    })
-                    .collect();
+                let kinds: Vec<&str> = mixed.content.iter().map(|block| block.kind()).collect();
                 assert_eq!(kinds, ["text", "text", "image", "audio", "resource_link", "resource"]);
                 assert_eq!(mixed.text(), "first\nsecond");
 

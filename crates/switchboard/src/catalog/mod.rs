@@ -2,15 +2,15 @@
 //! and the way back from an exposed name to (server, original tool name).
 //!
 //! This is what users meet first in their LLM calls, so it must never produce a name a
-//! provider rejects, nor route a call to the wrong tool. [`Catalog::build`] is a pure
-//! function of the servers' tool lists and the config:
+//! provider rejects, nor route a call to the wrong tool. The hub builds it
+//! (`Catalog::build`) as a pure function of the servers' tool lists and the config:
 //!
 //! 1. Per server (in name order): overrides for tools the server does not list are reported;
 //!    an alias that takes the name of another listed tool leaves the server out (a config
 //!    error found late); `include` / `exclude` are applied to original names and aliases.
 //! 2. Each tool's raw name is `{server}{separator}{alias or tool}` (or just the tool's name
-//!    with `prefix = "never"`), made provider-safe by [`naming::prefixed_name`] (or
-//!    [`naming::bare_name`]): a name too long has its server part shortened first, so the
+//!    with `prefix = "never"`), made provider-safe by `naming::prefixed_name` (or
+//!    `naming::bare_name`): a name too long has its server part shortened first, so the
 //!    tool's name stays readable.
 //! 3. Names that are still equal are collisions, settled by the [`CollisionPolicy`] in a
 //!    fixed order (server name, then names that needed no rewriting, then tool name), so
@@ -19,19 +19,24 @@
 //! Everything noteworthy becomes a [`Diagnostic`] (shown by the CLI, logged as warnings).
 //! A catalogue never changes once built: a server's `tools/list_changed` builds a new one,
 //! and callers holding the old one keep a consistent snapshot.
+//!
+//! Exposed names are what programs use; people also type a tool's own name or alias
+//! ([`Catalog::lookup`]). An [`ExposedTool`] is the engine's own type (no rmcp type in it)
+//! and serialises as one row of `switchboard tools --format json`.
 
 mod arguments;
 mod export;
 mod filter;
-pub mod naming;
+pub(crate) mod naming;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use rmcp::model::{JsonObject, Tool, ToolAnnotations};
-use serde::Serialize;
+use rmcp::model::Tool;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::JsonObject;
 use crate::config::suggest::closest;
 use crate::config::{
     CatalogConfig, CollisionPolicy, ConfigError, PrefixMode, ServerConfig, ToolFilter, ToolOverride,
@@ -47,7 +52,7 @@ pub const REGISTRATION_LOG: &str = "switchboard::registration";
 
 /// One server's tools as listed, with the config that shapes how they are exposed.
 #[derive(Debug, Clone)]
-pub struct ServerTools {
+pub(crate) struct ServerTools {
     pub server: String,
     pub tools: Vec<Tool>,
     pub overrides: BTreeMap<String, ToolOverride>,
@@ -55,7 +60,7 @@ pub struct ServerTools {
 }
 
 impl ServerTools {
-    pub fn new(config: &ServerConfig, tools: Vec<Tool>) -> Self {
+    pub(crate) fn new(config: &ServerConfig, tools: Vec<Tool>) -> Self {
         ServerTools {
             server: config.name.clone(),
             tools,
@@ -66,27 +71,139 @@ impl ServerTools {
 }
 
 /// A tool as the catalogue exposes it.
-#[derive(Debug)]
+///
+/// Serialises as one row of `switchboard tools --format json` (and reads back):
+///
+/// ```json
+/// {"name": "files__read", "server": "files", "tool": "read", "title": "Read a file",
+///  "description": "...", "input_schema": {...}, "output_schema": {...},
+///  "annotations": {"read_only": true}}
+/// ```
+///
+/// `tool` is [`original`](ExposedTool::original); `alias`, `title`, `output_schema` and
+/// `annotations` are left out when absent.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(from = "ToolRow")]
 pub struct ExposedTool {
     /// The exposed, provider-safe name.
     pub name: String,
     pub server: String,
     /// The server's own name for the tool: what upstream calls use.
+    #[serde(rename = "tool")]
     pub original: String,
     /// The alias from `tool_overrides`, if one applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// The override, else the server's description, else one naming the tool and server.
     pub description: String,
+    /// The JSON Schema of the arguments (`inputSchema`).
     pub input_schema: Arc<JsonObject>,
+    /// The JSON Schema of `structuredContent` (`outputSchema`), when the tool declares one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<Arc<JsonObject>>,
-    /// `readOnlyHint`, `destructiveHint`, `idempotentHint`, `openWorldHint`, as the server
-    /// gave them.
+    /// What the server says about the tool's behaviour, as it gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<ToolAnnotations>,
+    #[serde(skip)]
     arguments: ArgumentSchema,
 }
 
+/// What a server says about a tool's behaviour (MCP's `ToolAnnotations`): hints, not
+/// guarantees, each `None` when the server did not say. MCP's defaults for an unset hint:
+/// not read-only, destructive, not idempotent, open world.
+///
+/// Serialises with these field names (`read_only`, not MCP's `readOnlyHint`), unset ones
+/// left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolAnnotations {
+    /// A human-readable title for the tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// `readOnlyHint`: the tool does not modify its environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// `destructiveHint`: the tool may delete or overwrite (when not read-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destructive: Option<bool>,
+    /// `idempotentHint`: calling it again with the same arguments has no further effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotent: Option<bool>,
+    /// `openWorldHint`: the tool reaches outside systems (the web, other services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_world: Option<bool>,
+}
+
+impl ToolAnnotations {
+    /// Whether running the tool twice is safe by the server's word (read-only or
+    /// idempotent), so a call lost in flight may be sent again.
+    pub fn repeatable(&self) -> bool {
+        self.read_only == Some(true) || self.idempotent == Some(true)
+    }
+}
+
+impl From<&rmcp::model::ToolAnnotations> for ToolAnnotations {
+    fn from(a: &rmcp::model::ToolAnnotations) -> Self {
+        ToolAnnotations {
+            title: a.title.clone(),
+            read_only: a.read_only_hint,
+            destructive: a.destructive_hint,
+            idempotent: a.idempotent_hint,
+            open_world: a.open_world_hint,
+        }
+    }
+}
+
+/// An [`ExposedTool`] as read from JSON, before its argument checks are set up.
+#[derive(Deserialize)]
+struct ToolRow {
+    name: String,
+    server: String,
+    tool: String,
+    #[serde(default)]
+    alias: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    description: String,
+    input_schema: Arc<JsonObject>,
+    #[serde(default)]
+    output_schema: Option<Arc<JsonObject>>,
+    #[serde(default)]
+    annotations: Option<ToolAnnotations>,
+}
+
+impl From<ToolRow> for ExposedTool {
+    fn from(row: ToolRow) -> Self {
+        let arguments = ArgumentSchema::new(
+            Value::Object((*row.input_schema).clone()),
+            &row.server,
+            &row.tool,
+        );
+        ExposedTool {
+            name: row.name,
+            server: row.server,
+            original: row.tool,
+            alias: row.alias,
+            title: row.title,
+            description: row.description,
+            input_schema: row.input_schema,
+            output_schema: row.output_schema,
+            annotations: row.annotations,
+            arguments,
+        }
+    }
+}
+
 impl ExposedTool {
+    /// Whether a call lost in flight may be sent again: the server says the tool is
+    /// read-only or idempotent ([`ToolAnnotations::repeatable`]).
+    pub fn repeatable(&self) -> bool {
+        self.annotations
+            .as_ref()
+            .is_some_and(ToolAnnotations::repeatable)
+    }
+
     /// Checks `arguments` against the input schema (see `arguments.rs`): returns what to
     /// send, with disallowed nulls dropped, or every problem found.
     pub fn check_arguments(
@@ -192,6 +309,33 @@ impl std::fmt::Display for Diagnostic {
     }
 }
 
+/// What a name a person typed stands for in a catalogue; see [`Catalog::lookup`].
+#[derive(Debug)]
+pub enum Lookup {
+    /// The name is this tool's exposed name.
+    Exposed(Arc<ExposedTool>),
+    /// The name is this tool's own name (the server's) or its alias, and no other exposed
+    /// tool's: its exposed name is `tool.name`.
+    ByToolName(Arc<ExposedTool>),
+    /// No tool has the name. `error` is [`Error::NoSuchTool`] with the closest exposed name
+    /// as its suggestion; `same_name` lists the tools whose own name or alias it is when
+    /// there are several (so none was picked), in catalogue order.
+    NotFound {
+        error: Error,
+        same_name: Vec<Arc<ExposedTool>>,
+    },
+}
+
+impl Lookup {
+    /// The tool, or the [`Error::NoSuchTool`] saying there is none.
+    pub fn into_result(self) -> Result<Arc<ExposedTool>, Error> {
+        match self {
+            Lookup::Exposed(tool) | Lookup::ByToolName(tool) => Ok(tool),
+            Lookup::NotFound { error, .. } => Err(error),
+        }
+    }
+}
+
 /// The merged, immutable tool catalogue.
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -216,7 +360,7 @@ struct Candidate<'a> {
 impl Catalog {
     /// Builds the catalogue (see the module docs). Fails only with `collisions = "error"`
     /// when names collide; everything else becomes a [`Diagnostic`].
-    pub fn build<'a>(
+    pub(crate) fn build<'a>(
         config: &CatalogConfig,
         servers: impl IntoIterator<Item = &'a ServerTools>,
     ) -> Result<Catalog, Error> {
@@ -283,6 +427,28 @@ impl Catalog {
         })
     }
 
+    /// The tool a person means by `name`: its exposed name (`memory__read_graph`), else the
+    /// server's own name for it or its alias (`read_graph`) when exactly one exposed tool
+    /// has that name. Otherwise [`Lookup::NotFound`], with a "did you mean" suggestion.
+    /// Programs should call by exposed name ([`Catalog::resolve`]); this is for names
+    /// people type.
+    pub fn lookup(&self, name: &str) -> Lookup {
+        let error = match self.resolve(name) {
+            Ok(tool) => return Lookup::Exposed(tool),
+            Err(error) => error,
+        };
+        let mut same_name: Vec<Arc<ExposedTool>> = self
+            .tools
+            .iter()
+            .filter(|t| t.original == name || t.alias.as_deref() == Some(name))
+            .cloned()
+            .collect();
+        if same_name.len() == 1 {
+            return Lookup::ByToolName(same_name.remove(0));
+        }
+        Lookup::NotFound { error, same_name }
+    }
+
     /// Collisions, unknown overrides, unmatched filters, left-out servers.
     pub fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
@@ -290,7 +456,7 @@ impl Catalog {
 
     /// Logs, as warnings, the diagnostics that `previous` did not have (all of them when
     /// there is no previous catalogue), so a rebuild does not repeat old news.
-    pub fn warn_new_diagnostics(&self, previous: Option<&Catalog>) {
+    pub(crate) fn warn_new_diagnostics(&self, previous: Option<&Catalog>) {
         for diagnostic in &self.diagnostics {
             if previous.is_some_and(|p| p.diagnostics.contains(diagnostic)) {
                 continue;
@@ -523,7 +689,7 @@ fn exposed(name: String, c: Candidate<'_>) -> ExposedTool {
         description,
         input_schema: tool.input_schema.clone(),
         output_schema: tool.output_schema.clone(),
-        annotations: tool.annotations.clone(),
+        annotations: tool.annotations.as_ref().map(ToolAnnotations::from),
         arguments: ArgumentSchema::new(
             Value::Object((*tool.input_schema).clone()),
             c.server,

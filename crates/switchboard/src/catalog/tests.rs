@@ -361,18 +361,130 @@ fn unknown_names_get_a_suggestion() {
 }
 
 #[test]
-fn annotations_stay_available() {
-    let mut s = server("fs", &["read"]);
-    s.tools[0].annotations = Some(ToolAnnotations::new().read_only(true).destructive(false));
+fn annotations_stay_available_in_our_own_type() {
+    let mut s = server("fs", &["read", "write"]);
+    s.tools[0].annotations = Some(
+        rmcp::model::ToolAnnotations::new()
+            .read_only(true)
+            .destructive(false),
+    );
     let catalog = build(&[s]);
-    let annotations = catalog
-        .resolve("fs__read")
+    let read = catalog.resolve("fs__read").unwrap();
+    let annotations = read.annotations.clone().unwrap();
+    assert_eq!(
+        annotations,
+        ToolAnnotations {
+            read_only: Some(true),
+            destructive: Some(false),
+            ..ToolAnnotations::default()
+        }
+    );
+    assert!(read.repeatable());
+    assert!(!catalog.resolve("fs__write").unwrap().repeatable());
+}
+
+#[test]
+fn an_exposed_tool_serialises_as_a_tools_json_row_and_reads_back() {
+    let mut s = server("fs", &["read", "plain"]);
+    s.tools[0].title = Some("Read".into());
+    s.tools[0].annotations = Some(rmcp::model::ToolAnnotations::new().read_only(true));
+    s.tools[0].input_schema = Arc::new(
+        json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    s.tools[0].output_schema = Some(Arc::new(
+        json!({"type": "object"}).as_object().unwrap().clone(),
+    ));
+    s.overrides.insert(
+        "read".into(),
+        ToolOverride {
+            alias: Some("cat".into()),
+            description: None,
+        },
+    );
+    let catalog = build(&[s]);
+    let read = catalog.resolve("fs__cat").unwrap();
+    let row = serde_json::to_value(&*read).unwrap();
+    assert_eq!(
+        row,
+        json!({
+            "name": "fs__cat",
+            "server": "fs",
+            "tool": "read",
+            "alias": "cat",
+            "title": "Read",
+            "description": "read does things",
+            "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+            "output_schema": {"type": "object"},
+            "annotations": {"read_only": true},
+        })
+    );
+    let plain = serde_json::to_value(&*catalog.resolve("fs__plain").unwrap()).unwrap();
+    let mut keys: Vec<&str> = plain
+        .as_object()
         .unwrap()
-        .annotations
-        .clone()
-        .unwrap();
-    assert_eq!(annotations.read_only_hint, Some(true));
-    assert_eq!(annotations.destructive_hint, Some(false));
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["description", "input_schema", "name", "server", "tool"]
+    );
+
+    // Read back, it checks arguments like the original.
+    let back: ExposedTool = serde_json::from_value(row.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&back).unwrap(), row);
+    assert!(back.check_arguments(Some(JsonObject::new())).is_err());
+    let ok = json!({"path": "/x"}).as_object().cloned();
+    assert_eq!(back.check_arguments(ok.clone()).unwrap(), ok);
+}
+
+#[test]
+fn lookup_takes_exposed_names_then_a_unique_own_name_or_alias() {
+    let mut a = server("a", &["echo", "only_a", "read"]);
+    a.overrides.insert(
+        "read".into(),
+        ToolOverride {
+            alias: Some("cat".into()),
+            description: None,
+        },
+    );
+    let catalog = build(&[a, server("b", &["echo"])]);
+    let name = |lookup: Lookup| match lookup {
+        Lookup::Exposed(t) => format!("exposed {}", t.name),
+        Lookup::ByToolName(t) => format!("by tool name {}", t.name),
+        Lookup::NotFound { error, same_name } => {
+            let names: Vec<&str> = same_name.iter().map(|t| t.name.as_str()).collect();
+            format!("{error} / {}", names.join(","))
+        }
+    };
+    assert_eq!(name(catalog.lookup("a__echo")), "exposed a__echo");
+    assert_eq!(name(catalog.lookup("only_a")), "by tool name a__only_a");
+    assert_eq!(name(catalog.lookup("cat")), "by tool name a__cat");
+    assert_eq!(name(catalog.lookup("read")), "by tool name a__cat");
+    assert_eq!(
+        name(catalog.lookup("echo")),
+        "no tool is named 'echo' (did you mean 'a__echo'?) / a__echo,b__echo"
+    );
+    assert_eq!(
+        name(catalog.lookup("a__ecoh")),
+        "no tool is named 'a__ecoh' (did you mean 'a__echo'?) / "
+    );
+    assert_eq!(
+        catalog.lookup("only_a").into_result().unwrap().name,
+        "a__only_a"
+    );
+    assert_eq!(
+        catalog
+            .lookup("nothing_like_it")
+            .into_result()
+            .unwrap_err()
+            .class(),
+        crate::ErrorClass::UnknownTool
+    );
 }
 
 #[test]

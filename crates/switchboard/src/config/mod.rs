@@ -43,7 +43,7 @@ mod diagnostics;
 mod load;
 mod raw;
 pub(crate) mod suggest;
-pub mod template;
+pub(crate) mod template;
 mod types;
 mod validate;
 

@@ -15,9 +15,16 @@ use std::time::{Duration, SystemTime};
 mod config;
 
 pub use config::{ConfigError, TemplateError};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize};
+
+use crate::wire;
 
 /// What a caller should think happened, independent of the transport that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Serialises as its [`as_str`](ErrorClass::as_str) name (`"tool_error"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     Config,
     Unreachable,
@@ -82,7 +89,10 @@ impl std::fmt::Display for ErrorClass {
 /// before sending) are [`Delivery::NotSent`]. Anything after the request was handed to the
 /// connection (any HTTP status, a reset, a body cut off, a server process that died after the
 /// write, a timeout) is [`Delivery::MaybeSent`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Serialises as its [`as_str`](Delivery::as_str) name (`"maybe_sent"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Delivery {
     /// The request never left: it did not run, and sending it again is safe.
     NotSent,
@@ -382,7 +392,9 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::Http { retry_after, .. } => *retry_after,
-            Error::MayHaveRun { source } => source.retry_after(),
+            Error::MayHaveRun { source } | Error::Registration { source, .. } => {
+                source.retry_after()
+            }
             _ => None,
         }
     }
@@ -392,26 +404,86 @@ impl Error {
     pub fn resource_metadata(&self) -> Option<String> {
         challenge_param(self.challenge()?, "resource_metadata")
     }
+
+    /// This error as plain data, for faces that show or send it (JSON, Python, health):
+    /// see [`ErrorReport`]. Its `at` is now.
+    pub fn report(&self) -> ErrorReport {
+        ErrorReport::now(self)
+    }
 }
 
-/// A failure as health views report it: its class, its message and when it happened.
-#[derive(Debug, Clone, PartialEq)]
+/// An [`Error`] as plain, serialisable data: what kind of failure, what happened, to which
+/// server, whether the request may have run, when to try again, and when it happened.
+/// Health views keep one per server and source ([`Hub::health`](crate::Hub::health)).
+///
+/// As JSON (times and durations as described in the crate docs):
+///
+/// ```json
+/// {"class": "unreachable", "message": "server 'x' is unreachable: connection refused",
+///  "server": "x", "delivery": "not_sent", "may_have_run": false, "retry_after_ms": null,
+///  "resource_metadata": null, "at": "2025-01-31T09:15:02.417Z"}
+/// ```
+///
+/// `may_have_run` is derived from `delivery` ([`Error::may_have_run`]) and ignored when read
+/// back.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
 pub struct ErrorReport {
     pub class: ErrorClass,
+    /// The error's message (its `Display`), never containing secrets.
     pub message: String,
-    pub at: SystemTime,
+    /// The server (or tooling registry) it concerns, when there is one.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// Whether the request reached the server; see [`Delivery`].
+    pub delivery: Delivery,
+    /// How long the server asked callers to wait before trying again (`Retry-After`).
+    #[serde(
+        default,
+        rename = "retry_after_ms",
+        deserialize_with = "wire::deserialize_option_millis"
+    )]
+    pub retry_after: Option<Duration>,
     /// For auth failures: where the server says to learn how to log in (RFC 9728).
+    #[serde(default)]
     pub resource_metadata: Option<String>,
+    /// When it happened.
+    #[serde(deserialize_with = "wire::deserialize_time")]
+    pub at: SystemTime,
 }
 
 impl ErrorReport {
+    /// `error`, happening now.
     pub fn now(error: &Error) -> ErrorReport {
         ErrorReport {
             class: error.class(),
             message: error.to_string(),
-            at: SystemTime::now(),
+            server: error.server().map(str::to_owned),
+            delivery: error.delivery(),
+            retry_after: error.retry_after(),
             resource_metadata: error.resource_metadata(),
+            at: SystemTime::now(),
         }
+    }
+
+    /// True unless the request provably never left ([`Delivery::NotSent`]).
+    pub fn may_have_run(&self) -> bool {
+        self.delivery != Delivery::NotSent
+    }
+}
+
+impl Serialize for ErrorReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut report = s.serialize_struct("ErrorReport", 8)?;
+        report.serialize_field("class", &self.class)?;
+        report.serialize_field("message", &self.message)?;
+        report.serialize_field("server", &self.server)?;
+        report.serialize_field("delivery", &self.delivery)?;
+        report.serialize_field("may_have_run", &self.may_have_run())?;
+        report.serialize_field("retry_after_ms", &self.retry_after.map(wire::millis))?;
+        report.serialize_field("resource_metadata", &self.resource_metadata)?;
+        report.serialize_field("at", &wire::format_time(self.at))?;
+        report.end()
     }
 }
 
@@ -496,6 +568,64 @@ mod tests {
         for (i, class) in ErrorClass::ALL.iter().enumerate() {
             assert_eq!(position(*class), i, "{class}");
         }
+    }
+
+    #[test]
+    fn classes_and_deliveries_serialise_as_their_names() {
+        for class in ErrorClass::ALL {
+            assert_eq!(serde_json::to_value(class).unwrap(), class.as_str());
+            let back: ErrorClass = serde_json::from_value(class.as_str().into()).unwrap();
+            assert_eq!(back, class);
+        }
+        for delivery in [Delivery::NotSent, Delivery::MaybeSent, Delivery::Answered] {
+            assert_eq!(serde_json::to_value(delivery).unwrap(), delivery.as_str());
+        }
+    }
+
+    #[test]
+    fn a_report_carries_class_server_delivery_and_retry_after_and_reads_back() {
+        let error = Error::MayHaveRun {
+            source: Box::new(Error::Http {
+                server: "s".into(),
+                status: 503,
+                retry_after: Some(Duration::from_millis(1500)),
+            }),
+        };
+        let mut report = error.report();
+        report.at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_738_314_902_417);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "class": "unreachable",
+                "message": error.to_string(),
+                "server": "s",
+                "delivery": "maybe_sent",
+                "may_have_run": true,
+                "retry_after_ms": 1500,
+                "resource_metadata": null,
+                "at": "2025-01-31T09:15:02.417Z",
+            })
+        );
+        let back: ErrorReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, report);
+
+        let wrapped = Error::Registration {
+            server: "s".into(),
+            source: Box::new(Error::Http {
+                server: "s".into(),
+                status: 429,
+                retry_after: Some(Duration::from_secs(2)),
+            }),
+        };
+        assert_eq!(wrapped.retry_after(), Some(Duration::from_secs(2)));
+        let report = Error::NoSuchTool {
+            name: "x".into(),
+            suggestion: None,
+        }
+        .report();
+        assert_eq!(report.server, None);
+        assert!(!report.may_have_run());
     }
 
     #[test]

@@ -4,15 +4,30 @@
 //! disabled) and, once registered, from its shared connection's [`LinkStatus`] (a link that
 //! is backing off after failed reconnects shows as `retrying`). An auth failure anywhere
 //! shows as `needs_auth`: no retry fixes it, a person has to log in.
+//!
+//! Everything here serialises (and reads back) as the JSON that `switchboard check --format
+//! json` prints and other faces send: enums as their `as_str` names, times as RFC 3339
+//! strings (see the crate docs), absent values as `null`.
 
 use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorClass;
 pub use crate::error::ErrorReport;
 use crate::sessions::{LinkState, LinkStatus};
+use crate::wire;
 
 /// The whole hub at one moment.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// ```json
+/// {"overall": "degraded",
+///  "servers": [{"name": "files", "display_name": null, "state": "ready", "tools": 4,
+///               "last_error": null, "last_success": "2025-01-31T09:15:02.417Z"}, ...],
+///  "sources": [{"name": "a365", "ok": true, "servers": 2, "unusable": [],
+///               "last_error": null, "last_success": "2025-01-31T09:15:01.003Z"}]}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
     pub overall: Overall,
     /// Every configured or discovered server, in name order.
@@ -21,8 +36,9 @@ pub struct Health {
     pub sources: Vec<SourceHealth>,
 }
 
-/// One word for the whole hub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One word for the whole hub; serialises as its `as_str` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Overall {
     /// Every enabled server is ready and every discovery source answered with nothing
     /// unusable.
@@ -44,7 +60,7 @@ impl Overall {
 }
 
 /// One server.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerHealth {
     pub name: String,
     /// For a discovered server: the registry's name for it, when it differs from `name`.
@@ -53,11 +69,13 @@ pub struct ServerHealth {
     /// Tools it has in the current catalogue.
     pub tools: usize,
     pub last_error: Option<ErrorReport>,
+    #[serde(with = "wire::option_time")]
     pub last_success: Option<SystemTime>,
 }
 
-/// Where a server stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a server stands; serialises as its `as_str` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ServerState {
     /// Registered; its tools are in the catalogue and its connection is up (or will be
     /// re-made on the next call).
@@ -86,7 +104,7 @@ impl ServerState {
 }
 
 /// A discovery source (a tooling registry).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceHealth {
     pub name: String,
     /// Whether the last discovery run succeeded.
@@ -94,10 +112,47 @@ pub struct SourceHealth {
     /// Servers the last successful run returned.
     pub servers: usize,
     /// Entries of the last successful run that cannot be registered (e.g. no URL), by
-    /// display name.
+    /// display name. Each is one JSON object: `name` and the report's fields.
+    #[serde(with = "unusable_entries")]
     pub unusable: Vec<(String, ErrorReport)>,
     pub last_error: Option<ErrorReport>,
+    #[serde(with = "wire::option_time")]
     pub last_success: Option<SystemTime>,
+}
+
+/// `(name, report)` pairs as `{"name": ..., "class": ..., "message": ..., ...}` objects.
+mod unusable_entries {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::ErrorReport;
+
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        name: &'a str,
+        #[serde(flatten)]
+        report: &'a ErrorReport,
+    }
+
+    #[derive(Deserialize)]
+    struct OwnedEntry {
+        name: String,
+        #[serde(flatten)]
+        report: ErrorReport,
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        entries: &[(String, ErrorReport)],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(entries.iter().map(|(name, report)| Entry { name, report }))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(String, ErrorReport)>, D::Error> {
+        let entries = Vec::<OwnedEntry>::deserialize(d)?;
+        Ok(entries.into_iter().map(|e| (e.name, e.report)).collect())
+    }
 }
 
 /// What the hub's registration bookkeeping says about a server.
@@ -181,8 +236,11 @@ mod tests {
         ErrorReport {
             class,
             message: "m".into(),
-            at: SystemTime::now(),
+            server: Some("s".into()),
+            delivery: crate::Delivery::NotSent,
+            retry_after: None,
             resource_metadata: None,
+            at: SystemTime::now(),
         }
     }
 
@@ -252,5 +310,70 @@ mod tests {
             Overall::Degraded
         );
         assert_eq!(overall(&[], &[failed_source]), Overall::Unhealthy);
+    }
+
+    #[test]
+    fn health_serialises_as_the_check_json_and_reads_back() {
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_738_314_902_417);
+        let mut failed = report(ErrorClass::Unreachable);
+        failed.at = at;
+        let health = Health {
+            overall: Overall::Degraded,
+            servers: vec![
+                ServerHealth {
+                    last_error: Some(failed.clone()),
+                    ..server(ServerState::NeedsAuth)
+                },
+                ServerHealth {
+                    name: "t".into(),
+                    display_name: Some("T Server".into()),
+                    tools: 3,
+                    last_success: Some(at),
+                    ..server(ServerState::Ready)
+                },
+            ],
+            sources: vec![SourceHealth {
+                name: "a365".into(),
+                ok: true,
+                servers: 1,
+                unusable: vec![("No Url".into(), failed.clone())],
+                last_error: None,
+                last_success: Some(at),
+            }],
+        };
+        let json = serde_json::to_value(&health).unwrap();
+        let report = serde_json::to_value(&failed).unwrap();
+        let mut entry = report.as_object().unwrap().clone();
+        entry.insert("name".into(), "No Url".into());
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "overall": "degraded",
+                "servers": [
+                    {"name": "s", "display_name": null, "state": "needs_auth", "tools": 0,
+                     "last_error": report, "last_success": null},
+                    {"name": "t", "display_name": "T Server", "state": "ready", "tools": 3,
+                     "last_error": null, "last_success": "2025-01-31T09:15:02.417Z"},
+                ],
+                "sources": [
+                    {"name": "a365", "ok": true, "servers": 1, "unusable": [entry],
+                     "last_error": null, "last_success": "2025-01-31T09:15:02.417Z"},
+                ],
+            })
+        );
+        let back: Health = serde_json::from_value(json).unwrap();
+        assert_eq!(back, health);
+        for state in [
+            ServerState::Ready,
+            ServerState::Skipped,
+            ServerState::NeedsAuth,
+            ServerState::Retrying,
+            ServerState::Disabled,
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+        for overall in [Overall::Healthy, Overall::Degraded, Overall::Unhealthy] {
+            assert_eq!(serde_json::to_value(overall).unwrap(), overall.as_str());
+        }
     }
 }

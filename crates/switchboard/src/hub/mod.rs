@@ -44,7 +44,6 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use futures::future::join_all;
 use futures::stream::FuturesUnordered;
-use rmcp::model::JsonObject;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -55,12 +54,14 @@ pub use calls::{CALLS_LOG, CallInfo, CallLayer, TraceCalls};
 pub use health::{ErrorReport, Health, Overall, ServerHealth, ServerState, SourceHealth};
 pub use sources::{Discover, Source};
 
+use crate::JsonObject;
 use crate::catalog::{Catalog, ServerTools};
 use crate::config::{
     CatalogConfig, Config, RegistrationConfig, RegistrationPolicy, ServerConfig, SessionsConfig,
 };
+use crate::deadline::Deadline;
 use crate::error::Error;
-use crate::sessions::{Dial, LinkStatus, ServerClients, Session};
+use crate::sessions::{Dial, ServerClients, Session};
 use crate::upstream::{CallOutcome, UpstreamEvent};
 use health::Registration;
 use registration::{Listed, Record, log_skip, policy, register};
@@ -388,12 +389,12 @@ impl Hub {
 
     /// Calls the tool exposed as `name` over the shared connections. Arguments are checked
     /// against its schema before anything is sent; `deadline` defaults to now + the server's
-    /// `tool_call_timeout`.
+    /// `tool_call_timeout`, and a call whose deadline has passed is not sent.
     pub async fn call(
         &self,
         name: &str,
         arguments: Option<JsonObject>,
-        deadline: Option<Instant>,
+        deadline: Option<Deadline>,
     ) -> Result<CallOutcome, Error> {
         self.call_in(None, name, arguments, deadline).await
     }
@@ -405,7 +406,7 @@ impl Hub {
         session: Option<&Session>,
         name: &str,
         arguments: Option<JsonObject>,
-        deadline: Option<Instant>,
+        deadline: Option<Deadline>,
     ) -> Result<CallOutcome, Error> {
         let inner = self.inner();
         let tool = inner.catalog().resolve(name)?;
@@ -413,11 +414,11 @@ impl Hub {
         // Counted as in flight until it returns: a removal drains it before closing.
         let clients = inner.enter(&tool.server)?;
         let server = clients.shared().server();
-        let deadline = deadline.unwrap_or_else(|| Instant::now() + server.tool_call_timeout);
-        let repeatable = tool
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.read_only_hint == Some(true) || a.idempotent_hint == Some(true));
+        let deadline = deadline.map_or_else(
+            || Instant::now() + server.tool_call_timeout,
+            Deadline::tokio,
+        );
+        let repeatable = tool.repeatable();
         let info = CallInfo {
             name,
             server: &tool.server,
@@ -441,14 +442,6 @@ impl Hub {
     /// Where every server stands, and the one word for the whole hub.
     pub fn health(&self) -> Health {
         self.inner().health()
-    }
-
-    /// The state of each registered server's shared connection.
-    pub fn link_status(&self) -> BTreeMap<String, LinkStatus> {
-        let all = self.inner().all_clients();
-        all.into_iter()
-            .map(|(name, c)| (name, c.shared().status()))
-            .collect()
     }
 
     /// Per-session connections open for `server` (0 for shared servers).

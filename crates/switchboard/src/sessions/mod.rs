@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use link::{Dial, Link, LinkState, LinkStatus};
-pub use pool::{Lease, SessionPool};
+pub use pool::SessionPool;
 
 use crate::config::{ServerConfig, SessionMode};
 use crate::error::Error;

@@ -155,10 +155,6 @@ impl SessionPool {
         lock(&self.sessions).len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Closes every session; later leases fail with [`Error::Closed`].
     pub async fn close(&self) {
         let all: Vec<Arc<Session>> = {

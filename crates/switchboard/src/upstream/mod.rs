@@ -28,7 +28,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 pub use handler::UpstreamEvent;
-pub use outcome::CallOutcome;
+pub use outcome::{CallOutcome, Content};
 
 use crate::config::template::{render_env, render_headers};
 use crate::config::{HttpConnections, ServerConfig, TransportKind, Variables};
@@ -62,7 +62,10 @@ impl Connector {
     }
 
     /// Connects to `server` and completes `initialize`, within `server.connect_timeout`.
-    /// `vars` fills the `${...}` placeholders of headers and env values.
+    /// `vars` fills the `${...}` placeholders of headers and env values. Not part of the
+    /// API (hubs connect; this is for the engine's tests and the bench, see
+    /// `switchboard::internals`).
+    #[doc(hidden)]
     pub async fn connect(
         &self,
         server: &ServerConfig,

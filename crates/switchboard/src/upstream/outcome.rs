@@ -1,25 +1,33 @@
-//! The result of one tool call, with nothing dropped.
+//! The result of one tool call, with nothing dropped, in the engine's own types.
 //!
 //! The systems we replace kept only the first text block (or only text), lost images and
 //! `structuredContent`, and turned `isError` into a Python repr. [`CallOutcome`] keeps every
-//! content block as the server sent it, and offers [`CallOutcome::text`] for the common case.
+//! content block as the server sent it (a [`Content`] is the block's MCP JSON, so block
+//! types and fields the engine does not know yet survive too), and offers
+//! [`CallOutcome::text`] for the common case. No rmcp type is part of it: faces (gateway,
+//! Python) pass it on or serialise it without knowing the MCP library underneath.
 
-use rmcp::model::{CallToolResult, ContentBlock};
-use serde::Serialize;
-use serde_json::Value;
+use rmcp::model::CallToolResult;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::Error;
 
 /// Everything a server returned for one `tools/call`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Serialises in MCP's wire shape (a `CallToolResult`):
+/// `{"content": [...], "structuredContent": {...}, "isError": false}`, `structuredContent`
+/// left out when there is none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallOutcome {
     /// Every content block: text, image, audio, resource link, embedded resource.
-    pub content: Vec<ContentBlock>,
+    pub content: Vec<Content>,
     /// The structured result, when the tool returned one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub structured_content: Option<Value>,
     /// The tool reported failure.
+    #[serde(default)]
     pub is_error: bool,
 }
 
@@ -27,13 +35,11 @@ impl CallOutcome {
     /// All text blocks joined with newlines (other blocks are skipped).
     pub fn text(&self) -> String {
         let mut out = String::new();
-        for block in &self.content {
-            if let Some(text) = block.as_text() {
-                if !out.is_empty() {
-                    out.push('\n');
-                }
-                out.push_str(&text.text);
+        for text in self.content.iter().filter_map(Content::as_text) {
+            if !out.is_empty() {
+                out.push('\n');
             }
+            out.push_str(text);
         }
         out
     }
@@ -56,10 +62,74 @@ impl CallOutcome {
 impl From<CallToolResult> for CallOutcome {
     fn from(result: CallToolResult) -> Self {
         CallOutcome {
-            content: result.content,
+            content: result
+                .content
+                .iter()
+                .map(|block| Content(serde_json::to_value(block).unwrap_or_default()))
+                .collect(),
             structured_content: result.structured_content,
             is_error: result.is_error.unwrap_or(false),
         }
+    }
+}
+
+/// One content block of a tool result, as the MCP JSON object the server sent
+/// (`{"type": "text", "text": "..."}`, `{"type": "image", "data": "...", "mimeType":
+/// "image/png"}`, ...), with its `annotations` and `_meta` if any. Serialises as that object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Content(Value);
+
+impl Content {
+    /// A text block.
+    pub fn text(text: impl Into<String>) -> Content {
+        let mut block = Map::new();
+        block.insert("type".into(), "text".into());
+        block.insert("text".into(), Value::String(text.into()));
+        Content(Value::Object(block))
+    }
+
+    /// The block's `type`: `text`, `image`, `audio`, `resource_link`, `resource`, or
+    /// whatever newer kind the server sent (empty when it sent none).
+    pub fn kind(&self) -> &str {
+        self.0
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The text of a text block.
+    pub fn as_text(&self) -> Option<&str> {
+        if self.kind() != "text" {
+            return None;
+        }
+        self.0.get("text").and_then(Value::as_str)
+    }
+
+    /// The MIME type of an image, audio or embedded resource block, when it has one.
+    pub fn mime_type(&self) -> Option<&str> {
+        let block = match self.kind() {
+            "resource" => self.0.get("resource")?,
+            _ => &self.0,
+        };
+        block.get("mimeType").and_then(Value::as_str)
+    }
+
+    /// The block as MCP JSON.
+    pub fn as_json(&self) -> &Value {
+        &self.0
+    }
+
+    /// The block as MCP JSON, owned.
+    pub fn into_json(self) -> Value {
+        self.0
+    }
+}
+
+impl From<Value> for Content {
+    /// A block from its MCP JSON (not checked: the engine passes on what servers send).
+    fn from(block: Value) -> Content {
+        Content(block)
     }
 }
 
@@ -67,28 +137,58 @@ impl From<CallToolResult> for CallOutcome {
 mod tests {
     use super::*;
     use rmcp::model::{ContentBlock, ImageContent, TextContent};
+    use serde_json::json;
+
+    fn outcome(blocks: Vec<ContentBlock>, is_error: bool) -> CallOutcome {
+        let mut result = CallToolResult::success(blocks);
+        result.is_error = Some(is_error);
+        CallOutcome::from(result)
+    }
 
     #[test]
     fn text_joins_every_text_block_and_skips_others() {
-        let outcome = CallOutcome {
-            content: vec![
+        let outcome = outcome(
+            vec![
                 ContentBlock::Text(TextContent::new("one")),
                 ContentBlock::Image(ImageContent::new("AAAA", "image/png")),
                 ContentBlock::Text(TextContent::new("two")),
             ],
-            structured_content: None,
-            is_error: false,
-        };
+            false,
+        );
         assert_eq!(outcome.text(), "one\ntwo");
+        let kinds: Vec<&str> = outcome.content.iter().map(Content::kind).collect();
+        assert_eq!(kinds, ["text", "image", "text"]);
+        assert_eq!(outcome.content[1].mime_type(), Some("image/png"));
+        assert_eq!(outcome.content[0], Content::text("one"));
+    }
+
+    #[test]
+    fn it_serialises_in_the_mcp_wire_shape_and_reads_back() {
+        let outcome = outcome(
+            vec![
+                ContentBlock::Text(TextContent::new("hi")),
+                ContentBlock::Image(ImageContent::new("AAAA", "image/png")),
+            ],
+            false,
+        );
+        let json = serde_json::to_value(&outcome).unwrap();
+        assert_eq!(
+            json,
+            json!({
+                "content": [
+                    {"type": "text", "text": "hi"},
+                    {"type": "image", "data": "AAAA", "mimeType": "image/png"},
+                ],
+                "isError": false,
+            })
+        );
+        let back: CallOutcome = serde_json::from_value(json).unwrap();
+        assert_eq!(back, outcome);
     }
 
     #[test]
     fn into_result_turns_is_error_into_a_tool_error_with_the_text() {
-        let outcome = CallOutcome {
-            content: vec![ContentBlock::Text(TextContent::new("boom"))],
-            structured_content: None,
-            is_error: true,
-        };
+        let outcome = outcome(vec![ContentBlock::Text(TextContent::new("boom"))], true);
         let err = outcome.into_result("s", "t").unwrap_err();
         assert_eq!(err.class(), crate::ErrorClass::ToolError);
         assert_eq!(err.to_string(), "server 's': tool 't' failed: boom");
