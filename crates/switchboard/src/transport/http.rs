@@ -221,7 +221,7 @@ pub enum ClientSetupError {
 }
 
 /// A Streamable HTTP transport to `url` sending the rendered `headers` on every request
-/// (values marked sensitive, see [`header_map`]).
+/// (values marked sensitive, see `headers::header_map`).
 pub fn transport(
     clients: &Clients,
     policy: HttpConnections,
