@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::JsonObject;
 
 fn tool(name: &str) -> Tool {
     Tool::new(

@@ -30,6 +30,7 @@
 //! and closes every connection within a deadline; dropping the last [`Hub`] handle without
 //! it kills stdio servers' process groups at once and closes the rest in the background.
 
+mod background;
 mod builder;
 mod calls;
 mod health;
@@ -38,7 +39,7 @@ mod sources;
 mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
@@ -62,10 +63,10 @@ use crate::config::{
 use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::sessions::{Dial, ServerClients, Session};
-use crate::upstream::{CallOutcome, UpstreamEvent};
+use crate::upstream::CallOutcome;
 use health::Registration;
 use registration::{Listed, Record, log_skip, policy, register};
-use state::{Inner, Listings, State, Swap};
+use state::{Inner, Listings, State};
 
 /// How long [`Hub::close`] waits for background tasks and connections to close before it
 /// kills what is left (stdio process groups) and returns.
@@ -571,87 +572,6 @@ impl Inner {
             sources,
         }
     }
-
-    /// Closes idle per-session connections: idle for `max_age`, or for each server's own
-    /// `session_idle_timeout` when `None`.
-    async fn cleanup_sessions(&self, max_age: Option<Duration>) -> usize {
-        let all = self.all_clients();
-        let cleanups = all.iter().map(|(_, c)| {
-            let age = max_age.unwrap_or(c.shared().server().session_idle_timeout);
-            c.cleanup(age)
-        });
-        join_all(cleanups).await.into_iter().sum()
-    }
-
-    /// Lists `clients`' server's tools again and swaps in a catalogue built with them. On
-    /// failure, or when the server was removed or replaced meanwhile, nothing changes.
-    async fn relist(&self, server: &str, clients: &Arc<ServerClients>) {
-        let link = clients.shared();
-        let listed = match link
-            .upstream(Instant::now() + link.server().connect_timeout)
-            .await
-        {
-            Ok((upstream, _)) => upstream.list_tools().await,
-            Err(error) => Err(error),
-        };
-        let tools = match listed {
-            Ok(tools) => tools,
-            Err(error) => {
-                tracing::warn!(
-                    server,
-                    "tools changed but could not be listed again: {error}"
-                );
-                return;
-            }
-        };
-        let listing = Arc::new(ServerTools::new(link.server(), tools));
-        // Only while the server is still the one listed (not removed or replaced).
-        let current = |state: &State| {
-            state
-                .servers
-                .get(server)
-                .is_some_and(|c| Arc::ptr_eq(c, clients))
-        };
-        let edit = |listings: &mut Listings| {
-            listings.insert(server.to_string(), listing.clone());
-            true
-        };
-        match self.swap_catalog(server, current, edit, |_| {}) {
-            Swap::Done => tracing::info!(server, "tools changed; catalogue updated"),
-            Swap::Skipped => {}
-            Swap::Failed(error) => {
-                tracing::error!(server, "tools changed but the catalogue was kept: {error}")
-            }
-        }
-    }
-
-    /// Starts the task that relists `clients`' server when its tools change, under the
-    /// server's `epoch`. `seen` is the server's change count before its tools were listed:
-    /// if it moved since, the task lists at once (the notification came before anyone was
-    /// subscribed).
-    fn watch(self: &Arc<Self>, clients: &Arc<ServerClients>, seen: u64, epoch: CancellationToken) {
-        let link = clients.shared();
-        let events = link.subscribe();
-        let missed = link.tool_changes().is_some_and(|now| now != seen);
-        let server = link.server().name.clone();
-        let watcher = watch(
-            Arc::downgrade(self),
-            Arc::downgrade(clients),
-            server,
-            events,
-            missed,
-        );
-        self.spawn(epoch, watcher);
-    }
-
-    /// Starts the reaper of idle per-session connections, unless it runs already.
-    fn ensure_reaper(self: &Arc<Self>) {
-        if std::mem::replace(&mut self.state().reaper, true) {
-            return;
-        }
-        let reaper = reap(Arc::downgrade(self), self.settings.sessions.reaper_interval);
-        self.spawn(self.shutdown.clone(), reaper);
-    }
 }
 
 /// The later of two error reports.
@@ -659,52 +579,5 @@ fn latest(a: Option<ErrorReport>, b: Option<ErrorReport>) -> Option<ErrorReport>
     match (a, b) {
         (Some(a), Some(b)) => Some(if b.at >= a.at { b } else { a }),
         (a, b) => a.or(b),
-    }
-}
-
-/// Rebuilds the catalogue whenever `server` says its tools changed (and at once when a
-/// change was `missed` before subscribing); a burst of notifications is one rebuild. Ends
-/// when the hub, the clients or the upstream is gone (or its epoch is cancelled).
-async fn watch(
-    inner: Weak<Inner>,
-    clients: Weak<ServerClients>,
-    server: String,
-    mut events: broadcast::Receiver<UpstreamEvent>,
-    mut missed: bool,
-) {
-    use broadcast::error::{RecvError, TryRecvError};
-    loop {
-        if !std::mem::take(&mut missed) {
-            match events.recv().await {
-                Ok(UpstreamEvent::ToolsChanged) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return,
-            }
-        }
-        loop {
-            match events.try_recv() {
-                Ok(_) | Err(TryRecvError::Lagged(_)) => continue,
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Closed) => return,
-            }
-        }
-        let (Some(inner), Some(clients)) = (inner.upgrade(), clients.upgrade()) else {
-            return;
-        };
-        inner.relist(&server, &clients).await;
-    }
-}
-
-/// Closes idle per-session connections every `interval`. Ends with the hub.
-async fn reap(inner: Weak<Inner>, interval: Duration) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await; // the first tick is immediate
-    loop {
-        ticks.tick().await;
-        let Some(inner) = inner.upgrade() else { return };
-        let closed = inner.cleanup_sessions(None).await;
-        if closed > 0 {
-            tracing::debug!(closed, "closed idle sessions");
-        }
     }
 }
