@@ -40,7 +40,7 @@ pub trait CallLayer: Send + Sync + 'static {
 
 /// Logs every call's timing and outcome as one event (target `switchboard::calls`, INFO):
 /// `server`, `tool`, `session`, `elapsed_ms`, `outcome` (`ok`, `tool_error` for an
-/// `isError` result, or the error class) and, for errors, `delivery`.
+/// `isError` result, or the error class) and `delivery` (`answered` for results).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TraceCalls;
 
@@ -51,28 +51,21 @@ impl CallLayer for TraceCalls {
     fn after(&self, call: &CallInfo<'_>, result: &Result<CallOutcome, Error>, elapsed: Duration) {
         let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
         let session = call.session.unwrap_or("-");
-        match result {
-            Ok(outcome) => tracing::info!(
-                target: CALLS_LOG,
-                server = call.server,
-                tool = call.tool,
-                session,
-                elapsed_ms,
-                outcome = if outcome.is_error { "tool_error" } else { "ok" },
-                "called {}",
-                call.name
-            ),
-            Err(error) => tracing::info!(
-                target: CALLS_LOG,
-                server = call.server,
-                tool = call.tool,
-                session,
-                elapsed_ms,
-                outcome = error.class().as_str(),
-                delivery = error.delivery().as_str(),
-                "called {}",
-                call.name
-            ),
-        }
+        let (outcome, delivery) = match result {
+            Ok(outcome) if outcome.is_error => ("tool_error", "answered"),
+            Ok(_) => ("ok", "answered"),
+            Err(error) => (error.class().as_str(), error.delivery().as_str()),
+        };
+        tracing::info!(
+            target: CALLS_LOG,
+            server = call.server,
+            tool = call.tool,
+            session,
+            elapsed_ms,
+            outcome,
+            delivery,
+            "called {}",
+            call.name
+        );
     }
 }
