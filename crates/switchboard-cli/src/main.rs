@@ -5,6 +5,7 @@
 
 mod call;
 mod check;
+mod demo;
 mod describe;
 mod help;
 mod output;

@@ -6,8 +6,6 @@
 
 use std::path::Path;
 
-use rmcp::ServiceExt;
-
 use switchboard::config::{CatalogConfig, DEFAULT_CONFIG_FILE, PrefixMode, check_server_url};
 use switchboard::hub::{Progress, TraceCalls};
 use switchboard::{Config, Connector, Error, ErrorClass, Hub, HubSettings, ServerConfig};
@@ -184,18 +182,7 @@ impl Source {
         let builder = match self {
             Source::Config(config) => builder.config(config),
             Source::Single(server) => builder.server((**server).clone()),
-            Source::Demo => builder.in_process(demo_server(), || {
-                let (client_side, server_side) = tokio::io::duplex(64 * 1024);
-                tokio::spawn(async move {
-                    if let Ok(running) = switchboard_testkit::demo::DemoServer::new()
-                        .serve(server_side)
-                        .await
-                    {
-                        let _ = running.waiting().await;
-                    }
-                });
-                client_side
-            }),
+            Source::Demo => builder.in_process(demo_server(), crate::demo::connect),
         };
         builder.settings(self.settings()).start().await
     }

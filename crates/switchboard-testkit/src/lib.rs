@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 pub mod cli;
-pub mod demo;
 mod http;
 pub mod proxy;
 mod registry;

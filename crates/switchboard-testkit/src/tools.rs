@@ -567,7 +567,7 @@ fn crash_tool(name: &'static str, description: &'static str) -> Tool {
     )
 }
 
-/// `add`: the sum of two numbers (also one of the demo server's tools).
+/// `add`: the sum of two numbers.
 pub(crate) fn add_tool() -> Tool {
     Tool::new(
         "add",
