@@ -6,11 +6,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::common::{NodePeer, free_port};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
-mod common;
-
-use common::{NodePeer, free_port};
 use switchboard::internals::sse::{SseClientTransport, SseConnectError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -3,8 +3,6 @@
 //! and legacy SSE, and a stdio server that crashes after reading the request. Every test
 //! asserts the server's own execution counter, and that the fault really fired.
 
-mod common;
-
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -14,7 +12,7 @@ use switchboard_testkit::{
 };
 use tokio::time::Instant;
 
-use common::testkit_stdio;
+use crate::common::testkit_stdio;
 
 /// Far beyond any test's needs: a hung call fails the test instead of hanging it.
 const DEADLINE: Duration = Duration::from_secs(20);

@@ -2,14 +2,12 @@
 //! (Streamable HTTP, legacy SSE, streaming), every fault mode, `times`, and the
 //! binary's `proxy` subcommand.
 
-mod common;
-
 use std::{
     process::Stdio,
     time::{Duration, Instant},
 };
 
-use common::{HttpClient, SseClient, eventually, first_text, sse_data};
+use crate::common::{HttpClient, SseClient, eventually, first_text, sse_data};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use switchboard_testkit::{
@@ -48,7 +46,7 @@ fn executions(server: &RunningServer, tool: &str) -> u64 {
 }
 
 fn echo(id: u64) -> Value {
-    common::call_request(id, "echo", json!({"message": "hi"}))
+    crate::common::call_request(id, "echo", json!({"message": "hi"}))
 }
 
 /// Whether a connection reset (a real RST) is somewhere in `error`'s causes.
@@ -85,7 +83,7 @@ async fn streamable_http_passes_through() {
         // The upstream's 401 and its challenge come through.
         let anonymous = HttpClient::new(proxy.url("/mcp"), None);
         let response = anonymous
-            .post(&common::initialize_request(1))
+            .post(&crate::common::initialize_request(1))
             .send()
             .await
             .unwrap();
@@ -121,7 +119,10 @@ async fn streamable_http_passes_through() {
                 .unwrap();
         assert_eq!(headers["authorization"], "Bearer s3cret");
         assert_eq!(headers["mcp-session-id"], json!(session));
-        assert_eq!(headers["mcp-protocol-version"], common::PROTOCOL_VERSION);
+        assert_eq!(
+            headers["mcp-protocol-version"],
+            crate::common::PROTOCOL_VERSION
+        );
         assert_eq!(headers["x-testkit"], "yes");
         assert_eq!(headers["host"], json!(server.addr.to_string()));
         let info: Value =
@@ -135,7 +136,7 @@ async fn streamable_http_passes_through() {
             .get(proxy.url("/mcp"))
             .header("accept", "text/event-stream")
             .header("mcp-session-id", &session)
-            .header("mcp-protocol-version", common::PROTOCOL_VERSION)
+            .header("mcp-protocol-version", crate::common::PROTOCOL_VERSION)
             .bearer_auth("s3cret")
             .send()
             .await
@@ -506,7 +507,7 @@ async fn binary_proxy_mode_injects_faults_from_specs() {
             assert_eq!(response.status(), 429);
             assert_eq!(response.headers()["retry-after"], "3");
         }
-        let put = common::call_request(3, "put", json!({"message": "p"}));
+        let put = crate::common::call_request(3, "put", json!({"message": "p"}));
         let error = client.post(&put).send().await.unwrap_err();
         assert!(is_reset(&error), "not a connection reset: {error:?}");
         assert_eq!(

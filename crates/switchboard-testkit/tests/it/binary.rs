@@ -1,11 +1,9 @@
 //! The `switchboard-testkit` binary: stdio protocol, env-var knobs, the
 //! `listening <url>` line, and `drop` killing the process.
 
-mod common;
-
 use std::{process::Stdio, time::Duration};
 
-use common::first_text;
+use crate::common::first_text;
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
@@ -61,12 +59,12 @@ impl StdioServer {
     }
 
     async fn call(&mut self, id: u64, tool: &str, args: Value) -> Value {
-        self.send(common::call_request(id, tool, args)).await;
+        self.send(crate::common::call_request(id, tool, args)).await;
         self.response(id).await["result"].clone()
     }
 
     async fn initialize(&mut self) {
-        self.send(common::initialize_request(0)).await;
+        self.send(crate::common::initialize_request(0)).await;
         let init = self.response(0).await;
         assert_eq!(init["result"]["serverInfo"]["name"], "switchboard-testkit");
         self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
@@ -111,7 +109,7 @@ async fn drop_tool_kills_the_process() {
     let mut server = StdioServer::spawn(&mut Command::new(BIN));
     server.initialize().await;
     server
-        .send(common::call_request(1, "drop", json!({})))
+        .send(crate::common::call_request(1, "drop", json!({})))
         .await;
     let status = server.child.wait().await.unwrap();
     assert_eq!(status.code(), Some(switchboard_testkit::DROP_EXIT_CODE));
@@ -127,7 +125,7 @@ async fn crash_once_crashes_the_first_execution_only() {
         let mut first = StdioServer::spawn(&mut Command::new(BIN));
         first.initialize().await;
         first
-            .send(common::call_request(1, tool, marker_arg.clone()))
+            .send(crate::common::call_request(1, tool, marker_arg.clone()))
             .await;
         let status = tokio::time::timeout(Duration::from_secs(10), first.child.wait())
             .await

@@ -1,8 +1,6 @@
 //! The legacy HTTP+SSE server, spoken to over raw HTTP.
 
-mod common;
-
-use common::{SseClient, eventually, first_text};
+use crate::common::{SseClient, eventually, first_text};
 use serde_json::{Value, json};
 use switchboard_testkit::{Knobs, WWW_AUTHENTICATE_CHALLENGE, serve_sse};
 
@@ -32,7 +30,7 @@ async fn sse_session_round_trip() {
     let anonymous_post = http
         .post(format!("{base}{}", client.endpoint))
         .header("content-type", "application/json")
-        .body(common::initialize_request(1).to_string())
+        .body(crate::common::initialize_request(1).to_string())
         .send()
         .await
         .unwrap();
@@ -71,7 +69,7 @@ async fn sse_session_round_trip() {
         .post(format!("{base}/message?sessionId=nope"))
         .bearer_auth("tok")
         .header("content-type", "application/json")
-        .body(common::initialize_request(1).to_string())
+        .body(crate::common::initialize_request(1).to_string())
         .send()
         .await
         .unwrap();

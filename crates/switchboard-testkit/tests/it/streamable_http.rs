@@ -1,8 +1,6 @@
 //! The Streamable HTTP server, stateful and stateless, spoken to over raw HTTP.
 
-mod common;
-
-use common::{HttpClient, eventually, first_text};
+use crate::common::{HttpClient, eventually, first_text};
 use serde_json::{Value, json};
 use switchboard_testkit::{HttpMode, Knobs, WWW_AUTHENTICATE_CHALLENGE, serve_streamable_http};
 
@@ -25,7 +23,7 @@ async fn stateful_session_serves_every_basic_tool() {
     // No token: 401 with the challenge, on POST and on GET.
     let mut anonymous = HttpClient::new(server.url(), None);
     let response = anonymous
-        .post(&common::initialize_request(1))
+        .post(&crate::common::initialize_request(1))
         .send()
         .await
         .unwrap();
@@ -38,7 +36,7 @@ async fn stateful_session_serves_every_basic_tool() {
     assert_eq!(get.status(), 401);
     anonymous.bearer = Some("wrong".into());
     let response = anonymous
-        .post(&common::initialize_request(1))
+        .post(&crate::common::initialize_request(1))
         .send()
         .await
         .unwrap();
@@ -148,7 +146,7 @@ async fn stateful_hang_is_cancelled_and_counted() {
     let mut client = HttpClient::new(server.url(), None);
     client.initialize().await;
 
-    let hang = client.post(&common::call_request(99, "hang", json!({})));
+    let hang = client.post(&crate::common::call_request(99, "hang", json!({})));
     let pending = tokio::spawn(async move { hang.send().await });
     assert!(
         eventually(|| async { server.counts()["executions"]["hang"] == json!(1) }).await,
@@ -176,7 +174,7 @@ async fn stateless_serves_calls_without_a_session() {
         .unwrap();
     let anonymous = HttpClient::new(server.url(), None);
     let response = anonymous
-        .post(&common::initialize_request(1))
+        .post(&crate::common::initialize_request(1))
         .send()
         .await
         .unwrap();

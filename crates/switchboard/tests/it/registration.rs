@@ -6,15 +6,13 @@
 //! (failing, recovering, refreshed while calls run). And how a hub ends: `close` stops every
 //! background task, and dropping the last handle without it kills stdio servers.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{TestkitProcess, eventually, free_port, process_alive, testkit_stdio};
+use crate::common::{TestkitProcess, eventually, free_port, process_alive, testkit_stdio};
 use serde_json::json;
 use switchboard::config::{ReconnectPolicy, RegistrationPolicy, SessionMode};
 use switchboard::discovery::Discovery;

@@ -8,13 +8,11 @@
 //! `mcpServers` JSON file, each naming one server per transport, loaded with [`Config::load`]
 //! and driven end to end. Every failure message names the transport and the step.
 
-mod common;
-
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{NodePeer, eventually, process_alive, repo_root};
+use crate::common::{NodePeer, eventually, process_alive, repo_root};
 use serde_json::{Map, Value, json};
 use switchboard::config::Variables;
 use switchboard::internals::Upstream;

@@ -6,14 +6,12 @@
 //! reconnect, concurrent first calls of a new session sharing one connect, and a Streamable
 //! HTTP session expiry (404) handled in place.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{TestkitProcess, free_port, testkit_stdio};
+use crate::common::{TestkitProcess, free_port, testkit_stdio};
 use futures::future::join_all;
 use serde_json::{Value, json};
 use switchboard::config::{ReconnectPolicy, SessionMode};

@@ -2,8 +2,6 @@
 //! listing, calling, every content block, `isError`, deadlines and cancellation, unknown
 //! tools, auth, header/env templating, dropped connections and process cleanup.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -16,7 +14,7 @@ use switchboard_testkit::{
 };
 use tokio::time::Instant;
 
-use common::{TestkitProcess, eventually, process_alive, testkit_stdio};
+use crate::common::{TestkitProcess, eventually, process_alive, testkit_stdio};
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {

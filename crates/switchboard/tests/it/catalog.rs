@@ -3,12 +3,10 @@
 //! time (`notifications/tools/list_changed` over stdio and Streamable HTTP), argument checks
 //! that stop a call before it is sent, and nulls dropped on the way out.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{TestkitProcess, repo_root, testkit_stdio};
+use crate::common::{TestkitProcess, repo_root, testkit_stdio};
 use serde_json::{Map, Value, json};
 use switchboard::config::CatalogConfig;
 use switchboard::{Config, Error, ErrorClass, Hub, HubEvent, HubSettings, ServerConfig};
@@ -156,7 +154,7 @@ async fn a_70_character_server_name_yields_valid_unique_readable_names_that_call
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aliases_and_filters_from_a_config_file_shape_the_catalogue() {
-    let kit = common::testkit_bin();
+    let kit = crate::common::testkit_bin();
     let text = format!(
         r#"
 [servers.kit]
@@ -306,7 +304,7 @@ async fn tools_changed_over_streamable_http_swaps_the_catalogue() {
 async fn a_failing_server_leaves_the_others_in_the_catalogue() {
     let mut broken = ServerConfig::url(
         "broken",
-        format!("http://127.0.0.1:{}/mcp", common::free_port()),
+        format!("http://127.0.0.1:{}/mcp", crate::common::free_port()),
     );
     broken.connect_timeout = Duration::from_secs(2);
     let hub = Hub::builder()

@@ -1,0 +1,15 @@
+//! The engine's integration tests, one binary (so the engine is linked once): each module
+//! drives the public API against real MCP servers over real transports (the testkit,
+//! `@modelcontextprotocol/server-everything` from npm), sharing the helpers in `common`.
+
+mod common;
+
+mod catalog;
+mod delivery;
+mod discovery;
+mod everything;
+mod registration;
+mod sessions;
+mod sse_transport;
+mod streamable_http;
+mod upstream;
