@@ -1,7 +1,7 @@
 //! The two things being compared, behind one `call`: a bare rmcp client used the plain way
 //! (`().serve(transport)`, then `RunningService::call_tool`), and Switchboard's engine the
-//! way applications use it (`Hub::start` with the one server, then `Hub::call` by exposed
-//! name: catalogue lookup, argument check against the schema, the server's link, and
+//! way applications use it (`Hub::builder()…start()` with the one server, then `Hub::call` by
+//! exposed name: catalogue lookup, argument check against the schema, the server's link, and
 //! `Upstream::call_tool` with a deadline). Plus engine variants assembled from the engine's
 //! pieces (`Upstream::serve` over a transport we build, from `switchboard::internals`, which
 //! is not the engine's API) to measure proposed transport changes without changing the
@@ -56,7 +56,7 @@ impl Target {
 pub enum Kind {
     /// rmcp's client with rmcp's defaults.
     Rmcp,
-    /// `Hub::start` + `Hub::call` (the whole engine path).
+    /// `Hub::builder()…start()` + `Hub::call` (the whole engine path).
     Engine,
     /// The engine over Streamable HTTP with a new connection per request (the other policy).
     EnginePerRequest,

@@ -194,18 +194,18 @@ impl Link {
                 }
                 Err(error) => error,
             };
-            let next = self.after_failure(&error, upstream.is_alive(), repeatable, sends);
-            if !matches!(error.delivery(), Delivery::Answered) {
+            let alive = upstream.is_alive();
+            let next = self.after_failure(&error, alive, repeatable, sends);
+            // A dead connection (or one to reconnect) is replaced; either way the failure is
+            // the link's last error, unless the server answered.
+            if !alive || matches!(next, Next::Reconnect) {
+                self.drop_upstream(generation, &error);
+            } else if error.delivery() != Delivery::Answered {
                 lock(&self.current).last_error = Some(ErrorReport::now(&error));
             }
             match next {
-                Next::Fail => {
-                    if !upstream.is_alive() {
-                        self.drop_upstream(generation, &error);
-                    }
-                    return Err(error);
-                }
-                Next::Reconnect => self.drop_upstream(generation, &error),
+                Next::Fail => return Err(error),
+                Next::Reconnect => {}
                 Next::Pause(pause) => {
                     if Instant::now() + pause >= deadline {
                         return Err(error);
