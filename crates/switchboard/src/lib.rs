@@ -55,6 +55,8 @@
 //! - [`Error`]: the one error type; [`Error::class`] says what kind of failure it was
 //!   without parsing text, [`Error::delivery`] whether the request may have run, and
 //!   [`Error::report`] turns it into plain data ([`ErrorReport`]).
+//! - [`blocking`]: the same hub for code that is not async (methods that block the calling
+//!   thread, one small runtime shared by any number of hubs).
 //! - [`Connector`]: the handle that owns shared HTTP connection pools; hand one to several
 //!   hubs with [`hub::HubBuilder::connector`].
 //!
@@ -74,6 +76,7 @@
 //!
 //! Arguments and schemas are JSON objects ([`JsonObject`]).
 
+pub mod blocking;
 pub mod catalog;
 pub mod config;
 mod deadline;

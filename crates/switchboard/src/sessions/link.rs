@@ -19,6 +19,9 @@
 //!   that timed out is never sent again. One call is sent at most [`MAX_SENDS`] times.
 //! - **A live connection is kept.** Only a connection that is dead (or refused a request
 //!   before it was sent) is replaced; an HTTP error status leaves the session in place.
+//! - **Close ends every call at once.** A call still waiting for a connection (or pausing
+//!   before a resend) fails with `Closed` and is never sent; one in flight is dropped, which
+//!   cancels it at the server, and fails saying it may have run.
 //! - **State for health**: [`Link::status`] says connecting / ready / backing off / closed,
 //!   with the last error's class and message and the time of the last success.
 //!
@@ -33,6 +36,7 @@ use futures::future::BoxFuture;
 use rmcp::model::JsonObject;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
 use crate::error::{Delivery, Error, ErrorReport, Phase};
@@ -82,6 +86,8 @@ pub struct Link {
     connecting: tokio::sync::Mutex<()>,
     /// `tools/list_changed` from whichever upstream is current, plus one after a reconnect.
     events: broadcast::Sender<UpstreamEvent>,
+    /// Cancelled by [`Link::close`]: wakes every call waiting on this link.
+    closing: CancellationToken,
 }
 
 struct Current {
@@ -130,6 +136,7 @@ impl Link {
             }),
             connecting: tokio::sync::Mutex::new(()),
             events,
+            closing: CancellationToken::new(),
         }
     }
 
@@ -179,7 +186,14 @@ impl Link {
         let mut arguments = arguments;
         let mut sends = 0;
         loop {
-            let (upstream, generation) = self.upstream(deadline).await?;
+            let Some(connected) = self
+                .closing
+                .run_until_cancelled(self.upstream(deadline))
+                .await
+            else {
+                return Err(self.closing_error());
+            };
+            let (upstream, generation) = connected?;
             sends += 1;
             // The last send needs no copy.
             let sending = if sends == MAX_SENDS {
@@ -187,7 +201,13 @@ impl Link {
             } else {
                 arguments.clone()
             };
-            let error = match upstream.call_tool(tool, sending, deadline).await {
+            let call = upstream.call_tool(tool, sending, deadline);
+            let Some(result) = self.closing.run_until_cancelled(call).await else {
+                return Err(Error::MayHaveRun {
+                    source: Box::new(self.closing_error()),
+                });
+            };
+            let error = match result {
                 Ok(outcome) => {
                     lock(&self.current).last_success = Some(SystemTime::now());
                     return Ok(outcome);
@@ -210,7 +230,10 @@ impl Link {
                     if Instant::now() + pause >= deadline {
                         return Err(error);
                     }
-                    tokio::time::sleep(pause).await;
+                    let pause = tokio::time::sleep(pause);
+                    if self.closing.run_until_cancelled(pause).await.is_none() {
+                        return Err(self.closing_error());
+                    }
                 }
             }
             tracing::debug!(
@@ -219,6 +242,13 @@ impl Link {
                 delivery = error.delivery().as_str(),
                 "sending the call again: {error}"
             );
+        }
+    }
+
+    fn closing_error(&self) -> Error {
+        Error::Closed {
+            server: self.server.name.clone(),
+            reason: Some("closing".to_string()),
         }
     }
 
@@ -399,6 +429,7 @@ impl Link {
 
     /// Closes the connection; later calls fail with `Closed`.
     pub async fn close(&self) {
+        self.closing.cancel();
         let old = {
             let mut current = lock(&self.current);
             current.state = LinkState::Closed;

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod blocking;
 mod catalog;
 mod delivery;
 mod discovery;

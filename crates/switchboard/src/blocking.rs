@@ -1,0 +1,263 @@
+//! The hub for code that is not async, in the spirit of `reqwest::blocking`.
+//!
+//! A [`blocking::Hub`](Hub) is an async [`crate::Hub`] plus the small tokio runtime it runs
+//! on. Its methods block the calling thread until they are done; any number of threads may
+//! call at once (each call runs on the caller's thread, the runtime's workers drive the
+//! sockets and timers), and one [`Runtime`] serves any number of hubs, not one thread per
+//! session.
+//!
+//! - **One deadline per call.** A [`Deadline`] is an absolute moment; it covers waiting for a
+//!   connection and the call itself, and a call whose deadline has passed is not sent.
+//! - **Close wakes everybody.** [`Hub::close`] ends every call at once: one still waiting
+//!   for a connection fails with `Closed` and is never sent, one in flight is cancelled at the
+//!   server and fails saying it may have run. Calls after close fail at once; closing twice
+//!   is harmless; dropping the last handle closes.
+//! - **Calls you can walk away from.** [`Hub::spawn_call`] starts a call and returns a
+//!   [`PendingCall`] to wait on in slices (a face can check for Ctrl-C between them);
+//!   dropping it cancels the call at the server.
+//!
+//! Do not call these methods from inside an async task: they block (and tokio refuses to
+//! block inside its own runtime). Async code uses [`crate::Hub`], e.g. [`Hub::hub`].
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use switchboard::{blocking, Config, Deadline};
+//!
+//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::load(std::path::Path::new("switchboard.toml"))?;
+//! let runtime = blocking::Runtime::new()?;
+//! let hub = blocking::Hub::start(&runtime, switchboard::Hub::builder().config(&config))?;
+//! let arguments = serde_json::json!({"message": "hi"}).as_object().cloned();
+//! let outcome = hub.call("everything__echo", arguments, Some(Deadline::after(Duration::from_secs(10))))?;
+//! println!("{}", outcome.text());
+//! hub.close(Duration::from_secs(5));
+//! # Ok(())
+//! # }
+//! ```
+
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use tokio::task::AbortHandle;
+
+use crate::hub::{CLOSE_WITHIN, HubBuilder};
+use crate::{CallOutcome, Catalog, Deadline, Error, Health, JsonObject, Session};
+
+/// Most worker threads of a [`Runtime`]: sockets and timers need few, calls run on their
+/// callers' threads.
+const MAX_WORKERS: usize = 4;
+
+/// The tokio runtime blocking hubs run on. Cheap to clone; hubs started on one share it.
+#[derive(Clone)]
+pub struct Runtime {
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl Runtime {
+    /// A multi-threaded runtime with one worker per CPU, at most four, named
+    /// `switchboard-worker`.
+    pub fn new() -> std::io::Result<Runtime> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cpus.min(MAX_WORKERS))
+            .thread_name("switchboard-worker")
+            .enable_all()
+            .build()?;
+        Ok(Runtime {
+            runtime: Arc::new(runtime),
+        })
+    }
+
+    /// For faces that also run async code on it (e.g. Python's asyncio methods).
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        self.runtime.handle()
+    }
+
+    /// Runs `future` to completion on the calling thread.
+    ///
+    /// # Panics
+    /// When called from inside an async task (tokio cannot block there).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+/// A [`crate::Hub`] with blocking methods; see the module docs. Cheap to clone; the last
+/// handle dropped closes the hub.
+#[derive(Clone)]
+pub struct Hub {
+    owner: Arc<Owner>,
+}
+
+struct Owner {
+    hub: crate::Hub,
+    runtime: Runtime,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        // Outside a runtime, close in order; inside one we must not block, and the async
+        // hub's own drop kills its processes and ends its connections in the background.
+        if tokio::runtime::Handle::try_current().is_err() {
+            self.runtime.block_on(self.hub.close_within(CLOSE_WITHIN));
+        }
+    }
+}
+
+impl Hub {
+    /// Starts `builder`'s hub on `runtime` (which it keeps running while it lives).
+    pub fn start(runtime: &Runtime, builder: HubBuilder<'_>) -> Result<Hub, Error> {
+        let hub = runtime.block_on(builder.start())?;
+        Ok(Hub::wrap(runtime, hub))
+    }
+
+    /// Blocking methods for `hub`, which runs on `runtime`.
+    pub fn wrap(runtime: &Runtime, hub: crate::Hub) -> Hub {
+        Hub {
+            owner: Arc::new(Owner {
+                hub,
+                runtime: runtime.clone(),
+            }),
+        }
+    }
+
+    /// The async hub, for async code on [`Hub::runtime`].
+    pub fn hub(&self) -> &crate::Hub {
+        &self.owner.hub
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.owner.runtime
+    }
+
+    /// [`crate::Hub::call`]: blocks until the outcome, an error, or `deadline`.
+    pub fn call(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Option<Deadline>,
+    ) -> Result<CallOutcome, Error> {
+        self.call_in(None, name, arguments, deadline)
+    }
+
+    /// [`crate::Hub::call_in`]: on behalf of `session`.
+    pub fn call_in(
+        &self,
+        session: Option<&Session>,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Option<Deadline>,
+    ) -> Result<CallOutcome, Error> {
+        let hub = &self.owner.hub;
+        self.owner
+            .runtime
+            .block_on(hub.call_in(session, name, arguments, deadline))
+    }
+
+    /// Starts a call on the runtime and returns at once; see [`PendingCall`].
+    pub fn spawn_call(
+        &self,
+        session: Option<Session>,
+        name: String,
+        arguments: Option<JsonObject>,
+        deadline: Option<Deadline>,
+    ) -> PendingCall {
+        let hub = self.owner.hub.clone();
+        let server = hub
+            .catalog()
+            .resolve(&name)
+            .map_or_else(|_| name.clone(), |tool| tool.server.clone());
+        let (sender, receiver) = mpsc::sync_channel(1);
+        let task = self.owner.runtime.handle().spawn(async move {
+            let result = hub
+                .call_in(session.as_ref(), &name, arguments, deadline)
+                .await;
+            let _ = sender.send(result);
+        });
+        PendingCall {
+            receiver,
+            task: task.abort_handle(),
+            server,
+        }
+    }
+
+    /// The current catalogue.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.owner.hub.catalog()
+    }
+
+    /// Where every server stands.
+    pub fn health(&self) -> Health {
+        self.owner.hub.health()
+    }
+
+    /// Closes per-session connections idle for at least `max_age`; returns how many.
+    pub fn cleanup_sessions(&self, max_age: Duration) -> usize {
+        self.owner
+            .runtime
+            .block_on(self.owner.hub.cleanup_sessions(max_age))
+    }
+
+    /// Closes the hub, waiting at most `within` ([`crate::Hub::close_within`]); every call
+    /// waiting or in flight fails at once (module docs).
+    pub fn close(&self, within: Duration) {
+        self.owner
+            .runtime
+            .block_on(self.owner.hub.close_within(within));
+    }
+}
+
+/// A call started by [`Hub::spawn_call`]. Dropping it (or [`PendingCall::cancel`]) stops
+/// the call: not sent if it was still waiting, cancelled at the server if in flight.
+pub struct PendingCall {
+    receiver: mpsc::Receiver<Result<CallOutcome, Error>>,
+    task: AbortHandle,
+    /// For the error of a call stopped without an answer.
+    server: String,
+}
+
+impl PendingCall {
+    /// Blocks until the call ends.
+    pub fn wait(self) -> Result<CallOutcome, Error> {
+        self.receiver
+            .recv()
+            .unwrap_or_else(|_| Err(stopped(&self.server)))
+    }
+
+    /// Blocks at most `timeout`: the result if the call has ended by then.
+    pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<CallOutcome, Error>> {
+        match self.receiver.recv_timeout(timeout) {
+            Ok(result) => Some(result),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => Some(Err(stopped(&self.server))),
+        }
+    }
+
+    /// Stops the call (as dropping it does).
+    pub fn cancel(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The error of a call whose task was stopped before it answered (cancelled, or its
+/// runtime shut down).
+fn stopped(server: &str) -> Error {
+    Error::MayHaveRun {
+        source: Box::new(Error::Closed {
+            server: server.to_string(),
+            reason: Some("the call was stopped before it finished".to_string()),
+        }),
+    }
+}
