@@ -73,6 +73,11 @@ impl Runtime {
         self.runtime.handle()
     }
 
+    /// The tokio runtime itself, for glue that wants one (e.g. `pyo3-async-runtimes`).
+    pub fn tokio(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
     /// Runs `future` to completion on the calling thread.
     ///
     /// # Panics

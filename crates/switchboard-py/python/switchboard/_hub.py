@@ -1,0 +1,223 @@
+"""`Hub` (asyncio) and `BlockingHub` (threads): the same engine, two ways to wait."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, Literal, Optional, Union
+
+from . import _switchboard
+from ._switchboard import CallResult, Session
+from .errors import ClosedError
+
+ConfigSource = Union[str, "os.PathLike[str]", Mapping[str, Any], _switchboard.Config]
+ToolFormat = Literal["json", "openai", "openai-responses", "anthropic"]
+
+#: How long closing waits for connections to end before dropping them (seconds).
+CLOSE_TIMEOUT = 10.0
+
+
+def load_config(
+    source: ConfigSource, *, variables: Optional[Mapping[str, str]] = None
+) -> _switchboard.Config:
+    """A validated config from a file path, TOML or JSON text, or a dict.
+
+    - a ``dict`` is an ``mcpServers`` document (Claude Desktop, Cursor, VS Code shape);
+    - a path (``str`` or ``os.PathLike``) is read; ``.json`` files are ``mcpServers``
+      documents, anything else TOML;
+    - a string that starts with ``{`` is JSON text, one with a line break, ``=`` or ``[``
+      TOML text.
+
+    ``variables`` add to the config's ``[variables]`` (used in ``${name}`` templates).
+    Raises :class:`switchboard.errors.ConfigError` naming the key and the fix.
+    """
+    if isinstance(source, _switchboard.Config):
+        config = source
+    elif isinstance(source, Mapping):
+        config = _switchboard.Config.from_text(json.dumps(source), "json")
+    elif isinstance(source, os.PathLike):
+        config = _switchboard.Config.from_path(os.fspath(source))
+    elif isinstance(source, str):
+        text = source.lstrip()
+        if text.startswith("{"):
+            config = _switchboard.Config.from_text(source, "json")
+        elif "\n" in source or "=" in source or text.startswith("["):
+            config = _switchboard.Config.from_text(source, "toml")
+        else:
+            config = _switchboard.Config.from_path(source)
+    else:
+        raise TypeError(
+            "config must be a path, TOML/JSON text or a dict in mcpServers shape, "
+            f"not {type(source).__name__}"
+        )
+    if variables:
+        config = config.with_variables(dict(variables))
+    return config
+
+
+class _Base:
+    """What both hubs share: the catalogue and health, which never wait."""
+
+    _core: Optional[_switchboard.HubCore]
+
+    def _started(self) -> _switchboard.HubCore:
+        if self._core is None:
+            raise ClosedError(
+                "the hub is not started: use `async with Hub(config)` or "
+                "`await Hub.connect(config)`"
+            )
+        return self._core
+
+    def tools(self, format: ToolFormat = "json") -> list[dict[str, Any]]:
+        """Every exposed tool.
+
+        ``"json"`` gives Switchboard's rows (``name``, ``server``, ``original``,
+        ``description``, ``input_schema``, ``annotations``, ...); ``"openai"``,
+        ``"openai-responses"`` and ``"anthropic"`` the providers' function-calling forms.
+        """
+        return self._started().tools(format)
+
+    def tool(self, name: str) -> dict[str, Any]:
+        """One tool's row by exposed name, or a loosely typed one (``read_graph`` finds
+        ``memory__read_graph`` when only one tool ends that way). ``KeyError`` otherwise."""
+        return self._started().tool(name)
+
+    def health(self) -> dict[str, Any]:
+        """Where every server stands: ``overall`` (``healthy``/``degraded``/``unhealthy``)
+        and, per server, state, tool count, last error and last success."""
+        return self._started().health()
+
+    def session_count(self, server: str) -> int:
+        """Per-session connections open for ``server``."""
+        return self._started().session_count(server)
+
+
+class Hub(_Base):
+    """Many MCP servers behind one catalogue, for asyncio.
+
+    ::
+
+        async with switchboard.Hub("switchboard.toml") as hub:
+            result = await hub.call("everything__echo", {"message": "hi"}, timeout=10)
+            print(result.text)
+
+    Calls run in parallel over shared connections (per-session servers: one connection per
+    :class:`Session`). Cancelling ``await hub.call(...)`` cancels the call at the server.
+    """
+
+    def __init__(
+        self, config: ConfigSource, *, variables: Optional[Mapping[str, str]] = None
+    ) -> None:
+        """Validates ``config`` (see :func:`load_config`); servers are connected by
+        :meth:`start` (or ``async with``)."""
+        self._config = load_config(config, variables=variables)
+        self._core = None
+
+    @classmethod
+    async def connect(
+        cls, config: ConfigSource, *, variables: Optional[Mapping[str, str]] = None
+    ) -> "Hub":
+        """A started hub: ``hub = await Hub.connect(config)``."""
+        hub = cls(config, variables=variables)
+        await hub.start()
+        return hub
+
+    async def start(self) -> None:
+        """Connects every server (each under its registration policy). Idempotent."""
+        if self._core is None:
+            self._core = await _switchboard.HubCore.start_async(self._config)
+
+    async def __aenter__(self) -> "Hub":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def call(
+        self,
+        name: str,
+        arguments: Optional[Mapping[str, Any]] = None,
+        *,
+        session: Optional[Session] = None,
+        timeout: Optional[float] = None,
+    ) -> CallResult:
+        """Calls the tool exposed as ``name``.
+
+        ``timeout`` (seconds) is one deadline for the whole call, waiting for a connection
+        included; ``None`` uses the server's ``tool_call_timeout``. A tool that reports
+        failure returns a result with ``is_error``; everything else that goes wrong raises a
+        :class:`switchboard.errors.SwitchboardError`.
+        """
+        return await self._started().call_async(
+            name, _arguments(arguments), session, timeout
+        )
+
+    async def cleanup_sessions(self, max_age: float) -> int:
+        """Closes per-session connections idle for at least ``max_age`` seconds; returns
+        how many."""
+        return await self._started().cleanup_sessions_async(max_age)
+
+    async def aclose(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Closes every connection, waiting at most ``timeout`` seconds. Calls waiting or
+        in flight fail at once with :class:`ClosedError`; later calls too. Idempotent."""
+        if self._core is not None:
+            await self._core.close_async(timeout)
+
+
+class BlockingHub(_Base):
+    """:class:`Hub` for threads: every method blocks the calling thread (the GIL is
+    released while it waits, so many threads call at once). Ctrl-C interrupts a call and
+    cancels it at the server.
+
+    ::
+
+        with switchboard.BlockingHub({"mcpServers": {...}}) as hub:
+            print(hub.call("memory__read_graph").text)
+    """
+
+    def __init__(
+        self, config: ConfigSource, *, variables: Optional[Mapping[str, str]] = None
+    ) -> None:
+        """Validates ``config`` (see :func:`load_config`) and connects every server."""
+        self._core = None
+        self._core = _switchboard.HubCore.start_blocking(
+            load_config(config, variables=variables)
+        )
+
+    def __enter__(self) -> "BlockingHub":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def call(
+        self,
+        name: str,
+        arguments: Optional[Mapping[str, Any]] = None,
+        *,
+        session: Optional[Session] = None,
+        timeout: Optional[float] = None,
+    ) -> CallResult:
+        """:meth:`Hub.call`, blocking."""
+        return self._started().call_blocking(
+            name, _arguments(arguments), session, timeout
+        )
+
+    def cleanup_sessions(self, max_age: float) -> int:
+        """:meth:`Hub.cleanup_sessions`, blocking."""
+        return self._started().cleanup_sessions_blocking(max_age)
+
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """:meth:`Hub.aclose`, blocking."""
+        if self._core is not None:
+            self._core.close_blocking(timeout)
+
+
+def _arguments(arguments: Optional[Mapping[str, Any]]) -> Optional[dict[str, Any]]:
+    if arguments is None or isinstance(arguments, dict):
+        return arguments
+    if isinstance(arguments, Mapping):
+        return dict(arguments)
+    raise TypeError(f"tool arguments must be a mapping, not {type(arguments).__name__}")

@@ -1,0 +1,388 @@
+//! The classes behind `switchboard.Hub` / `switchboard.BlockingHub`: a parsed config, a
+//! per-user session, a call's result, and the hub core with an async (asyncio awaitable) and a
+//! blocking (GIL released) form of each method that waits. The Python layer
+//! (`python/switchboard/_hub.py`) gives them their public shape.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+use switchboard::{CallOutcome, Deadline, ExportFormat, JsonObject, blocking};
+
+use crate::{convert, errors, runtime};
+
+/// How long a blocking call waits between checks for Ctrl-C (signals reach Python only when
+/// the main thread runs Python code).
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+
+/// A validated configuration (TOML or `mcpServers` JSON).
+#[pyclass(frozen, module = "switchboard._switchboard")]
+pub struct Config {
+    config: switchboard::Config,
+}
+
+#[pymethods]
+impl Config {
+    /// Reads a config file; the format follows the extension (`.json` is `mcpServers`).
+    #[staticmethod]
+    fn from_path(py: Python<'_>, path: PathBuf) -> PyResult<Config> {
+        let config = py
+            .detach(|| switchboard::Config::load(&path))
+            .map_err(errors::config_to_py)?;
+        Ok(Config { config })
+    }
+
+    /// Parses config text: `format` is `"toml"` or `"json"`.
+    #[staticmethod]
+    fn from_text(text: &str, format: &str) -> PyResult<Config> {
+        let config = match format {
+            "toml" => switchboard::Config::from_toml_str(text, None),
+            "json" => switchboard::Config::from_json_str(text, None),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown config format {other:?}: use \"toml\" or \"json\""
+                )));
+            }
+        }
+        .map_err(errors::config_to_py)?;
+        Ok(Config { config })
+    }
+
+    /// This config with more `[variables]` (these win over the file's).
+    fn with_variables(&self, variables: BTreeMap<String, String>) -> Config {
+        let mut config = self.config.clone();
+        config.variables.extend(variables);
+        Config { config }
+    }
+
+    /// The configured server names, in order.
+    #[getter]
+    fn servers(&self) -> Vec<String> {
+        self.config.servers.keys().cloned().collect()
+    }
+
+    /// What the file says that is allowed but probably not meant (unknown keys...).
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.config
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+}
+
+/// One user's identity for per-session servers: their own upstream connection, made with
+/// their variables (e.g. `${token}` in a header).
+#[pyclass(frozen, module = "switchboard._switchboard", name = "Session")]
+pub struct Session {
+    session: switchboard::Session,
+}
+
+#[pymethods]
+impl Session {
+    #[new]
+    #[pyo3(signature = (id, variables = None))]
+    fn new(id: String, variables: Option<&Bound<'_, PyDict>>) -> PyResult<Session> {
+        let mut values = BTreeMap::new();
+        for (key, value) in variables.into_iter().flat_map(|d| d.iter()) {
+            let key: String = key.extract()?;
+            // Like string.Template: non-string values are str()-ed.
+            let value = match value.cast::<PyString>() {
+                Ok(text) => text.to_str()?.to_owned(),
+                Err(_) => value.str()?.to_str()?.to_owned(),
+            };
+            values.insert(key, value);
+        }
+        Ok(Session {
+            session: switchboard::Session::new(id, values),
+        })
+    }
+
+    #[getter]
+    fn id(&self) -> &str {
+        &self.session.id
+    }
+
+    #[getter]
+    fn variables(&self) -> BTreeMap<String, String> {
+        (*self.session.variables).clone()
+    }
+
+    fn __repr__(&self) -> String {
+        // Variable values are often secrets: only their names are shown.
+        let names: Vec<&str> = self.session.variables.keys().map(String::as_str).collect();
+        format!("Session(id={:?}, variables={names:?})", self.session.id)
+    }
+}
+
+/// What a tool call returned: every content block, the structured result, and whether the
+/// tool reported failure.
+#[pyclass(frozen, module = "switchboard._switchboard", name = "CallResult")]
+pub struct CallResult {
+    outcome: CallOutcome,
+}
+
+#[pymethods]
+impl CallResult {
+    /// Every content block as MCP's JSON (`{"type": "text", "text": ...}`, images, ...).
+    #[getter]
+    fn content<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for block in &self.outcome.content {
+            list.append(convert::serialized(py, block)?)?;
+        }
+        Ok(list)
+    }
+
+    /// The tool's `structuredContent`, or `None`.
+    #[getter]
+    fn structured_content<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match &self.outcome.structured_content {
+            Some(value) => convert::to_python(py, value),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    /// The tool reported failure (`isError`).
+    #[getter]
+    fn is_error(&self) -> bool {
+        self.outcome.is_error
+    }
+
+    /// Every text block, joined with newlines.
+    #[getter]
+    fn text(&self) -> String {
+        self.outcome.text()
+    }
+
+    /// MCP's `CallToolResult` shape: `content`, `structuredContent`, `isError`.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        convert::serialized(py, &self.outcome)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "CallResult(is_error={}, blocks={}, text={:?})",
+            if self.outcome.is_error {
+                "True"
+            } else {
+                "False"
+            },
+            self.outcome.content.len(),
+            self.outcome.text()
+        )
+    }
+}
+
+/// The hub core. Every method that waits has an `_async` form (returns an awaitable for
+/// asyncio; cancelling it cancels the call at the server) and a `_blocking` form (releases
+/// the GIL while it waits).
+#[pyclass(frozen, module = "switchboard._switchboard", name = "HubCore")]
+pub struct HubCore {
+    /// `None` only while being dropped.
+    hub: Option<blocking::Hub>,
+}
+
+impl Drop for HubCore {
+    fn drop(&mut self) {
+        // A hub garbage-collected without close: inside the runtime the engine's drop does not
+        // block (Python holds the GIL here); it kills stdio process groups at once and ends
+        // the other connections in the background.
+        let _inside = runtime().handle().enter();
+        drop(self.hub.take());
+    }
+}
+
+impl HubCore {
+    fn hub(&self) -> &blocking::Hub {
+        self.hub
+            .as_ref()
+            .expect("a hub is only taken while dropped")
+    }
+}
+
+/// A call's arguments as the engine takes them.
+fn arguments(arguments: Option<&Bound<'_, PyDict>>) -> PyResult<Option<JsonObject>> {
+    arguments.map(convert::to_json_object).transpose()
+}
+
+/// `timeout` seconds from now (the call's one deadline), or the server's default.
+fn deadline(timeout: Option<f64>) -> PyResult<Option<Deadline>> {
+    timeout
+        .map(|t| Ok(Deadline::after(seconds(t, "timeout")?)))
+        .transpose()
+}
+
+fn seconds(value: f64, name: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{name} must be a non-negative number of seconds, got {value}"
+        ))
+    })
+}
+
+fn session(session: Option<PyRef<'_, Session>>) -> Option<switchboard::Session> {
+    session.map(|s| s.session.clone())
+}
+
+#[pymethods]
+impl HubCore {
+    /// Connects every server of `config` (blocking).
+    #[staticmethod]
+    fn start_blocking(py: Python<'_>, config: PyRef<'_, Config>) -> PyResult<HubCore> {
+        let config = config.config.clone();
+        let hub = py
+            .detach(|| blocking::Hub::start(runtime(), switchboard::Hub::builder().config(&config)))
+            .map_err(|e| errors::to_py(&e))?;
+        Ok(HubCore { hub: Some(hub) })
+    }
+
+    /// Connects every server of `config`; an awaitable of the hub.
+    #[staticmethod]
+    fn start_async<'py>(py: Python<'py>, config: PyRef<'_, Config>) -> PyResult<Bound<'py, PyAny>> {
+        let config = config.config.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let hub = switchboard::Hub::builder()
+                .config(&config)
+                .start()
+                .await
+                .map_err(|e| errors::to_py(&e))?;
+            Ok(HubCore {
+                hub: Some(blocking::Hub::wrap(runtime(), hub)),
+            })
+        })
+    }
+
+    /// Calls a tool (exposed name) and waits, releasing the GIL; Ctrl-C cancels the call.
+    #[pyo3(signature = (name, arguments = None, session = None, timeout = None))]
+    fn call_blocking(
+        &self,
+        py: Python<'_>,
+        name: String,
+        arguments: Option<&Bound<'_, PyDict>>,
+        session: Option<PyRef<'_, Session>>,
+        timeout: Option<f64>,
+    ) -> PyResult<CallResult> {
+        let deadline = deadline(timeout)?;
+        let mut pending = self.hub().spawn_call(
+            self::session(session),
+            name,
+            self::arguments(arguments)?,
+            deadline,
+        );
+        loop {
+            let (waited, result) = py.detach(move || {
+                let result = pending.wait_timeout(SIGNAL_CHECK);
+                (pending, result)
+            });
+            pending = waited;
+            if let Some(result) = result {
+                return result
+                    .map(|outcome| CallResult { outcome })
+                    .map_err(|e| errors::to_py(&e));
+            }
+            // KeyboardInterrupt: returning drops `pending`, which cancels the call.
+            py.check_signals()?;
+        }
+    }
+
+    /// Calls a tool; an awaitable of its result. Cancelling it cancels the call.
+    #[pyo3(signature = (name, arguments = None, session = None, timeout = None))]
+    fn call_async<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        arguments: Option<&Bound<'_, PyDict>>,
+        session: Option<PyRef<'_, Session>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let deadline = deadline(timeout)?;
+        let arguments = self::arguments(arguments)?;
+        let session = self::session(session);
+        let hub = self.hub().hub().clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            hub.call_in(session.as_ref(), &name, arguments, deadline)
+                .await
+                .map(|outcome| CallResult { outcome })
+                .map_err(|e| errors::to_py(&e))
+        })
+    }
+
+    /// Every exposed tool: `"json"` (Switchboard's rows), `"openai"`, `"openai-responses"`
+    /// or `"anthropic"` (function-calling forms).
+    #[pyo3(signature = (format = "json"))]
+    fn tools<'py>(&self, py: Python<'py>, format: &str) -> PyResult<Bound<'py, PyAny>> {
+        let catalog = self.hub().catalog();
+        let export = match format {
+            "json" => {
+                let rows: Vec<_> = catalog.tools().iter().map(|t| &**t).collect();
+                return convert::serialized(py, &rows);
+            }
+            "openai" => ExportFormat::OpenAiChat,
+            "openai-responses" => ExportFormat::OpenAiResponses,
+            "anthropic" => ExportFormat::Anthropic,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown tool format {other:?}: use \"json\", \"openai\", \
+                     \"openai-responses\" or \"anthropic\""
+                )));
+            }
+        };
+        convert::to_python(py, &catalog.export(export))
+    }
+
+    /// One exposed tool's row (`"json"` form) by exact or loosely typed name.
+    fn tool<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        let catalog = self.hub().catalog();
+        match catalog.resolve(name) {
+            Ok(tool) => convert::serialized(py, &*tool),
+            Err(error) => Err(PyKeyError::new_err(error.to_string())),
+        }
+    }
+
+    /// Where every server stands (the JSON of `switchboard check --format json`).
+    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        convert::serialized(py, &self.hub().health())
+    }
+
+    /// Per-session connections open for `server`.
+    fn session_count(&self, server: &str) -> usize {
+        self.hub().hub().session_count(server)
+    }
+
+    fn cleanup_sessions_blocking(&self, py: Python<'_>, max_age: f64) -> PyResult<usize> {
+        let max_age = seconds(max_age, "max_age")?;
+        Ok(py.detach(|| self.hub().cleanup_sessions(max_age)))
+    }
+
+    fn cleanup_sessions_async<'py>(
+        &self,
+        py: Python<'py>,
+        max_age: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let max_age = seconds(max_age, "max_age")?;
+        let hub = self.hub().hub().clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            Ok(hub.cleanup_sessions(max_age).await)
+        })
+    }
+
+    fn close_blocking(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let within = seconds(timeout, "timeout")?;
+        py.detach(|| self.hub().close(within));
+        Ok(())
+    }
+
+    fn close_async<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
+        let within = seconds(timeout, "timeout")?;
+        let hub = self.hub().hub().clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            hub.close_within(within).await;
+            Ok(())
+        })
+    }
+}
