@@ -184,8 +184,15 @@ impl TestServer {
             }
             "sleep" => {
                 let ms = uint_arg(args, "ms")?;
+                let started = unix_ms();
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(ms)) => text(format!("slept {ms} ms")),
+                    _ = tokio::time::sleep(Duration::from_millis(ms)) => {
+                        // When it ran, by the server's clock: clients prove overlap with it.
+                        let mut result = text(format!("slept {ms} ms"));
+                        result.structured_content =
+                            Some(json!({"started_ms": started, "ended_ms": unix_ms()}));
+                        result
+                    }
                     _ = ct.cancelled() => return Err(cancelled()),
                 }
             }
@@ -505,6 +512,12 @@ fn cancelled() -> McpError {
     McpError::internal_error("request cancelled", None)
 }
 
+/// Now, in milliseconds since the Unix epoch.
+fn unix_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as u64)
+}
+
 fn text(text: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(text)])
 }
@@ -619,7 +632,7 @@ fn base_tools(generated: usize) -> Vec<Tool> {
         ),
         Tool::new(
             "sleep",
-            "Sleeps `ms` milliseconds, then returns.",
+            "Sleeps `ms` milliseconds, then returns; `structuredContent` says when it started and ended (`started_ms`, `ended_ms`: Unix milliseconds).",
             schema(json!({
                 "type": "object",
                 "properties": {"ms": {"type": "integer", "minimum": 0}},
