@@ -10,7 +10,7 @@ use std::time::Duration;
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
-use switchboard::{CallOutcome, Deadline, ExportFormat, JsonObject, blocking};
+use switchboard::{CallOutcome, Deadline, ExportFormat, JsonObject, Lookup, blocking};
 
 use crate::{convert, errors, runtime};
 
@@ -337,10 +337,18 @@ impl HubCore {
 
     /// One exposed tool's row (`"json"` form) by exact or loosely typed name.
     fn tool<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-        let catalog = self.hub().catalog();
-        match catalog.resolve(name) {
-            Ok(tool) => convert::serialized(py, &*tool),
-            Err(error) => Err(PyKeyError::new_err(error.to_string())),
+        match self.hub().catalog().lookup(name) {
+            Lookup::Exposed(tool) | Lookup::ByToolName(tool) => convert::serialized(py, &*tool),
+            Lookup::NotFound { error, same_name } if same_name.is_empty() => {
+                Err(PyKeyError::new_err(error.to_string()))
+            }
+            Lookup::NotFound { same_name, .. } => {
+                let names: Vec<&str> = same_name.iter().map(|t| t.name.as_str()).collect();
+                Err(PyKeyError::new_err(format!(
+                    "several tools are named {name:?}: {}",
+                    names.join(", ")
+                )))
+            }
         }
     }
 

@@ -186,11 +186,7 @@ impl Link {
         let mut arguments = arguments;
         let mut sends = 0;
         loop {
-            let Some(connected) = self
-                .closing
-                .run_until_cancelled(self.upstream(deadline))
-                .await
-            else {
+            let Some(connected) = self.unless_closing(self.upstream(deadline)).await else {
                 return Err(self.closing_error());
             };
             let (upstream, generation) = connected?;
@@ -202,7 +198,7 @@ impl Link {
                 arguments.clone()
             };
             let call = upstream.call_tool(tool, sending, deadline);
-            let Some(result) = self.closing.run_until_cancelled(call).await else {
+            let Some(result) = self.unless_closing(call).await else {
                 return Err(Error::MayHaveRun {
                     source: Box::new(self.closing_error()),
                 });
@@ -231,7 +227,7 @@ impl Link {
                         return Err(error);
                     }
                     let pause = tokio::time::sleep(pause);
-                    if self.closing.run_until_cancelled(pause).await.is_none() {
+                    if self.unless_closing(pause).await.is_none() {
                         return Err(self.closing_error());
                     }
                 }
@@ -242,6 +238,16 @@ impl Link {
                 delivery = error.delivery().as_str(),
                 "sending the call again: {error}"
             );
+        }
+    }
+
+    /// `future`'s output, or `None` once the link is closing. Closing is checked first: a
+    /// call that fails because its connection is being closed says so.
+    async fn unless_closing<F: Future>(&self, future: F) -> Option<F::Output> {
+        tokio::select! {
+            biased;
+            () = self.closing.cancelled() => None,
+            output = future => Some(output),
         }
     }
 

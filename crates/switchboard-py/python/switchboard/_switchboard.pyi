@@ -1,0 +1,83 @@
+"""Type stubs of the native module (Rust, PyO3). Use the public names in `switchboard`."""
+
+from collections.abc import Awaitable
+from os import PathLike
+from typing import Any, Literal, Optional, Union
+
+__version__: str
+
+def reset_logging() -> None:
+    """Makes engine logs follow level changes made in `logging` since import."""
+
+class Config:
+    """A validated configuration (TOML or `mcpServers` JSON)."""
+
+    @staticmethod
+    def from_path(path: Union[str, PathLike[str]]) -> Config: ...
+    @staticmethod
+    def from_text(text: str, format: Literal["toml", "json"]) -> Config: ...
+    def with_variables(self, variables: dict[str, str]) -> Config: ...
+    @property
+    def servers(self) -> list[str]: ...
+    @property
+    def warnings(self) -> list[str]: ...
+
+class Session:
+    """One user's identity for per-session servers: their own upstream connection, made with
+    their variables (values that are not strings are `str()`-ed)."""
+
+    def __init__(self, id: str, variables: Optional[dict[str, Any]] = None) -> None: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def variables(self) -> dict[str, str]: ...
+
+class CallResult:
+    """What a tool call returned."""
+
+    @property
+    def content(self) -> list[dict[str, Any]]:
+        """Every content block as MCP's JSON (text, image, audio, resource, ...)."""
+    @property
+    def structured_content(self) -> Any:
+        """The tool's `structuredContent`, or None."""
+    @property
+    def is_error(self) -> bool:
+        """The tool reported failure (`isError`)."""
+    @property
+    def text(self) -> str:
+        """Every text block, joined with newlines."""
+    def to_dict(self) -> dict[str, Any]:
+        """MCP's `CallToolResult` shape: `content`, `structuredContent`, `isError`."""
+
+_Format = Literal["json", "openai", "openai-responses", "anthropic"]
+
+class HubCore:
+    """The hub behind `Hub` and `BlockingHub`."""
+
+    @staticmethod
+    def start_blocking(config: Config) -> HubCore: ...
+    @staticmethod
+    def start_async(config: Config) -> Awaitable[HubCore]: ...
+    def call_blocking(
+        self,
+        name: str,
+        arguments: Optional[dict[str, Any]] = None,
+        session: Optional[Session] = None,
+        timeout: Optional[float] = None,
+    ) -> CallResult: ...
+    def call_async(
+        self,
+        name: str,
+        arguments: Optional[dict[str, Any]] = None,
+        session: Optional[Session] = None,
+        timeout: Optional[float] = None,
+    ) -> Awaitable[CallResult]: ...
+    def tools(self, format: _Format = "json") -> list[dict[str, Any]]: ...
+    def tool(self, name: str) -> dict[str, Any]: ...
+    def health(self) -> dict[str, Any]: ...
+    def session_count(self, server: str) -> int: ...
+    def cleanup_sessions_blocking(self, max_age: float) -> int: ...
+    def cleanup_sessions_async(self, max_age: float) -> Awaitable[int]: ...
+    def close_blocking(self, timeout: float) -> None: ...
+    def close_async(self, timeout: float) -> Awaitable[None]: ...
