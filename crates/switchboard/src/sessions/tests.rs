@@ -51,16 +51,28 @@ async fn connection_of(link: &Link, tool: &str, repeatable: bool) -> u64 {
     answer["connection"].as_u64().expect("a connection number")
 }
 
-/// Polls `check` every 10 ms for up to [`STEP`]; true as soon as it holds.
+/// Whether `check` comes to hold within [`STEP`] (polled every 10 ms).
 async fn until(check: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + STEP;
-    while !check() {
-        if Instant::now() >= deadline {
-            return false;
+    let polling = async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    true
+    };
+    tokio::time::timeout(STEP, polling).await.is_ok()
+}
+
+/// A link to a new responder, with no variables.
+fn new_link() -> (Arc<Responder>, Link) {
+    let responder = Responder::new();
+    let link = Link::new(server(1), None, responder.dial());
+    (responder, link)
+}
+
+/// A pool of at most `max_sessions` sessions on a new responder.
+fn new_pool(max_sessions: usize) -> (Arc<Responder>, SessionPool) {
+    let responder = Responder::new();
+    let pool = SessionPool::new(server(max_sessions), responder.dial());
+    (responder, pool)
 }
 
 fn variables(user: &str) -> Arc<BTreeMap<String, String>> {
@@ -72,8 +84,7 @@ fn variables(user: &str) -> Arc<BTreeMap<String, String>> {
 
 #[tokio::test]
 async fn a_link_reconnects_after_its_connection_closes_and_the_next_call_succeeds() {
-    let responder = Responder::new();
-    let link = Link::new(server(1), None, responder.dial());
+    let (responder, link) = new_link();
     assert_eq!(link.status().state, LinkState::Idle);
     let mut events = link.subscribe();
 
@@ -101,8 +112,7 @@ async fn a_link_reconnects_after_its_connection_closes_and_the_next_call_succeed
 
 #[tokio::test]
 async fn a_call_lost_after_it_was_read_is_not_sent_again_to_a_tool_that_may_not_repeat() {
-    let responder = Responder::new();
-    let link = Link::new(server(1), None, responder.dial());
+    let (responder, link) = new_link();
     responder.hang_ups.store(1, Ordering::SeqCst);
 
     let error = call(&link, "hang_up", false).await.unwrap_err();
@@ -126,8 +136,7 @@ async fn a_call_lost_after_it_was_read_is_not_sent_again_to_a_tool_that_may_not_
 
 #[tokio::test]
 async fn a_call_lost_after_it_was_read_is_sent_again_to_a_repeatable_tool() {
-    let responder = Responder::new();
-    let link = Link::new(server(1), None, responder.dial());
+    let (responder, link) = new_link();
     responder.hang_ups.store(1, Ordering::SeqCst);
 
     assert_eq!(connection_of(&link, "hang_up", true).await, 2);
@@ -141,17 +150,18 @@ async fn a_call_lost_after_it_was_read_is_sent_again_to_a_repeatable_tool() {
 
 #[tokio::test]
 async fn a_failed_reconnect_cycle_backs_off_then_the_next_call_connects() {
-    let responder = Responder::new();
-    let server = server(1);
-    let link = Link::new(server.clone(), None, responder.dial());
-    responder
-        .refusals
-        .store(server.reconnect.max_attempts as usize, Ordering::SeqCst);
+    let (responder, link) = new_link();
+    let attempts = link.server().reconnect.max_attempts as usize;
+    responder.refusals.store(attempts, Ordering::SeqCst);
 
     let error = call(&link, "echo", false).await.unwrap_err();
     assert!(matches!(error, Error::Unreachable { .. }), "{error}");
     assert_eq!(error.delivery(), Delivery::NotSent);
-    assert_eq!(n(&responder.attempts), 2, "one cycle: max_attempts dials");
+    assert_eq!(
+        n(&responder.attempts),
+        attempts,
+        "one cycle: max_attempts dials"
+    );
     let LinkState::BackingOff { until: retry_at } = link.status().state else {
         panic!("backing off, not {:?}", link.status().state);
     };
@@ -159,11 +169,11 @@ async fn a_failed_reconnect_cycle_backs_off_then_the_next_call_connects() {
     // While backing off, calls fail at once without dialling.
     let error = call(&link, "echo", false).await.unwrap_err();
     assert!(error.to_string().contains("next attempt in"), "{error}");
-    assert_eq!(n(&responder.attempts), 2);
+    assert_eq!(n(&responder.attempts), attempts);
 
     tokio::time::sleep_until(retry_at).await;
     assert_eq!(connection_of(&link, "echo", false).await, 1);
-    assert_eq!(n(&responder.attempts), 3);
+    assert_eq!(n(&responder.attempts), attempts + 1);
     assert_eq!(
         n(&responder.calls),
         1,
@@ -173,8 +183,7 @@ async fn a_failed_reconnect_cycle_backs_off_then_the_next_call_connects() {
 
 #[tokio::test]
 async fn a_closed_link_refuses_calls() {
-    let responder = Responder::new();
-    let link = Link::new(server(1), None, responder.dial());
+    let (responder, link) = new_link();
     connection_of(&link, "echo", false).await;
     link.close().await;
     assert!(
@@ -195,8 +204,7 @@ async fn a_closed_link_refuses_calls() {
 
 #[tokio::test]
 async fn the_pool_has_one_link_per_session_dialled_with_its_own_variables() {
-    let responder = Responder::new();
-    let pool = SessionPool::new(server(10), responder.dial());
+    let (responder, pool) = new_pool(10);
     let a = pool.lease("a", &variables("alice")).unwrap();
     // An existing session keeps the variables it was created with.
     let a_again = pool.lease("a", &variables("mallory")).unwrap();
@@ -220,8 +228,7 @@ async fn the_pool_has_one_link_per_session_dialled_with_its_own_variables() {
 
 #[tokio::test]
 async fn at_its_limit_the_pool_evicts_the_least_recently_used_idle_session() {
-    let responder = Responder::new();
-    let pool = SessionPool::new(server(2), responder.dial());
+    let (responder, pool) = new_pool(2);
     for id in ["a", "b"] {
         let lease = pool.lease(id, &variables(id)).unwrap();
         connection_of(lease.link(), "echo", false).await;
@@ -257,8 +264,7 @@ async fn at_its_limit_the_pool_evicts_the_least_recently_used_idle_session() {
 
 #[tokio::test]
 async fn cleanup_closes_sessions_idle_long_enough_and_spares_leased_ones() {
-    let responder = Responder::new();
-    let pool = SessionPool::new(server(10), responder.dial());
+    let (responder, pool) = new_pool(10);
     let idle = pool.lease("idle", &variables("idle")).unwrap();
     let busy = pool.lease("busy", &variables("busy")).unwrap();
     connection_of(idle.link(), "echo", false).await;
