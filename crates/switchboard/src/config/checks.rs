@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::diagnostics::{DURATION_FIX, Problem};
+use super::diagnostics::{DURATION_FIX, Problem, one_of_fix};
 use super::template::{self, is_valid_header_name};
 use crate::error::ConfigError;
 
@@ -214,12 +214,21 @@ pub(super) fn parse_duration(key: &str, value: &str) -> Result<Duration, Problem
     }
 }
 
-/// The value of `all` (a type's `ALL` table of values and their names) named `name`.
-pub(super) fn named<T: Copy>(name: &str, all: &[(T, &'static str)]) -> Option<T> {
-    all.iter().find(|(_, n)| *n == name).map(|(t, _)| *t)
-}
-
-/// The names of an `ALL` table, for error messages.
-pub(super) fn names<T>(all: &[(T, &'static str)]) -> Vec<&'static str> {
-    all.iter().map(|(_, name)| *name).collect()
+/// The value of `all` (a type's `ALL` table of values and their names) named `value`, or
+/// the problem (an unknown `what`) and the fix (the closest name, and the list).
+pub(super) fn one_of<T: Copy>(
+    value: &str,
+    all: &[(T, &'static str)],
+    what: &str,
+) -> Result<T, Problem> {
+    match all.iter().find(|(_, name)| *name == value) {
+        Some((found, _)) => Ok(*found),
+        None => {
+            let names: Vec<&str> = all.iter().map(|(_, name)| *name).collect();
+            Err((
+                format!("unknown {what} \"{value}\""),
+                one_of_fix(value, &names),
+            ))
+        }
+    }
 }

@@ -148,11 +148,7 @@ pub(super) fn json_syntax_error(e: &serde_json::Error, file: Option<&Path>) -> C
 /// What to do about the unknown key `key` where `known` are the keys read: the closest
 /// known key if one is close enough ("did you mean"), and the list.
 pub(super) fn unknown_key_fix(key: &str, known: &[&str]) -> String {
-    let list = known
-        .iter()
-        .map(|k| format!("'{k}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = quoted(known, '\'');
     match closest(key, known) {
         Some(s) => format!("did you mean '{s}'? Known keys: {list}"),
         None if known.is_empty() => "remove it".to_string(),
@@ -162,15 +158,17 @@ pub(super) fn unknown_key_fix(key: &str, known: &[&str]) -> String {
 
 /// What to do about the unknown value `value` where `known` are the values accepted.
 pub(super) fn one_of_fix(value: &str, known: &[&str]) -> String {
-    let list = known
-        .iter()
-        .map(|k| format!("\"{k}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = quoted(known, '"');
     match closest(value, known) {
         Some(s) => format!("did you mean \"{s}\"? Use one of {list}"),
         None => format!("use one of {list}"),
     }
+}
+
+/// `known`, each between `quote`s, separated by commas.
+fn quoted(known: &[&str], quote: char) -> String {
+    let quoted: Vec<String> = known.iter().map(|k| format!("{quote}{k}{quote}")).collect();
+    quoted.join(", ")
 }
 
 /// `["servers", name, key...]` → (server, key); other paths → (None, dotted path).

@@ -144,15 +144,25 @@ pub fn check_syntax(field: &str, template: &str) -> Result<(), TemplateError> {
 
 /// Renders one value. `field` names it in errors, e.g. `header 'Authorization'`.
 pub fn render(field: &str, template: &str, vars: Variables<'_>) -> Result<String, TemplateError> {
-    render_with(field, template, vars, &|name| std::env::var(name).ok())
+    render_with(field, template, vars, &process_env)
 }
+
+/// Where `${env:NAME}` values come from: the process environment, or a fake one in tests.
+type Env = dyn Fn(&str) -> Option<String>;
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Rendered `(name, value)` pairs, in name order.
+type Rendered = Result<Vec<(String, String)>, TemplateError>;
 
 /// [`render`] with the environment lookup injected (tests use a fake environment).
 fn render_with(
     field: &str,
     template: &str,
     vars: Variables<'_>,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &Env,
 ) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(template.len());
     for piece in parse(field, template)? {
@@ -207,18 +217,11 @@ fn is_empty_header_value(value: &str) -> bool {
 /// or exactly `Bearer` after substitution (and whitespace trimming). Kept values are returned
 /// verbatim (untrimmed). Header names are not templated; an invalid one is
 /// [`TemplateError::InvalidHeaderName`].
-pub fn render_headers(
-    headers: &BTreeMap<String, String>,
-    vars: Variables<'_>,
-) -> Result<Vec<(String, String)>, TemplateError> {
-    render_headers_with(headers, vars, &|name| std::env::var(name).ok())
+pub fn render_headers(headers: &BTreeMap<String, String>, vars: Variables<'_>) -> Rendered {
+    render_headers_with(headers, vars, &process_env)
 }
 
-fn render_headers_with(
-    headers: &BTreeMap<String, String>,
-    vars: Variables<'_>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<(String, String)>, TemplateError> {
+fn render_headers_with(headers: &BTreeMap<String, String>, vars: Variables, env: &Env) -> Rendered {
     let mut out = Vec::with_capacity(headers.len());
     for (name, template) in headers {
         if !is_valid_header_name(name) {
@@ -238,18 +241,11 @@ fn render_headers_with(
 
 /// Renders every env value (stdio servers). Empty values are kept: an empty environment
 /// variable is meaningful.
-pub fn render_env(
-    env: &BTreeMap<String, String>,
-    vars: Variables<'_>,
-) -> Result<Vec<(String, String)>, TemplateError> {
-    render_env_with(env, vars, &|name| std::env::var(name).ok())
+pub fn render_env(env: &BTreeMap<String, String>, vars: Variables<'_>) -> Rendered {
+    render_env_with(env, vars, &process_env)
 }
 
-fn render_env_with(
-    env_vars: &BTreeMap<String, String>,
-    vars: Variables<'_>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<(String, String)>, TemplateError> {
+fn render_env_with(env_vars: &BTreeMap<String, String>, vars: Variables, env: &Env) -> Rendered {
     env_vars
         .iter()
         .map(|(name, template)| {

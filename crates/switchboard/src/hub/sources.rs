@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use super::Progress;
 use super::health::SourceHealth;
 use super::registration::log_skip;
-use super::state::Inner;
+use super::state::{Inner, State};
 use crate::catalog::REGISTRATION_LOG;
 use crate::config::{ReconnectPolicy, RegistrationPolicy, ServerConfig};
 use crate::discovery::{Discovery, RegistryClient};
@@ -169,10 +169,7 @@ impl Inner {
 
     fn source_succeeded(&self, name: &str, servers: usize, unusable: Vec<(String, ErrorReport)>) {
         let mut state = self.state();
-        let health = state
-            .sources
-            .entry(name.to_string())
-            .or_insert_with(|| empty(name));
+        let health = source_health(&mut state, name);
         health.ok = true;
         health.servers = servers;
         health.unusable = unusable;
@@ -181,10 +178,7 @@ impl Inner {
 
     fn source_failed(&self, name: &str, error: &Error) {
         let mut state = self.state();
-        let health = state
-            .sources
-            .entry(name.to_string())
-            .or_insert_with(|| empty(name));
+        let health = source_health(&mut state, name);
         health.ok = false;
         health.last_error = Some(ErrorReport::now(error));
     }
@@ -197,15 +191,19 @@ pub(super) fn reports(failures: &[(String, Error)]) -> Vec<(String, ErrorReport)
         .collect()
 }
 
-fn empty(name: &str) -> SourceHealth {
-    SourceHealth {
-        name: name.to_string(),
-        ok: false,
-        servers: 0,
-        unusable: Vec::new(),
-        last_error: None,
-        last_success: None,
-    }
+/// The health record of source `name`, made empty if it has none yet.
+fn source_health<'s>(state: &'s mut State, name: &str) -> &'s mut SourceHealth {
+    state
+        .sources
+        .entry(name.to_string())
+        .or_insert_with(|| SourceHealth {
+            name: name.to_string(),
+            ok: false,
+            servers: 0,
+            unusable: Vec::new(),
+            last_error: None,
+            last_success: None,
+        })
 }
 
 /// Logs a failed discovery run under the config's policy (it never fails the hub once

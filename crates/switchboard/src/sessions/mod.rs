@@ -12,6 +12,10 @@
 
 mod link;
 mod pool;
+#[cfg(test)]
+mod test_responder;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::ops::Deref;

@@ -11,6 +11,7 @@
 mod client;
 mod decode;
 mod events;
+mod requests;
 mod response;
 
 use std::collections::HashMap;

@@ -444,13 +444,13 @@ mod tests {
         assert!(resolve_endpoint(&sse, &sse, Some("  ")).is_err());
     }
 
+    fn one_header(name: http::HeaderName, value: &'static str) -> HeaderMap {
+        HeaderMap::from_iter([(name, HeaderValue::from_static(value))])
+    }
+
     #[test]
     fn content_type_check_accepts_parameters_and_case() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("Text/Event-Stream; charset=utf-8"),
-        );
+        let mut headers = one_header(CONTENT_TYPE, "Text/Event-Stream; charset=utf-8");
         assert!(check_content_type(&headers).is_ok());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         assert!(check_content_type(&headers).is_err());
@@ -459,11 +459,7 @@ mod tests {
 
     #[test]
     fn challenge_only_for_401_and_403() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"x\""),
-        );
+        let headers = one_header(WWW_AUTHENTICATE, "Bearer realm=\"x\"");
         assert_eq!(
             challenge(StatusCode::UNAUTHORIZED, &headers).as_deref(),
             Some("Bearer realm=\"x\"")

@@ -43,6 +43,28 @@ impl Target<'_> {
         self.server.to_owned()
     }
 
+    fn protocol(&self, reason: impl Into<String>) -> Error {
+        Error::Protocol {
+            server: self.name(),
+            reason: reason.into(),
+        }
+    }
+
+    fn unreachable(&self, reason: impl Into<String>) -> Error {
+        Error::Unreachable {
+            server: self.name(),
+            reason: reason.into(),
+        }
+    }
+
+    fn auth(&self, status: u16, challenge: &str) -> Error {
+        Error::Auth {
+            server: self.name(),
+            status,
+            challenge: Some(challenge.to_owned()),
+        }
+    }
+
     /// `cause` with ` at host:port` when the address is known.
     fn at(&self, cause: String) -> String {
         match self.address {
@@ -65,33 +87,23 @@ enum Written {
 pub(crate) fn from_init(target: Target<'_>, error: ClientInitializeError) -> Error {
     match error {
         ClientInitializeError::TransportError { error, .. } => from_transport(target, &error).0,
-        ClientInitializeError::ConnectionClosed(_) => Error::Unreachable {
-            server: target.name(),
-            reason: "the connection closed before initialize completed".to_owned(),
-        },
-        ClientInitializeError::JsonRpcError(data) => Error::Protocol {
-            server: target.name(),
-            reason: format!(
-                "initialize was rejected: {} (JSON-RPC {})",
-                data.message, data.code.0
-            ),
-        },
+        ClientInitializeError::ConnectionClosed(_) => {
+            target.unreachable("the connection closed before initialize completed")
+        }
+        ClientInitializeError::JsonRpcError(data) => target.protocol(format!(
+            "initialize was rejected: {} (JSON-RPC {})",
+            data.message, data.code.0
+        )),
         ClientInitializeError::NoCompatibleProtocolVersion {
             server_supported, ..
-        } => Error::Protocol {
-            server: target.name(),
-            reason: format!(
-                "no protocol version in common (the server supports {server_supported:?})"
-            ),
-        },
+        } => target.protocol(format!(
+            "no protocol version in common (the server supports {server_supported:?})"
+        )),
         ClientInitializeError::Cancelled => Error::Closed {
             server: target.name(),
             reason: Some("connect was cancelled".to_owned()),
         },
-        other => Error::Protocol {
-            server: target.name(),
-            reason: format!("initialize failed: {other}"),
-        },
+        other => target.protocol(format!("initialize failed: {other}")),
     }
 }
 
@@ -121,26 +133,19 @@ pub(crate) fn from_service(
                 message: data.message.into_owned(),
                 code: Some(data.code.0),
             },
-            None if data.code == ErrorCode::METHOD_NOT_FOUND => Error::Protocol {
-                server: target.name(),
-                reason: format!("the server does not implement {phase}"),
-            },
-            None => Error::Protocol {
-                server: target.name(),
-                reason: format!(
-                    "{phase} failed: {} (JSON-RPC {})",
-                    data.message, data.code.0
-                ),
-            },
+            None if data.code == ErrorCode::METHOD_NOT_FOUND => {
+                target.protocol(format!("the server does not implement {phase}"))
+            }
+            None => target.protocol(format!(
+                "{phase} failed: {} (JSON-RPC {})",
+                data.message, data.code.0
+            )),
         },
         ServiceError::Cancelled { .. } => Error::Closed {
             server: target.name(),
             reason: Some(format!("{phase} was cancelled")),
         },
-        other => Error::Protocol {
-            server: target.name(),
-            reason: format!("{phase}: {other}"),
-        },
+        other => target.protocol(format!("{phase}: {other}")),
     }
 }
 
@@ -189,46 +194,28 @@ fn from_transport(target: Target<'_>, error: &DynamicTransportError) -> (Error, 
     }
     if let Some(io) = inner.downcast_ref::<std::io::Error>() {
         // stdio: a write to the server's stdin failed; part of the message may be out.
-        let error = Error::Unreachable {
-            server: target.name(),
-            reason: format!("the connection failed: {}", io_cause(io)),
-        };
+        let error = target.unreachable(format!("the connection failed: {}", io_cause(io)));
         return (error, Written::Maybe);
     }
-    let error = Error::Protocol {
-        server: target.name(),
-        reason: format!("transport error: {}", describe_chain(inner)),
-    };
+    let error = target.protocol(format!("transport error: {}", describe_chain(inner)));
     (error, Written::Maybe)
 }
 
 fn from_streamable_http(target: Target<'_>, error: &HttpError) -> (Error, Written) {
     match error {
-        StreamableHttpError::AuthRequired(e) => (
-            Error::Auth {
-                server: target.name(),
-                status: 401,
-                challenge: Some(e.www_authenticate_header.clone()),
-            },
-            Written::No,
-        ),
-        StreamableHttpError::InsufficientScope(e) => (
-            Error::Auth {
-                server: target.name(),
-                status: 403,
-                challenge: Some(e.www_authenticate_header.clone()),
-            },
-            Written::No,
-        ),
+        // 401 and 403 with a challenge, refused before anything ran.
+        StreamableHttpError::AuthRequired(e) => {
+            (target.auth(401, &e.www_authenticate_header), Written::No)
+        }
+        StreamableHttpError::InsufficientScope(e) => {
+            (target.auth(403, &e.www_authenticate_header), Written::No)
+        }
         StreamableHttpError::Client(e) => from_client(target, e),
         StreamableHttpError::HttpStatus(e) => {
             from_status(target, e.status, None, e.retry_after.as_deref())
         }
         StreamableHttpError::UnexpectedServerResponse(text) => (
-            Error::Protocol {
-                server: target.name(),
-                reason: format!("unexpected response: {}", truncate(text, 200)),
-            },
+            target.protocol(format!("unexpected response: {}", truncate(text, 200))),
             Written::Maybe,
         ),
         StreamableHttpError::SessionExpired => (
@@ -238,13 +225,7 @@ fn from_streamable_http(target: Target<'_>, error: &HttpError) -> (Error, Writte
             },
             Written::Maybe,
         ),
-        StreamableHttpError::Io(e) => (
-            Error::Unreachable {
-                server: target.name(),
-                reason: target.at(io_cause(e)),
-            },
-            Written::Maybe,
-        ),
+        StreamableHttpError::Io(e) => (target.unreachable(target.at(io_cause(e))), Written::Maybe),
         StreamableHttpError::TransportChannelClosed => (
             Error::Closed {
                 server: target.name(),
@@ -252,13 +233,7 @@ fn from_streamable_http(target: Target<'_>, error: &HttpError) -> (Error, Writte
             },
             Written::No,
         ),
-        other => (
-            Error::Protocol {
-                server: target.name(),
-                reason: other.to_string(),
-            },
-            Written::Maybe,
-        ),
+        other => (target.protocol(other.to_string()), Written::Maybe),
     }
 }
 
@@ -274,26 +249,16 @@ fn from_client(target: Target<'_>, error: &ClientError) -> (Error, Written) {
             } else {
                 Written::Maybe
             };
-            let error = Error::Unreachable {
-                server: target.name(),
-                reason: target.at(network_cause(e)),
-            };
+            let error = target.unreachable(target.at(network_cause(e)));
             (error, written)
         }
         ClientError::Body(e) => (
-            Error::Unreachable {
-                server: target.name(),
-                reason: target.at(format!("the response broke off: {}", network_cause(e))),
-            },
+            target.unreachable(target.at(format!("the response broke off: {}", network_cause(e)))),
             Written::Maybe,
         ),
-        ClientError::InvalidUrl | ClientError::InvalidHeader => (
-            Error::Protocol {
-                server: target.name(),
-                reason: error.to_string(),
-            },
-            Written::No,
-        ),
+        ClientError::InvalidUrl | ClientError::InvalidHeader => {
+            (target.protocol(error.to_string()), Written::No)
+        }
     }
 }
 
@@ -326,13 +291,7 @@ fn from_sse_transport(target: Target<'_>, error: &SseTransportError) -> (Error, 
             },
             Written::No,
         ),
-        SseTransportError::Serialize(_) => (
-            Error::Protocol {
-                server: target.name(),
-                reason: error.to_string(),
-            },
-            Written::No,
-        ),
+        SseTransportError::Serialize(_) => (target.protocol(error.to_string()), Written::No),
     }
 }
 
@@ -403,10 +362,7 @@ fn from_reqwest(target: Target<'_>, error: &reqwest::Error) -> (Error, Written) 
     } else {
         below
     };
-    let error = Error::Unreachable {
-        server: target.name(),
-        reason: target.at(cause),
-    };
+    let error = target.unreachable(target.at(cause));
     (error, written)
 }
 

@@ -145,16 +145,17 @@ mod tests {
         CallOutcome::from(result)
     }
 
+    fn text(text: &str) -> ContentBlock {
+        ContentBlock::Text(TextContent::new(text))
+    }
+
+    fn png() -> ContentBlock {
+        ContentBlock::Image(ImageContent::new("AAAA", "image/png"))
+    }
+
     #[test]
     fn text_joins_every_text_block_and_skips_others() {
-        let outcome = outcome(
-            vec![
-                ContentBlock::Text(TextContent::new("one")),
-                ContentBlock::Image(ImageContent::new("AAAA", "image/png")),
-                ContentBlock::Text(TextContent::new("two")),
-            ],
-            false,
-        );
+        let outcome = outcome(vec![text("one"), png(), text("two")], false);
         assert_eq!(outcome.text(), "one\ntwo");
         let kinds: Vec<&str> = outcome.content.iter().map(Content::kind).collect();
         assert_eq!(kinds, ["text", "image", "text"]);
@@ -164,13 +165,7 @@ mod tests {
 
     #[test]
     fn it_serialises_in_the_mcp_wire_shape_and_reads_back() {
-        let outcome = outcome(
-            vec![
-                ContentBlock::Text(TextContent::new("hi")),
-                ContentBlock::Image(ImageContent::new("AAAA", "image/png")),
-            ],
-            false,
-        );
+        let outcome = outcome(vec![text("hi"), png()], false);
         let json = serde_json::to_value(&outcome).unwrap();
         assert_eq!(
             json,
@@ -188,7 +183,7 @@ mod tests {
 
     #[test]
     fn into_result_turns_is_error_into_a_tool_error_with_the_text() {
-        let outcome = outcome(vec![ContentBlock::Text(TextContent::new("boom"))], true);
+        let outcome = outcome(vec![text("boom")], true);
         let err = outcome.into_result("s", "t").unwrap_err();
         assert_eq!(err.class(), crate::ErrorClass::ToolError);
         assert_eq!(err.to_string(), "server 's': tool 't' failed: boom");

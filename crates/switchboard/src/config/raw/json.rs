@@ -345,68 +345,68 @@ fn transport(key: &'static str, v: &Value) -> Result<String, FieldError> {
 /// byte offset (and so serde_json's line/column) where it was.
 fn strip_jsonc(text: &str) -> String {
     let mut bytes = text.as_bytes().to_vec();
-    let mut i = 0;
-    let mut in_string = false;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            match b {
-                b'\\' => i += 1,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            i += 1;
-            continue;
+    // Comments first: a comment may stand between a trailing comma and its `}` or `]`.
+    outside_strings(&mut bytes, |bytes, i| match (bytes[i], bytes.get(i + 1)) {
+        (b'/', Some(b'/')) => {
+            let end = bytes[i..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(bytes.len(), |e| i + e);
+            bytes[i..end].fill(b' ');
+            end
         }
-        match (b, bytes.get(i + 1)) {
-            (b'"', _) => in_string = true,
-            (b'/', Some(b'/')) => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    bytes[i] = b' ';
-                    i += 1;
+        (b'/', Some(b'*')) => {
+            let end = bytes[i + 2..]
+                .windows(2)
+                .position(|w| w == b"*/")
+                .map_or(bytes.len(), |e| i + 2 + e + 2);
+            for byte in &mut bytes[i..end] {
+                if *byte != b'\n' {
+                    *byte = b' ';
                 }
-                continue;
             }
-            (b'/', Some(b'*')) => {
-                let end = text[i + 2..]
-                    .find("*/")
-                    .map_or(bytes.len(), |e| i + 2 + e + 2);
-                for byte in &mut bytes[i..end] {
-                    if *byte != b'\n' {
-                        *byte = b' ';
-                    }
-                }
-                i = end;
-                continue;
-            }
-            _ => {}
+            end
         }
-        i += 1;
-    }
-    // Trailing commas: a comma followed (after whitespace) by `}` or `]`, outside strings.
-    let mut in_string = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            match b {
-                b'\\' => i += 1,
-                b'"' => in_string = false,
-                _ => {}
-            }
-        } else if b == b'"' {
-            in_string = true;
-        } else if b == b',' {
+        _ => i + 1,
+    });
+    // Trailing commas: a comma followed (after whitespace) by `}` or `]`.
+    outside_strings(&mut bytes, |bytes, i| {
+        if bytes[i] == b',' {
             let next = bytes[i + 1..].iter().find(|c| !c.is_ascii_whitespace());
             if matches!(next, Some(b'}' | b']')) {
                 bytes[i] = b' ';
             }
         }
-        i += 1;
-    }
+        i + 1
+    });
     // Only ASCII bytes outside strings were replaced by spaces, whole comments included, so
     // the text is still UTF-8.
     String::from_utf8(bytes).unwrap_or_else(|_| text.to_string())
+}
+
+/// Calls `visit(bytes, i)` at each byte outside JSON strings; it returns where to go on.
+fn outside_strings(bytes: &mut [u8], mut visit: impl FnMut(&mut [u8], usize) -> usize) {
+    let mut i = 0;
+    while i < bytes.len() {
+        i = if bytes[i] == b'"' {
+            string_end(bytes, i)
+        } else {
+            visit(bytes, i)
+        };
+    }
+}
+
+/// Where the string opened by the quote at `start` ends (just past its closing quote).
+fn string_end(bytes: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //! value's own line. Only then does serde read the document into [`RawConfig`], which can no
 //! longer fail on a key or a type; so no serde message needs rewording (serde's texts would
 //! also echo values, which may be secrets). The structs keep `deny_unknown_fields` as a
-//! second guard, and a test keeps every struct's fields equal to its key list.
+//! second guard. One list per table declares both its struct and its key list
+//! (`raw_table!`), and a test checks serde reads exactly those keys.
 //!
 //! Durations and names of modes are strings here; `validate/` parses them, so that their
 //! errors can say what form is accepted.
@@ -20,101 +21,124 @@ use toml::de::{DeTable, DeValue};
 use crate::config::diagnostics::{Ctx, DURATION_FIX, unknown_key_fix};
 use crate::error::ConfigError;
 
-/// The top-level table.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(in crate::config) struct RawConfig {
-    #[serde(default)]
-    pub servers: BTreeMap<String, RawServer>,
-    /// String values only: they are substituted into header and env values.
-    #[serde(default)]
-    pub variables: BTreeMap<String, String>,
-    pub catalog: Option<RawCatalog>,
-    pub sessions: Option<RawSessions>,
-    pub on_server_registration_error: Option<String>,
-    pub retry_skipped_servers: Option<bool>,
-    pub discovery: Option<RawDiscovery>,
+/// Declares a table twice over from one list: its serde struct (`Raw…`, every field public)
+/// and its key list (the keys in field order, each with the shape of its value), written
+/// `key: Type = Shape`. So the two cannot disagree on a key or its order.
+macro_rules! raw_table {
+    (
+        $(#[doc = $doc:literal])*
+        $name:ident, $keys:ident {
+            $($(#[$attr:meta])* $key:ident: $type:ty = $shape:expr,)*
+        }
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(in crate::config) struct $name {
+            $($(#[$attr])* pub $key: $type,)*
+        }
+
+        #[doc = concat!("The keys of [`", stringify!($name), "`].")]
+        pub(in crate::config) const $keys: Keys = &[$((stringify!($key), $shape)),*];
+    };
 }
 
-/// The `[sessions]` table.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(in crate::config) struct RawSessions {
-    pub reaper_interval: Option<String>,
+raw_table! {
+    /// The top-level table.
+    RawConfig, CONFIG {
+        #[serde(default)]
+        servers: BTreeMap<String, RawServer> = Shape::TableOf(&Shape::Table(SERVER)),
+        /// String values only: they are substituted into header and env values.
+        #[serde(default)]
+        variables: BTreeMap<String, String> = Shape::StringTable,
+        catalog: Option<RawCatalog> = Shape::Table(CATALOG),
+        sessions: Option<RawSessions> = Shape::Table(SESSIONS),
+        on_server_registration_error: Option<String> = Shape::String,
+        retry_skipped_servers: Option<bool> = Shape::Bool,
+        discovery: Option<RawDiscovery> = Shape::Table(DISCOVERY),
+    }
 }
 
-/// One `[servers.NAME.reconnect]` table.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(in crate::config) struct RawReconnect {
-    pub max_attempts: Option<i64>,
-    pub initial_backoff: Option<String>,
-    pub max_backoff: Option<String>,
+raw_table! {
+    /// The `[sessions]` table.
+    RawSessions, SESSIONS {
+        reaper_interval: Option<String> = Shape::Duration,
+    }
 }
 
-/// The `[catalog]` table.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(in crate::config) struct RawCatalog {
-    pub separator: Option<String>,
-    pub prefix: Option<String>,
-    pub max_name_length: Option<i64>,
-    pub collisions: Option<String>,
+raw_table! {
+    /// One `[servers.NAME.reconnect]` table.
+    RawReconnect, RECONNECT {
+        max_attempts: Option<i64> = Shape::Integer,
+        initial_backoff: Option<String> = Shape::Duration,
+        max_backoff: Option<String> = Shape::Duration,
+    }
 }
 
-/// One `[servers.NAME.tool_overrides.ORIGINAL]` table.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(in crate::config) struct RawToolOverride {
-    pub alias: Option<String>,
-    pub description: Option<String>,
+raw_table! {
+    /// The `[catalog]` table.
+    RawCatalog, CATALOG {
+        separator: Option<String> = Shape::String,
+        prefix: Option<String> = Shape::String,
+        max_name_length: Option<i64> = Shape::Integer,
+        collisions: Option<String> = Shape::String,
+    }
 }
 
-/// One `[servers.NAME]` table (also what a JSON server entry is read into).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(in crate::config) struct RawServer {
-    pub transport: Option<String>,
-    pub command: Option<String>,
-    pub args: Option<Vec<String>>,
-    pub env: Option<BTreeMap<String, String>>,
-    pub cwd: Option<String>,
-    pub url: Option<String>,
-    pub headers: Option<BTreeMap<String, String>>,
-    pub connect_timeout: Option<String>,
-    pub list_timeout: Option<String>,
-    pub tool_call_timeout: Option<String>,
-    pub http_connections: Option<String>,
-    pub include: Option<Vec<String>>,
-    pub exclude: Option<Vec<String>>,
-    pub tool_overrides: Option<BTreeMap<String, RawToolOverride>>,
-    pub session_mode: Option<String>,
-    pub session_idle_timeout: Option<String>,
-    pub max_sessions: Option<i64>,
-    pub reconnect: Option<RawReconnect>,
-    pub enabled: Option<bool>,
-    pub on_server_registration_error: Option<String>,
+raw_table! {
+    /// One `[servers.NAME.tool_overrides.ORIGINAL]` table.
+    RawToolOverride, TOOL_OVERRIDE {
+        alias: Option<String> = Shape::String,
+        description: Option<String> = Shape::String,
+    }
 }
 
-/// The `[discovery]` table.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(in crate::config) struct RawDiscovery {
-    pub kind: Option<String>,
-    pub endpoint: Option<String>,
-    pub agent_id: Option<String>,
-    pub auth_token: Option<String>,
-    pub api: Option<String>,
-    pub url: Option<String>,
-    pub headers: Option<BTreeMap<String, String>>,
-    pub refresh_interval: Option<String>,
-    pub request_timeout: Option<String>,
-    pub server_auth: Option<BTreeMap<String, BTreeMap<String, String>>>,
+raw_table! {
+    /// One `[servers.NAME]` table (also what a JSON server entry is read into).
+    RawServer, SERVER {
+        transport: Option<String> = Shape::String,
+        command: Option<String> = Shape::String,
+        args: Option<Vec<String>> = Shape::Strings,
+        env: Option<BTreeMap<String, String>> = Shape::StringTable,
+        cwd: Option<String> = Shape::String,
+        url: Option<String> = Shape::String,
+        headers: Option<BTreeMap<String, String>> = Shape::StringTable,
+        connect_timeout: Option<String> = Shape::Duration,
+        list_timeout: Option<String> = Shape::Duration,
+        tool_call_timeout: Option<String> = Shape::Duration,
+        http_connections: Option<String> = Shape::String,
+        include: Option<Vec<String>> = Shape::Strings,
+        exclude: Option<Vec<String>> = Shape::Strings,
+        tool_overrides: Option<BTreeMap<String, RawToolOverride>> =
+            Shape::TableOf(&Shape::Table(TOOL_OVERRIDE)),
+        session_mode: Option<String> = Shape::String,
+        session_idle_timeout: Option<String> = Shape::Duration,
+        max_sessions: Option<i64> = Shape::Integer,
+        reconnect: Option<RawReconnect> = Shape::Table(RECONNECT),
+        enabled: Option<bool> = Shape::Bool,
+        on_server_registration_error: Option<String> = Shape::String,
+    }
+}
+
+raw_table! {
+    /// The `[discovery]` table.
+    RawDiscovery, DISCOVERY {
+        kind: Option<String> = Shape::String,
+        endpoint: Option<String> = Shape::String,
+        agent_id: Option<String> = Shape::String,
+        auth_token: Option<String> = Shape::String,
+        api: Option<String> = Shape::String,
+        url: Option<String> = Shape::String,
+        headers: Option<BTreeMap<String, String>> = Shape::StringTable,
+        refresh_interval: Option<String> = Shape::Duration,
+        request_timeout: Option<String> = Shape::Duration,
+        server_auth: Option<BTreeMap<String, BTreeMap<String, String>>> =
+            Shape::TableOf(&Shape::StringTable),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Key lists: the keys of each table, in the order of its struct's fields (the order error
-// messages list them in), with the shape of each value.
+// Shapes
 
 /// What a key's value must be.
 #[derive(Debug)]
@@ -134,81 +158,9 @@ pub(in crate::config) enum Shape {
     TableOf(&'static Shape),
 }
 
+/// A table's keys, in the order of its struct's fields (the order error messages list them
+/// in), with the shape of each value.
 pub(in crate::config) type Keys = &'static [(&'static str, Shape)];
-
-/// [`RawConfig`]
-pub(in crate::config) const CONFIG: Keys = &[
-    ("servers", Shape::TableOf(&Shape::Table(SERVER))),
-    ("variables", Shape::StringTable),
-    ("catalog", Shape::Table(CATALOG)),
-    ("sessions", Shape::Table(SESSIONS)),
-    ("on_server_registration_error", Shape::String),
-    ("retry_skipped_servers", Shape::Bool),
-    ("discovery", Shape::Table(DISCOVERY)),
-];
-
-/// [`RawSessions`]
-pub(in crate::config) const SESSIONS: Keys = &[("reaper_interval", Shape::Duration)];
-
-/// [`RawReconnect`]
-pub(in crate::config) const RECONNECT: Keys = &[
-    ("max_attempts", Shape::Integer),
-    ("initial_backoff", Shape::Duration),
-    ("max_backoff", Shape::Duration),
-];
-
-/// [`RawCatalog`]
-pub(in crate::config) const CATALOG: Keys = &[
-    ("separator", Shape::String),
-    ("prefix", Shape::String),
-    ("max_name_length", Shape::Integer),
-    ("collisions", Shape::String),
-];
-
-/// [`RawToolOverride`]
-pub(in crate::config) const TOOL_OVERRIDE: Keys =
-    &[("alias", Shape::String), ("description", Shape::String)];
-
-/// [`RawServer`]
-pub(in crate::config) const SERVER: Keys = &[
-    ("transport", Shape::String),
-    ("command", Shape::String),
-    ("args", Shape::Strings),
-    ("env", Shape::StringTable),
-    ("cwd", Shape::String),
-    ("url", Shape::String),
-    ("headers", Shape::StringTable),
-    ("connect_timeout", Shape::Duration),
-    ("list_timeout", Shape::Duration),
-    ("tool_call_timeout", Shape::Duration),
-    ("http_connections", Shape::String),
-    ("include", Shape::Strings),
-    ("exclude", Shape::Strings),
-    (
-        "tool_overrides",
-        Shape::TableOf(&Shape::Table(TOOL_OVERRIDE)),
-    ),
-    ("session_mode", Shape::String),
-    ("session_idle_timeout", Shape::Duration),
-    ("max_sessions", Shape::Integer),
-    ("reconnect", Shape::Table(RECONNECT)),
-    ("enabled", Shape::Bool),
-    ("on_server_registration_error", Shape::String),
-];
-
-/// [`RawDiscovery`]
-pub(in crate::config) const DISCOVERY: Keys = &[
-    ("kind", Shape::String),
-    ("endpoint", Shape::String),
-    ("agent_id", Shape::String),
-    ("auth_token", Shape::String),
-    ("api", Shape::String),
-    ("url", Shape::String),
-    ("headers", Shape::StringTable),
-    ("refresh_interval", Shape::Duration),
-    ("request_timeout", Shape::Duration),
-    ("server_auth", Shape::TableOf(&Shape::StringTable)),
-];
 
 // ---------------------------------------------------------------------------------------------
 // Reading

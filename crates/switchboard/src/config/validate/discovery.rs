@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::config::checks::{
-    UrlWording, check_headers, check_http_url, check_template, named, parse_duration,
+    UrlWording, check_headers, check_http_url, check_template, one_of, parse_duration,
 };
 use crate::config::diagnostics::{Ctx, Problem, one_of_fix};
 use crate::config::raw::RawDiscovery;
@@ -101,34 +101,33 @@ pub(super) fn validate_discovery(
         let endpoint = raw.endpoint.unwrap_or_default();
         check_http_url(&endpoint, &registry_url("endpoint"))
             .map_err(|(p, f)| err("endpoint", p, f))?;
-        let agent_id = raw.agent_id.unwrap_or_default();
-        if agent_id.trim().is_empty() {
-            return Err(err(
-                "agent_id",
-                "'agent_id' is empty".to_string(),
-                "set it to the agent's id (the agentic app id), e.g. agent_id = \"my-agent\""
-                    .to_string(),
-            ));
-        }
-        let auth_token = raw.auth_token.unwrap_or_default();
-        if auth_token.trim().is_empty() {
-            return Err(err(
-                "auth_token",
-                "'auth_token' is empty".to_string(),
-                "set it to a template for the token, e.g. auth_token = \"${env:A365_TOKEN}\""
-                    .to_string(),
-            ));
-        }
+        // A non-blank value for `key`, or an error saying what to set it to.
+        let filled = |key: &str, value: Option<String>, what: &str| {
+            let value = value.unwrap_or_default();
+            if value.trim().is_empty() {
+                return Err(err(
+                    key,
+                    format!("'{key}' is empty"),
+                    format!("set it to {what}"),
+                ));
+            }
+            Ok(value)
+        };
+        let agent_id = filled(
+            "agent_id",
+            raw.agent_id,
+            "the agent's id (the agentic app id), e.g. agent_id = \"my-agent\"",
+        )?;
+        let auth_token = filled(
+            "auth_token",
+            raw.auth_token,
+            "a template for the token, e.g. auth_token = \"${env:A365_TOKEN}\"",
+        )?;
         check_template("'auth_token'", &auth_token).map_err(|(p, f)| err("auth_token", p, f))?;
         let api = match raw.api.as_deref() {
             None => A365Api::default(),
-            Some(value) => named(value, &A365Api::ALL).ok_or_else(|| {
-                err(
-                    "api",
-                    format!("unknown A365 api \"{value}\""),
-                    one_of_fix(value, &["v1", "v2"]),
-                )
-            })?,
+            Some(value) => one_of(value, &A365Api::ALL, "A365 api")
+                .map_err(|(problem, fix)| err("api", problem, fix))?,
         };
         RegistryKind::A365 {
             endpoint,

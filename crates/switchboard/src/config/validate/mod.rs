@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 
 use crate::config::checks::{
-    check_server_name, is_valid_server_name, named, names, parse_duration, unique_server_names,
+    check_server_name, is_valid_server_name, one_of, parse_duration, unique_server_names,
 };
-use crate::config::diagnostics::{Ctx, one_of_fix, unknown_key_fix};
+use crate::config::diagnostics::{Ctx, unknown_key_fix};
 use crate::config::raw::json::{JsonServer, SERVER_KEYS};
 use crate::config::raw::{RawCatalog, RawConfig, RawServer, RawSessions};
 use crate::config::types::{
@@ -67,22 +67,12 @@ fn validate_catalog(ctx: &Ctx<'_>, raw: RawCatalog) -> Result<CatalogConfig, Con
         catalog.separator = separator;
     }
     if let Some(prefix) = raw.prefix {
-        catalog.prefix = named(&prefix, &PrefixMode::ALL).ok_or_else(|| {
-            err(
-                "prefix",
-                format!("unknown prefix mode \"{prefix}\""),
-                one_of_fix(&prefix, &names(&PrefixMode::ALL)),
-            )
-        })?;
+        catalog.prefix = one_of(&prefix, &PrefixMode::ALL, "prefix mode")
+            .map_err(|(problem, fix)| err("prefix", problem, fix))?;
     }
     if let Some(policy) = raw.collisions {
-        catalog.collisions = named(&policy, &CollisionPolicy::ALL).ok_or_else(|| {
-            err(
-                "collisions",
-                format!("unknown collision policy \"{policy}\""),
-                one_of_fix(&policy, &names(&CollisionPolicy::ALL)),
-            )
-        })?;
+        catalog.collisions = one_of(&policy, &CollisionPolicy::ALL, "collision policy")
+            .map_err(|(problem, fix)| err("collisions", problem, fix))?;
     }
     if let Some(length) = raw.max_name_length {
         let range = MAX_NAME_LENGTH_RANGE;

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::checks::{
-    SERVER_URL, check_env, check_headers, check_http_url, is_valid_server_name, named, names,
-    normalise_server_name, parse_duration,
+    SERVER_URL, check_env, check_headers, check_http_url, is_valid_server_name,
+    normalise_server_name, one_of, parse_duration,
 };
 use crate::config::diagnostics::{Ctx, one_of_fix};
 use crate::config::raw::{RawServer, RawToolOverride};
@@ -222,13 +222,8 @@ fn validate_session_keys(
     };
     let mode = match raw.session_mode.as_deref() {
         None => SessionMode::default(),
-        Some(value) => named(value, &SessionMode::ALL).ok_or_else(|| {
-            err(
-                &["session_mode"],
-                format!("unknown session mode \"{value}\""),
-                one_of_fix(value, &names(&SessionMode::ALL)),
-            )
-        })?,
+        Some(value) => one_of(value, &SessionMode::ALL, "session mode")
+            .map_err(|(problem, fix)| err(&["session_mode"], problem, fix))?,
     };
     let duration = |path: &[&str], value: &Option<String>, default: Duration| match value {
         None => Ok(default),
@@ -290,13 +285,8 @@ pub(super) fn registration_policy(
     path: &[&str],
     value: &str,
 ) -> Result<RegistrationPolicy, ConfigError> {
-    named(value, &RegistrationPolicy::ALL).ok_or_else(|| {
-        ctx.error_at(
-            path,
-            format!("unknown registration policy \"{value}\""),
-            one_of_fix(value, &names(&RegistrationPolicy::ALL)),
-        )
-    })
+    one_of(value, &RegistrationPolicy::ALL, "registration policy")
+        .map_err(|(problem, fix)| ctx.error_at(path, problem, fix))
 }
 
 /// `include` / `exclude`: at most one of them; patterns non-empty; duplicates dropped.

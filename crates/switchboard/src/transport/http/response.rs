@@ -82,6 +82,14 @@ pub(super) fn content_type_is(headers: &HeaderMap, mime: &[u8]) -> bool {
         .is_some_and(|ct| ct.as_bytes().starts_with(mime))
 }
 
+/// A response of a content type the request cannot take, named in the error.
+pub(super) fn unexpected_content_type(headers: &HeaderMap) -> HttpError {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .map(|ct| String::from_utf8_lossy(ct.as_bytes()).into_owned());
+    StreamableHttpError::UnexpectedContentType(content_type)
+}
+
 pub(super) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(CONTENT_LENGTH)

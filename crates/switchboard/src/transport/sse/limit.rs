@@ -120,21 +120,23 @@ mod tests {
         assert_eq!(limiter.observe(b"data: bbbb\n"), Err(TooLarge));
     }
 
+    /// A 20-byte limiter that has passed `chunks`, fed 100 times over (each must pass).
+    fn fed_repeatedly(chunks: &[&[u8]]) -> EventSizeLimiter {
+        let mut limiter = EventSizeLimiter::new(20);
+        for chunk in chunks.iter().cycle().take(100 * chunks.len()) {
+            limiter.observe(chunk).unwrap();
+        }
+        limiter
+    }
+
     #[test]
     fn a_blank_line_resets_the_count() {
-        let mut limiter = EventSizeLimiter::new(20);
-        for _ in 0..100 {
-            limiter.observe(b"data: aaaa\n\n").unwrap();
-            limiter.observe(b"data: bbbb\r\n\r\n").unwrap();
-        }
+        fed_repeatedly(&[b"data: aaaa\n\n", b"data: bbbb\r\n\r\n"]);
     }
 
     #[test]
     fn comments_are_not_retained() {
-        let mut limiter = EventSizeLimiter::new(20);
-        for _ in 0..100 {
-            limiter.observe(b": ping ping ping\n").unwrap();
-        }
+        let mut limiter = fed_repeatedly(&[b": ping ping ping\n"]);
         limiter.observe(b"data: x\n\n").unwrap();
     }
 }
