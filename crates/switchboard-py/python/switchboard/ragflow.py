@@ -166,10 +166,12 @@ class _NotConnected(Exception):
 class MCPToolCallSession(ToolCallSession):
     """One MCP server (``sse`` or ``streamable-http``) for a RAGFlow agent or REST call.
 
-    ``mcp_server`` is an object or a dict with ``id``, ``url``, ``server_type``, ``headers``
-    (and optionally ``name``, ``variables``); ``server_variables`` fill the ``$name`` /
-    ``${name}`` placeholders of its headers; ``custom_header`` (a dict) adds headers that
-    win over the server's. See the module docs for what differs from RAGFlow.
+    ``mcp_server`` is an object or a dict with ``id``, ``url``, ``server_type`` and
+    ``headers`` (RAGFlow's ``MCPServer``; other fields are not read, and the engine names
+    the server after ``id``). ``server_variables`` fill the ``$name`` / ``${name}``
+    placeholders of its headers (RAGFlow passes ``mcp_server.variables``);
+    ``custom_header`` (a dict) adds headers that win over the server's. See the module docs
+    for what differs from RAGFlow.
     """
 
     _ALL_INSTANCES: "weakref.WeakSet[MCPToolCallSession]" = weakref.WeakSet()
@@ -256,7 +258,10 @@ class MCPToolCallSession(ToolCallSession):
         try:
             core = self._ready(deadline)
         except _NotConnected as error:
-            msg = f"Timeout when fetching tools from MCP server: {self._server_id} (timeout={timeout})"
+            msg = (
+                "Timeout when fetching tools from MCP server: "
+                f"{self._server_id} (timeout={timeout})"
+            )
             logger.error("%s: %s", msg, error.why)
             raise RuntimeError(msg) from error.why
         except Exception as error:
@@ -271,9 +276,9 @@ class MCPToolCallSession(ToolCallSession):
         if self._close:
             return "Error: Session is closed"
         try:
-            core = self._ready(deadline)
+            core, exposed = self._resolve(name, deadline)
             result = core.call_blocking(
-                self._exposed_name(core, name),
+                exposed,
                 _arguments(arguments),
                 None,
                 max(0.0, deadline - time.monotonic()),
@@ -320,12 +325,16 @@ class MCPToolCallSession(ToolCallSession):
                 raise _NotConnected(why)
             time.sleep(min(POLL_INTERVAL, left))
 
-    def _exposed_name(self, core: _switchboard.HubCore, name: str) -> str:
+    def _resolve(self, name: str, deadline: float) -> tuple[_switchboard.HubCore, str]:
+        """The hub and the exposed name of the server's tool ``name``. A name seen before
+        goes straight to the engine (which waits for a lost connection within the call's
+        deadline); any other waits for the server to be registered first."""
         exposed = self._exposed.get(name)
-        if exposed is None:
-            self._exposed = {row["tool"]: row["name"] for row in core.tools()}
-            exposed = self._exposed.get(name, name)
-        return exposed
+        if exposed is not None and self._core is not None:
+            return self._core, exposed
+        core = self._ready(deadline)
+        self._exposed = {row["tool"]: row["name"] for row in core.tools()}
+        return core, self._exposed.get(name, name)
 
     # -- closing ----------------------------------------------------------------------------
 
@@ -417,7 +426,9 @@ def shutdown_all_mcp_sessions() -> None:
     cleanup_errors = close_multiple_mcp_toolcall_sessions(sessions)
     still_active = MCPToolCallSession._active_instances()
     if still_active:
-        logger.warning("%s MCPToolCallSession instances are still shutting down.", len(still_active))
+        logger.warning(
+            "%s MCPToolCallSession instances are still shutting down.", len(still_active)
+        )
     elif cleanup_errors:
         logger.warning(
             "All MCPToolCallSession event loops stopped; transport cleanup failure count: %s.",
@@ -471,7 +482,8 @@ def _headers(
         if key.strip() and value.strip() not in ("", "Bearer"):
             headers[key] = value
     for key, value in custom.items():
-        headers[Template(str(key)).safe_substitute(custom)] = Template(str(value)).safe_substitute(custom)
+        key = Template(str(key)).safe_substitute(custom)
+        headers[key] = Template(str(value)).safe_substitute(custom)
     for key in [k for k in headers if not _HEADER_NAME.match(k)]:
         logger.warning("dropping header %r: not a valid HTTP header name", key)
         del headers[key]
