@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 
@@ -480,3 +481,23 @@ def test_mcp_tool_metadata_to_openai_tool(peers, open_session):
     }
     with pytest.raises(KeyError):
         mcp_tool_metadata_to_openai_tool({"name": "t", "inputSchema": {}})
+
+
+def test_results_without_text_blocks():
+    # The mapping of results no testkit tool returns (RAGFlow: "Unsupported content type").
+    def result(content, structured=None):
+        return SimpleNamespace(
+            content=content, structured_content=structured, is_error=False, text=""
+        )
+
+    assert ragflow._result_text(result([])) == "MCP server returned empty content."
+    assert ragflow._result_text(result([], {"t": 21.5})) == '{"t": 21.5}'
+    blocks = [
+        {"type": "image", "data": "iVBO", "mimeType": "image/png"},
+        {"type": "resource_link", "uri": "file:///a.txt", "name": "a.txt"},
+        {"type": "resource", "resource": {"uri": "file:///b.txt", "text": "inline text"}},
+        {"type": "resource", "resource": {"uri": "file:///c.bin", "blob": "AAAA"}},
+    ]
+    assert ragflow._result_text(result(blocks)) == (
+        "[image: image/png]\n[resource_link: file:///a.txt]\ninline text\n[resource: file:///c.bin]"
+    )
