@@ -68,10 +68,11 @@ class Peers:
         """An `mcpServers` entry running the testkit over stdio."""
         return {"command": testkit_bin(), "args": list(args)}
 
-    def testkit_http(self, transport: str = "streamable-http", *args: str) -> str:
-        """Starts the testkit serving `transport` (`streamable-http`, `sse`, ...); its URL."""
+    def testkit_http(self, transport: str = "streamable-http", *args: str, port: int = 0) -> str:
+        """Starts the testkit serving `transport` (`streamable-http`, `sse`, ...) on `port`
+        (0: a free one); its URL."""
         process = subprocess.Popen(
-            [testkit_bin(), "--transport", transport, "--port", "0", *args],
+            [testkit_bin(), "--transport", transport, "--port", str(port), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             text=True,
