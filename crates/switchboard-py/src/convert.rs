@@ -39,19 +39,9 @@ pub fn to_json(object: &Bound<'_, PyAny>) -> PyResult<Value> {
     if let Ok(dict) = object.cast::<PyDict>() {
         return Ok(Value::Object(to_json_object(dict)?));
     }
-    if let Ok(list) = object.cast::<PyList>() {
-        return list
-            .iter()
-            .map(|item| to_json(&item))
-            .collect::<PyResult<_>>()
-            .map(Value::Array);
-    }
-    if let Ok(tuple) = object.cast::<PyTuple>() {
-        return tuple
-            .iter()
-            .map(|item| to_json(&item))
-            .collect::<PyResult<_>>()
-            .map(Value::Array);
+    if object.is_instance_of::<PyList>() || object.is_instance_of::<PyTuple>() {
+        let items = object.try_iter()?.map(|item| to_json(&item?));
+        return items.collect::<PyResult<_>>().map(Value::Array);
     }
     Err(PyTypeError::new_err(format!(
         "cannot send a {} as JSON (use dict, list, str, int, float, bool or None)",
