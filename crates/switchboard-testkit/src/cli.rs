@@ -12,7 +12,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use crate::{
-    FaultProxy, FaultRule, HttpMode, Knobs, serve_sse_on, serve_stdio, serve_streamable_http_on,
+    FaultProxy, FaultRule, HttpMode, Knobs, Lifecycle, serve_sse_on, serve_stdio,
+    serve_streamable_http_on,
 };
 
 /// Which transport the binary serves.
@@ -74,6 +75,15 @@ pub struct Args {
     /// tools/list_changed unprompted (e.g. 200ms).
     #[arg(long, env = "SWITCHBOARD_TESTKIT_NOTIFY_AFTER", value_parser = humantime::parse_duration)]
     pub notify_after: Option<Duration>,
+    /// MCP lifecycles to speak: `classic` (initialize only), `modern` (2026-07-28
+    /// `server/discover` only) or `both`.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TESTKIT_LIFECYCLE",
+        value_enum,
+        default_value = "classic"
+    )]
+    pub lifecycle: Lifecycle,
 }
 
 /// Modes other than serving the test server.
@@ -135,6 +145,7 @@ impl Args {
             exit_on_drop: !self.no_exit_on_drop,
             page_size: self.page_size,
             notify_after: self.notify_after,
+            lifecycle: self.lifecycle,
         }
     }
 }

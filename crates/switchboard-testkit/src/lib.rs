@@ -51,4 +51,20 @@ pub struct Knobs {
     /// After `notifications/initialized`, wait this long, then add a tool and send
     /// `notifications/tools/list_changed` on its own (once per session).
     pub notify_after: Option<Duration>,
+    /// Which MCP lifecycles it speaks.
+    pub lifecycle: Lifecycle,
+}
+
+/// The MCP lifecycles a test server speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lifecycle {
+    /// Only the classic `initialize` handshake (revisions up to 2025-11-25):
+    /// `server/discover` is an unknown method, as on servers built before 2026-07-28.
+    #[default]
+    Classic,
+    /// Only the 2026-07-28 revision: `server/discover` and per-request `_meta`;
+    /// `initialize` is an unknown method.
+    Modern,
+    /// Both, as current SDKs' servers do.
+    Both,
 }

@@ -13,6 +13,7 @@
 //! [`TestServer::new_session`] gives each MCP session its own session id.
 
 use std::{
+    borrow::Cow,
     collections::BTreeMap,
     sync::{Arc, Mutex, OnceLock},
     time::Duration,
@@ -22,16 +23,18 @@ use axum::http::request::Parts;
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
-        Implementation, InitializeRequestParams, InitializeResult, JsonObject, ListToolsResult,
-        PaginatedRequestParams, Resource, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+        DiscoverRequestMethod, DiscoverResult, Implementation, InitializeRequestParams,
+        InitializeResult, InitializeResultMethod, JsonObject, ListToolsResult,
+        PaginatedRequestParams, ProtocolVersion, Resource, ServerCapabilities, ServerConfig, Tool,
+        ToolAnnotations,
     },
     service::{NotificationContext, RequestContext},
     transport::streamable_http_server::session::{SessionManager, local::LocalSessionManager},
 };
 use serde_json::{Value, json};
 
-use crate::Knobs;
+use crate::{Knobs, Lifecycle};
 
 /// A valid 1x1 PNG (one transparent-ish pixel), base64.
 pub const TINY_PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
@@ -346,6 +349,9 @@ impl ServerHandler for TestServer {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
+        if self.shared.knobs.lifecycle == Lifecycle::Modern {
+            return Err(McpError::method_not_found::<InitializeResultMethod>());
+        }
         if self.shared.knobs.hang_initialize {
             std::future::pending::<()>().await;
         }
@@ -370,11 +376,24 @@ impl ServerHandler for TestServer {
         });
     }
 
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        let speaks = |version: &ProtocolVersion| match self.shared.knobs.lifecycle {
+            Lifecycle::Classic => version.has_initialize(),
+            Lifecycle::Modern => !version.has_initialize(),
+            Lifecycle::Both => true,
+        };
+        let known = ProtocolVersion::KNOWN_VERSIONS.iter();
+        Cow::Owned(known.filter(|v| speaks(v)).cloned().collect())
+    }
+
     async fn discover(
         &self,
         _context: RequestContext<RoleServer>,
     ) -> Result<DiscoverResult, McpError> {
         // `server/discover` is the handshake of the initialize-less protocol revisions.
+        if self.shared.knobs.lifecycle == Lifecycle::Classic {
+            return Err(McpError::method_not_found::<DiscoverRequestMethod>());
+        }
         if self.shared.knobs.hang_initialize {
             std::future::pending::<()>().await;
         }

@@ -102,10 +102,14 @@ impl Responder {
             let (Some(id), Some(method)) = (message.get("id"), message["method"].as_str()) else {
                 continue;
             };
-            let Some(result) = self.answer(method, &message["params"], connection) else {
-                return;
-            };
-            let mut reply = json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string();
+            let mut reply = match self.answer(method, &message["params"], connection) {
+                Some(Ok(result)) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                // Like a classic server: `server/discover` is unknown too.
+                Some(Err(())) => json!({"jsonrpc": "2.0", "id": id,
+                    "error": {"code": -32601, "message": format!("method not found: {method}")}}),
+                None => return,
+            }
+            .to_string();
             reply.push('\n');
             if writer.write_all(reply.as_bytes()).await.is_err() {
                 return;
@@ -113,10 +117,10 @@ impl Responder {
         }
     }
 
-    /// The result of request `method`, or `None` to hang up.
-    fn answer(&self, method: &str, params: &Value, connection: usize) -> Option<Value> {
+    /// The result of request `method` (`Err` for an unknown method), or `None` to hang up.
+    fn answer(&self, method: &str, params: &Value, connection: usize) -> Option<Result<Value, ()>> {
         let tool = |name: &str| json!({"name": name, "inputSchema": {"type": "object"}});
-        Some(match method {
+        Some(Ok(match method {
             "initialize" => json!({
                 "protocolVersion": params["protocolVersion"],
                 "capabilities": {"tools": {}},
@@ -131,8 +135,9 @@ impl Responder {
                 let text = json!({"connection": connection, "arguments": params["arguments"]});
                 json!({"content": [{"type": "text", "text": text.to_string()}], "isError": false})
             }
-            _ => json!({}),
-        })
+            "ping" => json!({}),
+            _ => return Some(Err(())),
+        }))
     }
 }
 

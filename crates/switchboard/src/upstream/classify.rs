@@ -99,6 +99,12 @@ pub(crate) fn from_init(target: Target<'_>, error: ClientInitializeError) -> Err
         } => target.protocol(format!(
             "no protocol version in common (the server supports {server_supported:?})"
         )),
+        // `server/discover` failed and so did `initialize`: the latter is the answer of a
+        // server that speaks only the classic revisions, the one that says what is wrong.
+        ClientInitializeError::LegacyFallbackFailed { discover, fallback } => {
+            tracing::debug!(server = %target.name(), "server/discover failed: {discover}");
+            from_init(target, *fallback)
+        }
         ClientInitializeError::Cancelled => Error::Closed {
             server: target.name(),
             reason: Some("connect was cancelled".to_owned()),

@@ -10,6 +10,7 @@
 mod classify;
 mod handler;
 mod outcome;
+mod probe;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use rmcp::ServiceExt;
+use rmcp::ClientServiceExt;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientRequest, JsonObject,
     RequestId, ServerResult, Tool,
@@ -29,6 +30,7 @@ use tokio::time::Instant;
 
 pub use handler::UpstreamEvent;
 pub use outcome::{CallOutcome, Content};
+use probe::DiscoverProbe;
 
 use crate::config::template::{render_env, render_headers};
 use crate::config::{HttpConnections, ServerConfig, TransportKind, Variables};
@@ -251,7 +253,8 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Runs `initialize` over an already open transport (also used for in-process servers).
+    /// Opens the MCP lifecycle over an already open transport (also used for in-process
+    /// servers): `server/discover` (2026-07-28) or `initialize`, see [`handler::lifecycle`].
     /// Does not apply `connect_timeout`; [`Connector::connect`] does.
     pub async fn serve<T, E, A>(server: &ServerConfig, transport: T) -> Result<Upstream, Error>
     where
@@ -267,13 +270,19 @@ impl Upstream {
             events: events.clone(),
             tool_changes: tool_changes.clone(),
         };
-        let service = handler.serve(transport).await.map_err(|e| {
-            let target = classify::Target {
-                server: &name,
-                address: address.as_deref(),
-            };
-            classify::from_init(target, e)
-        })?;
+        let service = handler
+            .serve_with_lifecycle(
+                DiscoverProbe::new(transport.into_transport()),
+                handler::lifecycle(server.transport),
+            )
+            .await
+            .map_err(|e| {
+                let target = classify::Target {
+                    server: &name,
+                    address: address.as_deref(),
+                };
+                classify::from_init(target, e)
+            })?;
         let peer = service.peer().clone();
         // A cached tools/list would hide a server that went down or changed its tools.
         peer.set_response_cache_config(ClientCacheConfig::disabled())
@@ -325,6 +334,13 @@ impl Upstream {
     }
 
     /// The server's name and version from `initialize`, if it sent them.
+    /// The MCP revision agreed with the server (e.g. `2026-07-28` after `server/discover`,
+    /// `2025-11-25` after `initialize`).
+    pub fn protocol_version(&self) -> Option<String> {
+        let info = self.peer.peer_info()?;
+        Some(info.protocol_version.to_string())
+    }
+
     pub fn server_info(&self) -> Option<rmcp::model::Implementation> {
         self.peer
             .peer_info()

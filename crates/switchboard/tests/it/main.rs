@@ -9,6 +9,7 @@ mod catalog;
 mod delivery;
 mod discovery;
 mod everything;
+mod lifecycle;
 mod registration;
 mod sessions;
 mod sse_transport;

@@ -157,7 +157,8 @@ fn tool_result(id: &Value, text: &str) -> Value {
         "content": [{"type": "text", "text": text}], "isError": false}})
 }
 
-/// The lifecycle every script shares: initialize (session `s1`, or `s2` the second time),
+/// The lifecycle every script shares: `server/discover` refused as a classic server does,
+/// initialize (session `s1`, or `s2` the second time),
 /// `notifications/initialized`, no GET stream, DELETE accepted. `None` for a tool call.
 fn lifecycle(request: &Seen, earlier: &[Seen]) -> Option<Vec<Vec<u8>>> {
     match (request.method.as_str(), request.rpc_method()) {
@@ -176,6 +177,12 @@ fn lifecycle(request: &Seen, earlier: &[Seen]) -> Option<Vec<Vec<u8>>> {
                 &initialize_result(&request.body["id"]).to_string(),
             )])
         }
+        // What classic servers built on the TypeScript SDK answer the 2026-07-28 probe.
+        ("POST", "server/discover") => Some(vec![response(
+            "400 Bad Request",
+            &[("content-type", "application/json")],
+            r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: No valid session ID provided"},"id":null}"#,
+        )]),
         ("POST", method) if method.starts_with("notifications/") => {
             Some(vec![response("202 Accepted", &[], "")])
         }
@@ -347,9 +354,10 @@ async fn close_deletes_the_session_with_the_configured_headers() {
     assert_eq!(delete.header("mcp-session-id"), Some("s1"));
     assert_eq!(delete.header("x-team"), Some("blue"));
     // Every request carried the configured header and, after initialize, the session.
+    assert_eq!(seen[0].rpc_method(), "server/discover");
     for request in &seen {
         assert_eq!(request.header("x-team"), Some("blue"), "{request:?}");
-        if request.rpc_method() != "initialize" {
+        if !matches!(request.rpc_method(), "server/discover" | "initialize") {
             assert_eq!(request.header("mcp-session-id"), Some("s1"), "{request:?}");
         }
     }

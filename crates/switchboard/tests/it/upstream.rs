@@ -566,11 +566,20 @@ async fn a_hanging_initialize_times_out_as_connect() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn initialize_offers_the_newest_revision_that_has_a_handshake() {
-    // A stdio "server" that writes the first message it gets (our initialize) to a file.
+async fn a_classic_server_gets_the_probe_then_initialize_with_the_newest_handshake_revision() {
+    // A stdio "server" that refuses `server/discover` as a classic server does (method not
+    // found), then writes the next message it gets (our initialize) to a file.
     let dir = tempfile::tempdir().unwrap();
+    let probe = dir.path().join("probe.json");
     let file = dir.path().join("initialize.json");
-    let script = format!("head -n 1 > '{}'", file.display());
+    let script = format!(
+        r#"read -r probe; printf '%s' "$probe" > '{}'
+id=$(printf '%s' "$probe" | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+printf '{{"jsonrpc":"2.0","id":%s,"error":{{"code":-32601,"message":"Method not found"}}}}\n' "$id"
+head -n 1 > '{}'"#,
+        probe.display(),
+        file.display()
+    );
     let mut config = ServerConfig::stdio("kit", "sh", vec!["-c".into(), script]);
     config.connect_timeout = Duration::from_secs(5);
     let err = Connector::new()
@@ -579,6 +588,8 @@ async fn initialize_offers_the_newest_revision_that_has_a_handshake() {
         .err()
         .unwrap();
     assert_eq!(err.class(), ErrorClass::Unreachable, "{err}");
+    let probe: Value = serde_json::from_str(&std::fs::read_to_string(&probe).unwrap()).unwrap();
+    assert_eq!(probe["method"], "server/discover", "{probe}");
     let sent: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(sent["method"], "initialize");
     assert_eq!(sent["params"]["protocolVersion"], "2025-11-25", "{sent}");

@@ -14,8 +14,8 @@
 //!
 //! Statuses and errors follow rmcp's reqwest client, except that a status rmcp reports as the
 //! text `"HTTP {status}: {body}"` is [`ClientError::Status`] here, so it is classified by its
-//! code. Not implemented: rmcp's `server/discover` rejection handling (our handshake is the
-//! classic `initialize`). rmcp's `*_with_max_sse_event_size` variants keep their defaults,
+//! code, and a 4xx answer to the `server/discover` probe becomes a JSON-RPC error for it (as
+//! in rmcp's clients), so the lifecycle falls back to `initialize`. rmcp's `*_with_max_sse_event_size` variants keep their defaults,
 //! which call these methods: we never change rmcp's `max_sse_event_size`, whose default is
 //! [`DEFAULT_MAX_SSE_EVENT`].
 
@@ -28,7 +28,9 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use rmcp::model::{ClientJsonRpcMessage, JsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientRequest, ErrorData, JsonRpcMessage, ServerJsonRpcMessage,
+};
 use rmcp::transport::streamable_http_client::{
     SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
 };
@@ -57,6 +59,30 @@ const EVENT_STREAM: &[u8] = b"text/event-stream";
 const JSON_TYPE: &[u8] = b"application/json";
 
 type HttpError = StreamableHttpError<ClientError>;
+
+/// A classic server's refusal of our `server/discover` probe (a 4xx without a session, e.g.
+/// "Bad Request: No valid session ID provided") as a JSON-RPC error answering it, so the
+/// lifecycle falls back to `initialize` (rmcp's own HTTP clients do the same). `None` when
+/// `message` is not the probe.
+fn discover_rejected(
+    message: &ClientJsonRpcMessage,
+    status: StatusCode,
+    body: &[u8],
+) -> Option<ServerJsonRpcMessage> {
+    let JsonRpcMessage::Request(request) = message else {
+        return None;
+    };
+    if !matches!(request.request, ClientRequest::DiscoverRequest(_)) {
+        return None;
+    }
+    let error = match serde_json::from_slice::<ServerJsonRpcMessage>(body) {
+        Ok(JsonRpcMessage::Error(error)) => error.error,
+        _ => {
+            ErrorData::invalid_request(format!("server/discover rejected with HTTP {status}"), None)
+        }
+    };
+    Some(ServerJsonRpcMessage::error(error, Some(request.id.clone())))
+}
 
 fn base_headers(
     capacity: usize,
@@ -203,6 +229,13 @@ impl StreamableHttpClient for HttpClient {
             };
             // A 401/403 without a challenge keeps its status (classified as an auth error).
             let is_auth = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+            if !is_auth
+                && !session_was_attached
+                && status.is_client_error()
+                && let Some(rejected) = discover_rejected(&message, status, &text)
+            {
+                return Ok(StreamableHttpPostResponse::Json(rejected, None));
+            }
             if !is_auth
                 && is_json
                 && let Ok(message @ JsonRpcMessage::Error(_)) =
