@@ -71,6 +71,10 @@ pub struct ServerHealth {
     pub last_error: Option<ErrorReport>,
     #[serde(with = "wire::option_time")]
     pub last_success: Option<SystemTime>,
+    /// The MCP revision its shared connection speaks: `2026-07-28` when the server answered
+    /// `server/discover`, else the one agreed in `initialize` (`null` while not connected).
+    #[serde(default)]
+    pub protocol_version: Option<String>,
 }
 
 /// Where a server stands; serialises as its `as_str` name.
@@ -229,6 +233,7 @@ mod tests {
             tools: 0,
             last_error: None,
             last_success: None,
+            protocol_version: None,
         }
     }
 
@@ -271,6 +276,7 @@ mod tests {
             },
             last_error: Some(report(class)),
             last_success: None,
+            protocol_version: None,
         };
         assert_eq!(
             server_state(Ready, None, Some(&backing_off(ErrorClass::Unreachable))),
@@ -284,6 +290,7 @@ mod tests {
             state: LinkState::Ready,
             last_error: Some(report(ErrorClass::Timeout)),
             last_success: None,
+            protocol_version: Some("2025-11-25".into()),
         };
         assert_eq!(server_state(Ready, None, Some(&ready)), ServerState::Ready);
     }
@@ -327,6 +334,7 @@ mod tests {
                 ServerHealth {
                     name: "t".into(),
                     display_name: Some("T Server".into()),
+                    protocol_version: Some("2026-07-28".into()),
                     tools: 3,
                     last_success: Some(at),
                     ..server(ServerState::Ready)
@@ -351,9 +359,10 @@ mod tests {
                 "overall": "degraded",
                 "servers": [
                     {"name": "s", "display_name": null, "state": "needs_auth", "tools": 0,
-                     "last_error": report, "last_success": null},
+                     "last_error": report, "last_success": null, "protocol_version": null},
                     {"name": "t", "display_name": "T Server", "state": "ready", "tools": 3,
-                     "last_error": null, "last_success": "2025-01-31T09:15:02.417Z"},
+                     "last_error": null, "last_success": "2025-01-31T09:15:02.417Z",
+                     "protocol_version": "2026-07-28"},
                 ],
                 "sources": [
                     {"name": "a365", "ok": true, "servers": 1, "unusable": [entry],

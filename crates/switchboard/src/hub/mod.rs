@@ -557,6 +557,7 @@ impl Inner {
                     last_success = link.last_success.max(last_success);
                 }
                 ServerHealth {
+                    protocol_version: link.and_then(|l| l.protocol_version.clone()),
                     display_name: display_names.get(&name).filter(|d| **d != name).cloned(),
                     state: health::server_state(registration, last_error.as_ref(), link),
                     tools: tools.get(name.as_str()).copied().unwrap_or(0),

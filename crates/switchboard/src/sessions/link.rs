@@ -74,6 +74,8 @@ pub struct LinkStatus {
     pub state: LinkState,
     pub last_error: Option<ErrorReport>,
     pub last_success: Option<SystemTime>,
+    /// The MCP revision the current connection speaks (none while not connected).
+    pub protocol_version: Option<String>,
 }
 
 /// A resilient connection; see the module docs.
@@ -172,6 +174,7 @@ impl Link {
             state: current.state,
             last_error: current.last_error.clone(),
             last_success: current.last_success,
+            protocol_version: current.upstream.as_ref().and_then(|u| u.protocol_version()),
         }
     }
 

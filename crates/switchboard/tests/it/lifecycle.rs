@@ -127,6 +127,14 @@ async fn a_hub_over_a_modern_and_a_classic_server_lists_and_calls_both() {
         assert_eq!(outcome.text(), name);
     }
     assert_eq!(hub.session_count("modern"), 1);
+    // Health says which revision each server speaks.
+    let health = hub.health();
+    let version = |name: &str| {
+        let server = health.servers.iter().find(|s| s.name == name).unwrap();
+        server.protocol_version.clone()
+    };
+    assert_eq!(version("modern").as_deref(), Some("2026-07-28"));
+    assert_eq!(version("classic").as_deref(), Some("2025-11-25"));
     hub.close().await;
     modern.shutdown().await;
 }
