@@ -5,34 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rmcp::ClientHandler;
-use rmcp::ClientLifecycleMode;
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
 use rmcp::service::{NotificationContext, RoleClient};
 use tokio::sync::broadcast;
-
-use crate::config::TransportKind;
 
 /// Something an upstream server told us that its owner may act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamEvent {
     /// The server sent `notifications/tools/list_changed`.
     ToolsChanged,
-}
-
-/// How a connection opens its MCP lifecycle. The 2026-07-28 revision has no handshake
-/// (`server/discover` answers what the server speaks, and every request carries its version
-/// and capabilities in `_meta`); older ones open with `initialize`. Both are tried in that
-/// order (rmcp's `Auto`: a server that answers `server/discover` with a JSON-RPC error, or
-/// not within 10 s, gets `initialize`), except over legacy HTTP+SSE, which only the classic
-/// revisions have.
-pub(crate) fn lifecycle(transport: TransportKind) -> ClientLifecycleMode {
-    match transport {
-        TransportKind::Sse => ClientLifecycleMode::Initialize,
-        TransportKind::Stdio | TransportKind::StreamableHttp => ClientLifecycleMode::Auto {
-            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
-        },
-    }
 }
 
 #[derive(Clone)]

@@ -9,6 +9,7 @@
 
 mod classify;
 mod handler;
+mod lifecycle;
 mod outcome;
 mod probe;
 
@@ -18,13 +19,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use rmcp::ClientServiceExt;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientRequest, JsonObject,
     RequestId, ServerResult, Tool,
 };
 use rmcp::service::{ClientCacheConfig, Peer, PeerRequestOptions, RoleClient, RunningService};
 use rmcp::transport::IntoTransport;
+use rmcp::{ClientLifecycleMode, ClientServiceExt};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
@@ -48,6 +49,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 #[derive(Clone, Default)]
 pub struct Connector {
     clients: http::Clients,
+    /// Which lifecycle each upstream speaks, once seen (`lifecycle.rs`).
+    learned: Arc<lifecycle::Learned>,
 }
 
 impl Connector {
@@ -74,20 +77,25 @@ impl Connector {
         vars: Variables<'_>,
     ) -> Result<Upstream, Error> {
         let budget = server.connect_timeout;
-        match tokio::time::timeout(budget, self.connect_inner(server, vars)).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::Timeout {
-                server: server.name.clone(),
-                phase: Phase::Connect,
-                after: budget,
-            }),
-        }
+        let mode = self.learned.mode(server);
+        let result =
+            match tokio::time::timeout(budget, self.connect_inner(server, vars, mode)).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::Timeout {
+                    server: server.name.clone(),
+                    phase: Phase::Connect,
+                    after: budget,
+                }),
+            };
+        self.learned.record(server, result.as_ref().ok());
+        result
     }
 
     async fn connect_inner(
         &self,
         server: &ServerConfig,
         vars: Variables<'_>,
+        mode: ClientLifecycleMode,
     ) -> Result<Upstream, Error> {
         let name = server.name.as_str();
         let template_error = |source| Error::Template {
@@ -105,7 +113,7 @@ impl Connector {
                     ),
                 })?;
                 let mut group = child.group;
-                match Upstream::serve(server, (child.stdout, child.stdin)).await {
+                match Upstream::serve_with(server, (child.stdout, child.stdin), mode).await {
                     Ok(mut upstream) => {
                         upstream.process = tokio::sync::Mutex::new(Some(group));
                         Ok(upstream)
@@ -141,7 +149,7 @@ impl Connector {
                         };
                         classify::from_sse_connect(target, e)
                     })?;
-                Upstream::serve(server, transport).await
+                Upstream::serve_with(server, transport, mode).await
             }
             TransportKind::StreamableHttp => {
                 let url = server.url.as_deref().unwrap_or_default();
@@ -168,7 +176,7 @@ impl Connector {
                             },
                         },
                     )?;
-                Upstream::serve(server, transport).await
+                Upstream::serve_with(server, transport, mode).await
             }
         }
     }
@@ -253,10 +261,27 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Opens the MCP lifecycle over an already open transport (also used for in-process
-    /// servers): `server/discover` (2026-07-28) or `initialize`, see [`handler::lifecycle`].
-    /// Does not apply `connect_timeout`; [`Connector::connect`] does.
+    /// Opens the MCP lifecycle over an already open transport (in-process servers; the
+    /// probe of `lifecycle.rs` for a server not seen before). Does not apply
+    /// `connect_timeout`; [`Connector::connect`] does.
     pub async fn serve<T, E, A>(server: &ServerConfig, transport: T) -> Result<Upstream, Error>
+    where
+        T: IntoTransport<RoleClient, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let mode = match server.transport {
+            TransportKind::Sse => ClientLifecycleMode::Initialize,
+            _ => lifecycle::probe(),
+        };
+        Upstream::serve_with(server, transport, mode).await
+    }
+
+    /// [`Upstream::serve`] opening the lifecycle `mode`.
+    async fn serve_with<T, E, A>(
+        server: &ServerConfig,
+        transport: T,
+        mode: ClientLifecycleMode,
+    ) -> Result<Upstream, Error>
     where
         T: IntoTransport<RoleClient, E, A>,
         E: std::error::Error + Send + Sync + 'static,
@@ -271,10 +296,7 @@ impl Upstream {
             tool_changes: tool_changes.clone(),
         };
         let service = handler
-            .serve_with_lifecycle(
-                DiscoverProbe::new(transport.into_transport()),
-                handler::lifecycle(server.transport),
-            )
+            .serve_with_lifecycle(DiscoverProbe::new(transport.into_transport()), mode)
             .await
             .map_err(|e| {
                 let target = classify::Target {
@@ -530,71 +552,4 @@ impl Drop for CancelOnDrop<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lines(text: &str) -> Vec<String> {
-        text.lines().map(str::to_owned).collect()
-    }
-
-    /// What Node 20 prints for `node missing.js`.
-    const NODE_MISSING_MODULE: &str = "node:internal/modules/cjs/loader:1228
-  throw err;
-  ^
-
-Error: Cannot find module '/srv/missing.js'
-    at Module._resolveFilename (node:internal/modules/cjs/loader:1225:15)
-    at Module._load (node:internal/modules/cjs/loader:1051:27)
-    at Function.executeUserEntryPoint [as runMain] (node:internal/modules/run_main:174:12)
-    at node:internal/main/run_main_module:28:49 {
-  code: 'MODULE_NOT_FOUND',
-  requireStack: []
-}
-
-Node.js v20.19.0
-";
-
-    #[test]
-    fn a_dead_server_shows_its_meaningful_stderr_lines() {
-        let error = Error::Unreachable {
-            server: "fs".into(),
-            reason: "connection closed: initialize response".into(),
-        };
-        let error = explain_stdio_failure(error, false, lines(NODE_MISSING_MODULE));
-        let Error::Unreachable { reason, .. } = &error else {
-            panic!("{error:?}");
-        };
-        assert_eq!(
-            reason,
-            "the server process exited before initialize completed (its last stderr lines \
-             follow)\n    node:internal/modules/cjs/loader:1228\n    throw err;\n    \
-             Error: Cannot find module '/srv/missing.js'\n    code: 'MODULE_NOT_FOUND',\n    \
-             requireStack: []\n    Node.js v20.19.0"
-        );
-    }
-
-    #[test]
-    fn stderr_lines_are_capped_in_number_and_length() {
-        let long = "x".repeat(500);
-        let tail: Vec<String> = (0..20)
-            .map(|i| format!("line {i}"))
-            .chain([long.clone(), String::new()])
-            .collect();
-        let shown = meaningful_lines(&tail);
-        assert_eq!(shown.len(), SHOWN_STDERR_LINES);
-        assert_eq!(shown[0], "line 15");
-        assert_eq!(shown[5].chars().count(), SHOWN_STDERR_CHARS);
-        assert!(shown[5].ends_with('…'));
-
-        // A server still running keeps the transport's reason; no stderr adds nothing.
-        let error = Error::Unreachable {
-            server: "s".into(),
-            reason: "bad handshake".into(),
-        };
-        let error = explain_stdio_failure(error, true, Vec::new());
-        assert_eq!(
-            error.to_string(),
-            "server 's' is unreachable: bad handshake"
-        );
-    }
-}
+mod tests;

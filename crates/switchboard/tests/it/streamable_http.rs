@@ -337,6 +337,34 @@ async fn an_expired_session_is_reinitialized_and_the_call_retried() {
 }
 
 #[tokio::test]
+async fn a_connector_probes_a_classic_server_once_and_then_goes_straight_to_initialize() {
+    let server = Scripted::start(|request, earlier| {
+        lifecycle(request, earlier).unwrap_or_else(|| vec![response("500 Oops", &[], "")])
+    })
+    .await;
+    let connector = Connector::new();
+    let config = ServerConfig::url("scripted", server.url.clone());
+    for _ in 0..3 {
+        let upstream = connector
+            .connect(&config, Variables::default())
+            .await
+            .unwrap();
+        assert_eq!(upstream.protocol_version().as_deref(), Some("2025-06-18"));
+        upstream.close().await;
+    }
+    let count = |method: &str| {
+        let seen = server.seen();
+        seen.iter().filter(|s| s.rpc_method() == method).count()
+    };
+    assert_eq!(count("server/discover"), 1, "probed once");
+    assert_eq!(count("initialize"), 3);
+    // Another connector has not seen it yet.
+    let upstream = connect_with(config).await.unwrap();
+    upstream.close().await;
+    assert_eq!(count("server/discover"), 2);
+}
+
+#[tokio::test]
 async fn close_deletes_the_session_with_the_configured_headers() {
     let server = Scripted::start(|request, earlier| {
         lifecycle(request, earlier).unwrap_or_else(|| vec![response("500 Oops", &[], "")])

@@ -1,0 +1,82 @@
+//! Which MCP lifecycle a connection opens with, and what a [`Connector`](super::Connector)
+//! has learned about each upstream.
+//!
+//! The 2026-07-28 revision has no handshake (`server/discover` answers what the server
+//! speaks, and every request carries its version and capabilities in `_meta`); older ones
+//! open with `initialize`. An upstream not seen before is probed (rmcp's `Auto`:
+//! `server/discover` first; a JSON-RPC error, or no answer within 10 s, gets `initialize`,
+//! see `probe.rs`). Its answer is remembered, so reconnects and every per-session connection
+//! go straight to the lifecycle it speaks; a connect that fails forgets it (a server may
+//! have been upgraded or downgraded), so the next one probes again. Legacy HTTP+SSE exists
+//! only in the classic revisions: it always opens with `initialize`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rmcp::ClientLifecycleMode;
+use rmcp::model::ProtocolVersion;
+
+use super::Upstream;
+use crate::config::{ServerConfig, TransportKind};
+use crate::sync::lock;
+
+/// The lifecycles upstreams were found to speak, by upstream.
+#[derive(Default)]
+pub(crate) struct Learned {
+    speaks: Mutex<HashMap<String, Speaks>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Speaks {
+    /// `server/discover` and `_meta` (2026-07-28).
+    Modern,
+    /// `initialize`.
+    Classic,
+}
+
+impl Learned {
+    /// How to open the next connection to `server`.
+    pub(crate) fn mode(&self, server: &ServerConfig) -> ClientLifecycleMode {
+        if server.transport == TransportKind::Sse {
+            return ClientLifecycleMode::Initialize;
+        }
+        match lock(&self.speaks).get(&key(server)) {
+            Some(Speaks::Modern) => ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+            Some(Speaks::Classic) => ClientLifecycleMode::Initialize,
+            None => probe(),
+        }
+    }
+
+    /// Remembers what `connected` speaks, or forgets `server` when the connect failed.
+    pub(crate) fn record(&self, server: &ServerConfig, connected: Option<&Upstream>) {
+        let mut speaks = lock(&self.speaks);
+        match connected.and_then(|u| u.peer.peer_info()) {
+            Some(info) if info.protocol_version.has_initialize() => {
+                speaks.insert(key(server), Speaks::Classic);
+            }
+            Some(_) => {
+                speaks.insert(key(server), Speaks::Modern);
+            }
+            None => {
+                speaks.remove(&key(server));
+            }
+        }
+    }
+}
+
+/// `server/discover` first, `initialize` (offering the newest revision that has it) if the
+/// server does not speak 2026-07-28.
+pub(crate) fn probe() -> ClientLifecycleMode {
+    ClientLifecycleMode::Auto {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
+    }
+}
+
+/// One upstream: its name and where it is (a connector may serve several hubs).
+fn key(server: &ServerConfig) -> String {
+    let place = server.url.as_deref().or(server.command.as_deref());
+    format!("{}\n{}", server.name, place.unwrap_or_default())
+}
