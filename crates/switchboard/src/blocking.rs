@@ -148,21 +148,25 @@ impl Hub {
         arguments: Option<JsonObject>,
         deadline: Option<Deadline>,
     ) -> Result<CallOutcome, Error> {
-        self.call_in(None, name, arguments, deadline)
+        let call = self.owner.hub.call(name, arguments, deadline);
+        self.owner.runtime.block_on(call)
     }
 
-    /// [`crate::Hub::call_in`]: on behalf of `session`.
+    /// [`crate::Hub::call_in`]: [`Hub::call`] on behalf of `session`. The session is not
+    /// optional here: a call without one is [`Hub::call`] (a caller holding an optional
+    /// session, as the Python face does, has [`Hub::spawn_call`]).
     pub fn call_in(
         &self,
-        session: Option<&Session>,
+        session: &Session,
         name: &str,
         arguments: Option<JsonObject>,
         deadline: Option<Deadline>,
     ) -> Result<CallOutcome, Error> {
-        let hub = &self.owner.hub;
-        self.owner
-            .runtime
-            .block_on(hub.call_in(session, name, arguments, deadline))
+        let call = self
+            .owner
+            .hub
+            .call_in(Some(session), name, arguments, deadline);
+        self.owner.runtime.block_on(call)
     }
 
     /// Starts a call on the runtime and returns at once; see [`PendingCall`].

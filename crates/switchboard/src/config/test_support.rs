@@ -41,3 +41,52 @@ pub(super) fn pos_of(err: &ConfigError) -> Option<(usize, usize)> {
 pub(super) fn line_of(err: &ConfigError) -> Option<usize> {
     pos_of(err).map(|(l, _)| l)
 }
+
+/// What an error's text must be: all of it, its start or end, a part of it, or anything.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Text {
+    Is(&'static str),
+    Starts(&'static str),
+    Ends(&'static str),
+    Has(&'static str),
+    Any,
+}
+
+impl Text {
+    /// Asserts that `text` reads so; a failure names `case` (the document being checked).
+    pub(super) fn check(self, text: &str, case: &str) {
+        let ok = match self {
+            Text::Is(t) => text == t,
+            Text::Starts(t) => text.starts_with(t),
+            Text::Ends(t) => text.ends_with(t),
+            Text::Has(t) => text.contains(t),
+            Text::Any => true,
+        };
+        assert!(ok, "{case:?}: {text:?} does not match {self:?}");
+    }
+}
+
+/// Reads `doc`, which must fail at `server`, `key` and (when given) `line`, with `problem`
+/// (without its position) and `fix` (never empty); a failed check names `doc`. Returns the
+/// error for further checks.
+pub(super) fn toml_err_says(
+    doc: &str,
+    (server, key, line): (Option<&str>, Option<&str>, Option<usize>),
+    problem: Text,
+    fix: Text,
+) -> ConfigError {
+    let err = toml(doc).expect_err(doc);
+    assert_eq!(err.file.as_deref(), Some(Path::new(FILE)), "{doc:?}: {err}");
+    assert_eq!(
+        (err.server.as_deref(), err.key.as_deref()),
+        (server, key),
+        "{doc:?}: {err}"
+    );
+    assert!(!err.fix.is_empty(), "{doc:?}: no fix: {err}");
+    if line.is_some() {
+        assert_eq!(line_of(&err), line, "{doc:?}: {err}");
+    }
+    problem.check(problem_of(&err), doc);
+    fix.check(&err.fix, doc);
+    err
+}

@@ -9,6 +9,38 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 
+/// Declares an enum whose values are named in the config file, each value next to its name:
+/// `Variant = "name"`. Besides the enum (`Debug, Clone, Copy, PartialEq, Eq, Default`), it
+/// gives `ALL` (every value with its name, in declaration order: what a reader parses with
+/// and lists in its fix) and `as_str` (the name).
+macro_rules! config_enum {
+    (
+        $(#[$enum_attr:meta])*
+        pub enum $enum:ident {
+            $($(#[$attr:meta])* $variant:ident = $name:literal,)+
+        }
+    ) => {
+        $(#[$enum_attr])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+        pub enum $enum {
+            $($(#[$attr])* $variant,)+
+        }
+
+        impl $enum {
+            /// Every value with its name in the config file.
+            pub const ALL: [($enum, &'static str); [$($name),+].len()] =
+                [$(($enum::$variant, $name)),+];
+
+            /// The value's name in the config file.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($enum::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
 /// The default config file, looked up in the current directory.
 pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
 
@@ -75,41 +107,29 @@ impl Default for CatalogConfig {
     }
 }
 
-/// `prefix`: whether exposed names are `{server}{separator}{tool}` or the tool's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PrefixMode {
-    #[default]
-    Always,
-    /// Tool names as the servers give them; equal names then go to the collision policy.
-    Never,
+config_enum! {
+    /// `prefix`: whether exposed names are `{server}{separator}{tool}` or the tool's own.
+    pub enum PrefixMode {
+        #[default]
+        Always = "always",
+        /// Tool names as the servers give them; equal names then go to the collision policy.
+        Never = "never",
+    }
 }
 
-/// `collisions`: what happens when two tools would be exposed under one name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CollisionPolicy {
-    /// The catalogue is not built; the error names both tools.
-    Error,
-    /// The later tool gets `_2`, `_3`, ... (in server-name, then tool-name order).
-    #[default]
-    Suffix,
-    /// The tool of the server first in name order is kept, the other left out.
-    FirstWins,
-    /// The tool of the server last in name order is kept, the other left out.
-    LastWins,
-}
-
-impl PrefixMode {
-    pub const ALL: [(PrefixMode, &'static str); 2] =
-        [(PrefixMode::Always, "always"), (PrefixMode::Never, "never")];
-}
-
-impl CollisionPolicy {
-    pub const ALL: [(CollisionPolicy, &'static str); 4] = [
-        (CollisionPolicy::Error, "error"),
-        (CollisionPolicy::Suffix, "suffix"),
-        (CollisionPolicy::FirstWins, "first_wins"),
-        (CollisionPolicy::LastWins, "last_wins"),
-    ];
+config_enum! {
+    /// `collisions`: what happens when two tools would be exposed under one name.
+    pub enum CollisionPolicy {
+        /// The catalogue is not built; the error names both tools.
+        Error = "error",
+        /// The later tool gets `_2`, `_3`, ... (in server-name, then tool-name order).
+        #[default]
+        Suffix = "suffix",
+        /// The tool of the server first in name order is kept, the other left out.
+        FirstWins = "first_wins",
+        /// The tool of the server last in name order is kept, the other left out.
+        LastWins = "last_wins",
+    }
 }
 
 /// What the hub does with servers that cannot be registered at start.
@@ -131,30 +151,16 @@ impl Default for RegistrationConfig {
     }
 }
 
-/// `on_server_registration_error`: what a failed connect or tool listing at start does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RegistrationPolicy {
-    /// Start fails with an error naming the server; connections already opened are closed.
-    FailFast,
-    /// The server is skipped (see the hub's health) and a WARN line says why.
-    #[default]
-    SkipWithWarning,
-    /// The server is skipped; the line is logged at DEBUG only.
-    SkipSilently,
-}
-
-impl RegistrationPolicy {
-    pub const ALL: [(RegistrationPolicy, &'static str); 3] = [
-        (RegistrationPolicy::FailFast, "fail_fast"),
-        (RegistrationPolicy::SkipWithWarning, "skip_with_warning"),
-        (RegistrationPolicy::SkipSilently, "skip_silently"),
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(p, _)| *p == self)
-            .map_or("skip_with_warning", |(_, name)| name)
+config_enum! {
+    /// `on_server_registration_error`: what a failed connect or tool listing at start does.
+    pub enum RegistrationPolicy {
+        /// Start fails with an error naming the server; connections already opened are closed.
+        FailFast = "fail_fast",
+        /// The server is skipped (see the hub's health) and a WARN line says why.
+        #[default]
+        SkipWithWarning = "skip_with_warning",
+        /// The server is skipped; the line is logged at DEBUG only.
+        SkipSilently = "skip_silently",
     }
 }
 
@@ -177,22 +183,16 @@ impl Default for SessionsConfig {
     }
 }
 
-/// `session_mode`: who shares a server's connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SessionMode {
-    /// One connection for every caller.
-    #[default]
-    Shared,
-    /// One connection per session id, created on the session's first call. Calls without a
-    /// session use the server's shared connection (the one its tools were listed with).
-    PerSession,
-}
-
-impl SessionMode {
-    pub const ALL: [(SessionMode, &'static str); 2] = [
-        (SessionMode::Shared, "shared"),
-        (SessionMode::PerSession, "per_session"),
-    ];
+config_enum! {
+    /// `session_mode`: who shares a server's connection.
+    pub enum SessionMode {
+        /// One connection for every caller.
+        #[default]
+        Shared = "shared",
+        /// One connection per session id, created on the session's first call. Calls without
+        /// a session use the server's shared connection (the one its tools were listed with).
+        PerSession = "per_session",
+    }
 }
 
 /// `[servers.NAME.reconnect]`: how a lost connection is opened again.
@@ -285,23 +285,15 @@ impl std::fmt::Display for TransportKind {
     }
 }
 
-/// How a Streamable HTTP upstream uses TCP connections (`http_connections`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HttpConnections {
-    /// Idle connections are kept and reused (`"keep-alive"`).
-    #[default]
-    KeepAlive,
-    /// A new connection per request (`"per-request"`), rmcp's own default: use it for a
-    /// server whose streamed responses stall a reused connection.
-    PerRequest,
-}
-
-impl HttpConnections {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HttpConnections::KeepAlive => "keep-alive",
-            HttpConnections::PerRequest => "per-request",
-        }
+config_enum! {
+    /// How a Streamable HTTP upstream uses TCP connections (`http_connections`).
+    pub enum HttpConnections {
+        /// Idle connections are kept and reused.
+        #[default]
+        KeepAlive = "keep-alive",
+        /// A new connection per request, rmcp's own default: use it for a server whose
+        /// streamed responses stall a reused connection.
+        PerRequest = "per-request",
     }
 }
 
@@ -431,18 +423,15 @@ pub enum RegistryKind {
     },
 }
 
-/// `api`: which A365 discovery endpoint is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum A365Api {
-    /// `GET {endpoint}/agents/{agent_id}/mcpServers` (names only).
-    V1,
-    /// `GET {endpoint}/agents/v2/{agent_id}/mcpServers` (URLs, headers, audiences).
-    #[default]
-    V2,
-}
-
-impl A365Api {
-    pub const ALL: [(A365Api, &'static str); 2] = [(A365Api::V1, "v1"), (A365Api::V2, "v2")];
+config_enum! {
+    /// `api`: which A365 discovery endpoint is used.
+    pub enum A365Api {
+        /// `GET {endpoint}/agents/{agent_id}/mcpServers` (names only).
+        V1 = "v1",
+        /// `GET {endpoint}/agents/v2/{agent_id}/mcpServers` (URLs, headers, audiences).
+        #[default]
+        V2 = "v2",
+    }
 }
 
 impl DiscoveryConfig {

@@ -125,7 +125,7 @@ fn a_call_waiting_for_its_connection_is_never_sent_after_close() {
         std::thread::spawn(move || {
             let arguments = args(json!({"message": "queued"}));
             hub.call_in(
-                Some(&user("u1")),
+                &user("u1"),
                 "kit__put",
                 arguments,
                 Some(Deadline::after(BOUND)),
@@ -162,7 +162,7 @@ fn one_deadline_covers_waiting_for_the_connection_and_the_call() {
     // 500 ms would be plenty for `put`, but the connection alone takes 800 ms.
     let error = hub
         .call_in(
-            Some(&user("u1")),
+            &user("u1"),
             "kit__put",
             args(json!({"message": "late"})),
             Some(Deadline::after(Duration::from_millis(500))),
@@ -174,7 +174,7 @@ fn one_deadline_covers_waiting_for_the_connection_and_the_call() {
     // The session's connection is usable by the next call.
     let outcome = hub
         .call_in(
-            Some(&user("u1")),
+            &user("u1"),
             "kit__put",
             args(json!({"message": "next"})),
             None,

@@ -1,13 +1,14 @@
 //! Switchboard's TOML, as written: one serde struct per table, and the shape of every key.
 //!
-//! [`read`] first walks the parsed document against the key lists ([`CONFIG`] and the tables
-//! it names): a key not in its table's list is an unknown key (with the closest known key
-//! and the list), a value of the wrong type says what type it must be, both at the key's or
-//! value's own line. Only then does serde read the document into [`RawConfig`], which can no
-//! longer fail on a key or a type; so no serde message needs rewording (serde's texts would
-//! also echo values, which may be secrets). The structs keep `deny_unknown_fields` as a
-//! second guard. One list per table declares both its struct and its key list
-//! (`raw_table!`), and a test checks serde reads exactly those keys.
+//! [`read`] first walks the parsed document against the key lists ([`RawConfig::KEYS`] and
+//! the tables it names): a key not in its table's list is an unknown key (with the closest
+//! known key and the list), a value of the wrong type says what type it must be, both at the
+//! key's or value's own line. Only then does serde read the document into [`RawConfig`],
+//! which can no longer fail on a key or a type; so no serde message needs rewording (serde's
+//! texts would also echo values, which may be secrets). The structs keep
+//! `deny_unknown_fields` as a second guard. One list of `key: Shape` per table declares its
+//! struct (the shape gives the field's type) and its key list (`raw_table!`), and a test
+//! checks serde reads exactly those keys.
 //!
 //! Durations and names of modes are strings here; `validate/` parses them, so that their
 //! errors can say what form is accepted.
@@ -21,119 +22,139 @@ use toml::de::{DeTable, DeValue};
 use crate::config::diagnostics::{Ctx, DURATION_FIX, unknown_key_fix};
 use crate::error::ConfigError;
 
-/// Declares a table twice over from one list: its serde struct (`Raw…`, every field public)
-/// and its key list (the keys in field order, each with the shape of its value), written
-/// `key: Type = Shape`. So the two cannot disagree on a key or its order.
+/// Declares a table twice over from one list of `key: Shape`: its serde struct (`Raw…`,
+/// every field public, an `Option` of the Rust type the shape is read as) and its key list
+/// (`KEYS`, the keys in field order with their shapes). So the two cannot disagree on a key,
+/// its order or its type. A `Table(Raw…)` value is that table; `TableOf(…)` a table keyed
+/// by names whose values all have the inner shape.
 macro_rules! raw_table {
     (
         $(#[doc = $doc:literal])*
-        $name:ident, $keys:ident {
-            $($(#[$attr:meta])* $key:ident: $type:ty = $shape:expr,)*
+        $name:ident {
+            $($(#[$attr:meta])* $key:ident: $kind:ident $(($($inner:tt)+))?,)*
         }
     ) => {
         $(#[doc = $doc])*
         #[derive(Debug, Default, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub(in crate::config) struct $name {
-            $($(#[$attr])* pub $key: $type,)*
+            $($(#[$attr])* pub $key: Option<raw_type!($kind $(($($inner)+))?)>,)*
         }
 
-        #[doc = concat!("The keys of [`", stringify!($name), "`].")]
-        pub(in crate::config) const $keys: Keys = &[$((stringify!($key), $shape)),*];
+        impl $name {
+            #[doc = concat!("The keys of [`", stringify!($name), "`].")]
+            pub(in crate::config) const KEYS: Keys =
+                &[$((stringify!($key), raw_shape!($kind $(($($inner)+))?))),*];
+        }
     };
+}
+
+/// The Rust type serde reads a value of this shape into (see [`raw_table!`]).
+macro_rules! raw_type {
+    (String) => { String };
+    (Duration) => { String };
+    (Integer) => { i64 };
+    (Bool) => { bool };
+    (Strings) => { Vec<String> };
+    (StringTable) => { BTreeMap<String, String> };
+    (Table($raw:ident)) => { $raw };
+    (TableOf($($inner:tt)+)) => { BTreeMap<String, raw_type!($($inner)+)> };
+}
+
+/// The [`Shape`] of a value written as in [`raw_table!`].
+macro_rules! raw_shape {
+    (Table($raw:ident)) => { Shape::Table($raw::KEYS) };
+    (TableOf($($inner:tt)+)) => { Shape::TableOf(&raw_shape!($($inner)+)) };
+    ($shape:ident) => { Shape::$shape };
 }
 
 raw_table! {
     /// The top-level table.
-    RawConfig, CONFIG {
-        #[serde(default)]
-        servers: BTreeMap<String, RawServer> = Shape::TableOf(&Shape::Table(SERVER)),
+    RawConfig {
+        servers: TableOf(Table(RawServer)),
         /// String values only: they are substituted into header and env values.
-        #[serde(default)]
-        variables: BTreeMap<String, String> = Shape::StringTable,
-        catalog: Option<RawCatalog> = Shape::Table(CATALOG),
-        sessions: Option<RawSessions> = Shape::Table(SESSIONS),
-        on_server_registration_error: Option<String> = Shape::String,
-        retry_skipped_servers: Option<bool> = Shape::Bool,
-        discovery: Option<RawDiscovery> = Shape::Table(DISCOVERY),
+        variables: StringTable,
+        catalog: Table(RawCatalog),
+        sessions: Table(RawSessions),
+        on_server_registration_error: String,
+        retry_skipped_servers: Bool,
+        discovery: Table(RawDiscovery),
     }
 }
 
 raw_table! {
     /// The `[sessions]` table.
-    RawSessions, SESSIONS {
-        reaper_interval: Option<String> = Shape::Duration,
+    RawSessions {
+        reaper_interval: Duration,
     }
 }
 
 raw_table! {
     /// One `[servers.NAME.reconnect]` table.
-    RawReconnect, RECONNECT {
-        max_attempts: Option<i64> = Shape::Integer,
-        initial_backoff: Option<String> = Shape::Duration,
-        max_backoff: Option<String> = Shape::Duration,
+    RawReconnect {
+        max_attempts: Integer,
+        initial_backoff: Duration,
+        max_backoff: Duration,
     }
 }
 
 raw_table! {
     /// The `[catalog]` table.
-    RawCatalog, CATALOG {
-        separator: Option<String> = Shape::String,
-        prefix: Option<String> = Shape::String,
-        max_name_length: Option<i64> = Shape::Integer,
-        collisions: Option<String> = Shape::String,
+    RawCatalog {
+        separator: String,
+        prefix: String,
+        max_name_length: Integer,
+        collisions: String,
     }
 }
 
 raw_table! {
     /// One `[servers.NAME.tool_overrides.ORIGINAL]` table.
-    RawToolOverride, TOOL_OVERRIDE {
-        alias: Option<String> = Shape::String,
-        description: Option<String> = Shape::String,
+    RawToolOverride {
+        alias: String,
+        description: String,
     }
 }
 
 raw_table! {
     /// One `[servers.NAME]` table (also what a JSON server entry is read into).
-    RawServer, SERVER {
-        transport: Option<String> = Shape::String,
-        command: Option<String> = Shape::String,
-        args: Option<Vec<String>> = Shape::Strings,
-        env: Option<BTreeMap<String, String>> = Shape::StringTable,
-        cwd: Option<String> = Shape::String,
-        url: Option<String> = Shape::String,
-        headers: Option<BTreeMap<String, String>> = Shape::StringTable,
-        connect_timeout: Option<String> = Shape::Duration,
-        list_timeout: Option<String> = Shape::Duration,
-        tool_call_timeout: Option<String> = Shape::Duration,
-        http_connections: Option<String> = Shape::String,
-        include: Option<Vec<String>> = Shape::Strings,
-        exclude: Option<Vec<String>> = Shape::Strings,
-        tool_overrides: Option<BTreeMap<String, RawToolOverride>> =
-            Shape::TableOf(&Shape::Table(TOOL_OVERRIDE)),
-        session_mode: Option<String> = Shape::String,
-        session_idle_timeout: Option<String> = Shape::Duration,
-        max_sessions: Option<i64> = Shape::Integer,
-        reconnect: Option<RawReconnect> = Shape::Table(RECONNECT),
-        enabled: Option<bool> = Shape::Bool,
-        on_server_registration_error: Option<String> = Shape::String,
+    RawServer {
+        transport: String,
+        command: String,
+        args: Strings,
+        env: StringTable,
+        cwd: String,
+        url: String,
+        headers: StringTable,
+        connect_timeout: Duration,
+        list_timeout: Duration,
+        tool_call_timeout: Duration,
+        http_connections: String,
+        include: Strings,
+        exclude: Strings,
+        tool_overrides: TableOf(Table(RawToolOverride)),
+        session_mode: String,
+        session_idle_timeout: Duration,
+        max_sessions: Integer,
+        reconnect: Table(RawReconnect),
+        enabled: Bool,
+        on_server_registration_error: String,
     }
 }
 
 raw_table! {
     /// The `[discovery]` table.
-    RawDiscovery, DISCOVERY {
-        kind: Option<String> = Shape::String,
-        endpoint: Option<String> = Shape::String,
-        agent_id: Option<String> = Shape::String,
-        auth_token: Option<String> = Shape::String,
-        api: Option<String> = Shape::String,
-        url: Option<String> = Shape::String,
-        headers: Option<BTreeMap<String, String>> = Shape::StringTable,
-        refresh_interval: Option<String> = Shape::Duration,
-        request_timeout: Option<String> = Shape::Duration,
-        server_auth: Option<BTreeMap<String, BTreeMap<String, String>>> =
-            Shape::TableOf(&Shape::StringTable),
+    RawDiscovery {
+        kind: String,
+        endpoint: String,
+        agent_id: String,
+        auth_token: String,
+        api: String,
+        url: String,
+        headers: StringTable,
+        refresh_interval: Duration,
+        request_timeout: Duration,
+        server_auth: TableOf(StringTable),
     }
 }
 
@@ -171,7 +192,7 @@ pub(in crate::config) fn read(
     ctx: &Ctx<'_>,
     doc: &toml::Spanned<DeTable<'_>>,
 ) -> Result<RawConfig, ConfigError> {
-    check_table(ctx, doc.get_ref(), CONFIG, &mut Vec::new())?;
+    check_table(ctx, doc.get_ref(), RawConfig::KEYS, &mut Vec::new())?;
     RawConfig::deserialize(toml::de::Deserializer::from(doc.clone()))
         .map_err(|e| ctx.serde_error(&e))
 }

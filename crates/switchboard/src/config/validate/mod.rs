@@ -29,8 +29,8 @@ use server::registration_policy;
 /// A TOML document: the top-level table.
 pub(super) fn toml_config(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     Ok(Config {
-        servers: validate_servers(ctx, raw.servers)?,
-        variables: raw.variables,
+        servers: validate_servers(ctx, raw.servers.unwrap_or_default())?,
+        variables: raw.variables.unwrap_or_default(),
         catalog: validate_catalog(ctx, raw.catalog.unwrap_or_default())?,
         sessions: validate_sessions(ctx, raw.sessions.unwrap_or_default())?,
         registration: RegistrationConfig {

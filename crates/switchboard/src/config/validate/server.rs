@@ -138,15 +138,8 @@ pub(in crate::config) fn validate_server(
 
     let http_connections = match raw.http_connections.as_deref() {
         None => HttpConnections::default(),
-        Some("keep-alive") => HttpConnections::KeepAlive,
-        Some("per-request") => HttpConnections::PerRequest,
-        Some(other) => {
-            return Err(err(
-                "http_connections",
-                format!("unknown connection policy \"{other}\""),
-                one_of_fix(other, &["keep-alive", "per-request"]),
-            ));
-        }
+        Some(value) => one_of(value, &HttpConnections::ALL, "connection policy")
+            .map_err(|(problem, fix)| err("http_connections", problem, fix))?,
     };
 
     let (session_mode, session_idle_timeout, max_sessions, reconnect) =

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::config::test_support::{assert_err, line_of, pos_of, problem_of, toml, toml_err};
+use crate::config::test_support::Text::{Any, Ends, Has, Is, Starts};
+use crate::config::test_support::{pos_of, problem_of, toml, toml_err, toml_err_says};
 use crate::config::*;
 
 #[test]
@@ -22,56 +23,45 @@ fn defaults() {
     assert!(a.enabled);
 }
 
+/// Reads one server per case (`[servers.NAME]` with the case's keys) in one document and
+/// asserts each server's transport; a failure names the server.
+fn assert_transports(cases: &[(&str, &str, TransportKind)]) {
+    let doc: String = cases
+        .iter()
+        .map(|(name, keys, _)| format!("[servers.{name}]\n{keys}\n"))
+        .collect();
+    let config = toml(&doc).unwrap();
+    for (name, _, transport) in cases {
+        assert_eq!(config.servers[*name].transport, *transport, "{name}");
+    }
+}
+
 #[test]
 fn transport_inference() {
-    let config = toml(
-        r#"
-        [servers.cmd]
-        command = "x"
-        [servers.sse]
-        url = "http://h/sse"
-        [servers.sse_slash]
-        url = "http://h/sse/"
-        [servers.sse_query]
-        url = "https://h/a/sse?token=1"
-        [servers.mcp]
-        url = "http://h/mcp"
-        [servers.root]
-        url = "http://h"
-        [servers.ssex]
-        url = "http://h/ssex"
-        "#,
-    )
-    .unwrap();
-    let t = |n: &str| config.servers[n].transport;
-    assert_eq!(t("cmd"), TransportKind::Stdio);
-    assert_eq!(t("sse"), TransportKind::Sse);
-    assert_eq!(t("sse_slash"), TransportKind::Sse);
-    assert_eq!(t("sse_query"), TransportKind::Sse);
-    assert_eq!(t("mcp"), TransportKind::StreamableHttp);
-    assert_eq!(t("root"), TransportKind::StreamableHttp);
-    assert_eq!(t("ssex"), TransportKind::StreamableHttp);
+    use TransportKind::{Sse, Stdio, StreamableHttp};
+    assert_transports(&[
+        ("cmd", "command = \"x\"", Stdio),
+        ("sse", "url = \"http://h/sse\"", Sse),
+        ("sse_slash", "url = \"http://h/sse/\"", Sse),
+        ("sse_query", "url = \"https://h/a/sse?token=1\"", Sse),
+        ("mcp", "url = \"http://h/mcp\"", StreamableHttp),
+        ("root", "url = \"http://h\"", StreamableHttp),
+        ("ssex", "url = \"http://h/ssex\"", StreamableHttp),
+    ]);
 }
 
 #[test]
 fn explicit_transport_wins_over_the_url() {
-    let config = toml(
-        r#"
-        [servers.a]
-        transport = "streamable-http"
-        url = "http://h/sse"
-        [servers.b]
-        transport = "sse"
-        url = "http://h/events"
-        [servers.c]
-        transport = "stdio"
-        command = "x"
-        "#,
-    )
-    .unwrap();
-    assert_eq!(config.servers["a"].transport, TransportKind::StreamableHttp);
-    assert_eq!(config.servers["b"].transport, TransportKind::Sse);
-    assert_eq!(config.servers["c"].transport, TransportKind::Stdio);
+    use TransportKind::{Sse, Stdio, StreamableHttp};
+    assert_transports(&[
+        (
+            "a",
+            "transport = \"streamable-http\"\nurl = \"http://h/sse\"",
+            StreamableHttp,
+        ),
+        ("b", "transport = \"sse\"\nurl = \"http://h/events\"", Sse),
+        ("c", "transport = \"stdio\"\ncommand = \"x\"", Stdio),
+    ]);
 }
 
 #[test]
@@ -100,25 +90,23 @@ fn bad_durations() {
         ("\"0s\"", "'connect_timeout' is zero"),
         ("30", "'connect_timeout' must be a string, not a number"),
     ] {
-        let err = toml_err(&format!(
-            "[servers.a]\ncommand = \"x\"\nconnect_timeout = {value}\n"
-        ));
-        assert_err(&err, Some("a"), Some("connect_timeout"));
-        assert_eq!(problem_of(&err), problem, "{value}");
-        assert!(
-            err.fix.contains(r#"use a duration like "30s" or "2m""#),
-            "{err}"
+        toml_err_says(
+            &format!("[servers.a]\ncommand = \"x\"\nconnect_timeout = {value}\n"),
+            (Some("a"), Some("connect_timeout"), Some(3)),
+            Is(problem),
+            Has(r#"use a duration like "30s" or "2m""#),
         );
-        assert_eq!(line_of(&err), Some(3), "{err}");
     }
 }
 
 #[test]
 fn bad_transport_lists_the_valid_ones() {
-    let err = toml_err("[servers.a]\ntransport = \"websocket\"\nurl = \"http://h\"\n");
-    assert_err(&err, Some("a"), Some("transport"));
-    assert_eq!(problem_of(&err), "unknown transport \"websocket\"");
-    assert_eq!(err.fix, r#"use one of "stdio", "sse", "streamable-http""#);
+    let err = toml_err_says(
+        "[servers.a]\ntransport = \"websocket\"\nurl = \"http://h\"\n",
+        (Some("a"), Some("transport"), None),
+        Is("unknown transport \"websocket\""),
+        Is(r#"use one of "stdio", "sse", "streamable-http""#),
+    );
     assert_eq!(pos_of(&err), Some((2, 1)));
 
     let err = toml_err("[servers.a]\ntransport = \"http\"\nurl = \"http://h\"\n");
@@ -130,25 +118,35 @@ fn bad_transport_lists_the_valid_ones() {
 
 #[test]
 fn url_or_headers_with_stdio() {
-    let err = toml_err("[servers.a]\ntransport = \"stdio\"\ncommand = \"x\"\nurl = \"http://h\"\n");
-    assert_err(&err, Some("a"), Some("url"));
-    assert_eq!(
-        problem_of(&err),
-        "'url' only applies to URL servers (sse, streamable-http), but this server uses stdio"
-    );
-    assert_eq!(line_of(&err), Some(4));
-
-    let err = toml_err("[servers.a]\ncommand = \"x\"\nheaders = { A = \"b\" }\n");
-    assert_err(&err, Some("a"), Some("headers"));
-    assert!(
-        err.problem
-            .starts_with("'headers' only applies to URL servers")
-    );
-    assert!(err.fix.contains("remove it"), "{err}");
-
-    // transport = stdio with only a url: the url is the problem, not a missing command.
-    let err = toml_err("[servers.a]\ntransport = \"stdio\"\nurl = \"http://h\"\n");
-    assert_err(&err, Some("a"), Some("url"));
+    let cases = [
+        (
+            "[servers.a]\ntransport = \"stdio\"\ncommand = \"x\"\nurl = \"http://h\"\n",
+            "url",
+            Is(
+                "'url' only applies to URL servers (sse, streamable-http), but this server uses stdio",
+            ),
+            Any,
+            Some(4),
+        ),
+        (
+            "[servers.a]\ncommand = \"x\"\nheaders = { A = \"b\" }\n",
+            "headers",
+            Starts("'headers' only applies to URL servers"),
+            Has("remove it"),
+            None,
+        ),
+        // transport = stdio with only a url: the url is the problem, not a missing command.
+        (
+            "[servers.a]\ntransport = \"stdio\"\nurl = \"http://h\"\n",
+            "url",
+            Any,
+            Any,
+            None,
+        ),
+    ];
+    for (doc, key, problem, fix, line) in cases {
+        toml_err_says(doc, (Some("a"), Some(key), line), problem, fix);
+    }
 }
 
 #[test]
@@ -159,10 +157,12 @@ fn stdio_keys_with_a_url_transport() {
         ("env", "{ A = \"b\" }"),
         ("cwd", "\"/tmp\""),
     ] {
-        let err = toml_err(&format!(
-            "[servers.a]\ntransport = \"sse\"\nurl = \"http://h/sse\"\n{key} = {value}\n"
-        ));
-        assert_err(&err, Some("a"), Some(key));
+        let err = toml_err_says(
+            &format!("[servers.a]\ntransport = \"sse\"\nurl = \"http://h/sse\"\n{key} = {value}\n"),
+            (Some("a"), Some(key), None),
+            Any,
+            Has("'url' and 'headers'"),
+        );
         assert_eq!(
             err.problem,
             format!(
@@ -170,114 +170,113 @@ fn stdio_keys_with_a_url_transport() {
                  (line 4, column 1)"
             )
         );
-        assert!(err.fix.contains("'url' and 'headers'"), "{err}");
     }
-    // Inferred URL transport.
-    let err = toml_err("[servers.a]\nurl = \"http://h/mcp\"\nargs = [\"a\"]\n");
-    assert_err(&err, Some("a"), Some("args"));
-    assert!(problem_of(&err).ends_with("this server uses streamable-http"));
-
-    // transport = sse without a url.
-    let err = toml_err("[servers.a]\ntransport = \"sse\"\n");
-    assert_err(&err, Some("a"), Some("url"));
-    assert_eq!(
-        problem_of(&err),
-        "transport sse needs 'url', which is missing"
-    );
-
-    // transport = stdio without a command.
-    let err = toml_err("[servers.a]\ntransport = \"stdio\"\nargs = [\"x\"]\n");
-    assert_err(&err, Some("a"), Some("command"));
-    assert_eq!(
-        problem_of(&err),
-        "transport stdio needs 'command', which is missing"
-    );
-    assert_eq!(line_of(&err), Some(1), "points at the server");
+    let cases = [
+        // Inferred URL transport.
+        (
+            "[servers.a]\nurl = \"http://h/mcp\"\nargs = [\"a\"]\n",
+            "args",
+            Ends("this server uses streamable-http"),
+            None,
+        ),
+        // transport = sse without a url.
+        (
+            "[servers.a]\ntransport = \"sse\"\n",
+            "url",
+            Is("transport sse needs 'url', which is missing"),
+            None,
+        ),
+        // transport = stdio without a command: the line is the server's.
+        (
+            "[servers.a]\ntransport = \"stdio\"\nargs = [\"x\"]\n",
+            "command",
+            Is("transport stdio needs 'command', which is missing"),
+            Some(1),
+        ),
+    ];
+    for (doc, key, problem, line) in cases {
+        toml_err_says(doc, (Some("a"), Some(key), line), problem, Any);
+    }
 }
 
 #[test]
 fn neither_or_both_command_and_url() {
-    let err = toml_err("[servers.a]\nenabled = true\n");
-    assert_err(&err, Some("a"), None);
-    assert_eq!(
-        problem_of(&err),
-        "the server has neither 'command' nor 'url'"
+    toml_err_says(
+        "[servers.a]\nenabled = true\n",
+        (Some("a"), None, Some(1)),
+        Is("the server has neither 'command' nor 'url'"),
+        Has("add 'command'"),
     );
-    assert!(err.fix.contains("add 'command'"), "{err}");
-    assert_eq!(line_of(&err), Some(1));
 
-    let err = toml_err("[servers.a]\ncommand = \"x\"\nurl = \"http://h\"\n");
-    assert_err(&err, Some("a"), Some("url"));
-    assert_eq!(problem_of(&err), "the server has both 'command' and 'url'");
-    assert!(err.fix.contains("remove one of them"), "{err}");
+    toml_err_says(
+        "[servers.a]\ncommand = \"x\"\nurl = \"http://h\"\n",
+        (Some("a"), Some("url"), None),
+        Is("the server has both 'command' and 'url'"),
+        Has("remove one of them"),
+    );
 }
 
 #[test]
 fn empty_command() {
-    let err = toml_err("[servers.a]\ncommand = \"  \"\n");
-    assert_err(&err, Some("a"), Some("command"));
-    assert_eq!(problem_of(&err), "'command' is empty");
-    assert_eq!(
-        err.fix,
-        "set it to the program to run, e.g. command = \"npx\""
+    toml_err_says(
+        "[servers.a]\ncommand = \"  \"\n",
+        (Some("a"), Some("command"), None),
+        Is("'command' is empty"),
+        Is("set it to the program to run, e.g. command = \"npx\""),
     );
 }
 
 #[test]
 fn bad_urls() {
-    let err = toml_err("[servers.a]\nurl = \"not a url\"\n");
-    assert_err(&err, Some("a"), Some("url"));
-    assert_eq!(problem_of(&err), "the URL has no scheme");
-    assert!(err.fix.contains("http://127.0.0.1:3001/mcp"), "{err}");
-
     // A host and port without the scheme: say to add it.
-    for url in ["127.0.0.1:9", "localhost:3001/mcp"] {
-        let err = toml_err(&format!("[servers.a]\nurl = \"{url}\"\n"));
-        assert_err(&err, Some("a"), Some("url"));
-        assert_eq!(problem_of(&err), "the URL has no scheme");
+    let add_scheme = Starts("add http:// (or https://) in front");
+    for (url, problem, fix) in [
+        (
+            "not a url",
+            Is("the URL has no scheme"),
+            Has("http://127.0.0.1:3001/mcp"),
+        ),
+        ("127.0.0.1:9", Is("the URL has no scheme"), add_scheme),
+        (
+            "localhost:3001/mcp",
+            Is("the URL has no scheme"),
+            add_scheme,
+        ),
+        (
+            "http://exa mple.com/",
+            Starts("the URL is not valid ("),
+            Any,
+        ),
+        (
+            "ftp://user:pw@h/x",
+            Is("the URL uses the scheme 'ftp'; only http and https are supported"),
+            Any,
+        ),
+        ("http://", Any, Any),
+    ] {
+        let doc = format!("[servers.a]\nurl = \"{url}\"\n");
+        let err = toml_err_says(&doc, (Some("a"), Some("url"), None), problem, fix);
         assert!(
-            err.fix.starts_with("add http:// (or https://) in front"),
-            "{err}"
+            !err.to_string().contains("pw"),
+            "the password is not shown: {err}"
         );
     }
-
-    let err = toml_err("[servers.a]\nurl = \"http://exa mple.com/\"\n");
-    assert_err(&err, Some("a"), Some("url"));
-    assert!(
-        problem_of(&err).starts_with("the URL is not valid ("),
-        "{err}"
-    );
-
-    let err = toml_err("[servers.a]\nurl = \"ftp://user:pw@h/x\"\n");
-    assert_err(&err, Some("a"), Some("url"));
-    assert_eq!(
-        problem_of(&err),
-        "the URL uses the scheme 'ftp'; only http and https are supported"
-    );
-    assert!(!err.to_string().contains("pw"), "{err}");
-
-    let err = toml_err("[servers.a]\nurl = \"http://\"\n");
-    assert_err(&err, Some("a"), Some("url"));
 }
 
 #[test]
 fn server_names() {
-    let err = toml_err("[servers.\"my server\"]\ncommand = \"x\"\n");
-    assert_err(&err, Some("my server"), None);
-    assert_eq!(
-        problem_of(&err),
-        "the server name contains \" \", which is not allowed"
+    let err = toml_err_says(
+        "[servers.\"my server\"]\ncommand = \"x\"\n",
+        (Some("my server"), None, Some(1)),
+        Is("the server name contains \" \", which is not allowed"),
+        Has("prefix the names of their tools"),
     );
-    assert!(err.fix.contains("prefix the names of their tools"), "{err}");
     assert!(err.fix.contains("[servers.my_server]"), "{err}");
-    assert_eq!(line_of(&err), Some(1));
 
-    let err = toml_err("[servers.\"\"]\ncommand = \"x\"\n");
-    assert_err(&err, Some(""), None);
-    assert_eq!(problem_of(&err), "a server has an empty name");
-
-    let err = toml_err("[servers.\"a.b\"]\ncommand = \"x\"\n");
-    assert_err(&err, Some("a.b"), None);
+    for (name, problem) in [("", Is("a server has an empty name")), ("a.b", Any)] {
+        let doc = format!("[servers.{name:?}]\ncommand = \"x\"\n");
+        toml_err_says(&doc, (Some(name), None, None), problem, Any);
+    }
 
     let ok = toml("[servers.My-server_2]\ncommand = \"x\"\n").unwrap();
     assert!(ok.servers.contains_key("My-server_2"));
@@ -285,31 +284,36 @@ fn server_names() {
 
 #[test]
 fn header_and_env_checks() {
-    let err = toml_err("[servers.a]\nurl = \"http://h\"\nheaders = { \"Bad Name\" = \"v\" }\n");
-    assert_err(&err, Some("a"), Some("headers"));
-    assert_eq!(
-        problem_of(&err),
-        "\"Bad Name\" is not a valid HTTP header name"
-    );
-
-    let err = toml_err(
-        "[servers.a]\nurl = \"http://h\"\nheaders = { authorization = \"a\", Authorization = \"b\" }\n",
-    );
-    assert_err(&err, Some("a"), Some("headers"));
-    assert!(err.problem.contains("differ only in case"), "{err}");
-
-    let err = toml_err(
-        "[servers.a]\nurl = \"http://h\"\nheaders = { Authorization = \"Bearer s3cr3t ${token\" }\n",
-    );
-    assert_err(&err, Some("a"), Some("headers"));
-    assert!(err.problem.contains("header 'Authorization'"), "{err}");
-    assert!(err.problem.contains("malformed placeholder"), "{err}");
-    assert!(!err.to_string().contains("s3cr3t"), "{err}");
-
-    let err = toml_err("[servers.a]\ncommand = \"x\"\nenv = { KEY = \"s3cr3t ${\" }\n");
-    assert_err(&err, Some("a"), Some("env"));
-    assert!(err.problem.contains("env 'KEY'"), "{err}");
-    assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    let url = "[servers.a]\nurl = \"http://h\"\n";
+    let cases = [
+        (
+            format!("{url}headers = {{ \"Bad Name\" = \"v\" }}\n"),
+            "headers",
+            vec![Is("\"Bad Name\" is not a valid HTTP header name")],
+        ),
+        (
+            format!("{url}headers = {{ authorization = \"a\", Authorization = \"b\" }}\n"),
+            "headers",
+            vec![Has("differ only in case")],
+        ),
+        (
+            format!("{url}headers = {{ Authorization = \"Bearer s3cr3t ${{token\" }}\n"),
+            "headers",
+            vec![Has("header 'Authorization'"), Has("malformed placeholder")],
+        ),
+        (
+            "[servers.a]\ncommand = \"x\"\nenv = { KEY = \"s3cr3t ${\" }\n".to_string(),
+            "env",
+            vec![Has("env 'KEY'")],
+        ),
+    ];
+    for (doc, key, problem) in cases {
+        let err = toml_err_says(&doc, (Some("a"), Some(key), None), Any, Any);
+        for text in problem {
+            text.check(problem_of(&err), &doc);
+        }
+        assert!(!err.to_string().contains("s3cr3t"), "{doc:?}: {err}");
+    }
 }
 
 #[test]
@@ -328,18 +332,19 @@ fn http_connections_is_read_for_streamable_http_only() {
         HttpConnections::KeepAlive
     );
 
-    let err =
-        toml_err("[servers.a]\nurl = \"http://127.0.0.1:1/mcp\"\nhttp_connections = \"pooled\"\n");
-    assert_err(&err, Some("a"), Some("http_connections"));
-    assert!(
-        err.fix.contains("keep-alive") && err.fix.contains("per-request"),
-        "{err}"
-    );
-
-    let err = toml_err(
-        "[servers.a]\nurl = \"http://127.0.0.1:1/sse\"\nhttp_connections = \"keep-alive\"\n",
-    );
-    assert_err(&err, Some("a"), Some("http_connections"));
+    // An unknown value, and any value for an SSE server.
+    for (url, value, fixes) in [
+        ("mcp", "pooled", vec!["keep-alive", "per-request"]),
+        ("sse", "keep-alive", vec![]),
+    ] {
+        let doc = format!(
+            "[servers.a]\nurl = \"http://127.0.0.1:1/{url}\"\nhttp_connections = \"{value}\"\n"
+        );
+        let err = toml_err_says(&doc, (Some("a"), Some("http_connections"), None), Any, Any);
+        for fix in fixes {
+            assert!(err.fix.contains(fix), "{doc:?}: {err}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,59 +409,82 @@ fn catalog_defaults() {
 
 #[test]
 fn bad_catalog_values_name_the_key_and_the_fix() {
-    let err = toml_err("[catalog]\ncollisions = \"sufix\"\n");
-    assert_err(&err, None, Some("catalog.collisions"));
-    assert!(err.fix.contains("did you mean \"suffix\""), "{err}");
-    assert_eq!(line_of(&err), Some(2));
-
-    let err = toml_err("[catalog]\nseparator = \".\"\n");
-    assert_err(&err, None, Some("catalog.separator"));
-
-    let err = toml_err("[catalog]\nmax_name_length = 8\n");
-    assert_err(&err, None, Some("catalog.max_name_length"));
-    assert!(err.problem.contains("16..=1024"), "{err}");
-
-    let err = toml_err("[catalog]\nprefix = \"sometimes\"\n");
-    assert_err(&err, None, Some("catalog.prefix"));
-
-    let err = toml_err("[catalog]\nseperator = \"__\"\n");
-    assert!(err.fix.contains("did you mean 'separator'"), "{err}");
+    for (line, key, problem, fix) in [
+        (
+            "collisions = \"sufix\"",
+            "collisions",
+            Any,
+            Has("did you mean \"suffix\""),
+        ),
+        ("separator = \".\"", "separator", Any, Any),
+        (
+            "max_name_length = 8",
+            "max_name_length",
+            Has("16..=1024"),
+            Any,
+        ),
+        ("prefix = \"sometimes\"", "prefix", Any, Any),
+        (
+            "seperator = \"__\"",
+            "seperator",
+            Any,
+            Has("did you mean 'separator'"),
+        ),
+    ] {
+        let doc = format!("[catalog]\n{line}\n");
+        let key = format!("catalog.{key}");
+        toml_err_says(&doc, (None, Some(&key), Some(2)), problem, fix);
+    }
 }
 
 #[test]
 fn include_and_exclude_together_is_an_error() {
-    let err = toml_err("[servers.a]\ncommand = \"x\"\ninclude = [\"a\"]\nexclude = [\"b\"]\n");
-    assert_err(&err, Some("a"), Some("exclude"));
-    assert!(err.problem.contains("both set"), "{err}");
+    toml_err_says(
+        "[servers.a]\ncommand = \"x\"\ninclude = [\"a\"]\nexclude = [\"b\"]\n",
+        (Some("a"), Some("exclude"), None),
+        Has("both set"),
+        Any,
+    );
 }
 
 #[test]
 fn alias_problems_are_config_errors() {
-    let base = "[servers.a]\ncommand = \"x\"\n";
-    let err = toml_err(&format!(
-        "{base}[servers.a.tool_overrides.one]\nalias = \"two\"\n[servers.a.tool_overrides.two]\ndescription = \"d\"\n"
-    ));
-    assert_err(&err, Some("a"), Some("tool_overrides.one.alias"));
-    assert!(
-        err.problem.contains("the name of the server's tool 'two'"),
-        "{err}"
-    );
-    assert_eq!(line_of(&err), Some(4));
-
-    let err = toml_err(&format!(
-        "{base}[servers.a.tool_overrides.one]\nalias = \"same\"\n[servers.a.tool_overrides.two]\nalias = \"same\"\n"
-    ));
-    assert!(err.problem.contains("both have the alias 'same'"), "{err}");
-
-    let err = toml_err(&format!(
-        "{base}[servers.a.tool_overrides.one]\nalias = \"my alias\"\n"
-    ));
-    assert!(err.fix.contains("alias = \"my_alias\""), "{err}");
-
-    let err = toml_err(&format!(
-        "{base}[servers.a.tool_overrides.one]\nalais = \"x\"\n"
-    ));
-    assert!(err.fix.contains("did you mean 'alias'"), "{err}");
+    let one = "[servers.a.tool_overrides.one]";
+    let two = "[servers.a.tool_overrides.two]";
+    for (overrides, key, line, problem, fix) in [
+        (
+            format!("{one}\nalias = \"two\"\n{two}\ndescription = \"d\"\n"),
+            "one.alias",
+            4,
+            Has("the name of the server's tool 'two'"),
+            Any,
+        ),
+        (
+            format!("{one}\nalias = \"same\"\n{two}\nalias = \"same\"\n"),
+            "two.alias",
+            6,
+            Has("both have the alias 'same'"),
+            Any,
+        ),
+        (
+            format!("{one}\nalias = \"my alias\"\n"),
+            "one.alias",
+            4,
+            Any,
+            Has("alias = \"my_alias\""),
+        ),
+        (
+            format!("{one}\nalais = \"x\"\n"),
+            "one.alais",
+            4,
+            Any,
+            Has("did you mean 'alias'"),
+        ),
+    ] {
+        let doc = format!("[servers.a]\ncommand = \"x\"\n{overrides}");
+        let key = format!("tool_overrides.{key}");
+        toml_err_says(&doc, (Some("a"), Some(&key), Some(line)), problem, fix);
+    }
 }
 
 #[test]
@@ -485,13 +513,17 @@ fn registration_policy_top_level_and_per_server() {
 
 #[test]
 fn bad_registration_policies_name_the_key_and_the_fix() {
-    let err = toml_err("on_server_registration_error = \"skip\"\n");
-    assert_err(&err, None, Some("on_server_registration_error"));
-    assert!(err.fix.contains("skip_with_warning"), "{err}");
-
-    let err =
-        toml_err("[servers.a]\ncommand = \"x\"\non_server_registration_error = \"fail-fast\"\n");
-    assert_err(&err, Some("a"), Some("on_server_registration_error"));
-    assert!(err.fix.contains("did you mean \"fail_fast\""), "{err}");
-    assert_eq!(line_of(&err), Some(3));
+    let key = Some("on_server_registration_error");
+    toml_err_says(
+        "on_server_registration_error = \"skip\"\n",
+        (None, key, None),
+        Any,
+        Has("skip_with_warning"),
+    );
+    toml_err_says(
+        "[servers.a]\ncommand = \"x\"\non_server_registration_error = \"fail-fast\"\n",
+        (Some("a"), key, Some(3)),
+        Any,
+        Has("did you mean \"fail_fast\""),
+    );
 }

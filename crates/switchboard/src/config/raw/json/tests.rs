@@ -65,15 +65,19 @@ fn url_servers_and_type_variants() {
         }}"#,
     )
     .unwrap();
-    let t = |n: &str| config.servers[n].transport;
-    assert_eq!(t("inferred_mcp"), TransportKind::StreamableHttp);
-    assert_eq!(t("inferred_sse"), TransportKind::Sse);
-    assert_eq!(t("sse"), TransportKind::Sse);
-    assert_eq!(t("http"), TransportKind::StreamableHttp);
-    assert_eq!(t("sh"), TransportKind::StreamableHttp);
-    assert_eq!(t("camel"), TransportKind::StreamableHttp);
-    assert_eq!(t("upper"), TransportKind::Sse);
-    assert_eq!(t("stdio"), TransportKind::Stdio);
+    use TransportKind::{Sse, Stdio, StreamableHttp};
+    for (name, transport) in [
+        ("inferred_mcp", StreamableHttp),
+        ("inferred_sse", Sse),
+        ("sse", Sse),
+        ("http", StreamableHttp),
+        ("sh", StreamableHttp),
+        ("camel", StreamableHttp),
+        ("upper", Sse),
+        ("stdio", Stdio),
+    ] {
+        assert_eq!(config.servers[name].transport, transport, "{name}");
+    }
     assert_eq!(
         config.servers["windsurf"],
         ServerConfig::url("windsurf", "https://h/mcp")
@@ -253,28 +257,29 @@ fn syntax_errors_have_line_and_column() {
 
 #[test]
 fn names_are_normalised_and_deduplicated() {
-    let config = json(
-        r#"{"mcpServers": {
-            "my server": {"command": "a"},
-            "my_server": {"command": "b"},
-            "my.server": {"command": "c"},
-            "github.com/x": {"command": "d"},
-            "": {"command": "e"},
-            "ok-name_1": {"command": "f"}
-        }}"#,
-    )
-    .unwrap();
+    // (the name in the file, the name it gets); each server's command is its row number.
+    let cases = [
+        ("my server", "my_server_2"), // 'my server' sorts first
+        ("my_server", "my_server"),   // valid names keep their name
+        ("my.server", "my_server_3"),
+        ("github.com/x", "github_com_x"),
+        ("", "server"),
+        ("ok-name_1", "ok-name_1"),
+    ];
+    let servers: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .map(|(row, (name, _))| format!("{name:?}: {{\"command\": \"{row}\"}}"))
+        .collect();
+    let config = json(&format!("{{\"mcpServers\": {{{}}}}}", servers.join(", "))).unwrap();
     let by_command: BTreeMap<&str, &str> = config
         .servers
         .iter()
         .map(|(name, s)| (s.command.as_deref().unwrap(), name.as_str()))
         .collect();
-    assert_eq!(by_command["b"], "my_server", "valid names keep their name");
-    assert_eq!(by_command["a"], "my_server_2", "'my server' sorts first");
-    assert_eq!(by_command["c"], "my_server_3");
-    assert_eq!(by_command["d"], "github_com_x");
-    assert_eq!(by_command["e"], "server");
-    assert_eq!(by_command["f"], "ok-name_1");
+    for (row, (name, expected)) in cases.iter().enumerate() {
+        assert_eq!(by_command[row.to_string().as_str()], *expected, "{name:?}");
+    }
     for (name, server) in &config.servers {
         assert_eq!(&server.name, name);
     }

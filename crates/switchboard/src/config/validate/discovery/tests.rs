@@ -31,6 +31,14 @@ fn err_at(text: &str, key: &str) -> String {
     err.to_string()
 }
 
+/// Asserts each document's error (as [`err_at`]) at its key, saying its part.
+fn assert_errs(cases: &[(String, &str, &str)]) {
+    for (doc, key, says) in cases {
+        let text = err_at(doc, key);
+        assert!(text.contains(says), "{doc:?}: {text}");
+    }
+}
+
 const A365: &str = r#"
 [discovery]
 kind = "a365"
@@ -137,87 +145,102 @@ fn kind_is_required_and_checked() {
 
 #[test]
 fn missing_and_foreign_keys() {
-    let text = err_at(
-        "[discovery]\nkind = \"a365\"\nendpoint = \"https://x\"\nauth_token = \"t\"\n",
-        "discovery.agent_id",
-    );
-    assert!(text.contains("needs 'agent_id'"), "{text}");
-    let text = err_at(&format!("{A365}url = \"https://x\"\n"), "discovery.url");
-    assert!(
-        text.contains("'url' only applies to kind = \"url\", but this is kind = \"a365\""),
-        "{text}"
-    );
-    let text = err_at(
-        "[discovery]\nkind = \"url\"\nurl = \"x.json\"\napi = \"v1\"\n",
-        "discovery.api",
-    );
-    assert!(text.contains("only applies to kind = \"a365\""), "{text}");
-    let text = err_at("[discovery]\nkind = \"url\"\n", "discovery.url");
-    assert!(text.contains("needs 'url'"), "{text}");
+    assert_errs(&[
+        (
+            "[discovery]\nkind = \"a365\"\nendpoint = \"https://x\"\nauth_token = \"t\"\n".into(),
+            "discovery.agent_id",
+            "needs 'agent_id'",
+        ),
+        (
+            format!("{A365}url = \"https://x\"\n"),
+            "discovery.url",
+            "'url' only applies to kind = \"url\", but this is kind = \"a365\"",
+        ),
+        (
+            "[discovery]\nkind = \"url\"\nurl = \"x.json\"\napi = \"v1\"\n".into(),
+            "discovery.api",
+            "only applies to kind = \"a365\"",
+        ),
+        (
+            "[discovery]\nkind = \"url\"\n".into(),
+            "discovery.url",
+            "needs 'url'",
+        ),
+    ]);
 }
 
 #[test]
 fn bad_values() {
-    let text = err_at(
-        &A365.replace("https://agent365.example.com", "ftp://x"),
-        "discovery.endpoint",
-    );
-    assert!(text.contains("scheme 'ftp'"), "{text}");
-    let text = err_at(&A365.replace("agent-1", " "), "discovery.agent_id");
-    assert!(text.contains("'agent_id' is empty"), "{text}");
-    let text = err_at(
-        &A365.replace("${env:A365_TOKEN}", "Bearer ${token"),
-        "discovery.auth_token",
-    );
-    assert!(text.contains("malformed placeholder"), "{text}");
-    let text = err_at(&format!("{A365}api = \"v3\"\n"), "discovery.api");
-    assert!(text.contains("unknown A365 api \"v3\""), "{text}");
-    let text = err_at(
-        &format!("{A365}refresh_interval = \"often\"\n"),
-        "discovery.refresh_interval",
-    );
-    assert!(text.contains("not a duration"), "{text}");
-    let text = err_at(
-        &format!("{A365}request_timeout = \"0s\"\n"),
-        "discovery.request_timeout",
-    );
-    assert!(text.contains("is zero"), "{text}");
-    let text = err_at(
-        "[discovery]\nkind = \"url\"\nurl = \"gopher://x/y\"\n",
-        "discovery.url",
-    );
-    assert!(text.contains("scheme 'gopher'"), "{text}");
-    let text = err_at(
-        "[discovery]\nkind = \"url\"\nurl = \"s.json\"\nheaders = { A = \"b\" }\n",
-        "discovery.headers",
-    );
-    assert!(text.contains("'url' is a file"), "{text}");
-    let text = err_at(
-        "[discovery]\nkind = \"url\"\nurl = \"https://x/s.json\"\nheaders = { \"A B\" = \"b\" }\n",
-        "discovery.headers",
-    );
-    assert!(text.contains("not a valid HTTP header name"), "{text}");
+    let url = "[discovery]\nkind = \"url\"\n";
+    assert_errs(&[
+        (
+            A365.replace("https://agent365.example.com", "ftp://x"),
+            "discovery.endpoint",
+            "scheme 'ftp'",
+        ),
+        (
+            A365.replace("agent-1", " "),
+            "discovery.agent_id",
+            "'agent_id' is empty",
+        ),
+        (
+            A365.replace("${env:A365_TOKEN}", "Bearer ${token"),
+            "discovery.auth_token",
+            "malformed placeholder",
+        ),
+        (
+            format!("{A365}api = \"v3\"\n"),
+            "discovery.api",
+            "unknown A365 api \"v3\"",
+        ),
+        (
+            format!("{A365}refresh_interval = \"often\"\n"),
+            "discovery.refresh_interval",
+            "not a duration",
+        ),
+        (
+            format!("{A365}request_timeout = \"0s\"\n"),
+            "discovery.request_timeout",
+            "is zero",
+        ),
+        (
+            format!("{url}url = \"gopher://x/y\"\n"),
+            "discovery.url",
+            "scheme 'gopher'",
+        ),
+        (
+            format!("{url}url = \"s.json\"\nheaders = {{ A = \"b\" }}\n"),
+            "discovery.headers",
+            "'url' is a file",
+        ),
+        (
+            format!("{url}url = \"https://x/s.json\"\nheaders = {{ \"A B\" = \"b\" }}\n"),
+            "discovery.headers",
+            "not a valid HTTP header name",
+        ),
+    ]);
 }
 
 #[test]
 fn server_auth_checks() {
-    let text = err_at(
-        &format!(
-            "{A365}[discovery.server_auth.Mail]\nA = \"1\"\n[discovery.server_auth.MAIL]\nA = \"2\"\n"
+    let mail = format!("{A365}[discovery.server_auth.Mail]\n");
+    assert_errs(&[
+        (
+            format!("{mail}A = \"1\"\n[discovery.server_auth.MAIL]\nA = \"2\"\n"),
+            "discovery.server_auth.Mail",
+            "differ only in case",
         ),
-        "discovery.server_auth.Mail",
-    );
-    assert!(text.contains("differ only in case"), "{text}");
-    let text = err_at(
-        &format!("{A365}[discovery.server_auth.Mail]\nAuthorization = \"Bearer ${{x\"\n"),
-        "discovery.server_auth.Mail",
-    );
-    assert!(text.contains("malformed placeholder"), "{text}");
-    let text = err_at(
-        &format!("{A365}[discovery.server_auth.Mail]\nAuthorization = 1\n"),
-        "discovery.server_auth.Mail.Authorization",
-    );
-    assert!(text.contains("must be a string"), "{text}");
+        (
+            format!("{mail}Authorization = \"Bearer ${{x\"\n"),
+            "discovery.server_auth.Mail",
+            "malformed placeholder",
+        ),
+        (
+            format!("{mail}Authorization = 1\n"),
+            "discovery.server_auth.Mail.Authorization",
+            "must be a string",
+        ),
+    ]);
 }
 
 #[test]
