@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""The client side of the MCP conformance suite (`conformance client --command ...`).
+
+The suite runs `driver.py URL` with MCP_CONFORMANCE_SCENARIO (and, for some scenarios,
+MCP_CONFORMANCE_CONTEXT, a JSON object) in the environment, then judges what its scenario
+server saw. This script only maps a scenario to `switchboard` commands against that one URL:
+every protocol step (lifecycle probe and fallback, tools/list, tools/call, headers, SSE
+resumption, schema handling) is done by the real CLI, never here. A command that fails makes
+the driver exit non-zero, which the suite counts as a failure.
+
+Scenarios that need something Switchboard does not do yet (elicitation, input-required
+retries, resources and prompts) still run the closest commands; tests/conformance/run keeps
+them in its baseline.
+
+SWITCHBOARD_BIN overrides the binary (default: target/debug/switchboard of this repo).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("SWITCHBOARD_BIN") or str(REPO / "target" / "debug" / "switchboard")
+# Every command of a scenario together must end before the suite's 30 s timeout, so that a
+# hung command fails here, named on stderr, and leaves no process behind.
+DEADLINE = time.monotonic() + float(os.environ.get("DRIVER_BUDGET_S", "25"))
+
+
+class StepFailed(Exception):
+    pass
+
+
+def sb(url, *args, check=True):
+    """Runs `switchboard ARGS --url URL`; returns its stdout. Raises StepFailed on a non-zero
+    exit when check is set."""
+    cmd = [BIN, *args, "--url", url]
+    log("$ " + " ".join(cmd))
+    budget = DEADLINE - time.monotonic()
+    if budget <= 0:
+        raise StepFailed(f"no time left for: {' '.join(args)}")
+    try:
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=budget, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise StepFailed(f"timed out (driver budget): {' '.join(args)}")
+    if done.stdout.strip():
+        log(done.stdout.rstrip())
+    if done.stderr.strip():
+        log(done.stderr.rstrip())
+    if check and done.returncode != 0:
+        raise StepFailed(f"exit {done.returncode}: {' '.join(args)}")
+    return done.stdout
+
+
+def log(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def tools(url):
+    """The tools the CLI exposes for this server: {tool's own name: ExposedTool JSON}."""
+    listed = json.loads(sb(url, "tools", "--format", "json", "--json-style", "compact"))
+    return {tool["tool"]: tool for tool in listed["tools"]}
+
+
+def call(url, name, arguments, *extra, check=True):
+    """Calls a tool by its own name (with --url the CLI accepts it: one server has it)."""
+    return sb(url, "call", name, json.dumps(arguments), "--json", "--json-style", "compact",
+              *extra, check=check)
+
+
+def sample_arguments(schema):
+    """Arguments for a tool's required properties, typed from its schema (for scenarios that
+    only watch which tools are called)."""
+    samples = {"string": "us-west1", "integer": 1, "number": 1.5, "boolean": True,
+               "object": {}, "array": [], "null": None}
+    properties = schema.get("properties") or {}
+    return {name: samples.get((properties.get(name) or {}).get("type"), "x")
+            for name in schema.get("required") or []}
+
+
+def run(scenario, url, context):
+    if scenario in ("initialize", "request-metadata") or scenario.startswith("sep-2640-"):
+        # A connection and tools/list. (sep-2640 skills: the CLI has no skills/list, so the
+        # closest thing is connecting and listing.)
+        tools(url)
+    elif scenario == "tools_call":
+        call(url, "add_numbers", {"a": 2, "b": 3})
+    elif scenario == "sse-retry":
+        # The server closes the call's SSE stream after a priming event; the answer comes on
+        # a resumed GET stream.
+        call(url, "test_reconnection", {}, "--timeout", "15s")
+    elif scenario == "elicitation-sep1034-client-defaults":
+        # Needs an elicitation handler that accepts with the schema's defaults (not built).
+        call(url, "test_client_elicitation_defaults", {})
+    elif scenario == "sep-2322-client-request-state":
+        # Multi round-trip requests (input_required + requestState retries, not built): every
+        # tool is called; the two that need a retry fail.
+        failures = []
+        for name in ("test_mrtr_echo_state", "test_mrtr_no_state", "test_mrtr_unrelated",
+                     "test_mrtr_no_result_type"):
+            try:
+                call(url, name, {})
+            except StepFailed as e:
+                failures.append(str(e))
+        if failures:
+            raise StepFailed("; ".join(failures))
+    elif scenario == "http-standard-headers":
+        # Mcp-Method on every POST, Mcp-Name on tools/call (resources and prompts: no CLI
+        # command, so those checks stay SKIPPED).
+        tools(url)
+        call(url, "test_headers", {})
+        call(url, "my-hyphenated-tool", {})
+    elif scenario == "http-custom-headers":
+        # The context names the calls; x-mcp-header parameters must be mirrored as
+        # Mcp-Param-* headers.
+        for step in context["toolCalls"]:
+            call(url, step["name"], step["arguments"])
+    elif scenario == "http-invalid-tool-headers":
+        # Tools with malformed x-mcp-header annotations must be excluded from the catalogue;
+        # call every tool the CLI lists: the server sees which ones got through.
+        listed = tools(url)
+        if not listed:
+            raise StepFailed("no tool listed")
+        for name, tool in listed.items():
+            call(url, name, sample_arguments(tool["input_schema"]))
+    elif scenario == "json-schema-ref-no-deref":
+        # The schema's network $ref must never be fetched: not when listing, describing, or
+        # checking arguments before a call. The scenario server has no tools/call, so the
+        # call's own outcome is not judged.
+        tools(url)
+        sb(url, "tools", "--describe", "lookup_user")
+        call(url, "lookup_user", {"id": "user-1"}, check=False)
+    elif scenario == "json-schema-2020-12-preservation":
+        # Echo the focal tool's inputSchema, as the CLI received it, back to the server.
+        schema = tools(url)["json_schema_2020_12_tool"]["input_schema"]
+        call(url, "json_schema_echo", {"schema": schema})
+    elif scenario.startswith("auth/"):
+        # OAuth is not built (run only by --requirements, baselined): connect and list, which
+        # meets the server's demand for authorization and fails.
+        tools(url)
+    else:
+        # An unknown (new) scenario: connect and list, and say so.
+        log(f"driver: no mapping for scenario {scenario!r}; listing tools only")
+        tools(url)
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit("usage: driver.py [ARGS...] SERVER_URL (run by `conformance client`)")
+    url = sys.argv[-1]
+    scenario = os.environ.get("MCP_CONFORMANCE_SCENARIO", "")
+    context = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
+    log(f"driver: scenario={scenario} url={url} "
+        f"version={os.environ.get('MCP_CONFORMANCE_PROTOCOL_VERSION', '-')}")
+    if not os.access(BIN, os.X_OK):
+        sys.exit(f"driver: no switchboard binary at {BIN} (cargo build -p switchboard-cli)")
+    try:
+        run(scenario, url, context)
+    except StepFailed as e:
+        log(f"driver: {scenario}: {e}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
