@@ -250,6 +250,20 @@ impl TestServer {
                 }
                 text(format!("added {added}"))
             }
+            "ask" => {
+                // A form whose every field has a default (SEP-1034).
+                let form = json!({"mode": "form", "message": "Who is calling?",
+                    "requestedSchema": {"type": "object", "properties": {
+                        "name": {"type": "string", "default": "Ada"},
+                        "age": {"type": "integer", "default": 36}}}});
+                let params = serde_json::from_value(form).map_err(|e| {
+                    McpError::internal_error(format!("bad elicitation form: {e}"), None)
+                })?;
+                match context.peer.create_elicitation(params).await {
+                    Ok(answer) => text(serde_json::to_string(&answer).unwrap_or_default()),
+                    Err(error) => text(format!("elicitation failed: {error}")),
+                }
+            }
             "counts" => text(self.counts().to_string()),
             "echo_headers" => {
                 let headers: serde_json::Map<String, Value> = match http_parts(context) {
@@ -643,6 +657,11 @@ fn base_tools(generated: usize) -> Vec<Tool> {
             "fail",
             "Returns a result with isError: true.",
             schema(json!({"type": "object", "properties": {"message": {"type": "string"}}})),
+        ),
+        Tool::new(
+            "ask",
+            "Asks the client for input (a form: name, age, both with defaults) and returns its answer as JSON.",
+            empty_schema(),
         ),
         Tool::new(
             "hang",

@@ -184,6 +184,20 @@ impl Default for SessionsConfig {
 }
 
 config_enum! {
+    /// `elicitation`: what the engine answers a server that asks the user for input
+    /// (`elicitation/create`) in the middle of a call.
+    pub enum ElicitationPolicy {
+        /// Decline every request; the engine does not offer the capability, so servers
+        /// should not ask.
+        #[default]
+        Decline = "decline",
+        /// Accept form requests with the defaults their schema gives (SEP-1034); decline a
+        /// form that requires a field without a default, and URL requests.
+        AcceptDefaults = "accept_defaults",
+    }
+}
+
+config_enum! {
     /// `session_mode`: who shares a server's connection.
     pub enum SessionMode {
         /// One connection for every caller.
@@ -323,6 +337,8 @@ pub struct ServerConfig {
     pub tool_filter: ToolFilter,
     /// Who shares the connection.
     pub session_mode: SessionMode,
+    /// What to answer the server's elicitation requests.
+    pub elicitation: ElicitationPolicy,
     /// per_session: a session's connection is closed after this long without a call.
     pub session_idle_timeout: Duration,
     /// per_session: the most connections at once; the least recently used idle one makes
@@ -370,6 +386,7 @@ impl ServerConfig {
             tool_overrides: BTreeMap::new(),
             tool_filter: ToolFilter::All,
             session_mode: SessionMode::Shared,
+            elicitation: ElicitationPolicy::Decline,
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             max_sessions: DEFAULT_MAX_SESSIONS,
             reconnect: ReconnectPolicy::default(),

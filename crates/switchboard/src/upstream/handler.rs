@@ -1,12 +1,19 @@
-//! Our side of the MCP session: what we tell a server about ourselves, and what we do with
-//! the notifications it sends.
+//! Our side of the MCP session: what we tell a server about ourselves, what we answer the
+//! requests it sends us (elicitation, by the server's policy; sampling and roots are not
+//! offered), and what we do with the notifications it sends.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rmcp::ClientHandler;
-use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
-use rmcp::service::{NotificationContext, RoleClient};
+use rmcp::model::{
+    ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationAction,
+    ElicitationCapability, FormElicitationCapability, Implementation, ProtocolVersion,
+};
+use rmcp::service::{NotificationContext, RequestContext, RoleClient};
+use rmcp::{ClientHandler, ErrorData};
+use serde_json::{Map, Value};
+
+use crate::config::ElicitationPolicy;
 use tokio::sync::broadcast;
 
 /// Something an upstream server told us that its owner may act on.
@@ -23,18 +30,54 @@ pub(crate) struct Handler {
     /// How many `tools/list_changed` arrived so far (events sent before anyone subscribed
     /// are lost; this count is not).
     pub(crate) tool_changes: Arc<AtomicU64>,
+    pub(crate) elicitation: ElicitationPolicy,
 }
 
 impl ClientHandler for Handler {
     /// Offers the newest revision that has an `initialize` handshake (rmcp's default, its
     /// `LATEST`, is 2026-07-28, which has none); a server answering with an older revision is
     /// accepted as rmcp negotiates it.
+    ///
+    /// Elicitation (form mode only) is offered only when the server's policy can answer it.
     fn get_info(&self) -> ClientConfig {
+        let mut capabilities = ClientCapabilities::default();
+        if self.elicitation == ElicitationPolicy::AcceptDefaults {
+            capabilities.elicitation =
+                Some(ElicitationCapability::new().with_form(FormElicitationCapability::new()));
+        }
         ClientConfig::new(
-            ClientCapabilities::default(),
+            capabilities,
             Implementation::new("switchboard", env!("CARGO_PKG_VERSION")),
         )
         .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let answer = match (&self.elicitation, &request) {
+            (
+                ElicitationPolicy::AcceptDefaults,
+                ElicitRequestParams::FormElicitationParams {
+                    requested_schema, ..
+                },
+            ) => serde_json::to_value(requested_schema)
+                .ok()
+                .and_then(|schema| schema_defaults(&schema)),
+            _ => None,
+        };
+        let (action, what) = match &answer {
+            Some(_) => (ElicitationAction::Accept, "accepted with its defaults"),
+            None => (ElicitationAction::Decline, "declined"),
+        };
+        tracing::info!(server = %self.server, "the server asked for input; {what}");
+        let result = ElicitResult::new(action);
+        Ok(match answer {
+            Some(content) => result.with_content(Value::Object(content)),
+            None => result,
+        })
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
@@ -42,5 +85,47 @@ impl ClientHandler for Handler {
         self.tool_changes.fetch_add(1, Ordering::AcqRel);
         // No subscriber is fine: the count above tells a late subscriber.
         let _ = self.events.send(UpstreamEvent::ToolsChanged);
+    }
+}
+
+/// The answer a form schema's defaults give (SEP-1034): every property that has a
+/// `default`, with it. `None` when a required property has none (nobody can fill it).
+fn schema_defaults(schema: &Value) -> Option<Map<String, Value>> {
+    let properties = schema.get("properties").and_then(Value::as_object);
+    let mut answer = Map::new();
+    for (name, property) in properties.into_iter().flatten() {
+        if let Some(default) = property.get("default") {
+            answer.insert(name.clone(), default.clone());
+        }
+    }
+    let required = schema.get("required").and_then(Value::as_array);
+    let unfilled = required
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .any(|name| !answer.contains_key(name));
+    (!unfilled).then_some(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::schema_defaults;
+
+    #[test]
+    fn a_form_is_answered_with_its_defaults_unless_a_required_field_has_none() {
+        let schema = json!({"type": "object", "properties": {
+            "name": {"type": "string", "default": "John Doe"},
+            "age": {"type": "integer", "default": 30},
+            "verified": {"type": "boolean", "default": true},
+            "note": {"type": "string"}}, "required": ["name"]});
+        let answer = schema_defaults(&schema).unwrap();
+        assert_eq!(
+            serde_json::Value::Object(answer),
+            json!({"name": "John Doe", "age": 30, "verified": true})
+        );
+        let schema = json!({"properties": {"note": {"type": "string"}}, "required": ["note"]});
+        assert_eq!(schema_defaults(&schema), None);
     }
 }

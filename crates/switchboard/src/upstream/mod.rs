@@ -294,6 +294,7 @@ impl Upstream {
             server: name.clone(),
             events: events.clone(),
             tool_changes: tool_changes.clone(),
+            elicitation: server.elicitation,
         };
         let service = handler
             .serve_with_lifecycle(DiscoverProbe::new(transport.into_transport()), mode)

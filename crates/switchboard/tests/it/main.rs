@@ -8,6 +8,7 @@ mod blocking;
 mod catalog;
 mod delivery;
 mod discovery;
+mod elicitation;
 mod everything;
 mod lifecycle;
 mod registration;

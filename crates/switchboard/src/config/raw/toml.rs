@@ -139,6 +139,7 @@ raw_table! {
         reconnect: Table(RawReconnect),
         enabled: Bool,
         on_server_registration_error: String,
+        elicitation: String,
     }
 }
 

@@ -18,8 +18,9 @@ use crate::config::diagnostics::{Ctx, one_of_fix};
 use crate::config::raw::{RawServer, RawToolOverride};
 use crate::config::types::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_LIST_TIMEOUT, DEFAULT_MAX_SESSIONS,
-    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_TOOL_CALL_TIMEOUT, HttpConnections, ReconnectPolicy,
-    RegistrationPolicy, ServerConfig, SessionMode, ToolFilter, ToolOverride, TransportKind,
+    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_TOOL_CALL_TIMEOUT, ElicitationPolicy, HttpConnections,
+    ReconnectPolicy, RegistrationPolicy, ServerConfig, SessionMode, ToolFilter, ToolOverride,
+    TransportKind,
 };
 use crate::error::ConfigError;
 
@@ -142,6 +143,11 @@ pub(in crate::config) fn validate_server(
             .map_err(|(problem, fix)| err("http_connections", problem, fix))?,
     };
 
+    let elicitation = match raw.elicitation.as_deref() {
+        None => ElicitationPolicy::default(),
+        Some(value) => one_of(value, &ElicitationPolicy::ALL, "elicitation policy")
+            .map_err(|(problem, fix)| err("elicitation", problem, fix))?,
+    };
     let (session_mode, session_idle_timeout, max_sessions, reconnect) =
         validate_session_keys(ctx, name, &raw)?;
     let tool_filter = validate_filter(ctx, name, raw.include, raw.exclude)?;
@@ -176,6 +182,7 @@ pub(in crate::config) fn validate_server(
         tool_overrides,
         tool_filter,
         session_mode,
+        elicitation,
         session_idle_timeout,
         max_sessions,
         reconnect,

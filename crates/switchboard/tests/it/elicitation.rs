@@ -1,0 +1,63 @@
+//! A server that asks the user for input in the middle of a call (`elicitation/create`),
+//! against each server's `elicitation` policy: `accept_defaults` answers a form with its
+//! schema's defaults (SEP-1034); the default declines (and does not offer the capability).
+
+use serde_json::{Value, json};
+use switchboard::config::ElicitationPolicy;
+use switchboard::{Config, Hub};
+
+use crate::common::testkit_stdio;
+
+async fn ask(policy: ElicitationPolicy) -> String {
+    let mut kit = testkit_stdio("kit", &[]);
+    kit.elicitation = policy;
+    let mut config = Config::default();
+    config.servers.insert("kit".into(), kit);
+    let hub = Hub::builder().config(&config).start().await.unwrap();
+    assert!(hub.failures().is_empty(), "{:?}", hub.failures());
+    let outcome = hub.call("kit__ask", None, None).await.unwrap();
+    hub.close().await;
+    outcome.text()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_defaults_answers_a_form_with_its_defaults() {
+    let answer: Value =
+        serde_json::from_str(&ask(ElicitationPolicy::AcceptDefaults).await).unwrap();
+    assert_eq!(answer["action"], "accept", "{answer}");
+    assert_eq!(answer["content"], json!({"name": "Ada", "age": 36}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_the_server_gets_no_answer_but_a_decline() {
+    let text = ask(ElicitationPolicy::Decline).await;
+    let declined = serde_json::from_str::<Value>(&text)
+        .map(|answer| answer["action"] == "decline")
+        .unwrap_or(false);
+    // rmcp's server refuses to ask a client that did not offer the capability.
+    assert!(declined || text.starts_with("elicitation failed"), "{text}");
+    assert!(!text.contains("Ada"), "{text}");
+}
+
+#[test]
+fn the_policy_is_read_from_the_config() {
+    let config = Config::from_toml_str(
+        "[servers.kit]\ncommand = \"kit\"\nelicitation = \"accept_defaults\"\n",
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        config.servers["kit"].elicitation,
+        ElicitationPolicy::AcceptDefaults
+    );
+    let error = Config::from_toml_str(
+        "[servers.kit]\ncommand = \"kit\"\nelicitation = \"accept\"\n",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("elicitation") && error.contains("accept_defaults"),
+        "{error}"
+    );
+}
