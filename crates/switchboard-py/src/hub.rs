@@ -12,7 +12,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use switchboard::{CallOutcome, Deadline, ExportFormat, JsonObject, Lookup, blocking};
 
-use crate::{convert, errors, runtime};
+use crate::asyncio::{CallTask, Completions};
+use crate::{asyncio, convert, errors, runtime};
 
 /// How long a blocking call waits between checks for Ctrl-C (signals reach Python only when
 /// the main thread runs Python code).
@@ -124,6 +125,12 @@ impl Session {
 #[pyclass(frozen, module = "switchboard._switchboard", name = "CallResult")]
 pub struct CallResult {
     outcome: CallOutcome,
+}
+
+impl CallResult {
+    pub(crate) fn new(outcome: CallOutcome) -> CallResult {
+        CallResult { outcome }
+    }
 }
 
 #[pymethods]
@@ -310,6 +317,28 @@ impl HubCore {
                 .map(|outcome| CallResult { outcome })
                 .map_err(|e| errors::to_py(&e))
         })
+    }
+
+    /// Calls a tool; its result (or exception) resolves `future`, an asyncio future of the
+    /// loop `completions` is registered with, on that loop's thread (see `asyncio.rs`).
+    /// The returned task's `cancel()` cancels the call.
+    #[pyo3(signature = (name, arguments, session, timeout, future, completions))]
+    fn call_soon(
+        &self,
+        name: String,
+        arguments: Option<&Bound<'_, PyDict>>,
+        session: Option<PyRef<'_, Session>>,
+        timeout: Option<f64>,
+        future: Py<PyAny>,
+        completions: &Completions,
+    ) -> PyResult<CallTask> {
+        let deadline = deadline(timeout)?;
+        let arguments = self::arguments(arguments)?;
+        let session = self::session(session);
+        let hub = self.hub().hub().clone();
+        Ok(asyncio::spawn(completions, future, async move {
+            hub.call_in(session.as_ref(), &name, arguments, deadline).await
+        }))
     }
 
     /// Every exposed tool: `"json"` (Switchboard's rows), `"openai"`, `"openai-responses"`

@@ -6,6 +6,7 @@
 //! engine's targets, e.g. `switchboard::calls`). The public Python API is in
 //! `python/switchboard/`.
 
+mod asyncio;
 mod convert;
 mod errors;
 mod hub;
@@ -45,6 +46,8 @@ fn _switchboard(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<hub::Session>()?;
     m.add_class::<hub::CallResult>()?;
     m.add_class::<hub::HubCore>()?;
+    m.add_class::<asyncio::Completions>()?;
+    m.add_class::<asyncio::CallTask>()?;
     m.add_function(wrap_pyfunction!(reset_logging, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

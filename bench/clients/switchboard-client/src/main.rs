@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant as StdInstant};
 
 use serde_json::{Map, Value, json};
-use switchboard::{Connector, ServerConfig, Upstream, config::Variables};
+use switchboard::internals::Upstream;
+use switchboard::{Connector, ServerConfig, config::Variables};
 use tokio::time::Instant;
 
 struct Opts {

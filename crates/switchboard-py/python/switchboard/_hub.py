@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import weakref
 from collections.abc import Mapping
 from typing import Any, Literal, Optional, Union
 
@@ -150,9 +152,18 @@ class Hub(_Base):
         failure returns a result with ``is_error``; everything else that goes wrong raises a
         :class:`switchboard.errors.SwitchboardError`.
         """
-        return await self._started().call_async(
-            name, _arguments(arguments), session, timeout
-        )
+        core = self._started()
+        loop = asyncio.get_running_loop()
+        completions = _completions(loop)
+        if completions is None:
+            return await core.call_async(name, _arguments(arguments), session, timeout)
+        future = loop.create_future()
+        task = core.call_soon(name, _arguments(arguments), session, timeout, future, completions)
+        try:
+            return await future
+        except BaseException:
+            task.cancel()  # cancelled (or interrupted) here: the call ends at the server too
+            raise
 
     async def cleanup_sessions(self, max_age: float) -> int:
         """Closes per-session connections idle for at least ``max_age`` seconds; returns
@@ -213,6 +224,29 @@ class BlockingHub(_Base):
         """:meth:`Hub.aclose`, blocking."""
         if self._core is not None:
             self._core.close_blocking(timeout)
+
+
+#: Per event loop, the inbox its finished calls are delivered through (None: the loop cannot
+#: watch a descriptor, e.g. Windows' proactor loop, and calls use `HubCore.call_async`).
+_COMPLETIONS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Optional[_switchboard.Completions]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _completions(loop: asyncio.AbstractEventLoop) -> Optional[_switchboard.Completions]:
+    """The loop's inbox of finished calls, made and watched on first use: finished calls are
+    handed to the loop's thread in batches, with no thread taking the GIL per call."""
+    try:
+        return _COMPLETIONS[loop]
+    except KeyError:
+        pass
+    completions: Optional[_switchboard.Completions] = _switchboard.Completions()
+    try:
+        loop.add_reader(completions.fileno(), completions.drain)
+    except NotImplementedError:
+        completions = None
+    _COMPLETIONS[loop] = completions
+    return completions
 
 
 def _arguments(arguments: Optional[Mapping[str, Any]]) -> Optional[dict[str, Any]]:
