@@ -8,7 +8,7 @@ every protocol step (lifecycle probe and fallback, tools/list, tools/call, heade
 resumption, schema handling) is done by the real CLI, never here. A command that fails makes
 the driver exit non-zero, which the suite counts as a failure.
 
-Scenarios that need something Switchboard does not do yet (elicitation, input-required
+Scenarios that need something Switchboard does not do yet (input-required
 retries, resources and prompts) still run the closest commands; tests/conformance/run keeps
 them in its baseline.
 
@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,10 +34,10 @@ class StepFailed(Exception):
     pass
 
 
-def sb(url, *args, check=True):
-    """Runs `switchboard ARGS --url URL`; returns its stdout. Raises StepFailed on a non-zero
-    exit when check is set."""
-    cmd = [BIN, *args, "--url", url]
+def sb(url, *args, check=True, config=None):
+    """Runs `switchboard ARGS --url URL` (or `--config CONFIG`, a file naming the server);
+    returns its stdout. Raises StepFailed on a non-zero exit when check is set."""
+    cmd = [BIN, *args, *(["--config", str(config)] if config else ["--url", url])]
     log("$ " + " ".join(cmd))
     budget = DEADLINE - time.monotonic()
     if budget <= 0:
@@ -65,10 +66,10 @@ def tools(url):
     return {tool["tool"]: tool for tool in listed["tools"]}
 
 
-def call(url, name, arguments, *extra, check=True):
-    """Calls a tool by its own name (with --url the CLI accepts it: one server has it)."""
+def call(url, name, arguments, *extra, check=True, config=None):
+    """Calls a tool by its own name (the CLI accepts it: one server has it)."""
     return sb(url, "call", name, json.dumps(arguments), "--json", "--json-style", "compact",
-              *extra, check=check)
+              *extra, check=check, config=config)
 
 
 def sample_arguments(schema):
@@ -93,8 +94,14 @@ def run(scenario, url, context):
         # a resumed GET stream.
         call(url, "test_reconnection", {}, "--timeout", "15s")
     elif scenario == "elicitation-sep1034-client-defaults":
-        # Needs an elicitation handler that accepts with the schema's defaults (not built).
-        call(url, "test_client_elicitation_defaults", {})
+        # The server asks for a form during the call; the server's elicitation policy
+        # (`accept_defaults`, set in a config file) answers with the schema's defaults.
+        with tempfile.TemporaryDirectory() as scratch:
+            config = Path(scratch) / "switchboard.toml"
+            config.write_text(
+                f'[servers.conformance]\nurl = "{url}"\nelicitation = "accept_defaults"\n'
+            )
+            call(url, "test_client_elicitation_defaults", {}, config=config)
     elif scenario == "sep-2322-client-request-state":
         # Multi round-trip requests (input_required + requestState retries, not built): every
         # tool is called; the two that need a retry fail.
