@@ -121,7 +121,9 @@ fn resolve(
         return Ok(());
     }
     match result {
-        Ok(outcome) => future.call_method1(intern!(py, "set_result"), (CallResult::new(outcome),))?,
+        Ok(outcome) => {
+            future.call_method1(intern!(py, "set_result"), (CallResult::new(outcome),))?
+        }
         Err(error) => future.call_method1(
             intern!(py, "set_exception"),
             (errors::to_py(&error).into_value(py),),

@@ -337,7 +337,8 @@ impl HubCore {
         let session = self::session(session);
         let hub = self.hub().hub().clone();
         Ok(asyncio::spawn(completions, future, async move {
-            hub.call_in(session.as_ref(), &name, arguments, deadline).await
+            hub.call_in(session.as_ref(), &name, arguments, deadline)
+                .await
         }))
     }
 
