@@ -55,9 +55,9 @@ pub use types::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCOVERY_TIMEOUT, DEFAULT_LIST_TIMEOUT,
     DEFAULT_MAX_NAME_LENGTH, DEFAULT_MAX_SESSIONS, DEFAULT_REAPER_INTERVAL, DEFAULT_SEPARATOR,
     DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_TOOL_CALL_TIMEOUT, DiscoveryConfig, ElicitationPolicy,
-    HttpConnections, MAX_NAME_LENGTH_RANGE, PrefixMode, ReconnectPolicy, RegistrationConfig,
-    RegistrationPolicy, RegistryKind, ServerConfig, SessionMode, SessionsConfig, ToolFilter,
-    ToolOverride, TransportKind,
+    HttpConnections, MAX_NAME_LENGTH_RANGE, PrefixMode, ProtocolPin, ReconnectPolicy,
+    RegistrationConfig, RegistrationPolicy, RegistryKind, ServerConfig, SessionMode,
+    SessionsConfig, ToolFilter, ToolOverride, TransportKind,
 };
 
 pub(crate) use checks::{is_http_url, unique_server_names};

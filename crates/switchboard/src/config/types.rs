@@ -184,6 +184,21 @@ impl Default for SessionsConfig {
 }
 
 config_enum! {
+    /// `protocol_version`: which MCP revision a server is spoken to in. `auto` finds out
+    /// (a `server/discover` probe, then `initialize`); a revision pins it: `2026-07-28` opens
+    /// with `server/discover` only, an older one with `initialize` offering that revision.
+    pub enum ProtocolPin {
+        #[default]
+        Auto = "auto",
+        V2026_07_28 = "2026-07-28",
+        V2025_11_25 = "2025-11-25",
+        V2025_06_18 = "2025-06-18",
+        V2025_03_26 = "2025-03-26",
+        V2024_11_05 = "2024-11-05",
+    }
+}
+
+config_enum! {
     /// `elicitation`: what the engine answers a server that asks the user for input
     /// (`elicitation/create`) in the middle of a call.
     pub enum ElicitationPolicy {
@@ -339,6 +354,8 @@ pub struct ServerConfig {
     pub session_mode: SessionMode,
     /// What to answer the server's elicitation requests.
     pub elicitation: ElicitationPolicy,
+    /// The MCP revision to speak, or `auto`.
+    pub protocol_version: ProtocolPin,
     /// per_session: a session's connection is closed after this long without a call.
     pub session_idle_timeout: Duration,
     /// per_session: the most connections at once; the least recently used idle one makes
@@ -387,6 +404,7 @@ impl ServerConfig {
             tool_filter: ToolFilter::All,
             session_mode: SessionMode::Shared,
             elicitation: ElicitationPolicy::Decline,
+            protocol_version: ProtocolPin::Auto,
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             max_sessions: DEFAULT_MAX_SESSIONS,
             reconnect: ReconnectPolicy::default(),

@@ -31,12 +31,14 @@ pub(crate) struct Handler {
     /// are lost; this count is not).
     pub(crate) tool_changes: Arc<AtomicU64>,
     pub(crate) elicitation: ElicitationPolicy,
+    /// The revision `initialize` offers.
+    pub(crate) offer: ProtocolVersion,
 }
 
 impl ClientHandler for Handler {
-    /// Offers the newest revision that has an `initialize` handshake (rmcp's default, its
-    /// `LATEST`, is 2026-07-28, which has none); a server answering with an older revision is
-    /// accepted as rmcp negotiates it.
+    /// `initialize` offers the server's pinned revision, else the newest that has an
+    /// `initialize` handshake (rmcp's default, its `LATEST`, is 2026-07-28, which has none);
+    /// a server answering with an older revision is accepted as rmcp negotiates it.
     ///
     /// Elicitation (form mode only) is offered only when the server's policy can answer it.
     fn get_info(&self) -> ClientConfig {
@@ -49,7 +51,7 @@ impl ClientHandler for Handler {
             capabilities,
             Implementation::new("switchboard", env!("CARGO_PKG_VERSION")),
         )
-        .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+        .with_protocol_version(self.offer.clone())
     }
 
     async fn create_elicitation(

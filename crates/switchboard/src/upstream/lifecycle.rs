@@ -8,7 +8,8 @@
 //! see `probe.rs`). Its answer is remembered, so reconnects and every per-session connection
 //! go straight to the lifecycle it speaks; a connect that fails forgets it (a server may
 //! have been upgraded or downgraded), so the next one probes again. Legacy HTTP+SSE exists
-//! only in the classic revisions: it always opens with `initialize`.
+//! only in the classic revisions: it always opens with `initialize`. A server's
+//! `protocol_version` pins the lifecycle and revision instead (no probe, nothing learned).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,7 +18,7 @@ use rmcp::ClientLifecycleMode;
 use rmcp::model::ProtocolVersion;
 
 use super::Upstream;
-use crate::config::{ServerConfig, TransportKind};
+use crate::config::{ProtocolPin, ServerConfig, TransportKind};
 use crate::sync::lock;
 
 /// The lifecycles upstreams were found to speak, by upstream.
@@ -37,13 +38,13 @@ enum Speaks {
 impl Learned {
     /// How to open the next connection to `server`.
     pub(crate) fn mode(&self, server: &ServerConfig) -> ClientLifecycleMode {
-        if server.transport == TransportKind::Sse {
-            return ClientLifecycleMode::Initialize;
+        match server.protocol_version {
+            ProtocolPin::Auto if server.transport != TransportKind::Sse => {}
+            ProtocolPin::V2026_07_28 => return modern(),
+            _ => return ClientLifecycleMode::Initialize,
         }
         match lock(&self.speaks).get(&key(server)) {
-            Some(Speaks::Modern) => ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
+            Some(Speaks::Modern) => modern(),
             Some(Speaks::Classic) => ClientLifecycleMode::Initialize,
             None => probe(),
         }
@@ -63,6 +64,22 @@ impl Learned {
                 speaks.remove(&key(server));
             }
         }
+    }
+}
+
+/// The revision `initialize` offers `server`: its pinned one, else the newest that has it.
+pub(crate) fn offered(server: &ServerConfig) -> ProtocolVersion {
+    let pinned = serde_json::Value::from(server.protocol_version.as_str());
+    match server.protocol_version {
+        ProtocolPin::Auto | ProtocolPin::V2026_07_28 => ProtocolVersion::LATEST_WITH_INITIALIZE,
+        _ => serde_json::from_value(pinned).unwrap_or(ProtocolVersion::LATEST_WITH_INITIALIZE),
+    }
+}
+
+/// `server/discover` only.
+fn modern() -> ClientLifecycleMode {
+    ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
     }
 }
 

@@ -295,6 +295,7 @@ impl Upstream {
             events: events.clone(),
             tool_changes: tool_changes.clone(),
             elicitation: server.elicitation,
+            offer: lifecycle::offered(server),
         };
         let service = handler
             .serve_with_lifecycle(DiscoverProbe::new(transport.into_transport()), mode)

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use switchboard::config::{SessionMode, Variables};
+use switchboard::config::{ProtocolPin, SessionMode, Variables};
 use switchboard::{Config, Connector, Hub, ServerConfig, Session};
 use switchboard_testkit::{HttpMode, Knobs, Lifecycle, serve_streamable_http};
 use tokio::time::Instant;
@@ -137,4 +137,60 @@ async fn a_hub_over_a_modern_and_a_classic_server_lists_and_calls_both() {
     assert_eq!(version("classic").as_deref(), Some("2025-11-25"));
     hub.close().await;
     modern.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_version_pins_the_lifecycle_and_revision() {
+    // A server speaking both, pinned to a classic revision: initialize, offering it.
+    let mut both = testkit_stdio("kit", &["--lifecycle", "both"]);
+    both.protocol_version = ProtocolPin::V2025_06_18;
+    let upstream = Connector::new()
+        .connect(&both, Variables::default())
+        .await
+        .unwrap();
+    assert_eq!(upstream.protocol_version().as_deref(), Some("2025-06-18"));
+    upstream.close().await;
+    // Pinned to 2026-07-28, a classic server is refused rather than spoken to in another
+    // revision.
+    let mut classic = testkit_stdio("kit", &["--lifecycle", "classic"]);
+    classic.protocol_version = ProtocolPin::V2026_07_28;
+    let error = Connector::new()
+        .connect(&classic, Variables::default())
+        .await
+        .err()
+        .expect("a classic server cannot speak 2026-07-28");
+    assert_eq!(error.class(), switchboard::ErrorClass::Protocol, "{error}");
+}
+
+#[test]
+fn protocol_version_is_read_and_checked_from_the_config() {
+    let config = Config::from_toml_str(
+        "[servers.a]\nurl = \"http://127.0.0.1:1/mcp\"\nprotocol_version = \"2026-07-28\"\n",
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        config.servers["a"].protocol_version,
+        ProtocolPin::V2026_07_28
+    );
+    let sse = Config::from_toml_str(
+        "[servers.a]\nurl = \"http://127.0.0.1:1/sse\"\nprotocol_version = \"2026-07-28\"\n",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        sse.contains("protocol_version") && sse.contains("SSE"),
+        "{sse}"
+    );
+    let typo = Config::from_toml_str(
+        "[servers.a]\nurl = \"http://127.0.0.1:1/mcp\"\nprotocol_version = \"2025-11-24\"\n",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        typo.contains("2025-11-25"),
+        "suggests the revision meant: {typo}"
+    );
 }

@@ -140,6 +140,7 @@ raw_table! {
         enabled: Bool,
         on_server_registration_error: String,
         elicitation: String,
+        protocol_version: String,
     }
 }
 

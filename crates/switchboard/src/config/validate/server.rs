@@ -19,8 +19,8 @@ use crate::config::raw::{RawServer, RawToolOverride};
 use crate::config::types::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_LIST_TIMEOUT, DEFAULT_MAX_SESSIONS,
     DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_TOOL_CALL_TIMEOUT, ElicitationPolicy, HttpConnections,
-    ReconnectPolicy, RegistrationPolicy, ServerConfig, SessionMode, ToolFilter, ToolOverride,
-    TransportKind,
+    ProtocolPin, ReconnectPolicy, RegistrationPolicy, ServerConfig, SessionMode, ToolFilter,
+    ToolOverride, TransportKind,
 };
 use crate::error::ConfigError;
 
@@ -148,6 +148,18 @@ pub(in crate::config) fn validate_server(
         Some(value) => one_of(value, &ElicitationPolicy::ALL, "elicitation policy")
             .map_err(|(problem, fix)| err("elicitation", problem, fix))?,
     };
+    let protocol_version = match raw.protocol_version.as_deref() {
+        None => ProtocolPin::default(),
+        Some(value) => one_of(value, &ProtocolPin::ALL, "MCP revision")
+            .map_err(|(problem, fix)| err("protocol_version", problem, fix))?,
+    };
+    if transport == TransportKind::Sse && protocol_version == ProtocolPin::V2026_07_28 {
+        return Err(err(
+            "protocol_version",
+            "legacy HTTP+SSE has no 2026-07-28 revision".to_string(),
+            "use the server's Streamable HTTP URL, or a revision up to \"2025-11-25\"".to_string(),
+        ));
+    }
     let (session_mode, session_idle_timeout, max_sessions, reconnect) =
         validate_session_keys(ctx, name, &raw)?;
     let tool_filter = validate_filter(ctx, name, raw.include, raw.exclude)?;
@@ -183,6 +195,7 @@ pub(in crate::config) fn validate_server(
         tool_filter,
         session_mode,
         elicitation,
+        protocol_version,
         session_idle_timeout,
         max_sessions,
         reconnect,
