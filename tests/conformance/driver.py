@@ -8,9 +8,8 @@ every protocol step (lifecycle probe and fallback, tools/list, tools/call, heade
 resumption, schema handling) is done by the real CLI, never here. A command that fails makes
 the driver exit non-zero, which the suite counts as a failure.
 
-Scenarios that need something Switchboard does not do yet (input-required
-retries, resources and prompts) still run the closest commands; tests/conformance/run keeps
-them in its baseline.
+Scenarios that need something Switchboard does not do yet (resources and prompts, skills)
+still run the closest commands.
 
 SWITCHBOARD_BIN overrides the binary (default: target/debug/switchboard of this repo).
 """
@@ -103,8 +102,8 @@ def run(scenario, url, context):
             )
             call(url, "test_client_elicitation_defaults", {}, config=config)
     elif scenario == "sep-2322-client-request-state":
-        # Multi round-trip requests (input_required + requestState retries, not built): every
-        # tool is called; the two that need a retry fail.
+        # Multi round-trip requests: two tools answer input_required (with and without
+        # requestState); the CLI answers and sends the call again.
         failures = []
         for name in ("test_mrtr_echo_state", "test_mrtr_no_state", "test_mrtr_unrelated",
                      "test_mrtr_no_result_type"):

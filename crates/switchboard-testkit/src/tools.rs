@@ -25,7 +25,7 @@ use rmcp::{
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
         DiscoverRequestMethod, DiscoverResult, Implementation, InitializeRequestParams,
-        InitializeResult, InitializeResultMethod, JsonObject, ListToolsResult,
+        InitializeResult, InitializeResultMethod, InputRequiredResult, JsonObject, ListToolsResult,
         PaginatedRequestParams, ProtocolVersion, Resource, ServerCapabilities, ServerConfig, Tool,
         ToolAnnotations,
     },
@@ -476,6 +476,10 @@ impl ServerHandler for TestServer {
                 _ = context.ct.cancelled() => return Err(cancelled()),
             }
         }
+        if name == "confirm" {
+            guard.disarm();
+            return confirm(request);
+        }
         let args = request.arguments.unwrap_or_default();
         let result = self.run_tool(&name, &args, &context).await;
         if result.is_ok() || !context.ct.is_cancelled() {
@@ -483,6 +487,25 @@ impl ServerHandler for TestServer {
         }
         result.map(CallToolResponse::from)
     }
+}
+
+/// `confirm` (2026-07-28 clients): the first call asks for input (a form with a default,
+/// and state `round-1`); the call sent again with answers returns what it got back.
+fn confirm(request: CallToolRequestParams) -> Result<CallToolResponse, McpError> {
+    let Some(answers) = request.input_responses else {
+        let form = json!({"method": "elicitation/create", "params": {"mode": "form",
+            "message": "Go ahead?", "requestedSchema": {"type": "object",
+                "properties": {"go": {"type": "boolean", "default": true}}}}});
+        let asked = serde_json::from_value(json!({"confirm": form}))
+            .map_err(|e| McpError::internal_error(format!("bad input request: {e}"), None))?;
+        let state = Some("round-1".to_owned());
+        return Ok(CallToolResponse::InputRequired(InputRequiredResult::new(
+            Some(asked),
+            state,
+        )));
+    };
+    let got = json!({"answers": answers, "state": request.request_state});
+    Ok(CallToolResponse::from(text(got.to_string())))
 }
 
 /// Increments the `cancelled` counter of a tool on drop unless disarmed.
@@ -657,6 +680,11 @@ fn base_tools(generated: usize) -> Vec<Tool> {
             "fail",
             "Returns a result with isError: true.",
             schema(json!({"type": "object", "properties": {"message": {"type": "string"}}})),
+        ),
+        Tool::new(
+            "confirm",
+            "2026-07-28 clients: asks for input (input-required result, state `round-1`) and, sent again, returns the answers and state it got.",
+            empty_schema(),
         ),
         Tool::new(
             "ask",

@@ -59,27 +59,7 @@ impl ClientHandler for Handler {
         request: ElicitRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, ErrorData> {
-        let answer = match (&self.elicitation, &request) {
-            (
-                ElicitationPolicy::AcceptDefaults,
-                ElicitRequestParams::FormElicitationParams {
-                    requested_schema, ..
-                },
-            ) => serde_json::to_value(requested_schema)
-                .ok()
-                .and_then(|schema| schema_defaults(&schema)),
-            _ => None,
-        };
-        let (action, what) = match &answer {
-            Some(_) => (ElicitationAction::Accept, "accepted with its defaults"),
-            None => (ElicitationAction::Decline, "declined"),
-        };
-        tracing::info!(server = %self.server, "the server asked for input; {what}");
-        let result = ElicitResult::new(action);
-        Ok(match answer {
-            Some(content) => result.with_content(Value::Object(content)),
-            None => result,
-        })
+        Ok(answer_elicitation(self.elicitation, &self.server, &request))
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
@@ -87,6 +67,36 @@ impl ClientHandler for Handler {
         self.tool_changes.fetch_add(1, Ordering::AcqRel);
         // No subscriber is fine: the count above tells a late subscriber.
         let _ = self.events.send(UpstreamEvent::ToolsChanged);
+    }
+}
+
+/// What `policy` answers a server asking for input (`elicitation/create`, or an elicitation
+/// inside an input-required result).
+pub(crate) fn answer_elicitation(
+    policy: ElicitationPolicy,
+    server: &str,
+    request: &ElicitRequestParams,
+) -> ElicitResult {
+    let answer = match (policy, request) {
+        (
+            ElicitationPolicy::AcceptDefaults,
+            ElicitRequestParams::FormElicitationParams {
+                requested_schema, ..
+            },
+        ) => serde_json::to_value(requested_schema)
+            .ok()
+            .and_then(|schema| schema_defaults(&schema)),
+        _ => None,
+    };
+    let (action, what) = match &answer {
+        Some(_) => (ElicitationAction::Accept, "accepted with its defaults"),
+        None => (ElicitationAction::Decline, "declined"),
+    };
+    tracing::info!(server, "the server asked for input; {what}");
+    let result = ElicitResult::new(action);
+    match answer {
+        Some(content) => result.with_content(Value::Object(content)),
+        None => result,
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod classify;
 mod handler;
+mod input;
 mod lifecycle;
 mod outcome;
 mod probe;
@@ -34,7 +35,7 @@ pub use outcome::{CallOutcome, Content};
 use probe::DiscoverProbe;
 
 use crate::config::template::{render_env, render_headers};
-use crate::config::{HttpConnections, ServerConfig, TransportKind, Variables};
+use crate::config::{ElicitationPolicy, HttpConnections, ServerConfig, TransportKind, Variables};
 use crate::sync::lock;
 use crate::transport::http;
 use crate::transport::{sse, stdio};
@@ -258,6 +259,10 @@ pub struct Upstream {
     /// Tool names from the last successful `list_tools`, to tell an unknown tool from a
     /// call the server rejected.
     listed_tools: Mutex<Option<HashSet<String>>>,
+    /// The connection speaks 2026-07-28 (opened with `server/discover`).
+    modern: bool,
+    /// What to answer a server asking for input (input-required results).
+    elicitation: ElicitationPolicy,
 }
 
 impl Upstream {
@@ -308,6 +313,9 @@ impl Upstream {
                 classify::from_init(target, e)
             })?;
         let peer = service.peer().clone();
+        let peer_speaks_initialize = peer
+            .peer_info()
+            .is_none_or(|info| info.protocol_version.has_initialize());
         // A cached tools/list would hide a server that went down or changed its tools.
         peer.set_response_cache_config(ClientCacheConfig::disabled())
             .await;
@@ -325,6 +333,8 @@ impl Upstream {
             events,
             tool_changes,
             listed_tools: Mutex::new(None),
+            modern: !peer_speaks_initialize,
+            elicitation: server.elicitation,
         })
     }
 
@@ -416,29 +426,54 @@ impl Upstream {
         self.check_usable()?;
         let mut params = CallToolRequestParams::new(tool.to_owned());
         params.arguments = arguments;
-        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        // Failing here, the request never reached the transport: not sent.
-        let handle = self
-            .peer
-            .send_request_with_option(request, PeerRequestOptions::with_timeout(budget))
-            .await
-            .map_err(|_| self.lost_before_sending())?;
-        let guard = CancelOnDrop {
-            peer: &self.peer,
-            id: Some(handle.id.clone()),
-        };
-        let response = handle.await_response().await;
-        guard.disarm();
-        match response {
-            Ok(ServerResult::CallToolResult(result)) => Ok(CallOutcome::from(result)),
-            Ok(_) => Err(classify::may_have_run(Error::Protocol {
-                server: self.server.to_string(),
-                reason: "tools/call returned a result of another type".to_owned(),
-            })),
-            Err(e) => {
-                let error = classify::from_call(self.target(), e, budget, tool);
-                Err(self.unknown_or(error, tool).await)
+        let mut rounds = 0;
+        loop {
+            // Only a 2026-07-28 server may ask for input and need the call again.
+            let again = self.modern.then(|| params.clone());
+            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+            let budget = deadline.saturating_duration_since(Instant::now());
+            // Failing here, the request never reached the transport: not sent.
+            let handle = self
+                .peer
+                .send_request_with_option(request, PeerRequestOptions::with_timeout(budget))
+                .await
+                .map_err(|_| self.lost_before_sending())?;
+            let guard = CancelOnDrop {
+                peer: &self.peer,
+                id: Some(handle.id.clone()),
+            };
+            let response = handle.await_response().await;
+            guard.disarm();
+            let asked = match (response, again) {
+                (Ok(ServerResult::CallToolResult(result)), _) => {
+                    return Ok(CallOutcome::from(result));
+                }
+                (Ok(ServerResult::InputRequiredResult(asked)), Some(again)) => {
+                    params = again;
+                    asked
+                }
+                (Ok(_), _) => {
+                    return Err(classify::may_have_run(Error::Protocol {
+                        server: self.server.to_string(),
+                        reason: "tools/call returned a result of another type".to_owned(),
+                    }));
+                }
+                (Err(e), _) => {
+                    let error = classify::from_call(self.target(), e, budget, tool);
+                    return Err(self.unknown_or(error, tool).await);
+                }
+            };
+            rounds += 1;
+            if rounds == input::MAX_ROUNDS {
+                return Err(classify::may_have_run(Error::Protocol {
+                    server: self.server.to_string(),
+                    reason: format!("the tool asked for input {rounds} times without finishing"),
+                }));
             }
+            let requests = asked.input_requests.unwrap_or_default();
+            params.input_responses = input::answers(&self.server, self.elicitation, requests)
+                .map_err(classify::may_have_run)?;
+            params.request_state = asked.request_state;
         }
     }
 

@@ -1,6 +1,8 @@
 //! A server that asks the user for input in the middle of a call (`elicitation/create`),
 //! against each server's `elicitation` policy: `accept_defaults` answers a form with its
 //! schema's defaults (SEP-1034); the default declines (and does not offer the capability).
+//! A 2026-07-28 server asks inside an input-required result instead (SEP-2322), answered
+//! by the same policy.
 
 use serde_json::{Value, json};
 use switchboard::config::ElicitationPolicy;
@@ -60,4 +62,32 @@ fn the_policy_is_read_from_the_config() {
         error.contains("elicitation") && error.contains("accept_defaults"),
         "{error}"
     );
+}
+
+/// A 2026-07-28 server asking for input inside the call's result (SEP-2322): the call is sent
+/// again with the answer (by the elicitation policy) and the server's state echoed.
+async fn confirm(policy: ElicitationPolicy) -> Value {
+    let mut kit = testkit_stdio("kit", &["--lifecycle", "modern"]);
+    kit.elicitation = policy;
+    let mut config = Config::default();
+    config.servers.insert("kit".into(), kit);
+    let hub = Hub::builder().config(&config).start().await.unwrap();
+    assert!(hub.failures().is_empty(), "{:?}", hub.failures());
+    let outcome = hub.call("kit__confirm", None, None).await.unwrap();
+    hub.close().await;
+    serde_json::from_str(&outcome.text()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_required_result_is_answered_and_the_call_sent_again_with_its_state() {
+    let got = confirm(ElicitationPolicy::AcceptDefaults).await;
+    assert_eq!(got["state"], "round-1", "{got}");
+    assert_eq!(got["answers"]["confirm"]["action"], "accept", "{got}");
+    assert_eq!(
+        got["answers"]["confirm"]["content"],
+        json!({"go": true}),
+        "{got}"
+    );
+    let got = confirm(ElicitationPolicy::Decline).await;
+    assert_eq!(got["answers"]["confirm"]["action"], "decline", "{got}");
 }
