@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import resource
 import sys
 import time
 
 from mcp import ClientSession
+
+from measure import cpu_us, report
 
 try:  # mcp >= 1.2x / 2.x
     from mcp.client.streamable_http import streamable_http_client as _http_client
@@ -24,36 +24,6 @@ except ImportError:  # older releases
     from mcp.client.streamable_http import streamablehttp_client as _http_client
 
 ARGS = {"message": "hello"}
-
-
-def cpu_us() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return (ru.ru_utime + ru.ru_stime) * 1e6
-
-
-def percentile(sorted_us: list[float], q: float) -> float:
-    # Nearest-rank percentile, the same rule the Node and Rust clients use.
-    rank = max(1, -(-len(sorted_us) * q // 100))  # ceil(n*q/100)
-    return sorted_us[int(rank) - 1]
-
-
-def report(phase: str, latencies: list[float], wall_s: float, cpu: float) -> None:
-    lat = sorted(latencies)
-    n = len(lat)
-    print(
-        json.dumps(
-            {
-                "client": "python",
-                "phase": phase,
-                "calls": n,
-                "calls_per_sec": round(n / wall_s, 1),
-                "p50_us": round(percentile(lat, 50), 1),
-                "p99_us": round(percentile(lat, 99), 1),
-                "client_cpu_us_per_call": round(cpu / n, 1),
-            }
-        ),
-        flush=True,
-    )
 
 
 async def one_call(session: ClientSession) -> float:
@@ -95,11 +65,11 @@ async def main() -> None:
 
             cpu0, t0 = cpu_us(), time.perf_counter()
             lat = await sequential(session, args.calls)
-            report("sequential", lat, time.perf_counter() - t0, cpu_us() - cpu0)
+            report("python", "sequential", lat, time.perf_counter() - t0, cpu_us() - cpu0)
 
             cpu0, t0 = cpu_us(), time.perf_counter()
             lat = await concurrent(session, args.calls, args.concurrency)
-            report(f"concurrent{args.concurrency}", lat, time.perf_counter() - t0, cpu_us() - cpu0)
+            report("python", f"concurrent{args.concurrency}", lat, time.perf_counter() - t0, cpu_us() - cpu0)
 
 
 if __name__ == "__main__":

@@ -20,46 +20,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
-import resource
 import sys
 import threading
 import time
 
 import switchboard
 
+from measure import cpu_us, report
+
 TOOL = "kit__echo"
 ARGS = {"message": "hello"}
-
-
-def cpu_us() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return (ru.ru_utime + ru.ru_stime) * 1e6
-
-
-def percentile(sorted_us: list[float], q: float) -> float:
-    # Nearest-rank percentile, the same rule the other clients use.
-    rank = max(1, -(-len(sorted_us) * q // 100))  # ceil(n*q/100)
-    return sorted_us[int(rank) - 1]
-
-
-def report(client: str, phase: str, latencies: list[float], wall_s: float, cpu: float) -> None:
-    lat = sorted(latencies)
-    n = len(lat)
-    print(
-        json.dumps(
-            {
-                "client": client,
-                "phase": phase,
-                "calls": n,
-                "calls_per_sec": round(n / wall_s, 1),
-                "p50_us": round(percentile(lat, 50), 1),
-                "p99_us": round(percentile(lat, 99), 1),
-                "client_cpu_us_per_call": round(cpu / n, 1),
-            }
-        ),
-        flush=True,
-    )
 
 
 def check(result: switchboard.CallResult) -> None:

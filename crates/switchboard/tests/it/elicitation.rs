@@ -10,16 +10,21 @@ use switchboard::{Config, Hub};
 
 use crate::common::testkit_stdio;
 
-async fn ask(policy: ElicitationPolicy) -> String {
-    let mut kit = testkit_stdio("kit", &[]);
+/// Calls the testkit's `tool` once, on a server (started with `args`) under `policy`.
+async fn call_kit(args: &[&str], policy: ElicitationPolicy, tool: &str) -> String {
+    let mut kit = testkit_stdio("kit", args);
     kit.elicitation = policy;
     let mut config = Config::default();
     config.servers.insert("kit".into(), kit);
     let hub = Hub::builder().config(&config).start().await.unwrap();
     assert!(hub.failures().is_empty(), "{:?}", hub.failures());
-    let outcome = hub.call("kit__ask", None, None).await.unwrap();
+    let outcome = hub.call(tool, None, None).await.unwrap();
     hub.close().await;
     outcome.text()
+}
+
+async fn ask(policy: ElicitationPolicy) -> String {
+    call_kit(&[], policy, "kit__ask").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,15 +72,8 @@ fn the_policy_is_read_from_the_config() {
 /// A 2026-07-28 server asking for input inside the call's result (SEP-2322): the call is sent
 /// again with the answer (by the elicitation policy) and the server's state echoed.
 async fn confirm(policy: ElicitationPolicy) -> Value {
-    let mut kit = testkit_stdio("kit", &["--lifecycle", "modern"]);
-    kit.elicitation = policy;
-    let mut config = Config::default();
-    config.servers.insert("kit".into(), kit);
-    let hub = Hub::builder().config(&config).start().await.unwrap();
-    assert!(hub.failures().is_empty(), "{:?}", hub.failures());
-    let outcome = hub.call("kit__confirm", None, None).await.unwrap();
-    hub.close().await;
-    serde_json::from_str(&outcome.text()).unwrap()
+    let text = call_kit(&["--lifecycle", "modern"], policy, "kit__confirm").await;
+    serde_json::from_str(&text).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
