@@ -264,6 +264,14 @@ impl TestServer {
                     Err(error) => text(format!("elicitation failed: {error}")),
                 }
             }
+            "roots" => {
+                #[allow(deprecated)] // roots (SEP-2577): still what clients answer
+                let listed = context.peer.list_roots().await;
+                match listed {
+                    Ok(roots) => text(serde_json::to_string(&roots).unwrap_or_default()),
+                    Err(error) => text(format!("roots/list failed: {error}")),
+                }
+            }
             "counts" => text(self.counts().to_string()),
             "echo_headers" => {
                 let headers: serde_json::Map<String, Value> = match http_parts(context) {
@@ -680,6 +688,11 @@ fn base_tools(generated: usize) -> Vec<Tool> {
             "fail",
             "Returns a result with isError: true.",
             schema(json!({"type": "object", "properties": {"message": {"type": "string"}}})),
+        ),
+        Tool::new(
+            "roots",
+            "Asks the client for its roots (roots/list) and returns its answer as JSON.",
+            empty_schema(),
         ),
         Tool::new(
             "confirm",

@@ -356,6 +356,9 @@ pub struct ServerConfig {
     pub elicitation: ElicitationPolicy,
     /// The MCP revision to speak, or `auto`.
     pub protocol_version: ProtocolPin,
+    /// `file://` URIs offered to the server as its roots (none: the capability is not
+    /// offered).
+    pub roots: Vec<String>,
     /// per_session: a session's connection is closed after this long without a call.
     pub session_idle_timeout: Duration,
     /// per_session: the most connections at once; the least recently used idle one makes
@@ -405,6 +408,7 @@ impl ServerConfig {
             session_mode: SessionMode::Shared,
             elicitation: ElicitationPolicy::Decline,
             protocol_version: ProtocolPin::Auto,
+            roots: Vec::new(),
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             max_sessions: DEFAULT_MAX_SESSIONS,
             reconnect: ReconnectPolicy::default(),

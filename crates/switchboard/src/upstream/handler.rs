@@ -1,6 +1,9 @@
 //! Our side of the MCP session: what we tell a server about ourselves, what we answer the
-//! requests it sends us (elicitation, by the server's policy; sampling and roots are not
-//! offered), and what we do with the notifications it sends.
+//! requests it sends us (elicitation, by the server's policy; roots, the configured ones;
+//! sampling is not offered), and what we do with the notifications it sends.
+//!
+//! Roots are deprecated by SEP-2577 (rmcp marks them so) but still asked for by servers of
+//! every revision up to 2026-07-28: hence the `allow(deprecated)` where they are answered.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,7 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rmcp::model::{
     ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationAction,
     ElicitationCapability, FormElicitationCapability, Implementation, ProtocolVersion,
+    RootsCapabilities,
 };
+#[allow(deprecated)] // roots: see the module docs
+use rmcp::model::{ListRootsResult, Root};
 use rmcp::service::{NotificationContext, RequestContext, RoleClient};
 use rmcp::{ClientHandler, ErrorData};
 use serde_json::{Map, Value};
@@ -33,6 +39,8 @@ pub(crate) struct Handler {
     pub(crate) elicitation: ElicitationPolicy,
     /// The revision `initialize` offers.
     pub(crate) offer: ProtocolVersion,
+    /// The server's configured roots (`file://` URIs).
+    pub(crate) roots: Arc<[String]>,
 }
 
 impl ClientHandler for Handler {
@@ -46,6 +54,9 @@ impl ClientHandler for Handler {
         if self.elicitation == ElicitationPolicy::AcceptDefaults {
             capabilities.elicitation =
                 Some(ElicitationCapability::new().with_form(FormElicitationCapability::new()));
+        }
+        if !self.roots.is_empty() {
+            capabilities.roots = Some(RootsCapabilities::default());
         }
         ClientConfig::new(
             capabilities,
@@ -62,12 +73,26 @@ impl ClientHandler for Handler {
         Ok(answer_elicitation(self.elicitation, &self.server, &request))
     }
 
+    #[allow(deprecated)]
+    async fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        Ok(roots(&self.roots))
+    }
+
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         tracing::debug!(server = %self.server, "tools/list_changed");
         self.tool_changes.fetch_add(1, Ordering::AcqRel);
         // No subscriber is fine: the count above tells a late subscriber.
         let _ = self.events.send(UpstreamEvent::ToolsChanged);
     }
+}
+
+/// `roots` as MCP's answer to `roots/list`.
+#[allow(deprecated)]
+pub(crate) fn roots(roots: &[String]) -> ListRootsResult {
+    ListRootsResult::new(roots.iter().map(|uri| Root::new(uri.clone())).collect())
 }
 
 /// What `policy` answers a server asking for input (`elicitation/create`, or an elicitation

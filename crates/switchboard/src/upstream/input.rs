@@ -4,15 +4,15 @@
 //! echoed verbatim (and none when it sent none), at most [`MAX_ROUNDS`] times within the
 //! call's one deadline (`Upstream::call_tool`).
 //!
-//! Answers follow the server's policies: an elicitation gets what its `elicitation` policy
-//! says (`handler.rs`), a roots request gets no roots. Sampling is not offered, so a call
+//! Answers follow the server's configuration: an elicitation gets what its `elicitation`
+//! policy says (`handler.rs`), a roots request its `roots`. Sampling is not offered, so a call
 //! that needs it fails, saying so. rmcp's own round driver (`call_tool_with_mrtr_max_rounds`)
 //! is not used: it takes no deadline and does not cancel at the server on timeout.
 
 use rmcp::model::{InputRequest, InputRequests, InputResponses};
 use serde_json::json;
 
-use super::handler::answer_elicitation;
+use super::handler::{answer_elicitation, roots};
 use crate::config::ElicitationPolicy;
 use crate::error::Error;
 
@@ -23,6 +23,7 @@ pub(crate) const MAX_ROUNDS: usize = 10;
 pub(crate) fn answers(
     server: &str,
     policy: ElicitationPolicy,
+    configured_roots: &[String],
     requests: InputRequests,
 ) -> Result<Option<InputResponses>, Error> {
     let mut answers = InputResponses::new();
@@ -32,7 +33,8 @@ pub(crate) fn answers(
                 serde_json::to_value(answer_elicitation(policy, server, &request.params))
                     .unwrap_or_default()
             }
-            InputRequest::ListRoots(_) => json!({"roots": []}),
+            InputRequest::ListRoots(_) => serde_json::to_value(roots(configured_roots))
+                .unwrap_or_else(|_| json!({"roots": []})),
             // Sampling (`CreateMessage`), or a kind of request this version does not know.
             _ => {
                 return Err(Error::Protocol {

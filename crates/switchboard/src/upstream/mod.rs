@@ -263,6 +263,7 @@ pub struct Upstream {
     modern: bool,
     /// What to answer a server asking for input (input-required results).
     elicitation: ElicitationPolicy,
+    roots: Vec<String>,
 }
 
 impl Upstream {
@@ -301,6 +302,7 @@ impl Upstream {
             tool_changes: tool_changes.clone(),
             elicitation: server.elicitation,
             offer: lifecycle::offered(server),
+            roots: server.roots.iter().cloned().collect(),
         };
         let service = handler
             .serve_with_lifecycle(DiscoverProbe::new(transport.into_transport()), mode)
@@ -335,6 +337,7 @@ impl Upstream {
             listed_tools: Mutex::new(None),
             modern: !peer_speaks_initialize,
             elicitation: server.elicitation,
+            roots: server.roots.clone(),
         })
     }
 
@@ -471,8 +474,10 @@ impl Upstream {
                 }));
             }
             let requests = asked.input_requests.unwrap_or_default();
-            params.input_responses = input::answers(&self.server, self.elicitation, requests)
-                .map_err(classify::may_have_run)?;
+            let roots = &self.roots;
+            params.input_responses =
+                input::answers(&self.server, self.elicitation, roots, requests)
+                    .map_err(classify::may_have_run)?;
             params.request_state = asked.request_state;
         }
     }

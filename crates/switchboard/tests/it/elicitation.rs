@@ -2,7 +2,7 @@
 //! against each server's `elicitation` policy: `accept_defaults` answers a form with its
 //! schema's defaults (SEP-1034); the default declines (and does not offer the capability).
 //! A 2026-07-28 server asks inside an input-required result instead (SEP-2322), answered
-//! by the same policy.
+//! by the same policy. Roots: a server gets its configured `roots`, and none by default.
 
 use serde_json::{Value, json};
 use switchboard::config::ElicitationPolicy;
@@ -88,4 +88,40 @@ async fn an_input_required_result_is_answered_and_the_call_sent_again_with_its_s
     );
     let got = confirm(ElicitationPolicy::Decline).await;
     assert_eq!(got["answers"]["confirm"]["action"], "decline", "{got}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_gets_the_configured_roots_and_none_by_default() {
+    let mut kit = testkit_stdio("kit", &[]);
+    kit.roots = vec!["file:///srv/project".into(), "file:///srv/data".into()];
+    let mut config = Config::default();
+    config.servers.insert("kit".into(), kit);
+    let hub = Hub::builder().config(&config).start().await.unwrap();
+    let text = hub.call("kit__roots", None, None).await.unwrap().text();
+    hub.close().await;
+    let listed: Value = serde_json::from_str(&text).unwrap();
+    let uris: Vec<&str> = listed["roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|root| root["uri"].as_str())
+        .collect();
+    assert_eq!(uris, ["file:///srv/project", "file:///srv/data"]);
+    // Without roots the capability is not offered: the server cannot ask.
+    let text = call_kit(&[], ElicitationPolicy::Decline, "kit__roots").await;
+    assert!(!text.contains("file://"), "{text}");
+}
+
+#[test]
+fn roots_must_be_file_uris() {
+    let error = Config::from_toml_str(
+        "[servers.kit]\ncommand = \"kit\"\nroots = [\"/srv\"]\n",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("roots") && error.contains("file://"),
+        "{error}"
+    );
 }

@@ -141,6 +141,7 @@ raw_table! {
         on_server_registration_error: String,
         elicitation: String,
         protocol_version: String,
+        roots: Strings,
     }
 }
 

@@ -160,6 +160,14 @@ pub(in crate::config) fn validate_server(
             "use the server's Streamable HTTP URL, or a revision up to \"2025-11-25\"".to_string(),
         ));
     }
+    let roots = raw.roots.clone().unwrap_or_default();
+    if let Some(bad) = roots.iter().find(|root| !root.starts_with("file://")) {
+        return Err(err(
+            "roots",
+            format!("\"{bad}\" is not a file:// URI"),
+            "write each root as a file:// URI, e.g. \"file:///home/me/project\"".to_string(),
+        ));
+    }
     let (session_mode, session_idle_timeout, max_sessions, reconnect) =
         validate_session_keys(ctx, name, &raw)?;
     let tool_filter = validate_filter(ctx, name, raw.include, raw.exclude)?;
@@ -196,6 +204,7 @@ pub(in crate::config) fn validate_server(
         session_mode,
         elicitation,
         protocol_version,
+        roots,
         session_idle_timeout,
         max_sessions,
         reconnect,
