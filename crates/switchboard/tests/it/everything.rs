@@ -183,13 +183,18 @@ async fn stdio_lists_and_calls_every_kind_of_tool_then_closes() {
 
     exercise_all_tools(label, &upstream).await;
 
-    tokio::time::timeout(STEP_TIMEOUT, upstream.close())
-        .await
-        .unwrap_or_else(|_| panic!("[{label}] close: did not finish within {STEP_TIMEOUT:?}"));
+    close_and_check(label, &upstream).await;
     assert!(
         eventually(Duration::from_secs(10), || !process_alive(pid)),
         "[{label}] close: server process {pid} still alive after close"
     );
+}
+
+/// Closes `upstream` within the step bound and checks it is closed for good.
+async fn close_and_check(label: &str, upstream: &Upstream) {
+    tokio::time::timeout(STEP_TIMEOUT, upstream.close())
+        .await
+        .unwrap_or_else(|_| panic!("[{label}] close: did not finish within {STEP_TIMEOUT:?}"));
     assert!(
         !upstream.is_alive(),
         "[{label}] close: upstream still alive"
@@ -212,19 +217,7 @@ async fn sse_lists_and_calls_every_kind_of_tool_then_closes() {
 
     exercise_all_tools(label, &upstream).await;
 
-    tokio::time::timeout(STEP_TIMEOUT, upstream.close())
-        .await
-        .unwrap_or_else(|_| panic!("[{label}] close: did not finish within {STEP_TIMEOUT:?}"));
-    assert!(
-        !upstream.is_alive(),
-        "[{label}] close: upstream still alive"
-    );
-    let err = upstream.list_tools().await.unwrap_err();
-    assert_eq!(
-        err.class(),
-        switchboard::ErrorClass::Closed,
-        "[{label}] list_tools after close: {err}"
-    );
+    close_and_check(label, &upstream).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,19 +230,7 @@ async fn streamable_http_lists_and_calls_every_kind_of_tool_then_closes() {
 
     exercise_all_tools(label, &upstream).await;
 
-    tokio::time::timeout(STEP_TIMEOUT, upstream.close())
-        .await
-        .unwrap_or_else(|_| panic!("[{label}] close: did not finish within {STEP_TIMEOUT:?}"));
-    assert!(
-        !upstream.is_alive(),
-        "[{label}] close: upstream still alive"
-    );
-    let err = upstream.list_tools().await.unwrap_err();
-    assert_eq!(
-        err.class(),
-        switchboard::ErrorClass::Closed,
-        "[{label}] list_tools after close: {err}"
-    );
+    close_and_check(label, &upstream).await;
 }
 
 /// Loads `path`, checks it names the three servers with the right transports, then connects
