@@ -41,7 +41,10 @@ use std::time::Duration;
 use tokio::task::AbortHandle;
 
 use crate::hub::{CLOSE_WITHIN, HubBuilder};
-use crate::{CallOutcome, Catalog, Deadline, Error, Health, JsonObject, Session};
+use crate::{
+    CallOutcome, Catalog, Deadline, Error, ExposedPrompt, ExposedResource, ExposedResourceTemplate,
+    Health, JsonObject, Listing, PromptOutcome, ResourceRead, Session,
+};
 
 /// Most worker threads of a [`Runtime`]: sockets and timers need few, calls run on their
 /// callers' threads.
@@ -194,6 +197,50 @@ impl Hub {
             task: task.abort_handle(),
             server,
         }
+    }
+
+    /// [`crate::Hub::resources`]: every server's resources (listed if not yet).
+    pub fn resources(&self) -> Listing<ExposedResource> {
+        self.owner.runtime.block_on(self.owner.hub.resources())
+    }
+
+    /// [`crate::Hub::resource_templates`].
+    pub fn resource_templates(&self) -> Listing<ExposedResourceTemplate> {
+        let templates = self.owner.hub.resource_templates();
+        self.owner.runtime.block_on(templates)
+    }
+
+    /// [`crate::Hub::prompts`].
+    pub fn prompts(&self) -> Listing<ExposedPrompt> {
+        self.owner.runtime.block_on(self.owner.hub.prompts())
+    }
+
+    /// [`crate::Hub::read_resource_in`]: reads the resource at the exposed `uri`, on behalf
+    /// of `session` if given.
+    pub fn read_resource(
+        &self,
+        session: Option<&Session>,
+        uri: &str,
+        deadline: Option<Deadline>,
+    ) -> Result<ResourceRead, Error> {
+        let read = self.owner.hub.read_resource_in(session, uri, deadline);
+        self.owner.runtime.block_on(read)
+    }
+
+    /// [`crate::Hub::get_prompt_in`]: gets the prompt exposed as `name`, on behalf of
+    /// `session` if given.
+    pub fn get_prompt(
+        &self,
+        session: Option<&Session>,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Option<Deadline>,
+    ) -> Result<PromptOutcome, Error> {
+        let get = self
+            .owner
+            .hub
+            .get_prompt_in(session, name, arguments, deadline);
+        self.owner.runtime.block_on(get)
     }
 
     /// The current catalogue.

@@ -93,15 +93,21 @@ mod wire;
 /// `JsonObject` and `serde_json::Map<String, Value>`.
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;
 
-pub use catalog::{Catalog, ExportFormat, ExposedTool, Lookup, ToolAnnotations};
+pub use catalog::{
+    Catalog, ExportFormat, ExposedPrompt, ExposedResource, ExposedResourceTemplate, ExposedTool,
+    Lookup, PromptArgument, ToolAnnotations,
+};
 pub use config::{Config, ServerConfig, TransportKind};
 pub use deadline::Deadline;
 pub use error::{Delivery, Error, ErrorClass, ErrorReport, Phase};
 pub use hub::{
-    Health, Hub, HubEvent, HubSettings, Overall, ServerHealth, ServerState, SourceHealth,
+    Health, Hub, HubEvent, HubSettings, Listing, Overall, ServerHealth, ServerState, SourceHealth,
 };
 pub use sessions::Session;
-pub use upstream::{CallOutcome, Connector, Content};
+pub use upstream::{
+    CallOutcome, Connector, Content, PromptMessage, PromptOutcome, ResourceContents, ResourceRead,
+    Role,
+};
 
 /// Not part of the API: engine internals for the engine's own integration tests and the
 /// benchmark harness (one MCP session without a hub, the transports). No stability, no

@@ -28,6 +28,7 @@ mod arguments;
 mod export;
 mod filter;
 pub(crate) mod naming;
+mod offers;
 mod tool;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -45,6 +46,11 @@ use crate::error::Error;
 use arguments::ArgumentSchema;
 pub use export::ExportFormat;
 use filter::Filter;
+pub(crate) use offers::expose_prompts;
+pub use offers::{
+    ExposedPrompt, ExposedResource, ExposedResourceTemplate, PromptArgument, URI_SEPARATOR,
+    expose_uri, split_uri,
+};
 pub use tool::{ExposedTool, ToolAnnotations};
 
 /// The log target of what registering servers found (failed servers, catalogue

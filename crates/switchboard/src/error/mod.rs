@@ -38,6 +38,8 @@ pub enum ErrorClass {
     Closed,
     /// Asking a tooling registry which servers to use failed (not auth, not unreachable).
     Discovery,
+    /// No resource or prompt answers to that URI or name (at the hub or at the server).
+    NotFound,
 }
 
 impl ErrorClass {
@@ -55,13 +57,14 @@ impl ErrorClass {
             ErrorClass::SessionLimit => "session_limit",
             ErrorClass::Closed => "closed",
             ErrorClass::Discovery => "discovery",
+            ErrorClass::NotFound => "not_found",
         }
     }
 }
 
 impl ErrorClass {
     /// Every class, in a stable order (for docs, tests and exhaustive tables).
-    pub const ALL: [ErrorClass; 11] = [
+    pub const ALL: [ErrorClass; 12] = [
         ErrorClass::Config,
         ErrorClass::Unreachable,
         ErrorClass::Auth,
@@ -73,6 +76,7 @@ impl ErrorClass {
         ErrorClass::SessionLimit,
         ErrorClass::Closed,
         ErrorClass::Discovery,
+        ErrorClass::NotFound,
     ];
 }
 
@@ -122,6 +126,16 @@ pub enum Phase {
     ListTools,
     /// `tools/call`.
     CallTool,
+    /// `resources/list`, all pages.
+    ListResources,
+    /// `resources/templates/list`, all pages.
+    ListResourceTemplates,
+    /// `resources/read`.
+    ReadResource,
+    /// `prompts/list`, all pages.
+    ListPrompts,
+    /// `prompts/get`.
+    GetPrompt,
 }
 
 impl std::fmt::Display for Phase {
@@ -130,6 +144,11 @@ impl std::fmt::Display for Phase {
             Phase::Connect => "connect",
             Phase::ListTools => "list_tools",
             Phase::CallTool => "tool call",
+            Phase::ListResources => "list_resources",
+            Phase::ListResourceTemplates => "list_resource_templates",
+            Phase::ReadResource => "resource read",
+            Phase::ListPrompts => "list_prompts",
+            Phase::GetPrompt => "prompt get",
         })
     }
 }
@@ -219,6 +238,29 @@ pub enum Error {
         suggestion: Option<String>,
     },
 
+    /// No resource or prompt answers to `what` (`resource 'x+file:///a'`, `prompt 'x__p'`):
+    /// the hub has no such exposed URI or name (`server` is `None`), or the server says it
+    /// has none.
+    #[error("{}", not_found(.server, .what, .suggestion))]
+    NotFound {
+        server: Option<String>,
+        what: String,
+        /// What the caller may have meant (an exposed URI or name).
+        suggestion: Option<String>,
+    },
+
+    /// The server answered a request that is not a tool call (reading a resource, getting
+    /// a prompt) with a JSON-RPC error. `-32602` (invalid params: a prompt's arguments) is
+    /// [`ErrorClass::InvalidArguments`], any other code [`ErrorClass::Protocol`].
+    #[error("server '{server}': {request} was refused: {message} (JSON-RPC {code})")]
+    Rejected {
+        server: String,
+        /// What was asked, e.g. `prompts/get 'greet'`.
+        request: String,
+        message: String,
+        code: i32,
+    },
+
     /// The arguments do not match the tool's input schema; nothing was sent.
     #[error("server '{server}': invalid arguments for tool '{tool}': {}", .problems.join("; "))]
     InvalidArguments {
@@ -304,6 +346,14 @@ fn suggestion_suffix(suggestion: &Option<String>) -> String {
     }
 }
 
+fn not_found(server: &Option<String>, what: &str, suggestion: &Option<String>) -> String {
+    let found = match server {
+        Some(server) => format!("server '{server}' has no {what}"),
+        None => format!("there is no {what}"),
+    };
+    format!("{found}{}", suggestion_suffix(suggestion))
+}
+
 fn reason_suffix(reason: &Option<String>) -> String {
     match reason {
         Some(r) => format!(": {r}"),
@@ -328,6 +378,9 @@ impl Error {
             Error::Tool { .. } => ErrorClass::ToolError,
             Error::UnknownTool { .. } | Error::NoSuchTool { .. } => ErrorClass::UnknownTool,
             Error::InvalidArguments { .. } => ErrorClass::InvalidArguments,
+            Error::NotFound { .. } => ErrorClass::NotFound,
+            Error::Rejected { code: -32602, .. } => ErrorClass::InvalidArguments,
+            Error::Rejected { .. } => ErrorClass::Protocol,
             Error::SessionLimit { .. } => ErrorClass::SessionLimit,
             Error::Closed { .. } => ErrorClass::Closed,
         }
@@ -338,6 +391,7 @@ impl Error {
         match self {
             Error::Config(e) => e.server.as_deref(),
             Error::NoSuchTool { .. } => None,
+            Error::NotFound { server, .. } => server.as_deref(),
             Error::RegistryAuth { registry, .. } | Error::Discovery { registry, .. } => {
                 Some(registry)
             }
@@ -352,6 +406,7 @@ impl Error {
             | Error::Tool { server, .. }
             | Error::UnknownTool { server, .. }
             | Error::InvalidArguments { server, .. }
+            | Error::Rejected { server, .. }
             | Error::SessionLimit { server, .. }
             | Error::Closed { server, .. }
             | Error::Registration { server, .. } => Some(server),
@@ -374,10 +429,15 @@ impl Error {
         match self {
             Error::MayHaveRun { .. } | Error::ConnectionLost { .. } => Delivery::MaybeSent,
             Error::Timeout {
-                phase: Phase::CallTool,
+                phase: Phase::CallTool | Phase::ReadResource | Phase::GetPrompt,
                 ..
             } => Delivery::MaybeSent,
-            Error::Tool { .. } | Error::UnknownTool { .. } => Delivery::Answered,
+            Error::Tool { .. } | Error::UnknownTool { .. } | Error::Rejected { .. } => {
+                Delivery::Answered
+            }
+            Error::NotFound {
+                server: Some(_), ..
+            } => Delivery::Answered,
             Error::Registration { source, .. } => source.delivery(),
             _ => Delivery::NotSent,
         }

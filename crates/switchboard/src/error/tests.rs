@@ -16,6 +16,7 @@ fn all_lists_every_class_once_in_order() {
             ErrorClass::SessionLimit => 8,
             ErrorClass::Closed => 9,
             ErrorClass::Discovery => 10,
+            ErrorClass::NotFound => 11,
         }
     }
     for (i, class) in ErrorClass::ALL.iter().enumerate() {

@@ -1,5 +1,5 @@
-//! The hub's background work: a watcher task per server that lists its tools again when
-//! they change, and the reaper that closes idle per-session connections.
+//! The hub's background work: a watcher task per server that lists its tools (resources,
+//! prompts) again when they change, and the reaper that closes idle per-session connections.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -104,8 +104,9 @@ impl Inner {
 }
 
 /// Rebuilds the catalogue whenever `server` says its tools changed (and at once when a
-/// change was `missed` before subscribing); a burst of notifications is one rebuild. Ends
-/// when the hub, the clients or the upstream is gone (or its epoch is cancelled).
+/// change was `missed` before subscribing), and relists its resources or prompts when it
+/// says they changed; a burst of notifications is one relist of each kind. Ends when the
+/// hub, the clients or the upstream is gone (or its epoch is cancelled).
 async fn watch(
     inner: Weak<Inner>,
     clients: Weak<ServerClients>,
@@ -115,15 +116,19 @@ async fn watch(
 ) {
     use broadcast::error::{RecvError, TryRecvError};
     loop {
-        if !std::mem::take(&mut missed) {
+        // Tools, resources, prompts.
+        let mut changed = [std::mem::take(&mut missed), false, false];
+        if !changed[0] {
             match events.recv().await {
-                Ok(UpstreamEvent::ToolsChanged) | Err(RecvError::Lagged(_)) => {}
+                Ok(event) => note(&mut changed, Some(event)),
+                Err(RecvError::Lagged(_)) => note(&mut changed, None),
                 Err(RecvError::Closed) => return,
             }
         }
         loop {
             match events.try_recv() {
-                Ok(_) | Err(TryRecvError::Lagged(_)) => continue,
+                Ok(event) => note(&mut changed, Some(event)),
+                Err(TryRecvError::Lagged(_)) => note(&mut changed, None),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Closed) => return,
             }
@@ -131,7 +136,27 @@ async fn watch(
         let (Some(inner), Some(clients)) = (inner.upgrade(), clients.upgrade()) else {
             return;
         };
-        inner.relist(&server, &clients).await;
+        let [tools, resources, prompts] = changed;
+        if tools {
+            inner.relist(&server, &clients).await;
+        }
+        if resources {
+            inner.offers_changed(&server, &clients, true).await;
+        }
+        if prompts {
+            inner.offers_changed(&server, &clients, false).await;
+        }
+    }
+}
+
+/// Marks what `event` says changed (tools, resources, prompts); `None` (events were lost)
+/// marks everything.
+fn note(changed: &mut [bool; 3], event: Option<UpstreamEvent>) {
+    match event {
+        Some(UpstreamEvent::ToolsChanged) => changed[0] = true,
+        Some(UpstreamEvent::ResourcesChanged) => changed[1] = true,
+        Some(UpstreamEvent::PromptsChanged) => changed[2] = true,
+        None => *changed = [true; 3],
     }
 }
 

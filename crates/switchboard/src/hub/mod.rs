@@ -34,6 +34,7 @@ mod background;
 mod builder;
 mod calls;
 mod health;
+mod offers;
 mod registration;
 mod sources;
 mod state;
@@ -53,6 +54,7 @@ use tokio_util::task::TaskTracker;
 pub use builder::{ConnectEvent, HubBuilder};
 pub use calls::{CALLS_LOG, CallInfo, CallLayer, TraceCalls};
 pub use health::{ErrorReport, Health, Overall, ServerHealth, ServerState, SourceHealth};
+pub use offers::Listing;
 pub use sources::{Discover, Source};
 
 use crate::JsonObject;
@@ -95,6 +97,12 @@ impl From<&Config> for HubSettings {
 pub enum HubEvent {
     /// A server's tools changed, or a server joined or left: a new catalogue is in place.
     CatalogChanged { server: String },
+    /// A server said its resources or resource templates changed (or it reconnected);
+    /// [`Hub::resources`] and [`Hub::resource_templates`] give the new ones.
+    ResourcesChanged { server: String },
+    /// A server said its prompts changed (or it reconnected); [`Hub::prompts`] gives the
+    /// new ones.
+    PromptsChanged { server: String },
 }
 
 /// What happens to each server while the hub starts, for progress displays.
@@ -318,6 +326,7 @@ impl Hub {
             sources: BTreeMap::new(),
             display_names: BTreeMap::new(),
             reaper: false,
+            shelves: Default::default(),
         };
         // Every registered server is watched, every skipped one retried (when retries are
         // on), each under its name's epoch.

@@ -64,6 +64,7 @@ use tokio_util::task::TaskTracker;
 
 use super::calls::CallLayer;
 use super::health::SourceHealth;
+use super::offers::Shelves;
 use super::registration::Record;
 use super::{HubEvent, HubSettings};
 use crate::catalog::{Catalog, ServerTools};
@@ -117,6 +118,8 @@ pub(super) struct State {
     pub display_names: BTreeMap<String, String>,
     /// Whether the reaper of idle per-session connections runs.
     pub reaper: bool,
+    /// Every server's resources, templates and prompts, as last listed (`offers.rs`).
+    pub shelves: Shelves,
 }
 
 impl State {

@@ -14,7 +14,8 @@
 //!   refused or found dead before sending) is sent again after reconnecting. A call that may
 //!   have run (any HTTP status, a reset or cut-off answer, a server that died after reading
 //!   it) is sent again only when the caller says the tool is safe to repeat (`readOnlyHint` /
-//!   `idempotentHint`), after the server's `Retry-After` or a short backoff, and only within
+//!   `idempotentHint`; resource reads and prompt gets always are: they change nothing),
+//!   after the server's `Retry-After` or a short backoff, and only within
 //!   the call's deadline; otherwise the caller gets an error that says it may have run. A call
 //!   that timed out is never sent again. One call is sent at most [`MAX_SENDS`] times.
 //! - **A live connection is kept.** Only a connection that is dead (or refused a request
@@ -41,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ServerConfig;
 use crate::error::{Delivery, Error, ErrorReport, Phase};
 use crate::sync::lock;
-use crate::upstream::{CallOutcome, Upstream, UpstreamEvent};
+use crate::upstream::{CallOutcome, PromptOutcome, ResourceRead, Upstream, UpstreamEvent};
 
 /// Opens a new upstream connection to a server, with a session's variables when it has
 /// some. The hub makes one from a [`crate::Connector`] and the config's variables.
@@ -86,7 +87,8 @@ pub struct Link {
     current: Mutex<Current>,
     /// Held while connecting: one cycle at a time.
     connecting: tokio::sync::Mutex<()>,
-    /// `tools/list_changed` from whichever upstream is current, plus one after a reconnect.
+    /// `list_changed` events from whichever upstream is current, plus one of each kind
+    /// after a reconnect.
     events: broadcast::Sender<UpstreamEvent>,
     /// Cancelled by [`Link::close`]: wakes every call waiting on this link.
     closing: CancellationToken,
@@ -154,8 +156,8 @@ impl Link {
         &self.server
     }
 
-    /// `tools/list_changed` of the current upstream, and a `ToolsChanged` after every
-    /// reconnect (the tools may differ on the new connection).
+    /// The `list_changed` events of the current upstream, and one of each kind after every
+    /// reconnect (what the server offers may differ on the new connection).
     pub fn subscribe(&self) -> broadcast::Receiver<UpstreamEvent> {
         self.events.subscribe()
     }
@@ -188,6 +190,55 @@ impl Link {
         deadline: Instant,
     ) -> Result<CallOutcome, Error> {
         let mut arguments = arguments;
+        let send = |upstream: Arc<Upstream>, last: bool| {
+            // The last send needs no copy.
+            let sending = if last {
+                arguments.take()
+            } else {
+                arguments.clone()
+            };
+            async move { upstream.call_tool(tool, sending, deadline).await }
+        };
+        self.request(tool, repeatable, deadline, send).await
+    }
+
+    /// Reads the resource at `uri` (the server's own URI). Reading has no effect at the
+    /// server, so a read lost in flight is sent again like a read-only tool call.
+    pub async fn read_resource(&self, uri: &str, deadline: Instant) -> Result<ResourceRead, Error> {
+        let send =
+            |upstream: Arc<Upstream>, _| async move { upstream.read_resource(uri, deadline).await };
+        self.request(uri, true, deadline, send).await
+    }
+
+    /// Gets the prompt `name` (the server's own name); read-only, like
+    /// [`Link::read_resource`].
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Instant,
+    ) -> Result<PromptOutcome, Error> {
+        let send = |upstream: Arc<Upstream>, _| {
+            let arguments = arguments.clone();
+            async move { upstream.get_prompt(name, arguments, deadline).await }
+        };
+        self.request(name, true, deadline, send).await
+    }
+
+    /// Sends one request with `send` (given the upstream and whether this is the last
+    /// send), reconnecting and resending as the module docs say. `what` names it in logs;
+    /// `repeatable`: running it twice is safe.
+    async fn request<T, F, Fut>(
+        &self,
+        what: &str,
+        repeatable: bool,
+        deadline: Instant,
+        mut send: F,
+    ) -> Result<T, Error>
+    where
+        F: FnMut(Arc<Upstream>, bool) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
         let mut sends = 0;
         loop {
             let Some(connected) = self.unless_closing(self.upstream(deadline)).await else {
@@ -195,14 +246,8 @@ impl Link {
             };
             let (upstream, generation) = connected?;
             sends += 1;
-            // The last send needs no copy.
-            let sending = if sends == MAX_SENDS {
-                arguments.take()
-            } else {
-                arguments.clone()
-            };
-            let call = upstream.call_tool(tool, sending, deadline);
-            let Some(result) = self.unless_closing(call).await else {
+            let request = send(upstream.clone(), sends == MAX_SENDS);
+            let Some(result) = self.unless_closing(request).await else {
                 return Err(Error::MayHaveRun {
                     source: Box::new(self.closing_error()),
                 });
@@ -238,9 +283,9 @@ impl Link {
             }
             tracing::debug!(
                 server = %self.server.name,
-                tool,
+                request = what,
                 delivery = error.delivery().as_str(),
-                "sending the call again: {error}"
+                "sending the request again: {error}"
             );
         }
     }
@@ -349,7 +394,14 @@ impl Link {
                 Ok(Ok(upstream)) => {
                     let (upstream, generation) = self.install(upstream);
                     if generation > 1 {
-                        let _ = self.events.send(UpstreamEvent::ToolsChanged);
+                        // What the server offers may differ on the new connection.
+                        for event in [
+                            UpstreamEvent::ToolsChanged,
+                            UpstreamEvent::ResourcesChanged,
+                            UpstreamEvent::PromptsChanged,
+                        ] {
+                            let _ = self.events.send(event);
+                        }
                     }
                     return Ok((upstream, generation));
                 }

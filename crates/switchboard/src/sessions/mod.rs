@@ -31,7 +31,7 @@ pub use pool::SessionPool;
 
 use crate::config::{ServerConfig, SessionMode};
 use crate::error::Error;
-use crate::upstream::{CallOutcome, Upstream};
+use crate::upstream::{CallOutcome, PromptOutcome, ResourceRead, Upstream};
 
 /// The caller's session: its id and the variables its connections are made with.
 #[derive(Debug, Clone)]
@@ -45,6 +45,21 @@ impl Session {
         Session {
             id: id.into(),
             variables: Arc::new(variables),
+        }
+    }
+}
+
+/// A session's leased link or the shared one.
+enum Either<'a> {
+    Leased(pool::Lease),
+    Shared(&'a Link),
+}
+
+impl Either<'_> {
+    fn link(&self) -> &Link {
+        match self {
+            Either::Leased(lease) => lease.link(),
+            Either::Shared(link) => link,
         }
     }
 }
@@ -144,6 +159,41 @@ impl ServerClients {
                     .await
             }
         }
+    }
+
+    /// The link a request on behalf of `session` goes over: the session's own (leased for
+    /// as long as the request runs) on `per_session` servers, else the shared one.
+    fn link_for(&self, session: Option<&Session>) -> Result<Either<'_>, Error> {
+        match (&self.pool, session) {
+            (Some(pool), Some(session)) => {
+                Ok(Either::Leased(pool.lease(&session.id, &session.variables)?))
+            }
+            _ => Ok(Either::Shared(&self.shared)),
+        }
+    }
+
+    /// Reads the resource at `uri` (the server's own URI) over the session's connection or
+    /// the shared one, like [`ServerClients::call`].
+    pub async fn read_resource(
+        &self,
+        session: Option<&Session>,
+        uri: &str,
+        deadline: Instant,
+    ) -> Result<ResourceRead, Error> {
+        let link = self.link_for(session)?;
+        link.link().read_resource(uri, deadline).await
+    }
+
+    /// Gets the prompt `name` (the server's own name), like [`ServerClients::call`].
+    pub async fn get_prompt(
+        &self,
+        session: Option<&Session>,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Instant,
+    ) -> Result<PromptOutcome, Error> {
+        let link = self.link_for(session)?;
+        link.link().get_prompt(name, arguments, deadline).await
     }
 
     /// Closes per-session connections idle for at least `max_age`; returns how many.

@@ -178,6 +178,34 @@ pub(crate) fn from_call(
     }
 }
 
+/// An error from a read-only request (`resources/read`, `prompts/get`) handed to rmcp:
+/// transport failures as for a tool call (with their delivery, so the link knows whether
+/// it left); a JSON-RPC error is the server's answer, [`Error::Rejected`].
+pub(crate) fn from_request(
+    target: Target<'_>,
+    error: ServiceError,
+    phase: Phase,
+    budget: Duration,
+    request: &str,
+) -> Error {
+    match error {
+        ServiceError::McpError(data) => Error::Rejected {
+            server: target.name(),
+            request: request.to_owned(),
+            message: data.message.into_owned(),
+            code: data.code.0,
+        },
+        ServiceError::TransportSend(error) => match from_transport(target, &error) {
+            (error, Written::No) => error,
+            (error, Written::Maybe) => may_have_run(error),
+        },
+        other => match from_service(target, other, phase, budget, None) {
+            error @ Error::Protocol { .. } => may_have_run(error),
+            error => error,
+        },
+    }
+}
+
 /// Marks a failure that came after the request went out.
 pub(crate) fn may_have_run(error: Error) -> Error {
     match error {

@@ -1,6 +1,7 @@
 //! Our side of the MCP session: what we tell a server about ourselves, what we answer the
 //! requests it sends us (elicitation, by the server's policy; roots, the configured ones;
-//! sampling is not offered), and what we do with the notifications it sends.
+//! sampling is not offered), and what we do with the notifications it sends (the
+//! `list_changed` of tools, resources and prompts become [`UpstreamEvent`]s).
 //!
 //! Roots are deprecated by SEP-2577 (rmcp marks them so) but still asked for by servers of
 //! every revision up to 2026-07-28: hence the `allow(deprecated)` where they are answered.
@@ -27,6 +28,11 @@ use tokio::sync::broadcast;
 pub enum UpstreamEvent {
     /// The server sent `notifications/tools/list_changed`.
     ToolsChanged,
+    /// The server sent `notifications/resources/list_changed` (its resources or resource
+    /// templates changed).
+    ResourcesChanged,
+    /// The server sent `notifications/prompts/list_changed`.
+    PromptsChanged,
 }
 
 #[derive(Clone)]
@@ -86,6 +92,16 @@ impl ClientHandler for Handler {
         self.tool_changes.fetch_add(1, Ordering::AcqRel);
         // No subscriber is fine: the count above tells a late subscriber.
         let _ = self.events.send(UpstreamEvent::ToolsChanged);
+    }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        tracing::debug!(server = %self.server, "resources/list_changed");
+        let _ = self.events.send(UpstreamEvent::ResourcesChanged);
+    }
+
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        tracing::debug!(server = %self.server, "prompts/list_changed");
+        let _ = self.events.send(UpstreamEvent::PromptsChanged);
     }
 }
 

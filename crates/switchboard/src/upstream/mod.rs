@@ -13,6 +13,7 @@ mod input;
 mod lifecycle;
 mod outcome;
 mod probe;
+mod resources;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -31,7 +32,9 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 pub use handler::UpstreamEvent;
-pub use outcome::{CallOutcome, Content};
+pub use outcome::{
+    CallOutcome, Content, PromptMessage, PromptOutcome, ResourceContents, ResourceRead, Role,
+};
 use probe::DiscoverProbe;
 
 use crate::config::template::{render_env, render_headers};

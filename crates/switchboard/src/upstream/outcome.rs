@@ -1,4 +1,5 @@
-//! The result of one tool call, with nothing dropped, in the engine's own types.
+//! The result of one tool call (and of reading a resource or getting a prompt), with
+//! nothing dropped, in the engine's own types.
 //!
 //! The systems we replace kept only the first text block (or only text), lost images and
 //! `structuredContent`, and turned `isError` into a Python repr. [`CallOutcome`] keeps every
@@ -133,6 +134,146 @@ impl From<Value> for Content {
     }
 }
 
+/// What a server returned for one `resources/read`: every part of the resource (one, or
+/// several for a resource that has parts). Serialises in MCP's wire shape
+/// (`{"contents": [...]}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRead {
+    pub contents: Vec<ResourceContents>,
+}
+
+impl ResourceRead {
+    /// The text of every text part, joined with newlines (blobs are skipped).
+    pub fn text(&self) -> String {
+        let texts: Vec<&str> = self
+            .contents
+            .iter()
+            .filter_map(|c| c.text.as_deref())
+            .collect();
+        texts.join("\n")
+    }
+}
+
+/// One part of a read resource (MCP's `TextResourceContents` or `BlobResourceContents`):
+/// `text`, or `blob` (base64), with its URI and MIME type. Serialises as MCP's object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceContents {
+    /// The part's URI. From a hub this is the exposed URI (`SERVER+URI`); from one
+    /// server's session, the server's own.
+    pub uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Binary content, base64-encoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
+}
+
+impl ResourceContents {
+    /// How many bytes `blob` decodes to (from its base64 length and padding), if a blob.
+    pub fn blob_len(&self) -> Option<usize> {
+        let blob = self.blob.as_deref()?.trim_end();
+        let padding = blob.bytes().rev().take_while(|b| *b == b'=').count();
+        Some((blob.len() / 4 * 3 + blob.len() % 4 * 3 / 4).saturating_sub(padding))
+    }
+}
+
+impl From<rmcp::model::ReadResourceResult> for ResourceRead {
+    fn from(result: rmcp::model::ReadResourceResult) -> Self {
+        use rmcp::model::ResourceContents as Raw;
+        let contents = result.contents.into_iter().map(|part| match part {
+            Raw::TextResourceContents {
+                uri,
+                mime_type,
+                text,
+                ..
+            } => ResourceContents {
+                uri,
+                mime_type,
+                text: Some(text),
+                blob: None,
+            },
+            Raw::BlobResourceContents {
+                uri,
+                mime_type,
+                blob,
+                ..
+            } => ResourceContents {
+                uri,
+                mime_type,
+                text: None,
+                blob: Some(blob),
+            },
+            // A kind rmcp knows and we do not: its JSON, in our shape as far as it goes.
+            other => serde_json::to_value(other)
+                .and_then(serde_json::from_value)
+                .unwrap_or(ResourceContents {
+                    uri: String::new(),
+                    mime_type: None,
+                    text: None,
+                    blob: None,
+                }),
+        });
+        ResourceRead {
+            contents: contents.collect(),
+        }
+    }
+}
+
+/// What a server returned for one `prompts/get`: the messages to put in front of a model.
+/// Serialises in MCP's wire shape (`{"description": "...", "messages": [...]}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptOutcome {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub messages: Vec<PromptMessage>,
+}
+
+impl PromptOutcome {
+    /// The text blocks of every message, one message per line (other blocks are skipped).
+    pub fn text(&self) -> String {
+        let texts: Vec<&str> = self
+            .messages
+            .iter()
+            .filter_map(|m| m.content.as_text())
+            .collect();
+        texts.join("\n")
+    }
+}
+
+/// One message of a prompt: who says it and one content block (a [`Content`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptMessage {
+    pub role: Role,
+    pub content: Content,
+}
+
+/// Who speaks a prompt message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+impl From<rmcp::model::GetPromptResult> for PromptOutcome {
+    fn from(result: rmcp::model::GetPromptResult) -> Self {
+        let messages = result.messages.into_iter().map(|message| PromptMessage {
+            role: match message.role {
+                rmcp::model::Role::User => Role::User,
+                rmcp::model::Role::Assistant => Role::Assistant,
+            },
+            content: Content(serde_json::to_value(&message.content).unwrap_or_default()),
+        });
+        PromptOutcome {
+            description: result.description,
+            messages: messages.collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +289,9 @@ mod tests {
     fn text(text: &str) -> ContentBlock {
         ContentBlock::Text(TextContent::new(text))
     }
+
+    /// A 70-byte PNG.
+    const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
     fn png() -> ContentBlock {
         ContentBlock::Image(ImageContent::new("AAAA", "image/png"))
@@ -179,6 +323,27 @@ mod tests {
         );
         let back: CallOutcome = serde_json::from_value(json).unwrap();
         assert_eq!(back, outcome);
+    }
+
+    #[test]
+    fn blob_len_is_the_decoded_size() {
+        let part = |blob: &str| ResourceContents {
+            uri: "x".into(),
+            mime_type: None,
+            text: None,
+            blob: Some(blob.into()),
+        };
+        assert_eq!(part("").blob_len(), Some(0));
+        assert_eq!(part("YQ==").blob_len(), Some(1));
+        assert_eq!(part("YWI=").blob_len(), Some(2));
+        assert_eq!(part("YWJj").blob_len(), Some(3));
+        assert_eq!(part(PNG).blob_len(), Some(70));
+        let text = ResourceContents {
+            blob: None,
+            text: Some("t".into()),
+            ..part("")
+        };
+        assert_eq!(text.blob_len(), None);
     }
 
     #[test]

@@ -480,13 +480,17 @@ async fn start_with_source(
         .await
 }
 
+/// The server of the next catalogue change (resource and prompt changes are skipped).
 async fn next_change(events: &mut tokio::sync::broadcast::Receiver<HubEvent>) -> String {
-    match tokio::time::timeout(STEP, events.recv())
-        .await
-        .expect("a catalogue change within the step bound")
-        .expect("event")
-    {
-        HubEvent::CatalogChanged { server } => server,
+    loop {
+        match tokio::time::timeout(STEP, events.recv())
+            .await
+            .expect("a catalogue change within the step bound")
+            .expect("event")
+        {
+            HubEvent::CatalogChanged { server } => return server,
+            HubEvent::ResourcesChanged { .. } | HubEvent::PromptsChanged { .. } => {}
+        }
     }
 }
 

@@ -1,0 +1,464 @@
+//! Resources, resource templates and prompts of every registered server, next to the
+//! catalogue of tools.
+//!
+//! Tools are listed when a server registers, because every call needs the catalogue.
+//! Resources and prompts are listed the first time somebody asks ([`Hub::resources`],
+//! [`Hub::prompts`], ...), all servers at once, and kept per server in the state's
+//! [`Shelves`]: each list is an immutable `Arc` slice, replaced whole. Servers without the
+//! `resources` / `prompts` capability are not asked (they have none). A server whose
+//! listing fails is left out of that answer with its [`ErrorReport`], and asked again next
+//! time; the others are answered from what they listed.
+//!
+//! A server's `resources/list_changed` or `prompts/list_changed` (the same
+//! [`UpstreamEvent`](crate::upstream::UpstreamEvent) whichever way it arrived; a reconnect
+//! counts as both) reaches the server's watcher (`background.rs`), which drops what was
+//! kept, lists it again at once if it had been asked for, and sends
+//! [`HubEvent::ResourcesChanged`] / [`HubEvent::PromptsChanged`]. Each change bumps a
+//! per-server counter under the state lock; a listing keeps its result only if the counter
+//! did not move while it ran (and the server is still the one registered), so an answer
+//! that may predate a change is used once and never kept.
+//!
+//! Reading a resource and getting a prompt go over the session's connection or the shared
+//! one, like a tool call, and may be sent again after a lost connection: they change
+//! nothing at the server.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+
+use futures::future::{BoxFuture, join_all};
+use rmcp::model::Prompt;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::state::{Inner, State};
+use super::{Hub, HubEvent};
+use crate::JsonObject;
+use crate::catalog::{
+    ExposedPrompt, ExposedResource, ExposedResourceTemplate, expose_prompts, expose_uri, split_uri,
+};
+use crate::config::suggest::closest;
+use crate::deadline::Deadline;
+use crate::error::{Error, ErrorReport};
+use crate::sessions::{ServerClients, Session};
+use crate::upstream::{PromptOutcome, ResourceRead, Upstream};
+
+/// What a listing across servers found: every item of the servers that answered, and why
+/// the others did not (one report per server, in name order). Serialises as
+/// `{"items": [...], "failures": [...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub failures: Vec<ErrorReport>,
+}
+
+/// What the hub last listed of each server; in [`State`], behind its lock.
+#[derive(Default)]
+pub(super) struct Shelves {
+    by_server: BTreeMap<String, Shelf>,
+}
+
+/// One server's lists (`None`: not listed since it joined or last changed).
+pub(super) struct Shelf {
+    /// Whose lists these are: a server replaced under the same name starts afresh.
+    clients: Weak<ServerClients>,
+    /// Bumped by every `resources/list_changed` (and `prompts/list_changed`).
+    resource_changes: u64,
+    prompt_changes: u64,
+    resources: Option<Arc<[ExposedResource]>>,
+    templates: Option<Arc<[ExposedResourceTemplate]>>,
+    prompts: Option<Arc<[Prompt]>>,
+}
+
+impl Shelves {
+    /// `server`'s shelf, made (or made afresh, for other clients) if needed.
+    fn shelf(&mut self, server: &str, clients: &Arc<ServerClients>) -> &mut Shelf {
+        let shelf = self
+            .by_server
+            .entry(server.to_owned())
+            .or_insert_with(|| Shelf::new(clients));
+        if !std::ptr::eq(shelf.clients.as_ptr(), Arc::as_ptr(clients)) {
+            *shelf = Shelf::new(clients);
+        }
+        shelf
+    }
+}
+
+impl Shelf {
+    fn new(clients: &Arc<ServerClients>) -> Shelf {
+        Shelf {
+            clients: Arc::downgrade(clients),
+            resource_changes: 0,
+            prompt_changes: 0,
+            resources: None,
+            templates: None,
+            prompts: None,
+        }
+    }
+}
+
+/// One kind of list: where it is kept and how it is listed.
+pub(super) trait Kind {
+    type Item: Send + Sync + 'static;
+    fn slot(shelf: &mut Shelf) -> &mut Option<Arc<[Self::Item]>>;
+    /// The change counter this kind follows.
+    fn changes(shelf: &Shelf) -> u64;
+    /// Lists it (nothing for a server without the capability: nothing is sent).
+    fn list(upstream: Arc<Upstream>) -> BoxFuture<'static, Result<Vec<Self::Item>, Error>>;
+}
+
+pub(super) struct Resources;
+pub(super) struct Templates;
+pub(super) struct Prompts;
+
+impl Kind for Resources {
+    type Item = ExposedResource;
+    fn slot(shelf: &mut Shelf) -> &mut Option<Arc<[ExposedResource]>> {
+        &mut shelf.resources
+    }
+    fn changes(shelf: &Shelf) -> u64 {
+        shelf.resource_changes
+    }
+    fn list(upstream: Arc<Upstream>) -> BoxFuture<'static, Result<Vec<ExposedResource>, Error>> {
+        Box::pin(async move {
+            if !upstream.offers_resources() {
+                return Ok(Vec::new());
+            }
+            let listed = upstream.list_resources().await?;
+            let server = upstream.server();
+            Ok(listed
+                .iter()
+                .map(|r| ExposedResource::new(server, r))
+                .collect())
+        })
+    }
+}
+
+impl Kind for Templates {
+    type Item = ExposedResourceTemplate;
+    fn slot(shelf: &mut Shelf) -> &mut Option<Arc<[ExposedResourceTemplate]>> {
+        &mut shelf.templates
+    }
+    fn changes(shelf: &Shelf) -> u64 {
+        shelf.resource_changes
+    }
+    fn list(
+        upstream: Arc<Upstream>,
+    ) -> BoxFuture<'static, Result<Vec<ExposedResourceTemplate>, Error>> {
+        Box::pin(async move {
+            if !upstream.offers_resources() {
+                return Ok(Vec::new());
+            }
+            let listed = upstream.list_resource_templates().await?;
+            let server = upstream.server();
+            let exposed = listed
+                .iter()
+                .map(|t| ExposedResourceTemplate::new(server, t));
+            Ok(exposed.collect())
+        })
+    }
+}
+
+impl Kind for Prompts {
+    type Item = Prompt;
+    fn slot(shelf: &mut Shelf) -> &mut Option<Arc<[Prompt]>> {
+        &mut shelf.prompts
+    }
+    fn changes(shelf: &Shelf) -> u64 {
+        shelf.prompt_changes
+    }
+    fn list(upstream: Arc<Upstream>) -> BoxFuture<'static, Result<Vec<Prompt>, Error>> {
+        Box::pin(async move {
+            if !upstream.offers_prompts() {
+                return Ok(Vec::new());
+            }
+            upstream.list_prompts().await
+        })
+    }
+}
+
+/// Lists of every server (or only `only`): what is kept, and what was not, listed now.
+type Shelved<T> = (Vec<(String, Arc<[T]>)>, Vec<ErrorReport>);
+
+impl Inner {
+    /// Every registered server's list of kind `K` (only `only`'s, if given): kept ones as
+    /// they are, missing ones listed now (all at once) and kept unless they changed
+    /// meanwhile. In server-name order, with the failures.
+    pub(super) async fn shelved<K: Kind>(&self, only: Option<&str>) -> Shelved<K::Item> {
+        let mut have = Vec::new();
+        let mut missing = Vec::new();
+        {
+            let mut guard = self.state();
+            let state: &mut State = &mut guard;
+            let servers = &state.servers;
+            state
+                .shelves
+                .by_server
+                .retain(|name, _| servers.contains_key(name));
+            for (name, clients) in servers {
+                if only.is_some_and(|only| only != name) {
+                    continue;
+                }
+                let shelf = state.shelves.shelf(name, clients);
+                match K::slot(shelf) {
+                    Some(items) => have.push((name.clone(), items.clone())),
+                    None => missing.push((name.clone(), clients.clone(), K::changes(shelf))),
+                }
+            }
+        }
+        let listings = missing.into_iter().map(|(name, clients, seen)| async move {
+            let link = clients.shared();
+            let listed = match link
+                .upstream(Instant::now() + link.server().connect_timeout)
+                .await
+            {
+                Ok((upstream, _)) => K::list(upstream).await,
+                Err(error) => Err(error),
+            };
+            (name, clients, seen, listed)
+        });
+        let listed = join_all(listings).await;
+        let mut failures = Vec::new();
+        {
+            let mut guard = self.state();
+            let state: &mut State = &mut guard;
+            for (name, clients, seen, result) in listed {
+                let items: Arc<[K::Item]> = match result {
+                    Ok(items) => items.into(),
+                    Err(error) => {
+                        failures.push(ErrorReport::now(&error));
+                        continue;
+                    }
+                };
+                let current = state
+                    .servers
+                    .get(&name)
+                    .is_some_and(|c| Arc::ptr_eq(c, &clients));
+                if current {
+                    let shelf = state.shelves.shelf(&name, &clients);
+                    if K::changes(shelf) == seen {
+                        *K::slot(shelf) = Some(items.clone());
+                    }
+                }
+                have.push((name, items));
+            }
+        }
+        have.sort_by(|a, b| a.0.cmp(&b.0));
+        failures.sort_by(|a, b| a.server.cmp(&b.server));
+        (have, failures)
+    }
+
+    /// `server` said its resources (`resources`) or prompts changed: what was kept is
+    /// dropped and, if it had been listed, listed again; subscribers hear of it. Nothing
+    /// for a server that does not offer them, or is no longer `clients`.
+    pub(super) async fn offers_changed(
+        &self,
+        server: &str,
+        clients: &Arc<ServerClients>,
+        resources: bool,
+    ) {
+        let listed = {
+            let mut guard = self.state();
+            let state: &mut State = &mut guard;
+            if !state
+                .servers
+                .get(server)
+                .is_some_and(|c| Arc::ptr_eq(c, clients))
+            {
+                return;
+            }
+            let shelf = state.shelves.shelf(server, clients);
+            if resources {
+                shelf.resource_changes += 1;
+                let listed = shelf.resources.take().is_some();
+                shelf.templates.take().is_some() || listed
+            } else {
+                shelf.prompt_changes += 1;
+                shelf.prompts.take().is_some()
+            }
+        };
+        let link = clients.shared();
+        let Ok((upstream, _)) = link
+            .upstream(Instant::now() + link.server().connect_timeout)
+            .await
+        else {
+            return;
+        };
+        let offered = match resources {
+            true => upstream.offers_resources(),
+            false => upstream.offers_prompts(),
+        };
+        if !offered {
+            return;
+        }
+        let failures = match (listed, resources) {
+            (false, _) => Vec::new(),
+            (true, true) => {
+                let (_, mut failures) = self.shelved::<Resources>(Some(server)).await;
+                failures.extend(self.shelved::<Templates>(Some(server)).await.1);
+                failures
+            }
+            (true, false) => self.shelved::<Prompts>(Some(server)).await.1,
+        };
+        let what = if resources { "resources" } else { "prompts" };
+        match failures.first() {
+            None => tracing::info!(server, "{what} changed"),
+            Some(failure) => tracing::warn!(
+                server,
+                "{what} changed but could not be listed again: {}",
+                failure.message
+            ),
+        }
+        let server = server.to_owned();
+        let event = match resources {
+            true => HubEvent::ResourcesChanged { server },
+            false => HubEvent::PromptsChanged { server },
+        };
+        let _ = self.events.send(event);
+    }
+
+    /// The error for an exposed URI that names no registered server, suggesting the
+    /// exposed URI of a listed resource that has `uri` as its own, or the closest one.
+    fn no_resource(&self, uri: &str) -> Error {
+        let listed: Vec<Arc<[ExposedResource]>> = {
+            let state = self.state();
+            let shelves = state.shelves.by_server.values();
+            shelves.filter_map(|s| s.resources.clone()).collect()
+        };
+        let all = listed.iter().flat_map(|l| l.iter());
+        let suggestion = match all.clone().find(|r| r.server_uri == uri) {
+            Some(resource) => Some(resource.uri.clone()),
+            None => {
+                let uris: Vec<&str> = all.map(|r| r.uri.as_str()).collect();
+                closest(uri, &uris).map(str::to_owned)
+            }
+        };
+        Error::NotFound {
+            server: None,
+            what: format!("resource '{uri}' (exposed URIs are SERVER+URI)"),
+            suggestion,
+        }
+    }
+}
+
+impl Hub {
+    /// Every resource of every server that offers them, under its exposed URI
+    /// (`SERVER+URI`), with the servers whose listing failed. Listed the first time it is
+    /// asked, then kept until the server says they changed.
+    pub async fn resources(&self) -> Listing<ExposedResource> {
+        let (lists, failures) = self.inner().shelved::<Resources>(None).await;
+        let items = lists.iter().flat_map(|(_, l)| l.iter().cloned()).collect();
+        Listing { items, failures }
+    }
+
+    /// Every resource template (`SERVER+TEMPLATE`), like [`Hub::resources`].
+    pub async fn resource_templates(&self) -> Listing<ExposedResourceTemplate> {
+        let (lists, failures) = self.inner().shelved::<Templates>(None).await;
+        let items = lists.iter().flat_map(|(_, l)| l.iter().cloned()).collect();
+        Listing { items, failures }
+    }
+
+    /// Every prompt of every server that offers them, under its exposed name
+    /// (`SERVER__PROMPT`), like [`Hub::resources`].
+    pub async fn prompts(&self) -> Listing<ExposedPrompt> {
+        let (lists, failures) = self.inner().shelved::<Prompts>(None).await;
+        let servers = lists.iter().map(|(server, l)| (server.as_str(), &l[..]));
+        let items = expose_prompts(&self.inner().settings.catalog, servers);
+        Listing { items, failures }
+    }
+
+    /// Reads the resource at the exposed `uri` (`SERVER+URI`) over the shared connection.
+    /// The parts' URIs come back exposed too. `deadline` defaults to now + the server's
+    /// `tool_call_timeout`.
+    pub async fn read_resource(
+        &self,
+        uri: &str,
+        deadline: Option<Deadline>,
+    ) -> Result<ResourceRead, Error> {
+        self.read_resource_in(None, uri, deadline).await
+    }
+
+    /// [`Hub::read_resource`] on behalf of `session` (its own connection on `per_session`
+    /// servers).
+    pub async fn read_resource_in(
+        &self,
+        session: Option<&Session>,
+        uri: &str,
+        deadline: Option<Deadline>,
+    ) -> Result<ResourceRead, Error> {
+        let inner = self.inner();
+        let split = split_uri(uri).filter(|(server, _)| inner.clients(server).is_some());
+        let Some((server, own)) = split else {
+            return Err(inner.no_resource(uri));
+        };
+        let clients = inner.enter(server)?;
+        let deadline = deadline_or_default(&clients, deadline);
+        let mut read = clients.read_resource(session, own, deadline).await?;
+        for part in &mut read.contents {
+            part.uri = expose_uri(server, &part.uri);
+        }
+        Ok(read)
+    }
+
+    /// Gets the prompt exposed as `name` with `arguments` (string values; others are sent
+    /// as their JSON text) over the shared connection. `deadline` as for
+    /// [`Hub::read_resource`].
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Option<Deadline>,
+    ) -> Result<PromptOutcome, Error> {
+        self.get_prompt_in(None, name, arguments, deadline).await
+    }
+
+    /// [`Hub::get_prompt`] on behalf of `session`.
+    pub async fn get_prompt_in(
+        &self,
+        session: Option<&Session>,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Option<Deadline>,
+    ) -> Result<PromptOutcome, Error> {
+        let prompts = self.prompts().await;
+        let Some(prompt) = prompts.items.iter().find(|p| p.name == name) else {
+            let names: Vec<&str> = prompts.items.iter().map(|p| p.name.as_str()).collect();
+            return Err(Error::NotFound {
+                server: None,
+                what: format!("prompt '{name}'"),
+                suggestion: closest(name, &names).map(str::to_owned),
+            });
+        };
+        let clients = self.inner().enter(&prompt.server)?;
+        let deadline = deadline_or_default(&clients, deadline);
+        let arguments = arguments.map(|arguments| {
+            let strings = arguments.into_iter().map(|(key, value)| match value {
+                serde_json::Value::String(_) => (key, value),
+                other => (key, serde_json::Value::String(other.to_string())),
+            });
+            strings.collect()
+        });
+        clients
+            .get_prompt(session, &prompt.original, arguments, deadline)
+            .await
+    }
+}
+
+/// `deadline`, or now + the server's `tool_call_timeout`.
+fn deadline_or_default(clients: &ServerClients, deadline: Option<Deadline>) -> Instant {
+    let timeout = clients.shared().server().tool_call_timeout;
+    deadline.map_or_else(|| Instant::now() + timeout, Deadline::tokio)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Hub futures run on any runtime thread (tokio::spawn, the blocking face).
+    #[allow(dead_code)]
+    fn futures_are_send(hub: &super::Hub) {
+        fn send<T: Send>(_: T) {}
+        send(hub.resources());
+        send(hub.resource_templates());
+        send(hub.prompts());
+        send(hub.read_resource("s+x", None));
+        send(hub.get_prompt("s__p", None, None));
+    }
+}

@@ -1,0 +1,191 @@
+//! Resources and prompts of one server: listing them (every page, within `list_timeout`),
+//! reading a resource and getting a prompt (against one absolute deadline, like a tool
+//! call: a request whose deadline has passed is not sent, one that runs out of time is
+//! cancelled at the server).
+//!
+//! Lists come back as rmcp's types (the catalogue layer turns them into exposed ones);
+//! reads and prompts as the engine's own [`ResourceRead`] and [`PromptOutcome`].
+//!
+//! A server that answers a read or a prompt with a JSON-RPC error is
+//! [`Error::Rejected`], except when it has no such thing ([`Error::NotFound`]): for
+//! `resources/read`, whose only parameter is the URI, "resource not found" (-32002) and
+//! "invalid params" (-32602, what the TypeScript SDK answers); for `prompts/get`, whose
+//! -32602 may also be about the arguments, when the prompt is not in the server's list.
+
+use std::future::Future;
+use std::time::Duration;
+
+use rmcp::model::{
+    ClientRequest, GetPromptRequest, GetPromptRequestParams, JsonObject, Prompt,
+    ReadResourceRequest, ReadResourceRequestParams, Resource, ResourceTemplate, ServerResult,
+};
+use rmcp::service::{PeerRequestOptions, ServiceError};
+use tokio::time::Instant;
+
+use super::outcome::{PromptOutcome, ResourceRead};
+use super::{CancelOnDrop, Upstream, classify};
+use crate::{Error, Phase};
+
+/// JSON-RPC "resource not found" (MCP).
+const RESOURCE_NOT_FOUND: i32 = -32002;
+/// JSON-RPC "invalid params".
+const INVALID_PARAMS: i32 = -32602;
+
+impl Upstream {
+    /// Whether the server offers resources (the `resources` capability).
+    pub fn offers_resources(&self) -> bool {
+        let info = self.peer.peer_info();
+        info.is_some_and(|info| info.capabilities.resources.is_some())
+    }
+
+    /// Whether the server offers prompts (the `prompts` capability).
+    pub fn offers_prompts(&self) -> bool {
+        let info = self.peer.peer_info();
+        info.is_some_and(|info| info.capabilities.prompts.is_some())
+    }
+
+    /// Every resource the server lists (all pages), within `list_timeout`.
+    pub async fn list_resources(&self) -> Result<Vec<Resource>, Error> {
+        let list = self.peer.list_all_resources();
+        self.listed(Phase::ListResources, list).await
+    }
+
+    /// Every resource template the server lists (all pages), within `list_timeout`.
+    pub async fn list_resource_templates(&self) -> Result<Vec<ResourceTemplate>, Error> {
+        let list = self.peer.list_all_resource_templates();
+        self.listed(Phase::ListResourceTemplates, list).await
+    }
+
+    /// Every prompt the server lists (all pages), within `list_timeout`.
+    pub async fn list_prompts(&self) -> Result<Vec<Prompt>, Error> {
+        let list = self.peer.list_all_prompts();
+        self.listed(Phase::ListPrompts, list).await
+    }
+
+    /// Reads the resource at `uri` (the server's own URI), finishing by `deadline`.
+    pub async fn read_resource(&self, uri: &str, deadline: Instant) -> Result<ResourceRead, Error> {
+        let params = ReadResourceRequestParams::new(uri);
+        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
+        let what = format!("resources/read '{uri}'");
+        match self
+            .request(Phase::ReadResource, request, &what, deadline)
+            .await
+        {
+            Ok(ServerResult::ReadResourceResult(result)) => Ok(ResourceRead::from(result)),
+            Ok(other) => Err(self.unexpected(&what, &other)),
+            Err(Error::Rejected { code, .. })
+                if [RESOURCE_NOT_FOUND, INVALID_PARAMS].contains(&code) =>
+            {
+                Err(Error::NotFound {
+                    server: Some(self.server.to_string()),
+                    what: format!("resource '{uri}'"),
+                    suggestion: None,
+                })
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Gets the prompt `name` (the server's own name) with `arguments`, finishing by
+    /// `deadline`.
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Instant,
+    ) -> Result<PromptOutcome, Error> {
+        let mut params = GetPromptRequestParams::new(name);
+        params.arguments = arguments;
+        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
+        let what = format!("prompts/get '{name}'");
+        match self
+            .request(Phase::GetPrompt, request, &what, deadline)
+            .await
+        {
+            Ok(ServerResult::GetPromptResult(result)) => Ok(PromptOutcome::from(result)),
+            Ok(other) => Err(self.unexpected(&what, &other)),
+            // Only on this error path: is it the name or the arguments?
+            Err(error @ Error::Rejected { .. }) => match self.list_prompts().await {
+                Ok(prompts) if !prompts.iter().any(|p| p.name == name) => Err(Error::NotFound {
+                    server: Some(self.server.to_string()),
+                    what: format!("prompt '{name}'"),
+                    suggestion: None,
+                }),
+                _ => Err(error),
+            },
+            Err(error) => Err(error),
+        }
+    }
+
+    /// `list` (every page of a list) within `list_timeout`.
+    async fn listed<T>(
+        &self,
+        phase: Phase,
+        list: impl Future<Output = Result<T, ServiceError>>,
+    ) -> Result<T, Error> {
+        self.check_usable()?;
+        let budget = self.list_timeout;
+        match tokio::time::timeout(budget, list).await {
+            Ok(Ok(items)) => Ok(items),
+            Ok(Err(e)) => Err(classify::from_service(
+                self.target(),
+                e,
+                phase,
+                budget,
+                None,
+            )),
+            Err(_) => Err(Error::Timeout {
+                server: self.server.to_string(),
+                phase,
+                after: budget,
+            }),
+        }
+    }
+
+    /// Sends one read-only request, finishing by `deadline` (not sent if it has passed;
+    /// cancelled at the server if it runs out or the future is dropped).
+    async fn request(
+        &self,
+        phase: Phase,
+        request: ClientRequest,
+        what: &str,
+        deadline: Instant,
+    ) -> Result<ServerResult, Error> {
+        let budget = deadline.saturating_duration_since(Instant::now());
+        if budget.is_zero() {
+            return Err(Error::Timeout {
+                server: self.server.to_string(),
+                phase,
+                after: Duration::ZERO,
+            });
+        }
+        self.check_usable()?;
+        let handle = self
+            .peer
+            .send_request_with_option(request, PeerRequestOptions::with_timeout(budget))
+            .await
+            .map_err(|_| self.lost_before_sending())?;
+        let guard = CancelOnDrop {
+            peer: &self.peer,
+            id: Some(handle.id.clone()),
+        };
+        let response = handle.await_response().await;
+        guard.disarm();
+        response.map_err(|e| classify::from_request(self.target(), e, phase, budget, what))
+    }
+
+    /// A result of another type than the request's (or input-required, which only tool
+    /// calls answer).
+    fn unexpected(&self, what: &str, result: &ServerResult) -> Error {
+        let reason = match result {
+            ServerResult::InputRequiredResult(_) => {
+                format!("{what} asked for input, which is answered only for tool calls")
+            }
+            _ => format!("{what} returned a result of another type"),
+        };
+        Error::Protocol {
+            server: self.server.to_string(),
+            reason,
+        }
+    }
+}
