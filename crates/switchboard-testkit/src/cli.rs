@@ -68,7 +68,7 @@ pub struct Args {
     /// exiting the process.
     #[arg(long, env = "SWITCHBOARD_TESTKIT_NO_EXIT_ON_DROP")]
     pub no_exit_on_drop: bool,
-    /// Serve `tools/list` in pages of N tools (0: one page).
+    /// Serve `tools/list` and `resources/list` in pages of N items (0: one page).
     #[arg(long, env = "SWITCHBOARD_TESTKIT_PAGE_SIZE", default_value_t = 0)]
     pub page_size: usize,
     /// After the client's `initialized`, wait this long, add a tool and send

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 pub mod cli;
 mod http;
+pub mod offers;
 pub mod proxy;
 mod registry;
 mod sse;
@@ -46,7 +47,8 @@ pub struct Knobs {
     /// `drop` (and the first execution of `crash_once`/`crash_once_idempotent`)
     /// exits the process with [`DROP_EXIT_CODE`] instead of hanging.
     pub exit_on_drop: bool,
-    /// Serve `tools/list` in pages of this many tools (0: everything in one page).
+    /// Serve `tools/list` and `resources/list` in pages of this many items (0: everything
+    /// in one page).
     pub page_size: usize,
     /// After `notifications/initialized`, wait this long, then add a tool and send
     /// `notifications/tools/list_changed` on its own (once per session).

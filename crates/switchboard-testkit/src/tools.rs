@@ -24,16 +24,19 @@ use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-        DiscoverRequestMethod, DiscoverResult, Implementation, InitializeRequestParams,
-        InitializeResult, InitializeResultMethod, InputRequiredResult, JsonObject, ListToolsResult,
-        PaginatedRequestParams, ProtocolVersion, Resource, ServerCapabilities, ServerConfig, Tool,
-        ToolAnnotations,
+        DiscoverRequestMethod, DiscoverResult, GetPromptRequestParams, GetPromptResponse,
+        Implementation, InitializeRequestParams, InitializeResult, InitializeResultMethod,
+        InputRequiredResult, JsonObject, ListPromptsResult, ListResourceTemplatesResult,
+        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+        ReadResourceRequestParams, ReadResourceResponse, Resource, ServerCapabilities,
+        ServerConfig, Tool, ToolAnnotations,
     },
     service::{NotificationContext, RequestContext},
     transport::streamable_http_server::session::{SessionManager, local::LocalSessionManager},
 };
 use serde_json::{Value, json};
 
+use crate::offers::Added;
 use crate::{Knobs, Lifecycle};
 
 /// A valid 1x1 PNG (one transparent-ish pixel), base64.
@@ -56,6 +59,8 @@ struct Shared {
     grandchildren: Mutex<Vec<std::process::Child>>,
     /// Stateful Streamable HTTP only: the sessions, so `expire_session` can end one.
     http_sessions: OnceLock<Arc<LocalSessionManager>>,
+    /// Resources and prompts (`offers.rs`).
+    offers: Added,
 }
 
 /// The Switchboard test MCP server. Cheap to clone; clones share counters.
@@ -87,6 +92,7 @@ impl TestServer {
                 cancelled: Mutex::new(BTreeMap::new()),
                 grandchildren: Mutex::new(Vec::new()),
                 http_sessions: OnceLock::new(),
+                offers: Added::default(),
             }),
             session: new_id().into(),
         }
@@ -144,6 +150,28 @@ impl TestServer {
             "A tool added at runtime: echoes `message`.",
         ));
         name
+    }
+
+    /// The page of `items` that `request`'s cursor starts (every item when `page_size` is
+    /// 0), and the next page's cursor: the index of its first item.
+    fn page<T: Clone>(
+        &self,
+        items: Vec<T>,
+        request: Option<PaginatedRequestParams>,
+    ) -> Result<(Vec<T>, Option<String>), McpError> {
+        let page_size = self.knobs().page_size;
+        if page_size == 0 {
+            return Ok((items, None));
+        }
+        let start = match request.and_then(|r| r.cursor) {
+            Some(cursor) => cursor
+                .parse::<usize>()
+                .map_err(|_| McpError::invalid_params("bad cursor", None))?,
+            None => 0,
+        };
+        let end = (start + page_size).min(items.len());
+        let next = (end < items.len()).then(|| end.to_string());
+        Ok((items[start.min(end)..end].to_vec(), next))
     }
 
     fn find_tool(&self, name: &str) -> Option<Tool> {
@@ -249,6 +277,20 @@ impl TestServer {
                     tracing::warn!(%error, "could not send tools/list_changed");
                 }
                 text(format!("added {added}"))
+            }
+            "add_resource" => {
+                let uri = self.shared.offers.add_resource();
+                if let Err(error) = context.peer.notify_resource_list_changed().await {
+                    tracing::warn!(%error, "could not send resources/list_changed");
+                }
+                text(format!("added {uri}"))
+            }
+            "add_prompt" => {
+                let name = self.shared.offers.add_prompt();
+                if let Err(error) = context.peer.notify_prompt_list_changed().await {
+                    tracing::warn!(%error, "could not send prompts/list_changed");
+                }
+                text(format!("added {name}"))
             }
             "ask" => {
                 // A form whose every field has a default (SEP-1034).
@@ -358,6 +400,10 @@ impl ServerHandler for TestServer {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_tool_list_changed()
+                .enable_resources()
+                .enable_resources_list_changed()
+                .enable_prompts()
+                .enable_prompts_list_changed()
                 .build(),
         )
         .with_server_info(Implementation::new(
@@ -430,24 +476,61 @@ impl ServerHandler for TestServer {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let tools = self.tools();
-        let page_size = self.knobs().page_size;
-        if page_size == 0 {
-            return Ok(ListToolsResult::with_all_items(tools));
-        }
-        // The cursor is the index of the page's first tool.
-        let start = match request.and_then(|r| r.cursor) {
-            Some(cursor) => cursor
-                .parse::<usize>()
-                .map_err(|_| McpError::invalid_params("bad cursor", None))?,
-            None => 0,
-        };
-        let end = (start + page_size).min(tools.len());
-        let mut page = ListToolsResult::with_all_items(tools[start.min(end)..end].to_vec());
-        if end < tools.len() {
-            page.next_cursor = Some(end.to_string());
-        }
+        let (tools, next_cursor) = self.page(self.tools(), request)?;
+        let mut page = ListToolsResult::with_all_items(tools);
+        page.next_cursor = next_cursor;
         Ok(page)
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let (resources, next_cursor) = self.page(self.shared.offers.resources(), request)?;
+        let mut page = ListResourcesResult::with_all_items(resources);
+        page.next_cursor = next_cursor;
+        Ok(page)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            self.shared.offers.templates(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        self.shared.offers.read(&request.uri).map(Into::into)
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(
+            self.shared.offers.prompts(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let arguments = request.arguments.as_ref();
+        self.shared
+            .offers
+            .get(&request.name, arguments)
+            .map(Into::into)
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -762,6 +845,16 @@ fn base_tools(generated: usize) -> Vec<Tool> {
         Tool::new(
             "notify_list_changed",
             "Adds a tool `added_<n>` and sends notifications/tools/list_changed.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "add_resource",
+            "Adds a resource `testkit://added/<n>` and sends notifications/resources/list_changed.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "add_prompt",
+            "Adds a prompt `added_prompt_<n>` and sends notifications/prompts/list_changed.",
             empty_schema(),
         ),
         Tool::new(

@@ -4,8 +4,9 @@
 //! `connect_timeout`. The resulting [`Upstream`] lists tools (every page) within
 //! `list_timeout` and calls tools against one absolute deadline: a call whose deadline has
 //! passed is never sent, and a call that runs out of time is cancelled at the server
-//! (`notifications/cancelled`). Dropping a call future in flight cancels it too.
-//! [`Upstream::close`] is idempotent and leaves no process behind.
+//! (`notifications/cancelled`). Dropping a call future in flight cancels it too. Resources
+//! and prompts: `resources.rs`. [`Upstream::close`] is idempotent and leaves no process
+//! behind.
 
 mod classify;
 mod handler;
@@ -16,9 +17,8 @@ mod probe;
 mod resources;
 
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
@@ -40,8 +40,7 @@ use probe::DiscoverProbe;
 use crate::config::template::{render_env, render_headers};
 use crate::config::{ElicitationPolicy, HttpConnections, ServerConfig, TransportKind, Variables};
 use crate::sync::lock;
-use crate::transport::http;
-use crate::transport::{sse, stdio};
+use crate::transport::{http, sse, stdio};
 use crate::{Error, Phase};
 use handler::Handler;
 

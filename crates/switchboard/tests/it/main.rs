@@ -12,6 +12,7 @@ mod elicitation;
 mod everything;
 mod lifecycle;
 mod registration;
+mod resources;
 mod sessions;
 mod sse_transport;
 mod streamable_http;
