@@ -93,7 +93,7 @@ fn report(result: Result<CallOutcome, Error>, request: &Request<'_>) -> u8 {
 
 /// Where the arguments come from: the text itself, `@FILE`, or `-` (stdin). Returns the
 /// JSON text and where it came from (for messages).
-fn read_arguments(text: Option<&str>) -> Result<Option<(String, Option<String>)>, String> {
+pub fn read_arguments(text: Option<&str>) -> Result<Option<(String, Option<String>)>, String> {
     match text {
         None => Ok(None),
         Some("-") => std::io::read_to_string(std::io::stdin())
@@ -110,7 +110,9 @@ fn read_arguments(text: Option<&str>) -> Result<Option<(String, Option<String>)>
 
 /// Parses the arguments JSON, which must be an object; errors say where it went wrong (and
 /// in which file, when it came from one).
-fn parse_arguments(text: Option<(String, Option<String>)>) -> Result<Option<JsonObject>, String> {
+pub fn parse_arguments(
+    text: Option<(String, Option<String>)>,
+) -> Result<Option<JsonObject>, String> {
     let Some((text, origin)) = text else {
         return Ok(None);
     };

@@ -11,13 +11,18 @@ Exit codes:
   tools  0 listed; 1 every server failed; 2 bad input or config
   call   0 the tool succeeded; 1 the tool or its server failed; 2 bad input or config
   check  0 healthy; 3 degraded; 1 unhealthy; 2 bad config
+  resources, prompts  0 listed; 1 no server could answer; 2 bad input or config
+  read, prompt  0 done; 1 the server failed; 2 bad input (no such resource or prompt,
+         missing arguments) or config
   A server whose on_server_registration_error is fail_fast and fails exits 1 in every
   command.
 
 Examples:
   switchboard tools
   switchboard call demo__echo '{\"message\":\"hi\"}'
-  switchboard check --config ~/.cursor/mcp.json";
+  switchboard check --config ~/.cursor/mcp.json
+  switchboard read 'files+file:///tmp/notes.txt'
+  switchboard prompt everything__args-prompt city=Paris";
 
 pub const TOOLS: &str = "\
 Exit codes: 0 listed (servers that failed are named on stderr); 1 every server failed, or a
@@ -47,3 +52,47 @@ included).
 
 Example:
   switchboard check --config switchboard.toml --format json";
+
+pub const RESOURCES: &str = "\
+Resources are listed under their exposed URI: the server's name, '+', and the server's own
+URI (files+file:///tmp/a.txt); templates the same way (kit+testkit://items/{id}). A single
+--url/--stdio server's own URIs are shown instead. Servers without resources list none.
+
+Exit codes: 0 listed (servers that failed are named on stderr); 1 no server could answer;
+2 bad input or config.
+
+Examples:
+  switchboard resources --config switchboard.toml
+  switchboard resources --format json";
+
+pub const READ: &str = "\
+Text parts are printed as they are; binary parts are named with their MIME type and size
+(stderr); --json prints every part, binary ones as base64. A SERVER+URI connects only that
+server.
+
+Exit codes: 0 read; 1 the server failed or timed out; 2 bad input or config (no server or
+resource of that URI).
+
+Examples:
+  switchboard read 'kit+testkit://static/hello.txt'
+  switchboard read 'kit+testkit://items/42' --json";
+
+pub const PROMPTS: &str = "\
+Prompts are listed under their exposed name (SERVER__PROMPT) with their arguments
+([optional] ones in brackets).
+
+Exit codes: 0 listed (servers that failed are named on stderr); 1 no server could answer;
+2 bad input or config.
+
+Example:
+  switchboard prompts --format json";
+
+pub const PROMPT: &str = "\
+Messages are printed as 'role: text'; other content blocks are named (--json shows them).
+
+Exit codes: 0 got it; 1 the server failed or timed out; 2 bad input or config (no prompt
+of that name, arguments the server refuses, e.g. a required one missing).
+
+Examples:
+  switchboard prompt kit__greet name=Ada style=warm
+  switchboard prompt kit__greet '{\"name\": \"Ada\"}'";

@@ -8,6 +8,7 @@ mod check;
 mod demo;
 mod describe;
 mod help;
+mod offers;
 mod output;
 mod progress;
 mod resolve;
@@ -26,7 +27,7 @@ use output::JsonStyle;
 #[command(
     name = "switchboard",
     version,
-    about = "List and call the tools of your MCP servers",
+    about = "List and call the tools of your MCP servers; read their resources and prompts",
     after_help = help::MAIN
 )]
 struct Cli {
@@ -69,6 +70,56 @@ enum Command {
         #[arg(long, value_parser = humantime::parse_duration)]
         timeout: Option<std::time::Duration>,
         /// Print the whole outcome (every content block, structuredContent, isError) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every server's resources (SERVER+URI) and resource templates.
+    #[command(after_help = help::RESOURCES)]
+    Resources {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: offers::Format,
+    },
+    /// Read one resource and print its content.
+    #[command(after_help = help::READ)]
+    Read {
+        /// The resource's exposed URI as `resources` shows it (SERVER+URI), e.g. a template
+        /// filled in.
+        uri: String,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// How long the read may take (e.g. 30s). Defaults to the server's tool_call_timeout.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// Print every part as JSON (binary parts as base64).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every server's prompts (SERVER__PROMPT) and their arguments.
+    #[command(after_help = help::PROMPTS)]
+    Prompts {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: offers::Format,
+    },
+    /// Get one prompt with its arguments and print its messages.
+    #[command(after_help = help::PROMPT)]
+    Prompt {
+        /// The prompt's exposed name as `prompts` shows it.
+        name: String,
+        /// Arguments: key=value words, or one JSON object (@FILE to read it from a file, -
+        /// from stdin).
+        args: Vec<String>,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// How long getting it may take (e.g. 30s). Defaults to the server's tool_call_timeout.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// Print the whole result (description, messages with their content blocks) as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -134,6 +185,39 @@ fn main() -> ExitCode {
                 call::run(&source, request).await
             }
             Command::Check { source, format } => check::run(&source, format, style).await,
+            Command::Resources { source, format } => {
+                offers::list_resources(&source, format, style).await
+            }
+            Command::Prompts { source, format } => {
+                offers::list_prompts(&source, format, style).await
+            }
+            Command::Read {
+                uri,
+                source,
+                timeout,
+                json,
+            } => {
+                let output = offers::Output {
+                    json,
+                    timeout,
+                    style,
+                };
+                offers::read(&source, &uri, output).await
+            }
+            Command::Prompt {
+                name,
+                args,
+                source,
+                timeout,
+                json,
+            } => {
+                let output = offers::Output {
+                    json,
+                    timeout,
+                    style,
+                };
+                offers::prompt(&source, &name, &args, output).await
+            }
         }
     });
     ExitCode::from(code)

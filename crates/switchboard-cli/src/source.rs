@@ -143,6 +143,19 @@ impl Source {
         Source::Config(config)
     }
 
+    /// Only `server` when the config has it (the server an exposed resource URI names; a
+    /// tooling registry is then not asked). Otherwise the same source.
+    pub fn for_server(self, server: Option<&str>) -> Source {
+        match (self, server) {
+            (Source::Config(mut config), Some(server)) if config.servers.contains_key(server) => {
+                config.servers.retain(|name, _| name == server);
+                config.discovery = None;
+                Source::Config(config)
+            }
+            (source, _) => source,
+        }
+    }
+
     /// How tools are named: the config's `[catalog]`; a single server's tools keep their own
     /// names.
     pub fn catalog_config(&self) -> CatalogConfig {

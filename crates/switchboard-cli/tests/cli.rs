@@ -1961,3 +1961,243 @@ fn https_without_ca_certificates_is_a_clear_error_not_a_panic() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Resources and prompts
+
+#[test]
+fn resources_lists_exposed_uris_and_read_prints_text_and_names_binary_parts() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_toml());
+    let config = config.to_str().unwrap();
+    let run = ws.run(&["resources", "--config", config]);
+    run.expect_code(0);
+    let uris: Vec<&str> = run
+        .stdout_lines()
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for uri in [
+        "kit+testkit://static/hello.txt",
+        "kit+testkit://static/pixel.png",
+        "kit+testkit://items/{id}",
+    ] {
+        assert!(uris.contains(&uri), "{uri} missing\n{}", run.context());
+    }
+    let hello = run.stdout_lines()[0];
+    assert!(
+        hello.contains("text/plain") && hello.contains("23 bytes"),
+        "{}",
+        run.context()
+    );
+
+    let run = ws.run(&["read", "kit+testkit://static/hello.txt", "--config", config]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "Hello from the testkit.\n", "{}", run.context());
+    // A template filled in is read like any resource.
+    let run = ws.run(&["read", "kit+testkit://items/42", "--config", config]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "item 42\n", "{}", run.context());
+
+    // Binary: named with its type and size, not dumped; --json has it all.
+    let run = ws.run(&["read", "kit+testkit://static/pixel.png", "--config", config]);
+    run.expect_code(0);
+    assert!(run.stdout.is_empty(), "{}", run.context());
+    assert!(
+        run.stderr.contains("(image/png, 70 bytes)") && !run.stderr.contains("iVBOR"),
+        "{}",
+        run.context()
+    );
+    let run = ws.run(&[
+        "read",
+        "kit+testkit://static/pixel.png",
+        "--json",
+        "--config",
+        config,
+    ]);
+    run.expect_code(0);
+    let doc: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    let part = &doc["contents"][0];
+    assert_eq!(part["uri"], "kit+testkit://static/pixel.png");
+    assert_eq!(part["mimeType"], "image/png");
+    assert!(
+        part["blob"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("iVBOR")),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn reading_what_is_not_there_exits_2_saying_not_found() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_toml());
+    let config = config.to_str().unwrap();
+    // The server says it has no such resource.
+    let run = ws.run(&["read", "kit+testkit://nope", "--config", config]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("server 'kit' has no resource 'testkit://nope'")
+            && run.stderr.contains("[not_found]"),
+        "{}",
+        run.context()
+    );
+    // No server prefix: the hub says so, and what was meant.
+    let run = ws.run(&["read", "testkit://static/hello.txt", "--config", config]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("did you mean 'kit+testkit://static/hello.txt'?"),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn resources_json_lists_resources_templates_and_the_failed_server() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_and_refused_toml());
+    let run = ws.run(&[
+        "resources",
+        "--config",
+        config.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    run.expect_code(0);
+    let doc: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e})\n{}", run.context()));
+    let hello = doc["resources"]
+        .as_array()
+        .and_then(|r| {
+            r.iter()
+                .find(|r| r["server_uri"] == "testkit://static/hello.txt")
+        })
+        .unwrap_or_else(|| panic!("no hello.txt\n{}", run.context()));
+    assert_eq!(hello["uri"], "kit+testkit://static/hello.txt");
+    assert_eq!(hello["server"], "kit");
+    assert_eq!(
+        doc["templates"][0]["uri_template"],
+        "kit+testkit://items/{id}"
+    );
+    // The refused server did not register: named on stderr.
+    assert!(
+        run.stderr.contains("'bad'") && run.stderr.contains("[unreachable]"),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn prompts_lists_arguments_and_prompt_takes_key_value_or_json() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_toml());
+    let config = config.to_str().unwrap();
+    let run = ws.run(&["prompts", "--config", config]);
+    run.expect_code(0);
+    let greet = run
+        .stdout_lines()
+        .into_iter()
+        .find(|l| l.starts_with("kit__greet "))
+        .unwrap_or_else(|| panic!("no kit__greet\n{}", run.context()));
+    assert!(
+        greet.ends_with("arguments: name, [style]"),
+        "{}",
+        run.context()
+    );
+
+    let run = ws.run(&[
+        "prompt",
+        "kit__greet",
+        "name=Ada",
+        "style=warm",
+        "--config",
+        config,
+    ]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout,
+        "user: Hello, Ada! (warm)\n",
+        "{}",
+        run.context()
+    );
+    let run = ws.run(&[
+        "prompt",
+        "kit__greet",
+        r#"{"name": "Bo"}"#,
+        "--config",
+        config,
+    ]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "user: Hello, Bo!\n", "{}", run.context());
+    let run = ws.run(&["prompt", "kit__summary", "--json", "--config", config]);
+    run.expect_code(0);
+    let doc: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    let roles: Vec<&str> = doc["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant"], "{}", run.context());
+
+    let json = ws.run(&["prompts", "--config", config, "--format", "json"]);
+    json.expect_code(0);
+    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    let greet = doc["prompts"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "kit__greet"))
+        .unwrap_or_else(|| panic!("{}", json.context()));
+    assert_eq!(greet["prompt"], "greet");
+    assert_eq!(greet["arguments"][0]["required"], true);
+}
+
+#[test]
+fn prompt_errors_exit_2_with_their_class() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_toml());
+    let config = config.to_str().unwrap();
+    let missing = ws.run(&["prompt", "kit__greet", "--config", config]);
+    missing.expect_code(2);
+    assert!(
+        missing.stderr.contains("`name`") && missing.stderr.contains("[invalid_arguments]"),
+        "{}",
+        missing.context()
+    );
+    let unknown = ws.run(&["prompt", "kit__greeet", "--config", config]);
+    unknown.expect_code(2);
+    assert!(
+        unknown.stderr.contains("did you mean 'kit__greet'?")
+            && unknown.stderr.contains("[not_found]"),
+        "{}",
+        unknown.context()
+    );
+    let bad = ws.run(&["prompt", "kit__greet", "name", "--config", config]);
+    bad.expect_code(2);
+    assert!(bad.stderr.contains("key=value"), "{}", bad.context());
+}
+
+#[test]
+fn a_single_server_shows_and_takes_its_own_uris_and_prompt_names() {
+    let ws = Workspace::new();
+    let kit = testkit_word();
+    let run = ws.run(&["resources", "--stdio", &kit]);
+    run.expect_code(0);
+    assert!(
+        run.stdout_lines()
+            .iter()
+            .any(|l| l.starts_with("testkit://static/hello.txt ")),
+        "{}",
+        run.context()
+    );
+    let run = ws.run(&["read", "testkit://items/9", "--json", "--stdio", &kit]);
+    run.expect_code(0);
+    let doc: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!(doc["contents"][0]["uri"], "testkit://items/9");
+    assert_eq!(doc["contents"][0]["text"], "item 9");
+    let run = ws.run(&["prompt", "greet", "name=Cy", "--stdio", &kit]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "user: Hello, Cy!\n", "{}", run.context());
+}

@@ -315,29 +315,6 @@ impl Inner {
         };
         let _ = self.events.send(event);
     }
-
-    /// The error for an exposed URI that names no registered server, suggesting the
-    /// exposed URI of a listed resource that has `uri` as its own, or the closest one.
-    fn no_resource(&self, uri: &str) -> Error {
-        let listed: Vec<Arc<[ExposedResource]>> = {
-            let state = self.state();
-            let shelves = state.shelves.by_server.values();
-            shelves.filter_map(|s| s.resources.clone()).collect()
-        };
-        let all = listed.iter().flat_map(|l| l.iter());
-        let suggestion = match all.clone().find(|r| r.server_uri == uri) {
-            Some(resource) => Some(resource.uri.clone()),
-            None => {
-                let uris: Vec<&str> = all.map(|r| r.uri.as_str()).collect();
-                closest(uri, &uris).map(str::to_owned)
-            }
-        };
-        Error::NotFound {
-            server: None,
-            what: format!("resource '{uri}' (exposed URIs are SERVER+URI)"),
-            suggestion,
-        }
-    }
 }
 
 impl Hub {
@@ -388,7 +365,7 @@ impl Hub {
         let inner = self.inner();
         let split = split_uri(uri).filter(|(server, _)| inner.clients(server).is_some());
         let Some((server, own)) = split else {
-            return Err(inner.no_resource(uri));
+            return Err(self.no_resource(uri).await);
         };
         let clients = inner.enter(server)?;
         let deadline = deadline_or_default(&clients, deadline);
@@ -440,6 +417,27 @@ impl Hub {
         clients
             .get_prompt(session, &prompt.original, arguments, deadline)
             .await
+    }
+}
+
+impl Hub {
+    /// The error for an exposed URI that names no registered server, suggesting the
+    /// exposed URI of a resource that has `uri` as its own, or the closest one (listing
+    /// resources if they were not: only on this error path).
+    async fn no_resource(&self, uri: &str) -> Error {
+        let resources = self.resources().await.items;
+        let suggestion = match resources.iter().find(|r| r.server_uri == uri) {
+            Some(resource) => Some(resource.uri.clone()),
+            None => {
+                let uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
+                closest(uri, &uris).map(str::to_owned)
+            }
+        };
+        Error::NotFound {
+            server: None,
+            what: format!("resource '{uri}' (exposed URIs are SERVER+URI)"),
+            suggestion,
+        }
     }
 }
 
