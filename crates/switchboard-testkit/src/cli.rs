@@ -75,6 +75,10 @@ pub struct Args {
     /// tools/list_changed unprompted (e.g. 200ms).
     #[arg(long, env = "SWITCHBOARD_TESTKIT_NOTIFY_AFTER", value_parser = humantime::parse_duration)]
     pub notify_after: Option<Duration>,
+    /// Do not declare the resources and prompts capabilities (they are still served to
+    /// whoever asks: a client that asks anyway is caught out).
+    #[arg(long, env = "SWITCHBOARD_TESTKIT_HIDE_OFFERS")]
+    pub hide_offers: bool,
     /// MCP lifecycles to speak: `classic` (initialize only), `modern` (2026-07-28
     /// `server/discover` only) or `both`.
     #[arg(
@@ -145,6 +149,7 @@ impl Args {
             exit_on_drop: !self.no_exit_on_drop,
             page_size: self.page_size,
             notify_after: self.notify_after,
+            hide_offers: self.hide_offers,
             lifecycle: self.lifecycle,
         }
     }

@@ -53,6 +53,9 @@ pub struct Knobs {
     /// After `notifications/initialized`, wait this long, then add a tool and send
     /// `notifications/tools/list_changed` on its own (once per session).
     pub notify_after: Option<Duration>,
+    /// Leave the resources and prompts capabilities out of what it declares (it still
+    /// answers their requests, so a client that sends them anyway is caught out).
+    pub hide_offers: bool,
     /// Which MCP lifecycles it speaks.
     pub lifecycle: Lifecycle,
 }

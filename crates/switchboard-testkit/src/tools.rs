@@ -396,17 +396,19 @@ impl TestServer {
 
 impl ServerHandler for TestServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_tool_list_changed()
-                .enable_resources()
-                .enable_resources_list_changed()
-                .enable_prompts()
-                .enable_prompts_list_changed()
-                .build(),
-        )
-        .with_server_info(Implementation::new(
+        let mut capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .build();
+        if self.shared.knobs.hide_offers {
+            capabilities.resources = None;
+            capabilities.prompts = None;
+        }
+        ServerConfig::new(capabilities).with_server_info(Implementation::new(
             "switchboard-testkit",
             env!("CARGO_PKG_VERSION"),
         ))

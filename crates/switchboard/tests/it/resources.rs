@@ -343,6 +343,29 @@ async fn two_servers_round_trip_by_exposed_uri_and_name() {
     hub.close().await;
 }
 
+/// `hidden` answers resources and prompts requests but does not declare the capabilities:
+/// had the hub asked, its items would be listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_the_capabilities_is_not_asked() {
+    let hub = start(vec![
+        testkit_stdio("hidden", &["--hide-offers"]),
+        testkit_stdio("kit", &[]),
+    ])
+    .await;
+    let resources = complete("resources", hub.resources().await);
+    let templates = complete("templates", hub.resource_templates().await);
+    let prompts = complete("prompts", hub.prompts().await);
+    let servers: Vec<&str> = (resources.iter().map(|r| r.server.as_str()))
+        .chain(templates.iter().map(|t| t.server.as_str()))
+        .chain(prompts.iter().map(|p| p.server.as_str()))
+        .collect();
+    assert!(
+        !servers.is_empty() && servers.iter().all(|s| *s == "kit"),
+        "{servers:?}"
+    );
+    hub.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_cannot_list_leaves_the_others_listed() {
     let gone = serve_streamable_http(Knobs::default(), HttpMode::Stateful)
