@@ -232,6 +232,18 @@ fn seconds(value: f64, name: &str) -> PyResult<Duration> {
     })
 }
 
+/// An asyncio awaitable of what `future` gives, as plain Python objects (its error raised).
+fn awaitable<'py, T, F>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
+where
+    T: serde::Serialize + Send + 'static,
+    F: Future<Output = Result<T, switchboard::Error>> + Send + 'static,
+{
+    pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        let value = future.await.map_err(|e| errors::to_py(&e))?;
+        Python::attach(|py| convert::serialized(py, &value).map(Bound::unbind))
+    })
+}
+
 fn session(session: Option<PyRef<'_, Session>>) -> Option<switchboard::Session> {
     session.map(|s| s.session.clone())
 }
@@ -380,6 +392,103 @@ impl HubCore {
                 )))
             }
         }
+    }
+
+    /// Every server's resources: `{"items": [...], "failures": [...]}` (blocking).
+    fn resources_blocking<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let listing = py.detach(|| self.hub().resources());
+        convert::serialized(py, &listing)
+    }
+
+    fn resources_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let hub = self.hub().hub().clone();
+        awaitable(py, async move { Ok(hub.resources().await) })
+    }
+
+    /// Every server's resource templates, like `resources_blocking`.
+    fn resource_templates_blocking<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let listing = py.detach(|| self.hub().resource_templates());
+        convert::serialized(py, &listing)
+    }
+
+    fn resource_templates_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let hub = self.hub().hub().clone();
+        awaitable(py, async move { Ok(hub.resource_templates().await) })
+    }
+
+    /// Every server's prompts, like `resources_blocking`.
+    fn prompts_blocking<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let listing = py.detach(|| self.hub().prompts());
+        convert::serialized(py, &listing)
+    }
+
+    fn prompts_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let hub = self.hub().hub().clone();
+        awaitable(py, async move { Ok(hub.prompts().await) })
+    }
+
+    /// Reads the resource at an exposed URI (`SERVER+URI`): `{"contents": [...]}`.
+    #[pyo3(signature = (uri, session = None, timeout = None))]
+    fn read_resource_blocking<'py>(
+        &self,
+        py: Python<'py>,
+        uri: String,
+        session: Option<PyRef<'_, Session>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (deadline, session) = (deadline(timeout)?, self::session(session));
+        let read = py.detach(|| self.hub().read_resource(session.as_ref(), &uri, deadline));
+        convert::serialized(py, &read.map_err(|e| errors::to_py(&e))?)
+    }
+
+    #[pyo3(signature = (uri, session = None, timeout = None))]
+    fn read_resource_async<'py>(
+        &self,
+        py: Python<'py>,
+        uri: String,
+        session: Option<PyRef<'_, Session>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (deadline, session) = (deadline(timeout)?, self::session(session));
+        let hub = self.hub().hub().clone();
+        awaitable(py, async move {
+            hub.read_resource_in(session.as_ref(), &uri, deadline).await
+        })
+    }
+
+    /// Gets the prompt exposed as `name`: `{"description": ..., "messages": [...]}`.
+    #[pyo3(signature = (name, arguments = None, session = None, timeout = None))]
+    fn get_prompt_blocking<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        arguments: Option<&Bound<'_, PyDict>>,
+        session: Option<PyRef<'_, Session>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (deadline, session) = (deadline(timeout)?, self::session(session));
+        let arguments = self::arguments(arguments)?;
+        let hub = self.hub();
+        let got = py.detach(|| hub.get_prompt(session.as_ref(), &name, arguments, deadline));
+        convert::serialized(py, &got.map_err(|e| errors::to_py(&e))?)
+    }
+
+    #[pyo3(signature = (name, arguments = None, session = None, timeout = None))]
+    fn get_prompt_async<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        arguments: Option<&Bound<'_, PyDict>>,
+        session: Option<PyRef<'_, Session>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (deadline, session) = (deadline(timeout)?, self::session(session));
+        let arguments = self::arguments(arguments)?;
+        let hub = self.hub().hub().clone();
+        awaitable(py, async move {
+            hub.get_prompt_in(session.as_ref(), &name, arguments, deadline)
+                .await
+        })
     }
 
     /// Where every server stands (the JSON of `switchboard check --format json`).

@@ -165,6 +165,55 @@ class Hub(_Base):
             task.cancel()  # cancelled (or interrupted) here: the call ends at the server too
             raise
 
+    async def resources(self) -> dict[str, Any]:
+        """Every server's resources: ``{"items": [...], "failures": [...]}``.
+
+        Each item has ``uri`` (the exposed URI, ``SERVER+URI``: what :meth:`read_resource`
+        takes), ``server``, ``server_uri`` (the server's own), ``name`` and, when the server
+        says, ``title``, ``description``, ``mime_type``, ``size``. A server whose listing
+        failed is one error report in ``failures`` (the others are listed all the same).
+        Servers without resources list none.
+        """
+        return await self._started().resources_async()
+
+    async def resource_templates(self) -> dict[str, Any]:
+        """Every server's resource templates (``uri_template``: ``SERVER+TEMPLATE``), like
+        :meth:`resources`."""
+        return await self._started().resource_templates_async()
+
+    async def read_resource(
+        self,
+        uri: str,
+        *,
+        session: Optional[Session] = None,
+        timeout: Optional[float] = None,
+    ) -> dict[str, Any]:
+        """Reads the resource at the exposed ``uri``: ``{"contents": [...]}``, each part with
+        ``uri`` (exposed), ``mimeType`` and ``text`` or ``blob`` (base64). Raises
+        :class:`switchboard.errors.NotFoundError` when there is no such resource."""
+        return await self._started().read_resource_async(uri, session, timeout)
+
+    async def prompts(self) -> dict[str, Any]:
+        """Every server's prompts (``name``: ``SERVER__PROMPT``, ``prompt``, ``arguments``
+        with ``required``), like :meth:`resources`."""
+        return await self._started().prompts_async()
+
+    async def get_prompt(
+        self,
+        name: str,
+        arguments: Optional[Mapping[str, Any]] = None,
+        *,
+        session: Optional[Session] = None,
+        timeout: Optional[float] = None,
+    ) -> dict[str, Any]:
+        """Gets the prompt exposed as ``name`` with ``arguments`` (strings; other values are
+        sent as their JSON text): ``{"description": ..., "messages": [{"role": "user",
+        "content": {...}}, ...]}``. A missing required argument raises
+        :class:`switchboard.errors.InvalidArgumentsError`, an unknown prompt
+        :class:`switchboard.errors.NotFoundError`."""
+        core = self._started()
+        return await core.get_prompt_async(name, _arguments(arguments), session, timeout)
+
     async def cleanup_sessions(self, max_age: float) -> int:
         """Closes per-session connections idle for at least ``max_age`` seconds; returns
         how many."""
@@ -215,6 +264,40 @@ class BlockingHub(_Base):
         return self._started().call_blocking(
             name, _arguments(arguments), session, timeout
         )
+
+    def resources(self) -> dict[str, Any]:
+        """:meth:`Hub.resources`, blocking."""
+        return self._started().resources_blocking()
+
+    def resource_templates(self) -> dict[str, Any]:
+        """:meth:`Hub.resource_templates`, blocking."""
+        return self._started().resource_templates_blocking()
+
+    def read_resource(
+        self,
+        uri: str,
+        *,
+        session: Optional[Session] = None,
+        timeout: Optional[float] = None,
+    ) -> dict[str, Any]:
+        """:meth:`Hub.read_resource`, blocking."""
+        return self._started().read_resource_blocking(uri, session, timeout)
+
+    def prompts(self) -> dict[str, Any]:
+        """:meth:`Hub.prompts`, blocking."""
+        return self._started().prompts_blocking()
+
+    def get_prompt(
+        self,
+        name: str,
+        arguments: Optional[Mapping[str, Any]] = None,
+        *,
+        session: Optional[Session] = None,
+        timeout: Optional[float] = None,
+    ) -> dict[str, Any]:
+        """:meth:`Hub.get_prompt`, blocking."""
+        core = self._started()
+        return core.get_prompt_blocking(name, _arguments(arguments), session, timeout)
 
     def cleanup_sessions(self, max_age: float) -> int:
         """:meth:`Hub.cleanup_sessions`, blocking."""

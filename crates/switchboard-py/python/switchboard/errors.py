@@ -15,7 +15,7 @@ failure, so callers decide without parsing messages:
 Some classes also derive from the builtin exception callers already catch:
 ``TimeoutError`` is a builtin ``TimeoutError``, ``ConfigError`` and
 ``InvalidArgumentsError`` are ``ValueError``, ``UnreachableError`` is a ``ConnectionError``,
-``UnknownToolError`` is a ``LookupError``.
+``UnknownToolError`` and ``NotFoundError`` are ``LookupError`` subclasses.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ __all__ = [
     "SessionLimitError",
     "ClosedError",
     "DiscoveryError",
+    "NotFoundError",
 ]
 
 
@@ -130,6 +131,12 @@ class DiscoveryError(SwitchboardError):
     error_class = "discovery"
 
 
+class NotFoundError(SwitchboardError, LookupError):
+    """No resource or prompt answers to that URI or name (at the hub or at the server)."""
+
+    error_class = "not_found"
+
+
 _BY_CLASS = {
     cls.error_class: cls
     for cls in (
@@ -144,6 +151,7 @@ _BY_CLASS = {
         SessionLimitError,
         ClosedError,
         DiscoveryError,
+        NotFoundError,
     )
 }
 
