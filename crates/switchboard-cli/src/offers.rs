@@ -139,17 +139,7 @@ pub async fn read(args: &SourceArgs, uri: &str, output: Output) -> u8 {
             }
         }
     }
-    let code = match result {
-        Ok(read) if output.json => {
-            print_json(&read, output.style);
-            0
-        }
-        Ok(read) => {
-            print_read(&read);
-            0
-        }
-        Err(error) => failed(&error),
-    };
+    let code = report(result, &output, print_read);
     hub.close().await;
     code
 }
@@ -172,17 +162,8 @@ pub async fn prompt(args: &SourceArgs, name: &str, words: &[String], output: Out
         Err(code) => return code,
     };
     let deadline = output.timeout.map(Deadline::after);
-    let code = match hub.get_prompt(name, arguments, deadline).await {
-        Ok(outcome) if output.json => {
-            print_json(&outcome, output.style);
-            0
-        }
-        Ok(outcome) => {
-            print_prompt(&outcome);
-            0
-        }
-        Err(error) => failed(&error),
-    };
+    let result = hub.get_prompt(name, arguments, deadline).await;
+    let code = report(result, &output, print_prompt);
     hub.close().await;
     code
 }
@@ -220,14 +201,22 @@ fn zero_timeout(timeout: Option<Duration>) -> Option<u8> {
     None
 }
 
-/// Prints the error; what the user typed being wrong (no such resource or prompt, missing
-/// arguments) is bad input (2), anything else a failure (1).
-fn failed(error: &Error) -> u8 {
-    print_error(error);
-    match error.class() {
-        ErrorClass::NotFound | ErrorClass::InvalidArguments => EXIT_BAD_INPUT,
-        _ => 1,
+/// Prints what `result` holds (as JSON, or for people with `print`) and gives the exit
+/// status: what the user typed being wrong (no such resource or prompt, arguments refused)
+/// is bad input (2), any other error a failure (1).
+fn report<T: serde::Serialize>(result: Result<T, Error>, output: &Output, print: fn(&T)) -> u8 {
+    match result {
+        Ok(value) if output.json => print_json(&value, output.style),
+        Ok(value) => print(&value),
+        Err(error) => {
+            print_error(&error);
+            return match error.class() {
+                ErrorClass::NotFound | ErrorClass::InvalidArguments => EXIT_BAD_INPUT,
+                _ => 1,
+            };
+        }
     }
+    0
 }
 
 /// A prompt's arguments from the command line: one JSON object (text, `@FILE`, `-`), or

@@ -9,6 +9,7 @@
 //! behind.
 
 mod classify;
+mod exchange;
 mod handler;
 mod input;
 mod lifecycle;
@@ -22,10 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientRequest, JsonObject,
-    RequestId, ServerResult, Tool,
+    CallToolRequest, CallToolRequestParams, ClientRequest, JsonObject, ServerResult, Tool,
 };
-use rmcp::service::{ClientCacheConfig, Peer, PeerRequestOptions, RoleClient, RunningService};
+use rmcp::service::{ClientCacheConfig, Peer, RoleClient, RunningService};
 use rmcp::transport::IntoTransport;
 use rmcp::{ClientLifecycleMode, ClientServiceExt};
 use tokio::sync::broadcast;
@@ -437,18 +437,7 @@ impl Upstream {
             let again = self.modern.then(|| params.clone());
             let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
             let budget = deadline.saturating_duration_since(Instant::now());
-            // Failing here, the request never reached the transport: not sent.
-            let handle = self
-                .peer
-                .send_request_with_option(request, PeerRequestOptions::with_timeout(budget))
-                .await
-                .map_err(|_| self.lost_before_sending())?;
-            let guard = CancelOnDrop {
-                peer: &self.peer,
-                id: Some(handle.id.clone()),
-            };
-            let response = handle.await_response().await;
-            guard.disarm();
+            let response = self.exchange(request, budget).await?;
             let asked = match (response, again) {
                 (Ok(ServerResult::CallToolResult(result)), _) => {
                     return Ok(CallOutcome::from(result));
@@ -566,32 +555,6 @@ impl Upstream {
     /// The process group id of a stdio server (its pid), for diagnostics and tests.
     pub async fn process_id(&self) -> Option<i32> {
         self.process.lock().await.as_ref().and_then(|g| g.pgid())
-    }
-}
-
-/// Sends `notifications/cancelled` for a request whose caller stopped waiting.
-struct CancelOnDrop<'a> {
-    peer: &'a Peer<RoleClient>,
-    id: Option<RequestId>,
-}
-
-impl CancelOnDrop<'_> {
-    fn disarm(mut self) {
-        self.id = None;
-    }
-}
-
-impl Drop for CancelOnDrop<'_> {
-    fn drop(&mut self) {
-        let Some(id) = self.id.take() else { return };
-        let peer = self.peer.clone();
-        let params =
-            CancelledNotificationParam::new(Some(id), Some("the caller stopped waiting".into()));
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let _ = peer.notify_cancelled(params).await;
-            });
-        }
     }
 }
 

@@ -19,11 +19,11 @@ use rmcp::model::{
     ClientRequest, GetPromptRequest, GetPromptRequestParams, JsonObject, Prompt,
     ReadResourceRequest, ReadResourceRequestParams, Resource, ResourceTemplate, ServerResult,
 };
-use rmcp::service::{PeerRequestOptions, ServiceError};
+use rmcp::service::ServiceError;
 use tokio::time::Instant;
 
 use super::outcome::{PromptOutcome, ResourceRead};
-use super::{CancelOnDrop, Upstream, classify};
+use super::{Upstream, classify};
 use crate::{Error, Phase};
 
 /// JSON-RPC "resource not found" (MCP).
@@ -160,17 +160,7 @@ impl Upstream {
             });
         }
         self.check_usable()?;
-        let handle = self
-            .peer
-            .send_request_with_option(request, PeerRequestOptions::with_timeout(budget))
-            .await
-            .map_err(|_| self.lost_before_sending())?;
-        let guard = CancelOnDrop {
-            peer: &self.peer,
-            id: Some(handle.id.clone()),
-        };
-        let response = handle.await_response().await;
-        guard.disarm();
+        let response = self.exchange(request, budget).await?;
         response.map_err(|e| classify::from_request(self.target(), e, phase, budget, what))
     }
 

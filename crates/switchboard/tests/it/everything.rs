@@ -43,7 +43,7 @@ fn entry() -> PathBuf {
     entry.canonicalize().expect("canonical entry path")
 }
 
-fn stdio_config(name: &str) -> ServerConfig {
+pub(crate) fn stdio_config(name: &str) -> ServerConfig {
     ServerConfig::stdio(
         name,
         "node",

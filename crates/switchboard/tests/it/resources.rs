@@ -17,7 +17,7 @@ use switchboard::{
 use switchboard_testkit::offers::{HELLO_TEXT, HELLO_URI, ITEMS_TEMPLATE, PIXEL_URI};
 use switchboard_testkit::{HttpMode, Knobs, Lifecycle, TINY_PNG_BASE64, serve_streamable_http};
 
-use crate::common::{repo_root, testkit_stdio};
+use crate::common::testkit_stdio;
 
 /// Upper bound for one step (start, list, read, an event). Not a timing assertion.
 const STEP: Duration = Duration::from_secs(30);
@@ -405,23 +405,9 @@ async fn a_server_that_cannot_list_leaves_the_others_listed() {
     hub.close().await;
 }
 
-fn everything() -> ServerConfig {
-    let entry = repo_root()
-        .join("tests/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    assert!(
-        entry.is_file(),
-        "npm test peers are not installed: run `npm ci --prefix tests` at the repository root"
-    );
-    ServerConfig::stdio(
-        "ev",
-        "node",
-        vec![entry.to_string_lossy().into_owned(), "stdio".to_owned()],
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_everything_resources_and_prompts() {
-    let hub = start(vec![everything()]).await;
+    let hub = start(vec![crate::everything::stdio_config("ev")]).await;
     let resources = complete("everything", bounded("resources", hub.resources()).await);
     let doc = resources
         .iter()
