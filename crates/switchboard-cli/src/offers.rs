@@ -77,6 +77,9 @@ pub async fn list_resources(args: &SourceArgs, format: Format, style: JsonStyle)
             print_table(rows.iter().map(|(a, b)| [a.as_str(), b.as_str()]));
         }
     }
+    if resources.items.is_empty() && templates.items.is_empty() && failures.is_empty() {
+        eprintln!("note: no connected server offers resources");
+    }
     finish(&hub, &failures).await
 }
 
@@ -100,6 +103,9 @@ pub async fn list_prompts(args: &SourceArgs, format: Format, style: JsonStyle) -
                 .collect();
             print_table(rows.iter().map(|(a, b)| [a.as_str(), b.as_str()]));
         }
+    }
+    if prompts.items.is_empty() && prompts.failures.is_empty() {
+        eprintln!("note: no connected server offers prompts");
     }
     finish(&hub, &prompts.failures).await
 }

@@ -3,6 +3,9 @@
 //! call: a request whose deadline has passed is not sent, one that runs out of time is
 //! cancelled at the server).
 //!
+//! A server that does not declare the `resources` (`prompts`) capability is not asked:
+//! reading from it is [`Error::NotFound`] at once.
+//!
 //! Lists come back as rmcp's types (the catalogue layer turns them into exposed ones);
 //! reads and prompts as the engine's own [`ResourceRead`] and [`PromptOutcome`].
 //!
@@ -64,6 +67,9 @@ impl Upstream {
 
     /// Reads the resource at `uri` (the server's own URI), finishing by `deadline`.
     pub async fn read_resource(&self, uri: &str, deadline: Instant) -> Result<ResourceRead, Error> {
+        if !self.offers_resources() {
+            return Err(self.not_offered(format!("resource '{uri}'"), "resources"));
+        }
         let params = ReadResourceRequestParams::new(uri);
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
         let what = format!("resources/read '{uri}'");
@@ -94,6 +100,9 @@ impl Upstream {
         arguments: Option<JsonObject>,
         deadline: Instant,
     ) -> Result<PromptOutcome, Error> {
+        if !self.offers_prompts() {
+            return Err(self.not_offered(format!("prompt '{name}'"), "prompts"));
+        }
         let mut params = GetPromptRequestParams::new(name);
         params.arguments = arguments;
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
@@ -162,6 +171,15 @@ impl Upstream {
         self.check_usable()?;
         let response = self.exchange(request, budget).await?;
         response.map_err(|e| classify::from_request(self.target(), e, phase, budget, what))
+    }
+
+    /// `what` of a server that does not declare the capability for `kind`: not asked.
+    fn not_offered(&self, what: String, kind: &str) -> Error {
+        Error::NotFound {
+            server: Some(self.server.to_string()),
+            what: format!("{what}: it offers no {kind}"),
+            suggestion: None,
+        }
     }
 
     /// A result of another type than the request's (or input-required, which only tool

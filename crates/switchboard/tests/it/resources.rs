@@ -363,6 +363,19 @@ async fn a_server_without_the_capabilities_is_not_asked() {
         !servers.is_empty() && servers.iter().all(|s| *s == "kit"),
         "{servers:?}"
     );
+    // Nor is it asked to read (it would answer).
+    let uri = format!("hidden+{HELLO_URI}");
+    let hidden = hub
+        .read_resource(&uri, None)
+        .await
+        .expect_err("not offered");
+    assert_eq!(hidden.class(), ErrorClass::NotFound, "{hidden}");
+    assert!(
+        hidden.to_string().contains("offers no resources"),
+        "{hidden}"
+    );
+    let hidden = hub.get_prompt("hidden__greet", None, None).await;
+    assert_eq!(hidden.unwrap_err().class(), ErrorClass::NotFound);
     hub.close().await;
 }
 
