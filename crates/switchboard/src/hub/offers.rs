@@ -34,7 +34,8 @@ use super::state::{Inner, State};
 use super::{Hub, HubEvent};
 use crate::JsonObject;
 use crate::catalog::{
-    ExposedPrompt, ExposedResource, ExposedResourceTemplate, expose_prompts, expose_uri, split_uri,
+    ExposedPrompt, ExposedResource, ExposedResourceTemplate, expose_prompts, expose_uri,
+    servers_for_name, split_uri,
 };
 use crate::config::suggest::closest;
 use crate::deadline::Deadline;
@@ -399,9 +400,22 @@ impl Hub {
         let prompts = self.prompts().await;
         let Some(prompt) = prompts.items.iter().find(|p| p.name == name) else {
             let names: Vec<&str> = prompts.items.iter().map(|p| p.name.as_str()).collect();
+            // It may be a prompt of a server that could not list them: say so.
+            let failed = prompts.failures.iter().filter_map(|f| f.server.as_deref());
+            let owner = servers_for_name(&self.inner().settings.catalog, name, failed).pop();
+            let why = owner
+                .and_then(|owner| {
+                    prompts
+                        .failures
+                        .iter()
+                        .find(|f| f.server.as_deref() == Some(owner))
+                })
+                .map_or(String::new(), |failure| {
+                    format!(" (its server could not list prompts: {})", failure.message)
+                });
             return Err(Error::NotFound {
                 server: None,
-                what: format!("prompt '{name}'"),
+                what: format!("prompt '{name}'{why}"),
                 suggestion: closest(name, &names).map(str::to_owned),
             });
         };

@@ -415,6 +415,13 @@ async fn a_server_that_cannot_list_leaves_the_others_listed() {
             "{what}"
         );
     }
+    // A prompt of the server that could not list them: the error says why it is missing.
+    let error = hub.get_prompt("down__greet", None, None).await.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::NotFound);
+    assert!(
+        error.to_string().contains("could not list prompts"),
+        "{error}"
+    );
     hub.close().await;
 }
 
