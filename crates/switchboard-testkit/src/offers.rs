@@ -1,6 +1,6 @@
 //! What the test server offers besides tools: resources (a text one, a blob one, the
 //! `testkit://items/{id}` template) and prompts (`greet`, with a required argument, and
-//! `summary`, without), plus those added at run time by the `add_resource` and
+//! `summary`, without; `confirm`, which asks 2026-07-28 clients for input first), plus those added at run time by the `add_resource` and
 //! `add_prompt` tools, which then send `notifications/resources/list_changed` and
 //! `notifications/prompts/list_changed` (like `notify_list_changed` for tools).
 //!
@@ -11,12 +11,12 @@ use std::sync::Mutex;
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    GetPromptResult, JsonObject, Prompt, PromptArgument, PromptMessage, ReadResourceResult,
-    Resource, ResourceContents, ResourceTemplate, Role,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, Prompt, PromptArgument,
+    PromptMessage, ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::tools::TINY_PNG_BASE64;
+use crate::tools::{TINY_PNG_BASE64, confirm_form};
 
 /// The text resource.
 pub const HELLO_URI: &str = "testkit://static/hello.txt";
@@ -116,6 +116,14 @@ impl Added {
                 ]),
             ),
             Prompt::new("summary", Some("Asks for a summary; no arguments."), None),
+            Prompt::new(
+                "confirm",
+                Some(
+                    "2026-07-28 clients: asks for input (input-required, state `round-1`); \
+                     got again, its message is the answers and state it got.",
+                ),
+                None,
+            ),
         ];
         prompts.extend(lock(&self.prompts).iter().cloned());
         prompts
@@ -123,9 +131,9 @@ impl Added {
 
     pub(crate) fn get(
         &self,
-        name: &str,
-        arguments: Option<&JsonObject>,
-    ) -> Result<GetPromptResult, McpError> {
+        request: GetPromptRequestParams,
+    ) -> Result<GetPromptResponse, McpError> {
+        let (name, arguments) = (request.name.as_str(), request.arguments.as_ref());
         let argument = |key: &str| {
             arguments
                 .and_then(|a| a.get(key))
@@ -146,6 +154,14 @@ impl Added {
                     format!("Hello, {who}!{style}"),
                 )]
             }
+            // 2026-07-28 clients: asks for input first, like the `confirm` tool.
+            "confirm" => {
+                let Some(answers) = &request.input_responses else {
+                    return Ok(GetPromptResponse::InputRequired(confirm_form()?));
+                };
+                let got = json!({"answers": answers, "state": request.request_state});
+                vec![PromptMessage::new_text(Role::User, got.to_string())]
+            }
             "summary" => vec![
                 PromptMessage::new_text(Role::User, "Summarise the testkit."),
                 PromptMessage::new_text(Role::Assistant, "It is a test MCP server."),
@@ -165,7 +181,7 @@ impl Added {
         };
         let mut result = GetPromptResult::new(messages);
         result.description = Some(format!("The {name} prompt."));
-        Ok(result)
+        Ok(result.into())
     }
 }
 

@@ -528,11 +528,7 @@ impl ServerHandler for TestServer {
         request: GetPromptRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let arguments = request.arguments.as_ref();
-        self.shared
-            .offers
-            .get(&request.name, arguments)
-            .map(Into::into)
+        self.shared.offers.get(request)
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -586,19 +582,21 @@ impl ServerHandler for TestServer {
 /// and state `round-1`); the call sent again with answers returns what it got back.
 fn confirm(request: CallToolRequestParams) -> Result<CallToolResponse, McpError> {
     let Some(answers) = request.input_responses else {
-        let form = json!({"method": "elicitation/create", "params": {"mode": "form",
-            "message": "Go ahead?", "requestedSchema": {"type": "object",
-                "properties": {"go": {"type": "boolean", "default": true}}}}});
-        let asked = serde_json::from_value(json!({"confirm": form}))
-            .map_err(|e| McpError::internal_error(format!("bad input request: {e}"), None))?;
-        let state = Some("round-1".to_owned());
-        return Ok(CallToolResponse::InputRequired(InputRequiredResult::new(
-            Some(asked),
-            state,
-        )));
+        return Ok(CallToolResponse::InputRequired(confirm_form()?));
     };
     let got = json!({"answers": answers, "state": request.request_state});
     Ok(CallToolResponse::from(text(got.to_string())))
+}
+
+/// The input `confirm` asks for: a form with a default (`go`), and state `round-1`.
+pub(crate) fn confirm_form() -> Result<InputRequiredResult, McpError> {
+    let form = json!({"method": "elicitation/create", "params": {"mode": "form",
+        "message": "Go ahead?", "requestedSchema": {"type": "object",
+            "properties": {"go": {"type": "boolean", "default": true}}}}});
+    let asked = serde_json::from_value(json!({"confirm": form}))
+        .map_err(|e| McpError::internal_error(format!("bad input request: {e}"), None))?;
+    let state = Some("round-1".to_owned());
+    Ok(InputRequiredResult::new(Some(asked), state))
 }
 
 /// Increments the `cancelled` counter of a tool on drop unless disarmed.

@@ -19,14 +19,14 @@ use std::future::Future;
 use std::time::Duration;
 
 use rmcp::model::{
-    ClientRequest, GetPromptRequest, GetPromptRequestParams, JsonObject, Prompt,
+    ClientRequest, GetPromptRequest, GetPromptRequestParams, InputResponses, JsonObject, Prompt,
     ReadResourceRequest, ReadResourceRequestParams, Resource, ResourceTemplate, ServerResult,
 };
 use rmcp::service::ServiceError;
 use tokio::time::Instant;
 
 use super::outcome::{PromptOutcome, ResourceRead};
-use super::{Upstream, classify};
+use super::{Upstream, classify, input};
 use crate::{Error, Phase};
 
 /// JSON-RPC "resource not found" (MCP).
@@ -70,15 +70,19 @@ impl Upstream {
         if !self.offers_resources() {
             return Err(self.not_offered(format!("resource '{uri}'"), "resources"));
         }
-        let params = ReadResourceRequestParams::new(uri);
-        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
+        let request = |responses, state| {
+            let mut params = ReadResourceRequestParams::new(uri);
+            params.input_responses = responses;
+            params.request_state = state;
+            ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params))
+        };
         let what = format!("resources/read '{uri}'");
         match self
             .request(Phase::ReadResource, request, &what, deadline)
             .await
         {
             Ok(ServerResult::ReadResourceResult(result)) => Ok(ResourceRead::from(result)),
-            Ok(other) => Err(self.unexpected(&what, &other)),
+            Ok(_) => Err(self.unexpected(&what)),
             Err(Error::Rejected { code, .. })
                 if [RESOURCE_NOT_FOUND, INVALID_PARAMS].contains(&code) =>
             {
@@ -103,16 +107,20 @@ impl Upstream {
         if !self.offers_prompts() {
             return Err(self.not_offered(format!("prompt '{name}'"), "prompts"));
         }
-        let mut params = GetPromptRequestParams::new(name);
-        params.arguments = arguments;
-        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
+        let request = |responses, state| {
+            let mut params = GetPromptRequestParams::new(name);
+            params.arguments = arguments.clone();
+            params.input_responses = responses;
+            params.request_state = state;
+            ClientRequest::GetPromptRequest(GetPromptRequest::new(params))
+        };
         let what = format!("prompts/get '{name}'");
         match self
             .request(Phase::GetPrompt, request, &what, deadline)
             .await
         {
             Ok(ServerResult::GetPromptResult(result)) => Ok(PromptOutcome::from(result)),
-            Ok(other) => Err(self.unexpected(&what, &other)),
+            Ok(_) => Err(self.unexpected(&what)),
             // Only on this error path: is it the name or the arguments?
             Err(error @ Error::Rejected { .. }) => match self.list_prompts().await {
                 Ok(prompts) if !prompts.iter().any(|p| p.name == name) => Err(Error::NotFound {
@@ -151,26 +159,51 @@ impl Upstream {
         }
     }
 
-    /// Sends one read-only request, finishing by `deadline` (not sent if it has passed;
-    /// cancelled at the server if it runs out or the future is dropped).
+    /// Sends one read-only request made by `request` (given our answers and the server's
+    /// state, after it asked for input), finishing by `deadline` (not sent if it has passed;
+    /// cancelled at the server if it runs out or the future is dropped). A 2026-07-28
+    /// server that asks for input (SEP-2322) is answered as for a tool call (`input.rs`),
+    /// at most `MAX_ROUNDS` times.
     async fn request(
         &self,
         phase: Phase,
-        request: ClientRequest,
+        request: impl Fn(Option<InputResponses>, Option<String>) -> ClientRequest,
         what: &str,
         deadline: Instant,
     ) -> Result<ServerResult, Error> {
-        let budget = deadline.saturating_duration_since(Instant::now());
-        if budget.is_zero() {
-            return Err(Error::Timeout {
-                server: self.server.to_string(),
-                phase,
-                after: Duration::ZERO,
-            });
-        }
         self.check_usable()?;
-        let response = self.exchange(request, budget).await?;
-        response.map_err(|e| classify::from_request(self.target(), e, phase, budget, what))
+        let (mut responses, mut state) = (None, None);
+        for _ in 0..input::MAX_ROUNDS {
+            let budget = deadline.saturating_duration_since(Instant::now());
+            if budget.is_zero() {
+                return Err(Error::Timeout {
+                    server: self.server.to_string(),
+                    phase,
+                    after: Duration::ZERO,
+                });
+            }
+            let sent = request(responses.take(), state.take());
+            match self.exchange(sent, budget).await? {
+                Ok(ServerResult::InputRequiredResult(asked)) if self.modern => {
+                    let requests = asked.input_requests.unwrap_or_default();
+                    let (server, roots) = (&self.server, &self.roots);
+                    responses = input::answers(server, self.elicitation, roots, requests)?;
+                    state = asked.request_state;
+                }
+                Ok(result) => return Ok(result),
+                Err(e) => {
+                    let target = self.target();
+                    return Err(classify::from_request(target, e, phase, budget, what));
+                }
+            }
+        }
+        Err(Error::Protocol {
+            server: self.server.to_string(),
+            reason: format!(
+                "{what} asked for input {} times without finishing",
+                input::MAX_ROUNDS
+            ),
+        })
     }
 
     /// `what` of a server that does not declare the capability for `kind`: not asked.
@@ -182,18 +215,11 @@ impl Upstream {
         }
     }
 
-    /// A result of another type than the request's (or input-required, which only tool
-    /// calls answer).
-    fn unexpected(&self, what: &str, result: &ServerResult) -> Error {
-        let reason = match result {
-            ServerResult::InputRequiredResult(_) => {
-                format!("{what} asked for input, which is answered only for tool calls")
-            }
-            _ => format!("{what} returned a result of another type"),
-        };
+    /// A result of another type than the request's.
+    fn unexpected(&self, what: &str) -> Error {
         Error::Protocol {
             server: self.server.to_string(),
-            reason,
+            reason: format!("{what} returned a result of another type"),
         }
     }
 }

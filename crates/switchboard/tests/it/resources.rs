@@ -315,7 +315,14 @@ async fn two_servers_round_trip_by_exposed_uri_and_name() {
     let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
-        ["a__greet", "a__summary", "b__greet", "b__summary"],
+        [
+            "a__confirm",
+            "a__greet",
+            "a__summary",
+            "b__confirm",
+            "b__greet",
+            "b__summary"
+        ],
         "server, then prompt order"
     );
     let greeting = prompt(&hub, "b__greet", json!({"name": "Bo"})).await;
@@ -340,6 +347,25 @@ async fn two_servers_round_trip_by_exposed_uri_and_name() {
         "non-string values go as their JSON text"
     );
     assert_eq!(hub.session_count("b"), 1);
+    hub.close().await;
+}
+
+/// A 2026-07-28 server may ask for input before it gives a prompt (SEP-2322): it is
+/// answered by the server's elicitation policy and the request sent again with its state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modern_server_asking_for_input_gets_its_answers_and_state_back() {
+    let mut kit = testkit_stdio("kit", &["--lifecycle", "modern"]);
+    kit.elicitation = switchboard::config::ElicitationPolicy::AcceptDefaults;
+    let hub = start(vec![kit]).await;
+    let got = prompt(&hub, "kit__confirm", Value::Null).await;
+    let got: Value = serde_json::from_str(&got.text()).expect("the answers as JSON");
+    assert_eq!(got["state"], "round-1", "{got}");
+    assert_eq!(got["answers"]["confirm"]["action"], "accept", "{got}");
+    assert_eq!(
+        got["answers"]["confirm"]["content"],
+        json!({"go": true}),
+        "{got}"
+    );
     hub.close().await;
 }
 
