@@ -2,7 +2,8 @@
 //! input to finish a call answers with requests for it instead of a result. The call is then
 //! sent again, under a new JSON-RPC id, with our answers and the server's `requestState`
 //! echoed verbatim (and none when it sent none), at most [`MAX_ROUNDS`] times within the
-//! call's one deadline (`Upstream::call_tool`).
+//! call's one deadline (`Upstream::call_tool`; resource reads and prompt gets the same way,
+//! `resources.rs`).
 //!
 //! Answers follow the server's configuration: an elicitation gets what its `elicitation`
 //! policy says (`handler.rs`), a roots request its `roots`. Sampling is not offered, so a call
@@ -39,8 +40,8 @@ pub(crate) fn answers(
             _ => {
                 return Err(Error::Protocol {
                     server: server.to_owned(),
-                    reason: "the tool needs sampling (an LLM completion from the client), \
-                             which Switchboard does not offer"
+                    reason: "the server needs sampling (an LLM completion from the client) \
+                             to finish, which Switchboard does not offer"
                         .to_owned(),
                 });
             }
