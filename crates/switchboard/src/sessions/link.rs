@@ -90,6 +90,9 @@ pub struct Link {
     events: broadcast::Sender<UpstreamEvent>,
     /// Cancelled by [`Link::close`]: wakes every call waiting on this link.
     closing: CancellationToken,
+    /// Each new upstream opens its change subscription before it is used
+    /// ([`Upstream::listen`]); set on a server's shared link, whose changes the hub follows.
+    listens: bool,
 }
 
 struct Current {
@@ -140,12 +143,20 @@ impl Link {
             connecting: tokio::sync::Mutex::new(()),
             events,
             closing: CancellationToken::new(),
+            listens: false,
         }
     }
 
-    /// A link over an upstream that is already connected.
-    pub fn with_upstream(server: Arc<ServerConfig>, dial: Dial, upstream: Upstream) -> Link {
-        let link = Link::new(server, None, dial);
+    /// A link over an upstream that is already connected (and listening, if `listens`),
+    /// whose later upstreams listen for changes when `listens`.
+    pub fn with_upstream(
+        server: Arc<ServerConfig>,
+        dial: Dial,
+        upstream: Upstream,
+        listens: bool,
+    ) -> Link {
+        let mut link = Link::new(server, None, dial);
+        link.listens = listens;
         link.install(upstream);
         link
     }
@@ -345,6 +356,13 @@ impl Link {
         let mut last = None;
         for attempt in 1..=policy.max_attempts {
             let dial = (self.dial)(self.server.clone(), self.variables.clone());
+            let dial = async {
+                let upstream = dial.await?;
+                if self.listens {
+                    upstream.listen().await;
+                }
+                Ok(upstream)
+            };
             let error = match tokio::time::timeout_at(deadline, dial).await {
                 Ok(Ok(upstream)) => {
                     let (upstream, generation) = self.install(upstream);

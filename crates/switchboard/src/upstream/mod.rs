@@ -11,6 +11,7 @@ mod classify;
 mod handler;
 mod input;
 mod lifecycle;
+mod listen;
 mod outcome;
 mod probe;
 
