@@ -23,7 +23,7 @@ use axum::http::request::Parts;
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+        CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
         DiscoverRequestMethod, DiscoverResult, Implementation, InitializeRequestParams,
         InitializeResult, InitializeResultMethod, InputRequiredResult, JsonObject, ListToolsResult,
         PaginatedRequestParams, ProtocolVersion, Resource, ServerCapabilities, ServerConfig,
@@ -275,6 +275,7 @@ impl TestServer {
                 self.tools_changed(context).await;
                 text(format!("added {added}"))
             }
+            "listening" => text(lock(&self.shared.listeners).len().to_string()),
             "end_listens" => {
                 let open = lock(&self.shared.listeners).len();
                 self.shared.end_listens.notify_waiters();
@@ -484,8 +485,14 @@ impl ServerHandler for TestServer {
     ) -> Result<ListToolsResult, McpError> {
         let tools = self.tools();
         let page_size = self.knobs().page_size;
+        let cacheable = |page: ListToolsResult| match self.knobs().list_ttl {
+            Some(ttl) => page
+                .with_ttl_ms(ttl.as_millis() as u64)
+                .with_cache_scope(CacheScope::Public),
+            None => page,
+        };
         if page_size == 0 {
-            return Ok(ListToolsResult::with_all_items(tools));
+            return Ok(cacheable(ListToolsResult::with_all_items(tools)));
         }
         // The cursor is the index of the page's first tool.
         let start = match request.and_then(|r| r.cursor) {
@@ -499,7 +506,7 @@ impl ServerHandler for TestServer {
         if end < tools.len() {
             page.next_cursor = Some(end.to_string());
         }
-        Ok(page)
+        Ok(cacheable(page))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -814,6 +821,11 @@ fn base_tools(generated: usize) -> Vec<Tool> {
         Tool::new(
             "notify_list_changed",
             "Adds a tool `added_<n>` and sends notifications/tools/list_changed.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "listening",
+            "How many subscriptions/listen streams are open.",
             empty_schema(),
         ),
         Tool::new(

@@ -171,6 +171,12 @@ impl Link {
         self.events.subscribe()
     }
 
+    /// [`Upstream::tools_stale_after`] of the current upstream, if connected.
+    pub fn tools_stale_after(&self) -> Option<Duration> {
+        let current = lock(&self.current);
+        current.upstream.as_ref()?.tools_stale_after()
+    }
+
     /// [`Upstream::tool_changes`] of the current upstream, if connected.
     pub fn tool_changes(&self) -> Option<u64> {
         lock(&self.current)

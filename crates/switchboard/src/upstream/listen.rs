@@ -9,7 +9,7 @@
 //! (a modern per-session connection holds no stream at all while idle).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rmcp::model::{ServerCapabilities, ServerNotification, SubscriptionFilter};
@@ -65,7 +65,10 @@ impl Upstream {
             server: self.server.clone(),
             events: self.events.clone(),
             tool_changes: self.tool_changes.clone(),
+            following: self.follows_tools.clone(),
         };
+        let follows = subscription.acknowledged().tools_list_changed == Some(true);
+        changes.following.store(follows, Ordering::Release);
         tokio::spawn(follow(self.peer.clone(), filter, subscription, changes));
         true
     }
@@ -87,6 +90,8 @@ struct Changes {
     server: Arc<str>,
     events: broadcast::Sender<UpstreamEvent>,
     tool_changes: Arc<AtomicU64>,
+    /// [`Upstream::follows_tools`]: cleared when the stream is gone for good.
+    following: Arc<AtomicBool>,
 }
 
 impl Changes {
@@ -102,8 +107,19 @@ impl Changes {
 async fn follow(
     peer: Peer<RoleClient>,
     filter: SubscriptionFilter,
-    mut subscription: Subscription,
+    subscription: Subscription,
     changes: Changes,
+) {
+    forward(&peer, &filter, subscription, &changes).await;
+    // Without a stream, the tools' `ttlMs` says when to list them again.
+    changes.following.store(false, Ordering::Release);
+}
+
+async fn forward(
+    peer: &Peer<RoleClient>,
+    filter: &SubscriptionFilter,
+    mut subscription: Subscription,
+    changes: &Changes,
 ) {
     let mut pauses = RELISTEN.iter();
     loop {

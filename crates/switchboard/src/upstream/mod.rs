@@ -12,6 +12,7 @@ mod handler;
 mod input;
 mod lifecycle;
 mod listen;
+mod listing;
 mod outcome;
 mod probe;
 
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientRequest, JsonObject,
-    RequestId, ServerResult, Tool,
+    RequestId, ServerResult,
 };
 use rmcp::service::{ClientCacheConfig, Peer, PeerRequestOptions, RoleClient, RunningService};
 use rmcp::transport::IntoTransport;
@@ -32,6 +33,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 pub use handler::UpstreamEvent;
+pub use listing::CacheHints;
 pub use outcome::{CallOutcome, Content};
 use probe::DiscoverProbe;
 
@@ -260,6 +262,10 @@ pub struct Upstream {
     /// Tool names from the last successful `list_tools`, to tell an unknown tool from a
     /// call the server rejected.
     listed_tools: Mutex<Option<HashSet<String>>>,
+    /// What the last `tools/list` said about caching it.
+    tools_cache: Mutex<CacheHints>,
+    /// A `subscriptions/listen` stream brings this server's tool changes.
+    follows_tools: Arc<AtomicBool>,
     /// The connection speaks 2026-07-28 (opened with `server/discover`).
     modern: bool,
     /// What to answer a server asking for input (input-required results).
@@ -336,6 +342,8 @@ impl Upstream {
             events,
             tool_changes,
             listed_tools: Mutex::new(None),
+            tools_cache: Mutex::new(CacheHints::default()),
+            follows_tools: Arc::default(),
             modern: !peer_speaks_initialize,
             elicitation: server.elicitation,
             roots: server.roots.clone(),
@@ -383,31 +391,6 @@ impl Upstream {
         self.peer
             .peer_info()
             .and_then(|info| info.server_info.clone())
-    }
-
-    /// Every tool the server has (all pages), within `list_timeout`.
-    pub async fn list_tools(&self) -> Result<Vec<Tool>, Error> {
-        self.check_usable()?;
-        let budget = self.list_timeout;
-        match tokio::time::timeout(budget, self.peer.list_all_tools()).await {
-            Ok(Ok(tools)) => {
-                let names = tools.iter().map(|t| t.name.to_string()).collect();
-                *lock(&self.listed_tools) = Some(names);
-                Ok(tools)
-            }
-            Ok(Err(e)) => Err(classify::from_service(
-                self.target(),
-                e,
-                Phase::ListTools,
-                budget,
-                None,
-            )),
-            Err(_) => Err(Error::Timeout {
-                server: self.server.to_string(),
-                phase: Phase::ListTools,
-                after: budget,
-            }),
-        }
     }
 
     /// Calls `tool` with `arguments`, finishing by `deadline`. A deadline already passed

@@ -315,23 +315,26 @@ async fn tools_changed_on_a_listen_stream_over_stateless_http_swaps_the_catalogu
     tools_changed_swaps_the_catalogue(ServerConfig::url("kit", kit.url.clone())).await;
 }
 
-/// The server ends its listen streams; the hub opens one again, lists once more for the
-/// gap, and still hears the next change.
+/// The server ends its listen streams; the hub opens one again and still hears the next
+/// change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listen_stream_the_server_ends_is_opened_again() {
     let kit = TestkitProcess::start("streamable-http-stateless", &MODERN);
     let hub = start(vec![ServerConfig::url("kit", kit.url.clone())]).await;
-    let mut events = hub.subscribe();
+    assert_eq!(call_text(&hub, "kit__listening", json!({})).await, "1");
     assert_eq!(
         call_text(&hub, "kit__end_listens", json!({})).await,
         "ended 1"
     );
-    // The gap since the old stream ended is covered by a relisting.
-    let event = tokio::time::timeout(STEP, events.recv()).await;
-    assert!(
-        event.is_ok(),
-        "a relisting after the stream was opened again"
-    );
+    let reopened = async {
+        while call_text(&hub, "kit__listening", json!({})).await != "1" {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(STEP, reopened)
+        .await
+        .expect("the stream opened again");
+    let mut events = hub.subscribe();
     call_text(&hub, "kit__notify_list_changed", json!({})).await;
     let wait = async {
         while hub.catalog().get("kit__added_1").is_none() {
@@ -341,10 +344,37 @@ async fn a_listen_stream_the_server_ends_is_opened_again() {
     tokio::time::timeout(STEP, wait)
         .await
         .expect("the change heard on the new stream");
-    assert_eq!(
-        call_text(&hub, "kit__end_listens", json!({})).await,
-        "ended 1"
+    hub.close().await;
+}
+
+/// With no listen stream (a hub not following changes), a 2026-07-28 list is listed again
+/// when its `ttlMs` runs out: the tool added meanwhile appears without any notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_is_listed_again_when_its_ttl_runs_out() {
+    let kit = TestkitProcess::start(
+        "streamable-http-stateless",
+        &["--lifecycle", "modern", "--list-ttl", "1s"],
     );
+    let settings = HubSettings {
+        follow_changes: false,
+        ..HubSettings::default()
+    };
+    let hub = Hub::builder()
+        .settings(settings)
+        .servers(vec![ServerConfig::url("kit", kit.url.clone())])
+        .start()
+        .await
+        .expect("hub");
+    let mut events = hub.subscribe();
+    call_text(&hub, "kit__notify_list_changed", json!({})).await;
+    let wait = async {
+        while hub.catalog().get("kit__added_1").is_none() {
+            events.recv().await.expect("event");
+        }
+    };
+    tokio::time::timeout(STEP, wait)
+        .await
+        .expect("the list listed again after its ttlMs");
     hub.close().await;
 }
 
