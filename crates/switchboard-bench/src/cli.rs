@@ -64,6 +64,11 @@ impl Transport {
     /// What runs when no `--transport` is given.
     pub const ALL: [Transport; 3] = [Transport::Stdio, Transport::StreamableHttp, Transport::Sse];
 
+    /// The server speaks only 2026-07-28.
+    pub fn is_modern(self) -> bool {
+        matches!(self, Transport::StdioModern | Transport::StreamableHttpModern)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Stdio => "stdio",

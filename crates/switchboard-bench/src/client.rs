@@ -1,6 +1,6 @@
 //! The two things being compared, behind one `call`: a bare rmcp client used the plain way
-//! (`().serve_with_lifecycle(transport, Auto)`: `server/discover`, else `initialize`, as the
-//! engine does; then `RunningService::call_tool`), and Switchboard's engine the
+//! (`().serve_with_lifecycle(transport, mode)`: `initialize`, or `server/discover` for a
+//! server speaking only 2026-07-28; then `RunningService::call_tool`), and Switchboard's engine the
 //! way applications use it (`Hub::builder()…start()` with the one server, then `Hub::call` by
 //! exposed name: catalogue lookup, argument check against the schema, the server's link, and
 //! `Upstream::call_tool` with a deadline). Plus engine variants assembled from the engine's
@@ -39,6 +39,14 @@ pub enum Target {
     Stdio { program: PathBuf, args: Vec<String> },
     /// An HTTP endpoint; `/sse` at the end means legacy SSE, else Streamable HTTP.
     Url(String),
+}
+
+/// A target and the MCP lifecycle the bare rmcp client opens with it (the engine probes).
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub target: Target,
+    /// The server speaks only 2026-07-28: rmcp opens with `server/discover`.
+    pub modern: bool,
 }
 
 impl Target {
@@ -100,13 +108,14 @@ pub enum Client {
 }
 
 impl Client {
-    /// Connects a client of `kind` to `target` (within 20 s).
+    /// Connects a client of `kind` to `endpoint` (within 20 s).
     pub async fn connect(
         kind: Kind,
-        target: &Target,
+        endpoint: &Endpoint,
         connector: &Connector,
     ) -> anyhow::Result<Self> {
-        tokio::time::timeout(CONNECT_LIMIT, Self::connect_inner(kind, target, connector))
+        let inner = Self::connect_inner(kind, &endpoint.target, endpoint.modern, connector);
+        tokio::time::timeout(CONNECT_LIMIT, inner)
             .await
             .with_context(|| format!("{} did not connect within 20 s", kind.label()))?
     }
@@ -114,6 +123,7 @@ impl Client {
     async fn connect_inner(
         kind: Kind,
         target: &Target,
+        modern: bool,
         connector: &Connector,
     ) -> anyhow::Result<Self> {
         let config = target.server_config("bench");
@@ -136,7 +146,7 @@ impl Client {
                     .collect();
                 Ok(Client::Hub { hub, exposed })
             }
-            Kind::Rmcp => connect_rmcp(target).await,
+            Kind::Rmcp => connect_rmcp(target, modern).await,
             Kind::EnginePerRequest | Kind::EnginePerRequest256 | Kind::Engine256 => {
                 let Target::Url(url) = target else {
                     bail!("{} needs a Streamable HTTP server", kind.label());
@@ -216,14 +226,6 @@ impl Client {
     }
 }
 
-/// rmcp's probing lifecycle: 2026-07-28 when the server speaks it, else `initialize`.
-fn auto() -> ClientLifecycleMode {
-    ClientLifecycleMode::Auto {
-        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-        legacy_version: Some(ProtocolVersion::V_2025_11_25),
-    }
-}
-
 /// The size of the outcome's first block, when it is text.
 fn first_text_len(outcome: &switchboard::CallOutcome) -> usize {
     outcome
@@ -233,7 +235,13 @@ fn first_text_len(outcome: &switchboard::CallOutcome) -> usize {
         .map_or(0, str::len)
 }
 
-async fn connect_rmcp(target: &Target) -> anyhow::Result<Client> {
+async fn connect_rmcp(target: &Target, modern: bool) -> anyhow::Result<Client> {
+    let lifecycle = match modern {
+        true => ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        },
+        false => ClientLifecycleMode::Initialize,
+    };
     match target {
         Target::Stdio { program, args } => {
             let mut child = Command::new(program)
@@ -247,7 +255,7 @@ async fn connect_rmcp(target: &Target) -> anyhow::Result<Client> {
             let stdout = child.stdout.take().context("stdout not piped")?;
             let stdin = child.stdin.take().context("stdin not piped")?;
             let service =
-                ().serve_with_lifecycle((stdout, stdin), auto())
+                ().serve_with_lifecycle((stdout, stdin), lifecycle)
                     .await
                     .context("rmcp initialize")?;
             Ok(Client::Rmcp {
@@ -269,7 +277,7 @@ async fn connect_rmcp(target: &Target) -> anyhow::Result<Client> {
                 }
                 _ => {
                     let transport = StreamableHttpClientTransport::from_uri(url.as_str());
-                    ().serve_with_lifecycle(transport, auto())
+                    ().serve_with_lifecycle(transport, lifecycle)
                         .await
                         .context("rmcp initialize")?
                 }

@@ -8,7 +8,7 @@ use rmcp::model::JsonObject;
 use switchboard::Connector;
 
 use crate::cli::PayloadArgs;
-use crate::client::{Client, Kind, Target};
+use crate::client::{Client, Endpoint, Kind, Target};
 use crate::load::{self, RunResult};
 use crate::measure::{self, median};
 use crate::report::{Report, Row, note};
@@ -33,6 +33,10 @@ pub async fn run(args: PayloadArgs) -> anyhow::Result<()> {
                 program: testkit.clone(),
                 args: stdio_args_for(transport),
             },
+        };
+        let target = Endpoint {
+            target,
+            modern: transport.is_modern(),
         };
         let client = Arc::new(Client::connect(Kind::Engine, &target, &connector).await?);
         for &bytes in &args.bytes {
