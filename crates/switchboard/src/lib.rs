@@ -83,6 +83,7 @@ mod deadline;
 pub mod discovery;
 mod error;
 pub mod hub;
+pub mod interaction;
 mod sessions;
 mod sync;
 mod transport;
@@ -100,6 +101,7 @@ pub use error::{Delivery, Error, ErrorClass, ErrorReport, Phase};
 pub use hub::{
     Health, Hub, HubEvent, HubSettings, Overall, ServerHealth, ServerState, SourceHealth,
 };
+pub use interaction::{CallOptions, CallProgress, InputHandler};
 pub use sessions::Session;
 pub use upstream::{CallOutcome, Connector, Content};
 
