@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use switchboard::CallProgress;
 use switchboard::hub::Progress;
 
 const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -153,6 +154,62 @@ impl Board {
             live.rows.lock().unwrap_or_else(|e| e.into_inner()).erase();
         }
     }
+}
+
+/// A call's progress as one line on stderr, redrawn in place with each notification and
+/// erased when the call ends; nothing unless stderr is a terminal.
+pub struct CallLine {
+    tool: String,
+    live: bool,
+    drawn: Mutex<bool>,
+}
+
+impl CallLine {
+    pub fn new(tool: &str) -> CallLine {
+        CallLine {
+            tool: tool.to_owned(),
+            live: std::io::stderr().is_terminal(),
+            drawn: Mutex::new(false),
+        }
+    }
+
+    /// Draws `progress` over the last drawing.
+    pub fn show(&self, progress: &CallProgress) {
+        if !self.live {
+            return;
+        }
+        let mut drawn = self.drawn.lock().unwrap_or_else(|e| e.into_inner());
+        let text = format!("{}: {}", self.tool, describe(progress));
+        write_stderr(&format!("\r\x1b[2K{}", clip(&text)));
+        *drawn = true;
+    }
+
+    /// Erases the line (before a question, and when the call ends).
+    pub fn clear(&self) {
+        let mut drawn = self.drawn.lock().unwrap_or_else(|e| e.into_inner());
+        if std::mem::take(&mut *drawn) {
+            write_stderr("\r\x1b[2K");
+        }
+    }
+}
+
+/// `3/10 (30%) copying files`, `3 copying files` without a total.
+fn describe(progress: &CallProgress) -> String {
+    let mut text = match progress.total {
+        Some(total) if total > 0.0 => format!(
+            "{}/{} ({:.0}%)",
+            progress.progress,
+            total,
+            100.0 * progress.progress / total
+        ),
+        _ => progress.progress.to_string(),
+    };
+    if let Some(message) = &progress.message {
+        let message: String = message.chars().filter(|c| !c.is_control()).collect();
+        text.push(' ');
+        text.push_str(&message);
+    }
+    text
 }
 
 impl Rows {

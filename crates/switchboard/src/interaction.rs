@@ -25,8 +25,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde_json::Value;
+
+/// What [`InputHandler`]'s methods return: a boxed, sendable future (`Box::pin(async
+/// move { ... })`).
+pub use futures::future::BoxFuture;
 
 use crate::JsonObject;
 use crate::deadline::Deadline;
@@ -36,8 +39,9 @@ use crate::upstream::Content;
 /// the safe answer, so implement only what you answer.
 ///
 /// ```
-/// use futures::future::BoxFuture;
-/// use switchboard::interaction::{ElicitAnswer, ElicitMode, ElicitRequest, InputHandler};
+/// use switchboard::interaction::{
+///     BoxFuture, ElicitAnswer, ElicitMode, ElicitRequest, InputHandler,
+/// };
 ///
 /// /// Fills every form with the same name.
 /// struct Ada;
@@ -64,7 +68,8 @@ pub trait InputHandler: Send + Sync + 'static {
     }
 
     /// Whether [`InputHandler::sample`] answers (the client then offers sampling).
-    /// Default: no.
+    /// Default: no. A server may ask anyway (2026-07-28 servers put requests in their
+    /// results whatever was offered); `sample` is then called all the same.
     fn answers_sampling(&self) -> bool {
         false
     }

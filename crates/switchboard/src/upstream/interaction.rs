@@ -363,7 +363,9 @@ pub(crate) async fn sample(
     params: &CreateMessageRequestParams,
 ) -> Result<CreateMessageResult, ErrorData> {
     let answer = match (input, serde_json::to_value(params)) {
-        (Some(input), Ok(Value::Object(params))) if input.answers_sampling() => {
+        // Asked even when it said it does not answer (the default declines): a 2026-07-28
+        // server asks whatever was offered, and a handler may want to say why it declines.
+        (Some(input), Ok(Value::Object(params))) => {
             let request = SamplingRequest {
                 server: server.to_owned(),
                 params,

@@ -55,7 +55,12 @@ impl InputHandler for Signed {
 
     fn sample(&self, request: SamplingRequest) -> BoxFuture<'_, SamplingAnswer> {
         let answer = format!("{} says: {}", self.name, request.text());
-        Box::pin(async move { SamplingAnswer::text(self.name, answer) })
+        Box::pin(async move {
+            match self.sampling {
+                true => SamplingAnswer::text(self.name, answer),
+                false => SamplingAnswer::Decline,
+            }
+        })
     }
 }
 
