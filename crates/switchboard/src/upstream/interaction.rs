@@ -51,8 +51,9 @@ pub(crate) struct CallContext {
     on_progress: Option<OnProgress>,
     /// The session's handler, else the hub's.
     pub(crate) input: Option<Arc<dyn InputHandler>>,
-    /// The last progress passed on (notifications are handled concurrently by rmcp).
-    last_progress: Mutex<Option<f64>>,
+    /// The last progress passed on, and for which request (notifications are handled
+    /// concurrently by rmcp; each input-required round is a new request, counting anew).
+    last_progress: Mutex<Option<(ProgressToken, f64)>>,
 }
 
 impl CallContext {
@@ -99,10 +100,13 @@ impl CallContext {
     /// not advance is dropped) and push the deadline out if the call asked for it.
     fn progressed(&self, params: &ProgressNotificationParam) {
         let mut last = lock(&self.last_progress);
-        if last.is_some_and(|last| params.progress <= last) {
+        let stale = last.as_ref().is_some_and(|(token, last)| {
+            *token == params.progress_token && params.progress <= *last
+        });
+        if stale {
             return;
         }
-        *last = Some(params.progress);
+        *last = Some((params.progress_token.clone(), params.progress));
         if let Some((timeout, ceiling)) = self.reset {
             let moved = (Instant::now() + timeout).min(ceiling);
             self.deadline.send_if_modified(|deadline| {
@@ -391,4 +395,71 @@ pub(crate) async fn sample(
             None,
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use rmcp::model::{NumberOrString, ProgressNotificationParam, ProgressToken};
+    use tokio::time::Instant;
+
+    use super::{CallContext, Calls};
+    use crate::interaction::OnProgress;
+
+    fn progress(token: i64, progress: f64) -> ProgressNotificationParam {
+        ProgressNotificationParam::new(ProgressToken(NumberOrString::Number(token)), progress)
+    }
+
+    #[tokio::test]
+    async fn progress_moves_the_deadline_out_by_the_timeout_but_never_past_the_ceiling() {
+        let start = Instant::now();
+        let timeout = Duration::from_secs(10);
+        let ceiling = start + Duration::from_secs(60);
+        let call = CallContext::new(start + timeout, Some((timeout, ceiling)), None, None);
+        assert_eq!(call.deadline(), start + timeout);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        call.progressed(&progress(1, 1.0));
+        assert!(call.deadline() >= start + timeout + Duration::from_millis(20));
+        assert!(call.deadline() <= Instant::now() + timeout);
+        // Never past the ceiling, and a first deadline past it is cut to it.
+        let ceiling = start + Duration::from_secs(5);
+        let capped = CallContext::new(start + timeout, Some((timeout, ceiling)), None, None);
+        assert_eq!(capped.deadline(), ceiling);
+        capped.progressed(&progress(1, 1.0));
+        assert_eq!(capped.deadline(), ceiling);
+        // A fixed deadline does not move.
+        let fixed = CallContext::fixed(start + timeout);
+        fixed.progressed(&progress(1, 3.0));
+        assert_eq!(fixed.deadline(), start + timeout);
+    }
+
+    #[tokio::test]
+    async fn progress_reaches_its_call_in_order_even_when_it_arrives_before_registration() {
+        let seen: Arc<Mutex<Vec<f64>>> = Arc::default();
+        let sink = seen.clone();
+        let on_progress: OnProgress = Arc::new(move |p| sink.lock().unwrap().push(p.progress));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let call = CallContext::new(deadline, None, Some(on_progress), None);
+        let calls = Calls::default();
+        let sending = calls.sending();
+        calls.progress(progress(7, 1.0));
+        calls.progress(progress(8, 5.0)); // another call's
+        let token = ProgressToken(NumberOrString::Number(7));
+        let id = rmcp::model::RequestId::Number(1);
+        let registered = calls.register(&id, &token, &call);
+        drop(sending);
+        calls.progress(progress(7, 3.0));
+        calls.progress(progress(7, 2.0)); // late: dropped
+        calls.progress(progress(7, 4.0));
+        calls.progress(progress(7, 4.0)); // not an advance: dropped
+        drop(registered);
+        calls.progress(progress(7, 9.0)); // after the request: nobody
+        // The next round of the same call is a new request, counting anew.
+        let token = ProgressToken(NumberOrString::Number(9));
+        let _again = calls.register(&rmcp::model::RequestId::Number(2), &token, &call);
+        calls.progress(progress(9, 1.0));
+        assert_eq!(*seen.lock().unwrap(), [1.0, 3.0, 4.0, 1.0]);
+    }
 }
