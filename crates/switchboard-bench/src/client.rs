@@ -1,5 +1,6 @@
 //! The two things being compared, behind one `call`: a bare rmcp client used the plain way
-//! (`().serve(transport)`, then `RunningService::call_tool`), and Switchboard's engine the
+//! (`().serve_with_lifecycle(transport, Auto)`: `server/discover`, else `initialize`, as the
+//! engine does; then `RunningService::call_tool`), and Switchboard's engine the
 //! way applications use it (`Hub::builder()…start()` with the one server, then `Hub::call` by
 //! exposed name: catalogue lookup, argument check against the schema, the server's link, and
 //! `Upstream::call_tool` with a deadline). Plus engine variants assembled from the engine's
@@ -14,11 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, JsonObject};
+use rmcp::model::{CallToolRequestParams, JsonObject, ProtocolVersion};
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientLifecycleMode, ClientServiceExt};
 use switchboard::config::HttpConnections;
 use switchboard::internals::sse::SseClientTransport;
 use switchboard::internals::{Upstream, http};
@@ -215,6 +216,14 @@ impl Client {
     }
 }
 
+/// rmcp's probing lifecycle: 2026-07-28 when the server speaks it, else `initialize`.
+fn auto() -> ClientLifecycleMode {
+    ClientLifecycleMode::Auto {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        legacy_version: Some(ProtocolVersion::V_2025_11_25),
+    }
+}
+
 /// The size of the outcome's first block, when it is text.
 fn first_text_len(outcome: &switchboard::CallOutcome) -> usize {
     outcome
@@ -237,7 +246,10 @@ async fn connect_rmcp(target: &Target) -> anyhow::Result<Client> {
                 .with_context(|| format!("cannot start {}", program.display()))?;
             let stdout = child.stdout.take().context("stdout not piped")?;
             let stdin = child.stdin.take().context("stdin not piped")?;
-            let service = ().serve((stdout, stdin)).await.context("rmcp initialize")?;
+            let service =
+                ().serve_with_lifecycle((stdout, stdin), auto())
+                    .await
+                    .context("rmcp initialize")?;
             Ok(Client::Rmcp {
                 service,
                 _child: Some(child),
@@ -251,11 +263,15 @@ async fn connect_rmcp(target: &Target) -> anyhow::Result<Client> {
                         SseClientTransport::connect(reqwest::Client::new(), url, vec![])
                             .await
                             .context("legacy SSE connect")?;
-                    ().serve(transport).await.context("rmcp initialize")?
+                    ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+                        .await
+                        .context("rmcp initialize")?
                 }
                 _ => {
                     let transport = StreamableHttpClientTransport::from_uri(url.as_str());
-                    ().serve(transport).await.context("rmcp initialize")?
+                    ().serve_with_lifecycle(transport, auto())
+                        .await
+                        .context("rmcp initialize")?
                 }
             };
             Ok(Client::Rmcp {

@@ -199,7 +199,7 @@ impl Source {
 
     /// The settings the hub runs with: the config's, or for `--url`, `--stdio` and the demo
     /// only their naming. One shot, so nothing would be left running to retry a skipped
-    /// server.
+    /// server, and no change to the tools would be seen.
     fn settings(&self) -> HubSettings {
         let mut settings = match self {
             Source::Config(config) => HubSettings::from(config),
@@ -209,6 +209,7 @@ impl Source {
             },
         };
         settings.registration.retry_skipped = false;
+        settings.follow_changes = false;
         settings
     }
 }

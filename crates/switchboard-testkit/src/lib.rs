@@ -54,6 +54,9 @@ pub struct Knobs {
     pub notify_after: Option<Duration>,
     /// Which MCP lifecycles it speaks.
     pub lifecycle: Lifecycle,
+    /// `ttlMs` on every `tools/list` page (with `cacheScope: "public"`), for clients
+    /// that follow no listen stream.
+    pub list_ttl: Option<Duration>,
 }
 
 /// The MCP lifecycles a test server speaks.

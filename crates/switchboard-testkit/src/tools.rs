@@ -23,13 +23,13 @@ use axum::http::request::Parts;
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+        CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
         DiscoverRequestMethod, DiscoverResult, Implementation, InitializeRequestParams,
         InitializeResult, InitializeResultMethod, InputRequiredResult, JsonObject, ListToolsResult,
-        PaginatedRequestParams, ProtocolVersion, Resource, ServerCapabilities, ServerConfig, Tool,
-        ToolAnnotations,
+        PaginatedRequestParams, ProtocolVersion, Resource, ServerCapabilities, ServerConfig,
+        ServerNotification, SubscriptionFilter, Tool, ToolAnnotations, ToolListChangedNotification,
     },
-    service::{NotificationContext, RequestContext},
+    service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSink},
     transport::streamable_http_server::session::{SessionManager, local::LocalSessionManager},
 };
 use serde_json::{Value, json};
@@ -56,6 +56,10 @@ struct Shared {
     grandchildren: Mutex<Vec<std::process::Child>>,
     /// Stateful Streamable HTTP only: the sessions, so `expire_session` can end one.
     http_sessions: OnceLock<Arc<LocalSessionManager>>,
+    /// Open `subscriptions/listen` streams (2026-07-28 clients), by request id.
+    listeners: Mutex<Vec<SubscriptionSink>>,
+    /// Wakes every open `subscriptions/listen` to end it gracefully (`end_listens`).
+    end_listens: tokio::sync::Notify,
 }
 
 /// The Switchboard test MCP server. Cheap to clone; clones share counters.
@@ -87,6 +91,8 @@ impl TestServer {
                 cancelled: Mutex::new(BTreeMap::new()),
                 grandchildren: Mutex::new(Vec::new()),
                 http_sessions: OnceLock::new(),
+                listeners: Mutex::new(Vec::new()),
+                end_listens: tokio::sync::Notify::new(),
             }),
             session: new_id().into(),
         }
@@ -144,6 +150,27 @@ impl TestServer {
             "A tool added at runtime: echoes `message`.",
         ));
         name
+    }
+
+    /// Says the tools changed: unasked to a classic client (which initialized this
+    /// session), and on every open `subscriptions/listen` stream that asked for it.
+    async fn tools_changed(&self, context: &RequestContext<RoleServer>) {
+        let classic = context
+            .peer
+            .peer_info()
+            .is_some_and(|client| client.protocol_version.has_initialize());
+        if classic && let Err(error) = context.peer.notify_tool_list_changed().await {
+            tracing::warn!(%error, "could not send tools/list_changed");
+        }
+        let listeners = lock(&self.shared.listeners).clone();
+        for sink in listeners {
+            let changed = ServerNotification::ToolListChangedNotification(
+                ToolListChangedNotification::default(),
+            );
+            if let Err(error) = sink.send(changed).await {
+                tracing::debug!(%error, "could not send tools/list_changed on a listen stream");
+            }
+        }
     }
 
     fn find_tool(&self, name: &str) -> Option<Tool> {
@@ -245,10 +272,14 @@ impl TestServer {
             }
             "notify_list_changed" => {
                 let added = self.add_tool();
-                if let Err(error) = context.peer.notify_tool_list_changed().await {
-                    tracing::warn!(%error, "could not send tools/list_changed");
-                }
+                self.tools_changed(context).await;
                 text(format!("added {added}"))
+            }
+            "listening" => text(lock(&self.shared.listeners).len().to_string()),
+            "end_listens" => {
+                let open = lock(&self.shared.listeners).len();
+                self.shared.end_listens.notify_waiters();
+                text(format!("ended {open}"))
             }
             "roots" => {
                 #[allow(deprecated)] // roots (SEP-2577): still what clients answer
@@ -411,6 +442,28 @@ impl ServerHandler for TestServer {
         ))
     }
 
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let mut accepted = SubscriptionFilter::default();
+        accepted.tools_list_changed = requested.tools_list_changed;
+        Some(accepted)
+    }
+
+    /// Keeps the stream open (its sink reachable by `tools_changed`) until the client
+    /// cancels it, or `end_listens` ends it gracefully.
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), McpError> {
+        let id = subscription.sink().id().clone();
+        lock(&self.shared.listeners).push(subscription.sink().clone());
+        tokio::select! {
+            () = subscription.cancelled() => {}
+            () = self.shared.end_listens.notified() => {}
+        }
+        lock(&self.shared.listeners).retain(|sink| sink.id() != &id);
+        Ok(())
+    }
+
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
@@ -418,8 +471,14 @@ impl ServerHandler for TestServer {
     ) -> Result<ListToolsResult, McpError> {
         let tools = self.tools();
         let page_size = self.knobs().page_size;
+        let cacheable = |page: ListToolsResult| match self.knobs().list_ttl {
+            Some(ttl) => page
+                .with_ttl_ms(ttl.as_millis() as u64)
+                .with_cache_scope(CacheScope::Public),
+            None => page,
+        };
         if page_size == 0 {
-            return Ok(ListToolsResult::with_all_items(tools));
+            return Ok(cacheable(ListToolsResult::with_all_items(tools)));
         }
         // The cursor is the index of the page's first tool.
         let start = match request.and_then(|r| r.cursor) {
@@ -433,7 +492,7 @@ impl ServerHandler for TestServer {
         if end < tools.len() {
             page.next_cursor = Some(end.to_string());
         }
-        Ok(page)
+        Ok(cacheable(page))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -750,6 +809,16 @@ fn base_tools(generated: usize) -> Vec<Tool> {
         Tool::new(
             "notify_list_changed",
             "Adds a tool `added_<n>` and sends notifications/tools/list_changed.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "listening",
+            "How many subscriptions/listen streams are open.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "end_listens",
+            "Ends every open subscriptions/listen stream gracefully (2026-07-28 clients).",
             empty_schema(),
         ),
         Tool::new(

@@ -17,7 +17,7 @@ use crate::client::{Client, Kind, Shared, Target};
 use crate::load::{self, RunResult};
 use crate::measure::median;
 use crate::report::{Report, Row, note};
-use crate::server::{HttpServer, stdio_args};
+use crate::server::{HttpServer, stdio_args_for};
 
 /// Calls made by each client before measuring (connections, caches, allocator warm).
 const WARMUP_CALLS: usize = 200;
@@ -60,7 +60,7 @@ pub async fn run(args: CallsArgs) -> anyhow::Result<()> {
                 Some(server) => Target::Url(server.url().to_owned()),
                 None => Target::Stdio {
                     program: testkit.clone(),
-                    args: stdio_args(false),
+                    args: stdio_args_for(transport),
                 },
             };
             measure_target(

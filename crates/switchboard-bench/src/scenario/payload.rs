@@ -12,7 +12,7 @@ use crate::client::{Client, Kind, Target};
 use crate::load::{self, RunResult};
 use crate::measure::{self, median};
 use crate::report::{Report, Row, note};
-use crate::server::{HttpServer, stdio_args};
+use crate::server::{HttpServer, stdio_args_for};
 
 pub async fn run(args: PayloadArgs) -> anyhow::Result<()> {
     super::check_rounds(args.common.rounds)?;
@@ -31,7 +31,7 @@ pub async fn run(args: PayloadArgs) -> anyhow::Result<()> {
             Some(server) => Target::Url(server.url().to_owned()),
             None => Target::Stdio {
                 program: testkit.clone(),
-                args: stdio_args(false),
+                args: stdio_args_for(transport),
             },
         };
         let client = Arc::new(Client::connect(Kind::Engine, &target, &connector).await?);

@@ -71,11 +71,27 @@ use state::{Inner, Listings, State};
 pub const CLOSE_WITHIN: Duration = Duration::from_secs(10);
 
 /// The engine-wide settings a hub runs with (from [`Config`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HubSettings {
     pub catalog: CatalogConfig,
     pub sessions: SessionsConfig,
     pub registration: RegistrationConfig,
+    /// Whether the catalogue follows servers' tool changes. Classic servers send
+    /// `list_changed` unasked; 2026-07-28 servers only on a `subscriptions/listen` stream,
+    /// which the hub opens on each server's shared connection when this is on (default).
+    /// A one-shot user (the CLI) turns it off and saves the round trip.
+    pub follow_changes: bool,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        HubSettings {
+            catalog: CatalogConfig::default(),
+            sessions: SessionsConfig::default(),
+            registration: RegistrationConfig::default(),
+            follow_changes: true,
+        }
+    }
 }
 
 impl From<&Config> for HubSettings {
@@ -84,6 +100,7 @@ impl From<&Config> for HubSettings {
             catalog: config.catalog.clone(),
             sessions: config.sessions.clone(),
             registration: config.registration.clone(),
+            follow_changes: true,
         }
     }
 }
@@ -226,7 +243,7 @@ impl Hub {
                     server: &config.name,
                 });
                 let started = Instant::now();
-                let attempt = register(dial.clone(), config.clone());
+                let attempt = register(dial.clone(), config.clone(), settings.follow_changes);
                 attempts.push(async move { (config, attempt.await, started.elapsed()) });
             } else {
                 progress(Progress::Disabled {
@@ -293,7 +310,12 @@ impl Hub {
             record.last_success = Some(now);
             records.insert(config.name.clone(), record);
             seen.insert(config.name.clone(), listed.seen);
-            let clients = ServerClients::new(config.clone(), dial.clone(), listed.upstream);
+            let clients = ServerClients::new(
+                config.clone(),
+                dial.clone(),
+                listed.upstream,
+                settings.follow_changes,
+            );
             connected.insert(config.name.clone(), Arc::new(clients));
         }
         let retrying = settings.registration.retry_skipped;

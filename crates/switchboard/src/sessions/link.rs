@@ -91,6 +91,9 @@ pub struct Link {
     events: broadcast::Sender<UpstreamEvent>,
     /// Cancelled by [`Link::close`]: wakes every call waiting on this link.
     closing: CancellationToken,
+    /// Each new upstream opens its change subscription before it is used
+    /// ([`Upstream::listen`]); set on a server's shared link, whose changes the hub follows.
+    listens: bool,
 }
 
 struct Current {
@@ -141,12 +144,20 @@ impl Link {
             connecting: tokio::sync::Mutex::new(()),
             events,
             closing: CancellationToken::new(),
+            listens: false,
         }
     }
 
-    /// A link over an upstream that is already connected.
-    pub fn with_upstream(server: Arc<ServerConfig>, dial: Dial, upstream: Upstream) -> Link {
-        let link = Link::new(server, None, dial);
+    /// A link over an upstream that is already connected (and listening, if `listens`),
+    /// whose later upstreams listen for changes when `listens`.
+    pub fn with_upstream(
+        server: Arc<ServerConfig>,
+        dial: Dial,
+        upstream: Upstream,
+        listens: bool,
+    ) -> Link {
+        let mut link = Link::new(server, None, dial);
+        link.listens = listens;
         link.install(upstream);
         link
     }
@@ -159,6 +170,12 @@ impl Link {
     /// reconnect (the tools may differ on the new connection).
     pub fn subscribe(&self) -> broadcast::Receiver<UpstreamEvent> {
         self.events.subscribe()
+    }
+
+    /// [`Upstream::tools_stale_after`] of the current upstream, if connected.
+    pub fn tools_stale_after(&self) -> Option<Duration> {
+        let current = lock(&self.current);
+        current.upstream.as_ref()?.tools_stale_after()
     }
 
     /// [`Upstream::tool_changes`] of the current upstream, if connected.
@@ -362,6 +379,13 @@ impl Link {
         let mut last = None;
         for attempt in 1..=policy.max_attempts {
             let dial = (self.dial)(self.server.clone(), self.variables.clone());
+            let dial = async {
+                let upstream = dial.await?;
+                if self.listens {
+                    upstream.listen().await;
+                }
+                Ok(upstream)
+            };
             let error = match tokio::time::timeout_at(deadline, dial).await {
                 Ok(Ok(upstream)) => {
                     let (upstream, generation) = self.install(upstream);

@@ -106,11 +106,18 @@ impl Drop for InFlight {
 
 impl ServerClients {
     /// Clients of `server`, whose shared connection is `upstream` (already connected).
-    pub fn new(server: Arc<ServerConfig>, dial: Dial, upstream: Upstream) -> ServerClients {
+    /// `follow`: the shared connection listens for changes again after each reconnect (see
+    /// [`Link::with_upstream`]).
+    pub fn new(
+        server: Arc<ServerConfig>,
+        dial: Dial,
+        upstream: Upstream,
+        follow: bool,
+    ) -> ServerClients {
         let pool = (server.session_mode == SessionMode::PerSession)
             .then(|| SessionPool::new(server.clone(), dial.clone()));
         ServerClients {
-            shared: Link::with_upstream(server, dial, upstream),
+            shared: Link::with_upstream(server, dial, upstream, follow),
             pool,
             calls: watch::Sender::new(0),
         }

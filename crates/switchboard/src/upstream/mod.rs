@@ -13,6 +13,8 @@ mod handler;
 mod input;
 pub(crate) mod interaction;
 mod lifecycle;
+mod listen;
+mod listing;
 mod outcome;
 mod probe;
 
@@ -22,20 +24,19 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use rmcp::model::Tool;
 use rmcp::service::{ClientCacheConfig, Peer, RoleClient, RunningService};
 use rmcp::transport::IntoTransport;
 use rmcp::{ClientLifecycleMode, ClientServiceExt};
 use tokio::sync::broadcast;
 
 pub use handler::UpstreamEvent;
+pub use listing::CacheHints;
 pub use outcome::{CallOutcome, Content};
 use probe::DiscoverProbe;
 
 use crate::config::template::{render_env, render_headers};
 use crate::config::{ElicitationPolicy, HttpConnections, ServerConfig, TransportKind, Variables};
 use crate::interaction::InputHandler;
-use crate::sync::lock;
 use crate::transport::http;
 use crate::transport::{sse, stdio};
 use crate::{Error, Phase};
@@ -270,6 +271,10 @@ pub struct Upstream {
     /// Tool names from the last successful `list_tools`, to tell an unknown tool from a
     /// call the server rejected.
     listed_tools: Mutex<Option<HashSet<String>>>,
+    /// What the last `tools/list` said about caching it.
+    tools_cache: Mutex<CacheHints>,
+    /// A `subscriptions/listen` stream brings this server's tool changes.
+    follows_tools: Arc<AtomicBool>,
     /// The connection speaks 2026-07-28 (opened with `server/discover`).
     modern: bool,
     /// What to answer a server asking for input (input-required results).
@@ -368,6 +373,8 @@ impl Upstream {
             events,
             tool_changes,
             listed_tools: Mutex::new(None),
+            tools_cache: Mutex::new(CacheHints::default()),
+            follows_tools: Arc::default(),
             modern: !peer_speaks_initialize,
             elicitation: server.elicitation,
             roots: server.roots.clone(),
@@ -417,31 +424,6 @@ impl Upstream {
         self.peer
             .peer_info()
             .and_then(|info| info.server_info.clone())
-    }
-
-    /// Every tool the server has (all pages), within `list_timeout`.
-    pub async fn list_tools(&self) -> Result<Vec<Tool>, Error> {
-        self.check_usable()?;
-        let budget = self.list_timeout;
-        match tokio::time::timeout(budget, self.peer.list_all_tools()).await {
-            Ok(Ok(tools)) => {
-                let names = tools.iter().map(|t| t.name.to_string()).collect();
-                *lock(&self.listed_tools) = Some(names);
-                Ok(tools)
-            }
-            Ok(Err(e)) => Err(classify::from_service(
-                self.target(),
-                e,
-                Phase::ListTools,
-                budget,
-                None,
-            )),
-            Err(_) => Err(Error::Timeout {
-                server: self.server.to_string(),
-                phase: Phase::ListTools,
-                after: budget,
-            }),
-        }
     }
 
     fn target(&self) -> classify::Target<'_> {
