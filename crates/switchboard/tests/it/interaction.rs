@@ -1,16 +1,18 @@
 //! What servers ask and tell a caller in the middle of a call, through the public API, on
 //! the testkit over stdio and Streamable HTTP, classic (server-to-client requests) and
 //! 2026-07-28 (input-required results carrying the requests): a hub's input handler answers
-//! forms, URLs and sampling; a session's handler wins over the hub's; without one, the
-//! policy declines and sampling is refused. Progress reaches the call's callback in order,
-//! and a deadline that progress resets lets a steadily progressing call run past its base
-//! timeout, but not past its ceiling.
+//! forms, URLs and sampling; a session's handler wins over the hub's (on a shared connection,
+//! concurrently over HTTP, and on the session's own); without one, the policy declines and
+//! sampling is refused. Progress reaches the call's callback in order, and a deadline that
+//! progress resets lets a steadily progressing call run past its base timeout, but not past
+//! its ceiling (where it is cancelled at the server).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
+use switchboard::config::SessionMode;
 use switchboard::hub::HubBuilder;
 use switchboard::interaction::{
     ElicitAnswer, ElicitMode, ElicitRequest, InputHandler, SamplingAnswer, SamplingRequest,
@@ -182,6 +184,20 @@ async fn a_session_handler_answers_its_own_calls_instead_of_the_hub_s() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_s_own_connection_per_session_is_answered_by_its_handler() {
+    for mut kit in kits().await {
+        kit.config.session_mode = SessionMode::PerSession;
+        let label = kit.label;
+        let hub = start(Hub::builder().input_handler(signed("hub")), &kit).await;
+        let session = Session::new("s1", Default::default()).with_input_handler(signed("s1"));
+        let form = answer(&hub, Some(&session), "kit__ask", json!({})).await;
+        assert_eq!(form["content"]["name"], "s1", "{label}: {form}");
+        assert_eq!(hub.session_count("kit"), 1, "{label}");
+        hub.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_calls_of_two_sessions_over_one_http_connection_each_get_their_own_answer() {
     let kit = kits().await.into_iter().find(|k| k.label == "http classic");
     let kit = kit.unwrap();
@@ -312,6 +328,18 @@ async fn progress_pushes_a_resetting_deadline_out_but_never_past_its_ceiling() {
         let capped = CallOptions::new().reset_on_progress(TIMEOUT, ceiling);
         let error = progressing(&hub, 100, capped).await.unwrap_err();
         assert_eq!(error.class(), ErrorClass::Timeout, "{label}: {error}");
+        // ...and is cancelled at the server.
+        let mut cancelled = Value::Null;
+        for _ in 0..100 {
+            let counts = answer(&hub, None, "kit__counts", json!({})).await;
+            cancelled = counts["cancelled"]["progress"].clone();
+            if cancelled.as_u64().is_some_and(|n| n >= 2) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The fixed-deadline call above was cancelled too.
+        assert_eq!(cancelled, json!(2), "{label}");
         // A call whose deadline has passed is not sent, progress or not.
         let executions = || async {
             let counts = answer(&hub, None, "kit__counts", json!({})).await;
