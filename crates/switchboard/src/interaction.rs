@@ -54,7 +54,8 @@ use crate::upstream::Content;
 ///                     let content = serde_json::json!({"name": "Ada"});
 ///                     ElicitAnswer::Accept(content.as_object().cloned())
 ///                 }
-///                 ElicitMode::Url { .. } => ElicitAnswer::Decline,
+///                 // URL mode (and modes this version does not know yet).
+///                 _ => ElicitAnswer::Decline,
 ///             }
 ///         })
 ///     }
