@@ -5,8 +5,8 @@
 //! model). Without a terminal on both stdin and stderr nobody is asked: each server's
 //! `elicitation` policy answers (decline by default).
 //!
-//! Prompts go to stderr, answers come from stdin, one request at a time, with the call's
-//! progress line cleared first. End of input cancels.
+//! Prompts go to stderr, answers come from stdin, one request at a time; the call's progress
+//! line is erased and held while a question is on screen. End of input cancels.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
@@ -28,7 +28,7 @@ pub struct Terminal {
 
 impl Terminal {
     /// A terminal asker when stdin and stderr are both terminals; `None` otherwise (the
-    /// config's policy answers). `line` is cleared before each question.
+    /// config's policy answers). `line` is held while a question is asked.
     pub fn if_interactive(line: Arc<CallLine>) -> Option<Terminal> {
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         interactive.then(|| Terminal {
@@ -46,13 +46,15 @@ impl InputHandler for Terminal {
     fn elicit(&self, request: ElicitRequest) -> BoxFuture<'_, ElicitAnswer> {
         Box::pin(async move {
             let _turn = self.turn.lock().await;
-            self.line.clear();
+            self.line.pause();
             let asked = tokio::task::spawn_blocking(move || {
                 let mut stdin = std::io::stdin().lock();
                 let mut stderr = std::io::stderr().lock();
                 ask(&request, &mut stdin, &mut stderr)
             });
-            asked.await.unwrap_or(ElicitAnswer::Cancel)
+            let answer = asked.await.unwrap_or(ElicitAnswer::Cancel);
+            self.line.resume();
+            answer
         })
     }
 

@@ -161,7 +161,14 @@ impl Board {
 pub struct CallLine {
     tool: String,
     live: bool,
-    drawn: Mutex<bool>,
+    state: Mutex<LineState>,
+}
+
+#[derive(Default)]
+struct LineState {
+    drawn: bool,
+    /// A question is on screen: progress waits.
+    paused: bool,
 }
 
 impl CallLine {
@@ -169,7 +176,7 @@ impl CallLine {
         CallLine {
             tool: tool.to_owned(),
             live: std::io::stderr().is_terminal(),
-            drawn: Mutex::new(false),
+            state: Mutex::default(),
         }
     }
 
@@ -178,18 +185,31 @@ impl CallLine {
         if !self.live {
             return;
         }
-        let mut drawn = self.drawn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.paused {
+            return;
+        }
         let text = format!("{}: {}", self.tool, describe(progress));
         write_stderr(&format!("\r\x1b[2K{}", clip(&text)));
-        *drawn = true;
+        state.drawn = true;
     }
 
-    /// Erases the line (before a question, and when the call ends).
+    /// Erases the line (when the call ends).
     pub fn clear(&self) {
-        let mut drawn = self.drawn.lock().unwrap_or_else(|e| e.into_inner());
-        if std::mem::take(&mut *drawn) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if std::mem::take(&mut state.drawn) {
             write_stderr("\r\x1b[2K");
         }
+    }
+
+    /// Erases the line and draws nothing until [`CallLine::resume`]: a question is asked.
+    pub fn pause(&self) {
+        self.clear();
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).paused = true;
+    }
+
+    pub fn resume(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).paused = false;
     }
 }
 
