@@ -12,6 +12,7 @@ use std::time::Duration;
 
 pub mod cli;
 mod http;
+mod interactive;
 pub mod proxy;
 mod registry;
 mod sse;

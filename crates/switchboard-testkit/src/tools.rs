@@ -281,20 +281,6 @@ impl TestServer {
                 self.shared.end_listens.notify_waiters();
                 text(format!("ended {open}"))
             }
-            "ask" => {
-                // A form whose every field has a default (SEP-1034).
-                let form = json!({"mode": "form", "message": "Who is calling?",
-                    "requestedSchema": {"type": "object", "properties": {
-                        "name": {"type": "string", "default": "Ada"},
-                        "age": {"type": "integer", "default": 36}}}});
-                let params = serde_json::from_value(form).map_err(|e| {
-                    McpError::internal_error(format!("bad elicitation form: {e}"), None)
-                })?;
-                match context.peer.create_elicitation(params).await {
-                    Ok(answer) => text(serde_json::to_string(&answer).unwrap_or_default()),
-                    Err(error) => text(format!("elicitation failed: {error}")),
-                }
-            }
             "roots" => {
                 #[allow(deprecated)] // roots (SEP-2577): still what clients answer
                 let listed = context.peer.list_roots().await;
@@ -547,6 +533,13 @@ impl ServerHandler for TestServer {
             guard.disarm();
             return confirm(request);
         }
+        if crate::interactive::TOOLS.contains(&name.as_str()) {
+            let result = crate::interactive::run(request, &context).await;
+            if result.is_ok() || !context.ct.is_cancelled() {
+                guard.disarm();
+            }
+            return result;
+        }
         let args = request.arguments.unwrap_or_default();
         let result = self.run_tool(&name, &args, &context).await;
         if result.is_ok() || !context.ct.is_cancelled() {
@@ -759,11 +752,6 @@ fn base_tools(generated: usize) -> Vec<Tool> {
             empty_schema(),
         ),
         Tool::new(
-            "ask",
-            "Asks the client for input (a form: name, age, both with defaults) and returns its answer as JSON.",
-            empty_schema(),
-        ),
-        Tool::new(
             "hang",
             "Never returns; counts a cancellation when cancelled.",
             empty_schema(),
@@ -860,6 +848,7 @@ fn base_tools(generated: usize) -> Vec<Tool> {
             empty_schema(),
         ),
     ];
+    tools.extend(crate::interactive::tools());
     tools.extend(
         (0..generated)
             .map(|i| message_tool(format!("tool_{i}"), "Generated tool: echoes `message`.")),

@@ -55,15 +55,13 @@ pub use calls::{CALLS_LOG, CallInfo, CallLayer, TraceCalls};
 pub use health::{ErrorReport, Health, Overall, ServerHealth, ServerState, SourceHealth};
 pub use sources::{Discover, Source};
 
-use crate::JsonObject;
 use crate::catalog::{Catalog, ServerTools};
 use crate::config::{
     CatalogConfig, Config, RegistrationConfig, RegistrationPolicy, ServerConfig, SessionsConfig,
 };
-use crate::deadline::Deadline;
 use crate::error::Error;
-use crate::sessions::{Dial, ServerClients, Session};
-use crate::upstream::CallOutcome;
+use crate::interaction::InputHandler;
+use crate::sessions::{Dial, ServerClients};
 use health::Registration;
 use registration::{Listed, Record, log_skip, policy, register};
 use state::{Inner, Listings, State};
@@ -199,6 +197,7 @@ struct Parts {
     source: Option<Source>,
     dial: Dial,
     layers: Vec<Arc<dyn CallLayer>>,
+    input: Option<Arc<dyn InputHandler>>,
 }
 
 impl Hub {
@@ -214,6 +213,7 @@ impl Hub {
             source,
             dial,
             layers,
+            input,
         } = parts;
         let policy_default = settings.registration.on_error;
         let mut records = BTreeMap::new();
@@ -362,6 +362,7 @@ impl Hub {
             settings,
             dial,
             layers,
+            input,
             start_failures,
             events,
             state: std::sync::Mutex::new(state),
@@ -408,58 +409,6 @@ impl Hub {
     /// Catalogue changes from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
         self.inner().events.subscribe()
-    }
-
-    /// Calls the tool exposed as `name` over the shared connections. Arguments are checked
-    /// against its schema before anything is sent; `deadline` defaults to now + the server's
-    /// `tool_call_timeout`, and a call whose deadline has passed is not sent.
-    pub async fn call(
-        &self,
-        name: &str,
-        arguments: Option<JsonObject>,
-        deadline: Option<Deadline>,
-    ) -> Result<CallOutcome, Error> {
-        self.call_in(None, name, arguments, deadline).await
-    }
-
-    /// [`Hub::call`] on behalf of `session`: `per_session` servers use the session's own
-    /// connection (made with its variables); shared servers the shared one.
-    pub async fn call_in(
-        &self,
-        session: Option<&Session>,
-        name: &str,
-        arguments: Option<JsonObject>,
-        deadline: Option<Deadline>,
-    ) -> Result<CallOutcome, Error> {
-        let inner = self.inner();
-        let tool = inner.catalog().resolve(name)?;
-        let arguments = tool.check_arguments(arguments)?;
-        // Counted as in flight until it returns: a removal drains it before closing.
-        let clients = inner.enter(&tool.server)?;
-        let server = clients.shared().server();
-        let deadline = deadline.map_or_else(
-            || Instant::now() + server.tool_call_timeout,
-            Deadline::tokio,
-        );
-        let repeatable = tool.repeatable();
-        let info = CallInfo {
-            name,
-            server: &tool.server,
-            tool: &tool.original,
-            session: session.map(|s| s.id.as_str()),
-        };
-        for layer in &inner.layers {
-            layer.before(&info)?;
-        }
-        let started = Instant::now();
-        let result = clients
-            .call(session, &tool.original, arguments, repeatable, deadline)
-            .await;
-        let elapsed = started.elapsed();
-        for layer in inner.layers.iter().rev() {
-            layer.after(&info, &result, elapsed);
-        }
-        result
     }
 
     /// Where every server stands, and the one word for the whole hub.

@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ServerConfig;
 use crate::error::{Delivery, Error, ErrorReport, Phase};
 use crate::sync::lock;
+use crate::upstream::interaction::CallContext;
 use crate::upstream::{CallOutcome, Upstream, UpstreamEvent};
 
 /// Opens a new upstream connection to a server, with a session's variables when it has
@@ -195,8 +196,8 @@ impl Link {
         }
     }
 
-    /// Calls `tool` (the server's own name), reconnecting and resending as the module docs
-    /// say. `repeatable`: the tool may run twice (`readOnlyHint` / `idempotentHint`).
+    /// [`Link::call_with`] a fixed deadline (for tests).
+    #[cfg(test)]
     pub async fn call(
         &self,
         tool: &str,
@@ -204,10 +205,26 @@ impl Link {
         repeatable: bool,
         deadline: Instant,
     ) -> Result<CallOutcome, Error> {
+        let call = CallContext::fixed(deadline);
+        self.call_with(tool, arguments, repeatable, &call).await
+    }
+
+    /// Calls `tool` (the server's own name), reconnecting and resending as the module docs
+    /// say. `repeatable`: the tool may run twice (`readOnlyHint` / `idempotentHint`). The
+    /// deadline is `call`'s, read each time it matters (progress may move it); its progress
+    /// and its server's requests go to it.
+    pub async fn call_with(
+        &self,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        repeatable: bool,
+        call: &Arc<CallContext>,
+    ) -> Result<CallOutcome, Error> {
         let mut arguments = arguments;
         let mut sends = 0;
         loop {
-            let Some(connected) = self.unless_closing(self.upstream(deadline)).await else {
+            let connecting = self.upstream(call.deadline());
+            let Some(connected) = self.unless_closing(connecting).await else {
                 return Err(self.closing_error());
             };
             let (upstream, generation) = connected?;
@@ -218,8 +235,8 @@ impl Link {
             } else {
                 arguments.clone()
             };
-            let call = upstream.call_tool(tool, sending, deadline);
-            let Some(result) = self.unless_closing(call).await else {
+            let sent = upstream.call_tool_with(tool, sending, call);
+            let Some(result) = self.unless_closing(sent).await else {
                 return Err(Error::MayHaveRun {
                     source: Box::new(self.closing_error()),
                 });
@@ -244,7 +261,7 @@ impl Link {
                 Next::Fail => return Err(error),
                 Next::Reconnect => {}
                 Next::Pause(pause) => {
-                    if Instant::now() + pause >= deadline {
+                    if Instant::now() + pause >= call.deadline() {
                         return Err(error);
                     }
                     let pause = tokio::time::sleep(pause);

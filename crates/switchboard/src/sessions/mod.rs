@@ -24,20 +24,24 @@ use std::time::Duration;
 
 use rmcp::model::JsonObject;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 pub use link::{Dial, Link, LinkState, LinkStatus};
 pub use pool::SessionPool;
 
 use crate::config::{ServerConfig, SessionMode};
 use crate::error::Error;
+use crate::interaction::InputHandler;
+use crate::upstream::interaction::CallContext;
 use crate::upstream::{CallOutcome, Upstream};
 
-/// The caller's session: its id and the variables its connections are made with.
-#[derive(Debug, Clone)]
+/// The caller's session: its id, the variables its connections are made with, and the
+/// handler that answers what servers ask its calls (elicitation, sampling), which wins over
+/// the hub's.
+#[derive(Clone)]
 pub struct Session {
     pub id: String,
     pub variables: Arc<BTreeMap<String, String>>,
+    input: Option<Arc<dyn InputHandler>>,
 }
 
 impl Session {
@@ -45,7 +49,30 @@ impl Session {
         Session {
             id: id.into(),
             variables: Arc::new(variables),
+            input: None,
         }
+    }
+
+    /// This session's calls are answered by `handler` instead of the hub's (see
+    /// [`crate::interaction`]).
+    pub fn with_input_handler(mut self, handler: impl InputHandler) -> Session {
+        self.input = Some(Arc::new(handler));
+        self
+    }
+
+    /// The session's own input handler, if it has one.
+    pub fn input_handler(&self) -> Option<&Arc<dyn InputHandler>> {
+        self.input.as_ref()
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("variables", &self.variables)
+            .field("input_handler", &self.input.is_some())
+            .finish()
     }
 }
 
@@ -135,20 +162,17 @@ impl ServerClients {
         tool: &str,
         arguments: Option<JsonObject>,
         repeatable: bool,
-        deadline: Instant,
+        call: &Arc<CallContext>,
     ) -> Result<CallOutcome, Error> {
         match (&self.pool, session) {
             (Some(pool), Some(session)) => {
                 let lease = pool.lease(&session.id, &session.variables)?;
-                lease
-                    .link()
-                    .call(tool, arguments, repeatable, deadline)
-                    .await
+                let link = lease.link();
+                link.call_with(tool, arguments, repeatable, call).await
             }
             _ => {
-                self.shared
-                    .call(tool, arguments, repeatable, deadline)
-                    .await
+                let link = &self.shared;
+                link.call_with(tool, arguments, repeatable, call).await
             }
         }
     }

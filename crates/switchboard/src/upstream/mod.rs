@@ -7,9 +7,11 @@
 //! (`notifications/cancelled`). Dropping a call future in flight cancels it too.
 //! [`Upstream::close`] is idempotent and leaves no process behind.
 
+mod call;
 mod classify;
 mod handler;
 mod input;
+pub(crate) mod interaction;
 mod lifecycle;
 mod listen;
 mod listing;
@@ -22,15 +24,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientRequest, JsonObject,
-    RequestId, ServerResult,
-};
-use rmcp::service::{ClientCacheConfig, Peer, PeerRequestOptions, RoleClient, RunningService};
+use rmcp::service::{ClientCacheConfig, Peer, RoleClient, RunningService};
 use rmcp::transport::IntoTransport;
 use rmcp::{ClientLifecycleMode, ClientServiceExt};
 use tokio::sync::broadcast;
-use tokio::time::Instant;
 
 pub use handler::UpstreamEvent;
 pub use listing::CacheHints;
@@ -39,7 +36,7 @@ use probe::DiscoverProbe;
 
 use crate::config::template::{render_env, render_headers};
 use crate::config::{ElicitationPolicy, HttpConnections, ServerConfig, TransportKind, Variables};
-use crate::sync::lock;
+use crate::interaction::InputHandler;
 use crate::transport::http;
 use crate::transport::{sse, stdio};
 use crate::{Error, Phase};
@@ -80,17 +77,28 @@ impl Connector {
         server: &ServerConfig,
         vars: Variables<'_>,
     ) -> Result<Upstream, Error> {
+        self.connect_answering(server, vars, None).await
+    }
+
+    /// [`Connector::connect`] with the handler that answers the server's requests when the
+    /// call they belong to has none (a hub's).
+    pub(crate) async fn connect_answering(
+        &self,
+        server: &ServerConfig,
+        vars: Variables<'_>,
+        input: Option<Arc<dyn InputHandler>>,
+    ) -> Result<Upstream, Error> {
         let budget = server.connect_timeout;
         let mode = self.learned.mode(server);
-        let result =
-            match tokio::time::timeout(budget, self.connect_inner(server, vars, mode)).await {
-                Ok(result) => result,
-                Err(_) => Err(Error::Timeout {
-                    server: server.name.clone(),
-                    phase: Phase::Connect,
-                    after: budget,
-                }),
-            };
+        let connect = self.connect_inner(server, vars, mode, input);
+        let result = match tokio::time::timeout(budget, connect).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout {
+                server: server.name.clone(),
+                phase: Phase::Connect,
+                after: budget,
+            }),
+        };
         self.learned.record(server, result.as_ref().ok());
         result
     }
@@ -100,6 +108,7 @@ impl Connector {
         server: &ServerConfig,
         vars: Variables<'_>,
         mode: ClientLifecycleMode,
+        input: Option<Arc<dyn InputHandler>>,
     ) -> Result<Upstream, Error> {
         let name = server.name.as_str();
         let template_error = |source| Error::Template {
@@ -117,7 +126,7 @@ impl Connector {
                     ),
                 })?;
                 let mut group = child.group;
-                match Upstream::serve_with(server, (child.stdout, child.stdin), mode).await {
+                match Upstream::serve_with(server, (child.stdout, child.stdin), mode, input).await {
                     Ok(mut upstream) => {
                         upstream.process = tokio::sync::Mutex::new(Some(group));
                         Ok(upstream)
@@ -153,7 +162,7 @@ impl Connector {
                         };
                         classify::from_sse_connect(target, e)
                     })?;
-                Upstream::serve_with(server, transport, mode).await
+                Upstream::serve_with(server, transport, mode, input.clone()).await
             }
             TransportKind::StreamableHttp => {
                 let url = server.url.as_deref().unwrap_or_default();
@@ -180,7 +189,7 @@ impl Connector {
                             },
                         },
                     )?;
-                Upstream::serve_with(server, transport, mode).await
+                Upstream::serve_with(server, transport, mode, input.clone()).await
             }
         }
     }
@@ -271,6 +280,10 @@ pub struct Upstream {
     /// What to answer a server asking for input (input-required results).
     elicitation: ElicitationPolicy,
     roots: Vec<String>,
+    /// The calls in flight (progress and server requests are routed to them).
+    calls: Arc<interaction::Calls>,
+    /// The hub's input handler, for requests no call's handler answers.
+    input: Option<Arc<dyn InputHandler>>,
 }
 
 impl Upstream {
@@ -282,18 +295,33 @@ impl Upstream {
         T: IntoTransport<RoleClient, E, A>,
         E: std::error::Error + Send + Sync + 'static,
     {
+        Upstream::serve_answering(server, transport, None).await
+    }
+
+    /// [`Upstream::serve`] with a hub's input handler.
+    pub(crate) async fn serve_answering<T, E, A>(
+        server: &ServerConfig,
+        transport: T,
+        input: Option<Arc<dyn InputHandler>>,
+    ) -> Result<Upstream, Error>
+    where
+        T: IntoTransport<RoleClient, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
         let mode = match server.transport {
             TransportKind::Sse => ClientLifecycleMode::Initialize,
             _ => lifecycle::probe(),
         };
-        Upstream::serve_with(server, transport, mode).await
+        Upstream::serve_with(server, transport, mode, input).await
     }
 
-    /// [`Upstream::serve`] opening the lifecycle `mode`.
+    /// [`Upstream::serve`] opening the lifecycle `mode`, with `input` answering the server's
+    /// requests when the call they belong to has no handler.
     async fn serve_with<T, E, A>(
         server: &ServerConfig,
         transport: T,
         mode: ClientLifecycleMode,
+        input: Option<Arc<dyn InputHandler>>,
     ) -> Result<Upstream, Error>
     where
         T: IntoTransport<RoleClient, E, A>,
@@ -303,6 +331,7 @@ impl Upstream {
         let address: Option<Arc<str>> = address(server).map(Arc::from);
         let (events, _) = broadcast::channel(16);
         let tool_changes = Arc::new(AtomicU64::new(0));
+        let calls = Arc::new(interaction::Calls::default());
         let handler = Handler {
             server: name.clone(),
             events: events.clone(),
@@ -310,6 +339,8 @@ impl Upstream {
             elicitation: server.elicitation,
             offer: lifecycle::offered(server),
             roots: server.roots.iter().cloned().collect(),
+            calls: calls.clone(),
+            input: input.clone(),
         };
         let service = handler
             .serve_with_lifecycle(DiscoverProbe::new(transport.into_transport()), mode)
@@ -347,6 +378,8 @@ impl Upstream {
             modern: !peer_speaks_initialize,
             elicitation: server.elicitation,
             roots: server.roots.clone(),
+            calls,
+            input,
         })
     }
 
@@ -393,105 +426,10 @@ impl Upstream {
             .and_then(|info| info.server_info.clone())
     }
 
-    /// Calls `tool` with `arguments`, finishing by `deadline`. A deadline already passed
-    /// means the call is not sent. `isError` results are returned as `Ok` with
-    /// `is_error: true`; use [`CallOutcome::into_result`] to treat them as errors.
-    pub async fn call_tool(
-        &self,
-        tool: &str,
-        arguments: Option<JsonObject>,
-        deadline: Instant,
-    ) -> Result<CallOutcome, Error> {
-        let budget = deadline.saturating_duration_since(Instant::now());
-        if budget.is_zero() {
-            return Err(Error::Timeout {
-                server: self.server.to_string(),
-                phase: Phase::CallTool,
-                after: Duration::ZERO,
-            });
-        }
-        self.check_usable()?;
-        let mut params = CallToolRequestParams::new(tool.to_owned());
-        params.arguments = arguments;
-        let mut rounds = 0;
-        loop {
-            // Only a 2026-07-28 server may ask for input and need the call again.
-            let again = self.modern.then(|| params.clone());
-            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-            let budget = deadline.saturating_duration_since(Instant::now());
-            // Failing here, the request never reached the transport: not sent.
-            let handle = self
-                .peer
-                .send_request_with_option(request, PeerRequestOptions::with_timeout(budget))
-                .await
-                .map_err(|_| self.lost_before_sending())?;
-            let guard = CancelOnDrop {
-                peer: &self.peer,
-                id: Some(handle.id.clone()),
-            };
-            let response = handle.await_response().await;
-            guard.disarm();
-            let asked = match (response, again) {
-                (Ok(ServerResult::CallToolResult(result)), _) => {
-                    return Ok(CallOutcome::from(result));
-                }
-                (Ok(ServerResult::InputRequiredResult(asked)), Some(again)) => {
-                    params = again;
-                    asked
-                }
-                (Ok(_), _) => {
-                    return Err(classify::may_have_run(Error::Protocol {
-                        server: self.server.to_string(),
-                        reason: "tools/call returned a result of another type".to_owned(),
-                    }));
-                }
-                (Err(e), _) => {
-                    let error = classify::from_call(self.target(), e, budget, tool);
-                    return Err(self.unknown_or(error, tool).await);
-                }
-            };
-            rounds += 1;
-            if rounds == input::MAX_ROUNDS {
-                return Err(classify::may_have_run(Error::Protocol {
-                    server: self.server.to_string(),
-                    reason: format!("the tool asked for input {rounds} times without finishing"),
-                }));
-            }
-            let requests = asked.input_requests.unwrap_or_default();
-            let roots = &self.roots;
-            params.input_responses =
-                input::answers(&self.server, self.elicitation, roots, requests)
-                    .map_err(classify::may_have_run)?;
-            params.request_state = asked.request_state;
-        }
-    }
-
     fn target(&self) -> classify::Target<'_> {
         classify::Target {
             server: &self.server,
             address: self.address.as_deref(),
-        }
-    }
-
-    /// A server that rejects a call with a JSON-RPC error may simply not have the tool. Tell
-    /// the two apart from the tool list (listed now if it never was): only on this error path.
-    async fn unknown_or(&self, error: Error, tool: &str) -> Error {
-        if !matches!(error, Error::Tool { code: Some(_), .. }) {
-            return error;
-        }
-        if lock(&self.listed_tools).is_none() {
-            let _ = self.list_tools().await;
-        }
-        let unlisted = lock(&self.listed_tools)
-            .as_ref()
-            .is_some_and(|names| !names.contains(tool));
-        if unlisted {
-            Error::UnknownTool {
-                server: self.server.to_string(),
-                tool: tool.to_owned(),
-            }
-        } else {
-            error
         }
     }
 
@@ -548,32 +486,6 @@ impl Upstream {
     /// The process group id of a stdio server (its pid), for diagnostics and tests.
     pub async fn process_id(&self) -> Option<i32> {
         self.process.lock().await.as_ref().and_then(|g| g.pgid())
-    }
-}
-
-/// Sends `notifications/cancelled` for a request whose caller stopped waiting.
-struct CancelOnDrop<'a> {
-    peer: &'a Peer<RoleClient>,
-    id: Option<RequestId>,
-}
-
-impl CancelOnDrop<'_> {
-    fn disarm(mut self) {
-        self.id = None;
-    }
-}
-
-impl Drop for CancelOnDrop<'_> {
-    fn drop(&mut self) {
-        let Some(id) = self.id.take() else { return };
-        let peer = self.peer.clone();
-        let params =
-            CancelledNotificationParam::new(Some(id), Some("the caller stopped waiting".into()));
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let _ = peer.notify_cancelled(params).await;
-            });
-        }
     }
 }
 
