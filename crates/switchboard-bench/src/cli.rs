@@ -66,7 +66,10 @@ impl Transport {
 
     /// The server speaks only 2026-07-28.
     pub fn is_modern(self) -> bool {
-        matches!(self, Transport::StdioModern | Transport::StreamableHttpModern)
+        matches!(
+            self,
+            Transport::StdioModern | Transport::StreamableHttpModern
+        )
     }
 
     pub fn as_str(self) -> &'static str {
