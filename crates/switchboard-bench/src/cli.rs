@@ -54,16 +54,31 @@ pub enum Transport {
     Stdio,
     Sse,
     StreamableHttp,
+    /// stdio, the server speaking only the 2026-07-28 revision (no `initialize`).
+    StdioModern,
+    /// Streamable HTTP without server sessions, the server speaking only 2026-07-28.
+    StreamableHttpModern,
 }
 
 impl Transport {
+    /// What runs when no `--transport` is given.
     pub const ALL: [Transport; 3] = [Transport::Stdio, Transport::StreamableHttp, Transport::Sse];
+
+    /// The server speaks only 2026-07-28.
+    pub fn is_modern(self) -> bool {
+        matches!(
+            self,
+            Transport::StdioModern | Transport::StreamableHttpModern
+        )
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Stdio => "stdio",
             Transport::Sse => "sse",
             Transport::StreamableHttp => "streamable-http",
+            Transport::StdioModern => "stdio-modern",
+            Transport::StreamableHttpModern => "streamable-http-modern",
         }
     }
 }
@@ -173,4 +188,15 @@ pub struct SessionsArgs {
     /// Sessions being created (first calls) at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// The server's revision: `classic` (stateful Streamable HTTP: a server session per
+    /// session) or `modern` (2026-07-28, stateless: no server session).
+    #[arg(long, value_enum, default_value = "classic")]
+    pub lifecycle: LifecycleArg,
+}
+
+/// Which MCP lifecycle the testkit speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LifecycleArg {
+    Classic,
+    Modern,
 }

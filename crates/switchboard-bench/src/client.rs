@@ -1,5 +1,6 @@
 //! The two things being compared, behind one `call`: a bare rmcp client used the plain way
-//! (`().serve(transport)`, then `RunningService::call_tool`), and Switchboard's engine the
+//! (`().serve_with_lifecycle(transport, mode)`: `initialize`, or `server/discover` for a
+//! server speaking only 2026-07-28; then `RunningService::call_tool`), and Switchboard's engine the
 //! way applications use it (`Hub::builder()…start()` with the one server, then `Hub::call` by
 //! exposed name: catalogue lookup, argument check against the schema, the server's link, and
 //! `Upstream::call_tool` with a deadline). Plus engine variants assembled from the engine's
@@ -14,11 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, JsonObject};
+use rmcp::model::{CallToolRequestParams, JsonObject, ProtocolVersion};
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientLifecycleMode, ClientServiceExt};
 use switchboard::config::HttpConnections;
 use switchboard::internals::sse::SseClientTransport;
 use switchboard::internals::{Upstream, http};
@@ -38,6 +39,14 @@ pub enum Target {
     Stdio { program: PathBuf, args: Vec<String> },
     /// An HTTP endpoint; `/sse` at the end means legacy SSE, else Streamable HTTP.
     Url(String),
+}
+
+/// A target and the MCP lifecycle the bare rmcp client opens with it (the engine probes).
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub target: Target,
+    /// The server speaks only 2026-07-28: rmcp opens with `server/discover`.
+    pub modern: bool,
 }
 
 impl Target {
@@ -99,13 +108,14 @@ pub enum Client {
 }
 
 impl Client {
-    /// Connects a client of `kind` to `target` (within 20 s).
+    /// Connects a client of `kind` to `endpoint` (within 20 s).
     pub async fn connect(
         kind: Kind,
-        target: &Target,
+        endpoint: &Endpoint,
         connector: &Connector,
     ) -> anyhow::Result<Self> {
-        tokio::time::timeout(CONNECT_LIMIT, Self::connect_inner(kind, target, connector))
+        let inner = Self::connect_inner(kind, &endpoint.target, endpoint.modern, connector);
+        tokio::time::timeout(CONNECT_LIMIT, inner)
             .await
             .with_context(|| format!("{} did not connect within 20 s", kind.label()))?
     }
@@ -113,6 +123,7 @@ impl Client {
     async fn connect_inner(
         kind: Kind,
         target: &Target,
+        modern: bool,
         connector: &Connector,
     ) -> anyhow::Result<Self> {
         let config = target.server_config("bench");
@@ -135,7 +146,7 @@ impl Client {
                     .collect();
                 Ok(Client::Hub { hub, exposed })
             }
-            Kind::Rmcp => connect_rmcp(target).await,
+            Kind::Rmcp => connect_rmcp(target, modern).await,
             Kind::EnginePerRequest | Kind::EnginePerRequest256 | Kind::Engine256 => {
                 let Target::Url(url) = target else {
                     bail!("{} needs a Streamable HTTP server", kind.label());
@@ -224,7 +235,13 @@ fn first_text_len(outcome: &switchboard::CallOutcome) -> usize {
         .map_or(0, str::len)
 }
 
-async fn connect_rmcp(target: &Target) -> anyhow::Result<Client> {
+async fn connect_rmcp(target: &Target, modern: bool) -> anyhow::Result<Client> {
+    let lifecycle = match modern {
+        true => ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        },
+        false => ClientLifecycleMode::Initialize,
+    };
     match target {
         Target::Stdio { program, args } => {
             let mut child = Command::new(program)
@@ -237,7 +254,10 @@ async fn connect_rmcp(target: &Target) -> anyhow::Result<Client> {
                 .with_context(|| format!("cannot start {}", program.display()))?;
             let stdout = child.stdout.take().context("stdout not piped")?;
             let stdin = child.stdin.take().context("stdin not piped")?;
-            let service = ().serve((stdout, stdin)).await.context("rmcp initialize")?;
+            let service =
+                ().serve_with_lifecycle((stdout, stdin), lifecycle)
+                    .await
+                    .context("rmcp initialize")?;
             Ok(Client::Rmcp {
                 service,
                 _child: Some(child),
@@ -251,11 +271,15 @@ async fn connect_rmcp(target: &Target) -> anyhow::Result<Client> {
                         SseClientTransport::connect(reqwest::Client::new(), url, vec![])
                             .await
                             .context("legacy SSE connect")?;
-                    ().serve(transport).await.context("rmcp initialize")?
+                    ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+                        .await
+                        .context("rmcp initialize")?
                 }
                 _ => {
                     let transport = StreamableHttpClientTransport::from_uri(url.as_str());
-                    ().serve(transport).await.context("rmcp initialize")?
+                    ().serve_with_lifecycle(transport, lifecycle)
+                        .await
+                        .context("rmcp initialize")?
                 }
             };
             Ok(Client::Rmcp {

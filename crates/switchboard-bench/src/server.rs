@@ -49,6 +49,18 @@ pub fn stdio_args(hang_initialize: bool) -> Vec<String> {
     args
 }
 
+/// The testkit flags of a server speaking only 2026-07-28.
+pub const MODERN: [&str; 2] = ["--lifecycle", "modern"];
+
+/// The testkit flags of a stdio server for `transport`.
+pub fn stdio_args_for(transport: Transport) -> Vec<String> {
+    let mut args = stdio_args(false);
+    if transport == Transport::StdioModern {
+        args.extend(MODERN.map(String::from));
+    }
+    args
+}
+
 /// A testkit serving HTTP on 127.0.0.1; killed when dropped.
 pub struct HttpServer {
     url: String,
@@ -94,10 +106,13 @@ impl HttpServer {
         transport: Transport,
     ) -> anyhow::Result<Option<HttpServer>> {
         match transport {
-            Transport::Stdio => Ok(None),
+            Transport::Stdio | Transport::StdioModern => Ok(None),
             Transport::Sse => Ok(Some(HttpServer::start(testkit, "sse", &[]).await?)),
             Transport::StreamableHttp => Ok(Some(
                 HttpServer::start(testkit, "streamable-http", &[]).await?,
+            )),
+            Transport::StreamableHttpModern => Ok(Some(
+                HttpServer::start(testkit, "streamable-http-stateless", &MODERN).await?,
             )),
         }
     }

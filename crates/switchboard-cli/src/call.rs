@@ -1,13 +1,17 @@
-//! `switchboard call`: call one tool and print what it returned.
+//! `switchboard call`: call one tool and print what it returned. While it runs, the server's
+//! progress is a line on stderr (a terminal only, erased at the end); what the server asks is
+//! asked of the person at the terminal (`ask.rs`), else answered by the config's policy.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use switchboard::{CallOutcome, Deadline, Error, JsonObject, Phase};
+use switchboard::{CallOptions, CallOutcome, Deadline, Error, JsonObject, Phase};
 
 use crate::SourceArgs;
+use crate::ask::Terminal;
 use crate::output::{JsonStyle, print_error, print_json};
-use crate::progress::Style;
+use crate::progress::{CallLine, Style};
 use crate::resolve::resolve;
 use crate::source::{EXIT_BAD_INPUT, Source};
 
@@ -37,15 +41,24 @@ pub async fn run(args: &SourceArgs, request: Request<'_>) -> u8 {
         Ok(source) => source.for_tool(request.name),
         Err(code) => return code,
     };
-    let hub = match source.connect(Style::Transient).await {
+    let line = Arc::new(CallLine::new(request.name));
+    let asker = Terminal::if_interactive(line.clone());
+    let hub = match source.connect_asking(Style::Transient, asker).await {
         Ok(hub) => hub,
         Err(code) => return code,
     };
     let code = match resolve(&hub, request.name) {
         Ok(tool) => {
             // The timeout is the call's own; connecting had its connect_timeout.
-            let deadline = request.timeout.map(Deadline::after);
-            let result = hub.call(&tool.name, arguments, deadline).await;
+            let mut options = CallOptions::new().on_progress({
+                let line = line.clone();
+                move |progress| line.show(progress)
+            });
+            if let Some(timeout) = request.timeout {
+                options = options.deadline(Deadline::after(timeout));
+            }
+            let result = hub.call_with(None, &tool.name, arguments, options).await;
+            line.clear();
             report(result, &request)
         }
         Err(code) => code,

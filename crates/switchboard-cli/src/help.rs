@@ -40,6 +40,11 @@ object, arguments the tool's schema rejects: nothing is sent, no tool of that na
 
 A SERVER__TOOL name connects only that server.
 
+When the server asks for input during the call (a form, a URL to open) and stdin and stderr
+are a terminal, you are asked; otherwise the server's `elicitation` setting answers (decline
+by default). Requests for an LLM completion (sampling) are declined. Progress the server
+reports is shown on one line of stderr while the call runs (on a terminal only).
+
 Examples:
   switchboard call demo__add '{\"a\": 2, \"b\": 3}'
   switchboard call demo__echo @args.json --timeout 5s

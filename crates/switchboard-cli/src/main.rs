@@ -3,6 +3,7 @@
 //! This binary parses arguments, asks the engine, and prints. Anything smarter belongs in the
 //! `switchboard` crate.
 
+mod ask;
 mod call;
 mod check;
 mod demo;

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use switchboard::CallProgress;
 use switchboard::hub::Progress;
 
 const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -153,6 +154,82 @@ impl Board {
             live.rows.lock().unwrap_or_else(|e| e.into_inner()).erase();
         }
     }
+}
+
+/// A call's progress as one line on stderr, redrawn in place with each notification and
+/// erased when the call ends; nothing unless stderr is a terminal.
+pub struct CallLine {
+    tool: String,
+    live: bool,
+    state: Mutex<LineState>,
+}
+
+#[derive(Default)]
+struct LineState {
+    drawn: bool,
+    /// A question is on screen: progress waits.
+    paused: bool,
+}
+
+impl CallLine {
+    pub fn new(tool: &str) -> CallLine {
+        CallLine {
+            tool: tool.to_owned(),
+            live: std::io::stderr().is_terminal(),
+            state: Mutex::default(),
+        }
+    }
+
+    /// Draws `progress` over the last drawing.
+    pub fn show(&self, progress: &CallProgress) {
+        if !self.live {
+            return;
+        }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.paused {
+            return;
+        }
+        let text = format!("{}: {}", self.tool, describe(progress));
+        write_stderr(&format!("\r\x1b[2K{}", clip(&text)));
+        state.drawn = true;
+    }
+
+    /// Erases the line (when the call ends).
+    pub fn clear(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if std::mem::take(&mut state.drawn) {
+            write_stderr("\r\x1b[2K");
+        }
+    }
+
+    /// Erases the line and draws nothing until [`CallLine::resume`]: a question is asked.
+    pub fn pause(&self) {
+        self.clear();
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).paused = true;
+    }
+
+    pub fn resume(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).paused = false;
+    }
+}
+
+/// `3/10 (30%) copying files`, `3 copying files` without a total.
+fn describe(progress: &CallProgress) -> String {
+    let mut text = match progress.total {
+        Some(total) if total > 0.0 => format!(
+            "{}/{} ({:.0}%)",
+            progress.progress,
+            total,
+            100.0 * progress.progress / total
+        ),
+        _ => progress.progress.to_string(),
+    };
+    if let Some(message) = &progress.message {
+        let message: String = message.chars().filter(|c| !c.is_control()).collect();
+        text.push(' ');
+        text.push_str(&message);
+    }
+    text
 }
 
 impl Rows {

@@ -11,6 +11,7 @@ use switchboard::hub::{Progress, TraceCalls};
 use switchboard::{Config, Connector, Error, ErrorClass, Hub, HubSettings, ServerConfig};
 
 use crate::SourceArgs;
+use crate::ask::Terminal;
 use crate::output::print_error;
 use crate::progress::{Board, Style};
 
@@ -172,9 +173,14 @@ impl Source {
     /// Connects to every server at once and builds the catalogue, showing progress in
     /// `style`; on failure prints why and returns the exit status.
     pub async fn connect(&self, style: Style) -> Result<Hub, u8> {
+        self.connect_asking(style, None).await
+    }
+
+    /// [`Source::connect`] with `asker` answering what servers ask in the middle of calls.
+    pub async fn connect_asking(&self, style: Style, asker: Option<Terminal>) -> Result<Hub, u8> {
         let board = Board::new(style);
         let started = self
-            .hub_observed(&Connector::new(), &|event| board.show(event))
+            .hub_observed(&Connector::new(), &|event| board.show(event), asker)
             .await;
         board.done();
         started.map_err(|error| start_failed(&error))
@@ -186,12 +192,16 @@ impl Source {
         &self,
         connector: &Connector,
         progress: &(dyn Fn(Progress<'_>) + Sync),
+        asker: Option<Terminal>,
     ) -> Result<Hub, Error> {
         // Each call's timing and outcome, shown with --verbose (INFO).
-        let builder = Hub::builder()
+        let mut builder = Hub::builder()
             .connector(connector.clone())
             .observer(progress)
             .layer(TraceCalls);
+        if let Some(asker) = asker {
+            builder = builder.input_handler(asker);
+        }
         let builder = match self {
             Source::Config(config) => builder.config(config),
             Source::Single(server) => builder.server((**server).clone()),
@@ -202,7 +212,7 @@ impl Source {
 
     /// The settings the hub runs with: the config's, or for `--url`, `--stdio` and the demo
     /// only their naming. One shot, so nothing would be left running to retry a skipped
-    /// server.
+    /// server, and no change to the tools would be seen.
     fn settings(&self) -> HubSettings {
         let mut settings = match self {
             Source::Config(config) => HubSettings::from(config),
@@ -212,6 +222,7 @@ impl Source {
             },
         };
         settings.registration.retry_skipped = false;
+        settings.follow_changes = false;
         settings
     }
 }

@@ -157,10 +157,10 @@ impl Workspace {
             .env_remove("RUST_LOG")
             .env_remove("NO_COLOR")
             .envs(options.env.iter().copied())
-            .stdin(if options.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
+            .stdin(match (&terminal, options.typed) {
+                (Some(pty), Some(_)) => pty.slave(),
+                _ if options.stdin.is_some() => Stdio::piped(),
+                _ => Stdio::null(),
             })
             .stdout(stdout)
             .stderr(stderr);
@@ -168,6 +168,13 @@ impl Workspace {
         // The child has its copy of the terminal (the command held one more); reading ends
         // when the child closes it.
         drop(command);
+        if let (Some(pty), Some(typed)) = (&terminal, options.typed) {
+            use std::io::Write;
+            let mut keyboard = pty.master.try_clone().expect("clone the pty master");
+            keyboard
+                .write_all(typed.as_bytes())
+                .expect("type on the terminal");
+        }
         let terminal = terminal.map(Pty::read_until_closed);
         let mut child = KillOnDrop(child);
         if let Some(input) = options.stdin {
@@ -215,6 +222,8 @@ struct Options<'a> {
     stdin: Option<&'a str>,
     /// Which stream is a terminal (a pseudo-terminal read back as text; `\r\n` line ends).
     terminal: Option<Stream>,
+    /// Typed on that terminal, which is then stdin too (and echoes what is typed).
+    typed: Option<&'a str>,
     /// Instead of [`RUN_TIMEOUT`].
     timeout: Option<Duration>,
     /// Extra environment variables.
@@ -2200,4 +2209,144 @@ fn a_single_server_shows_and_takes_its_own_uris_and_prompt_names() {
     let run = ws.run(&["prompt", "greet", "name=Cy", "--stdio", &kit]);
     run.expect_code(0);
     assert_eq!(run.stdout, "user: Hello, Cy!\n", "{}", run.context());
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a server asks and tells during a call
+
+/// A TOML config with the testkit stdio server `kit`, started with `args`, and `extra` keys.
+fn kit_toml_with(args: &[&str], extra: &str) -> String {
+    let args: Vec<String> = args.iter().map(|a| format!("\"{a}\"")).collect();
+    format!(
+        "[servers.kit]\ncommand = \"{}\"\nargs = [{}]\n{extra}",
+        testkit_word(),
+        args.join(", ")
+    )
+}
+
+#[test]
+fn without_a_terminal_call_answers_by_the_elicitation_policy() {
+    let ws = Workspace::new();
+    for lifecycle in ["classic", "modern"] {
+        let args = ["--lifecycle", lifecycle];
+        let accepting = ws.write(
+            "accept.toml",
+            &kit_toml_with(&args, "elicitation = \"accept_defaults\"\n"),
+        );
+        let run = ws.run(&["call", "kit__ask", "-c", accepting.to_str().unwrap()]);
+        run.expect_code(0);
+        let answer: Value = serde_json::from_str(&run.stdout).expect("the answer as JSON");
+        assert_eq!(answer["action"], "accept", "{}", run.context());
+        assert_eq!(answer["content"]["name"], "Ada", "{}", run.context());
+
+        let declining = ws.write("decline.toml", &kit_toml_with(&args, ""));
+        let run = ws.run(&["call", "kit__ask", "-c", declining.to_str().unwrap()]);
+        run.expect_code(0);
+        // Classic servers are not offered elicitation; modern ones are told no.
+        let declined = run.stdout.contains(r#""action":"decline""#)
+            || run.stdout.contains("elicitation/create failed");
+        assert!(declined, "{}", run.context());
+        assert!(!run.stdout.contains("Ada"), "{}", run.context());
+    }
+}
+
+#[test]
+fn on_a_terminal_call_asks_the_form_and_the_url_and_declines_sampling() {
+    let ws = Workspace::new();
+    let config = ws.write(
+        "servers.toml",
+        &kit_toml_with(&["--lifecycle", "modern"], ""),
+    );
+    let config = config.to_str().unwrap();
+    let on_terminal = |tool: &str, typed: &'static str| {
+        ws.run_with(
+            &["call", tool, r#"{"prompt": "hi"}"#, "-c", config],
+            Options {
+                terminal: Some(Stream::Stderr),
+                typed: Some(typed),
+                ..Options::default()
+            },
+        )
+    };
+    // The form (fields in name order): answer yes, a bad age and a good one, a name.
+    let run = on_terminal("kit__ask", "y\nold\n85\nGrace\n");
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("server 'kit' asks: Who is calling?"),
+        "{}",
+        run.context()
+    );
+    assert!(
+        run.stderr.contains("is not a whole number"),
+        "{}",
+        run.context()
+    );
+    let answer: Value = serde_json::from_str(&run.stdout).expect("the answer as JSON");
+    assert_eq!(
+        answer["content"],
+        serde_json::json!({"name": "Grace", "age": 85})
+    );
+    // The URL: shown, then confirmed.
+    let run = on_terminal("kit__visit", "y\n");
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("https://example.com/sign-in"),
+        "{}",
+        run.context()
+    );
+    assert!(
+        run.stdout.contains(r#""action":"accept""#),
+        "{}",
+        run.context()
+    );
+    // Sampling: declined, saying why; the call fails.
+    let run = on_terminal("kit__sample", "");
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("the CLI has no model"),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn call_shows_progress_on_a_terminal_and_erases_it() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_toml());
+    let args = [
+        "call",
+        "kit__progress",
+        r#"{"count": 3, "delay_ms": 50}"#,
+        "-c",
+        config.to_str().unwrap(),
+    ];
+    let run = ws.run_with(
+        &args,
+        Options {
+            terminal: Some(Stream::Stderr),
+            ..Options::default()
+        },
+    );
+    run.expect_code(0);
+    assert_eq!(run.stdout, "done 3\n", "{}", run.context());
+    assert!(
+        run.stderr.contains("kit__progress: 1/3 (33%) step 1 of 3"),
+        "{}",
+        run.context()
+    );
+    assert!(
+        run.stderr.contains("3/3 (100%) step 3 of 3"),
+        "{}",
+        run.context()
+    );
+    // Erased: the last thing on the line is the clearing.
+    assert!(
+        run.stderr.trim_end().ends_with("\r\x1b[2K"),
+        "{:?}",
+        run.stderr
+    );
+    // Piped, nothing is drawn.
+    let run = ws.run(&args);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("step 1"), "{}", run.context());
 }

@@ -88,6 +88,9 @@ pub struct Args {
         default_value = "classic"
     )]
     pub lifecycle: Lifecycle,
+    /// Put this `ttlMs` (and `cacheScope: "public"`) on every `tools/list` page (e.g. 2s).
+    #[arg(long, env = "SWITCHBOARD_TESTKIT_LIST_TTL", value_parser = humantime::parse_duration)]
+    pub list_ttl: Option<Duration>,
 }
 
 /// Modes other than serving the test server.
@@ -151,6 +154,7 @@ impl Args {
             notify_after: self.notify_after,
             hide_offers: self.hide_offers,
             lifecycle: self.lifecycle,
+            list_ttl: self.list_ttl,
         }
     }
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 pub mod cli;
 mod http;
+mod interactive;
+mod listen;
 pub mod offers;
 pub mod proxy;
 mod registry;
@@ -58,6 +60,9 @@ pub struct Knobs {
     pub hide_offers: bool,
     /// Which MCP lifecycles it speaks.
     pub lifecycle: Lifecycle,
+    /// `ttlMs` on every `tools/list` page (with `cacheScope: "public"`), for clients
+    /// that follow no listen stream.
+    pub list_ttl: Option<Duration>,
 }
 
 /// The MCP lifecycles a test server speaks.

@@ -12,11 +12,12 @@ use std::sync::Mutex;
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
     GetPromptRequestParams, GetPromptResponse, GetPromptResult, Prompt, PromptArgument,
-    PromptMessage, ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role,
+    PromptMessage, ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, Tool,
 };
 use serde_json::{Value, json};
 
-use crate::tools::{TINY_PNG_BASE64, confirm_form};
+use crate::interactive::confirm_form;
+use crate::tools::{TINY_PNG_BASE64, empty_schema};
 
 /// The text resource.
 pub const HELLO_URI: &str = "testkit://static/hello.txt";
@@ -27,6 +28,22 @@ pub const PIXEL_URI: &str = "testkit://static/pixel.png";
 /// The template: `{id}` is any text, read back as `item {id}`.
 pub const ITEMS_TEMPLATE: &str = "testkit://items/{id}";
 const ITEMS_PREFIX: &str = "testkit://items/";
+
+/// The tools that add a resource or a prompt (run by `tools.rs`).
+pub(crate) fn tools() -> Vec<Tool> {
+    vec![
+        Tool::new(
+            "add_resource",
+            "Adds a resource `testkit://added/<n>` and sends notifications/resources/list_changed.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "add_prompt",
+            "Adds a prompt `added_prompt_<n>` and sends notifications/prompts/list_changed.",
+            empty_schema(),
+        ),
+    ]
+}
 
 /// Resources and prompts added at run time (shared by every session of one server).
 #[derive(Default)]

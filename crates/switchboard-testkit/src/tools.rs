@@ -23,19 +23,20 @@ use axum::http::request::Parts;
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+        CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
         DiscoverRequestMethod, DiscoverResult, GetPromptRequestParams, GetPromptResponse,
         Implementation, InitializeRequestParams, InitializeResult, InitializeResultMethod,
-        InputRequiredResult, JsonObject, ListPromptsResult, ListResourceTemplatesResult,
-        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
-        ReadResourceRequestParams, ReadResourceResponse, Resource, ServerCapabilities,
-        ServerConfig, Tool, ToolAnnotations,
+        JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+        ReadResourceResponse, Resource, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
+        ToolAnnotations,
     },
-    service::{NotificationContext, RequestContext},
+    service::{NotificationContext, RequestContext, SubscriptionContext},
     transport::streamable_http_server::session::{SessionManager, local::LocalSessionManager},
 };
 use serde_json::{Value, json};
 
+use crate::listen::Listeners;
 use crate::offers::Added;
 use crate::{Knobs, Lifecycle};
 
@@ -61,6 +62,8 @@ struct Shared {
     http_sessions: OnceLock<Arc<LocalSessionManager>>,
     /// Resources and prompts (`offers.rs`).
     offers: Added,
+    /// Open `subscriptions/listen` streams (2026-07-28 clients; `listen.rs`).
+    listeners: Listeners,
 }
 
 /// The Switchboard test MCP server. Cheap to clone; clones share counters.
@@ -93,6 +96,7 @@ impl TestServer {
                 grandchildren: Mutex::new(Vec::new()),
                 http_sessions: OnceLock::new(),
                 offers: Added::default(),
+                listeners: Listeners::default(),
             }),
             session: new_id().into(),
         }
@@ -273,9 +277,7 @@ impl TestServer {
             }
             "notify_list_changed" => {
                 let added = self.add_tool();
-                if let Err(error) = context.peer.notify_tool_list_changed().await {
-                    tracing::warn!(%error, "could not send tools/list_changed");
-                }
+                self.shared.listeners.tools_changed(context).await;
                 text(format!("added {added}"))
             }
             "add_resource" => {
@@ -292,19 +294,10 @@ impl TestServer {
                 }
                 text(format!("added {name}"))
             }
-            "ask" => {
-                // A form whose every field has a default (SEP-1034).
-                let form = json!({"mode": "form", "message": "Who is calling?",
-                    "requestedSchema": {"type": "object", "properties": {
-                        "name": {"type": "string", "default": "Ada"},
-                        "age": {"type": "integer", "default": 36}}}});
-                let params = serde_json::from_value(form).map_err(|e| {
-                    McpError::internal_error(format!("bad elicitation form: {e}"), None)
-                })?;
-                match context.peer.create_elicitation(params).await {
-                    Ok(answer) => text(serde_json::to_string(&answer).unwrap_or_default()),
-                    Err(error) => text(format!("elicitation failed: {error}")),
-                }
+            "listening" => text(self.shared.listeners.count().to_string()),
+            "end_listens" => {
+                let open = self.shared.listeners.end_all();
+                text(format!("ended {open}"))
             }
             "roots" => {
                 #[allow(deprecated)] // roots (SEP-2577): still what clients answer
@@ -473,6 +466,17 @@ impl ServerHandler for TestServer {
         ))
     }
 
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(crate::listen::accepted(requested))
+    }
+
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), McpError> {
+        self.shared.listeners.hold(subscription).await
+    }
+
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
@@ -481,7 +485,12 @@ impl ServerHandler for TestServer {
         let (tools, next_cursor) = self.page(self.tools(), request)?;
         let mut page = ListToolsResult::with_all_items(tools);
         page.next_cursor = next_cursor;
-        Ok(page)
+        Ok(match self.knobs().list_ttl {
+            Some(ttl) => page
+                .with_ttl_ms(ttl.as_millis() as u64)
+                .with_cache_scope(CacheScope::Public),
+            None => page,
+        })
     }
 
     async fn list_resources(
@@ -567,7 +576,14 @@ impl ServerHandler for TestServer {
         }
         if name == "confirm" {
             guard.disarm();
-            return confirm(request);
+            return crate::interactive::confirm(request);
+        }
+        if crate::interactive::TOOLS.contains(&name.as_str()) {
+            let result = crate::interactive::run(request, &context).await;
+            if result.is_ok() || !context.ct.is_cancelled() {
+                guard.disarm();
+            }
+            return result;
         }
         let args = request.arguments.unwrap_or_default();
         let result = self.run_tool(&name, &args, &context).await;
@@ -576,27 +592,6 @@ impl ServerHandler for TestServer {
         }
         result.map(CallToolResponse::from)
     }
-}
-
-/// `confirm` (2026-07-28 clients): the first call asks for input (a form with a default,
-/// and state `round-1`); the call sent again with answers returns what it got back.
-fn confirm(request: CallToolRequestParams) -> Result<CallToolResponse, McpError> {
-    let Some(answers) = request.input_responses else {
-        return Ok(CallToolResponse::InputRequired(confirm_form()?));
-    };
-    let got = json!({"answers": answers, "state": request.request_state});
-    Ok(CallToolResponse::from(text(got.to_string())))
-}
-
-/// The input `confirm` asks for: a form with a default (`go`), and state `round-1`.
-pub(crate) fn confirm_form() -> Result<InputRequiredResult, McpError> {
-    let form = json!({"method": "elicitation/create", "params": {"mode": "form",
-        "message": "Go ahead?", "requestedSchema": {"type": "object",
-            "properties": {"go": {"type": "boolean", "default": true}}}}});
-    let asked = serde_json::from_value(json!({"confirm": form}))
-        .map_err(|e| McpError::internal_error(format!("bad input request: {e}"), None))?;
-    let state = Some("round-1".to_owned());
-    Ok(InputRequiredResult::new(Some(asked), state))
 }
 
 /// Increments the `cancelled` counter of a tool on drop unless disarmed.
@@ -698,7 +693,7 @@ pub(crate) fn schema(value: Value) -> Arc<JsonObject> {
     }
 }
 
-fn empty_schema() -> Arc<JsonObject> {
+pub(crate) fn empty_schema() -> Arc<JsonObject> {
     schema(json!({"type": "object", "properties": {}}))
 }
 
@@ -783,11 +778,6 @@ fn base_tools(generated: usize) -> Vec<Tool> {
             empty_schema(),
         ),
         Tool::new(
-            "ask",
-            "Asks the client for input (a form: name, age, both with defaults) and returns its answer as JSON.",
-            empty_schema(),
-        ),
-        Tool::new(
             "hang",
             "Never returns; counts a cancellation when cancelled.",
             empty_schema(),
@@ -848,16 +838,6 @@ fn base_tools(generated: usize) -> Vec<Tool> {
             empty_schema(),
         ),
         Tool::new(
-            "add_resource",
-            "Adds a resource `testkit://added/<n>` and sends notifications/resources/list_changed.",
-            empty_schema(),
-        ),
-        Tool::new(
-            "add_prompt",
-            "Adds a prompt `added_prompt_<n>` and sends notifications/prompts/list_changed.",
-            empty_schema(),
-        ),
-        Tool::new(
             "counts",
             "How many times each tool started executing and was cancelled.",
             empty_schema(),
@@ -884,6 +864,9 @@ fn base_tools(generated: usize) -> Vec<Tool> {
             empty_schema(),
         ),
     ];
+    tools.extend(crate::interactive::tools());
+    tools.extend(crate::offers::tools());
+    tools.extend(crate::listen::tools());
     tools.extend(
         (0..generated)
             .map(|i| message_tool(format!("tool_{i}"), "Generated tool: echoes `message`.")),

@@ -42,8 +42,8 @@ use tokio::task::AbortHandle;
 
 use crate::hub::{CLOSE_WITHIN, HubBuilder};
 use crate::{
-    CallOutcome, Catalog, Deadline, Error, ExposedPrompt, ExposedResource, ExposedResourceTemplate,
-    Health, JsonObject, Listing, PromptOutcome, ResourceRead, Session,
+    CallOptions, CallOutcome, Catalog, Deadline, Error, ExposedPrompt, ExposedResource,
+    ExposedResourceTemplate, Health, JsonObject, Listing, PromptOutcome, ResourceRead, Session,
 };
 
 /// Most worker threads of a [`Runtime`]: sockets and timers need few, calls run on their
@@ -169,6 +169,19 @@ impl Hub {
             .owner
             .hub
             .call_in(Some(session), name, arguments, deadline);
+        self.owner.runtime.block_on(call)
+    }
+
+    /// [`crate::Hub::call_with`]: a call with [`CallOptions`] (progress callback, a deadline
+    /// progress resets), on behalf of `session` if given; blocks until it ends.
+    pub fn call_with(
+        &self,
+        session: Option<&Session>,
+        name: &str,
+        arguments: Option<JsonObject>,
+        options: CallOptions,
+    ) -> Result<CallOutcome, Error> {
+        let call = self.owner.hub.call_with(session, name, arguments, options);
         self.owner.runtime.block_on(call)
     }
 

@@ -46,6 +46,10 @@
 //!   `structuredContent`, `isError`); [`Hub::health`] is a [`Health`] snapshot;
 //!   [`Hub::subscribe`] tells of catalogue changes; call layers ([`hub::CallLayer`]) wrap
 //!   every call.
+//! - [`interaction`]: what servers ask and tell in the middle of a call. An
+//!   [`InputHandler`] (per hub, per [`Session`]) answers elicitation and sampling;
+//!   [`Hub::call_with`] takes [`CallOptions`]: a progress callback ([`CallProgress`]) and a
+//!   deadline progress pushes out, within a ceiling.
 //! - [`Catalog`] ([`catalog`]): the exposed tools ([`ExposedTool`], with
 //!   [`ToolAnnotations`]), name lookup for names people type ([`Catalog::lookup`]),
 //!   diagnostics, and the provider forms ([`ExportFormat`]).
@@ -83,6 +87,7 @@ mod deadline;
 pub mod discovery;
 mod error;
 pub mod hub;
+pub mod interaction;
 mod sessions;
 mod sync;
 mod transport;
@@ -103,6 +108,7 @@ pub use error::{Delivery, Error, ErrorClass, ErrorReport, Phase};
 pub use hub::{
     Health, Hub, HubEvent, HubSettings, Listing, Overall, ServerHealth, ServerState, SourceHealth,
 };
+pub use interaction::{CallOptions, CallProgress, InputHandler};
 pub use sessions::Session;
 pub use upstream::{
     CallOutcome, Connector, Content, PromptMessage, PromptOutcome, ResourceContents, ResourceRead,

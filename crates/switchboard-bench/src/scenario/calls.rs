@@ -13,11 +13,11 @@ use rmcp::model::JsonObject;
 use switchboard::{Connector, TransportKind};
 
 use crate::cli::{CallsArgs, Side};
-use crate::client::{Client, Kind, Shared, Target};
+use crate::client::{Client, Endpoint, Kind, Shared, Target};
 use crate::load::{self, RunResult};
 use crate::measure::median;
 use crate::report::{Report, Row, note};
-use crate::server::{HttpServer, stdio_args};
+use crate::server::{HttpServer, stdio_args_for};
 
 /// Calls made by each client before measuring (connections, caches, allocator warm).
 const WARMUP_CALLS: usize = 200;
@@ -42,7 +42,10 @@ pub async fn run(args: CallsArgs) -> anyhow::Result<()> {
             &connector,
             &mut report,
             label,
-            &Target::Url(url.clone()),
+            &Endpoint {
+                target: Target::Url(url.clone()),
+                modern: false,
+            },
             &tool,
             &Arc::new(tool_args),
         )
@@ -60,8 +63,12 @@ pub async fn run(args: CallsArgs) -> anyhow::Result<()> {
                 Some(server) => Target::Url(server.url().to_owned()),
                 None => Target::Stdio {
                     program: testkit.clone(),
-                    args: stdio_args(false),
+                    args: stdio_args_for(transport),
                 },
+            };
+            let target = Endpoint {
+                target,
+                modern: transport.is_modern(),
             };
             measure_target(
                 &args,
@@ -85,7 +92,7 @@ async fn measure_target(
     connector: &Connector,
     report: &mut Report,
     transport: &str,
-    target: &Target,
+    target: &Endpoint,
     tool: &Arc<str>,
     tool_args: &Arc<JsonObject>,
 ) -> anyhow::Result<()> {

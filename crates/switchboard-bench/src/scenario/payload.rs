@@ -8,11 +8,11 @@ use rmcp::model::JsonObject;
 use switchboard::Connector;
 
 use crate::cli::PayloadArgs;
-use crate::client::{Client, Kind, Target};
+use crate::client::{Client, Endpoint, Kind, Target};
 use crate::load::{self, RunResult};
 use crate::measure::{self, median};
 use crate::report::{Report, Row, note};
-use crate::server::{HttpServer, stdio_args};
+use crate::server::{HttpServer, stdio_args_for};
 
 pub async fn run(args: PayloadArgs) -> anyhow::Result<()> {
     super::check_rounds(args.common.rounds)?;
@@ -31,8 +31,12 @@ pub async fn run(args: PayloadArgs) -> anyhow::Result<()> {
             Some(server) => Target::Url(server.url().to_owned()),
             None => Target::Stdio {
                 program: testkit.clone(),
-                args: stdio_args(false),
+                args: stdio_args_for(transport),
             },
+        };
+        let target = Endpoint {
+            target,
+            modern: transport.is_modern(),
         };
         let client = Arc::new(Client::connect(Kind::Engine, &target, &connector).await?);
         for &bytes in &args.bytes {

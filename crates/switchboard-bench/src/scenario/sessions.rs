@@ -21,10 +21,10 @@ use switchboard::config::SessionMode;
 use switchboard::{Config, Hub, ServerConfig, Session};
 use tokio::time::Instant;
 
-use crate::cli::SessionsArgs;
+use crate::cli::{LifecycleArg, SessionsArgs};
 use crate::measure;
 use crate::report::{Report, Row, note};
-use crate::server::HttpServer;
+use crate::server::{HttpServer, MODERN};
 
 /// The server's name in the hub, so tools are `kit__echo` and `kit__counts`.
 const SERVER: &str = "kit";
@@ -35,7 +35,12 @@ pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
     let testkit = super::testkit(&args.common)?;
     raise_fd_limit(args.sessions);
-    let kit = HttpServer::start(&testkit, "streamable-http", &[]).await?;
+    let kit = match args.lifecycle {
+        LifecycleArg::Classic => HttpServer::start(&testkit, "streamable-http", &[]).await?,
+        LifecycleArg::Modern => {
+            HttpServer::start(&testkit, "streamable-http-stateless", &MODERN).await?
+        }
+    };
 
     let mut server = ServerConfig::url(SERVER, kit.url().to_owned());
     server.session_mode = SessionMode::PerSession;

@@ -28,7 +28,8 @@ impl Inner {
     }
 
     /// Lists `clients`' server's tools again and swaps in a catalogue built with them. On
-    /// failure, or when the server was removed or replaced meanwhile, nothing changes.
+    /// failure, when the tools are the same, or when the server was removed or replaced
+    /// meanwhile, nothing changes.
     pub(super) async fn relist(&self, server: &str, clients: &Arc<ServerClients>) {
         let link = clients.shared();
         let listed = match link
@@ -56,9 +57,10 @@ impl Inner {
                 .get(server)
                 .is_some_and(|c| Arc::ptr_eq(c, clients))
         };
+        // An unchanged list (a reconnect, a `ttlMs` refresh) keeps the catalogue as it is.
         let edit = |listings: &mut Listings| {
-            listings.insert(server.to_string(), listing.clone());
-            true
+            let old = listings.insert(server.to_string(), listing.clone());
+            old.is_none_or(|old| old.tools != listing.tools)
         };
         match self.swap_catalog(server, current, edit, |_| {}) {
             Swap::Done => tracing::info!(server, "tools changed; catalogue updated"),
@@ -105,8 +107,9 @@ impl Inner {
 
 /// Rebuilds the catalogue whenever `server` says its tools changed (and at once when a
 /// change was `missed` before subscribing), and relists its resources or prompts when it
-/// says they changed; a burst of notifications is one relist of each kind. Ends when the
-/// hub, the clients or the upstream is gone (or its epoch is cancelled).
+/// says they changed; a burst of notifications is one relist of each kind. A tool listing
+/// whose `ttlMs` runs out with no listen stream to bring changes is listed again then. Ends
+/// when the hub, the clients or the upstream is gone (or its epoch is cancelled).
 async fn watch(
     inner: Weak<Inner>,
     clients: Weak<ServerClients>,
@@ -119,10 +122,25 @@ async fn watch(
         // Tools, resources, prompts.
         let mut changed = [std::mem::take(&mut missed), false, false];
         if !changed[0] {
-            match events.recv().await {
-                Ok(event) => note(&mut changed, Some(event)),
-                Err(RecvError::Lagged(_)) => note(&mut changed, None),
-                Err(RecvError::Closed) => return,
+            let stale_after = clients
+                .upgrade()
+                .and_then(|c| c.shared().tools_stale_after());
+            let stale = async {
+                match stale_after {
+                    Some(after) => tokio::time::sleep(after).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                event = events.recv() => match event {
+                    Ok(event) => note(&mut changed, Some(event)),
+                    Err(RecvError::Lagged(_)) => note(&mut changed, None),
+                    Err(RecvError::Closed) => return,
+                },
+                () = stale => {
+                    tracing::debug!(server, "the tool list's ttlMs ran out");
+                    changed[0] = true;
+                }
             }
         }
         loop {

@@ -13,6 +13,7 @@ use super::{Hub, HubSettings, Progress};
 use crate::config::{Config, DiscoveryConfig, ServerConfig, Variables};
 use crate::discovery::RegistryClient;
 use crate::error::Error;
+use crate::interaction::InputHandler;
 use crate::sessions::Dial;
 use crate::upstream::{Connector, Upstream};
 use tokio::io::DuplexStream;
@@ -48,6 +49,7 @@ pub struct HubBuilder<'a> {
     on_connect: Option<ConnectObserver>,
     layers: Vec<Arc<dyn CallLayer>>,
     in_process: BTreeMap<String, OpenInProcess>,
+    input: Option<Arc<dyn InputHandler>>,
 }
 
 impl Hub {
@@ -64,6 +66,7 @@ impl Hub {
             on_connect: None,
             layers: Vec::new(),
             in_process: BTreeMap::new(),
+            input: None,
         }
     }
 }
@@ -142,6 +145,14 @@ impl<'a> HubBuilder<'a> {
         self
     }
 
+    /// Answers what servers ask in the middle of calls (elicitation, sampling) for calls
+    /// whose session has no handler of its own; see [`crate::interaction`]. Without one, each
+    /// server's `elicitation` policy answers and sampling is not offered.
+    pub fn input_handler(mut self, handler: impl InputHandler) -> Self {
+        self.input = Some(Arc::new(handler));
+        self
+    }
+
     /// Registers every server (all at once, under its registration policy) and builds the
     /// catalogue. Fails for a `fail_fast` server or registry that failed
     /// ([`Error::Registration`]) and a catalogue that cannot be built (`collisions =
@@ -155,13 +166,21 @@ impl<'a> HubBuilder<'a> {
                 RegistryClient::new(discovery, (*variables).clone(), connector.registry_client());
             Some(Source::registry(client))
         });
-        let dial = dial(connector, variables, self.on_connect, self.in_process);
+        let input = self.input;
+        let dial = dial(
+            connector,
+            variables,
+            self.on_connect,
+            self.in_process,
+            input.clone(),
+        );
         let parts = super::Parts {
             settings: self.settings,
             servers: self.servers,
             source,
             dial,
             layers: self.layers,
+            input,
         };
         Hub::start_parts(parts, self.progress.unwrap_or(&|_| {})).await
     }
@@ -174,6 +193,7 @@ fn dial(
     variables: Arc<BTreeMap<String, String>>,
     on_connect: Option<ConnectObserver>,
     in_process: BTreeMap<String, OpenInProcess>,
+    input: Option<Arc<dyn InputHandler>>,
 ) -> Dial {
     let in_process = Arc::new(in_process);
     Arc::new(move |server, session_variables| {
@@ -181,9 +201,10 @@ fn dial(
         let variables = variables.clone();
         let on_connect = on_connect.clone();
         let open = in_process.get(&server.name).cloned();
+        let input = input.clone();
         Box::pin(async move {
             if let Some(open) = open {
-                return Upstream::serve(&server, open()).await;
+                return Upstream::serve_answering(&server, open(), input).await;
             }
             if let Some(observer) = &on_connect {
                 observer(ConnectEvent::Opening {
@@ -194,7 +215,7 @@ fn dial(
                 connection: session_variables.as_deref(),
                 config: Some(&variables),
             };
-            let upstream = connector.connect(&server, vars).await?;
+            let upstream = connector.connect_answering(&server, vars, input).await?;
             if let Some(observer) = &on_connect {
                 observer(ConnectEvent::Opened {
                     server: &server.name,

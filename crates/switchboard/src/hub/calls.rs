@@ -1,15 +1,107 @@
-//! The call path's one extension point.
+//! The call path and its one extension point.
 //!
-//! Every [`Hub::call`](super::Hub::call) passes the same steps: resolve the exposed name,
-//! check the arguments, run each [`CallLayer`]'s `before` (outermost first), lease the
-//! connection and send, then each layer's `after` (innermost first) with the result.
-//! Cross-cutting concerns (timing, metrics, tracing, rate limits, auth) are layers added with
+//! Every [`Hub::call`] passes the same steps: resolve the exposed name, check the arguments,
+//! run each [`CallLayer`]'s `before` (outermost first), lease the connection and send, then
+//! each layer's `after` (innermost first) with the result. Cross-cutting concerns (timing,
+//! metrics, tracing, rate limits, auth) are layers added with
 //! [`HubBuilder::layer`](super::HubBuilder::layer), not edits to the call path.
+//!
+//! [`Hub::call_with`] takes [`CallOptions`]: a progress callback and a deadline that
+//! progress pushes out (within a ceiling). Its input handler is the session's, else the
+//! hub's (`crate::interaction`).
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
+use super::Hub;
+use crate::JsonObject;
+use crate::deadline::Deadline;
 use crate::error::Error;
+use crate::interaction::CallOptions;
+use crate::sessions::Session;
 use crate::upstream::CallOutcome;
+use crate::upstream::interaction::CallContext;
+
+impl Hub {
+    /// Calls the tool exposed as `name` over the shared connections. Arguments are checked
+    /// against its schema before anything is sent; `deadline` defaults to now + the server's
+    /// `tool_call_timeout`, and a call whose deadline has passed is not sent.
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Option<Deadline>,
+    ) -> Result<CallOutcome, Error> {
+        self.call_with(None, name, arguments, CallOptions::from(deadline))
+            .await
+    }
+
+    /// [`Hub::call`] on behalf of `session`: `per_session` servers use the session's own
+    /// connection (made with its variables); shared servers the shared one. What servers ask
+    /// the call is answered by the session's input handler, else the hub's.
+    pub async fn call_in(
+        &self,
+        session: Option<&Session>,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Option<Deadline>,
+    ) -> Result<CallOutcome, Error> {
+        self.call_with(session, name, arguments, CallOptions::from(deadline))
+            .await
+    }
+
+    /// [`Hub::call_in`] with [`CallOptions`]: the deadline (default: now + the server's
+    /// `tool_call_timeout`, or now + the progress timeout when progress resets it), a
+    /// progress callback, and whether progress pushes the deadline out (within a ceiling).
+    pub async fn call_with(
+        &self,
+        session: Option<&Session>,
+        name: &str,
+        arguments: Option<JsonObject>,
+        options: CallOptions,
+    ) -> Result<CallOutcome, Error> {
+        let inner = self.inner();
+        let tool = inner.catalog().resolve(name)?;
+        let arguments = tool.check_arguments(arguments)?;
+        // Counted as in flight until it returns: a removal drains it before closing.
+        let clients = inner.enter(&tool.server)?;
+        let server = clients.shared().server();
+        let timeout = options
+            .reset
+            .map_or(server.tool_call_timeout, |(timeout, _)| timeout);
+        let deadline = options
+            .deadline
+            .map_or_else(|| Instant::now() + timeout, Deadline::tokio);
+        let reset = options
+            .reset
+            .map(|(timeout, ceiling)| (timeout, ceiling.tokio()));
+        let input = session
+            .and_then(Session::input_handler)
+            .or(inner.input.as_ref())
+            .cloned();
+        let call = CallContext::new(deadline, reset, options.on_progress, input);
+        let repeatable = tool.repeatable();
+        let info = CallInfo {
+            name,
+            server: &tool.server,
+            tool: &tool.original,
+            session: session.map(|s| s.id.as_str()),
+        };
+        for layer in &inner.layers {
+            layer.before(&info)?;
+        }
+        let started = Instant::now();
+        let result = clients
+            .call(session, &tool.original, arguments, repeatable, &call)
+            .await;
+        let elapsed = started.elapsed();
+        for layer in inner.layers.iter().rev() {
+            layer.after(&info, &result, elapsed);
+        }
+        result
+    }
+}
 
 /// A resolved call as layers see it.
 #[derive(Debug, Clone, Copy)]

@@ -57,15 +57,13 @@ pub use health::{ErrorReport, Health, Overall, ServerHealth, ServerState, Source
 pub use offers::Listing;
 pub use sources::{Discover, Source};
 
-use crate::JsonObject;
 use crate::catalog::{Catalog, ServerTools};
 use crate::config::{
     CatalogConfig, Config, RegistrationConfig, RegistrationPolicy, ServerConfig, SessionsConfig,
 };
-use crate::deadline::Deadline;
 use crate::error::Error;
-use crate::sessions::{Dial, ServerClients, Session};
-use crate::upstream::CallOutcome;
+use crate::interaction::InputHandler;
+use crate::sessions::{Dial, ServerClients};
 use health::Registration;
 use registration::{Listed, Record, log_skip, policy, register};
 use state::{Inner, Listings, State};
@@ -75,11 +73,27 @@ use state::{Inner, Listings, State};
 pub const CLOSE_WITHIN: Duration = Duration::from_secs(10);
 
 /// The engine-wide settings a hub runs with (from [`Config`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HubSettings {
     pub catalog: CatalogConfig,
     pub sessions: SessionsConfig,
     pub registration: RegistrationConfig,
+    /// Whether the catalogue follows servers' tool changes. Classic servers send
+    /// `list_changed` unasked; 2026-07-28 servers only on a `subscriptions/listen` stream,
+    /// which the hub opens on each server's shared connection when this is on (default).
+    /// A one-shot user (the CLI) turns it off and saves the round trip.
+    pub follow_changes: bool,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        HubSettings {
+            catalog: CatalogConfig::default(),
+            sessions: SessionsConfig::default(),
+            registration: RegistrationConfig::default(),
+            follow_changes: true,
+        }
+    }
 }
 
 impl From<&Config> for HubSettings {
@@ -88,6 +102,7 @@ impl From<&Config> for HubSettings {
             catalog: config.catalog.clone(),
             sessions: config.sessions.clone(),
             registration: config.registration.clone(),
+            follow_changes: true,
         }
     }
 }
@@ -190,6 +205,7 @@ struct Parts {
     source: Option<Source>,
     dial: Dial,
     layers: Vec<Arc<dyn CallLayer>>,
+    input: Option<Arc<dyn InputHandler>>,
 }
 
 impl Hub {
@@ -205,6 +221,7 @@ impl Hub {
             source,
             dial,
             layers,
+            input,
         } = parts;
         let policy_default = settings.registration.on_error;
         let mut records = BTreeMap::new();
@@ -234,7 +251,7 @@ impl Hub {
                     server: &config.name,
                 });
                 let started = Instant::now();
-                let attempt = register(dial.clone(), config.clone());
+                let attempt = register(dial.clone(), config.clone(), settings.follow_changes);
                 attempts.push(async move { (config, attempt.await, started.elapsed()) });
             } else {
                 progress(Progress::Disabled {
@@ -301,7 +318,12 @@ impl Hub {
             record.last_success = Some(now);
             records.insert(config.name.clone(), record);
             seen.insert(config.name.clone(), listed.seen);
-            let clients = ServerClients::new(config.clone(), dial.clone(), listed.upstream);
+            let clients = ServerClients::new(
+                config.clone(),
+                dial.clone(),
+                listed.upstream,
+                settings.follow_changes,
+            );
             connected.insert(config.name.clone(), Arc::new(clients));
         }
         let retrying = settings.registration.retry_skipped;
@@ -349,6 +371,7 @@ impl Hub {
             settings,
             dial,
             layers,
+            input,
             start_failures,
             events,
             state: std::sync::Mutex::new(state),
@@ -395,58 +418,6 @@ impl Hub {
     /// Catalogue changes from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
         self.inner().events.subscribe()
-    }
-
-    /// Calls the tool exposed as `name` over the shared connections. Arguments are checked
-    /// against its schema before anything is sent; `deadline` defaults to now + the server's
-    /// `tool_call_timeout`, and a call whose deadline has passed is not sent.
-    pub async fn call(
-        &self,
-        name: &str,
-        arguments: Option<JsonObject>,
-        deadline: Option<Deadline>,
-    ) -> Result<CallOutcome, Error> {
-        self.call_in(None, name, arguments, deadline).await
-    }
-
-    /// [`Hub::call`] on behalf of `session`: `per_session` servers use the session's own
-    /// connection (made with its variables); shared servers the shared one.
-    pub async fn call_in(
-        &self,
-        session: Option<&Session>,
-        name: &str,
-        arguments: Option<JsonObject>,
-        deadline: Option<Deadline>,
-    ) -> Result<CallOutcome, Error> {
-        let inner = self.inner();
-        let tool = inner.catalog().resolve(name)?;
-        let arguments = tool.check_arguments(arguments)?;
-        // Counted as in flight until it returns: a removal drains it before closing.
-        let clients = inner.enter(&tool.server)?;
-        let server = clients.shared().server();
-        let deadline = deadline.map_or_else(
-            || Instant::now() + server.tool_call_timeout,
-            Deadline::tokio,
-        );
-        let repeatable = tool.repeatable();
-        let info = CallInfo {
-            name,
-            server: &tool.server,
-            tool: &tool.original,
-            session: session.map(|s| s.id.as_str()),
-        };
-        for layer in &inner.layers {
-            layer.before(&info)?;
-        }
-        let started = Instant::now();
-        let result = clients
-            .call(session, &tool.original, arguments, repeatable, deadline)
-            .await;
-        let elapsed = started.elapsed();
-        for layer in inner.layers.iter().rev() {
-            layer.after(&info, &result, elapsed);
-        }
-        result
     }
 
     /// Where every server stands, and the one word for the whole hub.

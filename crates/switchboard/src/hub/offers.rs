@@ -19,7 +19,8 @@
 //! that may predate a change is used once and never kept.
 //!
 //! Reading a resource and getting a prompt go over the session's connection or the shared
-//! one, like a tool call, and may be sent again after a lost connection: they change
+//! one, like a tool call (what the server asks meanwhile is answered by the session's input
+//! handler, else the hub's), and may be sent again after a lost connection: they change
 //! nothing at the server.
 
 use std::collections::BTreeMap;
@@ -41,6 +42,7 @@ use crate::config::suggest::closest;
 use crate::deadline::Deadline;
 use crate::error::{Error, ErrorReport};
 use crate::sessions::{ServerClients, Session};
+use crate::upstream::interaction::CallContext;
 use crate::upstream::{PromptOutcome, ResourceRead, Upstream};
 
 /// What a listing across servers found: every item of the servers that answered, and why
@@ -369,8 +371,8 @@ impl Hub {
             return Err(self.no_resource(uri).await);
         };
         let clients = inner.enter(server)?;
-        let deadline = deadline_or_default(&clients, deadline);
-        let mut read = clients.read_resource(session, own, deadline).await?;
+        let call = call_context(inner, &clients, session, deadline);
+        let mut read = clients.read_resource(session, own, &call).await?;
         for part in &mut read.contents {
             part.uri = expose_uri(server, &part.uri);
         }
@@ -419,8 +421,9 @@ impl Hub {
                 suggestion: closest(name, &names).map(str::to_owned),
             });
         };
-        let clients = self.inner().enter(&prompt.server)?;
-        let deadline = deadline_or_default(&clients, deadline);
+        let inner = self.inner();
+        let clients = inner.enter(&prompt.server)?;
+        let call = call_context(inner, &clients, session, deadline);
         let arguments = arguments.map(|arguments| {
             let strings = arguments.into_iter().map(|(key, value)| match value {
                 serde_json::Value::String(_) => (key, value),
@@ -429,7 +432,7 @@ impl Hub {
             strings.collect()
         });
         clients
-            .get_prompt(session, &prompt.original, arguments, deadline)
+            .get_prompt(session, &prompt.original, arguments, &call)
             .await
     }
 }
@@ -455,10 +458,22 @@ impl Hub {
     }
 }
 
-/// `deadline`, or now + the server's `tool_call_timeout`.
-fn deadline_or_default(clients: &ServerClients, deadline: Option<Deadline>) -> Instant {
+/// A read's or a prompt get's call: `deadline` (default: now + the server's
+/// `tool_call_timeout`), and what the server asks answered as for a tool call: by the
+/// session's input handler, else the hub's.
+fn call_context(
+    inner: &Inner,
+    clients: &ServerClients,
+    session: Option<&Session>,
+    deadline: Option<Deadline>,
+) -> Arc<CallContext> {
     let timeout = clients.shared().server().tool_call_timeout;
-    deadline.map_or_else(|| Instant::now() + timeout, Deadline::tokio)
+    let deadline = deadline.map_or_else(|| Instant::now() + timeout, Deadline::tokio);
+    let input = session
+        .and_then(Session::input_handler)
+        .or(inner.input.as_ref())
+        .cloned();
+    CallContext::new(deadline, None, None, input)
 }
 
 #[cfg(test)]

@@ -49,9 +49,17 @@ pub(super) struct Listed {
 }
 
 /// Connects to `config`'s server and lists its tools (closing the connection if listing
-/// fails).
-pub(super) async fn register(dial: Dial, config: Arc<ServerConfig>) -> Result<Listed, Error> {
+/// fails). `follow`: first open the server's change subscription (2026-07-28 servers), so
+/// no change after the listing goes unheard.
+pub(super) async fn register(
+    dial: Dial,
+    config: Arc<ServerConfig>,
+    follow: bool,
+) -> Result<Listed, Error> {
     let upstream = dial(config, None).await?;
+    if follow {
+        upstream.listen().await;
+    }
     let seen = upstream.tool_changes();
     match upstream.list_tools().await {
         Ok(tools) => Ok(Listed {
@@ -115,6 +123,7 @@ impl Inner {
             config.clone(),
             self.dial.clone(),
             upstream,
+            self.settings.follow_changes,
         ));
         let live = |state: &State| !state.closed && !epoch.is_cancelled();
         let edit = |listings: &mut Listings| {
@@ -224,7 +233,13 @@ impl Inner {
             }
             state.epoch(&config.name, &self.shutdown)
         };
-        match register(self.dial.clone(), config.clone()).await {
+        match register(
+            self.dial.clone(),
+            config.clone(),
+            self.settings.follow_changes,
+        )
+        .await
+        {
             Ok(listed) => self.join(config, listed, epoch).await,
             Err(error) => {
                 if epoch.is_cancelled() {
@@ -296,10 +311,13 @@ async fn retry(inner: Weak<Inner>, config: Arc<ServerConfig>, epoch: Cancellatio
     let mut failures = 1;
     loop {
         tokio::time::sleep(config.reconnect.backoff(failures)).await;
-        let Some(dial) = inner.upgrade().map(|i| i.dial.clone()) else {
+        let Some((dial, follow)) = inner
+            .upgrade()
+            .map(|i| (i.dial.clone(), i.settings.follow_changes))
+        else {
             return;
         };
-        let result = register(dial, config.clone()).await;
+        let result = register(dial, config.clone(), follow).await;
         let Some(inner) = inner.upgrade() else { return };
         match result {
             Ok(listed) => {

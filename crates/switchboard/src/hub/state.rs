@@ -69,6 +69,7 @@ use super::registration::Record;
 use super::{HubEvent, HubSettings};
 use crate::catalog::{Catalog, ServerTools};
 use crate::error::Error;
+use crate::interaction::InputHandler;
 use crate::sessions::{Dial, InFlight, ServerClients};
 use crate::sync::lock;
 
@@ -81,6 +82,8 @@ pub(super) struct Inner {
     pub dial: Dial,
     /// Every call passes these (see `calls.rs`).
     pub layers: Vec<Arc<dyn CallLayer>>,
+    /// Answers what servers ask calls without a session handler (see `interaction`).
+    pub input: Option<Arc<dyn InputHandler>>,
     /// Servers that failed to register at start, with why (never changes).
     pub start_failures: Vec<(String, Error)>,
     pub events: broadcast::Sender<HubEvent>,

@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ServerConfig;
 use crate::error::{Delivery, Error, ErrorReport, Phase};
 use crate::sync::lock;
+use crate::upstream::interaction::CallContext;
 use crate::upstream::{CallOutcome, PromptOutcome, ResourceRead, Upstream, UpstreamEvent};
 
 /// Opens a new upstream connection to a server, with a session's variables when it has
@@ -92,6 +93,9 @@ pub struct Link {
     events: broadcast::Sender<UpstreamEvent>,
     /// Cancelled by [`Link::close`]: wakes every call waiting on this link.
     closing: CancellationToken,
+    /// Each new upstream opens its change subscription before it is used
+    /// ([`Upstream::listen`]); set on a server's shared link, whose changes the hub follows.
+    listens: bool,
 }
 
 struct Current {
@@ -142,12 +146,20 @@ impl Link {
             connecting: tokio::sync::Mutex::new(()),
             events,
             closing: CancellationToken::new(),
+            listens: false,
         }
     }
 
-    /// A link over an upstream that is already connected.
-    pub fn with_upstream(server: Arc<ServerConfig>, dial: Dial, upstream: Upstream) -> Link {
-        let link = Link::new(server, None, dial);
+    /// A link over an upstream that is already connected (and listening, if `listens`),
+    /// whose later upstreams listen for changes when `listens`.
+    pub fn with_upstream(
+        server: Arc<ServerConfig>,
+        dial: Dial,
+        upstream: Upstream,
+        listens: bool,
+    ) -> Link {
+        let mut link = Link::new(server, None, dial);
+        link.listens = listens;
         link.install(upstream);
         link
     }
@@ -160,6 +172,12 @@ impl Link {
     /// reconnect (what the server offers may differ on the new connection).
     pub fn subscribe(&self) -> broadcast::Receiver<UpstreamEvent> {
         self.events.subscribe()
+    }
+
+    /// [`Upstream::tools_stale_after`] of the current upstream, if connected.
+    pub fn tools_stale_after(&self) -> Option<Duration> {
+        let current = lock(&self.current);
+        current.upstream.as_ref()?.tools_stale_after()
     }
 
     /// [`Upstream::tool_changes`] of the current upstream, if connected.
@@ -180,14 +198,29 @@ impl Link {
         }
     }
 
-    /// Calls `tool` (the server's own name), reconnecting and resending as the module docs
-    /// say. `repeatable`: the tool may run twice (`readOnlyHint` / `idempotentHint`).
+    /// [`Link::call_with`] a fixed deadline (for tests).
+    #[cfg(test)]
     pub async fn call(
         &self,
         tool: &str,
         arguments: Option<JsonObject>,
         repeatable: bool,
         deadline: Instant,
+    ) -> Result<CallOutcome, Error> {
+        let call = CallContext::fixed(deadline);
+        self.call_with(tool, arguments, repeatable, &call).await
+    }
+
+    /// Calls `tool` (the server's own name), reconnecting and resending as the module docs
+    /// say. `repeatable`: the tool may run twice (`readOnlyHint` / `idempotentHint`). The
+    /// deadline is `call`'s, read each time it matters (progress may move it); its progress
+    /// and its server's requests go to it.
+    pub async fn call_with(
+        &self,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        repeatable: bool,
+        call: &Arc<CallContext>,
     ) -> Result<CallOutcome, Error> {
         let mut arguments = arguments;
         let send = |upstream: Arc<Upstream>, last: bool| {
@@ -197,17 +230,23 @@ impl Link {
             } else {
                 arguments.clone()
             };
-            async move { upstream.call_tool(tool, sending, deadline).await }
+            async move { upstream.call_tool_with(tool, sending, call).await }
         };
-        self.request(tool, repeatable, deadline, send).await
+        self.request(tool, repeatable, call, send).await
     }
 
-    /// Reads the resource at `uri` (the server's own URI). Reading has no effect at the
-    /// server, so a read lost in flight is sent again like a read-only tool call.
-    pub async fn read_resource(&self, uri: &str, deadline: Instant) -> Result<ResourceRead, Error> {
-        let send =
-            |upstream: Arc<Upstream>, _| async move { upstream.read_resource(uri, deadline).await };
-        self.request(uri, true, deadline, send).await
+    /// Reads the resource at `uri` (the server's own URI) for `call` (its deadline, its
+    /// input handler). Reading has no effect at the server, so a read lost in flight is sent
+    /// again like a read-only tool call.
+    pub async fn read_resource(
+        &self,
+        uri: &str,
+        call: &Arc<CallContext>,
+    ) -> Result<ResourceRead, Error> {
+        let send = |upstream: Arc<Upstream>, _| async move {
+            upstream.read_resource_with(uri, call).await
+        };
+        self.request(uri, true, call, send).await
     }
 
     /// Gets the prompt `name` (the server's own name); read-only, like
@@ -216,23 +255,24 @@ impl Link {
         &self,
         name: &str,
         arguments: Option<JsonObject>,
-        deadline: Instant,
+        call: &Arc<CallContext>,
     ) -> Result<PromptOutcome, Error> {
         let send = |upstream: Arc<Upstream>, _| {
             let arguments = arguments.clone();
-            async move { upstream.get_prompt(name, arguments, deadline).await }
+            async move { upstream.get_prompt_with(name, arguments, call).await }
         };
-        self.request(name, true, deadline, send).await
+        self.request(name, true, call, send).await
     }
 
     /// Sends one request with `send` (given the upstream and whether this is the last
-    /// send), reconnecting and resending as the module docs say. `what` names it in logs;
+    /// send), reconnecting and resending as the module docs say, within `call`'s deadline
+    /// (read each time it matters: progress may move it). `what` names it in logs;
     /// `repeatable`: running it twice is safe.
     async fn request<T, F, Fut>(
         &self,
         what: &str,
         repeatable: bool,
-        deadline: Instant,
+        call: &Arc<CallContext>,
         mut send: F,
     ) -> Result<T, Error>
     where
@@ -241,7 +281,8 @@ impl Link {
     {
         let mut sends = 0;
         loop {
-            let Some(connected) = self.unless_closing(self.upstream(deadline)).await else {
+            let connecting = self.upstream(call.deadline());
+            let Some(connected) = self.unless_closing(connecting).await else {
                 return Err(self.closing_error());
             };
             let (upstream, generation) = connected?;
@@ -272,7 +313,7 @@ impl Link {
                 Next::Fail => return Err(error),
                 Next::Reconnect => {}
                 Next::Pause(pause) => {
-                    if Instant::now() + pause >= deadline {
+                    if Instant::now() + pause >= call.deadline() {
                         return Err(error);
                     }
                     let pause = tokio::time::sleep(pause);
@@ -390,6 +431,13 @@ impl Link {
         let mut last = None;
         for attempt in 1..=policy.max_attempts {
             let dial = (self.dial)(self.server.clone(), self.variables.clone());
+            let dial = async {
+                let upstream = dial.await?;
+                if self.listens {
+                    upstream.listen().await;
+                }
+                Ok(upstream)
+            };
             let error = match tokio::time::timeout_at(deadline, dial).await {
                 Ok(Ok(upstream)) => {
                     let (upstream, generation) = self.install(upstream);
@@ -504,79 +552,4 @@ impl Link {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The resend rules of the module docs, one failure at a time (the flows over a real
-    /// connection are in `sessions/tests.rs`).
-    #[test]
-    fn what_follows_a_failed_send() {
-        let dial: Dial = Arc::new(|_, _| Box::pin(async { unreachable!("no dial here") }));
-        let server = Arc::new(ServerConfig::stdio("s", "cmd", Vec::new()));
-        let link = Link::new(server.clone(), None, dial);
-        let name = || "s".to_string();
-        let http = |status, retry_after| Error::MayHaveRun {
-            source: Box::new(Error::Http {
-                server: name(),
-                status,
-                retry_after,
-            }),
-        };
-        let never_left = Error::Unreachable {
-            server: name(),
-            reason: "refused".into(),
-        };
-        let lost = Error::ConnectionLost {
-            server: name(),
-            phase: Phase::CallTool,
-        };
-        let timeout = Error::Timeout {
-            server: name(),
-            phase: Phase::CallTool,
-            after: Duration::from_secs(1),
-        };
-        let auth = Error::Auth {
-            server: name(),
-            status: 401,
-            challenge: None,
-        };
-        let answered = Error::Tool {
-            server: name(),
-            tool: "t".into(),
-            message: "no".into(),
-            code: None,
-        };
-        let backoff = Next::Pause(server.reconnect.backoff(1));
-        // (error, connection alive, tool repeatable, sends so far) -> what follows
-        let cases = [
-            // Never left: sent again on a new connection, whatever the tool.
-            (&never_left, true, false, 1, Next::Reconnect),
-            // ... but not past MAX_SENDS.
-            (&never_left, true, true, MAX_SENDS, Next::Fail),
-            // A refusal would be refused again.
-            (&auth, true, true, 1, Next::Fail),
-            // May have run: only a repeatable tool goes again.
-            (&lost, false, false, 1, Next::Fail),
-            (&lost, false, true, 1, Next::Reconnect),
-            (&http(500, None), true, false, 1, Next::Fail),
-            (&http(500, None), true, true, 1, backoff),
-            (
-                &http(503, Some(Duration::from_secs(2))),
-                true,
-                true,
-                1,
-                Next::Pause(Duration::from_secs(2)),
-            ),
-            // A timed-out call is never sent again, nor one the server answered.
-            (&timeout, true, true, 1, Next::Fail),
-            (&answered, true, true, 1, Next::Fail),
-        ];
-        for (error, alive, repeatable, sends, expected) in cases {
-            assert_eq!(
-                link.after_failure(error, alive, repeatable, sends),
-                expected,
-                "{error} (alive {alive}, repeatable {repeatable}, sends {sends})"
-            );
-        }
-    }
-}
+mod tests;

@@ -24,20 +24,24 @@ use std::time::Duration;
 
 use rmcp::model::JsonObject;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 pub use link::{Dial, Link, LinkState, LinkStatus};
 pub use pool::SessionPool;
 
 use crate::config::{ServerConfig, SessionMode};
 use crate::error::Error;
+use crate::interaction::InputHandler;
+use crate::upstream::interaction::CallContext;
 use crate::upstream::{CallOutcome, PromptOutcome, ResourceRead, Upstream};
 
-/// The caller's session: its id and the variables its connections are made with.
-#[derive(Debug, Clone)]
+/// The caller's session: its id, the variables its connections are made with, and the
+/// handler that answers what servers ask its calls (elicitation, sampling), which wins over
+/// the hub's.
+#[derive(Clone)]
 pub struct Session {
     pub id: String,
     pub variables: Arc<BTreeMap<String, String>>,
+    input: Option<Arc<dyn InputHandler>>,
 }
 
 impl Session {
@@ -45,7 +49,30 @@ impl Session {
         Session {
             id: id.into(),
             variables: Arc::new(variables),
+            input: None,
         }
+    }
+
+    /// This session's calls are answered by `handler` instead of the hub's (see
+    /// [`crate::interaction`]).
+    pub fn with_input_handler(mut self, handler: impl InputHandler) -> Session {
+        self.input = Some(Arc::new(handler));
+        self
+    }
+
+    /// The session's own input handler, if it has one.
+    pub fn input_handler(&self) -> Option<&Arc<dyn InputHandler>> {
+        self.input.as_ref()
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("variables", &self.variables)
+            .field("input_handler", &self.input.is_some())
+            .finish()
     }
 }
 
@@ -94,11 +121,18 @@ impl Drop for InFlight {
 
 impl ServerClients {
     /// Clients of `server`, whose shared connection is `upstream` (already connected).
-    pub fn new(server: Arc<ServerConfig>, dial: Dial, upstream: Upstream) -> ServerClients {
+    /// `follow`: the shared connection listens for changes again after each reconnect (see
+    /// [`Link::with_upstream`]).
+    pub fn new(
+        server: Arc<ServerConfig>,
+        dial: Dial,
+        upstream: Upstream,
+        follow: bool,
+    ) -> ServerClients {
         let pool = (server.session_mode == SessionMode::PerSession)
             .then(|| SessionPool::new(server.clone(), dial.clone()));
         ServerClients {
-            shared: Link::with_upstream(server, dial, upstream),
+            shared: Link::with_upstream(server, dial, upstream, follow),
             pool,
             calls: watch::Sender::new(0),
         }
@@ -143,22 +177,12 @@ impl ServerClients {
         tool: &str,
         arguments: Option<JsonObject>,
         repeatable: bool,
-        deadline: Instant,
+        call: &Arc<CallContext>,
     ) -> Result<CallOutcome, Error> {
-        match (&self.pool, session) {
-            (Some(pool), Some(session)) => {
-                let lease = pool.lease(&session.id, &session.variables)?;
-                lease
-                    .link()
-                    .call(tool, arguments, repeatable, deadline)
-                    .await
-            }
-            _ => {
-                self.shared
-                    .call(tool, arguments, repeatable, deadline)
-                    .await
-            }
-        }
+        let link = self.link_for(session)?;
+        link.link()
+            .call_with(tool, arguments, repeatable, call)
+            .await
     }
 
     /// The link a request on behalf of `session` goes over: the session's own (leased for
@@ -178,10 +202,10 @@ impl ServerClients {
         &self,
         session: Option<&Session>,
         uri: &str,
-        deadline: Instant,
+        call: &Arc<CallContext>,
     ) -> Result<ResourceRead, Error> {
         let link = self.link_for(session)?;
-        link.link().read_resource(uri, deadline).await
+        link.link().read_resource(uri, call).await
     }
 
     /// Gets the prompt `name` (the server's own name), like [`ServerClients::call`].
@@ -190,10 +214,10 @@ impl ServerClients {
         session: Option<&Session>,
         name: &str,
         arguments: Option<JsonObject>,
-        deadline: Instant,
+        call: &Arc<CallContext>,
     ) -> Result<PromptOutcome, Error> {
         let link = self.link_for(session)?;
-        link.link().get_prompt(name, arguments, deadline).await
+        link.link().get_prompt(name, arguments, call).await
     }
 
     /// Closes per-session connections idle for at least `max_age`; returns how many.

@@ -1,36 +1,94 @@
-//! One request and its answer, cancelled at the server when its caller stops waiting: what
-//! a tool call, a resource read and a prompt get share.
+//! One request and its answer, what a tool call, a resource read and a prompt get share:
+//! sent against the call's one absolute deadline (a request whose deadline has passed is
+//! never sent; one that runs out is cancelled at the server, and so is one whose caller
+//! drops the future), with its progress and its server's requests routed to its call
+//! (`interaction.rs`).
+//!
+//! The deadline may move: a call that asked for it has its deadline pushed out by each
+//! progress notification (never past its ceiling). rmcp is given the latest moment the call
+//! could end as its timeout; the wait below follows the deadline as it is now.
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use rmcp::model::{CancelledNotificationParam, ClientRequest, RequestId, ServerResult};
+use rmcp::model::{
+    CancelledNotificationParam, ClientRequest, RequestId, RequestMetaObject, ServerResult,
+};
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
+use tokio::time::Instant;
 
 use super::Upstream;
-use crate::Error;
+use super::interaction::{self, CallContext};
+use crate::{Error, Phase};
 
 impl Upstream {
-    /// Sends `request` with `budget` as its timeout (rmcp cancels it at the server when it
-    /// runs out) and waits for the answer; dropping the future cancels it too. The outer
-    /// error is a request that never reached the transport (not sent); the inner one is
-    /// rmcp's, for the caller to classify.
-    pub(super) async fn exchange(
+    /// Sends `request` for `call` and waits for its answer until the call's deadline (as
+    /// progress may have moved it). `Err` only when it was not sent (or ran out of time
+    /// waiting: a `phase` timeout, counted from `started`); a failed answer is the inner
+    /// `Err`, for the caller to classify.
+    pub(super) async fn send(
         &self,
         request: ClientRequest,
-        budget: Duration,
+        call: &Arc<CallContext>,
+        phase: Phase,
+        started: Instant,
     ) -> Result<Result<ServerResult, ServiceError>, Error> {
+        let deadline = call.deadline();
+        let now = Instant::now();
+        if deadline <= now {
+            return Err(self.timed_out(phase, started));
+        }
+        // rmcp's own timeout is the latest the call could end; ours follows the deadline.
+        let latest = call.ceiling().unwrap_or(deadline);
+        let mut options = PeerRequestOptions::with_timeout(latest.saturating_duration_since(now));
+        if self.modern {
+            // A 2026-07-28 server learns with each request what this call can answer.
+            let input = call.input.as_deref().or(self.input.as_deref());
+            let mut meta = RequestMetaObject::new();
+            let roots = !self.roots.is_empty();
+            meta.set_client_capabilities(interaction::capabilities(self.elicitation, input, roots));
+            options = options.with_meta(meta);
+        }
+        let sending = self.calls.sending();
+        // Failing here, the request never reached the transport: not sent.
         let handle = self
             .peer
-            .send_request_with_option(request, PeerRequestOptions::with_timeout(budget))
+            .send_request_with_option(request, options)
             .await
             .map_err(|_| self.lost_before_sending())?;
+        let _registered = self
+            .calls
+            .register(&handle.id, &handle.progress_token, call);
+        drop(sending);
         let guard = CancelOnDrop {
             peer: &self.peer,
             id: Some(handle.id.clone()),
         };
-        let response = handle.await_response().await;
-        guard.disarm();
-        Ok(response)
+        let mut moved = call.watch_deadline();
+        let response = handle.await_response();
+        tokio::pin!(response);
+        loop {
+            let deadline = *moved.borrow_and_update();
+            tokio::select! {
+                response = &mut response => {
+                    guard.disarm();
+                    return Ok(response);
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    // Dropping the guard cancels the request at the server.
+                    return Err(self.timed_out(phase, started));
+                }
+                Ok(()) = moved.changed() => {}
+            }
+        }
+    }
+
+    /// A request of `phase` that ran out of time, counted from `started`.
+    pub(super) fn timed_out(&self, phase: Phase, started: Instant) -> Error {
+        Error::Timeout {
+            server: self.server.to_string(),
+            phase,
+            after: started.elapsed(),
+        }
     }
 }
 

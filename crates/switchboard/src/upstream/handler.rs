@@ -1,7 +1,8 @@
 //! Our side of the MCP session: what we tell a server about ourselves, what we answer the
-//! requests it sends us (elicitation, by the server's policy; roots, the configured ones;
-//! sampling is not offered), and what we do with the notifications it sends (the
-//! `list_changed` of tools, resources and prompts become [`UpstreamEvent`]s).
+//! requests it sends us (elicitation and sampling: the handler of the call they belong to,
+//! else the hub's, else the server's elicitation policy, see `interaction.rs`; roots, the
+//! configured ones), and what we do with the notifications it sends (progress goes to its
+//! call; the `list_changed` of tools, resources and prompts become [`UpstreamEvent`]s).
 //!
 //! Roots are deprecated by SEP-2577 (rmcp marks them so) but still asked for by servers of
 //! every revision up to 2026-07-28: hence the `allow(deprecated)` where they are answered.
@@ -10,17 +11,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rmcp::model::{
-    ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationAction,
-    ElicitationCapability, FormElicitationCapability, Implementation, ProtocolVersion,
-    RootsCapabilities,
+    ClientConfig, ElicitRequestParams, ElicitResult, ElicitationAction, Implementation,
+    ProgressNotificationParam, ProtocolVersion,
 };
+#[allow(deprecated)] // sampling (SEP-2577): still asked for by servers
+use rmcp::model::{CreateMessageRequestParams, CreateMessageResult};
 #[allow(deprecated)] // roots: see the module docs
 use rmcp::model::{ListRootsResult, Root};
 use rmcp::service::{NotificationContext, RequestContext, RoleClient};
 use rmcp::{ClientHandler, ErrorData};
 use serde_json::{Map, Value};
 
+use super::interaction::{self, Calls};
 use crate::config::ElicitationPolicy;
+use crate::interaction::InputHandler;
 use tokio::sync::broadcast;
 
 /// Something an upstream server told us that its owner may act on.
@@ -47,6 +51,10 @@ pub(crate) struct Handler {
     pub(crate) offer: ProtocolVersion,
     /// The server's configured roots (`file://` URIs).
     pub(crate) roots: Arc<[String]>,
+    /// The calls in flight, for progress and for requests that belong to one.
+    pub(crate) calls: Arc<Calls>,
+    /// The hub's handler: answers what no call's handler does.
+    pub(crate) input: Option<Arc<dyn InputHandler>>,
 }
 
 impl ClientHandler for Handler {
@@ -54,16 +62,12 @@ impl ClientHandler for Handler {
     /// `initialize` handshake (rmcp's default, its `LATEST`, is 2026-07-28, which has none);
     /// a server answering with an older revision is accepted as rmcp negotiates it.
     ///
-    /// Elicitation (form mode only) is offered only when the server's policy can answer it.
+    /// Elicitation and sampling are offered only when something can answer them (the hub's
+    /// handler, the server's policy), roots only when some are configured.
     fn get_info(&self) -> ClientConfig {
-        let mut capabilities = ClientCapabilities::default();
-        if self.elicitation == ElicitationPolicy::AcceptDefaults {
-            capabilities.elicitation =
-                Some(ElicitationCapability::new().with_form(FormElicitationCapability::new()));
-        }
-        if !self.roots.is_empty() {
-            capabilities.roots = Some(RootsCapabilities::default());
-        }
+        let input = self.input.as_deref();
+        let capabilities =
+            interaction::capabilities(self.elicitation, input, !self.roots.is_empty());
         ClientConfig::new(
             capabilities,
             Implementation::new("switchboard", env!("CARGO_PKG_VERSION")),
@@ -74,9 +78,30 @@ impl ClientHandler for Handler {
     async fn create_elicitation(
         &self,
         request: ElicitRequestParams,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, ErrorData> {
-        Ok(answer_elicitation(self.elicitation, &self.server, &request))
+        let input = self.input_for(&context).await;
+        let answer =
+            interaction::elicit(&self.server, input.as_deref(), self.elicitation, &request);
+        Ok(answer.await)
+    }
+
+    #[allow(deprecated)] // sampling (SEP-2577): still asked for by servers
+    async fn create_message(
+        &self,
+        request: CreateMessageRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let input = self.input_for(&context).await;
+        interaction::sample(&self.server, input.as_deref(), &request).await
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.calls.progress(params);
     }
 
     #[allow(deprecated)]
@@ -102,6 +127,17 @@ impl ClientHandler for Handler {
     async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
         tracing::debug!(server = %self.server, "prompts/list_changed");
         let _ = self.events.send(UpstreamEvent::PromptsChanged);
+    }
+}
+
+impl Handler {
+    /// Who answers a request that arrived with `context`: its call's handler, else ours.
+    async fn input_for(
+        &self,
+        context: &RequestContext<RoleClient>,
+    ) -> Option<Arc<dyn InputHandler>> {
+        let call = self.calls.input_for(&context.extensions).await;
+        call.or_else(|| self.input.clone())
     }
 }
 

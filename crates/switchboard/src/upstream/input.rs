@@ -5,43 +5,57 @@
 //! call's one deadline (`Upstream::call_tool`; resource reads and prompt gets the same way,
 //! `resources.rs`).
 //!
-//! Answers follow the server's configuration: an elicitation gets what its `elicitation`
-//! policy says (`handler.rs`), a roots request its `roots`. Sampling is not offered, so a call
-//! that needs it fails, saying so. rmcp's own round driver (`call_tool_with_mrtr_max_rounds`)
-//! is not used: it takes no deadline and does not cancel at the server on timeout.
+//! Answers come from the call's input handler (the session's, else the hub's), else the
+//! server's configuration: an elicitation gets what its `elicitation` policy says
+//! (`handler.rs`), a roots request its `roots`. A sampling request nobody answers fails the
+//! call, saying so. rmcp's own round driver (`call_tool_with_mrtr_max_rounds`) is not used:
+//! it takes no deadline and does not cancel at the server on timeout.
 
 use rmcp::model::{InputRequest, InputRequests, InputResponses};
 use serde_json::json;
 
-use super::handler::{answer_elicitation, roots};
+use super::handler::roots;
+use super::interaction;
 use crate::config::ElicitationPolicy;
 use crate::error::Error;
+use crate::interaction::InputHandler;
 
 /// The most times one call is sent while the server keeps asking for input.
 pub(crate) const MAX_ROUNDS: usize = 10;
 
-/// Our answers to `requests` from `server`, or why the call cannot go on.
-pub(crate) fn answers(
-    server: &str,
-    policy: ElicitationPolicy,
-    configured_roots: &[String],
+/// Who answers a call's input requests, and with what.
+pub(crate) struct Answering<'a> {
+    pub(crate) server: &'a str,
+    pub(crate) input: Option<&'a dyn InputHandler>,
+    pub(crate) policy: ElicitationPolicy,
+    pub(crate) roots: &'a [String],
+}
+
+/// Our answers to `requests`, or why the call cannot go on.
+pub(crate) async fn answers(
+    by: &Answering<'_>,
     requests: InputRequests,
 ) -> Result<Option<InputResponses>, Error> {
     let mut answers = InputResponses::new();
     for (key, request) in requests {
         let answer = match request {
             InputRequest::Elicitation(request) => {
-                serde_json::to_value(answer_elicitation(policy, server, &request.params))
-                    .unwrap_or_default()
+                let answer = interaction::elicit(by.server, by.input, by.policy, &request.params);
+                serde_json::to_value(answer.await).unwrap_or_default()
             }
-            InputRequest::ListRoots(_) => serde_json::to_value(roots(configured_roots))
-                .unwrap_or_else(|_| json!({"roots": []})),
-            // Sampling (`CreateMessage`), or a kind of request this version does not know.
+            InputRequest::ListRoots(_) => {
+                serde_json::to_value(roots(by.roots)).unwrap_or_else(|_| json!({"roots": []}))
+            }
+            InputRequest::CreateMessage(request) => {
+                match interaction::sample(by.server, by.input, &request.params).await {
+                    Ok(result) => serde_json::to_value(result).unwrap_or_default(),
+                    Err(_) => return Err(no_sampling(by.server)),
+                }
+            }
             _ => {
                 return Err(Error::Protocol {
-                    server: server.to_owned(),
-                    reason: "the server needs sampling (an LLM completion from the client) \
-                             to finish, which Switchboard does not offer"
+                    server: by.server.to_owned(),
+                    reason: "the server asked for a kind of input this version does not know"
                         .to_owned(),
                 });
             }
@@ -49,4 +63,13 @@ pub(crate) fn answers(
         answers.insert(key, answer);
     }
     Ok((!answers.is_empty()).then_some(answers))
+}
+
+fn no_sampling(server: &str) -> Error {
+    Error::Protocol {
+        server: server.to_owned(),
+        reason: "the server needs sampling (an LLM completion from the client) to finish, \
+                 which no input handler answered"
+            .to_owned(),
+    }
 }

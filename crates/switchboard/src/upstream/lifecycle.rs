@@ -94,6 +94,35 @@ pub(crate) fn probe() -> ClientLifecycleMode {
 
 /// One upstream: its name and where it is (a connector may serve several hubs).
 fn key(server: &ServerConfig) -> String {
-    let place = server.url.as_deref().or(server.command.as_deref());
-    format!("{}\n{}", server.name, place.unwrap_or_default())
+    match (&server.url, &server.command) {
+        (Some(url), _) => format!("{}\n{url}", server.name),
+        // The same program with other arguments or environment may be another server.
+        (None, command) => format!(
+            "{}\n{}\n{:?}\n{:?}\n{:?}",
+            server.name,
+            command.as_deref().unwrap_or_default(),
+            server.args,
+            server.env,
+            server.cwd,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_program_with_other_arguments_is_another_upstream() {
+        let classic = ServerConfig::stdio("kit", "testkit", vec![]);
+        let modern = ServerConfig::stdio("kit", "testkit", vec!["--lifecycle".into()]);
+        assert_ne!(key(&classic), key(&modern));
+        let mut other_env = classic.clone();
+        other_env.env.insert("MODE".into(), "modern".into());
+        assert_ne!(key(&classic), key(&other_env));
+        assert_eq!(key(&classic), key(&classic.clone()));
+        let a = ServerConfig::url("kit", "http://127.0.0.1:1/mcp");
+        let b = ServerConfig::url("kit", "http://127.0.0.1:2/mcp");
+        assert_ne!(key(&a), key(&b));
+    }
 }

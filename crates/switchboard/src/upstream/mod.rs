@@ -8,11 +8,15 @@
 //! and prompts: `resources.rs`. [`Upstream::close`] is idempotent and leaves no process
 //! behind.
 
+mod call;
 mod classify;
 mod exchange;
 mod handler;
 mod input;
+pub(crate) mod interaction;
 mod lifecycle;
+mod listen;
+mod listing;
 mod outcome;
 mod probe;
 mod resources;
@@ -22,16 +26,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, ClientRequest, JsonObject, ServerResult, Tool,
-};
 use rmcp::service::{ClientCacheConfig, Peer, RoleClient, RunningService};
 use rmcp::transport::IntoTransport;
 use rmcp::{ClientLifecycleMode, ClientServiceExt};
 use tokio::sync::broadcast;
-use tokio::time::Instant;
 
 pub use handler::UpstreamEvent;
+pub use listing::CacheHints;
 pub use outcome::{
     CallOutcome, Content, PromptMessage, PromptOutcome, ResourceContents, ResourceRead, Role,
 };
@@ -39,7 +40,7 @@ use probe::DiscoverProbe;
 
 use crate::config::template::{render_env, render_headers};
 use crate::config::{ElicitationPolicy, HttpConnections, ServerConfig, TransportKind, Variables};
-use crate::sync::lock;
+use crate::interaction::InputHandler;
 use crate::transport::{http, sse, stdio};
 use crate::{Error, Phase};
 use handler::Handler;
@@ -79,17 +80,28 @@ impl Connector {
         server: &ServerConfig,
         vars: Variables<'_>,
     ) -> Result<Upstream, Error> {
+        self.connect_answering(server, vars, None).await
+    }
+
+    /// [`Connector::connect`] with the handler that answers the server's requests when the
+    /// call they belong to has none (a hub's).
+    pub(crate) async fn connect_answering(
+        &self,
+        server: &ServerConfig,
+        vars: Variables<'_>,
+        input: Option<Arc<dyn InputHandler>>,
+    ) -> Result<Upstream, Error> {
         let budget = server.connect_timeout;
         let mode = self.learned.mode(server);
-        let result =
-            match tokio::time::timeout(budget, self.connect_inner(server, vars, mode)).await {
-                Ok(result) => result,
-                Err(_) => Err(Error::Timeout {
-                    server: server.name.clone(),
-                    phase: Phase::Connect,
-                    after: budget,
-                }),
-            };
+        let connect = self.connect_inner(server, vars, mode, input);
+        let result = match tokio::time::timeout(budget, connect).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout {
+                server: server.name.clone(),
+                phase: Phase::Connect,
+                after: budget,
+            }),
+        };
         self.learned.record(server, result.as_ref().ok());
         result
     }
@@ -99,6 +111,7 @@ impl Connector {
         server: &ServerConfig,
         vars: Variables<'_>,
         mode: ClientLifecycleMode,
+        input: Option<Arc<dyn InputHandler>>,
     ) -> Result<Upstream, Error> {
         let name = server.name.as_str();
         let template_error = |source| Error::Template {
@@ -116,7 +129,7 @@ impl Connector {
                     ),
                 })?;
                 let mut group = child.group;
-                match Upstream::serve_with(server, (child.stdout, child.stdin), mode).await {
+                match Upstream::serve_with(server, (child.stdout, child.stdin), mode, input).await {
                     Ok(mut upstream) => {
                         upstream.process = tokio::sync::Mutex::new(Some(group));
                         Ok(upstream)
@@ -152,7 +165,7 @@ impl Connector {
                         };
                         classify::from_sse_connect(target, e)
                     })?;
-                Upstream::serve_with(server, transport, mode).await
+                Upstream::serve_with(server, transport, mode, input.clone()).await
             }
             TransportKind::StreamableHttp => {
                 let url = server.url.as_deref().unwrap_or_default();
@@ -179,7 +192,7 @@ impl Connector {
                             },
                         },
                     )?;
-                Upstream::serve_with(server, transport, mode).await
+                Upstream::serve_with(server, transport, mode, input.clone()).await
             }
         }
     }
@@ -261,11 +274,19 @@ pub struct Upstream {
     /// Tool names from the last successful `list_tools`, to tell an unknown tool from a
     /// call the server rejected.
     listed_tools: Mutex<Option<HashSet<String>>>,
+    /// What the last `tools/list` said about caching it.
+    tools_cache: Mutex<CacheHints>,
+    /// A `subscriptions/listen` stream brings this server's tool changes.
+    follows_tools: Arc<AtomicBool>,
     /// The connection speaks 2026-07-28 (opened with `server/discover`).
     modern: bool,
     /// What to answer a server asking for input (input-required results).
     elicitation: ElicitationPolicy,
     roots: Vec<String>,
+    /// The calls in flight (progress and server requests are routed to them).
+    calls: Arc<interaction::Calls>,
+    /// The hub's input handler, for requests no call's handler answers.
+    input: Option<Arc<dyn InputHandler>>,
 }
 
 impl Upstream {
@@ -277,18 +298,33 @@ impl Upstream {
         T: IntoTransport<RoleClient, E, A>,
         E: std::error::Error + Send + Sync + 'static,
     {
+        Upstream::serve_answering(server, transport, None).await
+    }
+
+    /// [`Upstream::serve`] with a hub's input handler.
+    pub(crate) async fn serve_answering<T, E, A>(
+        server: &ServerConfig,
+        transport: T,
+        input: Option<Arc<dyn InputHandler>>,
+    ) -> Result<Upstream, Error>
+    where
+        T: IntoTransport<RoleClient, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
         let mode = match server.transport {
             TransportKind::Sse => ClientLifecycleMode::Initialize,
             _ => lifecycle::probe(),
         };
-        Upstream::serve_with(server, transport, mode).await
+        Upstream::serve_with(server, transport, mode, input).await
     }
 
-    /// [`Upstream::serve`] opening the lifecycle `mode`.
+    /// [`Upstream::serve`] opening the lifecycle `mode`, with `input` answering the server's
+    /// requests when the call they belong to has no handler.
     async fn serve_with<T, E, A>(
         server: &ServerConfig,
         transport: T,
         mode: ClientLifecycleMode,
+        input: Option<Arc<dyn InputHandler>>,
     ) -> Result<Upstream, Error>
     where
         T: IntoTransport<RoleClient, E, A>,
@@ -298,6 +334,7 @@ impl Upstream {
         let address: Option<Arc<str>> = address(server).map(Arc::from);
         let (events, _) = broadcast::channel(16);
         let tool_changes = Arc::new(AtomicU64::new(0));
+        let calls = Arc::new(interaction::Calls::default());
         let handler = Handler {
             server: name.clone(),
             events: events.clone(),
@@ -305,6 +342,8 @@ impl Upstream {
             elicitation: server.elicitation,
             offer: lifecycle::offered(server),
             roots: server.roots.iter().cloned().collect(),
+            calls: calls.clone(),
+            input: input.clone(),
         };
         let service = handler
             .serve_with_lifecycle(DiscoverProbe::new(transport.into_transport()), mode)
@@ -337,9 +376,13 @@ impl Upstream {
             events,
             tool_changes,
             listed_tools: Mutex::new(None),
+            tools_cache: Mutex::new(CacheHints::default()),
+            follows_tools: Arc::default(),
             modern: !peer_speaks_initialize,
             elicitation: server.elicitation,
             roots: server.roots.clone(),
+            calls,
+            input,
         })
     }
 
@@ -386,119 +429,10 @@ impl Upstream {
             .and_then(|info| info.server_info.clone())
     }
 
-    /// Every tool the server has (all pages), within `list_timeout`.
-    pub async fn list_tools(&self) -> Result<Vec<Tool>, Error> {
-        self.check_usable()?;
-        let budget = self.list_timeout;
-        match tokio::time::timeout(budget, self.peer.list_all_tools()).await {
-            Ok(Ok(tools)) => {
-                let names = tools.iter().map(|t| t.name.to_string()).collect();
-                *lock(&self.listed_tools) = Some(names);
-                Ok(tools)
-            }
-            Ok(Err(e)) => Err(classify::from_service(
-                self.target(),
-                e,
-                Phase::ListTools,
-                budget,
-                None,
-            )),
-            Err(_) => Err(Error::Timeout {
-                server: self.server.to_string(),
-                phase: Phase::ListTools,
-                after: budget,
-            }),
-        }
-    }
-
-    /// Calls `tool` with `arguments`, finishing by `deadline`. A deadline already passed
-    /// means the call is not sent. `isError` results are returned as `Ok` with
-    /// `is_error: true`; use [`CallOutcome::into_result`] to treat them as errors.
-    pub async fn call_tool(
-        &self,
-        tool: &str,
-        arguments: Option<JsonObject>,
-        deadline: Instant,
-    ) -> Result<CallOutcome, Error> {
-        let budget = deadline.saturating_duration_since(Instant::now());
-        if budget.is_zero() {
-            return Err(Error::Timeout {
-                server: self.server.to_string(),
-                phase: Phase::CallTool,
-                after: Duration::ZERO,
-            });
-        }
-        self.check_usable()?;
-        let mut params = CallToolRequestParams::new(tool.to_owned());
-        params.arguments = arguments;
-        let mut rounds = 0;
-        loop {
-            // Only a 2026-07-28 server may ask for input and need the call again.
-            let again = self.modern.then(|| params.clone());
-            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-            let budget = deadline.saturating_duration_since(Instant::now());
-            let response = self.exchange(request, budget).await?;
-            let asked = match (response, again) {
-                (Ok(ServerResult::CallToolResult(result)), _) => {
-                    return Ok(CallOutcome::from(result));
-                }
-                (Ok(ServerResult::InputRequiredResult(asked)), Some(again)) => {
-                    params = again;
-                    asked
-                }
-                (Ok(_), _) => {
-                    return Err(classify::may_have_run(Error::Protocol {
-                        server: self.server.to_string(),
-                        reason: "tools/call returned a result of another type".to_owned(),
-                    }));
-                }
-                (Err(e), _) => {
-                    let error = classify::from_call(self.target(), e, budget, tool);
-                    return Err(self.unknown_or(error, tool).await);
-                }
-            };
-            rounds += 1;
-            if rounds == input::MAX_ROUNDS {
-                return Err(classify::may_have_run(Error::Protocol {
-                    server: self.server.to_string(),
-                    reason: format!("the tool asked for input {rounds} times without finishing"),
-                }));
-            }
-            let requests = asked.input_requests.unwrap_or_default();
-            let roots = &self.roots;
-            params.input_responses =
-                input::answers(&self.server, self.elicitation, roots, requests)
-                    .map_err(classify::may_have_run)?;
-            params.request_state = asked.request_state;
-        }
-    }
-
     fn target(&self) -> classify::Target<'_> {
         classify::Target {
             server: &self.server,
             address: self.address.as_deref(),
-        }
-    }
-
-    /// A server that rejects a call with a JSON-RPC error may simply not have the tool. Tell
-    /// the two apart from the tool list (listed now if it never was): only on this error path.
-    async fn unknown_or(&self, error: Error, tool: &str) -> Error {
-        if !matches!(error, Error::Tool { code: Some(_), .. }) {
-            return error;
-        }
-        if lock(&self.listed_tools).is_none() {
-            let _ = self.list_tools().await;
-        }
-        let unlisted = lock(&self.listed_tools)
-            .as_ref()
-            .is_some_and(|names| !names.contains(tool));
-        if unlisted {
-            Error::UnknownTool {
-                server: self.server.to_string(),
-                tool: tool.to_owned(),
-            }
-        } else {
-            error
         }
     }
 

@@ -1,7 +1,8 @@
 //! Resources and prompts of one server: listing them (every page, within `list_timeout`),
-//! reading a resource and getting a prompt (against one absolute deadline, like a tool
-//! call: a request whose deadline has passed is not sent, one that runs out of time is
-//! cancelled at the server).
+//! reading a resource and getting a prompt (against one absolute deadline, sent and awaited
+//! like a tool call by `exchange.rs`: a request whose deadline has passed is not sent, one
+//! that runs out of time is cancelled at the server; what the server asks is answered by
+//! the call's input handler).
 //!
 //! A server that does not declare the `resources` (`prompts`) capability is not asked:
 //! reading from it is [`Error::NotFound`] at once.
@@ -16,6 +17,7 @@
 //! -32602 may also be about the arguments, when the prompt is not in the server's list.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
@@ -25,6 +27,7 @@ use rmcp::model::{
 use rmcp::service::ServiceError;
 use tokio::time::Instant;
 
+use super::interaction::CallContext;
 use super::outcome::{PromptOutcome, ResourceRead};
 use super::{Upstream, classify, input};
 use crate::{Error, Phase};
@@ -67,6 +70,16 @@ impl Upstream {
 
     /// Reads the resource at `uri` (the server's own URI), finishing by `deadline`.
     pub async fn read_resource(&self, uri: &str, deadline: Instant) -> Result<ResourceRead, Error> {
+        self.read_resource_with(uri, &CallContext::fixed(deadline))
+            .await
+    }
+
+    /// [`Upstream::read_resource`] for `call`: its deadline and its input handler.
+    pub(crate) async fn read_resource_with(
+        &self,
+        uri: &str,
+        call: &Arc<CallContext>,
+    ) -> Result<ResourceRead, Error> {
         if !self.offers_resources() {
             return Err(self.not_offered(format!("resource '{uri}'"), "resources"));
         }
@@ -78,7 +91,7 @@ impl Upstream {
         };
         let what = format!("resources/read '{uri}'");
         match self
-            .request(Phase::ReadResource, request, &what, deadline)
+            .request(Phase::ReadResource, request, &what, call)
             .await
         {
             Ok(ServerResult::ReadResourceResult(result)) => Ok(ResourceRead::from(result)),
@@ -104,6 +117,17 @@ impl Upstream {
         arguments: Option<JsonObject>,
         deadline: Instant,
     ) -> Result<PromptOutcome, Error> {
+        self.get_prompt_with(name, arguments, &CallContext::fixed(deadline))
+            .await
+    }
+
+    /// [`Upstream::get_prompt`] for `call`: its deadline and its input handler.
+    pub(crate) async fn get_prompt_with(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        call: &Arc<CallContext>,
+    ) -> Result<PromptOutcome, Error> {
         if !self.offers_prompts() {
             return Err(self.not_offered(format!("prompt '{name}'"), "prompts"));
         }
@@ -115,10 +139,7 @@ impl Upstream {
             ClientRequest::GetPromptRequest(GetPromptRequest::new(params))
         };
         let what = format!("prompts/get '{name}'");
-        match self
-            .request(Phase::GetPrompt, request, &what, deadline)
-            .await
-        {
+        match self.request(Phase::GetPrompt, request, &what, call).await {
             Ok(ServerResult::GetPromptResult(result)) => Ok(PromptOutcome::from(result)),
             Ok(_) => Err(self.unexpected(&what)),
             // Only on this error path: is it the name or the arguments?
@@ -160,40 +181,46 @@ impl Upstream {
     }
 
     /// Sends one read-only request made by `request` (given our answers and the server's
-    /// state, after it asked for input), finishing by `deadline` (not sent if it has passed;
-    /// cancelled at the server if it runs out or the future is dropped). A 2026-07-28
-    /// server that asks for input (SEP-2322) is answered as for a tool call (`input.rs`),
-    /// at most `MAX_ROUNDS` times.
+    /// state, after it asked for input) for `call`: by its deadline (not sent if it has
+    /// passed; cancelled at the server if it runs out or the future is dropped, as
+    /// `exchange.rs` does for tool calls). A 2026-07-28 server that asks for input
+    /// (SEP-2322) is answered as for a tool call (`input.rs`: the call's input handler,
+    /// else the hub's, else the server's policies), at most `MAX_ROUNDS` times.
     async fn request(
         &self,
         phase: Phase,
         request: impl Fn(Option<InputResponses>, Option<String>) -> ClientRequest,
         what: &str,
-        deadline: Instant,
+        call: &Arc<CallContext>,
     ) -> Result<ServerResult, Error> {
+        let started = Instant::now();
+        if call.deadline() <= started {
+            return Err(Error::Timeout {
+                server: self.server.to_string(),
+                phase,
+                after: Duration::ZERO,
+            });
+        }
         self.check_usable()?;
         let (mut responses, mut state) = (None, None);
         for _ in 0..input::MAX_ROUNDS {
-            let budget = deadline.saturating_duration_since(Instant::now());
-            if budget.is_zero() {
-                return Err(Error::Timeout {
-                    server: self.server.to_string(),
-                    phase,
-                    after: Duration::ZERO,
-                });
-            }
             let sent = request(responses.take(), state.take());
-            match self.exchange(sent, budget).await? {
+            match self.send(sent, call, phase, started).await? {
                 Ok(ServerResult::InputRequiredResult(asked)) if self.modern => {
                     let requests = asked.input_requests.unwrap_or_default();
-                    let (server, roots) = (&self.server, &self.roots);
-                    responses = input::answers(server, self.elicitation, roots, requests)?;
+                    let by = input::Answering {
+                        server: &self.server,
+                        input: call.input.as_deref().or(self.input.as_deref()),
+                        policy: self.elicitation,
+                        roots: &self.roots,
+                    };
+                    responses = input::answers(&by, requests).await?;
                     state = asked.request_state;
                 }
                 Ok(result) => return Ok(result),
                 Err(e) => {
-                    let target = self.target();
-                    return Err(classify::from_request(target, e, phase, budget, what));
+                    let (target, elapsed) = (self.target(), started.elapsed());
+                    return Err(classify::from_request(target, e, phase, elapsed, what));
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! The catalogue through the [`Hub`], against real servers: server-everything (npm) twice
 //! under two names, the testkit with a 70-character server name, tools that change at run
-//! time (`notifications/tools/list_changed` over stdio and Streamable HTTP), argument checks
+//! time (`notifications/tools/list_changed` over stdio and Streamable HTTP, unasked from
+//! classic servers, on a `subscriptions/listen` stream from 2026-07-28 ones), argument checks
 //! that stop a call before it is sent, and nulls dropped on the way out.
 
 use std::path::PathBuf;
@@ -298,6 +299,104 @@ async fn tools_changed_over_stdio_swaps_the_catalogue() {
 async fn tools_changed_over_streamable_http_swaps_the_catalogue() {
     let kit = TestkitProcess::start("streamable-http", &[]);
     tools_changed_swaps_the_catalogue(ServerConfig::url("kit", kit.url.clone())).await;
+}
+
+/// 2026-07-28 servers send changes only on a `subscriptions/listen` stream.
+const MODERN: [&str; 2] = ["--lifecycle", "modern"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_changed_on_a_listen_stream_over_stdio_swaps_the_catalogue() {
+    tools_changed_swaps_the_catalogue(testkit_stdio("kit", &MODERN)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_changed_on_a_listen_stream_over_stateless_http_swaps_the_catalogue() {
+    let kit = TestkitProcess::start("streamable-http-stateless", &MODERN);
+    tools_changed_swaps_the_catalogue(ServerConfig::url("kit", kit.url.clone())).await;
+}
+
+/// The server ends its listen streams; the hub opens one again and still hears the next
+/// change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_stream_the_server_ends_is_opened_again() {
+    let kit = TestkitProcess::start("streamable-http-stateless", &MODERN);
+    let hub = start(vec![ServerConfig::url("kit", kit.url.clone())]).await;
+    assert_eq!(call_text(&hub, "kit__listening", json!({})).await, "1");
+    assert_eq!(
+        call_text(&hub, "kit__end_listens", json!({})).await,
+        "ended 1"
+    );
+    let reopened = async {
+        while call_text(&hub, "kit__listening", json!({})).await != "1" {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(STEP, reopened)
+        .await
+        .expect("the stream opened again");
+    let mut events = hub.subscribe();
+    call_text(&hub, "kit__notify_list_changed", json!({})).await;
+    let wait = async {
+        while hub.catalog().get("kit__added_1").is_none() {
+            events.recv().await.expect("event");
+        }
+    };
+    tokio::time::timeout(STEP, wait)
+        .await
+        .expect("the change heard on the new stream");
+    hub.close().await;
+}
+
+/// With no listen stream (a hub not following changes), a 2026-07-28 list is listed again
+/// when its `ttlMs` runs out: the tool added meanwhile appears without any notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_is_listed_again_when_its_ttl_runs_out() {
+    let kit = TestkitProcess::start(
+        "streamable-http-stateless",
+        &["--lifecycle", "modern", "--list-ttl", "1s"],
+    );
+    let settings = HubSettings {
+        follow_changes: false,
+        ..HubSettings::default()
+    };
+    let hub = Hub::builder()
+        .settings(settings)
+        .servers(vec![ServerConfig::url("kit", kit.url.clone())])
+        .start()
+        .await
+        .expect("hub");
+    let mut events = hub.subscribe();
+    call_text(&hub, "kit__notify_list_changed", json!({})).await;
+    let wait = async {
+        while hub.catalog().get("kit__added_1").is_none() {
+            events.recv().await.expect("event");
+        }
+    };
+    tokio::time::timeout(STEP, wait)
+        .await
+        .expect("the list listed again after its ttlMs");
+    hub.close().await;
+}
+
+/// A one-shot hub (the CLI's settings) opens no listen stream: nothing to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_not_following_changes_opens_no_listen_stream() {
+    let kit = TestkitProcess::start("streamable-http-stateless", &MODERN);
+    let settings = HubSettings {
+        follow_changes: false,
+        ..HubSettings::default()
+    };
+    let hub = Hub::builder()
+        .settings(settings)
+        .servers(vec![ServerConfig::url("kit", kit.url.clone())])
+        .start()
+        .await
+        .expect("hub");
+    assert_eq!(
+        call_text(&hub, "kit__end_listens", json!({})).await,
+        "ended 0"
+    );
+    hub.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use switchboard::{Config, Deadline, Delivery, Error, ErrorClass, Hub, ServerConfig};
 use switchboard_testkit::{
-    Fault, FaultProxy, FaultRule, HttpMode, Knobs, RunningServer, serve_sse, serve_streamable_http,
+    Fault, FaultProxy, FaultRule, HttpMode, Knobs, Lifecycle, RunningServer, serve_sse,
+    serve_streamable_http,
 };
 use tokio::time::Instant;
 
@@ -20,10 +21,16 @@ const DEADLINE: Duration = Duration::from_secs(20);
 #[derive(Clone, Copy, Debug)]
 enum Transport {
     StreamableHttp,
+    /// Streamable HTTP without server sessions, the server speaking only 2026-07-28.
+    StreamableHttpModern,
     Sse,
 }
 
-const TRANSPORTS: [Transport; 2] = [Transport::StreamableHttp, Transport::Sse];
+const TRANSPORTS: [Transport; 3] = [
+    Transport::StreamableHttp,
+    Transport::StreamableHttpModern,
+    Transport::Sse,
+];
 
 /// A testkit server, a proxy in front of it, and a hub talking through the proxy.
 struct Rig {
@@ -41,6 +48,14 @@ impl Rig {
                     .unwrap(),
                 "/mcp",
             ),
+            Transport::StreamableHttpModern => {
+                let knobs = Knobs {
+                    lifecycle: Lifecycle::Modern,
+                    ..Knobs::default()
+                };
+                let server = serve_streamable_http(knobs, HttpMode::Stateless);
+                (server.await.unwrap(), "/mcp")
+            }
             Transport::Sse => (serve_sse(Knobs::default()).await.unwrap(), "/sse"),
         };
         let proxy = FaultProxy::start(&server.url(), rules).await.unwrap();
@@ -126,7 +141,7 @@ fn after_forwarding(transport: Transport) -> Vec<Fault> {
         Fault::ResetAfterForward,
     ];
     // Legacy SSE answers the POST with a bare 202; its result travels on the event stream.
-    if matches!(transport, Transport::StreamableHttp) {
+    if !matches!(transport, Transport::Sse) {
         faults.push(Fault::CutBody { keep_bytes: 8 });
     }
     faults
@@ -283,8 +298,11 @@ fn runs(marker: &std::path::Path) -> usize {
         .unwrap_or(0)
 }
 
-async fn stdio_hub() -> Hub {
-    let mut kit = testkit_stdio("kit", &[]);
+/// The stdio servers the crash tests run against: classic, and speaking only 2026-07-28.
+const STDIO_LIFECYCLES: [&[&str]; 2] = [&[], &["--lifecycle", "modern"]];
+
+async fn stdio_hub(flags: &[&str]) -> Hub {
+    let mut kit = testkit_stdio("kit", flags);
     kit.reconnect.initial_backoff = Duration::from_millis(50);
     let mut config = Config::default();
     config.servers.insert("kit".into(), kit);
@@ -297,44 +315,52 @@ fn marker_args(marker: &std::path::Path) -> Option<serde_json::Map<String, Value
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stdio_server_that_crashes_after_reading_runs_a_non_idempotent_call_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let marker = dir.path().join("runs");
-    let hub = stdio_hub().await;
-    let deadline = Some(Deadline::after(DEADLINE));
-    let error = hub
-        .call("kit__crash_once", marker_args(&marker), deadline)
-        .await
-        .expect_err("the server crashed");
-    assert_may_have_run(&error, "stdio crash");
-    assert_eq!(runs(&marker), 1);
-    // The next call gets a new process.
-    let outcome = hub
-        .call(
-            "kit__echo",
-            json!({"message": "back"}).as_object().cloned(),
-            deadline,
-        )
-        .await
-        .unwrap();
-    assert_eq!(outcome.text(), "back");
-    assert_eq!(runs(&marker), 1, "the crashed call was sent again");
-    hub.close().await;
+    for flags in STDIO_LIFECYCLES {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("runs");
+        let hub = stdio_hub(flags).await;
+        let deadline = Some(Deadline::after(DEADLINE));
+        let error = hub
+            .call("kit__crash_once", marker_args(&marker), deadline)
+            .await
+            .expect_err("the server crashed");
+        assert_may_have_run(&error, &format!("stdio crash {flags:?}"));
+        assert_eq!(runs(&marker), 1, "{flags:?}");
+        // The next call gets a new process.
+        let outcome = hub
+            .call(
+                "kit__echo",
+                json!({"message": "back"}).as_object().cloned(),
+                deadline,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome.text(), "back");
+        assert_eq!(
+            runs(&marker),
+            1,
+            "{flags:?}: the crashed call was sent again"
+        );
+        hub.close().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stdio_server_that_crashes_after_reading_gets_an_idempotent_call_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let marker = dir.path().join("runs");
-    let hub = stdio_hub().await;
-    let outcome = hub
-        .call(
-            "kit__crash_once_idempotent",
-            marker_args(&marker),
-            Some(Deadline::after(DEADLINE)),
-        )
-        .await
-        .expect("sent again to a new process");
-    assert!(!outcome.is_error, "{}", outcome.text());
-    assert_eq!(runs(&marker), 2);
-    hub.close().await;
+    for flags in STDIO_LIFECYCLES {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("runs");
+        let hub = stdio_hub(flags).await;
+        let outcome = hub
+            .call(
+                "kit__crash_once_idempotent",
+                marker_args(&marker),
+                Some(Deadline::after(DEADLINE)),
+            )
+            .await
+            .expect("sent again to a new process");
+        assert!(!outcome.is_error, "{flags:?}: {}", outcome.text());
+        assert_eq!(runs(&marker), 2, "{flags:?}");
+        hub.close().await;
+    }
 }

@@ -10,6 +10,7 @@ mod delivery;
 mod discovery;
 mod elicitation;
 mod everything;
+mod interaction;
 mod lifecycle;
 mod registration;
 mod resources;

@@ -121,6 +121,40 @@ async fn a_thousand_concurrent_sessions_each_get_their_own_server_session() {
     hub.close().await;
 }
 
+/// The testkit flags of a server speaking only 2026-07-28.
+const MODERN: [&str; 2] = ["--lifecycle", "modern"];
+
+/// On a 2026-07-28 server without server sessions a session is only its own headers:
+/// each session's calls carry its variables, and the pool counts and reaps them the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_on_a_modern_server_each_carry_their_own_headers() {
+    let kit = TestkitProcess::start("streamable-http-stateless", &MODERN);
+    let mut server = per_session(ServerConfig::url("kit", kit.url.clone()), 500);
+    server.headers.insert("X-User".into(), "${user}".into());
+    let mut config = config_with(vec![server]);
+    config.variables.insert("user".into(), "nobody".into());
+    let hub = start(config).await;
+
+    let sessions: Vec<Session> = (0..200).map(|i| session(&format!("user{i}"))).collect();
+    let seen = join_all(sessions.iter().map(|s| async {
+        let text = text_in(&hub, Some(s), "kit__echo_headers", json!({})).await;
+        let headers: Value = serde_json::from_str(&text).expect("headers JSON");
+        headers["x-user"].as_str().unwrap_or_default().to_string()
+    }))
+    .await;
+    for (i, user) in seen.iter().enumerate() {
+        assert_eq!(user, &format!("user{i}"));
+    }
+    assert_eq!(hub.session_count("kit"), 200);
+    let shared = text_in(&hub, None, "kit__echo_headers", json!({})).await;
+    assert!(shared.contains("\"x-user\":\"nobody\""), "{shared}");
+    // Only the shared connection listens for changes; sessions hold no stream.
+    assert_eq!(text_in(&hub, None, "kit__listening", json!({})).await, "1");
+    assert_eq!(hub.cleanup_sessions(Duration::ZERO).await, 200);
+    assert_eq!(hub.session_count("kit"), 0);
+    hub.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleanup_closes_idle_sessions_and_spares_leased_ones() {
     let kit = TestkitProcess::start("streamable-http", &[]);
@@ -282,8 +316,17 @@ fn reconnect_fast(server: &mut ServerConfig) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restarted_mid_run_fails_fast_then_recovers_and_nothing_runs_twice() {
+    server_restarted_mid_run("streamable-http", &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modern_server_restarted_mid_run_fails_fast_then_recovers_and_nothing_runs_twice() {
+    server_restarted_mid_run("streamable-http-stateless", &MODERN).await;
+}
+
+async fn server_restarted_mid_run(mode: &str, flags: &[&str]) {
     let port = free_port();
-    let kit = TestkitProcess::start_on("streamable-http", port, &[]);
+    let kit = TestkitProcess::start_on(mode, port, flags);
     let mut server = ServerConfig::url("kit", kit.url.clone());
     reconnect_fast(&mut server);
     let hub = start(config_with(vec![server])).await;
@@ -314,7 +357,7 @@ async fn a_server_restarted_mid_run_fails_fast_then_recovers_and_nothing_runs_tw
     }
     assert_eq!(outage_errors, 5);
 
-    let _kit = TestkitProcess::start_on("streamable-http", port, &[]);
+    let _kit = TestkitProcess::start_on(mode, port, flags);
     let mut succeeded = 0;
     let deadline = Instant::now() + Duration::from_secs(15);
     while succeeded < 3 {

@@ -1,0 +1,465 @@
+//! One call's side channel: its moving deadline, who hears its progress, and who answers
+//! what its server asks (see [`crate::interaction`] for the public side).
+//!
+//! A connection carries many calls at once, so what arrives for a call is routed to it:
+//! `notifications/progress` by the `progressToken` rmcp put in the request's `_meta`, and a
+//! server's request by the call it belongs to. Streamable HTTP says which call that is (the
+//! request arrives on the call's response stream); stdio and SSE do not, so a request there
+//! goes to the one call in flight, or to the handler every call in flight shares, and
+//! otherwise to the connection's own (the hub's). rmcp picks the token and the request id
+//! while it sends, so a call is registered just after: what arrives meanwhile waits for it
+//! (requests wait for the registration; progress is kept until the call claims it).
+//!
+//! Sampling is deprecated by SEP-2577 (rmcp marks its types so) but still asked for by
+//! servers of every revision up to 2026-07-28: hence the `allow(deprecated)`.
+#![allow(deprecated)]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{
+    ClientCapabilities, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams,
+    ElicitResult, ElicitationCapability, ErrorCode, FormElicitationCapability,
+    ProgressNotificationParam, ProgressToken, RequestId, RootsCapabilities, SamplingCapability,
+    UrlElicitationCapability,
+};
+use rmcp::{ErrorData, service::InboundStreamOrigin};
+use serde_json::Value;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+use crate::config::ElicitationPolicy;
+use crate::interaction::{
+    CallProgress, ElicitAnswer, ElicitMode, ElicitRequest, InputHandler, OnProgress,
+    SamplingAnswer, SamplingRequest,
+};
+use crate::sync::lock;
+
+/// How long a server's request waits for the call it belongs to to be registered.
+const REGISTRATION_WAIT: Duration = Duration::from_secs(2);
+
+/// Progress notifications kept for calls not registered yet.
+const EARLY_PROGRESS: usize = 64;
+
+/// One call's deadline (one absolute moment at any time, which only progress moves, and
+/// never past the ceiling), its progress callback and its input handler.
+pub(crate) struct CallContext {
+    deadline: watch::Sender<Instant>,
+    /// Each progress notification moves the deadline to `min(now + timeout, ceiling)`.
+    reset: Option<(Duration, Instant)>,
+    on_progress: Option<OnProgress>,
+    /// The session's handler, else the hub's.
+    pub(crate) input: Option<Arc<dyn InputHandler>>,
+    /// The last progress passed on, and for which request (notifications are handled
+    /// concurrently by rmcp; each input-required round is a new request, counting anew).
+    last_progress: Mutex<Option<(ProgressToken, f64)>>,
+}
+
+impl CallContext {
+    pub(crate) fn new(
+        deadline: Instant,
+        reset: Option<(Duration, Instant)>,
+        on_progress: Option<OnProgress>,
+        input: Option<Arc<dyn InputHandler>>,
+    ) -> Arc<CallContext> {
+        let deadline = match reset {
+            Some((_, ceiling)) => deadline.min(ceiling),
+            None => deadline,
+        };
+        Arc::new(CallContext {
+            deadline: watch::Sender::new(deadline),
+            reset,
+            on_progress,
+            input,
+            last_progress: Mutex::new(None),
+        })
+    }
+
+    /// A call with a fixed deadline and nobody listening.
+    pub(crate) fn fixed(deadline: Instant) -> Arc<CallContext> {
+        CallContext::new(deadline, None, None, None)
+    }
+
+    /// The call's deadline now.
+    pub(crate) fn deadline(&self) -> Instant {
+        *self.deadline.borrow()
+    }
+
+    /// The latest the deadline can move to (`None`: it does not move).
+    pub(crate) fn ceiling(&self) -> Option<Instant> {
+        self.reset.map(|(_, ceiling)| ceiling)
+    }
+
+    /// Wakes when the deadline moves.
+    pub(crate) fn watch_deadline(&self) -> watch::Receiver<Instant> {
+        self.deadline.subscribe()
+    }
+
+    /// The server reported progress: tell the caller (in order; a notification that does
+    /// not advance is dropped) and push the deadline out if the call asked for it.
+    fn progressed(&self, params: &ProgressNotificationParam) {
+        let mut last = lock(&self.last_progress);
+        let stale = last.as_ref().is_some_and(|(token, last)| {
+            *token == params.progress_token && params.progress <= *last
+        });
+        if stale {
+            return;
+        }
+        *last = Some((params.progress_token.clone(), params.progress));
+        if let Some((timeout, ceiling)) = self.reset {
+            let moved = (Instant::now() + timeout).min(ceiling);
+            self.deadline.send_if_modified(|deadline| {
+                let later = moved > *deadline;
+                if later {
+                    *deadline = moved;
+                }
+                later
+            });
+        }
+        if let Some(on_progress) = &self.on_progress {
+            // Under `last`, so callbacks run one at a time and in order.
+            on_progress(&CallProgress {
+                progress: params.progress,
+                total: params.total,
+                message: params.message.clone(),
+            });
+        }
+    }
+}
+
+/// The calls in flight on one connection, by progress token and by request id.
+#[derive(Default)]
+pub(crate) struct Calls {
+    registry: Mutex<Registry>,
+    registered: Notify,
+}
+
+#[derive(Default)]
+struct Registry {
+    by_token: HashMap<ProgressToken, Arc<CallContext>>,
+    by_request: HashMap<RequestId, Arc<CallContext>>,
+    /// Calls handed to rmcp but not registered yet.
+    sending: usize,
+    early: VecDeque<ProgressNotificationParam>,
+}
+
+/// Counts a call as being sent until it is registered (or failed to send).
+pub(crate) struct Sending<'a> {
+    calls: &'a Calls,
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        lock(&self.calls.registry).sending -= 1;
+        self.calls.registered.notify_waiters();
+    }
+}
+
+/// A registered call; dropping it unregisters.
+pub(crate) struct Registered<'a> {
+    calls: &'a Calls,
+    token: ProgressToken,
+    id: RequestId,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        let mut registry = lock(&self.calls.registry);
+        let token = registry.by_token.remove(&self.token);
+        let request = registry.by_request.remove(&self.id);
+        drop(registry);
+        drop((token, request));
+    }
+}
+
+impl Calls {
+    /// Call before handing a request to rmcp; keep until [`Calls::register`].
+    pub(crate) fn sending(&self) -> Sending<'_> {
+        lock(&self.registry).sending += 1;
+        Sending { calls: self }
+    }
+
+    /// The call sent as `id` with `token` is `context`'s; progress that arrived before is
+    /// passed on now.
+    pub(crate) fn register(
+        &self,
+        id: &RequestId,
+        token: &ProgressToken,
+        context: &Arc<CallContext>,
+    ) -> Registered<'_> {
+        let mut registry = lock(&self.registry);
+        registry.by_token.insert(token.clone(), context.clone());
+        registry.by_request.insert(id.clone(), context.clone());
+        let (early, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut registry.early)
+            .into_iter()
+            .partition(|params| &params.progress_token == token);
+        registry.early = rest.into();
+        drop(registry);
+        for params in &early {
+            context.progressed(params);
+        }
+        Registered {
+            calls: self,
+            token: token.clone(),
+            id: id.clone(),
+        }
+    }
+
+    /// A `notifications/progress` arrived.
+    pub(crate) fn progress(&self, params: ProgressNotificationParam) {
+        let mut registry = lock(&self.registry);
+        let Some(context) = registry.by_token.get(&params.progress_token).cloned() else {
+            // Perhaps for a call being sent; otherwise for one that has finished.
+            if registry.sending > 0 {
+                if registry.early.len() == EARLY_PROGRESS {
+                    registry.early.pop_front();
+                }
+                registry.early.push_back(params);
+            }
+            return;
+        };
+        drop(registry);
+        context.progressed(&params);
+    }
+
+    /// The handler that answers a server request that arrived with `extensions`: its
+    /// call's (`None`: the connection's own).
+    pub(crate) async fn input_for(
+        &self,
+        extensions: &rmcp::model::Extensions,
+    ) -> Option<Arc<dyn InputHandler>> {
+        let origin = match extensions.get::<InboundStreamOrigin>() {
+            Some(InboundStreamOrigin::OutboundRequest(id)) => Some(id),
+            Some(InboundStreamOrigin::Unassociated) => return None,
+            None => None,
+        };
+        let waited = Instant::now() + REGISTRATION_WAIT;
+        loop {
+            let registered = self.registered.notified();
+            {
+                let registry = lock(&self.registry);
+                if let Some(id) = origin
+                    && let Some(context) = registry.by_request.get(id)
+                {
+                    return context.input.clone();
+                }
+                if registry.sending == 0 || Instant::now() >= waited {
+                    return match origin {
+                        Some(_) => None,
+                        None => shared_input(registry.by_request.values()),
+                    };
+                }
+            }
+            let _ = tokio::time::timeout_at(waited, registered).await;
+        }
+    }
+}
+
+/// The handler of the call in flight, or the one all calls in flight share (`None`
+/// otherwise, and when it is no handler).
+fn shared_input<'a>(
+    mut calls: impl Iterator<Item = &'a Arc<CallContext>>,
+) -> Option<Arc<dyn InputHandler>> {
+    let first = calls.next()?.input.clone()?;
+    calls
+        .all(|call| call.input.as_ref().is_some_and(|h| Arc::ptr_eq(h, &first)))
+        .then_some(first)
+}
+
+/// What a client answering with `input` (else `policy`) offers: elicitation when someone
+/// answers it (URL mode when the handler does), sampling when the handler does, roots when
+/// some are configured.
+pub(crate) fn capabilities(
+    policy: ElicitationPolicy,
+    input: Option<&dyn InputHandler>,
+    roots: bool,
+) -> ClientCapabilities {
+    let mut capabilities = ClientCapabilities::default();
+    if input.is_some() || policy == ElicitationPolicy::AcceptDefaults {
+        let mut elicitation =
+            ElicitationCapability::new().with_form(FormElicitationCapability::new());
+        if input.is_some_and(|input| input.answers_url_elicitation()) {
+            elicitation = elicitation.with_url(UrlElicitationCapability::new());
+        }
+        capabilities.elicitation = Some(elicitation);
+    }
+    if input.is_some_and(|input| input.answers_sampling()) {
+        capabilities.sampling = Some(SamplingCapability::default());
+    }
+    if roots {
+        capabilities.roots = Some(RootsCapabilities::default());
+    }
+    capabilities
+}
+
+/// `server`'s elicitation answered by `input`, else by `policy`.
+pub(crate) async fn elicit(
+    server: &str,
+    input: Option<&dyn InputHandler>,
+    policy: ElicitationPolicy,
+    params: &ElicitRequestParams,
+) -> ElicitResult {
+    let Some(input) = input else {
+        return super::handler::answer_elicitation(policy, server, params);
+    };
+    let answer = match elicit_request(server, params) {
+        Some(request) => input.elicit(request).await,
+        None => ElicitAnswer::Decline,
+    };
+    tracing::info!(
+        server,
+        action = answer_action(&answer),
+        "the server asked for input"
+    );
+    serde_json::from_value(answer.to_json())
+        .unwrap_or_else(|_| ElicitResult::new(rmcp::model::ElicitationAction::Decline))
+}
+
+fn answer_action(answer: &ElicitAnswer) -> &'static str {
+    match answer {
+        ElicitAnswer::Accept(_) => "accept",
+        ElicitAnswer::Decline => "decline",
+        ElicitAnswer::Cancel => "cancel",
+    }
+}
+
+/// Our form of rmcp's request (`None` for a mode this version does not know).
+fn elicit_request(server: &str, params: &ElicitRequestParams) -> Option<ElicitRequest> {
+    let (message, mode) = match params {
+        ElicitRequestParams::FormElicitationParams {
+            message,
+            requested_schema,
+            ..
+        } => {
+            let schema = match serde_json::to_value(requested_schema) {
+                Ok(Value::Object(schema)) => schema,
+                _ => return None,
+            };
+            (message, ElicitMode::Form { schema })
+        }
+        ElicitRequestParams::UrlElicitationParams {
+            message,
+            url,
+            elicitation_id,
+            ..
+        } => (
+            message,
+            ElicitMode::Url {
+                url: url.clone(),
+                elicitation_id: elicitation_id.clone(),
+            },
+        ),
+        _ => return None,
+    };
+    Some(ElicitRequest {
+        server: server.to_owned(),
+        message: message.clone(),
+        mode,
+    })
+}
+
+/// `server`'s `sampling/createMessage` answered by `input` (an error when nobody answers or
+/// the handler declines: MCP's "user rejected" code -1).
+pub(crate) async fn sample(
+    server: &str,
+    input: Option<&dyn InputHandler>,
+    params: &CreateMessageRequestParams,
+) -> Result<CreateMessageResult, ErrorData> {
+    let answer = match (input, serde_json::to_value(params)) {
+        // Asked even when it said it does not answer (the default declines): a 2026-07-28
+        // server asks whatever was offered, and a handler may want to say why it declines.
+        (Some(input), Ok(Value::Object(params))) => {
+            let request = SamplingRequest {
+                server: server.to_owned(),
+                params,
+            };
+            input.sample(request).await
+        }
+        _ => SamplingAnswer::Decline,
+    };
+    let result = answer.to_json().and_then(|json| {
+        serde_json::from_value::<CreateMessageResult>(json)
+            .inspect_err(|e| tracing::warn!(server, "the sampling answer is not valid: {e}"))
+            .ok()
+    });
+    tracing::info!(
+        server,
+        answered = result.is_some(),
+        "the server asked for sampling"
+    );
+    result.ok_or_else(|| {
+        ErrorData::new(
+            ErrorCode(-1),
+            "the client declined the sampling request",
+            None,
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use rmcp::model::{NumberOrString, ProgressNotificationParam, ProgressToken};
+    use tokio::time::Instant;
+
+    use super::{CallContext, Calls};
+    use crate::interaction::OnProgress;
+
+    fn progress(token: i64, progress: f64) -> ProgressNotificationParam {
+        ProgressNotificationParam::new(ProgressToken(NumberOrString::Number(token)), progress)
+    }
+
+    #[tokio::test]
+    async fn progress_moves_the_deadline_out_by_the_timeout_but_never_past_the_ceiling() {
+        let start = Instant::now();
+        let timeout = Duration::from_secs(10);
+        let ceiling = start + Duration::from_secs(60);
+        let call = CallContext::new(start + timeout, Some((timeout, ceiling)), None, None);
+        assert_eq!(call.deadline(), start + timeout);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        call.progressed(&progress(1, 1.0));
+        assert!(call.deadline() >= start + timeout + Duration::from_millis(20));
+        assert!(call.deadline() <= Instant::now() + timeout);
+        // Never past the ceiling, and a first deadline past it is cut to it.
+        let ceiling = start + Duration::from_secs(5);
+        let capped = CallContext::new(start + timeout, Some((timeout, ceiling)), None, None);
+        assert_eq!(capped.deadline(), ceiling);
+        capped.progressed(&progress(1, 1.0));
+        assert_eq!(capped.deadline(), ceiling);
+        // A fixed deadline does not move.
+        let fixed = CallContext::fixed(start + timeout);
+        fixed.progressed(&progress(1, 3.0));
+        assert_eq!(fixed.deadline(), start + timeout);
+    }
+
+    #[tokio::test]
+    async fn progress_reaches_its_call_in_order_even_when_it_arrives_before_registration() {
+        let seen: Arc<Mutex<Vec<f64>>> = Arc::default();
+        let sink = seen.clone();
+        let on_progress: OnProgress = Arc::new(move |p| sink.lock().unwrap().push(p.progress));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let call = CallContext::new(deadline, None, Some(on_progress), None);
+        let calls = Calls::default();
+        let sending = calls.sending();
+        calls.progress(progress(7, 1.0));
+        calls.progress(progress(8, 5.0)); // another call's
+        let token = ProgressToken(NumberOrString::Number(7));
+        let id = rmcp::model::RequestId::Number(1);
+        let registered = calls.register(&id, &token, &call);
+        drop(sending);
+        calls.progress(progress(7, 3.0));
+        calls.progress(progress(7, 2.0)); // late: dropped
+        calls.progress(progress(7, 4.0));
+        calls.progress(progress(7, 4.0)); // not an advance: dropped
+        drop(registered);
+        calls.progress(progress(7, 9.0)); // after the request: nobody
+        // The next round of the same call is a new request, counting anew.
+        let token = ProgressToken(NumberOrString::Number(9));
+        let _again = calls.register(&rmcp::model::RequestId::Number(2), &token, &call);
+        calls.progress(progress(9, 1.0));
+        assert_eq!(*seen.lock().unwrap(), [1.0, 3.0, 4.0, 1.0]);
+    }
+}
