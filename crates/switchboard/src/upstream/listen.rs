@@ -1,9 +1,10 @@
 //! Change notifications from 2026-07-28 servers. Those have no GET stream and send nothing
-//! unasked: a client that wants `notifications/tools/list_changed` opens a
-//! `subscriptions/listen` request, whose response stream carries them for as long as it
-//! stays open. [`Upstream::listen`] opens one (rmcp's `Peer::listen`) and turns what arrives
-//! into the same [`UpstreamEvent`]s a classic server's unsolicited notifications give, so the
-//! hub's watcher does not know which revision a server speaks.
+//! unasked: a client that wants `notifications/tools/list_changed` (or the `resources/` and
+//! `prompts/` ones) opens a `subscriptions/listen` request, whose response stream carries
+//! them for as long as it stays open. [`Upstream::listen`] opens one (rmcp's `Peer::listen`)
+//! for every list the server says can change and turns what arrives into the same
+//! [`UpstreamEvent`]s a classic server's unsolicited notifications give, so the hub's
+//! watcher does not know which revision a server speaks.
 //!
 //! Only the hub's shared connection to a server listens; per-session connections do not
 //! (a modern per-session connection holds no stream at all while idle).
@@ -28,15 +29,17 @@ const RELISTEN: [Duration; 4] = [
 ];
 
 impl Upstream {
-    /// On a 2026-07-28 connection whose server says its tools can change, opens a
-    /// `subscriptions/listen` for them and waits (within `list_timeout`) for the server's
-    /// acknowledgment, so a change after this returns is never missed. What arrives then
-    /// becomes [`UpstreamEvent::ToolsChanged`] (and counts in [`Upstream::tool_changes`])
-    /// until the connection closes. If the server ends the subscription, it is opened again
-    /// (a few times, with pauses) and a `ToolsChanged` covers the gap.
+    /// On a 2026-07-28 connection whose server says its tools, resources or prompts can
+    /// change (`listChanged` in its capabilities), opens a `subscriptions/listen` for those
+    /// and waits (within `list_timeout`) for the server's acknowledgment, so a change after
+    /// this returns is never missed. What arrives then becomes
+    /// [`UpstreamEvent::ToolsChanged`] (counted in [`Upstream::tool_changes`]),
+    /// [`UpstreamEvent::ResourcesChanged`] or [`UpstreamEvent::PromptsChanged`] until the
+    /// connection closes. If the server ends the subscription, it is opened again (a few
+    /// times, with pauses) and one event of each kind covers the gap, as after a reconnect.
     ///
     /// Returns whether a subscription is open. A server that refuses or does not answer is
-    /// logged and left without one: its tools are still listed, just not followed.
+    /// logged and left without one: its lists are still listed, just not followed.
     /// Does nothing on classic connections (their server sends notifications unasked).
     pub async fn listen(&self) -> bool {
         if !self.modern {
@@ -53,11 +56,11 @@ impl Upstream {
         let subscription = match opened.await {
             Ok(Ok(subscription)) => subscription,
             Ok(Err(error)) => {
-                tracing::info!(server = %self.server, "the server refused subscriptions/listen: {error}; its tools are not followed");
+                tracing::info!(server = %self.server, "the server refused subscriptions/listen: {error}; its changes are not followed");
                 return false;
             }
             Err(_) => {
-                tracing::info!(server = %self.server, "subscriptions/listen was not acknowledged within {:?}; its tools are not followed", self.list_timeout);
+                tracing::info!(server = %self.server, "subscriptions/listen was not acknowledged within {:?}; its changes are not followed", self.list_timeout);
                 return false;
             }
         };
@@ -74,14 +77,17 @@ impl Upstream {
     }
 }
 
-/// The list changes worth hearing of, among those the server says can happen.
+/// The list changes worth hearing of: those the server says can happen (tools, resources,
+/// prompts with `listChanged: true`).
 fn wanted(capabilities: &ServerCapabilities) -> SubscriptionFilter {
-    let tools = capabilities
-        .tools
-        .as_ref()
-        .is_some_and(|t| t.list_changed == Some(true));
+    let changes = |list_changed: Option<Option<bool>>| list_changed.flatten() == Some(true);
+    let tools = changes(capabilities.tools.as_ref().map(|t| t.list_changed));
+    let resources = changes(capabilities.resources.as_ref().map(|r| r.list_changed));
+    let prompts = changes(capabilities.prompts.as_ref().map(|p| p.list_changed));
     let mut filter = SubscriptionFilter::default();
     filter.tools_list_changed = tools.then_some(true);
+    filter.resources_list_changed = resources.then_some(true);
+    filter.prompts_list_changed = prompts.then_some(true);
     filter
 }
 
@@ -95,10 +101,12 @@ struct Changes {
 }
 
 impl Changes {
-    fn tools_changed(&self) {
-        self.tool_changes.fetch_add(1, Ordering::AcqRel);
-        // No subscriber is fine: the count tells a late one.
-        let _ = self.events.send(UpstreamEvent::ToolsChanged);
+    fn changed(&self, event: UpstreamEvent) {
+        if event == UpstreamEvent::ToolsChanged {
+            self.tool_changes.fetch_add(1, Ordering::AcqRel);
+        }
+        // No subscriber is fine: the tool count tells a late one.
+        let _ = self.events.send(event);
     }
 }
 
@@ -125,11 +133,12 @@ async fn forward(
     loop {
         loop {
             match subscription.next().await {
-                Ok(Some(ServerNotification::ToolListChangedNotification(_))) => {
-                    tracing::debug!(server = %changes.server, "tools/list_changed (listen)");
-                    changes.tools_changed();
+                Ok(Some(notification)) => {
+                    if let Some(event) = event_of(&notification) {
+                        tracing::debug!(server = %changes.server, "{event:?} (listen)");
+                        changes.changed(event);
+                    }
                 }
-                Ok(Some(_)) => {}
                 Ok(None) => break,
                 Err(error) => {
                     tracing::debug!(server = %changes.server, "subscriptions/listen failed: {error}");
@@ -141,7 +150,7 @@ async fn forward(
             return;
         }
         let Some(pause) = pauses.next() else {
-            tracing::warn!(server = %changes.server, "the server keeps ending subscriptions/listen; its tools are no longer followed");
+            tracing::warn!(server = %changes.server, "the server keeps ending subscriptions/listen; its changes are no longer followed");
             return;
         };
         tokio::time::sleep(*pause).await;
@@ -151,13 +160,66 @@ async fn forward(
         match peer.listen(filter.clone()).await {
             Ok(next) => {
                 subscription = next;
-                // Changes between the old subscription's end and this one were not heard.
-                changes.tools_changed();
+                // Changes between the old subscription's end and this one were not heard:
+                // every list may differ, as after a reconnect.
+                for event in [
+                    UpstreamEvent::ToolsChanged,
+                    UpstreamEvent::ResourcesChanged,
+                    UpstreamEvent::PromptsChanged,
+                ] {
+                    changes.changed(event);
+                }
             }
             Err(error) => {
-                tracing::info!(server = %changes.server, "subscriptions/listen could not be opened again: {error}; its tools are no longer followed");
+                tracing::info!(server = %changes.server, "subscriptions/listen could not be opened again: {error}; its changes are no longer followed");
                 return;
             }
         }
+    }
+}
+
+/// The event a listen stream's notification gives, if it is a list change.
+fn event_of(notification: &ServerNotification) -> Option<UpstreamEvent> {
+    match notification {
+        ServerNotification::ToolListChangedNotification(_) => Some(UpstreamEvent::ToolsChanged),
+        ServerNotification::ResourceListChangedNotification(_) => {
+            Some(UpstreamEvent::ResourcesChanged)
+        }
+        ServerNotification::PromptListChangedNotification(_) => Some(UpstreamEvent::PromptsChanged),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::model::ServerCapabilities;
+
+    use super::wanted;
+
+    #[test]
+    fn listen_asks_for_the_lists_the_server_says_can_change() {
+        let all = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .build();
+        let filter = wanted(&all);
+        assert_eq!(filter.tools_list_changed, Some(true));
+        assert_eq!(filter.resources_list_changed, Some(true));
+        assert_eq!(filter.prompts_list_changed, Some(true));
+
+        // Resources that do not change, prompts not offered: only the tools.
+        let some = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_resources()
+            .build();
+        let filter = wanted(&some);
+        assert_eq!(filter.tools_list_changed, Some(true));
+        assert_eq!(filter.resources_list_changed, None);
+        assert_eq!(filter.prompts_list_changed, None);
     }
 }
