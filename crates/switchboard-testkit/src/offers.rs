@@ -1,8 +1,10 @@
 //! What the test server offers besides tools: resources (a text one, a blob one, the
 //! `testkit://items/{id}` template) and prompts (`greet`, with a required argument, and
-//! `summary`, without; `confirm`, which asks 2026-07-28 clients for input first), plus those added at run time by the `add_resource` and
-//! `add_prompt` tools, which then send `notifications/resources/list_changed` and
-//! `notifications/prompts/list_changed` (like `notify_list_changed` for tools).
+//! `summary`, without; `confirm`, which asks 2026-07-28 clients for input first), plus
+//! those added at run time by the `add_resource` and `add_prompt` tools, which then send
+//! `notifications/resources/list_changed` and `notifications/prompts/list_changed` like
+//! `notify_list_changed` does for tools (`listen.rs`: unasked to classic clients, on their
+//! `subscriptions/listen` streams to 2026-07-28 ones).
 //!
 //! Unknown URIs are answered with MCP's "resource not found" (-32002); unknown prompts and
 //! missing arguments with "invalid params" (-32602), as the TypeScript SDK does.

@@ -36,7 +36,7 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-use crate::listen::Listeners;
+use crate::listen::{Kind, Listeners};
 use crate::offers::Added;
 use crate::{Knobs, Lifecycle};
 
@@ -277,21 +277,20 @@ impl TestServer {
             }
             "notify_list_changed" => {
                 let added = self.add_tool();
-                self.shared.listeners.tools_changed(context).await;
+                self.shared.listeners.changed(Kind::Tools, context).await;
                 text(format!("added {added}"))
             }
             "add_resource" => {
                 let uri = self.shared.offers.add_resource();
-                if let Err(error) = context.peer.notify_resource_list_changed().await {
-                    tracing::warn!(%error, "could not send resources/list_changed");
-                }
+                self.shared
+                    .listeners
+                    .changed(Kind::Resources, context)
+                    .await;
                 text(format!("added {uri}"))
             }
             "add_prompt" => {
                 let name = self.shared.offers.add_prompt();
-                if let Err(error) = context.peer.notify_prompt_list_changed().await {
-                    tracing::warn!(%error, "could not send prompts/list_changed");
-                }
+                self.shared.listeners.changed(Kind::Prompts, context).await;
                 text(format!("added {name}"))
             }
             "listening" => text(self.shared.listeners.count().to_string()),

@@ -217,9 +217,19 @@ async fn next_offer_event(events: &mut tokio::sync::broadcast::Receiver<HubEvent
     }
 }
 
-/// `add_resource` / `add_prompt` add one and notify: the hub relists and says so.
-async fn list_changed_updates_the_hub(label: &str, server: ServerConfig) {
+/// The text of calling the testkit's `tool` (no arguments).
+async fn call_text(hub: &Hub, tool: &str) -> String {
+    let outcome = bounded(tool, hub.call(tool, None, None)).await;
+    outcome.unwrap_or_else(|e| panic!("{tool}: {e}")).text()
+}
+
+/// `add_resource` / `add_prompt` add one and notify: the hub relists and says so. A
+/// 2026-07-28 server tells its changes only on the hub's `subscriptions/listen` stream.
+async fn list_changed_updates_the_hub(label: &str, lifecycle: Lifecycle, server: ServerConfig) {
     let hub = start(vec![server]).await;
+    if lifecycle == Lifecycle::Modern {
+        assert_eq!(call_text(&hub, "kit__listening").await, "1", "[{label}]");
+    }
     let mut events = hub.subscribe();
     let uris = |l: Listing<switchboard::ExposedResource>| -> Vec<String> {
         complete(label, l).into_iter().map(|r| r.uri).collect()
@@ -274,7 +284,7 @@ async fn list_changed_updates_the_hub(label: &str, server: ServerConfig) {
 async fn list_changed_over_stdio_updates_resources_and_prompts() {
     for lifecycle in [Lifecycle::Classic, Lifecycle::Modern] {
         let server = testkit_stdio("kit", &lifecycle_args(lifecycle));
-        list_changed_updates_the_hub(&format!("stdio {lifecycle:?}"), server).await;
+        list_changed_updates_the_hub(&format!("stdio {lifecycle:?}"), lifecycle, server).await;
     }
 }
 
@@ -290,9 +300,57 @@ async fn list_changed_over_streamable_http_updates_resources_and_prompts() {
         };
         let running = serve_streamable_http(knobs, mode).await.unwrap();
         let server = ServerConfig::url("kit", running.url());
-        list_changed_updates_the_hub(&format!("http {lifecycle:?}"), server).await;
+        list_changed_updates_the_hub(&format!("http {lifecycle:?}"), lifecycle, server).await;
         running.shutdown().await;
     }
+}
+
+/// A 2026-07-28 server that ends its listen stream: the hub opens it again and, since
+/// changes in the gap went unheard, relists resources and prompts as after a reconnect; the
+/// new stream carries resource changes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopened_listen_stream_relists_resources_and_prompts() {
+    let knobs = Knobs {
+        lifecycle: Lifecycle::Modern,
+        ..Knobs::default()
+    };
+    let running = serve_streamable_http(knobs, HttpMode::Stateless)
+        .await
+        .unwrap();
+    let hub = start(vec![ServerConfig::url("kit", running.url())]).await;
+    complete("resources", hub.resources().await);
+    complete("prompts", hub.prompts().await);
+    let mut events = hub.subscribe();
+    assert_eq!(call_text(&hub, "kit__end_listens").await, "ended 1");
+    let mut heard = vec![
+        next_offer_event(&mut events).await,
+        next_offer_event(&mut events).await,
+    ];
+    heard.sort_by_key(|event| matches!(event, HubEvent::PromptsChanged { .. }));
+    let server = || "kit".to_owned();
+    assert_eq!(
+        heard,
+        [
+            HubEvent::ResourcesChanged { server: server() },
+            HubEvent::PromptsChanged { server: server() }
+        ]
+    );
+    assert_eq!(call_text(&hub, "kit__listening").await, "1");
+    call_text(&hub, "kit__add_resource").await;
+    assert_eq!(
+        next_offer_event(&mut events).await,
+        HubEvent::ResourcesChanged { server: server() }
+    );
+    let uris: Vec<String> = complete("resources", hub.resources().await)
+        .into_iter()
+        .map(|r| r.uri)
+        .collect();
+    assert!(
+        uris.contains(&"kit+testkit://added/1".to_owned()),
+        "{uris:?}"
+    );
+    hub.close().await;
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
