@@ -8,8 +8,10 @@
 
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 use switchboard::config::SessionMode;
+use switchboard::interaction::{ElicitAnswer, ElicitRequest, InputHandler};
 use switchboard::{
     Error, ErrorClass, Hub, HubEvent, Listing, PromptOutcome, ResourceRead, Role, ServerConfig,
     Session,
@@ -424,6 +426,35 @@ async fn a_modern_server_asking_for_input_gets_its_answers_and_state_back() {
         json!({"go": true}),
         "{got}"
     );
+    hub.close().await;
+}
+
+/// Answers every form with `{"go": self.0}`.
+struct Go(bool);
+
+impl InputHandler for Go {
+    fn elicit(&self, _request: ElicitRequest) -> BoxFuture<'_, ElicitAnswer> {
+        let content = json!({"go": self.0}).as_object().cloned();
+        Box::pin(async move { ElicitAnswer::Accept(content) })
+    }
+}
+
+/// What a server asks during a prompt get is answered like a tool call's: by the session's
+/// input handler, else the hub's (the policy, decline, would answer neither way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_get_s_input_is_answered_by_the_session_s_handler_else_the_hub_s() {
+    let kit = testkit_stdio("kit", &["--lifecycle", "modern"]);
+    let hub = Hub::builder().input_handler(Go(true)).servers(vec![kit]);
+    let hub = bounded("start", hub.start()).await.expect("hub start");
+    let go = |got: PromptOutcome| {
+        let got: Value = serde_json::from_str(&got.text()).expect("the answers as JSON");
+        got["answers"]["confirm"]["content"]["go"].clone()
+    };
+    let by_hub = bounded("get", hub.get_prompt("kit__confirm", None, None)).await;
+    assert_eq!(go(by_hub.unwrap()), json!(true));
+    let session = Session::new("s", Default::default()).with_input_handler(Go(false));
+    let by_session = hub.get_prompt_in(Some(&session), "kit__confirm", None, None);
+    assert_eq!(go(bounded("get", by_session).await.unwrap()), json!(false));
     hub.close().await;
 }
 
