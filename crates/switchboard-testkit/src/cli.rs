@@ -91,6 +91,9 @@ pub struct Args {
     /// Put this `ttlMs` (and `cacheScope: "public"`) on every `tools/list` page (e.g. 2s).
     #[arg(long, env = "SWITCHBOARD_TESTKIT_LIST_TTL", value_parser = humantime::parse_duration)]
     pub list_ttl: Option<Duration>,
+    /// stdio: drop `server/discover` requests unanswered (instead of "method not found").
+    #[arg(long, env = "SWITCHBOARD_TESTKIT_IGNORE_DISCOVER")]
+    pub ignore_discover: bool,
 }
 
 /// Modes other than serving the test server.
@@ -155,6 +158,7 @@ impl Args {
             hide_offers: self.hide_offers,
             lifecycle: self.lifecycle,
             list_ttl: self.list_ttl,
+            ignore_discover: self.ignore_discover,
         }
     }
 }

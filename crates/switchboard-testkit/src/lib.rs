@@ -63,6 +63,9 @@ pub struct Knobs {
     /// `ttlMs` on every `tools/list` page (with `cacheScope: "public"`), for clients
     /// that follow no listen stream.
     pub list_ttl: Option<Duration>,
+    /// stdio: `server/discover` never reaches the server and is never answered (as some
+    /// servers drop requests they do not know).
+    pub ignore_discover: bool,
 }
 
 /// The MCP lifecycles a test server speaks.

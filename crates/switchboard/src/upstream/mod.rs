@@ -345,8 +345,13 @@ impl Upstream {
             calls: calls.clone(),
             input: input.clone(),
         };
+        let probing = matches!(mode, ClientLifecycleMode::Auto { .. });
+        let transport = DiscoverProbe::new(
+            transport.into_transport(),
+            probing.then_some(server.connect_timeout),
+        );
         let service = handler
-            .serve_with_lifecycle(DiscoverProbe::new(transport.into_transport()), mode)
+            .serve_with_lifecycle(transport, mode)
             .await
             .map_err(|e| {
                 let target = classify::Target {

@@ -11,6 +11,11 @@
 //!   (current SDKs' servers configured for the classic revisions answer so: rmcp would give
 //!   up with "no protocol version in common").
 //!
+//! A server that never answers (some classic servers drop requests they do not know) would
+//! hold the probe for rmcp's fixed 10 s, the whole default `connect_timeout`: the wrapper
+//! gives up sooner (half the server's `connect_timeout`, at most 5 s) and answers the probe
+//! itself with "method not found", so `initialize` follows in time.
+//!
 //! Everything after the probe's answer passes through untouched.
 
 use rmcp::RoleClient;
@@ -20,17 +25,31 @@ use rmcp::model::{
 };
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The longest the probe waits for its answer.
+const MAX_PATIENCE: Duration = Duration::from_secs(5);
 
 /// `T` with the answer to its `server/discover` normalised; see the module docs.
 pub(crate) struct DiscoverProbe<T> {
     inner: T,
-    /// The id of the `server/discover` request awaiting its answer.
-    probe: Option<RequestId>,
+    /// The `server/discover` request awaiting its answer, and until when it waits.
+    probe: Option<(RequestId, Instant)>,
+    /// How long the probe waits; `None`: as long as the connect may take (a server known
+    /// to speak 2026-07-28 is not probed but opened with `server/discover`).
+    patience: Option<Duration>,
 }
 
 impl<T> DiscoverProbe<T> {
-    pub(crate) fn new(inner: T) -> Self {
-        DiscoverProbe { inner, probe: None }
+    /// `probing`: the connection probes (rmcp's `Auto`) within the server's
+    /// `connect_timeout`; the probe then waits half of it, at most 5 s.
+    pub(crate) fn new(inner: T, probing: Option<Duration>) -> Self {
+        DiscoverProbe {
+            inner,
+            probe: None,
+            patience: probing.map(|connect_timeout| (connect_timeout / 2).min(MAX_PATIENCE)),
+        }
     }
 }
 
@@ -44,14 +63,25 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for DiscoverProbe<T> {
         if let ClientJsonRpcMessage::Request(request) = &item
             && matches!(request.request, ClientRequest::DiscoverRequest(_))
         {
-            self.probe = Some(request.id.clone());
+            let far = Duration::from_secs(24 * 3600);
+            let until = Instant::now() + self.patience.unwrap_or(far);
+            self.probe = Some((request.id.clone(), until));
         }
         self.inner.send(item)
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
-        let message = self.inner.receive().await?;
-        let Some(probe) = &self.probe else {
+        let Some((probe, until)) = &self.probe else {
+            return self.inner.receive().await;
+        };
+        let Ok(message) = tokio::time::timeout_at(*until, self.inner.receive()).await else {
+            let id = probe.clone();
+            self.probe = None;
+            let why = "server/discover was not answered in time";
+            return Some(method_not_found(id, why));
+        };
+        let message = message?;
+        let Some((probe, _)) = &self.probe else {
             return Some(message);
         };
         let answers_probe = match &message {
@@ -65,11 +95,7 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for DiscoverProbe<T> {
         let id = probe.clone();
         self.probe = None;
         Some(match classic_answer(&message) {
-            Some(why) => ServerJsonRpcMessage::Error(JsonRpcError {
-                jsonrpc: Default::default(),
-                id: Some(id),
-                error: ErrorData::new(ErrorCode::METHOD_NOT_FOUND, why, None),
-            }),
+            Some(why) => method_not_found(id, why),
             None => message,
         })
     }
@@ -77,6 +103,15 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for DiscoverProbe<T> {
     fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
         self.inner.close()
     }
+}
+
+/// The answer rmcp falls back to `initialize` from.
+fn method_not_found(id: RequestId, why: &'static str) -> ServerJsonRpcMessage {
+    ServerJsonRpcMessage::Error(JsonRpcError {
+        jsonrpc: Default::default(),
+        id: Some(id),
+        error: ErrorData::new(ErrorCode::METHOD_NOT_FOUND, why, None),
+    })
 }
 
 /// Why `answer` (to `server/discover`) says the server speaks only the classic revisions,

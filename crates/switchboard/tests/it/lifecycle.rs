@@ -139,6 +139,29 @@ async fn a_hub_over_a_modern_and_a_classic_server_lists_and_calls_both() {
     modern.shutdown().await;
 }
 
+/// A classic server that never answers `server/discover` still connects within its
+/// `connect_timeout`: the probe gives up at half of it and `initialize` follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_ignoring_the_probe_is_initialized_within_the_connect_timeout() {
+    let mut server = testkit_stdio("kit", &["--ignore-discover"]);
+    server.connect_timeout = Duration::from_secs(4);
+    let connector = Connector::new();
+    let upstream = connector
+        .connect(&server, Variables::default())
+        .await
+        .expect("initialize after the unanswered probe");
+    assert_eq!(upstream.protocol_version().as_deref(), Some("2025-11-25"));
+    upstream.close().await;
+    // Learned: the next connection does not probe (it would wait the same 2 s again, and
+    // with a 1 s connect timeout it could not succeed otherwise).
+    server.connect_timeout = Duration::from_secs(1);
+    let again = connector
+        .connect(&server, Variables::default())
+        .await
+        .expect("straight to initialize");
+    again.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_version_pins_the_lifecycle_and_revision() {
     // A server speaking both, pinned to a classic revision: initialize, offering it.
