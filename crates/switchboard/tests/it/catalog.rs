@@ -301,6 +301,21 @@ async fn tools_changed_over_streamable_http_swaps_the_catalogue() {
     tools_changed_swaps_the_catalogue(ServerConfig::url("kit", kit.url.clone())).await;
 }
 
+/// Has the testkit add `added_1` and waits (within the step bound) until the catalogue
+/// has it; `how` says how the change should have arrived.
+async fn add_tool_and_wait(hub: &Hub, how: &str) {
+    let mut events = hub.subscribe();
+    call_text(hub, "kit__notify_list_changed", json!({})).await;
+    let wait = async {
+        while hub.catalog().get("kit__added_1").is_none() {
+            events.recv().await.expect("event");
+        }
+    };
+    tokio::time::timeout(STEP, wait)
+        .await
+        .unwrap_or_else(|_| panic!("added_1 never appeared: {how}"));
+}
+
 /// 2026-07-28 servers send changes only on a `subscriptions/listen` stream.
 const MODERN: [&str; 2] = ["--lifecycle", "modern"];
 
@@ -334,16 +349,7 @@ async fn a_listen_stream_the_server_ends_is_opened_again() {
     tokio::time::timeout(STEP, reopened)
         .await
         .expect("the stream opened again");
-    let mut events = hub.subscribe();
-    call_text(&hub, "kit__notify_list_changed", json!({})).await;
-    let wait = async {
-        while hub.catalog().get("kit__added_1").is_none() {
-            events.recv().await.expect("event");
-        }
-    };
-    tokio::time::timeout(STEP, wait)
-        .await
-        .expect("the change heard on the new stream");
+    add_tool_and_wait(&hub, "the change heard on the new stream").await;
     hub.close().await;
 }
 
@@ -365,16 +371,7 @@ async fn a_list_is_listed_again_when_its_ttl_runs_out() {
         .start()
         .await
         .expect("hub");
-    let mut events = hub.subscribe();
-    call_text(&hub, "kit__notify_list_changed", json!({})).await;
-    let wait = async {
-        while hub.catalog().get("kit__added_1").is_none() {
-            events.recv().await.expect("event");
-        }
-    };
-    tokio::time::timeout(STEP, wait)
-        .await
-        .expect("the list listed again after its ttlMs");
+    add_tool_and_wait(&hub, "the list listed again after its ttlMs").await;
     hub.close().await;
 }
 
