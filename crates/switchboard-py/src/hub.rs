@@ -13,6 +13,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 use switchboard::{CallOutcome, Deadline, ExportFormat, JsonObject, Lookup, blocking};
 
 use crate::asyncio::{CallTask, Completions};
+use crate::interaction::{PyInputHandler, progress_callback};
 use crate::{asyncio, convert, errors, runtime};
 
 /// How long a blocking call waits between checks for Ctrl-C (signals reach Python only when
@@ -86,8 +87,12 @@ pub struct Session {
 #[pymethods]
 impl Session {
     #[new]
-    #[pyo3(signature = (id, variables = None))]
-    fn new(id: String, variables: Option<&Bound<'_, PyDict>>) -> PyResult<Session> {
+    #[pyo3(signature = (id, variables = None, input_handler = None))]
+    fn new(
+        id: String,
+        variables: Option<&Bound<'_, PyDict>>,
+        input_handler: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Session> {
         let mut values = BTreeMap::new();
         for (key, value) in variables.into_iter().flat_map(|d| d.iter()) {
             let key: String = key.extract()?;
@@ -98,9 +103,11 @@ impl Session {
             };
             values.insert(key, value);
         }
-        Ok(Session {
-            session: switchboard::Session::new(id, values),
-        })
+        let mut session = switchboard::Session::new(id, values);
+        if let Some(handler) = input_handler {
+            session = session.with_input_handler(PyInputHandler::new(handler)?);
+        }
+        Ok(Session { session })
     }
 
     #[getter]
@@ -224,6 +231,18 @@ fn deadline(timeout: Option<f64>) -> PyResult<Option<Deadline>> {
         .transpose()
 }
 
+/// A call's options: its deadline and who hears its progress.
+fn call_options(
+    timeout: Option<f64>,
+    on_progress: Option<Py<PyAny>>,
+) -> PyResult<switchboard::CallOptions> {
+    let mut options = switchboard::CallOptions::from(deadline(timeout)?);
+    if let Some(callback) = on_progress {
+        options = options.on_progress(progress_callback(callback));
+    }
+    Ok(options)
+}
+
 fn seconds(value: f64, name: &str) -> PyResult<Duration> {
     Duration::try_from_secs_f64(value).map_err(|_| {
         PyValueError::new_err(format!(
@@ -252,24 +271,42 @@ fn session(session: Option<PyRef<'_, Session>>) -> Option<switchboard::Session> 
 impl HubCore {
     /// Connects every server of `config` (blocking).
     #[staticmethod]
-    fn start_blocking(py: Python<'_>, config: PyRef<'_, Config>) -> PyResult<HubCore> {
+    #[pyo3(signature = (config, input_handler = None))]
+    fn start_blocking(
+        py: Python<'_>,
+        config: PyRef<'_, Config>,
+        input_handler: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<HubCore> {
         let config = config.config.clone();
+        let handler = input_handler.map(PyInputHandler::new).transpose()?;
         let hub = py
-            .detach(|| blocking::Hub::start(runtime(), switchboard::Hub::builder().config(&config)))
+            .detach(|| {
+                let mut builder = switchboard::Hub::builder().config(&config);
+                if let Some(handler) = handler {
+                    builder = builder.input_handler(handler);
+                }
+                blocking::Hub::start(runtime(), builder)
+            })
             .map_err(|e| errors::to_py(&e))?;
         Ok(HubCore { hub: Some(hub) })
     }
 
     /// Connects every server of `config`; an awaitable of the hub.
     #[staticmethod]
-    fn start_async<'py>(py: Python<'py>, config: PyRef<'_, Config>) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (config, input_handler = None))]
+    fn start_async<'py>(
+        py: Python<'py>,
+        config: PyRef<'_, Config>,
+        input_handler: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let config = config.config.clone();
+        let handler = input_handler.map(PyInputHandler::new).transpose()?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let hub = switchboard::Hub::builder()
-                .config(&config)
-                .start()
-                .await
-                .map_err(|e| errors::to_py(&e))?;
+            let mut builder = switchboard::Hub::builder().config(&config);
+            if let Some(handler) = handler {
+                builder = builder.input_handler(handler);
+            }
+            let hub = builder.start().await.map_err(|e| errors::to_py(&e))?;
             Ok(HubCore {
                 hub: Some(blocking::Hub::wrap(runtime(), hub)),
             })
@@ -277,7 +314,7 @@ impl HubCore {
     }
 
     /// Calls a tool (exposed name) and waits, releasing the GIL; Ctrl-C cancels the call.
-    #[pyo3(signature = (name, arguments = None, session = None, timeout = None))]
+    #[pyo3(signature = (name, arguments = None, session = None, timeout = None, on_progress = None))]
     fn call_blocking(
         &self,
         py: Python<'_>,
@@ -285,13 +322,14 @@ impl HubCore {
         arguments: Option<&Bound<'_, PyDict>>,
         session: Option<PyRef<'_, Session>>,
         timeout: Option<f64>,
+        on_progress: Option<Py<PyAny>>,
     ) -> PyResult<CallResult> {
-        let deadline = deadline(timeout)?;
+        let options = call_options(timeout, on_progress)?;
         let mut pending = self.hub().spawn_call(
             self::session(session),
             name,
             self::arguments(arguments)?,
-            deadline,
+            options,
         );
         loop {
             let (waited, result) = py.detach(move || {
@@ -310,7 +348,7 @@ impl HubCore {
     }
 
     /// Calls a tool; an awaitable of its result. Cancelling it cancels the call.
-    #[pyo3(signature = (name, arguments = None, session = None, timeout = None))]
+    #[pyo3(signature = (name, arguments = None, session = None, timeout = None, on_progress = None))]
     fn call_async<'py>(
         &self,
         py: Python<'py>,
@@ -318,13 +356,14 @@ impl HubCore {
         arguments: Option<&Bound<'_, PyDict>>,
         session: Option<PyRef<'_, Session>>,
         timeout: Option<f64>,
+        on_progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let deadline = deadline(timeout)?;
+        let options = call_options(timeout, on_progress)?;
         let arguments = self::arguments(arguments)?;
         let session = self::session(session);
         let hub = self.hub().hub().clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            hub.call_in(session.as_ref(), &name, arguments, deadline)
+            hub.call_with(session.as_ref(), &name, arguments, options)
                 .await
                 .map(|outcome| CallResult { outcome })
                 .map_err(|e| errors::to_py(&e))
@@ -334,7 +373,8 @@ impl HubCore {
     /// Calls a tool; its result (or exception) resolves `future`, an asyncio future of the
     /// loop `completions` is registered with, on that loop's thread (see `asyncio.rs`).
     /// The returned task's `cancel()` cancels the call.
-    #[pyo3(signature = (name, arguments, session, timeout, future, completions))]
+    #[pyo3(signature = (name, arguments, session, timeout, future, completions, on_progress = None))]
+    #[allow(clippy::too_many_arguments)] // the Python method's parameters
     fn call_soon(
         &self,
         name: String,
@@ -343,13 +383,14 @@ impl HubCore {
         timeout: Option<f64>,
         future: Py<PyAny>,
         completions: &Completions,
+        on_progress: Option<Py<PyAny>>,
     ) -> PyResult<CallTask> {
-        let deadline = deadline(timeout)?;
+        let options = call_options(timeout, on_progress)?;
         let arguments = self::arguments(arguments)?;
         let session = self::session(session);
         let hub = self.hub().hub().clone();
         Ok(asyncio::spawn(completions, future, async move {
-            hub.call_in(session.as_ref(), &name, arguments, deadline)
+            hub.call_with(session.as_ref(), &name, arguments, options)
                 .await
         }))
     }

@@ -10,6 +10,7 @@ mod asyncio;
 mod convert;
 mod errors;
 mod hub;
+mod interaction;
 
 use std::sync::OnceLock;
 

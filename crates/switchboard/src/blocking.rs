@@ -185,14 +185,16 @@ impl Hub {
         self.owner.runtime.block_on(call)
     }
 
-    /// Starts a call on the runtime and returns at once; see [`PendingCall`].
+    /// Starts a call on the runtime and returns at once; see [`PendingCall`]. `options`: a
+    /// deadline (`Option<Deadline>`), or [`CallOptions`].
     pub fn spawn_call(
         &self,
         session: Option<Session>,
         name: String,
         arguments: Option<JsonObject>,
-        deadline: Option<Deadline>,
+        options: impl Into<CallOptions>,
     ) -> PendingCall {
+        let options = options.into();
         let hub = self.owner.hub.clone();
         let server = hub
             .catalog()
@@ -201,7 +203,7 @@ impl Hub {
         let (sender, receiver) = mpsc::sync_channel(1);
         let task = self.owner.runtime.handle().spawn(async move {
             let result = hub
-                .call_in(session.as_ref(), &name, arguments, deadline)
+                .call_with(session.as_ref(), &name, arguments, options)
                 .await;
             let _ = sender.send(result);
         });

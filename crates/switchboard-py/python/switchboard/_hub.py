@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import weakref
 from collections.abc import Mapping
-from typing import Any, Literal, Optional, Union
+from typing import Any, Callable, Literal, Optional, Union
 
 from . import _switchboard
 from ._switchboard import CallResult, Session
@@ -56,6 +57,47 @@ def load_config(
     if variables:
         config = config.with_variables(dict(variables))
     return config
+
+
+ProgressCallback = Callable[[float, Optional[float], Optional[str]], None]
+
+
+class _OnLoop:
+    """An input handler whose coroutine methods run on ``loop`` (the asyncio hub's), so they
+    may use what lives there; plain methods still run on the engine's thread."""
+
+    def __init__(self, handler: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._handler = handler
+        self._loop = loop
+        self.answers_url_elicitation = bool(getattr(handler, "answers_url_elicitation", False))
+        self.answers_sampling = bool(
+            getattr(handler, "answers_sampling", hasattr(handler, "sample"))
+        )
+        for method in ("elicit", "sample"):
+            if hasattr(handler, method):
+                setattr(self, method, self._runner(method))
+
+    def _runner(self, method: str) -> Callable[[dict[str, Any]], Any]:
+        def run(request: dict[str, Any]) -> Any:
+            answer = getattr(self._handler, method)(request)
+            if inspect.isawaitable(answer):
+                return asyncio.run_coroutine_threadsafe(_awaited(answer), self._loop).result()
+            return answer
+
+        return run
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, callback: ProgressCallback) -> ProgressCallback:
+    """``callback``, called on ``loop``'s thread instead of the engine's."""
+
+    def call(progress: float, total: Optional[float], message: Optional[str]) -> None:
+        loop.call_soon_threadsafe(callback, progress, total, message)
+
+    return call
 
 
 class _Base:
@@ -109,26 +151,48 @@ class Hub(_Base):
     """
 
     def __init__(
-        self, config: ConfigSource, *, variables: Optional[Mapping[str, str]] = None
+        self,
+        config: ConfigSource,
+        *,
+        variables: Optional[Mapping[str, str]] = None,
+        input_handler: Any = None,
     ) -> None:
         """Validates ``config`` (see :func:`load_config`); servers are connected by
-        :meth:`start` (or ``async with``)."""
+        :meth:`start` (or ``async with``).
+
+        ``input_handler`` answers what servers ask during calls: an object with
+        ``elicit(request)`` (a form or a URL: return a dict of values, ``True`` to accept a
+        URL, ``None`` to decline, ``"cancel"``) and/or ``sample(request)`` (return the
+        assistant's text, or ``None``); plain or ``async`` methods (``async`` ones run on
+        this hub's event loop). ``answers_url_elicitation`` / ``answers_sampling``
+        attributes say what is offered to servers. A :class:`Session`'s own handler wins
+        for its calls. Without one, a server's ``elicitation`` setting answers and sampling
+        is refused.
+        """
         self._config = load_config(config, variables=variables)
+        self._input_handler = input_handler
         self._core = None
 
     @classmethod
     async def connect(
-        cls, config: ConfigSource, *, variables: Optional[Mapping[str, str]] = None
+        cls,
+        config: ConfigSource,
+        *,
+        variables: Optional[Mapping[str, str]] = None,
+        input_handler: Any = None,
     ) -> "Hub":
         """A started hub: ``hub = await Hub.connect(config)``."""
-        hub = cls(config, variables=variables)
+        hub = cls(config, variables=variables, input_handler=input_handler)
         await hub.start()
         return hub
 
     async def start(self) -> None:
         """Connects every server (each under its registration policy). Idempotent."""
         if self._core is None:
-            self._core = await _switchboard.HubCore.start_async(self._config)
+            handler = self._input_handler
+            if handler is not None:
+                handler = _OnLoop(handler, asyncio.get_running_loop())
+            self._core = await _switchboard.HubCore.start_async(self._config, handler)
 
     async def __aenter__(self) -> "Hub":
         await self.start()
@@ -144,21 +208,30 @@ class Hub(_Base):
         *,
         session: Optional[Session] = None,
         timeout: Optional[float] = None,
+        on_progress: Optional[ProgressCallback] = None,
     ) -> CallResult:
         """Calls the tool exposed as ``name``.
 
         ``timeout`` (seconds) is one deadline for the whole call, waiting for a connection
         included; ``None`` uses the server's ``tool_call_timeout``. A tool that reports
         failure returns a result with ``is_error``; everything else that goes wrong raises a
-        :class:`switchboard.errors.SwitchboardError`.
+        :class:`switchboard.errors.SwitchboardError`. ``on_progress(progress, total,
+        message)`` hears the server's progress notifications for this call, in order, on
+        this event loop.
         """
         core = self._started()
         loop = asyncio.get_running_loop()
+        if on_progress is not None:
+            on_progress = _on_loop(loop, on_progress)
         completions = _completions(loop)
         if completions is None:
-            return await core.call_async(name, _arguments(arguments), session, timeout)
+            return await core.call_async(
+                name, _arguments(arguments), session, timeout, on_progress
+            )
         future = loop.create_future()
-        task = core.call_soon(name, _arguments(arguments), session, timeout, future, completions)
+        task = core.call_soon(
+            name, _arguments(arguments), session, timeout, future, completions, on_progress
+        )
         try:
             return await future
         except BaseException:
@@ -238,12 +311,18 @@ class BlockingHub(_Base):
     """
 
     def __init__(
-        self, config: ConfigSource, *, variables: Optional[Mapping[str, str]] = None
+        self,
+        config: ConfigSource,
+        *,
+        variables: Optional[Mapping[str, str]] = None,
+        input_handler: Any = None,
     ) -> None:
-        """Validates ``config`` (see :func:`load_config`) and connects every server."""
+        """Validates ``config`` (see :func:`load_config`) and connects every server.
+        ``input_handler``: see :class:`Hub` (its methods run on the engine's threads;
+        ``async`` ones in a loop of their own)."""
         self._core = None
         self._core = _switchboard.HubCore.start_blocking(
-            load_config(config, variables=variables)
+            load_config(config, variables=variables), input_handler
         )
 
     def __enter__(self) -> "BlockingHub":
@@ -259,10 +338,11 @@ class BlockingHub(_Base):
         *,
         session: Optional[Session] = None,
         timeout: Optional[float] = None,
+        on_progress: Optional[ProgressCallback] = None,
     ) -> CallResult:
-        """:meth:`Hub.call`, blocking."""
+        """:meth:`Hub.call`, blocking; ``on_progress`` is called on an engine thread."""
         return self._started().call_blocking(
-            name, _arguments(arguments), session, timeout
+            name, _arguments(arguments), session, timeout, on_progress
         )
 
     def resources(self) -> dict[str, Any]:

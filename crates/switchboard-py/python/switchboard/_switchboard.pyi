@@ -3,7 +3,7 @@
 import asyncio
 from collections.abc import Awaitable
 from os import PathLike
-from typing import Any, Literal, Optional, Union
+from typing import Any, Callable, Literal, Optional, Union
 
 __version__: str
 
@@ -27,7 +27,13 @@ class Session:
     """One user's identity for per-session servers: their own upstream connection, made with
     their variables (values that are not strings are `str()`-ed)."""
 
-    def __init__(self, id: str, variables: Optional[dict[str, Any]] = None) -> None: ...
+    def __init__(
+        self,
+        id: str,
+        variables: Optional[dict[str, Any]] = None,
+        input_handler: Any = None,
+    ) -> None:
+        """`input_handler` answers what servers ask this session's calls (see `Hub`)."""
     @property
     def id(self) -> str: ...
     @property
@@ -52,20 +58,22 @@ class CallResult:
         """MCP's `CallToolResult` shape: `content`, `structuredContent`, `isError`."""
 
 _Format = Literal["json", "openai", "openai-responses", "anthropic"]
+_Progress = Callable[[float, Optional[float], Optional[str]], None]
 
 class HubCore:
     """The hub behind `Hub` and `BlockingHub`."""
 
     @staticmethod
-    def start_blocking(config: Config) -> HubCore: ...
+    def start_blocking(config: Config, input_handler: Any = None) -> HubCore: ...
     @staticmethod
-    def start_async(config: Config) -> Awaitable[HubCore]: ...
+    def start_async(config: Config, input_handler: Any = None) -> Awaitable[HubCore]: ...
     def call_blocking(
         self,
         name: str,
         arguments: Optional[dict[str, Any]] = None,
         session: Optional[Session] = None,
         timeout: Optional[float] = None,
+        on_progress: Optional[_Progress] = None,
     ) -> CallResult: ...
     def call_async(
         self,
@@ -73,6 +81,7 @@ class HubCore:
         arguments: Optional[dict[str, Any]] = None,
         session: Optional[Session] = None,
         timeout: Optional[float] = None,
+        on_progress: Optional[_Progress] = None,
     ) -> Awaitable[CallResult]: ...
     def call_soon(
         self,
@@ -82,6 +91,7 @@ class HubCore:
         timeout: Optional[float],
         future: asyncio.Future[CallResult],
         completions: Completions,
+        on_progress: Optional[_Progress] = None,
     ) -> CallTask: ...
     def tools(self, format: _Format = "json") -> list[dict[str, Any]]: ...
     def tool(self, name: str) -> dict[str, Any]: ...
