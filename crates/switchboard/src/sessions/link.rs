@@ -174,6 +174,11 @@ impl Link {
         self.events.subscribe()
     }
 
+    /// The current upstream, if connected (no connecting).
+    pub fn current(&self) -> Option<Arc<Upstream>> {
+        lock(&self.current).upstream.clone()
+    }
+
     /// [`Upstream::tools_stale_after`] of the current upstream, if connected.
     pub fn tools_stale_after(&self) -> Option<Duration> {
         let current = lock(&self.current);

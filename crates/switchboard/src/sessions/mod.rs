@@ -77,16 +77,23 @@ impl std::fmt::Debug for Session {
 }
 
 /// A session's leased link or the shared one.
-enum Either<'a> {
-    Leased(pool::Lease),
-    Shared(&'a Link),
+/// The link a request goes over, holding the session it runs for (if any) meanwhile.
+enum Route<'a> {
+    /// The session's own connection.
+    Own(pool::Lease),
+    /// The shared connection: for no session, or for a session that is only its headers
+    /// (held, so it is neither reaped nor evicted while its request runs).
+    Shared(&'a Link, #[allow(dead_code)] Option<pool::Lease>),
 }
 
-impl Either<'_> {
+impl Route<'_> {
     fn link(&self) -> &Link {
         match self {
-            Either::Leased(lease) => lease.link(),
-            Either::Shared(link) => link,
+            Route::Shared(link, _) => link,
+            Route::Own(lease) => match lease.conn() {
+                Ok(link) => link,
+                Err(_) => unreachable!("`Own` holds only sessions with their own connection"),
+            },
         }
     }
 }
@@ -179,20 +186,29 @@ impl ServerClients {
         repeatable: bool,
         call: &Arc<CallContext>,
     ) -> Result<CallOutcome, Error> {
-        let link = self.link_for(session)?;
+        let link = self.link_for(session, call)?;
         link.link()
             .call_with(tool, arguments, repeatable, call)
             .await
     }
 
-    /// The link a request on behalf of `session` goes over: the session's own (leased for
-    /// as long as the request runs) on `per_session` servers, else the shared one.
-    fn link_for(&self, session: Option<&Session>) -> Result<Either<'_>, Error> {
-        match (&self.pool, session) {
-            (Some(pool), Some(session)) => {
-                Ok(Either::Leased(pool.lease(&session.id, &session.variables)?))
+    /// The link a request on behalf of `session` goes over: on `per_session` servers the
+    /// session's own (leased for as long as the request runs), or the shared one carrying
+    /// the session's headers (set on `call`) when the server keeps nothing per session;
+    /// else the shared one.
+    fn link_for(&self, session: Option<&Session>, call: &CallContext) -> Result<Route<'_>, Error> {
+        let (Some(pool), Some(session)) = (&self.pool, session) else {
+            return Ok(Route::Shared(&self.shared, None));
+        };
+        let sharing = self.shared.current().filter(|u| u.carries_sessions());
+        let lease = pool.lease(&session.id, &session.variables, sharing.as_deref())?;
+        match lease.conn() {
+            Ok(_) => Ok(Route::Own(lease)),
+            Err(headers) => {
+                // One call, one session: set once (a retry keeps it).
+                let _ = call.session_headers.set(headers.clone());
+                Ok(Route::Shared(&self.shared, Some(lease)))
             }
-            _ => Ok(Either::Shared(&self.shared)),
         }
     }
 
@@ -204,7 +220,7 @@ impl ServerClients {
         uri: &str,
         call: &Arc<CallContext>,
     ) -> Result<ResourceRead, Error> {
-        let link = self.link_for(session)?;
+        let link = self.link_for(session, call)?;
         link.link().read_resource(uri, call).await
     }
 
@@ -216,7 +232,7 @@ impl ServerClients {
         arguments: Option<JsonObject>,
         call: &Arc<CallContext>,
     ) -> Result<PromptOutcome, Error> {
-        let link = self.link_for(session)?;
+        let link = self.link_for(session, call)?;
         link.link().get_prompt(name, arguments, call).await
     }
 

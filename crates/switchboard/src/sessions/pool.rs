@@ -22,10 +22,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::time::Instant;
 
+use http::HeaderMap;
+
 use super::link::{Dial, Link};
 use crate::config::ServerConfig;
 use crate::error::Error;
 use crate::sync::lock;
+use crate::upstream::Upstream;
 
 /// Most sessions one pool closes at the same time.
 pub const CLOSES_AT_ONCE: usize = 64;
@@ -40,9 +43,18 @@ pub struct SessionPool {
 }
 
 struct Session {
-    link: Link,
+    conn: Conn,
     leases: AtomicUsize,
     last_used: Mutex<Instant>,
+}
+
+/// How a session reaches its server.
+enum Conn {
+    /// Its own connection (made on its first call).
+    Link(Box<Link>),
+    /// Its headers, on the connection sessions share (a 2026-07-28 server over Streamable
+    /// HTTP keeps nothing per session): an idle session holds nothing else.
+    Headers(Arc<HeaderMap>),
 }
 
 /// A session held for the length of a call. Dropping it marks the session idle.
@@ -51,8 +63,31 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// The session's own connection, or its headers for the shared one.
+    pub fn conn(&self) -> Result<&Link, &Arc<HeaderMap>> {
+        match &self.session.conn {
+            Conn::Link(link) => Ok(link),
+            Conn::Headers(headers) => Err(headers),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Lease {
+    /// The session's own connection (tests make only those).
     pub fn link(&self) -> &Link {
-        &self.session.link
+        match self.conn() {
+            Ok(link) => link,
+            Err(_) => panic!("a session with its own connection"),
+        }
+    }
+}
+
+impl Session {
+    async fn close(&self) {
+        if let Conn::Link(link) = &self.conn {
+            link.close().await;
+        }
     }
 }
 
@@ -74,11 +109,14 @@ impl SessionPool {
     }
 
     /// Leases session `id`, creating it (with `variables` for its headers/env) if it does
-    /// not exist. The variables of an existing session are not changed.
+    /// not exist. The variables of an existing session are not changed. `sharing`: the
+    /// shared connection, when it can carry sessions ([`Upstream::carries_sessions`]): a
+    /// new session is then only its rendered headers.
     pub fn lease(
         &self,
         id: &str,
         variables: &Arc<BTreeMap<String, String>>,
+        sharing: Option<&Upstream>,
     ) -> Result<Lease, Error> {
         let mut evicted = None;
         let lease = {
@@ -109,12 +147,16 @@ impl SessionPool {
                     };
                     evicted = sessions.remove(&lru);
                 }
-                let session = Arc::new(Session {
-                    link: Link::new(
+                let conn = match sharing {
+                    Some(upstream) => Conn::Headers(upstream.session_headers_for(variables)?),
+                    None => Conn::Link(Box::new(Link::new(
                         self.server.clone(),
                         Some(variables.clone()),
                         self.dial.clone(),
-                    ),
+                    ))),
+                };
+                let session = Arc::new(Session {
+                    conn,
                     leases: AtomicUsize::new(1),
                     last_used: Mutex::new(Instant::now()),
                 });
@@ -124,7 +166,7 @@ impl SessionPool {
         };
         if let Some(session) = evicted {
             tracing::debug!(server = %self.server.name, "session limit reached: closing the least recently used idle session");
-            tokio::spawn(async move { session.link.close().await });
+            tokio::spawn(async move { session.close().await });
         }
         Ok(lease)
     }
@@ -170,7 +212,9 @@ impl SessionPool {
     pub fn kill(&self) {
         let all: Vec<Arc<Session>> = lock(&self.sessions).values().cloned().collect();
         for session in all {
-            session.link.kill();
+            if let Conn::Link(link) = &session.conn {
+                link.kill();
+            }
         }
     }
 }
@@ -178,7 +222,7 @@ impl SessionPool {
 async fn close_all(sessions: Vec<Arc<Session>>) {
     futures::stream::iter(sessions)
         .for_each_concurrent(CLOSES_AT_ONCE, |session| async move {
-            session.link.close().await;
+            session.close().await;
         })
         .await;
 }

@@ -205,10 +205,10 @@ async fn a_closed_link_refuses_calls() {
 #[tokio::test]
 async fn the_pool_has_one_link_per_session_dialled_with_its_own_variables() {
     let (responder, pool) = new_pool(10);
-    let a = pool.lease("a", &variables("alice")).unwrap();
+    let a = pool.lease("a", &variables("alice"), None).unwrap();
     // An existing session keeps the variables it was created with.
-    let a_again = pool.lease("a", &variables("mallory")).unwrap();
-    let b = pool.lease("b", &variables("bob")).unwrap();
+    let a_again = pool.lease("a", &variables("mallory"), None).unwrap();
+    let b = pool.lease("b", &variables("bob"), None).unwrap();
     assert!(std::ptr::eq(a.link(), a_again.link()));
     assert!(!std::ptr::eq(a.link(), b.link()));
     assert_eq!(pool.len(), 2);
@@ -230,20 +230,20 @@ async fn the_pool_has_one_link_per_session_dialled_with_its_own_variables() {
 async fn at_its_limit_the_pool_evicts_the_least_recently_used_idle_session() {
     let (responder, pool) = new_pool(2);
     for id in ["a", "b"] {
-        let lease = pool.lease(id, &variables(id)).unwrap();
+        let lease = pool.lease(id, &variables(id), None).unwrap();
         connection_of(lease.link(), "echo", false).await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // `a` was used last now, so `b` is the least recently used.
-    drop(pool.lease("a", &variables("a")).unwrap());
+    drop(pool.lease("a", &variables("a"), None).unwrap());
 
-    let c = pool.lease("c", &variables("c")).unwrap();
+    let c = pool.lease("c", &variables("c"), None).unwrap();
     assert_eq!(pool.len(), 2);
     assert!(
         until(|| n(&responder.open) == 1).await,
         "b's connection was closed"
     );
-    let a = pool.lease("a", &variables("a")).unwrap();
+    let a = pool.lease("a", &variables("a"), None).unwrap();
     assert_eq!(
         connection_of(a.link(), "echo", false).await,
         1,
@@ -252,7 +252,7 @@ async fn at_its_limit_the_pool_evicts_the_least_recently_used_idle_session() {
 
     // Every session leased: no room and nothing to evict.
     let error = pool
-        .lease("d", &variables("d"))
+        .lease("d", &variables("d"), None)
         .err()
         .expect("the limit holds");
     assert!(
@@ -265,8 +265,8 @@ async fn at_its_limit_the_pool_evicts_the_least_recently_used_idle_session() {
 #[tokio::test]
 async fn cleanup_closes_sessions_idle_long_enough_and_spares_leased_ones() {
     let (responder, pool) = new_pool(10);
-    let idle = pool.lease("idle", &variables("idle")).unwrap();
-    let busy = pool.lease("busy", &variables("busy")).unwrap();
+    let idle = pool.lease("idle", &variables("idle"), None).unwrap();
+    let busy = pool.lease("busy", &variables("busy"), None).unwrap();
     connection_of(idle.link(), "echo", false).await;
     let busy_connection = connection_of(busy.link(), "echo", false).await;
     drop(idle);
@@ -292,6 +292,9 @@ async fn cleanup_closes_sessions_idle_long_enough_and_spares_leased_ones() {
         until(|| n(&responder.open) == 0).await,
         "every connection closed"
     );
-    let error = pool.lease("new", &variables("new")).err().expect("closed");
+    let error = pool
+        .lease("new", &variables("new"), None)
+        .err()
+        .expect("closed");
     assert!(matches!(error, Error::Closed { .. }), "{error}");
 }

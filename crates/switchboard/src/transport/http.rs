@@ -13,6 +13,7 @@ mod decode;
 mod events;
 mod requests;
 mod response;
+mod sessions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -28,6 +29,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 
 use client::{Backend, Hyper};
 pub use client::{ClientError, HttpClient};
+pub use sessions::{Registered, SessionHeaders};
 
 /// Headers that rmcp manages itself and a user must not set.
 const RESERVED: &[&str] = &["accept", "mcp-session-id", "last-event-id", "content-type"];
@@ -229,6 +231,17 @@ pub fn transport(
     url: &str,
     headers: Vec<(String, String)>,
 ) -> Result<StreamableHttpClientTransport<HttpClient>, ClientSetupError> {
+    transport_with_sessions(clients, policy, url, headers, None)
+}
+
+/// [`transport`] whose requests may carry a session's headers ([`SessionHeaders`]).
+pub fn transport_with_sessions(
+    clients: &Clients,
+    policy: HttpConnections,
+    url: &str,
+    headers: Vec<(String, String)>,
+    sessions: Option<Arc<SessionHeaders>>,
+) -> Result<StreamableHttpClientTransport<HttpClient>, ClientSetupError> {
     // rmcp takes its custom headers as a `HashMap`; the values keep their sensitive mark.
     let headers: HashMap<HeaderName, HeaderValue> = header_map(headers)?
         .iter()
@@ -237,7 +250,8 @@ pub fn transport(
     // The same Arc goes to rmcp's config and our client, so the client sees its own URL
     // come back with every request and uses the URI it parsed once.
     let url: Arc<str> = Arc::from(url);
-    let client = clients.for_url(policy, url.clone())?;
+    let mut client = clients.for_url(policy, url.clone())?;
+    client.sessions = sessions;
     let mut config = StreamableHttpClientTransportConfig::with_uri(url)
         .custom_headers(headers)
         .reinit_on_expired_session(true);

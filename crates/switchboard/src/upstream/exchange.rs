@@ -40,12 +40,30 @@ impl Upstream {
         // rmcp's own timeout is the latest the call could end; ours follows the deadline.
         let latest = call.ceiling().unwrap_or(deadline);
         let mut options = PeerRequestOptions::with_timeout(latest.saturating_duration_since(now));
+        if call.session_headers.get().is_some() && !self.carries_sessions() {
+            // The connection changed under the session (the server no longer speaks
+            // 2026-07-28): never send a session's request with the connection's identity.
+            return Err(Error::Closed {
+                server: self.server.to_string(),
+                reason: Some("the session's shared connection can no longer carry it".to_owned()),
+            });
+        }
+        let mut _session = None;
         if self.modern {
             // A 2026-07-28 server learns with each request what this call can answer.
             let input = call.input.as_deref().or(self.input.as_deref());
             let mut meta = RequestMetaObject::new();
             let roots = !self.roots.is_empty();
             meta.set_client_capabilities(interaction::capabilities(self.elicitation, input, roots));
+            // A session sharing this connection: its headers go with this request only.
+            if let (Some(headers), Some(sessions)) =
+                (call.session_headers.get(), &self.session_headers)
+            {
+                let registered = sessions.register(headers.clone());
+                let (key, value) = registered.tag();
+                meta.insert(key, value);
+                _session = Some(registered);
+            }
             options = options.with_meta(meta);
         }
         let sending = self.calls.sending();

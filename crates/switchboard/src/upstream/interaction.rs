@@ -51,6 +51,9 @@ pub(crate) struct CallContext {
     on_progress: Option<OnProgress>,
     /// The session's handler, else the hub's.
     pub(crate) input: Option<Arc<dyn InputHandler>>,
+    /// The session's rendered headers, when its requests go over a connection sessions
+    /// share ([`Upstream::carries_sessions`](super::Upstream::carries_sessions)).
+    pub(crate) session_headers: std::sync::OnceLock<Arc<http::HeaderMap>>,
     /// The last progress passed on, and for which request (notifications are handled
     /// concurrently by rmcp; each input-required round is a new request, counting anew).
     last_progress: Mutex<Option<(ProgressToken, f64)>>,
@@ -72,6 +75,7 @@ impl CallContext {
             reset,
             on_progress,
             input,
+            session_headers: std::sync::OnceLock::new(),
             last_progress: Mutex::new(None),
         })
     }

@@ -21,7 +21,7 @@ mod outcome;
 mod probe;
 mod resources;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -178,21 +178,31 @@ impl Connector {
                         ),
                     });
                 }
-                let transport =
-                    http::transport(&self.clients, server.http_connections, url, headers).map_err(
-                        |e| match e {
-                            http::ClientSetupError::BadUrl(_)
-                            | http::ClientSetupError::Header(_) => Error::Protocol {
-                                server: name.to_owned(),
-                                reason: e.to_string(),
-                            },
-                            http::ClientSetupError::Tls(_) => Error::Unreachable {
-                                server: name.to_owned(),
-                                reason: e.to_string(),
-                            },
-                        },
-                    )?;
-                Upstream::serve_with(server, transport, mode, input.clone()).await
+                let sessions = Arc::new(http::SessionHeaders::default());
+                let transport = http::transport_with_sessions(
+                    &self.clients,
+                    server.http_connections,
+                    url,
+                    headers,
+                    Some(sessions.clone()),
+                )
+                .map_err(|e| match e {
+                    http::ClientSetupError::BadUrl(_) | http::ClientSetupError::Header(_) => {
+                        Error::Protocol {
+                            server: name.to_owned(),
+                            reason: e.to_string(),
+                        }
+                    }
+                    http::ClientSetupError::Tls(_) => Error::Unreachable {
+                        server: name.to_owned(),
+                        reason: e.to_string(),
+                    },
+                })?;
+                let mut upstream = Upstream::serve_with(server, transport, mode, input).await?;
+                upstream.session_headers = Some(sessions);
+                let config = vars.config.cloned().unwrap_or_default();
+                upstream.header_templates = Some((server.headers.clone(), config));
+                Ok(upstream)
             }
         }
     }
@@ -287,6 +297,11 @@ pub struct Upstream {
     calls: Arc<interaction::Calls>,
     /// The hub's input handler, for requests no call's handler answers.
     input: Option<Arc<dyn InputHandler>>,
+    /// Streamable HTTP: where a request finds its session's headers (see
+    /// [`Upstream::carries_sessions`]), and the server's header templates with the
+    /// config's variables, to render a session's.
+    session_headers: Option<Arc<http::SessionHeaders>>,
+    header_templates: Option<(BTreeMap<String, String>, BTreeMap<String, String>)>,
 }
 
 impl Upstream {
@@ -388,7 +403,44 @@ impl Upstream {
             roots: server.roots.clone(),
             calls,
             input,
+            session_headers: None,
+            header_templates: None,
         })
+    }
+
+    /// Whether sessions can share this connection, each request carrying its session's
+    /// headers: a 2026-07-28 server over Streamable HTTP keeps nothing per session.
+    pub fn carries_sessions(&self) -> bool {
+        self.modern && self.session_headers.is_some()
+    }
+
+    /// The headers of a session with `variables` (which win over the config's), rendered
+    /// as a connection of its own would send them.
+    pub(crate) fn session_headers_for(
+        &self,
+        variables: &BTreeMap<String, String>,
+    ) -> Result<Arc<::http::HeaderMap>, Error> {
+        let (templates, config) =
+            self.header_templates
+                .as_ref()
+                .ok_or_else(|| Error::Protocol {
+                    server: self.server.to_string(),
+                    reason: "this connection cannot carry a session's headers".to_owned(),
+                })?;
+        let vars = Variables {
+            connection: Some(variables),
+            config: Some(config),
+        };
+        let rendered = render_headers(templates, vars).map_err(|source| Error::Template {
+            server: self.server.to_string(),
+            source,
+        })?;
+        let headers =
+            crate::transport::headers::header_map(rendered).map_err(|e| Error::Protocol {
+                server: self.server.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Arc::new(headers))
     }
 
     pub fn server(&self) -> &str {

@@ -124,8 +124,9 @@ async fn a_thousand_concurrent_sessions_each_get_their_own_server_session() {
 /// The testkit flags of a server speaking only 2026-07-28.
 const MODERN: [&str; 2] = ["--lifecycle", "modern"];
 
-/// On a 2026-07-28 server without server sessions a session is only its own headers:
-/// each session's calls carry its variables, and the pool counts and reaps them the same.
+/// On a 2026-07-28 server without server sessions a session is only its own headers: its
+/// calls go over the hub's one connection, each request carrying its session's variables,
+/// and the pool counts and reaps sessions the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_on_a_modern_server_each_carry_their_own_headers() {
     let kit = TestkitProcess::start("streamable-http-stateless", &MODERN);
@@ -133,7 +134,7 @@ async fn sessions_on_a_modern_server_each_carry_their_own_headers() {
     server.headers.insert("X-User".into(), "${user}".into());
     let mut config = config_with(vec![server]);
     config.variables.insert("user".into(), "nobody".into());
-    let hub = start(config).await;
+    let (hub, dials) = start_counting_dials(config).await;
 
     let sessions: Vec<Session> = (0..200).map(|i| session(&format!("user{i}"))).collect();
     let seen = join_all(sessions.iter().map(|s| async {
@@ -148,6 +149,8 @@ async fn sessions_on_a_modern_server_each_carry_their_own_headers() {
     assert_eq!(hub.session_count("kit"), 200);
     let shared = text_in(&hub, None, "kit__echo_headers", json!({})).await;
     assert!(shared.contains("\"x-user\":\"nobody\""), "{shared}");
+    // One connection for all: the sessions opened none of their own.
+    assert_eq!(dials.load(Ordering::SeqCst), 1);
     // Only the shared connection listens for changes; sessions hold no stream.
     assert_eq!(text_in(&hub, None, "kit__listening", json!({})).await, "1");
     assert_eq!(hub.cleanup_sessions(Duration::ZERO).await, 200);

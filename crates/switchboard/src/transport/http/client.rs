@@ -69,6 +69,8 @@ pub(crate) enum Backend {
 #[derive(Clone)]
 pub struct HttpClient {
     target: Arc<Target>,
+    /// Where requests find their session's headers, when sessions share this connection.
+    pub(crate) sessions: Option<Arc<super::sessions::SessionHeaders>>,
 }
 
 struct Target {
@@ -127,6 +129,7 @@ impl HttpClient {
                 drains: AtomicUsize::new(0),
                 gone: CancellationToken::new(),
             }),
+            sessions: None,
         }
     }
 

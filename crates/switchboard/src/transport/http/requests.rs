@@ -177,15 +177,20 @@ impl StreamableHttpClient for HttpClient {
     async fn post_message(
         &self,
         uri: Arc<str>,
-        message: ClientJsonRpcMessage,
+        mut message: ClientJsonRpcMessage,
         session_id: Option<Arc<str>>,
         auth_token: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, HttpError> {
         let expected = Expected::of(&message);
+        let session = self.sessions.as_ref().and_then(|s| s.take(&mut message));
         let mut body = Vec::with_capacity(512);
         serde_json::to_writer(&mut body, &message)?;
         let mut headers = base_headers(3, auth_token, custom_headers)?;
+        // A session's own headers replace the connection's of the same name.
+        for (name, value) in session.iter().flat_map(|h| h.iter()) {
+            headers.insert(name.clone(), value.clone());
+        }
         headers.insert(CONTENT_TYPE, JSON);
         let session_was_attached = session_id.is_some();
         if let Some(session_id) = session_id {
