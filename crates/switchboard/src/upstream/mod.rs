@@ -178,7 +178,8 @@ impl Connector {
                         ),
                     });
                 }
-                let sessions = Arc::new(http::SessionHeaders::default());
+                let names = server.headers.keys().cloned();
+                let sessions = Arc::new(http::SessionHeaders::new(names));
                 let transport = http::transport_with_sessions(
                     &self.clients,
                     server.http_connections,

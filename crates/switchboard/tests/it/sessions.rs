@@ -155,6 +155,15 @@ async fn sessions_on_a_modern_server_each_carry_their_own_headers() {
     assert_eq!(text_in(&hub, None, "kit__listening", json!({})).await, "1");
     assert_eq!(hub.cleanup_sessions(Duration::ZERO).await, 200);
     assert_eq!(hub.session_count("kit"), 0);
+    // A session whose variables leave the header empty sends none: never the shared
+    // connection's value.
+    let blank = Session::new(
+        "blank",
+        BTreeMap::from([("user".to_string(), String::new())]),
+    );
+    let text = text_in(&hub, Some(&blank), "kit__echo_headers", json!({})).await;
+    let headers: Value = serde_json::from_str(&text).expect("headers JSON");
+    assert!(headers.get("x-user").is_none(), "{headers}");
     hub.close().await;
 }
 

@@ -186,8 +186,14 @@ impl StreamableHttpClient for HttpClient {
         let session = self.sessions.as_ref().and_then(|s| s.take(&mut message));
         let mut body = Vec::with_capacity(512);
         serde_json::to_writer(&mut body, &message)?;
+        // A session's request carries the session's headers instead of the connection's
+        // (none of the connection's: a header the session's variables leave empty must not
+        // go out with the connection's value).
+        let mut custom_headers = custom_headers;
+        if let (Some(_), Some(sessions)) = (&session, &self.sessions) {
+            custom_headers.retain(|name, _| !sessions.is_configured(name.as_str()));
+        }
         let mut headers = base_headers(3, auth_token, custom_headers)?;
-        // A session's own headers replace the connection's of the same name.
         for (name, value) in session.iter().flat_map(|h| h.iter()) {
             headers.insert(name.clone(), value.clone());
         }

@@ -25,6 +25,9 @@ const TAG: &str = "io.switchboard/session-headers";
 pub struct SessionHeaders {
     next: AtomicU64,
     live: Mutex<HashMap<u64, Arc<HeaderMap>>>,
+    /// The names of the connection's configured headers, which a session's request must
+    /// not carry with the connection's values (the transport's own headers stay).
+    configured: Vec<String>,
 }
 
 /// One request's headers, registered until dropped.
@@ -34,6 +37,19 @@ pub struct Registered {
 }
 
 impl SessionHeaders {
+    /// For a connection whose configured headers have `names`.
+    pub fn new(names: impl IntoIterator<Item = String>) -> SessionHeaders {
+        SessionHeaders {
+            configured: names.into_iter().collect(),
+            ..SessionHeaders::default()
+        }
+    }
+
+    /// Whether `name` is one of the connection's configured headers.
+    pub(crate) fn is_configured(&self, name: &str) -> bool {
+        self.configured.iter().any(|c| c.eq_ignore_ascii_case(name))
+    }
+
     /// Registers `headers` for one request; tag the request with [`Registered::tag`].
     pub fn register(self: &Arc<Self>, headers: Arc<HeaderMap>) -> Registered {
         let key = self.next.fetch_add(1, Ordering::Relaxed);
