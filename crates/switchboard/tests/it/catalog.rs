@@ -28,6 +28,10 @@ async fn start_with(catalog: CatalogConfig, servers: Vec<ServerConfig>) -> Hub {
         catalog,
         ..HubSettings::default()
     };
+    start_with_settings(settings, servers).await
+}
+
+async fn start_with_settings(settings: HubSettings, servers: Vec<ServerConfig>) -> Hub {
     let hub = tokio::time::timeout(
         STEP,
         Hub::builder().settings(settings).servers(servers).start(),
@@ -316,6 +320,16 @@ async fn add_tool_and_wait(hub: &Hub, how: &str) {
         .unwrap_or_else(|_| panic!("added_1 never appeared: {how}"));
 }
 
+/// A hub over `kit` that does not follow changes (the CLI's settings).
+async fn start_not_following(kit: &TestkitProcess) -> Hub {
+    let settings = HubSettings {
+        follow_changes: false,
+        ..HubSettings::default()
+    };
+    let servers = vec![ServerConfig::url("kit", kit.url.clone())];
+    start_with_settings(settings, servers).await
+}
+
 /// 2026-07-28 servers send changes only on a `subscriptions/listen` stream.
 const MODERN: [&str; 2] = ["--lifecycle", "modern"];
 
@@ -361,16 +375,7 @@ async fn a_list_is_listed_again_when_its_ttl_runs_out() {
         "streamable-http-stateless",
         &["--lifecycle", "modern", "--list-ttl", "1s"],
     );
-    let settings = HubSettings {
-        follow_changes: false,
-        ..HubSettings::default()
-    };
-    let hub = Hub::builder()
-        .settings(settings)
-        .servers(vec![ServerConfig::url("kit", kit.url.clone())])
-        .start()
-        .await
-        .expect("hub");
+    let hub = start_not_following(&kit).await;
     add_tool_and_wait(&hub, "the list listed again after its ttlMs").await;
     hub.close().await;
 }
@@ -379,16 +384,7 @@ async fn a_list_is_listed_again_when_its_ttl_runs_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_not_following_changes_opens_no_listen_stream() {
     let kit = TestkitProcess::start("streamable-http-stateless", &MODERN);
-    let settings = HubSettings {
-        follow_changes: false,
-        ..HubSettings::default()
-    };
-    let hub = Hub::builder()
-        .settings(settings)
-        .servers(vec![ServerConfig::url("kit", kit.url.clone())])
-        .start()
-        .await
-        .expect("hub");
+    let hub = start_not_following(&kit).await;
     assert_eq!(
         call_text(&hub, "kit__end_listens", json!({})).await,
         "ended 0"
