@@ -187,7 +187,16 @@ async def test_asyncio_cancellation_reaches_the_server(peers):
         assert seen["cancelled"].get("hang") == 1, seen
 
 
-def test_ctrl_c_interrupts_a_blocking_call_and_cancels_it(peers):
+@pytest.fixture
+def python_ctrl_c():
+    """Python's own Ctrl-C handler, whatever the test runner inherited: a process started in
+    the background by a non-interactive shell has SIGINT ignored, and Python keeps it so."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_interrupts_a_blocking_call_and_cancels_it(peers, python_ctrl_c):
     with switchboard.BlockingHub(kit_config(peers)) as hub:
         main = threading.get_ident()
 
