@@ -65,6 +65,10 @@ impl SessionHeaders {
         let ClientJsonRpcMessage::Request(request) = message else {
             return None;
         };
+        // Read first: `get_meta_mut` would give every untagged request an empty `_meta`.
+        if !request.request.get_meta().contains_key(TAG) {
+            return None;
+        }
         let key = request.request.get_meta_mut().remove(TAG)?.as_u64()?;
         lock(&self.live).get(&key).cloned()
     }
