@@ -104,7 +104,7 @@ pub use catalog::{
 };
 pub use config::{Config, ServerConfig, TransportKind};
 pub use deadline::Deadline;
-pub use error::{Delivery, Error, ErrorClass, ErrorReport, Phase};
+pub use error::{AuthFailure, AuthStep, Delivery, Error, ErrorClass, ErrorReport, Phase};
 pub use hub::{
     Health, Hub, HubEvent, HubSettings, Listing, Overall, ServerHealth, ServerState, SourceHealth,
 };

@@ -10,6 +10,9 @@ failure, so callers decide without parsing messages:
   that may have run is never retried by the engine unless the tool says it is safe);
 - ``retry_after``: seconds the server asked to wait (HTTP ``Retry-After``), or ``None``;
 - ``resource_metadata``: for auth failures, the OAuth protected-resource metadata URL;
+- ``auth``: for sign-in failures, a dict: ``step`` (``"metadata"``, ``"registration"``,
+  ``"authorization"``, ``"token"`` or ``"store"``), the authorization server's ``error`` and
+  ``error_description``, ``detail`` and ``needs_login``; else ``None``;
 - ``report``: all of the above as the engine's JSON error report (a dict).
 
 Some classes also derive from the builtin exception callers already catch:
@@ -63,6 +66,7 @@ class SwitchboardError(Exception):
             None if retry_after_ms is None else retry_after_ms / 1000.0
         )
         self.resource_metadata: Optional[str] = report.get("resource_metadata")
+        self.auth: Optional[dict] = report.get("auth")
 
 
 class ConfigError(SwitchboardError, ValueError):

@@ -41,6 +41,11 @@ macro_rules! config_enum {
     };
 }
 
+mod auth;
+pub use auth::{
+    AuthConfig, AuthKind, DEFAULT_REFRESH_BEFORE, SHARED_PRINCIPAL, Secret, TokenAuthMethod,
+};
+
 /// The default config file, looked up in the current directory.
 pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
 
@@ -368,6 +373,8 @@ pub struct ServerConfig {
     pub enabled: bool,
     /// This server's `on_server_registration_error`; `None` follows the config's default.
     pub on_registration_error: Option<RegistrationPolicy>,
+    /// `[servers.NAME.auth]`: how to sign in (OAuth); `None` when the table is absent.
+    pub auth: Option<AuthConfig>,
 }
 
 impl ServerConfig {
@@ -414,6 +421,7 @@ impl ServerConfig {
             reconnect: ReconnectPolicy::default(),
             enabled: true,
             on_registration_error: None,
+            auth: None,
         }
     }
 }

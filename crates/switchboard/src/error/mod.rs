@@ -12,9 +12,11 @@
 
 use std::time::{Duration, SystemTime};
 
+mod auth;
 mod challenge;
 mod config;
 
+pub use auth::{AuthFailure, AuthStep};
 pub use challenge::challenge_param;
 pub use config::{ConfigError, TemplateError};
 use serde::ser::SerializeStruct;
@@ -181,6 +183,14 @@ pub enum Error {
         status: u16,
         /// The `WWW-Authenticate` challenge, if the server sent one.
         challenge: Option<String>,
+    },
+
+    /// Signing in to the server (OAuth) failed: which step, and what the authorization
+    /// server said. Never holds a token or secret.
+    #[error("server '{server}': {failure}")]
+    SignIn {
+        server: String,
+        failure: AuthFailure,
     },
 
     /// The connection broke while a request was in flight; the server may or may not have
@@ -368,7 +378,9 @@ impl Error {
         match self {
             Error::Config(_) | Error::Template { .. } => ErrorClass::Config,
             Error::Unreachable { .. } | Error::ConnectionLost { .. } => ErrorClass::Unreachable,
-            Error::Auth { .. } | Error::RegistryAuth { .. } => ErrorClass::Auth,
+            Error::Auth { .. } | Error::RegistryAuth { .. } | Error::SignIn { .. } => {
+                ErrorClass::Auth
+            }
             Error::Discovery { .. } => ErrorClass::Discovery,
             Error::Registration { source, .. } | Error::MayHaveRun { source } => source.class(),
             Error::Http { status, .. } if *status == 429 || *status >= 500 => {
@@ -403,6 +415,7 @@ impl Error {
             | Error::Unreachable { server, .. }
             | Error::ConnectionLost { server, .. }
             | Error::Auth { server, .. }
+            | Error::SignIn { server, .. }
             | Error::Timeout { server, .. }
             | Error::Protocol { server, .. }
             | Error::Tool { server, .. }
@@ -422,6 +435,22 @@ impl Error {
                 challenge.as_deref()
             }
             Error::Registration { source, .. } | Error::MayHaveRun { source } => source.challenge(),
+            _ => None,
+        }
+    }
+
+    /// What failed while signing in, for [`Error::SignIn`]; for a server's 401 with no
+    /// sign-in attempted, a failure at `authorization` that needs a login.
+    pub fn auth_failure(&self) -> Option<AuthFailure> {
+        match self {
+            Error::SignIn { failure, .. } => Some(failure.clone()),
+            Error::Auth { status: 401, .. } => Some(
+                AuthFailure::new(AuthStep::Authorization, "the server asks for a sign-in")
+                    .needing_login(true),
+            ),
+            Error::Registration { source, .. } | Error::MayHaveRun { source } => {
+                source.auth_failure()
+            }
             _ => None,
         }
     }
@@ -483,7 +512,7 @@ impl Error {
 /// ```json
 /// {"class": "unreachable", "message": "server 'x' is unreachable: connection refused",
 ///  "server": "x", "delivery": "not_sent", "may_have_run": false, "retry_after_ms": null,
-///  "resource_metadata": null, "at": "2025-01-31T09:15:02.417Z"}
+///  "resource_metadata": null, "auth": null, "at": "2025-01-31T09:15:02.417Z"}
 /// ```
 ///
 /// `may_have_run` is derived from `delivery` ([`Error::may_have_run`]) and ignored when read
@@ -509,6 +538,10 @@ pub struct ErrorReport {
     /// For auth failures: where the server says to learn how to log in (RFC 9728).
     #[serde(default)]
     pub resource_metadata: Option<String>,
+    /// For auth failures: the sign-in step that failed, the authorization server's `error`
+    /// and `error_description`, and whether a person must sign in ([`AuthFailure`]).
+    #[serde(default)]
+    pub auth: Option<AuthFailure>,
     /// When it happened.
     #[serde(deserialize_with = "wire::deserialize_time")]
     pub at: SystemTime,
@@ -524,6 +557,7 @@ impl ErrorReport {
             delivery: error.delivery(),
             retry_after: error.retry_after(),
             resource_metadata: error.resource_metadata(),
+            auth: error.auth_failure(),
             at: SystemTime::now(),
         }
     }
@@ -536,7 +570,7 @@ impl ErrorReport {
 
 impl Serialize for ErrorReport {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut report = s.serialize_struct("ErrorReport", 8)?;
+        let mut report = s.serialize_struct("ErrorReport", 9)?;
         report.serialize_field("class", &self.class)?;
         report.serialize_field("message", &self.message)?;
         report.serialize_field("server", &self.server)?;
@@ -544,6 +578,7 @@ impl Serialize for ErrorReport {
         report.serialize_field("may_have_run", &self.may_have_run())?;
         report.serialize_field("retry_after_ms", &self.retry_after.map(wire::millis))?;
         report.serialize_field("resource_metadata", &self.resource_metadata)?;
+        report.serialize_field("auth", &self.auth)?;
         report.serialize_field("at", &wire::format_time(self.at))?;
         report.end()
     }

@@ -58,6 +58,7 @@ fn a_report_carries_class_server_delivery_and_retry_after_and_reads_back() {
             "may_have_run": true,
             "retry_after_ms": 1500,
             "resource_metadata": null,
+            "auth": null,
             "at": "2025-01-31T09:15:02.417Z",
         })
     );
@@ -137,4 +138,38 @@ fn auth_errors_expose_their_resource_metadata_and_registration_keeps_the_class()
         "Failed to authenticate with the tooling registry (HTTP 403)"
     );
     assert_eq!(registry.class(), ErrorClass::Auth);
+}
+
+#[test]
+fn sign_in_failures_report_step_and_server_texts_without_secrets() {
+    let error = Error::SignIn {
+        server: "api".into(),
+        failure: AuthFailure::from_server(
+            AuthStep::Token,
+            Some("invalid_client"),
+            Some("Invalid client credentials"),
+            "HTTP 401",
+        ),
+    };
+    assert_eq!(error.class(), ErrorClass::Auth);
+    assert_eq!(
+        error.to_string(),
+        "server 'api': sign-in failed at token: invalid_client (Invalid client credentials)"
+    );
+    let json = serde_json::to_value(error.report()).unwrap();
+    assert_eq!(
+        json["auth"],
+        serde_json::json!({"step": "token", "error": "invalid_client",
+            "error_description": "Invalid client credentials", "detail": "HTTP 401",
+            "needs_login": false})
+    );
+    let back: ErrorReport = serde_json::from_value(json).unwrap();
+    assert_eq!(back.auth.unwrap().step, AuthStep::Token);
+    // A server's 401 with no sign-in behind it needs a login.
+    let refused = Error::Auth {
+        server: "api".into(),
+        status: 401,
+        challenge: None,
+    };
+    assert!(refused.auth_failure().unwrap().needs_login);
 }

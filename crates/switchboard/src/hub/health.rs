@@ -245,6 +245,7 @@ mod tests {
             delivery: crate::Delivery::NotSent,
             retry_after: None,
             resource_metadata: None,
+            auth: None,
             at: SystemTime::now(),
         }
     }

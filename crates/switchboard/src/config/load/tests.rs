@@ -96,7 +96,7 @@ fn unknown_server_key_with_suggestion() {
     assert_eq!(
         err.fix,
         "did you mean 'command'? Known keys: 'transport', 'command', 'args', 'env', 'cwd', \
-         'url', 'headers', 'connect_timeout', 'list_timeout', 'tool_call_timeout', 'http_connections', 'include', 'exclude', 'tool_overrides', 'session_mode', 'session_idle_timeout', 'max_sessions', 'reconnect', 'enabled', 'on_server_registration_error', 'elicitation', 'protocol_version', 'roots'"
+         'url', 'headers', 'connect_timeout', 'list_timeout', 'tool_call_timeout', 'http_connections', 'include', 'exclude', 'tool_overrides', 'session_mode', 'session_idle_timeout', 'max_sessions', 'reconnect', 'enabled', 'on_server_registration_error', 'elicitation', 'protocol_version', 'roots', 'auth'"
     );
     assert_eq!(pos_of(&err), Some((2, 1)));
     assert_eq!(
@@ -297,7 +297,7 @@ fn error_without_file_renders_line() {
         err.to_string(),
         "server 'a', key 'comand': unknown key (line 2, column 1). \
          Did you mean 'command'? Known keys: 'transport', 'command', 'args', 'env', 'cwd', \
-         'url', 'headers', 'connect_timeout', 'list_timeout', 'tool_call_timeout', 'http_connections', 'include', 'exclude', 'tool_overrides', 'session_mode', 'session_idle_timeout', 'max_sessions', 'reconnect', 'enabled', 'on_server_registration_error', 'elicitation', 'protocol_version', 'roots'"
+         'url', 'headers', 'connect_timeout', 'list_timeout', 'tool_call_timeout', 'http_connections', 'include', 'exclude', 'tool_overrides', 'session_mode', 'session_idle_timeout', 'max_sessions', 'reconnect', 'enabled', 'on_server_registration_error', 'elicitation', 'protocol_version', 'roots', 'auth'"
     );
 }
 

@@ -142,6 +142,24 @@ raw_table! {
         elicitation: String,
         protocol_version: String,
         roots: Strings,
+        auth: Table(RawAuth),
+    }
+}
+
+raw_table! {
+    /// One `[servers.NAME.auth]` table: how to sign in with OAuth.
+    RawAuth {
+        kind: String,
+        client_id: String,
+        client_secret: String,
+        private_key_file: String,
+        scopes: Strings,
+        client_metadata_url: String,
+        redirect_port: Integer,
+        refresh_before: Duration,
+        token_endpoint_auth_method: String,
+        token_url: String,
+        principal: String,
     }
 }
 

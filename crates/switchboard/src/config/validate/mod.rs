@@ -19,6 +19,7 @@ use crate::config::types::{
 };
 use crate::error::ConfigError;
 
+mod auth;
 mod discovery;
 mod server;
 

@@ -172,6 +172,10 @@ pub(in crate::config) fn validate_server(
         validate_session_keys(ctx, name, &raw)?;
     let tool_filter = validate_filter(ctx, name, raw.include, raw.exclude)?;
     let tool_overrides = validate_overrides(ctx, name, raw.tool_overrides.unwrap_or_default())?;
+    let auth = raw
+        .auth
+        .map(|auth| super::auth::validate_auth(ctx, name, transport, auth))
+        .transpose()?;
 
     let duration = |key: &str, value: &Option<String>, default: Duration| match value {
         None => Ok(default),
@@ -217,6 +221,7 @@ pub(in crate::config) fn validate_server(
             )?),
             None => None,
         },
+        auth,
     })
 }
 
