@@ -12,8 +12,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use crate::{
-    FaultProxy, FaultRule, HttpMode, Knobs, Lifecycle, serve_sse_on, serve_stdio,
-    serve_streamable_http_on,
+    AuthKnobs, AuthServer, FaultProxy, FaultRule, HttpMode, Knobs, Lifecycle, TestClient,
+    serve_sse_on, serve_stdio, serve_streamable_http_on,
 };
 
 /// Which transport the binary serves.
@@ -94,6 +94,14 @@ pub struct Args {
     /// stdio: drop `server/discover` requests unanswered (instead of "method not found").
     #[arg(long, env = "SWITCHBOARD_TESTKIT_IGNORE_DISCOVER")]
     pub ignore_discover: bool,
+    /// Streamable HTTP: be an OAuth protected resource, with an authorization server of our
+    /// own on another port (its URL is logged to stderr as `auth-server URL`) that knows
+    /// this client (repeatable), e.g. `bot:s3cret`.
+    #[arg(long = "oauth-client", value_name = "ID:SECRET")]
+    pub oauth_clients: Vec<String>,
+    /// Lifetime of the authorization server's access tokens (e.g. 2s).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    pub oauth_access_ttl: Duration,
 }
 
 /// Modes other than serving the test server.
@@ -150,6 +158,7 @@ impl Args {
             tools: self.tools,
             latency: self.latency,
             require_bearer: self.require_bearer.clone(),
+            oauth: None,
             hang_initialize: self.hang_initialize,
             initialize_delay: self.initialize_delay,
             exit_on_drop: !self.no_exit_on_drop,
@@ -187,7 +196,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(Command::Proxy(proxy)) = args.command {
         return run_proxy(proxy).await;
     }
-    let knobs = args.knobs();
+    let mut knobs = args.knobs();
+    let auth_server = start_auth_server(&args).await?;
+    knobs.oauth = auth_server.as_ref().map(AuthServer::handle);
     let server = match args.transport {
         TransportArg::Stdio => return serve_stdio(knobs).await,
         TransportArg::Sse => serve_sse_on(args.port, knobs).await?,
@@ -204,7 +215,33 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     announce(&server.url())?;
     wait_for_signal().await?;
     server.shutdown().await;
+    if let Some(auth_server) = auth_server {
+        auth_server.shutdown().await;
+    }
     Ok(())
+}
+
+/// The authorization server `--oauth-client` asks for, if any.
+async fn start_auth_server(args: &Args) -> anyhow::Result<Option<AuthServer>> {
+    if args.oauth_clients.is_empty() {
+        return Ok(None);
+    }
+    let clients = args
+        .oauth_clients
+        .iter()
+        .map(|spec| match spec.split_once(':') {
+            Some((id, secret)) => Ok(TestClient::with_secret(id, secret)),
+            None => Err(anyhow::anyhow!("--oauth-client takes ID:SECRET")),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let knobs = AuthKnobs {
+        access_ttl: args.oauth_access_ttl,
+        clients,
+        ..AuthKnobs::default()
+    };
+    let server = AuthServer::start(knobs).await?;
+    eprintln!("auth-server {}", server.issuer());
+    Ok(Some(server))
 }
 
 /// Runs the fault proxy until the process is interrupted.

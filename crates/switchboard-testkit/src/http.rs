@@ -130,6 +130,8 @@ pub(crate) async fn serve_router(
     server: TestServer,
     ct: CancellationToken,
 ) -> std::io::Result<RunningServer> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+    let addr = listener.local_addr()?;
     let router = match server.knobs().require_bearer.clone() {
         Some(token) => router.layer(middleware::from_fn_with_state(
             Arc::<str>::from(format!("Bearer {token}")),
@@ -137,8 +139,10 @@ pub(crate) async fn serve_router(
         )),
         None => router,
     };
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
-    let addr = listener.local_addr()?;
+    let router = match server.knobs().oauth.clone() {
+        Some(auth) => crate::oauth::resource::protect(router, addr, auth),
+        None => router,
+    };
     Ok(RunningServer {
         addr,
         path,

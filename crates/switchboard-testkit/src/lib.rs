@@ -7,6 +7,8 @@
 //! [`RegistryEmulator`] stands in for a tooling registry (Agent 365 discovery).
 //! [`FaultProxy`] sits in front of an HTTP server and injects the failures a
 //! reverse proxy produces when its upstream dies (statuses, cut bodies, resets).
+//! [`AuthServer`] is a small OAuth authorization server whose tokens the test server can
+//! require ([`Knobs::oauth`]).
 
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ pub mod cli;
 mod http;
 mod interactive;
 mod listen;
+pub mod oauth;
 pub mod offers;
 pub mod proxy;
 mod registry;
@@ -23,6 +26,7 @@ mod streamable;
 mod tools;
 
 pub use http::{RunningServer, WWW_AUTHENTICATE_CHALLENGE};
+pub use oauth::{AuthKnobs, AuthServer, AuthServerHandle, TestClient};
 pub use proxy::{Fault, FaultProxy, FaultRule};
 pub use registry::{RecordedRequest, RegistryEmulator, RegistryEntry, RegistryKnobs};
 pub use sse::{serve_sse, serve_sse_on};
@@ -42,6 +46,9 @@ pub struct Knobs {
     pub latency: Duration,
     /// HTTP modes: require `Authorization: Bearer <token>` on every request.
     pub require_bearer: Option<String>,
+    /// Streamable HTTP: be an OAuth protected resource of this authorization server
+    /// (`oauth/resource.rs`): tokens it issued, PRM, 401 challenges, and the `whoami` tool.
+    pub oauth: Option<AuthServerHandle>,
     /// Never answer `initialize` (nor `server/discover`).
     pub hang_initialize: bool,
     /// Answer `initialize` only after this long.

@@ -85,7 +85,14 @@ impl std::fmt::Debug for TestServer {
 impl TestServer {
     /// A fresh server (fresh counters, fresh session id).
     pub fn new(knobs: Knobs) -> Self {
-        let base_tools = base_tools(knobs.tools);
+        let mut base_tools = base_tools(knobs.tools);
+        if knobs.oauth.is_some() {
+            base_tools.push(Tool::new(
+                "whoami",
+                "Returns the subject and client of the bearer token this request carried.",
+                schema(json!({"type": "object"})),
+            ));
+        }
         Self {
             shared: Arc::new(Shared {
                 knobs,
@@ -202,6 +209,19 @@ impl TestServer {
         let result = match name {
             "echo" | "lookup" | "put" => text(str_arg(args, "message")?),
             "echo_args" => text(Value::Object(args.clone()).to_string()),
+            "whoami" => {
+                let header = |name: &str| {
+                    http_parts(context)
+                        .and_then(|parts| parts.headers.get(name))
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let who = json!({
+                    "subject": header("x-testkit-subject"),
+                    "client_id": header("x-testkit-client"),
+                });
+                text(who.to_string())
+            }
             "add" => {
                 let sum = num_arg(args, "a")? + num_arg(args, "b")?;
                 text(sum.to_string())

@@ -1,0 +1,548 @@
+//! A small OAuth 2.1 authorization server for tests, on 127.0.0.1.
+//!
+//! - Metadata (RFC 8414) at `/.well-known/oauth-authorization-server` (and the same document
+//!   at `/.well-known/openid-configuration`); the issuer is `http://127.0.0.1:PORT`.
+//! - `POST /token`: `client_credentials` and `refresh_token` grants; client authentication
+//!   by `client_secret_basic`, `client_secret_post`, `private_key_jwt` (ES256/RS256
+//!   assertions, `jwt.rs`) or none (public clients), limited to [`AuthKnobs::auth_methods`].
+//!   Errors are RFC 6749 JSON (`invalid_client` with 401, `invalid_grant`, ...).
+//! - Knobs ([`AuthKnobs`]): access token lifetime, refresh tokens, allowed methods, scopes,
+//!   registered clients.
+//! - Control, in process ([`AuthServer`], [`AuthServerHandle`]) and over HTTP for CLI tests
+//!   (`POST /control/revoke_all`, `POST /control/expire_all`, `GET /control/counts`):
+//!   revoke a token or all, expire all, counters of token requests per grant, the last
+//!   token request's parameters (never its secrets), seeding a user's tokens.
+//!
+//! The MCP test server becomes its protected resource with [`crate::Knobs::oauth`]
+//! (`resource.rs`).
+
+pub mod jwt;
+pub(crate) mod resource;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::{
+    Form, Json, Router,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::ServerTask;
+pub use jwt::{PublicKey, generate_es256};
+pub use resource::PRM_PATH;
+
+/// A client the authorization server knows.
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    pub id: String,
+    /// For `client_secret_basic` / `client_secret_post`.
+    pub secret: Option<String>,
+    /// For `private_key_jwt`.
+    pub public_key: Option<PublicKey>,
+}
+
+impl TestClient {
+    /// A confidential client with a secret.
+    pub fn with_secret(id: &str, secret: &str) -> Self {
+        TestClient {
+            id: id.into(),
+            secret: Some(secret.into()),
+            public_key: None,
+        }
+    }
+
+    /// A client with a fresh ES256 key; also returns the private key as PKCS#8 PEM.
+    pub fn with_es256_key(id: &str) -> (Self, String) {
+        let (pem, public) = generate_es256();
+        let client = TestClient {
+            id: id.into(),
+            secret: None,
+            public_key: Some(public),
+        };
+        (client, pem)
+    }
+}
+
+/// Behaviour of the authorization server.
+#[derive(Clone, Debug)]
+pub struct AuthKnobs {
+    /// Lifetime of access tokens (`expires_in`).
+    pub access_ttl: Duration,
+    /// Whether the refresh grant and seeded logins give refresh tokens.
+    pub issue_refresh_tokens: bool,
+    /// Token endpoint client authentication methods accepted (and advertised).
+    pub auth_methods: Vec<String>,
+    /// `scopes_supported` (also in the resource's metadata).
+    pub scopes_supported: Vec<String>,
+    pub clients: Vec<TestClient>,
+}
+
+impl Default for AuthKnobs {
+    fn default() -> Self {
+        AuthKnobs {
+            access_ttl: Duration::from_secs(3600),
+            issue_refresh_tokens: true,
+            auth_methods: [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+            ]
+            .map(String::from)
+            .to_vec(),
+            scopes_supported: vec!["mcp".into()],
+            clients: Vec::new(),
+        }
+    }
+}
+
+/// Who a valid access token belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub subject: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+}
+
+/// An access token and, when issued, a refresh token (from [`AuthServerHandle::login`]).
+#[derive(Clone, Debug)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_in: Duration,
+}
+
+struct Issued {
+    grant: Grant,
+    expires_at: Instant,
+}
+
+#[derive(Default)]
+struct Tokens {
+    access: HashMap<String, Issued>,
+    refresh: HashMap<String, Grant>,
+    /// Token requests per grant type (`client_credentials`, `refresh_token`, ...), failed
+    /// ones included.
+    requests: BTreeMap<String, usize>,
+    /// Requests the resource server refused (no, bad, expired or revoked token).
+    rejected: usize,
+    /// The last token request's non-secret parameters and client auth method.
+    last: BTreeMap<String, String>,
+}
+
+struct Inner {
+    issuer: String,
+    knobs: AuthKnobs,
+    tokens: Mutex<Tokens>,
+}
+
+/// A cheap handle on a running authorization server: control and token checks.
+#[derive(Clone)]
+pub struct AuthServerHandle(Arc<Inner>);
+
+impl std::fmt::Debug for AuthServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServerHandle")
+            .field("issuer", &self.0.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The authorization server, running until dropped or shut down.
+pub struct AuthServer {
+    pub addr: SocketAddr,
+    handle: AuthServerHandle,
+    task: ServerTask,
+}
+
+impl AuthServer {
+    /// Starts on a free port of 127.0.0.1.
+    pub async fn start(knobs: AuthKnobs) -> std::io::Result<AuthServer> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let handle = AuthServerHandle(Arc::new(Inner {
+            issuer: format!("http://{addr}"),
+            knobs,
+            tokens: Mutex::default(),
+        }));
+        let router = routes(handle.clone());
+        let task = ServerTask::spawn(listener, router, CancellationToken::new(), "auth server");
+        Ok(AuthServer { addr, handle, task })
+    }
+
+    pub fn handle(&self) -> AuthServerHandle {
+        self.handle.clone()
+    }
+
+    pub async fn shutdown(self) {
+        self.task.shutdown().await;
+    }
+}
+
+impl std::ops::Deref for AuthServer {
+    type Target = AuthServerHandle;
+    fn deref(&self) -> &AuthServerHandle {
+        &self.handle
+    }
+}
+
+impl AuthServerHandle {
+    /// `http://127.0.0.1:PORT`, the issuer and base of every endpoint.
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/token", self.0.issuer)
+    }
+
+    pub fn scopes_supported(&self) -> &[String] {
+        &self.0.knobs.scopes_supported
+    }
+
+    /// The grant behind a valid (issued, unexpired, unrevoked) access token.
+    pub fn check(&self, access_token: &str) -> Option<Grant> {
+        let tokens = lock(&self.0.tokens);
+        let issued = tokens.access.get(access_token)?;
+        (Instant::now() < issued.expires_at).then(|| issued.grant.clone())
+    }
+
+    /// Revokes one access or refresh token.
+    pub fn revoke(&self, token: &str) {
+        let mut tokens = lock(&self.0.tokens);
+        tokens.access.remove(token);
+        tokens.refresh.remove(token);
+    }
+
+    /// Revokes every access token (refresh tokens stay valid).
+    pub fn revoke_all_access(&self) {
+        lock(&self.0.tokens).access.clear();
+    }
+
+    /// Makes every access token expired now.
+    pub fn expire_all(&self) {
+        let now = Instant::now();
+        for issued in lock(&self.0.tokens).access.values_mut() {
+            issued.expires_at = now;
+        }
+    }
+
+    /// How many token requests used `grant_type` (failed ones included).
+    pub fn token_requests(&self, grant_type: &str) -> usize {
+        lock(&self.0.tokens)
+            .requests
+            .get(grant_type)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many requests the protected resource refused for want of a valid token.
+    pub fn rejected(&self) -> usize {
+        lock(&self.0.tokens).rejected
+    }
+
+    pub(crate) fn count_rejected(&self) {
+        lock(&self.0.tokens).rejected += 1;
+    }
+
+    /// The last token request's parameters (`grant_type`, `scope`, `resource`,
+    /// `client_id`, and `auth_method`), never its secrets.
+    pub fn last_token_request(&self) -> BTreeMap<String, String> {
+        lock(&self.0.tokens).last.clone()
+    }
+
+    /// Tokens for `subject` using `client_id`, as if they had signed in (for tests of the
+    /// store and refresh without a browser).
+    pub fn login(&self, client_id: &str, subject: &str) -> IssuedTokens {
+        let grant = Grant {
+            subject: subject.into(),
+            client_id: client_id.into(),
+            scopes: self.0.knobs.scopes_supported.clone(),
+        };
+        self.issue(grant, self.0.knobs.issue_refresh_tokens)
+    }
+
+    /// Counters as JSON: `{"token_requests": {grant: n}, "rejected": n, "access_tokens": n}`.
+    pub fn counts(&self) -> Value {
+        let tokens = lock(&self.0.tokens);
+        json!({
+            "token_requests": tokens.requests,
+            "rejected": tokens.rejected,
+            "access_tokens": tokens.access.len(),
+        })
+    }
+
+    fn issue(&self, grant: Grant, with_refresh: bool) -> IssuedTokens {
+        let ttl = self.0.knobs.access_ttl;
+        let access_token = format!("at-{}", uuid::Uuid::new_v4().simple());
+        let refresh_token = with_refresh.then(|| format!("rt-{}", uuid::Uuid::new_v4().simple()));
+        let mut tokens = lock(&self.0.tokens);
+        tokens.access.insert(
+            access_token.clone(),
+            Issued {
+                grant: grant.clone(),
+                expires_at: Instant::now() + ttl,
+            },
+        );
+        if let Some(refresh) = &refresh_token {
+            tokens.refresh.insert(refresh.clone(), grant);
+        }
+        IssuedTokens {
+            access_token,
+            refresh_token,
+            expires_in: ttl,
+        }
+    }
+
+    fn metadata(&self) -> Value {
+        let issuer = &self.0.issuer;
+        json!({
+            "issuer": issuer,
+            "token_endpoint": format!("{issuer}/token"),
+            "authorization_endpoint": format!("{issuer}/authorize"),
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "token_endpoint_auth_methods_supported": self.0.knobs.auth_methods,
+            "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
+            "scopes_supported": self.0.knobs.scopes_supported,
+            "code_challenge_methods_supported": ["S256"],
+        })
+    }
+}
+
+fn routes(handle: AuthServerHandle) -> Router {
+    let metadata = |State(h): State<AuthServerHandle>| async move { Json(h.metadata()) };
+    Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/.well-known/openid-configuration", get(metadata))
+        .route("/token", post(token))
+        .route(
+            "/control/revoke_all",
+            post(|State(h): State<AuthServerHandle>| async move { h.revoke_all_access() }),
+        )
+        .route(
+            "/control/expire_all",
+            post(|State(h): State<AuthServerHandle>| async move { h.expire_all() }),
+        )
+        .route(
+            "/control/counts",
+            get(|State(h): State<AuthServerHandle>| async move { Json(h.counts()) }),
+        )
+        .with_state(handle)
+}
+
+/// An RFC 6749 error answer.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = json!({"error": error, "error_description": description});
+    (status, Json(body)).into_response()
+}
+
+fn invalid_client(description: &str) -> Response {
+    oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", description)
+}
+
+async fn token(
+    State(h): State<AuthServerHandle>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let grant_type = form.get("grant_type").cloned().unwrap_or_default();
+    let (client, method) = match authenticate(&h, &headers, &form) {
+        Ok(found) => found,
+        Err(response) => {
+            record(&h, &grant_type, &form, "failed");
+            return response;
+        }
+    };
+    record(&h, &grant_type, &form, method);
+    let scopes: Vec<String> = form
+        .get("scope")
+        .map(|s| s.split(' ').map(String::from).collect())
+        .unwrap_or_else(|| h.0.knobs.scopes_supported.clone());
+    let issued = match grant_type.as_str() {
+        "client_credentials" if method == "none" => {
+            return invalid_client("client_credentials needs a confidential client");
+        }
+        "client_credentials" => {
+            let grant = Grant {
+                subject: client.id.clone(),
+                client_id: client.id.clone(),
+                scopes,
+            };
+            // RFC 6749 section 4.4.3: no refresh token for client credentials.
+            h.issue(grant, false)
+        }
+        "refresh_token" => {
+            let presented = form.get("refresh_token").cloned().unwrap_or_default();
+            let grant = lock(&h.0.tokens).refresh.get(&presented).cloned();
+            match grant {
+                // The refresh token is kept (not rotated): none in the answer.
+                Some(grant) if grant.client_id == client.id => h.issue(grant, false),
+                _ => {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "the refresh token is unknown, revoked or not this client's",
+                    );
+                }
+            }
+        }
+        other => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                &format!("grant_type {other:?} is not supported here"),
+            );
+        }
+    };
+    let mut body = json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in.as_secs(),
+    });
+    if let Some(refresh) = issued.refresh_token {
+        body["refresh_token"] = json!(refresh);
+    }
+    (
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    )
+        .into_response()
+}
+
+/// The client and the method it authenticated with, or the error answer.
+fn authenticate(
+    h: &AuthServerHandle,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<(TestClient, &'static str), Response> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    let (id, method, secret) = if let Some(pair) = basic {
+        let (id, secret) = pair.split_once(':').unwrap_or((&pair, ""));
+        let decode = |s: &str| form_urlencoded_decode(s);
+        (decode(id), "client_secret_basic", Some(decode(secret)))
+    } else if form.contains_key("client_assertion") {
+        let id = form.get("client_id").cloned().unwrap_or_default();
+        (id, "private_key_jwt", None)
+    } else if let Some(secret) = form.get("client_secret") {
+        let id = form.get("client_id").cloned().unwrap_or_default();
+        (id, "client_secret_post", Some(secret.clone()))
+    } else {
+        let id = form.get("client_id").cloned().unwrap_or_default();
+        (id, "none", None)
+    };
+    if !h.0.knobs.auth_methods.iter().any(|m| m == method) {
+        return Err(invalid_client(&format!(
+            "client authentication method {method} is not allowed here"
+        )));
+    }
+    // private_key_jwt may leave client_id out: it is the assertion's subject then.
+    let id = if id.is_empty() && method == "private_key_jwt" {
+        assertion_subject(form).unwrap_or_default()
+    } else {
+        id
+    };
+    let Some(client) = h.0.knobs.clients.iter().find(|c| c.id == id).cloned() else {
+        return Err(invalid_client("unknown client"));
+    };
+    match method {
+        "client_secret_basic" | "client_secret_post" => {
+            if client.secret.is_none() || client.secret != secret {
+                return Err(invalid_client("Invalid client credentials"));
+            }
+        }
+        "private_key_jwt" => {
+            if form.get("client_assertion_type").map(String::as_str)
+                != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+            {
+                return Err(invalid_client("Invalid client_assertion_type"));
+            }
+            let Some(key) = &client.public_key else {
+                return Err(invalid_client("this client has no registered key"));
+            };
+            let audiences = [
+                h.0.issuer.clone(),
+                format!("{}/", h.0.issuer),
+                h.token_endpoint(),
+            ];
+            let assertion = form.get("client_assertion").map_or("", String::as_str);
+            jwt::verify_assertion(assertion, key, &client.id, &audiences)
+                .map_err(|why| invalid_client(&format!("JWT verification failed: {why}")))?;
+        }
+        _ => {
+            if client.secret.is_some() || client.public_key.is_some() {
+                return Err(invalid_client("this client must authenticate"));
+            }
+        }
+    }
+    Ok((client, method))
+}
+
+/// The `sub` of the (unverified) client assertion, to find the client by.
+fn assertion_subject(form: &HashMap<String, String>) -> Option<String> {
+    let body = form.get("client_assertion")?.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .ok()?,
+    )
+    .ok()?;
+    claims["sub"].as_str().map(String::from)
+}
+
+fn record(h: &AuthServerHandle, grant_type: &str, form: &HashMap<String, String>, method: &str) {
+    let mut tokens = lock(&h.0.tokens);
+    *tokens.requests.entry(grant_type.to_owned()).or_default() += 1;
+    tokens.last = ["grant_type", "scope", "resource", "client_id"]
+        .iter()
+        .filter_map(|k| form.get(*k).map(|v| (k.to_string(), v.clone())))
+        .chain([("auth_method".to_string(), method.to_string())])
+        .collect();
+}
+
+/// `application/x-www-form-urlencoded` decoding of a Basic credential part (RFC 6749
+/// section 2.3.1).
+fn form_urlencoded_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,88 @@
+//! The MCP test server as an OAuth protected resource: every `/mcp` request needs a bearer
+//! token the test authorization server issued and has not revoked or expired; otherwise
+//! 401 with `WWW-Authenticate: Bearer resource_metadata="…"` (and `error="invalid_token"`
+//! when a token was sent). The protected resource metadata (RFC 9728) is served at
+//! `/.well-known/oauth-protected-resource/mcp`. A request that passes carries the token's
+//! subject and client to the tools as `x-testkit-subject` / `x-testkit-client` headers
+//! (`whoami` reads them).
+
+use std::net::SocketAddr;
+
+use axum::{
+    Json, Router,
+    extract::{Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::json;
+
+use super::AuthServerHandle;
+
+/// Where a resource's PRM is served (path-aware, for an MCP endpoint at `/mcp`).
+pub const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
+
+/// Wraps `router` (the MCP routes) with the token check and adds the PRM route.
+pub(crate) fn protect(router: Router, addr: SocketAddr, auth: AuthServerHandle) -> Router {
+    let state = Guard {
+        challenge: format!("Bearer resource_metadata=\"http://{addr}{PRM_PATH}\""),
+        auth: auth.clone(),
+    };
+    let metadata = json!({
+        "resource": format!("http://{addr}/mcp"),
+        "authorization_servers": [auth.issuer()],
+        "scopes_supported": auth.scopes_supported(),
+        "bearer_methods_supported": ["header"],
+    });
+    router
+        .layer(middleware::from_fn_with_state(state, check_token))
+        .route(PRM_PATH, get(move || async move { Json(metadata) }))
+}
+
+#[derive(Clone)]
+struct Guard {
+    challenge: String,
+    auth: AuthServerHandle,
+}
+
+async fn check_token(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
+    let sent = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let grant = sent.as_deref().and_then(|token| guard.auth.check(token));
+    match grant {
+        Some(grant) => {
+            let headers = request.headers_mut();
+            for (name, value) in [
+                ("x-testkit-subject", grant.subject),
+                ("x-testkit-client", grant.client_id),
+            ] {
+                if let Ok(value) = HeaderValue::try_from(value) {
+                    headers.insert(name, value);
+                }
+            }
+            next.run(request).await
+        }
+        None => {
+            guard.auth.count_rejected();
+            let challenge = if sent.is_some() {
+                format!("{}, error=\"invalid_token\"", guard.challenge)
+            } else {
+                guard.challenge.clone()
+            };
+            (
+                StatusCode::UNAUTHORIZED,
+                [(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::try_from(challenge).unwrap_or(HeaderValue::from_static("Bearer")),
+                )],
+                "missing, invalid, expired or revoked bearer token",
+            )
+                .into_response()
+        }
+    }
+}
