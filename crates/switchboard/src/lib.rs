@@ -80,6 +80,7 @@
 //!
 //! Arguments and schemas are JSON objects ([`JsonObject`]).
 
+pub mod auth;
 pub mod blocking;
 pub mod catalog;
 pub mod config;

@@ -50,6 +50,7 @@ pub struct HubBuilder<'a> {
     layers: Vec<Arc<dyn CallLayer>>,
     in_process: BTreeMap<String, OpenInProcess>,
     input: Option<Arc<dyn InputHandler>>,
+    token_store: Option<Arc<dyn crate::auth::TokenStore>>,
 }
 
 impl Hub {
@@ -67,6 +68,7 @@ impl Hub {
             layers: Vec::new(),
             in_process: BTreeMap::new(),
             input: None,
+            token_store: None,
         }
     }
 }
@@ -109,6 +111,13 @@ impl<'a> HubBuilder<'a> {
     /// The connector to open connections with (shares HTTP connection pools across hubs).
     pub fn connector(mut self, connector: Connector) -> Self {
         self.connector = Some(connector);
+        self
+    }
+
+    /// Where OAuth tokens are kept (default: in memory, per connector). The CLI uses a
+    /// [`FileStore`](crate::auth::FileStore).
+    pub fn token_store(mut self, store: Arc<dyn crate::auth::TokenStore>) -> Self {
+        self.token_store = Some(store);
         self
     }
 
@@ -158,7 +167,10 @@ impl<'a> HubBuilder<'a> {
     /// ([`Error::Registration`]) and a catalogue that cannot be built (`collisions =
     /// "error"`).
     pub async fn start(self) -> Result<Hub, Error> {
-        let connector = self.connector.unwrap_or_default();
+        let mut connector = self.connector.unwrap_or_default();
+        if let Some(store) = self.token_store {
+            connector = connector.with_token_store(store);
+        }
         let variables = Arc::new(self.variables);
         let source = self.source.or_else(|| {
             let discovery = self.discovery?;

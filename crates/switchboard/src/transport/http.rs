@@ -8,6 +8,7 @@
 //! figures behind the default. `client.rs` says what our client does instead of rmcp's
 //! reqwest client, and why.
 
+mod authorize;
 mod client;
 mod decode;
 mod events;
@@ -27,6 +28,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::common::client_side_sse::ExponentialBackoff;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 
+pub use authorize::{Authorizer, Credential};
 use client::{Backend, Hyper};
 pub use client::{ClientError, HttpClient};
 pub use sessions::{Registered, SessionHeaders};
@@ -231,16 +233,18 @@ pub fn transport(
     url: &str,
     headers: Vec<(String, String)>,
 ) -> Result<StreamableHttpClientTransport<HttpClient>, ClientSetupError> {
-    transport_with_sessions(clients, policy, url, headers, None)
+    transport_with_sessions(clients, policy, url, headers, None, None)
 }
 
-/// [`transport`] whose requests may carry a session's headers ([`SessionHeaders`]).
+/// [`transport`] whose requests may carry a session's headers ([`SessionHeaders`]) and a
+/// token from `authorizer` (see `authorize.rs`).
 pub fn transport_with_sessions(
     clients: &Clients,
     policy: HttpConnections,
     url: &str,
     headers: Vec<(String, String)>,
     sessions: Option<Arc<SessionHeaders>>,
+    authorizer: Option<Arc<dyn Authorizer>>,
 ) -> Result<StreamableHttpClientTransport<HttpClient>, ClientSetupError> {
     // rmcp takes its custom headers as a `HashMap`; the values keep their sensitive mark.
     let headers: HashMap<HeaderName, HeaderValue> = header_map(headers)?
@@ -252,6 +256,7 @@ pub fn transport_with_sessions(
     let url: Arc<str> = Arc::from(url);
     let mut client = clients.for_url(policy, url.clone())?;
     client.sessions = sessions;
+    client.authorizer = authorizer;
     let mut config = StreamableHttpClientTransportConfig::with_uri(url)
         .custom_headers(headers)
         .reinit_on_expired_session(true);

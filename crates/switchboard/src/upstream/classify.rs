@@ -293,6 +293,15 @@ fn from_client(target: Target<'_>, error: &ClientError) -> (Error, Written) {
         ClientError::InvalidUrl | ClientError::InvalidHeader => {
             (target.protocol(error.to_string()), Written::No)
         }
+        // Signing in failed before the request went out (or after a 401, which means the
+        // server did not run it).
+        ClientError::SignIn(failure) => (
+            Error::SignIn {
+                server: target.name(),
+                failure: (**failure).clone(),
+            },
+            Written::No,
+        ),
     }
 }
 

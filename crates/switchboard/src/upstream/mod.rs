@@ -53,6 +53,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 #[derive(Clone, Default)]
 pub struct Connector {
     clients: http::Clients,
+    /// The token cells of servers that sign in (OAuth), and their store.
+    auth: crate::auth::AuthRegistry,
     /// Which lifecycle each upstream speaks, once seen (`lifecycle.rs`).
     learned: Arc<lifecycle::Learned>,
 }
@@ -60,6 +62,13 @@ pub struct Connector {
 impl Connector {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same connector keeping OAuth tokens in `store` (the default keeps them in
+    /// memory; [`FileStore`](crate::auth::FileStore) keeps them across processes).
+    pub fn with_token_store(mut self, store: Arc<dyn crate::auth::TokenStore>) -> Self {
+        self.auth = crate::auth::AuthRegistry::new(store);
+        self
     }
 
     /// The HTTP client for requests that are not MCP (a tooling registry's server list);
@@ -180,12 +189,18 @@ impl Connector {
                 }
                 let names = server.headers.keys().cloned();
                 let sessions = Arc::new(http::SessionHeaders::new(names));
+                let authorizer = self.auth.authorizer(
+                    server,
+                    vars,
+                    self.clients.reqwest_any(HttpConnections::KeepAlive),
+                )?;
                 let transport = http::transport_with_sessions(
                     &self.clients,
                     server.http_connections,
                     url,
                     headers,
                     Some(sessions.clone()),
+                    authorizer,
                 )
                 .map_err(|e| match e {
                     http::ClientSetupError::BadUrl(_) | http::ClientSetupError::Header(_) => {

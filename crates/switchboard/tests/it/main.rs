@@ -4,6 +4,7 @@
 
 mod common;
 
+mod auth;
 mod blocking;
 mod catalog;
 mod delivery;

@@ -71,6 +71,8 @@ pub struct HttpClient {
     target: Arc<Target>,
     /// Where requests find their session's headers, when sessions share this connection.
     pub(crate) sessions: Option<Arc<super::sessions::SessionHeaders>>,
+    /// Where requests get their `Authorization` header, when the server is signed in to.
+    pub(crate) authorizer: Option<Arc<dyn super::Authorizer>>,
 }
 
 struct Target {
@@ -130,6 +132,7 @@ impl HttpClient {
                 gone: CancellationToken::new(),
             }),
             sessions: None,
+            authorizer: None,
         }
     }
 
@@ -241,6 +244,10 @@ pub enum ClientError {
     InvalidUrl,
     #[error("a header value is not valid in HTTP")]
     InvalidHeader,
+    /// Signing in to the server failed (no token could be had, or a refused one could not
+    /// be replaced).
+    #[error("{0}")]
+    SignIn(Box<crate::error::AuthFailure>),
 }
 
 /// A response body from either backend.

@@ -203,7 +203,7 @@ impl StreamableHttpClient for HttpClient {
             headers.insert(SESSION_ID, header_value(&session_id)?);
         }
         let response = self
-            .send(Method::POST, &uri, headers, Bytes::from(body))
+            .send_authorized(Method::POST, &uri, headers, Bytes::from(body))
             .await
             .map_err(StreamableHttpError::Client)?;
         let (parts, body) = response.into_parts();
@@ -293,7 +293,7 @@ impl StreamableHttpClient for HttpClient {
         headers.remove(ACCEPT);
         headers.insert(SESSION_ID, header_value(&session_id)?);
         let response = self
-            .send(Method::DELETE, &uri, headers, Bytes::new())
+            .send_authorized(Method::DELETE, &uri, headers, Bytes::new())
             .await
             .map_err(StreamableHttpError::Client)?;
         let status = response.status();
@@ -323,7 +323,7 @@ impl StreamableHttpClient for HttpClient {
             headers.insert(LAST_EVENT_ID, header_value(&last_event_id)?);
         }
         let response = self
-            .send(Method::GET, &uri, headers, Bytes::new())
+            .send_authorized(Method::GET, &uri, headers, Bytes::new())
             .await
             .map_err(StreamableHttpError::Client)?;
         let (parts, body) = response.into_parts();

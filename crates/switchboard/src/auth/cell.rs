@@ -1,0 +1,356 @@
+//! [`TokenCell`]: one (server, principal)'s token on the request path.
+//!
+//! Every request reads the current token under a read lock, without I/O, while it is
+//! fresh. A token is renewed `refresh_before` its expiry (clamped to half its lifetime, so
+//! a short-lived token is not renewed at once), or when the server refuses it (401). Only
+//! one renewal runs at a time (the flow lock), and each token has a generation: a request
+//! that was refused with generation *g* renews only if the cell still holds *g*; if another
+//! request already replaced it, the new one is used. So N requests refused at once cause
+//! one token request.
+//!
+//! How a new token is had ([`Grant`]): a refresh token when the record holds one; else the
+//! client-credentials grant for machine identities; else none (a person must sign in: the
+//! 401 stands). The first use reads the store once; every new token is written back.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use http::HeaderValue;
+use tokio::sync::Mutex;
+
+use super::http::AuthHttp;
+use super::machine::{self, Client};
+use super::metadata::{self, Endpoints};
+use super::store::{TokenKey, TokenRecord, TokenStore, unix_now};
+use crate::error::{AuthFailure, AuthStep};
+use crate::transport::http::{Authorizer, Credential};
+
+/// How new tokens are had.
+#[derive(Debug)]
+pub(crate) enum Grant {
+    /// A machine identity: the client-credentials grant.
+    ClientCredentials { client: Client, scopes: Vec<String> },
+    /// Tokens a person signed in for (in the store), refreshed with `client` when they
+    /// have a refresh token.
+    Stored { client: Option<Client> },
+}
+
+/// What the cell's settings are, besides the grant.
+pub(crate) struct CellSettings {
+    pub key: TokenKey,
+    pub http: AuthHttp,
+    pub store: Arc<dyn TokenStore>,
+    pub refresh_before: Duration,
+    /// A configured token endpoint (no metadata discovery).
+    pub token_url: Option<String>,
+}
+
+struct Current {
+    credential: Credential,
+    /// When to replace it (`None`: no expiry known).
+    renew_at: Option<Instant>,
+    record: TokenRecord,
+}
+
+impl Current {
+    fn is_fresh(&self) -> bool {
+        self.renew_at.is_none_or(|at| Instant::now() < at)
+    }
+}
+
+#[derive(Default)]
+struct Flow {
+    /// The store has been read.
+    loaded: bool,
+    /// The authorization server's endpoints, once discovered.
+    endpoints: Option<Endpoints>,
+    generation: u64,
+}
+
+/// One (server, principal)'s token (see the module docs).
+pub(crate) struct TokenCell {
+    settings: CellSettings,
+    grant: Grant,
+    current: RwLock<Option<Arc<Current>>>,
+    flow: Mutex<Flow>,
+}
+
+impl TokenCell {
+    pub fn new(settings: CellSettings, grant: Grant) -> Self {
+        TokenCell {
+            settings,
+            grant,
+            current: RwLock::new(None),
+            flow: Mutex::new(Flow::default()),
+        }
+    }
+
+    fn current(&self) -> Option<Arc<Current>> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_current(&self, current: Option<Arc<Current>>) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = current;
+    }
+
+    /// The credential for the next request (see [`Authorizer::credential`]).
+    async fn credential_slow(&self) -> Result<Option<Credential>, AuthFailure> {
+        let seen = self.current().map(|c| c.credential.generation);
+        let mut flow = self.flow.lock().await;
+        self.load(&mut flow).await?;
+        if let Some(current) = self.current()
+            && (current.is_fresh() || Some(current.credential.generation) != seen)
+        {
+            return Ok(Some(current.credential.clone()));
+        }
+        let can_start = matches!(self.grant, Grant::ClientCredentials { .. })
+            && (flow.endpoints.is_some() || self.settings.token_url.is_some());
+        let renewable = self
+            .current()
+            .is_some_and(|c| c.record.refresh_token.is_some());
+        if can_start || renewable {
+            self.renew(&mut flow, None).await?;
+        }
+        // Without a way to renew, the old token goes out anyway: the server decides.
+        Ok(self.current().map(|c| c.credential.clone()))
+    }
+
+    /// The server refused generation `sent` (see [`Authorizer::refused`]).
+    async fn refused_slow(
+        &self,
+        sent: Option<u64>,
+        challenge: Option<&str>,
+    ) -> Result<bool, AuthFailure> {
+        let mut flow = self.flow.lock().await;
+        self.load(&mut flow).await?;
+        if let Some(current) = self.current()
+            && Some(current.credential.generation) != sent
+            && current.is_fresh()
+        {
+            // Another request renewed it meanwhile.
+            return Ok(true);
+        }
+        if sent.is_some() {
+            tracing::info!(server = %self.settings.key.server, "the server refused the token; getting a new one");
+        }
+        match &self.grant {
+            Grant::ClientCredentials { .. } => {}
+            Grant::Stored { .. } => {
+                let refreshable = self
+                    .current()
+                    .is_some_and(|c| c.record.refresh_token.is_some());
+                if !refreshable {
+                    if sent.is_some() {
+                        self.forget(&mut flow).await;
+                    }
+                    return Ok(false);
+                }
+            }
+        }
+        self.renew(&mut flow, challenge).await?;
+        Ok(true)
+    }
+
+    /// Reads the store once.
+    async fn load(&self, flow: &mut Flow) -> Result<(), AuthFailure> {
+        if flow.loaded {
+            return Ok(());
+        }
+        let record = self
+            .settings
+            .store
+            .load(&self.settings.key)
+            .await
+            .map_err(|e| AuthFailure::new(AuthStep::Store, e.0))?;
+        flow.loaded = true;
+        if let Some(record) = record {
+            self.install(flow, record)?;
+        }
+        Ok(())
+    }
+
+    /// Gets a new token: refresh when possible, else the grant; stores and installs it.
+    async fn renew(&self, flow: &mut Flow, challenge: Option<&str>) -> Result<(), AuthFailure> {
+        let old = self.current().map(|c| c.record.clone());
+        let mut refreshed = None;
+        if let Some(old) = old.as_ref().filter(|r| r.refresh_token.is_some()) {
+            let endpoints = self.endpoints_for_refresh(flow, old, challenge).await?;
+            let client = self.refresh_client(old);
+            match machine::refresh(&self.settings.http, &client, old, &endpoints).await {
+                Ok(record) => refreshed = Some(record),
+                Err(failure) if failure.needs_login => {
+                    self.forget(flow).await;
+                    if !matches!(self.grant, Grant::ClientCredentials { .. }) {
+                        return Err(failure);
+                    }
+                }
+                Err(failure) => return Err(failure),
+            }
+        }
+        let record = match (refreshed, &self.grant) {
+            (Some(record), _) => record,
+            (None, Grant::ClientCredentials { client, scopes }) => {
+                let endpoints = self.endpoints(flow, challenge).await?;
+                machine::client_credentials(&self.settings.http, client, &endpoints, scopes).await?
+            }
+            (None, Grant::Stored { .. }) => {
+                return Err(AuthFailure::new(
+                    AuthStep::Token,
+                    "no refresh token is stored for this server",
+                )
+                .needing_login(true));
+            }
+        };
+        if let Err(e) = self.settings.store.save(&self.settings.key, &record).await {
+            // The token works in memory; the next process will have to get its own.
+            tracing::warn!(server = %self.settings.key.server, "could not store the new token: {e}");
+        }
+        self.install(flow, record)
+    }
+
+    /// Drops the current token, in memory and in the store.
+    async fn forget(&self, _flow: &mut Flow) {
+        self.set_current(None);
+        if let Err(e) = self.settings.store.remove(&self.settings.key).await {
+            tracing::warn!(server = %self.settings.key.server, "could not remove a dead token: {e}");
+        }
+    }
+
+    fn install(&self, flow: &mut Flow, record: TokenRecord) -> Result<(), AuthFailure> {
+        let mut header =
+            HeaderValue::try_from(format!("Bearer {}", record.access_token)).map_err(|_| {
+                AuthFailure::new(
+                    AuthStep::Token,
+                    "the access token has characters not allowed in an HTTP header",
+                )
+            })?;
+        header.set_sensitive(true);
+        flow.generation += 1;
+        let renew_at = renew_at(&record, self.settings.refresh_before);
+        self.set_current(Some(Arc::new(Current {
+            credential: Credential {
+                header,
+                generation: flow.generation,
+            },
+            renew_at,
+            record,
+        })));
+        Ok(())
+    }
+
+    async fn endpoints(
+        &self,
+        flow: &mut Flow,
+        challenge: Option<&str>,
+    ) -> Result<Endpoints, AuthFailure> {
+        if let Some(endpoints) = &flow.endpoints {
+            return Ok(endpoints.clone());
+        }
+        let endpoints = match &self.settings.token_url {
+            Some(token_url) => Endpoints {
+                issuer: token_url.clone(),
+                token_endpoint: token_url.clone(),
+                auth_methods: Vec::new(),
+                resource: None,
+            },
+            None => {
+                metadata::discover(&self.settings.http, &self.settings.key.url, challenge).await?
+            }
+        };
+        tracing::debug!(server = %self.settings.key.server, token_endpoint = %endpoints.token_endpoint, "found the authorization server");
+        flow.endpoints = Some(endpoints.clone());
+        Ok(endpoints)
+    }
+
+    /// Where `record` is refreshed: as stored, else discovered.
+    async fn endpoints_for_refresh(
+        &self,
+        flow: &mut Flow,
+        record: &TokenRecord,
+        challenge: Option<&str>,
+    ) -> Result<Endpoints, AuthFailure> {
+        match (&record.token_endpoint, &flow.endpoints) {
+            (_, Some(endpoints)) => Ok(endpoints.clone()),
+            (Some(token_endpoint), None) => Ok(Endpoints {
+                issuer: record
+                    .issuer
+                    .clone()
+                    .unwrap_or_else(|| token_endpoint.clone()),
+                token_endpoint: token_endpoint.clone(),
+                auth_methods: Vec::new(),
+                resource: None,
+            }),
+            (None, None) => self.endpoints(flow, challenge).await,
+        }
+    }
+
+    /// The client that refreshes `record`: the configured one, else the record's public
+    /// client id.
+    fn refresh_client(&self, record: &TokenRecord) -> Client {
+        let configured = match &self.grant {
+            Grant::ClientCredentials { client, .. } => Some(client),
+            Grant::Stored { client } => client.as_ref(),
+        };
+        configured.cloned().unwrap_or_else(|| Client {
+            id: record.client_id.clone().unwrap_or_default(),
+            secret: None,
+            private_key_file: None,
+            method: None,
+        })
+    }
+}
+
+/// When to replace `record`'s token: `refresh_before` its expiry, at most half its
+/// lifetime before.
+fn renew_at(record: &TokenRecord, refresh_before: Duration) -> Option<Instant> {
+    let expires_at = record.expires_at?;
+    let now = unix_now();
+    let lifetime = expires_at.saturating_sub(record.issued_at.unwrap_or(now));
+    let margin = refresh_before.min(Duration::from_secs(lifetime) / 2);
+    let left = Duration::from_secs(expires_at.saturating_sub(now));
+    Some(Instant::now() + left.saturating_sub(margin))
+}
+
+impl Authorizer for TokenCell {
+    fn credential(&self) -> BoxFuture<'_, Result<Option<Credential>, AuthFailure>> {
+        if let Some(current) = self.current()
+            && current.is_fresh()
+        {
+            let credential = current.credential.clone();
+            return Box::pin(async move { Ok(Some(credential)) });
+        }
+        Box::pin(self.credential_slow())
+    }
+
+    fn refused<'a>(
+        &'a self,
+        sent: Option<u64>,
+        challenge: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<bool, AuthFailure>> {
+        Box::pin(self.refused_slow(sent, challenge))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_is_refresh_before_expiry_clamped_to_half_the_lifetime() {
+        let long = TokenRecord::new("t", Some(Duration::from_secs(3600)));
+        let at = renew_at(&long, Duration::from_secs(60)).unwrap();
+        let left = at - Instant::now();
+        assert!(left > Duration::from_secs(3535) && left <= Duration::from_secs(3540));
+        let short = TokenRecord::new("t", Some(Duration::from_secs(10)));
+        let left = renew_at(&short, Duration::from_secs(60)).unwrap() - Instant::now();
+        assert!(left > Duration::from_secs(4) && left <= Duration::from_secs(5));
+        assert_eq!(
+            renew_at(&TokenRecord::new("t", None), Duration::from_secs(60)),
+            None
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! HTTP for signing in: metadata GETs and token endpoint POSTs over the shared reqwest
+//! client (TLS roots and proxies as every upstream), each bounded in time and size. A
+//! token endpoint's error answer is read as RFC 6749 JSON (`error`, `error_description`)
+//! into an [`AuthFailure`]; bodies are never logged or put in messages otherwise.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::{AuthFailure, AuthStep};
+
+/// One request's limit.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest metadata or token response read.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// A metadata GET's outcome.
+pub(crate) enum Fetched<T> {
+    Found(T),
+    /// Not there (4xx, not JSON of that shape): try the next candidate.
+    Missing(String),
+    /// The server could not be reached or failed (5xx): stop.
+    Failed(String),
+}
+
+/// The HTTP client of the auth layer.
+#[derive(Clone)]
+pub(crate) struct AuthHttp {
+    client: reqwest::Client,
+}
+
+/// A token endpoint's successful answer (RFC 6749 section 5.1).
+#[derive(serde::Deserialize)]
+pub(crate) struct TokenResponse {
+    pub access_token: String,
+    #[serde(default)]
+    pub token_type: Option<String>,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorResponse {
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+impl AuthHttp {
+    pub fn new(client: reqwest::Client) -> Self {
+        AuthHttp { client }
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Fetched<T> {
+        let request = self
+            .client
+            .get(url)
+            .header(http::header::ACCEPT, "application/json")
+            .timeout(REQUEST_TIMEOUT);
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return Fetched::Failed(network_cause("metadata", &e)),
+        };
+        let status = response.status();
+        if status.is_server_error() {
+            return Fetched::Failed(format!("HTTP {} from a metadata URL", status.as_u16()));
+        }
+        if !status.is_success() {
+            return Fetched::Missing(format!("HTTP {}", status.as_u16()));
+        }
+        match read_bounded(response).await {
+            Ok(body) => match serde_json::from_slice(&body) {
+                Ok(found) => Fetched::Found(found),
+                Err(_) => Fetched::Missing("not a metadata document".into()),
+            },
+            Err(why) => Fetched::Failed(why),
+        }
+    }
+
+    /// POSTs `form` to the token endpoint, with `basic` (id, secret) as HTTP Basic when
+    /// given (RFC 6749 section 2.3.1: both form-urlencoded first).
+    pub async fn token_request(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> Result<TokenResponse, AuthFailure> {
+        let body = form_encode(form);
+        let mut request = self
+            .client
+            .post(endpoint)
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .timeout(REQUEST_TIMEOUT)
+            .body(body);
+        if let Some((id, secret)) = basic {
+            let user = form_encode_part(id);
+            let password = form_encode_part(secret);
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| AuthFailure::new(AuthStep::Token, network_cause("token", &e)))?;
+        let status = response.status();
+        let body = read_bounded(response)
+            .await
+            .map_err(|why| AuthFailure::new(AuthStep::Token, why))?;
+        if status != StatusCode::OK {
+            let said: Option<ErrorResponse> = serde_json::from_slice(&body).ok();
+            let (error, description) = said
+                .map(|e| (e.error, e.error_description))
+                .unwrap_or_default();
+            return Err(AuthFailure::from_server(
+                AuthStep::Token,
+                error.as_deref(),
+                description.as_deref(),
+                format!("HTTP {} from the token endpoint", status.as_u16()),
+            ));
+        }
+        let token: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
+            AuthFailure::new(
+                AuthStep::Token,
+                "the token endpoint's answer is not a token response",
+            )
+        })?;
+        match token.token_type.as_deref() {
+            Some(kind) if kind.eq_ignore_ascii_case("bearer") => Ok(token),
+            other => Err(AuthFailure::new(
+                AuthStep::Token,
+                format!("the token endpoint issued a token of type {other:?}, not Bearer"),
+            )),
+        }
+    }
+}
+
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| network_cause("response", &e))?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err("the answer is larger than 1 MiB".into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A reqwest failure in words, without the URL (its query may hold a secret).
+fn network_cause(what: &str, error: &reqwest::Error) -> String {
+    let cause = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    format!("the {what} request {cause}")
+}
+
+fn form_encode(form: &[(&str, &str)]) -> String {
+    form.iter()
+        .map(|(k, v)| format!("{}={}", form_encode_part(k), form_encode_part(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `application/x-www-form-urlencoded` of one value.
+fn form_encode_part(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
