@@ -5,7 +5,9 @@
 //! the server(s) that name can belong to ([`Source::for_tool`]).
 
 use std::path::Path;
+use std::sync::Arc;
 
+use switchboard::auth::FileStore;
 use switchboard::config::{CatalogConfig, DEFAULT_CONFIG_FILE, PrefixMode, check_server_url};
 use switchboard::hub::{Progress, TraceCalls};
 use switchboard::{Config, Connector, Error, ErrorClass, Hub, HubSettings, ServerConfig};
@@ -199,6 +201,11 @@ impl Source {
             .connector(connector.clone())
             .observer(progress)
             .layer(TraceCalls);
+        // OAuth tokens outlive the command: the user's state directory
+        // (SWITCHBOARD_STATE_DIR overrides), else memory.
+        if let Some(store) = FileStore::default_location() {
+            builder = builder.token_store(Arc::new(store));
+        }
         if let Some(asker) = asker {
             builder = builder.input_handler(asker);
         }

@@ -326,9 +326,15 @@ struct TestkitHttp {
 
 impl TestkitHttp {
     fn start(transport: &str) -> TestkitHttp {
+        Self::start_with(transport, &[])
+    }
+
+    /// [`Self::start`] with more testkit flags.
+    fn start_with(transport: &str, extra: &[&str]) -> TestkitHttp {
         let mut child = KillOnDrop(
             Command::new(testkit_bin())
                 .args(["--transport", transport, "--port", "0"])
+                .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
@@ -351,6 +357,88 @@ impl TestkitHttp {
         );
         TestkitHttp { _child: child, url }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// OAuth
+
+/// A config naming the OAuth-protected testkit at `url` with a client-credentials identity
+/// whose secret comes from `$BOT_SECRET`.
+fn client_credentials_toml(url: &str) -> String {
+    format!(
+        "[servers.kit]\nurl = \"{url}\"\n[servers.kit.auth]\nkind = \"client_credentials\"\n\
+         client_id = \"bot\"\nclient_secret = \"${{env:BOT_SECRET}}\"\n"
+    )
+}
+
+#[test]
+fn client_credentials_sign_in_and_the_token_is_kept_privately_for_the_next_run() {
+    let kit = TestkitHttp::start_with("streamable-http", &["--oauth-client", "bot:s3cret-bot"]);
+    let ws = Workspace::new();
+    let config = ws.write("switchboard.toml", &client_credentials_toml(&kit.url));
+    let state = ws.dir.path().join("state");
+    let state_dir = state.to_str().unwrap();
+    let env = [
+        ("BOT_SECRET", "s3cret-bot"),
+        ("SWITCHBOARD_STATE_DIR", state_dir),
+    ];
+    let options = || Options {
+        env: &env,
+        ..Options::default()
+    };
+    let args = ["call", "kit__whoami", "--config", config.to_str().unwrap()];
+    let first = ws.run_with(&args, options());
+    first.expect_code(0);
+    assert!(
+        first.stdout.contains("\"subject\":\"bot\""),
+        "{}",
+        first.context()
+    );
+    let tokens = state.join("auth/v1/tokens");
+    let files: Vec<PathBuf> = std::fs::read_dir(&tokens)
+        .expect("the token directory")
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&files[0]), mode(&tokens)), (0o600, 0o700));
+    let stored = std::fs::read_to_string(&files[0]).unwrap();
+
+    // The next run uses the stored token: no new exchange, the file is unchanged.
+    let second = ws.run_with(&args, options());
+    second.expect_code(0);
+    assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), stored);
+    for run in [&first, &second] {
+        assert!(!run.stdout.contains("s3cret-bot") && !run.stderr.contains("s3cret-bot"));
+    }
+}
+
+#[test]
+fn a_wrong_client_secret_says_the_step_and_the_servers_error_and_not_the_secret() {
+    let kit = TestkitHttp::start_with("streamable-http", &["--oauth-client", "bot:s3cret-bot"]);
+    let ws = Workspace::new();
+    let config = ws.write("switchboard.toml", &client_credentials_toml(&kit.url));
+    let state = ws.dir.path().join("state");
+    let env = [
+        ("BOT_SECRET", "not-the-secret-42"),
+        ("SWITCHBOARD_STATE_DIR", state.to_str().unwrap()),
+    ];
+    let run = ws.run_with(
+        &["call", "kit__whoami", "--config", config.to_str().unwrap()],
+        Options {
+            env: &env,
+            ..Options::default()
+        },
+    );
+    assert_ne!(run.code(), 0, "{}", run.context());
+    assert!(
+        run.stderr
+            .contains("sign-in failed at token: invalid_client (Invalid client credentials)"),
+        "{}",
+        run.context()
+    );
+    assert!(!run.stderr.contains("not-the-secret-42") && !run.stdout.contains("not-the-secret-42"));
 }
 
 // ---------------------------------------------------------------------------------------------
