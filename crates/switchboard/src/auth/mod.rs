@@ -32,7 +32,7 @@ pub use store::{MemoryStore, StoreError, TokenKey, TokenRecord, TokenStore};
 
 use crate::Error;
 use crate::config::template::render;
-use crate::config::{AuthKind, ServerConfig, TransportKind, Variables};
+use crate::config::{AuthConfig, AuthKind, ServerConfig, TransportKind, Variables};
 use crate::transport::http::Authorizer;
 use cell::{CellSettings, Grant, TokenCell};
 use machine::{Client, ClientSecret};
@@ -41,7 +41,9 @@ use machine::{Client, ClientSecret};
 #[derive(Clone)]
 pub(crate) struct AuthRegistry {
     store: Arc<dyn TokenStore>,
-    cells: Arc<Mutex<HashMap<TokenKey, Arc<TokenCell>>>>,
+    /// Each cell with the `[auth]` table it was made from: a server added again with
+    /// another table gets a new cell.
+    cells: Arc<Mutex<HashMap<TokenKey, (AuthConfig, Arc<TokenCell>)>>>,
 }
 
 impl Default for AuthRegistry {
@@ -79,7 +81,9 @@ impl AuthRegistry {
             principal: auth.principal.clone(),
         };
         let mut cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(cell) = cells.get(&key) {
+        if let Some((made_from, cell)) = cells.get(&key)
+            && made_from == auth
+        {
             return Ok(Some(cell.clone() as Arc<dyn Authorizer>));
         }
         let secret = match &auth.client_secret {
@@ -114,7 +118,7 @@ impl AuthRegistry {
             token_url: auth.token_url.clone(),
         };
         let cell = Arc::new(TokenCell::new(settings, grant));
-        cells.insert(key, cell.clone());
+        cells.insert(key, (auth.clone(), cell.clone()));
         Ok(Some(cell as Arc<dyn Authorizer>))
     }
 }

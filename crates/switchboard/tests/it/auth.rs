@@ -354,3 +354,23 @@ async fn the_file_store_keeps_tokens_private_and_refuses_readable_files() {
     assert!(!error.to_string().contains(&stored), "{error}");
     refused.close().await;
 }
+
+#[tokio::test]
+async fn calls_refused_at_once_share_one_new_token() {
+    let (auth, server) = protected(bot_with_secret()).await;
+    let hub = start(
+        &config(&server.url(), &cc_secret(SECRET)),
+        Arc::new(MemoryStore::new()),
+    )
+    .await;
+    assert_started(&hub);
+    whoami(&hub).await;
+    auth.revoke_all_access();
+    let calls = (0..8).map(|_| whoami(&hub));
+    for answer in futures::future::join_all(calls).await {
+        assert_eq!(answer["subject"], "bot");
+    }
+    // One exchange at start, one after the revocation, however many calls were refused.
+    assert_eq!(auth.token_requests("client_credentials"), 2);
+    hub.close().await;
+}
