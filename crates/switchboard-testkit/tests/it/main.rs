@@ -4,6 +4,7 @@
 mod common;
 
 mod binary;
+mod oauth;
 mod proxy;
 mod sse;
 mod streamable_http;
