@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,6 +105,65 @@ def auth_call(url, scenario, context):
 # Auth scenarios the CLI can do today (the others: tests/conformance/expected-failures.yaml).
 AUTH_MAPPED = ("auth/client-credentials-basic", "auth/client-credentials-jwt")
 
+# The interactive sign-in (docs/oauth-design.md section (c)): `call test-tool --login` with
+# SWITCHBOARD_BROWSER set to this script's --open, which plays the browser.
+AUTH_INTERACTIVE = (
+    "auth/metadata-default", "auth/metadata-var1", "auth/metadata-var2", "auth/metadata-var3",
+    "auth/basic-cimd", "auth/scope-from-www-authenticate", "auth/scope-from-scopes-supported",
+    "auth/scope-omitted-when-undefined", "auth/scope-step-up", "auth/scope-retry-limit",
+    "auth/token-endpoint-auth-basic", "auth/token-endpoint-auth-post",
+    "auth/token-endpoint-auth-none", "auth/pre-registration", "auth/resource-mismatch",
+    "auth/offline-access-scope", "auth/offline-access-not-supported",
+    "auth/authorization-server-migration", "auth/iss-supported", "auth/iss-not-advertised",
+    "auth/iss-supported-missing", "auth/iss-wrong-issuer", "auth/iss-unexpected",
+    "auth/iss-normalized", "auth/metadata-issuer-mismatch",
+    "auth/2025-03-26-oauth-metadata-backcompat", "auth/2025-03-26-oauth-endpoint-fallback",
+    "auth/dpop", "auth/dpop-nonce",
+)
+# Scenarios where the client is meant to refuse (the suite allows a failing exit).
+AUTH_REFUSING = (
+    "auth/resource-mismatch", "auth/iss-supported-missing", "auth/iss-wrong-issuer",
+    "auth/iss-unexpected", "auth/iss-normalized", "auth/metadata-issuer-mismatch",
+    "auth/scope-retry-limit",
+)
+# The client metadata document URL the reference client uses in every interactive scenario.
+CIMD_URL = "https://conformance-test.local/client-metadata.json"
+
+
+def auth_interactive(url, scenario, context):
+    """A config with an [auth] table (pre-registered client from the context, else the
+    CIMD URL, which the CLI uses only where the server supports it, else it registers), a
+    private token store, and `call test-tool --login` whose browser is `driver.py --open`."""
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        auth = ['kind = "oauth"']
+        env = {"SWITCHBOARD_STATE_DIR": str(scratch / "state"),
+               "SWITCHBOARD_BROWSER": f"{sys.executable} {Path(__file__).resolve()} --open %s"}
+        if context.get("client_id"):
+            auth.append(f"client_id = {toml_string(context['client_id'])}")
+            if context.get("client_secret"):
+                auth.append('client_secret = "${env:CONFORMANCE_CLIENT_SECRET}"')
+                env["CONFORMANCE_CLIENT_SECRET"] = context["client_secret"]
+        else:
+            auth.append(f"client_metadata_url = {toml_string(CIMD_URL)}")
+        config = scratch / "switchboard.toml"
+        config.write_text(f"[servers.conformance]\nurl = {toml_string(url)}\n"
+                          "[servers.conformance.auth]\n" + "\n".join(auth) + "\n")
+        call(url, "test-tool", {}, "--login", config=config, env=env,
+             check=scenario not in AUTH_REFUSING)
+
+
+def open_in_browser(url):
+    """`driver.py --open URL`: what a browser does for the suite's authorization server,
+    which answers at once with a redirect to the CLI's loopback callback: GET it and follow
+    the redirect (no proxy: everything is on loopback)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=20) as answer:
+            log(f"driver --open: {answer.status} from the callback")
+    except Exception as e:  # the flow then fails on its own, with its reason
+        log(f"driver --open: {e}")
+
 
 def sample_arguments(schema):
     """Arguments for a tool's required properties, typed from its schema (for scenarios that
@@ -179,6 +239,8 @@ def run(scenario, url, context):
         call(url, "json_schema_echo", {"schema": schema})
     elif scenario in AUTH_MAPPED:
         auth_call(url, scenario, context)
+    elif scenario in AUTH_INTERACTIVE:
+        auth_interactive(url, scenario, context)
     elif scenario.startswith("auth/"):
         # Interactive sign-in and the other grants are not built yet (baselined): connect
         # and list, which meets the server's demand for authorization and fails.
@@ -190,6 +252,9 @@ def run(scenario, url, context):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--open":
+        open_in_browser(sys.argv[2])
+        return
     if len(sys.argv) < 2:
         sys.exit("usage: driver.py [ARGS...] SERVER_URL (run by `conformance client`)")
     url = sys.argv[-1]

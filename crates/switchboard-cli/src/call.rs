@@ -43,7 +43,11 @@ pub async fn run(args: &SourceArgs, request: Request<'_>) -> u8 {
     };
     let line = Arc::new(CallLine::new(request.name));
     let asker = Terminal::if_interactive(line.clone());
-    let hub = match source.connect_asking(Style::Transient, asker).await {
+    let sign_in = crate::source::signs_in(args);
+    let hub = match source
+        .connect_asking(Style::Transient, asker, sign_in)
+        .await
+    {
         Ok(hub) => hub,
         Err(code) => return code,
     };

@@ -29,7 +29,8 @@ pub async fn run(args: &SourceArgs, format: Format, style: JsonStyle) -> u8 {
         Ok(source) => source,
         Err(code) => return code,
     };
-    let hub = match source.connect(Style::Kept).await {
+    // check never opens a browser: it says which command signs in.
+    let hub = match source.connect(Style::Kept, false).await {
         Ok(hub) => hub,
         Err(code) => return code,
     };

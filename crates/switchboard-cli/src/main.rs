@@ -149,6 +149,12 @@ pub struct SourceArgs {
     /// Use this one stdio server instead of a config file, e.g. --stdio 'npx -y some-server'.
     #[arg(long, value_name = "COMMAND")]
     stdio: Option<String>,
+    /// Sign in (OAuth, in a browser) to a server that asks, even without a terminal.
+    #[arg(long, conflicts_with = "no_login")]
+    login: bool,
+    /// Never sign in interactively, even at a terminal.
+    #[arg(long)]
+    no_login: bool,
 }
 
 fn main() -> ExitCode {

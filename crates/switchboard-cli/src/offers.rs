@@ -181,7 +181,9 @@ async fn connect(
     narrow: impl FnOnce(Source) -> Source,
 ) -> Result<(Source, Hub), u8> {
     let source = narrow(Source::load(args)?);
-    let hub = source.connect(Style::Transient).await?;
+    let hub = source
+        .connect(Style::Transient, crate::source::signs_in(args))
+        .await?;
     Ok((source, hub))
 }
 

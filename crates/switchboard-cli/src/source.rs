@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use switchboard::auth::FileStore;
+use switchboard::auth::{BrowserOpener, FileStore};
 use switchboard::config::{CatalogConfig, DEFAULT_CONFIG_FILE, PrefixMode, check_server_url};
 use switchboard::hub::{Progress, TraceCalls};
 use switchboard::{Config, Connector, Error, ErrorClass, Hub, HubSettings, ServerConfig};
@@ -174,15 +174,27 @@ impl Source {
 
     /// Connects to every server at once and builds the catalogue, showing progress in
     /// `style`; on failure prints why and returns the exit status.
-    pub async fn connect(&self, style: Style) -> Result<Hub, u8> {
-        self.connect_asking(style, None).await
+    /// With `sign_in`, a server that asks for an OAuth sign-in gets one (the browser flow,
+    /// see [`signs_in`]).
+    pub async fn connect(&self, style: Style, sign_in: bool) -> Result<Hub, u8> {
+        self.connect_asking(style, None, sign_in).await
     }
 
     /// [`Source::connect`] with `asker` answering what servers ask in the middle of calls.
-    pub async fn connect_asking(&self, style: Style, asker: Option<Terminal>) -> Result<Hub, u8> {
+    pub async fn connect_asking(
+        &self,
+        style: Style,
+        asker: Option<Terminal>,
+        sign_in: bool,
+    ) -> Result<Hub, u8> {
         let board = Board::new(style);
         let started = self
-            .hub_observed(&Connector::new(), &|event| board.show(event), asker)
+            .hub_observed(
+                &Connector::new(),
+                &|event| board.show(event),
+                asker,
+                sign_in,
+            )
             .await;
         board.done();
         started.map_err(|error| start_failed(&error))
@@ -195,6 +207,7 @@ impl Source {
         connector: &Connector,
         progress: &(dyn Fn(Progress<'_>) + Sync),
         asker: Option<Terminal>,
+        sign_in: bool,
     ) -> Result<Hub, Error> {
         // Each call's timing and outcome, shown with --verbose (INFO).
         let mut builder = Hub::builder()
@@ -208,6 +221,9 @@ impl Source {
         }
         if let Some(asker) = asker {
             builder = builder.input_handler(asker);
+        }
+        if sign_in {
+            builder = builder.opener(Arc::new(BrowserOpener::from_env()));
         }
         let builder = match self {
             Source::Config(config) => builder.config(config),
@@ -232,6 +248,16 @@ impl Source {
         settings.follow_changes = false;
         settings
     }
+}
+
+/// Whether a command signs people in to servers that ask: with `--login`, or when stdin
+/// and stderr are a terminal (a person is there) unless `--no-login`. The authorization URL
+/// goes to `$SWITCHBOARD_BROWSER`, else `$BROWSER`, else the desktop's opener, and is
+/// printed on stderr.
+pub fn signs_in(args: &SourceArgs) -> bool {
+    use std::io::IsTerminal;
+    args.login
+        || (!args.no_login && std::io::stdin().is_terminal() && std::io::stderr().is_terminal())
 }
 
 fn demo_server() -> ServerConfig {

@@ -56,7 +56,10 @@ pub async fn run(
     if let Some(name) = describe {
         source = source.for_tool(name);
     }
-    let hub = match source.connect(Style::Transient).await {
+    let hub = match source
+        .connect(Style::Transient, crate::source::signs_in(args))
+        .await
+    {
         Ok(hub) => hub,
         Err(code) => return code,
     };

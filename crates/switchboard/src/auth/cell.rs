@@ -9,8 +9,10 @@
 //! one token request.
 //!
 //! How a new token is had ([`Grant`]): a refresh token when the record holds one; else the
-//! client-credentials grant for machine identities; else none (a person must sign in: the
-//! 401 stands). The first use reads the store once; every new token is written back.
+//! client-credentials grant for machine identities; else, when the cell may sign in
+//! interactively ([`LoginSetup`]) and the request allows it, the browser flow (`flow.rs`);
+//! else none (a person must sign in: the 401 stands). The first use reads the store once;
+//! every new token is written back.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -19,9 +21,11 @@ use futures::future::BoxFuture;
 use http::HeaderValue;
 use tokio::sync::Mutex;
 
+use super::flow::{self, LoginConfig};
 use super::http::AuthHttp;
-use super::machine::{self, Client};
+use super::machine::{self, Client, ClientSecret};
 use super::metadata::{self, Endpoints};
+use super::opener::Opener;
 use super::store::{TokenKey, TokenRecord, TokenStore, unix_now};
 use crate::error::{AuthFailure, AuthStep};
 use crate::transport::http::{Authorizer, Credential};
@@ -68,10 +72,17 @@ struct Flow {
     generation: u64,
 }
 
+/// How a cell signs a person in: the flow's settings and who shows the URL.
+pub(crate) struct LoginSetup {
+    pub config: LoginConfig,
+    pub opener: std::sync::Arc<dyn Opener>,
+}
+
 /// One (server, principal)'s token (see the module docs).
 pub(crate) struct TokenCell {
     settings: CellSettings,
     grant: Grant,
+    login: Option<LoginSetup>,
     current: RwLock<Option<Arc<Current>>>,
     flow: Mutex<Flow>,
 }
@@ -81,9 +92,56 @@ impl TokenCell {
         TokenCell {
             settings,
             grant,
+            login: None,
             current: RwLock::new(None),
             flow: Mutex::new(Flow::default()),
         }
+    }
+
+    /// The same cell, able to sign a person in (see [`TokenCell::login`]).
+    pub fn with_login(mut self, login: LoginSetup) -> Self {
+        self.login = Some(login);
+        self
+    }
+
+    /// Whether the cell can sign a person in.
+    pub fn can_login(&self) -> bool {
+        self.login.is_some()
+    }
+
+    /// Signs a person in with the browser flow (from the server's 401 `challenge` when
+    /// there is one), stores and uses the new tokens. Other requests wait meanwhile.
+    pub async fn login(&self, challenge: Option<&str>) -> Result<(), AuthFailure> {
+        let mut flow = self.flow.lock().await;
+        self.load(&mut flow).await?;
+        self.login_locked(&mut flow, challenge).await
+    }
+
+    async fn login_locked(
+        &self,
+        flow: &mut Flow,
+        challenge: Option<&str>,
+    ) -> Result<(), AuthFailure> {
+        let Some(setup) = &self.login else {
+            return Err(AuthFailure::new(
+                AuthStep::Authorization,
+                "this server's tokens are not signed in interactively here",
+            )
+            .needing_login(true));
+        };
+        let record = flow::login(
+            &self.settings.http,
+            &setup.config,
+            challenge,
+            setup.opener.as_ref(),
+        )
+        .await?;
+        if let Err(e) = self.settings.store.save(&self.settings.key, &record).await {
+            tracing::warn!(server = %self.settings.key.server, "could not store the new token: {e}");
+        }
+        // Refreshes go where this token came from (the server may have moved).
+        flow.endpoints = None;
+        self.install(flow, record)
     }
 
     fn current(&self) -> Option<Arc<Current>> {
@@ -124,6 +182,7 @@ impl TokenCell {
         &self,
         sent: Option<u64>,
         challenge: Option<&str>,
+        inline: bool,
     ) -> Result<bool, AuthFailure> {
         let mut flow = self.flow.lock().await;
         self.load(&mut flow).await?;
@@ -147,11 +206,21 @@ impl TokenCell {
                     if sent.is_some() {
                         self.forget(&mut flow).await;
                     }
+                    if inline && self.can_login() {
+                        self.login_locked(&mut flow, challenge).await?;
+                        return Ok(true);
+                    }
                     return Ok(false);
                 }
             }
         }
-        self.renew(&mut flow, challenge).await?;
+        match self.renew(&mut flow, challenge).await {
+            Err(failure) if failure.needs_login && inline && self.can_login() => {
+                tracing::info!(server = %self.settings.key.server, "the refresh token was refused ({failure}); signing in again");
+                self.login_locked(&mut flow, challenge).await?;
+            }
+            other => other?,
+        }
         Ok(true)
     }
 
@@ -282,14 +351,14 @@ impl TokenCell {
                     .unwrap_or_else(|| token_endpoint.clone()),
                 token_endpoint: token_endpoint.clone(),
                 auth_methods: Vec::new(),
-                resource: None,
+                resource: record.resource.clone(),
             }),
             (None, None) => self.endpoints(flow, challenge).await,
         }
     }
 
-    /// The client that refreshes `record`: the configured one, else the record's public
-    /// client id.
+    /// The client that refreshes `record`: the configured one, else the one the record
+    /// was issued to (a client registered at sign-in keeps its secret and method there).
     fn refresh_client(&self, record: &TokenRecord) -> Client {
         let configured = match &self.grant {
             Grant::ClientCredentials { client, .. } => Some(client),
@@ -297,9 +366,14 @@ impl TokenCell {
         };
         configured.cloned().unwrap_or_else(|| Client {
             id: record.client_id.clone().unwrap_or_default(),
-            secret: None,
+            secret: record.client_secret.clone().map(ClientSecret),
             private_key_file: None,
-            method: None,
+            method: record.client_auth_method.as_deref().and_then(|m| {
+                crate::config::TokenAuthMethod::ALL
+                    .iter()
+                    .find(|(_, name)| *name == m)
+                    .map(|(method, _)| *method)
+            }),
         })
     }
 }
@@ -331,7 +405,45 @@ impl Authorizer for TokenCell {
         sent: Option<u64>,
         challenge: Option<&'a str>,
     ) -> BoxFuture<'a, Result<bool, AuthFailure>> {
-        Box::pin(self.refused_slow(sent, challenge))
+        Box::pin(self.refused_slow(sent, challenge, true))
+    }
+}
+
+/// A cell as one connection uses it: until the connection is established a 401 that only
+/// a sign-in would fix stands (the connector signs in outside the connect timeout, then
+/// connects again); afterwards the sign-in happens inline, within the request's deadline.
+pub(crate) struct Attached {
+    pub cell: Arc<TokenCell>,
+    connected: std::sync::atomic::AtomicBool,
+}
+
+impl Attached {
+    pub fn new(cell: Arc<TokenCell>) -> Self {
+        Attached {
+            cell,
+            connected: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The connection is established: sign in inline from now on.
+    pub fn connected(&self) {
+        self.connected
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Authorizer for Attached {
+    fn credential(&self) -> BoxFuture<'_, Result<Option<Credential>, AuthFailure>> {
+        self.cell.credential()
+    }
+
+    fn refused<'a>(
+        &'a self,
+        sent: Option<u64>,
+        challenge: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<bool, AuthFailure>> {
+        let inline = self.connected.load(std::sync::atomic::Ordering::Relaxed);
+        Box::pin(self.cell.refused_slow(sent, challenge, inline))
     }
 }
 

@@ -81,6 +81,48 @@ impl AuthHttp {
         }
     }
 
+    /// POSTs a JSON `body` (dynamic client registration, RFC 7591); the answer's JSON on
+    /// 200/201, else a failure at `registration` with the server's `error`.
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, AuthFailure> {
+        let response = self
+            .client
+            .post(endpoint)
+            .header(http::header::ACCEPT, "application/json")
+            .timeout(REQUEST_TIMEOUT)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| {
+                AuthFailure::new(AuthStep::Registration, network_cause("registration", &e))
+            })?;
+        let status = response.status();
+        let body = read_bounded(response)
+            .await
+            .map_err(|why| AuthFailure::new(AuthStep::Registration, why))?;
+        if !status.is_success() {
+            let said: Option<ErrorResponse> = serde_json::from_slice(&body).ok();
+            let (error, description) = said
+                .map(|e| (e.error, e.error_description))
+                .unwrap_or_default();
+            return Err(AuthFailure::from_server(
+                AuthStep::Registration,
+                error.as_deref(),
+                description.as_deref(),
+                format!("HTTP {} from the registration endpoint", status.as_u16()),
+            ));
+        }
+        serde_json::from_slice(&body).map_err(|_| {
+            AuthFailure::new(
+                AuthStep::Registration,
+                "the registration endpoint's answer is not a client registration",
+            )
+        })
+    }
+
     /// POSTs `form` to the token endpoint, with `basic` (id, secret) as HTTP Basic when
     /// given (RFC 6749 section 2.3.1: both form-urlencoded first).
     pub async fn token_request(

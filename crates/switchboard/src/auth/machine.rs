@@ -117,7 +117,7 @@ pub(crate) async fn refresh(
 }
 
 /// Adds the client's authentication to `form` and POSTs it.
-async fn request(
+pub(crate) async fn request(
     http: &AuthHttp,
     client: &Client,
     endpoints: &Endpoints,
@@ -165,7 +165,11 @@ fn sign_assertion(client: &Client, audience: &str) -> Result<String, AuthFailure
     client_assertion(&key, &client.id, audience).map_err(failure)
 }
 
-fn record_of(response: TokenResponse, endpoints: &Endpoints, client_id: &str) -> TokenRecord {
+pub(crate) fn record_of(
+    response: TokenResponse,
+    endpoints: &Endpoints,
+    client_id: &str,
+) -> TokenRecord {
     let expires_in = response.expires_in.map(std::time::Duration::from_secs);
     let mut record = TokenRecord::new(response.access_token, expires_in);
     record.refresh_token = response.refresh_token;

@@ -9,7 +9,8 @@
 //! `/.well-known/oauth-authorization-server` then `/.well-known/openid-configuration`;
 //! with a path, both with the path appended after the well-known part, then OpenID's
 //! `{issuer}/.well-known/openid-configuration`. The document's `issuer` must be the one
-//! asked for (a trailing `/` aside). The PRM's `resource` must name this server (same
+//! asked for (a trailing `/` aside), unless there is no PRM (MCP 2025-03-26: the metadata
+//! is looked up at the server's origin, no issuer was asked for). The PRM's `resource` must name this server (same
 //! origin, and the server's URL starts with its path); it is sent as RFC 8707's
 //! `resource`.
 
@@ -36,13 +37,37 @@ struct ResourceMetadata {
     resource: Option<String>,
     #[serde(default)]
     authorization_servers: Vec<String>,
+    #[serde(default)]
+    scopes_supported: Option<Vec<String>>,
 }
 
-#[derive(Deserialize)]
-struct ServerMetadata {
-    issuer: Option<String>,
-    token_endpoint: Option<String>,
-    token_endpoint_auth_methods_supported: Option<Vec<String>>,
+/// The authorization server metadata fields signing in uses (RFC 8414).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct ServerMetadata {
+    pub issuer: Option<String>,
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub registration_endpoint: Option<String>,
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    pub scopes_supported: Option<Vec<String>>,
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    #[serde(default)]
+    pub client_id_metadata_document_supported: bool,
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+/// Everything discovery found, for the interactive sign-in (`flow.rs`).
+#[derive(Debug, Clone)]
+pub(crate) struct Discovery {
+    pub endpoints: Endpoints,
+    /// The authorization server's metadata; the 2025-03-26 fallback's (no metadata at all)
+    /// has only the three endpoints at the server's origin.
+    pub server: ServerMetadata,
+    /// Whether the metadata was found (not the 2025-03-26 endpoint fallback).
+    pub found: bool,
+    /// The PRM's `scopes_supported`.
+    pub prm_scopes: Option<Vec<String>>,
 }
 
 fn failure(detail: String) -> AuthFailure {
@@ -56,6 +81,20 @@ pub(crate) async fn discover(
     server_url: &str,
     challenge: Option<&str>,
 ) -> Result<Endpoints, AuthFailure> {
+    discover_all(http, server_url, challenge, false)
+        .await
+        .map(|d| d.endpoints)
+}
+
+/// [`discover`] with everything found. With `fallback` (the interactive sign-in), a server
+/// with neither protected resource nor authorization server metadata gets the 2025-03-26
+/// default endpoints `/authorize`, `/token` and `/register` at its origin.
+pub(crate) async fn discover_all(
+    http: &AuthHttp,
+    server_url: &str,
+    challenge: Option<&str>,
+    fallback: bool,
+) -> Result<Discovery, AuthFailure> {
     let server =
         Url::parse(server_url).map_err(|_| failure("the server URL is not valid".into()))?;
     let from_challenge = challenge.and_then(|c| challenge_param(c, "resource_metadata"));
@@ -84,41 +123,79 @@ pub(crate) async fn discover(
             "the protected resource metadata the server named could not be read".into(),
         ));
     }
-    let (issuer, resource) = match prm {
+    let legacy = prm.is_none();
+    let (issuer, resource, prm_scopes) = match prm {
         Some(prm) => {
             if let Some(resource) = &prm.resource {
                 check_resource(&server, resource)?;
             }
-            (prm.authorization_servers[0].clone(), prm.resource)
+            (
+                prm.authorization_servers[0].clone(),
+                prm.resource,
+                prm.scopes_supported,
+            )
         }
-        None => (origin(&server), None),
+        None => (origin(&server), None, None),
     };
     let issuer_url = Url::parse(&issuer)
         .map_err(|_| failure("the authorization server URL is not valid".into()))?;
     for url in as_candidates(&issuer_url) {
         match http.get_json::<ServerMetadata>(&url).await {
             Fetched::Found(found) => {
-                let said = found.issuer.unwrap_or_default();
-                if said.trim_end_matches('/') != issuer.trim_end_matches('/') {
+                let said = found.issuer.clone().unwrap_or_default();
+                // Without a PRM (MCP 2025-03-26) the metadata is the server's own, found at
+                // its origin, which is no issuer identifier to compare with (RFC 8414's
+                // rule binds the issuer to where it was looked up from an issuer).
+                if !legacy && said.trim_end_matches('/') != issuer.trim_end_matches('/') {
                     return Err(failure(format!(
                         "the authorization server metadata names another issuer ({said:?}, expected {issuer:?})"
                     )));
                 }
-                let token_endpoint = found.token_endpoint.ok_or_else(|| {
+                let token_endpoint = found.token_endpoint.clone().ok_or_else(|| {
                     failure("the authorization server metadata has no token_endpoint".into())
                 })?;
-                return Ok(Endpoints {
+                let endpoints = Endpoints {
                     issuer: said,
                     token_endpoint,
                     auth_methods: found
                         .token_endpoint_auth_methods_supported
+                        .clone()
                         .unwrap_or_else(|| vec!["client_secret_basic".into()]),
                     resource,
+                };
+                return Ok(Discovery {
+                    endpoints,
+                    server: found,
+                    found: true,
+                    prm_scopes,
                 });
             }
             Fetched::Missing(why) => tracing::debug!("no authorization server metadata: {why}"),
             Fetched::Failed(why) => return Err(failure(why)),
         }
+    }
+    if fallback && legacy {
+        // MCP 2025-03-26: no metadata at all means the default endpoints at the origin.
+        tracing::debug!("no metadata; using the 2025-03-26 default endpoints");
+        let at = |path: &str| format!("{issuer}{path}");
+        let server = ServerMetadata {
+            issuer: Some(issuer.clone()),
+            authorization_endpoint: Some(at("/authorize")),
+            token_endpoint: Some(at("/token")),
+            registration_endpoint: Some(at("/register")),
+            ..ServerMetadata::default()
+        };
+        return Ok(Discovery {
+            endpoints: Endpoints {
+                issuer: issuer.clone(),
+                token_endpoint: at("/token"),
+                auth_methods: vec!["client_secret_basic".into()],
+                resource: None,
+            },
+            server,
+            found: false,
+            prm_scopes: None,
+        });
     }
     Err(failure(format!(
         "no authorization server metadata found for {issuer} (RFC 8414 or OpenID discovery)"

@@ -1,5 +1,5 @@
 //! Signing in to upstream servers with OAuth: the layer between `transport` (which defines
-//! the [`Authorizer`] every Streamable HTTP request asks for its token) and `upstream`
+//! the [`Authorizer`](crate::transport::http::Authorizer) every Streamable HTTP request asks for its token) and `upstream`
 //! (whose [`Connector`](crate::Connector) holds an [`AuthRegistry`]).
 //!
 //! Files, by job:
@@ -9,6 +9,9 @@
 //! - `cell.rs`: `TokenCell`, one (server, principal)'s token on the request path: read
 //!   without I/O, renewed before expiry or after a 401, one renewal at a time.
 //! - `metadata.rs`: protected resource and authorization server metadata discovery.
+//! - `flow.rs`: the interactive sign-in (authorization code + PKCE); `register.rs`: which
+//!   client (pre-registered, metadata document, dynamic registration); `callback.rs`: the
+//!   loopback listener; `opener.rs`: [`Opener`], who shows the person the URL.
 //! - `machine.rs`: the client-credentials and refresh-token grants; `jwt.rs`: the
 //!   `private_key_jwt` assertion; `http.rs`: metadata GETs and token POSTs, RFC 6749 errors.
 //!
@@ -16,31 +19,38 @@
 //! have redacted `Debug`, header values are marked sensitive, failures carry the
 //! authorization server's `error`/`error_description` and our own words only.
 
+mod callback;
 mod cell;
 mod file_store;
+mod flow;
 mod http;
 mod jwt;
 mod machine;
 mod metadata;
+mod opener;
+mod register;
 mod store;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub use file_store::FileStore;
+pub use opener::{BrowserOpener, Opener, PrintOpener};
 pub use store::{MemoryStore, StoreError, TokenKey, TokenRecord, TokenStore};
 
 use crate::Error;
 use crate::config::template::render;
 use crate::config::{AuthConfig, AuthKind, ServerConfig, TransportKind, Variables};
-use crate::transport::http::Authorizer;
-use cell::{CellSettings, Grant, TokenCell};
+pub(crate) use cell::Attached;
+use cell::{CellSettings, Grant, LoginSetup, TokenCell};
 use machine::{Client, ClientSecret};
 
 /// The token cells of one connector, by key, and the store they use. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct AuthRegistry {
     store: Arc<dyn TokenStore>,
+    /// Who shows a person the authorization URL; `None`: never sign in interactively.
+    opener: Option<Arc<dyn Opener>>,
     /// Each cell with the `[auth]` table it was made from: a server added again with
     /// another table gets a new cell.
     cells: Arc<Mutex<HashMap<TokenKey, (AuthConfig, Arc<TokenCell>)>>>,
@@ -56,8 +66,43 @@ impl AuthRegistry {
     pub fn new(store: Arc<dyn TokenStore>) -> Self {
         AuthRegistry {
             store,
+            opener: None,
             cells: Arc::default(),
         }
+    }
+
+    /// The same registry signing people in through `opener` (cells made from now on).
+    pub fn with_opener(mut self, opener: Arc<dyn Opener>) -> Self {
+        self.opener = Some(opener);
+        self.cells = Arc::default();
+        self
+    }
+
+    /// Whether `server` can be signed in to interactively here.
+    pub fn can_login(&self, server: &ServerConfig) -> bool {
+        self.opener.is_some() && oauth_config(server).is_some_and(|a| interactive_kind(a.kind))
+    }
+
+    /// Signs a person in to `server` (from its 401 `challenge`), storing the tokens its
+    /// connections then use.
+    pub async fn login(
+        &self,
+        server: &ServerConfig,
+        vars: Variables<'_>,
+        http_client: reqwest::Client,
+        challenge: Option<&str>,
+    ) -> Result<(), Error> {
+        let sign_in_error = |failure| Error::SignIn {
+            server: server.name.clone(),
+            failure,
+        };
+        let Some(attached) = self.authorizer(server, vars, http_client)? else {
+            return Err(sign_in_error(crate::error::AuthFailure::new(
+                crate::error::AuthStep::Authorization,
+                "this server does not sign in with OAuth (auth kind or an Authorization header)",
+            )));
+        };
+        attached.cell.login(challenge).await.map_err(sign_in_error)
     }
 
     /// The authorizer of `server`'s shared connection, if it signs in: one cell per (server,
@@ -68,13 +113,11 @@ impl AuthRegistry {
         server: &ServerConfig,
         vars: Variables<'_>,
         http_client: reqwest::Client,
-    ) -> Result<Option<Arc<dyn Authorizer>>, Error> {
-        let Some(auth) = &server.auth else {
+    ) -> Result<Option<Arc<Attached>>, Error> {
+        let Some(auth) = oauth_config(server) else {
             return Ok(None);
         };
-        if auth.kind == AuthKind::None || server.transport != TransportKind::StreamableHttp {
-            return Ok(None);
-        }
+        let auth = &auth;
         let key = TokenKey {
             server: server.name.clone(),
             url: server.url.clone().unwrap_or_default(),
@@ -84,7 +127,7 @@ impl AuthRegistry {
         if let Some((made_from, cell)) = cells.get(&key)
             && made_from == auth
         {
-            return Ok(Some(cell.clone() as Arc<dyn Authorizer>));
+            return Ok(Some(Arc::new(Attached::new(cell.clone()))));
         }
         let secret = match &auth.client_secret {
             Some(template) => Some(ClientSecret(
@@ -103,6 +146,24 @@ impl AuthRegistry {
             private_key_file: auth.private_key_file.clone(),
             method: auth.token_endpoint_auth_method,
         });
+        let login = self
+            .opener
+            .clone()
+            .filter(|_| interactive_kind(auth.kind))
+            .map(|opener| LoginSetup {
+                config: flow::LoginConfig {
+                    server: server.name.clone(),
+                    url: key.url.clone(),
+                    client: register::ClientChoice {
+                        preregistered: client.clone(),
+                        client_metadata_url: auth.client_metadata_url.clone(),
+                    },
+                    scopes: auth.scopes.clone(),
+                    redirect_port: auth.redirect_port.unwrap_or(0),
+                    timeout: flow::FLOW_TIMEOUT,
+                },
+                opener,
+            });
         let grant = match (auth.kind, client) {
             (AuthKind::ClientCredentials, Some(client)) => Grant::ClientCredentials {
                 client,
@@ -117,8 +178,39 @@ impl AuthRegistry {
             refresh_before: auth.refresh_before,
             token_url: auth.token_url.clone(),
         };
-        let cell = Arc::new(TokenCell::new(settings, grant));
+        let mut cell = TokenCell::new(settings, grant);
+        if let Some(login) = login {
+            cell = cell.with_login(login);
+        }
+        let cell = Arc::new(cell);
         cells.insert(key, (auth.clone(), cell.clone()));
-        Ok(Some(cell as Arc<dyn Authorizer>))
+        Ok(Some(Arc::new(Attached::new(cell))))
     }
+}
+
+/// The `[auth]` table `server` signs in with, if it does: its own, or `kind = "auto"` for a
+/// Streamable HTTP server without one that sends no `Authorization` header of its own.
+fn oauth_config(server: &ServerConfig) -> Option<AuthConfig> {
+    if server.transport != TransportKind::StreamableHttp {
+        return None;
+    }
+    let has_header = server
+        .headers
+        .keys()
+        .any(|name| name.eq_ignore_ascii_case("authorization"));
+    let auth = match &server.auth {
+        Some(auth) => auth.clone(),
+        None if has_header => return None,
+        None => AuthConfig::new(AuthKind::Auto),
+    };
+    match auth.kind {
+        AuthKind::None => None,
+        AuthKind::Auto if has_header => None,
+        _ => Some(auth),
+    }
+}
+
+/// Kinds a person signs in for.
+fn interactive_kind(kind: AuthKind) -> bool {
+    matches!(kind, AuthKind::Auto | AuthKind::OAuth)
 }

@@ -49,6 +49,17 @@ pub struct TokenRecord {
     /// The client it was issued to.
     #[serde(default)]
     pub client_id: Option<String>,
+    /// That client's secret, when the authorization server registered it with one
+    /// (dynamic registration): refreshing needs it. A configured secret is never stored.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// How that client authenticates at the token endpoint (`client_secret_basic`, ...),
+    /// when registration said.
+    #[serde(default)]
+    pub client_auth_method: Option<String>,
+    /// The RFC 8707 `resource` the token is for (sent again when refreshing).
+    #[serde(default)]
+    pub resource: Option<String>,
 }
 
 impl TokenRecord {
@@ -64,6 +75,9 @@ impl TokenRecord {
             issuer: None,
             token_endpoint: None,
             client_id: None,
+            client_secret: None,
+            client_auth_method: None,
+            resource: None,
         }
     }
 
@@ -89,6 +103,7 @@ impl std::fmt::Debug for TokenRecord {
             .field("refresh_token", &self.refresh_token.as_ref().map(|_| "***"))
             .field("scopes", &self.scopes)
             .field("issuer", &self.issuer)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
             .finish_non_exhaustive()
     }
 }

@@ -51,6 +51,7 @@ pub struct HubBuilder<'a> {
     in_process: BTreeMap<String, OpenInProcess>,
     input: Option<Arc<dyn InputHandler>>,
     token_store: Option<Arc<dyn crate::auth::TokenStore>>,
+    opener: Option<Arc<dyn crate::auth::Opener>>,
 }
 
 impl Hub {
@@ -69,6 +70,7 @@ impl Hub {
             in_process: BTreeMap::new(),
             input: None,
             token_store: None,
+            opener: None,
         }
     }
 }
@@ -121,6 +123,14 @@ impl<'a> HubBuilder<'a> {
         self
     }
 
+    /// Signs people in to OAuth servers that ask (the browser flow), handing the
+    /// authorization URL to `opener` ([`BrowserOpener`](crate::auth::BrowserOpener) runs
+    /// `$BROWSER`). Default: never; such a server fails as needing a sign-in.
+    pub fn opener(mut self, opener: Arc<dyn crate::auth::Opener>) -> Self {
+        self.opener = Some(opener);
+        self
+    }
+
     /// Told what happens to each server while the hub starts (progress displays).
     pub fn observer(mut self, progress: &'a (dyn Fn(Progress<'_>) + Sync)) -> Self {
         self.progress = Some(progress);
@@ -170,6 +180,9 @@ impl<'a> HubBuilder<'a> {
         let mut connector = self.connector.unwrap_or_default();
         if let Some(store) = self.token_store {
             connector = connector.with_token_store(store);
+        }
+        if let Some(opener) = self.opener {
+            connector = connector.with_opener(opener);
         }
         let variables = Arc::new(self.variables);
         let source = self.source.or_else(|| {

@@ -71,6 +71,14 @@ impl Connector {
         self
     }
 
+    /// The same connector signing people in to OAuth servers through `opener` when a
+    /// server asks (a 401 that no stored or refreshed token answers). Without it (the
+    /// default) such a server fails with [`Error::Auth`] / [`Error::SignIn`].
+    pub fn with_opener(mut self, opener: Arc<dyn crate::auth::Opener>) -> Self {
+        self.auth = self.auth.with_opener(opener);
+        self
+    }
+
     /// The HTTP client for requests that are not MCP (a tooling registry's server list);
     /// it shares the keep-alive pool and TLS setup of HTTPS upstreams.
     pub fn registry_client(&self) -> reqwest::Client {
@@ -95,6 +103,28 @@ impl Connector {
     /// [`Connector::connect`] with the handler that answers the server's requests when the
     /// call they belong to has none (a hub's).
     pub(crate) async fn connect_answering(
+        &self,
+        server: &ServerConfig,
+        vars: Variables<'_>,
+        input: Option<Arc<dyn InputHandler>>,
+    ) -> Result<Upstream, Error> {
+        let mut result = self.connect_once(server, vars, input.clone()).await;
+        if let Err(error) = &result
+            && needs_login(error)
+            && self.auth.can_login(server)
+        {
+            // Signing in takes a person's time: outside the connect timeout, then once more.
+            let challenge = error.challenge().map(str::to_owned);
+            let http = self.clients.reqwest_any(HttpConnections::KeepAlive);
+            self.auth
+                .login(server, vars, http, challenge.as_deref())
+                .await?;
+            result = self.connect_once(server, vars, input).await;
+        }
+        result
+    }
+
+    async fn connect_once(
         &self,
         server: &ServerConfig,
         vars: Variables<'_>,
@@ -200,7 +230,7 @@ impl Connector {
                     url,
                     headers,
                     Some(sessions.clone()),
-                    authorizer,
+                    authorizer.clone().map(|a| a as Arc<dyn http::Authorizer>),
                 )
                 .map_err(|e| match e {
                     http::ClientSetupError::BadUrl(_) | http::ClientSetupError::Header(_) => {
@@ -215,12 +245,25 @@ impl Connector {
                     },
                 })?;
                 let mut upstream = Upstream::serve_with(server, transport, mode, input).await?;
+                if let Some(authorizer) = authorizer {
+                    authorizer.connected();
+                }
                 upstream.session_headers = Some(sessions);
                 let config = vars.config.cloned().unwrap_or_default();
                 upstream.header_templates = Some((server.headers.clone(), config));
                 Ok(upstream)
             }
         }
+    }
+}
+
+/// Whether a failed connect is one only a person signing in fixes: a 401, or a sign-in
+/// failure that says so (a refresh token the server no longer takes).
+fn needs_login(error: &Error) -> bool {
+    match error {
+        Error::Auth { status: 401, .. } => true,
+        Error::SignIn { failure, .. } => failure.needs_login,
+        _ => false,
     }
 }
 
