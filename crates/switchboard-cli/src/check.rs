@@ -37,7 +37,10 @@ pub async fn run(args: &SourceArgs, format: Format, style: JsonStyle) -> u8 {
     let health = hub.health();
     hub.close().await;
     match format {
-        Format::Table => print_table(&health),
+        Format::Table => {
+            print_table(&health);
+            print_login_hints(&health, args);
+        }
         Format::Json => print_json(&health, style),
     }
     match health.overall {
@@ -123,6 +126,28 @@ fn print_table(health: &Health) {
         "overall: {} ({ready} of {total} enabled servers ready)",
         health.overall.as_str()
     );
+}
+
+/// For each server that needs a person to sign in, the command that does it.
+fn print_login_hints(health: &Health, args: &SourceArgs) {
+    let source = match (&args.config, &args.url) {
+        (Some(config), _) => format!(" --config {}", config.display()),
+        (None, Some(url)) => format!(" --url {url}"),
+        (None, None) => String::new(),
+    };
+    for server in &health.servers {
+        if server.state == ServerState::NeedsAuth {
+            let name = if args.url.is_some() {
+                String::new()
+            } else {
+                format!(" {}", server.name)
+            };
+            println!(
+                "{}: needs a sign-in; run: switchboard auth login{name}{source}",
+                server.name
+            );
+        }
+    }
 }
 
 fn error_cell(error: &ErrorReport) -> String {

@@ -24,6 +24,21 @@ Examples:
   switchboard read 'files+file:///tmp/notes.txt'
   switchboard prompt everything__args-prompt city=Paris";
 
+pub const AUTH: &str = "\
+OAuth sign-ins are kept per server in the state directory ($SWITCHBOARD_STATE_DIR, else
+$XDG_STATE_HOME/switchboard, else ~/.local/state/switchboard), files readable by you only.
+tools, call, resources, read, prompts and prompt also sign in when a server asks: at a
+terminal, or with --login (never with --no-login). The sign-in URL goes to
+$SWITCHBOARD_BROWSER, else $BROWSER (':'-separated commands; %s is the URL), else the
+desktop's opener, and is printed on stderr.
+
+Exit codes: 0 done; 1 the sign-in or the store failed; 2 bad input or config.
+
+Examples:
+  switchboard auth login github --config switchboard.toml
+  switchboard auth status --format json
+  switchboard auth logout github";
+
 pub const TOOLS: &str = "\
 Exit codes: 0 listed (servers that failed are named on stderr); 1 every server failed, or a
 fail_fast server did; 2 bad input or config (no enabled server; for --describe, no tool of

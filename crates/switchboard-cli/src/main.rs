@@ -4,6 +4,7 @@
 //! `switchboard` crate.
 
 mod ask;
+mod auth;
 mod call;
 mod check;
 mod demo;
@@ -125,6 +126,12 @@ enum Command {
         json: bool,
     },
     /// Connect to every server and report its health.
+    /// Sign in to OAuth servers, see who is signed in, sign out.
+    #[command(after_help = help::AUTH)]
+    Auth {
+        #[command(subcommand)]
+        command: auth::AuthCommand,
+    },
     #[command(after_help = help::CHECK)]
     Check {
         #[command(flatten)]
@@ -192,6 +199,7 @@ fn main() -> ExitCode {
                 call::run(&source, request).await
             }
             Command::Check { source, format } => check::run(&source, format, style).await,
+            Command::Auth { command } => auth::run(command, style).await,
             Command::Resources { source, format } => {
                 offers::list_resources(&source, format, style).await
             }

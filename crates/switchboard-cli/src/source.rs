@@ -159,6 +159,15 @@ impl Source {
         }
     }
 
+    /// The configured servers (none for the demo; a registry's are not asked for).
+    pub fn servers(&self) -> Vec<ServerConfig> {
+        match self {
+            Source::Config(config) => config.servers.values().cloned().collect(),
+            Source::Single(server) => vec![(**server).clone()],
+            Source::Demo => Vec::new(),
+        }
+    }
+
     /// How tools are named: the config's `[catalog]`; a single server's tools keep their own
     /// names.
     pub fn catalog_config(&self) -> CatalogConfig {
