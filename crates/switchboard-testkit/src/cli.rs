@@ -94,6 +94,10 @@ pub struct Args {
     /// stdio: drop `server/discover` requests unanswered (instead of "method not found").
     #[arg(long, env = "SWITCHBOARD_TESTKIT_IGNORE_DISCOVER")]
     pub ignore_discover: bool,
+    /// Tool lists are `cacheScope: "private"` and hold `mine_<user>` for the caller
+    /// named by the `X-User` header.
+    #[arg(long, env = "SWITCHBOARD_TESTKIT_PRIVATE_LISTS")]
+    pub private_lists: bool,
 }
 
 /// Modes other than serving the test server.
@@ -159,6 +163,7 @@ impl Args {
             lifecycle: self.lifecycle,
             list_ttl: self.list_ttl,
             ignore_discover: self.ignore_discover,
+            private_lists: self.private_lists,
         }
     }
 }

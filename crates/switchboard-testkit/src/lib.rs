@@ -66,6 +66,10 @@ pub struct Knobs {
     /// stdio: `server/discover` never reaches the server and is never answered (as some
     /// servers drop requests they do not know).
     pub ignore_discover: bool,
+    /// Tool lists say `cacheScope: "private"` and, over HTTP, hold one more tool for the
+    /// caller named by the `X-User` request header: `mine_<user>`, which answers that name
+    /// when called with the same header.
+    pub private_lists: bool,
 }
 
 /// The MCP lifecycles a test server speaks.

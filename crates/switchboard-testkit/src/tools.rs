@@ -178,6 +178,21 @@ impl TestServer {
         Ok((items[start.min(end)..end].to_vec(), next))
     }
 
+    /// With `private_lists`, the tool only the caller named by the request's `X-User`
+    /// header has: `mine_<user>`.
+    fn private_tool(&self, context: &RequestContext<RoleServer>) -> Option<Tool> {
+        if !self.knobs().private_lists {
+            return None;
+        }
+        let user = http_parts(context)?.headers.get("x-user")?.to_str().ok()?;
+        let name = format!("mine_{user}");
+        Some(Tool::new(
+            name,
+            "Answers the name of the user whose list holds it.",
+            empty_schema(),
+        ))
+    }
+
     fn find_tool(&self, name: &str) -> Option<Tool> {
         self.shared
             .base_tools
@@ -479,17 +494,22 @@ impl ServerHandler for TestServer {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let (tools, next_cursor) = self.page(self.tools(), request)?;
+        let mut tools = self.tools();
+        tools.extend(self.private_tool(&context));
+        let (tools, next_cursor) = self.page(tools, request)?;
         let mut page = ListToolsResult::with_all_items(tools);
         page.next_cursor = next_cursor;
-        Ok(match self.knobs().list_ttl {
-            Some(ttl) => page
+        if let Some(ttl) = self.knobs().list_ttl {
+            page = page
                 .with_ttl_ms(ttl.as_millis() as u64)
-                .with_cache_scope(CacheScope::Public),
-            None => page,
-        })
+                .with_cache_scope(CacheScope::Public);
+        }
+        if self.knobs().private_lists {
+            page = page.with_cache_scope(CacheScope::Private);
+        }
+        Ok(page)
     }
 
     async fn list_resources(
@@ -549,6 +569,10 @@ impl ServerHandler for TestServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.to_string();
+        if let Some(mine) = self.private_tool(&context).filter(|t| t.name == name) {
+            let user = mine.name.trim_start_matches("mine_").to_owned();
+            return Ok(CallToolResponse::from(text(user)));
+        }
         if self.find_tool(&name).is_none() {
             return Err(McpError::invalid_params(
                 format!("unknown tool `{name}`"),

@@ -5,12 +5,17 @@
 //! one here (not with rmcp's `list_all_tools`) to keep both: the list is as fresh as its
 //! least fresh page, and private if any page is.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rmcp::model::{CacheScope, PaginatedRequestParams, Tool};
+use rmcp::model::{
+    CacheScope, ClientRequest, ListToolsRequest, ListToolsResult, PaginatedRequestParams,
+    ServerResult, Tool,
+};
 use rmcp::service::ServiceError;
 
+use super::interaction::CallContext;
 use super::{Upstream, classify};
 use crate::sync::lock;
 use crate::{Error, Phase};
@@ -69,8 +74,36 @@ impl Upstream {
         if self.follows_tools.load(Ordering::Acquire) {
             return None;
         }
-        let ttl = self.tools_cache_hints().ttl?;
-        (!ttl.is_zero()).then(|| ttl.max(MIN_FRESH))
+        self.tools_cache_hints().fresh_for()
+    }
+
+    /// Every tool the server has (all pages) as `call` sees them: with its session's
+    /// headers when it is a session's request on a shared connection, by its deadline. What
+    /// the list says of caching it is returned, not kept (it is the session's).
+    pub(crate) async fn list_tools_for(
+        &self,
+        call: &Arc<CallContext>,
+    ) -> Result<(Vec<Tool>, CacheHints), Error> {
+        let mut tools = Vec::new();
+        let mut hints = CacheHints::default();
+        let mut cursor = None;
+        loop {
+            let params = PaginatedRequestParams::default().with_cursor(cursor);
+            let request = |_, _| {
+                ClientRequest::ListToolsRequest(ListToolsRequest::with_param(params.clone()))
+            };
+            let page = match self
+                .request(Phase::ListTools, request, "tools/list", call)
+                .await?
+            {
+                ServerResult::ListToolsResult(page) => page,
+                _ => return Err(self.unexpected("tools/list")),
+            };
+            cursor = hints.add(page, &mut tools);
+            if cursor.is_none() {
+                return Ok((tools, hints));
+            }
+        }
     }
 
     async fn all_tool_pages(&self) -> Result<(Vec<Tool>, CacheHints), ServiceError> {
@@ -80,15 +113,31 @@ impl Upstream {
         loop {
             let params = PaginatedRequestParams::default().with_cursor(cursor);
             let page = self.peer.list_tools(Some(params)).await?;
-            tools.extend(page.tools);
-            if let Some(ttl) = page.ttl_ms.map(Duration::from_millis) {
-                hints.ttl = Some(hints.ttl.map_or(ttl, |least| least.min(ttl)));
-            }
-            hints.private |= page.cache_scope == Some(CacheScope::Private);
-            cursor = page.next_cursor;
+            cursor = hints.add(page, &mut tools);
             if cursor.is_none() {
                 return Ok((tools, hints));
             }
         }
+    }
+}
+
+impl CacheHints {
+    /// Takes in one page of a list (its tools go to `tools`); returns the next page's
+    /// cursor.
+    fn add(&mut self, page: ListToolsResult, tools: &mut Vec<Tool>) -> Option<String> {
+        tools.extend(page.tools);
+        if let Some(ttl) = page.ttl_ms.map(Duration::from_millis) {
+            self.ttl = Some(self.ttl.map_or(ttl, |least| least.min(ttl)));
+        }
+        self.private |= page.cache_scope == Some(CacheScope::Private);
+        page.next_cursor
+    }
+
+    /// How long a list with these hints may be taken as fresh: its `ttlMs` (at least a
+    /// second); `None` when it says nothing of it (no `ttlMs`, or 0).
+    pub fn fresh_for(&self) -> Option<Duration> {
+        self.ttl
+            .filter(|ttl| !ttl.is_zero())
+            .map(|ttl| ttl.max(MIN_FRESH))
     }
 }

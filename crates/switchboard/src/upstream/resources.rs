@@ -186,7 +186,7 @@ impl Upstream {
     /// `exchange.rs` does for tool calls). A 2026-07-28 server that asks for input
     /// (SEP-2322) is answered as for a tool call (`input.rs`: the call's input handler,
     /// else the hub's, else the server's policies), at most `MAX_ROUNDS` times.
-    async fn request(
+    pub(super) async fn request(
         &self,
         phase: Phase,
         request: impl Fn(Option<InputResponses>, Option<String>) -> ClientRequest,
@@ -243,7 +243,7 @@ impl Upstream {
     }
 
     /// A result of another type than the request's.
-    fn unexpected(&self, what: &str) -> Error {
+    pub(super) fn unexpected(&self, what: &str) -> Error {
         Error::Protocol {
             server: self.server.to_string(),
             reason: format!("{what} returned a result of another type"),
