@@ -256,9 +256,9 @@ impl TestServer {
                 ContentBlock::text("second"),
                 ContentBlock::image(TINY_PNG_BASE64, "image/png"),
                 ContentBlock::audio(TINY_WAV_BASE64, "audio/wav"),
+                // A link to a resource the server has, so a client can follow it.
                 ContentBlock::resource_link(
-                    Resource::new("file:///switchboard-testkit/linked.txt", "linked.txt")
-                        .with_mime_type("text/plain"),
+                    Resource::new(crate::offers::HELLO_URI, "hello").with_mime_type("text/plain"),
                 ),
                 ContentBlock::embedded_text(
                     "file:///switchboard-testkit/embedded.txt",

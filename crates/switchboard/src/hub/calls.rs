@@ -93,10 +93,13 @@ impl Hub {
             layer.before(&info)?;
         }
         let started = Instant::now();
-        let result = clients
+        let mut result = clients
             .call(session, &tool.original, arguments, repeatable, &call)
             .await;
         let elapsed = started.elapsed();
+        if let Ok(outcome) = &mut result {
+            super::offers::expose_resource_uris(&tool.server, &mut outcome.content);
+        }
         for layer in inner.layers.iter().rev() {
             layer.after(&info, &result, elapsed);
         }

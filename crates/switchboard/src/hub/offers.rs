@@ -43,7 +43,7 @@ use crate::deadline::Deadline;
 use crate::error::{Error, ErrorReport};
 use crate::sessions::{ServerClients, Session};
 use crate::upstream::interaction::CallContext;
-use crate::upstream::{PromptOutcome, ResourceRead, Upstream};
+use crate::upstream::{Content, PromptOutcome, ResourceRead, Upstream};
 
 /// What a listing across servers found: every item of the servers that answered, and why
 /// the others did not (one report per server, in name order). Serialises as
@@ -431,9 +431,24 @@ impl Hub {
             });
             strings.collect()
         });
-        clients
+        let mut outcome = clients
             .get_prompt(session, &prompt.original, arguments, &call)
-            .await
+            .await?;
+        let blocks = outcome.messages.iter_mut().map(|m| &mut m.content);
+        expose_resource_uris(&prompt.server, blocks);
+        Ok(outcome)
+    }
+}
+
+/// Gives the resource links and embedded resources among `blocks` (of a tool result or a
+/// prompt from `server`) their exposed URIs (`SERVER+URI`), so what a result points to can
+/// be read through the hub as it is.
+pub(super) fn expose_resource_uris<'a>(
+    server: &str,
+    blocks: impl IntoIterator<Item = &'a mut Content>,
+) {
+    for uri in blocks.into_iter().filter_map(Content::resource_uri_mut) {
+        *uri = expose_uri(server, uri);
     }
 }
 

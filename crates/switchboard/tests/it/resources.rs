@@ -145,6 +145,25 @@ async fn exercise_the_testkit(label: &str, hub: &Hub) {
         } => assert_eq!(suggestion.as_deref(), Some("kit__greet"), "[{label}]"),
         other => panic!("[{label}] {other:?}"),
     }
+    // What a tool result points to is named as the hub exposes it, and can be read so.
+    let mixed = bounded(label, hub.call("kit__mixed", None, None)).await;
+    let mixed = mixed.expect("kit__mixed");
+    let uris: Vec<&str> = (mixed.content.iter())
+        .filter_map(|block| match block.kind() {
+            "resource_link" => block.as_json()["uri"].as_str(),
+            "resource" => block.as_json()["resource"]["uri"].as_str(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        uris,
+        [
+            format!("kit+{HELLO_URI}").as_str(),
+            "kit+file:///switchboard-testkit/embedded.txt"
+        ],
+        "[{label}]"
+    );
+    assert_eq!(read(hub, uris[0]).await.text(), HELLO_TEXT, "[{label}]");
     let nowhere = bounded(label, hub.read_resource("kit+testkit://nope", None)).await;
     let nowhere = nowhere.expect_err("no such resource");
     assert_eq!(nowhere.class(), ErrorClass::NotFound, "[{label}] {nowhere}");
