@@ -56,6 +56,8 @@ struct Shared {
     base_tools: Vec<Tool>,
     added_tools: Mutex<Vec<Tool>>,
     executions: Mutex<BTreeMap<String, u64>>,
+    /// List requests answered, by method (`resources/list`, `prompts/list`, ...).
+    listings: Mutex<BTreeMap<String, u64>>,
     cancelled: Mutex<BTreeMap<String, u64>>,
     grandchildren: Mutex<Vec<std::process::Child>>,
     /// Stateful Streamable HTTP only: the sessions, so `expire_session` can end one.
@@ -92,6 +94,7 @@ impl TestServer {
                 base_tools,
                 added_tools: Mutex::new(Vec::new()),
                 executions: Mutex::new(BTreeMap::new()),
+                listings: Mutex::new(BTreeMap::new()),
                 cancelled: Mutex::new(BTreeMap::new()),
                 grandchildren: Mutex::new(Vec::new()),
                 http_sessions: OnceLock::new(),
@@ -137,12 +140,20 @@ impl TestServer {
         tools
     }
 
-    /// `{"executions": {tool: n}, "cancelled": {tool: n}}` across all sessions.
+    /// `{"executions": {tool: n}, "cancelled": {tool: n}, "listings": {method: n}}` across
+    /// all sessions (`listings`: resource, template and prompt lists asked for).
     pub fn counts(&self) -> Value {
         json!({
             "executions": *lock(&self.shared.executions),
+            "listings": *lock(&self.shared.listings),
             "cancelled": *lock(&self.shared.cancelled),
         })
+    }
+
+    fn count_listing(&self, method: &str) {
+        *lock(&self.shared.listings)
+            .entry(method.to_owned())
+            .or_default() += 1;
     }
 
     /// Adds a tool `added_<n>` (echoes `message`) and returns its name.
@@ -517,6 +528,7 @@ impl ServerHandler for TestServer {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
+        self.count_listing("resources/list");
         let (resources, next_cursor) = self.page(self.shared.offers.resources(), request)?;
         let mut page = ListResourcesResult::with_all_items(resources);
         page.next_cursor = next_cursor;
@@ -528,6 +540,7 @@ impl ServerHandler for TestServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
+        self.count_listing("resources/templates/list");
         Ok(ListResourceTemplatesResult::with_all_items(
             self.shared.offers.templates(),
         ))
@@ -546,6 +559,7 @@ impl ServerHandler for TestServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
+        self.count_listing("prompts/list");
         Ok(ListPromptsResult::with_all_items(
             self.shared.offers.prompts(),
         ))

@@ -5,7 +5,9 @@
 //! Resources and prompts are listed the first time somebody asks ([`Hub::resources`],
 //! [`Hub::prompts`], ...), all servers at once, and kept per server in the state's
 //! [`Shelves`]: each list is an immutable `Arc` slice, replaced whole. Servers without the
-//! `resources` / `prompts` capability are not asked (they have none). A server whose
+//! `resources` / `prompts` capability are not asked (they have none). Whoever asks while a
+//! server's list is being listed waits for that listing: one request to the server however
+//! many ask at once (a gateway's clients all asking when they connect). A server whose
 //! listing fails is left out of that answer with its [`ErrorReport`], and asked again next
 //! time; the others are answered from what they listed.
 //!
@@ -26,7 +28,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 
-use futures::future::{BoxFuture, join_all};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared, join_all};
 use rmcp::model::Prompt;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -60,16 +63,36 @@ pub(super) struct Shelves {
     by_server: BTreeMap<String, Shelf>,
 }
 
-/// One server's lists (`None`: not listed since it joined or last changed).
+/// One kind of list of one server.
+pub(super) enum Slot<T> {
+    /// Not listed since the server joined or last changed.
+    Empty,
+    /// Being listed: whoever asks meanwhile waits for the same answer (one listing however
+    /// many ask at once).
+    Listing(Pending<T>),
+    Kept(Arc<[T]>),
+}
+
+/// A listing in flight, shared by everyone waiting for it.
+pub(super) type Pending<T> = Shared<BoxFuture<'static, Result<Arc<[T]>, ErrorReport>>>;
+
+impl<T> Slot<T> {
+    /// Forgets the list; says whether it had been asked for.
+    fn clear(&mut self) -> bool {
+        !matches!(std::mem::replace(self, Slot::Empty), Slot::Empty)
+    }
+}
+
+/// One server's lists.
 pub(super) struct Shelf {
     /// Whose lists these are: a server replaced under the same name starts afresh.
     clients: Weak<ServerClients>,
     /// Bumped by every `resources/list_changed` (and `prompts/list_changed`).
     resource_changes: u64,
     prompt_changes: u64,
-    resources: Option<Arc<[ExposedResource]>>,
-    templates: Option<Arc<[ExposedResourceTemplate]>>,
-    prompts: Option<Arc<[Prompt]>>,
+    resources: Slot<ExposedResource>,
+    templates: Slot<ExposedResourceTemplate>,
+    prompts: Slot<Prompt>,
 }
 
 impl Shelves {
@@ -92,9 +115,9 @@ impl Shelf {
             clients: Arc::downgrade(clients),
             resource_changes: 0,
             prompt_changes: 0,
-            resources: None,
-            templates: None,
-            prompts: None,
+            resources: Slot::Empty,
+            templates: Slot::Empty,
+            prompts: Slot::Empty,
         }
     }
 }
@@ -102,7 +125,7 @@ impl Shelf {
 /// One kind of list: where it is kept and how it is listed.
 pub(super) trait Kind {
     type Item: Send + Sync + 'static;
-    fn slot(shelf: &mut Shelf) -> &mut Option<Arc<[Self::Item]>>;
+    fn slot(shelf: &mut Shelf) -> &mut Slot<Self::Item>;
     /// The change counter this kind follows.
     fn changes(shelf: &Shelf) -> u64;
     /// Lists it (nothing for a server without the capability: nothing is sent).
@@ -115,7 +138,7 @@ pub(super) struct Prompts;
 
 impl Kind for Resources {
     type Item = ExposedResource;
-    fn slot(shelf: &mut Shelf) -> &mut Option<Arc<[ExposedResource]>> {
+    fn slot(shelf: &mut Shelf) -> &mut Slot<ExposedResource> {
         &mut shelf.resources
     }
     fn changes(shelf: &Shelf) -> u64 {
@@ -138,7 +161,7 @@ impl Kind for Resources {
 
 impl Kind for Templates {
     type Item = ExposedResourceTemplate;
-    fn slot(shelf: &mut Shelf) -> &mut Option<Arc<[ExposedResourceTemplate]>> {
+    fn slot(shelf: &mut Shelf) -> &mut Slot<ExposedResourceTemplate> {
         &mut shelf.templates
     }
     fn changes(shelf: &Shelf) -> u64 {
@@ -163,7 +186,7 @@ impl Kind for Templates {
 
 impl Kind for Prompts {
     type Item = Prompt;
-    fn slot(shelf: &mut Shelf) -> &mut Option<Arc<[Prompt]>> {
+    fn slot(shelf: &mut Shelf) -> &mut Slot<Prompt> {
         &mut shelf.prompts
     }
     fn changes(shelf: &Shelf) -> u64 {
@@ -179,6 +202,32 @@ impl Kind for Prompts {
     }
 }
 
+/// Lists `clients`' server's list of kind `K` over its shared connection.
+fn list<K: Kind>(
+    server: &str,
+    clients: Weak<ServerClients>,
+) -> BoxFuture<'static, Result<Arc<[K::Item]>, ErrorReport>> {
+    let server = server.to_owned();
+    Box::pin(async move {
+        let listed = async {
+            let Some(clients) = clients.upgrade() else {
+                return Err(Error::Closed {
+                    server,
+                    reason: Some("the server was removed".to_owned()),
+                });
+            };
+            let link = clients.shared();
+            let deadline = Instant::now() + link.server().connect_timeout;
+            let (upstream, _) = link.upstream(deadline).await?;
+            K::list(upstream).await
+        };
+        listed
+            .await
+            .map(Arc::from)
+            .map_err(|error| ErrorReport::now(&error))
+    })
+}
+
 /// Lists of every server (or only `only`): what is kept, and what was not, listed now.
 type Shelved<T> = (Vec<(String, Arc<[T]>)>, Vec<ErrorReport>);
 
@@ -188,7 +237,7 @@ impl Inner {
     /// meanwhile. In server-name order, with the failures.
     pub(super) async fn shelved<K: Kind>(&self, only: Option<&str>) -> Shelved<K::Item> {
         let mut have = Vec::new();
-        let mut missing = Vec::new();
+        let mut waiting = Vec::new();
         {
             let mut guard = self.state();
             let state: &mut State = &mut guard;
@@ -202,47 +251,57 @@ impl Inner {
                     continue;
                 }
                 let shelf = state.shelves.shelf(name, clients);
-                match K::slot(shelf) {
-                    Some(items) => have.push((name.clone(), items.clone())),
-                    None => missing.push((name.clone(), clients.clone(), K::changes(shelf))),
-                }
+                let seen = K::changes(shelf);
+                let slot = K::slot(shelf);
+                let pending = match slot {
+                    Slot::Kept(items) => {
+                        have.push((name.clone(), items.clone()));
+                        continue;
+                    }
+                    Slot::Listing(pending) => pending.clone(),
+                    Slot::Empty => {
+                        // Lazy: nothing is sent until it is awaited, outside the lock.
+                        let pending = list::<K>(name, Arc::downgrade(clients)).shared();
+                        *slot = Slot::Listing(pending.clone());
+                        pending
+                    }
+                };
+                waiting.push((name.clone(), clients.clone(), seen, pending));
             }
         }
-        let listings = missing.into_iter().map(|(name, clients, seen)| async move {
-            let link = clients.shared();
-            let listed = match link
-                .upstream(Instant::now() + link.server().connect_timeout)
-                .await
-            {
-                Ok((upstream, _)) => K::list(upstream).await,
-                Err(error) => Err(error),
-            };
-            (name, clients, seen, listed)
-        });
+        let listings = waiting
+            .into_iter()
+            .map(|(name, clients, seen, pending)| async move {
+                let listed = pending.clone().await;
+                (name, clients, seen, pending, listed)
+            });
         let listed = join_all(listings).await;
         let mut failures = Vec::new();
         {
             let mut guard = self.state();
             let state: &mut State = &mut guard;
-            for (name, clients, seen, result) in listed {
-                let items: Arc<[K::Item]> = match result {
-                    Ok(items) => items.into(),
-                    Err(error) => {
-                        failures.push(ErrorReport::now(&error));
-                        continue;
-                    }
-                };
+            for (name, clients, seen, pending, result) in listed {
                 let current = state
                     .servers
                     .get(&name)
                     .is_some_and(|c| Arc::ptr_eq(c, &clients));
                 if current {
+                    // The one who finds its listing still in the slot settles it: kept if
+                    // nothing changed meanwhile, else (or on failure) asked again next time.
                     let shelf = state.shelves.shelf(&name, &clients);
-                    if K::changes(shelf) == seen {
-                        *K::slot(shelf) = Some(items.clone());
+                    let unchanged = K::changes(shelf) == seen;
+                    let slot = K::slot(shelf);
+                    if matches!(slot, Slot::Listing(p) if p.ptr_eq(&pending)) {
+                        *slot = match &result {
+                            Ok(items) if unchanged => Slot::Kept(items.clone()),
+                            _ => Slot::Empty,
+                        };
                     }
                 }
-                have.push((name, items));
+                match result {
+                    Ok(items) => have.push((name, items)),
+                    Err(report) => failures.push(report),
+                }
             }
         }
         have.sort_by(|a, b| a.0.cmp(&b.0));
@@ -272,11 +331,11 @@ impl Inner {
             let shelf = state.shelves.shelf(server, clients);
             if resources {
                 shelf.resource_changes += 1;
-                let listed = shelf.resources.take().is_some();
-                shelf.templates.take().is_some() || listed
+                let listed = shelf.resources.clear();
+                shelf.templates.clear() || listed
             } else {
                 shelf.prompt_changes += 1;
-                shelf.prompts.take().is_some()
+                shelf.prompts.clear()
             }
         };
         let link = clients.shared();

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, join_all};
 use serde_json::{Map, Value, json};
 use switchboard::config::SessionMode;
 use switchboard::interaction::{ElicitAnswer, ElicitRequest, InputHandler};
@@ -226,6 +226,34 @@ async fn resources_and_prompts_over_streamable_http_of_each_lifecycle() {
         hub.close().await;
         running.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_first_askers_share_one_listing() {
+    let running = serve_streamable_http(Knobs::default(), HttpMode::Stateful)
+        .await
+        .unwrap();
+    let hub = start(vec![ServerConfig::url("kit", running.url())]).await;
+    let askers = (0..20).map(|_| async {
+        let (resources, prompts) = futures::join!(hub.resources(), hub.prompts());
+        (
+            complete("resources", resources).len(),
+            complete("prompts", prompts).len(),
+        )
+    });
+    let answers = bounded("20 first listings", join_all(askers)).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| *a == answers[0] && a.0 > 0 && a.1 > 0),
+        "{answers:?}"
+    );
+    complete("resources again", hub.resources().await);
+    let counts: Value = serde_json::from_str(&call_text(&hub, "kit__counts").await).unwrap();
+    assert_eq!(counts["listings"]["resources/list"], 1, "{counts}");
+    assert_eq!(counts["listings"]["prompts/list"], 1, "{counts}");
+    hub.close().await;
+    running.shutdown().await;
 }
 
 /// The next hub event that is not a catalogue change.
