@@ -88,7 +88,8 @@ pub struct Args {
         default_value = "classic"
     )]
     pub lifecycle: Lifecycle,
-    /// Put this `ttlMs` (and `cacheScope: "public"`) on every `tools/list` page (e.g. 2s).
+    /// Put this `ttlMs` on every tool (with `cacheScope: "public"`), resource and prompt
+    /// list page (e.g. 2s).
     #[arg(long, env = "SWITCHBOARD_TESTKIT_LIST_TTL", value_parser = humantime::parse_duration)]
     pub list_ttl: Option<Duration>,
     /// stdio: drop `server/discover` requests unanswered (instead of "method not found").

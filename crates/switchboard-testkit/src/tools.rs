@@ -27,9 +27,9 @@ use rmcp::{
         DiscoverRequestMethod, DiscoverResult, GetPromptRequestParams, GetPromptResponse,
         Implementation, InitializeRequestParams, InitializeResult, InitializeResultMethod,
         JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-        ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
-        ReadResourceResponse, Resource, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
-        ToolAnnotations,
+        ListToolsResult, PaginatedRequestParams, Prompt, ProtocolVersion,
+        ReadResourceRequestParams, ReadResourceResponse, Resource, ServerCapabilities,
+        ServerConfig, SubscriptionFilter, Tool, ToolAnnotations,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
     transport::streamable_http_server::session::{SessionManager, local::LocalSessionManager},
@@ -189,14 +189,19 @@ impl TestServer {
         Ok((items[start.min(end)..end].to_vec(), next))
     }
 
-    /// With `private_lists`, the tool only the caller named by the request's `X-User`
-    /// header has: `mine_<user>`.
-    fn private_tool(&self, context: &RequestContext<RoleServer>) -> Option<Tool> {
+    /// With `private_lists`, the caller named by the request's `X-User` header.
+    fn private_user<'c>(&self, context: &'c RequestContext<RoleServer>) -> Option<&'c str> {
         if !self.knobs().private_lists {
             return None;
         }
-        let user = http_parts(context)?.headers.get("x-user")?.to_str().ok()?;
-        let name = format!("mine_{user}");
+        http_parts(context)?.headers.get("x-user")?.to_str().ok()
+    }
+
+    /// With `private_lists`, the tool only the caller named by the request's `X-User`
+    /// header has: `mine_<user>` (its resource list has `testkit://mine/<user>`, its
+    /// prompts `mine_<user>`).
+    fn private_tool(&self, context: &RequestContext<RoleServer>) -> Option<Tool> {
+        let name = format!("mine_{}", self.private_user(context)?);
         Some(Tool::new(
             name,
             "Answers the name of the user whose list holds it.",
@@ -526,12 +531,22 @@ impl ServerHandler for TestServer {
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         self.count_listing("resources/list");
-        let (resources, next_cursor) = self.page(self.shared.offers.resources(), request)?;
+        let mut resources = self.shared.offers.resources();
+        if let Some(user) = self.private_user(&context) {
+            resources.push(Resource::new(format!("testkit://mine/{user}"), "mine"));
+        }
+        let (resources, next_cursor) = self.page(resources, request)?;
         let mut page = ListResourcesResult::with_all_items(resources);
         page.next_cursor = next_cursor;
+        if let Some(ttl) = self.knobs().list_ttl {
+            page = page.with_ttl_ms(ttl.as_millis() as u64);
+        }
+        if self.knobs().private_lists {
+            page = page.with_cache_scope(CacheScope::Private);
+        }
         Ok(page)
     }
 
@@ -557,12 +572,21 @@ impl ServerHandler for TestServer {
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         self.count_listing("prompts/list");
-        Ok(ListPromptsResult::with_all_items(
-            self.shared.offers.prompts(),
-        ))
+        let mut prompts = self.shared.offers.prompts();
+        if let Some(user) = self.private_user(&context) {
+            prompts.push(Prompt::new(format!("mine_{user}"), None::<String>, None));
+        }
+        let mut page = ListPromptsResult::with_all_items(prompts);
+        if let Some(ttl) = self.knobs().list_ttl {
+            page = page.with_ttl_ms(ttl.as_millis() as u64);
+        }
+        if self.knobs().private_lists {
+            page = page.with_cache_scope(CacheScope::Private);
+        }
+        Ok(page)
     }
 
     async fn get_prompt(

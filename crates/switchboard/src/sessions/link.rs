@@ -43,6 +43,7 @@ use crate::config::ServerConfig;
 use crate::error::{Delivery, Error, ErrorReport, Phase};
 use crate::sync::lock;
 use crate::upstream::interaction::CallContext;
+use crate::upstream::listing::{ListKind, ToolList};
 use crate::upstream::{
     CacheHints, CallOutcome, PromptOutcome, ResourceRead, Upstream, UpstreamEvent,
 };
@@ -290,10 +291,20 @@ impl Link {
                 changes: upstream.tool_changes(),
                 upstream: Arc::downgrade(&upstream),
             };
-            let (tools, hints) = upstream.list_tools_for(call).await?;
+            let (tools, hints) = upstream.list::<ToolList>(call).await?;
             Ok((tools, hints, seen))
         };
         self.request("tools/list", true, call, send).await
+    }
+
+    /// Every item of list `L` for `call` (a session's own list). Read-only, like
+    /// [`Link::read_resource`].
+    pub async fn list<L: ListKind>(
+        &self,
+        call: &Arc<CallContext>,
+    ) -> Result<(Vec<L::Item>, CacheHints), Error> {
+        let send = |upstream: Arc<Upstream>, _| async move { upstream.list::<L>(call).await };
+        self.request(L::METHOD, true, call, send).await
     }
 
     /// Whether the tools listed when `seen` was taken may still be current: the same

@@ -35,7 +35,8 @@ use crate::error::Error;
 use crate::interaction::InputHandler;
 use crate::sync::lock;
 use crate::upstream::interaction::CallContext;
-use crate::upstream::{CallOutcome, PromptOutcome, ResourceRead, Upstream};
+use crate::upstream::listing::ListKind;
+use crate::upstream::{CacheHints, CallOutcome, PromptOutcome, ResourceRead, Upstream};
 
 /// The caller's session: its id, the variables its connections are made with, and the
 /// handler that answers what servers ask its calls (elicitation, sampling), which wins over
@@ -307,6 +308,17 @@ impl ServerClients {
             fresh_until: hints.fresh_for().map(|ttl| Instant::now() + ttl),
         }));
         Ok(listing)
+    }
+
+    /// Every item of list `L` as `session` gets it: over its route (as
+    /// [`ServerClients::call`]), within the server's `list_timeout`.
+    pub async fn list<L: ListKind>(
+        &self,
+        session: &Session,
+    ) -> Result<(Vec<L::Item>, CacheHints), Error> {
+        let call = CallContext::fixed(Instant::now() + self.shared.server().list_timeout);
+        let route = self.link_for(Some(session), &call)?;
+        route.link().list::<L>(&call).await
     }
 
     /// Reads the resource at `uri` (the server's own URI) over the session's connection or

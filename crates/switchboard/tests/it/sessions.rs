@@ -197,6 +197,21 @@ async fn private_lists_stay_with_their_session(transport: &str, flags: &[&str]) 
         text_in(&hub, Some(&alice), "kit__mine_alice", json!({})).await,
         "alice"
     );
+    // Resources and prompts the same way.
+    for (who, user) in [
+        (None, "nobody"),
+        (Some(&alice), "alice"),
+        (Some(&bob), "bob"),
+    ] {
+        let resources = hub.resources_in(who).await;
+        let uris = resources.items.iter().map(|r| r.uri.as_str());
+        let mine: Vec<&str> = uris.filter(|u| u.contains("testkit://mine/")).collect();
+        assert_eq!(mine, [format!("kit+testkit://mine/{user}")]);
+        let prompts = hub.prompts_in(who).await;
+        let names = prompts.items.iter().map(|p| p.name.as_str());
+        let mine: Vec<&str> = names.filter(|n| n.starts_with("kit__mine_")).collect();
+        assert_eq!(mine, [format!("kit__mine_{user}")]);
+    }
     for (who, name) in [(&bob, "kit__mine_alice"), (&alice, "kit__mine_nobody")] {
         let call = hub.call_in(Some(who), name, None, None).await;
         let error = call.expect_err("another context's tool is not the session's");
