@@ -358,9 +358,9 @@ async fn token(
     let grant_type = form.get("grant_type").cloned().unwrap_or_default();
     let (client, method) = match authenticate(&h, &headers, &form) {
         Ok(found) => found,
-        Err(response) => {
+        Err(why) => {
             record(&h, &grant_type, &form, "failed");
-            return response;
+            return invalid_client(&why);
         }
     };
     record(&h, &grant_type, &form, method);
@@ -420,12 +420,12 @@ async fn token(
         .into_response()
 }
 
-/// The client and the method it authenticated with, or the error answer.
+/// The client and the method it authenticated with, or why it is `invalid_client`.
 fn authenticate(
     h: &AuthServerHandle,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
-) -> Result<(TestClient, &'static str), Response> {
+) -> Result<(TestClient, &'static str), String> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -447,9 +447,9 @@ fn authenticate(
         (id, "none", None)
     };
     if !h.0.knobs.auth_methods.iter().any(|m| m == method) {
-        return Err(invalid_client(&format!(
+        return Err(format!(
             "client authentication method {method} is not allowed here"
-        )));
+        ));
     }
     // private_key_jwt may leave client_id out: it is the assertion's subject then.
     let id = if id.is_empty() && method == "private_key_jwt" {
@@ -458,22 +458,22 @@ fn authenticate(
         id
     };
     let Some(client) = h.0.knobs.clients.iter().find(|c| c.id == id).cloned() else {
-        return Err(invalid_client("unknown client"));
+        return Err("unknown client".into());
     };
     match method {
         "client_secret_basic" | "client_secret_post" => {
             if client.secret.is_none() || client.secret != secret {
-                return Err(invalid_client("Invalid client credentials"));
+                return Err("Invalid client credentials".into());
             }
         }
         "private_key_jwt" => {
             if form.get("client_assertion_type").map(String::as_str)
                 != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
             {
-                return Err(invalid_client("Invalid client_assertion_type"));
+                return Err("Invalid client_assertion_type".into());
             }
             let Some(key) = &client.public_key else {
-                return Err(invalid_client("this client has no registered key"));
+                return Err("this client has no registered key".into());
             };
             let audiences = [
                 h.0.issuer.clone(),
@@ -482,11 +482,11 @@ fn authenticate(
             ];
             let assertion = form.get("client_assertion").map_or("", String::as_str);
             jwt::verify_assertion(assertion, key, &client.id, &audiences)
-                .map_err(|why| invalid_client(&format!("JWT verification failed: {why}")))?;
+                .map_err(|why| format!("JWT verification failed: {why}"))?;
         }
         _ => {
             if client.secret.is_some() || client.public_key.is_some() {
-                return Err(invalid_client("this client must authenticate"));
+                return Err("this client must authenticate".into());
             }
         }
     }

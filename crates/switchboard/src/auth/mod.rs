@@ -53,8 +53,11 @@ pub(crate) struct AuthRegistry {
     opener: Option<Arc<dyn Opener>>,
     /// Each cell with the `[auth]` table it was made from: a server added again with
     /// another table gets a new cell.
-    cells: Arc<Mutex<HashMap<TokenKey, (AuthConfig, Arc<TokenCell>)>>>,
+    cells: Arc<Mutex<Cells>>,
 }
+
+/// Each key's cell and the `[auth]` table it was made from.
+type Cells = HashMap<TokenKey, (AuthConfig, Arc<TokenCell>)>;
 
 impl Default for AuthRegistry {
     fn default() -> Self {

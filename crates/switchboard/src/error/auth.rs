@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Error;
+
 /// The longest `error` kept (RFC 6749 codes are short ASCII words).
 const MAX_ERROR: usize = 64;
 /// The longest `error_description` kept.
@@ -123,6 +125,24 @@ impl std::fmt::Display for AuthFailure {
             f.write_str("; sign in again")?;
         }
         Ok(())
+    }
+}
+
+impl Error {
+    /// What failed while signing in, for [`Error::SignIn`]; for a server's 401 with no
+    /// sign-in attempted, a failure at `authorization` that needs a login.
+    pub fn auth_failure(&self) -> Option<AuthFailure> {
+        match self {
+            Error::SignIn { failure, .. } => Some(failure.clone()),
+            Error::Auth { status: 401, .. } => Some(
+                AuthFailure::new(AuthStep::Authorization, "the server asks for a sign-in")
+                    .needing_login(true),
+            ),
+            Error::Registration { source, .. } | Error::MayHaveRun { source } => {
+                source.auth_failure()
+            }
+            _ => None,
+        }
     }
 }
 

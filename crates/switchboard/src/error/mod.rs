@@ -439,22 +439,6 @@ impl Error {
         }
     }
 
-    /// What failed while signing in, for [`Error::SignIn`]; for a server's 401 with no
-    /// sign-in attempted, a failure at `authorization` that needs a login.
-    pub fn auth_failure(&self) -> Option<AuthFailure> {
-        match self {
-            Error::SignIn { failure, .. } => Some(failure.clone()),
-            Error::Auth { status: 401, .. } => Some(
-                AuthFailure::new(AuthStep::Authorization, "the server asks for a sign-in")
-                    .needing_login(true),
-            ),
-            Error::Registration { source, .. } | Error::MayHaveRun { source } => {
-                source.auth_failure()
-            }
-            _ => None,
-        }
-    }
-
     /// Whether the request behind this error may have run at the server; see [`Delivery`].
     pub fn delivery(&self) -> Delivery {
         match self {

@@ -374,3 +374,63 @@ async fn calls_refused_at_once_share_one_new_token() {
     assert_eq!(auth.token_requests("client_credentials"), 2);
     hub.close().await;
 }
+
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_token_or_secret_reaches_the_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    // The engine's own lines and its HTTP clients', at every level (the testkit's servers
+    // log in this process too, and are not the engine).
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "switchboard=trace,reqwest=trace,hyper_util=trace,rmcp::transport::streamable_http_client=trace",
+        ))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let (auth, server) = protected(bot_with_secret()).await;
+    let hub = start(
+        &config(&server.url(), &cc_secret(SECRET)),
+        Arc::new(MemoryStore::new()),
+    )
+    .await;
+    assert_started(&hub);
+    whoami(&hub).await;
+    auth.revoke_all_access();
+    whoami(&hub).await;
+    hub.close().await;
+    let wrong = start(
+        &config(&server.url(), &cc_secret("wrong-s3cret")),
+        Arc::new(MemoryStore::new()),
+    )
+    .await;
+    assert!(!wrong.failures().is_empty());
+    wrong.close().await;
+    drop(guard);
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("the server refused the token"), "{logs}");
+    for secret in [SECRET, "wrong-s3cret", "Basic "] {
+        assert!(!logs.contains(secret), "{secret:?} in the logs:\n{logs}");
+    }
+    // The testkit's access tokens are `at-` and 32 hex digits.
+    let token_like = logs.match_indices("at-").any(|(i, _)| {
+        let rest = &logs[i + 3..];
+        rest.len() >= 32 && rest[..32].chars().all(|c| c.is_ascii_hexdigit())
+    });
+    assert!(!token_like, "an access token in the logs:\n{logs}");
+}
