@@ -2,6 +2,8 @@
 //!
 //! - Metadata (RFC 8414) at `/.well-known/oauth-authorization-server` (and the same document
 //!   at `/.well-known/openid-configuration`); the issuer is `http://127.0.0.1:PORT`.
+//! - `GET /authorize`, `POST /register` and the `authorization_code` grant with PKCE
+//!   (`code.rs`), for the interactive sign-in.
 //! - `POST /token`: `client_credentials` and `refresh_token` grants; client authentication
 //!   by `client_secret_basic`, `client_secret_post`, `private_key_jwt` (ES256/RS256
 //!   assertions, `jwt.rs`) or none (public clients), limited to [`AuthKnobs::auth_methods`].
@@ -16,6 +18,7 @@
 //! The MCP test server becomes its protected resource with [`crate::Knobs::oauth`]
 //! (`resource.rs`).
 
+pub(crate) mod code;
 pub mod jwt;
 pub(crate) mod resource;
 
@@ -143,6 +146,8 @@ struct Inner {
     issuer: String,
     knobs: AuthKnobs,
     tokens: Mutex<Tokens>,
+    /// Registered clients and pending codes (`code.rs`).
+    flows: Mutex<code::Flows>,
 }
 
 /// A cheap handle on a running authorization server: control and token checks.
@@ -173,6 +178,7 @@ impl AuthServer {
             issuer: format!("http://{addr}"),
             knobs,
             tokens: Mutex::default(),
+            flows: Mutex::default(),
         }));
         let router = routes(handle.clone());
         let task = ServerTask::spawn(listener, router, CancellationToken::new(), "auth server");
@@ -309,6 +315,8 @@ impl AuthServerHandle {
             "issuer": issuer,
             "token_endpoint": format!("{issuer}/token"),
             "authorization_endpoint": format!("{issuer}/authorize"),
+            "registration_endpoint": format!("{issuer}/register"),
+            "authorization_response_iss_parameter_supported": true,
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "token_endpoint_auth_methods_supported": self.0.knobs.auth_methods,
@@ -325,6 +333,8 @@ fn routes(handle: AuthServerHandle) -> Router {
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/token", post(token))
+        .route("/authorize", get(code::authorize))
+        .route("/register", post(code::register))
         .route(
             "/control/revoke_all",
             post(|State(h): State<AuthServerHandle>| async move { h.revoke_all_access() }),
@@ -381,6 +391,10 @@ async fn token(
             // RFC 6749 section 4.4.3: no refresh token for client credentials.
             h.issue(grant, false)
         }
+        "authorization_code" => match code::exchange(&h, &client, &form) {
+            Ok(issued) => issued,
+            Err(response) => return response,
+        },
         "refresh_token" => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
             let grant = lock(&h.0.tokens).refresh.get(&presented).cloned();
@@ -457,7 +471,8 @@ fn authenticate(
     } else {
         id
     };
-    let Some(client) = h.0.knobs.clients.iter().find(|c| c.id == id).cloned() else {
+    let known = h.0.knobs.clients.iter().find(|c| c.id == id).cloned();
+    let Some(client) = known.or_else(|| h.registered_client(&id)) else {
         return Err("unknown client".into());
     };
     match method {

@@ -5,6 +5,7 @@
 mod common;
 
 mod auth;
+mod auth_login;
 mod blocking;
 mod catalog;
 mod delivery;

@@ -1,0 +1,231 @@
+//! The interactive sign-in (authorization code + PKCE) against the testkit's authorization
+//! server (dynamic registration, `/authorize` that redirects at once, PKCE checked at the
+//! token endpoint) and its MCP server as the protected resource, over loopback. The
+//! "browser" is an [`Opener`] that GETs the authorization URL and follows the redirect to
+//! the engine's loopback callback, as a person's browser would.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use switchboard::auth::{MemoryStore, Opener, TokenKey, TokenRecord, TokenStore};
+use switchboard::{AuthStep, Config, Error, ErrorClass, Hub};
+use switchboard_testkit::{
+    AuthKnobs, AuthServer, HttpMode, Knobs, RunningServer, serve_streamable_http,
+};
+
+const STEP: Duration = Duration::from_secs(20);
+
+/// A browser that follows the authorization server's redirect; counts the URLs it opened.
+#[derive(Default)]
+struct Browser {
+    opened: AtomicUsize,
+}
+
+impl Opener for Browser {
+    fn open(&self, _server: &str, url: &str) -> Result<(), String> {
+        self.opened.fetch_add(1, Ordering::SeqCst);
+        let url = url.to_owned();
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder().no_proxy().build().unwrap();
+            let answer = client.get(&url).send().await.expect("the callback answers");
+            assert!(
+                answer.status().is_success(),
+                "callback said {}",
+                answer.status()
+            );
+        });
+        Ok(())
+    }
+}
+
+async fn protected(knobs: AuthKnobs) -> (AuthServer, RunningServer) {
+    let auth = AuthServer::start(knobs).await.expect("auth server");
+    let knobs = Knobs {
+        oauth: Some(auth.handle()),
+        ..Knobs::default()
+    };
+    let server = serve_streamable_http(knobs, HttpMode::Stateful)
+        .await
+        .expect("mcp server");
+    (auth, server)
+}
+
+/// `api` at `url`, with an `[auth]` table when `auth` is given (else `kind = "auto"`, as
+/// an `mcpServers` entry with only a URL).
+fn config(url: &str, auth: Option<&str>) -> Config {
+    let table = auth.map_or(String::new(), |a| format!("[servers.api.auth]\n{a}\n"));
+    Config::from_toml_str(&format!("[servers.api]\nurl = \"{url}\"\n{table}"), None)
+        .expect("config")
+}
+
+async fn start(config: &Config, store: Arc<dyn TokenStore>, browser: Option<Arc<Browser>>) -> Hub {
+    let mut builder = Hub::builder().config(config).token_store(store);
+    if let Some(browser) = browser {
+        builder = builder.opener(browser);
+    }
+    tokio::time::timeout(STEP, builder.start())
+        .await
+        .expect("hub start within the step bound")
+        .expect("hub start")
+}
+
+async fn whoami(hub: &Hub) -> Result<Value, Error> {
+    let outcome = tokio::time::timeout(STEP, hub.call("api__whoami", None, None))
+        .await
+        .expect("call within the step bound")?;
+    Ok(serde_json::from_str(&outcome.text()).expect("whoami answers JSON"))
+}
+
+fn key(server: &RunningServer) -> TokenKey {
+    TokenKey {
+        server: "api".into(),
+        url: server.url(),
+        principal: "shared".into(),
+    }
+}
+
+async fn stored(store: &MemoryStore, server: &RunningServer) -> TokenRecord {
+    store
+        .load(&key(server))
+        .await
+        .unwrap()
+        .expect("a stored record")
+}
+
+#[tokio::test]
+async fn a_url_only_server_signs_in_through_the_opener_then_calls() {
+    let (auth, server) = protected(AuthKnobs::default()).await;
+    auth.set_next_subject("alice");
+    let store = Arc::new(MemoryStore::new());
+    let browser = Arc::new(Browser::default());
+    let hub = start(
+        &config(&server.url(), None),
+        store.clone(),
+        Some(browser.clone()),
+    )
+    .await;
+    let me = whoami(&hub).await.expect("whoami after signing in");
+    assert_eq!(me["subject"], "alice");
+    assert!(me["client_id"].as_str().unwrap().starts_with("dc-"), "{me}");
+    assert_eq!(browser.opened.load(Ordering::SeqCst), 1);
+    assert_eq!((auth.registrations(), auth.authorizations()), (1, 1));
+    let asked = auth.last_authorization();
+    assert_eq!(asked["code_challenge_method"], "S256");
+    assert_eq!(asked["resource"], server.url());
+    assert_eq!(asked["scope"], "mcp", "the PRM's scopes_supported");
+    assert!(asked["redirect_uri"].starts_with("http://127.0.0.1:"));
+    // The registered client (Basic: the server does not list `none`) is kept for refresh.
+    let record = stored(&store, &server).await;
+    assert!(record.refresh_token.is_some() && record.client_secret.is_some());
+    assert_eq!(
+        record.client_auth_method.as_deref(),
+        Some("client_secret_basic")
+    );
+    hub.close().await;
+}
+
+#[tokio::test]
+async fn an_expiring_token_is_refreshed_without_signing_in_again() {
+    let knobs = AuthKnobs {
+        access_ttl: Duration::from_secs(2),
+        ..AuthKnobs::default()
+    };
+    let (auth, server) = protected(knobs).await;
+    let store = Arc::new(MemoryStore::new());
+    let browser = Arc::new(Browser::default());
+    let cfg = config(&server.url(), Some("kind = \"oauth\""));
+    let hub = start(&cfg, store.clone(), Some(browser.clone())).await;
+    whoami(&hub).await.expect("first call");
+    // Renewed at half the 2 s lifetime, before the server would refuse it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    whoami(&hub).await.expect("call after the refresh");
+    assert_eq!(auth.token_requests("refresh_token"), 1);
+    assert_eq!(auth.token_requests("authorization_code"), 1);
+    assert_eq!(
+        browser.opened.load(Ordering::SeqCst),
+        1,
+        "no second sign-in"
+    );
+    assert_eq!(
+        auth.rejected(),
+        1,
+        "only the first, tokenless request was refused"
+    );
+    hub.close().await;
+}
+
+#[tokio::test]
+async fn a_revoked_refresh_token_is_a_sign_in_error_at_token_without_a_loop() {
+    let (auth, server) = protected(AuthKnobs::default()).await;
+    let store = Arc::new(MemoryStore::new());
+    let cfg = config(&server.url(), Some("kind = \"oauth\""));
+    let first = start(&cfg, store.clone(), Some(Arc::new(Browser::default()))).await;
+    whoami(&first).await.expect("signed in");
+    first.close().await;
+    let record = stored(&store, &server).await;
+    auth.revoke(&record.access_token);
+    auth.revoke(record.refresh_token.as_deref().unwrap());
+
+    // No opener (a gateway, CI): the dead refresh token is the end of it.
+    let hub = start(&cfg, store.clone(), None).await;
+    let (_, error) = hub.failures().first().expect("the server needs a sign-in");
+    let failure = error.auth_failure().expect("a sign-in failure");
+    assert_eq!(failure.step, AuthStep::Token);
+    assert_eq!(failure.error.as_deref(), Some("invalid_grant"));
+    assert!(failure.needs_login);
+    assert_eq!(error.class(), ErrorClass::Auth);
+    let text = error.to_string();
+    assert!(
+        !text.contains(&record.access_token) && !text.contains("rt-"),
+        "{text}"
+    );
+    assert_eq!(
+        auth.token_requests("refresh_token"),
+        1,
+        "one refresh, no loop"
+    );
+    assert_eq!(auth.authorizations(), 1);
+    assert!(
+        store.load(&key(&server)).await.unwrap().is_none(),
+        "the dead record is gone"
+    );
+    hub.close().await;
+}
+
+#[tokio::test]
+async fn with_an_opener_a_revoked_refresh_token_signs_in_again_once() {
+    let (auth, server) = protected(AuthKnobs::default()).await;
+    let store = Arc::new(MemoryStore::new());
+    let browser = Arc::new(Browser::default());
+    let cfg = config(&server.url(), Some("kind = \"oauth\""));
+    let hub = start(&cfg, store.clone(), Some(browser.clone())).await;
+    whoami(&hub).await.expect("signed in");
+    let record = stored(&store, &server).await;
+    auth.revoke(&record.access_token);
+    auth.revoke(record.refresh_token.as_deref().unwrap());
+    auth.set_next_subject("bob");
+    // Mid-session: the 401, the refused refresh, then one inline sign-in and the resend.
+    let me = whoami(&hub).await.expect("call after signing in again");
+    assert_eq!(me["subject"], "bob");
+    assert_eq!(browser.opened.load(Ordering::SeqCst), 2);
+    assert_eq!(auth.token_requests("refresh_token"), 1);
+    hub.close().await;
+}
+
+#[tokio::test]
+async fn without_an_opener_a_server_that_asks_needs_auth_and_nothing_is_sent_to_the_as() {
+    let (auth, server) = protected(AuthKnobs::default()).await;
+    let hub = start(
+        &config(&server.url(), None),
+        Arc::new(MemoryStore::new()),
+        None,
+    )
+    .await;
+    let (_, error) = hub.failures().first().expect("the server needs a sign-in");
+    assert_eq!(error.class(), ErrorClass::Auth);
+    assert!(error.auth_failure().unwrap().needs_login);
+    assert_eq!((auth.registrations(), auth.authorizations()), (0, 0));
+    hub.close().await;
+}
