@@ -70,7 +70,13 @@ struct Flow {
     /// The authorization server's endpoints, once discovered.
     endpoints: Option<Endpoints>,
     generation: u64,
+    /// When the last step-ups ran (see [`TokenCell::step_up`]).
+    step_ups: Vec<Instant>,
 }
+
+/// Step-ups per cell per [`STEP_UP_WINDOW`].
+const MAX_STEP_UPS: usize = 2;
+const STEP_UP_WINDOW: Duration = Duration::from_secs(60);
 
 /// How a cell signs a person in: the flow's settings and who shows the URL.
 pub(crate) struct LoginSetup {
@@ -122,6 +128,17 @@ impl TokenCell {
         flow: &mut Flow,
         challenge: Option<&str>,
     ) -> Result<(), AuthFailure> {
+        self.login_scoped(flow, challenge, None).await
+    }
+
+    /// [`TokenCell::login_locked`] asking for `scopes` instead of the configured or
+    /// discovered ones.
+    async fn login_scoped(
+        &self,
+        flow: &mut Flow,
+        challenge: Option<&str>,
+        scopes: Option<Vec<String>>,
+    ) -> Result<(), AuthFailure> {
         let Some(setup) = &self.login else {
             return Err(AuthFailure::new(
                 AuthStep::Authorization,
@@ -129,9 +146,13 @@ impl TokenCell {
             )
             .needing_login(true));
         };
+        let mut config = setup.config.clone();
+        if let Some(scopes) = scopes {
+            config.scopes = scopes;
+        }
         let record = flow::login(
             &self.settings.http,
-            &setup.config,
+            &config,
             challenge,
             setup.opener.as_ref(),
         )
@@ -221,6 +242,45 @@ impl TokenCell {
             }
             other => other?,
         }
+        Ok(true)
+    }
+
+    /// The server needs more scope than generation `sent` has (403 `insufficient_scope`):
+    /// a new authorization asking for the granted scopes and the challenge's (step-up),
+    /// at most [`MAX_STEP_UPS`] per minute per cell, so a server that refuses forever
+    /// does not open a browser forever.
+    async fn step_up(&self, sent: Option<u64>, challenge: &str) -> Result<bool, AuthFailure> {
+        let mut flow = self.flow.lock().await;
+        if let Some(current) = self.current()
+            && Some(current.credential.generation) != sent
+        {
+            // Another request stepped up meanwhile.
+            return Ok(true);
+        }
+        if !self.can_login() {
+            return Ok(false);
+        }
+        let now = Instant::now();
+        flow.step_ups
+            .retain(|at| now.duration_since(*at) < STEP_UP_WINDOW);
+        if flow.step_ups.len() >= MAX_STEP_UPS {
+            tracing::warn!(server = %self.settings.key.server, "the server keeps asking for more scope; not signing in again");
+            return Ok(false);
+        }
+        flow.step_ups.push(now);
+        let mut scopes = self
+            .current()
+            .map(|c| c.record.scopes.clone())
+            .unwrap_or_default();
+        let wanted = crate::error::challenge_param(challenge, "scope").unwrap_or_default();
+        for scope in wanted.split_whitespace() {
+            if !scopes.iter().any(|s| s == scope) {
+                scopes.push(scope.to_owned());
+            }
+        }
+        tracing::info!(server = %self.settings.key.server, scopes = %scopes.join(" "), "the server needs more scope; signing in again");
+        self.login_scoped(&mut flow, Some(challenge), Some(scopes))
+            .await?;
         Ok(true)
     }
 
@@ -444,6 +504,19 @@ impl Authorizer for Attached {
     ) -> BoxFuture<'a, Result<bool, AuthFailure>> {
         let inline = self.connected.load(std::sync::atomic::Ordering::Relaxed);
         Box::pin(self.cell.refused_slow(sent, challenge, inline))
+    }
+
+    fn insufficient_scope<'a>(
+        &'a self,
+        sent: Option<u64>,
+        challenge: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AuthFailure>> {
+        Box::pin(async move {
+            if !self.connected.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(false);
+            }
+            self.cell.step_up(sent, challenge).await
+        })
     }
 }
 

@@ -8,7 +8,9 @@
 //! or another request already did) the same request is sent once more with it. A 401
 //! means the server did not run the request, so sending it again keeps the rule that a
 //! request is resent only when it provably did not run. Anything else (a second 401, a
-//! sign-in failure) goes back to the caller.
+//! sign-in failure) goes back to the caller. A 403 with `error="insufficient_scope"` is
+//! the same with [`Authorizer::insufficient_scope`] (step-up: a new authorization with
+//! more scope), also at most once per request.
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use super::client::{ClientError, HttpClient, ResponseBody};
-use crate::error::AuthFailure;
+use crate::error::{AuthFailure, challenge_param};
 
 /// An `Authorization` header value and the generation of the token in it.
 #[derive(Clone)]
@@ -53,6 +55,18 @@ pub trait Authorizer: Send + Sync + 'static {
         sent: Option<u64>,
         challenge: Option<&'a str>,
     ) -> BoxFuture<'a, Result<bool, AuthFailure>>;
+
+    /// The server answered 403 `insufficient_scope` to a request that carried generation
+    /// `sent`; `challenge` names the scope it needs. `Ok(true)`: a token with more scope is
+    /// ready (step-up), send once more. The default: nothing to do.
+    fn insufficient_scope<'a>(
+        &'a self,
+        sent: Option<u64>,
+        challenge: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AuthFailure>> {
+        let _ = (sent, challenge);
+        Box::pin(async { Ok(false) })
+    }
 }
 
 impl HttpClient {
@@ -71,7 +85,8 @@ impl HttpClient {
         let sent = attach(authorizer.as_ref(), &mut headers).await?;
         let retry = (method.clone(), headers.clone(), body.clone());
         let response = self.send(method, uri, headers, body).await?;
-        if response.status() != StatusCode::UNAUTHORIZED {
+        let status = response.status();
+        if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
             return Ok(response);
         }
         let challenge = response
@@ -79,10 +94,16 @@ impl HttpClient {
             .get(WWW_AUTHENTICATE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let renewed = authorizer
-            .refused(sent, challenge.as_deref())
-            .await
-            .map_err(|failure| ClientError::SignIn(Box::new(failure)))?;
+        let renewed = match (status, challenge.as_deref()) {
+            (StatusCode::UNAUTHORIZED, challenge) => authorizer.refused(sent, challenge).await,
+            (_, Some(challenge))
+                if challenge_param(challenge, "error").as_deref() == Some("insufficient_scope") =>
+            {
+                authorizer.insufficient_scope(sent, challenge).await
+            }
+            _ => Ok(false),
+        }
+        .map_err(|failure| ClientError::SignIn(Box::new(failure)))?;
         if !renewed {
             return Ok(response);
         }
