@@ -441,6 +441,72 @@ fn a_wrong_client_secret_says_the_step_and_the_servers_error_and_not_the_secret(
     assert!(!run.stderr.contains("not-the-secret-42") && !run.stdout.contains("not-the-secret-42"));
 }
 
+#[test]
+fn auth_login_status_call_and_logout_with_a_scripted_browser() {
+    let kit = TestkitHttp::start_with("streamable-http", &["--oauth-client", "bot:s3cret-bot"]);
+    let ws = Workspace::new();
+    // Only a URL: `kind = "auto"` signs in when the server asks.
+    let config = ws.write(
+        "switchboard.toml",
+        &format!("[servers.kit]\nurl = \"{}\"\n", kit.url),
+    );
+    let config = config.to_str().unwrap();
+    let state = ws.dir.path().join("state");
+    let env = [
+        ("SWITCHBOARD_STATE_DIR", state.to_str().unwrap()),
+        // The browser: follows the authorization server's redirect to the callback.
+        (
+            "SWITCHBOARD_BROWSER",
+            "curl -s -L --noproxy * -o /dev/null %s",
+        ),
+    ];
+    let run = |args: &[&str]| {
+        ws.run_with(
+            args,
+            Options {
+                env: &env,
+                ..Options::default()
+            },
+        )
+    };
+    let check = run(&["check", "--config", config]);
+    assert!(
+        check.stdout.contains("needs_auth")
+            && check.stdout.contains(&format!(
+                "run: switchboard auth login kit --config {config}"
+            )),
+        "{}",
+        check.context()
+    );
+    let login = run(&["auth", "login", "kit", "--config", config]);
+    login.expect_code(0);
+    assert!(
+        login
+            .stderr
+            .contains("signed in to kit at http://127.0.0.1:"),
+        "{}",
+        login.context()
+    );
+    let status = run(&["auth", "status", "--config", config, "--format", "json"]);
+    status.expect_code(0);
+    let rows: Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    assert_eq!(rows[0]["signed_in"], true, "{}", status.context());
+    assert_eq!(rows[0]["refreshable"], true, "{}", status.context());
+    assert!(!status.stdout.contains("at-") && !status.stdout.contains("rt-"));
+    // The next command uses the stored token, no browser.
+    let call = run(&["call", "kit__whoami", "--config", config, "--no-login"]);
+    call.expect_code(0);
+    assert!(
+        call.stdout.contains("\"subject\":\"user\""),
+        "{}",
+        call.context()
+    );
+    run(&["auth", "logout", "kit", "--config", config]).expect_code(0);
+    let status = run(&["auth", "status", "--config", config, "--format", "json"]);
+    let rows: Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    assert_eq!(rows[0]["signed_in"], false, "{}", status.context());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Demo mode
 
