@@ -88,6 +88,9 @@ pub struct AuthKnobs {
     /// `scopes_supported` (also in the resource's metadata).
     pub scopes_supported: Vec<String>,
     pub clients: Vec<TestClient>,
+    /// Tools whose `tools/call` needs a scope: (tool, scope). A token without it gets 403
+    /// `insufficient_scope` naming the scope (step-up tests).
+    pub tool_scopes: Vec<(String, String)>,
 }
 
 impl Default for AuthKnobs {
@@ -104,6 +107,7 @@ impl Default for AuthKnobs {
             .to_vec(),
             scopes_supported: vec!["mcp".into()],
             clients: Vec::new(),
+            tool_scopes: Vec::new(),
         }
     }
 }

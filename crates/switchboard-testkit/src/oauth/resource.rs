@@ -40,6 +40,21 @@ pub(crate) fn protect(router: Router, addr: SocketAddr, auth: AuthServerHandle) 
         .route(PRM_PATH, get(move || async move { Json(metadata) }))
 }
 
+/// The scope a `tools/call` in `body` needs and `grant` lacks (`AuthKnobs::tool_scopes`).
+fn missing_scope(auth: &AuthServerHandle, grant: &super::Grant, body: &[u8]) -> Option<String> {
+    let message: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if message["method"] != "tools/call" {
+        return None;
+    }
+    let tool = message["params"]["name"].as_str()?;
+    auth.0
+        .knobs
+        .tool_scopes
+        .iter()
+        .find(|(t, scope)| t == tool && !grant.scopes.contains(scope))
+        .map(|(_, scope)| scope.clone())
+}
+
 #[derive(Clone)]
 struct Guard {
     challenge: String,
@@ -54,6 +69,34 @@ async fn check_token(State(guard): State<Guard>, mut request: Request, next: Nex
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
     let grant = sent.as_deref().and_then(|token| guard.auth.check(token));
+    let grant = match grant {
+        Some(grant) if !guard.auth.0.knobs.tool_scopes.is_empty() => {
+            let (parts, body) = request.into_parts();
+            let bytes = http_body_util::BodyExt::collect(body)
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            if let Some(scope) = missing_scope(&guard.auth, &grant, &bytes) {
+                let challenge = format!(
+                    "{}, error=\"insufficient_scope\", scope=\"{scope}\"",
+                    guard.challenge
+                );
+                return (
+                    StatusCode::FORBIDDEN,
+                    [(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::try_from(challenge)
+                            .unwrap_or(HeaderValue::from_static("Bearer")),
+                    )],
+                    "insufficient scope",
+                )
+                    .into_response();
+            }
+            request = Request::from_parts(parts, axum::body::Body::from(bytes));
+            Some(grant)
+        }
+        other => other,
+    };
     match grant {
         Some(grant) => {
             let headers = request.headers_mut();

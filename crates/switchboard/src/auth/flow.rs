@@ -151,6 +151,15 @@ pub(crate) async fn login(
     let response = machine::request(http, &client, &found.endpoints, form).await?;
     let mut record = machine::record_of(response, &found.endpoints, &client.id);
     record.resource = found.endpoints.resource.clone();
+    if record.scopes.is_empty() {
+        // RFC 6749 section 5.1: no `scope` in the answer means the requested ones.
+        record.scopes = scope
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+    }
     remember_client(&mut record, &client, registered);
     tracing::info!(server = %config.server, refresh = record.refresh_token.is_some(), "signed in");
     Ok(record)

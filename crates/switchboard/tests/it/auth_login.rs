@@ -229,3 +229,23 @@ async fn without_an_opener_a_server_that_asks_needs_auth_and_nothing_is_sent_to_
     assert_eq!((auth.registrations(), auth.authorizations()), (0, 0));
     hub.close().await;
 }
+
+#[tokio::test]
+async fn a_call_needing_more_scope_steps_up_once_with_the_union_of_scopes() {
+    let knobs = AuthKnobs {
+        tool_scopes: vec![("whoami".into(), "admin".into())],
+        ..AuthKnobs::default()
+    };
+    let (auth, server) = protected(knobs).await;
+    let browser = Arc::new(Browser::default());
+    let cfg = config(&server.url(), Some("kind = \"oauth\""));
+    let hub = start(&cfg, Arc::new(MemoryStore::new()), Some(browser.clone())).await;
+    assert_eq!(auth.last_authorization()["scope"], "mcp");
+    // 403 insufficient_scope "admin": one more authorization, for both scopes, then resent.
+    whoami(&hub).await.expect("whoami after the step-up");
+    assert_eq!(browser.opened.load(Ordering::SeqCst), 2);
+    assert_eq!(auth.last_authorization()["scope"], "mcp admin");
+    whoami(&hub).await.expect("the stepped-up token is kept");
+    assert_eq!(auth.authorizations(), 2);
+    hub.close().await;
+}
