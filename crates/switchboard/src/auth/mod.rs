@@ -37,6 +37,10 @@ use crate::transport::http::Authorizer;
 use cell::{CellSettings, Grant, TokenCell};
 use machine::{Client, ClientSecret};
 
+/// Past this many cells, those no connection holds are dropped (their tokens stay in the
+/// store).
+const MAX_IDLE_CELLS: usize = 4096;
+
 /// The token cells of one connector, by key, and the store they use. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct AuthRegistry {
@@ -121,6 +125,10 @@ impl AuthRegistry {
             token_url: auth.token_url.clone(),
         };
         let cell = Arc::new(TokenCell::new(settings, grant));
+        if cells.len() >= MAX_IDLE_CELLS {
+            // Per-session principals come and go: keep the cells a connection still holds.
+            cells.retain(|_, (_, cell)| Arc::strong_count(cell) > 1);
+        }
         cells.insert(key, (auth.clone(), cell.clone()));
         Ok(Some(cell as Arc<dyn Authorizer>))
     }
