@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 use switchboard::auth::{FileStore, TokenKey, TokenRecord, TokenStore};
-use switchboard::config::{AuthKind, SHARED_PRINCIPAL};
+use switchboard::config::{AuthKind, SHARED_PRINCIPAL, SessionMode};
 use switchboard::{ServerConfig, TransportKind};
 
 use crate::SourceArgs;
@@ -217,7 +217,8 @@ fn signs_in(server: &ServerConfig) -> bool {
     server.transport == TransportKind::StreamableHttp
         && match &server.auth {
             Some(auth) => auth.kind != AuthKind::None && !(auth.kind == AuthKind::Auto && header),
-            None => !header,
+            // per_session servers sign in only with an [auth] table (see the engine).
+            None => !header && server.session_mode != SessionMode::PerSession,
         }
 }
 

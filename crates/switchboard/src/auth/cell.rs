@@ -178,11 +178,11 @@ impl TokenCell {
 
     /// The credential for the next request (see [`Authorizer::credential`]).
     async fn credential_slow(&self) -> Result<Option<Credential>, AuthFailure> {
-        let seen = self.current().map(|c| c.credential.generation);
         let mut flow = self.flow.lock().await;
         self.load(&mut flow).await?;
+        // Another request may have renewed it while this one waited for the lock.
         if let Some(current) = self.current()
-            && (current.is_fresh() || Some(current.credential.generation) != seen)
+            && current.is_fresh()
         {
             return Ok(Some(current.credential.clone()));
         }

@@ -45,6 +45,10 @@ pub(crate) use cell::Attached;
 use cell::{CellSettings, Grant, LoginSetup, TokenCell};
 use machine::{Client, ClientSecret};
 
+/// Past this many cells, those no connection holds are dropped (their tokens stay in the
+/// store).
+const MAX_IDLE_CELLS: usize = 4096;
+
 /// The token cells of one connector, by key, and the store they use. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct AuthRegistry {
@@ -186,15 +190,25 @@ impl AuthRegistry {
             cell = cell.with_login(login);
         }
         let cell = Arc::new(cell);
+        if cells.len() >= MAX_IDLE_CELLS {
+            // Per-session principals come and go: keep the cells a connection still holds.
+            cells.retain(|_, (_, cell)| Arc::strong_count(cell) > 1);
+        }
         cells.insert(key, (auth.clone(), cell.clone()));
         Ok(Some(Arc::new(Attached::new(cell))))
     }
 }
 
 /// The `[auth]` table `server` signs in with, if it does: its own, or `kind = "auto"` for a
-/// Streamable HTTP server without one that sends no `Authorization` header of its own.
+/// shared Streamable HTTP server without one that sends no `Authorization` header of its
+/// own. A `per_session` server signs in only with a table of its own: its sessions then get
+/// their own connections and tokens (`sessions/pool.rs`), while without one they may ride
+/// the shared connection, which must never carry a token of the server's.
 fn oauth_config(server: &ServerConfig) -> Option<AuthConfig> {
     if server.transport != TransportKind::StreamableHttp {
+        return None;
+    }
+    if server.auth.is_none() && server.session_mode == crate::config::SessionMode::PerSession {
         return None;
     }
     let has_header = server

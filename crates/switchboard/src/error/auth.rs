@@ -129,8 +129,9 @@ impl std::fmt::Display for AuthFailure {
 }
 
 impl Error {
-    /// What failed while signing in, for [`Error::SignIn`]; for a server's 401 with no
-    /// sign-in attempted, a failure at `authorization` that needs a login.
+    /// What failed while signing in, for [`Error::SignIn`] (and a connection backing off
+    /// after one); for a server's 401 with no sign-in attempted, a failure at
+    /// `authorization` that needs a login.
     pub fn auth_failure(&self) -> Option<AuthFailure> {
         match self {
             Error::SignIn { failure, .. } => Some(failure.clone()),
@@ -141,6 +142,8 @@ impl Error {
             Error::Registration { source, .. } | Error::MayHaveRun { source } => {
                 source.auth_failure()
             }
+            // Waiting to reconnect after a failed sign-in: that failure.
+            Error::BackingOff { last, .. } => last.as_ref()?.auth.clone(),
             _ => None,
         }
     }

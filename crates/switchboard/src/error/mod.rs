@@ -176,6 +176,16 @@ pub enum Error {
     #[error("server '{server}' is unreachable: {reason}")]
     Unreachable { server: String, reason: String },
 
+    /// The server's connection failed and waits before trying again (requests fail at once
+    /// meanwhile, never sent). `last` is why it failed; it gives this error its class when
+    /// it was not a connectivity problem, so an auth failure stays an auth failure.
+    #[error("server '{server}': reconnecting: next attempt in {} ms{}", .retry_in.as_millis(), last_suffix(.last))]
+    BackingOff {
+        server: String,
+        retry_in: Duration,
+        last: Option<Box<ErrorReport>>,
+    },
+
     /// The server refused our credentials (HTTP 401 or 403).
     #[error("server '{server}' requires authentication (HTTP {status}){}", challenge_suffix(.challenge))]
     Auth {
@@ -373,11 +383,25 @@ fn reason_suffix(reason: &Option<String>) -> String {
     }
 }
 
+/// `; last error: …` after a backoff error, when the last attempt's error is known.
+fn last_suffix(last: &Option<Box<ErrorReport>>) -> String {
+    match last {
+        Some(last) => format!("; last error: {}", last.message),
+        None => String::new(),
+    }
+}
+
 impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Config(_) | Error::Template { .. } => ErrorClass::Config,
             Error::Unreachable { .. } | Error::ConnectionLost { .. } => ErrorClass::Unreachable,
+            Error::BackingOff { last, .. } => match last.as_ref().map(|last| last.class) {
+                Some(class @ (ErrorClass::Auth | ErrorClass::Config | ErrorClass::Protocol)) => {
+                    class
+                }
+                _ => ErrorClass::Unreachable,
+            },
             Error::Auth { .. } | Error::RegistryAuth { .. } | Error::SignIn { .. } => {
                 ErrorClass::Auth
             }
@@ -413,6 +437,7 @@ impl Error {
             Error::Template { server, .. }
             | Error::Http { server, .. }
             | Error::Unreachable { server, .. }
+            | Error::BackingOff { server, .. }
             | Error::ConnectionLost { server, .. }
             | Error::Auth { server, .. }
             | Error::SignIn { server, .. }
@@ -467,6 +492,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::Http { retry_after, .. } => *retry_after,
+            Error::BackingOff { retry_in, .. } => Some(*retry_in),
             Error::MayHaveRun { source } | Error::Registration { source, .. } => {
                 source.retry_after()
             }
@@ -477,6 +503,9 @@ impl Error {
     /// The OAuth protected-resource metadata URL an auth challenge points to (RFC 9728's
     /// `resource_metadata` parameter), where a client learns how to log in.
     pub fn resource_metadata(&self) -> Option<String> {
+        if let Error::BackingOff { last, .. } = self {
+            return last.as_ref()?.resource_metadata.clone();
+        }
         challenge_param(self.challenge()?, "resource_metadata")
     }
 

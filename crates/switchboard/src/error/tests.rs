@@ -173,3 +173,40 @@ fn sign_in_failures_report_step_and_server_texts_without_secrets() {
     };
     assert!(refused.auth_failure().unwrap().needs_login);
 }
+
+#[test]
+fn a_backoff_keeps_the_class_of_what_failed_when_it_was_not_connectivity() {
+    let backing_off = |last: Option<Error>| Error::BackingOff {
+        server: "kit".into(),
+        retry_in: Duration::from_millis(900),
+        last: last.map(|e| Box::new(e.report())),
+    };
+    let auth = backing_off(Some(Error::Auth {
+        server: "kit".into(),
+        status: 401,
+        challenge: Some(r#"Bearer resource_metadata="https://kit/.well-known/x""#.into()),
+    }));
+    assert_eq!(auth.class(), ErrorClass::Auth);
+    assert_eq!(auth.retry_after(), Some(Duration::from_millis(900)));
+    assert_eq!(auth.delivery(), Delivery::NotSent);
+    assert_eq!(
+        auth.resource_metadata().as_deref(),
+        Some("https://kit/.well-known/x")
+    );
+    assert!(
+        auth.to_string()
+            .contains("last error: server 'kit' requires authentication")
+    );
+    let refused = backing_off(Some(Error::Unreachable {
+        server: "kit".into(),
+        reason: "connection refused".into(),
+    }));
+    assert_eq!(refused.class(), ErrorClass::Unreachable);
+    let timed_out = backing_off(Some(Error::Timeout {
+        server: "kit".into(),
+        phase: Phase::Connect,
+        after: Duration::from_secs(10),
+    }));
+    assert_eq!(timed_out.class(), ErrorClass::Unreachable);
+    assert_eq!(backing_off(None).class(), ErrorClass::Unreachable);
+}

@@ -448,20 +448,11 @@ impl Link {
             return Ok(Some((upstream.clone(), current.generation)));
         }
         match current.state {
-            LinkState::BackingOff { until } if Instant::now() < until => {
-                let wait = until - Instant::now();
-                let last = current
-                    .last_error
-                    .as_ref()
-                    .map_or(String::new(), |e| format!("; last error: {}", e.message));
-                Err(Error::Unreachable {
-                    server: self.server.name.clone(),
-                    reason: format!(
-                        "reconnecting: next attempt in {} ms{last}",
-                        wait.as_millis()
-                    ),
-                })
-            }
+            LinkState::BackingOff { until } if Instant::now() < until => Err(Error::BackingOff {
+                server: self.server.name.clone(),
+                retry_in: until - Instant::now(),
+                last: current.last_error.clone().map(Box::new),
+            }),
             LinkState::Closed => Err(Error::Closed {
                 server: self.server.name.clone(),
                 reason: Some("the connection was closed".to_string()),

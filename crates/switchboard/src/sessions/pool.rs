@@ -121,6 +121,22 @@ impl SessionPool {
         }
     }
 
+    /// The server as session `id` connects to it: for a server that signs in, with the
+    /// session as its principal (its tokens are the session's own); else the server.
+    fn session_server(&self, id: &str) -> Arc<ServerConfig> {
+        match &self.server.auth {
+            Some(auth) => {
+                let mut server = (*self.server).clone();
+                server.auth = Some(crate::config::AuthConfig {
+                    principal: id.to_owned(),
+                    ..auth.clone()
+                });
+                Arc::new(server)
+            }
+            None => self.server.clone(),
+        }
+    }
+
     /// Leases session `id`, creating it (with `variables` for its headers/env) if it does
     /// not exist. The variables of an existing session are not changed. `sharing`: the
     /// shared connection, when it can carry sessions ([`Upstream::carries_sessions`]): a
@@ -160,10 +176,14 @@ impl SessionPool {
                     };
                     evicted = sessions.remove(&lru);
                 }
-                let conn = match sharing {
+                // A server that signs in gives each session its own connection with the
+                // session's own token (its principal is the session id); it never rides
+                // on the shared connection, whose token is the server's.
+                let signs_in = self.server.auth.is_some();
+                let conn = match sharing.filter(|_| !signs_in) {
                     Some(upstream) => Conn::Headers(upstream.session_headers_for(variables)?),
                     None => Conn::Link(Box::new(Link::new(
-                        self.server.clone(),
+                        self.session_server(id),
                         Some(variables.clone()),
                         self.dial.clone(),
                     ))),

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use switchboard::auth::{FileStore, MemoryStore, TokenKey, TokenRecord, TokenStore};
 use switchboard::{AuthStep, Config, ErrorClass, Hub};
 use switchboard_testkit::{
-    AuthKnobs, AuthServer, HttpMode, Knobs, RunningServer, TestClient, serve_streamable_http,
+    AuthKnobs, AuthServer, HttpMode, Knobs, Lifecycle, RunningServer, TestClient,
+    serve_streamable_http,
 };
 
 const STEP: Duration = Duration::from_secs(20);
@@ -19,10 +20,16 @@ const SECRET: &str = "s3cret-of-the-bot";
 
 /// An authorization server knowing `clients`, and an MCP server that needs its tokens.
 async fn protected(knobs: AuthKnobs) -> (AuthServer, RunningServer) {
+    protected_speaking(knobs, Lifecycle::Classic).await
+}
+
+/// [`protected`] with an MCP server speaking `lifecycle`.
+async fn protected_speaking(knobs: AuthKnobs, lifecycle: Lifecycle) -> (AuthServer, RunningServer) {
     let auth = AuthServer::start(knobs).await.expect("auth server");
     let server = serve_streamable_http(
         Knobs {
             oauth: Some(auth.handle()),
+            lifecycle,
             ..Knobs::default()
         },
         HttpMode::Stateful,
@@ -433,4 +440,70 @@ async fn no_token_or_secret_reaches_the_logs() {
         rest.len() >= 32 && rest[..32].chars().all(|c| c.is_ascii_hexdigit())
     });
     assert!(!token_like, "an access token in the logs:\n{logs}");
+}
+
+#[tokio::test]
+async fn per_session_connections_use_each_sessions_own_token() {
+    sessions_use_their_own_tokens(Lifecycle::Classic).await;
+}
+
+/// A 2026-07-28 server's sessions could ride the shared connection as headers; a server
+/// that signs in gives each its own connection instead, so no request carries the
+/// server's token for a session.
+#[tokio::test]
+async fn per_session_tokens_on_a_2026_server_never_ride_the_shared_connection() {
+    sessions_use_their_own_tokens(Lifecycle::Both).await;
+}
+
+async fn sessions_use_their_own_tokens(lifecycle: Lifecycle) {
+    let knobs = AuthKnobs {
+        clients: vec![TestClient {
+            id: "app".into(),
+            secret: None,
+            public_key: None,
+        }],
+        auth_methods: vec!["none".into()],
+        ..AuthKnobs::default()
+    };
+    let (auth, server) = protected_speaking(knobs, lifecycle).await;
+    let store = Arc::new(MemoryStore::new());
+    // The shared connection signs in as the server's principal, each session as itself.
+    for (principal, subject) in [("shared", "service"), ("alice", "alice"), ("bob", "bob")] {
+        let tokens = auth.login("app", subject);
+        let record = TokenRecord::new(tokens.access_token, Some(tokens.expires_in)).with_refresh(
+            tokens.refresh_token.unwrap(),
+            auth.token_endpoint(),
+            "app",
+        );
+        let key = TokenKey {
+            server: "api".into(),
+            url: server.url(),
+            principal: principal.into(),
+        };
+        store.save(&key, &record).await.unwrap();
+    }
+    let text = format!(
+        "[servers.api]\nurl = \"{}\"\nsession_mode = \"per_session\"\n[servers.api.auth]\nkind = \"oauth\"\n",
+        server.url()
+    );
+    let config = Config::from_toml_str(&text, None).unwrap();
+    let hub = start(&config, store).await;
+    assert_started(&hub);
+    let who = |session: Option<switchboard::Session>| {
+        let hub = hub.clone();
+        async move {
+            let outcome = hub
+                .call_in(session.as_ref(), "api__whoami", None, None)
+                .await
+                .unwrap_or_else(|e| panic!("whoami: {e}"));
+            serde_json::from_str::<Value>(&outcome.text()).unwrap()["subject"].clone()
+        }
+    };
+    let alice = switchboard::Session::new("alice", Default::default());
+    let bob = switchboard::Session::new("bob", Default::default());
+    assert_eq!(who(Some(alice.clone())).await, "alice");
+    assert_eq!(who(Some(bob)).await, "bob");
+    assert_eq!(who(None).await, "service");
+    assert_eq!(who(Some(alice)).await, "alice");
+    hub.close().await;
 }

@@ -284,8 +284,11 @@ async fn a_private_list_the_session_cannot_get_leaves_the_server_out_and_says_wh
     );
     let call = hub.call_in(Some(&bad), "kit__echo", args(json!({"message": "x"})), None);
     let error = call.await.expect_err("the session's server is out");
-    // Why, not "no such tool" (the session's link may be waiting to reconnect by now).
+    // Why, not "no such tool": the session's link waits to reconnect after a 401, and says
+    // so as the auth failure it is (with when to try again).
     assert!(error.to_string().contains("HTTP 401"), "{error}");
+    assert_eq!(error.class(), ErrorClass::Auth, "{error}");
+    assert!(error.retry_after().is_some(), "{error}");
     hub.close().await;
 }
 
