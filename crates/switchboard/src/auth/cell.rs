@@ -233,6 +233,22 @@ impl TokenCell {
                     }
                     return Ok(false);
                 }
+                if sent.is_some() && self.issuer_moved(challenge).await {
+                    // Its refresh token belongs to the old server: sign in (and register)
+                    // at the new one.
+                    tracing::info!(server = %self.settings.key.server, "the server names another authorization server now; signing in there");
+                    self.forget(&mut flow).await;
+                    flow.endpoints = None;
+                    if inline && self.can_login() {
+                        self.login_locked(&mut flow, challenge).await?;
+                        return Ok(true);
+                    }
+                    return Err(AuthFailure::new(
+                        AuthStep::Metadata,
+                        "the server now uses another authorization server",
+                    )
+                    .needing_login(true));
+                }
             }
         }
         match self.renew(&mut flow, challenge).await {
@@ -243,6 +259,32 @@ impl TokenCell {
             other => other?,
         }
         Ok(true)
+    }
+
+    /// Whether the 401 `challenge` leads to another authorization server than the one that
+    /// issued the current token (a server that moved, SEP-2352). Only asked when the
+    /// challenge names its resource metadata; a discovery failure says no (the refresh
+    /// then goes where it went).
+    async fn issuer_moved(&self, challenge: Option<&str>) -> bool {
+        let Some(challenge) = challenge.filter(|c| c.contains("resource_metadata")) else {
+            return false;
+        };
+        let Some(issuer) = self.current().and_then(|c| c.record.issuer.clone()) else {
+            return false;
+        };
+        match metadata::discover_all(
+            &self.settings.http,
+            &self.settings.key.url,
+            Some(challenge),
+            false,
+        )
+        .await
+        {
+            Ok(found) => {
+                found.endpoints.issuer.trim_end_matches('/') != issuer.trim_end_matches('/')
+            }
+            Err(_) => false,
+        }
     }
 
     /// The server needs more scope than generation `sent` has (403 `insufficient_scope`):

@@ -249,3 +249,39 @@ async fn a_call_needing_more_scope_steps_up_once_with_the_union_of_scopes() {
     assert_eq!(auth.authorizations(), 2);
     hub.close().await;
 }
+
+#[tokio::test]
+async fn a_server_that_moved_to_another_authorization_server_gets_a_new_sign_in_there() {
+    // Tokens from the old authorization server are stored; the server now names a new one.
+    let old = AuthServer::start(AuthKnobs::default()).await.unwrap();
+    let (new, server) = protected(AuthKnobs::default()).await;
+    let issued = old.login("old-client", "alice");
+    let mut record = TokenRecord::new(issued.access_token, Some(issued.expires_in)).with_refresh(
+        issued.refresh_token.unwrap(),
+        old.token_endpoint(),
+        "old-client",
+    );
+    record.issuer = Some(old.issuer().to_owned());
+    let store = Arc::new(MemoryStore::new());
+    store.save(&key(&server), &record).await.unwrap();
+    new.set_next_subject("alice-at-new");
+    let browser = Arc::new(Browser::default());
+    let cfg = config(&server.url(), Some("kind = \"oauth\""));
+    let hub = start(&cfg, store.clone(), Some(browser.clone())).await;
+    let me = whoami(&hub)
+        .await
+        .expect("whoami after signing in at the new server");
+    assert_eq!(me["subject"], "alice-at-new");
+    assert_eq!(
+        old.token_requests("refresh_token"),
+        0,
+        "the old server is left alone"
+    );
+    assert_eq!(
+        (new.registrations(), browser.opened.load(Ordering::SeqCst)),
+        (1, 1)
+    );
+    let now = stored(&store, &server).await;
+    assert_eq!(now.issuer.as_deref(), Some(new.issuer()));
+    hub.close().await;
+}
