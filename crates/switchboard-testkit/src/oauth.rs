@@ -397,7 +397,7 @@ async fn token(
         }
         "authorization_code" => match code::exchange(&h, &client, &form) {
             Ok(issued) => issued,
-            Err(response) => return response,
+            Err(response) => return *response,
         },
         "refresh_token" => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();

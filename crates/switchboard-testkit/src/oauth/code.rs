@@ -116,7 +116,7 @@ pub(crate) async fn register(
         .as_str()
         .unwrap_or("client_secret_basic")
         .to_owned();
-    if method != "none" && !h.0.knobs.auth_methods.iter().any(|m| *m == method) {
+    if method != "none" && !h.0.knobs.auth_methods.contains(&method) {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_client_metadata",
@@ -228,8 +228,8 @@ pub(crate) fn exchange(
     h: &AuthServerHandle,
     client: &TestClient,
     form: &HashMap<String, String>,
-) -> Result<IssuedTokens, Response> {
-    let invalid = |why: &str| oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why);
+) -> Result<IssuedTokens, Box<Response>> {
+    let invalid = |why: &str| Box::new(oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why));
     let code = form.get("code").cloned().unwrap_or_default();
     // One use only, whatever happens next.
     let Some(pending) = lock(&h.0.flows).codes.remove(&code) else {

@@ -88,17 +88,15 @@ impl AuthHttp {
         endpoint: &str,
         body: &serde_json::Value,
     ) -> Result<T, AuthFailure> {
-        let response = self
+        let request = self
             .client
             .post(endpoint)
             .header(http::header::ACCEPT, "application/json")
             .timeout(REQUEST_TIMEOUT)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| {
-                AuthFailure::new(AuthStep::Registration, network_cause("registration", &e))
-            })?;
+            .json(body);
+        let response = send_once_more_if_cut(request).await.map_err(|e| {
+            AuthFailure::new(AuthStep::Registration, network_cause("registration", &e))
+        })?;
         let status = response.status();
         let body = read_bounded(response)
             .await
@@ -147,8 +145,7 @@ impl AuthHttp {
             let password = form_encode_part(secret);
             request = request.basic_auth(user, Some(password));
         }
-        let response = request
-            .send()
+        let response = send_once_more_if_cut(request)
             .await
             .map_err(|e| AuthFailure::new(AuthStep::Token, network_cause("token", &e)))?;
         let status = response.status();
@@ -180,6 +177,24 @@ impl AuthHttp {
                 format!("the token endpoint issued a token of type {other:?}, not Bearer"),
             )),
         }
+    }
+}
+
+/// Sends `request`; when it failed without an answer and not by timing out (typically a
+/// kept-alive connection the server had just closed), sends it once more. An answered
+/// request is never sent again.
+async fn send_once_more_if_cut(
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let again = request.try_clone();
+    match request.send().await {
+        Err(e) if !e.is_timeout() && again.is_some() => {
+            tracing::debug!(
+                "an authorization server request failed without an answer; sending it once more"
+            );
+            again.expect("checked").send().await
+        }
+        other => other,
     }
 }
 
