@@ -1,10 +1,12 @@
 //! Shutdown's one piece of shared state: whether the gateway is draining, and how many
-//! calls are in flight.
+//! requests are in flight.
 //!
-//! Every tool call, resource read and prompt get (MCP or REST) holds a [`CallGuard`] for
-//! its length. Once [`Drain::start`] has run, new ones are refused (`closed`) while those in
-//! flight finish; the server waits for [`Drain::idle`] (or the drain deadline) before it
-//! closes the downstream sessions and the hub.
+//! Every POST (an MCP message, a REST call) holds a [`RequestGuard`] from its arrival until
+//! its response body has been sent to the end (`server.rs` wraps the body): for an MCP
+//! call answered over SSE that is after the result went out, not merely computed. Once
+//! [`Drain::start`] has run, handlers refuse new calls (`closed`) while those in flight
+//! finish; the server waits for [`Drain::idle`] (or the drain deadline) before it closes
+//! the downstream sessions and the hub.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,9 +25,9 @@ struct Inner {
     calls: watch::Sender<usize>,
 }
 
-/// One call in flight: counted from [`Drain::enter`] until dropped.
+/// One request in flight: counted from [`Drain::track`] until dropped.
 #[derive(Debug)]
-pub struct CallGuard {
+pub struct RequestGuard {
     inner: Arc<Inner>,
 }
 
@@ -41,25 +43,15 @@ impl Default for Drain {
 }
 
 impl Drain {
-    /// Counts one more call in flight, or `None` once draining has started.
-    pub fn enter(&self) -> Option<CallGuard> {
-        if self.is_draining() {
-            return None;
-        }
+    /// Counts one more request in flight until the guard drops.
+    pub fn track(&self) -> RequestGuard {
         self.inner.calls.send_modify(|n| *n += 1);
-        // A drain that started meanwhile may have seen zero: give the slot back.
-        if self.is_draining() {
-            drop(CallGuard {
-                inner: self.inner.clone(),
-            });
-            return None;
-        }
-        Some(CallGuard {
+        RequestGuard {
             inner: self.inner.clone(),
-        })
+        }
     }
 
-    /// From now on new calls are refused.
+    /// From now on handlers refuse new calls.
     pub fn start(&self) {
         self.inner.draining.store(true, Ordering::SeqCst);
     }
@@ -68,12 +60,12 @@ impl Drain {
         self.inner.draining.load(Ordering::SeqCst)
     }
 
-    /// Calls in flight now.
+    /// Requests in flight now.
     pub fn in_flight(&self) -> usize {
         *self.inner.calls.borrow()
     }
 
-    /// Resolves when no call is in flight.
+    /// Resolves when no request is in flight.
     pub async fn idle(&self) {
         let mut calls = self.inner.calls.subscribe();
         // The sender lives in `self`, so this cannot fail.
@@ -81,7 +73,15 @@ impl Drain {
     }
 }
 
-impl Drop for CallGuard {
+/// The error a call gets while the gateway drains (class `closed`).
+pub fn shutting_down() -> switchboard::Error {
+    switchboard::Error::Closed {
+        server: "gateway".to_string(),
+        reason: Some("the gateway is shutting down".to_string()),
+    }
+}
+
+impl Drop for RequestGuard {
     fn drop(&mut self) {
         self.inner.calls.send_modify(|n| *n -= 1);
     }
@@ -92,11 +92,11 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn draining_refuses_new_calls_and_waits_for_running_ones() {
+    async fn idle_waits_for_the_requests_in_flight() {
         let drain = Drain::default();
-        let running = drain.enter().expect("accepted before draining");
+        let running = drain.track();
         drain.start();
-        assert!(drain.enter().is_none());
+        assert!(drain.is_draining());
         assert_eq!(drain.in_flight(), 1);
         let idle = tokio::spawn({
             let drain = drain.clone();

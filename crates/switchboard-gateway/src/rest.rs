@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard::{Error, ExportFormat, JsonObject, Overall};
+use switchboard::{ExportFormat, JsonObject, Overall};
 
 use crate::errors::RestError;
 use crate::state::GatewayState;
@@ -72,13 +72,9 @@ async fn call_tool(
         Ok(arguments) => arguments,
         Err(problem) => return bad_request(problem),
     };
-    let Some(_guard) = state.drain.enter() else {
-        return RestError(Error::Closed {
-            server: "gateway".to_string(),
-            reason: Some("the gateway is shutting down".to_string()),
-        })
-        .into_response();
-    };
+    if state.drain.is_draining() {
+        return RestError(crate::drain::shutting_down()).into_response();
+    }
     let session = state.identity.shared_session(&headers);
     match state
         .hub

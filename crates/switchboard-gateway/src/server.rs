@@ -2,7 +2,8 @@
 //!
 //! Shutdown ([`Gateway::serve`]'s `shutdown` future resolving, e.g. on SIGTERM/ctrl-c):
 //! 1. stop accepting connections, refuse new calls (`closed`), `/readyz` says 503;
-//! 2. wait for the calls in flight to finish, at most `drain_timeout`;
+//! 2. wait for the requests in flight to finish (their answers sent), at most
+//!    `drain_timeout`;
 //! 3. end every downstream MCP session (their streams close, so the server can stop);
 //! 4. close the hub: every upstream connection, stdio process groups included.
 
@@ -12,7 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::serve::ListenerExt;
+use futures::StreamExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
@@ -59,6 +66,10 @@ impl Gateway {
         Router::new()
             .nest_service("/mcp", mcp)
             .merge(crate::rest::router(self.state.clone()))
+            .layer(middleware::from_fn_with_state(
+                self.state.drain.clone(),
+                track_posts,
+            ))
     }
 
     /// Serves on `listener` until `shutdown` resolves, then shuts down in order (see the
@@ -127,6 +138,21 @@ impl Gateway {
         tracing::info!("gateway stopped");
         result
     }
+}
+
+/// Counts a POST as in flight until its response body has been sent to the end (or the
+/// client went away): a call's result computed but not yet written still holds the drain.
+async fn track_posts(State(drain): State<Drain>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let guard = drain.track();
+    let (parts, body) = next.run(request).await.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _held = &guard;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
 }
 
 /// Binds `addr` (what `[gateway] listen` or `--listen` says).

@@ -30,7 +30,6 @@ use switchboard::{Error, Hub, HubEvent, Session};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::drain::CallGuard;
 use crate::errors::{McpFailure, McpRequest, to_mcp};
 use crate::state::GatewayState;
 
@@ -66,12 +65,13 @@ impl DownstreamSession {
         self.state.identity.shared_session(&parts.headers)
     }
 
-    /// Counts the request as in flight, or refuses it while the gateway drains.
-    fn enter(&self) -> Result<CallGuard, Error> {
-        self.state.drain.enter().ok_or_else(|| Error::Closed {
-            server: "gateway".to_string(),
-            reason: Some("the gateway is shutting down".to_string()),
-        })
+    /// Refuses a new call while the gateway drains (calls in flight are counted by their
+    /// HTTP request, see [`crate::drain`]).
+    fn enter(&self) -> Result<(), Error> {
+        match self.state.drain.is_draining() {
+            true => Err(crate::drain::shutting_down()),
+            false => Ok(()),
+        }
     }
 }
 
@@ -143,7 +143,7 @@ impl ServerHandler for DownstreamSession {
     ) -> Result<CallToolResponse, ErrorData> {
         let session = self.session(&context);
         let result = match self.enter() {
-            Ok(_guard) => {
+            Ok(()) => {
                 let call =
                     self.hub()
                         .call_in(session.as_ref(), &request.name, request.arguments, None);
@@ -198,7 +198,7 @@ impl ServerHandler for DownstreamSession {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let session = self.session(&context);
         let result = match self.enter() {
-            Ok(_guard) => {
+            Ok(()) => {
                 self.hub()
                     .read_resource_in(session.as_ref(), &request.uri, None)
                     .await
@@ -231,7 +231,7 @@ impl ServerHandler for DownstreamSession {
         let session = self.session(&context);
         let arguments = request.arguments;
         let result = match self.enter() {
-            Ok(_guard) => {
+            Ok(()) => {
                 self.hub()
                     .get_prompt_in(session.as_ref(), &request.name, arguments, None)
                     .await
