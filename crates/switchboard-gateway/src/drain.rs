@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// Cheap to clone; every clone is the same state.
 #[derive(Clone, Debug)]
@@ -22,6 +23,8 @@ pub struct Drain {
 #[derive(Debug)]
 struct Inner {
     draining: AtomicBool,
+    /// Cancelled when draining starts: long-lived streams (`subscriptions/listen`) end.
+    started: CancellationToken,
     calls: watch::Sender<usize>,
 }
 
@@ -36,6 +39,7 @@ impl Default for Drain {
         Drain {
             inner: Arc::new(Inner {
                 draining: AtomicBool::new(false),
+                started: CancellationToken::new(),
                 calls: watch::channel(0).0,
             }),
         }
@@ -54,6 +58,12 @@ impl Drain {
     /// From now on handlers refuse new calls.
     pub fn start(&self) {
         self.inner.draining.store(true, Ordering::SeqCst);
+        self.inner.started.cancel();
+    }
+
+    /// Resolves once draining has started.
+    pub async fn started(&self) {
+        self.inner.started.cancelled().await;
     }
 
     pub fn is_draining(&self) -> bool {

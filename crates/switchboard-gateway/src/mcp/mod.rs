@@ -10,7 +10,8 @@
 //!
 //! A session's handler follows the hub's events and tells its client
 //! `notifications/tools/list_changed` (and the resources and prompts ones) when the
-//! catalogue changes. When the session ends the handler is dropped, which stops that and
+//! catalogue changes; a 2026-07-28 client hears the same on its `subscriptions/listen`
+//! stream. When the session ends the handler is dropped, which stops that and
 //! ends the session's own upstream connections ([`Hub::end_session`]).
 
 mod convert;
@@ -23,8 +24,9 @@ use rmcp::model::{
     Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SubscriptionFilter,
 };
-use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use switchboard::{Error, Hub, HubEvent, Session};
 use tokio::sync::broadcast;
@@ -124,6 +126,56 @@ impl ServerHandler for DownstreamSession {
         let events = self.hub().subscribe();
         let ended = self.ended.clone();
         tokio::spawn(forward_changes(events, context.peer, ended));
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let mut accepted = SubscriptionFilter::default();
+        accepted.tools_list_changed = requested.tools_list_changed;
+        accepted.resources_list_changed = requested.resources_list_changed;
+        accepted.prompts_list_changed = requested.prompts_list_changed;
+        Some(accepted)
+    }
+
+    /// `subscriptions/listen` (2026-07-28 clients hear of changes only here): the hub's
+    /// changes of the kinds the stream accepted, until the client cancels it or the
+    /// gateway drains (the stream then ends gracefully).
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut events = self.hub().subscribe();
+        let sink = subscription.sink();
+        let accepted = sink.accepted().clone();
+        loop {
+            let event = tokio::select! {
+                event = events.recv() => event,
+                () = subscription.cancelled() => return Ok(()),
+                () = self.state.drain.started() => return Ok(()),
+            };
+            let sent = match event {
+                Ok(HubEvent::CatalogChanged { .. })
+                | Err(broadcast::error::RecvError::Lagged(_))
+                    if accepted.tools_list_changed == Some(true) =>
+                {
+                    sink.notify_tool_list_changed().await
+                }
+                Ok(HubEvent::ResourcesChanged { .. })
+                    if accepted.resources_list_changed == Some(true) =>
+                {
+                    sink.notify_resource_list_changed().await
+                }
+                Ok(HubEvent::PromptsChanged { .. })
+                    if accepted.prompts_list_changed == Some(true) =>
+                {
+                    sink.notify_prompt_list_changed().await
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => Ok(()),
+            };
+            if sent.is_err() {
+                return Ok(());
+            }
+        }
     }
 
     async fn list_tools(

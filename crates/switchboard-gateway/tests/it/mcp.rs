@@ -259,3 +259,33 @@ async fn stateless_2026_requests_run_in_their_headers_session() {
     assert_ne!(seen[0], seen[1]);
     gateway.stop().await;
 }
+
+/// A 2026-07-28 client has no session to be told on: it hears of changes on its
+/// `subscriptions/listen` stream (the engine opens one when it follows changes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_client_hears_of_a_tool_added_upstream_on_its_listen_stream() {
+    let (kit, private) = (testkit().await, testkit().await);
+    let gateway = TestGateway::start(&config(&kit, &private, false)).await;
+    let client = format!(
+        "[servers.gw]\nurl = {}\nprotocol_version = \"2026-07-28\"\n",
+        toml_string(&gateway.url("/mcp"))
+    );
+    let config = Config::from_toml_str(&client, None).unwrap();
+    let hub = Hub::builder()
+        .config(&config)
+        .start()
+        .await
+        .expect("client hub");
+    assert!(hub.catalog().get("gw__kit__added_1").is_none());
+    let outcome = hub
+        .call("gw__kit__notify_list_changed", None, None)
+        .await
+        .unwrap();
+    assert!(!outcome.is_error, "{}", outcome.text());
+    eventually("the client's catalogue has the added tool", || {
+        hub.catalog().get("gw__kit__added_1").is_some()
+    })
+    .await;
+    hub.close().await;
+    gateway.stop().await;
+}
