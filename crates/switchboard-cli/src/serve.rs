@@ -26,7 +26,7 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
         Ok(_) => unreachable!("a --config source is a config"),
         Err(code) => return code,
     };
-    let mut settings = GatewaySettings::from(&config.gateway);
+    let mut settings = GatewaySettings::from(&*config.gateway);
     if let Some(listen) = listen {
         settings.listen = listen;
     }

@@ -16,7 +16,7 @@
 //! # async fn run(hub: switchboard::Hub, config: &switchboard::Config) -> Result<(), switchboard_gateway::GatewayError> {
 //! use switchboard_gateway::{Gateway, GatewaySettings, bind, shutdown_signal};
 //!
-//! let settings = GatewaySettings::from(&config.gateway);
+//! let settings = GatewaySettings::from(&*config.gateway);
 //! let listener = bind(settings.listen).await?;
 //! Gateway::new(hub, settings).serve(listener, shutdown_signal()).await
 //! # }

@@ -65,8 +65,9 @@ pub struct Config {
     /// The `[discovery]` table: a registry that lists more servers, if any. (Boxed: it is
     /// large and rare, and `Config` is moved around by value.)
     pub discovery: Option<Box<DiscoveryConfig>>,
-    /// The `[gateway]` table: read by `switchboard serve` only.
-    pub gateway: GatewayConfig,
+    /// The `[gateway]` table: read by `switchboard serve` only. (Boxed like `discovery`:
+    /// only the gateway reads it, and `Config` is moved around by value.)
+    pub gateway: Box<GatewayConfig>,
     /// The file this was read from, if any.
     pub source: Option<PathBuf>,
     /// What did not stop the file from loading but should be seen before anything connects:

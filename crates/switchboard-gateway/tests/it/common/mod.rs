@@ -68,7 +68,7 @@ impl TestGateway {
             .start()
             .await
             .expect("hub starts");
-        let mut settings = GatewaySettings::from(&config.gateway);
+        let mut settings = GatewaySettings::from(&*config.gateway);
         settings.listen = "127.0.0.1:0".parse().unwrap();
         let listener = switchboard_gateway::bind(settings.listen)
             .await

@@ -45,7 +45,10 @@ pub(super) fn toml_config(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, Confi
             Some(d) => Some(Box::new(discovery::validate_discovery(ctx, d)?)),
             None => None,
         },
-        gateway: gateway::validate_gateway(ctx, raw.gateway.unwrap_or_default())?,
+        gateway: Box::new(gateway::validate_gateway(
+            ctx,
+            raw.gateway.unwrap_or_default(),
+        )?),
         source: None,
         warnings: Vec::new(),
     })
