@@ -88,12 +88,17 @@ pub struct Args {
         default_value = "classic"
     )]
     pub lifecycle: Lifecycle,
-    /// Put this `ttlMs` (and `cacheScope: "public"`) on every `tools/list` page (e.g. 2s).
+    /// Put this `ttlMs` on every tool (with `cacheScope: "public"`), resource and prompt
+    /// list page (e.g. 2s).
     #[arg(long, env = "SWITCHBOARD_TESTKIT_LIST_TTL", value_parser = humantime::parse_duration)]
     pub list_ttl: Option<Duration>,
     /// stdio: drop `server/discover` requests unanswered (instead of "method not found").
     #[arg(long, env = "SWITCHBOARD_TESTKIT_IGNORE_DISCOVER")]
     pub ignore_discover: bool,
+    /// Tool lists are `cacheScope: "private"` and hold `mine_<user>` for the caller
+    /// named by the `X-User` header.
+    #[arg(long, env = "SWITCHBOARD_TESTKIT_PRIVATE_LISTS")]
+    pub private_lists: bool,
 }
 
 /// Modes other than serving the test server.
@@ -159,6 +164,7 @@ impl Args {
             lifecycle: self.lifecycle,
             list_ttl: self.list_ttl,
             ignore_discover: self.ignore_discover,
+            private_lists: self.private_lists,
         }
     }
 }

@@ -60,12 +60,16 @@ pub struct Knobs {
     pub hide_offers: bool,
     /// Which MCP lifecycles it speaks.
     pub lifecycle: Lifecycle,
-    /// `ttlMs` on every `tools/list` page (with `cacheScope: "public"`), for clients
-    /// that follow no listen stream.
+    /// `ttlMs` on every `tools/list` page (with `cacheScope: "public"`), and on the
+    /// resources and prompts lists, for clients that follow no listen stream.
     pub list_ttl: Option<Duration>,
     /// stdio: `server/discover` never reaches the server and is never answered (as some
     /// servers drop requests they do not know).
     pub ignore_discover: bool,
+    /// Tool lists say `cacheScope: "private"` and, over HTTP, hold one more tool for the
+    /// caller named by the `X-User` request header: `mine_<user>`, which answers that name
+    /// when called with the same header.
+    pub private_lists: bool,
 }
 
 /// The MCP lifecycles a test server speaks.

@@ -27,9 +27,9 @@ use rmcp::{
         DiscoverRequestMethod, DiscoverResult, GetPromptRequestParams, GetPromptResponse,
         Implementation, InitializeRequestParams, InitializeResult, InitializeResultMethod,
         JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-        ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
-        ReadResourceResponse, Resource, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
-        ToolAnnotations,
+        ListToolsResult, PaginatedRequestParams, Prompt, ProtocolVersion,
+        ReadResourceRequestParams, ReadResourceResponse, Resource, ServerCapabilities,
+        ServerConfig, SubscriptionFilter, Tool, ToolAnnotations,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
     transport::streamable_http_server::session::{SessionManager, local::LocalSessionManager},
@@ -56,6 +56,8 @@ struct Shared {
     base_tools: Vec<Tool>,
     added_tools: Mutex<Vec<Tool>>,
     executions: Mutex<BTreeMap<String, u64>>,
+    /// List requests answered, by method (`resources/list`, `prompts/list`, ...).
+    listings: Mutex<BTreeMap<String, u64>>,
     cancelled: Mutex<BTreeMap<String, u64>>,
     grandchildren: Mutex<Vec<std::process::Child>>,
     /// Stateful Streamable HTTP only: the sessions, so `expire_session` can end one.
@@ -92,6 +94,7 @@ impl TestServer {
                 base_tools,
                 added_tools: Mutex::new(Vec::new()),
                 executions: Mutex::new(BTreeMap::new()),
+                listings: Mutex::new(BTreeMap::new()),
                 cancelled: Mutex::new(BTreeMap::new()),
                 grandchildren: Mutex::new(Vec::new()),
                 http_sessions: OnceLock::new(),
@@ -137,12 +140,20 @@ impl TestServer {
         tools
     }
 
-    /// `{"executions": {tool: n}, "cancelled": {tool: n}}` across all sessions.
+    /// `{"executions": {tool: n}, "cancelled": {tool: n}, "listings": {method: n}}` across
+    /// all sessions (`listings`: resource, template and prompt lists asked for).
     pub fn counts(&self) -> Value {
         json!({
             "executions": *lock(&self.shared.executions),
+            "listings": *lock(&self.shared.listings),
             "cancelled": *lock(&self.shared.cancelled),
         })
+    }
+
+    fn count_listing(&self, method: &str) {
+        *lock(&self.shared.listings)
+            .entry(method.to_owned())
+            .or_default() += 1;
     }
 
     /// Adds a tool `added_<n>` (echoes `message`) and returns its name.
@@ -176,6 +187,26 @@ impl TestServer {
         let end = (start + page_size).min(items.len());
         let next = (end < items.len()).then(|| end.to_string());
         Ok((items[start.min(end)..end].to_vec(), next))
+    }
+
+    /// With `private_lists`, the caller named by the request's `X-User` header.
+    fn private_user<'c>(&self, context: &'c RequestContext<RoleServer>) -> Option<&'c str> {
+        if !self.knobs().private_lists {
+            return None;
+        }
+        http_parts(context)?.headers.get("x-user")?.to_str().ok()
+    }
+
+    /// With `private_lists`, the tool only the caller named by the request's `X-User`
+    /// header has: `mine_<user>` (its resource list has `testkit://mine/<user>`, its
+    /// prompts `mine_<user>`).
+    fn private_tool(&self, context: &RequestContext<RoleServer>) -> Option<Tool> {
+        let name = format!("mine_{}", self.private_user(context)?);
+        Some(Tool::new(
+            name,
+            "Answers the name of the user whose list holds it.",
+            empty_schema(),
+        ))
     }
 
     fn find_tool(&self, name: &str) -> Option<Tool> {
@@ -241,9 +272,9 @@ impl TestServer {
                 ContentBlock::text("second"),
                 ContentBlock::image(TINY_PNG_BASE64, "image/png"),
                 ContentBlock::audio(TINY_WAV_BASE64, "audio/wav"),
+                // A link to a resource the server has, so a client can follow it.
                 ContentBlock::resource_link(
-                    Resource::new("file:///switchboard-testkit/linked.txt", "linked.txt")
-                        .with_mime_type("text/plain"),
+                    Resource::new(crate::offers::HELLO_URI, "hello").with_mime_type("text/plain"),
                 ),
                 ContentBlock::embedded_text(
                     "file:///switchboard-testkit/embedded.txt",
@@ -479,27 +510,43 @@ impl ServerHandler for TestServer {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let (tools, next_cursor) = self.page(self.tools(), request)?;
+        let mut tools = self.tools();
+        tools.extend(self.private_tool(&context));
+        let (tools, next_cursor) = self.page(tools, request)?;
         let mut page = ListToolsResult::with_all_items(tools);
         page.next_cursor = next_cursor;
-        Ok(match self.knobs().list_ttl {
-            Some(ttl) => page
+        if let Some(ttl) = self.knobs().list_ttl {
+            page = page
                 .with_ttl_ms(ttl.as_millis() as u64)
-                .with_cache_scope(CacheScope::Public),
-            None => page,
-        })
+                .with_cache_scope(CacheScope::Public);
+        }
+        if self.knobs().private_lists {
+            page = page.with_cache_scope(CacheScope::Private);
+        }
+        Ok(page)
     }
 
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let (resources, next_cursor) = self.page(self.shared.offers.resources(), request)?;
+        self.count_listing("resources/list");
+        let mut resources = self.shared.offers.resources();
+        if let Some(user) = self.private_user(&context) {
+            resources.push(Resource::new(format!("testkit://mine/{user}"), "mine"));
+        }
+        let (resources, next_cursor) = self.page(resources, request)?;
         let mut page = ListResourcesResult::with_all_items(resources);
         page.next_cursor = next_cursor;
+        if let Some(ttl) = self.knobs().list_ttl {
+            page = page.with_ttl_ms(ttl.as_millis() as u64);
+        }
+        if self.knobs().private_lists {
+            page = page.with_cache_scope(CacheScope::Private);
+        }
         Ok(page)
     }
 
@@ -508,6 +555,7 @@ impl ServerHandler for TestServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
+        self.count_listing("resources/templates/list");
         Ok(ListResourceTemplatesResult::with_all_items(
             self.shared.offers.templates(),
         ))
@@ -524,11 +572,21 @@ impl ServerHandler for TestServer {
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        Ok(ListPromptsResult::with_all_items(
-            self.shared.offers.prompts(),
-        ))
+        self.count_listing("prompts/list");
+        let mut prompts = self.shared.offers.prompts();
+        if let Some(user) = self.private_user(&context) {
+            prompts.push(Prompt::new(format!("mine_{user}"), None::<String>, None));
+        }
+        let mut page = ListPromptsResult::with_all_items(prompts);
+        if let Some(ttl) = self.knobs().list_ttl {
+            page = page.with_ttl_ms(ttl.as_millis() as u64);
+        }
+        if self.knobs().private_lists {
+            page = page.with_cache_scope(CacheScope::Private);
+        }
+        Ok(page)
     }
 
     async fn get_prompt(
@@ -549,6 +607,10 @@ impl ServerHandler for TestServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.to_string();
+        if let Some(mine) = self.private_tool(&context).filter(|t| t.name == name) {
+            let user = mine.name.trim_start_matches("mine_").to_owned();
+            return Ok(CallToolResponse::from(text(user)));
+        }
         if self.find_tool(&name).is_none() {
             return Err(McpError::invalid_params(
                 format!("unknown tool `{name}`"),

@@ -263,6 +263,13 @@ impl Hub {
         self.owner.hub.catalog()
     }
 
+    /// [`crate::Hub::catalog_in`]: the catalogue as `session` sees it (a `per_session`
+    /// server's private list is the session's own); may list tools, so it blocks.
+    pub fn catalog_in(&self, session: &Session) -> Result<Arc<Catalog>, Error> {
+        let catalog = self.owner.hub.catalog_in(Some(session));
+        self.owner.runtime.block_on(catalog)
+    }
+
     /// Where every server stands.
     pub fn health(&self) -> Health {
         self.owner.hub.health()

@@ -64,15 +64,19 @@ pub(crate) struct ServerTools {
     pub tools: Vec<Tool>,
     pub overrides: BTreeMap<String, ToolOverride>,
     pub filter: ToolFilter,
+    /// The server said the list belongs to the authorization context that listed it
+    /// (`cacheScope: "private"`): see `hub/private.rs`.
+    pub private: bool,
 }
 
 impl ServerTools {
-    pub(crate) fn new(config: &ServerConfig, tools: Vec<Tool>) -> Self {
+    pub(crate) fn new(config: &ServerConfig, tools: Vec<Tool>, private: bool) -> Self {
         ServerTools {
             server: config.name.clone(),
             tools,
             overrides: config.tool_overrides.clone(),
             filter: config.tool_filter.clone(),
+            private,
         }
     }
 }

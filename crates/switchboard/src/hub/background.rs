@@ -36,11 +36,14 @@ impl Inner {
             .upstream(Instant::now() + link.server().connect_timeout)
             .await
         {
-            Ok((upstream, _)) => upstream.list_tools().await,
+            Ok((upstream, _)) => upstream
+                .list_tools()
+                .await
+                .map(|tools| (tools, upstream.tools_cache_hints().private)),
             Err(error) => Err(error),
         };
-        let tools = match listed {
-            Ok(tools) => tools,
+        let (tools, private) = match listed {
+            Ok(listed) => listed,
             Err(error) => {
                 tracing::warn!(
                     server,
@@ -49,7 +52,7 @@ impl Inner {
                 return;
             }
         };
-        let listing = Arc::new(ServerTools::new(link.server(), tools));
+        let listing = Arc::new(ServerTools::new(link.server(), tools, private));
         // Only while the server is still the one listed (not removed or replaced).
         let current = |state: &State| {
             state
@@ -60,7 +63,7 @@ impl Inner {
         // An unchanged list (a reconnect, a `ttlMs` refresh) keeps the catalogue as it is.
         let edit = |listings: &mut Listings| {
             let old = listings.insert(server.to_string(), listing.clone());
-            old.is_none_or(|old| old.tools != listing.tools)
+            old.is_none_or(|old| old.tools != listing.tools || old.private != listing.private)
         };
         match self.swap_catalog(server, current, edit, |_| {}) {
             Swap::Done => tracing::info!(server, "tools changed; catalogue updated"),

@@ -38,8 +38,9 @@ impl Hub {
     }
 
     /// [`Hub::call`] on behalf of `session`: `per_session` servers use the session's own
-    /// connection (made with its variables); shared servers the shared one. What servers ask
-    /// the call is answered by the session's input handler, else the hub's.
+    /// connection (made with its variables); shared servers the shared one. The name is
+    /// resolved in the session's catalogue ([`Hub::catalog_in`]). What servers ask the call
+    /// is answered by the session's input handler, else the hub's.
     pub async fn call_in(
         &self,
         session: Option<&Session>,
@@ -62,7 +63,7 @@ impl Hub {
         options: CallOptions,
     ) -> Result<CallOutcome, Error> {
         let inner = self.inner();
-        let tool = inner.catalog().resolve(name)?;
+        let tool = inner.catalog_for(session).await?.resolve(name)?;
         let arguments = tool.check_arguments(arguments)?;
         // Counted as in flight until it returns: a removal drains it before closing.
         let clients = inner.enter(&tool.server)?;
@@ -92,10 +93,13 @@ impl Hub {
             layer.before(&info)?;
         }
         let started = Instant::now();
-        let result = clients
+        let mut result = clients
             .call(session, &tool.original, arguments, repeatable, &call)
             .await;
         let elapsed = started.elapsed();
+        if let Ok(outcome) = &mut result {
+            super::offers::expose_resource_uris(&tool.server, &mut outcome.content);
+        }
         for layer in inner.layers.iter().rev() {
             layer.after(&info, &result, elapsed);
         }

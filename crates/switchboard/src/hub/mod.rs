@@ -35,6 +35,7 @@ mod builder;
 mod calls;
 mod health;
 mod offers;
+mod private;
 mod registration;
 mod sources;
 mod state;
@@ -298,7 +299,8 @@ impl Hub {
         let mut listings = Listings::new();
         for (config, listed) in &mut registered {
             let tools = std::mem::take(&mut listed.tools);
-            let listing = Arc::new(ServerTools::new(config, tools));
+            let private = listed.upstream.tools_cache_hints().private;
+            let listing = Arc::new(ServerTools::new(config, tools, private));
             listings.insert(config.name.clone(), listing);
         }
         let catalog = match Catalog::build(&settings.catalog, listings.values().map(|l| &**l)) {

@@ -5,7 +5,9 @@
 //! Resources and prompts are listed the first time somebody asks ([`Hub::resources`],
 //! [`Hub::prompts`], ...), all servers at once, and kept per server in the state's
 //! [`Shelves`]: each list is an immutable `Arc` slice, replaced whole. Servers without the
-//! `resources` / `prompts` capability are not asked (they have none). A server whose
+//! `resources` / `prompts` capability are not asked (they have none). Whoever asks while a
+//! server's list is being listed waits for that listing: one request to the server however
+//! many ask at once (a gateway's clients all asking when they connect). A server whose
 //! listing fails is left out of that answer with its [`ErrorReport`], and asked again next
 //! time; the others are answered from what they listed.
 //!
@@ -26,8 +28,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 
-use futures::future::{BoxFuture, join_all};
-use rmcp::model::Prompt;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared, join_all};
+use rmcp::model::{Prompt, Resource, ResourceTemplate};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -43,7 +46,8 @@ use crate::deadline::Deadline;
 use crate::error::{Error, ErrorReport};
 use crate::sessions::{ServerClients, Session};
 use crate::upstream::interaction::CallContext;
-use crate::upstream::{PromptOutcome, ResourceRead, Upstream};
+use crate::upstream::listing::{ListKind, PromptList, ResourceList, TemplateList};
+use crate::upstream::{CacheHints, Content, PromptOutcome, ResourceRead, Upstream};
 
 /// What a listing across servers found: every item of the servers that answered, and why
 /// the others did not (one report per server, in name order). Serialises as
@@ -60,16 +64,61 @@ pub(super) struct Shelves {
     by_server: BTreeMap<String, Shelf>,
 }
 
-/// One server's lists (`None`: not listed since it joined or last changed).
+/// One kind of list of one server.
+pub(super) enum Slot<T> {
+    /// Not listed since the server joined or last changed.
+    Empty,
+    /// Being listed: whoever asks meanwhile waits for the same answer (one listing however
+    /// many ask at once).
+    Listing(Pending<T>),
+    Kept(Kept<T>),
+}
+
+/// A listing in flight, shared by everyone waiting for it.
+pub(super) type Pending<T> = Shared<BoxFuture<'static, Result<Kept<T>, ErrorReport>>>;
+
+/// One server's list as listed, and what it said about caching it.
+pub(super) struct Kept<T> {
+    items: Arc<[T]>,
+    /// `cacheScope: "private"`: a `per_session` server lists it for each session.
+    private: bool,
+    /// When its `ttlMs` runs out (only when no listen stream brings its changes).
+    fresh_until: Option<Instant>,
+}
+
+impl<T> Clone for Kept<T> {
+    fn clone(&self) -> Self {
+        Kept {
+            items: self.items.clone(),
+            private: self.private,
+            fresh_until: self.fresh_until,
+        }
+    }
+}
+
+impl<T> Kept<T> {
+    fn fresh(&self) -> bool {
+        self.fresh_until.is_none_or(|until| Instant::now() < until)
+    }
+}
+
+impl<T> Slot<T> {
+    /// Forgets the list; says whether it had been asked for.
+    fn clear(&mut self) -> bool {
+        !matches!(std::mem::replace(self, Slot::Empty), Slot::Empty)
+    }
+}
+
+/// One server's lists.
 pub(super) struct Shelf {
     /// Whose lists these are: a server replaced under the same name starts afresh.
     clients: Weak<ServerClients>,
     /// Bumped by every `resources/list_changed` (and `prompts/list_changed`).
     resource_changes: u64,
     prompt_changes: u64,
-    resources: Option<Arc<[ExposedResource]>>,
-    templates: Option<Arc<[ExposedResourceTemplate]>>,
-    prompts: Option<Arc<[Prompt]>>,
+    resources: Slot<ExposedResource>,
+    templates: Slot<ExposedResourceTemplate>,
+    prompts: Slot<Prompt>,
 }
 
 impl Shelves {
@@ -92,21 +141,25 @@ impl Shelf {
             clients: Arc::downgrade(clients),
             resource_changes: 0,
             prompt_changes: 0,
-            resources: None,
-            templates: None,
-            prompts: None,
+            resources: Slot::Empty,
+            templates: Slot::Empty,
+            prompts: Slot::Empty,
         }
     }
 }
 
-/// One kind of list: where it is kept and how it is listed.
+/// One kind of list: where it is kept, how it is listed and exposed.
 pub(super) trait Kind {
+    /// What the server lists.
+    type List: ListKind;
+    /// What the hub keeps of it.
     type Item: Send + Sync + 'static;
-    fn slot(shelf: &mut Shelf) -> &mut Option<Arc<[Self::Item]>>;
+    fn slot(shelf: &mut Shelf) -> &mut Slot<Self::Item>;
     /// The change counter this kind follows.
     fn changes(shelf: &Shelf) -> u64;
-    /// Lists it (nothing for a server without the capability: nothing is sent).
-    fn list(upstream: Arc<Upstream>) -> BoxFuture<'static, Result<Vec<Self::Item>, Error>>;
+    /// Whether the server offers it (nothing is asked of one that does not).
+    fn offered(upstream: &Upstream) -> bool;
+    fn expose(server: &str, listed: Vec<<Self::List as ListKind>::Item>) -> Vec<Self::Item>;
 }
 
 pub(super) struct Resources;
@@ -114,73 +167,98 @@ pub(super) struct Templates;
 pub(super) struct Prompts;
 
 impl Kind for Resources {
+    type List = ResourceList;
     type Item = ExposedResource;
-    fn slot(shelf: &mut Shelf) -> &mut Option<Arc<[ExposedResource]>> {
+    fn slot(shelf: &mut Shelf) -> &mut Slot<ExposedResource> {
         &mut shelf.resources
     }
     fn changes(shelf: &Shelf) -> u64 {
         shelf.resource_changes
     }
-    fn list(upstream: Arc<Upstream>) -> BoxFuture<'static, Result<Vec<ExposedResource>, Error>> {
-        Box::pin(async move {
-            if !upstream.offers_resources() {
-                return Ok(Vec::new());
-            }
-            let listed = upstream.list_resources().await?;
-            let server = upstream.server();
-            Ok(listed
-                .iter()
-                .map(|r| ExposedResource::new(server, r))
-                .collect())
-        })
+    fn offered(upstream: &Upstream) -> bool {
+        upstream.offers_resources()
+    }
+    fn expose(server: &str, listed: Vec<Resource>) -> Vec<ExposedResource> {
+        let exposed = listed.iter().map(|r| ExposedResource::new(server, r));
+        exposed.collect()
     }
 }
 
 impl Kind for Templates {
+    type List = TemplateList;
     type Item = ExposedResourceTemplate;
-    fn slot(shelf: &mut Shelf) -> &mut Option<Arc<[ExposedResourceTemplate]>> {
+    fn slot(shelf: &mut Shelf) -> &mut Slot<ExposedResourceTemplate> {
         &mut shelf.templates
     }
     fn changes(shelf: &Shelf) -> u64 {
         shelf.resource_changes
     }
-    fn list(
-        upstream: Arc<Upstream>,
-    ) -> BoxFuture<'static, Result<Vec<ExposedResourceTemplate>, Error>> {
-        Box::pin(async move {
-            if !upstream.offers_resources() {
-                return Ok(Vec::new());
-            }
-            let listed = upstream.list_resource_templates().await?;
-            let server = upstream.server();
-            let exposed = listed
-                .iter()
-                .map(|t| ExposedResourceTemplate::new(server, t));
-            Ok(exposed.collect())
-        })
+    fn offered(upstream: &Upstream) -> bool {
+        upstream.offers_resources()
+    }
+    fn expose(server: &str, listed: Vec<ResourceTemplate>) -> Vec<ExposedResourceTemplate> {
+        let exposed = listed
+            .iter()
+            .map(|t| ExposedResourceTemplate::new(server, t));
+        exposed.collect()
     }
 }
 
 impl Kind for Prompts {
+    type List = PromptList;
+    /// Exposed (named) across servers when answered, by `expose_prompts`.
     type Item = Prompt;
-    fn slot(shelf: &mut Shelf) -> &mut Option<Arc<[Prompt]>> {
+    fn slot(shelf: &mut Shelf) -> &mut Slot<Prompt> {
         &mut shelf.prompts
     }
     fn changes(shelf: &Shelf) -> u64 {
         shelf.prompt_changes
     }
-    fn list(upstream: Arc<Upstream>) -> BoxFuture<'static, Result<Vec<Prompt>, Error>> {
-        Box::pin(async move {
-            if !upstream.offers_prompts() {
-                return Ok(Vec::new());
-            }
-            upstream.list_prompts().await
-        })
+    fn offered(upstream: &Upstream) -> bool {
+        upstream.offers_prompts()
+    }
+    fn expose(_server: &str, listed: Vec<Prompt>) -> Vec<Prompt> {
+        listed
     }
 }
 
+/// Lists `clients`' server's list of kind `K` over its shared connection.
+fn list<K: Kind>(
+    server: &str,
+    clients: Weak<ServerClients>,
+) -> BoxFuture<'static, Result<Kept<K::Item>, ErrorReport>> {
+    let server = server.to_owned();
+    Box::pin(async move {
+        let listed = async {
+            let Some(clients) = clients.upgrade() else {
+                return Err(Error::Closed {
+                    server,
+                    reason: Some("the server was removed".to_owned()),
+                });
+            };
+            let link = clients.shared();
+            let deadline = Instant::now() + link.server().connect_timeout;
+            let (upstream, _) = link.upstream(deadline).await?;
+            if !K::offered(&upstream) {
+                return Ok((Vec::new(), CacheHints::default(), true));
+            }
+            let (items, hints) = upstream.list_all::<K::List>().await?;
+            Ok((K::expose(&server, items), hints, upstream.follows_changes()))
+        };
+        let (items, hints, following) = listed.await.map_err(|e| ErrorReport::now(&e))?;
+        Ok(Kept {
+            items: items.into(),
+            private: hints.private,
+            // A listen stream brings its changes; else it is as fresh as its `ttlMs` says.
+            fresh_until: (!following)
+                .then(|| hints.fresh_for().map(|ttl| Instant::now() + ttl))
+                .flatten(),
+        })
+    })
+}
+
 /// Lists of every server (or only `only`): what is kept, and what was not, listed now.
-type Shelved<T> = (Vec<(String, Arc<[T]>)>, Vec<ErrorReport>);
+type Shelved<T> = (Vec<(String, Kept<T>)>, Vec<ErrorReport>);
 
 impl Inner {
     /// Every registered server's list of kind `K` (only `only`'s, if given): kept ones as
@@ -188,7 +266,7 @@ impl Inner {
     /// meanwhile. In server-name order, with the failures.
     pub(super) async fn shelved<K: Kind>(&self, only: Option<&str>) -> Shelved<K::Item> {
         let mut have = Vec::new();
-        let mut missing = Vec::new();
+        let mut waiting = Vec::new();
         {
             let mut guard = self.state();
             let state: &mut State = &mut guard;
@@ -202,50 +280,100 @@ impl Inner {
                     continue;
                 }
                 let shelf = state.shelves.shelf(name, clients);
-                match K::slot(shelf) {
-                    Some(items) => have.push((name.clone(), items.clone())),
-                    None => missing.push((name.clone(), clients.clone(), K::changes(shelf))),
-                }
+                let seen = K::changes(shelf);
+                let slot = K::slot(shelf);
+                let pending = match slot {
+                    Slot::Kept(kept) if kept.fresh() => {
+                        have.push((name.clone(), kept.clone()));
+                        continue;
+                    }
+                    Slot::Listing(pending) => pending.clone(),
+                    Slot::Empty | Slot::Kept(_) => {
+                        // Lazy: nothing is sent until it is awaited, outside the lock.
+                        let pending = list::<K>(name, Arc::downgrade(clients)).shared();
+                        *slot = Slot::Listing(pending.clone());
+                        pending
+                    }
+                };
+                waiting.push((name.clone(), clients.clone(), seen, pending));
             }
         }
-        let listings = missing.into_iter().map(|(name, clients, seen)| async move {
-            let link = clients.shared();
-            let listed = match link
-                .upstream(Instant::now() + link.server().connect_timeout)
-                .await
-            {
-                Ok((upstream, _)) => K::list(upstream).await,
-                Err(error) => Err(error),
-            };
-            (name, clients, seen, listed)
-        });
+        let listings = waiting
+            .into_iter()
+            .map(|(name, clients, seen, pending)| async move {
+                let listed = pending.clone().await;
+                (name, clients, seen, pending, listed)
+            });
         let listed = join_all(listings).await;
         let mut failures = Vec::new();
         {
             let mut guard = self.state();
             let state: &mut State = &mut guard;
-            for (name, clients, seen, result) in listed {
-                let items: Arc<[K::Item]> = match result {
-                    Ok(items) => items.into(),
-                    Err(error) => {
-                        failures.push(ErrorReport::now(&error));
-                        continue;
-                    }
-                };
+            for (name, clients, seen, pending, result) in listed {
                 let current = state
                     .servers
                     .get(&name)
                     .is_some_and(|c| Arc::ptr_eq(c, &clients));
                 if current {
+                    // The one who finds its listing still in the slot settles it: kept if
+                    // nothing changed meanwhile, else (or on failure) asked again next time.
                     let shelf = state.shelves.shelf(&name, &clients);
-                    if K::changes(shelf) == seen {
-                        *K::slot(shelf) = Some(items.clone());
+                    let unchanged = K::changes(shelf) == seen;
+                    let slot = K::slot(shelf);
+                    if matches!(slot, Slot::Listing(p) if p.ptr_eq(&pending)) {
+                        *slot = match &result {
+                            Ok(kept) if unchanged => Slot::Kept(kept.clone()),
+                            _ => Slot::Empty,
+                        };
                     }
                 }
-                have.push((name, items));
+                match result {
+                    Ok(kept) => have.push((name, kept)),
+                    Err(report) => failures.push(report),
+                }
             }
         }
         have.sort_by(|a, b| a.0.cmp(&b.0));
+        failures.sort_by(|a, b| a.server.cmp(&b.server));
+        (have, failures)
+    }
+
+    /// [`Inner::shelved`] as `session` sees it: a `per_session` server whose list is private
+    /// (`cacheScope: "private"`) gives the session its own, listed on the session's route
+    /// each time (never kept: it is the session's); one that cannot is left out, with why.
+    pub(super) async fn shelved_in<K: Kind>(
+        &self,
+        session: Option<&Session>,
+        only: Option<&str>,
+    ) -> Shelved<K::Item> {
+        let (mut have, mut failures) = self.shelved::<K>(only).await;
+        let Some(session) = session else {
+            return (have, failures);
+        };
+        let private: Vec<(usize, Arc<ServerClients>)> = (have.iter().enumerate())
+            .filter(|(_, (_, kept))| kept.private)
+            .filter_map(|(i, (name, _))| {
+                let clients = self.clients(name)?;
+                clients.pool().is_some().then_some((i, clients))
+            })
+            .collect();
+        let own = private
+            .iter()
+            .map(|(_, clients)| clients.list::<K::List>(session));
+        let mut left_out = Vec::new();
+        for ((i, _), listed) in private.iter().zip(join_all(own).await) {
+            let (name, kept) = &mut have[*i];
+            match listed {
+                Ok((items, _)) => kept.items = K::expose(name, items).into(),
+                Err(error) => {
+                    failures.push(ErrorReport::now(&error));
+                    left_out.push(*i);
+                }
+            }
+        }
+        for i in left_out.into_iter().rev() {
+            have.remove(i);
+        }
         failures.sort_by(|a, b| a.server.cmp(&b.server));
         (have, failures)
     }
@@ -272,11 +400,11 @@ impl Inner {
             let shelf = state.shelves.shelf(server, clients);
             if resources {
                 shelf.resource_changes += 1;
-                let listed = shelf.resources.take().is_some();
-                shelf.templates.take().is_some() || listed
+                let listed = shelf.resources.clear();
+                shelf.templates.clear() || listed
             } else {
                 shelf.prompt_changes += 1;
-                shelf.prompts.take().is_some()
+                shelf.prompts.clear()
             }
         };
         let link = clients.shared();
@@ -323,25 +451,53 @@ impl Inner {
 impl Hub {
     /// Every resource of every server that offers them, under its exposed URI
     /// (`SERVER+URI`), with the servers whose listing failed. Listed the first time it is
-    /// asked, then kept until the server says they changed.
+    /// asked, then kept until the server says they changed (or, with no listen stream to
+    /// say so, until its `ttlMs` runs out).
     pub async fn resources(&self) -> Listing<ExposedResource> {
-        let (lists, failures) = self.inner().shelved::<Resources>(None).await;
-        let items = lists.iter().flat_map(|(_, l)| l.iter().cloned()).collect();
-        Listing { items, failures }
+        self.resources_in(None).await
+    }
+
+    /// [`Hub::resources`] as `session` sees them: a `per_session` server whose list is
+    /// private (`cacheScope: "private"`) shows the session its own.
+    pub async fn resources_in(&self, session: Option<&Session>) -> Listing<ExposedResource> {
+        let (lists, failures) = self.inner().shelved_in::<Resources>(session, None).await;
+        let items = lists.iter().flat_map(|(_, l)| l.items.iter().cloned());
+        Listing {
+            items: items.collect(),
+            failures,
+        }
     }
 
     /// Every resource template (`SERVER+TEMPLATE`), like [`Hub::resources`].
     pub async fn resource_templates(&self) -> Listing<ExposedResourceTemplate> {
-        let (lists, failures) = self.inner().shelved::<Templates>(None).await;
-        let items = lists.iter().flat_map(|(_, l)| l.iter().cloned()).collect();
-        Listing { items, failures }
+        self.resource_templates_in(None).await
+    }
+
+    /// [`Hub::resource_templates`] as `session` sees them, like [`Hub::resources_in`].
+    pub async fn resource_templates_in(
+        &self,
+        session: Option<&Session>,
+    ) -> Listing<ExposedResourceTemplate> {
+        let (lists, failures) = self.inner().shelved_in::<Templates>(session, None).await;
+        let items = lists.iter().flat_map(|(_, l)| l.items.iter().cloned());
+        Listing {
+            items: items.collect(),
+            failures,
+        }
     }
 
     /// Every prompt of every server that offers them, under its exposed name
     /// (`SERVER__PROMPT`), like [`Hub::resources`].
     pub async fn prompts(&self) -> Listing<ExposedPrompt> {
-        let (lists, failures) = self.inner().shelved::<Prompts>(None).await;
-        let servers = lists.iter().map(|(server, l)| (server.as_str(), &l[..]));
+        self.prompts_in(None).await
+    }
+
+    /// [`Hub::prompts`] as `session` sees them, like [`Hub::resources_in`].
+    pub async fn prompts_in(&self, session: Option<&Session>) -> Listing<ExposedPrompt> {
+        let (lists, failures) = self.inner().shelved_in::<Prompts>(session, None).await;
+        let servers = lists
+            .iter()
+            .map(|(server, l)| (server.as_str(), &l.items[..]));
         let items = expose_prompts(&self.inner().settings.catalog, servers);
         Listing { items, failures }
     }
@@ -399,7 +555,7 @@ impl Hub {
         arguments: Option<JsonObject>,
         deadline: Option<Deadline>,
     ) -> Result<PromptOutcome, Error> {
-        let prompts = self.prompts().await;
+        let prompts = self.prompts_in(session).await;
         let Some(prompt) = prompts.items.iter().find(|p| p.name == name) else {
             let names: Vec<&str> = prompts.items.iter().map(|p| p.name.as_str()).collect();
             // It may be a prompt of a server that could not list them: say so.
@@ -431,9 +587,24 @@ impl Hub {
             });
             strings.collect()
         });
-        clients
+        let mut outcome = clients
             .get_prompt(session, &prompt.original, arguments, &call)
-            .await
+            .await?;
+        let blocks = outcome.messages.iter_mut().map(|m| &mut m.content);
+        expose_resource_uris(&prompt.server, blocks);
+        Ok(outcome)
+    }
+}
+
+/// Gives the resource links and embedded resources among `blocks` (of a tool result or a
+/// prompt from `server`) their exposed URIs (`SERVER+URI`), so what a result points to can
+/// be read through the hub as it is.
+pub(super) fn expose_resource_uris<'a>(
+    server: &str,
+    blocks: impl IntoIterator<Item = &'a mut Content>,
+) {
+    for uri in blocks.into_iter().filter_map(Content::resource_uri_mut) {
+        *uri = expose_uri(server, uri);
     }
 }
 

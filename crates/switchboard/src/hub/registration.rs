@@ -118,7 +118,8 @@ impl Inner {
             seen,
         } = listed;
         let name = config.name.clone();
-        let listing = Arc::new(ServerTools::new(&config, tools));
+        let private = upstream.tools_cache_hints().private;
+        let listing = Arc::new(ServerTools::new(&config, tools, private));
         let clients = Arc::new(ServerClients::new(
             config.clone(),
             self.dial.clone(),

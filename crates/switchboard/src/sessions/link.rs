@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
-use rmcp::model::JsonObject;
+use rmcp::model::{JsonObject, Tool};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -43,7 +43,10 @@ use crate::config::ServerConfig;
 use crate::error::{Delivery, Error, ErrorReport, Phase};
 use crate::sync::lock;
 use crate::upstream::interaction::CallContext;
-use crate::upstream::{CallOutcome, PromptOutcome, ResourceRead, Upstream, UpstreamEvent};
+use crate::upstream::listing::{ListKind, ToolList};
+use crate::upstream::{
+    CacheHints, CallOutcome, PromptOutcome, ResourceRead, Upstream, UpstreamEvent,
+};
 
 /// Opens a new upstream connection to a server, with a session's variables when it has
 /// some. The hub makes one from a [`crate::Connector`] and the config's variables.
@@ -68,6 +71,13 @@ pub enum LinkState {
         until: Instant,
     },
     Closed,
+}
+
+/// Where a connection stood when a list of tools was taken: which connection, and how many
+/// tool changes it had heard of.
+pub struct ToolsSeen {
+    upstream: std::sync::Weak<Upstream>,
+    changes: u64,
 }
 
 /// A link's state with its last error and last success, for health views.
@@ -267,6 +277,44 @@ impl Link {
             async move { upstream.get_prompt_with(name, arguments, call).await }
         };
         self.request(name, true, call, send).await
+    }
+
+    /// Lists the server's tools for `call` (a session's own list: see `hub/private.rs`),
+    /// with what the list says of caching it and where the connection stood before the
+    /// listing (see [`Link::unchanged_since`]). Read-only, like [`Link::read_resource`].
+    pub async fn list_tools(
+        &self,
+        call: &Arc<CallContext>,
+    ) -> Result<(Vec<Tool>, CacheHints, ToolsSeen), Error> {
+        let send = |upstream: Arc<Upstream>, _| async move {
+            let seen = ToolsSeen {
+                changes: upstream.tool_changes(),
+                upstream: Arc::downgrade(&upstream),
+            };
+            let (tools, hints) = upstream.list::<ToolList>(call).await?;
+            Ok((tools, hints, seen))
+        };
+        self.request("tools/list", true, call, send).await
+    }
+
+    /// Every item of list `L` for `call` (a session's own list). Read-only, like
+    /// [`Link::read_resource`].
+    pub async fn list<L: ListKind>(
+        &self,
+        call: &Arc<CallContext>,
+    ) -> Result<(Vec<L::Item>, CacheHints), Error> {
+        let send = |upstream: Arc<Upstream>, _| async move { upstream.list::<L>(call).await };
+        self.request(L::METHOD, true, call, send).await
+    }
+
+    /// Whether the tools listed when `seen` was taken may still be current: the same
+    /// connection is up and has heard of no change since (a reconnect may have missed one).
+    pub fn unchanged_since(&self, seen: &ToolsSeen) -> bool {
+        let current = lock(&self.current);
+        current.upstream.as_ref().is_some_and(|now| {
+            std::ptr::eq(Arc::as_ptr(now), seen.upstream.as_ptr())
+                && now.tool_changes() == seen.changes
+        })
     }
 
     /// Sends one request with `send` (given the upstream and whether this is the last

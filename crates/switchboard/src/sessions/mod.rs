@@ -19,20 +19,24 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::JsonObject;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
-pub use link::{Dial, Link, LinkState, LinkStatus};
+pub use link::{Dial, Link, LinkState, LinkStatus, ToolsSeen};
 pub use pool::SessionPool;
 
+use crate::catalog::{Catalog, ServerTools};
 use crate::config::{ServerConfig, SessionMode};
 use crate::error::Error;
 use crate::interaction::InputHandler;
+use crate::sync::lock;
 use crate::upstream::interaction::CallContext;
-use crate::upstream::{CallOutcome, PromptOutcome, ResourceRead, Upstream};
+use crate::upstream::listing::ListKind;
+use crate::upstream::{CacheHints, CallOutcome, PromptOutcome, ResourceRead, Upstream};
 
 /// The caller's session: its id, the variables its connections are made with, and the
 /// handler that answers what servers ask its calls (elicitation, sampling), which wins over
@@ -42,6 +46,38 @@ pub struct Session {
     pub id: String,
     pub variables: Arc<BTreeMap<String, String>>,
     input: Option<Arc<dyn InputHandler>>,
+    /// The catalogue built for this session from its private lists (`hub/private.rs`).
+    catalog: Arc<Mutex<Option<Arc<SessionCatalog>>>>,
+}
+
+/// A catalogue built for one session, and what it was built from.
+pub(crate) struct SessionCatalog {
+    /// The hub's catalogue at the time.
+    base: Arc<Catalog>,
+    /// The session's own lists that replaced the hub's.
+    lists: Vec<Arc<ServerTools>>,
+    pub catalog: Arc<Catalog>,
+}
+
+impl SessionCatalog {
+    pub(crate) fn new(
+        base: Arc<Catalog>,
+        lists: Vec<Arc<ServerTools>>,
+        catalog: Arc<Catalog>,
+    ) -> Self {
+        SessionCatalog {
+            base,
+            lists,
+            catalog,
+        }
+    }
+
+    /// Whether it was built from exactly these.
+    pub(crate) fn built_from(&self, base: &Arc<Catalog>, lists: &[Arc<ServerTools>]) -> bool {
+        Arc::ptr_eq(&self.base, base)
+            && self.lists.len() == lists.len()
+            && self.lists.iter().zip(lists).all(|(a, b)| Arc::ptr_eq(a, b))
+    }
 }
 
 impl Session {
@@ -50,7 +86,17 @@ impl Session {
             id: id.into(),
             variables: Arc::new(variables),
             input: None,
+            catalog: Arc::default(),
         }
+    }
+
+    /// The catalogue last built for this session (`hub/private.rs`).
+    pub(crate) fn kept_catalog(&self) -> Option<Arc<SessionCatalog>> {
+        lock(&self.catalog).clone()
+    }
+
+    pub(crate) fn keep_catalog(&self, catalog: SessionCatalog) {
+        *lock(&self.catalog) = Some(Arc::new(catalog));
     }
 
     /// This session's calls are answered by `handler` instead of the hub's (see
@@ -76,17 +122,35 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// A session's leased link or the shared one.
 /// The link a request goes over, holding the session it runs for (if any) meanwhile.
 enum Route<'a> {
     /// The session's own connection.
     Own(pool::Lease),
     /// The shared connection: for no session, or for a session that is only its headers
     /// (held, so it is neither reaped nor evicted while its request runs).
-    Shared(&'a Link, #[allow(dead_code)] Option<pool::Lease>),
+    Shared(&'a Link, Option<pool::Lease>),
+}
+
+/// A session's own list of a server's tools (see `hub/private.rs`), and what says whether
+/// it is still fresh.
+pub struct SessionTools {
+    listing: Arc<ServerTools>,
+    /// The hub's list it stands in for: a relist of the server makes this one stale too.
+    shared: Arc<ServerTools>,
+    seen: ToolsSeen,
+    /// When its `ttlMs` runs out.
+    fresh_until: Option<Instant>,
 }
 
 impl Route<'_> {
+    /// The session held for the request, if it runs for one.
+    fn lease(&self) -> Option<&pool::Lease> {
+        match self {
+            Route::Own(lease) | Route::Shared(_, Some(lease)) => Some(lease),
+            Route::Shared(_, None) => None,
+        }
+    }
+
     fn link(&self) -> &Link {
         match self {
             Route::Shared(link, _) => link,
@@ -210,6 +274,51 @@ impl ServerClients {
                 Ok(Route::Shared(&self.shared, Some(lease)))
             }
         }
+    }
+
+    /// `session`'s own list of this server's tools (for a private list: see
+    /// `hub/private.rs`), listed over the session's route within the server's
+    /// `list_timeout`, or the one kept with the session while it is fresh: the hub's list
+    /// (`shared`) is the same one, the route's connection heard of no change, and its
+    /// `ttlMs` has not run out.
+    pub async fn session_tools(
+        &self,
+        session: &Session,
+        shared: &Arc<ServerTools>,
+    ) -> Result<Arc<ServerTools>, Error> {
+        let server = self.shared.server();
+        let call = CallContext::fixed(Instant::now() + server.list_timeout);
+        let route = self.link_for(Some(session), &call)?;
+        let Some(lease) = route.lease() else {
+            return Ok(shared.clone()); // not a per-session server: its list is the hub's
+        };
+        let link = route.link();
+        if let Some(kept) = lease.tools() {
+            let fresh = kept.fresh_until.is_none_or(|until| Instant::now() < until);
+            if fresh && Arc::ptr_eq(&kept.shared, shared) && link.unchanged_since(&kept.seen) {
+                return Ok(kept.listing.clone());
+            }
+        }
+        let (tools, hints, seen) = link.list_tools(&call).await?;
+        let listing = Arc::new(ServerTools::new(server, tools, hints.private));
+        lease.keep_tools(Arc::new(SessionTools {
+            listing: listing.clone(),
+            shared: shared.clone(),
+            seen,
+            fresh_until: hints.fresh_for().map(|ttl| Instant::now() + ttl),
+        }));
+        Ok(listing)
+    }
+
+    /// Every item of list `L` as `session` gets it: over its route (as
+    /// [`ServerClients::call`]), within the server's `list_timeout`.
+    pub async fn list<L: ListKind>(
+        &self,
+        session: &Session,
+    ) -> Result<(Vec<L::Item>, CacheHints), Error> {
+        let call = CallContext::fixed(Instant::now() + self.shared.server().list_timeout);
+        let route = self.link_for(Some(session), &call)?;
+        route.link().list::<L>(&call).await
     }
 
     /// Reads the resource at `uri` (the server's own URI) over the session's connection or

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 use http::HeaderMap;
 
+use super::SessionTools;
 use super::link::{Dial, Link};
 use crate::config::ServerConfig;
 use crate::error::Error;
@@ -47,6 +48,8 @@ struct Session {
     conn: Conn,
     leases: AtomicUsize,
     last_used: Mutex<Instant>,
+    /// The session's own list of the server's tools, when the server's list is private.
+    tools: Mutex<Option<Arc<SessionTools>>>,
 }
 
 /// How a session reaches its server.
@@ -70,6 +73,16 @@ impl Lease {
             Conn::Link(link) => Ok(link),
             Conn::Headers(headers) => Err(headers),
         }
+    }
+
+    /// The session's own tool list, as last kept.
+    pub fn tools(&self) -> Option<Arc<SessionTools>> {
+        lock(&self.session.tools).clone()
+    }
+
+    /// Keeps `tools` as the session's own tool list (it goes with the session).
+    pub fn keep_tools(&self, tools: Arc<SessionTools>) {
+        *lock(&self.session.tools) = Some(tools);
     }
 }
 
@@ -160,6 +173,7 @@ impl SessionPool {
                     conn,
                     leases: AtomicUsize::new(1),
                     last_used: Mutex::new(Instant::now()),
+                    tools: Mutex::new(None),
                 });
                 sessions.insert(id.to_string(), session.clone());
                 Lease { session }

@@ -16,7 +16,7 @@ mod input;
 pub(crate) mod interaction;
 mod lifecycle;
 mod listen;
-mod listing;
+pub(crate) mod listing;
 mod outcome;
 mod probe;
 mod resources;

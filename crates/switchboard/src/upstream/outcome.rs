@@ -116,6 +116,19 @@ impl Content {
         block.get("mimeType").and_then(Value::as_str)
     }
 
+    /// The URI of a resource link or an embedded resource block, to change in place.
+    pub(crate) fn resource_uri_mut(&mut self) -> Option<&mut String> {
+        let block = match self.kind() {
+            "resource_link" => &mut self.0,
+            "resource" => self.0.get_mut("resource")?,
+            _ => return None,
+        };
+        match block.get_mut("uri")? {
+            Value::String(uri) => Some(uri),
+            _ => None,
+        }
+    }
+
     /// The block as MCP JSON.
     pub fn as_json(&self) -> &Value {
         &self.0

@@ -1,5 +1,5 @@
-//! Resources and prompts of one server: listing them (every page, within `list_timeout`),
-//! reading a resource and getting a prompt (against one absolute deadline, sent and awaited
+//! Resources and prompts of one server (listed by `listing.rs`): reading a resource and
+//! getting a prompt (against one absolute deadline, sent and awaited
 //! like a tool call by `exchange.rs`: a request whose deadline has passed is not sent, one
 //! that runs out of time is cancelled at the server; what the server asks is answered by
 //! the call's input handler).
@@ -7,8 +7,8 @@
 //! A server that does not declare the `resources` (`prompts`) capability is not asked:
 //! reading from it is [`Error::NotFound`] at once.
 //!
-//! Lists come back as rmcp's types (the catalogue layer turns them into exposed ones);
-//! reads and prompts as the engine's own [`ResourceRead`] and [`PromptOutcome`].
+//! Reads and prompts come back as the engine's own [`ResourceRead`] and
+//! [`PromptOutcome`].
 //!
 //! A server that answers a read or a prompt with a JSON-RPC error is
 //! [`Error::Rejected`], except when it has no such thing ([`Error::NotFound`]): for
@@ -16,18 +16,17 @@
 //! "invalid params" (-32602, what the TypeScript SDK answers); for `prompts/get`, whose
 //! -32602 may also be about the arguments, when the prompt is not in the server's list.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
-    ClientRequest, GetPromptRequest, GetPromptRequestParams, InputResponses, JsonObject, Prompt,
-    ReadResourceRequest, ReadResourceRequestParams, Resource, ResourceTemplate, ServerResult,
+    ClientRequest, GetPromptRequest, GetPromptRequestParams, InputResponses, JsonObject,
+    ReadResourceRequest, ReadResourceRequestParams, ServerResult,
 };
-use rmcp::service::ServiceError;
 use tokio::time::Instant;
 
 use super::interaction::CallContext;
+use super::listing::PromptList;
 use super::outcome::{PromptOutcome, ResourceRead};
 use super::{Upstream, classify, input};
 use crate::{Error, Phase};
@@ -48,24 +47,6 @@ impl Upstream {
     pub fn offers_prompts(&self) -> bool {
         let info = self.peer.peer_info();
         info.is_some_and(|info| info.capabilities.prompts.is_some())
-    }
-
-    /// Every resource the server lists (all pages), within `list_timeout`.
-    pub async fn list_resources(&self) -> Result<Vec<Resource>, Error> {
-        let list = self.peer.list_all_resources();
-        self.listed(Phase::ListResources, list).await
-    }
-
-    /// Every resource template the server lists (all pages), within `list_timeout`.
-    pub async fn list_resource_templates(&self) -> Result<Vec<ResourceTemplate>, Error> {
-        let list = self.peer.list_all_resource_templates();
-        self.listed(Phase::ListResourceTemplates, list).await
-    }
-
-    /// Every prompt the server lists (all pages), within `list_timeout`.
-    pub async fn list_prompts(&self) -> Result<Vec<Prompt>, Error> {
-        let list = self.peer.list_all_prompts();
-        self.listed(Phase::ListPrompts, list).await
     }
 
     /// Reads the resource at `uri` (the server's own URI), finishing by `deadline`.
@@ -143,40 +124,17 @@ impl Upstream {
             Ok(ServerResult::GetPromptResult(result)) => Ok(PromptOutcome::from(result)),
             Ok(_) => Err(self.unexpected(&what)),
             // Only on this error path: is it the name or the arguments?
-            Err(error @ Error::Rejected { .. }) => match self.list_prompts().await {
-                Ok(prompts) if !prompts.iter().any(|p| p.name == name) => Err(Error::NotFound {
-                    server: Some(self.server.to_string()),
-                    what: format!("prompt '{name}'"),
-                    suggestion: None,
-                }),
+            Err(error @ Error::Rejected { .. }) => match self.list_all::<PromptList>().await {
+                Ok((prompts, _)) if !prompts.iter().any(|p| p.name == name) => {
+                    Err(Error::NotFound {
+                        server: Some(self.server.to_string()),
+                        what: format!("prompt '{name}'"),
+                        suggestion: None,
+                    })
+                }
                 _ => Err(error),
             },
             Err(error) => Err(error),
-        }
-    }
-
-    /// `list` (every page of a list) within `list_timeout`.
-    async fn listed<T>(
-        &self,
-        phase: Phase,
-        list: impl Future<Output = Result<T, ServiceError>>,
-    ) -> Result<T, Error> {
-        self.check_usable()?;
-        let budget = self.list_timeout;
-        match tokio::time::timeout(budget, list).await {
-            Ok(Ok(items)) => Ok(items),
-            Ok(Err(e)) => Err(classify::from_service(
-                self.target(),
-                e,
-                phase,
-                budget,
-                None,
-            )),
-            Err(_) => Err(Error::Timeout {
-                server: self.server.to_string(),
-                phase,
-                after: budget,
-            }),
         }
     }
 
@@ -186,7 +144,7 @@ impl Upstream {
     /// `exchange.rs` does for tool calls). A 2026-07-28 server that asks for input
     /// (SEP-2322) is answered as for a tool call (`input.rs`: the call's input handler,
     /// else the hub's, else the server's policies), at most `MAX_ROUNDS` times.
-    async fn request(
+    pub(super) async fn request(
         &self,
         phase: Phase,
         request: impl Fn(Option<InputResponses>, Option<String>) -> ClientRequest,
@@ -243,7 +201,7 @@ impl Upstream {
     }
 
     /// A result of another type than the request's.
-    fn unexpected(&self, what: &str) -> Error {
+    pub(super) fn unexpected(&self, what: &str) -> Error {
         Error::Protocol {
             server: self.server.to_string(),
             reason: format!("{what} returned a result of another type"),

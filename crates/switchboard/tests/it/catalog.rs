@@ -10,7 +10,10 @@ use std::time::Duration;
 use crate::common::{TestkitProcess, repo_root, testkit_stdio};
 use serde_json::{Map, Value, json};
 use switchboard::config::CatalogConfig;
-use switchboard::{Config, Error, ErrorClass, Hub, HubEvent, HubSettings, ServerConfig};
+use switchboard::hub::Listing;
+use switchboard::{
+    Config, Error, ErrorClass, ExposedResource, Hub, HubEvent, HubSettings, ServerConfig,
+};
 
 /// Upper bound for any one step. Not a timing assertion.
 const STEP: Duration = Duration::from_secs(30);
@@ -377,6 +380,33 @@ async fn a_list_is_listed_again_when_its_ttl_runs_out() {
     );
     let hub = start_not_following(&kit).await;
     add_tool_and_wait(&hub, "the list listed again after its ttlMs").await;
+    hub.close().await;
+}
+
+/// Resources (and prompts) the same way: kept while their `ttlMs` holds, then listed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_are_listed_again_when_their_ttl_runs_out() {
+    let kit = TestkitProcess::start(
+        "streamable-http-stateless",
+        &["--lifecycle", "modern", "--list-ttl", "2s"],
+    );
+    let hub = start_not_following(&kit).await;
+    let added = "kit+testkit://added/1";
+    let has_added =
+        |listing: &Listing<ExposedResource>| listing.items.iter().any(|r| r.uri == added);
+    assert!(!has_added(&hub.resources().await));
+    call_text(&hub, "kit__add_resource", json!({})).await;
+    // Kept: no listen stream told the hub, and the list is fresh for two seconds.
+    assert!(!has_added(&hub.resources().await));
+    let mut seen = false;
+    for _ in 0..100 {
+        if has_added(&hub.resources().await) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen, "the resource list was never listed again");
     hub.close().await;
 }
 

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, join_all};
 use serde_json::{Map, Value, json};
 use switchboard::config::SessionMode;
 use switchboard::interaction::{ElicitAnswer, ElicitRequest, InputHandler};
@@ -145,6 +145,25 @@ async fn exercise_the_testkit(label: &str, hub: &Hub) {
         } => assert_eq!(suggestion.as_deref(), Some("kit__greet"), "[{label}]"),
         other => panic!("[{label}] {other:?}"),
     }
+    // What a tool result points to is named as the hub exposes it, and can be read so.
+    let mixed = bounded(label, hub.call("kit__mixed", None, None)).await;
+    let mixed = mixed.expect("kit__mixed");
+    let uris: Vec<&str> = (mixed.content.iter())
+        .filter_map(|block| match block.kind() {
+            "resource_link" => block.as_json()["uri"].as_str(),
+            "resource" => block.as_json()["resource"]["uri"].as_str(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        uris,
+        [
+            format!("kit+{HELLO_URI}").as_str(),
+            "kit+file:///switchboard-testkit/embedded.txt"
+        ],
+        "[{label}]"
+    );
+    assert_eq!(read(hub, uris[0]).await.text(), HELLO_TEXT, "[{label}]");
     let nowhere = bounded(label, hub.read_resource("kit+testkit://nope", None)).await;
     let nowhere = nowhere.expect_err("no such resource");
     assert_eq!(nowhere.class(), ErrorClass::NotFound, "[{label}] {nowhere}");
@@ -207,6 +226,34 @@ async fn resources_and_prompts_over_streamable_http_of_each_lifecycle() {
         hub.close().await;
         running.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_first_askers_share_one_listing() {
+    let running = serve_streamable_http(Knobs::default(), HttpMode::Stateful)
+        .await
+        .unwrap();
+    let hub = start(vec![ServerConfig::url("kit", running.url())]).await;
+    let askers = (0..20).map(|_| async {
+        let (resources, prompts) = futures::join!(hub.resources(), hub.prompts());
+        (
+            complete("resources", resources).len(),
+            complete("prompts", prompts).len(),
+        )
+    });
+    let answers = bounded("20 first listings", join_all(askers)).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| *a == answers[0] && a.0 > 0 && a.1 > 0),
+        "{answers:?}"
+    );
+    complete("resources again", hub.resources().await);
+    let counts: Value = serde_json::from_str(&call_text(&hub, "kit__counts").await).unwrap();
+    assert_eq!(counts["listings"]["resources/list"], 1, "{counts}");
+    assert_eq!(counts["listings"]["prompts/list"], 1, "{counts}");
+    hub.close().await;
+    running.shutdown().await;
 }
 
 /// The next hub event that is not a catalogue change.

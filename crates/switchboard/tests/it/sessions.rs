@@ -4,7 +4,7 @@
 //! other session, a server restarted mid-run, a timed-out call that is not sent again, and a
 //! crashed stdio server brought back on the next call, concurrent failures sharing one
 //! reconnect, concurrent first calls of a new session sharing one connect, and a Streamable
-//! HTTP session expiry (404) handled in place.
+//! HTTP session expiry (404) handled in place; private tool lists kept per session.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -164,6 +164,138 @@ async fn sessions_on_a_modern_server_each_carry_their_own_headers() {
     let text = text_in(&hub, Some(&blank), "kit__echo_headers", json!({})).await;
     let headers: Value = serde_json::from_str(&text).expect("headers JSON");
     assert!(headers.get("x-user").is_none(), "{headers}");
+    hub.close().await;
+}
+
+/// The exposed names of `session`'s catalogue that start with `kit__mine_`.
+async fn own_tools(hub: &Hub, session: Option<&Session>) -> Vec<String> {
+    let catalog = hub
+        .catalog_in(session)
+        .await
+        .expect("the session's catalogue");
+    let names = catalog.tools().iter().map(|t| t.name.clone());
+    names.filter(|n| n.starts_with("kit__mine_")).collect()
+}
+
+/// A server whose lists are private (`cacheScope: "private"`) shows each session the list
+/// it gives that session, never the hub's nor another session's; names resolve against it.
+async fn private_lists_stay_with_their_session(transport: &str, flags: &[&str]) {
+    let mut args = vec!["--private-lists"];
+    args.extend_from_slice(flags);
+    let kit = TestkitProcess::start(transport, &args);
+    let mut server = per_session(ServerConfig::url("kit", kit.url.clone()), 10);
+    server.headers.insert("X-User".into(), "${user}".into());
+    let mut config = config_with(vec![server]);
+    config.variables.insert("user".into(), "nobody".into());
+    let hub = start(config).await;
+    let (alice, bob) = (session("alice"), session("bob"));
+
+    assert_eq!(own_tools(&hub, None).await, ["kit__mine_nobody"]);
+    assert_eq!(own_tools(&hub, Some(&alice)).await, ["kit__mine_alice"]);
+    assert_eq!(own_tools(&hub, Some(&bob)).await, ["kit__mine_bob"]);
+    assert_eq!(
+        text_in(&hub, Some(&alice), "kit__mine_alice", json!({})).await,
+        "alice"
+    );
+    // Resources and prompts the same way.
+    for (who, user) in [
+        (None, "nobody"),
+        (Some(&alice), "alice"),
+        (Some(&bob), "bob"),
+    ] {
+        let resources = hub.resources_in(who).await;
+        let uris = resources.items.iter().map(|r| r.uri.as_str());
+        let mine: Vec<&str> = uris.filter(|u| u.contains("testkit://mine/")).collect();
+        assert_eq!(mine, [format!("kit+testkit://mine/{user}")]);
+        let prompts = hub.prompts_in(who).await;
+        let names = prompts.items.iter().map(|p| p.name.as_str());
+        let mine: Vec<&str> = names.filter(|n| n.starts_with("kit__mine_")).collect();
+        assert_eq!(mine, [format!("kit__mine_{user}")]);
+    }
+    for (who, name) in [(&bob, "kit__mine_alice"), (&alice, "kit__mine_nobody")] {
+        let call = hub.call_in(Some(who), name, None, None).await;
+        let error = call.expect_err("another context's tool is not the session's");
+        assert_eq!(error.class(), ErrorClass::UnknownTool, "{error}");
+    }
+    // Kept while fresh: the same catalogue, not a new listing per call.
+    let first = hub.catalog_in(Some(&alice)).await.expect("catalogue");
+    let again = hub.catalog_in(Some(&alice)).await.expect("catalogue");
+    assert!(Arc::ptr_eq(&first, &again));
+    // A change the server announces reaches the session's list (on its own connection, or
+    // through the hub's listen stream and relist).
+    text_in(&hub, Some(&alice), "kit__notify_list_changed", json!({})).await;
+    let mut changed = false;
+    for _ in 0..100 {
+        let catalog = hub.catalog_in(Some(&alice)).await.expect("catalogue");
+        if catalog.get("kit__added_1").is_some() {
+            assert!(catalog.get("kit__mine_alice").is_some());
+            changed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(changed, "the session never saw the added tool");
+    // A session that was reaped lists again when it comes back.
+    assert_eq!(hub.cleanup_sessions(Duration::ZERO).await, 2);
+    assert_eq!(own_tools(&hub, Some(&bob)).await, ["kit__mine_bob"]);
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_lists_stay_with_their_session_on_a_modern_server() {
+    private_lists_stay_with_their_session("streamable-http-stateless", &MODERN).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_lists_stay_with_their_session_on_a_classic_server() {
+    private_lists_stay_with_their_session("streamable-http", &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_list_the_session_cannot_get_leaves_the_server_out_and_says_why() {
+    let kit = TestkitProcess::start(
+        "streamable-http",
+        &["--private-lists", "--require-bearer", "letmein"],
+    );
+    let mut server = per_session(ServerConfig::url("kit", kit.url.clone()), 10);
+    server
+        .headers
+        .insert("Authorization".into(), "Bearer ${token}".into());
+    let mut config = config_with(vec![server]);
+    config.variables.insert("token".into(), "letmein".into());
+    let hub = start(config).await;
+    let token = |t: &str| BTreeMap::from([("token".to_string(), t.to_string())]);
+    let (good, bad) = (
+        Session::new("good", token("letmein")),
+        Session::new("bad", token("nope")),
+    );
+
+    assert!(
+        hub.catalog_in(Some(&good))
+            .await
+            .expect("catalogue")
+            .get("kit__echo")
+            .is_some()
+    );
+    let catalog = hub.catalog_in(Some(&bad)).await.expect("catalogue");
+    assert!(
+        catalog.tools().is_empty(),
+        "the hub's private list was shown to another context"
+    );
+    let call = hub.call_in(Some(&bad), "kit__echo", args(json!({"message": "x"})), None);
+    let error = call.await.expect_err("the session's server is out");
+    // Why, not "no such tool" (the session's link may be waiting to reconnect by now).
+    assert!(error.to_string().contains("HTTP 401"), "{error}");
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_server_s_private_list_is_the_hub_s() {
+    let kit = TestkitProcess::start("streamable-http", &["--private-lists"]);
+    let hub = start(config_with(vec![ServerConfig::url("kit", kit.url.clone())])).await;
+    let alice = session("alice");
+    let mine = hub.catalog_in(Some(&alice)).await.expect("catalogue");
+    assert!(Arc::ptr_eq(&mine, &hub.catalog()));
     hub.close().await;
 }
 

@@ -17,6 +17,7 @@ fn server(name: &str, tools: &[&str]) -> ServerTools {
         tools: tools.iter().map(|t| tool(t)).collect(),
         overrides: BTreeMap::new(),
         filter: ToolFilter::All,
+        private: false,
     }
 }
 
