@@ -10,6 +10,9 @@
 //! | `closed`            | result, `isError: true`    | -32603                | 503         |
 //! | any other           | result, `isError: true`    | -32603                | 502         |
 //!
+//! (`tools/list` fails only when the session's own list of a private-list server cannot be
+//! had at all: -32603, like a read.)
+//!
 //! A request the caller got wrong (no such tool or resource, bad arguments) is a JSON-RPC
 //! error, as MCP asks. A call that reached for its server and failed there (unreachable,
 //! auth, timeout, the server's own refusal) is a tool result with `isError: true`, so the
@@ -43,6 +46,7 @@ pub enum McpFailure {
 /// Which MCP request failed: they map `not_found` differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum McpRequest {
+    ListTools,
     CallTool,
     ReadResource,
     GetPrompt,

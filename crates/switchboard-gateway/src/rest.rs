@@ -1,7 +1,8 @@
 //! The REST face under `/v1/`, and the probes.
 //!
-//! - `GET /v1/tools?format=json|openai|openai-responses|anthropic`: the catalogue, as
-//!   `ExposedTool` rows (`json`, the default) or a provider's function-calling form.
+//! - `GET /v1/tools?format=json|openai|openai-responses|anthropic`: the catalogue as the
+//!   request's session sees it, as `ExposedTool` rows (`json`, the default) or a provider's
+//!   function-calling form.
 //! - `POST /v1/tools/{name}/call`: the body is the arguments (a JSON object; empty for
 //!   none); the answer is the `CallOutcome` (200, also when the tool reported failure:
 //!   `isError: true`), or `{"error": ErrorReport}` with the status of its class
@@ -50,8 +51,14 @@ const FORMATS: &str = "json, openai, openai-responses, anthropic";
 async fn list_tools(
     State(state): State<Arc<GatewayState>>,
     Query(query): Query<ToolsQuery>,
+    headers: HeaderMap,
 ) -> Response {
-    let catalog = state.hub.catalog();
+    // The catalogue as the caller's session sees it (private lists of per_session servers).
+    let session = state.identity.shared_session(&headers);
+    let catalog = match state.hub.catalog_in(session.as_ref()).await {
+        Ok(catalog) => catalog,
+        Err(error) => return RestError(error).into_response(),
+    };
     let export = |format| Json(catalog.export(format)).into_response();
     match query.format.as_deref().unwrap_or("json") {
         "json" => Json(catalog.tools()).into_response(),

@@ -4,7 +4,8 @@
 //! session (`Mcp-Session-Id`, one [`DownstreamSession`] handler for its length, ended by
 //! `DELETE` or rmcp's keep-alive expiry); a 2026-07-28 request is served on its own (a
 //! handler per request). Each handler is thin over the engine: `tools/list` is the hub's
-//! catalogue as it is now, `tools/call` is [`Hub::call_in`] under the request's engine
+//! catalogue as the request's session sees it ([`Hub::catalog_in`]: a `per_session` server
+//! with a private list shows the session its own), `tools/call` is [`Hub::call_in`] under the request's engine
 //! [`Session`] (see [`crate::identity`]), resources and prompts likewise; errors follow
 //! [`crate::errors`].
 //!
@@ -181,9 +182,14 @@ impl ServerHandler for DownstreamSession {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let catalog = self.hub().catalog();
+        // The session's catalogue: a per_session server with a private list shows its own.
+        let session = self.session(&context);
+        let catalog = match self.hub().catalog_in(session.as_ref()).await {
+            Ok(catalog) => catalog,
+            Err(error) => return Err(rpc_error(&error, McpRequest::ListTools)),
+        };
         let tools = catalog.tools().iter().map(|t| convert::tool(t)).collect();
         Ok(ListToolsResult::with_all_items(tools))
     }
@@ -222,9 +228,10 @@ impl ServerHandler for DownstreamSession {
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let listing = self.hub().resources().await;
+        let session = self.session(&context);
+        let listing = self.hub().resources_in(session.as_ref()).await;
         let items = listing.items.iter().map(convert::resource);
         Ok(ListResourcesResult::with_all_items(
             items.collect::<Result<_, _>>()?,
@@ -234,9 +241,10 @@ impl ServerHandler for DownstreamSession {
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let listing = self.hub().resource_templates().await;
+        let session = self.session(&context);
+        let listing = self.hub().resource_templates_in(session.as_ref()).await;
         let items = listing.items.iter().map(convert::resource_template);
         Ok(ListResourceTemplatesResult::with_all_items(
             items.collect::<Result<_, _>>()?,
@@ -266,9 +274,10 @@ impl ServerHandler for DownstreamSession {
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let listing = self.hub().prompts().await;
+        let session = self.session(&context);
+        let listing = self.hub().prompts_in(session.as_ref()).await;
         let items = listing.items.iter().map(convert::prompt);
         Ok(ListPromptsResult::with_all_items(
             items.collect::<Result<_, _>>()?,

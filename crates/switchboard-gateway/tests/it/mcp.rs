@@ -289,3 +289,61 @@ async fn a_2026_client_hears_of_a_tool_added_upstream_on_its_listen_stream() {
     hub.close().await;
     gateway.stop().await;
 }
+
+/// A `per_session` server whose tool list is private (`cacheScope: "private"`) shows each
+/// downstream session the list it gives that user, through MCP and REST alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_tool_lists_reach_only_their_user() {
+    let knobs = Knobs {
+        private_lists: true,
+        ..Knobs::default()
+    };
+    let private = serve_streamable_http(knobs, HttpMode::Stateful)
+        .await
+        .unwrap();
+    let gateway = TestGateway::start(&format!(
+        "[gateway]\nsession_headers = {{ \"X-User-Name\" = \"user\" }}\n\
+         [variables]\nuser = \"nobody\"\n\
+         [servers.private]\nurl = {}\nsession_mode = \"per_session\"\n\
+         headers = {{ \"X-User\" = \"${{user}}\" }}\n",
+        toml_string(&private.url())
+    ))
+    .await;
+    let answers = ts_client(
+        &gateway.url("/mcp"),
+        json!({"X-User-Name": "alice"}),
+        json!([{"op": "list"}, {"op": "call", "name": "private__mine_alice"}]),
+    )
+    .await;
+    let tools = answers[0]["tools"].as_array().unwrap();
+    assert!(
+        tools.contains(&json!("private__mine_alice")),
+        "{}",
+        answers[0]
+    );
+    assert!(
+        !tools
+            .iter()
+            .any(|t| t == "private__mine_nobody" || t == "private__mine_bob")
+    );
+    ok_text(&answers[1]);
+
+    let rows: Value = reqwest::Client::new()
+        .get(gateway.url("/v1/tools"))
+        .header("X-User-Name", "bob")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert!(names.contains(&"private__mine_bob"), "{names:?}");
+    assert!(!names.contains(&"private__mine_alice"), "{names:?}");
+    gateway.stop().await;
+}
