@@ -5,5 +5,6 @@
 
 mod common;
 mod mcp;
+mod python;
 mod rest;
 mod shutdown;

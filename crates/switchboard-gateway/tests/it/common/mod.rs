@@ -120,7 +120,7 @@ pub async fn ts_client(url: &str, headers: Value, steps: Value) -> Vec<Value> {
     ts_client_started(url, headers, steps).finish().await
 }
 
-/// A TypeScript SDK client program, running.
+/// A client program (TypeScript or Python SDK), running.
 pub struct TsClient {
     child: tokio::process::Child,
 }
@@ -161,6 +161,36 @@ impl TsClient {
             .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
             .collect()
     }
+}
+
+/// The Python test venv (`target/pyvenv`, made by ./scripts/test with the official Python
+/// SDK from `crates/switchboard-py/tests/requirements.txt`).
+fn venv_python() -> PathBuf {
+    let python = repo_root().join("target/pyvenv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run ./scripts/test, or `python3 -m venv target/pyvenv && \
+         target/pyvenv/bin/pip install -r crates/switchboard-py/tests/requirements.txt`",
+        python.display()
+    );
+    python
+}
+
+/// An official Python SDK client running `steps` against `url` with `headers` (see
+/// `client.py`); its answers, one per step.
+pub async fn python_client(url: &str, headers: Value, steps: Value) -> Vec<Value> {
+    let program = serde_json::json!({ "url": url, "headers": headers, "steps": steps });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/client.py");
+    let child = tokio::process::Command::new(venv_python())
+        .arg(script)
+        .arg(program.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the Python client starts");
+    TsClient { child }.finish().await
 }
 
 /// The text of a `CallToolResult`'s first content block, asserting it succeeded.
