@@ -1,4 +1,5 @@
-//! `switchboard serve` itself: SIGTERM with a call in flight lets it finish, then stops.
+//! `switchboard serve` itself: SIGTERM with a call in flight lets it finish, then stops and
+//! leaves no upstream process behind.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -10,17 +11,32 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::common::{eventually, ok_text, toml_string, ts_client_started};
 
-/// The `switchboard` binary, built with the workspace.
-fn switchboard_bin() -> PathBuf {
+/// A binary of the workspace (`switchboard`, `switchboard-testkit`). `cargo nextest run
+/// --workspace` builds them; with `-p switchboard-gateway` build them first (`cargo build -p
+/// switchboard-cli -p switchboard-testkit`), or the test runs a stale one.
+fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join("switchboard");
+    let bin = dir.join(name);
     assert!(
         bin.is_file(),
-        "{} is missing: run `cargo build -p switchboard-cli` (./scripts/test does)",
+        "{} is missing: run `cargo build -p switchboard-cli -p switchboard-testkit` \
+         (./scripts/test does)",
         bin.display()
     );
     bin
+}
+
+/// Whether `pid` is gone (or a zombie nobody has reaped yet).
+fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the command name in parentheses.
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,12 +49,14 @@ async fn sigterm_lets_the_call_in_flight_finish_then_stops() {
     std::fs::write(
         &config,
         format!(
-            "[gateway]\ndrain_timeout = \"30s\"\n[servers.kit]\nurl = {}\n",
-            toml_string(&kit.url())
+            "[gateway]\ndrain_timeout = \"30s\"\n[servers.kit]\nurl = {}\n\
+             [servers.local]\ncommand = {}\n",
+            toml_string(&kit.url()),
+            toml_string(&workspace_bin("switchboard-testkit").to_string_lossy()),
         ),
     )
     .unwrap();
-    let mut serve = tokio::process::Command::new(switchboard_bin())
+    let mut serve = tokio::process::Command::new(workspace_bin("switchboard"))
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
         .stdin(Stdio::null())
@@ -70,6 +88,19 @@ async fn sigterm_lets_the_call_in_flight_finish_then_stops() {
         }
         lines
     });
+
+    // A process in the stdio server's process group, which closing the hub must end too.
+    let rest = url.replace("/mcp", "/v1/tools/local__spawn_grandchild/call");
+    let spawned: serde_json::Value = reqwest::Client::new()
+        .post(&rest)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let grandchild: i32 = ok_text(&spawned).parse().expect("a pid");
+    assert!(!process_gone(grandchild));
 
     let client = ts_client_started(
         &url,
@@ -104,6 +135,10 @@ async fn sigterm_lets_the_call_in_flight_finish_then_stops() {
         "nothing was cut off: {}",
         kit.counts()
     );
+    eventually("the stdio server's process group is gone", || {
+        process_gone(grandchild)
+    })
+    .await;
     // Nothing listens there any more.
     let addr = url
         .trim_start_matches("http://")
