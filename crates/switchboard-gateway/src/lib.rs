@@ -50,6 +50,8 @@ pub struct GatewaySettings {
     pub session_headers: BTreeMap<String, String>,
     /// How long shutdown waits for calls in flight.
     pub drain_timeout: Duration,
+    /// How long a downstream MCP session may go without a request before it ends.
+    pub session_idle_timeout: Duration,
 }
 
 impl From<&GatewayConfig> for GatewaySettings {
@@ -58,6 +60,7 @@ impl From<&GatewayConfig> for GatewaySettings {
             listen: config.listen,
             session_headers: config.session_headers.clone(),
             drain_timeout: config.drain_timeout,
+            session_idle_timeout: config.session_idle_timeout,
         }
     }
 }

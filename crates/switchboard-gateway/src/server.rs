@@ -57,10 +57,14 @@ impl Gateway {
         if !local.ip().is_loopback() {
             config = config.disable_allowed_hosts();
         }
+        // A session without requests for `session_idle_timeout` ends (its handler is dropped,
+        // which ends its upstream sessions).
+        let mut sessions = LocalSessionManager::default();
+        sessions.session_config.keep_alive = Some(self.settings.session_idle_timeout);
         let state = self.state.clone();
         let mcp = StreamableHttpService::new(
             move || Ok(DownstreamSession::new(state.clone())),
-            Arc::new(LocalSessionManager::default()),
+            Arc::new(sessions),
             config,
         );
         Router::new()

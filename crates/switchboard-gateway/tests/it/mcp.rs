@@ -160,6 +160,28 @@ async fn closing_a_downstream_session_releases_its_upstream_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_downstream_session_expires_and_releases_its_upstream_session() {
+    let (kit, private) = (testkit().await, testkit().await);
+    let toml = config(&kit, &private, false)
+        .replace("[gateway]\n", "[gateway]\nsession_idle_timeout = \"1s\"\n");
+    let gateway = TestGateway::start(&toml).await;
+    let call = json!({"op": "call", "name": "private__session_info"});
+    // The client leaves without ending its session.
+    let answers = ts_client(
+        &gateway.url("/mcp"),
+        json!({"X-Upstream-Token": "a"}),
+        json!([call]),
+    )
+    .await;
+    ok_text(&answers[0]);
+    eventually("the idle session's upstream connection closes", || {
+        gateway.hub.session_count("private") == 0
+    })
+    .await;
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_hears_of_a_tool_added_upstream() {
     let (kit, private) = (testkit().await, testkit().await);
     let gateway = TestGateway::start(&config(&kit, &private, false)).await;

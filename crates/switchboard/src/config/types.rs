@@ -201,11 +201,15 @@ pub struct GatewayConfig {
     pub session_headers: BTreeMap<String, String>,
     /// How long a shutdown waits for calls in flight before closing the servers.
     pub drain_timeout: Duration,
+    /// A downstream MCP session (2025-11-25) with no request for this long ends, and with it
+    /// its own upstream connections.
+    pub session_idle_timeout: Duration,
 }
 
 pub const DEFAULT_GATEWAY_LISTEN: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_DOWNSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Default for GatewayConfig {
     fn default() -> Self {
@@ -213,6 +217,7 @@ impl Default for GatewayConfig {
             listen: DEFAULT_GATEWAY_LISTEN,
             session_headers: BTreeMap::new(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            session_idle_timeout: DEFAULT_DOWNSTREAM_IDLE_TIMEOUT,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The `[gateway]` table: the listen address, the session headers, the drain timeout.
+//! The `[gateway]` table: the listen address, the session headers, the drain timeout, the
+//! downstream sessions' idle timeout.
 
 use std::net::SocketAddr;
 
@@ -79,6 +80,10 @@ pub(super) fn validate_gateway(
         gateway.drain_timeout = parse_duration("drain_timeout", &value)
             .map_err(|(problem, fix)| err("drain_timeout", problem, fix))?;
     }
+    if let Some(value) = raw.session_idle_timeout {
+        gateway.session_idle_timeout = parse_duration("session_idle_timeout", &value)
+            .map_err(|(problem, fix)| err("session_idle_timeout", problem, fix))?;
+    }
     Ok(gateway)
 }
 
@@ -111,11 +116,16 @@ mod tests {
     fn reads_every_key() {
         let config = toml(
             "[gateway]\nlisten = \"0.0.0.0:9000\"\ndrain_timeout = \"5s\"\n\
+             session_idle_timeout = \"10m\"\n\
              session_headers = { \"X-Upstream-Token\" = \"user_token\", \"x-user\" = \"user\" }\n",
         )
         .unwrap();
         assert_eq!(config.gateway.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(config.gateway.drain_timeout, Duration::from_secs(5));
+        assert_eq!(
+            config.gateway.session_idle_timeout,
+            Duration::from_secs(600)
+        );
         let headers: Vec<(&str, &str)> = config
             .gateway
             .session_headers
