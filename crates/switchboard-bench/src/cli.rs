@@ -29,6 +29,9 @@ pub enum Scenario {
     Coldstart(ColdstartArgs),
     /// Many per-session connections through the hub: create, call, go idle, reap.
     Sessions(SessionsArgs),
+    /// The same echo workload straight to the upstream and through `switchboard serve` (and
+    /// other MCP endpoints with --also), interleaved, bare rmcp clients on both sides.
+    Gateway(GatewayArgs),
 }
 
 /// Options every scenario takes.
@@ -199,4 +202,33 @@ pub struct SessionsArgs {
 pub enum LifecycleArg {
     Classic,
     Modern,
+}
+
+#[derive(Args, Debug)]
+pub struct GatewayArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Calls per measured run.
+    #[arg(long, default_value_t = 2000)]
+    pub calls: usize,
+    /// Concurrencies to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 256])]
+    pub concurrency: Vec<usize>,
+    /// The switchboard binary (default: next to this executable).
+    #[arg(long, value_name = "PATH")]
+    pub switchboard: Option<PathBuf>,
+    /// The upstream to front: a Streamable HTTP testkit URL with an `echo` tool (default:
+    /// start one).
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Another MCP endpoint over the same upstream to measure alongside, as
+    /// `LABEL,URL,TOOL[,PID]` (PID: its process, for CPU and memory). Repeatable.
+    #[arg(long, value_name = "SPEC")]
+    pub also: Vec<String>,
+    /// Idle downstream sessions opened to measure memory per session (0: skip).
+    #[arg(long, default_value_t = 1000)]
+    pub idle_sessions: usize,
+    /// `RUST_LOG` of the gateway process (its per-call INFO log costs CPU per call).
+    #[arg(long, default_value = "warn")]
+    pub gateway_log: String,
 }

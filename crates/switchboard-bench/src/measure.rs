@@ -18,6 +18,29 @@ pub fn cpu_time() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// User + system CPU time process `pid` has used so far (/proc/PID/stat, in clock ticks:
+/// 10 ms steps, so measure runs much longer than that), if readable.
+pub fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, so utime
+    // (field 14) and stime (15) are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
+    Some(Duration::from_secs_f64(
+        (utime + stime) as f64 / ticks as f64,
+    ))
+}
+
+/// Resident set size of process `pid` in KiB (VmRSS), if readable.
+pub fn process_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status_kib(&status, "VmRSS:")
+}
+
 /// Peak resident set size of this process in KiB (VmHWM), if /proc says.
 pub fn peak_rss_kib() -> Option<u64> {
     proc_status_kib("VmHWM:")
@@ -30,6 +53,10 @@ pub fn rss_kib() -> Option<u64> {
 
 fn proc_status_kib(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status_kib(&status, key)
+}
+
+fn status_kib(status: &str, key: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with(key))?;
     line[key.len()..]
         .trim()
@@ -108,5 +135,8 @@ mod tests {
         std::hint::black_box(x);
         assert!(cpu_time() >= before);
         assert!(peak_rss_kib().is_some_and(|k| k > 0));
+        let me = std::process::id();
+        assert!(process_cpu(me).is_some());
+        assert!(process_rss_kib(me).is_some_and(|k| k > 0));
     }
 }

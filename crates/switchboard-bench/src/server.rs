@@ -1,6 +1,7 @@
 //! The other processes a benchmark needs: finding the `switchboard-testkit` and `switchboard`
-//! binaries, and running an HTTP testkit server that dies with the bench (kill on drop, also
-//! when a panic unwinds), so no benchmark leaves a server behind.
+//! binaries, and running an HTTP testkit server or a gateway (`switchboard serve`) that dies
+//! with the bench (kill on drop, also when a panic unwinds), so no benchmark leaves a server
+//! behind.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -119,5 +120,70 @@ impl HttpServer {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+}
+
+/// `switchboard serve` fronting one upstream (`kit`) on a free 127.0.0.1 port; killed when
+/// dropped.
+pub struct GatewayProcess {
+    url: String,
+    pid: u32,
+    _child: Child,
+    _config: tempfile::TempDir,
+}
+
+impl GatewayProcess {
+    /// Starts the gateway over `upstream` with `RUST_LOG=log` and waits until `/readyz`
+    /// answers 200.
+    pub async fn start(switchboard: &Path, upstream: &str, log: &str) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("a directory for the gateway's config")?;
+        let config = dir.path().join("switchboard.toml");
+        std::fs::write(&config, format!("[servers.kit]\nurl = \"{upstream}\"\n"))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut child = Command::new(switchboard)
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("RUST_LOG", log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {} serve", switchboard.display()))?;
+        let pid = child.id().context("the gateway has no pid")?;
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let started = tokio::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                bail!("the gateway exited before it was ready ({status})");
+            }
+            let ready = http.get(format!("{base}/readyz")).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            if started.elapsed() > STARTUP_LIMIT {
+                bail!("the gateway was not ready within 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(GatewayProcess {
+            url: format!("{base}/mcp"),
+            pid,
+            _child: child,
+            _config: dir,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
     }
 }

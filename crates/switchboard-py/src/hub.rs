@@ -263,6 +263,54 @@ where
     })
 }
 
+/// Waits for `pending` with the GIL released, checking for signals every
+/// [`SIGNAL_CHECK`]: Ctrl-C raises `KeyboardInterrupt` and drops `pending`, which stops the
+/// request (cancelled at the server if in flight).
+fn wait_interruptibly<T: Send>(py: Python<'_>, mut pending: blocking::Pending<T>) -> PyResult<T> {
+    loop {
+        let (waited, result) = py.detach(move || {
+            let result = pending.wait_timeout(SIGNAL_CHECK);
+            (pending, result)
+        });
+        pending = waited;
+        if let Some(result) = result {
+            return result.map_err(|e| errors::to_py(&e));
+        }
+        py.check_signals()?;
+    }
+}
+
+/// The export a `format` name asks for (`None`: Switchboard's own rows).
+fn tool_format(format: &str) -> PyResult<Option<ExportFormat>> {
+    Ok(Some(match format {
+        "json" => return Ok(None),
+        "openai" => ExportFormat::OpenAiChat,
+        "openai-responses" => ExportFormat::OpenAiResponses,
+        "anthropic" => ExportFormat::Anthropic,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown tool format {other:?}: use \"json\", \"openai\", \
+                 \"openai-responses\" or \"anthropic\""
+            )));
+        }
+    }))
+}
+
+/// `catalog`'s tools as Python values, in `format`.
+fn export_tools<'py>(
+    py: Python<'py>,
+    catalog: &switchboard::Catalog,
+    format: Option<ExportFormat>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match format {
+        None => {
+            let rows: Vec<_> = catalog.tools().iter().map(|t| &**t).collect();
+            convert::serialized(py, &rows)
+        }
+        Some(export) => convert::to_python(py, &catalog.export(export)),
+    }
+}
+
 fn session(session: Option<PyRef<'_, Session>>) -> Option<switchboard::Session> {
     session.map(|s| s.session.clone())
 }
@@ -325,26 +373,14 @@ impl HubCore {
         on_progress: Option<Py<PyAny>>,
     ) -> PyResult<CallResult> {
         let options = call_options(timeout, on_progress)?;
-        let mut pending = self.hub().spawn_call(
+        let pending = self.hub().spawn_call(
             self::session(session),
             name,
             self::arguments(arguments)?,
             options,
         );
-        loop {
-            let (waited, result) = py.detach(move || {
-                let result = pending.wait_timeout(SIGNAL_CHECK);
-                (pending, result)
-            });
-            pending = waited;
-            if let Some(result) = result {
-                return result
-                    .map(|outcome| CallResult { outcome })
-                    .map_err(|e| errors::to_py(&e));
-            }
-            // KeyboardInterrupt: returning drops `pending`, which cancels the call.
-            py.check_signals()?;
-        }
+        let outcome = wait_interruptibly(py, pending)?;
+        Ok(CallResult { outcome })
     }
 
     /// Calls a tool; an awaitable of its result. Cancelling it cancels the call.
@@ -399,23 +435,40 @@ impl HubCore {
     /// or `"anthropic"` (function-calling forms).
     #[pyo3(signature = (format = "json"))]
     fn tools<'py>(&self, py: Python<'py>, format: &str) -> PyResult<Bound<'py, PyAny>> {
-        let catalog = self.hub().catalog();
-        let export = match format {
-            "json" => {
-                let rows: Vec<_> = catalog.tools().iter().map(|t| &**t).collect();
-                return convert::serialized(py, &rows);
-            }
-            "openai" => ExportFormat::OpenAiChat,
-            "openai-responses" => ExportFormat::OpenAiResponses,
-            "anthropic" => ExportFormat::Anthropic,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown tool format {other:?}: use \"json\", \"openai\", \
-                     \"openai-responses\" or \"anthropic\""
-                )));
-            }
-        };
-        convert::to_python(py, &catalog.export(export))
+        export_tools(py, &self.hub().catalog(), tool_format(format)?)
+    }
+
+    /// `tools` as `session` sees them (a `per_session` server's private list is the
+    /// session's own), blocking: it may list tools.
+    #[pyo3(signature = (session, format = "json"))]
+    fn tools_for_blocking<'py>(
+        &self,
+        py: Python<'py>,
+        session: PyRef<'_, Session>,
+        format: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let format = tool_format(format)?;
+        let session = session.session.clone();
+        let catalog = py.detach(|| self.hub().catalog_in(&session));
+        let catalog = catalog.map_err(|e| errors::to_py(&e))?;
+        export_tools(py, &catalog, format)
+    }
+
+    #[pyo3(signature = (session, format = "json"))]
+    fn tools_for_async<'py>(
+        &self,
+        py: Python<'py>,
+        session: PyRef<'_, Session>,
+        format: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let format = tool_format(format)?;
+        let session = session.session.clone();
+        let hub = self.hub().hub().clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let catalog = hub.catalog_in(Some(&session)).await;
+            let catalog = catalog.map_err(|e| errors::to_py(&e))?;
+            Python::attach(|py| export_tools(py, &catalog, format).map(Bound::unbind))
+        })
     }
 
     /// One exposed tool's row (`"json"` form) by exact or loosely typed name.
@@ -436,36 +489,80 @@ impl HubCore {
     }
 
     /// Every server's resources: `{"items": [...], "failures": [...]}` (blocking).
-    fn resources_blocking<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let listing = py.detach(|| self.hub().resources());
+    #[pyo3(signature = (session = None))]
+    fn resources_blocking<'py>(
+        &self,
+        py: Python<'py>,
+        session: Option<PyRef<'_, Session>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let session = self::session(session);
+        let listing = py.detach(|| self.hub().resources(session.as_ref()));
         convert::serialized(py, &listing)
     }
 
-    fn resources_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (session = None))]
+    fn resources_async<'py>(
+        &self,
+        py: Python<'py>,
+        session: Option<PyRef<'_, Session>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let session = self::session(session);
         let hub = self.hub().hub().clone();
-        awaitable(py, async move { Ok(hub.resources().await) })
+        awaitable(
+            py,
+            async move { Ok(hub.resources_in(session.as_ref()).await) },
+        )
     }
 
     /// Every server's resource templates, like `resources_blocking`.
-    fn resource_templates_blocking<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let listing = py.detach(|| self.hub().resource_templates());
+    #[pyo3(signature = (session = None))]
+    fn resource_templates_blocking<'py>(
+        &self,
+        py: Python<'py>,
+        session: Option<PyRef<'_, Session>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let session = self::session(session);
+        let listing = py.detach(|| self.hub().resource_templates(session.as_ref()));
         convert::serialized(py, &listing)
     }
 
-    fn resource_templates_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (session = None))]
+    fn resource_templates_async<'py>(
+        &self,
+        py: Python<'py>,
+        session: Option<PyRef<'_, Session>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let session = self::session(session);
         let hub = self.hub().hub().clone();
-        awaitable(py, async move { Ok(hub.resource_templates().await) })
+        awaitable(py, async move {
+            Ok(hub.resource_templates_in(session.as_ref()).await)
+        })
     }
 
     /// Every server's prompts, like `resources_blocking`.
-    fn prompts_blocking<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let listing = py.detach(|| self.hub().prompts());
+    #[pyo3(signature = (session = None))]
+    fn prompts_blocking<'py>(
+        &self,
+        py: Python<'py>,
+        session: Option<PyRef<'_, Session>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let session = self::session(session);
+        let listing = py.detach(|| self.hub().prompts(session.as_ref()));
         convert::serialized(py, &listing)
     }
 
-    fn prompts_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (session = None))]
+    fn prompts_async<'py>(
+        &self,
+        py: Python<'py>,
+        session: Option<PyRef<'_, Session>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let session = self::session(session);
         let hub = self.hub().hub().clone();
-        awaitable(py, async move { Ok(hub.prompts().await) })
+        awaitable(
+            py,
+            async move { Ok(hub.prompts_in(session.as_ref()).await) },
+        )
     }
 
     /// Reads the resource at an exposed URI (`SERVER+URI`): `{"contents": [...]}`.
@@ -478,8 +575,8 @@ impl HubCore {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (deadline, session) = (deadline(timeout)?, self::session(session));
-        let read = py.detach(|| self.hub().read_resource(session.as_ref(), &uri, deadline));
-        convert::serialized(py, &read.map_err(|e| errors::to_py(&e))?)
+        let pending = self.hub().spawn_read_resource(session, uri, deadline);
+        convert::serialized(py, &wait_interruptibly(py, pending)?)
     }
 
     #[pyo3(signature = (uri, session = None, timeout = None))]
@@ -509,9 +606,10 @@ impl HubCore {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (deadline, session) = (deadline(timeout)?, self::session(session));
         let arguments = self::arguments(arguments)?;
-        let hub = self.hub();
-        let got = py.detach(|| hub.get_prompt(session.as_ref(), &name, arguments, deadline));
-        convert::serialized(py, &got.map_err(|e| errors::to_py(&e))?)
+        let pending = self
+            .hub()
+            .spawn_get_prompt(session, name, arguments, deadline);
+        convert::serialized(py, &wait_interruptibly(py, pending)?)
     }
 
     #[pyo3(signature = (name, arguments = None, session = None, timeout = None))]

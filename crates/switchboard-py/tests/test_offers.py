@@ -72,3 +72,45 @@ async def test_async_hub_reads_and_gets_prompts_per_session(peers):
         assert [m["role"] for m in summary["messages"]] == ["user", "assistant"]
         with pytest.raises(errors.NotFoundError):
             await hub.read_resource("testkit://static/hello.txt")
+
+
+def private_kit_config(peers) -> str:
+    """A per_session testkit whose lists are private: each user's hold `mine_<user>`."""
+    url = peers.testkit_http("streamable-http", "--private-lists")
+    return f"""
+[variables]
+user = "nobody"
+
+[servers.kit]
+url = "{url}"
+session_mode = "per_session"
+headers = {{ X-User = "${{user}}" }}
+"""
+
+
+def mine(names, marker):
+    return sorted(n for n in names if marker in n)
+
+
+def test_blocking_hub_shows_each_session_its_private_lists(peers):
+    with switchboard.BlockingHub(private_kit_config(peers)) as hub:
+        alice = switchboard.Session("alice", {"user": "alice"})
+        assert mine((t["name"] for t in hub.tools()), "mine_") == ["kit__mine_nobody"]
+        assert mine((t["name"] for t in hub.tools_for(alice)), "mine_") == ["kit__mine_alice"]
+        assert hub.call("kit__mine_alice", session=alice).text == "alice"
+        uris = (r["uri"] for r in hub.resources(session=alice)["items"])
+        assert mine(uris, "testkit://mine/") == ["kit+testkit://mine/alice"]
+        prompts = (p["name"] for p in hub.prompts(session=alice)["items"])
+        assert mine(prompts, "mine_") == ["kit__mine_alice"]
+        uris = (r["uri"] for r in hub.resources()["items"])
+        assert mine(uris, "testkit://mine/") == ["kit+testkit://mine/nobody"]
+
+
+async def test_async_hub_shows_each_session_its_private_lists(peers):
+    async with switchboard.Hub(private_kit_config(peers)) as hub:
+        bob = switchboard.Session("bob", {"user": "bob"})
+        tools = await hub.tools_for(bob, "openai")
+        names = (t["function"]["name"] for t in tools)
+        assert mine(names, "mine_") == ["kit__mine_bob"]
+        uris = (r["uri"] for r in (await hub.resources(session=bob))["items"])
+        assert mine(uris, "testkit://mine/") == ["kit+testkit://mine/bob"]

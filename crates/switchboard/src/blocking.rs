@@ -14,7 +14,8 @@
 //!   is harmless; dropping the last handle closes.
 //! - **Calls you can walk away from.** [`Hub::spawn_call`] starts a call and returns a
 //!   [`PendingCall`] to wait on in slices (a face can check for Ctrl-C between them);
-//!   dropping it cancels the call at the server.
+//!   dropping it cancels the call at the server. Reads and prompt gets start the same way
+//!   ([`Hub::spawn_read_resource`], [`Hub::spawn_get_prompt`]).
 //!
 //! Do not call these methods from inside an async task: they block (and tokio refuses to
 //! block inside its own runtime). Async code uses [`crate::Hub`], e.g. [`Hub::hub`].
@@ -35,6 +36,7 @@
 //! # }
 //! ```
 
+use std::future::Future;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -200,34 +202,81 @@ impl Hub {
             .catalog()
             .resolve(&name)
             .map_or_else(|_| name.clone(), |tool| tool.server.clone());
+        self.spawn(server, async move {
+            hub.call_with(session.as_ref(), &name, arguments, options)
+                .await
+        })
+    }
+
+    /// Starts [`Hub::read_resource`] on the runtime and returns at once, like
+    /// [`Hub::spawn_call`].
+    pub fn spawn_read_resource(
+        &self,
+        session: Option<Session>,
+        uri: String,
+        deadline: Option<Deadline>,
+    ) -> Pending<ResourceRead> {
+        let hub = self.owner.hub.clone();
+        let server = crate::catalog::split_uri(&uri).map_or(&*uri, |(server, _)| server);
+        self.spawn(server.to_owned(), async move {
+            hub.read_resource_in(session.as_ref(), &uri, deadline).await
+        })
+    }
+
+    /// Starts [`Hub::get_prompt`] on the runtime and returns at once, like
+    /// [`Hub::spawn_call`].
+    pub fn spawn_get_prompt(
+        &self,
+        session: Option<Session>,
+        name: String,
+        arguments: Option<JsonObject>,
+        deadline: Option<Deadline>,
+    ) -> Pending<PromptOutcome> {
+        let hub = self.owner.hub.clone();
+        self.spawn(name.clone(), async move {
+            (hub.get_prompt_in(session.as_ref(), &name, arguments, deadline)).await
+        })
+    }
+
+    /// Runs `work` (for `server`, named if it is stopped) on the runtime; see [`Pending`].
+    fn spawn<T: Send + 'static>(
+        &self,
+        server: String,
+        work: impl Future<Output = Result<T, Error>> + Send + 'static,
+    ) -> Pending<T> {
         let (sender, receiver) = mpsc::sync_channel(1);
         let task = self.owner.runtime.handle().spawn(async move {
-            let result = hub
-                .call_with(session.as_ref(), &name, arguments, options)
-                .await;
-            let _ = sender.send(result);
+            let _ = sender.send(work.await);
         });
-        PendingCall {
+        Pending {
             receiver,
             task: task.abort_handle(),
             server,
         }
     }
 
-    /// [`crate::Hub::resources`]: every server's resources (listed if not yet).
-    pub fn resources(&self) -> Listing<ExposedResource> {
-        self.owner.runtime.block_on(self.owner.hub.resources())
+    /// [`crate::Hub::resources_in`]: every server's resources (listed if not yet), as
+    /// `session` sees them if given.
+    pub fn resources(&self, session: Option<&Session>) -> Listing<ExposedResource> {
+        self.owner
+            .runtime
+            .block_on(self.owner.hub.resources_in(session))
     }
 
-    /// [`crate::Hub::resource_templates`].
-    pub fn resource_templates(&self) -> Listing<ExposedResourceTemplate> {
-        let templates = self.owner.hub.resource_templates();
+    /// [`crate::Hub::resource_templates_in`].
+    pub fn resource_templates(
+        &self,
+        session: Option<&Session>,
+    ) -> Listing<ExposedResourceTemplate> {
+        let templates = self.owner.hub.resource_templates_in(session);
         self.owner.runtime.block_on(templates)
     }
 
-    /// [`crate::Hub::prompts`].
-    pub fn prompts(&self) -> Listing<ExposedPrompt> {
-        self.owner.runtime.block_on(self.owner.hub.prompts())
+    /// [`crate::Hub::prompts_in`].
+    pub fn prompts(&self, session: Option<&Session>) -> Listing<ExposedPrompt> {
+        self.owner
+            .runtime
+            .block_on(self.owner.hub.prompts_in(session))
     }
 
     /// [`crate::Hub::read_resource_in`]: reads the resource at the exposed `uri`, on behalf
@@ -291,25 +340,29 @@ impl Hub {
     }
 }
 
-/// A call started by [`Hub::spawn_call`]. Dropping it (or [`PendingCall::cancel`]) stops
-/// the call: not sent if it was still waiting, cancelled at the server if in flight.
-pub struct PendingCall {
-    receiver: mpsc::Receiver<Result<CallOutcome, Error>>,
+/// A call started by [`Hub::spawn_call`].
+pub type PendingCall = Pending<CallOutcome>;
+
+/// A request started by [`Hub::spawn_call`] (or a read, or a prompt get). Dropping it (or
+/// [`Pending::cancel`]) stops it: not sent if it was still waiting, cancelled at the server
+/// if in flight.
+pub struct Pending<T> {
+    receiver: mpsc::Receiver<Result<T, Error>>,
     task: AbortHandle,
     /// For the error of a call stopped without an answer.
     server: String,
 }
 
-impl PendingCall {
+impl<T> Pending<T> {
     /// Blocks until the call ends.
-    pub fn wait(self) -> Result<CallOutcome, Error> {
+    pub fn wait(self) -> Result<T, Error> {
         self.receiver
             .recv()
             .unwrap_or_else(|_| Err(stopped(&self.server)))
     }
 
     /// Blocks at most `timeout`: the result if the call has ended by then.
-    pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<CallOutcome, Error>> {
+    pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<T, Error>> {
         match self.receiver.recv_timeout(timeout) {
             Ok(result) => Some(result),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
@@ -323,7 +376,7 @@ impl PendingCall {
     }
 }
 
-impl Drop for PendingCall {
+impl<T> Drop for Pending<T> {
     fn drop(&mut self) {
         self.task.abort();
     }

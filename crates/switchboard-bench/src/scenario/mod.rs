@@ -3,6 +3,7 @@
 mod calls;
 mod coldstart;
 mod fanout;
+mod gateway;
 mod payload;
 mod sessions;
 
@@ -18,6 +19,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Scenario::Payload(args) => payload::run(args).await,
         Scenario::Coldstart(args) => coldstart::run(args).await,
         Scenario::Sessions(args) => sessions::run(args).await,
+        Scenario::Gateway(args) => gateway::run(args).await,
     }
 }
 

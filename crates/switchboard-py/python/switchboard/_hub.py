@@ -238,21 +238,28 @@ class Hub(_Base):
             task.cancel()  # cancelled (or interrupted) here: the call ends at the server too
             raise
 
-    async def resources(self) -> dict[str, Any]:
+    async def tools_for(self, session: Session, format: ToolFormat = "json") -> list[dict[str, Any]]:
+        """:meth:`tools` as ``session`` sees them: a ``per_session`` server whose tool list
+        is private to each user (``cacheScope: "private"``) shows the session its own list,
+        never another user's. May list tools, so it is awaited."""
+        return await self._started().tools_for_async(session, format)
+
+    async def resources(self, *, session: Optional[Session] = None) -> dict[str, Any]:
         """Every server's resources: ``{"items": [...], "failures": [...]}``.
 
         Each item has ``uri`` (the exposed URI, ``SERVER+URI``: what :meth:`read_resource`
         takes), ``server``, ``server_uri`` (the server's own), ``name`` and, when the server
         says, ``title``, ``description``, ``mime_type``, ``size``. A server whose listing
         failed is one error report in ``failures`` (the others are listed all the same).
-        Servers without resources list none.
+        Servers without resources list none. With ``session``, a ``per_session`` server whose
+        list is private shows the session its own.
         """
-        return await self._started().resources_async()
+        return await self._started().resources_async(session)
 
-    async def resource_templates(self) -> dict[str, Any]:
+    async def resource_templates(self, *, session: Optional[Session] = None) -> dict[str, Any]:
         """Every server's resource templates (``uri_template``: ``SERVER+TEMPLATE``), like
         :meth:`resources`."""
-        return await self._started().resource_templates_async()
+        return await self._started().resource_templates_async(session)
 
     async def read_resource(
         self,
@@ -266,10 +273,10 @@ class Hub(_Base):
         :class:`switchboard.errors.NotFoundError` when there is no such resource."""
         return await self._started().read_resource_async(uri, session, timeout)
 
-    async def prompts(self) -> dict[str, Any]:
+    async def prompts(self, *, session: Optional[Session] = None) -> dict[str, Any]:
         """Every server's prompts (``name``: ``SERVER__PROMPT``, ``prompt``, ``arguments``
         with ``required``), like :meth:`resources`."""
-        return await self._started().prompts_async()
+        return await self._started().prompts_async(session)
 
     async def get_prompt(
         self,
@@ -345,13 +352,17 @@ class BlockingHub(_Base):
             name, _arguments(arguments), session, timeout, on_progress
         )
 
-    def resources(self) -> dict[str, Any]:
-        """:meth:`Hub.resources`, blocking."""
-        return self._started().resources_blocking()
+    def tools_for(self, session: Session, format: ToolFormat = "json") -> list[dict[str, Any]]:
+        """:meth:`Hub.tools_for`, blocking."""
+        return self._started().tools_for_blocking(session, format)
 
-    def resource_templates(self) -> dict[str, Any]:
+    def resources(self, *, session: Optional[Session] = None) -> dict[str, Any]:
+        """:meth:`Hub.resources`, blocking."""
+        return self._started().resources_blocking(session)
+
+    def resource_templates(self, *, session: Optional[Session] = None) -> dict[str, Any]:
         """:meth:`Hub.resource_templates`, blocking."""
-        return self._started().resource_templates_blocking()
+        return self._started().resource_templates_blocking(session)
 
     def read_resource(
         self,
@@ -363,9 +374,9 @@ class BlockingHub(_Base):
         """:meth:`Hub.read_resource`, blocking."""
         return self._started().read_resource_blocking(uri, session, timeout)
 
-    def prompts(self) -> dict[str, Any]:
+    def prompts(self, *, session: Optional[Session] = None) -> dict[str, Any]:
         """:meth:`Hub.prompts`, blocking."""
-        return self._started().prompts_blocking()
+        return self._started().prompts_blocking(session)
 
     def get_prompt(
         self,
