@@ -12,5 +12,5 @@ pub(super) mod json;
 pub(super) mod toml;
 
 pub(super) use self::toml::{
-    RawCatalog, RawConfig, RawDiscovery, RawServer, RawSessions, RawToolOverride,
+    RawCatalog, RawConfig, RawDiscovery, RawGateway, RawServer, RawSessions, RawToolOverride,
 };
