@@ -14,6 +14,8 @@ Exit codes:
   resources, prompts  0 listed; 1 no server could answer; 2 bad input or config
   read, prompt  0 done; 1 the server failed; 2 bad input (no such resource or prompt,
          missing arguments) or config
+  serve  0 stopped by SIGTERM or ctrl-c; 1 the HTTP server failed; 2 bad config or the
+         address is in use
   A server whose on_server_registration_error is fail_fast and fails exits 1 in every
   command.
 
@@ -116,3 +118,21 @@ of that name, arguments the server refuses, e.g. a required one missing).
 Examples:
   switchboard prompt kit__greet name=Ada style=warm
   switchboard prompt kit__greet '{\"name\": \"Ada\"}'";
+
+pub const SERVE: &str = "\
+Endpoints: /mcp (MCP over Streamable HTTP: 2025-11-25 sessions and 2026-07-28 requests),
+/v1/tools?format=json|openai|openai-responses|anthropic, POST /v1/tools/NAME/call (body: the
+arguments as a JSON object), /v1/health, /healthz, /readyz. The log says where each listens.
+
+[gateway] in the config: listen = \"127.0.0.1:8080\", drain_timeout = \"30s\" (how long
+SIGTERM waits for calls in flight), session_idle_timeout = \"5m\" (a downstream session
+without requests ends), session_headers = { \"X-Upstream-Token\" = \"user_token\" }
+(a request's X-Upstream-Token becomes the session variable user_token, for per_session
+servers' headers: Authorization = \"Bearer ${user_token}\").
+
+Exit codes: 0 stopped by SIGTERM or ctrl-c; 1 the HTTP server failed, or a fail_fast server
+did; 2 bad config, or the address is in use.
+
+Examples:
+  switchboard serve
+  switchboard serve --config servers.toml --listen 0.0.0.0:8080";

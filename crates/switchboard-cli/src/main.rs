@@ -14,10 +14,12 @@ mod offers;
 mod output;
 mod progress;
 mod resolve;
+mod serve;
 mod source;
 mod tools;
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -140,6 +142,22 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: check::Format,
     },
+    /// Serve every server's tools, resources and prompts over HTTP: one MCP endpoint (/mcp)
+    /// and a REST API (/v1/), until SIGTERM or ctrl-c.
+    #[command(after_help = help::SERVE)]
+    Serve {
+        /// Config file: Switchboard TOML, or an mcpServers / VS Code JSON file.
+        #[arg(
+            long,
+            short = 'c',
+            value_name = "FILE",
+            default_value = "switchboard.toml"
+        )]
+        config: Option<PathBuf>,
+        /// Address to listen on [default: [gateway] listen, else 127.0.0.1:8080].
+        #[arg(long, value_name = "IP:PORT")]
+        listen: Option<SocketAddr>,
+    },
 }
 
 /// Where the servers come from: a config file, or one server given on the command line.
@@ -166,7 +184,9 @@ pub struct SourceArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    // The gateway says where it listens (and what happens to it) at INFO.
+    let serving = matches!(cli.command, Command::Serve { .. });
+    init_logging(cli.verbose.max(u8::from(serving)));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -200,6 +220,7 @@ fn main() -> ExitCode {
             }
             Command::Check { source, format } => check::run(&source, format, style).await,
             Command::Auth { command } => auth::run(command, style).await,
+            Command::Serve { config, listen } => serve::run(config, listen).await,
             Command::Resources { source, format } => {
                 offers::list_resources(&source, format, style).await
             }

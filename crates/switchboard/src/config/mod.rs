@@ -52,13 +52,14 @@ pub use checks::check_server_url;
 pub use template::{TemplateError, Variables};
 pub use types::{
     A365Api, AuthConfig, AuthKind, CatalogConfig, CollisionPolicy, Config, ConfigWarning,
-    DEFAULT_CONFIG_FILE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCOVERY_TIMEOUT, DEFAULT_LIST_TIMEOUT,
-    DEFAULT_MAX_NAME_LENGTH, DEFAULT_MAX_SESSIONS, DEFAULT_REAPER_INTERVAL, DEFAULT_REFRESH_BEFORE,
-    DEFAULT_SEPARATOR, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_TOOL_CALL_TIMEOUT, DiscoveryConfig,
-    ElicitationPolicy, HttpConnections, MAX_NAME_LENGTH_RANGE, PrefixMode, ProtocolPin,
-    ReconnectPolicy, RegistrationConfig, RegistrationPolicy, RegistryKind, SHARED_PRINCIPAL,
-    Secret, ServerConfig, SessionMode, SessionsConfig, TokenAuthMethod, ToolFilter, ToolOverride,
-    TransportKind,
+    DEFAULT_CONFIG_FILE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCOVERY_TIMEOUT,
+    DEFAULT_DOWNSTREAM_IDLE_TIMEOUT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_GATEWAY_LISTEN,
+    DEFAULT_LIST_TIMEOUT, DEFAULT_MAX_NAME_LENGTH, DEFAULT_MAX_SESSIONS, DEFAULT_REAPER_INTERVAL,
+    DEFAULT_REFRESH_BEFORE, DEFAULT_SEPARATOR, DEFAULT_SESSION_IDLE_TIMEOUT,
+    DEFAULT_TOOL_CALL_TIMEOUT, DiscoveryConfig, ElicitationPolicy, GatewayConfig, HttpConnections,
+    MAX_NAME_LENGTH_RANGE, PrefixMode, ProtocolPin, ReconnectPolicy, RegistrationConfig,
+    RegistrationPolicy, RegistryKind, SHARED_PRINCIPAL, Secret, ServerConfig, SessionMode,
+    SessionsConfig, TokenAuthMethod, ToolFilter, ToolOverride, TransportKind,
 };
 
 pub(crate) use checks::{is_http_url, unique_server_names};

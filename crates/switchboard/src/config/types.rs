@@ -4,6 +4,7 @@
 //! types is the business of the other files of `config` (see its module docs).
 
 use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -69,6 +70,9 @@ pub struct Config {
     /// The `[discovery]` table: a registry that lists more servers, if any. (Boxed: it is
     /// large and rare, and `Config` is moved around by value.)
     pub discovery: Option<Box<DiscoveryConfig>>,
+    /// The `[gateway]` table: read by `switchboard serve` only. (Boxed like `discovery`:
+    /// only the gateway reads it, and `Config` is moved around by value.)
+    pub gateway: Box<GatewayConfig>,
     /// The file this was read from, if any.
     pub source: Option<PathBuf>,
     /// What did not stop the file from loading but should be seen before anything connects:
@@ -184,6 +188,41 @@ impl Default for SessionsConfig {
     fn default() -> Self {
         SessionsConfig {
             reaper_interval: DEFAULT_REAPER_INTERVAL,
+        }
+    }
+}
+
+/// The `[gateway]` table: where `switchboard serve` listens, which inbound request
+/// headers become session variables, how long a shutdown waits for calls in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// The address to listen on (`127.0.0.1:8080`: loopback unless asked otherwise).
+    pub listen: SocketAddr,
+    /// Inbound request header (lowercase) -> session variable. A request's values of these
+    /// headers are its session's variables, which `per_session` servers' header and env
+    /// templates use (`${user_token}`), so a user's credential reaches only that user's
+    /// upstream sessions. `Authorization` is refused: that is the gateway's own inbound
+    /// credential, and forwarding it upstream is token passthrough, which MCP forbids.
+    pub session_headers: BTreeMap<String, String>,
+    /// How long a shutdown waits for calls in flight before closing the servers.
+    pub drain_timeout: Duration,
+    /// A downstream MCP session (2025-11-25) with no request for this long ends, and with it
+    /// its own upstream connections.
+    pub session_idle_timeout: Duration,
+}
+
+pub const DEFAULT_GATEWAY_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_DOWNSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: DEFAULT_GATEWAY_LISTEN,
+            session_headers: BTreeMap::new(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            session_idle_timeout: DEFAULT_DOWNSTREAM_IDLE_TIMEOUT,
         }
     }
 }

@@ -440,6 +440,21 @@ impl Hub {
         self.inner().cleanup_sessions(Some(max_age)).await
     }
 
+    /// Ends `session`'s own connections to every `per_session` server now (they close;
+    /// shared connections are untouched), instead of waiting for the idle reaper: for a
+    /// caller whose user session is over (a gateway's downstream session closed or
+    /// expired). The session's next call, if any, connects again. Returns how many
+    /// connections were ended.
+    pub async fn end_session(&self, session: &str) -> usize {
+        let all = self.inner().all_clients();
+        let ends = all.iter().map(|(_, c)| c.end_session(session));
+        join_all(ends)
+            .await
+            .into_iter()
+            .filter(|ended| *ended)
+            .count()
+    }
+
     /// Registers one more server (as at start, under its policy, but never failing: a
     /// server that does not come up is recorded and, if enabled, retried).
     pub async fn add_server(&self, config: ServerConfig) {

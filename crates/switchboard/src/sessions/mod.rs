@@ -353,6 +353,14 @@ impl ServerClients {
         }
     }
 
+    /// Ends session `id`'s own connection (see [`SessionPool::end`]); whether it had one.
+    pub async fn end_session(&self, id: &str) -> bool {
+        match &self.pool {
+            Some(pool) => pool.end(id).await,
+            None => false,
+        }
+    }
+
     pub async fn close(&self) {
         if let Some(pool) = &self.pool {
             pool.close().await;

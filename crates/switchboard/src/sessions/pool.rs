@@ -9,6 +9,7 @@
 //!   every session is leased the lease fails with [`Error::SessionLimit`].
 //! - [`SessionPool::cleanup`] closes sessions idle longer than a given age (the hub's reaper
 //!   calls it every `reaper_interval` with `session_idle_timeout`).
+//! - [`SessionPool::end`] closes one session when its owner is done with it.
 //! - A session is always removed from the map first and closed after, outside the lock.
 //! - Closing many sessions at once runs at most [`CLOSES_AT_ONCE`] closes concurrently:
 //!   each close may open a connection (an HTTP `DELETE`), and 10,000 at once ran the
@@ -224,6 +225,17 @@ impl SessionPool {
         let count = idle.len();
         close_all(idle).await;
         count
+    }
+
+    /// Ends session `id`, if it is in the pool: it is taken out at once (its next lease
+    /// makes a new one) and closed. Calls still running on it end with it (a caller ends a
+    /// session when it is gone, e.g. a gateway's downstream session was closed).
+    pub async fn end(&self, id: &str) -> bool {
+        let Some(session) = lock(&self.sessions).remove(id) else {
+            return false;
+        };
+        session.close().await;
+        true
     }
 
     /// Sessions currently in the pool.

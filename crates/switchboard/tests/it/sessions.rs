@@ -330,6 +330,27 @@ async fn cleanup_closes_idle_sessions_and_spares_leased_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_a_session_closes_only_its_own_connection() {
+    let kit = TestkitProcess::start("streamable-http", &[]);
+    let hub = start(config_with(vec![per_session(
+        ServerConfig::url("kit", kit.url.clone()),
+        10,
+    )]))
+    .await;
+    let (ended, kept) = (session("ended"), session("kept"));
+    let first = server_session(&hub, &ended).await;
+    let kept_id = server_session(&hub, &kept).await;
+    assert_eq!(hub.session_count("kit"), 2);
+    assert_eq!(hub.end_session(&ended.id).await, 1);
+    assert_eq!(hub.session_count("kit"), 1);
+    assert_eq!(hub.end_session("never-seen").await, 0);
+    // The kept session is untouched; the ended one connects afresh if it calls again.
+    assert_eq!(server_session(&hub, &kept).await, kept_id);
+    assert_ne!(server_session(&hub, &ended).await, first);
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reaper_closes_sessions_after_their_idle_timeout() {
     let kit = TestkitProcess::start("streamable-http", &[]);
     let mut server = per_session(ServerConfig::url("kit", kit.url.clone()), 10);

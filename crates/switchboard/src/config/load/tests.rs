@@ -157,6 +157,21 @@ fn unknown_top_level_key() {
 }
 
 #[test]
+fn unknown_gateway_key_with_suggestion() {
+    toml_err_says(
+        "[gateway]\nlisen = \"127.0.0.1:9000\"\n",
+        (None, Some("gateway.lisen"), Some(2)),
+        Is("unknown key"),
+        Starts("did you mean 'listen'?"),
+    );
+    let err = toml_err("[gateway]\nsession_headers = \"X-Token\"\n");
+    assert_eq!(
+        problem_of(&err),
+        "'session_headers' must be a table, not a string"
+    );
+}
+
+#[test]
 fn wrong_types_are_explained_without_values() {
     let cases = [
         (

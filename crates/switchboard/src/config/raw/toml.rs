@@ -79,6 +79,19 @@ raw_table! {
         on_server_registration_error: String,
         retry_skipped_servers: Bool,
         discovery: Table(RawDiscovery),
+        gateway: Table(RawGateway),
+    }
+}
+
+raw_table! {
+    /// The `[gateway]` table: what `switchboard serve` listens on and how it maps inbound
+    /// requests to sessions.
+    RawGateway {
+        listen: String,
+        /// Inbound request header name -> session variable name.
+        session_headers: StringTable,
+        drain_timeout: Duration,
+        session_idle_timeout: Duration,
     }
 }
 

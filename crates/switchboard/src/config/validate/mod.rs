@@ -1,7 +1,7 @@
 //! Raw tables into the validated types of `types.rs`, one function per table.
 //!
 //! A TOML document: [`toml_config`] (the top level), `[catalog]`, `[sessions]`, each server
-//! (`server.rs`) and `[discovery]` (`discovery.rs`). A JSON document: [`json_config`] gives
+//! (`server.rs`), `[discovery]` (`discovery.rs`) and `[gateway]` (`gateway.rs`). A JSON document: [`json_config`] gives
 //! each server a valid unique name, turns unknown keys into warnings and validates each
 //! server like a TOML one. Every error is placed by the [`Ctx`] (file, key, line).
 
@@ -21,6 +21,7 @@ use crate::error::ConfigError;
 
 mod auth;
 mod discovery;
+mod gateway;
 mod server;
 
 pub(super) use server::validate_server;
@@ -45,6 +46,10 @@ pub(super) fn toml_config(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, Confi
             Some(d) => Some(Box::new(discovery::validate_discovery(ctx, d)?)),
             None => None,
         },
+        gateway: Box::new(gateway::validate_gateway(
+            ctx,
+            raw.gateway.unwrap_or_default(),
+        )?),
         source: None,
         warnings: Vec::new(),
     })

@@ -53,6 +53,7 @@ fn every_struct_has_the_keys_of_its_list_in_order() {
     assert_eq!(serde_fields::<RawServer>(), names(RawServer::KEYS));
     assert_eq!(serde_fields::<RawDiscovery>(), names(RawDiscovery::KEYS));
     assert_eq!(serde_fields::<RawAuth>(), names(RawAuth::KEYS));
+    assert_eq!(serde_fields::<RawGateway>(), names(RawGateway::KEYS));
 }
 
 /// A TOML value of `shape`, every key of every table set.

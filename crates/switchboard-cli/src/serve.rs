@@ -1,0 +1,63 @@
+//! `switchboard serve`: loads the config, starts the hub, and hands both to the gateway
+//! (`switchboard-gateway`), which serves until SIGTERM or ctrl-c.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use switchboard::Hub;
+use switchboard::config::DEFAULT_CONFIG_FILE;
+use switchboard::hub::TraceCalls;
+use switchboard_gateway::{Gateway, GatewaySettings, bind, shutdown_signal};
+
+use crate::SourceArgs;
+use crate::source::{EXIT_BAD_INPUT, Source, start_failed};
+
+/// Serves the servers of `config` (default `./switchboard.toml`) on `listen` (default
+/// `[gateway] listen`). Exit status: 0 after a clean shutdown, 1 when the hub (a
+/// `fail_fast` server) or the HTTP server failed, 2 for bad config or a busy address.
+pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
+    let args = SourceArgs {
+        config: Some(config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE))),
+        url: None,
+        stdio: None,
+        // A gateway has nobody at a browser: servers that ask for a sign-in are needs_auth.
+        login: false,
+        no_login: true,
+    };
+    let config = match Source::load(&args) {
+        Ok(Source::Config(config)) => config,
+        Ok(_) => unreachable!("a --config source is a config"),
+        Err(code) => return code,
+    };
+    let mut settings = GatewaySettings::from(&*config.gateway);
+    if let Some(listen) = listen {
+        settings.listen = listen;
+    }
+    // Bound before the servers start: a busy address fails at once.
+    let listener = match bind(settings.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let hub = match Hub::builder()
+        .config(&config)
+        .layer(TraceCalls)
+        .start()
+        .await
+    {
+        Ok(hub) => hub,
+        Err(error) => return start_failed(&error),
+    };
+    match Gateway::new(hub, settings)
+        .serve(listener, shutdown_signal())
+        .await
+    {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("error: {error}");
+            1
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Who a request is for: the session variables its headers carry.
+//!
+//! `[gateway] session_headers` maps inbound request headers to session variables
+//! (`"X-Upstream-Token" = "user_token"`). A request's values of those headers are the
+//! variables of the engine [`Session`] its calls run in, and `per_session` servers' header
+//! and env templates use them (`Authorization = "Bearer ${user_token}"`), so a user's
+//! credential reaches only that user's upstream connections.
+//!
+//! - A 2025-11-25 downstream session takes its variables from its `initialize` request and
+//!   keeps them for its length; its engine session is its own (a fresh id) and ends with it.
+//! - A request without a downstream session (a 2026-07-28 MCP request, a REST call) runs in
+//!   the engine session named by a hash of its variables: requests with the same credentials
+//!   share upstream connections, which the engine's idle reaper closes. A request that
+//!   carries none of the configured headers runs without a session (shared connections).
+//!
+//! Header values are never logged and never part of an id anyone sees in clear.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+use switchboard::Session;
+
+/// The configured header → variable mapping (header names lowercase).
+#[derive(Debug, Clone, Default)]
+pub struct SessionHeaders {
+    map: Arc<BTreeMap<String, String>>,
+}
+
+impl SessionHeaders {
+    /// From `[gateway] session_headers` (header name → variable name).
+    pub fn new(map: BTreeMap<String, String>) -> SessionHeaders {
+        let map = map
+            .into_iter()
+            .map(|(header, variable)| (header.to_ascii_lowercase(), variable))
+            .collect();
+        SessionHeaders { map: Arc::new(map) }
+    }
+
+    /// The session variables `headers` carry (headers that are not valid UTF-8 are left
+    /// out, as are configured headers the request does not send).
+    pub fn variables(&self, headers: &HeaderMap) -> BTreeMap<String, String> {
+        let mut variables = BTreeMap::new();
+        for (header, variable) in self.map.iter() {
+            if let Some(value) = headers.get(header).and_then(|v| v.to_str().ok()) {
+                variables.insert(variable.clone(), value.to_owned());
+            }
+        }
+        variables
+    }
+
+    /// A new downstream session's own engine session (2025-11-25 sessions).
+    pub fn own_session(&self, headers: Option<&HeaderMap>) -> Session {
+        let variables = headers.map(|h| self.variables(h)).unwrap_or_default();
+        Session::new(format!("mcp-{}", uuid::Uuid::new_v4()), variables)
+    }
+
+    /// The engine session of a request without a downstream session: one per set of
+    /// variables (see the module docs); `None` when it carries none.
+    pub fn shared_session(&self, headers: &HeaderMap) -> Option<Session> {
+        let variables = self.variables(headers);
+        if variables.is_empty() {
+            return None;
+        }
+        Some(Session::new(variables_id(&variables), variables))
+    }
+}
+
+/// `vars-` + the first 128 bits of the SHA-256 of the variables (length-prefixed, so no two
+/// different maps hash the same input).
+fn variables_id(variables: &BTreeMap<String, String>) -> String {
+    let mut hash = Sha256::new();
+    for (name, value) in variables {
+        for part in [name, value] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
+        }
+    }
+    let digest = hash.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("vars-{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    fn mapping() -> SessionHeaders {
+        SessionHeaders::new(BTreeMap::from([
+            ("X-Upstream-Token".to_string(), "token".to_string()),
+            ("x-user".to_string(), "user".to_string()),
+        ]))
+    }
+
+    #[test]
+    fn only_configured_headers_become_variables() {
+        let vars = mapping().variables(&headers(&[
+            ("x-upstream-token", "t1"),
+            ("authorization", "Bearer gateway"),
+        ]));
+        assert_eq!(vars, BTreeMap::from([("token".into(), "t1".into())]));
+    }
+
+    #[test]
+    fn shared_sessions_are_one_per_credential_set() {
+        let sessions = mapping();
+        let a = sessions.shared_session(&headers(&[("x-upstream-token", "t1")]));
+        let again = sessions.shared_session(&headers(&[("x-upstream-token", "t1")]));
+        let b = sessions.shared_session(&headers(&[("x-upstream-token", "t2")]));
+        let (a, again, b) = (a.unwrap(), again.unwrap(), b.unwrap());
+        assert_eq!(a.id, again.id);
+        assert_ne!(a.id, b.id);
+        assert!(!a.id.contains("t1"));
+        assert!(sessions.shared_session(&headers(&[])).is_none());
+    }
+
+    #[test]
+    fn own_sessions_are_new_each_time() {
+        let sessions = mapping();
+        let h = headers(&[("x-user", "u")]);
+        let (a, b) = (
+            sessions.own_session(Some(&h)),
+            sessions.own_session(Some(&h)),
+        );
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.variables.get("user").map(String::as_str), Some("u"));
+    }
+}

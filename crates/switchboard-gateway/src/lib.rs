@@ -1,0 +1,92 @@
+//! `switchboard-gateway`: a Switchboard hub served to other programs over HTTP — what
+//! `switchboard serve` runs.
+//!
+//! - `/mcp`: one MCP server (Streamable HTTP, the 2025-11-25 session lifecycle and the
+//!   2026-07-28 stateless one) whose tools, resources and prompts are the hub's merged
+//!   catalogue (`mcp/`);
+//! - `/v1/`: the catalogue in providers' forms, tool calls and health as JSON (`rest.rs`);
+//! - `/healthz`, `/readyz`: probes.
+//!
+//! The gateway is thin: every answer comes from the engine's public API ([`switchboard::Hub`]),
+//! and it adds only what HTTP needs: who a request is for (`identity.rs`: session headers
+//! → engine [`switchboard::Session`]s), how errors look (`errors.rs`), and shutdown in order
+//! (`drain.rs`, `server.rs`).
+//!
+//! ```no_run
+//! # async fn run(hub: switchboard::Hub, config: &switchboard::Config) -> Result<(), switchboard_gateway::GatewayError> {
+//! use switchboard_gateway::{Gateway, GatewaySettings, bind, shutdown_signal};
+//!
+//! let settings = GatewaySettings::from(&*config.gateway);
+//! let listener = bind(settings.listen).await?;
+//! Gateway::new(hub, settings).serve(listener, shutdown_signal()).await
+//! # }
+//! ```
+
+mod drain;
+pub mod errors;
+mod identity;
+mod mcp;
+mod rest;
+mod server;
+mod state;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard::config::GatewayConfig;
+use tokio_util::sync::CancellationToken;
+
+pub use identity::SessionHeaders;
+pub use server::{bind, shutdown_signal};
+
+/// How the gateway runs (from `[gateway]`, see [`GatewayConfig`]).
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Inbound request header → session variable.
+    pub session_headers: BTreeMap<String, String>,
+    /// How long shutdown waits for calls in flight.
+    pub drain_timeout: Duration,
+    /// How long a downstream MCP session may go without a request before it ends.
+    pub session_idle_timeout: Duration,
+}
+
+impl From<&GatewayConfig> for GatewaySettings {
+    fn from(config: &GatewayConfig) -> Self {
+        GatewaySettings {
+            listen: config.listen,
+            session_headers: config.session_headers.clone(),
+            drain_timeout: config.drain_timeout,
+            session_idle_timeout: config.session_idle_timeout,
+        }
+    }
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings::from(&GatewayConfig::default())
+    }
+}
+
+/// A hub behind HTTP endpoints; [`Gateway::serve`] runs it.
+pub struct Gateway {
+    state: Arc<state::GatewayState>,
+    settings: GatewaySettings,
+    /// Cancelling it ends every downstream MCP session.
+    sessions_ended: CancellationToken,
+}
+
+/// Why the gateway could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}

@@ -1,0 +1,341 @@
+//! `/mcp`: the hub as one MCP server, over rmcp's Streamable HTTP server.
+//!
+//! rmcp serves both lifecycles on one endpoint: a 2025-11-25 client's `initialize` makes a
+//! session (`Mcp-Session-Id`, one [`DownstreamSession`] handler for its length, ended by
+//! `DELETE` or rmcp's keep-alive expiry); a 2026-07-28 request is served on its own (a
+//! handler per request). Each handler is thin over the engine: `tools/list` is the hub's
+//! catalogue as the request's session sees it ([`Hub::catalog_in`]: a `per_session` server
+//! with a private list shows the session its own), `tools/call` is [`Hub::call_in`] under the request's engine
+//! [`Session`] (see [`crate::identity`]), resources and prompts likewise; errors follow
+//! [`crate::errors`].
+//!
+//! A session's handler follows the hub's events and tells its client
+//! `notifications/tools/list_changed` (and the resources and prompts ones) when the
+//! catalogue changes; a 2026-07-28 client hears the same on its `subscriptions/listen`
+//! stream. When the session ends the handler is dropped, which stops that and
+//! ends the session's own upstream connections ([`Hub::end_session`]).
+
+mod convert;
+
+use std::sync::{Arc, OnceLock};
+
+use http::request::Parts;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
+    Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SubscriptionFilter,
+};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
+use switchboard::{Error, Hub, HubEvent, Session};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::errors::{McpFailure, McpRequest, to_mcp};
+use crate::state::GatewayState;
+
+/// The handler of one downstream session (2025-11-25) or one request (2026-07-28).
+pub struct DownstreamSession {
+    state: Arc<GatewayState>,
+    /// Set by `initialize`: the session's own engine session. Unset for requests served
+    /// without a session, which take theirs from their own headers.
+    own: OnceLock<Session>,
+    /// Stops the list_changed forwarding when the session ends.
+    ended: CancellationToken,
+}
+
+impl DownstreamSession {
+    pub fn new(state: Arc<GatewayState>) -> DownstreamSession {
+        DownstreamSession {
+            state,
+            own: OnceLock::new(),
+            ended: CancellationToken::new(),
+        }
+    }
+
+    fn hub(&self) -> &Hub {
+        &self.state.hub
+    }
+
+    /// The engine session this request runs in.
+    fn session(&self, context: &RequestContext<RoleServer>) -> Option<Session> {
+        if let Some(own) = self.own.get() {
+            return Some(own.clone());
+        }
+        let parts = context.extensions.get::<Parts>()?;
+        self.state.identity.shared_session(&parts.headers)
+    }
+
+    /// Refuses a new call while the gateway drains (calls in flight are counted by their
+    /// HTTP request, see [`crate::drain`]).
+    fn enter(&self) -> Result<(), Error> {
+        match self.state.drain.is_draining() {
+            true => Err(crate::drain::shutting_down()),
+            false => Ok(()),
+        }
+    }
+}
+
+impl Drop for DownstreamSession {
+    fn drop(&mut self) {
+        self.ended.cancel();
+        let Some(session) = self.own.take() else {
+            return;
+        };
+        tracing::debug!(session = %session.id, "downstream session ended");
+        let hub = self.state.hub.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                hub.end_session(&session.id).await;
+            });
+        }
+    }
+}
+
+impl ServerHandler for DownstreamSession {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .build();
+        ServerConfig::new(capabilities).with_server_info(Implementation::new(
+            "switchboard",
+            env!("CARGO_PKG_VERSION"),
+        ))
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        let headers = context.extensions.get::<Parts>().map(|p| &p.headers);
+        let session = self.state.identity.own_session(headers);
+        tracing::debug!(session = %session.id, "downstream session started");
+        let _ = self.own.set(session);
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let events = self.hub().subscribe();
+        let ended = self.ended.clone();
+        tokio::spawn(forward_changes(events, context.peer, ended));
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let mut accepted = SubscriptionFilter::default();
+        accepted.tools_list_changed = requested.tools_list_changed;
+        accepted.resources_list_changed = requested.resources_list_changed;
+        accepted.prompts_list_changed = requested.prompts_list_changed;
+        Some(accepted)
+    }
+
+    /// `subscriptions/listen` (2026-07-28 clients hear of changes only here): the hub's
+    /// changes of the kinds the stream accepted, until the client cancels it or the
+    /// gateway drains (the stream then ends gracefully).
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut events = self.hub().subscribe();
+        let sink = subscription.sink();
+        let accepted = sink.accepted().clone();
+        loop {
+            let event = tokio::select! {
+                event = events.recv() => event,
+                () = subscription.cancelled() => return Ok(()),
+                () = self.state.drain.started() => return Ok(()),
+            };
+            let sent = match event {
+                Ok(HubEvent::CatalogChanged { .. })
+                | Err(broadcast::error::RecvError::Lagged(_))
+                    if accepted.tools_list_changed == Some(true) =>
+                {
+                    sink.notify_tool_list_changed().await
+                }
+                Ok(HubEvent::ResourcesChanged { .. })
+                    if accepted.resources_list_changed == Some(true) =>
+                {
+                    sink.notify_resource_list_changed().await
+                }
+                Ok(HubEvent::PromptsChanged { .. })
+                    if accepted.prompts_list_changed == Some(true) =>
+                {
+                    sink.notify_prompt_list_changed().await
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => Ok(()),
+            };
+            if sent.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        // The session's catalogue: a per_session server with a private list shows its own.
+        let session = self.session(&context);
+        let catalog = match self.hub().catalog_in(session.as_ref()).await {
+            Ok(catalog) => catalog,
+            Err(error) => return Err(rpc_error(&error, McpRequest::ListTools)),
+        };
+        let tools = catalog.tools().iter().map(|t| convert::tool(t)).collect();
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let session = self.session(&context);
+        let result = match self.enter() {
+            Ok(()) => {
+                let call =
+                    self.hub()
+                        .call_in(session.as_ref(), &request.name, request.arguments, None);
+                // The client cancelling (or going away) drops the call, which cancels it
+                // upstream.
+                tokio::select! {
+                    result = call => result,
+                    _ = context.ct.cancelled() => {
+                        return Err(ErrorData::internal_error("the call was cancelled", None));
+                    }
+                }
+            }
+            Err(closed) => Err(closed),
+        };
+        match result {
+            Ok(outcome) => Ok(convert::call_result(&outcome)?.into()),
+            Err(error) => match to_mcp(&error, McpRequest::CallTool) {
+                McpFailure::ToolResult(result) => Ok(result.into()),
+                McpFailure::Rpc(error) => Err(error),
+            },
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let session = self.session(&context);
+        let listing = self.hub().resources_in(session.as_ref()).await;
+        let items = listing.items.iter().map(convert::resource);
+        Ok(ListResourcesResult::with_all_items(
+            items.collect::<Result<_, _>>()?,
+        ))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let session = self.session(&context);
+        let listing = self.hub().resource_templates_in(session.as_ref()).await;
+        let items = listing.items.iter().map(convert::resource_template);
+        Ok(ListResourceTemplatesResult::with_all_items(
+            items.collect::<Result<_, _>>()?,
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let session = self.session(&context);
+        let result = match self.enter() {
+            Ok(()) => {
+                self.hub()
+                    .read_resource_in(session.as_ref(), &request.uri, None)
+                    .await
+            }
+            Err(closed) => Err(closed),
+        };
+        match result {
+            Ok(read) => Ok(convert::read_result(&read)?.into()),
+            Err(error) => Err(rpc_error(&error, McpRequest::ReadResource)),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let session = self.session(&context);
+        let listing = self.hub().prompts_in(session.as_ref()).await;
+        let items = listing.items.iter().map(convert::prompt);
+        Ok(ListPromptsResult::with_all_items(
+            items.collect::<Result<_, _>>()?,
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let session = self.session(&context);
+        let arguments = request.arguments;
+        let result = match self.enter() {
+            Ok(()) => {
+                self.hub()
+                    .get_prompt_in(session.as_ref(), &request.name, arguments, None)
+                    .await
+            }
+            Err(closed) => Err(closed),
+        };
+        match result {
+            Ok(outcome) => Ok(convert::prompt_result(&outcome)?.into()),
+            Err(error) => Err(rpc_error(&error, McpRequest::GetPrompt)),
+        }
+    }
+}
+
+/// A JSON-RPC error for a request that has no `isError` result form.
+fn rpc_error(error: &Error, request: McpRequest) -> ErrorData {
+    match to_mcp(error, request) {
+        McpFailure::Rpc(error) => error,
+        McpFailure::ToolResult(_) => unreachable!("only tool calls answer with results"),
+    }
+}
+
+/// Tells `peer` of every catalogue change until the session ends (or its client is gone).
+/// A burst of changes (or events missed while lagging) is one notification per kind.
+async fn forward_changes(
+    mut events: broadcast::Receiver<HubEvent>,
+    peer: Peer<RoleServer>,
+    ended: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = ended.cancelled() => return,
+        };
+        let sent = match event {
+            Ok(HubEvent::CatalogChanged { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                peer.notify_tool_list_changed().await
+            }
+            Ok(HubEvent::ResourcesChanged { .. }) => peer.notify_resource_list_changed().await,
+            Ok(HubEvent::PromptsChanged { .. }) => peer.notify_prompt_list_changed().await,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if sent.is_err() || peer.is_transport_closed() {
+            return;
+        }
+    }
+}

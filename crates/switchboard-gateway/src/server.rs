@@ -1,0 +1,192 @@
+//! Serving: the router (`/mcp`, `/v1/`, probes), the listener, and shutdown in order.
+//!
+//! Shutdown ([`Gateway::serve`]'s `shutdown` future resolving, e.g. on SIGTERM/ctrl-c):
+//! 1. stop accepting connections, refuse new calls (`closed`), `/readyz` says 503;
+//! 2. wait for the requests in flight to finish (their answers sent), at most
+//!    `drain_timeout`;
+//! 3. end every downstream MCP session (their streams close, so the server can stop);
+//! 4. close the hub: every upstream connection, stdio process groups included.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::serve::ListenerExt;
+use futures::StreamExt;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::drain::Drain;
+use crate::identity::SessionHeaders;
+use crate::mcp::DownstreamSession;
+use crate::state::GatewayState;
+use crate::{Gateway, GatewayError};
+
+/// How long the HTTP server may take to stop once its sessions are ended.
+const STOP_WITHIN: Duration = Duration::from_secs(5);
+
+impl Gateway {
+    /// A gateway over `hub`.
+    pub fn new(hub: switchboard::Hub, settings: crate::GatewaySettings) -> Gateway {
+        let state = GatewayState {
+            hub,
+            identity: SessionHeaders::new(settings.session_headers.clone()),
+            drain: Drain::default(),
+        };
+        Gateway {
+            state: Arc::new(state),
+            settings,
+            sessions_ended: CancellationToken::new(),
+        }
+    }
+
+    /// Every endpoint. `local` is the address the gateway listens on: on loopback, rmcp's
+    /// own `Host` check (loopback names only) stays on, as DNS-rebinding protection.
+    pub fn router(&self, local: SocketAddr) -> Router {
+        let mut config = StreamableHttpServerConfig::default()
+            .with_cancellation_token(self.sessions_ended.child_token());
+        if !local.ip().is_loopback() {
+            config = config.disable_allowed_hosts();
+        }
+        // A session without requests for `session_idle_timeout` ends (its handler is dropped,
+        // which ends its upstream sessions).
+        let mut sessions = LocalSessionManager::default();
+        sessions.session_config.keep_alive = Some(self.settings.session_idle_timeout);
+        let state = self.state.clone();
+        let mcp = StreamableHttpService::new(
+            move || Ok(DownstreamSession::new(state.clone())),
+            Arc::new(sessions),
+            config,
+        );
+        Router::new()
+            .nest_service("/mcp", mcp)
+            .merge(crate::rest::router(self.state.clone()))
+            .layer(middleware::from_fn_with_state(
+                self.state.drain.clone(),
+                track_posts,
+            ))
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then shuts down in order (see the
+    /// module docs) and closes the hub.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), GatewayError> {
+        let local = listener.local_addr().map_err(GatewayError::Serve)?;
+        let router = self.router(local);
+        tracing::info!("MCP endpoint (Streamable HTTP) listening on http://{local}/mcp");
+        tracing::info!(
+            "REST API listening on http://{local}/v1/ (tools, tools/{{name}}/call, health)"
+        );
+        tracing::info!("probes listening on http://{local}/healthz and http://{local}/readyz");
+        // Small SSE writes otherwise wait for the client's delayed ACK (~40 ms each).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let stop_accepting = CancellationToken::new();
+        let server = axum::serve(listener, router)
+            .with_graceful_shutdown(stop_accepting.clone().cancelled_owned())
+            .into_future();
+        let mut server = tokio::spawn(server);
+        let failed = tokio::select! {
+            _ = shutdown => None,
+            result = &mut server => Some(result),
+        };
+        let drain = &self.state.drain;
+        drain.start();
+        stop_accepting.cancel();
+        let result = match failed {
+            Some(result) => result
+                .map_err(|e| GatewayError::Serve(std::io::Error::other(e)))
+                .and_then(|r| r.map_err(GatewayError::Serve)),
+            None => {
+                let deadline = self.settings.drain_timeout;
+                tracing::info!(
+                    in_flight = drain.in_flight(),
+                    "shutting down: no new connections or calls; waiting for calls in flight \
+                     (at most {deadline:?})"
+                );
+                if tokio::time::timeout(deadline, drain.idle()).await.is_err() {
+                    tracing::warn!(
+                        in_flight = drain.in_flight(),
+                        "calls still in flight when the drain deadline passed: ending them"
+                    );
+                }
+                self.sessions_ended.cancel();
+                match tokio::time::timeout(STOP_WITHIN, &mut server).await {
+                    Ok(Ok(result)) => result.map_err(GatewayError::Serve),
+                    Ok(Err(panicked)) => Err(GatewayError::Serve(std::io::Error::other(panicked))),
+                    Err(_) => {
+                        tracing::warn!(
+                            "connections still open after {STOP_WITHIN:?}: dropping them"
+                        );
+                        server.abort();
+                        Ok(())
+                    }
+                }
+            }
+        };
+        self.sessions_ended.cancel();
+        self.state.hub.close().await;
+        tracing::info!("gateway stopped");
+        result
+    }
+}
+
+/// Counts a POST as in flight until its response body has been sent to the end (or the
+/// client went away): a call's result computed but not yet written still holds the drain.
+async fn track_posts(State(drain): State<Drain>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let guard = drain.track();
+    let (parts, body) = next.run(request).await.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _held = &guard;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
+}
+
+/// Binds `addr` (what `[gateway] listen` or `--listen` says).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, GatewayError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| GatewayError::Bind { addr, source })
+}
+
+/// Resolves on SIGTERM or ctrl-c (SIGINT): what `switchboard serve` stops on.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => tracing::info!("ctrl-c received"),
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGTERM; ctrl-c still stops the gateway");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

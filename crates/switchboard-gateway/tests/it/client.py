@@ -1,0 +1,48 @@
+"""A downstream MCP client for the gateway's tests: the official Python SDK (PyPI `mcp`, pinned
+in crates/switchboard-py/tests/requirements.txt, installed into target/pyvenv by
+./scripts/test) over Streamable HTTP.
+
+Usage: python client.py '<program JSON>'
+  {"url": "...", "headers": {...}, "steps": [STEP, ...]}
+Steps, each answered by one JSON line on stdout, in order:
+  {"op": "list"}                        -> {"tools": [names]}
+  {"op": "call", "name", "arguments"}   -> the CallToolResult (MCP's JSON), or {"error", "code"}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp import MCPError
+
+
+async def run(session: ClientSession, step: dict) -> dict:
+    if step["op"] == "list":
+        listed = await session.list_tools()
+        return {"tools": [tool.name for tool in listed.tools]}
+    if step["op"] == "call":
+        try:
+            result = await session.call_tool(step["name"], step.get("arguments") or {})
+        except MCPError as error:
+            return {"error": error.error.message, "code": error.error.code}
+        return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    raise ValueError(f"unknown step {step['op']}")
+
+
+async def main() -> None:
+    program = json.loads(sys.argv[1])
+    async with create_mcp_http_client(headers=program.get("headers") or {}) as http:
+        async with streamable_http_client(program["url"], http_client=http) as streams:
+            async with ClientSession(streams[0], streams[1]) as session:
+                await session.initialize()
+                for step in program["steps"]:
+                    print(json.dumps(await run(session, step)), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

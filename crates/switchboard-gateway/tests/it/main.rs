@@ -1,0 +1,10 @@
+//! The gateway's integration tests: real downstream clients (the official TypeScript SDK
+//! client, reqwest, the engine itself as a 2026-07-28 client) through `switchboard serve`'s
+//! gateway to real upstream servers (the testkit, server-everything). One test binary, a
+//! module per area; shared helpers in `common`.
+
+mod common;
+mod mcp;
+mod python;
+mod rest;
+mod shutdown;

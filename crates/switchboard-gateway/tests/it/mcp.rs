@@ -1,0 +1,371 @@
+//! `/mcp` with the official TypeScript SDK client (2025-11-25 sessions), and the engine as a
+//! 2026-07-28 client (no sessions).
+
+use serde_json::{Value, json};
+use switchboard::{Config, Hub};
+use switchboard_testkit::{HttpMode, Knobs, RunningServer, serve_streamable_http};
+
+use crate::common::{
+    TestGateway, eventually, everything_stdio_keys, ok_text, toml_string, ts_client,
+};
+
+async fn testkit() -> RunningServer {
+    serve_streamable_http(Knobs::default(), HttpMode::Stateful)
+        .await
+        .expect("testkit serves")
+}
+
+/// A gateway over a shared testkit (`kit`), a per-session testkit whose connections carry
+/// the caller's `X-Upstream-Token` (`private`), and optionally server-everything.
+fn config(kit: &RunningServer, private: &RunningServer, everything: bool) -> String {
+    let mut toml = format!(
+        "[gateway]\nsession_headers = {{ \"X-Upstream-Token\" = \"user_token\" }}\n\n\
+         [variables]\nuser_token = \"nobody\"\n\n\
+         [servers.kit]\nurl = {}\n\n\
+         [servers.private]\nurl = {}\nsession_mode = \"per_session\"\n\
+         headers = {{ \"X-Upstream-Token\" = \"${{user_token}}\" }}\n",
+        toml_string(&kit.url()),
+        toml_string(&private.url()),
+    );
+    if everything {
+        toml.push_str(&format!(
+            "\n[servers.everything]\n{}",
+            everything_stdio_keys()
+        ));
+    }
+    toml
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ts_sdk_client_lists_and_calls_the_tools_of_two_upstreams() {
+    let (kit, private) = (testkit().await, testkit().await);
+    let gateway = TestGateway::start(&config(&kit, &private, true)).await;
+    let answers = ts_client(
+        &gateway.url("/mcp"),
+        json!({}),
+        json!([
+            {"op": "list"},
+            {"op": "call", "name": "kit__echo", "arguments": {"message": "via kit"}},
+            {"op": "call", "name": "everything__echo", "arguments": {"message": "via everything"}},
+            {"op": "call", "name": "kit__structured", "arguments": {}},
+            {"op": "call", "name": "kit__fail", "arguments": {}},
+            {"op": "call", "name": "no__such_tool", "arguments": {}},
+            {"op": "call", "name": "kit__add", "arguments": {"a": "one", "b": 2}},
+        ]),
+    )
+    .await;
+
+    // The hub's merged catalogue, exactly: same names, same order.
+    let expected: Vec<String> = gateway
+        .hub
+        .catalog()
+        .tools()
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    assert_eq!(answers[0]["tools"], json!(expected));
+    assert!(
+        expected.iter().any(|n| n == "everything__echo"),
+        "{expected:?}"
+    );
+    assert!(expected.iter().any(|n| n == "kit__echo"), "{expected:?}");
+
+    assert_eq!(ok_text(&answers[1]), "via kit");
+    assert!(
+        ok_text(&answers[2]).contains("via everything"),
+        "{}",
+        answers[2]
+    );
+    assert_eq!(
+        answers[3]["structuredContent"],
+        json!({"temperature": 21.5, "unit": "C"})
+    );
+    // A tool that ran and failed: its own outcome, passed on.
+    assert_eq!(answers[4]["isError"], json!(true), "{}", answers[4]);
+    // The caller's mistakes are JSON-RPC errors (-32602), as MCP asks.
+    assert_eq!(answers[5]["code"], json!(-32602), "{}", answers[5]);
+    assert_eq!(answers[6]["code"], json!(-32602), "{}", answers[6]);
+    gateway.stop().await;
+}
+
+/// `echo_headers` and `session_info` of `private` and `kit` for a client sending `token`.
+async fn who_am_i(gateway: &TestGateway, token: &str) -> (Value, String, String) {
+    let answers = ts_client(
+        &gateway.url("/mcp"),
+        json!({"X-Upstream-Token": token}),
+        json!([
+            {"op": "call", "name": "private__echo_headers"},
+            {"op": "call", "name": "private__session_info"},
+            {"op": "call", "name": "kit__session_info"},
+        ]),
+    )
+    .await;
+    let headers: Value = serde_json::from_str(ok_text(&answers[0])).unwrap();
+    let session = |i: usize| -> String {
+        let info: Value = serde_json::from_str(ok_text(&answers[i])).unwrap();
+        info["session"].as_str().unwrap().to_string()
+    };
+    (headers, session(1), session(2))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sessions_with_different_credentials_reach_different_upstream_sessions() {
+    let (kit, private) = (testkit().await, testkit().await);
+    let gateway = TestGateway::start(&config(&kit, &private, false)).await;
+    let ((alice, alice_private, alice_kit), (bob, bob_private, bob_kit)) = tokio::join!(
+        who_am_i(&gateway, "alice-token"),
+        who_am_i(&gateway, "bob-token")
+    );
+
+    assert_eq!(alice["x-upstream-token"], json!("alice-token"), "{alice}");
+    assert_eq!(bob["x-upstream-token"], json!("bob-token"), "{bob}");
+    assert_ne!(
+        alice_private, bob_private,
+        "per-session upstream sessions are their own"
+    );
+    assert_eq!(
+        alice_kit, bob_kit,
+        "a shared server is one upstream session"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_downstream_session_releases_its_upstream_session() {
+    let (kit, private) = (testkit().await, testkit().await);
+    let gateway = TestGateway::start(&config(&kit, &private, false)).await;
+    let call = json!({"op": "call", "name": "private__session_info"});
+    // One client leaves its session open, the other ends it (DELETE).
+    let kept = ts_client(
+        &gateway.url("/mcp"),
+        json!({"X-Upstream-Token": "a"}),
+        json!([call]),
+    )
+    .await;
+    ok_text(&kept[0]);
+    assert_eq!(gateway.hub.session_count("private"), 1);
+    let ended = ts_client(
+        &gateway.url("/mcp"),
+        json!({"X-Upstream-Token": "b"}),
+        json!([call, {"op": "terminate"}]),
+    )
+    .await;
+    ok_text(&ended[0]);
+    assert_eq!(ended[1], json!({"terminated": true}));
+    eventually("the ended session's upstream connection closes", || {
+        gateway.hub.session_count("private") == 1
+    })
+    .await;
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_downstream_session_expires_and_releases_its_upstream_session() {
+    let (kit, private) = (testkit().await, testkit().await);
+    let toml = config(&kit, &private, false)
+        .replace("[gateway]\n", "[gateway]\nsession_idle_timeout = \"1s\"\n");
+    let gateway = TestGateway::start(&toml).await;
+    let call = json!({"op": "call", "name": "private__session_info"});
+    // The client leaves without ending its session.
+    let answers = ts_client(
+        &gateway.url("/mcp"),
+        json!({"X-Upstream-Token": "a"}),
+        json!([call]),
+    )
+    .await;
+    ok_text(&answers[0]);
+    eventually("the idle session's upstream connection closes", || {
+        gateway.hub.session_count("private") == 0
+    })
+    .await;
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_hears_of_a_tool_added_upstream() {
+    let (kit, private) = (testkit().await, testkit().await);
+    let gateway = TestGateway::start(&config(&kit, &private, false)).await;
+    let answers = ts_client(
+        &gateway.url("/mcp"),
+        json!({}),
+        json!([
+            {"op": "list"},
+            {"op": "call", "name": "kit__notify_list_changed"},
+            {"op": "wait_list_changed"},
+            {"op": "list"},
+        ]),
+    )
+    .await;
+    let names = |i: usize| answers[i]["tools"].as_array().cloned().unwrap_or_default();
+    assert!(!names(0).contains(&json!("kit__added_1")), "{}", answers[0]);
+    ok_text(&answers[1]);
+    assert_eq!(answers[2], json!({"list_changed": true}));
+    assert!(names(3).contains(&json!("kit__added_1")), "{}", answers[3]);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_and_prompts_are_the_hubs() {
+    let (kit, private) = (testkit().await, testkit().await);
+    let gateway = TestGateway::start(&config(&kit, &private, false)).await;
+    let answers = ts_client(
+        &gateway.url("/mcp"),
+        json!({}),
+        json!([
+            {"op": "resources"},
+            {"op": "read", "uri": "kit+testkit://static/hello.txt"},
+            {"op": "read", "uri": "kit+testkit://nothing/here"},
+            {"op": "prompts"},
+        ]),
+    )
+    .await;
+    let resources = answers[0]["resources"].as_array().unwrap();
+    assert!(
+        resources.contains(&json!("kit+testkit://static/hello.txt")),
+        "{}",
+        answers[0]
+    );
+    let part = &answers[1]["contents"][0];
+    assert_eq!(
+        part["uri"],
+        json!("kit+testkit://static/hello.txt"),
+        "{}",
+        answers[1]
+    );
+    assert!(part["text"].is_string(), "{}", answers[1]);
+    assert_eq!(answers[2]["code"], json!(-32002), "{}", answers[2]);
+    let prompts = answers[3]["prompts"].as_array().unwrap();
+    assert!(prompts.contains(&json!("kit__greet")), "{}", answers[3]);
+    gateway.stop().await;
+}
+
+/// The engine as a 2026-07-28 client of the gateway: no `initialize`, no session; each
+/// request's headers say whose upstream session it runs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_2026_requests_run_in_their_headers_session() {
+    let (kit, private) = (testkit().await, testkit().await);
+    let gateway = TestGateway::start(&config(&kit, &private, false)).await;
+    let client = |token: &str| {
+        format!(
+            "[servers.gw]\nurl = {}\nprotocol_version = \"2026-07-28\"\n\
+             headers = {{ \"X-Upstream-Token\" = \"{token}\" }}\n",
+            toml_string(&gateway.url("/mcp"))
+        )
+    };
+    let mut seen = Vec::new();
+    for token in ["carol", "dave"] {
+        let config = Config::from_toml_str(&client(token), None).unwrap();
+        let hub = Hub::builder()
+            .config(&config)
+            .start()
+            .await
+            .expect("client hub");
+        assert!(hub.catalog().get("gw__kit__echo").is_some());
+        let call = |name: &'static str| {
+            let hub = hub.clone();
+            async move {
+                let outcome = hub.call(name, None, None).await.expect(name);
+                assert!(!outcome.is_error, "{}", outcome.text());
+                outcome.text()
+            }
+        };
+        let headers: Value =
+            serde_json::from_str(&call("gw__private__echo_headers").await).unwrap();
+        assert_eq!(headers["x-upstream-token"], json!(token));
+        let again: Value = serde_json::from_str(&call("gw__private__session_info").await).unwrap();
+        let twice: Value = serde_json::from_str(&call("gw__private__session_info").await).unwrap();
+        assert_eq!(again, twice, "one upstream session per credential set");
+        seen.push(again);
+        hub.close().await;
+    }
+    assert_ne!(seen[0], seen[1]);
+    gateway.stop().await;
+}
+
+/// A 2026-07-28 client has no session to be told on: it hears of changes on its
+/// `subscriptions/listen` stream (the engine opens one when it follows changes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_client_hears_of_a_tool_added_upstream_on_its_listen_stream() {
+    let (kit, private) = (testkit().await, testkit().await);
+    let gateway = TestGateway::start(&config(&kit, &private, false)).await;
+    let client = format!(
+        "[servers.gw]\nurl = {}\nprotocol_version = \"2026-07-28\"\n",
+        toml_string(&gateway.url("/mcp"))
+    );
+    let config = Config::from_toml_str(&client, None).unwrap();
+    let hub = Hub::builder()
+        .config(&config)
+        .start()
+        .await
+        .expect("client hub");
+    assert!(hub.catalog().get("gw__kit__added_1").is_none());
+    let outcome = hub
+        .call("gw__kit__notify_list_changed", None, None)
+        .await
+        .unwrap();
+    assert!(!outcome.is_error, "{}", outcome.text());
+    eventually("the client's catalogue has the added tool", || {
+        hub.catalog().get("gw__kit__added_1").is_some()
+    })
+    .await;
+    hub.close().await;
+    gateway.stop().await;
+}
+
+/// A `per_session` server whose tool list is private (`cacheScope: "private"`) shows each
+/// downstream session the list it gives that user, through MCP and REST alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_tool_lists_reach_only_their_user() {
+    let knobs = Knobs {
+        private_lists: true,
+        ..Knobs::default()
+    };
+    let private = serve_streamable_http(knobs, HttpMode::Stateful)
+        .await
+        .unwrap();
+    let gateway = TestGateway::start(&format!(
+        "[gateway]\nsession_headers = {{ \"X-User-Name\" = \"user\" }}\n\
+         [variables]\nuser = \"nobody\"\n\
+         [servers.private]\nurl = {}\nsession_mode = \"per_session\"\n\
+         headers = {{ \"X-User\" = \"${{user}}\" }}\n",
+        toml_string(&private.url())
+    ))
+    .await;
+    let answers = ts_client(
+        &gateway.url("/mcp"),
+        json!({"X-User-Name": "alice"}),
+        json!([{"op": "list"}, {"op": "call", "name": "private__mine_alice"}]),
+    )
+    .await;
+    let tools = answers[0]["tools"].as_array().unwrap();
+    assert!(
+        tools.contains(&json!("private__mine_alice")),
+        "{}",
+        answers[0]
+    );
+    assert!(
+        !tools
+            .iter()
+            .any(|t| t == "private__mine_nobody" || t == "private__mine_bob")
+    );
+    ok_text(&answers[1]);
+
+    let rows: Value = reqwest::Client::new()
+        .get(gateway.url("/v1/tools"))
+        .header("X-User-Name", "bob")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert!(names.contains(&"private__mine_bob"), "{names:?}");
+    assert!(!names.contains(&"private__mine_alice"), "{names:?}");
+    gateway.stop().await;
+}

@@ -1,0 +1,59 @@
+//! `/mcp` with the official Python SDK client (2025-11-25 sessions).
+
+use serde_json::{Value, json};
+use switchboard_testkit::{HttpMode, Knobs, serve_streamable_http};
+
+use crate::common::{TestGateway, everything_stdio_keys, ok_text, python_client, toml_string};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_client_lists_and_calls_two_upstreams_as_its_own_user() {
+    let kit = serve_streamable_http(Knobs::default(), HttpMode::Stateful)
+        .await
+        .unwrap();
+    let private = serve_streamable_http(Knobs::default(), HttpMode::Stateful)
+        .await
+        .unwrap();
+    let gateway = TestGateway::start(&format!(
+        "[gateway]\nsession_headers = {{ \"X-Upstream-Token\" = \"user_token\" }}\n\
+         [variables]\nuser_token = \"nobody\"\n\
+         [servers.kit]\nurl = {}\n\
+         [servers.private]\nurl = {}\nsession_mode = \"per_session\"\n\
+         headers = {{ \"X-Upstream-Token\" = \"${{user_token}}\" }}\n\
+         [servers.everything]\n{}",
+        toml_string(&kit.url()),
+        toml_string(&private.url()),
+        everything_stdio_keys(),
+    ))
+    .await;
+    let steps = json!([
+        {"op": "list"},
+        {"op": "call", "name": "kit__echo", "arguments": {"message": "from python"}},
+        {"op": "call", "name": "everything__echo", "arguments": {"message": "from python"}},
+        {"op": "call", "name": "private__echo_headers"},
+        {"op": "call", "name": "no__such_tool"},
+    ]);
+    let answers = python_client(
+        &gateway.url("/mcp"),
+        json!({"X-Upstream-Token": "frank"}),
+        steps,
+    )
+    .await;
+    let expected: Vec<String> = gateway
+        .hub
+        .catalog()
+        .tools()
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    assert_eq!(answers[0]["tools"], json!(expected));
+    assert_eq!(ok_text(&answers[1]), "from python");
+    assert!(
+        ok_text(&answers[2]).contains("from python"),
+        "{}",
+        answers[2]
+    );
+    let headers: Value = serde_json::from_str(ok_text(&answers[3])).unwrap();
+    assert_eq!(headers["x-upstream-token"], json!("frank"));
+    assert_eq!(answers[4]["code"], json!(-32602), "{}", answers[4]);
+    gateway.stop().await;
+}
