@@ -48,6 +48,13 @@ pub fn reserved_header(headers: &[(String, String)]) -> Option<&str> {
 /// 10,000 sessions at once left 10,000 idle sockets and their buffers (~37 KB each) for 90 s.
 const IDLE_CONNECTIONS_PER_HOST: usize = 256;
 
+/// How long an idle keep-alive connection is kept for reuse. Under the 5 s after which
+/// Node.js servers (the TypeScript SDK's, so many MCP servers) close idle connections: a
+/// connection reused just as the server closes it fails a request that may have been sent
+/// (seen after a browser sign-in left the first connection idle). A busy upstream keeps its
+/// connections; an idle one costs a new connection after 4 s.
+pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// Redirects are followed only to the same scheme, host and port (at most 5): custom
 /// headers (API keys, tokens from templates) must never travel to another host, which
 /// reqwest would allow for every header but `Authorization` and cookies.
@@ -82,6 +89,7 @@ fn reqwest_client(policy: HttpConnections) -> (reqwest::Client, Option<TlsUnavai
     let builder = || {
         let builder = reqwest::Client::builder()
             .tcp_nodelay(true)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .redirect(same_origin_redirects());
         match policy {
             HttpConnections::PerRequest => builder.pool_max_idle_per_host(0),

@@ -42,7 +42,7 @@ use crate::config::template::{render_env, render_headers};
 use crate::config::{ElicitationPolicy, HttpConnections, ServerConfig, TransportKind, Variables};
 use crate::interaction::InputHandler;
 use crate::transport::{http, sse, stdio};
-use crate::{Error, Phase};
+use crate::{Error, ErrorClass, Phase};
 use handler::Handler;
 
 /// How long `close` gives the MCP session to shut down before it is dropped.
@@ -119,7 +119,15 @@ impl Connector {
             self.auth
                 .login(server, vars, http, challenge.as_deref())
                 .await?;
-            result = self.connect_once(server, vars, input).await;
+            result = self.connect_once(server, vars, input.clone()).await;
+            // The sign-in left the connection idle for a person's time: a connection the
+            // server closed meanwhile is not its answer. Connecting changes nothing there.
+            if result
+                .as_ref()
+                .is_err_and(|e| e.class() == ErrorClass::Unreachable)
+            {
+                result = self.connect_once(server, vars, input).await;
+            }
         }
         result
     }

@@ -17,7 +17,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt;
@@ -45,7 +44,7 @@ pub(crate) fn hyper_client(keep_alive: bool, idle_per_host: usize) -> Hyper {
     let mut builder = HyperClient::builder(hyper_util::rt::TokioExecutor::new());
     builder
         .pool_timer(hyper_util::rt::TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90));
+        .pool_idle_timeout(super::POOL_IDLE_TIMEOUT);
     builder.pool_max_idle_per_host(if keep_alive { idle_per_host } else { 0 });
     builder.build(connector)
 }
