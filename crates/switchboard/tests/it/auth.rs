@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::Captured;
 use serde_json::{Value, json};
 use switchboard::auth::{FileStore, MemoryStore, TokenKey, TokenRecord, TokenStore};
 use switchboard::{AuthStep, Config, ErrorClass, Hub};
@@ -382,19 +383,6 @@ async fn calls_refused_at_once_share_one_new_token() {
     hub.close().await;
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn no_token_or_secret_reaches_the_logs() {
     let captured = Captured::default();
@@ -429,7 +417,7 @@ async fn no_token_or_secret_reaches_the_logs() {
     wrong.close().await;
     drop(guard);
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("the server refused the token"), "{logs}");
     for secret in [SECRET, "wrong-s3cret", "Basic "] {
         assert!(!logs.contains(secret), "{secret:?} in the logs:\n{logs}");

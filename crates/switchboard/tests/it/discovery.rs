@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::Captured;
 use serde_json::json;
 use switchboard::config::{DiscoveryConfig, ReconnectPolicy, RegistrationPolicy};
 use switchboard::discovery::{DISCOVERY_USER_AGENT, Discovery, RegistryClient, discover};
@@ -693,20 +694,6 @@ async fn the_hub_registers_discovered_servers_with_server_auth_and_follows_refre
     hub.close().await;
 }
 
-/// Log lines written on this thread (a current-thread runtime keeps the request on it).
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn unused_keys_are_warned_once_and_no_log_line_holds_a_secret() {
     let registry = registry(vec![
@@ -735,7 +722,7 @@ async fn unused_keys_are_warned_once_and_no_log_line_holds_a_secret() {
     drop(guard);
     assert_eq!(d.unused_auth_keys, ["Beta", "zeta"]);
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let warnings: Vec<&str> = logs.lines().filter(|l| l.contains(" WARN ")).collect();
     assert_eq!(warnings.len(), 1, "{logs}");
     assert!(warnings[0].contains(r#"["Beta", "zeta"]"#), "{logs}");
@@ -765,7 +752,7 @@ async fn a_registry_client_warns_about_unused_keys_once_across_refreshes() {
         client.discover().await.unwrap();
     }
     drop(guard);
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let warnings = logs.lines().filter(|l| l.contains(" WARN ")).count();
     assert_eq!(warnings, 1, "{logs}");
 }
