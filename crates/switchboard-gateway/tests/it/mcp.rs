@@ -3,43 +3,16 @@
 
 use serde_json::{Value, json};
 use switchboard::{Config, Hub};
-use switchboard_testkit::{HttpMode, Knobs, RunningServer, serve_streamable_http};
+use switchboard_testkit::{HttpMode, Knobs, serve_streamable_http};
 
 use crate::common::{
-    TestGateway, eventually, everything_stdio_keys, ok_text, toml_string, ts_client,
+    TestGateway, eventually, ok_text, testkit, toml_string, ts_client, two_upstreams,
 };
-
-async fn testkit() -> RunningServer {
-    serve_streamable_http(Knobs::default(), HttpMode::Stateful)
-        .await
-        .expect("testkit serves")
-}
-
-/// A gateway over a shared testkit (`kit`), a per-session testkit whose connections carry
-/// the caller's `X-Upstream-Token` (`private`), and optionally server-everything.
-fn config(kit: &RunningServer, private: &RunningServer, everything: bool) -> String {
-    let mut toml = format!(
-        "[gateway]\nsession_headers = {{ \"X-Upstream-Token\" = \"user_token\" }}\n\n\
-         [variables]\nuser_token = \"nobody\"\n\n\
-         [servers.kit]\nurl = {}\n\n\
-         [servers.private]\nurl = {}\nsession_mode = \"per_session\"\n\
-         headers = {{ \"X-Upstream-Token\" = \"${{user_token}}\" }}\n",
-        toml_string(&kit.url()),
-        toml_string(&private.url()),
-    );
-    if everything {
-        toml.push_str(&format!(
-            "\n[servers.everything]\n{}",
-            everything_stdio_keys()
-        ));
-    }
-    toml
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ts_sdk_client_lists_and_calls_the_tools_of_two_upstreams() {
     let (kit, private) = (testkit().await, testkit().await);
-    let gateway = TestGateway::start(&config(&kit, &private, true)).await;
+    let gateway = TestGateway::start(&two_upstreams(&kit, &private, true)).await;
     let answers = ts_client(
         &gateway.url("/mcp"),
         json!({}),
@@ -111,7 +84,7 @@ async fn who_am_i(gateway: &TestGateway, token: &str) -> (Value, String, String)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_sessions_with_different_credentials_reach_different_upstream_sessions() {
     let (kit, private) = (testkit().await, testkit().await);
-    let gateway = TestGateway::start(&config(&kit, &private, false)).await;
+    let gateway = TestGateway::start(&two_upstreams(&kit, &private, false)).await;
     let ((alice, alice_private, alice_kit), (bob, bob_private, bob_kit)) = tokio::join!(
         who_am_i(&gateway, "alice-token"),
         who_am_i(&gateway, "bob-token")
@@ -133,7 +106,7 @@ async fn two_sessions_with_different_credentials_reach_different_upstream_sessio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_a_downstream_session_releases_its_upstream_session() {
     let (kit, private) = (testkit().await, testkit().await);
-    let gateway = TestGateway::start(&config(&kit, &private, false)).await;
+    let gateway = TestGateway::start(&two_upstreams(&kit, &private, false)).await;
     let call = json!({"op": "call", "name": "private__session_info"});
     // One client leaves its session open, the other ends it (DELETE).
     let kept = ts_client(
@@ -162,7 +135,7 @@ async fn closing_a_downstream_session_releases_its_upstream_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_downstream_session_expires_and_releases_its_upstream_session() {
     let (kit, private) = (testkit().await, testkit().await);
-    let toml = config(&kit, &private, false)
+    let toml = two_upstreams(&kit, &private, false)
         .replace("[gateway]\n", "[gateway]\nsession_idle_timeout = \"1s\"\n");
     let gateway = TestGateway::start(&toml).await;
     let call = json!({"op": "call", "name": "private__session_info"});
@@ -184,7 +157,7 @@ async fn an_idle_downstream_session_expires_and_releases_its_upstream_session() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_hears_of_a_tool_added_upstream() {
     let (kit, private) = (testkit().await, testkit().await);
-    let gateway = TestGateway::start(&config(&kit, &private, false)).await;
+    let gateway = TestGateway::start(&two_upstreams(&kit, &private, false)).await;
     let answers = ts_client(
         &gateway.url("/mcp"),
         json!({}),
@@ -207,7 +180,7 @@ async fn a_client_hears_of_a_tool_added_upstream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resources_and_prompts_are_the_hubs() {
     let (kit, private) = (testkit().await, testkit().await);
-    let gateway = TestGateway::start(&config(&kit, &private, false)).await;
+    let gateway = TestGateway::start(&two_upstreams(&kit, &private, false)).await;
     let answers = ts_client(
         &gateway.url("/mcp"),
         json!({}),
@@ -244,7 +217,7 @@ async fn resources_and_prompts_are_the_hubs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stateless_2026_requests_run_in_their_headers_session() {
     let (kit, private) = (testkit().await, testkit().await);
-    let gateway = TestGateway::start(&config(&kit, &private, false)).await;
+    let gateway = TestGateway::start(&two_upstreams(&kit, &private, false)).await;
     let client = |token: &str| {
         format!(
             "[servers.gw]\nurl = {}\nprotocol_version = \"2026-07-28\"\n\
@@ -287,7 +260,7 @@ async fn stateless_2026_requests_run_in_their_headers_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_2026_client_hears_of_a_tool_added_upstream_on_its_listen_stream() {
     let (kit, private) = (testkit().await, testkit().await);
-    let gateway = TestGateway::start(&config(&kit, &private, false)).await;
+    let gateway = TestGateway::start(&two_upstreams(&kit, &private, false)).await;
     let client = format!(
         "[servers.gw]\nurl = {}\nprotocol_version = \"2026-07-28\"\n",
         toml_string(&gateway.url("/mcp"))

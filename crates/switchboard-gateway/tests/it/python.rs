@@ -1,30 +1,13 @@
 //! `/mcp` with the official Python SDK client (2025-11-25 sessions).
 
 use serde_json::{Value, json};
-use switchboard_testkit::{HttpMode, Knobs, serve_streamable_http};
 
-use crate::common::{TestGateway, everything_stdio_keys, ok_text, python_client, toml_string};
+use crate::common::{TestGateway, ok_text, python_client, testkit, two_upstreams};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_client_lists_and_calls_two_upstreams_as_its_own_user() {
-    let kit = serve_streamable_http(Knobs::default(), HttpMode::Stateful)
-        .await
-        .unwrap();
-    let private = serve_streamable_http(Knobs::default(), HttpMode::Stateful)
-        .await
-        .unwrap();
-    let gateway = TestGateway::start(&format!(
-        "[gateway]\nsession_headers = {{ \"X-Upstream-Token\" = \"user_token\" }}\n\
-         [variables]\nuser_token = \"nobody\"\n\
-         [servers.kit]\nurl = {}\n\
-         [servers.private]\nurl = {}\nsession_mode = \"per_session\"\n\
-         headers = {{ \"X-Upstream-Token\" = \"${{user_token}}\" }}\n\
-         [servers.everything]\n{}",
-        toml_string(&kit.url()),
-        toml_string(&private.url()),
-        everything_stdio_keys(),
-    ))
-    .await;
+    let (kit, private) = (testkit().await, testkit().await);
+    let gateway = TestGateway::start(&two_upstreams(&kit, &private, true)).await;
     let steps = json!([
         {"op": "list"},
         {"op": "call", "name": "kit__echo", "arguments": {"message": "from python"}},

@@ -2,28 +2,13 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use switchboard_testkit::{HttpMode, Knobs, serve_streamable_http};
 
-use crate::common::{TestGateway, toml_string};
+use crate::common::{TestGateway, testkit, two_upstreams};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_api_end_to_end() {
-    let kit = serve_streamable_http(Knobs::default(), HttpMode::Stateful)
-        .await
-        .unwrap();
-    let private = serve_streamable_http(Knobs::default(), HttpMode::Stateful)
-        .await
-        .unwrap();
-    let gateway = TestGateway::start(&format!(
-        "[gateway]\nsession_headers = {{ \"X-Upstream-Token\" = \"user_token\" }}\n\
-         [variables]\nuser_token = \"nobody\"\n\
-         [servers.kit]\nurl = {}\n\
-         [servers.private]\nurl = {}\nsession_mode = \"per_session\"\n\
-         headers = {{ \"X-Upstream-Token\" = \"${{user_token}}\" }}\n",
-        toml_string(&kit.url()),
-        toml_string(&private.url()),
-    ))
-    .await;
+    let (kit, private) = (testkit().await, testkit().await);
+    let gateway = TestGateway::start(&two_upstreams(&kit, &private, false)).await;
     let http = reqwest::Client::new();
     let get = |path: &str| {
         let request = http.get(gateway.url(path));

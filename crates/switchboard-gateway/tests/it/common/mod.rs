@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde_json::Value;
 use switchboard::{Config, Hub};
 use switchboard_gateway::{Gateway, GatewayError, GatewaySettings};
+use switchboard_testkit::{HttpMode, Knobs, RunningServer, serve_streamable_http};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -211,4 +212,32 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// A stateful Streamable HTTP testkit.
+pub async fn testkit() -> RunningServer {
+    serve_streamable_http(Knobs::default(), HttpMode::Stateful)
+        .await
+        .expect("testkit serves")
+}
+
+/// A gateway over a shared testkit (`kit`), a per-session testkit whose connections carry
+/// the caller's `X-Upstream-Token` (`private`), and optionally server-everything.
+pub fn two_upstreams(kit: &RunningServer, private: &RunningServer, everything: bool) -> String {
+    let mut toml = format!(
+        "[gateway]\nsession_headers = {{ \"X-Upstream-Token\" = \"user_token\" }}\n\n\
+         [variables]\nuser_token = \"nobody\"\n\n\
+         [servers.kit]\nurl = {}\n\n\
+         [servers.private]\nurl = {}\nsession_mode = \"per_session\"\n\
+         headers = {{ \"X-Upstream-Token\" = \"${{user_token}}\" }}\n",
+        toml_string(&kit.url()),
+        toml_string(&private.url()),
+    );
+    if everything {
+        toml.push_str(&format!(
+            "\n[servers.everything]\n{}",
+            everything_stdio_keys()
+        ));
+    }
+    toml
 }
