@@ -52,8 +52,11 @@ impl Gateway {
     /// Every endpoint. `local` is the address the gateway listens on: on loopback, rmcp's
     /// own `Host` check (loopback names only) stays on, as DNS-rebinding protection.
     pub fn router(&self, local: SocketAddr) -> Router {
+        // A 2026-07-28 request answered by one message gets it as plain JSON, not as an
+        // SSE stream (classic sessions' answers are always streams in rmcp).
         let mut config = StreamableHttpServerConfig::default()
-            .with_cancellation_token(self.sessions_ended.child_token());
+            .with_cancellation_token(self.sessions_ended.child_token())
+            .with_json_response(true);
         if !local.ip().is_loopback() {
             config = config.disable_allowed_hosts();
         }

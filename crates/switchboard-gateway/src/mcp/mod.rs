@@ -186,7 +186,7 @@ impl ServerHandler for DownstreamSession {
     ) -> Result<ListToolsResult, ErrorData> {
         // The session's catalogue: a per_session server with a private list shows its own.
         let session = self.session(&context);
-        let catalog = match self.hub().catalog_in(session.as_ref()).await {
+        let catalog = match Box::pin(self.hub().catalog_in(session.as_ref())).await {
             Ok(catalog) => catalog,
             Err(error) => return Err(rpc_error(&error, McpRequest::ListTools)),
         };
@@ -202,9 +202,15 @@ impl ServerHandler for DownstreamSession {
         let session = self.session(&context);
         let result = match self.enter() {
             Ok(()) => {
-                let call =
-                    self.hub()
-                        .call_in(session.as_ref(), &request.name, request.arguments, None);
+                // The engine's futures are boxed in every handler: they are large, and rmcp
+                // moves the handler's future (which would hold them inline) into a task per
+                // request, copying all of it.
+                let call = Box::pin(self.hub().call_in(
+                    session.as_ref(),
+                    &request.name,
+                    request.arguments,
+                    None,
+                ));
                 // The client cancelling (or going away) drops the call, which cancels it
                 // upstream.
                 tokio::select! {
@@ -231,7 +237,7 @@ impl ServerHandler for DownstreamSession {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let session = self.session(&context);
-        let listing = self.hub().resources_in(session.as_ref()).await;
+        let listing = Box::pin(self.hub().resources_in(session.as_ref())).await;
         let items = listing.items.iter().map(convert::resource);
         Ok(ListResourcesResult::with_all_items(
             items.collect::<Result<_, _>>()?,
@@ -244,7 +250,7 @@ impl ServerHandler for DownstreamSession {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let session = self.session(&context);
-        let listing = self.hub().resource_templates_in(session.as_ref()).await;
+        let listing = Box::pin(self.hub().resource_templates_in(session.as_ref())).await;
         let items = listing.items.iter().map(convert::resource_template);
         Ok(ListResourceTemplatesResult::with_all_items(
             items.collect::<Result<_, _>>()?,
@@ -259,9 +265,11 @@ impl ServerHandler for DownstreamSession {
         let session = self.session(&context);
         let result = match self.enter() {
             Ok(()) => {
-                self.hub()
-                    .read_resource_in(session.as_ref(), &request.uri, None)
-                    .await
+                Box::pin(
+                    self.hub()
+                        .read_resource_in(session.as_ref(), &request.uri, None),
+                )
+                .await
             }
             Err(closed) => Err(closed),
         };
@@ -277,7 +285,7 @@ impl ServerHandler for DownstreamSession {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let session = self.session(&context);
-        let listing = self.hub().prompts_in(session.as_ref()).await;
+        let listing = Box::pin(self.hub().prompts_in(session.as_ref())).await;
         let items = listing.items.iter().map(convert::prompt);
         Ok(ListPromptsResult::with_all_items(
             items.collect::<Result<_, _>>()?,
@@ -293,9 +301,11 @@ impl ServerHandler for DownstreamSession {
         let arguments = request.arguments;
         let result = match self.enter() {
             Ok(()) => {
-                self.hub()
-                    .get_prompt_in(session.as_ref(), &request.name, arguments, None)
-                    .await
+                Box::pin(
+                    self.hub()
+                        .get_prompt_in(session.as_ref(), &request.name, arguments, None),
+                )
+                .await
             }
             Err(closed) => Err(closed),
         };
