@@ -6,8 +6,9 @@
 //! - `mcp_server_operation_duration_seconds` (histogram): each downstream request the
 //!   gateway answered (MCP `/mcp` requests and REST tool calls and lists), labels
 //!   `mcp_method_name`, `gen_ai_tool_name` (`tools/call`), `error_type` (when it failed);
-//! - `mcp_client_operation_duration_seconds` (histogram): each upstream tool call (the
-//!   engine's [`CallLayer`]), the same labels (the tool's own name) and `server`;
+//! - `mcp_client_operation_duration_seconds` (histogram): each upstream tool call,
+//!   resource read and prompt get (the engine's [`CallLayer`]), the same labels (the
+//!   tool's own name) and `server`;
 //! - `switchboard_downstream_sessions` (gauge): open downstream MCP sessions;
 //! - `switchboard_upstream_connections{server}` (gauge): the server's shared connection
 //!   (counted while it is `ready`) and its per-session ones, read from the hub at scrape;
@@ -34,7 +35,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
-use switchboard::hub::{CallInfo, CallLayer};
+use switchboard::hub::{CallInfo, CallLayer, RequestInfo};
 use switchboard::{CallOutcome, Error, ErrorClass, Hub, ServerState};
 
 /// The `Content-Type` of `/metrics`.
@@ -139,7 +140,7 @@ impl Metrics {
         );
         registry.register_with_unit(
             "mcp_client_operation_duration",
-            "Tool calls the gateway sent to upstream servers",
+            "Tool calls, resource reads and prompt gets the gateway sent to upstream servers",
             Unit::Seconds,
             upstream.clone(),
         );
@@ -277,7 +278,7 @@ pub(crate) fn call_error_type(result: &Result<CallOutcome, Error>) -> Option<&'s
     }
 }
 
-/// Times upstream tool calls into `mcp_client_operation_duration_seconds`; from
+/// Times upstream tool calls, reads and prompt gets into `mcp_client_operation_duration_seconds`; from
 /// [`Metrics::upstream_calls`].
 #[derive(Debug, Clone)]
 pub struct UpstreamCalls {
@@ -291,6 +292,20 @@ impl CallLayer for UpstreamCalls {
             tool: Some(call.tool.to_owned()),
             server: Some(call.server.to_owned()),
             error: call_error_type(result),
+        };
+        self.metrics
+            .inner
+            .upstream
+            .get_or_create(&operation)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    fn after_request(&self, request: &RequestInfo<'_>, error: Option<&Error>, elapsed: Duration) {
+        let operation = Operation {
+            method: request.method,
+            tool: None,
+            server: Some(request.server.to_owned()),
+            error: error.map(|error| error.class().as_str()),
         };
         self.metrics
             .inner

@@ -40,18 +40,22 @@ async fn metrics_count_requests_and_calls_with_their_labels() {
     call("kit__fail", json!({})).await;
     call("kit__sleep", json!({"ms": 3000})).await;
     call("no_such_tool", json!({})).await;
-    // Over MCP: a list and a call.
+    // Over MCP: a list, a call, a read and a read of nothing.
     let answers = ts_client(
         &gateway.url("/mcp"),
         json!({}),
         json!([
             {"op": "list"},
             {"op": "call", "name": "kit__echo", "arguments": {"message": "c"}},
+            {"op": "read", "uri": "kit+testkit://static/hello.txt"},
+            {"op": "read", "uri": "kit+testkit://static/nothing.txt"},
             {"op": "terminate"},
         ]),
     )
     .await;
-    assert_eq!(answers[2], json!({"terminated": true}));
+    assert!(answers[2]["contents"].is_array(), "{answers:?}");
+    assert!(answers[3]["error"].is_string(), "{answers:?}");
+    assert_eq!(answers[4], json!({"terminated": true}));
 
     let metrics = scrape(&gateway.url("/metrics")).await;
     let served = "mcp_server_operation_duration_seconds";
@@ -107,6 +111,13 @@ async fn metrics_count_requests_and_calls_with_their_labels() {
         count(&metrics, client, &upstream("sleep", Some("timeout"))),
         1.0
     );
+    for metric in [served, client] {
+        let server = if metric == client { ",server=\"kit\"" } else { "" };
+        let read = format!("mcp_method_name=\"resources/read\"{server}");
+        assert_eq!(count(&metrics, metric, &read), 1.0, "{metric}");
+        let missing = format!("{read},error_type=\"not_found\"");
+        assert_eq!(count(&metrics, metric, &missing), 1.0, "{metric}");
+    }
     // The buckets run from 100 µs to 60 s; every call fell in +Inf.
     let inf = format!("{client}_bucket{{{},le=\"+Inf\"}}", upstream("echo", None));
     assert_eq!(metrics[&inf], 3.0);

@@ -53,7 +53,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use builder::{ConnectEvent, HubBuilder};
-pub use calls::{CALLS_LOG, CallInfo, CallLayer, TraceCalls};
+pub use calls::{CALLS_LOG, CallInfo, CallLayer, RequestInfo, TraceCalls};
 pub use health::{ErrorReport, Health, Overall, ServerHealth, ServerState, SourceHealth};
 pub use offers::Listing;
 pub use sources::{Discover, Source};

@@ -17,7 +17,7 @@ use serde_json::json;
 use switchboard::config::{ReconnectPolicy, RegistrationPolicy, SessionMode};
 use switchboard::discovery::Discovery;
 use switchboard::hub::Source;
-use switchboard::hub::{CallInfo, CallLayer, ConnectEvent, TraceCalls};
+use switchboard::hub::{CallInfo, CallLayer, ConnectEvent, RequestInfo, TraceCalls};
 use switchboard::{
     CallOutcome, Error, ErrorClass, Hub, HubEvent, HubSettings, Overall, ServerConfig, ServerState,
     Session,
@@ -766,6 +766,15 @@ impl CallLayer for Recorder {
         let line = format!("{} {} {}", call.name, call.session.unwrap_or("-"), outcome);
         self.seen.lock().unwrap().push(line);
     }
+
+    fn after_request(&self, request: &RequestInfo<'_>, error: Option<&Error>, _: Duration) {
+        let outcome = error.map_or("ok", |error| error.class().as_str());
+        let line = format!(
+            "{} {} {} {}",
+            request.method, request.server, request.name, outcome
+        );
+        self.seen.lock().unwrap().push(line);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -802,6 +811,15 @@ async fn every_call_passes_the_layers_and_a_layer_can_refuse_one() {
     )
     .await
     .unwrap();
+    // Reads and prompt gets are told to the layers after they were sent.
+    hub.read_resource("kit+testkit://static/hello.txt", None)
+        .await
+        .unwrap();
+    let name = json!({"name": "Ada"}).as_object().cloned();
+    hub.get_prompt("kit__greet", name, None).await.unwrap();
+    hub.read_resource("kit+testkit://static/none.txt", None)
+        .await
+        .expect_err("no such resource");
     let counts = hub.call("kit__counts", None, None).await.unwrap().text();
     let counts: serde_json::Value = serde_json::from_str(&counts).unwrap();
     assert_eq!(
@@ -815,6 +833,9 @@ async fn every_call_passes_the_layers_and_a_layer_can_refuse_one() {
             "kit__echo - ok",
             "kit__fail - tool_error",
             "kit__echo u1 ok",
+            "resources/read kit testkit://static/hello.txt ok",
+            "prompts/get kit greet ok",
+            "resources/read kit testkit://static/none.txt not_found",
             "kit__counts - ok"
         ]
     );
