@@ -4,8 +4,9 @@
 //! [`ReloadPlan::between`] compares the running config with the file's: servers that are new
 //! join ([`Hub::add_server`]), servers no longer listed drain and leave
 //! ([`Hub::remove_server`] with `[gateway] drain_timeout`), servers whose table changed in
-//! any way are replaced (removed, drained, added again). Untouched servers, their sessions
-//! and their calls in flight are not disturbed; every join and leave is a catalogue change,
+//! any way are replaced ([`Hub::replace_server`]: the new one connects while the old one
+//! serves, one catalogue change swaps them, the old one finishes its calls in flight).
+//! Untouched servers, their sessions and their calls in flight are not disturbed; every join and leave is a catalogue change,
 //! which connected clients hear as `notifications/tools/list_changed` (`mcp/`). Settings
 //! the running hub and gateway cannot take live (`[catalog]`, `[sessions]`, `[gateway]`,
 //! `[variables]`, `[discovery]`, the registration policy) are named in a warning, "restart
@@ -222,18 +223,19 @@ fn names(servers: &[ServerConfig]) -> Vec<&str> {
     servers.iter().map(|s| s.name.as_str()).collect()
 }
 
-/// Applies `plan` to `hub`, every server at once. A replaced server's calls in flight
-/// finish on its old connections (within `drain`) before the new one registers.
+/// Applies `plan` to `hub`, every server at once; returns when removed and replaced
+/// servers have drained (their calls in flight done; at most `drain` for removed ones, the
+/// old server's `tool_call_timeout` for replaced ones).
 async fn apply(hub: &Hub, plan: ReloadPlan, drain: Duration) {
     let removals = plan
         .remove
         .iter()
         .map(|name| hub.remove_server(name, drain));
     let additions = plan.add.into_iter().map(|server| hub.add_server(server));
-    let replacements = plan.replace.into_iter().map(|server| async move {
-        hub.remove_server(&server.name, drain).await;
-        hub.add_server(server).await;
-    });
+    let replacements = plan
+        .replace
+        .into_iter()
+        .map(|server| hub.replace_server(server));
     futures::join!(
         join_all(removals),
         join_all(additions),

@@ -112,7 +112,11 @@ async fn metrics_count_requests_and_calls_with_their_labels() {
         1.0
     );
     for metric in [served, client] {
-        let server = if metric == client { ",server=\"kit\"" } else { "" };
+        let server = if metric == client {
+            ",server=\"kit\""
+        } else {
+            ""
+        };
         let read = format!("mcp_method_name=\"resources/read\"{server}");
         assert_eq!(count(&metrics, metric, &read), 1.0, "{metric}");
         let missing = format!("{read},error_type=\"not_found\"");

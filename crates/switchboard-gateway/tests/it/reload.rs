@@ -1,7 +1,7 @@
 //! Reload without downtime, on the real `switchboard serve`: a server added to the config
 //! file joins (a connected client hears `tools/list_changed` and sees its tools) while a
-//! call on an untouched server goes on to its end; SIGHUP applies a removal; a file that
-//! does not load keeps the running config and the log says why (file and key).
+//! call on an untouched server goes on to its end; SIGHUP applies a removal and a change;
+//! a file that does not load keeps the running config and the log says why (file, key).
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -109,10 +109,19 @@ async fn reload_adds_removes_and_keeps_the_running_config_when_the_file_is_bad()
         kit.counts()
     );
 
-    // `kit` leaves on SIGHUP (the file's stamp is kept, so the watcher cannot see it).
+    // On SIGHUP (the file's stamp is kept, so the watcher cannot see it) `kit` leaves and
+    // `extra`, changed, is replaced.
+    let extra_table = format!("{extra_table}tool_call_timeout = \"20s\"\n");
     rewrite_unseen(&config, &extra_table);
     serve.signal(libc::SIGHUP);
     serve.wait_log("config reload (SIGHUP) applied").await;
+    assert!(
+        serve
+            .log()
+            .contains(r#"removed=["kit"] replaced=["extra"]"#),
+        "{}",
+        serve.log()
+    );
     let tools = rest_tools(&serve).await;
     assert!(tools.iter().all(|t| !t.starts_with("kit__")), "{tools:?}");
     assert!(tools.contains(&"extra__echo".to_string()), "{tools:?}");

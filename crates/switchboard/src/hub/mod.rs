@@ -461,6 +461,17 @@ impl Hub {
         self.inner().add(config).await;
     }
 
+    /// Replaces the registered server of `config.name` with `config` (a changed config)
+    /// without a gap: the new one connects and lists its tools while the old one still
+    /// serves, then one catalogue change swaps them, and the old one's calls in flight
+    /// finish on it (within its `tool_call_timeout`) before it closes; returns then. If
+    /// the new one does not come up, the old one is taken out (drained) and the failure
+    /// recorded and retried as for [`Hub::add_server`]. A name not serving now (unknown,
+    /// failed, retrying) or a disabled `config` is [`Hub::add_server`].
+    pub async fn replace_server(&self, config: ServerConfig) {
+        self.inner().replace(config).await;
+    }
+
     /// Takes `server` out: no new calls reach it, the catalogue is rebuilt without it, its
     /// watcher and retry stop, and its connections close as soon as the calls in flight
     /// have finished (or once `drain` has passed, whichever comes first).

@@ -165,7 +165,8 @@ impl Inner {
         }
         tracing::info!(target: REGISTRATION_LOG, server = %name, "registered");
         if let Some(replaced) = replaced {
-            // Two adds of one name raced: the later one stays, the other leaves.
+            // A replacement (or two adds of one name that raced): the new one stays, the
+            // old one finishes its calls in flight and leaves.
             let drain = replaced.shared().server().tool_call_timeout;
             self.drain_and_close(&name, replaced, drain).await;
         }
@@ -248,6 +249,53 @@ impl Inner {
                 }
                 let policy = policy(&self.settings.registration, &config);
                 log_skip(&config.name, policy, &error);
+                self.registration_failed(config, &error, epoch);
+            }
+        }
+    }
+
+    /// Replaces a registered server with `config`; see
+    /// [`Hub::replace_server`](super::Hub::replace_server). The new one is connected and
+    /// listed while the old one serves, under the name's epoch (so a removal meanwhile
+    /// wins), and [`Inner::join`] swaps them in one commit and drains the old one.
+    pub(super) async fn replace(self: &Arc<Self>, config: ServerConfig) {
+        let epoch = {
+            let mut state = self.state();
+            let serving = state.servers.contains_key(&config.name);
+            match !state.closed && serving && config.enabled {
+                true => Some(state.epoch(&config.name, &self.shutdown)),
+                false => None,
+            }
+        };
+        // Nothing serving to keep (absent, failed, retrying) or a server turned off: as add.
+        let Some(epoch) = epoch else {
+            return self.add(config).await;
+        };
+        let config = Arc::new(config);
+        let follow = self.settings.follow_changes;
+        match register(self.dial.clone(), config.clone(), follow).await {
+            Ok(listed) => self.join(config, listed, epoch).await,
+            Err(_) if epoch.is_cancelled() => {} // removed meanwhile
+            Err(error) => {
+                // The new config does not come up: the old server leaves (drained) and the
+                // new one is recorded, and retried, as a failed add.
+                let old = self.clients(&config.name);
+                let drain = old.map_or(config.tool_call_timeout, |old| {
+                    old.shared().server().tool_call_timeout
+                });
+                self.remove(&config.name, drain).await;
+                let epoch = {
+                    let mut state = self.state();
+                    if state.closed {
+                        return;
+                    }
+                    state.epoch(&config.name, &self.shutdown)
+                };
+                log_skip(
+                    &config.name,
+                    policy(&self.settings.registration, &config),
+                    &error,
+                );
                 self.registration_failed(config, &error, epoch);
             }
         }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::common::{TestkitProcess, eventually, free_port, process_alive, testkit_stdio};
 use serde_json::json;
-use switchboard::config::{ReconnectPolicy, RegistrationPolicy, SessionMode};
+use switchboard::config::{ReconnectPolicy, RegistrationPolicy, SessionMode, ToolOverride};
 use switchboard::discovery::Discovery;
 use switchboard::hub::Source;
 use switchboard::hub::{CallInfo, CallLayer, ConnectEvent, RequestInfo, TraceCalls};
@@ -1044,6 +1044,67 @@ async fn remove_server_returns_as_soon_as_its_call_in_flight_is_done() {
         .await
         .expect("remove_server waited with no call in flight");
     assert!(hub.servers().is_empty());
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_server_swaps_in_one_catalogue_change_while_the_old_one_finishes_its_call() {
+    let started = Arc::new(tokio::sync::Notify::new());
+    let hub = Hub::builder()
+        .servers([testkit_stdio("kit", &[])])
+        .layer(Started(started.clone()))
+        .start()
+        .await
+        .expect("start");
+    let mut events = hub.subscribe();
+    let caller = hub.clone();
+    let call = tokio::spawn(async move {
+        caller
+            .call("kit__sleep", json!({"ms": 500}).as_object().cloned(), None)
+            .await
+    });
+    started.notified().await;
+    // The changed config: `echo` is now `say`.
+    let mut changed = testkit_stdio("kit", &[]);
+    changed.tool_overrides.insert(
+        "echo".into(),
+        ToolOverride {
+            alias: Some("say".into()),
+            description: None,
+        },
+    );
+    tokio::time::timeout(Duration::from_secs(20), hub.replace_server(changed))
+        .await
+        .expect("replace_server returns once the old one drained");
+    let outcome = call
+        .await
+        .expect("join")
+        .expect("the call in flight on the old server finished");
+    assert_eq!(outcome.text(), "slept 500 ms");
+    // One change, straight from the old tools to the new: never a catalogue without kit.
+    assert_eq!(
+        events.try_recv().expect("one event"),
+        HubEvent::CatalogChanged {
+            server: "kit".into()
+        }
+    );
+    assert!(events.try_recv().is_err(), "more than one catalogue change");
+    let catalog = hub.catalog();
+    assert!(catalog.get("kit__say").is_some());
+    assert!(catalog.get("kit__echo").is_none());
+    let said = hub
+        .call(
+            "kit__say",
+            json!({"message": "new"}).as_object().cloned(),
+            None,
+        )
+        .await
+        .expect("the new server answers");
+    assert!(said.text().contains("new"), "{}", said.text());
+
+    // A name that is not registered is simply added.
+    hub.replace_server(testkit_stdio("other", &[])).await;
+    assert_eq!(hub.servers(), ["kit", "other"]);
     hub.close().await;
 }
 
