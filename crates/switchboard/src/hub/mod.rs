@@ -113,11 +113,12 @@ impl From<&Config> for HubSettings {
 pub enum HubEvent {
     /// A server's tools changed, or a server joined or left: a new catalogue is in place.
     CatalogChanged { server: String },
-    /// A server said its resources or resource templates changed (or it reconnected);
-    /// [`Hub::resources`] and [`Hub::resource_templates`] give the new ones.
+    /// A server said its resources or resource templates changed (or it reconnected,
+    /// joined or left); [`Hub::resources`] and [`Hub::resource_templates`] give the new
+    /// ones.
     ResourcesChanged { server: String },
-    /// A server said its prompts changed (or it reconnected); [`Hub::prompts`] gives the
-    /// new ones.
+    /// A server said its prompts changed (or it reconnected, joined or left);
+    /// [`Hub::prompts`] gives the new ones.
     PromptsChanged { server: String },
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use rmcp::model::Tool;
 use tokio_util::sync::CancellationToken;
 
+use super::HubEvent;
 use super::health::Registration;
 use super::state::{Inner, Listings, State, Swap};
 use crate::catalog::{REGISTRATION_LOG, ServerTools};
@@ -159,6 +160,7 @@ impl Inner {
                 return;
             }
         }
+        self.offers_moved(&name);
         self.watch(&clients, seen, epoch);
         if clients.pool().is_some() {
             self.ensure_reaper();
@@ -327,9 +329,20 @@ impl Inner {
             );
         }
         if let Some(clients) = clients {
+            self.offers_moved(server);
             self.drain_and_close(server, clients, drain).await;
             tracing::info!(target: REGISTRATION_LOG, server, "removed");
         }
+    }
+
+    /// A server joined or left (or was replaced): its resources and prompts came or went
+    /// with it, which subscribers hear as for a change the server told.
+    fn offers_moved(&self, server: &str) {
+        let server = server.to_owned();
+        let _ = self.events.send(HubEvent::ResourcesChanged {
+            server: server.clone(),
+        });
+        let _ = self.events.send(HubEvent::PromptsChanged { server });
     }
 
     /// Closes a server's `clients` (already taken out, and in `draining`) once its calls
