@@ -43,6 +43,8 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
+    // Catches SIGHUP from now on (while the servers start, too).
+    let reloader = Reloader::new(path, config.clone());
     let metrics = Metrics::new();
     let hub = match Hub::builder()
         .config(&config)
@@ -55,7 +57,7 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
         Err(error) => return start_failed(&error),
     };
     match Gateway::with_metrics(hub, settings, metrics)
-        .reloading(Reloader::new(path, config))
+        .reloading(reloader)
         .serve(listener, shutdown_signal())
         .await
     {

@@ -132,15 +132,21 @@ pub struct Reloader {
     /// What the hub runs: the file's servers as last applied, the rest as at start.
     running: Config,
     poll_every: Duration,
+    /// SIGHUP, watched from [`Reloader::new`] on: a SIGHUP while the hub starts would
+    /// otherwise end the process (its default action); it reloads once running instead.
+    hangups: Hangups,
 }
 
 impl Reloader {
-    /// Reloads `path`, whose servers the hub was started with (`running`).
+    /// Reloads `path`, whose servers the hub is started with (`running`). Made before the
+    /// hub starts, inside the runtime, it catches SIGHUP from then on.
     pub fn new(path: impl Into<PathBuf>, running: Config) -> Reloader {
+        let in_runtime = tokio::runtime::Handle::try_current().is_ok();
         Reloader {
             path: path.into(),
             running,
             poll_every: POLL_EVERY,
+            hangups: if in_runtime { hangups() } else { None },
         }
     }
 
@@ -152,7 +158,7 @@ impl Reloader {
         drain: Duration,
         stop: CancellationToken,
     ) {
-        let mut hangups = hangups();
+        let mut hangups = self.hangups.take().or_else(hangups);
         let mut seen = stamp(&self.path);
         let mut poll = tokio::time::interval(self.poll_every);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
