@@ -4,7 +4,7 @@
 //! a file that does not load keeps the running config and the log says why (file, key).
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use serde_json::{Value, json};
 
@@ -42,8 +42,12 @@ fn rewrite_unseen(path: &Path, text: &str) {
     file.set_modified(meta.modified().unwrap()).unwrap();
 }
 
-fn unix_ms() -> u64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+/// When the log line containing `text` was written (its timestamp), in Unix ms.
+fn logged_at(log: &str, text: &str) -> u64 {
+    let line = log.lines().find(|line| line.contains(text)).expect(text);
+    let stamp = line.split_whitespace().next().expect("a timestamp");
+    let at = humantime::parse_rfc3339(stamp).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let since = at.duration_since(UNIX_EPOCH).unwrap();
     u64::try_from(since.as_millis()).unwrap()
 }
 
@@ -80,10 +84,9 @@ async fn reload_adds_removes_and_keeps_the_running_config_when_the_file_is_bad()
 
     // The file gains a server: the watcher sees it.
     std::fs::write(&config, format!("{kit_table}{extra_table}")).unwrap();
-    serve
-        .wait_log("config reload (the file changed) applied")
-        .await;
-    let applied_at = unix_ms();
+    let applied = "config reload (the file changed) applied";
+    serve.wait_log(applied).await;
+    let applied_at = logged_at(&serve.log(), applied);
     let answers = client.finish().await;
     assert_eq!(ok_text(&answers[1]), "slept 4000 ms", "{answers:?}");
     assert!(
