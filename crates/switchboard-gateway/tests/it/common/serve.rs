@@ -42,6 +42,8 @@ pub struct ServeProcess {
     /// The MCP endpoint, as its log says.
     pub url: String,
     log: Arc<Mutex<Vec<String>>>,
+    /// Reads the log until the process closes its stderr.
+    reader: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl ServeProcess {
@@ -73,12 +75,17 @@ impl ServeProcess {
         .expect("switchboard serve listens within 30 s");
         let log = Arc::new(Mutex::new(Vec::new()));
         let kept = log.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 kept.lock().unwrap().push(line);
             }
         });
-        ServeProcess { child, url, log }
+        ServeProcess {
+            child,
+            url,
+            log,
+            reader: Some(reader),
+        }
     }
 
     /// `path` on the gateway (`/v1/tools`, `/metrics`).
@@ -107,8 +114,10 @@ impl ServeProcess {
             .await
             .expect("switchboard serve stops within 30 s")
             .unwrap();
-        // The log's reader ends with the pipe; give it a moment to take the last lines.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The log's reader ends with the pipe, after the last lines.
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), reader).await;
+        }
         status
     }
 
