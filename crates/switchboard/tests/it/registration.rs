@@ -1113,6 +1113,27 @@ async fn replace_server_swaps_in_one_catalogue_change_while_the_old_one_finishes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_that_does_not_come_up_takes_the_old_one_out_and_is_retried() {
+    let hub = Hub::builder()
+        .servers([testkit_stdio("kit", &[])])
+        .start()
+        .await
+        .expect("start");
+    let port = free_port();
+    let mut broken = ServerConfig::url("kit", format!("http://127.0.0.1:{port}/mcp"));
+    broken.reconnect = fast_retry();
+    hub.replace_server(broken).await;
+    assert!(hub.servers().is_empty(), "{:?}", hub.servers());
+    assert!(hub.catalog().get("kit__echo").is_none());
+    let health = hub.health();
+    assert_eq!(health.servers.len(), 1);
+    assert_eq!(health.servers[0].state, ServerState::Retrying);
+    let class = health.servers[0].last_error.as_ref().map(|e| e.class);
+    assert_eq!(class, Some(ErrorClass::Unreachable));
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_stops_every_background_task() {
     // A skipped server that is retried, and a registry asked every 100 ms.
     let port = free_port();
