@@ -5,12 +5,14 @@
 //!   2026-07-28 stateless one) whose tools, resources and prompts are the hub's merged
 //!   catalogue (`mcp/`);
 //! - `/v1/`: the catalogue in providers' forms, tool calls and health as JSON (`rest.rs`);
-//! - `/healthz`, `/readyz`: probes.
+//! - `/healthz`, `/readyz`: probes;
+//! - `/metrics`: Prometheus text (`metrics.rs`).
 //!
 //! The gateway is thin: every answer comes from the engine's public API ([`switchboard::Hub`]),
 //! and it adds only what HTTP needs: who a request is for (`identity.rs`: session headers
 //! → engine [`switchboard::Session`]s), how errors look (`errors.rs`), and shutdown in order
-//! (`drain.rs`, `server.rs`).
+//! (`drain.rs`, `server.rs`). `switchboard serve` also reloads its config on SIGHUP or a
+//! change of the file (`reload.rs`).
 //!
 //! ```no_run
 //! # async fn run(hub: switchboard::Hub, config: &switchboard::Config) -> Result<(), switchboard_gateway::GatewayError> {
@@ -26,6 +28,8 @@ mod drain;
 pub mod errors;
 mod identity;
 mod mcp;
+pub mod metrics;
+mod reload;
 mod rest;
 mod server;
 mod state;
@@ -39,6 +43,8 @@ use switchboard::config::GatewayConfig;
 use tokio_util::sync::CancellationToken;
 
 pub use identity::SessionHeaders;
+pub use metrics::Metrics;
+pub use reload::{ReloadPlan, Reloader};
 pub use server::{bind, shutdown_signal};
 
 /// How the gateway runs (from `[gateway]`, see [`GatewayConfig`]).
@@ -77,6 +83,8 @@ pub struct Gateway {
     settings: GatewaySettings,
     /// Cancelling it ends every downstream MCP session.
     sessions_ended: CancellationToken,
+    /// Applies config changes while serving, when set ([`Gateway::reloading`]).
+    reloader: Option<Reloader>,
 }
 
 /// Why the gateway could not serve.

@@ -18,6 +18,7 @@
 mod convert;
 
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use http::request::Parts;
 use rmcp::model::{
@@ -34,6 +35,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::errors::{McpFailure, McpRequest, to_mcp};
+use crate::metrics::{call_error_type, error_type};
 use crate::state::GatewayState;
 
 /// The handler of one downstream session (2025-11-25) or one request (2026-07-28).
@@ -84,6 +86,7 @@ impl Drop for DownstreamSession {
         let Some(session) = self.own.take() else {
             return;
         };
+        self.state.metrics.session_ended();
         tracing::debug!(session = %session.id, "downstream session ended");
         let hub = self.state.hub.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -118,7 +121,9 @@ impl ServerHandler for DownstreamSession {
         let headers = context.extensions.get::<Parts>().map(|p| &p.headers);
         let session = self.state.identity.own_session(headers);
         tracing::debug!(session = %session.id, "downstream session started");
-        let _ = self.own.set(session);
+        if self.own.set(session).is_ok() {
+            self.state.metrics.session_started();
+        }
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)
     }
@@ -185,8 +190,12 @@ impl ServerHandler for DownstreamSession {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         // The session's catalogue: a per_session server with a private list shows its own.
+        let started = Instant::now();
         let session = self.session(&context);
-        let catalog = match Box::pin(self.hub().catalog_in(session.as_ref())).await {
+        let catalog = Box::pin(self.hub().catalog_in(session.as_ref())).await;
+        let metrics = &self.state.metrics;
+        metrics.served("tools/list", None, started, error_type(&catalog));
+        let catalog = match catalog {
             Ok(catalog) => catalog,
             Err(error) => return Err(rpc_error(&error, McpRequest::ListTools)),
         };
@@ -199,6 +208,7 @@ impl ServerHandler for DownstreamSession {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
         let result = match self.enter() {
             Ok(()) => {
@@ -222,6 +232,9 @@ impl ServerHandler for DownstreamSession {
             }
             Err(closed) => Err(closed),
         };
+        let failure = call_error_type(&result);
+        let metrics = &self.state.metrics;
+        metrics.served("tools/call", Some(&request.name), started, failure);
         match result {
             Ok(outcome) => Ok(convert::call_result(&outcome)?.into()),
             Err(error) => match to_mcp(&error, McpRequest::CallTool) {
@@ -236,8 +249,11 @@ impl ServerHandler for DownstreamSession {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
         let listing = Box::pin(self.hub().resources_in(session.as_ref())).await;
+        let metrics = &self.state.metrics;
+        metrics.served("resources/list", None, started, None);
         let items = listing.items.iter().map(convert::resource);
         Ok(ListResourcesResult::with_all_items(
             items.collect::<Result<_, _>>()?,
@@ -249,8 +265,11 @@ impl ServerHandler for DownstreamSession {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
         let listing = Box::pin(self.hub().resource_templates_in(session.as_ref())).await;
+        let metrics = &self.state.metrics;
+        metrics.served("resources/templates/list", None, started, None);
         let items = listing.items.iter().map(convert::resource_template);
         Ok(ListResourceTemplatesResult::with_all_items(
             items.collect::<Result<_, _>>()?,
@@ -262,6 +281,7 @@ impl ServerHandler for DownstreamSession {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
         let result = match self.enter() {
             Ok(()) => {
@@ -273,6 +293,8 @@ impl ServerHandler for DownstreamSession {
             }
             Err(closed) => Err(closed),
         };
+        let metrics = &self.state.metrics;
+        metrics.served("resources/read", None, started, error_type(&result));
         match result {
             Ok(read) => Ok(convert::read_result(&read)?.into()),
             Err(error) => Err(rpc_error(&error, McpRequest::ReadResource)),
@@ -284,8 +306,11 @@ impl ServerHandler for DownstreamSession {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
         let listing = Box::pin(self.hub().prompts_in(session.as_ref())).await;
+        let metrics = &self.state.metrics;
+        metrics.served("prompts/list", None, started, None);
         let items = listing.items.iter().map(convert::prompt);
         Ok(ListPromptsResult::with_all_items(
             items.collect::<Result<_, _>>()?,
@@ -297,6 +322,7 @@ impl ServerHandler for DownstreamSession {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
         let arguments = request.arguments;
         let result = match self.enter() {
@@ -309,6 +335,8 @@ impl ServerHandler for DownstreamSession {
             }
             Err(closed) => Err(closed),
         };
+        let metrics = &self.state.metrics;
+        metrics.served("prompts/get", None, started, error_type(&result));
         match result {
             Ok(outcome) => Ok(convert::prompt_result(&outcome)?.into()),
             Err(error) => Err(rpc_error(&error, McpRequest::GetPrompt)),

@@ -5,6 +5,8 @@
 
 mod common;
 mod mcp;
+mod metrics;
 mod python;
+mod reload;
 mod rest;
 mod shutdown;
