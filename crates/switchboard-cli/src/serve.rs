@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use switchboard::Hub;
 use switchboard::config::DEFAULT_CONFIG_FILE;
 use switchboard::hub::TraceCalls;
-use switchboard_gateway::{Gateway, GatewaySettings, bind, shutdown_signal};
+use switchboard_gateway::{Gateway, GatewaySettings, UpstreamOffers, bind, shutdown_signal};
 
 use crate::SourceArgs;
 use crate::source::{EXIT_BAD_INPUT, Source, start_failed};
@@ -44,6 +44,8 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
     let hub = match Hub::builder()
         .config(&config)
         .layer(TraceCalls)
+        // Upstreams are offered elicitation and sampling: downstream clients answer them.
+        .input_handler(UpstreamOffers)
         .start()
         .await
     {

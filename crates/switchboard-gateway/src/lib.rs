@@ -4,6 +4,7 @@
 //! - `/mcp`: one MCP server (Streamable HTTP, the 2025-11-25 session lifecycle and the
 //!   2026-07-28 stateless one) whose tools, resources and prompts are the hub's merged
 //!   catalogue (`mcp/`);
+//! - `/sse` (+ `/messages`): the same for legacy HTTP+SSE clients (`sse.rs`);
 //! - `/v1/`: the catalogue in providers' forms, tool calls and health as JSON (`rest.rs`);
 //! - `/healthz`, `/readyz`: probes.
 //!
@@ -28,6 +29,7 @@ mod identity;
 mod mcp;
 mod rest;
 mod server;
+mod sse;
 mod state;
 
 use std::collections::BTreeMap;
@@ -39,6 +41,7 @@ use switchboard::config::GatewayConfig;
 use tokio_util::sync::CancellationToken;
 
 pub use identity::SessionHeaders;
+pub use mcp::UpstreamOffers;
 pub use server::{bind, shutdown_signal};
 
 /// How the gateway runs (from `[gateway]`, see [`GatewayConfig`]).

@@ -68,6 +68,14 @@ pub trait InputHandler: Send + Sync + 'static {
         false
     }
 
+    /// Whether [`InputHandler::elicit`] answers form-mode requests. Default: yes. A handler
+    /// that says no leaves forms to the server's `elicitation` policy (a relay whose own
+    /// client cannot fill forms, say); the client still offers form elicitation, since a
+    /// session's handler may answer what the hub's does not.
+    fn answers_form_elicitation(&self) -> bool {
+        true
+    }
+
     /// Whether [`InputHandler::sample`] answers (the client then offers sampling).
     /// Default: no. A server may ask anyway (2026-07-28 servers put requests in their
     /// results whatever was offered); `sample` is then called all the same.

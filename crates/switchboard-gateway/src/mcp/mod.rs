@@ -16,6 +16,9 @@
 //! ends the session's own upstream connections ([`Hub::end_session`]).
 
 mod convert;
+mod relay;
+
+pub use relay::UpstreamOffers;
 
 use std::sync::{Arc, OnceLock};
 
@@ -29,7 +32,9 @@ use rmcp::model::{
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
-use switchboard::{Error, Hub, HubEvent, Session};
+use switchboard::{CallOptions, CallOutcome, Error, Hub, HubEvent, JsonObject, Session};
+
+use relay::{ProgressRelay, Relay};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +71,50 @@ impl DownstreamSession {
         }
         let parts = context.extensions.get::<Parts>()?;
         self.state.identity.shared_session(&parts.headers)
+    }
+
+    /// Runs a tool call for the client of `context`: what its server asks goes to that
+    /// client (a session's calls only: [`relay`]), its progress too when the request has a
+    /// `progressToken`. `None` when the client cancelled the request first.
+    async fn relayed_call(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<Result<CallOutcome, Error>> {
+        let session = self.own.get().map(|own| {
+            let relay = Relay::new(context.peer.clone(), context.id.clone());
+            own.clone().with_input_handler(relay)
+        });
+        let session = session.or_else(|| self.session(context));
+        let mut options = CallOptions::new();
+        let mut progress = None;
+        if let Some(token) = context.meta.get_progress_token() {
+            let (relay, feed) = ProgressRelay::new(context.peer.clone(), token);
+            options = options.on_progress(feed);
+            progress = Some(relay);
+        }
+        let call = self
+            .hub()
+            .call_with(session.as_ref(), name, arguments, options);
+        tokio::pin!(call);
+        let result = loop {
+            let told = async {
+                match progress.as_mut() {
+                    Some(progress) => progress.next().await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                result = &mut call => break result,
+                () = told => {}
+                () = context.ct.cancelled() => return None,
+            }
+        };
+        if let Some(progress) = progress.as_mut() {
+            progress.flush().await;
+        }
+        Some(result)
     }
 
     /// Refuses a new call while the gateway drains (calls in flight are counted by their
@@ -199,21 +248,16 @@ impl ServerHandler for DownstreamSession {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let session = self.session(&context);
         let result = match self.enter() {
-            Ok(()) => {
-                let call =
-                    self.hub()
-                        .call_in(session.as_ref(), &request.name, request.arguments, None);
-                // The client cancelling (or going away) drops the call, which cancels it
-                // upstream.
-                tokio::select! {
-                    result = call => result,
-                    _ = context.ct.cancelled() => {
-                        return Err(ErrorData::internal_error("the call was cancelled", None));
-                    }
-                }
-            }
+            Ok(()) => match self
+                .relayed_call(&request.name, request.arguments, &context)
+                .await
+            {
+                Some(result) => result,
+                // The client cancelled (or went away): the call was dropped, which cancels
+                // it upstream; rmcp sends no answer.
+                None => return Err(ErrorData::internal_error("the call was cancelled", None)),
+            },
             Err(closed) => Err(closed),
         };
         match result {

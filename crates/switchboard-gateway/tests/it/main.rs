@@ -6,5 +6,7 @@
 mod common;
 mod mcp;
 mod python;
+mod relay;
 mod rest;
 mod shutdown;
+mod sse;

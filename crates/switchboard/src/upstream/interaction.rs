@@ -304,6 +304,8 @@ pub(crate) async fn elicit(
     policy: ElicitationPolicy,
     params: &ElicitRequestParams,
 ) -> ElicitResult {
+    let is_form = matches!(params, ElicitRequestParams::FormElicitationParams { .. });
+    let input = input.filter(|input| !is_form || input.answers_form_elicitation());
     let Some(input) = input else {
         return super::handler::answer_elicitation(policy, server, params);
     };
