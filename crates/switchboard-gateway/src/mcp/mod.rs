@@ -30,6 +30,8 @@ use rmcp::model::{
     ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
     SubscriptionFilter,
 };
+#[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
+use rmcp::model::SetLevelRequestParams;
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use switchboard::{CallOptions, CallOutcome, Error, Hub, HubEvent, JsonObject, Session};
@@ -144,6 +146,7 @@ impl Drop for DownstreamSession {
 }
 
 impl ServerHandler for DownstreamSession {
+    #[allow(deprecated)] // logging (SEP-2577), see `set_level`
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
@@ -152,6 +155,7 @@ impl ServerHandler for DownstreamSession {
             .enable_resources_list_changed()
             .enable_prompts()
             .enable_prompts_list_changed()
+            .enable_logging()
             .build();
         ServerConfig::new(capabilities).with_server_info(Implementation::new(
             "switchboard",
@@ -226,6 +230,18 @@ impl ServerHandler for DownstreamSession {
                 return Ok(());
             }
         }
+    }
+
+    /// `logging/setLevel` is accepted so clients that set a level work; the gateway sends
+    /// no log messages of its own, and upstream servers' log messages are not relayed (the
+    /// engine does not pass them on).
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Ok(())
     }
 
     async fn list_tools(
