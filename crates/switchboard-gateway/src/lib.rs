@@ -10,8 +10,10 @@
 //!
 //! The gateway is thin: every answer comes from the engine's public API ([`switchboard::Hub`]),
 //! and it adds only what HTTP needs: who a request is for (`identity.rs`: session headers
-//! → engine [`switchboard::Session`]s), how errors look (`errors.rs`), and shutdown in order
-//! (`drain.rs`, `server.rs`).
+//! → engine [`switchboard::Session`]s), how errors look (`errors.rs`), what upstream servers
+//! ask in mid-call relayed to the downstream client (`mcp/relay.rs`; build the hub with
+//! [`UpstreamOffers`] as its input handler so upstreams are offered it), and shutdown in
+//! order (`drain.rs`, `server.rs`).
 //!
 //! ```no_run
 //! # async fn run(hub: switchboard::Hub, config: &switchboard::Config) -> Result<(), switchboard_gateway::GatewayError> {

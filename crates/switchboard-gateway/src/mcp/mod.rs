@@ -14,6 +14,10 @@
 //! catalogue changes; a 2026-07-28 client hears the same on its `subscriptions/listen`
 //! stream. When the session ends the handler is dropped, which stops that and
 //! ends the session's own upstream connections ([`Hub::end_session`]).
+//!
+//! A session's tool call is relayed both ways (`relay.rs`): what its upstream asks goes to
+//! this client, the call's progress too, and the client's cancellation stops the call.
+//! The same handler serves legacy SSE sessions (`crate::sse`).
 
 mod convert;
 mod relay;
@@ -23,6 +27,8 @@ pub use relay::UpstreamOffers;
 use std::sync::{Arc, OnceLock};
 
 use http::request::Parts;
+#[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
+use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
     Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
@@ -30,8 +36,6 @@ use rmcp::model::{
     ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
     SubscriptionFilter,
 };
-#[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
-use rmcp::model::SetLevelRequestParams;
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use switchboard::{CallOptions, CallOutcome, Error, Hub, HubEvent, JsonObject, Session};

@@ -418,6 +418,49 @@ mod tests {
         ProgressNotificationParam::new(ProgressToken(NumberOrString::Number(token)), progress)
     }
 
+    /// Says it fills forms only when told to; fills them with `{"name": "handler"}`.
+    struct Relay(bool);
+
+    impl crate::interaction::InputHandler for Relay {
+        fn answers_form_elicitation(&self) -> bool {
+            self.0
+        }
+
+        fn elicit(
+            &self,
+            _request: crate::interaction::ElicitRequest,
+        ) -> futures::future::BoxFuture<'_, crate::interaction::ElicitAnswer> {
+            let content = serde_json::json!({"name": "handler"});
+            let answer = crate::interaction::ElicitAnswer::Accept(content.as_object().cloned());
+            Box::pin(std::future::ready(answer))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_does_not_fill_forms_leaves_them_to_the_policy() {
+        use crate::config::ElicitationPolicy;
+        let form: rmcp::model::ElicitRequestParams = serde_json::from_value(serde_json::json!({
+            "mode": "form", "message": "Who?", "requestedSchema": {"type": "object",
+                "properties": {"name": {"type": "string", "default": "Ada"}}}}))
+        .unwrap();
+        let cases = [
+            (Relay(true), ElicitationPolicy::Decline),
+            (Relay(false), ElicitationPolicy::AcceptDefaults),
+            (Relay(false), ElicitationPolicy::Decline),
+        ];
+        let mut answers = Vec::new();
+        for (handler, policy) in cases {
+            let answer = super::elicit("srv", Some(&handler), policy, &form).await;
+            answers.push(serde_json::to_value(answer).unwrap());
+        }
+        let [filled, defaults, declined] = &answers[..] else {
+            unreachable!()
+        };
+        assert_eq!(filled["content"], serde_json::json!({"name": "handler"}));
+        assert_eq!(defaults["content"], serde_json::json!({"name": "Ada"}));
+        assert_eq!(declined["action"], serde_json::json!("decline"));
+    }
+
     #[tokio::test]
     async fn progress_moves_the_deadline_out_by_the_timeout_but_never_past_the_ceiling() {
         let start = Instant::now();
