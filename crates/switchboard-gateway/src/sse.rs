@@ -25,14 +25,13 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures::{Stream, StreamExt, stream};
+use futures::channel::mpsc;
+use futures::{SinkExt, Stream, StreamExt, stream};
+use rmcp::ServiceExt;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, GetExtensions, RequestId, ServerJsonRpcMessage,
 };
-use rmcp::transport::Transport;
-use rmcp::{RoleServer, ServiceExt};
 use serde::Deserialize;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::drain::RequestGuard;
@@ -130,8 +129,9 @@ async fn open_session(
     State(state): State<Arc<SseState>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let id = uuid::Uuid::new_v4().simple().to_string();
+    // rmcp serves a (Sink, Stream) pair as a transport: POSTed messages in, events out.
     let (to_handler, from_client) = mpsc::channel(CHANNEL_CAPACITY);
-    let (to_client, from_handler) = mpsc::channel(CHANNEL_CAPACITY);
+    let (to_client, from_handler) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
     let session = Arc::new(SseSession {
         to_handler,
         unanswered: Mutex::new(HashMap::new()),
@@ -139,10 +139,7 @@ async fn open_session(
     state.sessions().insert(id.clone(), session.clone());
     let ct = state.ended.child_token();
     let handler = DownstreamSession::new(state.gateway.clone());
-    let transport = ChannelTransport {
-        incoming: from_client,
-        outgoing: to_client,
-    };
+    let transport = (to_client, from_client);
     let service_ct = ct.clone();
     tokio::spawn(async move {
         match handler.serve_with_ct(transport, service_ct).await {
@@ -162,10 +159,7 @@ async fn open_session(
     let endpoint = Event::default()
         .event("endpoint")
         .data(format!("{MESSAGES_PATH}?sessionId={id}"));
-    let messages = stream::unfold(from_handler, |mut rx| async move {
-        rx.recv().await.map(|message| (message, rx))
-    })
-    .map(move |message: ServerJsonRpcMessage| {
+    let messages = from_handler.map(move |message| {
         let _ending = &ending;
         let json = serde_json::to_string(&message).unwrap_or_else(|error| {
             tracing::error!(%error, "cannot serialise a message for an SSE client");
@@ -235,39 +229,8 @@ async fn post_message(
         }
         _ => {}
     }
-    if session.to_handler.send(message).await.is_err() {
+    if session.to_handler.clone().send(message).await.is_err() {
         return (StatusCode::NOT_FOUND, "the session has ended").into_response();
     }
     StatusCode::ACCEPTED.into_response()
-}
-
-/// An rmcp server transport over two channels: POSTed messages in, stream events out.
-struct ChannelTransport {
-    incoming: mpsc::Receiver<ClientJsonRpcMessage>,
-    outgoing: mpsc::Sender<ServerJsonRpcMessage>,
-}
-
-impl Transport<RoleServer> for ChannelTransport {
-    type Error = std::io::Error;
-
-    fn send(
-        &mut self,
-        item: ServerJsonRpcMessage,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        let outgoing = self.outgoing.clone();
-        async move {
-            outgoing.send(item).await.map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the SSE stream is closed")
-            })
-        }
-    }
-
-    fn receive(&mut self) -> impl Future<Output = Option<ClientJsonRpcMessage>> + Send {
-        self.incoming.recv()
-    }
-
-    async fn close(&mut self) -> Result<(), Self::Error> {
-        self.incoming.close();
-        Ok(())
-    }
 }

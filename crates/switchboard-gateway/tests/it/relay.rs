@@ -118,6 +118,9 @@ async fn progress_reaches_the_client_and_cancelling_stops_the_upstream_call() {
             {"op": "call_progress", "name": "kit__progress",
              "arguments": {"count": 3, "delay_ms": 20}},
             {"op": "call_cancel", "name": "kit__hang", "after_ms": 300},
+            // Progress sent right before the result still comes first, all of it.
+            {"op": "call_progress", "name": "kit__progress",
+             "arguments": {"count": 5, "delay_ms": 0}},
         ],
     }))
     .await;
@@ -136,6 +139,13 @@ async fn progress_reaches_the_client_and_cancelling_stops_the_upstream_call() {
     assert_eq!(progress[0]["message"], json!("step 1 of 3"));
 
     assert_eq!(answers[1]["cancelled"], json!(true), "{}", answers[1]);
+    let quick: Vec<f64> = answers[2]["progress"]
+        .as_array()
+        .expect("progress")
+        .iter()
+        .map(|p| p["progress"].as_f64().unwrap())
+        .collect();
+    assert_eq!(quick, [1.0, 2.0, 3.0, 4.0, 5.0], "{}", answers[2]);
     let counts = || kit.counts();
     eventually("the upstream call is cancelled", || {
         counts()["cancelled"]["hang"] == json!(1)

@@ -96,6 +96,8 @@ impl ClientHandler for Handler {
         interaction::sample(&self.server, input.as_deref(), &request).await
     }
 
+    /// Not reached while `progress.rs` passes progress on as it is read; kept for a
+    /// transport without that wrapper.
     async fn on_progress(
         &self,
         params: ProgressNotificationParam,
