@@ -125,9 +125,16 @@ impl Drop for Ending {
     }
 }
 
-async fn open_session(
-    State(state): State<Arc<SseState>>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+async fn open_session(State(state): State<Arc<SseState>>) -> Response {
+    if state.gateway.drain.is_draining() {
+        let why = "the gateway is shutting down";
+        return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    }
+    events(state).into_response()
+}
+
+/// A new session's event stream (see the module docs).
+fn events(state: Arc<SseState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     // rmcp serves a (Sink, Stream) pair as a transport: POSTed messages in, events out.
     let (to_handler, from_client) = mpsc::channel(CHANNEL_CAPACITY);
@@ -165,7 +172,8 @@ async fn open_session(
             tracing::error!(%error, "cannot serialise a message for an SSE client");
             String::new()
         });
-        // Answered: the request no longer holds the drain (released once written).
+        // Answered: the request no longer holds the drain (released as the answer is
+        // handed to the stream).
         let answered = match &message {
             ServerJsonRpcMessage::Response(response) => Some(&response.id),
             ServerJsonRpcMessage::Error(error) => error.id.as_ref(),
