@@ -8,7 +8,9 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{TestGateway, eventually, ok_text, testkit, toml_string, ts_program};
+use crate::common::{
+    TestGateway, eventually, ok_text, testkit, toml_string, ts_program, ts_program_started,
+};
 
 /// The testkit twice: `kit` (the default policy, decline) and `lenient` (accept_defaults).
 fn config(kit: &str) -> String {
@@ -73,6 +75,38 @@ async fn elicitation_and_sampling_are_answered_by_the_downstream_client() {
         asked[2]["params"]["messages"][0]["content"]["text"],
         json!("hello upstream")
     );
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_is_asked_only_about_its_own_calls() {
+    let kit = testkit().await;
+    let gateway = TestGateway::start(&config(&kit.url())).await;
+    // Two sessions at once on the one shared upstream connection, each calling `ask` a few
+    // times: each call's question goes to the client that made it.
+    let client = |name: &str| {
+        ts_program_started(json!({
+            "url": gateway.url("/mcp"),
+            "capabilities": {"elicitation": {}},
+            "answers": {"form": {"name": name, "age": 1}},
+            "steps": [
+                {"op": "call", "name": "kit__ask"},
+                {"op": "call", "name": "kit__ask"},
+                {"op": "call", "name": "kit__ask"},
+            ],
+        }))
+    };
+    let (grace, linus) = (client("Grace"), client("Linus"));
+    let (grace, linus) = tokio::join!(grace.finish(), linus.finish());
+    for (answers, name) in [(grace, "Grace"), (linus, "Linus")] {
+        for answer in &answers {
+            assert_eq!(
+                json_text(answer)["content"]["name"],
+                json!(name),
+                "{answer}"
+            );
+        }
+    }
     gateway.stop().await;
 }
 

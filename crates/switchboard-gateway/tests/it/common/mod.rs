@@ -140,7 +140,8 @@ pub async fn ts_program(program: Value) -> Vec<Value> {
     ts_program_started(program).finish().await
 }
 
-fn ts_program_started(program: Value) -> TsClient {
+/// Starts a TypeScript SDK client program (see [`ts_program`]).
+pub fn ts_program_started(program: Value) -> TsClient {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/client.cjs");
     let child = tokio::process::Command::new("node")
         .arg(script)
