@@ -83,6 +83,17 @@ pub trait InputHandler: Send + Sync + 'static {
         false
     }
 
+    /// Whether [`InputHandler::roots`] answers (the client then offers roots). Default: no.
+    fn answers_roots(&self) -> bool {
+        false
+    }
+
+    /// A server asks which roots the client offers (`roots/list`). Default: `None`, the
+    /// server's configured `roots` (so does a handler that does not answer roots).
+    fn roots(&self) -> BoxFuture<'_, Option<Vec<Root>>> {
+        Box::pin(std::future::ready(None))
+    }
+
     /// A server asks for input (`elicitation/create`). Default: decline.
     fn elicit(&self, request: ElicitRequest) -> BoxFuture<'_, ElicitAnswer> {
         let _ = request;
@@ -94,6 +105,13 @@ pub trait InputHandler: Send + Sync + 'static {
         let _ = request;
         Box::pin(std::future::ready(SamplingAnswer::Decline))
     }
+}
+
+/// A root the client offers servers (`roots/list`): a `file://` URI, and a name for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    pub uri: String,
+    pub name: Option<String>,
 }
 
 /// A server asking for input.

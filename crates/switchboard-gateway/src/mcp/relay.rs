@@ -7,8 +7,9 @@
 //! downstream client, on the downstream request's own response stream, and the client's
 //! answer goes back upstream. What the client did not declare at `initialize` is not asked
 //! of it: a form is answered by the server's `elicitation` policy, a URL or a sampling
-//! request is declined. Roots are not relayed: the engine answers `roots/list` with the
-//! server's configured `roots`.
+//! request is declined. `roots/list` is asked of a client that declared roots; others'
+//! calls get the server's configured `roots`. (A client's `notifications/roots/list_changed`
+//! is not passed on: upstream connections may be shared, and servers ask again per call.)
 //!
 //! The engine routes a server's request to the call it belongs to when the transport says
 //! which one (Streamable HTTP); over stdio or SSE with calls of several sessions in flight
@@ -19,20 +20,21 @@
 //! it requests (it would take input-required results, which the engine answers itself);
 //! its calls are answered by the policy too.
 //!
-//! Sampling is deprecated by SEP-2577 (rmcp marks its types so) but still asked for.
+//! Sampling and roots are deprecated by SEP-2577 (rmcp marks their types so) but still
+//! asked for.
 #![allow(deprecated)]
 
 use rmcp::model::{
     ClientResult, CreateMessageRequest, CreateMessageRequestParams, ElicitRequest,
-    ElicitRequestParams, ElicitationAction, GetExtensions, ProgressNotificationParam,
-    ProgressToken, RequestId, ServerRequest,
+    ElicitRequestParams, ElicitationAction, GetExtensions, ListRootsRequest,
+    ProgressNotificationParam, ProgressToken, RequestId, ServerRequest,
 };
 use rmcp::service::{OriginatingRequestId, PeerRequestOptions};
 use rmcp::{Peer, RoleServer};
 use serde_json::Value;
 use switchboard::interaction::{
     BoxFuture, CallProgress, ElicitAnswer, ElicitMode, ElicitRequest as AskedInput, InputHandler,
-    SamplingAnswer, SamplingRequest,
+    Root, SamplingAnswer, SamplingRequest,
 };
 use tokio::sync::mpsc;
 
@@ -55,6 +57,11 @@ impl InputHandler for UpstreamOffers {
     }
 
     fn answers_sampling(&self) -> bool {
+        true
+    }
+
+    /// Offered so a client's roots can be asked for; the hub's answer is the configured ones.
+    fn answers_roots(&self) -> bool {
         true
     }
 }
@@ -83,6 +90,7 @@ impl Relay {
             form: elicitation.is_some_and(|e| e.form.is_some() || e.url.is_none()),
             url: elicitation.is_some_and(|e| e.url.is_some()),
             sampling: capabilities.sampling.is_some(),
+            roots: capabilities.roots.is_some(),
         }
     }
 
@@ -116,6 +124,7 @@ struct Declared {
     form: bool,
     url: bool,
     sampling: bool,
+    roots: bool,
 }
 
 impl InputHandler for Relay {
@@ -129,6 +138,28 @@ impl InputHandler for Relay {
 
     fn answers_sampling(&self) -> bool {
         self.declared().sampling
+    }
+
+    fn answers_roots(&self) -> bool {
+        self.declared().roots
+    }
+
+    fn roots(&self) -> BoxFuture<'_, Option<Vec<Root>>> {
+        Box::pin(async move {
+            let asked = ServerRequest::ListRootsRequest(ListRootsRequest {
+                method: Default::default(),
+                extensions: Default::default(),
+            });
+            // No answer: the server gets none rather than roots this client did not give.
+            let Some(ClientResult::ListRootsResult(listed)) = self.ask(asked).await else {
+                return Some(Vec::new());
+            };
+            let roots = listed.roots.into_iter().map(|root| Root {
+                uri: root.uri,
+                name: root.name,
+            });
+            Some(roots.collect())
+        })
     }
 
     fn elicit(&self, request: AskedInput) -> BoxFuture<'_, ElicitAnswer> {

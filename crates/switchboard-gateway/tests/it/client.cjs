@@ -33,8 +33,10 @@
 //   "capabilities": {...}    -> the client's capabilities (e.g. {"elicitation": {"form": {},
 //                               "url": {}}, "sampling": {}})
 //   "answers": {"form": {content} | "decline", "url": "accept" | "decline",
-//               "sample": "text"}  -> how the client answers elicitation (form, URL mode)
-//                               and sampling (an assistant text message, model "test-model")
+//               "sample": "text", "roots": [{uri, name}]}
+//                            -> how the client answers elicitation (form, URL mode),
+//                               sampling (an assistant text message, model "test-model")
+//                               and roots/list
 
 const { Client } = require("@modelcontextprotocol/sdk/client/index.js");
 const { StreamableHTTPClientTransport } = require("@modelcontextprotocol/sdk/client/streamableHttp.js");
@@ -43,6 +45,7 @@ const {
   ToolListChangedNotificationSchema,
   ElicitRequestSchema,
   CreateMessageRequestSchema,
+  ListRootsRequestSchema,
 } = require("@modelcontextprotocol/sdk/types.js");
 
 // The requests the server sent this client, in order (the "asked" step).
@@ -82,6 +85,12 @@ function makeClient(program) {
       }
       if (!answers.form || answers.form === "decline") return { action: "decline" };
       return { action: "accept", content: answers.form };
+    });
+  }
+  if (capabilities.roots) {
+    client.setRequestHandler(ListRootsRequestSchema, async (request) => {
+      asked.push({ method: request.method, params: request.params });
+      return { roots: answers.roots || [] };
     });
   }
   if (capabilities.sampling) {

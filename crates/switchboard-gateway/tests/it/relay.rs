@@ -1,10 +1,10 @@
 //! Server requests relayed (issue 16, behaviour 3): what an upstream asks in the middle of a
-//! call (elicitation in form and URL mode, sampling) reaches the downstream client that made
-//! the call, and its answer goes back; a client that did not declare a capability gets the
-//! server's policy instead. Progress reaches the client under its own token, and a client's
-//! `notifications/cancelled` stops the upstream call. The official TypeScript SDK client
-//! over `/mcp` (2025-11-25 sessions); the testkit's `ask`, `visit`, `sample`, `progress` and
-//! `hang` tools upstream.
+//! call (elicitation in form and URL mode, sampling, roots) reaches the downstream client
+//! that made the call, and its answer goes back; a client that did not declare a capability
+//! gets the server's policy (or configured roots) instead. Progress reaches the client under
+//! its own token, and a client's `notifications/cancelled` stops the upstream call. The
+//! official TypeScript SDK client over `/mcp` (2025-11-25 sessions); the testkit's `ask`,
+//! `visit`, `sample`, `roots`, `progress` and `hang` tools upstream.
 
 use serde_json::{Value, json};
 
@@ -107,6 +107,35 @@ async fn each_client_is_asked_only_about_its_own_calls() {
             );
         }
     }
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roots_are_the_clients_when_it_declared_them_else_the_configured_ones() {
+    let kit = testkit().await;
+    let toml = format!(
+        "[servers.kit]\nurl = {}\nroots = [\"file:///srv/configured\"]\n",
+        toml_string(&kit.url())
+    );
+    let gateway = TestGateway::start(&toml).await;
+    let roots_of = |capabilities: Value| {
+        ts_program(json!({
+            "url": gateway.url("/mcp"),
+            "capabilities": capabilities,
+            "answers": {"roots": [{"uri": "file:///home/grace", "name": "home"}]},
+            "steps": [{"op": "call", "name": "kit__roots"}],
+        }))
+    };
+    let own = roots_of(json!({"roots": {"listChanged": true}})).await;
+    assert_eq!(
+        json_text(&own[0])["roots"],
+        json!([{"uri": "file:///home/grace", "name": "home"}])
+    );
+    let configured = roots_of(json!({})).await;
+    assert_eq!(
+        json_text(&configured[0])["roots"],
+        json!([{"uri": "file:///srv/configured"}])
+    );
     gateway.stop().await;
 }
 
