@@ -88,8 +88,11 @@ impl DownstreamSession {
         arguments: Option<JsonObject>,
         context: &RequestContext<RoleServer>,
     ) -> Option<Result<CallOutcome, Error>> {
+        // Questions for the client end with its request (answered or cancelled).
+        let over = context.ct.child_token();
+        let _over_on_return = over.clone().drop_guard();
         let session = self.own.get().map(|own| {
-            let relay = Relay::new(context.peer.clone(), context.id.clone());
+            let relay = Relay::new(context.peer.clone(), context.id.clone(), over.clone());
             own.clone().with_input_handler(relay)
         });
         let session = session.or_else(|| self.session(context));

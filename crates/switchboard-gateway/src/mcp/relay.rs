@@ -37,6 +37,7 @@ use switchboard::interaction::{
     Root, SamplingAnswer, SamplingRequest,
 };
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// The hub's input handler in a gateway: upstream connections (made once, shared by every
 /// downstream session) offer servers form and URL elicitation and sampling, since a
@@ -71,11 +72,22 @@ pub(crate) struct Relay {
     peer: Peer<RoleServer>,
     /// The downstream request the call serves: the client's requests ride its stream.
     request: RequestId,
+    /// Cancelled when that request is over (answered or cancelled): a question still
+    /// waiting for the client's answer then gets none.
+    over: CancellationToken,
 }
 
 impl Relay {
-    pub(crate) fn new(peer: Peer<RoleServer>, request: RequestId) -> Relay {
-        Relay { peer, request }
+    pub(crate) fn new(
+        peer: Peer<RoleServer>,
+        request: RequestId,
+        over: CancellationToken,
+    ) -> Relay {
+        Relay {
+            peer,
+            request,
+            over,
+        }
     }
 
     /// What the client declared it answers, from its `initialize` (none without one).
@@ -104,13 +116,15 @@ impl Relay {
             .send_request_with_option(request, PeerRequestOptions::no_options())
             .await;
         match sent {
-            Ok(handle) => handle
-                .await_response()
-                .await
-                .inspect_err(
-                    |error| tracing::debug!(%error, "the downstream client did not answer"),
-                )
-                .ok(),
+            Ok(handle) => {
+                let answer = tokio::select! {
+                    answer = handle.await_response() => answer,
+                    () = self.over.cancelled() => return None,
+                };
+                answer
+                    .inspect_err(|e| tracing::debug!(%e, "the downstream client did not answer"))
+                    .ok()
+            }
             Err(error) => {
                 tracing::debug!(%error, "cannot ask the downstream client");
                 None
