@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use switchboard::Hub;
 use switchboard::config::DEFAULT_CONFIG_FILE;
 use switchboard::hub::TraceCalls;
-use switchboard_gateway::{Gateway, GatewaySettings, Metrics, Reloader, bind, shutdown_signal};
+use switchboard_gateway::{
+    Gateway, GatewaySettings, Metrics, Reloader, UpstreamOffers, bind, shutdown_signal,
+};
 
 use crate::SourceArgs;
 use crate::source::{EXIT_BAD_INPUT, Source, start_failed};
@@ -50,6 +52,8 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
         .config(&config)
         .layer(TraceCalls)
         .layer(metrics.upstream_calls())
+        // Upstreams are offered elicitation and sampling: downstream clients answer them.
+        .input_handler(UpstreamOffers)
         .start()
         .await
     {

@@ -4,15 +4,18 @@
 //! - `/mcp`: one MCP server (Streamable HTTP, the 2025-11-25 session lifecycle and the
 //!   2026-07-28 stateless one) whose tools, resources and prompts are the hub's merged
 //!   catalogue (`mcp/`);
+//! - `/sse` (+ `/messages`): the same for legacy HTTP+SSE clients (`sse.rs`);
 //! - `/v1/`: the catalogue in providers' forms, tool calls and health as JSON (`rest.rs`);
 //! - `/healthz`, `/readyz`: probes;
 //! - `/metrics`: Prometheus text (`metrics.rs`).
 //!
 //! The gateway is thin: every answer comes from the engine's public API ([`switchboard::Hub`]),
 //! and it adds only what HTTP needs: who a request is for (`identity.rs`: session headers
-//! → engine [`switchboard::Session`]s), how errors look (`errors.rs`), and shutdown in order
-//! (`drain.rs`, `server.rs`). `switchboard serve` also reloads its config on SIGHUP or a
-//! change of the file (`reload.rs`).
+//! → engine [`switchboard::Session`]s), how errors look (`errors.rs`), what upstream servers
+//! ask in mid-call relayed to the downstream client (`mcp/relay.rs`; build the hub with
+//! [`UpstreamOffers`] as its input handler so upstreams are offered it), and shutdown in
+//! order (`drain.rs`, `server.rs`). `switchboard serve` also reloads its config on SIGHUP or
+//! a change of the file (`reload.rs`).
 //!
 //! ```no_run
 //! # async fn run(hub: switchboard::Hub, config: &switchboard::Config) -> Result<(), switchboard_gateway::GatewayError> {
@@ -32,6 +35,7 @@ pub mod metrics;
 mod reload;
 mod rest;
 mod server;
+mod sse;
 mod state;
 
 use std::collections::BTreeMap;
@@ -43,6 +47,7 @@ use switchboard::config::GatewayConfig;
 use tokio_util::sync::CancellationToken;
 
 pub use identity::SessionHeaders;
+pub use mcp::UpstreamOffers;
 pub use metrics::Metrics;
 pub use reload::{ReloadPlan, Reloader};
 pub use server::{bind, shutdown_signal};

@@ -94,8 +94,14 @@ impl Gateway {
             Arc::new(sessions),
             config,
         );
+        let sse = crate::sse::router(
+            self.state.clone(),
+            self.sessions_ended.child_token(),
+            local.ip().is_loopback(),
+        );
         Router::new()
             .nest_service("/mcp", mcp)
+            .merge(sse)
             .merge(crate::rest::router(self.state.clone()))
             .route("/metrics", get(metrics).with_state(self.state.clone()))
             .layer(middleware::from_fn_with_state(
@@ -114,6 +120,10 @@ impl Gateway {
         let local = listener.local_addr().map_err(GatewayError::Serve)?;
         let router = self.router(local);
         tracing::info!("MCP endpoint (Streamable HTTP) listening on http://{local}/mcp");
+        tracing::info!(
+            "MCP endpoint (legacy HTTP+SSE) listening on http://{local}/sse (messages to {})",
+            crate::sse::MESSAGES_PATH
+        );
         tracing::info!(
             "REST API listening on http://{local}/v1/ (tools, tools/{{name}}/call, health)"
         );

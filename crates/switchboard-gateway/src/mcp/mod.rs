@@ -14,13 +14,22 @@
 //! catalogue changes; a 2026-07-28 client hears the same on its `subscriptions/listen`
 //! stream. When the session ends the handler is dropped, which stops that and
 //! ends the session's own upstream connections ([`Hub::end_session`]).
+//!
+//! A session's tool call is relayed both ways (`relay.rs`): what its upstream asks goes to
+//! this client, the call's progress too, and the client's cancellation stops the call.
+//! The same handler serves legacy SSE sessions (`crate::sse`).
 
 mod convert;
+mod relay;
+
+pub use relay::UpstreamOffers;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use http::request::Parts;
+#[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
+use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
     Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
@@ -30,7 +39,9 @@ use rmcp::model::{
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
-use switchboard::{Error, Hub, HubEvent, Session};
+use switchboard::{CallOptions, CallOutcome, Error, Hub, HubEvent, JsonObject, Session};
+
+use relay::{ProgressRelay, Relay};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -70,6 +81,56 @@ impl DownstreamSession {
         self.state.identity.shared_session(&parts.headers)
     }
 
+    /// Runs a tool call for the client of `context`: what its server asks goes to that
+    /// client (a session's calls only: [`relay`]), its progress too when the request has a
+    /// `progressToken`. `None` when the client cancelled the request first.
+    async fn relayed_call(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<Result<CallOutcome, Error>> {
+        // Questions for the client end with its request (answered or cancelled).
+        let over = context.ct.child_token();
+        let _over_on_return = over.clone().drop_guard();
+        let session = self.own.get().map(|own| {
+            let relay = Relay::new(context.peer.clone(), context.id.clone(), over.clone());
+            own.clone().with_input_handler(relay)
+        });
+        let session = session.or_else(|| self.session(context));
+        let mut options = CallOptions::new();
+        let mut progress = None;
+        if let Some(token) = context.meta.get_progress_token() {
+            let (relay, feed) = ProgressRelay::new(context.peer.clone(), token);
+            options = options.on_progress(feed);
+            progress = Some(relay);
+        }
+        // The engine's futures are boxed in every handler: they are large, and rmcp moves
+        // the handler's future (which would hold them inline) into a task per request,
+        // copying all of it.
+        let mut call = Box::pin(
+            self.hub()
+                .call_with(session.as_ref(), name, arguments, options),
+        );
+        let result = loop {
+            let told = async {
+                match progress.as_mut() {
+                    Some(progress) => progress.next().await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                result = &mut call => break result,
+                () = told => {}
+                () = context.ct.cancelled() => return None,
+            }
+        };
+        if let Some(progress) = progress.as_mut() {
+            progress.flush().await;
+        }
+        Some(result)
+    }
+
     /// Refuses a new call while the gateway drains (calls in flight are counted by their
     /// HTTP request, see [`crate::drain`]).
     fn enter(&self) -> Result<(), Error> {
@@ -98,6 +159,7 @@ impl Drop for DownstreamSession {
 }
 
 impl ServerHandler for DownstreamSession {
+    #[allow(deprecated)] // logging (SEP-2577), see `set_level`
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
@@ -106,6 +168,7 @@ impl ServerHandler for DownstreamSession {
             .enable_resources_list_changed()
             .enable_prompts()
             .enable_prompts_list_changed()
+            .enable_logging()
             .build();
         ServerConfig::new(capabilities).with_server_info(Implementation::new(
             "switchboard",
@@ -184,6 +247,18 @@ impl ServerHandler for DownstreamSession {
         }
     }
 
+    /// `logging/setLevel` is accepted so clients that set a level work; the gateway sends
+    /// no log messages of its own, and upstream servers' log messages are not relayed (the
+    /// engine does not pass them on).
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Ok(())
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
@@ -209,27 +284,16 @@ impl ServerHandler for DownstreamSession {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let started = Instant::now();
-        let session = self.session(&context);
         let result = match self.enter() {
-            Ok(()) => {
-                // The engine's futures are boxed in every handler: they are large, and rmcp
-                // moves the handler's future (which would hold them inline) into a task per
-                // request, copying all of it.
-                let call = Box::pin(self.hub().call_in(
-                    session.as_ref(),
-                    &request.name,
-                    request.arguments,
-                    None,
-                ));
-                // The client cancelling (or going away) drops the call, which cancels it
-                // upstream.
-                tokio::select! {
-                    result = call => result,
-                    _ = context.ct.cancelled() => {
-                        return Err(ErrorData::internal_error("the call was cancelled", None));
-                    }
-                }
-            }
+            Ok(()) => match self
+                .relayed_call(&request.name, request.arguments, &context)
+                .await
+            {
+                Some(result) => result,
+                // The client cancelled (or went away): the call was dropped, which cancels
+                // it upstream; rmcp sends no answer.
+                None => return Err(ErrorData::internal_error("the call was cancelled", None)),
+            },
             Err(closed) => Err(closed),
         };
         let failure = call_error_type(&result);

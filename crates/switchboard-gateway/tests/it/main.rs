@@ -7,6 +7,8 @@ mod common;
 mod mcp;
 mod metrics;
 mod python;
+mod relay;
 mod reload;
 mod rest;
 mod shutdown;
+mod sse;

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchboard::{Config, Hub};
-use switchboard_gateway::{Gateway, GatewayError, GatewaySettings, Metrics};
+use switchboard_gateway::{Gateway, GatewayError, GatewaySettings, Metrics, UpstreamOffers};
 use switchboard_testkit::{HttpMode, Knobs, RunningServer, serve_streamable_http};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -70,6 +70,7 @@ impl TestGateway {
         let hub = Hub::builder()
             .config(&config)
             .layer(metrics.upstream_calls())
+            .input_handler(UpstreamOffers)
             .start()
             .await
             .expect("hub starts");
@@ -133,6 +134,18 @@ pub struct TsClient {
 /// Starts a TypeScript SDK client program (see [`ts_client`]).
 pub fn ts_client_started(url: &str, headers: Value, steps: Value) -> TsClient {
     let program = serde_json::json!({ "url": url, "headers": headers, "steps": steps });
+    ts_program_started(program)
+}
+
+/// A TypeScript SDK client running a whole `program` (`url`, `steps`, and the optional
+/// keys `client.cjs` describes: `headers`, `transport`, `capabilities`, `answers`); its
+/// answers, one per step.
+pub async fn ts_program(program: Value) -> Vec<Value> {
+    ts_program_started(program).finish().await
+}
+
+/// Starts a TypeScript SDK client program (see [`ts_program`]).
+pub fn ts_program_started(program: Value) -> TsClient {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/client.cjs");
     let child = tokio::process::Command::new("node")
         .arg(script)
@@ -185,6 +198,12 @@ fn venv_python() -> PathBuf {
 /// `client.py`); its answers, one per step.
 pub async fn python_client(url: &str, headers: Value, steps: Value) -> Vec<Value> {
     let program = serde_json::json!({ "url": url, "headers": headers, "steps": steps });
+    python_program(program).await
+}
+
+/// An official Python SDK client running a whole `program` (`url`, `headers`, `steps`, and
+/// `"transport": "sse"` for legacy HTTP+SSE; see `client.py`).
+pub async fn python_program(program: Value) -> Vec<Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/client.py");
     let child = tokio::process::Command::new(venv_python())
         .arg(script)
