@@ -8,9 +8,10 @@
 //! - `/healthz`, `/readyz`: probes.
 //!
 //! The gateway is thin: every answer comes from the engine's public API ([`switchboard::Hub`]),
-//! and it adds only what HTTP needs: who a request is for (`identity.rs`: session headers
-//! → engine [`switchboard::Session`]s), how errors look (`errors.rs`), and shutdown in order
-//! (`drain.rs`, `server.rs`).
+//! and it adds only what HTTP needs: who may call (`inbound/`: allowed hosts and origins,
+//! API keys and JWTs, body and concurrency limits), who a request is for (`identity.rs`:
+//! session headers and verified claims → engine [`switchboard::Session`]s), how errors look
+//! (`errors.rs`), and shutdown in order (`drain.rs`, `server.rs`).
 //!
 //! ```no_run
 //! # async fn run(hub: switchboard::Hub, config: &switchboard::Config) -> Result<(), switchboard_gateway::GatewayError> {
@@ -25,6 +26,7 @@
 mod drain;
 pub mod errors;
 mod identity;
+mod inbound;
 mod mcp;
 mod rest;
 mod server;
@@ -39,6 +41,7 @@ use switchboard::config::GatewayConfig;
 use tokio_util::sync::CancellationToken;
 
 pub use identity::SessionHeaders;
+pub use inbound::{Identity, InboundSettings};
 pub use server::{bind, shutdown_signal};
 
 /// How the gateway runs (from `[gateway]`, see [`GatewayConfig`]).
@@ -52,6 +55,8 @@ pub struct GatewaySettings {
     pub drain_timeout: Duration,
     /// How long a downstream MCP session may go without a request before it ends.
     pub session_idle_timeout: Duration,
+    /// Inbound security: allowed hosts and origins, limits, authentication.
+    pub inbound: InboundSettings,
 }
 
 impl From<&GatewayConfig> for GatewaySettings {
@@ -61,6 +66,7 @@ impl From<&GatewayConfig> for GatewaySettings {
             session_headers: config.session_headers.clone(),
             drain_timeout: config.drain_timeout,
             session_idle_timeout: config.session_idle_timeout,
+            inbound: InboundSettings::from(config),
         }
     }
 }
@@ -77,6 +83,8 @@ pub struct Gateway {
     settings: GatewaySettings,
     /// Cancelling it ends every downstream MCP session.
     sessions_ended: CancellationToken,
+    /// The checks in front of every route (`inbound/`).
+    inbound: Arc<inbound::Inbound>,
 }
 
 /// Why the gateway could not serve.
@@ -89,4 +97,8 @@ pub enum GatewayError {
     },
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
+    #[error("refusing to serve on {addr} without authentication: {fix}")]
+    Unauthenticated { addr: SocketAddr, fix: &'static str },
+    #[error("cannot verify tokens: {0}")]
+    Keys(String),
 }

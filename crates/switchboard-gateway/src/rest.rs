@@ -7,7 +7,7 @@
 //!   none); the answer is the `CallOutcome` (200, also when the tool reported failure:
 //!   `isError: true`), or `{"error": ErrorReport}` with the status of its class
 //!   ([`crate::errors`]). Calls run in the engine session of the request's session headers
-//!   ([`crate::identity`]).
+//!   and verified claims ([`crate::identity`]).
 //! - `GET /v1/health`: the hub's `Health`; 200 when `healthy` or `degraded` (the body says
 //!   which: a gateway that still serves most tools stays in its load balancer), 503 when
 //!   `unhealthy`.
@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -52,9 +52,10 @@ async fn list_tools(
     State(state): State<Arc<GatewayState>>,
     Query(query): Query<ToolsQuery>,
     headers: HeaderMap,
+    extensions: Extensions,
 ) -> Response {
     // The catalogue as the caller's session sees it (private lists of per_session servers).
-    let session = state.identity.shared_session(&headers);
+    let session = state.identity.shared_session(&headers, &extensions);
     let catalog = match state.hub.catalog_in(session.as_ref()).await {
         Ok(catalog) => catalog,
         Err(error) => return RestError(error).into_response(),
@@ -73,6 +74,7 @@ async fn call_tool(
     State(state): State<Arc<GatewayState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
+    extensions: Extensions,
     body: Bytes,
 ) -> Response {
     let arguments = match arguments(&body) {
@@ -82,7 +84,7 @@ async fn call_tool(
     if state.drain.is_draining() {
         return RestError(crate::drain::shutting_down()).into_response();
     }
-    let session = state.identity.shared_session(&headers);
+    let session = state.identity.shared_session(&headers, &extensions);
     match state
         .hub
         .call_in(session.as_ref(), &name, arguments, None)

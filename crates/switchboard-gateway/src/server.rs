@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::drain::Drain;
 use crate::identity::SessionHeaders;
+use crate::inbound::Inbound;
 use crate::mcp::DownstreamSession;
 use crate::state::GatewayState;
 use crate::{Gateway, GatewayError};
@@ -42,21 +43,23 @@ impl Gateway {
             identity: SessionHeaders::new(settings.session_headers.clone()),
             drain: Drain::default(),
         };
+        let inbound = Inbound::new(settings.inbound.clone(), settings.session_idle_timeout);
         Gateway {
             state: Arc::new(state),
             settings,
             sessions_ended: CancellationToken::new(),
+            inbound: Arc::new(inbound),
         }
     }
 
-    /// Every endpoint. `local` is the address the gateway listens on: on loopback, rmcp's
-    /// own `Host` check (loopback names only) stays on, as DNS-rebinding protection.
+    /// Every endpoint, behind the inbound checks (`inbound/`: hosts, origins, auth, limits;
+    /// they replace rmcp's own `Host` check, which covered `/mcp` only). `local` is the
+    /// address the gateway listens on (the default allowed hosts depend on it).
     pub fn router(&self, local: SocketAddr) -> Router {
         let mut config = StreamableHttpServerConfig::default()
-            .with_cancellation_token(self.sessions_ended.child_token());
-        if !local.ip().is_loopback() {
-            config = config.disable_allowed_hosts();
-        }
+            .with_cancellation_token(self.sessions_ended.child_token())
+            .disable_allowed_hosts();
+        config.max_request_body_bytes = self.inbound.max_body();
         // A session without requests for `session_idle_timeout` ends (its handler is dropped,
         // which ends its upstream sessions).
         let mut sessions = LocalSessionManager::default();
@@ -67,13 +70,14 @@ impl Gateway {
             Arc::new(sessions),
             config,
         );
-        Router::new()
+        let router = Router::new()
             .nest_service("/mcp", mcp)
             .merge(crate::rest::router(self.state.clone()))
             .layer(middleware::from_fn_with_state(
                 self.state.drain.clone(),
                 track_posts,
-            ))
+            ));
+        self.inbound.around(router, local)
     }
 
     /// Serves on `listener` until `shutdown` resolves, then shuts down in order (see the
@@ -84,6 +88,7 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), GatewayError> {
         let local = listener.local_addr().map_err(GatewayError::Serve)?;
+        self.inbound.prepare(local).await?;
         let router = self.router(local);
         tracing::info!("MCP endpoint (Streamable HTTP) listening on http://{local}/mcp");
         tracing::info!(

@@ -65,7 +65,9 @@ impl DownstreamSession {
             return Some(own.clone());
         }
         let parts = context.extensions.get::<Parts>()?;
-        self.state.identity.shared_session(&parts.headers)
+        self.state
+            .identity
+            .shared_session(&parts.headers, &parts.extensions)
     }
 
     /// Refuses a new call while the gateway drains (calls in flight are counted by their
@@ -115,8 +117,11 @@ impl ServerHandler for DownstreamSession {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
-        let headers = context.extensions.get::<Parts>().map(|p| &p.headers);
-        let session = self.state.identity.own_session(headers);
+        let http = context
+            .extensions
+            .get::<Parts>()
+            .map(|p| (&p.headers, &p.extensions));
+        let session = self.state.identity.own_session(http);
         tracing::debug!(session = %session.id, "downstream session started");
         let _ = self.own.set(session);
         context.peer.set_peer_info(request.clone());

@@ -1,0 +1,136 @@
+use std::time::Duration;
+
+use serde_json::json;
+use switchboard::config::{JwksSource, KeyHash};
+use switchboard_testkit::oauth::{Alg, TokenIssuer};
+
+use super::*;
+
+const ISS: &str = "https://idp.test";
+const AUD: &str = "https://mcp.test/mcp";
+
+fn config(jwks: &std::path::Path) -> InboundAuthConfig {
+    let hash: [u8; 32] = Sha256::digest(b"ci-key").into();
+    InboundAuthConfig {
+        resource: None,
+        api_keys: BTreeMap::from([("ci".to_string(), KeyHash(hash))]),
+        claims: BTreeMap::from([
+            ("sub".to_string(), "user".to_string()),
+            ("https://x/tenant".to_string(), "tenant".to_string()),
+        ]),
+        jwt: Some(JwtConfig {
+            jwks: JwksSource::File(jwks.to_path_buf()),
+            issuer: ISS.into(),
+            audience: AUD.into(),
+            required_scopes: vec!["mcp".into()],
+            jwks_cache: Duration::from_secs(300),
+            authorization_servers: vec![ISS.into()],
+        }),
+    }
+}
+
+fn bearer_headers(token: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    headers
+}
+
+#[tokio::test]
+async fn api_keys_and_tokens_become_identities_with_claim_variables() {
+    let issuer = TokenIssuer::new(ISS);
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, issuer.jwks().to_string()).unwrap();
+    let auth = Authenticator::new(&config(&jwks));
+    assert_eq!(auth.load_keys().await.unwrap(), Some(2));
+
+    let key = auth.authenticate(&bearer_headers("ci-key")).await.unwrap();
+    assert_eq!(&*key.principal, "key:ci");
+    assert_eq!(
+        key.variables,
+        BTreeMap::from([("user".into(), "ci".into())])
+    );
+
+    let token = issuer.access_token(
+        Alg::Rs256,
+        "alice",
+        AUD,
+        "read mcp",
+        json!({"https://x/tenant": "acme", "groups": ["a"]}),
+    );
+    let alice = auth.authenticate(&bearer_headers(&token)).await.unwrap();
+    assert_eq!(&*alice.principal, "jwt:alice");
+    assert_eq!(alice.variables["user"], "alice");
+    assert_eq!(alice.variables["tenant"], "acme");
+}
+
+#[tokio::test]
+async fn refusals_say_why() {
+    let issuer = TokenIssuer::new(ISS);
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, issuer.jwks().to_string()).unwrap();
+    let auth = Authenticator::new(&config(&jwks));
+
+    let missing = auth.authenticate(&HeaderMap::new()).await.unwrap_err();
+    assert!(matches!(missing, Refusal::Missing), "{missing}");
+    let mut basic = HeaderMap::new();
+    basic.insert(
+        http::header::AUTHORIZATION,
+        "Basic Y2k6a2V5".parse().unwrap(),
+    );
+    assert!(matches!(
+        auth.authenticate(&basic).await,
+        Err(Refusal::Missing)
+    ));
+
+    let wrong = auth
+        .authenticate(&bearer_headers("wrong-key"))
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, Refusal::Invalid(_)), "{wrong}");
+    assert!(!wrong.to_string().contains("wrong-key"), "{wrong}");
+
+    let unscoped = issuer.access_token(Alg::Es256, "bob", AUD, "read", json!({}));
+    match auth.authenticate(&bearer_headers(&unscoped)).await {
+        Err(Refusal::InsufficientScope(missing)) => assert_eq!(missing, ["mcp"]),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_found_by_reloading_the_set() {
+    let issuer = TokenIssuer::new(ISS);
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, issuer.jwks().to_string()).unwrap();
+    let mut auth = Authenticator::new(&config(&jwks));
+    let min_reload = |auth: &mut Authenticator, every: Duration| {
+        auth.jwt.as_mut().unwrap().1.min_reload = every;
+    };
+    min_reload(&mut auth, Duration::from_secs(3600));
+    // The set is loaded on first use.
+    let before = issuer.access_token(Alg::Es256, "alice", AUD, "mcp", json!({}));
+    auth.authenticate(&bearer_headers(&before)).await.unwrap();
+
+    issuer.rotate();
+    issuer.publish();
+    std::fs::write(&jwks, issuer.jwks().to_string()).unwrap();
+    let after = issuer.access_token(Alg::Es256, "alice", AUD, "mcp", json!({}));
+    // The set was loaded less than the reload interval ago: the unknown kid is refused
+    // without reading the file again...
+    let refused = auth
+        .authenticate(&bearer_headers(&after))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("no key of the key set"),
+        "{refused}"
+    );
+    // ... and found once the interval has passed.
+    min_reload(&mut auth, Duration::ZERO);
+    auth.authenticate(&bearer_headers(&after)).await.unwrap();
+}
