@@ -16,7 +16,8 @@
 //   {"op": "session"}                      -> {"session": the Mcp-Session-Id}
 //   {"op": "terminate"}                    -> {"terminated": true} (DELETE of the session)
 // Any failure of a step is its line ({"error": message, "code": JSON-RPC code}); the client
-// closes at the end and exits 0.
+// closes at the end and exits 0. A refused connection is one line, {"connect_error": message,
+// "code": the HTTP status}, and no steps run.
 
 const { Client } = require("@modelcontextprotocol/sdk/client/index.js");
 const { StreamableHTTPClientTransport } = require("@modelcontextprotocol/sdk/client/streamableHttp.js");
@@ -34,7 +35,13 @@ async function main() {
     changed = true;
     wake();
   });
-  await client.connect(transport);
+  try {
+    await client.connect(transport);
+  } catch (error) {
+    const answer = { connect_error: String(error && error.message ? error.message : error), code: error && error.code };
+    process.stdout.write(JSON.stringify(answer) + "\n");
+    return;
+  }
   for (const step of program.steps) {
     let answer;
     try {

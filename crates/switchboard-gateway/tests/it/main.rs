@@ -3,6 +3,7 @@
 //! gateway to real upstream servers (the testkit, server-everything). One test binary, a
 //! module per area; shared helpers in `common`.
 
+mod auth;
 mod common;
 mod mcp;
 mod python;
