@@ -5,6 +5,7 @@
 
 mod auth;
 mod common;
+mod guards;
 mod mcp;
 mod python;
 mod rest;
