@@ -26,7 +26,8 @@
 //!    `mcpServers` / VS Code JSON shapes into the same raw server.
 //! 7. `validate/`: raw tables into the types of `types.rs`, one function per table:
 //!    `validate/server.rs` (`[servers.NAME]`, also for JSON servers),
-//!    `validate/discovery.rs` (`[discovery]`), `validate/mod.rs` (the top level, `[catalog]`,
+//!    `validate/discovery.rs` (`[discovery]`), `validate/gateway.rs` (`[gateway]`),
+//!    `validate/gateway_auth.rs` (`[gateway.auth]`), `validate/mod.rs` (the top level, `[catalog]`,
 //!    `[sessions]`, and the names and warnings of JSON servers).
 //! 8. `load.rs`: reading a file and picking the format ([`Config::load`],
 //!    [`Config::from_toml_str`], [`Config::from_json_str`]).
