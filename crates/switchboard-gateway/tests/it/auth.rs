@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use switchboard_testkit::RunningServer;
 use switchboard_testkit::oauth::{Alg, TokenIssuer};
 
-use crate::common::{TestGateway, ok_text, python_client, testkit, toml_string, ts_client};
+use crate::common::{
+    TestGateway, mcp_post, ok_text, open_session, python_client, testkit, toml_string, ts_client,
+};
 
 const ISSUER: &str = "https://idp.test";
 const AUDIENCE: &str = "https://mcp.test/mcp";
@@ -63,11 +65,8 @@ fn jwks_file(issuer: &TokenIssuer, dir: &tempfile::TempDir) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_key_lets_the_sdk_clients_in_and_nothing_else_does() {
-    let (kit, private) = (testkit().await, testkit().await);
-    let issuer = TokenIssuer::new(ISSUER);
-    let dir = tempfile::tempdir().unwrap();
-    let toml = config(&kit, &private, &auth_table(&jwks_file(&issuer, &dir)));
-    let gateway = TestGateway::start(&toml).await;
+    let setup = Setup::with_jwks_file().await;
+    let gateway = &setup.gateway;
     let url = gateway.url("/mcp");
     let steps = json!([
         {"op": "list"},
@@ -152,7 +151,7 @@ async fn an_api_key_lets_the_sdk_clients_in_and_nothing_else_does() {
         let response = http.get(gateway.url(path)).send().await.unwrap();
         assert_eq!(response.status(), status, "{path}");
     }
-    gateway.stop().await;
+    setup.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,7 +165,6 @@ async fn jwts_verify_against_a_jwks_file_or_url_and_need_their_scopes() {
         &auth_table(&format!("jwks_url = {}", toml_string(&served.url()))),
     );
     let gateway = TestGateway::start(&toml).await;
-    assert_eq!(issuer.fetches(), 1, "fetched once at start");
     let url = gateway.url("/mcp");
     let steps = json!([{"op": "call", "name": "kit__echo", "arguments": {"message": "jwt"}}]);
 
@@ -185,6 +183,9 @@ async fn jwts_verify_against_a_jwks_file_or_url_and_need_their_scopes() {
         let refused = ts_client(&url, bearer(&token), steps.clone()).await;
         assert_eq!(refused[0]["code"], json!(401), "{refused:?}");
     }
+
+    // The key set was fetched once (at start or on first use) and kept.
+    assert_eq!(issuer.fetches(), 1);
 
     // Without the required scope: 403 insufficient_scope, naming it.
     let unscoped = issuer.access_token(Alg::Es256, "alice", AUDIENCE, "openid", json!({}));
@@ -215,6 +216,36 @@ async fn jwts_verify_against_a_jwks_file_or_url_and_need_their_scopes() {
     gateway.stop().await;
 }
 
+/// Two testkits behind a gateway with [`auth_table`], its JWTs verified against a JWKS file.
+struct Setup {
+    _kit: RunningServer,
+    _private: RunningServer,
+    _dir: tempfile::TempDir,
+    issuer: TokenIssuer,
+    gateway: TestGateway,
+}
+
+impl Setup {
+    async fn stop(self) {
+        self.gateway.stop().await;
+    }
+
+    async fn with_jwks_file() -> Setup {
+        let (kit, private) = (testkit().await, testkit().await);
+        let issuer = TokenIssuer::new(ISSUER);
+        let dir = tempfile::tempdir().unwrap();
+        let toml = config(&kit, &private, &auth_table(&jwks_file(&issuer, &dir)));
+        let gateway = TestGateway::start(&toml).await;
+        Setup {
+            _kit: kit,
+            _private: private,
+            _dir: dir,
+            issuer,
+            gateway,
+        }
+    }
+}
+
 /// `echo_headers` and `session_info` of `private` for a TS client with `token`.
 async fn upstream_view(gateway: &TestGateway, token: &str) -> (Value, String) {
     let answers = ts_client(
@@ -233,21 +264,14 @@ async fn upstream_view(gateway: &TestGateway, token: &str) -> (Value, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_users_claims_reach_only_their_upstream_session_and_the_token_never_goes_upstream() {
-    let (kit, private) = (testkit().await, testkit().await);
-    let issuer = TokenIssuer::new(ISSUER);
-    let dir = tempfile::tempdir().unwrap();
-    let gateway = TestGateway::start(&config(
-        &kit,
-        &private,
-        &auth_table(&jwks_file(&issuer, &dir)),
-    ))
-    .await;
+    let setup = Setup::with_jwks_file().await;
+    let (issuer, gateway) = (&setup.issuer, &setup.gateway);
     let alice = issuer.access_token(Alg::Es256, "alice", AUDIENCE, "mcp", json!({}));
     let bob = issuer.access_token(Alg::Rs256, "bob", AUDIENCE, "mcp", json!({}));
     let ((alice_headers, alice_session), (bob_headers, bob_session), (key_headers, _)) = tokio::join!(
-        upstream_view(&gateway, &alice),
-        upstream_view(&gateway, &bob),
-        upstream_view(&gateway, API_KEY),
+        upstream_view(gateway, &alice),
+        upstream_view(gateway, &bob),
+        upstream_view(gateway, API_KEY),
     );
     assert_eq!(alice_headers["x-user"], json!("alice"), "{alice_headers}");
     assert_eq!(bob_headers["x-user"], json!("bob"), "{bob_headers}");
@@ -265,71 +289,27 @@ async fn each_users_claims_reach_only_their_upstream_session_and_the_token_never
         let text = headers.to_string();
         assert!(!text.contains(&alice) && !text.contains(API_KEY), "{text}");
     }
-    gateway.stop().await;
-}
-
-/// POSTs one JSON-RPC message to `/mcp`.
-async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    session: Option<&str>,
-    message: Value,
-) -> reqwest::Response {
-    let mut request = http
-        .post(url)
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(&message);
-    if let Some(session) = session {
-        request = request.header("mcp-session-id", session);
-    }
-    request.send().await.unwrap()
-}
-
-/// Opens a 2025-11-25 session as `token`; its id.
-pub async fn open_session(http: &reqwest::Client, url: &str, token: &str) -> String {
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "0"}}});
-    let response = post(http, url, token, None, init).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let session = response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let _ = response.text().await;
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let response = post(http, url, token, Some(&session), initialized).await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    session
+    setup.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_serves_only_the_caller_that_opened_it() {
-    let (kit, private) = (testkit().await, testkit().await);
-    let issuer = TokenIssuer::new(ISSUER);
-    let dir = tempfile::tempdir().unwrap();
-    let gateway = TestGateway::start(&config(
-        &kit,
-        &private,
-        &auth_table(&jwks_file(&issuer, &dir)),
-    ))
-    .await;
+    let setup = Setup::with_jwks_file().await;
+    let (issuer, gateway) = (&setup.issuer, &setup.gateway);
     let url = gateway.url("/mcp");
     let alice = issuer.access_token(Alg::Es256, "alice", AUDIENCE, "mcp", json!({}));
     let bob = issuer.access_token(Alg::Es256, "bob", AUDIENCE, "mcp", json!({}));
     let http = reqwest::Client::new();
-    let session = open_session(&http, &url, &alice).await;
+    let session = open_session(&http, &url, Some(&alice)).await;
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
 
-    let stolen = post(&http, &url, &bob, Some(&session), list.clone()).await;
+    let post = |token: &str| mcp_post(&http, &url, Some(token), Some(&session), &list).send();
+    let stolen = post(&bob).await.unwrap();
     assert_eq!(stolen.status(), StatusCode::FORBIDDEN);
-    let by_key = post(&http, &url, API_KEY, Some(&session), list.clone()).await;
+    let by_key = post(API_KEY).await.unwrap();
     assert_eq!(by_key.status(), StatusCode::FORBIDDEN);
-    let own = post(&http, &url, &alice, Some(&session), list).await;
+    let own = post(&alice).await.unwrap();
     assert_eq!(own.status(), StatusCode::OK);
     assert!(own.text().await.unwrap().contains("kit__echo"));
-    gateway.stop().await;
+    setup.stop().await;
 }

@@ -8,7 +8,9 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestGateway, eventually, ok_text, testkit, toml_string, ts_client};
+use crate::common::{
+    TestGateway, eventually, mcp_post, ok_text, open_session, testkit, toml_string, ts_client,
+};
 
 /// One shared testkit behind a gateway with `gateway` (the `[gateway]` table's body).
 async fn gateway_with(gateway: &str) -> (TestGateway, switchboard_testkit::RunningServer) {
@@ -18,44 +20,6 @@ async fn gateway_with(gateway: &str) -> (TestGateway, switchboard_testkit::Runni
         toml_string(&kit.url())
     );
     (TestGateway::start(&toml).await, kit)
-}
-
-fn mcp_post(
-    http: &reqwest::Client,
-    url: &str,
-    session: Option<&str>,
-    message: &Value,
-) -> reqwest::RequestBuilder {
-    let mut request = http
-        .post(url)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(message);
-    if let Some(session) = session {
-        request = request.header("mcp-session-id", session);
-    }
-    request
-}
-
-/// Opens a 2025-11-25 session; its id.
-async fn open_session(http: &reqwest::Client, url: &str) -> String {
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "0"}}});
-    let response = mcp_post(http, url, None, &init).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let session = response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let _ = response.text().await;
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let response = mcp_post(http, url, Some(&session), &initialized)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    session
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +33,7 @@ async fn foreign_origins_and_hosts_are_refused_on_every_route() {
         "protocolVersion": "2025-11-25", "capabilities": {},
         "clientInfo": {"name": "raw", "version": "0"}}});
     let send = |path: &str, header: &'static str, value: &str| {
-        let request = mcp_post(&http, &gateway.url(path), None, &init).header(header, value);
+        let request = mcp_post(&http, &gateway.url(path), None, None, &init).header(header, value);
         async move { request.send().await.unwrap().status() }
     };
     // An Origin not listed: 403, on /mcp and REST alike.
@@ -134,19 +98,19 @@ async fn bodies_over_max_body_are_413() {
     let (gateway, _kit) = gateway_with("max_body = \"2KiB\"").await;
     let http = reqwest::Client::new();
     let mcp = gateway.url("/mcp");
-    let session = open_session(&http, &mcp).await;
+    let session = open_session(&http, &mcp, None).await;
     let call = |message: &str| {
         json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
         "params": {"name": "kit__echo", "arguments": {"message": message}}})
     };
     let big = "x".repeat(4096);
 
-    let small = mcp_post(&http, &mcp, Some(&session), &call("small"))
+    let small = mcp_post(&http, &mcp, None, Some(&session), &call("small"))
         .send()
         .await
         .unwrap();
     assert_eq!(small.status(), StatusCode::OK);
-    let large = mcp_post(&http, &mcp, Some(&session), &call(&big))
+    let large = mcp_post(&http, &mcp, None, Some(&session), &call(&big))
         .send()
         .await
         .unwrap();
@@ -184,19 +148,19 @@ async fn calls_over_the_session_limit_get_429_until_one_finishes() {
     let (gateway, _kit) = gateway_with("max_concurrent_calls_per_session = 1").await;
     let http = reqwest::Client::new();
     let mcp = gateway.url("/mcp");
-    let session = open_session(&http, &mcp).await;
+    let session = open_session(&http, &mcp, None).await;
     let call = |id: u64, tool: &str| {
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
         "params": {"name": tool, "arguments": {}}})
     };
 
     // One call in flight (it hangs until cancelled); its response has begun (SSE).
-    let hanging = mcp_post(&http, &mcp, Some(&session), &call(2, "kit__hang"))
+    let hanging = mcp_post(&http, &mcp, None, Some(&session), &call(2, "kit__hang"))
         .send()
         .await
         .unwrap();
     assert_eq!(hanging.status(), StatusCode::OK);
-    let refused = mcp_post(&http, &mcp, Some(&session), &call(3, "kit__echo"))
+    let refused = mcp_post(&http, &mcp, None, Some(&session), &call(3, "kit__echo"))
         .send()
         .await
         .unwrap();
@@ -208,16 +172,16 @@ async fn calls_over_the_session_limit_get_429_until_one_finishes() {
     // Notifications are not calls: they pass (a cancellation must reach a full session).
     let note =
         json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2}});
-    let noted = mcp_post(&http, &mcp, Some(&session), &note)
+    let noted = mcp_post(&http, &mcp, None, Some(&session), &note)
         .send()
         .await
         .unwrap();
     assert_eq!(noted.status(), StatusCode::ACCEPTED);
     // Another session has its own limit.
-    let other = open_session(&http, &mcp).await;
+    let other = open_session(&http, &mcp, None).await;
     let echo = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
         "params": {"name": "kit__echo", "arguments": {"message": "other"}}});
-    let answered = mcp_post(&http, &mcp, Some(&other), &echo)
+    let answered = mcp_post(&http, &mcp, None, Some(&other), &echo)
         .send()
         .await
         .unwrap();
@@ -236,7 +200,7 @@ async fn calls_over_the_session_limit_get_429_until_one_finishes() {
         for id in 10.. {
             let echo = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
                 "params": {"name": "kit__echo", "arguments": {"message": "again"}}});
-            let response = mcp_post(&http2, &mcp2, Some(&session2), &echo)
+            let response = mcp_post(&http2, &mcp2, None, Some(&session2), &echo)
                 .send()
                 .await
                 .unwrap();

@@ -29,6 +29,14 @@ fn config(jwks: &std::path::Path) -> InboundAuthConfig {
     }
 }
 
+/// An issuer and a directory holding its `jwks.json`.
+fn issuer_with_jwks_file() -> (TokenIssuer, tempfile::TempDir) {
+    let issuer = TokenIssuer::new(ISS);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("jwks.json"), issuer.jwks().to_string()).unwrap();
+    (issuer, dir)
+}
+
 fn bearer_headers(token: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -40,10 +48,8 @@ fn bearer_headers(token: &str) -> HeaderMap {
 
 #[tokio::test]
 async fn api_keys_and_tokens_become_identities_with_claim_variables() {
-    let issuer = TokenIssuer::new(ISS);
-    let dir = tempfile::tempdir().unwrap();
+    let (issuer, dir) = issuer_with_jwks_file();
     let jwks = dir.path().join("jwks.json");
-    std::fs::write(&jwks, issuer.jwks().to_string()).unwrap();
     let auth = Authenticator::new(&config(&jwks));
     assert_eq!(auth.load_keys().await.unwrap(), Some(2));
 
@@ -69,10 +75,8 @@ async fn api_keys_and_tokens_become_identities_with_claim_variables() {
 
 #[tokio::test]
 async fn refusals_say_why() {
-    let issuer = TokenIssuer::new(ISS);
-    let dir = tempfile::tempdir().unwrap();
+    let (issuer, dir) = issuer_with_jwks_file();
     let jwks = dir.path().join("jwks.json");
-    std::fs::write(&jwks, issuer.jwks().to_string()).unwrap();
     let auth = Authenticator::new(&config(&jwks));
 
     let missing = auth.authenticate(&HeaderMap::new()).await.unwrap_err();
@@ -103,10 +107,8 @@ async fn refusals_say_why() {
 
 #[tokio::test]
 async fn a_rotated_key_is_found_by_reloading_the_set() {
-    let issuer = TokenIssuer::new(ISS);
-    let dir = tempfile::tempdir().unwrap();
+    let (issuer, dir) = issuer_with_jwks_file();
     let jwks = dir.path().join("jwks.json");
-    std::fs::write(&jwks, issuer.jwks().to_string()).unwrap();
     let mut auth = Authenticator::new(&config(&jwks));
     let min_reload = |auth: &mut Authenticator, every: Duration| {
         auth.jwt.as_mut().unwrap().1.min_reload = every;
