@@ -95,7 +95,12 @@ impl Authenticator {
         let Some((config, keys)) = &self.jwt else {
             return Err(Refusal::Invalid("not a known API key".to_string()));
         };
-        let token = jwt::decode(token).map_err(invalid)?;
+        let token = jwt::decode(token).map_err(|error| match error {
+            TokenError::Malformed if !self.api_keys.is_empty() => {
+                Refusal::Invalid("neither a known API key nor a JWT".to_string())
+            }
+            other => invalid(other),
+        })?;
         let held = keys
             .keys(Want::Current)
             .await

@@ -46,6 +46,8 @@ struct Loaded {
     at: Option<Instant>,
     /// When a load was last tried, successful or not.
     tried: Option<Instant>,
+    /// Why the last load failed (`None` after a success).
+    failure: Option<KeysUnavailable>,
 }
 
 /// Why the keys are wanted.
@@ -83,22 +85,19 @@ impl KeySet {
     pub async fn keys(&self, want: Want) -> Result<Arc<Vec<Jwk>>, KeysUnavailable> {
         let held = self.snapshot();
         if !self.needs_reload(&held, want) {
-            return Ok(keys_of(&held));
+            return keys_of(&held);
         }
         let _one = self.reload.lock().await;
         let held_now = self.snapshot();
         // Someone else reloaded while this waited: use theirs.
         if held_now.tried != held.tried || !self.needs_reload(&held_now, want) {
-            return match held_now.at {
-                Some(_) => Ok(keys_of(&held_now)),
-                None => Err(KeysUnavailable("the last load failed".to_string())),
-            };
+            return keys_of(&held_now);
         }
         match self.reload_now().await {
-            Ok(()) => Ok(keys_of(&self.snapshot())),
+            Ok(()) => keys_of(&self.snapshot()),
             Err(error) if held_now.at.is_some() => {
                 tracing::warn!(%error, "keeping the JWKS already held");
-                Ok(keys_of(&held_now))
+                keys_of(&held_now)
             }
             Err(error) => Err(error),
         }
@@ -113,11 +112,15 @@ impl KeySet {
 
     fn needs_reload(&self, held: &Loaded, want: Want) -> bool {
         let since = |at: Option<Instant>| at.map(|t| t.elapsed());
-        match want {
-            _ if held.at.is_none() => since(held.tried).is_none_or(|d| d >= self.min_reload),
+        // Never more often than `min_reload`, whatever the reason: while the source fails,
+        // requests use what is held (or are told the keys are unavailable) without waiting.
+        let may_try = since(held.tried).is_none_or(|d| d >= self.min_reload);
+        let stale = match want {
+            _ if held.at.is_none() => true,
             Want::Current => since(held.at).is_some_and(|d| d >= self.cache_for),
-            Want::Missing => since(held.tried).is_none_or(|d| d >= self.min_reload),
-        }
+            Want::Missing => true,
+        };
+        may_try && stale
     }
 
     /// Loads from the source and stores the result (under the reload lock).
@@ -132,11 +135,13 @@ impl KeySet {
                 keys: Arc::new(keys.clone()),
                 at: Some(now),
                 tried: Some(now),
+                failure: None,
             },
-            Err(_) => Loaded {
+            Err(failure) => Loaded {
                 keys: held.keys.clone(),
                 at: held.at,
                 tried: Some(now),
+                failure: Some(failure.clone()),
             },
         };
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
@@ -191,8 +196,13 @@ impl KeySet {
     }
 }
 
-fn keys_of(loaded: &Loaded) -> Arc<Vec<Jwk>> {
-    loaded.keys.clone()
+/// The keys held, or why there are none (no load has succeeded yet).
+fn keys_of(loaded: &Loaded) -> Result<Arc<Vec<Jwk>>, KeysUnavailable> {
+    match (&loaded.at, &loaded.failure) {
+        (None, Some(failure)) => Err(failure.clone()),
+        (None, None) => Err(KeysUnavailable("not loaded yet".to_string())),
+        (Some(_), _) => Ok(loaded.keys.clone()),
+    }
 }
 
 /// What went wrong with a request, without its URL.

@@ -109,7 +109,28 @@ async fn refusals_say_why() {
 async fn a_rotated_key_is_found_by_reloading_the_set() {
     let (issuer, dir) = issuer_with_jwks_file();
     let jwks = dir.path().join("jwks.json");
-    let mut auth = Authenticator::new(&config(&jwks));
+    let served = issuer.serve_jwks().await.unwrap();
+    // From the file.
+    rotation(&issuer, Authenticator::new(&config(&jwks)), || {
+        issuer.publish();
+        std::fs::write(&jwks, issuer.jwks().to_string()).unwrap();
+    })
+    .await;
+    // From the URL.
+    let mut by_url = config(&jwks);
+    by_url.jwt.as_mut().unwrap().jwks = JwksSource::Url(served.url());
+    let fetched = issuer.fetches();
+    rotation(&issuer, Authenticator::new(&by_url), || issuer.publish()).await;
+    assert_eq!(
+        issuer.fetches() - fetched,
+        2,
+        "loaded at first use and after the rotation"
+    );
+}
+
+/// A token signed with a key the set lacks is refused until the set is reloaded, which
+/// happens at most every `min_reload`. `publish` makes the new key part of the set.
+async fn rotation(issuer: &TokenIssuer, mut auth: Authenticator, publish: impl Fn()) {
     let min_reload = |auth: &mut Authenticator, every: Duration| {
         auth.jwt.as_mut().unwrap().1.min_reload = every;
     };
@@ -119,11 +140,10 @@ async fn a_rotated_key_is_found_by_reloading_the_set() {
     auth.authenticate(&bearer_headers(&before)).await.unwrap();
 
     issuer.rotate();
-    issuer.publish();
-    std::fs::write(&jwks, issuer.jwks().to_string()).unwrap();
+    publish();
     let after = issuer.access_token(Alg::Es256, "alice", AUD, "mcp", json!({}));
     // The set was loaded less than the reload interval ago: the unknown kid is refused
-    // without reading the file again...
+    // without loading it again...
     let refused = auth
         .authenticate(&bearer_headers(&after))
         .await
@@ -135,4 +155,44 @@ async fn a_rotated_key_is_found_by_reloading_the_set() {
     // ... and found once the interval has passed.
     min_reload(&mut auth, Duration::ZERO);
     auth.authenticate(&bearer_headers(&after)).await.unwrap();
+    // A token of a key nobody published is refused after its reload too.
+    let unknown = TokenIssuer::new(ISS);
+    unknown.rotate();
+    let stranger = unknown.access_token(Alg::Es256, "eve", AUD, "mcp", json!({}));
+    assert!(auth.authenticate(&bearer_headers(&stranger)).await.is_err());
+    min_reload(&mut auth, Duration::from_secs(3600));
+}
+
+#[tokio::test]
+async fn tokens_are_unavailable_not_invalid_while_no_keys_can_be_had() {
+    let (issuer, dir) = issuer_with_jwks_file();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut down = config(&dir.path().join("jwks.json"));
+    down.jwt.as_mut().unwrap().jwks = JwksSource::Url(format!(
+        "http://127.0.0.1:{port}/jwks.json?key=secret-query"
+    ));
+    let auth = Authenticator::new(&down);
+    assert!(auth.load_keys().await.is_err());
+    let token = issuer.access_token(Alg::Es256, "alice", AUD, "mcp", json!({}));
+    match auth.authenticate(&bearer_headers(&token)).await {
+        // Not 401: the token may be fine.
+        Err(Refusal::Unavailable(why)) => {
+            let text = why.to_string();
+            assert!(
+                text.contains(&format!(
+                    "jwks_url http://127.0.0.1:{port}/jwks.json: cannot connect"
+                )),
+                "{text}"
+            );
+            assert!(!text.contains("secret-query"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // API keys still work.
+    assert!(auth.authenticate(&bearer_headers("ci-key")).await.is_ok());
 }
