@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use switchboard::Hub;
 use switchboard::config::DEFAULT_CONFIG_FILE;
 use switchboard::hub::TraceCalls;
-use switchboard_gateway::{Gateway, GatewaySettings, bind, shutdown_signal};
+use switchboard_gateway::{Gateway, GatewaySettings, bind, check_exposure, shutdown_signal};
 
 use crate::SourceArgs;
 use crate::source::{EXIT_BAD_INPUT, Source, start_failed};
@@ -33,8 +33,14 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
     if let Some(listen) = listen {
         settings.listen = listen;
     }
-    // Bound before the servers start: a busy address fails at once.
-    let listener = match bind(settings.listen).await {
+    // Bound before the servers start: a busy address, or one beyond loopback without
+    // [gateway.auth], fails at once.
+    let exposed = check_exposure(&settings.inbound, settings.listen);
+    let listener = match exposed.map(|()| bind(settings.listen)) {
+        Ok(bound) => bound.await,
+        Err(refused) => Err(refused),
+    };
+    let listener = match listener {
         Ok(listener) => listener,
         Err(error) => {
             eprintln!("error: {error}");

@@ -41,7 +41,7 @@ use switchboard::config::GatewayConfig;
 use tokio_util::sync::CancellationToken;
 
 pub use identity::SessionHeaders;
-pub use inbound::{Identity, InboundSettings};
+pub use inbound::{Identity, InboundSettings, check_exposure};
 pub use server::{bind, shutdown_signal};
 
 /// How the gateway runs (from `[gateway]`, see [`GatewayConfig`]).

@@ -84,6 +84,19 @@ impl From<&GatewayConfig> for InboundSettings {
     }
 }
 
+/// Whether a gateway with `settings` may serve on `local`: beyond loopback only with
+/// `[gateway.auth]`, or with `allow_unauthenticated` (something in front authenticates).
+/// `switchboard serve` asks before starting the servers; [`crate::Gateway::serve`] again.
+pub fn check_exposure(settings: &InboundSettings, local: SocketAddr) -> Result<(), GatewayError> {
+    if local.ip().is_loopback() || settings.auth.is_some() || settings.allow_unauthenticated {
+        return Ok(());
+    }
+    Err(GatewayError::Unauthenticated {
+        addr: local,
+        fix: UNAUTHENTICATED_FIX,
+    })
+}
+
 /// The checks, ready to run (one per gateway).
 pub struct Inbound {
     settings: InboundSettings,
@@ -107,16 +120,11 @@ impl Inbound {
     /// (unless allowed), says what protects the gateway, and loads the JWKS (a file that
     /// cannot be read fails the start; a URL that does not answer is tried again on use).
     pub async fn prepare(&self, local: SocketAddr) -> Result<(), GatewayError> {
+        check_exposure(&self.settings, local)?;
         let Some(auth) = &self.auth else {
             if local.ip().is_loopback() {
                 tracing::info!("no [gateway.auth]: serving unauthenticated on loopback only");
                 return Ok(());
-            }
-            if !self.settings.allow_unauthenticated {
-                return Err(GatewayError::Unauthenticated {
-                    addr: local,
-                    fix: UNAUTHENTICATED_FIX,
-                });
             }
             tracing::warn!(
                 "serving WITHOUT AUTHENTICATION on {local} (allow_unauthenticated = true): \
