@@ -88,7 +88,10 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), GatewayError> {
         let local = listener.local_addr().map_err(GatewayError::Serve)?;
-        self.inbound.prepare(local).await?;
+        if let Err(refused) = self.inbound.prepare(local).await {
+            self.state.hub.close().await;
+            return Err(refused);
+        }
         let router = self.router(local);
         tracing::info!("MCP endpoint (Streamable HTTP) listening on http://{local}/mcp");
         tracing::info!(

@@ -213,7 +213,8 @@ async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
                 tracing::debug!(%refused, "refused a request");
                 let resource = refusals::resource(config, request.headers());
                 let url = refusals::metadata_url(&resource);
-                return refusals::challenge(&refused, &url);
+                let scopes = config.jwt.as_ref().map_or(&[][..], |j| &j.required_scopes);
+                return refusals::challenge(&refused, &url, scopes);
             }
         },
         _ => None,

@@ -3,7 +3,7 @@
 //!
 //! | refusal                          | status | body / headers                                    |
 //! |----------------------------------|--------|---------------------------------------------------|
-//! | no credential                    | 401    | `WWW-Authenticate: Bearer resource_metadata="…"`   |
+//! | no credential                    | 401    | `WWW-Authenticate: Bearer resource_metadata="…", scope="…"` |
 //! | bad credential                   | 401    | the same + `error="invalid_token"`                |
 //! | token lacks `required_scopes`    | 403    | `error="insufficient_scope", scope="…"`           |
 //! | keys cannot be had (JWKS down)   | 503    | `Retry-After`                                     |
@@ -82,21 +82,29 @@ pub fn metadata(config: &InboundAuthConfig, resource: String) -> Value {
     document
 }
 
-/// The answer to a request whose credential was refused (see the table above).
-pub fn challenge(refusal_: &Refusal, metadata_url: &str) -> Response {
+/// The answer to a request whose credential was refused (see the table above). A 401's
+/// challenge also names `scopes` (the JWT's required scopes), which MCP clients ask for
+/// when they sign in.
+pub fn challenge(refusal_: &Refusal, metadata_url: &str, scopes: &[String]) -> Response {
     let quoted = |text: &str| text.replace(['"', '\\'], "'");
+    let scope = match scopes {
+        [] => String::new(),
+        scopes => format!(", scope=\"{}\"", quoted(&scopes.join(" "))),
+    };
     let (status, class, challenge) = match refusal_ {
         Refusal::Missing => (
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            Some(format!("Bearer resource_metadata=\"{metadata_url}\"")),
+            Some(format!(
+                "Bearer resource_metadata=\"{metadata_url}\"{scope}"
+            )),
         ),
         Refusal::Invalid(why) => (
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             Some(format!(
                 "Bearer error=\"invalid_token\", error_description=\"{}\", \
-                 resource_metadata=\"{metadata_url}\"",
+                 resource_metadata=\"{metadata_url}\"{scope}",
                 quoted(why)
             )),
         ),
@@ -172,7 +180,7 @@ mod tests {
     #[test]
     fn challenges_say_why_in_their_header() {
         let url = "http://h/.well-known/oauth-protected-resource/mcp";
-        let missing = challenge(&Refusal::Missing, url);
+        let missing = challenge(&Refusal::Missing, url, &[]);
         assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
             missing.headers()[header::WWW_AUTHENTICATE],
@@ -181,6 +189,7 @@ mod tests {
         let scope = challenge(
             &Refusal::InsufficientScope(vec!["a".into(), "b".into()]),
             url,
+            &[],
         );
         assert_eq!(scope.status(), StatusCode::FORBIDDEN);
         let header = scope.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
@@ -188,10 +197,11 @@ mod tests {
             header.contains("error=\"insufficient_scope\", scope=\"a b\""),
             "{header}"
         );
-        let invalid = challenge(&Refusal::Invalid("kid \"x\"".into()), url);
+        let invalid = challenge(&Refusal::Invalid("kid \"x\"".into()), url, &["mcp".into()]);
         let header = invalid.headers()[header::WWW_AUTHENTICATE]
             .to_str()
             .unwrap();
         assert!(header.contains("error_description=\"kid 'x'\""), "{header}");
+        assert!(header.ends_with(", scope=\"mcp\""), "{header}");
     }
 }

@@ -100,7 +100,7 @@ async fn an_api_key_lets_the_sdk_clients_in_and_nothing_else_does() {
     );
     assert_eq!(
         challenge,
-        format!("Bearer resource_metadata=\"{metadata_url}\"")
+        format!("Bearer resource_metadata=\"{metadata_url}\", scope=\"mcp\"")
     );
     let wrong = http.post(&url).bearer_auth("nope").send().await.unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
