@@ -289,6 +289,22 @@ async fn each_users_claims_reach_only_their_upstream_session_and_the_token_never
         let text = headers.to_string();
         assert!(!text.contains(&alice) && !text.contains(API_KEY), "{text}");
     }
+
+    // REST calls run in the caller's session the same way.
+    let rest = |token: String| {
+        let request = reqwest::Client::new()
+            .post(gateway.url("/v1/tools/private__echo_headers/call"))
+            .bearer_auth(token);
+        async move {
+            let outcome: Value = request.send().await.unwrap().json().await.unwrap();
+            let headers: Value = serde_json::from_str(ok_text(&outcome)).unwrap();
+            headers
+        }
+    };
+    let (alice_rest, bob_rest) = tokio::join!(rest(alice.clone()), rest(bob.clone()));
+    assert_eq!(alice_rest["x-user"], json!("alice"), "{alice_rest}");
+    assert_eq!(bob_rest["x-user"], json!("bob"), "{bob_rest}");
+    assert!(alice_rest.get("authorization").is_none(), "{alice_rest}");
     setup.stop().await;
 }
 
