@@ -28,6 +28,7 @@ mod jwt;
 mod limits;
 mod refusals;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +43,6 @@ use axum::routing::get;
 use futures::StreamExt;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::Value;
 use switchboard::config::{
     GatewayConfig, HostPattern, InboundAuthConfig, OriginPattern, UNAUTHENTICATED_FIX,
@@ -325,8 +325,8 @@ async fn read_body(
 }
 
 /// Whether a request is a call that counts against its session's limit: a JSON-RPC
-/// request (not a notification or a response) POSTed to `/mcp` — `Some(its id)` — or a
-/// REST tool call — `Some(None)`.
+/// request (not a notification, a response or a `subscriptions/listen` stream) POSTed to
+/// `/mcp` — `Some(its id)` — or a REST tool call — `Some(None)`.
 fn call_of(method: &Method, path: &str, body: Option<&Bytes>) -> Option<Option<Value>> {
     if *method != Method::POST {
         return None;
@@ -335,11 +335,17 @@ fn call_of(method: &Method, path: &str, body: Option<&Bytes>) -> Option<Option<V
         return path.starts_with("/v1/tools/").then_some(None);
     }
     #[derive(Deserialize)]
-    struct Probe {
+    struct Probe<'a> {
         id: Option<Value>,
-        method: Option<IgnoredAny>,
+        #[serde(borrow)]
+        method: Option<Cow<'a, str>>,
     }
-    match serde_json::from_slice::<Probe>(body?) {
+    match serde_json::from_slice::<Probe<'_>>(body?) {
+        // A listen stream lives as long as its client wants: not a call.
+        Ok(Probe {
+            method: Some(method),
+            ..
+        }) if method == "subscriptions/listen" => None,
         Ok(Probe {
             id: Some(id),
             method: Some(_),
@@ -382,6 +388,23 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn only_requests_count_as_calls() {
+        let post = |path: &str, body: &str| {
+            call_of(&Method::POST, path, Some(&Bytes::from(body.to_string())))
+        };
+        let call = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}"#;
+        assert_eq!(post("/mcp", call), Some(Some(serde_json::json!(7))));
+        let note = r#"{"jsonrpc":"2.0","method":"notifications/cancelled"}"#;
+        assert_eq!(post("/mcp", note), None);
+        let answer = r#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
+        assert_eq!(post("/mcp", answer), None);
+        let listen = r#"{"jsonrpc":"2.0","id":2,"method":"subscriptions/listen"}"#;
+        assert_eq!(post("/mcp", listen), None);
+        assert_eq!(post("/v1/tools/kit__echo/call", "{}"), Some(None));
+        assert_eq!(call_of(&Method::GET, "/mcp", None), None);
     }
 
     #[tokio::test]

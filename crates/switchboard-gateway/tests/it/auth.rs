@@ -87,6 +87,12 @@ async fn an_api_key_lets_the_sdk_clients_in_and_nothing_else_does() {
         let refused = ts_client(&url, headers.clone(), steps.clone()).await;
         assert_eq!(refused.len(), 1, "{refused:?}");
         assert_eq!(refused[0]["code"], json!(401), "{headers}: {refused:?}");
+        let refused = python_client(&url, headers.clone(), steps.clone()).await;
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(
+            refused[0]["connect_error"].is_string(),
+            "{headers}: {refused:?}"
+        );
     }
 
     // What an MCP client sees: 401, a challenge naming the metadata, the metadata.
