@@ -53,7 +53,7 @@ pub use credentials::Identity;
 use crate::GatewayError;
 use credentials::Authenticator;
 use hosts::HostCheck;
-use limits::{CallLimits, SessionOwners};
+use limits::{CallLimits, CallSlot, SessionOwners};
 
 /// The session header of MCP's Streamable HTTP transport.
 const MCP_SESSION_ID: &str = "mcp-session-id";
@@ -206,24 +206,15 @@ async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
         return refusals::refusal(StatusCode::FORBIDDEN, "forbidden", &refused.to_string());
     }
     let public = path.starts_with(refusals::METADATA_ROOT_PATH);
-    let identity = match (&inbound.auth, &inbound.settings.auth) {
-        (Some(auth), Some(config)) if !public => match auth.authenticate(request.headers()).await {
-            Ok(identity) => Some(identity),
-            Err(refused) => {
-                tracing::debug!(%refused, "refused a request");
-                let resource = refusals::resource(config, request.headers());
-                let url = refusals::metadata_url(&resource);
-                let scopes = config.jwt.as_ref().map_or(&[][..], |j| &j.required_scopes);
-                return refusals::challenge(&refused, &url, scopes);
-            }
-        },
-        _ => None,
+    let identity = match inbound.identify(request.headers(), public).await {
+        Ok(identity) => identity,
+        Err(refused) => return refused,
     };
     let (mut parts, body) = request.into_parts();
     let (body, bytes) =
         match read_body(&parts.method, &parts.headers, body, inbound.max_body()).await {
             Ok(read) => read,
-            Err(response) => return response,
+            Err(refused) => return refused,
         };
     let session = parts
         .headers
@@ -238,21 +229,14 @@ async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
             "this MCP session belongs to another caller: initialize a session of your own";
         return refusals::refusal(StatusCode::FORBIDDEN, "forbidden", message);
     }
-    let slot = match call_of(&parts.method, parts.uri.path(), bytes.as_ref()) {
-        Some(mcp_id) => {
-            let key = session
-                .as_deref()
-                .map(|s| format!("session:{s}"))
-                .or_else(|| identity.as_ref().map(|i| format!("caller:{}", i.principal)));
-            match key {
-                Some(key) => match inbound.calls.enter(key.into()) {
-                    Some(slot) => Some(slot),
-                    None => return refusals::too_many_calls(inbound.calls.max(), mcp_id),
-                },
-                None => None,
-            }
-        }
-        None => None,
+    let slot = match inbound.enter_call(
+        &parts,
+        bytes.as_ref(),
+        session.as_deref(),
+        identity.as_ref(),
+    ) {
+        Ok(slot) => slot,
+        Err(refused) => return refused,
     };
     let principal = identity.as_ref().map(|i| i.principal.clone());
     if let Some(identity) = identity {
@@ -261,30 +245,95 @@ async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
     let method = parts.method.clone();
     let response = next.run(Request::from_parts(parts, body)).await;
     if let Some(principal) = principal {
-        match (&session, response.headers().get(MCP_SESSION_ID)) {
+        inbound.note_owner(principal, session.as_deref(), &method, &response);
+    }
+    match slot {
+        Some(slot) => hold_until_sent(response, slot),
+        None => response,
+    }
+}
+
+impl Inbound {
+    /// Step 2: the caller's identity (`None` without `[gateway.auth]` or on a `public`
+    /// path), or the refusal to answer with.
+    async fn identify(
+        &self,
+        headers: &HeaderMap,
+        public: bool,
+    ) -> Result<Option<Identity>, Response> {
+        let (Some(auth), Some(config)) = (&self.auth, &self.settings.auth) else {
+            return Ok(None);
+        };
+        if public {
+            return Ok(None);
+        }
+        match auth.authenticate(headers).await {
+            Ok(identity) => Ok(Some(identity)),
+            Err(refused) => {
+                tracing::debug!(%refused, "refused a request");
+                let url = refusals::metadata_url(&refusals::resource(config, headers));
+                let scopes = config.jwt.as_ref().map_or(&[][..], |j| &j.required_scopes);
+                Err(refusals::challenge(&refused, &url, scopes))
+            }
+        }
+    }
+
+    /// Step 5: a slot for the request when it is a call of a session (or of an
+    /// authenticated caller without one), or the 429 to answer with.
+    fn enter_call(
+        &self,
+        parts: &http::request::Parts,
+        body: Option<&Bytes>,
+        session: Option<&str>,
+        identity: Option<&Identity>,
+    ) -> Result<Option<CallSlot>, Response> {
+        let Some(mcp_id) = call_of(&parts.method, parts.uri.path(), body) else {
+            return Ok(None);
+        };
+        let key = session
+            .map(|s| format!("session:{s}"))
+            .or_else(|| identity.map(|i| format!("caller:{}", i.principal)));
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        match self.calls.enter(key.into()) {
+            Some(slot) => Ok(Some(slot)),
+            None => Err(refusals::too_many_calls(self.calls.max(), mcp_id)),
+        }
+    }
+
+    /// After step 4's request was answered: a session it opened is `principal`'s, one it
+    /// ended (`DELETE`) is forgotten.
+    fn note_owner(
+        &self,
+        principal: Arc<str>,
+        session: Option<&str>,
+        method: &Method,
+        response: &Response,
+    ) {
+        match (session, response.headers().get(MCP_SESSION_ID)) {
             (None, Some(made)) => {
                 if let Ok(made) = made.to_str() {
-                    inbound.owners.bind(made, principal);
+                    self.owners.bind(made, principal);
                 }
             }
             (Some(ended), _) if method == Method::DELETE && response.status().is_success() => {
-                inbound.owners.forget(ended);
+                self.owners.forget(ended);
             }
             _ => {}
         }
     }
-    match slot {
-        // Counted until the response body has been sent (a result over SSE included).
-        Some(slot) => {
-            let (parts, body) = response.into_parts();
-            let body = body.into_data_stream().map(move |chunk| {
-                let _held = &slot;
-                chunk
-            });
-            Response::from_parts(parts, Body::from_stream(body))
-        }
-        None => response,
-    }
+}
+
+/// `response` with `slot` held until its body has been sent to the end (a result over SSE
+/// included) or the client went away.
+fn hold_until_sent(response: Response, slot: CallSlot) -> Response {
+    let (parts, body) = response.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _held = &slot;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
 }
 
 /// The request body, read whole (and its bytes) when it is at most `max` bytes (413
