@@ -5,13 +5,15 @@
 //!   2026-07-28 stateless one) whose tools, resources and prompts are the hub's merged
 //!   catalogue (`mcp/`);
 //! - `/v1/`: the catalogue in providers' forms, tool calls and health as JSON (`rest.rs`);
-//! - `/healthz`, `/readyz`: probes.
+//! - `/healthz`, `/readyz`: probes;
+//! - `/metrics`: Prometheus text (`metrics.rs`).
 //!
 //! The gateway is thin: every answer comes from the engine's public API ([`switchboard::Hub`]),
 //! and it adds only what HTTP needs: who may call (`inbound/`: allowed hosts and origins,
 //! API keys and JWTs, body and concurrency limits), who a request is for (`identity.rs`:
 //! session headers and verified claims → engine [`switchboard::Session`]s), how errors look
-//! (`errors.rs`), and shutdown in order (`drain.rs`, `server.rs`).
+//! (`errors.rs`), and shutdown in order (`drain.rs`, `server.rs`). `switchboard serve` also
+//! reloads its config on SIGHUP or a change of the file (`reload.rs`).
 //!
 //! ```no_run
 //! # async fn run(hub: switchboard::Hub, config: &switchboard::Config) -> Result<(), switchboard_gateway::GatewayError> {
@@ -28,6 +30,8 @@ pub mod errors;
 mod identity;
 mod inbound;
 mod mcp;
+pub mod metrics;
+mod reload;
 mod rest;
 mod server;
 mod state;
@@ -42,6 +46,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use identity::SessionHeaders;
 pub use inbound::{Identity, InboundSettings, check_exposure};
+pub use metrics::Metrics;
+pub use reload::{ReloadPlan, Reloader};
 pub use server::{bind, shutdown_signal};
 
 /// How the gateway runs (from `[gateway]`, see [`GatewayConfig`]).
@@ -85,6 +91,8 @@ pub struct Gateway {
     sessions_ended: CancellationToken,
     /// The checks in front of every route (`inbound/`).
     inbound: Arc<inbound::Inbound>,
+    /// Applies config changes while serving, when set ([`Gateway::reloading`]).
+    reloader: Option<Reloader>,
 }
 
 /// Why the gateway could not serve.

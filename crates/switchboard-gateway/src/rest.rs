@@ -16,6 +16,7 @@
 //!   gateway listens only after that) and until shutdown begins; then 503.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -28,6 +29,7 @@ use serde_json::{Value, json};
 use switchboard::{ExportFormat, JsonObject, Overall};
 
 use crate::errors::RestError;
+use crate::metrics::{call_error_type, error_type};
 use crate::state::GatewayState;
 
 pub fn router(state: Arc<GatewayState>) -> Router {
@@ -55,8 +57,12 @@ async fn list_tools(
     extensions: Extensions,
 ) -> Response {
     // The catalogue as the caller's session sees it (private lists of per_session servers).
+    let started = Instant::now();
     let session = state.identity.shared_session(&headers, &extensions);
-    let catalog = match state.hub.catalog_in(session.as_ref()).await {
+    let catalog = state.hub.catalog_in(session.as_ref()).await;
+    let failure = error_type(&catalog);
+    state.metrics.served("tools/list", None, started, failure);
+    let catalog = match catalog {
         Ok(catalog) => catalog,
         Err(error) => return RestError(error).into_response(),
     };
@@ -84,12 +90,17 @@ async fn call_tool(
     if state.drain.is_draining() {
         return RestError(crate::drain::shutting_down()).into_response();
     }
+    let started = Instant::now();
     let session = state.identity.shared_session(&headers, &extensions);
-    match state
+    let result = state
         .hub
         .call_in(session.as_ref(), &name, arguments, None)
-        .await
-    {
+        .await;
+    let failure = call_error_type(&result);
+    state
+        .metrics
+        .served("tools/call", Some(&name), started, failure);
+    match result {
         Ok(outcome) => Json(outcome).into_response(),
         Err(error) => RestError(error).into_response(),
     }

@@ -18,6 +18,7 @@
 mod convert;
 
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use http::request::Parts;
 use rmcp::model::{
@@ -34,6 +35,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::errors::{McpFailure, McpRequest, to_mcp};
+use crate::metrics::{call_error_type, error_type};
 use crate::state::GatewayState;
 
 /// The handler of one downstream session (2025-11-25) or one request (2026-07-28).
@@ -86,6 +88,7 @@ impl Drop for DownstreamSession {
         let Some(session) = self.own.take() else {
             return;
         };
+        self.state.metrics.session_ended();
         tracing::debug!(session = %session.id, "downstream session ended");
         let hub = self.state.hub.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -123,7 +126,9 @@ impl ServerHandler for DownstreamSession {
             .map(|p| (&p.headers, &p.extensions));
         let session = self.state.identity.own_session(http);
         tracing::debug!(session = %session.id, "downstream session started");
-        let _ = self.own.set(session);
+        if self.own.set(session).is_ok() {
+            self.state.metrics.session_started();
+        }
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)
     }
@@ -190,8 +195,12 @@ impl ServerHandler for DownstreamSession {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         // The session's catalogue: a per_session server with a private list shows its own.
+        let started = Instant::now();
         let session = self.session(&context);
-        let catalog = match self.hub().catalog_in(session.as_ref()).await {
+        let catalog = Box::pin(self.hub().catalog_in(session.as_ref())).await;
+        let metrics = &self.state.metrics;
+        metrics.served("tools/list", None, started, error_type(&catalog));
+        let catalog = match catalog {
             Ok(catalog) => catalog,
             Err(error) => return Err(rpc_error(&error, McpRequest::ListTools)),
         };
@@ -204,12 +213,19 @@ impl ServerHandler for DownstreamSession {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
         let result = match self.enter() {
             Ok(()) => {
-                let call =
-                    self.hub()
-                        .call_in(session.as_ref(), &request.name, request.arguments, None);
+                // The engine's futures are boxed in every handler: they are large, and rmcp
+                // moves the handler's future (which would hold them inline) into a task per
+                // request, copying all of it.
+                let call = Box::pin(self.hub().call_in(
+                    session.as_ref(),
+                    &request.name,
+                    request.arguments,
+                    None,
+                ));
                 // The client cancelling (or going away) drops the call, which cancels it
                 // upstream.
                 tokio::select! {
@@ -221,6 +237,9 @@ impl ServerHandler for DownstreamSession {
             }
             Err(closed) => Err(closed),
         };
+        let failure = call_error_type(&result);
+        let metrics = &self.state.metrics;
+        metrics.served("tools/call", Some(&request.name), started, failure);
         match result {
             Ok(outcome) => Ok(convert::call_result(&outcome)?.into()),
             Err(error) => match to_mcp(&error, McpRequest::CallTool) {
@@ -235,8 +254,11 @@ impl ServerHandler for DownstreamSession {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
-        let listing = self.hub().resources_in(session.as_ref()).await;
+        let listing = Box::pin(self.hub().resources_in(session.as_ref())).await;
+        let metrics = &self.state.metrics;
+        metrics.served("resources/list", None, started, None);
         let items = listing.items.iter().map(convert::resource);
         Ok(ListResourcesResult::with_all_items(
             items.collect::<Result<_, _>>()?,
@@ -248,8 +270,11 @@ impl ServerHandler for DownstreamSession {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
-        let listing = self.hub().resource_templates_in(session.as_ref()).await;
+        let listing = Box::pin(self.hub().resource_templates_in(session.as_ref())).await;
+        let metrics = &self.state.metrics;
+        metrics.served("resources/templates/list", None, started, None);
         let items = listing.items.iter().map(convert::resource_template);
         Ok(ListResourceTemplatesResult::with_all_items(
             items.collect::<Result<_, _>>()?,
@@ -261,15 +286,20 @@ impl ServerHandler for DownstreamSession {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
         let result = match self.enter() {
             Ok(()) => {
-                self.hub()
-                    .read_resource_in(session.as_ref(), &request.uri, None)
-                    .await
+                Box::pin(
+                    self.hub()
+                        .read_resource_in(session.as_ref(), &request.uri, None),
+                )
+                .await
             }
             Err(closed) => Err(closed),
         };
+        let metrics = &self.state.metrics;
+        metrics.served("resources/read", None, started, error_type(&result));
         match result {
             Ok(read) => Ok(convert::read_result(&read)?.into()),
             Err(error) => Err(rpc_error(&error, McpRequest::ReadResource)),
@@ -281,8 +311,11 @@ impl ServerHandler for DownstreamSession {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
-        let listing = self.hub().prompts_in(session.as_ref()).await;
+        let listing = Box::pin(self.hub().prompts_in(session.as_ref())).await;
+        let metrics = &self.state.metrics;
+        metrics.served("prompts/list", None, started, None);
         let items = listing.items.iter().map(convert::prompt);
         Ok(ListPromptsResult::with_all_items(
             items.collect::<Result<_, _>>()?,
@@ -294,16 +327,21 @@ impl ServerHandler for DownstreamSession {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
         let arguments = request.arguments;
         let result = match self.enter() {
             Ok(()) => {
-                self.hub()
-                    .get_prompt_in(session.as_ref(), &request.name, arguments, None)
-                    .await
+                Box::pin(
+                    self.hub()
+                        .get_prompt_in(session.as_ref(), &request.name, arguments, None),
+                )
+                .await
             }
             Err(closed) => Err(closed),
         };
+        let metrics = &self.state.metrics;
+        metrics.served("prompts/get", None, started, error_type(&result));
         match result {
             Ok(outcome) => Ok(convert::prompt_result(&outcome)?.into()),
             Err(error) => Err(rpc_error(&error, McpRequest::GetPrompt)),

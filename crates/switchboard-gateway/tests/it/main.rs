@@ -7,6 +7,8 @@ mod auth;
 mod common;
 mod guards;
 mod mcp;
+mod metrics;
 mod python;
+mod reload;
 mod rest;
 mod shutdown;

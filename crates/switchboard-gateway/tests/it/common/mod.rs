@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod serve;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchboard::{Config, Hub};
-use switchboard_gateway::{Gateway, GatewayError, GatewaySettings};
+use switchboard_gateway::{Gateway, GatewayError, GatewaySettings, Metrics};
 use switchboard_testkit::{HttpMode, Knobs, RunningServer, serve_streamable_http};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -64,8 +66,10 @@ impl TestGateway {
     /// Starts a hub from `toml` (a whole config file) and serves it.
     pub async fn start(toml: &str) -> TestGateway {
         let config = Config::from_toml_str(toml, None).expect("test config");
+        let metrics = Metrics::new();
         let hub = Hub::builder()
             .config(&config)
+            .layer(metrics.upstream_calls())
             .start()
             .await
             .expect("hub starts");
@@ -76,7 +80,7 @@ impl TestGateway {
             .expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let gateway = Gateway::new(hub.clone(), settings);
+        let gateway = Gateway::with_metrics(hub.clone(), settings, metrics);
         let task = tokio::spawn(gateway.serve(listener, async move {
             let _ = stopped.await;
         }));
@@ -287,4 +291,25 @@ pub async fn open_session(http: &reqwest::Client, url: &str, token: Option<&str>
         .unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
     session
+}
+
+/// `GET url` (a gateway's `/metrics`) as series → value: `name{labels}` (labels as the
+/// text has them) or `name`, comments left out.
+pub async fn scrape(url: &str) -> std::collections::BTreeMap<String, f64> {
+    let response = reqwest::get(url).await.expect("GET /metrics");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let content_type = response.headers()[reqwest::header::CONTENT_TYPE].clone();
+    assert!(
+        content_type.to_str().unwrap().starts_with("text/plain"),
+        "{content_type:?}"
+    );
+    let text = response.text().await.expect("the metrics text");
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("series value");
+            let value = value.parse().unwrap_or_else(|e| panic!("{e}: {line}"));
+            (series.to_string(), value)
+        })
+        .collect()
 }
