@@ -7,12 +7,17 @@
 //!   (then `[gateway.auth]` is what protects it).
 //! - `Origin`: absent passes (programs, not browsers); present, it must match
 //!   `[gateway] allowed_origins` (none by default), else 403 (MCP's transport rules).
+//!   Browsers at an allowed origin also need CORS: [`cors`] answers their preflight
+//!   requests (before authentication: a preflight carries no credential) and lets them read
+//!   the answers and the `Mcp-Session-Id` and `WWW-Authenticate` headers.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use http::HeaderMap;
 use http::uri::{Authority, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use switchboard::config::{HostPattern, OriginPattern};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 /// What a refused request is told (no header values: they are the caller's, and may be
 /// long or crafted).
@@ -78,31 +83,57 @@ impl HostCheck {
         }
         let origins = headers.get_all(http::header::ORIGIN);
         for origin in origins {
-            let allowed = origin.to_str().ok().is_some_and(|o| self.origin_allowed(o));
+            let allowed = origin
+                .to_str()
+                .ok()
+                .is_some_and(|o| origin_allowed(&self.origins, o));
             if !allowed {
                 return Err(HostRefusal::Origin);
             }
         }
         Ok(())
     }
+}
 
-    fn origin_allowed(&self, origin: &str) -> bool {
-        let origin = origin.trim();
-        if origin.eq_ignore_ascii_case("null") {
-            return self.origins.contains(&OriginPattern::Null);
-        }
-        let Ok(uri) = Uri::try_from(origin) else {
-            return false;
-        };
-        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-            return false;
-        };
-        let scheme = scheme.to_ascii_lowercase();
-        let host = bare_host(authority.host());
-        self.origins
-            .iter()
-            .any(|p| p.matches(&scheme, &host, authority.port_u16()))
+/// CORS for the browser origins of `allowed_origins` (`None` when there are none).
+pub fn cors(allowed_origins: &[OriginPattern]) -> Option<CorsLayer> {
+    if allowed_origins.is_empty() {
+        return None;
     }
+    let origins = allowed_origins.to_vec();
+    let allowed = AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+        origin.to_str().is_ok_and(|o| origin_allowed(&origins, o))
+    });
+    let exposed = ["mcp-session-id", "mcp-protocol-version", "www-authenticate"];
+    Some(
+        CorsLayer::new()
+            .allow_origin(allowed)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            // Whatever the preflight asks for (MCP's headers include `Mcp-Param-*` names,
+            // and `*` would not cover `Authorization`); the origin is what is checked.
+            .allow_headers(AllowHeaders::mirror_request())
+            .expose_headers(exposed.map(HeaderName::from_static))
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// Whether an `Origin` header's value matches one of `origins`.
+fn origin_allowed(origins: &[OriginPattern], origin: &str) -> bool {
+    let origin = origin.trim();
+    if origin.eq_ignore_ascii_case("null") {
+        return origins.contains(&OriginPattern::Null);
+    }
+    let Ok(uri) = Uri::try_from(origin) else {
+        return false;
+    };
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return false;
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let host = bare_host(authority.host());
+    origins
+        .iter()
+        .any(|p| p.matches(&scheme, &host, authority.port_u16()))
 }
 
 /// A host lowercase, IPv6 without brackets (as the patterns hold them).

@@ -13,6 +13,9 @@
 //!    `max_concurrent_calls_per_session` gets 429 with `Retry-After`; the slot is held until
 //!    the response body has been sent.
 //!
+//! CORS (`hosts.rs`) wraps it all when `allowed_origins` lists browser origins: it answers
+//! their preflight requests and adds the `Access-Control-*` headers to the rest.
+//!
 //! `/healthz` passes untouched (liveness probes send whatever `Host` they like); the
 //! protected resource metadata (`/.well-known/oauth-protected-resource[/mcp]`) passes 1 but
 //! needs no credential (RFC 9728). Responses: `refusals.rs`.
@@ -169,10 +172,15 @@ impl Inbound {
                 local,
             ),
         });
-        router
+        let router = router
             // The body limit is ours (step 3), for MCP and REST alike.
             .layer(DefaultBodyLimit::disable())
-            .layer(middleware::from_fn_with_state(guard, check))
+            .layer(middleware::from_fn_with_state(guard, check));
+        // Outermost: a browser's preflight carries no credential.
+        match hosts::cors(&self.settings.allowed_origins) {
+            Some(cors) => router.layer(cors),
+            None => router,
+        }
     }
 
     /// The largest body accepted (also given to rmcp, so both agree).

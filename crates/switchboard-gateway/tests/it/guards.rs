@@ -82,6 +82,51 @@ async fn foreign_origins_and_hosts_are_refused_on_every_route() {
     let local = format!("localhost:{}", gateway.addr.port());
     assert_eq!(send("/mcp", "host", &local).await, StatusCode::OK);
 
+    // A browser at an allowed origin: its preflight is answered (no credential needed) and
+    // it may read the answer and the session id; another origin gets no CORS grant.
+    let preflight = |origin: &'static str| {
+        http.request(reqwest::Method::OPTIONS, &mcp)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type, mcp-session-id",
+            )
+            .send()
+    };
+    let granted = preflight("https://app.example.com").await.unwrap();
+    assert!(granted.status().is_success(), "{}", granted.status());
+    let headers = granted.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("mcp-session-id"),
+        "{allowed}"
+    );
+    let denied = preflight("https://evil.example.com").await.unwrap();
+    assert!(
+        denied
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let answered = mcp_post(&http, &mcp, None, None, &init)
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answered.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let exposed = answered.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    assert!(exposed.contains("mcp-session-id"), "{exposed}");
+
     // The TS SDK client (no Origin header: not a browser) is let in.
     let answers = ts_client(
         &mcp,
