@@ -9,7 +9,8 @@ use switchboard::Hub;
 use switchboard::config::DEFAULT_CONFIG_FILE;
 use switchboard::hub::TraceCalls;
 use switchboard_gateway::{
-    Gateway, GatewaySettings, Metrics, Reloader, UpstreamOffers, bind, shutdown_signal,
+    Gateway, GatewaySettings, Metrics, Reloader, UpstreamOffers, bind, check_exposure,
+    shutdown_signal,
 };
 
 use crate::SourceArgs;
@@ -37,8 +38,14 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
     if let Some(listen) = listen {
         settings.listen = listen;
     }
-    // Bound before the servers start: a busy address fails at once.
-    let listener = match bind(settings.listen).await {
+    // Bound before the servers start: a busy address, or one beyond loopback without
+    // [gateway.auth], fails at once.
+    let exposed = check_exposure(&settings.inbound, settings.listen);
+    let listener = match exposed.map(|()| bind(settings.listen)) {
+        Ok(bound) => bound.await,
+        Err(refused) => Err(refused),
+    };
+    let listener = match listener {
         Ok(listener) => listener,
         Err(error) => {
             eprintln!("error: {error}");

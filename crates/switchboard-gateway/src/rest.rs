@@ -7,7 +7,7 @@
 //!   none); the answer is the `CallOutcome` (200, also when the tool reported failure:
 //!   `isError: true`), or `{"error": ErrorReport}` with the status of its class
 //!   ([`crate::errors`]). Calls run in the engine session of the request's session headers
-//!   ([`crate::identity`]).
+//!   and verified claims ([`crate::identity`]).
 //! - `GET /v1/health`: the hub's `Health`; 200 when `healthy` or `degraded` (the body says
 //!   which: a gateway that still serves most tools stays in its load balancer), 503 when
 //!   `unhealthy`.
@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -54,10 +54,11 @@ async fn list_tools(
     State(state): State<Arc<GatewayState>>,
     Query(query): Query<ToolsQuery>,
     headers: HeaderMap,
+    extensions: Extensions,
 ) -> Response {
     // The catalogue as the caller's session sees it (private lists of per_session servers).
     let started = Instant::now();
-    let session = state.identity.shared_session(&headers);
+    let session = state.identity.shared_session(&headers, &extensions);
     let catalog = state.hub.catalog_in(session.as_ref()).await;
     let failure = error_type(&catalog);
     state.metrics.served("tools/list", None, started, failure);
@@ -79,6 +80,7 @@ async fn call_tool(
     State(state): State<Arc<GatewayState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
+    extensions: Extensions,
     body: Bytes,
 ) -> Response {
     let arguments = match arguments(&body) {
@@ -89,7 +91,7 @@ async fn call_tool(
         return RestError(crate::drain::shutting_down()).into_response();
     }
     let started = Instant::now();
-    let session = state.identity.shared_session(&headers);
+    let session = state.identity.shared_session(&headers, &extensions);
     let result = state
         .hub
         .call_in(session.as_ref(), &name, arguments, None)

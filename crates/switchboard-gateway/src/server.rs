@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::drain::Drain;
 use crate::identity::SessionHeaders;
+use crate::inbound::Inbound;
 use crate::mcp::DownstreamSession;
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
@@ -58,10 +59,12 @@ impl Gateway {
             drain: Drain::default(),
             metrics,
         };
+        let inbound = Inbound::new(settings.inbound.clone(), settings.session_idle_timeout);
         Gateway {
             state: Arc::new(state),
             settings,
             sessions_ended: CancellationToken::new(),
+            inbound: Arc::new(inbound),
             reloader: None,
         }
     }
@@ -73,17 +76,17 @@ impl Gateway {
         self
     }
 
-    /// Every endpoint. `local` is the address the gateway listens on: on loopback, rmcp's
-    /// own `Host` check (loopback names only) stays on, as DNS-rebinding protection.
+    /// Every endpoint, behind the inbound checks (`inbound/`: hosts, origins, auth, limits;
+    /// they replace rmcp's own `Host` check, which covered `/mcp` only). `local` is the
+    /// address the gateway listens on (the default allowed hosts depend on it).
     pub fn router(&self, local: SocketAddr) -> Router {
         // A 2026-07-28 request answered by one message gets it as plain JSON, not as an
         // SSE stream (classic sessions' answers are always streams in rmcp).
         let mut config = StreamableHttpServerConfig::default()
             .with_cancellation_token(self.sessions_ended.child_token())
-            .with_json_response(true);
-        if !local.ip().is_loopback() {
-            config = config.disable_allowed_hosts();
-        }
+            .with_json_response(true)
+            .disable_allowed_hosts();
+        config.max_request_body_bytes = self.inbound.max_body();
         // A session without requests for `session_idle_timeout` ends (its handler is dropped,
         // which ends its upstream sessions).
         let mut sessions = LocalSessionManager::default();
@@ -94,12 +97,9 @@ impl Gateway {
             Arc::new(sessions),
             config,
         );
-        let sse = crate::sse::router(
-            self.state.clone(),
-            self.sessions_ended.child_token(),
-            local.ip().is_loopback(),
-        );
-        Router::new()
+        // No Host check of its own: the inbound checks cover every route.
+        let sse = crate::sse::router(self.state.clone(), self.sessions_ended.child_token());
+        let router = Router::new()
             .nest_service("/mcp", mcp)
             .merge(sse)
             .merge(crate::rest::router(self.state.clone()))
@@ -107,7 +107,8 @@ impl Gateway {
             .layer(middleware::from_fn_with_state(
                 self.state.drain.clone(),
                 track_posts,
-            ))
+            ));
+        self.inbound.around(router, local)
     }
 
     /// Serves on `listener` until `shutdown` resolves, then shuts down in order (see the
@@ -118,6 +119,10 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), GatewayError> {
         let local = listener.local_addr().map_err(GatewayError::Serve)?;
+        if let Err(refused) = self.inbound.prepare(local).await {
+            self.state.hub.close().await;
+            return Err(refused);
+        }
         let router = self.router(local);
         tracing::info!("MCP endpoint (Streamable HTTP) listening on http://{local}/mcp");
         tracing::info!(

@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::Router;
 use axum::body::{Bytes, to_bytes};
 use axum::extract::{Query, Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::StatusCode;
+
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -45,45 +45,18 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Messages buffered per direction and session.
 const CHANNEL_CAPACITY: usize = 64;
 
-/// `/sse` and [`MESSAGES_PATH`]; `sessions_ended` ends every session (shutdown). With
-/// `loopback_hosts`, a request whose `Host` is not a loopback name is refused (403), as
-/// rmcp does on `/mcp`: DNS-rebinding protection while listening on loopback.
-pub fn router(
-    state: Arc<GatewayState>,
-    sessions_ended: CancellationToken,
-    loopback_hosts: bool,
-) -> Router {
+/// `/sse` and [`MESSAGES_PATH`]; `sessions_ended` ends every session (shutdown). Hosts,
+/// origins and credentials are checked in front of it, as for every route (`inbound/`).
+pub fn router(state: Arc<GatewayState>, sessions_ended: CancellationToken) -> Router {
     let sse = Arc::new(SseState {
         gateway: state,
         sessions: Mutex::new(HashMap::new()),
         ended: sessions_ended,
     });
-    let router = Router::new()
+    Router::new()
         .route("/sse", get(open_session))
         .route(MESSAGES_PATH, post(post_message))
-        .with_state(sse);
-    match loopback_hosts {
-        true => router.route_layer(middleware::from_fn(loopback_host_only)),
-        false => router,
-    }
-}
-
-/// Refuses (403) a request whose `Host` is missing or not `localhost`, `127.0.0.1` or
-/// `[::1]` (any port).
-async fn loopback_host_only(request: Request, next: Next) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .and_then(|host| host.parse::<http::uri::Authority>().ok());
-    let loopback = host.is_some_and(|authority| {
-        let name = authority.host().trim_matches(['[', ']']);
-        name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "::1"
-    });
-    match loopback {
-        true => next.run(request).await,
-        false => (StatusCode::FORBIDDEN, "Host is not a loopback name").into_response(),
-    }
+        .with_state(sse)
 }
 
 struct SseState {
@@ -101,6 +74,8 @@ impl SseState {
 /// One open stream: where its POSTs go, and its requests not answered yet (each holding
 /// the drain).
 struct SseSession {
+    /// Who opened the stream (with `[gateway.auth]`): only they may post to it.
+    owner: Option<Arc<str>>,
     to_handler: mpsc::Sender<ClientJsonRpcMessage>,
     unanswered: Mutex<HashMap<RequestId, RequestGuard>>,
 }
@@ -125,21 +100,31 @@ impl Drop for Ending {
     }
 }
 
-async fn open_session(State(state): State<Arc<SseState>>) -> Response {
+async fn open_session(State(state): State<Arc<SseState>>, request: Request) -> Response {
     if state.gateway.drain.is_draining() {
         let why = "the gateway is shutting down";
         return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
     }
-    events(state).into_response()
+    events(state, principal(&request)).into_response()
+}
+
+/// The authenticated caller of `request` (set by `inbound/`), if the gateway has auth.
+fn principal(request: &Request) -> Option<Arc<str>> {
+    let identity = request.extensions().get::<crate::Identity>()?;
+    Some(identity.principal.clone())
 }
 
 /// A new session's event stream (see the module docs).
-fn events(state: Arc<SseState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+fn events(
+    state: Arc<SseState>,
+    owner: Option<Arc<str>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     // rmcp serves a (Sink, Stream) pair as a transport: POSTed messages in, events out.
     let (to_handler, from_client) = mpsc::channel(CHANNEL_CAPACITY);
     let (to_client, from_handler) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
     let session = Arc::new(SseSession {
+        owner,
         to_handler,
         unanswered: Mutex::new(HashMap::new()),
     });
@@ -203,6 +188,10 @@ async fn post_message(
     let Some(session) = state.sessions().get(&query.session_id).cloned() else {
         return (StatusCode::NOT_FOUND, "no such session (it may have ended)").into_response();
     };
+    if session.owner.is_some() && session.owner != principal(&request) {
+        let why = "this session belongs to another caller";
+        return (StatusCode::FORBIDDEN, why).into_response();
+    }
     let (parts, body) = request.into_parts();
     let body: Bytes = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,

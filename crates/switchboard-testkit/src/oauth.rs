@@ -19,6 +19,7 @@
 //! (`resource.rs`).
 
 pub(crate) mod code;
+pub mod issuer;
 pub mod jwt;
 pub(crate) mod resource;
 
@@ -41,6 +42,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::ServerTask;
+pub use issuer::{Alg, JwksServer, TokenIssuer};
 pub use jwt::{PublicKey, generate_es256};
 pub use resource::PRM_PATH;
 

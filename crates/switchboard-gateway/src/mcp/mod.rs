@@ -78,7 +78,9 @@ impl DownstreamSession {
             return Some(own.clone());
         }
         let parts = context.extensions.get::<Parts>()?;
-        self.state.identity.shared_session(&parts.headers)
+        self.state
+            .identity
+            .shared_session(&parts.headers, &parts.extensions)
     }
 
     /// Runs a tool call for the client of `context`: what its server asks goes to that
@@ -181,8 +183,11 @@ impl ServerHandler for DownstreamSession {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
-        let headers = context.extensions.get::<Parts>().map(|p| &p.headers);
-        let session = self.state.identity.own_session(headers);
+        let http = context
+            .extensions
+            .get::<Parts>()
+            .map(|p| (&p.headers, &p.extensions));
+        let session = self.state.identity.own_session(http);
         tracing::debug!(session = %session.id, "downstream session started");
         if self.own.set(session).is_ok() {
             self.state.metrics.session_started();

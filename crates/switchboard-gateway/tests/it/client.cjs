@@ -26,7 +26,8 @@
 //   {"op": "asked"}                        -> {"asked": [{method, params}]}: the requests
 //                                             the server sent this client so far
 // Any failure of a step is its line ({"error": message, "code": JSON-RPC code}); the client
-// closes at the end and exits 0.
+// closes at the end and exits 0. A refused connection is one line, {"connect_error": message,
+// "code": the HTTP status}, and no steps run.
 //
 // Optional program keys (see makeTransport, makeClient):
 //   "transport": "sse"       -> the legacy HTTP+SSE transport (SSEClientTransport) to `url`
@@ -117,7 +118,13 @@ async function main() {
     changed = true;
     wake();
   });
-  await client.connect(transport);
+  try {
+    await client.connect(transport);
+  } catch (error) {
+    const answer = { connect_error: String(error && error.message ? error.message : error), code: error && error.code };
+    process.stdout.write(JSON.stringify(answer) + "\n");
+    return;
+  }
   for (const step of program.steps) {
     let answer;
     try {

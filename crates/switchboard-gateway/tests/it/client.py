@@ -7,6 +7,8 @@ Usage: python client.py '<program JSON>'
 Steps, each answered by one JSON line on stdout, in order:
   {"op": "list"}                        -> {"tools": [names]}
   {"op": "call", "name", "arguments"}   -> the CallToolResult (MCP's JSON), or {"error", "code"}
+A refused connection (initialize failed) is one line, {"connect_error": message, "code": the
+JSON-RPC code the SDK made of it}, and no steps run.
 """
 
 from __future__ import annotations
@@ -52,7 +54,12 @@ async def main() -> None:
     async with create_mcp_http_client(headers=program.get("headers") or {}) as http:
         async with streamable_http_client(program["url"], http_client=http) as streams:
             async with ClientSession(streams[0], streams[1]) as session:
-                await session.initialize()
+                try:
+                    await session.initialize()
+                except MCPError as error:
+                    refused = {"connect_error": error.error.message, "code": error.error.code}
+                    print(json.dumps(refused), flush=True)
+                    return
                 for step in program["steps"]:
                     print(json.dumps(await run(session, step)), flush=True)
 

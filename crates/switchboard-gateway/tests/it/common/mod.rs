@@ -265,6 +265,53 @@ pub fn two_upstreams(kit: &RunningServer, private: &RunningServer, everything: b
     toml
 }
 
+/// A JSON-RPC message POSTed to `url` (`/mcp`) as a 2025-11-25 client would, with a bearer
+/// `token` and a `session` id when given.
+pub fn mcp_post(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    session: Option<&str>,
+    message: &Value,
+) -> reqwest::RequestBuilder {
+    let mut request = http
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(message);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    request
+}
+
+/// Opens a 2025-11-25 session at `url` (`initialize`, `notifications/initialized`); its id.
+pub async fn open_session(http: &reqwest::Client, url: &str, token: Option<&str>) -> String {
+    let init = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"}}});
+    let response = mcp_post(http, url, token, None, &init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let _ = response.text().await;
+    let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = mcp_post(http, url, token, Some(&session), &initialized)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    session
+}
+
 /// `GET url` (a gateway's `/metrics`) as series → value: `name{labels}` (labels as the
 /// text has them) or `name`, comments left out.
 pub async fn scrape(url: &str) -> std::collections::BTreeMap<String, f64> {
