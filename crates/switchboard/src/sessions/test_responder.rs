@@ -50,7 +50,7 @@ impl Responder {
     /// variables.
     pub fn dial(self: &Arc<Self>) -> Dial {
         let responder = self.clone();
-        Arc::new(move |server, variables| {
+        Arc::new(move |server, session| {
             let responder = responder.clone();
             Box::pin(async move {
                 responder.attempts.fetch_add(1, Ordering::SeqCst);
@@ -60,7 +60,8 @@ impl Responder {
                         reason: "connection refused".to_string(),
                     });
                 }
-                lock(&responder.variables).push(variables.as_deref().cloned());
+                let variables = session.map(|s| (*s.variables).clone());
+                lock(&responder.variables).push(variables);
                 let stream = responder.open();
                 Upstream::serve(&server, stream).await
             })
