@@ -37,6 +37,8 @@ pub(super) struct Responder {
     pub refusals: AtomicUsize,
     /// The variables of each connection's dial, in dial order.
     pub variables: Mutex<Vec<Option<BTreeMap<String, String>>>>,
+    /// The session each connection was dialled for, in dial order.
+    pub sessions: Mutex<Vec<Option<String>>>,
     /// Cancelled by [`Responder::drop_connections`]: every connection open then closes.
     gone: Mutex<CancellationToken>,
 }
@@ -60,6 +62,7 @@ impl Responder {
                         reason: "connection refused".to_string(),
                     });
                 }
+                lock(&responder.sessions).push(session.as_ref().map(|s| s.id.to_string()));
                 let variables = session.map(|s| (*s.variables).clone());
                 lock(&responder.variables).push(variables);
                 let stream = responder.open();

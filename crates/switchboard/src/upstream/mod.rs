@@ -45,6 +45,10 @@ use crate::transport::{http, sse, stdio};
 use crate::{Error, ErrorClass, Phase};
 use handler::Handler;
 
+/// Longest a connection waits for another replica's new upstream session (see
+/// `transport/http/attach.rs`).
+const MAX_ATTACH_WAIT: Duration = Duration::from_secs(2);
+
 /// How long `close` gives the MCP session to shut down before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -322,10 +326,10 @@ impl Connector {
             session: session.id.to_string(),
             server: server.name.clone(),
         };
-        // Half the connect budget: a replica that waits for another's session still has
-        // time to open its own.
+        // Half the connect budget, and well within rmcp's 5 s to re-initialize after a
+        // 404: a replica that waits for another's session still has time to open its own.
         let url = server.url.clone().unwrap_or_default();
-        let wait = server.connect_timeout / 2;
+        let wait = (server.connect_timeout / 2).min(MAX_ATTACH_WAIT);
         Some(Arc::new(http::Attach::new(store.clone(), key, url, wait)))
     }
 }

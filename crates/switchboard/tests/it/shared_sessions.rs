@@ -1,6 +1,6 @@
 //! Classic upstream sessions shared between hubs (replicas) through one
 //! [`MemorySharedSessions`], against the real stateful testkit over Streamable HTTP: the same
-//! downstream session on two hubs uses ONE upstream session (the testkit's `session_info`
+//! downstream session on two hubs (or three at once) uses ONE upstream session (the testkit's `session_info`
 //! names the server-side `Mcp-Session-Id` each call arrived on); an upstream session that
 //! expires is re-initialized once for both; detaching leaves the upstream session to the
 //! other hub (no `DELETE`), ending it deletes it upstream.
@@ -90,6 +90,24 @@ async fn two_hubs_share_one_upstream_session_per_downstream_session() {
     let alone = hub(&upstream, None).await;
     assert_ne!(upstream_session(&alone, &alice).await, on_a);
     for hub in [a, b, alone] {
+        hub.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_calls_at_once_on_three_hubs_open_one_upstream_session() {
+    let upstream = upstream().await;
+    let store = Arc::new(MemorySharedSessions::new());
+    let hubs = [
+        hub(&upstream, Some(&store)).await,
+        hub(&upstream, Some(&store)).await,
+        hub(&upstream, Some(&store)).await,
+    ];
+    let alice = session("mcp-alice");
+    // One claims and initializes; the others wait for its record and attach.
+    let ids = futures::future::join_all(hubs.iter().map(|h| upstream_session(h, &alice))).await;
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    for hub in hubs {
         hub.close().await;
     }
 }
