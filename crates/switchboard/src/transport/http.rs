@@ -13,6 +13,7 @@ mod authorize;
 mod client;
 mod decode;
 mod events;
+mod ids;
 mod requests;
 mod response;
 mod sessions;

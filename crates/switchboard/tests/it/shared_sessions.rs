@@ -1,7 +1,8 @@
 //! Classic upstream sessions shared between hubs (replicas) through one
 //! [`MemorySharedSessions`], against the real stateful testkit over Streamable HTTP: the same
 //! downstream session on two hubs (or three at once) uses ONE upstream session (the testkit's `session_info`
-//! names the server-side `Mcp-Session-Id` each call arrived on); an upstream session that
+//! names the server-side `Mcp-Session-Id` each call arrived on), with calls at once from
+//! every hub answered (request ids kept distinct); an upstream session that
 //! expires is re-initialized once for both; detaching leaves the upstream session to the
 //! other hub (no `DELETE`), ending it deletes it upstream.
 
@@ -107,6 +108,13 @@ async fn first_calls_at_once_on_three_hubs_open_one_upstream_session() {
     // One claims and initializes; the others wait for its record and attach.
     let ids = futures::future::join_all(hubs.iter().map(|h| upstream_session(h, &alice))).await;
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    // Calls at once from every hub on the one session: each hub numbers its requests from
+    // the same start, so the ids must be made distinct or the server loses answers.
+    for _ in 0..5 {
+        let again =
+            futures::future::join_all(hubs.iter().map(|h| upstream_session(h, &alice))).await;
+        assert!(again.iter().all(|id| *id == ids[0]), "{again:?}");
+    }
     for hub in hubs {
         hub.close().await;
     }

@@ -11,12 +11,16 @@
 //!   network; the `initialized` notification that follows is swallowed (the upstream had
 //!   one when the session was opened).
 //! - **Capture.** Otherwise `initialize` goes out for real, under a claim, and the answer
-//!   and the new `Mcp-Session-Id` are published (compare-and-set on the generation).
+//!   and the new `Mcp-Session-Id` are published (compare-and-set on the generation) once
+//!   the `initialized` notification has been accepted: a replica attaching earlier could
+//!   send a request the upstream reads before its handshake is done.
 //! - **Expired.** A 404 on an attached id marks that id gone; rmcp then re-initializes once
 //!   (`reinit_on_expired_session`), and that `initialize` re-reads the record: a newer id
 //!   (another replica re-initialized first) is attached to, else this replica claims, opens
 //!   the new session and publishes it. A replica that finds the claim taken re-reads every
 //!   50 ms for up to [`Attach::wait_within`], then opens a session of its own unpublished.
+//! - **Request ids of its own** (`ids.rs`): replicas number their requests alike, and a
+//!   server routes answers by id within a session.
 //! - **No GET stream**: two replicas holding a GET on one session get 409 from TS-SDK
 //!   servers; a per-session link needs none (a call's server requests come on its POST).
 //! - **Detach or end.** Closing only detaches (no `DELETE`: another replica may still use
@@ -38,6 +42,7 @@ use rmcp::transport::streamable_http_client::{StreamableHttpError, StreamableHtt
 use tokio::time::Instant;
 
 use super::client::{ClientError, HttpClient};
+use super::ids::IdSpace;
 use super::shared::{SharedSessions, UpstreamKey, UpstreamRecord};
 use crate::sync::lock;
 
@@ -56,14 +61,37 @@ pub struct Attach {
     state: Mutex<State>,
     /// Close with a `DELETE` (the downstream session ended) instead of detaching.
     end_on_close: AtomicBool,
+    /// This connection's request ids, unique among the session's replicas (`ids.rs`).
+    ids: IdSpace,
 }
 
 #[derive(Default)]
 struct State {
     /// An upstream session id this connection saw answered with 404: never attached to.
     gone: Option<String>,
-    /// The next `notifications/initialized` is swallowed (the session was attached to).
-    swallow_initialized: bool,
+    /// What the next `notifications/initialized` does.
+    next_initialized: Initialized,
+}
+
+/// What becomes of the next `notifications/initialized`.
+#[derive(Default)]
+enum Initialized {
+    /// It goes out as it is.
+    #[default]
+    Send,
+    /// It is swallowed (the session was attached to: the upstream had one).
+    Swallow,
+    /// It goes out, and once accepted the new session is published and the claim released.
+    Publish(Pending),
+}
+
+/// A session this connection opened, waiting for its handshake to end to be published.
+struct Pending {
+    record: UpstreamRecord,
+    /// The generation the record replaces (`None`: no record).
+    expected: Option<u64>,
+    /// The claim held meanwhile, if one was taken.
+    claim: Option<String>,
 }
 
 /// What the store said when a new `initialize` was sent.
@@ -88,6 +116,7 @@ impl Attach {
             wait_within,
             state: Mutex::new(State::default()),
             end_on_close: AtomicBool::new(false),
+            ids: IdSpace::new(),
         }
     }
 
@@ -114,18 +143,49 @@ impl Attach {
         lock(&self.state).gone = Some(session_id.to_owned());
     }
 
-    /// Whether `message` is the `initialized` notification to swallow (consumed if so).
-    pub(crate) fn swallows(&self, message: &ClientJsonRpcMessage) -> bool {
+    /// What to do with `message` if it is the `initialized` notification (taken if so):
+    /// `None` when it is not.
+    fn initialized(&self, message: &ClientJsonRpcMessage) -> Option<Initialized> {
         let JsonRpcMessage::Notification(notification) = message else {
-            return false;
+            return None;
         };
         if !matches!(
             notification.notification,
             ClientNotification::InitializedNotification(_)
         ) {
-            return false;
+            return None;
         }
-        std::mem::take(&mut lock(&self.state).swallow_initialized)
+        Some(std::mem::take(&mut lock(&self.state).next_initialized))
+    }
+
+    /// Sends a message that is not `initialize`-without-a-session: swallows or sends the
+    /// `initialized` notification (publishing the session this connection opened once it
+    /// is accepted); anything else goes out as it is.
+    pub(crate) async fn post(
+        &self,
+        client: &HttpClient,
+        uri: Arc<str>,
+        mut message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_token: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<StreamableHttpPostResponse, HttpError> {
+        let next = self.initialized(&message);
+        if let Some(Initialized::Swallow) = next {
+            return Ok(StreamableHttpPostResponse::Accepted);
+        }
+        self.ids.outgoing(&mut message);
+        let answer = client
+            .post_plain(uri, message, session_id, auth_token, custom_headers)
+            .await
+            .map(|answer| self.ids.incoming_answer(answer));
+        if let Some(Initialized::Publish(pending)) = next {
+            if answer.is_ok() {
+                self.publish(pending.record, pending.expected).await;
+            }
+            self.release(pending.claim).await;
+        }
+        answer
     }
 
     /// Answers `initialize` (sent without a session id): from the shared record, or by
@@ -141,7 +201,7 @@ impl Attach {
         let gone = lock(&self.state).gone.take();
         let owner = uuid::Uuid::new_v4().to_string();
         let wait_until = Instant::now() + self.wait_within;
-        let mut claimed = false;
+        let mut claim = None;
         let expected = loop {
             match self.find(gone.as_deref()).await {
                 Ok(Found::Attach(record)) => {
@@ -153,7 +213,7 @@ impl Attach {
                 Ok(Found::Open(expected)) => {
                     match self.store.claim(&self.key, &owner, self.wait_within).await {
                         Ok(true) => {
-                            claimed = true;
+                            claim = Some(owner);
                             break expected;
                         }
                         Ok(false) if Instant::now() + REREAD_EVERY < wait_until => {
@@ -174,15 +234,34 @@ impl Attach {
         let answer = client
             .post_plain(uri, message, None, auth_token, custom_headers)
             .await;
-        if let Ok(StreamableHttpPostResponse::Json(response, Some(session_id))) = &answer
-            && matches!(response, JsonRpcMessage::Response(_))
-        {
-            self.publish(response, session_id, expected).await;
-        }
-        if claimed && let Err(error) = self.store.release(&self.key, &owner).await {
-            tracing::warn!(server = %self.key.server, "{error}");
+        let record = match &answer {
+            Ok(StreamableHttpPostResponse::Json(
+                response @ JsonRpcMessage::Response(_),
+                Some(id),
+            )) => self.record(response, id, expected),
+            _ => None,
+        };
+        match record {
+            Some(record) => {
+                let pending = Pending {
+                    record,
+                    expected,
+                    claim,
+                };
+                lock(&self.state).next_initialized = Initialized::Publish(pending);
+            }
+            None => self.release(claim).await,
         }
         answer
+    }
+
+    /// Gives up `claim`, if one was taken.
+    async fn release(&self, claim: Option<String>) {
+        if let Some(owner) = claim
+            && let Err(error) = self.store.release(&self.key, &owner).await
+        {
+            tracing::warn!(server = %self.key.server, "{error}");
+        }
     }
 
     /// A store error while opening: logged; the session is opened without sharing.
@@ -215,7 +294,7 @@ impl Attach {
         let id = serde_json::to_value(&request.id).ok()?;
         answer.as_object_mut()?.insert("id".to_owned(), id);
         let answer = serde_json::from_value(answer).ok()?;
-        lock(&self.state).swallow_initialized = true;
+        lock(&self.state).next_initialized = Initialized::Swallow;
         tracing::debug!(server = %self.key.server, generation = record.generation, "attached to a shared upstream session");
         Some(StreamableHttpPostResponse::Json(
             answer,
@@ -223,22 +302,24 @@ impl Attach {
         ))
     }
 
-    /// Publishes a session this replica opened, if the record is still at `expected`.
-    async fn publish(
+    /// The record of a session this connection opened (`initialize` answered `response`
+    /// with session `session_id`), replacing generation `expected`.
+    fn record(
         &self,
         response: &rmcp::model::ServerJsonRpcMessage,
         session_id: &str,
         expected: Option<u64>,
-    ) {
-        let Ok(initialize) = serde_json::to_value(response) else {
-            return;
-        };
-        let record = UpstreamRecord {
+    ) -> Option<UpstreamRecord> {
+        Some(UpstreamRecord {
             session_id: session_id.to_owned(),
             url: self.url.clone(),
-            initialize,
+            initialize: serde_json::to_value(response).ok()?,
             generation: expected.map_or(1, |g| g + 1),
-        };
+        })
+    }
+
+    /// Publishes a session this replica opened, if the record is still at `expected`.
+    async fn publish(&self, record: UpstreamRecord, expected: Option<u64>) {
         match self.store.publish_if(&self.key, expected, record).await {
             Ok(true) => {
                 tracing::debug!(server = %self.key.server, "published a new upstream session")

@@ -305,9 +305,9 @@ impl StreamableHttpClient for HttpClient {
                     .initialize(self, uri, message, auth_token, custom_headers)
                     .await;
             }
-            if attach.swallows(&message) {
-                return Ok(StreamableHttpPostResponse::Accepted);
-            }
+            return attach
+                .post(self, uri, message, session_id, auth_token, custom_headers)
+                .await;
         }
         self.post_plain(uri, message, session_id, auth_token, custom_headers)
             .await
