@@ -3,16 +3,20 @@
 //! downstream session on two hubs (or three at once) uses ONE upstream session (the testkit's `session_info`
 //! names the server-side `Mcp-Session-Id` each call arrived on), with calls at once from
 //! every hub answered (request ids kept distinct); an upstream session that
-//! expires is re-initialized once for both; detaching leaves the upstream session to the
+//! expires, or an upstream restarted, is re-initialized once for both; detaching leaves the upstream session to the
 //! other hub (no `DELETE`), ending it deletes it upstream.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{TestkitProcess, free_port};
 use serde_json::Value;
 use switchboard::config::SessionMode;
-use switchboard::{Config, Hub, MemorySharedSessions, ServerConfig, Session, SessionClose};
+use switchboard::{
+    Config, ErrorClass, Hub, MemorySharedSessions, ServerConfig, Session, SessionClose,
+    SharedSessions, UpstreamKey,
+};
 use switchboard_testkit::{HttpMode, Knobs, RunningServer, serve_streamable_http};
 use tokio::time::Instant;
 
@@ -210,4 +214,75 @@ async fn an_ended_session_is_deleted_upstream() {
     assert_ne!(after, shared, "the ended session was deleted upstream");
     b.close().await;
     a.close().await;
+}
+
+/// The upstream session `session`'s calls arrive on through `hub`, once the upstream is
+/// reachable again (connection errors while it restarts are retried; nothing else is).
+async fn upstream_session_after_restart(hub: &Hub, session: &Session) -> String {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let call = hub.call_in(Some(session), "kit__session_info", None, None);
+        match tokio::time::timeout(STEP, call).await.expect("bounded") {
+            Ok(outcome) => {
+                assert!(!outcome.is_error, "session_info: {}", outcome.text());
+                let info: Value = serde_json::from_str(&outcome.text()).expect("JSON");
+                return info["session"].as_str().expect("a session id").to_string();
+            }
+            Err(error) => {
+                assert_eq!(error.class(), ErrorClass::Unreachable, "{error}");
+                assert!(Instant::now() < deadline, "never recovered: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_restarted_gets_one_new_session_for_both_hubs() {
+    let port = free_port();
+    let kit = TestkitProcess::start_on("streamable-http", port, &[]);
+    let mut server = ServerConfig::url("kit", kit.url.clone());
+    server.session_mode = SessionMode::PerSession;
+    server.reconnect.initial_backoff = Duration::from_millis(20);
+    server.reconnect.max_backoff = Duration::from_millis(100);
+    let mut config = Config::default();
+    config.servers.insert(server.name.clone(), server);
+    let store = Arc::new(MemorySharedSessions::new());
+    let start = || {
+        Hub::builder()
+            .config(&config)
+            .shared_sessions(store.clone())
+            .start()
+    };
+    let a = tokio::time::timeout(STEP, start())
+        .await
+        .expect("bounded")
+        .expect("hub a");
+    let b = tokio::time::timeout(STEP, start())
+        .await
+        .expect("bounded")
+        .expect("hub b");
+    let alice = session("mcp-alice");
+    let before = upstream_session(&a, &alice).await;
+    assert_eq!(upstream_session(&b, &alice).await, before);
+
+    // A new process on the same port knows none of the old sessions.
+    drop(kit);
+    let _kit = TestkitProcess::start_on("streamable-http", port, &[]);
+    let after = upstream_session_after_restart(&a, &alice).await;
+    assert_ne!(after, before);
+    // B finds the session gone too, and attaches to A's new one.
+    assert_eq!(upstream_session_after_restart(&b, &alice).await, after);
+    assert_eq!(upstream_session(&a, &alice).await, after);
+    let record = store
+        .get(&UpstreamKey {
+            session: alice.id.clone(),
+            server: "kit".into(),
+        })
+        .await
+        .expect("the store answers")
+        .expect("a record");
+    assert_eq!(record.generation, 2, "one re-initialize after the first");
+    a.close().await;
+    b.close().await;
 }
