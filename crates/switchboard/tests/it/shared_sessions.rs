@@ -4,18 +4,20 @@
 //! names the server-side `Mcp-Session-Id` each call arrived on), with calls at once from
 //! every hub answered (request ids kept distinct); an upstream session that
 //! expires, or an upstream restarted, is re-initialized once for both; detaching leaves the upstream session to the
-//! other hub (no `DELETE`), ending it deletes it upstream.
+//! other hub (no `DELETE`), ending it deletes it upstream; a store that is down leaves every
+//! hub working on a session of its own.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::{TestkitProcess, free_port};
+use futures::future::BoxFuture;
 use serde_json::Value;
 use switchboard::config::SessionMode;
 use switchboard::{
     Config, ErrorClass, Hub, MemorySharedSessions, ServerConfig, Session, SessionClose,
-    SharedSessions, UpstreamKey,
+    SharedSessions, SharedSessionsError, UpstreamKey, UpstreamRecord,
 };
 use switchboard_testkit::{HttpMode, Knobs, RunningServer, serve_streamable_http};
 use tokio::time::Instant;
@@ -283,6 +285,80 @@ async fn an_upstream_restarted_gets_one_new_session_for_both_hubs() {
         .expect("the store answers")
         .expect("a record");
     assert_eq!(record.generation, 2, "one re-initialize after the first");
+    a.close().await;
+    b.close().await;
+}
+
+/// A store that is down: every operation fails.
+struct DownStore;
+
+impl SharedSessions for DownStore {
+    fn get<'a>(
+        &'a self,
+        _: &'a UpstreamKey,
+    ) -> BoxFuture<'a, Result<Option<UpstreamRecord>, SharedSessionsError>> {
+        Box::pin(async { Err(down()) })
+    }
+    fn publish_if<'a>(
+        &'a self,
+        _: &'a UpstreamKey,
+        _: Option<u64>,
+        _: UpstreamRecord,
+    ) -> BoxFuture<'a, Result<bool, SharedSessionsError>> {
+        Box::pin(async { Err(down()) })
+    }
+    fn claim<'a>(
+        &'a self,
+        _: &'a UpstreamKey,
+        _: &'a str,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<bool, SharedSessionsError>> {
+        Box::pin(async { Err(down()) })
+    }
+    fn release<'a>(
+        &'a self,
+        _: &'a UpstreamKey,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<(), SharedSessionsError>> {
+        Box::pin(async { Err(down()) })
+    }
+    fn forget<'a>(&'a self, _: &'a UpstreamKey) -> BoxFuture<'a, Result<(), SharedSessionsError>> {
+        Box::pin(async { Err(down()) })
+    }
+}
+
+fn down() -> SharedSessionsError {
+    SharedSessionsError {
+        reason: "connection refused".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_is_down_leaves_each_hub_its_own_working_session() {
+    let upstream = upstream().await;
+    let config = config(&upstream);
+    let start = || {
+        Hub::builder()
+            .config(&config)
+            .shared_sessions(Arc::new(DownStore))
+            .start()
+    };
+    let a = tokio::time::timeout(STEP, start())
+        .await
+        .expect("bounded")
+        .expect("hub a");
+    let b = tokio::time::timeout(STEP, start())
+        .await
+        .expect("bounded")
+        .expect("hub b");
+    let alice = session("mcp-alice");
+    // Calls work; nothing can be shared, so each hub opens its own upstream session.
+    let on_a = upstream_session(&a, &alice).await;
+    assert_eq!(upstream_session(&a, &alice).await, on_a);
+    assert_ne!(upstream_session(&b, &alice).await, on_a);
+    // An unshared session is closed like any other (nobody else knows it).
+    assert_eq!(a.close_session(&alice.id, SessionClose::Detach).await, 1);
+    assert_ne!(upstream_session(&a, &alice).await, on_a);
     a.close().await;
     b.close().await;
 }

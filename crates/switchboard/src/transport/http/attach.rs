@@ -25,7 +25,8 @@
 //!   servers; a per-session link needs none (a call's server requests come on its POST).
 //! - **Detach or end.** Closing only detaches (no `DELETE`: another replica may still use
 //!   the session) unless [`Attach::end_on_close`] was set: then the `DELETE` goes out and
-//!   the record is forgotten.
+//!   the record is forgotten. A session this connection opened but could not share (store
+//!   down, another replica published first) is DELETEd on any close: nobody else knows it.
 //!
 //! A store that fails is logged and worked around: the session is opened locally and not
 //! published (a second upstream session at worst, never another session's).
@@ -71,6 +72,8 @@ struct State {
     gone: Option<String>,
     /// What the next `notifications/initialized` does.
     next_initialized: Initialized,
+    /// The current upstream session is the shared one (attached to, or published).
+    shared: bool,
 }
 
 /// What becomes of the next `notifications/initialized`.
@@ -126,16 +129,19 @@ impl Attach {
         self.end_on_close.store(true, Ordering::Release);
     }
 
-    /// Whether closing ends the session.
-    pub(crate) fn ends(&self) -> bool {
-        self.end_on_close.load(Ordering::Acquire)
-    }
-
-    /// The record under this connection's key, forgotten (the session was ended).
-    pub(crate) async fn forget(&self) {
-        if let Err(error) = self.store.forget(&self.key).await {
+    /// Whether closing this connection DELETEs its upstream session: when the session
+    /// ends (its record is then forgotten, if it is this session's), or when the session
+    /// was never shared (no other replica knows it); not when only detaching from a
+    /// shared one.
+    pub(crate) async fn closes_session(&self) -> bool {
+        let shared = lock(&self.state).shared;
+        if !self.end_on_close.load(Ordering::Acquire) {
+            return !shared;
+        }
+        if shared && let Err(error) = self.store.forget(&self.key).await {
             tracing::warn!(server = %self.key.server, "{error}");
         }
+        true
     }
 
     /// `session_id` was answered with 404: it is gone upstream.
@@ -198,7 +204,11 @@ impl Attach {
         auth_token: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, HttpError> {
-        let gone = lock(&self.state).gone.take();
+        let gone = {
+            let mut state = lock(&self.state);
+            state.shared = false;
+            state.gone.take()
+        };
         let owner = uuid::Uuid::new_v4().to_string();
         let wait_until = Instant::now() + self.wait_within;
         let mut claim = None;
@@ -294,7 +304,11 @@ impl Attach {
         let id = serde_json::to_value(&request.id).ok()?;
         answer.as_object_mut()?.insert("id".to_owned(), id);
         let answer = serde_json::from_value(answer).ok()?;
-        lock(&self.state).next_initialized = Initialized::Swallow;
+        {
+            let mut state = lock(&self.state);
+            state.next_initialized = Initialized::Swallow;
+            state.shared = true;
+        }
         tracing::debug!(server = %self.key.server, generation = record.generation, "attached to a shared upstream session");
         Some(StreamableHttpPostResponse::Json(
             answer,
@@ -322,6 +336,7 @@ impl Attach {
     async fn publish(&self, record: UpstreamRecord, expected: Option<u64>) {
         match self.store.publish_if(&self.key, expected, record).await {
             Ok(true) => {
+                lock(&self.state).shared = true;
                 tracing::debug!(server = %self.key.server, "published a new upstream session")
             }
             Ok(false) => {

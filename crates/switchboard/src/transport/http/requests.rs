@@ -320,13 +320,11 @@ impl StreamableHttpClient for HttpClient {
         auth_token: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), HttpError> {
-        // Detaching: another replica may still use the session.
-        let ending = self.attach.as_ref().filter(|a| a.ends());
-        if self.attach.is_some() && ending.is_none() {
+        // Detaching from a shared session: another replica may still use it.
+        if let Some(attach) = &self.attach
+            && !attach.closes_session().await
+        {
             return Ok(());
-        }
-        if let Some(attach) = ending {
-            attach.forget().await;
         }
         let mut headers = base_headers(2, auth_token, custom_headers)?;
         headers.remove(ACCEPT);
