@@ -110,7 +110,10 @@ pub use hub::{
     Health, Hub, HubEvent, HubSettings, Listing, Overall, ServerHealth, ServerState, SourceHealth,
 };
 pub use interaction::{CallOptions, CallProgress, InputHandler};
-pub use sessions::Session;
+pub use sessions::{
+    MemorySharedSessions, Session, SessionClose, SessionRef, SharedSessions, SharedSessionsError,
+    UpstreamKey, UpstreamRecord,
+};
 pub use upstream::{
     CallOutcome, Connector, Content, PromptMessage, PromptOutcome, ResourceContents, ResourceRead,
     Role,

@@ -17,6 +17,7 @@ mod lifecycle;
 mod registration;
 mod resources;
 mod sessions;
+mod shared_sessions;
 mod sse_transport;
 mod streamable_http;
 mod upstream;
