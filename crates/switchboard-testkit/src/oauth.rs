@@ -8,8 +8,8 @@
 //!   by `client_secret_basic`, `client_secret_post`, `private_key_jwt` (ES256/RS256
 //!   assertions, `jwt.rs`) or none (public clients), limited to [`AuthKnobs::auth_methods`].
 //!   Errors are RFC 6749 JSON (`invalid_client` with 401, `invalid_grant`, ...).
-//! - Knobs ([`AuthKnobs`]): access token lifetime, refresh tokens, allowed methods, scopes,
-//!   registered clients.
+//! - Knobs ([`AuthKnobs`]): access token lifetime, refresh tokens (and their rotation),
+//!   allowed methods, scopes, registered clients.
 //! - Control, in process ([`AuthServer`], [`AuthServerHandle`]) and over HTTP for CLI tests
 //!   (`POST /control/revoke_all`, `POST /control/expire_all`, `GET /control/counts`):
 //!   revoke a token or all, expire all, counters of token requests per grant, the last
@@ -83,6 +83,9 @@ pub struct AuthKnobs {
     pub access_ttl: Duration,
     /// Whether the refresh grant and seeded logins give refresh tokens.
     pub issue_refresh_tokens: bool,
+    /// Whether a refresh answers with a new refresh token and revokes the one presented
+    /// (rotation, OAuth 2.1 section 4.3.1): presenting it again is `invalid_grant`.
+    pub rotate_refresh_tokens: bool,
     /// Token endpoint client authentication methods accepted (and advertised).
     pub auth_methods: Vec<String>,
     /// `scopes_supported` (also in the resource's metadata).
@@ -98,6 +101,7 @@ impl Default for AuthKnobs {
         AuthKnobs {
             access_ttl: Duration::from_secs(3600),
             issue_refresh_tokens: true,
+            rotate_refresh_tokens: false,
             auth_methods: [
                 "client_secret_basic",
                 "client_secret_post",
@@ -401,10 +405,18 @@ async fn token(
         },
         "refresh_token" => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
-            let grant = lock(&h.0.tokens).refresh.get(&presented).cloned();
+            let rotate = h.0.knobs.rotate_refresh_tokens;
+            let grant = {
+                let mut tokens = lock(&h.0.tokens);
+                if rotate {
+                    tokens.refresh.remove(&presented)
+                } else {
+                    tokens.refresh.get(&presented).cloned()
+                }
+            };
             match grant {
-                // The refresh token is kept (not rotated): none in the answer.
-                Some(grant) if grant.client_id == client.id => h.issue(grant, false),
+                // Kept (not rotated): no refresh token in the answer; rotated: a new one.
+                Some(grant) if grant.client_id == client.id => h.issue(grant, rotate),
                 _ => {
                     return oauth_error(
                         StatusCode::BAD_REQUEST,

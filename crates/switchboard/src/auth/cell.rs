@@ -225,7 +225,8 @@ impl TokenCell {
                     .is_some_and(|c| c.record.refresh_token.is_some());
                 if !refreshable {
                     if sent.is_some() {
-                        self.forget(&mut flow).await;
+                        let seen = self.current().map(|c| c.record.clone());
+                        self.forget(seen.as_ref()).await;
                     }
                     if inline && self.can_login() {
                         self.login_locked(&mut flow, challenge).await?;
@@ -237,7 +238,8 @@ impl TokenCell {
                     // Its refresh token belongs to the old server: sign in (and register)
                     // at the new one.
                     tracing::info!(server = %self.settings.key.server, "the server names another authorization server now; signing in there");
-                    self.forget(&mut flow).await;
+                    let seen = self.current().map(|c| c.record.clone());
+                    self.forget(seen.as_ref()).await;
                     flow.endpoints = None;
                     if inline && self.can_login() {
                         self.login_locked(&mut flow, challenge).await?;
@@ -336,7 +338,7 @@ impl TokenCell {
             .store
             .load(&self.settings.key)
             .await
-            .map_err(|e| AuthFailure::new(AuthStep::Store, e.0))?;
+            .map_err(store_failure)?;
         flow.loaded = true;
         if let Some(record) = record {
             self.install(flow, record)?;
@@ -345,8 +347,27 @@ impl TokenCell {
     }
 
     /// Gets a new token: refresh when possible, else the grant; stores and installs it.
+    ///
+    /// Under the store's renewal lock for the key, after reading the record again: another
+    /// process (or hub) on the same store may have renewed it meanwhile, and with rotating
+    /// refresh tokens ours is then already spent. A fresh token stored by another is used
+    /// as it is; a stale one is renewed with the refresh token stored with it; a refresh
+    /// refused for good deletes the record only if it still is the one that failed.
     async fn renew(&self, flow: &mut Flow, challenge: Option<&str>) -> Result<(), AuthFailure> {
-        let old = self.current().map(|c| c.record.clone());
+        let store = &self.settings.store;
+        let key = &self.settings.key;
+        let _lock = store.lock(key).await.map_err(store_failure)?;
+        let held = self.current().map(|c| c.record.clone());
+        let stored = store.load(key).await.map_err(store_failure)?;
+        if let Some(stored) = &stored
+            && Some(stored) != held.as_ref()
+            && renew_at(stored, self.settings.refresh_before).is_none_or(|at| Instant::now() < at)
+        {
+            tracing::debug!(server = %key.server, "another process renewed the token; using its one");
+            return self.install(flow, stored.clone());
+        }
+        // The stored record when there is one (its refresh token is the live one).
+        let old = stored.or(held);
         let mut refreshed = None;
         if let Some(old) = old.as_ref().filter(|r| r.refresh_token.is_some()) {
             let endpoints = self.endpoints_for_refresh(flow, old, challenge).await?;
@@ -354,7 +375,7 @@ impl TokenCell {
             match machine::refresh(&self.settings.http, &client, old, &endpoints).await {
                 Ok(record) => refreshed = Some(record),
                 Err(failure) if failure.needs_login => {
-                    self.forget(flow).await;
+                    self.forget_locked(old).await;
                     if !matches!(self.grant, Grant::ClientCredentials { .. }) {
                         return Err(failure);
                     }
@@ -376,17 +397,37 @@ impl TokenCell {
                 .needing_login(true));
             }
         };
-        if let Err(e) = self.settings.store.save(&self.settings.key, &record).await {
+        if let Err(e) = store.save(key, &record).await {
             // The token works in memory; the next process will have to get its own.
-            tracing::warn!(server = %self.settings.key.server, "could not store the new token: {e}");
+            tracing::warn!(server = %key.server, "could not store the new token: {e}");
         }
         self.install(flow, record)
     }
 
-    /// Drops the current token, in memory and in the store.
-    async fn forget(&self, _flow: &mut Flow) {
+    /// Drops the current token `seen`, in memory and (under the renewal lock) in the store
+    /// unless another process replaced it there.
+    async fn forget(&self, seen: Option<&TokenRecord>) {
+        match self.settings.store.lock(&self.settings.key).await {
+            Ok(_lock) => match seen {
+                Some(seen) => self.forget_locked(seen).await,
+                None => self.set_current(None),
+            },
+            Err(e) => {
+                self.set_current(None);
+                tracing::warn!(server = %self.settings.key.server, "could not remove a dead token: {e}");
+            }
+        }
+    }
+
+    /// [`TokenCell::forget`] for a caller holding the renewal lock.
+    async fn forget_locked(&self, seen: &TokenRecord) {
         self.set_current(None);
-        if let Err(e) = self.settings.store.remove(&self.settings.key).await {
+        if let Err(e) = self
+            .settings
+            .store
+            .remove_if(&self.settings.key, seen)
+            .await
+        {
             tracing::warn!(server = %self.settings.key.server, "could not remove a dead token: {e}");
         }
     }
@@ -478,6 +519,10 @@ impl TokenCell {
             }),
         })
     }
+}
+
+fn store_failure(error: super::store::StoreError) -> AuthFailure {
+    AuthFailure::new(AuthStep::Store, error.0)
 }
 
 /// When to replace `record`'s token: `refresh_before` its expiry, at most half its

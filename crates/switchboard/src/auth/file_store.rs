@@ -8,23 +8,39 @@
 //! from its creation), synced, then renamed over the old one, so a reader never sees half
 //! a record and a crash leaves the old one.
 //!
+//! Renewals of one key are serialized across processes by `flock` on `<hash>.lock` beside
+//! the record (made `0600`, never deleted: deleting a lock file races with its next
+//! locker), and within the process by a lock per key first, so waiting never blocks a
+//! thread: the file lock is tried without blocking, again every few milliseconds, for at
+//! most [`LOCK_WAIT`].
+//!
 //! The state directory: `$SWITCHBOARD_STATE_DIR`, else `$XDG_STATE_HOME/switchboard`, else
 //! `~/.local/state/switchboard` (`~/Library/Application Support/switchboard` on macOS).
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
-use super::store::{StoreError, TokenKey, TokenRecord, TokenStore};
+use super::store::{KeyLocks, RenewalLock, StoreError, TokenKey, TokenRecord, TokenStore};
+
+/// How long a renewal waits for another process's (a refresh is one bounded request).
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+/// How often the file lock is tried meanwhile.
+const LOCK_POLL: Duration = Duration::from_millis(20);
 
 /// Tokens in files (see the module docs).
 #[derive(Debug, Clone)]
 pub struct FileStore {
     /// `<state dir>/auth/v1/tokens`.
     dir: PathBuf,
+    /// This process's renewal locks (shared by the clones).
+    locks: Arc<KeyLocks>,
 }
 
 impl FileStore {
@@ -32,6 +48,7 @@ impl FileStore {
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
         FileStore {
             dir: state_dir.into().join("auth").join("v1").join("tokens"),
+            locks: Arc::default(),
         }
     }
 
@@ -69,13 +86,17 @@ impl FileStore {
         })
     }
 
-    fn write(&self, key: &TokenKey, record: &TokenRecord) -> Result<(), StoreError> {
+    fn make_dir(&self) -> Result<(), StoreError> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
             .map_err(|e| io_error(&self.dir, "create", &e))?;
-        private(&self.dir, 0o700)?;
+        private(&self.dir, 0o700)
+    }
+
+    fn write(&self, key: &TokenKey, record: &TokenRecord) -> Result<(), StoreError> {
+        self.make_dir()?;
         let path = self.path_of(key);
         let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
         let bytes = serde_json::to_vec(record).map_err(|e| StoreError(e.to_string()))?;
@@ -104,6 +125,61 @@ impl FileStore {
             Err(e) => Err(io_error(&path, "delete", &e)),
         }
     }
+
+    /// Holds `key`'s renewal lock in this process, then its lock file (see the module
+    /// docs).
+    async fn lock_key(&self, key: &TokenKey) -> Result<RenewalLock, StoreError> {
+        let in_process = self.locks.lock(key).await;
+        self.make_dir()?;
+        let path = self.path_of(key).with_extension("lock");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io_error(&path, "open", &e))?;
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            if try_flock(&file).map_err(|e| io_error(&path, "lock", &e))? {
+                return Ok(RenewalLock::new((in_process, file)));
+            }
+            if Instant::now() >= deadline {
+                return Err(StoreError(format!(
+                    "another process has held {} for over a minute; if none is signing in \
+                     to this server, delete the file",
+                    path.display()
+                )));
+            }
+            tokio::time::sleep(LOCK_POLL).await;
+        }
+    }
+
+    /// Deletes `key`'s record if it is `seen` (the caller holds the key's lock).
+    fn delete_if(&self, key: &TokenKey, seen: &TokenRecord) -> Result<bool, StoreError> {
+        if self.read(key)?.as_ref() != Some(seen) {
+            return Ok(false);
+        }
+        self.delete(key)?;
+        Ok(true)
+    }
+}
+
+/// Takes an exclusive `flock` on `file` if no one holds it; `Ok(false)` when someone does.
+/// Released when the file is closed.
+fn try_flock(file: &File) -> std::io::Result<bool> {
+    // SAFETY: flock on a file descriptor the `File` owns and keeps open.
+    let done = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if done == 0 {
+        return Ok(true);
+    }
+    let error = std::io::Error::last_os_error();
+    match error.raw_os_error() {
+        Some(libc::EWOULDBLOCK) => Ok(false),
+        Some(libc::EINTR) => Ok(false),
+        _ => Err(error),
+    }
 }
 
 impl TokenStore for FileStore {
@@ -124,6 +200,18 @@ impl TokenStore for FileStore {
 
     fn remove<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move { self.delete(key) })
+    }
+
+    fn lock<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<RenewalLock, StoreError>> {
+        Box::pin(self.lock_key(key))
+    }
+
+    fn remove_if<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        seen: &'a TokenRecord,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move { self.delete_if(key, seen) })
     }
 }
 

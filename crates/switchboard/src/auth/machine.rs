@@ -113,6 +113,11 @@ pub(crate) async fn refresh(
     if fresh.scopes.is_empty() {
         fresh.scopes = record.scopes.clone();
     }
+    // The issuer does not change with a refresh; one stood in by the token endpoint (a
+    // record that did not say) is not an issuer.
+    if record.issuer.is_some() || endpoints.issuer == endpoints.token_endpoint {
+        fresh.issuer = record.issuer.clone();
+    }
     Ok(fresh)
 }
 

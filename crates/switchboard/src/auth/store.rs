@@ -6,7 +6,7 @@
 //! user's, so one person's token never reaches another's requests.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
@@ -122,8 +122,15 @@ pub(crate) fn unix_now() -> u64 {
 pub struct StoreError(pub String);
 
 /// Where tokens live. Implement it to keep tokens in a database or a secret manager; the
-/// engine reads a key once per connection's lifetime (and after another process may have
-/// refreshed it) and writes after every new token, never on the request path.
+/// engine reads a key once per connection's lifetime (and again before every renewal,
+/// since another process may have renewed it) and writes after every new token, never on
+/// the request path.
+///
+/// Renewals of one key are serialized with [`TokenStore::lock`]: with rotating refresh
+/// tokens, two processes (or two hubs) refreshing one record at once would leave one of
+/// them with a refresh token the server has already replaced. Under the lock the engine
+/// reloads the record, uses a token another holder stored meanwhile, and deletes only the
+/// record it saw fail ([`TokenStore::remove_if`]).
 pub trait TokenStore: Send + Sync + 'static {
     fn load<'a>(
         &'a self,
@@ -135,12 +142,98 @@ pub trait TokenStore: Send + Sync + 'static {
         record: &'a TokenRecord,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     fn remove<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Waits until no one else renews `key`'s token, and holds that until the returned
+    /// lock is dropped. Not reentrant. The default locks nothing: a store shared by
+    /// several processes or hubs should lock across them.
+    fn lock<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<RenewalLock, StoreError>> {
+        let _ = key;
+        Box::pin(async { Ok(RenewalLock::none()) })
+    }
+
+    /// Deletes `key`'s record only if it still is `seen` (a renewal that failed must not
+    /// delete the token another holder just stored). Called while holding
+    /// [`TokenStore::lock`]; `Ok(true)` when it was deleted. The default loads, compares
+    /// and removes.
+    fn remove_if<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        seen: &'a TokenRecord,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            if self.load(key).await?.as_ref() != Some(seen) {
+                return Ok(false);
+            }
+            self.remove(key).await?;
+            Ok(true)
+        })
+    }
+}
+
+/// A held renewal lock ([`TokenStore::lock`]); dropping it releases the lock.
+#[must_use = "the lock is released when dropped"]
+pub struct RenewalLock {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl RenewalLock {
+    /// A lock whose release is dropping `held` (a guard, an open lock file, ...).
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        RenewalLock {
+            _held: Box::new(held),
+        }
+    }
+
+    /// A lock that holds nothing.
+    pub fn none() -> Self {
+        Self::new(())
+    }
+}
+
+impl std::fmt::Debug for RenewalLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RenewalLock")
+    }
+}
+
+/// One async mutex per key, for the renewal locks of the stores in this file and
+/// `file_store.rs` (in this process; the file store adds a lock across processes). Keys
+/// no one holds are dropped as new ones come.
+#[derive(Default)]
+pub(crate) struct KeyLocks {
+    locks: Mutex<HashMap<TokenKey, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl KeyLocks {
+    /// Waits for `key`'s lock.
+    pub async fn lock(&self, key: &TokenKey) -> tokio::sync::OwnedMutexGuard<()> {
+        let mutex = {
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            match locks.get(key).and_then(Weak::upgrade) {
+                Some(mutex) => mutex,
+                None => {
+                    locks.retain(|_, held| held.strong_count() > 0);
+                    let mutex = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(key.clone(), Arc::downgrade(&mutex));
+                    mutex
+                }
+            }
+        };
+        mutex.lock_owned().await
+    }
+}
+
+impl std::fmt::Debug for KeyLocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyLocks")
+    }
 }
 
 /// Tokens in memory, gone with the process (the library's default).
 #[derive(Default)]
 pub struct MemoryStore {
     records: Mutex<HashMap<TokenKey, TokenRecord>>,
+    locks: KeyLocks,
 }
 
 impl MemoryStore {
@@ -174,5 +267,23 @@ impl TokenStore for MemoryStore {
     fn remove<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<(), StoreError>> {
         self.records().remove(key);
         Box::pin(async { Ok(()) })
+    }
+
+    fn lock<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<RenewalLock, StoreError>> {
+        Box::pin(async move { Ok(RenewalLock::new(self.locks.lock(key).await)) })
+    }
+
+    fn remove_if<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        seen: &'a TokenRecord,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut records = self.records();
+        let removed = records.get(key) == Some(seen);
+        if removed {
+            records.remove(key);
+        }
+        drop(records);
+        Box::pin(async move { Ok(removed) })
     }
 }

@@ -6,6 +6,7 @@ mod common;
 
 mod auth;
 mod auth_login;
+mod auth_store;
 mod blocking;
 mod catalog;
 mod delivery;
