@@ -21,6 +21,7 @@ use futures::future::BoxFuture;
 use http::HeaderValue;
 use tokio::sync::Mutex;
 
+use super::exchange::{self, Idp, Jwt};
 use super::flow::{self, LoginConfig};
 use super::http::AuthHttp;
 use super::machine::{self, Client, ClientSecret};
@@ -35,9 +36,29 @@ use crate::transport::http::{Authorizer, Credential};
 pub(crate) enum Grant {
     /// A machine identity: the client-credentials grant.
     ClientCredentials { client: Client, scopes: Vec<String> },
+    /// A workload identity: the JWT-bearer grant with the workload's JWT.
+    JwtBearer {
+        client: Client,
+        assertion: Jwt,
+        scopes: Vec<String>,
+    },
+    /// Enterprise-managed: the person's ID token exchanged at `idp`, then JWT-bearer.
+    Enterprise {
+        client: Client,
+        idp: Idp,
+        id_token: Jwt,
+        scopes: Vec<String>,
+    },
     /// Tokens a person signed in for (in the store), refreshed with `client` when they
     /// have a refresh token.
     Stored { client: Option<Client> },
+}
+
+impl Grant {
+    /// A grant that gets a token without a person or a refresh token.
+    fn is_machine(&self) -> bool {
+        !matches!(self, Grant::Stored { .. })
+    }
 }
 
 /// What the cell's settings are, besides the grant.
@@ -186,7 +207,7 @@ impl TokenCell {
         {
             return Ok(Some(current.credential.clone()));
         }
-        let can_start = matches!(self.grant, Grant::ClientCredentials { .. })
+        let can_start = self.grant.is_machine()
             && (flow.endpoints.is_some() || self.settings.token_url.is_some());
         let renewable = self
             .current()
@@ -218,7 +239,9 @@ impl TokenCell {
             tracing::info!(server = %self.settings.key.server, "the server refused the token; getting a new one");
         }
         match &self.grant {
-            Grant::ClientCredentials { .. } => {}
+            Grant::ClientCredentials { .. }
+            | Grant::JwtBearer { .. }
+            | Grant::Enterprise { .. } => {}
             Grant::Stored { .. } => {
                 let refreshable = self
                     .current()
@@ -376,7 +399,7 @@ impl TokenCell {
                 Ok(record) => refreshed = Some(record),
                 Err(failure) if failure.needs_login => {
                     self.forget_locked(old).await;
-                    if !matches!(self.grant, Grant::ClientCredentials { .. }) {
+                    if !self.grant.is_machine() {
                         return Err(failure);
                     }
                 }
@@ -388,6 +411,31 @@ impl TokenCell {
             (None, Grant::ClientCredentials { client, scopes }) => {
                 let endpoints = self.endpoints(flow, challenge).await?;
                 machine::client_credentials(&self.settings.http, client, &endpoints, scopes).await?
+            }
+            (
+                None,
+                Grant::JwtBearer {
+                    client,
+                    assertion,
+                    scopes,
+                },
+            ) => {
+                let endpoints = self.endpoints(flow, challenge).await?;
+                let http = &self.settings.http;
+                exchange::jwt_bearer(http, client, &endpoints, assertion, scopes).await?
+            }
+            (
+                None,
+                Grant::Enterprise {
+                    client,
+                    idp,
+                    id_token,
+                    scopes,
+                },
+            ) => {
+                let endpoints = self.endpoints(flow, challenge).await?;
+                let http = &self.settings.http;
+                exchange::enterprise(http, client, idp, &endpoints, id_token, scopes).await?
             }
             (None, Grant::Stored { .. }) => {
                 return Err(AuthFailure::new(
@@ -433,8 +481,22 @@ impl TokenCell {
     }
 
     fn install(&self, flow: &mut Flow, record: TokenRecord) -> Result<(), AuthFailure> {
-        let mut header =
-            HeaderValue::try_from(format!("Bearer {}", record.access_token)).map_err(|_| {
+        // A DPoP-bound token goes with its key and a proof per request (`dpop.rs`).
+        let dpop = match (self.settings.http.dpop(), &record.dpop_key) {
+            (Some(dpop), Some(key))
+                if record
+                    .token_type
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("dpop")) =>
+            {
+                dpop.use_stored_key(key);
+                Some(dpop.resource_proof(&record.access_token)?)
+            }
+            _ => None,
+        };
+        let scheme = if dpop.is_some() { "DPoP" } else { "Bearer" };
+        let mut header = HeaderValue::try_from(format!("{scheme} {}", record.access_token))
+            .map_err(|_| {
                 AuthFailure::new(
                     AuthStep::Token,
                     "the access token has characters not allowed in an HTTP header",
@@ -447,6 +509,7 @@ impl TokenCell {
             credential: Credential {
                 header,
                 generation: flow.generation,
+                proof: dpop,
             },
             renew_at,
             record,
@@ -468,6 +531,7 @@ impl TokenCell {
                 token_endpoint: token_url.clone(),
                 auth_methods: Vec::new(),
                 resource: None,
+                dpop_algs: Vec::new(),
             },
             None => {
                 metadata::discover(&self.settings.http, &self.settings.key.url, challenge).await?
@@ -495,6 +559,7 @@ impl TokenCell {
                 token_endpoint: token_endpoint.clone(),
                 auth_methods: Vec::new(),
                 resource: record.resource.clone(),
+                dpop_algs: Vec::new(),
             }),
             (None, None) => self.endpoints(flow, challenge).await,
         }
@@ -504,7 +569,9 @@ impl TokenCell {
     /// was issued to (a client registered at sign-in keeps its secret and method there).
     fn refresh_client(&self, record: &TokenRecord) -> Client {
         let configured = match &self.grant {
-            Grant::ClientCredentials { client, .. } => Some(client),
+            Grant::ClientCredentials { client, .. }
+            | Grant::JwtBearer { client, .. }
+            | Grant::Enterprise { client, .. } => Some(client),
             Grant::Stored { client } => client.as_ref(),
         };
         configured.cloned().unwrap_or_else(|| Client {

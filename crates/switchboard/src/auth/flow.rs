@@ -245,6 +245,7 @@ mod tests {
                 token_endpoint: "http://as/token".into(),
                 auth_methods: vec![],
                 resource: None,
+                dpop_algs: vec![],
             },
             server: ServerMetadata {
                 scopes_supported: as_scopes.map(strings),

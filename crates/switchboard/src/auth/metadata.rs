@@ -30,6 +30,8 @@ pub(crate) struct Endpoints {
     pub auth_methods: Vec<String>,
     /// The PRM's `resource`, when there is a PRM.
     pub resource: Option<String>,
+    /// `dpop_signing_alg_values_supported`.
+    pub dpop_algs: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +57,8 @@ pub(crate) struct ServerMetadata {
     pub client_id_metadata_document_supported: bool,
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Vec<String>,
 }
 
 /// Everything discovery found, for the interactive sign-in (`flow.rs`).
@@ -162,6 +166,7 @@ pub(crate) async fn discover_all(
                         .clone()
                         .unwrap_or_else(|| vec!["client_secret_basic".into()]),
                     resource,
+                    dpop_algs: found.dpop_signing_alg_values_supported.clone(),
                 };
                 return Ok(Discovery {
                     endpoints,
@@ -191,6 +196,7 @@ pub(crate) async fn discover_all(
                 token_endpoint: at("/token"),
                 auth_methods: vec!["client_secret_basic".into()],
                 resource: None,
+                dpop_algs: Vec::new(),
             },
             server,
             found: false,

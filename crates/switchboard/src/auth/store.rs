@@ -60,6 +60,13 @@ pub struct TokenRecord {
     /// The RFC 8707 `resource` the token is for (sent again when refreshing).
     #[serde(default)]
     pub resource: Option<String>,
+    /// The token type the server said (`Bearer`, `DPoP`).
+    #[serde(default)]
+    pub token_type: Option<String>,
+    /// The private key a `DPoP` token (and its refresh token) is bound to: PKCS#8,
+    /// base64url. As secret as the tokens.
+    #[serde(default)]
+    pub dpop_key: Option<String>,
 }
 
 impl TokenRecord {
@@ -78,6 +85,8 @@ impl TokenRecord {
             client_secret: None,
             client_auth_method: None,
             resource: None,
+            token_type: None,
+            dpop_key: None,
         }
     }
 
@@ -104,6 +113,8 @@ impl std::fmt::Debug for TokenRecord {
             .field("scopes", &self.scopes)
             .field("issuer", &self.issuer)
             .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .field("token_type", &self.token_type)
+            .field("dpop_key", &self.dpop_key.as_ref().map(|_| "***"))
             .finish_non_exhaustive()
     }
 }
