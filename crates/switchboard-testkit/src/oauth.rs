@@ -4,6 +4,9 @@
 //!   at `/.well-known/openid-configuration`); the issuer is `http://127.0.0.1:PORT`.
 //! - `GET /authorize`, `POST /register` and the `authorization_code` grant with PKCE
 //!   (`code.rs`), for the interactive sign-in.
+//! - The JWT-bearer grant and an identity provider's token exchange at `/idp/token`
+//!   (`grants.rs`); DPoP-bound tokens with nonces when [`AuthKnobs::dpop`] says
+//!   (`dpop.rs`).
 //! - `POST /token`: `client_credentials` and `refresh_token` grants; client authentication
 //!   by `client_secret_basic`, `client_secret_post`, `private_key_jwt` (ES256/RS256
 //!   assertions, `jwt.rs`) or none (public clients), limited to [`AuthKnobs::auth_methods`].
@@ -19,6 +22,8 @@
 //! (`resource.rs`).
 
 pub(crate) mod code;
+pub mod dpop;
+pub(crate) mod grants;
 pub mod jwt;
 pub(crate) mod resource;
 
@@ -41,6 +46,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::ServerTask;
+pub use dpop::DpopKnob;
 pub use jwt::{PublicKey, generate_es256};
 pub use resource::PRM_PATH;
 
@@ -94,6 +100,8 @@ pub struct AuthKnobs {
     /// Tools whose `tools/call` needs a scope: (tool, scope). A token without it gets 403
     /// `insufficient_scope` naming the scope (step-up tests).
     pub tool_scopes: Vec<(String, String)>,
+    /// DPoP-bound tokens (RFC 9449), and whether nonces are required.
+    pub dpop: DpopKnob,
 }
 
 impl Default for AuthKnobs {
@@ -112,6 +120,7 @@ impl Default for AuthKnobs {
             scopes_supported: vec!["mcp".into()],
             clients: Vec::new(),
             tool_scopes: Vec::new(),
+            dpop: DpopKnob::Off,
         }
     }
 }
@@ -135,6 +144,8 @@ pub struct IssuedTokens {
 struct Issued {
     grant: Grant,
     expires_at: Instant,
+    /// The DPoP key (P-256 point) the token is bound to.
+    key: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -148,6 +159,10 @@ struct Tokens {
     rejected: usize,
     /// The last token request's non-secret parameters and client auth method.
     last: BTreeMap<String, String>,
+    /// DPoP-bound tokens issued.
+    dpop_tokens: usize,
+    /// `use_dpop_nonce` answers given (token endpoint and resource).
+    dpop_nonce_challenges: usize,
 }
 
 struct Inner {
@@ -156,6 +171,8 @@ struct Inner {
     tokens: Mutex<Tokens>,
     /// Registered clients and pending codes (`code.rs`).
     flows: Mutex<code::Flows>,
+    /// The identity provider's signing key (`grants.rs`).
+    idp: jwt::JwtSigner,
 }
 
 /// A cheap handle on a running authorization server: control and token checks.
@@ -187,6 +204,7 @@ impl AuthServer {
             knobs,
             tokens: Mutex::default(),
             flows: Mutex::default(),
+            idp: jwt::JwtSigner::default(),
         }));
         let router = routes(handle.clone());
         let task = ServerTask::spawn(listener, router, CancellationToken::new(), "auth server");
@@ -225,9 +243,38 @@ impl AuthServerHandle {
 
     /// The grant behind a valid (issued, unexpired, unrevoked) access token.
     pub fn check(&self, access_token: &str) -> Option<Grant> {
+        self.check_bound(access_token).map(|(grant, _)| grant)
+    }
+
+    /// [`AuthServerHandle::check`], with the DPoP key the token is bound to.
+    pub(crate) fn check_bound(&self, access_token: &str) -> Option<(Grant, Option<Vec<u8>>)> {
         let tokens = lock(&self.0.tokens);
         let issued = tokens.access.get(access_token)?;
-        (Instant::now() < issued.expires_at).then(|| issued.grant.clone())
+        (Instant::now() < issued.expires_at).then(|| (issued.grant.clone(), issued.key.clone()))
+    }
+
+    /// Binds an issued access token to a DPoP key.
+    fn bind(&self, access_token: &str, key: Vec<u8>) {
+        let mut tokens = lock(&self.0.tokens);
+        if let Some(issued) = tokens.access.get_mut(access_token) {
+            issued.key = Some(key);
+            tokens.dpop_tokens += 1;
+        }
+    }
+
+    pub(crate) fn count_nonce_challenge(&self) {
+        lock(&self.0.tokens).dpop_nonce_challenges += 1;
+    }
+
+    /// A JWT signed by this server's identity provider key (`typ` `JWT`): a workload's
+    /// JWT (`aud` = the issuer) or an ID token (`aud` = the client id the exchange names).
+    pub fn sign_jwt(&self, claims: &Value) -> String {
+        self.0.idp.sign("JWT", claims)
+    }
+
+    /// The identity provider's token exchange endpoint.
+    pub fn idp_token_endpoint(&self) -> String {
+        format!("{}/idp/token", self.0.issuer)
     }
 
     /// Revokes one access or refresh token.
@@ -285,13 +332,16 @@ impl AuthServerHandle {
         self.issue(grant, self.0.knobs.issue_refresh_tokens)
     }
 
-    /// Counters as JSON: `{"token_requests": {grant: n}, "rejected": n, "access_tokens": n}`.
+    /// Counters as JSON: `{"token_requests": {grant: n}, "rejected": n, "access_tokens": n,
+    /// "dpop_tokens": n, "dpop_nonce_challenges": n}`.
     pub fn counts(&self) -> Value {
         let tokens = lock(&self.0.tokens);
         json!({
             "token_requests": tokens.requests,
             "rejected": tokens.rejected,
             "access_tokens": tokens.access.len(),
+            "dpop_tokens": tokens.dpop_tokens,
+            "dpop_nonce_challenges": tokens.dpop_nonce_challenges,
         })
     }
 
@@ -305,6 +355,7 @@ impl AuthServerHandle {
             Issued {
                 grant: grant.clone(),
                 expires_at: Instant::now() + ttl,
+                key: None,
             },
         );
         if let Some(refresh) = &refresh_token {
@@ -319,19 +370,26 @@ impl AuthServerHandle {
 
     fn metadata(&self) -> Value {
         let issuer = &self.0.issuer;
-        json!({
+        let mut metadata = json!({
             "issuer": issuer,
             "token_endpoint": format!("{issuer}/token"),
             "authorization_endpoint": format!("{issuer}/authorize"),
             "registration_endpoint": format!("{issuer}/register"),
             "authorization_response_iss_parameter_supported": true,
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "grant_types_supported": [
+                "authorization_code", "refresh_token", "client_credentials",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            ],
             "token_endpoint_auth_methods_supported": self.0.knobs.auth_methods,
             "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
             "scopes_supported": self.0.knobs.scopes_supported,
             "code_challenge_methods_supported": ["S256"],
-        })
+        });
+        if self.0.knobs.dpop != DpopKnob::Off {
+            metadata["dpop_signing_alg_values_supported"] = json!(["ES256"]);
+        }
+        metadata
     }
 }
 
@@ -341,6 +399,7 @@ fn routes(handle: AuthServerHandle) -> Router {
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/token", post(token))
+        .route("/idp/token", post(grants::idp_token))
         .route("/authorize", get(code::authorize))
         .route("/register", post(code::register))
         .route(
@@ -382,6 +441,10 @@ async fn token(
         }
     };
     record(&h, &grant_type, &form, method);
+    let bound = match dpop_proof(&h, &headers) {
+        Ok(bound) => bound,
+        Err(response) => return *response,
+    };
     let scopes: Vec<String> = form
         .get("scope")
         .map(|s| s.split(' ').map(String::from).collect())
@@ -403,6 +466,12 @@ async fn token(
             Ok(issued) => issued,
             Err(response) => return *response,
         },
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
+            match grants::jwt_bearer(&h, &client, &form) {
+                Ok(issued) => issued,
+                Err(response) => return *response,
+            }
+        }
         "refresh_token" => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
             let rotate = h.0.knobs.rotate_refresh_tokens;
@@ -434,9 +503,16 @@ async fn token(
             );
         }
     };
+    let token_type = match bound {
+        Some(key) => {
+            h.bind(&issued.access_token, key);
+            "DPoP"
+        }
+        None => "Bearer",
+    };
     let mut body = json!({
         "access_token": issued.access_token,
-        "token_type": "Bearer",
+        "token_type": token_type,
         "expires_in": issued.expires_in.as_secs(),
     });
     if let Some(refresh) = issued.refresh_token {
@@ -448,6 +524,37 @@ async fn token(
         Json(body),
     )
         .into_response()
+}
+
+/// The key a token request's DPoP proof binds the token to (`None`: no proof, or DPoP is
+/// off), or the error answer (a bad proof; a missing nonce when required).
+fn dpop_proof(h: &AuthServerHandle, headers: &HeaderMap) -> Result<Option<Vec<u8>>, Box<Response>> {
+    let proof = headers.get("dpop").and_then(|v| v.to_str().ok());
+    let (Some(proof), false) = (proof, h.0.knobs.dpop == DpopKnob::Off) else {
+        return Ok(None);
+    };
+    let checked = dpop::check(proof, "POST", &h.token_endpoint(), None).map_err(|why| {
+        Box::new(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_dpop_proof",
+            &why,
+        ))
+    })?;
+    if h.0.knobs.dpop == DpopKnob::RequireNonce && checked.nonce.as_deref() != Some(dpop::AS_NONCE)
+    {
+        h.count_nonce_challenge();
+        let mut response = oauth_error(
+            StatusCode::BAD_REQUEST,
+            "use_dpop_nonce",
+            "this server requires a DPoP nonce",
+        );
+        response.headers_mut().insert(
+            "dpop-nonce",
+            header::HeaderValue::from_static(dpop::AS_NONCE),
+        );
+        return Err(Box::new(response));
+    }
+    Ok(Some(checked.key))
 }
 
 /// The client and the method it authenticated with, or why it is `invalid_client`.

@@ -90,13 +90,85 @@ pub fn verify_assertion(
     if !aud_ok {
         return Err("aud is not this authorization server".into());
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
+    let now = unix_now();
     match claims["exp"].as_u64() {
         Some(exp) if exp + 30 >= now => Ok(()),
         Some(_) => Err("the assertion has expired".into()),
         None => Err("the assertion has no exp".into()),
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// An ES256 key that signs JWTs (the test identity provider's).
+pub struct JwtSigner {
+    pair: EcdsaKeyPair,
+}
+
+impl std::fmt::Debug for JwtSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtSigner")
+    }
+}
+
+impl Default for JwtSigner {
+    fn default() -> Self {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .expect("generate a P-256 key");
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+            .expect("read the generated key");
+        JwtSigner { pair }
+    }
+}
+
+impl JwtSigner {
+    /// A compact JWS of `claims` with header `{"alg": "ES256", "typ": typ}`.
+    pub fn sign(&self, typ: &str, claims: &Value) -> String {
+        let header = serde_json::json!({"alg": "ES256", "typ": typ});
+        let encode = |value: &Value| URL_SAFE_NO_PAD.encode(value.to_string());
+        let signed = format!("{}.{}", encode(&header), encode(claims));
+        let signature = self
+            .pair
+            .sign(&SystemRandom::new(), signed.as_bytes())
+            .expect("sign");
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+    }
+
+    /// The claims of `jwt` if this key signed it, it has not expired and its `aud` is one
+    /// of `audiences`; its header's `typ`.
+    pub fn verify(&self, jwt: &str, audiences: &[String]) -> Result<(Value, String), String> {
+        let mut parts = jwt.split('.');
+        let (Some(head), Some(body), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err("not a compact JWS".into());
+        };
+        let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| "bad base64url");
+        let header: Value = serde_json::from_slice(&decode(head)?).map_err(|_| "bad header")?;
+        let claims: Value = serde_json::from_slice(&decode(body)?).map_err(|_| "bad claims")?;
+        let signed = &jwt.as_bytes()[..head.len() + 1 + body.len()];
+        UnparsedPublicKey::new(
+            &signature::ECDSA_P256_SHA256_FIXED,
+            self.pair.public_key().as_ref(),
+        )
+        .verify(signed, &decode(sig)?)
+        .map_err(|_| "the signature does not verify")?;
+        if !claims["aud"]
+            .as_str()
+            .is_some_and(|aud| audiences.iter().any(|a| a == aud))
+        {
+            return Err("aud is not this server".into());
+        }
+        if claims["exp"].as_u64().is_none_or(|exp| exp < unix_now()) {
+            return Err("expired".into());
+        }
+        let typ = header["typ"].as_str().unwrap_or_default().to_owned();
+        Ok((claims, typ))
     }
 }

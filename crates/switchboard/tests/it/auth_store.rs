@@ -100,7 +100,7 @@ async fn the_file_lock_holds_across_stores_until_released() {
         principal: "bob".into(),
         ..key.clone()
     };
-    tokio::time::timeout(STEP, first.lock(&other))
+    let _other = tokio::time::timeout(STEP, first.lock(&other))
         .await
         .expect("another key's lock is free")
         .unwrap();

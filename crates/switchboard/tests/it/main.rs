@@ -5,6 +5,7 @@
 mod common;
 
 mod auth;
+mod auth_grants;
 mod auth_login;
 mod auth_store;
 mod blocking;

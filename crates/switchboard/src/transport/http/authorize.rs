@@ -92,59 +92,66 @@ pub trait Authorizer: Send + Sync + 'static {
 
 impl HttpClient {
     /// Sets this connection's attached token on `headers`, sends, and on a 401 lets the
-    /// authorizer replace the token and sends once more.
+    /// authorizer replace the token and sends once more (and once more for a DPoP nonce).
     pub(super) async fn send_authorized(
         &self,
         method: Method,
         uri: &Arc<str>,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<ResponseBody>, ClientError> {
         let Some(authorizer) = &self.authorizer else {
             return self.send(method, uri, headers, body).await;
         };
-        let sent = attach(authorizer.as_ref(), &method, uri, &mut headers).await?;
-        let retry = (method.clone(), headers.clone(), body.clone());
-        let response = self.send(method, uri, headers, body).await?;
-        let new_nonce = took_nonce(sent.as_ref(), response.headers());
-        let status = response.status();
-        if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
-            return Ok(response);
-        }
-        let sent = sent.map(|credential| credential.generation);
-        let challenge = response
-            .headers()
-            .get(WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let error = challenge
-            .as_deref()
-            .and_then(|challenge| challenge_param(challenge, "error"));
-        let renewed = match (status, error.as_deref()) {
-            // The proof lacked the nonce the server just gave: the same token, a new proof.
-            (StatusCode::UNAUTHORIZED, Some("use_dpop_nonce")) if new_nonce => Ok(true),
-            (StatusCode::UNAUTHORIZED, _) => authorizer.refused(sent, challenge.as_deref()).await,
-            (_, Some("insufficient_scope")) => {
-                let challenge = challenge.as_deref().unwrap_or_default();
-                authorizer.insufficient_scope(sent, challenge).await
+        let (mut renewals, mut nonces) = (1, 1);
+        loop {
+            let mut sending = headers.clone();
+            let sent = attach(authorizer.as_ref(), &method, uri, &mut sending).await?;
+            let response = self
+                .send(method.clone(), uri, sending, body.clone())
+                .await?;
+            let new_nonce = took_nonce(sent.as_ref(), response.headers());
+            let status = response.status();
+            if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+                return Ok(response);
             }
-            _ => Ok(false),
+            let sent = sent.map(|credential| credential.generation);
+            let challenge = response
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let error = challenge
+                .as_deref()
+                .and_then(|challenge| challenge_param(challenge, "error"));
+            let again = match (status, error.as_deref()) {
+                // The proof lacked the nonce the server just gave: the same token, a new
+                // proof.
+                (StatusCode::UNAUTHORIZED, Some("use_dpop_nonce")) if new_nonce && nonces > 0 => {
+                    nonces -= 1;
+                    Ok(true)
+                }
+                _ if renewals == 0 => Ok(false),
+                (StatusCode::UNAUTHORIZED, _) => {
+                    renewals -= 1;
+                    authorizer.refused(sent, challenge.as_deref()).await
+                }
+                (_, Some("insufficient_scope")) => {
+                    renewals -= 1;
+                    let challenge = challenge.as_deref().unwrap_or_default();
+                    authorizer.insufficient_scope(sent, challenge).await
+                }
+                _ => Ok(false),
+            }
+            .map_err(|failure| ClientError::SignIn(Box::new(failure)))?;
+            if !again {
+                return Ok(response);
+            }
+            tracing::debug!(
+                refused = ?sent,
+                "the server refused the token; sending the request once more"
+            );
         }
-        .map_err(|failure| ClientError::SignIn(Box::new(failure)))?;
-        if !renewed {
-            return Ok(response);
-        }
-        drop(response);
-        let (method, mut headers, body) = retry;
-        let again = attach(authorizer.as_ref(), &method, uri, &mut headers).await?;
-        tracing::debug!(
-            refused = ?sent,
-            now = ?again.as_ref().map(|c| c.generation),
-            "the server refused the token; sending the request once more with a new one"
-        );
-        let response = self.send(method, uri, headers, body).await?;
-        took_nonce(again.as_ref(), response.headers());
-        Ok(response)
     }
 }
 
