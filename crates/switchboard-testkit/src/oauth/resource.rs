@@ -69,7 +69,7 @@ struct Guard {
 
 /// Whose token `request` carries, if it is valid (and, when DPoP-bound, presented with a
 /// proof by its key); `Err`: the answer asking for the resource's DPoP nonce.
-fn presented(guard: &Guard, request: &Request) -> Result<Option<Grant>, Response> {
+fn presented(guard: &Guard, request: &Request) -> Result<Option<Grant>, Box<Response>> {
     let Some((scheme, token)) = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -96,21 +96,23 @@ fn presented(guard: &Guard, request: &Request) -> Result<Option<Grant>, Response
                 guard.auth.count_nonce_challenge();
                 let challenge =
                     "DPoP error=\"use_dpop_nonce\", error_description=\"a nonce is required\"";
-                return Err((
-                    StatusCode::UNAUTHORIZED,
-                    [
-                        (
-                            header::WWW_AUTHENTICATE,
-                            HeaderValue::from_static(challenge),
-                        ),
-                        (
-                            header::HeaderName::from_static("dpop-nonce"),
-                            HeaderValue::from_static(dpop::RS_NONCE),
-                        ),
-                    ],
-                    "use the DPoP nonce",
-                )
-                    .into_response());
+                return Err(Box::new(
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        [
+                            (
+                                header::WWW_AUTHENTICATE,
+                                HeaderValue::from_static(challenge),
+                            ),
+                            (
+                                header::HeaderName::from_static("dpop-nonce"),
+                                HeaderValue::from_static(dpop::RS_NONCE),
+                            ),
+                        ],
+                        "use the DPoP nonce",
+                    )
+                        .into_response(),
+                ));
             }
             Ok(Some(grant))
         }
@@ -125,7 +127,7 @@ async fn check_token(State(guard): State<Guard>, mut request: Request, next: Nex
         .then_some(());
     let grant = match presented(&guard, &request) {
         Ok(grant) => grant,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let grant = match grant {
         Some(grant) if !guard.auth.0.knobs.tool_scopes.is_empty() => {

@@ -187,3 +187,107 @@ fn auth_on_stdio_or_sse_servers_is_refused() {
         Has("Streamable HTTP URL"),
     );
 }
+
+#[test]
+fn workload_enterprise_and_dpop_keys_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("switchboard.toml");
+    let text = with_auth(
+        "kind = \"jwt_bearer\"\nassertion_file = \"token.jwt\"\nscopes = [\"mcp\"]\ndpop = \"never\"",
+    );
+    let auth = Config::from_toml_str(&text, Some(&file)).unwrap().servers["api"]
+        .auth
+        .clone()
+        .unwrap();
+    assert_eq!(auth.kind, AuthKind::JwtBearer);
+    // Resolved, not read: a platform may write it later.
+    assert_eq!(
+        auth.subject_token,
+        Some(TokenSource::File(dir.path().join("token.jwt")))
+    );
+    assert_eq!(auth.dpop, DpopMode::Never);
+
+    let auth = toml(&with_auth(
+        r#"kind = "enterprise"
+client_id = "app"
+client_secret = "${env:APP_SECRET}"
+id_token = "${env:ID_TOKEN}"
+idp_token_endpoint = "https://idp.example.com/oauth2/token"
+idp_client_id = "sb"
+idp_client_secret = "${env:IDP_SECRET}""#,
+    ))
+    .unwrap()
+    .servers["api"]
+        .auth
+        .clone()
+        .unwrap();
+    assert_eq!(auth.kind, AuthKind::Enterprise);
+    assert_eq!(auth.dpop, DpopMode::Auto);
+    assert_eq!(
+        auth.subject_token,
+        Some(TokenSource::Inline(Secret::new("${env:ID_TOKEN}")))
+    );
+    let idp = auth.idp.clone().unwrap();
+    assert_eq!(idp.token_endpoint, "https://idp.example.com/oauth2/token");
+    assert_eq!(idp.client_id.as_deref(), Some("sb"));
+    assert!(
+        !format!("{auth:?}").contains("ID_TOKEN"),
+        "secrets never print"
+    );
+}
+
+#[test]
+fn workload_and_enterprise_mistakes_name_the_key_and_the_fix() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "kind = \"jwt_bearer\"",
+            "auth.assertion",
+            "kind = \"jwt_bearer\" needs 'assertion' or 'assertion_file'",
+            "${env:WORKLOAD_JWT}",
+        ),
+        (
+            "kind = \"jwt_bearer\"\nassertion = \"a\"\nassertion_file = \"f\"",
+            "auth.assertion_file",
+            "both 'assertion' and 'assertion_file' are set",
+            "keep one",
+        ),
+        (
+            "kind = \"enterprise\"\nclient_id = \"app\"\nidp_token_endpoint = \"https://i/t\"",
+            "auth.id_token",
+            "kind = \"enterprise\" needs 'id_token' or 'id_token_file'",
+            "${env:ID_TOKEN}",
+        ),
+        (
+            "kind = \"enterprise\"\nclient_id = \"app\"\nid_token = \"t\"",
+            "auth.idp_token_endpoint",
+            "kind = \"enterprise\" needs 'idp_token_endpoint'",
+            "https://idp.example.com",
+        ),
+        (
+            "kind = \"enterprise\"\nid_token = \"t\"\nassertion = \"a\"",
+            "auth.assertion",
+            "'assertion' does not apply to kind = \"enterprise\"",
+            "jwt_bearer",
+        ),
+        (
+            "kind = \"oauth\"\nassertion = \"a\"",
+            "auth.kind",
+            "assertion, id_token and idp_* keys are for kind",
+            "jwt_bearer",
+        ),
+        (
+            "dpop = \"yes\"",
+            "auth.dpop",
+            "unknown dpop mode \"yes\"",
+            "auto",
+        ),
+    ];
+    for (keys, key, problem, fix) in cases {
+        toml_err_says(
+            &with_auth(keys),
+            (Some("api"), Some(key), None),
+            Starts(problem),
+            Has(fix),
+        );
+    }
+}
