@@ -2,7 +2,8 @@
 //! alone.
 //!
 //! Layout: `<state dir>/auth/v1/tokens/<sha256 of the key>.json` (the file name reveals
-//! neither the server nor the user). Directories are made `0700`, files `0600`; a file or
+//! neither the server nor the user); clients registered at authorization servers (reused by
+//! later sign-ins) in `<state dir>/auth/v1/clients/<sha256 of issuer and port>.json`. Directories are made `0700`, files `0600`; a file or
 //! directory that the group or others may read is refused with the `chmod` that fixes it,
 //! since a token there may already have leaked. Writes are atomic: a new file (`0600`
 //! from its creation), synced, then renamed over the old one, so a reader never sees half
@@ -27,7 +28,13 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
-use super::store::{KeyLocks, RenewalLock, StoreError, TokenKey, TokenRecord, TokenStore};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::store::{
+    KeyLocks, Registration, RegistrationKey, RenewalLock, StoreError, TokenKey, TokenRecord,
+    TokenStore,
+};
 
 /// How long a renewal waits for another process's (a refresh is one bounded request).
 const LOCK_WAIT: Duration = Duration::from_secs(60);
@@ -60,70 +67,33 @@ impl FileStore {
 
     /// Where `key`'s record is kept.
     pub fn path_of(&self, key: &TokenKey) -> PathBuf {
-        let name = format!("{}\0{}\0{}", key.server, key.url, key.principal);
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, name.as_bytes());
-        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        self.dir.join(format!("{hex}.json"))
+        let name = hash(&format!("{}\0{}\0{}", key.server, key.url, key.principal));
+        self.dir.join(format!("{name}.json"))
+    }
+
+    /// Where the client registered at `key`'s authorization server is kept.
+    pub fn registration_path(&self, key: &RegistrationKey) -> PathBuf {
+        let port = key.redirect_port.map(|p| p.to_string()).unwrap_or_default();
+        let name = hash(&format!("{}\0{port}", key.issuer));
+        self.dir
+            .with_file_name("clients")
+            .join(format!("{name}.json"))
     }
 
     fn read(&self, key: &TokenKey) -> Result<Option<TokenRecord>, StoreError> {
-        if !self.dir.exists() {
-            return Ok(None);
-        }
-        private(&self.dir, 0o700)?;
-        let path = self.path_of(key);
-        let text = match fs::read(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error(&path, "read", &e)),
-        };
-        private(&path, 0o600)?;
-        serde_json::from_slice(&text).map(Some).map_err(|_| {
-            StoreError(format!(
-                "the token file {} is not a token record; delete it and sign in again",
-                path.display()
-            ))
-        })
+        read_private(&self.path_of(key), "token record")
     }
 
     fn make_dir(&self) -> Result<(), StoreError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|e| io_error(&self.dir, "create", &e))?;
-        private(&self.dir, 0o700)
+        make_private_dir(&self.dir)
     }
 
     fn write(&self, key: &TokenKey, record: &TokenRecord) -> Result<(), StoreError> {
-        self.make_dir()?;
-        let path = self.path_of(key);
-        let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
-        let bytes = serde_json::to_vec(record).map_err(|e| StoreError(e.to_string()))?;
-        let written = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&temporary)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            fs::rename(&temporary, &path)
-        })();
-        if let Err(e) = written {
-            let _ = fs::remove_file(&temporary);
-            return Err(io_error(&path, "write", &e));
-        }
-        Ok(())
+        write_private(&self.path_of(key), record)
     }
 
     fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
-        let path = self.path_of(key);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_error(&path, "delete", &e)),
-        }
+        delete(&self.path_of(key))
     }
 
     /// Holds `key`'s renewal lock in this process, then its lock file (see the module
@@ -163,6 +133,72 @@ impl FileStore {
         }
         self.delete(key)?;
         Ok(true)
+    }
+}
+
+/// The SHA-256 of `text` in hex (file names that reveal nothing).
+fn hash(text: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The JSON `what` at `path`, if there is one; its directory and it must be private.
+fn read_private<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>, StoreError> {
+    let dir = path.parent().unwrap_or(path);
+    if !dir.exists() {
+        return Ok(None);
+    }
+    private(dir, 0o700)?;
+    let text = match fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path, "read", &e)),
+    };
+    private(path, 0o600)?;
+    serde_json::from_slice(&text).map(Some).map_err(|_| {
+        StoreError(format!(
+            "the file {} is not a {what}; delete it and sign in again",
+            path.display()
+        ))
+    })
+}
+
+fn make_private_dir(dir: &Path) -> Result<(), StoreError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io_error(dir, "create", &e))?;
+    private(dir, 0o700)
+}
+
+/// Writes `value` as JSON to `path` atomically, readable by the user alone.
+fn write_private<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
+    make_private_dir(path.parent().unwrap_or(path))?;
+    let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+    let bytes = serde_json::to_vec(value).map_err(|e| StoreError(e.to_string()))?;
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        fs::rename(&temporary, path)
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temporary);
+        return Err(io_error(path, "write", &e));
+    }
+    Ok(())
+}
+
+fn delete(path: &Path) -> Result<(), StoreError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error(path, "delete", &e)),
     }
 }
 
@@ -212,6 +248,28 @@ impl TokenStore for FileStore {
         seen: &'a TokenRecord,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move { self.delete_if(key, seen) })
+    }
+
+    fn load_registration<'a>(
+        &'a self,
+        key: &'a RegistrationKey,
+    ) -> BoxFuture<'a, Result<Option<Registration>, StoreError>> {
+        Box::pin(async move { read_private(&self.registration_path(key), "client registration") })
+    }
+
+    fn save_registration<'a>(
+        &'a self,
+        key: &'a RegistrationKey,
+        registration: &'a Registration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { write_private(&self.registration_path(key), registration) })
+    }
+
+    fn remove_registration<'a>(
+        &'a self,
+        key: &'a RegistrationKey,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { delete(&self.registration_path(key)) })
     }
 }
 

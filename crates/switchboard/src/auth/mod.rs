@@ -41,7 +41,10 @@ use std::sync::{Arc, Mutex};
 
 pub use file_store::FileStore;
 pub use opener::{BrowserOpener, Opener, PrintOpener};
-pub use store::{MemoryStore, RenewalLock, StoreError, TokenKey, TokenRecord, TokenStore};
+pub use store::{
+    MemoryStore, Registration, RegistrationKey, RenewalLock, StoreError, TokenKey, TokenRecord,
+    TokenStore,
+};
 
 use crate::Error;
 use crate::config::template::render;

@@ -1,5 +1,6 @@
 //! Where tokens are kept between connections and processes: the [`TokenStore`] trait, its
-//! key and record, and [`MemoryStore`]. The file store is `file_store.rs`.
+//! key and record, the clients registered at authorization servers ([`Registration`]), and
+//! [`MemoryStore`]. The file store is `file_store.rs`.
 //!
 //! A record is keyed by (server name, server URL, principal): a server's shared connection
 //! uses its configured principal (`shared` by default), a per-session connection its
@@ -22,6 +23,52 @@ pub struct TokenKey {
     /// Who the token is for: `shared` (or the `principal` key) for a server's shared
     /// connection, a user for their session's.
     pub principal: String,
+}
+
+/// Which registration: an authorization server and the configured callback port (`None`:
+/// any; the registration's own port is used again).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RegistrationKey {
+    pub issuer: String,
+    pub redirect_port: Option<u16>,
+}
+
+/// A client dynamically registered (RFC 7591) at an authorization server, kept so later
+/// sign-ins (any principal, any process) reuse it instead of registering again. `Debug`
+/// never shows the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Registration {
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// The token endpoint method the server registered (`none`, `client_secret_basic`, ...).
+    #[serde(default)]
+    pub auth_method: Option<String>,
+    /// The redirect URI it was registered with (its loopback port is used again).
+    pub redirect_uri: String,
+}
+
+impl Registration {
+    pub fn new(client_id: impl Into<String>, redirect_uri: impl Into<String>) -> Self {
+        Registration {
+            client_id: client_id.into(),
+            client_secret: None,
+            auth_method: None,
+            redirect_uri: redirect_uri.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .field("auth_method", &self.auth_method)
+            .field("redirect_uri", &self.redirect_uri)
+            .finish()
+    }
 }
 
 /// What is stored for one key. `Debug` never shows the tokens.
@@ -179,6 +226,35 @@ pub trait TokenStore: Send + Sync + 'static {
             Ok(true)
         })
     }
+
+    /// The client registered at `key`'s authorization server, if one is kept. The default
+    /// keeps none (every sign-in registers).
+    fn load_registration<'a>(
+        &'a self,
+        key: &'a RegistrationKey,
+    ) -> BoxFuture<'a, Result<Option<Registration>, StoreError>> {
+        let _ = key;
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Keeps a client registered at `key`'s authorization server.
+    fn save_registration<'a>(
+        &'a self,
+        key: &'a RegistrationKey,
+        registration: &'a Registration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (key, registration);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Forgets it (the server refused it).
+    fn remove_registration<'a>(
+        &'a self,
+        key: &'a RegistrationKey,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = key;
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A held renewal lock ([`TokenStore::lock`]); dropping it releases the lock.
@@ -244,6 +320,7 @@ impl std::fmt::Debug for KeyLocks {
 #[derive(Default)]
 pub struct MemoryStore {
     records: Mutex<HashMap<TokenKey, TokenRecord>>,
+    registrations: Mutex<HashMap<RegistrationKey, Registration>>,
     locks: KeyLocks,
 }
 
@@ -254,6 +331,10 @@ impl MemoryStore {
 
     fn records(&self) -> std::sync::MutexGuard<'_, HashMap<TokenKey, TokenRecord>> {
         self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn registrations(&self) -> std::sync::MutexGuard<'_, HashMap<RegistrationKey, Registration>> {
+        self.registrations.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -296,5 +377,31 @@ impl TokenStore for MemoryStore {
         }
         drop(records);
         Box::pin(async move { Ok(removed) })
+    }
+
+    fn load_registration<'a>(
+        &'a self,
+        key: &'a RegistrationKey,
+    ) -> BoxFuture<'a, Result<Option<Registration>, StoreError>> {
+        let found = self.registrations().get(key).cloned();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn save_registration<'a>(
+        &'a self,
+        key: &'a RegistrationKey,
+        registration: &'a Registration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.registrations()
+            .insert(key.clone(), registration.clone());
+        Box::pin(async { Ok(()) })
+    }
+
+    fn remove_registration<'a>(
+        &'a self,
+        key: &'a RegistrationKey,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.registrations().remove(key);
+        Box::pin(async { Ok(()) })
     }
 }

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use switchboard::auth::{MemoryStore, Opener, TokenKey, TokenRecord, TokenStore};
+use switchboard::auth::{
+    FileStore, MemoryStore, Opener, RegistrationKey, TokenKey, TokenRecord, TokenStore,
+};
 use switchboard::{AuthStep, Config, Error, ErrorClass, Hub};
 use switchboard_testkit::{
     AuthKnobs, AuthServer, HttpMode, Knobs, RunningServer, serve_streamable_http,
@@ -211,7 +213,93 @@ async fn with_an_opener_a_revoked_refresh_token_signs_in_again_once() {
     assert_eq!(me["subject"], "bob");
     assert_eq!(browser.opened.load(Ordering::SeqCst), 2);
     assert_eq!(auth.token_requests("refresh_token"), 1);
+    assert_eq!(auth.registrations(), 1, "the kept client signs in again");
     hub.close().await;
+}
+
+#[tokio::test]
+async fn a_registered_client_is_kept_per_issuer_and_reused_by_every_principal() {
+    let (auth, server) = protected(AuthKnobs::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::new(dir.path()));
+    let browser = Arc::new(Browser::default());
+    auth.set_next_subject("alice");
+    let alice = start(
+        &config(&server.url(), Some("kind = \"oauth\"")),
+        store.clone(),
+        Some(browser.clone()),
+    )
+    .await;
+    let first = whoami(&alice).await.expect("alice signed in");
+    alice.close().await;
+    auth.set_next_subject("bob");
+    let bob = start(
+        &config(&server.url(), Some("kind = \"oauth\"\nprincipal = \"bob\"")),
+        store.clone(),
+        Some(browser.clone()),
+    )
+    .await;
+    let second = whoami(&bob).await.expect("bob signed in");
+    bob.close().await;
+    assert_eq!(
+        (first["subject"].as_str(), second["subject"].as_str()),
+        (Some("alice"), Some("bob"))
+    );
+    assert_eq!(first["client_id"], second["client_id"], "one client");
+    assert_eq!((auth.registrations(), auth.authorizations()), (1, 2));
+    let kept = store.registration_path(&RegistrationKey {
+        issuer: auth.issuer().to_owned(),
+        redirect_port: None,
+    });
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&kept).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[tokio::test]
+async fn a_kept_client_the_server_refuses_is_forgotten_and_registered_again() {
+    let (auth, server) = protected(AuthKnobs::default()).await;
+    let store = Arc::new(MemoryStore::new());
+    let browser = Arc::new(Browser::default());
+    let cfg = config(&server.url(), Some("kind = \"oauth\""));
+    let hub = start(&cfg, store.clone(), Some(browser.clone())).await;
+    whoami(&hub).await.expect("signed in");
+    hub.close().await;
+    // The server no longer takes the kept client's secret (rotated, or the client dropped).
+    let kept_at = RegistrationKey {
+        issuer: auth.issuer().to_owned(),
+        redirect_port: None,
+    };
+    let mut kept = store
+        .load_registration(&kept_at)
+        .await
+        .unwrap()
+        .expect("kept");
+    kept.client_secret = Some("stale".into());
+    store.save_registration(&kept_at, &kept).await.unwrap();
+    store.remove(&key(&server)).await.unwrap();
+
+    let refused = start(&cfg, store.clone(), Some(browser.clone())).await;
+    let failures = refused.failures();
+    let (_, error) = failures.first().expect("the sign-in fails");
+    let failure = error.auth_failure().expect("a sign-in failure");
+    assert_eq!(
+        (failure.step, failure.error.as_deref()),
+        (AuthStep::Token, Some("invalid_client"))
+    );
+    assert!(!error.to_string().contains("stale"), "{error}");
+    assert!(
+        store.load_registration(&kept_at).await.unwrap().is_none(),
+        "forgotten"
+    );
+    refused.close().await;
+
+    let again = start(&cfg, store.clone(), Some(browser)).await;
+    whoami(&again)
+        .await
+        .expect("signed in with a new registration");
+    assert_eq!(auth.registrations(), 2);
+    again.close().await;
 }
 
 #[tokio::test]

@@ -58,6 +58,7 @@ impl TokenCell {
         }
         let record = flow::login(
             &self.settings.http,
+            self.settings.store.as_ref(),
             &config,
             challenge,
             setup.opener.as_ref(),
