@@ -57,7 +57,6 @@ pub(crate) struct Signing {
 /// The client and the loopback listener for a sign-in at `issuer` (see the module docs):
 /// a kept registration on its own port when there is one, else a listener on
 /// `redirect_port` (0: any) and [`client_for`], whose dynamic registration is then kept.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn client_with_callback(
     http: &AuthHttp,
     store: &dyn TokenStore,

@@ -373,3 +373,44 @@ async fn a_server_that_moved_to_another_authorization_server_gets_a_new_sign_in_
     assert_eq!(now.issuer.as_deref(), Some(new.issuer()));
     hub.close().await;
 }
+
+#[tokio::test]
+async fn a_pre_registered_client_with_a_private_key_signs_in_and_refreshes_with_private_key_jwt() {
+    let (client, pem) = switchboard_testkit::TestClient::with_es256_key("signer");
+    let knobs = AuthKnobs {
+        clients: vec![client],
+        ..AuthKnobs::default()
+    };
+    let (auth, server) = protected(knobs).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&key_file, pem).unwrap();
+    let table = format!(
+        "kind = \"oauth\"\nclient_id = \"signer\"\nprivate_key_file = \"{}\"",
+        key_file.display()
+    );
+    let store = Arc::new(MemoryStore::new());
+    let hub = start(
+        &config(&server.url(), Some(&table)),
+        store.clone(),
+        Some(Arc::new(Browser::default())),
+    )
+    .await;
+    assert_eq!(
+        whoami(&hub).await.expect("signed in")["client_id"],
+        "signer"
+    );
+    assert_eq!(auth.token_requests("authorization_code"), 1);
+    assert_eq!(auth.last_token_request()["auth_method"], "private_key_jwt");
+    assert_eq!(
+        auth.registrations(),
+        0,
+        "a pre-registered client registers nothing"
+    );
+    let record = stored(&store, &server).await;
+    auth.revoke(&record.access_token);
+    whoami(&hub).await.expect("refreshed");
+    assert_eq!(auth.token_requests("refresh_token"), 1);
+    assert_eq!(auth.last_token_request()["auth_method"], "private_key_jwt");
+    hub.close().await;
+}
