@@ -501,7 +501,15 @@ fn auth_login_status_call_and_logout_with_a_scripted_browser() {
         "{}",
         call.context()
     );
-    run(&["auth", "logout", "kit", "--config", config]).expect_code(0);
+    let logout = run(&["auth", "logout", "kit", "--config", config]);
+    logout.expect_code(0);
+    assert!(
+        logout
+            .stderr
+            .contains("deleted and revoked at the authorization server"),
+        "{}",
+        logout.context()
+    );
     let status = run(&["auth", "status", "--config", config, "--format", "json"]);
     let rows: Value = serde_json::from_str(&status.stdout).expect("status JSON");
     assert_eq!(rows[0]["signed_in"], false, "{}", status.context());

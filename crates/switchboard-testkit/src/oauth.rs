@@ -7,6 +7,7 @@
 //! - The JWT-bearer grant and an identity provider's token exchange at `/idp/token`
 //!   (`grants.rs`); DPoP-bound tokens with nonces when [`AuthKnobs::dpop`] says
 //!   (`dpop.rs`).
+//! - `POST /revoke` (RFC 7009), counted.
 //! - `POST /token`: `client_credentials` and `refresh_token` grants; client authentication
 //!   by `client_secret_basic`, `client_secret_post`, `private_key_jwt` (ES256/RS256
 //!   assertions, `jwt.rs`) or none (public clients), limited to [`AuthKnobs::auth_methods`].
@@ -163,6 +164,8 @@ struct Tokens {
     dpop_tokens: usize,
     /// `use_dpop_nonce` answers given (token endpoint and resource).
     dpop_nonce_challenges: usize,
+    /// Tokens revoked at `/revoke`.
+    revocations: usize,
 }
 
 struct Inner {
@@ -333,7 +336,7 @@ impl AuthServerHandle {
     }
 
     /// Counters as JSON: `{"token_requests": {grant: n}, "rejected": n, "access_tokens": n,
-    /// "dpop_tokens": n, "dpop_nonce_challenges": n}`.
+    /// "dpop_tokens": n, "dpop_nonce_challenges": n, "revocations": n}`.
     pub fn counts(&self) -> Value {
         let tokens = lock(&self.0.tokens);
         json!({
@@ -342,6 +345,7 @@ impl AuthServerHandle {
             "access_tokens": tokens.access.len(),
             "dpop_tokens": tokens.dpop_tokens,
             "dpop_nonce_challenges": tokens.dpop_nonce_challenges,
+            "revocations": tokens.revocations,
         })
     }
 
@@ -375,6 +379,7 @@ impl AuthServerHandle {
             "token_endpoint": format!("{issuer}/token"),
             "authorization_endpoint": format!("{issuer}/authorize"),
             "registration_endpoint": format!("{issuer}/register"),
+            "revocation_endpoint": format!("{issuer}/revoke"),
             "authorization_response_iss_parameter_supported": true,
             "response_types_supported": ["code"],
             "grant_types_supported": [
@@ -400,6 +405,7 @@ fn routes(handle: AuthServerHandle) -> Router {
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/token", post(token))
         .route("/idp/token", post(grants::idp_token))
+        .route("/revoke", post(revoke))
         .route("/authorize", get(code::authorize))
         .route("/register", post(code::register))
         .route(
@@ -524,6 +530,25 @@ async fn token(
         Json(body),
     )
         .into_response()
+}
+
+/// `POST /revoke` (RFC 7009): the client authenticates as at the token endpoint; the token
+/// (access or refresh) is revoked if it is one; 200 either way.
+async fn revoke(
+    State(h): State<AuthServerHandle>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(why) = authenticate(&h, &headers, &form) {
+        return invalid_client(&why);
+    }
+    let token = form.get("token").map_or("", String::as_str);
+    let mut tokens = lock(&h.0.tokens);
+    let known = tokens.access.remove(token).is_some() | tokens.refresh.remove(token).is_some();
+    if known {
+        tokens.revocations += 1;
+    }
+    StatusCode::OK.into_response()
 }
 
 /// The key a token request's DPoP proof binds the token to (`None`: no proof, or DPoP is

@@ -249,6 +249,48 @@ impl AuthHttp {
     }
 }
 
+impl AuthHttp {
+    /// POSTs a revocation request (RFC 7009) to `endpoint`; `Ok` on 200.
+    pub async fn revoke(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> Result<(), AuthFailure> {
+        let mut request = self
+            .client
+            .post(endpoint)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .timeout(REQUEST_TIMEOUT)
+            .body(form_encode(form));
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(form_encode_part(id), Some(form_encode_part(secret)));
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| AuthFailure::new(AuthStep::Token, network_cause("revocation", &e)))?;
+        let status = response.status();
+        if status == StatusCode::OK {
+            return Ok(());
+        }
+        let body = read_bounded(response).await.unwrap_or_default();
+        let said: Option<ErrorResponse> = serde_json::from_slice(&body).ok();
+        let (error, description) = said
+            .map(|e| (e.error, e.error_description))
+            .unwrap_or_default();
+        Err(AuthFailure::from_server(
+            AuthStep::Token,
+            error.as_deref(),
+            description.as_deref(),
+            format!("HTTP {} from the revocation endpoint", status.as_u16()),
+        ))
+    }
+}
+
 /// The `error` of an RFC 6749 error answer.
 fn error_code(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<ErrorResponse>(body).ok()?.error

@@ -59,6 +59,8 @@ pub(crate) struct ServerMetadata {
     pub authorization_response_iss_parameter_supported: bool,
     #[serde(default)]
     pub dpop_signing_alg_values_supported: Vec<String>,
+    /// RFC 7009's token revocation endpoint.
+    pub revocation_endpoint: Option<String>,
 }
 
 /// Everything discovery found, for the interactive sign-in (`flow.rs`).
@@ -88,6 +90,24 @@ pub(crate) async fn discover(
     discover_all(http, server_url, challenge, false)
         .await
         .map(|d| d.endpoints)
+}
+
+/// The metadata of the authorization server `issuer` (RFC 8414 / OpenID, its issuer
+/// checked), if it can be read.
+pub(crate) async fn server_metadata(http: &AuthHttp, issuer: &str) -> Option<ServerMetadata> {
+    let issuer_url = Url::parse(issuer).ok()?;
+    for url in as_candidates(&issuer_url) {
+        match http.get_json::<ServerMetadata>(&url).await {
+            Fetched::Found(found) => {
+                let said = found.issuer.as_deref().unwrap_or_default();
+                return (said.trim_end_matches('/') == issuer.trim_end_matches('/'))
+                    .then_some(found);
+            }
+            Fetched::Missing(_) => {}
+            Fetched::Failed(_) => return None,
+        }
+    }
+    None
 }
 
 /// [`discover`] with everything found. With `fallback` (the interactive sign-in), a server

@@ -12,6 +12,7 @@
 //! - `flow.rs`: the interactive sign-in (authorization code + PKCE); `register.rs`: which
 //!   client (pre-registered, metadata document, dynamic registration); `callback.rs`: the
 //!   loopback listener; `opener.rs`: [`Opener`], who shows the person the URL.
+//! - `revoke.rs`: [`sign_out`], the stored tokens deleted and revoked (RFC 7009).
 //! - `machine.rs`: the client-credentials and refresh-token grants; `exchange.rs`: the
 //!   JWT-bearer grant (workload identity) and enterprise-managed authorization (token
 //!   exchange at the identity provider, then JWT-bearer); `jwt.rs`: the `private_key_jwt`
@@ -34,6 +35,7 @@ mod machine;
 mod metadata;
 mod opener;
 mod register;
+mod revoke;
 mod store;
 
 use std::collections::HashMap;
@@ -41,6 +43,7 @@ use std::sync::{Arc, Mutex};
 
 pub use file_store::FileStore;
 pub use opener::{BrowserOpener, Opener, PrintOpener};
+pub use revoke::{Revocation, SignedOut, sign_out};
 pub use store::{
     MemoryStore, Registration, RegistrationKey, RenewalLock, StoreError, TokenKey, TokenRecord,
     TokenStore,

@@ -1,12 +1,15 @@
 //! Several holders of one token store: two hubs on one file store directory (each with
 //! its own `FileStore`, so only the lock file serializes them, as between two processes)
-//! renewing a record whose refresh token the authorization server rotates; and the
-//! stores' renewal lock and conditional delete.
+//! renewing a record whose refresh token the authorization server rotates; the stores'
+//! renewal lock and conditional delete; and signing out (the record deleted, its tokens
+//! revoked at the authorization server).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard::auth::{FileStore, MemoryStore, TokenKey, TokenRecord, TokenStore};
+use switchboard::auth::{
+    FileStore, MemoryStore, Revocation, TokenKey, TokenRecord, TokenStore, sign_out,
+};
 use switchboard_testkit::{AuthKnobs, TestClient};
 
 use crate::auth::{STEP, assert_started, config, protected, start, whoami};
@@ -125,4 +128,35 @@ async fn a_conditional_delete_keeps_a_record_someone_replaced() {
         assert_eq!(store.load(&key).await.unwrap(), None);
         drop(lock);
     }
+}
+
+#[tokio::test]
+async fn signing_out_deletes_the_record_and_revokes_its_tokens() {
+    let (auth, server) = protected(public_app()).await;
+    let tokens = auth.login("app", "alice");
+    let mut record = TokenRecord::new(tokens.access_token.clone(), Some(tokens.expires_in))
+        .with_refresh(
+            tokens.refresh_token.clone().unwrap(),
+            auth.token_endpoint(),
+            "app",
+        );
+    record.issuer = Some(auth.issuer().to_owned());
+    let store = MemoryStore::new();
+    let key = key(&server.url());
+    store.save(&key, &record).await.unwrap();
+
+    let done = sign_out(&store, &key).await.unwrap();
+    assert!(done.had_tokens);
+    assert_eq!(done.revocation, Revocation::Revoked);
+    assert_eq!(
+        auth.counts()["revocations"],
+        2,
+        "the refresh and the access token"
+    );
+    assert!(auth.check(&tokens.access_token).is_none());
+    assert_eq!(store.load(&key).await.unwrap(), None);
+
+    let again = sign_out(&store, &key).await.unwrap();
+    assert!(!again.had_tokens);
+    assert_eq!(again.revocation, Revocation::NotTried);
 }
