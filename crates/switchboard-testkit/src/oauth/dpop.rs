@@ -7,7 +7,8 @@
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::Value;
+
+use super::jwt::Jws;
 
 /// Whether the test authorization server takes DPoP proofs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,15 +43,12 @@ pub(crate) fn check(
     url: &str,
     access_token: Option<&str>,
 ) -> Result<Checked, String> {
-    let mut parts = proof.split('.');
-    let (Some(head), Some(body), Some(sig), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err("the proof is not a compact JWS".into());
-    };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| "bad base64url");
-    let header: Value = serde_json::from_slice(&decode(head)?).map_err(|_| "bad header")?;
-    let claims: Value = serde_json::from_slice(&decode(body)?).map_err(|_| "bad claims")?;
+    let Jws {
+        header,
+        claims,
+        signature,
+        signed,
+    } = Jws::parse(proof)?;
     if header["typ"] != "dpop+jwt" || header["alg"] != "ES256" {
         return Err("typ must be dpop+jwt and alg ES256".into());
     }
@@ -68,9 +66,8 @@ pub(crate) fn check(
     let mut key = vec![4];
     key.extend(coordinate("x")?);
     key.extend(coordinate("y")?);
-    let signed = &proof.as_bytes()[..head.len() + 1 + body.len()];
     UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &key)
-        .verify(signed, &decode(sig)?)
+        .verify(signed, &signature)
         .map_err(|_| "the proof's signature does not verify")?;
     if !claims["jti"].is_string() {
         return Err("no jti".into());

@@ -45,6 +45,35 @@ pub fn pem(label: &str, der: &[u8]) -> String {
     out
 }
 
+/// A compact JWS taken apart (nothing verified yet).
+pub(crate) struct Jws<'a> {
+    pub header: Value,
+    pub claims: Value,
+    pub signature: Vec<u8>,
+    /// What the signature is over: `header.claims` as sent.
+    pub signed: &'a [u8],
+}
+
+impl<'a> Jws<'a> {
+    pub fn parse(jws: &'a str) -> Result<Self, String> {
+        let mut parts = jws.split('.');
+        let (Some(head), Some(body), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err("not a compact JWS".into());
+        };
+        let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| "bad base64url");
+        let header = serde_json::from_slice(&decode(head)?).map_err(|_| "bad JWT header")?;
+        let claims = serde_json::from_slice(&decode(body)?).map_err(|_| "bad JWT claims")?;
+        Ok(Jws {
+            header,
+            claims,
+            signature: decode(sig)?,
+            signed: &jws.as_bytes()[..head.len() + 1 + body.len()],
+        })
+    }
+}
+
 /// Checks a client assertion for `client_id` against `key`; `audiences` are the accepted
 /// `aud` values. The error says what was wrong (for `error_description`).
 pub fn verify_assertion(
@@ -53,17 +82,12 @@ pub fn verify_assertion(
     client_id: &str,
     audiences: &[String],
 ) -> Result<(), String> {
-    let mut parts = assertion.split('.');
-    let (Some(head), Some(body), Some(sig), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err("the assertion is not a compact JWS".into());
-    };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| "bad base64url");
-    let header: Value = serde_json::from_slice(&decode(head)?).map_err(|_| "bad JWT header")?;
-    let claims: Value = serde_json::from_slice(&decode(body)?).map_err(|_| "bad JWT claims")?;
-    let signature = decode(sig)?;
-    let signed = &assertion.as_bytes()[..head.len() + 1 + body.len()];
+    let Jws {
+        header,
+        claims,
+        signature,
+        signed,
+    } = Jws::parse(assertion)?;
     let alg = header["alg"].as_str().unwrap_or_default();
     let checked = match (alg, key) {
         ("ES256", PublicKey::Es256(point)) => {
@@ -143,21 +167,17 @@ impl JwtSigner {
     /// The claims of `jwt` if this key signed it, it has not expired and its `aud` is one
     /// of `audiences`; its header's `typ`.
     pub fn verify(&self, jwt: &str, audiences: &[String]) -> Result<(Value, String), String> {
-        let mut parts = jwt.split('.');
-        let (Some(head), Some(body), Some(sig), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err("not a compact JWS".into());
-        };
-        let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| "bad base64url");
-        let header: Value = serde_json::from_slice(&decode(head)?).map_err(|_| "bad header")?;
-        let claims: Value = serde_json::from_slice(&decode(body)?).map_err(|_| "bad claims")?;
-        let signed = &jwt.as_bytes()[..head.len() + 1 + body.len()];
+        let Jws {
+            header,
+            claims,
+            signature,
+            signed,
+        } = Jws::parse(jwt)?;
         UnparsedPublicKey::new(
             &signature::ECDSA_P256_SHA256_FIXED,
             self.pair.public_key().as_ref(),
         )
-        .verify(signed, &decode(sig)?)
+        .verify(signed, &signature)
         .map_err(|_| "the signature does not verify")?;
         if !claims["aud"]
             .as_str()

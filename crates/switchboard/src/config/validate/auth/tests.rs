@@ -12,6 +12,18 @@ fn with_auth(keys: &str) -> String {
     format!("{URL}[servers.api.auth]\n{keys}\n")
 }
 
+/// Each (keys, the key blamed, the problem's start, part of the fix) case fails so.
+fn each_says(cases: &[(&str, &str, &str, &str)]) {
+    for (keys, key, problem, fix) in cases {
+        toml_err_says(
+            &with_auth(keys),
+            (Some("api"), Some(key), None),
+            Starts(problem),
+            Has(fix),
+        );
+    }
+}
+
 #[test]
 fn client_credentials_table_is_read() {
     let config = toml(&with_auth(
@@ -162,14 +174,7 @@ fn mistakes_name_the_key_and_the_fix() {
             "client_id",
         ),
     ];
-    for (keys, key, problem, fix) in cases {
-        toml_err_says(
-            &with_auth(keys),
-            (Some("api"), Some(key), None),
-            Starts(problem),
-            Has(fix),
-        );
-    }
+    each_says(cases);
 }
 
 #[test]
@@ -282,12 +287,5 @@ fn workload_and_enterprise_mistakes_name_the_key_and_the_fix() {
             "auto",
         ),
     ];
-    for (keys, key, problem, fix) in cases {
-        toml_err_says(
-            &with_auth(keys),
-            (Some("api"), Some(key), None),
-            Starts(problem),
-            Has(fix),
-        );
-    }
+    each_says(cases);
 }
