@@ -13,7 +13,7 @@ fn with_auth(keys: &str) -> String {
 }
 
 /// Each (keys, the key blamed, the problem's start, part of the fix) case fails so.
-fn each_says(cases: &[(&str, &str, &str, &str)]) {
+fn each_says(cases: &[(&str, &str, &'static str, &'static str)]) {
     for (keys, key, problem, fix) in cases {
         toml_err_says(
             &with_auth(keys),
