@@ -395,14 +395,18 @@ fn client_credentials_sign_in_and_the_token_is_kept_privately_for_the_next_run()
         first.context()
     );
     let tokens = state.join("auth/v1/tokens");
-    let files: Vec<PathBuf> = std::fs::read_dir(&tokens)
+    // The record, and the renewal lock file beside it (taken when the token was got).
+    let (files, locks): (Vec<PathBuf>, Vec<PathBuf>) = std::fs::read_dir(&tokens)
         .expect("the token directory")
         .map(|entry| entry.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
+        .partition(|path| path.extension().is_some_and(|e| e == "json"));
+    assert_eq!((files.len(), locks.len()), (1, 1), "{files:?} {locks:?}");
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!((mode(&files[0]), mode(&tokens)), (0o600, 0o700));
+    assert_eq!(
+        (mode(&files[0]), mode(&locks[0]), mode(&tokens)),
+        (0o600, 0o600, 0o700)
+    );
     let stored = std::fs::read_to_string(&files[0]).unwrap();
 
     // The next run uses the stored token: no new exchange, the file is unchanged.
