@@ -275,6 +275,11 @@ impl AuthServerHandle {
         self.0.idp.sign("JWT", claims)
     }
 
+    /// The identity provider's issuer (its metadata: OpenID discovery, path inserted).
+    pub fn idp_issuer(&self) -> String {
+        format!("{}/idp", self.0.issuer)
+    }
+
     /// The identity provider's token exchange endpoint.
     pub fn idp_token_endpoint(&self) -> String {
         format!("{}/idp/token", self.0.issuer)
@@ -405,6 +410,16 @@ fn routes(handle: AuthServerHandle) -> Router {
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/token", post(token))
         .route("/idp/token", post(grants::idp_token))
+        .route(
+            "/.well-known/openid-configuration/idp",
+            get(|State(h): State<AuthServerHandle>| async move {
+                Json(json!({
+                    "issuer": h.idp_issuer(),
+                    "token_endpoint": h.idp_token_endpoint(),
+                    "grant_types_supported": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+                }))
+            }),
+        )
         .route("/revoke", post(revoke))
         .route("/authorize", get(code::authorize))
         .route("/register", post(code::register))

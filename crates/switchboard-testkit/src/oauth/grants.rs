@@ -103,7 +103,7 @@ pub(crate) async fn idp_token(
     let jag = h.0.idp.sign(
         ID_JAG_TYP,
         &json!({
-            "iss": format!("{}/idp", h.0.issuer),
+            "iss": h.idp_issuer(),
             "sub": claims["sub"],
             "aud": h.0.issuer,
             "client_id": client_id,

@@ -59,11 +59,36 @@ impl Jwt {
 }
 
 /// The identity provider of enterprise-managed authorization.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Idp {
-    pub token_endpoint: String,
+    /// Its token endpoint: configured, else found in the metadata of `issuer` once.
+    pub token_endpoint: std::sync::OnceLock<String>,
+    pub issuer: Option<String>,
     /// Switchboard at the identity provider (no id: the request carries none).
     pub client: Option<Client>,
+}
+
+impl Idp {
+    /// Where ID tokens are exchanged: configured, else from the issuer's metadata.
+    async fn token_endpoint(&self, http: &AuthHttp) -> Result<String, AuthFailure> {
+        if let Some(endpoint) = self.token_endpoint.get() {
+            return Ok(endpoint.clone());
+        }
+        let issuer = self.issuer.as_deref().unwrap_or_default();
+        let found = super::metadata::server_metadata(http, issuer)
+            .await
+            .and_then(|metadata| metadata.token_endpoint)
+            .ok_or_else(|| {
+                AuthFailure::new(
+                    AuthStep::Metadata,
+                    format!(
+                        "the identity provider's metadata ({issuer}) names no token endpoint; \
+                         set idp_token_endpoint"
+                    ),
+                )
+            })?;
+        Ok(self.token_endpoint.get_or_init(|| found).clone())
+    }
 }
 
 /// The JWT-bearer grant at `endpoints` with `assertion`, asking for `scopes`.
@@ -89,6 +114,7 @@ pub(crate) async fn enterprise(
     scopes: &[String],
 ) -> Result<TokenRecord, AuthFailure> {
     let id_token = id_token.read("ID token")?;
+    let idp_token_endpoint = idp.token_endpoint(http).await?;
     let scope = scopes.join(" ");
     let mut form = vec![
         ("grant_type", TOKEN_EXCHANGE_GRANT),
@@ -104,8 +130,11 @@ pub(crate) async fn enterprise(
         form.push(("scope", &scope));
     }
     let idp_endpoints = Endpoints {
-        issuer: idp.token_endpoint.clone(),
-        token_endpoint: idp.token_endpoint.clone(),
+        issuer: idp
+            .issuer
+            .clone()
+            .unwrap_or_else(|| idp_token_endpoint.clone()),
+        token_endpoint: idp_token_endpoint,
         auth_methods: Vec::new(),
         resource: None,
         dpop_algs: Vec::new(),

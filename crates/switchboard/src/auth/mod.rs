@@ -211,8 +211,13 @@ impl AuthRegistry {
             },
             (AuthKind::Enterprise, Some(client), Some(id_token)) => {
                 let idp = auth.idp.as_ref().map(|idp| -> Result<_, Error> {
+                    let token_endpoint = std::sync::OnceLock::new();
+                    if let Some(endpoint) = &idp.token_endpoint {
+                        let _ = token_endpoint.set(endpoint.clone());
+                    }
                     Ok(exchange::Idp {
-                        token_endpoint: idp.token_endpoint.clone(),
+                        token_endpoint,
+                        issuer: idp.issuer.clone(),
                         client: match &idp.client_id {
                             Some(id) => Some(Client {
                                 id: id.clone(),

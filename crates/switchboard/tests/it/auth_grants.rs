@@ -86,6 +86,7 @@ async fn a_refused_workload_jwt_fails_at_token_once_and_never_shows() {
 
 #[tokio::test]
 async fn enterprise_sign_in_exchanges_the_id_token_for_an_id_jag_then_a_token() {
+    // The identity provider is named by its issuer: its token endpoint is in its metadata.
     let knobs = AuthKnobs {
         clients: vec![TestClient::with_secret("app", "app-secret")],
         ..AuthKnobs::default()
@@ -98,8 +99,8 @@ async fn enterprise_sign_in_exchanges_the_id_token_for_an_id_jag_then_a_token() 
     );
     let table = format!(
         "kind = \"enterprise\"\nclient_id = \"app\"\nclient_secret = \"app-secret\"\n\
-         id_token = \"{id_token}\"\nidp_token_endpoint = \"{}\"\nidp_client_id = \"app\"",
-        auth.idp_token_endpoint()
+         id_token = \"{id_token}\"\nidp_issuer = \"{}\"\nidp_client_id = \"app\"",
+        auth.idp_issuer()
     );
     let hub = start(&config(&server.url(), &table), Arc::new(MemoryStore::new())).await;
     assert_started(&hub);

@@ -178,6 +178,7 @@ raw_table! {
         id_token: String,
         id_token_file: String,
         idp_token_endpoint: String,
+        idp_issuer: String,
         idp_client_id: String,
         idp_client_secret: String,
         dpop: String,

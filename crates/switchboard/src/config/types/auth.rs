@@ -76,11 +76,14 @@ pub enum TokenSource {
     File(PathBuf),
 }
 
-/// The identity provider of `kind = "enterprise"`.
+/// The identity provider of `kind = "enterprise"`: its token endpoint, or its issuer to
+/// find it in the metadata (at least one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdpConfig {
     /// Where the ID token is exchanged (RFC 8693).
-    pub token_endpoint: String,
+    pub token_endpoint: Option<String>,
+    /// The identity provider's issuer (its metadata names the token endpoint).
+    pub issuer: Option<String>,
     /// Switchboard's client id at the identity provider.
     pub client_id: Option<String>,
     /// Its secret there (a template).

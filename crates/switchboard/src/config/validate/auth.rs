@@ -132,15 +132,33 @@ pub(super) fn validate_auth(
         (None, Some(file)) => Some(TokenSource::File(beside(ctx.file, &file))),
         (None, None) => None,
     };
-    if let Some(token_endpoint) = raw.idp_token_endpoint {
-        let wording = UrlWording {
-            subject: "'idp_token_endpoint'",
-            example: "idp_token_endpoint = \"https://idp.example.com/oauth2/token\"",
-        };
-        check_http_url(&token_endpoint, &wording)
-            .map_err(|(problem, fix)| err(Some("idp_token_endpoint"), problem, fix))?;
+    let idp_url = |key: &'static str, value: Option<String>, example: &'static str| {
+        value
+            .map(|url| {
+                let wording = UrlWording {
+                    subject: key,
+                    example,
+                };
+                check_http_url(&url, &wording)
+                    .map(|()| url)
+                    .map_err(|(problem, fix)| err(Some(key.trim_matches('\'')), problem, fix))
+            })
+            .transpose()
+    };
+    let token_endpoint = idp_url(
+        "'idp_token_endpoint'",
+        raw.idp_token_endpoint,
+        "idp_token_endpoint = \"https://idp.example.com/oauth2/token\"",
+    )?;
+    let issuer = idp_url(
+        "'idp_issuer'",
+        raw.idp_issuer,
+        "idp_issuer = \"https://idp.example.com\"",
+    )?;
+    if token_endpoint.is_some() || issuer.is_some() {
         auth.idp = Some(IdpConfig {
             token_endpoint,
+            issuer,
             client_id: raw.idp_client_id.filter(|id| !id.trim().is_empty()),
             client_secret: secret("idp_client_secret", raw.idp_client_secret)?,
         });
@@ -307,9 +325,10 @@ fn check_exchange(auth: &AuthConfig) -> Result<(), (&'static str, String, String
         ),
         AuthKind::Enterprise if auth.idp.is_none() => missing(
             "idp_token_endpoint",
-            "'idp_token_endpoint'",
+            "'idp_token_endpoint' or 'idp_issuer'",
             "add your identity provider's token endpoint, e.g. \
-             idp_token_endpoint = \"https://idp.example.com/oauth2/token\"",
+             idp_token_endpoint = \"https://idp.example.com/oauth2/token\", or its issuer \
+             (idp_issuer = \"https://idp.example.com\") to find it in its metadata",
         ),
         AuthKind::Enterprise if auth.client_id.is_none() => missing(
             "client_id",

@@ -233,7 +233,11 @@ idp_client_secret = "${env:IDP_SECRET}""#,
         Some(TokenSource::Inline(Secret::new("${env:ID_TOKEN}")))
     );
     let idp = auth.idp.clone().unwrap();
-    assert_eq!(idp.token_endpoint, "https://idp.example.com/oauth2/token");
+    assert_eq!(
+        idp.token_endpoint.as_deref(),
+        Some("https://idp.example.com/oauth2/token")
+    );
+    assert_eq!(idp.issuer, None);
     assert_eq!(idp.client_id.as_deref(), Some("sb"));
     assert!(
         !format!("{auth:?}").contains("ID_TOKEN"),
@@ -265,7 +269,7 @@ fn workload_and_enterprise_mistakes_name_the_key_and_the_fix() {
         (
             "kind = \"enterprise\"\nclient_id = \"app\"\nid_token = \"t\"",
             "auth.idp_token_endpoint",
-            "kind = \"enterprise\" needs 'idp_token_endpoint'",
+            "kind = \"enterprise\" needs 'idp_token_endpoint' or 'idp_issuer'",
             "https://idp.example.com",
         ),
         (
