@@ -243,6 +243,21 @@ idp_client_secret = "${env:IDP_SECRET}""#,
         !format!("{auth:?}").contains("ID_TOKEN"),
         "secrets never print"
     );
+
+    let auth = toml(&with_auth(
+        "kind = \"enterprise\"\nclient_id = \"app\"\nid_token_file = \"/run/id\"\n\
+         idp_issuer = \"https://idp.example.com\"",
+    ))
+    .unwrap()
+    .servers["api"]
+        .auth
+        .clone()
+        .unwrap();
+    let idp = auth.idp.unwrap();
+    assert_eq!(
+        (idp.token_endpoint, idp.issuer.as_deref()),
+        (None, Some("https://idp.example.com"))
+    );
 }
 
 #[test]
