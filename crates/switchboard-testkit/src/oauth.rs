@@ -483,7 +483,7 @@ async fn token(
             // RFC 6749 section 4.4.3: no refresh token for client credentials.
             h.issue(grant, false)
         }
-        "authorization_code" => match code::exchange(&h, &client, &form) {
+        "authorization_code" => match code::exchange(&h, &client, &form, bound.as_deref()) {
             Ok(issued) => issued,
             Err(response) => return *response,
         },

@@ -1,7 +1,8 @@
 //! DPoP (RFC 9449) on the test servers: checking a proof (`typ` `dpop+jwt`, ES256 with its
 //! public key as `jwk`, `jti`, `htm`, `htu`, `iat` within five minutes, `ath` for a
 //! resource request, the server's nonce when [`DpopKnob::RequireNonce`]). The token
-//! endpoint binds a token to the proof's key ([`AuthServerHandle`] keeps it with the
+//! endpoint binds a token to the proof's key (and a code authorized with `dpop_jkt` is
+//! exchanged only with a proof by that key) ([`AuthServerHandle`] keeps it with the
 //! token); the protected resource then wants `Authorization: DPoP` with a proof by that key.
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
@@ -28,6 +29,20 @@ pub enum DpopKnob {
 pub const AS_NONCE: &str = "testkit-as-nonce";
 /// The nonce the protected resource hands out.
 pub const RS_NONCE: &str = "testkit-rs-nonce";
+
+/// The JWK thumbprint (RFC 7638) of a P-256 public key (an uncompressed point).
+pub(crate) fn thumbprint(point: &[u8]) -> String {
+    let coordinate = |range: std::ops::Range<usize>| URL_SAFE_NO_PAD.encode(&point[range]);
+    let canonical = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        coordinate(1..33),
+        coordinate(33..65)
+    );
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        canonical.as_bytes(),
+    ))
+}
 
 /// A checked proof: the key (P-256 point) that signed it and the nonce it carried.
 pub(crate) struct Checked {

@@ -12,7 +12,8 @@
 //! per request that also carries `ath` (the token's SHA-256). A server's `DPoP-Nonce` is
 //! kept (one for the authorization server, one for the resource) and put in later proofs;
 //! a `use_dpop_nonce` refusal is answered by sending the request once more with it
-//! (sections 8 and 9).
+//! (sections 8 and 9). The browser sign-in's authorization request carries the key's
+//! thumbprint as `dpop_jkt` (section 10), binding the code to the key.
 
 use std::sync::{Arc, Mutex};
 
@@ -66,6 +67,17 @@ impl DpopKey {
             stored: URL_SAFE_NO_PAD.encode(der),
             jwk,
         })
+    }
+
+    /// The key's JWK thumbprint (RFC 7638: SHA-256 of the required members in order).
+    fn thumbprint(&self) -> String {
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            self.jwk["x"].as_str().unwrap_or_default(),
+            self.jwk["y"].as_str().unwrap_or_default()
+        );
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+        URL_SAFE_NO_PAD.encode(digest)
     }
 
     /// A proof for `method` on `url`, with `ath` for a resource request and the server's
@@ -188,6 +200,12 @@ impl Dpop {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         self.key()?.proof("POST", endpoint, None, nonce.as_deref())
+    }
+
+    /// The key's thumbprint, for the authorization request's `dpop_jkt` (RFC 9449 section
+    /// 10: the code is bound to the key the token request will prove).
+    pub fn thumbprint(&self) -> Result<String, AuthFailure> {
+        Ok(self.key()?.thumbprint())
     }
 
     /// Keeps the authorization server's nonce.

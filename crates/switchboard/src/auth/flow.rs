@@ -161,6 +161,12 @@ async fn authorize(
         if let Some(resource) = &found.endpoints.resource {
             query.append_pair("resource", resource);
         }
+        if let Some(dpop) = http
+            .dpop()
+            .filter(|_| http.uses_dpop(&found.endpoints.dpop_algs, false))
+        {
+            query.append_pair("dpop_jkt", &dpop.thumbprint()?);
+        }
     }
     opener
         .open(&config.server, url.as_str())

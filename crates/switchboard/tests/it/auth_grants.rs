@@ -12,6 +12,7 @@ use switchboard::auth::{FileStore, MemoryStore};
 use switchboard_testkit::{AuthKnobs, DpopKnob, TestClient};
 
 use crate::auth::{assert_started, config, protected, start, whoami};
+use crate::auth_login::{Browser, start as start_signing_in};
 
 fn workload_knobs() -> AuthKnobs {
     AuthKnobs {
@@ -174,5 +175,30 @@ async fn dpop_is_used_when_advertised_unless_configured_never() {
     assert_started(&hub);
     assert_eq!(whoami(&hub).await["subject"], "bot");
     assert_eq!(auth.counts()["dpop_tokens"], 1, "a Bearer token this time");
+    hub.close().await;
+}
+
+#[tokio::test]
+async fn a_browser_sign_in_binds_the_code_and_the_token_to_the_dpop_key() {
+    let knobs = AuthKnobs {
+        dpop: DpopKnob::RequireNonce,
+        ..AuthKnobs::default()
+    };
+    let (auth, server) = protected(knobs).await;
+    let hub = start_signing_in(
+        &config(&server.url(), "kind = \"oauth\""),
+        Arc::new(MemoryStore::new()),
+        Some(Arc::new(Browser::default())),
+    )
+    .await;
+    assert_eq!(whoami(&hub).await["subject"], "user");
+    // The code was bound to the key (dpop_jkt), which the testkit checks at the exchange.
+    assert!(auth.last_authorization().contains_key("dpop_jkt"));
+    assert_eq!(auth.counts()["dpop_tokens"], 1);
+    // The refresh proves the same key; the new token is bound too.
+    auth.revoke_all_access();
+    assert_eq!(whoami(&hub).await["subject"], "user");
+    assert_eq!(auth.token_requests("refresh_token"), 1);
+    assert_eq!(auth.counts()["dpop_tokens"], 2);
     hub.close().await;
 }

@@ -21,7 +21,7 @@ const STEP: Duration = Duration::from_secs(20);
 
 /// A browser that follows the authorization server's redirect; counts the URLs it opened.
 #[derive(Default)]
-struct Browser {
+pub(crate) struct Browser {
     opened: AtomicUsize,
 }
 
@@ -62,7 +62,11 @@ fn config(url: &str, auth: Option<&str>) -> Config {
         .expect("config")
 }
 
-async fn start(config: &Config, store: Arc<dyn TokenStore>, browser: Option<Arc<Browser>>) -> Hub {
+pub(crate) async fn start(
+    config: &Config,
+    store: Arc<dyn TokenStore>,
+    browser: Option<Arc<Browser>>,
+) -> Hub {
     let mut builder = Hub::builder().config(config).token_store(store);
     if let Some(browser) = browser {
         builder = builder.opener(browser);
