@@ -68,6 +68,8 @@ pub(crate) struct AuthRegistry {
     store: Arc<dyn TokenStore>,
     /// Who shows a person the authorization URL; `None`: never sign in interactively.
     opener: Option<Arc<dyn Opener>>,
+    /// Held by the browser sign-in running (one at a time; see `cell::LoginSetup`).
+    sign_ins: Arc<tokio::sync::Mutex<()>>,
     /// Each cell with the `[auth]` table it was made from: a server added again with
     /// another table gets a new cell.
     cells: Arc<Mutex<Cells>>,
@@ -87,6 +89,7 @@ impl AuthRegistry {
         AuthRegistry {
             store,
             opener: None,
+            sign_ins: Arc::default(),
             cells: Arc::default(),
         }
     }
@@ -186,6 +189,7 @@ impl AuthRegistry {
                     timeout: flow::FLOW_TIMEOUT,
                 },
                 opener,
+                one_at_a_time: self.sign_ins.clone(),
             });
         let subject_token = match &auth.subject_token {
             Some(TokenSource::Inline(template)) => {

@@ -418,3 +418,57 @@ async fn a_pre_registered_client_with_a_private_key_signs_in_and_refreshes_with_
     assert_eq!(auth.last_token_request()["auth_method"], "private_key_jwt");
     hub.close().await;
 }
+
+/// A browser that notes, at each sign-in it is shown, how many codes the authorization
+/// server has exchanged by then.
+struct CountingBrowser {
+    auth: switchboard_testkit::AuthServerHandle,
+    seen: std::sync::Mutex<Vec<usize>>,
+}
+
+impl Opener for CountingBrowser {
+    fn open(&self, server: &str, url: &str) -> Result<(), String> {
+        let exchanged = self.auth.token_requests("authorization_code");
+        self.seen.lock().unwrap().push(exchanged);
+        Browser::default().open(server, url)
+    }
+}
+
+#[tokio::test]
+async fn two_servers_asking_at_once_are_signed_in_one_after_the_other() {
+    let (auth, one) = protected(AuthKnobs::default()).await;
+    let two = serve_streamable_http(
+        Knobs {
+            oauth: Some(auth.handle()),
+            ..Knobs::default()
+        },
+        HttpMode::Stateful,
+    )
+    .await
+    .expect("mcp server");
+    let text = format!(
+        "[servers.one]\nurl = \"{}\"\n[servers.two]\nurl = \"{}\"\n",
+        one.url(),
+        two.url()
+    );
+    let config = Config::from_toml_str(&text, None).expect("config");
+    let browser = Arc::new(CountingBrowser {
+        auth: auth.handle(),
+        seen: Default::default(),
+    });
+    let hub = tokio::time::timeout(
+        STEP,
+        Hub::builder()
+            .config(&config)
+            .token_store(Arc::new(MemoryStore::new()))
+            .opener(browser.clone())
+            .start(),
+    )
+    .await
+    .expect("hub start within the step bound")
+    .expect("hub start");
+    assert!(hub.failures().is_empty(), "{:?}", hub.failures());
+    // The second sign-in was shown only after the first one's code was exchanged.
+    assert_eq!(*browser.seen.lock().unwrap(), [0, 1]);
+    hub.close().await;
+}

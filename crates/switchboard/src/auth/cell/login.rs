@@ -18,6 +18,9 @@ const STEP_UP_WINDOW: Duration = Duration::from_secs(60);
 pub(crate) struct LoginSetup {
     pub config: LoginConfig,
     pub opener: std::sync::Arc<dyn Opener>,
+    /// Held while a browser sign-in runs: the registry's cells share it, so a person is
+    /// shown one sign-in at a time (two servers asking at once do not open two tabs).
+    pub one_at_a_time: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl TokenCell {
@@ -56,6 +59,7 @@ impl TokenCell {
         if let Some(scopes) = scopes {
             config.scopes = scopes;
         }
+        let _browser = setup.one_at_a_time.lock().await;
         let record = flow::login(
             &self.settings.http,
             self.settings.store.as_ref(),
