@@ -9,7 +9,7 @@
 //!    supported.
 //! 2. **Scopes**: the configured `scopes`; else the challenge's `scope`; else the PRM's
 //!    `scopes_supported`; else none (no `scope` parameter). `offline_access` is added when
-//!    the authorization server lists it (so a refresh token comes).
+//!    the authorization server lists it (so a refresh token comes), with `prompt=consent`.
 //! 3. **Registration** (`register.rs`): pre-registered > client metadata document > a
 //!    client registered here before (kept in the store per issuer) > DCR.
 //! 4. **Authorization**: a loopback listener (`callback.rs`), the authorization URL
@@ -157,6 +157,11 @@ async fn authorize(
             .append_pair("state", &state);
         if let Some(scope) = &scope {
             query.append_pair("scope", scope);
+            // OpenID Connect (Core section 11) grants offline_access only with consent
+            // asked for; other servers ignore `prompt` (the TypeScript SDK does the same).
+            if scope.split(' ').any(|s| s == OFFLINE_ACCESS) {
+                query.append_pair("prompt", "consent");
+            }
         }
         if let Some(resource) = &found.endpoints.resource {
             query.append_pair("resource", resource);

@@ -472,3 +472,23 @@ async fn two_servers_asking_at_once_are_signed_in_one_after_the_other() {
     assert_eq!(*browser.seen.lock().unwrap(), [0, 1]);
     hub.close().await;
 }
+
+#[tokio::test]
+async fn offline_access_is_asked_for_with_consent_when_offered() {
+    let knobs = AuthKnobs {
+        scopes_supported: vec!["mcp".into(), "offline_access".into()],
+        ..AuthKnobs::default()
+    };
+    let (auth, server) = protected(knobs).await;
+    let hub = start(
+        &config(&server.url(), None),
+        Arc::new(MemoryStore::new()),
+        Some(Arc::new(Browser::default())),
+    )
+    .await;
+    whoami(&hub).await.expect("signed in");
+    let asked = auth.last_authorization();
+    assert_eq!(asked["scope"], "mcp offline_access");
+    assert_eq!(asked["prompt"], "consent");
+    hub.close().await;
+}
