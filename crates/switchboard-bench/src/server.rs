@@ -138,7 +138,13 @@ impl GatewayProcess {
     pub async fn start(switchboard: &Path, upstream: &str, log: &str) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("a directory for the gateway's config")?;
         let config = dir.path().join("switchboard.toml");
-        std::fs::write(&config, format!("[servers.kit]\nurl = \"{upstream}\"\n"))?;
+        // One client session carries the whole load (up to c = 256 calls in flight): above the
+        // gateway's default per-session limit (64), which is for real clients.
+        let toml = format!(
+            "[gateway]\nmax_concurrent_calls_per_session = 100000\n\n\
+             [servers.kit]\nurl = \"{upstream}\"\n"
+        );
+        std::fs::write(&config, toml)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();

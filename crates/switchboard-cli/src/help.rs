@@ -14,8 +14,8 @@ Exit codes:
   resources, prompts  0 listed; 1 no server could answer; 2 bad input or config
   read, prompt  0 done; 1 the server failed; 2 bad input (no such resource or prompt,
          missing arguments) or config
-  serve  0 stopped by SIGTERM or ctrl-c; 1 the HTTP server failed; 2 bad config or the
-         address is in use
+  serve  0 stopped by SIGTERM or ctrl-c; 1 the HTTP server failed; 2 bad config, the
+         address is in use, or beyond loopback without [gateway.auth]
   A server whose on_server_registration_error is fail_fast and fails exits 1 in every
   command.
 
@@ -128,10 +128,14 @@ arguments as a JSON object), /v1/health, /healthz, /readyz. The log says where e
 SIGTERM waits for calls in flight), session_idle_timeout = \"5m\" (a downstream session
 without requests ends), session_headers = { \"X-Upstream-Token\" = \"user_token\" }
 (a request's X-Upstream-Token becomes the session variable user_token, for per_session
-servers' headers: Authorization = \"Bearer ${user_token}\").
+servers' headers: Authorization = \"Bearer ${user_token}\"). Security (docs/gateway.md):
+allowed_hosts, allowed_origins, max_body = \"4MiB\", max_concurrent_calls_per_session = 64;
+[gateway.auth] api_keys = { NAME = \"SHA-256 hex\" } (printf %s KEY | sha256sum) and/or
+[gateway.auth.jwt] jwks_url, issuer, audience, required_scopes. Listening beyond loopback
+needs [gateway.auth] (or allow_unauthenticated = true behind an authenticating proxy).
 
 Exit codes: 0 stopped by SIGTERM or ctrl-c; 1 the HTTP server failed, or a fail_fast server
-did; 2 bad config, or the address is in use.
+did; 2 bad config, the address is in use, or beyond loopback without authentication.
 
 Examples:
   switchboard serve

@@ -1,5 +1,6 @@
-//! `switchboard serve`: loads the config, starts the hub, and hands both to the gateway
-//! (`switchboard-gateway`), which serves until SIGTERM or ctrl-c.
+//! `switchboard serve`: loads the config, starts the hub (timed by the gateway's metrics),
+//! and hands both to the gateway (`switchboard-gateway`), which serves until SIGTERM or
+//! ctrl-c and reloads the config file on SIGHUP or when it changes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +8,10 @@ use std::path::PathBuf;
 use switchboard::Hub;
 use switchboard::config::DEFAULT_CONFIG_FILE;
 use switchboard::hub::TraceCalls;
-use switchboard_gateway::{Gateway, GatewaySettings, bind, shutdown_signal};
+use switchboard_gateway::{
+    Gateway, GatewaySettings, Metrics, Reloader, UpstreamOffers, bind, check_exposure,
+    shutdown_signal,
+};
 
 use crate::SourceArgs;
 use crate::source::{EXIT_BAD_INPUT, Source, start_failed};
@@ -16,8 +20,9 @@ use crate::source::{EXIT_BAD_INPUT, Source, start_failed};
 /// `[gateway] listen`). Exit status: 0 after a clean shutdown, 1 when the hub (a
 /// `fail_fast` server) or the HTTP server failed, 2 for bad config or a busy address.
 pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
+    let path = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
     let args = SourceArgs {
-        config: Some(config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE))),
+        config: Some(path.clone()),
         url: None,
         stdio: None,
         // A gateway has nobody at a browser: servers that ask for a sign-in are needs_auth.
@@ -33,24 +38,37 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
     if let Some(listen) = listen {
         settings.listen = listen;
     }
-    // Bound before the servers start: a busy address fails at once.
-    let listener = match bind(settings.listen).await {
+    // Bound before the servers start: a busy address, or one beyond loopback without
+    // [gateway.auth], fails at once.
+    let exposed = check_exposure(&settings.inbound, settings.listen);
+    let listener = match exposed.map(|()| bind(settings.listen)) {
+        Ok(bound) => bound.await,
+        Err(refused) => Err(refused),
+    };
+    let listener = match listener {
         Ok(listener) => listener,
         Err(error) => {
             eprintln!("error: {error}");
             return EXIT_BAD_INPUT;
         }
     };
+    // Catches SIGHUP from now on (while the servers start, too).
+    let reloader = Reloader::new(path, config.clone());
+    let metrics = Metrics::new();
     let hub = match Hub::builder()
         .config(&config)
         .layer(TraceCalls)
+        .layer(metrics.upstream_calls())
+        // Upstreams are offered elicitation and sampling: downstream clients answer them.
+        .input_handler(UpstreamOffers)
         .start()
         .await
     {
         Ok(hub) => hub,
         Err(error) => return start_failed(&error),
     };
-    match Gateway::new(hub, settings)
+    match Gateway::with_metrics(hub, settings, metrics)
+        .reloading(reloader)
         .serve(listener, shutdown_signal())
         .await
     {

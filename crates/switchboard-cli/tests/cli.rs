@@ -734,6 +734,34 @@ fn an_unknown_server_prefix_exits_2_and_names_the_servers() {
 // Config files
 
 #[test]
+fn serve_refuses_to_listen_beyond_loopback_without_auth() {
+    let ws = Workspace::new();
+    // `--listen` beyond loopback: refused before binding or starting any server.
+    let config = ws.write("servers.toml", &kit_toml());
+    let config = config.to_str().unwrap();
+    let run = ws.run(&["serve", "--config", config, "--listen", "0.0.0.0:0"]);
+    run.expect_code(2);
+    for needle in [
+        "without authentication",
+        "[gateway.auth]",
+        "allow_unauthenticated",
+    ] {
+        assert!(run.stderr.contains(needle), "{needle:?}\n{}", run.context());
+    }
+    // `listen` in the file: the config error names the file and the key.
+    let public = ws.write(
+        "public.toml",
+        &format!("[gateway]\nlisten = \"0.0.0.0:8080\"\n\n{}", kit_toml()),
+    );
+    let public = public.to_str().unwrap();
+    let run = ws.run(&["serve", "--config", public]);
+    run.expect_code(2);
+    for needle in [public, "gateway.listen", "[gateway.auth]"] {
+        assert!(run.stderr.contains(needle), "{needle:?}\n{}", run.context());
+    }
+}
+
+#[test]
 fn an_unknown_config_key_exits_2_naming_the_file_server_and_key() {
     let ws = Workspace::new();
     let config = ws.write(

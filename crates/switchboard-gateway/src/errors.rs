@@ -22,7 +22,9 @@
 //! is its own outcome (`isError: true`), passed on untouched (REST: 200).
 //!
 //! REST error bodies are `{"error": ErrorReport}`. Messages never hold header values, env
-//! values or URL queries (the engine's rule), so neither do these bodies.
+//! values or URL queries (the engine's rule), so neither do these bodies. The gateway's own
+//! refusals before any handler (401/403/413/429) are `inbound/refusals.rs`; both tables are
+//! in `docs/gateway.md`.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -1,9 +1,11 @@
-//! Who a request is for: the session variables its headers carry.
+//! Who a request is for: the session variables its headers and its verified claims carry.
 //!
 //! `[gateway] session_headers` maps inbound request headers to session variables
-//! (`"X-Upstream-Token" = "user_token"`). A request's values of those headers are the
-//! variables of the engine [`Session`] its calls run in, and `per_session` servers' header
-//! and env templates use them (`Authorization = "Bearer ${user_token}"`), so a user's
+//! (`"X-Upstream-Token" = "user_token"`), and `[gateway.auth] claims` maps the claims of the
+//! caller's verified credential ([`Identity`], put in the request's extensions by
+//! `inbound/`) to more (`sub = "user"`). They are the variables of the engine [`Session`]
+//! a request's calls run in, and `per_session` servers' header and env templates use them
+//! (`Authorization = "Bearer ${user_token}"`, `X-User = "${user}"`), so a user's
 //! credential reaches only that user's upstream connections.
 //!
 //! - A 2025-11-25 downstream session takes its variables from its `initialize` request and
@@ -18,9 +20,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use http::HeaderMap;
+use http::{Extensions, HeaderMap};
 use sha2::{Digest, Sha256};
 use switchboard::Session;
+
+use crate::inbound::Identity;
 
 /// The configured header → variable mapping (header names lowercase).
 #[derive(Debug, Clone, Default)]
@@ -38,28 +42,40 @@ impl SessionHeaders {
         SessionHeaders { map: Arc::new(map) }
     }
 
-    /// The session variables `headers` carry (headers that are not valid UTF-8 are left
-    /// out, as are configured headers the request does not send).
-    pub fn variables(&self, headers: &HeaderMap) -> BTreeMap<String, String> {
+    /// The session variables a request carries: its configured headers (headers that are
+    /// not valid UTF-8 are left out, as are configured headers the request does not send)
+    /// and its caller's claim variables (`extensions`' [`Identity`]; config validation
+    /// keeps the two sets of names apart).
+    pub fn variables(
+        &self,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) -> BTreeMap<String, String> {
         let mut variables = BTreeMap::new();
         for (header, variable) in self.map.iter() {
             if let Some(value) = headers.get(header).and_then(|v| v.to_str().ok()) {
                 variables.insert(variable.clone(), value.to_owned());
             }
         }
+        if let Some(identity) = extensions.get::<Identity>() {
+            variables.extend(identity.variables.clone());
+        }
         variables
     }
 
-    /// A new downstream session's own engine session (2025-11-25 sessions).
-    pub fn own_session(&self, headers: Option<&HeaderMap>) -> Session {
-        let variables = headers.map(|h| self.variables(h)).unwrap_or_default();
+    /// A new downstream session's own engine session (2025-11-25 sessions), from its
+    /// `initialize` request's headers and extensions.
+    pub fn own_session(&self, request: Option<(&HeaderMap, &Extensions)>) -> Session {
+        let variables = request
+            .map(|(headers, extensions)| self.variables(headers, extensions))
+            .unwrap_or_default();
         Session::new(format!("mcp-{}", uuid::Uuid::new_v4()), variables)
     }
 
     /// The engine session of a request without a downstream session: one per set of
     /// variables (see the module docs); `None` when it carries none.
-    pub fn shared_session(&self, headers: &HeaderMap) -> Option<Session> {
-        let variables = self.variables(headers);
+    pub fn shared_session(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<Session> {
+        let variables = self.variables(headers, extensions);
         if variables.is_empty() {
             return None;
         }
@@ -103,33 +119,48 @@ mod tests {
 
     #[test]
     fn only_configured_headers_become_variables() {
-        let vars = mapping().variables(&headers(&[
-            ("x-upstream-token", "t1"),
-            ("authorization", "Bearer gateway"),
-        ]));
+        let none = Extensions::new();
+        let vars = mapping().variables(
+            &headers(&[
+                ("x-upstream-token", "t1"),
+                ("authorization", "Bearer gateway"),
+            ]),
+            &none,
+        );
         assert_eq!(vars, BTreeMap::from([("token".into(), "t1".into())]));
+        // A verified caller's claim variables join them.
+        let mut verified = Extensions::new();
+        verified.insert(Identity {
+            principal: "jwt:alice".into(),
+            variables: BTreeMap::from([("user".into(), "alice".into())]),
+        });
+        let vars = mapping().variables(&headers(&[("x-upstream-token", "t1")]), &verified);
+        assert_eq!(vars.get("user").map(String::as_str), Some("alice"));
+        assert_eq!(vars.len(), 2);
     }
 
     #[test]
     fn shared_sessions_are_one_per_credential_set() {
         let sessions = mapping();
-        let a = sessions.shared_session(&headers(&[("x-upstream-token", "t1")]));
-        let again = sessions.shared_session(&headers(&[("x-upstream-token", "t1")]));
-        let b = sessions.shared_session(&headers(&[("x-upstream-token", "t2")]));
+        let none = Extensions::new();
+        let a = sessions.shared_session(&headers(&[("x-upstream-token", "t1")]), &none);
+        let again = sessions.shared_session(&headers(&[("x-upstream-token", "t1")]), &none);
+        let b = sessions.shared_session(&headers(&[("x-upstream-token", "t2")]), &none);
         let (a, again, b) = (a.unwrap(), again.unwrap(), b.unwrap());
         assert_eq!(a.id, again.id);
         assert_ne!(a.id, b.id);
         assert!(!a.id.contains("t1"));
-        assert!(sessions.shared_session(&headers(&[])).is_none());
+        assert!(sessions.shared_session(&headers(&[]), &none).is_none());
     }
 
     #[test]
     fn own_sessions_are_new_each_time() {
         let sessions = mapping();
         let h = headers(&[("x-user", "u")]);
+        let none = Extensions::new();
         let (a, b) = (
-            sessions.own_session(Some(&h)),
-            sessions.own_session(Some(&h)),
+            sessions.own_session(Some((&h, &none))),
+            sessions.own_session(Some((&h, &none))),
         );
         assert_ne!(a.id, b.id);
         assert_eq!(a.variables.get("user").map(String::as_str), Some("u"));

@@ -4,13 +4,19 @@
 //! - `/mcp`: one MCP server (Streamable HTTP, the 2025-11-25 session lifecycle and the
 //!   2026-07-28 stateless one) whose tools, resources and prompts are the hub's merged
 //!   catalogue (`mcp/`);
+//! - `/sse` (+ `/messages`): the same for legacy HTTP+SSE clients (`sse.rs`);
 //! - `/v1/`: the catalogue in providers' forms, tool calls and health as JSON (`rest.rs`);
-//! - `/healthz`, `/readyz`: probes.
+//! - `/healthz`, `/readyz`: probes;
+//! - `/metrics`: Prometheus text (`metrics.rs`).
 //!
 //! The gateway is thin: every answer comes from the engine's public API ([`switchboard::Hub`]),
-//! and it adds only what HTTP needs: who a request is for (`identity.rs`: session headers
-//! → engine [`switchboard::Session`]s), how errors look (`errors.rs`), and shutdown in order
-//! (`drain.rs`, `server.rs`).
+//! and it adds only what HTTP needs: who may call (`inbound/`: allowed hosts and origins,
+//! API keys and JWTs, body and concurrency limits), who a request is for (`identity.rs`:
+//! session headers and verified claims → engine [`switchboard::Session`]s), how errors look
+//! (`errors.rs`), what upstream servers ask in mid-call relayed to the downstream client
+//! (`mcp/relay.rs`; build the hub with [`UpstreamOffers`] as its input handler so upstreams
+//! are offered it), and shutdown in order (`drain.rs`, `server.rs`). `switchboard serve`
+//! also reloads its config on SIGHUP or a change of the file (`reload.rs`).
 //!
 //! ```no_run
 //! # async fn run(hub: switchboard::Hub, config: &switchboard::Config) -> Result<(), switchboard_gateway::GatewayError> {
@@ -25,9 +31,13 @@
 mod drain;
 pub mod errors;
 mod identity;
+mod inbound;
 mod mcp;
+pub mod metrics;
+mod reload;
 mod rest;
 mod server;
+mod sse;
 mod state;
 
 use std::collections::BTreeMap;
@@ -39,6 +49,10 @@ use switchboard::config::GatewayConfig;
 use tokio_util::sync::CancellationToken;
 
 pub use identity::SessionHeaders;
+pub use inbound::{Identity, InboundSettings, check_exposure};
+pub use mcp::UpstreamOffers;
+pub use metrics::Metrics;
+pub use reload::{ReloadPlan, Reloader};
 pub use server::{bind, shutdown_signal};
 
 /// How the gateway runs (from `[gateway]`, see [`GatewayConfig`]).
@@ -52,6 +66,8 @@ pub struct GatewaySettings {
     pub drain_timeout: Duration,
     /// How long a downstream MCP session may go without a request before it ends.
     pub session_idle_timeout: Duration,
+    /// Inbound security: allowed hosts and origins, limits, authentication.
+    pub inbound: InboundSettings,
 }
 
 impl From<&GatewayConfig> for GatewaySettings {
@@ -61,6 +77,7 @@ impl From<&GatewayConfig> for GatewaySettings {
             session_headers: config.session_headers.clone(),
             drain_timeout: config.drain_timeout,
             session_idle_timeout: config.session_idle_timeout,
+            inbound: InboundSettings::from(config),
         }
     }
 }
@@ -77,6 +94,10 @@ pub struct Gateway {
     settings: GatewaySettings,
     /// Cancelling it ends every downstream MCP session.
     sessions_ended: CancellationToken,
+    /// The checks in front of every route (`inbound/`).
+    inbound: Arc<inbound::Inbound>,
+    /// Applies config changes while serving, when set ([`Gateway::reloading`]).
+    reloader: Option<Reloader>,
 }
 
 /// Why the gateway could not serve.
@@ -89,4 +110,8 @@ pub enum GatewayError {
     },
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
+    #[error("refusing to serve on {addr} without authentication: {fix}")]
+    Unauthenticated { addr: SocketAddr, fix: &'static str },
+    #[error("cannot verify tokens: {0}")]
+    Keys(String),
 }

@@ -7,7 +7,7 @@
 //!   none); the answer is the `CallOutcome` (200, also when the tool reported failure:
 //!   `isError: true`), or `{"error": ErrorReport}` with the status of its class
 //!   ([`crate::errors`]). Calls run in the engine session of the request's session headers
-//!   ([`crate::identity`]).
+//!   and verified claims ([`crate::identity`]).
 //! - `GET /v1/health`: the hub's `Health`; 200 when `healthy` or `degraded` (the body says
 //!   which: a gateway that still serves most tools stays in its load balancer), 503 when
 //!   `unhealthy`.
@@ -16,10 +16,11 @@
 //!   gateway listens only after that) and until shutdown begins; then 503.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -28,6 +29,7 @@ use serde_json::{Value, json};
 use switchboard::{ExportFormat, JsonObject, Overall};
 
 use crate::errors::RestError;
+use crate::metrics::{call_error_type, error_type};
 use crate::state::GatewayState;
 
 pub fn router(state: Arc<GatewayState>) -> Router {
@@ -52,10 +54,15 @@ async fn list_tools(
     State(state): State<Arc<GatewayState>>,
     Query(query): Query<ToolsQuery>,
     headers: HeaderMap,
+    extensions: Extensions,
 ) -> Response {
     // The catalogue as the caller's session sees it (private lists of per_session servers).
-    let session = state.identity.shared_session(&headers);
-    let catalog = match state.hub.catalog_in(session.as_ref()).await {
+    let started = Instant::now();
+    let session = state.identity.shared_session(&headers, &extensions);
+    let catalog = state.hub.catalog_in(session.as_ref()).await;
+    let failure = error_type(&catalog);
+    state.metrics.served("tools/list", None, started, failure);
+    let catalog = match catalog {
         Ok(catalog) => catalog,
         Err(error) => return RestError(error).into_response(),
     };
@@ -73,6 +80,7 @@ async fn call_tool(
     State(state): State<Arc<GatewayState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
+    extensions: Extensions,
     body: Bytes,
 ) -> Response {
     let arguments = match arguments(&body) {
@@ -82,12 +90,17 @@ async fn call_tool(
     if state.drain.is_draining() {
         return RestError(crate::drain::shutting_down()).into_response();
     }
-    let session = state.identity.shared_session(&headers);
-    match state
+    let started = Instant::now();
+    let session = state.identity.shared_session(&headers, &extensions);
+    let result = state
         .hub
         .call_in(session.as_ref(), &name, arguments, None)
-        .await
-    {
+        .await;
+    let failure = call_error_type(&result);
+    state
+        .metrics
+        .served("tools/call", Some(&name), started, failure);
+    match result {
         Ok(outcome) => Json(outcome).into_response(),
         Err(error) => RestError(error).into_response(),
     }

@@ -1,7 +1,9 @@
-//! Serving: the router (`/mcp`, `/v1/`, probes), the listener, and shutdown in order.
+//! Serving: the router (`/mcp`, `/v1/`, probes, `/metrics`), the listener, the config
+//! reloader, and shutdown in order.
 //!
 //! Shutdown ([`Gateway::serve`]'s `shutdown` future resolving, e.g. on SIGTERM/ctrl-c):
-//! 1. stop accepting connections, refuse new calls (`closed`), `/readyz` says 503;
+//! 1. stop accepting connections and reloading, refuse new calls (`closed`), `/readyz`
+//!    says 503;
 //! 2. wait for the requests in flight to finish (their answers sent), at most
 //!    `drain_timeout`;
 //! 3. end every downstream MCP session (their streams close, so the server can stop);
@@ -15,9 +17,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::Method;
+use axum::http::{Method, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::serve::ListenerExt;
 use futures::StreamExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -27,7 +30,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::drain::Drain;
 use crate::identity::SessionHeaders;
+use crate::inbound::Inbound;
 use crate::mcp::DownstreamSession;
+use crate::metrics::Metrics;
+use crate::reload::Reloader;
 use crate::state::GatewayState;
 use crate::{Gateway, GatewayError};
 
@@ -37,26 +43,50 @@ const STOP_WITHIN: Duration = Duration::from_secs(5);
 impl Gateway {
     /// A gateway over `hub`.
     pub fn new(hub: switchboard::Hub, settings: crate::GatewaySettings) -> Gateway {
+        Gateway::with_metrics(hub, settings, Metrics::new())
+    }
+
+    /// A gateway over `hub` whose `/metrics` are `metrics` (whose
+    /// [`Metrics::upstream_calls`] layer the hub was built with, for upstream timings).
+    pub fn with_metrics(
+        hub: switchboard::Hub,
+        settings: crate::GatewaySettings,
+        metrics: Metrics,
+    ) -> Gateway {
         let state = GatewayState {
             hub,
             identity: SessionHeaders::new(settings.session_headers.clone()),
             drain: Drain::default(),
+            metrics,
         };
+        let inbound = Inbound::new(settings.inbound.clone(), settings.session_idle_timeout);
         Gateway {
             state: Arc::new(state),
             settings,
             sessions_ended: CancellationToken::new(),
+            inbound: Arc::new(inbound),
+            reloader: None,
         }
     }
 
-    /// Every endpoint. `local` is the address the gateway listens on: on loopback, rmcp's
-    /// own `Host` check (loopback names only) stays on, as DNS-rebinding protection.
+    /// While serving, reloads the config on SIGHUP and when its file changes (see
+    /// [`crate::reload`]).
+    pub fn reloading(mut self, reloader: Reloader) -> Gateway {
+        self.reloader = Some(reloader);
+        self
+    }
+
+    /// Every endpoint, behind the inbound checks (`inbound/`: hosts, origins, auth, limits;
+    /// they replace rmcp's own `Host` check, which covered `/mcp` only). `local` is the
+    /// address the gateway listens on (the default allowed hosts depend on it).
     pub fn router(&self, local: SocketAddr) -> Router {
+        // A 2026-07-28 request answered by one message gets it as plain JSON, not as an
+        // SSE stream (classic sessions' answers are always streams in rmcp).
         let mut config = StreamableHttpServerConfig::default()
-            .with_cancellation_token(self.sessions_ended.child_token());
-        if !local.ip().is_loopback() {
-            config = config.disable_allowed_hosts();
-        }
+            .with_cancellation_token(self.sessions_ended.child_token())
+            .with_json_response(true)
+            .disable_allowed_hosts();
+        config.max_request_body_bytes = self.inbound.max_body();
         // A session without requests for `session_idle_timeout` ends (its handler is dropped,
         // which ends its upstream sessions).
         let mut sessions = LocalSessionManager::default();
@@ -67,29 +97,43 @@ impl Gateway {
             Arc::new(sessions),
             config,
         );
-        Router::new()
+        // No Host check of its own: the inbound checks cover every route.
+        let sse = crate::sse::router(self.state.clone(), self.sessions_ended.child_token());
+        let router = Router::new()
             .nest_service("/mcp", mcp)
+            .merge(sse)
             .merge(crate::rest::router(self.state.clone()))
+            .route("/metrics", get(metrics).with_state(self.state.clone()))
             .layer(middleware::from_fn_with_state(
                 self.state.drain.clone(),
                 track_posts,
-            ))
+            ));
+        self.inbound.around(router, local)
     }
 
     /// Serves on `listener` until `shutdown` resolves, then shuts down in order (see the
     /// module docs) and closes the hub.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), GatewayError> {
         let local = listener.local_addr().map_err(GatewayError::Serve)?;
+        if let Err(refused) = self.inbound.prepare(local).await {
+            self.state.hub.close().await;
+            return Err(refused);
+        }
         let router = self.router(local);
         tracing::info!("MCP endpoint (Streamable HTTP) listening on http://{local}/mcp");
+        tracing::info!(
+            "MCP endpoint (legacy HTTP+SSE) listening on http://{local}/sse (messages to {})",
+            crate::sse::MESSAGES_PATH
+        );
         tracing::info!(
             "REST API listening on http://{local}/v1/ (tools, tools/{{name}}/call, health)"
         );
         tracing::info!("probes listening on http://{local}/healthz and http://{local}/readyz");
+        tracing::info!("metrics (Prometheus text) listening on http://{local}/metrics");
         // Small SSE writes otherwise wait for the client's delayed ACK (~40 ms each).
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
@@ -99,6 +143,12 @@ impl Gateway {
             .with_graceful_shutdown(stop_accepting.clone().cancelled_owned())
             .into_future();
         let mut server = tokio::spawn(server);
+        let stop_reloading = CancellationToken::new();
+        if let Some(reloader) = self.reloader.take() {
+            let (hub, metrics) = (self.state.hub.clone(), self.state.metrics.clone());
+            let drain = self.settings.drain_timeout;
+            tokio::spawn(reloader.run(hub, metrics, drain, stop_reloading.clone()));
+        }
         let failed = tokio::select! {
             _ = shutdown => None,
             result = &mut server => Some(result),
@@ -106,6 +156,7 @@ impl Gateway {
         let drain = &self.state.drain;
         drain.start();
         stop_accepting.cancel();
+        stop_reloading.cancel();
         let result = match failed {
             Some(result) => result
                 .map_err(|e| GatewayError::Serve(std::io::Error::other(e)))
@@ -157,6 +208,12 @@ async fn track_posts(State(drain): State<Drain>, request: Request, next: Next) -
         chunk
     });
     Response::from_parts(parts, Body::from_stream(body))
+}
+
+/// `GET /metrics`: Prometheus text.
+async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
+    let text = state.metrics.render(&state.hub);
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 /// Binds `addr` (what `[gateway] listen` or `--listen` says).

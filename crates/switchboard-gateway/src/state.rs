@@ -1,12 +1,15 @@
-//! What every request handler shares: the hub, who a request is for, and the drain.
+//! What every request handler shares: the hub, who a request is for, the drain, and the
+//! metrics.
 
 use switchboard::Hub;
 
 use crate::drain::Drain;
 use crate::identity::SessionHeaders;
+use crate::metrics::Metrics;
 
 pub struct GatewayState {
     pub hub: Hub,
     pub identity: SessionHeaders,
     pub drain: Drain,
+    pub metrics: Metrics,
 }

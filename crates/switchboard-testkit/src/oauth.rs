@@ -25,6 +25,7 @@
 pub(crate) mod code;
 pub mod dpop;
 pub(crate) mod grants;
+pub mod issuer;
 pub mod jwt;
 pub(crate) mod resource;
 
@@ -48,6 +49,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::http::ServerTask;
 pub use dpop::DpopKnob;
+pub use issuer::{Alg, JwksServer, TokenIssuer};
 pub use jwt::{PublicKey, generate_es256};
 pub use resource::PRM_PATH;
 

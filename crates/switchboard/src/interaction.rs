@@ -68,11 +68,30 @@ pub trait InputHandler: Send + Sync + 'static {
         false
     }
 
+    /// Whether [`InputHandler::elicit`] answers form-mode requests. Default: yes. A handler
+    /// that says no leaves forms to the server's `elicitation` policy (a relay whose own
+    /// client cannot fill forms, say); the client still offers form elicitation, since a
+    /// session's handler may answer what the hub's does not.
+    fn answers_form_elicitation(&self) -> bool {
+        true
+    }
+
     /// Whether [`InputHandler::sample`] answers (the client then offers sampling).
     /// Default: no. A server may ask anyway (2026-07-28 servers put requests in their
     /// results whatever was offered); `sample` is then called all the same.
     fn answers_sampling(&self) -> bool {
         false
+    }
+
+    /// Whether [`InputHandler::roots`] answers (the client then offers roots). Default: no.
+    fn answers_roots(&self) -> bool {
+        false
+    }
+
+    /// A server asks which roots the client offers (`roots/list`). Default: `None`, the
+    /// server's configured `roots` (so does a handler that does not answer roots).
+    fn roots(&self) -> BoxFuture<'_, Option<Vec<Root>>> {
+        Box::pin(std::future::ready(None))
     }
 
     /// A server asks for input (`elicitation/create`). Default: decline.
@@ -86,6 +105,13 @@ pub trait InputHandler: Send + Sync + 'static {
         let _ = request;
         Box::pin(std::future::ready(SamplingAnswer::Decline))
     }
+}
+
+/// A root the client offers servers (`roots/list`): a `file://` URI, and a name for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    pub uri: String,
+    pub name: Option<String>,
 }
 
 /// A server asking for input.

@@ -7,8 +7,8 @@
 
 use rmcp::ErrorData;
 use rmcp::model::{
-    CallToolResult, GetPromptResult, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool,
-    ToolAnnotations,
+    CallToolResult, GetPromptResult, Prompt, ReadResourceResult, Resource, ResourceTemplate,
+    ResultType, Tool, ToolAnnotations,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -40,16 +40,26 @@ pub fn tool(exposed: &ExposedTool) -> Tool {
     tool
 }
 
+// A result made through serde has no `resultType` (an older revision's shape); rmcp's
+// constructors say `complete`, which 2026-07-28 requires, and rmcp drops it again for
+// peers of older revisions. So do the same.
+
 pub fn call_result(outcome: &CallOutcome) -> Result<CallToolResult, ErrorData> {
-    reshape(outcome)
+    let mut result: CallToolResult = reshape(outcome)?;
+    result.result_type = Some(ResultType::COMPLETE);
+    Ok(result)
 }
 
 pub fn read_result(read: &ResourceRead) -> Result<ReadResourceResult, ErrorData> {
-    reshape(read)
+    let mut result: ReadResourceResult = reshape(read)?;
+    result.result_type = Some(ResultType::COMPLETE);
+    Ok(result)
 }
 
 pub fn prompt_result(outcome: &PromptOutcome) -> Result<GetPromptResult, ErrorData> {
-    reshape(outcome)
+    let mut result: GetPromptResult = reshape(outcome)?;
+    result.result_type = Some(ResultType::COMPLETE);
+    Ok(result)
 }
 
 /// An exposed resource as MCP's `Resource`, under its exposed URI (`SERVER+URI`).

@@ -14,12 +14,22 @@
 //! catalogue changes; a 2026-07-28 client hears the same on its `subscriptions/listen`
 //! stream. When the session ends the handler is dropped, which stops that and
 //! ends the session's own upstream connections ([`Hub::end_session`]).
+//!
+//! A session's tool call is relayed both ways (`relay.rs`): what its upstream asks goes to
+//! this client, the call's progress too, and the client's cancellation stops the call.
+//! The same handler serves legacy SSE sessions (`crate::sse`).
 
 mod convert;
+mod relay;
+
+pub use relay::UpstreamOffers;
 
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use http::request::Parts;
+#[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
+use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
     Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
@@ -29,11 +39,14 @@ use rmcp::model::{
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
-use switchboard::{Error, Hub, HubEvent, Session};
+use switchboard::{CallOptions, CallOutcome, Error, Hub, HubEvent, JsonObject, Session};
+
+use relay::{ProgressRelay, Relay};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::errors::{McpFailure, McpRequest, to_mcp};
+use crate::metrics::{call_error_type, error_type};
 use crate::state::GatewayState;
 
 /// The handler of one downstream session (2025-11-25) or one request (2026-07-28).
@@ -65,7 +78,59 @@ impl DownstreamSession {
             return Some(own.clone());
         }
         let parts = context.extensions.get::<Parts>()?;
-        self.state.identity.shared_session(&parts.headers)
+        self.state
+            .identity
+            .shared_session(&parts.headers, &parts.extensions)
+    }
+
+    /// Runs a tool call for the client of `context`: what its server asks goes to that
+    /// client (a session's calls only: [`relay`]), its progress too when the request has a
+    /// `progressToken`. `None` when the client cancelled the request first.
+    async fn relayed_call(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<Result<CallOutcome, Error>> {
+        // Questions for the client end with its request (answered or cancelled).
+        let over = context.ct.child_token();
+        let _over_on_return = over.clone().drop_guard();
+        let session = self.own.get().map(|own| {
+            let relay = Relay::new(context.peer.clone(), context.id.clone(), over.clone());
+            own.clone().with_input_handler(relay)
+        });
+        let session = session.or_else(|| self.session(context));
+        let mut options = CallOptions::new();
+        let mut progress = None;
+        if let Some(token) = context.meta.get_progress_token() {
+            let (relay, feed) = ProgressRelay::new(context.peer.clone(), token);
+            options = options.on_progress(feed);
+            progress = Some(relay);
+        }
+        // The engine's futures are boxed in every handler: they are large, and rmcp moves
+        // the handler's future (which would hold them inline) into a task per request,
+        // copying all of it.
+        let mut call = Box::pin(
+            self.hub()
+                .call_with(session.as_ref(), name, arguments, options),
+        );
+        let result = loop {
+            let told = async {
+                match progress.as_mut() {
+                    Some(progress) => progress.next().await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                result = &mut call => break result,
+                () = told => {}
+                () = context.ct.cancelled() => return None,
+            }
+        };
+        if let Some(progress) = progress.as_mut() {
+            progress.flush().await;
+        }
+        Some(result)
     }
 
     /// Refuses a new call while the gateway drains (calls in flight are counted by their
@@ -84,6 +149,7 @@ impl Drop for DownstreamSession {
         let Some(session) = self.own.take() else {
             return;
         };
+        self.state.metrics.session_ended();
         tracing::debug!(session = %session.id, "downstream session ended");
         let hub = self.state.hub.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -95,6 +161,7 @@ impl Drop for DownstreamSession {
 }
 
 impl ServerHandler for DownstreamSession {
+    #[allow(deprecated)] // logging (SEP-2577), see `set_level`
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
@@ -103,6 +170,7 @@ impl ServerHandler for DownstreamSession {
             .enable_resources_list_changed()
             .enable_prompts()
             .enable_prompts_list_changed()
+            .enable_logging()
             .build();
         ServerConfig::new(capabilities).with_server_info(Implementation::new(
             "switchboard",
@@ -115,10 +183,15 @@ impl ServerHandler for DownstreamSession {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
-        let headers = context.extensions.get::<Parts>().map(|p| &p.headers);
-        let session = self.state.identity.own_session(headers);
+        let http = context
+            .extensions
+            .get::<Parts>()
+            .map(|p| (&p.headers, &p.extensions));
+        let session = self.state.identity.own_session(http);
         tracing::debug!(session = %session.id, "downstream session started");
-        let _ = self.own.set(session);
+        if self.own.set(session).is_ok() {
+            self.state.metrics.session_started();
+        }
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)
     }
@@ -179,14 +252,30 @@ impl ServerHandler for DownstreamSession {
         }
     }
 
+    /// `logging/setLevel` is accepted so clients that set a level work; the gateway sends
+    /// no log messages of its own, and upstream servers' log messages are not relayed (the
+    /// engine does not pass them on).
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Ok(())
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         // The session's catalogue: a per_session server with a private list shows its own.
+        let started = Instant::now();
         let session = self.session(&context);
-        let catalog = match self.hub().catalog_in(session.as_ref()).await {
+        let catalog = Box::pin(self.hub().catalog_in(session.as_ref())).await;
+        let metrics = &self.state.metrics;
+        metrics.served("tools/list", None, started, error_type(&catalog));
+        let catalog = match catalog {
             Ok(catalog) => catalog,
             Err(error) => return Err(rpc_error(&error, McpRequest::ListTools)),
         };
@@ -199,23 +288,22 @@ impl ServerHandler for DownstreamSession {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let session = self.session(&context);
+        let started = Instant::now();
         let result = match self.enter() {
-            Ok(()) => {
-                let call =
-                    self.hub()
-                        .call_in(session.as_ref(), &request.name, request.arguments, None);
-                // The client cancelling (or going away) drops the call, which cancels it
-                // upstream.
-                tokio::select! {
-                    result = call => result,
-                    _ = context.ct.cancelled() => {
-                        return Err(ErrorData::internal_error("the call was cancelled", None));
-                    }
-                }
-            }
+            Ok(()) => match self
+                .relayed_call(&request.name, request.arguments, &context)
+                .await
+            {
+                Some(result) => result,
+                // The client cancelled (or went away): the call was dropped, which cancels
+                // it upstream; rmcp sends no answer.
+                None => return Err(ErrorData::internal_error("the call was cancelled", None)),
+            },
             Err(closed) => Err(closed),
         };
+        let failure = call_error_type(&result);
+        let metrics = &self.state.metrics;
+        metrics.served("tools/call", Some(&request.name), started, failure);
         match result {
             Ok(outcome) => Ok(convert::call_result(&outcome)?.into()),
             Err(error) => match to_mcp(&error, McpRequest::CallTool) {
@@ -230,8 +318,11 @@ impl ServerHandler for DownstreamSession {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
-        let listing = self.hub().resources_in(session.as_ref()).await;
+        let listing = Box::pin(self.hub().resources_in(session.as_ref())).await;
+        let metrics = &self.state.metrics;
+        metrics.served("resources/list", None, started, None);
         let items = listing.items.iter().map(convert::resource);
         Ok(ListResourcesResult::with_all_items(
             items.collect::<Result<_, _>>()?,
@@ -243,8 +334,11 @@ impl ServerHandler for DownstreamSession {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
-        let listing = self.hub().resource_templates_in(session.as_ref()).await;
+        let listing = Box::pin(self.hub().resource_templates_in(session.as_ref())).await;
+        let metrics = &self.state.metrics;
+        metrics.served("resources/templates/list", None, started, None);
         let items = listing.items.iter().map(convert::resource_template);
         Ok(ListResourceTemplatesResult::with_all_items(
             items.collect::<Result<_, _>>()?,
@@ -256,15 +350,20 @@ impl ServerHandler for DownstreamSession {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
         let result = match self.enter() {
             Ok(()) => {
-                self.hub()
-                    .read_resource_in(session.as_ref(), &request.uri, None)
-                    .await
+                Box::pin(
+                    self.hub()
+                        .read_resource_in(session.as_ref(), &request.uri, None),
+                )
+                .await
             }
             Err(closed) => Err(closed),
         };
+        let metrics = &self.state.metrics;
+        metrics.served("resources/read", None, started, error_type(&result));
         match result {
             Ok(read) => Ok(convert::read_result(&read)?.into()),
             Err(error) => Err(rpc_error(&error, McpRequest::ReadResource)),
@@ -276,8 +375,11 @@ impl ServerHandler for DownstreamSession {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
-        let listing = self.hub().prompts_in(session.as_ref()).await;
+        let listing = Box::pin(self.hub().prompts_in(session.as_ref())).await;
+        let metrics = &self.state.metrics;
+        metrics.served("prompts/list", None, started, None);
         let items = listing.items.iter().map(convert::prompt);
         Ok(ListPromptsResult::with_all_items(
             items.collect::<Result<_, _>>()?,
@@ -289,16 +391,21 @@ impl ServerHandler for DownstreamSession {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        let started = Instant::now();
         let session = self.session(&context);
         let arguments = request.arguments;
         let result = match self.enter() {
             Ok(()) => {
-                self.hub()
-                    .get_prompt_in(session.as_ref(), &request.name, arguments, None)
-                    .await
+                Box::pin(
+                    self.hub()
+                        .get_prompt_in(session.as_ref(), &request.name, arguments, None),
+                )
+                .await
             }
             Err(closed) => Err(closed),
         };
+        let metrics = &self.state.metrics;
+        metrics.served("prompts/get", None, started, error_type(&result));
         match result {
             Ok(outcome) => Ok(convert::prompt_result(&outcome)?.into()),
             Err(error) => Err(rpc_error(&error, McpRequest::GetPrompt)),

@@ -1,5 +1,5 @@
 // A downstream MCP client for the gateway's tests: the official TypeScript SDK's Client
-// over its Streamable HTTP transport (`@modelcontextprotocol/sdk`, pinned in
+// over its Streamable HTTP transport (or legacy HTTP+SSE) (`@modelcontextprotocol/sdk`, pinned in
 // tests/package.json; run with NODE_PATH=tests/node_modules).
 //
 // Usage: node client.cjs '<program JSON>'
@@ -15,26 +15,116 @@
 //   {"op": "prompts"}                      -> {"prompts": [names]}
 //   {"op": "session"}                      -> {"session": the Mcp-Session-Id}
 //   {"op": "terminate"}                    -> {"terminated": true} (DELETE of the session)
+//   {"op": "call_progress", "name", "arguments"}
+//                                          -> {"result": CallToolResult, "progress": [
+//                                             {progress, total, message}, ...]} (the call
+//                                             sent with a progressToken)
+//   {"op": "call_cancel", "name", "arguments", "after_ms"}
+//                                          -> {"cancelled": true, "error"} (the call aborted
+//                                             after_ms after it was sent: the SDK sends
+//                                             notifications/cancelled)
+//   {"op": "asked"}                        -> {"asked": [{method, params}]}: the requests
+//                                             the server sent this client so far
 // Any failure of a step is its line ({"error": message, "code": JSON-RPC code}); the client
-// closes at the end and exits 0.
+// closes at the end and exits 0. A refused connection is one line, {"connect_error": message,
+// "code": the HTTP status}, and no steps run.
+//
+// Optional program keys (see makeTransport, makeClient):
+//   "transport": "sse"       -> the legacy HTTP+SSE transport (SSEClientTransport) to `url`
+//   "capabilities": {...}    -> the client's capabilities (e.g. {"elicitation": {"form": {},
+//                               "url": {}}, "sampling": {}})
+//   "answers": {"form": {content} | "decline", "url": "accept" | "decline",
+//               "sample": "text", "roots": [{uri, name}]}
+//                            -> how the client answers elicitation (form, URL mode),
+//                               sampling (an assistant text message, model "test-model")
+//                               and roots/list
 
 const { Client } = require("@modelcontextprotocol/sdk/client/index.js");
 const { StreamableHTTPClientTransport } = require("@modelcontextprotocol/sdk/client/streamableHttp.js");
-const { ToolListChangedNotificationSchema } = require("@modelcontextprotocol/sdk/types.js");
+const { SSEClientTransport } = require("@modelcontextprotocol/sdk/client/sse.js");
+const {
+  ToolListChangedNotificationSchema,
+  ElicitRequestSchema,
+  CreateMessageRequestSchema,
+  ListRootsRequestSchema,
+} = require("@modelcontextprotocol/sdk/types.js");
+
+// The requests the server sent this client, in order (the "asked" step).
+const asked = [];
+
+// Messages the transport is still sending (a cancellation is sent in the background).
+const sending = new Set();
+
+function makeTransport(program) {
+  const requestInit = { headers: program.headers || {} };
+  const transport =
+    program.transport === "sse"
+      ? new SSEClientTransport(new URL(program.url), { requestInit })
+      : new StreamableHTTPClientTransport(new URL(program.url), { requestInit });
+  const send = transport.send.bind(transport);
+  transport.send = (message, options) => {
+    const sent = send(message, options);
+    sending.add(sent);
+    sent.finally(() => sending.delete(sent)).catch(() => {});
+    return sent;
+  };
+  return transport;
+}
+
+function makeClient(program) {
+  const capabilities = program.capabilities || {};
+  const client = new Client(
+    { name: "switchboard-gateway-test", version: "0.0.0" },
+    { capabilities },
+  );
+  const answers = program.answers || {};
+  if (capabilities.elicitation) {
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push({ method: request.method, params: request.params });
+      if (request.params.mode === "url") {
+        return { action: answers.url === "accept" ? "accept" : "decline" };
+      }
+      if (!answers.form || answers.form === "decline") return { action: "decline" };
+      return { action: "accept", content: answers.form };
+    });
+  }
+  if (capabilities.roots) {
+    client.setRequestHandler(ListRootsRequestSchema, async (request) => {
+      asked.push({ method: request.method, params: request.params });
+      return { roots: answers.roots || [] };
+    });
+  }
+  if (capabilities.sampling) {
+    client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+      asked.push({ method: request.method, params: request.params });
+      return {
+        role: "assistant",
+        model: "test-model",
+        stopReason: "endTurn",
+        content: { type: "text", text: answers.sample || "sampled" },
+      };
+    });
+  }
+  return client;
+}
 
 async function main() {
   const program = JSON.parse(process.argv[2]);
-  const transport = new StreamableHTTPClientTransport(new URL(program.url), {
-    requestInit: { headers: program.headers || {} },
-  });
-  const client = new Client({ name: "switchboard-gateway-test", version: "0.0.0" });
+  const transport = makeTransport(program);
+  const client = makeClient(program);
   let changed = false;
   let wake = () => {};
   client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
     changed = true;
     wake();
   });
-  await client.connect(transport);
+  try {
+    await client.connect(transport);
+  } catch (error) {
+    const answer = { connect_error: String(error && error.message ? error.message : error), code: error && error.code };
+    process.stdout.write(JSON.stringify(answer) + "\n");
+    return;
+  }
   for (const step of program.steps) {
     let answer;
     try {
@@ -76,6 +166,35 @@ async function run(client, transport, step, hasChanged, onChange) {
       const { prompts } = await client.listPrompts();
       return { prompts: prompts.map((p) => p.name) };
     }
+    case "call_progress": {
+      const progress = [];
+      const result = await client.callTool(
+        { name: step.name, arguments: step.arguments || {} },
+        undefined,
+        { onprogress: (p) => progress.push(p) },
+      );
+      return { result, progress };
+    }
+    case "call_cancel": {
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort("the test cancels"), step.after_ms || 200);
+      try {
+        await client.callTool(
+          { name: step.name, arguments: step.arguments || {} },
+          undefined,
+          { signal: controller.signal },
+        );
+        return { error: "the call finished before it was cancelled" };
+      } catch (error) {
+        // The SDK sends notifications/cancelled in the background: wait until it is sent.
+        await Promise.allSettled([...sending]);
+        return { cancelled: controller.signal.aborted, error: String(error && error.message) };
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    case "asked":
+      return { asked };
     case "session":
       return { session: transport.sessionId };
     case "terminate":

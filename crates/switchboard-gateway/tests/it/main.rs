@@ -3,8 +3,14 @@
 //! gateway to real upstream servers (the testkit, server-everything). One test binary, a
 //! module per area; shared helpers in `common`.
 
+mod auth;
 mod common;
+mod guards;
 mod mcp;
+mod metrics;
 mod python;
+mod relay;
+mod reload;
 mod rest;
 mod shutdown;
+mod sse;

@@ -1,43 +1,11 @@
 //! `switchboard serve` itself: SIGTERM with a call in flight lets it finish, then stops and
 //! leaves no upstream process behind.
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
-
 use serde_json::json;
 use switchboard_testkit::{HttpMode, Knobs, serve_streamable_http};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::common::serve::{ServeProcess, process_gone, workspace_bin};
 use crate::common::{eventually, ok_text, toml_string, ts_client_started};
-
-/// A binary of the workspace (`switchboard`, `switchboard-testkit`). `cargo nextest run
-/// --workspace` builds them; with `-p switchboard-gateway` build them first (`cargo build -p
-/// switchboard-cli -p switchboard-testkit`), or the test runs a stale one.
-fn workspace_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join(name);
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p switchboard-cli -p switchboard-testkit` \
-         (./scripts/test does)",
-        bin.display()
-    );
-    bin
-}
-
-/// Whether `pid` is gone (or a zombie nobody has reaped yet).
-fn process_gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        // The state follows the command name in parentheses.
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_call_in_flight_finish_then_stops() {
@@ -56,38 +24,8 @@ async fn sigterm_lets_the_call_in_flight_finish_then_stops() {
         ),
     )
     .unwrap();
-    let mut serve = tokio::process::Command::new(workspace_bin("switchboard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .env("NO_COLOR", "1")
-        .kill_on_drop(true)
-        .spawn()
-        .expect("switchboard serve starts");
-    // The log says where /mcp listens.
-    let mut log = BufReader::new(serve.stderr.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = log.next_line().await.unwrap() {
-            if let Some(at) = line.find("listening on http://") {
-                let url = line[at + "listening on ".len()..].trim().to_string();
-                if url.ends_with("/mcp") {
-                    return url;
-                }
-            }
-        }
-        panic!("switchboard serve ended without saying where it listens");
-    })
-    .await
-    .expect("switchboard serve listens within 30 s");
-    let rest_of_log = tokio::spawn(async move {
-        let mut lines = Vec::new();
-        while let Ok(Some(line)) = log.next_line().await {
-            lines.push(line);
-        }
-        lines
-    });
+    let mut serve = ServeProcess::start(&config).await;
+    let url = serve.url.clone();
 
     // A process in the stdio server's process group, which closing the hub must end too.
     let rest = url.replace("/mcp", "/v1/tools/local__spawn_grandchild/call");
@@ -111,9 +49,7 @@ async fn sigterm_lets_the_call_in_flight_finish_then_stops() {
         kit.counts()["executions"]["sleep"] == json!(1)
     })
     .await;
-    let pid = serve.id().expect("pid") as i32;
-    // SAFETY: signalling our own child process.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    serve.signal(libc::SIGTERM);
 
     let answers = client.finish().await;
     assert_eq!(
@@ -121,12 +57,9 @@ async fn sigterm_lets_the_call_in_flight_finish_then_stops() {
         "slept 1500 ms",
         "the call in flight finished"
     );
-    let status = tokio::time::timeout(Duration::from_secs(30), serve.wait())
-        .await
-        .expect("switchboard serve stops within 30 s")
-        .unwrap();
+    let status = serve.stopped().await;
     assert!(status.success(), "{status}");
-    let log = rest_of_log.await.unwrap().join("\n");
+    let log = serve.log();
     assert!(log.contains("SIGTERM received"), "{log}");
     assert!(log.contains("gateway stopped"), "{log}");
     assert_eq!(

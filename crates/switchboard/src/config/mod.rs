@@ -10,7 +10,8 @@
 //! Each file uses only the files listed before it (and `crate::error`, below all of them):
 //!
 //! 1. `types.rs`: the validated public types ([`Config`], [`ServerConfig`],
-//!    [`DiscoveryConfig`], ...), plain data with defaults.
+//!    [`DiscoveryConfig`], ...), plain data with defaults; `gateway_security.rs` (before it)
+//!    those of the gateway's security keys ([`InboundAuthConfig`], [`HostPattern`], ...).
 //! 2. `suggest.rs`: "did you mean": the known word closest to a typo.
 //! 3. `template.rs`: `${var}` / `${env:X}` in header and env values, rendered at connect time.
 //! 4. `diagnostics.rs`: where an error points (file, key path, line and column, found from
@@ -25,7 +26,8 @@
 //!    `mcpServers` / VS Code JSON shapes into the same raw server.
 //! 7. `validate/`: raw tables into the types of `types.rs`, one function per table:
 //!    `validate/server.rs` (`[servers.NAME]`, also for JSON servers),
-//!    `validate/discovery.rs` (`[discovery]`), `validate/mod.rs` (the top level, `[catalog]`,
+//!    `validate/discovery.rs` (`[discovery]`), `validate/gateway.rs` (`[gateway]`),
+//!    `validate/gateway_auth.rs` (`[gateway.auth]`), `validate/mod.rs` (the top level, `[catalog]`,
 //!    `[sessions]`, and the names and warnings of JSON servers).
 //! 8. `load.rs`: reading a file and picking the format ([`Config::load`],
 //!    [`Config::from_toml_str`], [`Config::from_json_str`]).
@@ -40,6 +42,7 @@
 
 mod checks;
 mod diagnostics;
+mod gateway_security;
 mod load;
 mod raw;
 pub(crate) mod suggest;
@@ -49,6 +52,10 @@ mod validate;
 
 pub use crate::error::ConfigError;
 pub use checks::check_server_url;
+pub use gateway_security::{
+    DEFAULT_JWKS_CACHE, DEFAULT_MAX_BODY, DEFAULT_MAX_CONCURRENT_CALLS_PER_SESSION, HostPattern,
+    InboundAuthConfig, JwksSource, JwtConfig, KeyHash, OriginPattern, UNAUTHENTICATED_FIX,
+};
 pub use template::{TemplateError, Variables};
 pub use types::{
     A365Api, AuthConfig, AuthKind, CatalogConfig, CollisionPolicy, Config, ConfigWarning,

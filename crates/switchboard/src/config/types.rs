@@ -8,6 +8,10 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::config::gateway_security::{
+    DEFAULT_MAX_BODY, DEFAULT_MAX_CONCURRENT_CALLS_PER_SESSION, HostPattern, InboundAuthConfig,
+    OriginPattern,
+};
 use crate::error::ConfigError;
 
 /// Declares an enum whose values are named in the config file, each value next to its name:
@@ -210,6 +214,23 @@ pub struct GatewayConfig {
     /// A downstream MCP session (2025-11-25) with no request for this long ends, and with it
     /// its own upstream connections.
     pub session_idle_timeout: Duration,
+    /// `Host` headers the gateway answers, on every route (DNS-rebinding guard); others get
+    /// 403. `None`: loopback names (`localhost`, `127.0.0.1`, `::1`) when listening on
+    /// loopback, any host otherwise.
+    pub allowed_hosts: Option<Vec<HostPattern>>,
+    /// Browser origins allowed to call the gateway; a request with another `Origin` gets
+    /// 403, one without `Origin` (not a browser) passes. Empty: no browser origin.
+    pub allowed_origins: Vec<OriginPattern>,
+    /// The largest request body accepted, in bytes (larger: 413).
+    pub max_body: usize,
+    /// Requests one downstream session (or one caller without a session) may have in
+    /// flight; more get 429 with `Retry-After`.
+    pub max_concurrent_calls_per_session: usize,
+    /// Serve without `[gateway.auth]` on a non-loopback address (refused otherwise).
+    pub allow_unauthenticated: bool,
+    /// `[gateway.auth]`: inbound authentication; `None`: none (loopback only, unless
+    /// `allow_unauthenticated`).
+    pub auth: Option<Box<InboundAuthConfig>>,
 }
 
 pub const DEFAULT_GATEWAY_LISTEN: SocketAddr =
@@ -224,6 +245,12 @@ impl Default for GatewayConfig {
             session_headers: BTreeMap::new(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             session_idle_timeout: DEFAULT_DOWNSTREAM_IDLE_TIMEOUT,
+            allowed_hosts: None,
+            allowed_origins: Vec::new(),
+            max_body: DEFAULT_MAX_BODY,
+            max_concurrent_calls_per_session: DEFAULT_MAX_CONCURRENT_CALLS_PER_SESSION,
+            allow_unauthenticated: false,
+            auth: None,
         }
     }
 }

@@ -4,7 +4,9 @@
 //! run each [`CallLayer`]'s `before` (outermost first), lease the connection and send, then
 //! each layer's `after` (innermost first) with the result. Cross-cutting concerns (timing,
 //! metrics, tracing, rate limits, auth) are layers added with
-//! [`HubBuilder::layer`](super::HubBuilder::layer), not edits to the call path.
+//! [`HubBuilder::layer`](super::HubBuilder::layer), not edits to the call path. Resource
+//! reads and prompt gets are told to the layers too, after they were sent
+//! ([`CallLayer::after_request`]).
 //!
 //! [`Hub::call_with`] takes [`CallOptions`]: a progress callback and a deadline that
 //! progress pushes out (within a ceiling). Its input handler is the session's, else the
@@ -119,7 +121,19 @@ pub struct CallInfo<'a> {
     pub session: Option<&'a str>,
 }
 
-/// Something every call passes through; both methods default to doing nothing.
+/// A resource read or prompt get sent to a server, as layers see it.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestInfo<'a> {
+    /// The MCP method: `resources/read` or `prompts/get`.
+    pub method: &'static str,
+    pub server: &'a str,
+    /// The server's own resource URI or prompt name.
+    pub name: &'a str,
+    /// The caller's session id, when it asked on behalf of one.
+    pub session: Option<&'a str>,
+}
+
+/// Something every call passes through; every method defaults to doing nothing.
 pub trait CallLayer: Send + Sync + 'static {
     /// Before anything is sent. An error refuses the call: nothing is sent, the caller gets
     /// the error, and no later layer runs.
@@ -131,6 +145,12 @@ pub trait CallLayer: Send + Sync + 'static {
     /// After the call, with its result and how long the send took.
     fn after(&self, call: &CallInfo<'_>, result: &Result<CallOutcome, Error>, elapsed: Duration) {
         let _ = (call, result, elapsed);
+    }
+
+    /// After a resource read or prompt get was sent (or failed on its way), with its error
+    /// if it failed and how long it took.
+    fn after_request(&self, request: &RequestInfo<'_>, error: Option<&Error>, elapsed: Duration) {
+        let _ = (request, error, elapsed);
     }
 }
 

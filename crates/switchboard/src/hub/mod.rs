@@ -53,7 +53,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use builder::{ConnectEvent, HubBuilder};
-pub use calls::{CALLS_LOG, CallInfo, CallLayer, TraceCalls};
+pub use calls::{CALLS_LOG, CallInfo, CallLayer, RequestInfo, TraceCalls};
 pub use health::{ErrorReport, Health, Overall, ServerHealth, ServerState, SourceHealth};
 pub use offers::Listing;
 pub use sources::{Discover, Source};
@@ -113,11 +113,12 @@ impl From<&Config> for HubSettings {
 pub enum HubEvent {
     /// A server's tools changed, or a server joined or left: a new catalogue is in place.
     CatalogChanged { server: String },
-    /// A server said its resources or resource templates changed (or it reconnected);
-    /// [`Hub::resources`] and [`Hub::resource_templates`] give the new ones.
+    /// A server said its resources or resource templates changed (or it reconnected,
+    /// joined or left); [`Hub::resources`] and [`Hub::resource_templates`] give the new
+    /// ones.
     ResourcesChanged { server: String },
-    /// A server said its prompts changed (or it reconnected); [`Hub::prompts`] gives the
-    /// new ones.
+    /// A server said its prompts changed (or it reconnected, joined or left);
+    /// [`Hub::prompts`] gives the new ones.
     PromptsChanged { server: String },
 }
 
@@ -459,6 +460,17 @@ impl Hub {
     /// server that does not come up is recorded and, if enabled, retried).
     pub async fn add_server(&self, config: ServerConfig) {
         self.inner().add(config).await;
+    }
+
+    /// Replaces the registered server of `config.name` with `config` (a changed config)
+    /// without a gap: the new one connects and lists its tools while the old one still
+    /// serves, then one catalogue change swaps them, and the old one's calls in flight
+    /// finish on it (within its `tool_call_timeout`) before it closes; returns then. If
+    /// the new one does not come up, the old one is taken out (drained) and the failure
+    /// recorded and retried as for [`Hub::add_server`]. A name not serving now (unknown,
+    /// failed, retrying) or a disabled `config` is [`Hub::add_server`].
+    pub async fn replace_server(&self, config: ServerConfig) {
+        self.inner().replace(config).await;
     }
 
     /// Takes `server` out: no new calls reach it, the catalogue is rebuilt without it, its

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::state::{Inner, State};
-use super::{Hub, HubEvent};
+use super::{Hub, HubEvent, RequestInfo};
 use crate::JsonObject;
 use crate::catalog::{
     ExposedPrompt, ExposedResource, ExposedResourceTemplate, expose_prompts, expose_uri,
@@ -528,7 +528,16 @@ impl Hub {
         };
         let clients = inner.enter(server)?;
         let call = call_context(inner, &clients, session, deadline);
-        let mut read = clients.read_resource(session, own, &call).await?;
+        let request = RequestInfo {
+            method: "resources/read",
+            server,
+            name: own,
+            session: session.map(|s| s.id.as_str()),
+        };
+        let started = Instant::now();
+        let read = clients.read_resource(session, own, &call).await;
+        told_to_layers(inner, &request, &read, started);
+        let mut read = read?;
         for part in &mut read.contents {
             part.uri = expose_uri(server, &part.uri);
         }
@@ -587,9 +596,18 @@ impl Hub {
             });
             strings.collect()
         });
-        let mut outcome = clients
+        let request = RequestInfo {
+            method: "prompts/get",
+            server: &prompt.server,
+            name: &prompt.original,
+            session: session.map(|s| s.id.as_str()),
+        };
+        let started = Instant::now();
+        let outcome = clients
             .get_prompt(session, &prompt.original, arguments, &call)
-            .await?;
+            .await;
+        told_to_layers(inner, &request, &outcome, started);
+        let mut outcome = outcome?;
         let blocks = outcome.messages.iter_mut().map(|m| &mut m.content);
         expose_resource_uris(&prompt.server, blocks);
         Ok(outcome)
@@ -626,6 +644,19 @@ impl Hub {
             what: format!("resource '{uri}' (exposed URIs are SERVER+URI)"),
             suggestion,
         }
+    }
+}
+
+/// Tells every call layer (innermost first, as for calls) that `request` was sent.
+fn told_to_layers<T>(
+    inner: &Inner,
+    request: &RequestInfo<'_>,
+    result: &Result<T, Error>,
+    started: Instant,
+) {
+    let elapsed = started.elapsed();
+    for layer in inner.layers.iter().rev() {
+        layer.after_request(request, result.as_ref().err(), elapsed);
     }
 }
 

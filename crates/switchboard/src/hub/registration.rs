@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use rmcp::model::Tool;
 use tokio_util::sync::CancellationToken;
 
+use super::HubEvent;
 use super::health::Registration;
 use super::state::{Inner, Listings, State, Swap};
 use crate::catalog::{REGISTRATION_LOG, ServerTools};
@@ -159,13 +160,15 @@ impl Inner {
                 return;
             }
         }
+        self.offers_moved(&name);
         self.watch(&clients, seen, epoch);
         if clients.pool().is_some() {
             self.ensure_reaper();
         }
         tracing::info!(target: REGISTRATION_LOG, server = %name, "registered");
         if let Some(replaced) = replaced {
-            // Two adds of one name raced: the later one stays, the other leaves.
+            // A replacement (or two adds of one name that raced): the new one stays, the
+            // old one finishes its calls in flight and leaves.
             let drain = replaced.shared().server().tool_call_timeout;
             self.drain_and_close(&name, replaced, drain).await;
         }
@@ -253,6 +256,53 @@ impl Inner {
         }
     }
 
+    /// Replaces a registered server with `config`; see
+    /// [`Hub::replace_server`](super::Hub::replace_server). The new one is connected and
+    /// listed while the old one serves, under the name's epoch (so a removal meanwhile
+    /// wins), and [`Inner::join`] swaps them in one commit and drains the old one.
+    pub(super) async fn replace(self: &Arc<Self>, config: ServerConfig) {
+        let epoch = {
+            let mut state = self.state();
+            let serving = state.servers.contains_key(&config.name);
+            match !state.closed && serving && config.enabled {
+                true => Some(state.epoch(&config.name, &self.shutdown)),
+                false => None,
+            }
+        };
+        // Nothing serving to keep (absent, failed, retrying) or a server turned off: as add.
+        let Some(epoch) = epoch else {
+            return self.add(config).await;
+        };
+        let config = Arc::new(config);
+        let follow = self.settings.follow_changes;
+        match register(self.dial.clone(), config.clone(), follow).await {
+            Ok(listed) => self.join(config, listed, epoch).await,
+            Err(_) if epoch.is_cancelled() => {} // removed meanwhile
+            Err(error) => {
+                // The new config does not come up: the old server leaves (drained) and the
+                // new one is recorded, and retried, as a failed add.
+                let old = self.clients(&config.name);
+                let drain = old.map_or(config.tool_call_timeout, |old| {
+                    old.shared().server().tool_call_timeout
+                });
+                self.remove(&config.name, drain).await;
+                let epoch = {
+                    let mut state = self.state();
+                    if state.closed {
+                        return;
+                    }
+                    state.epoch(&config.name, &self.shutdown)
+                };
+                log_skip(
+                    &config.name,
+                    policy(&self.settings.registration, &config),
+                    &error,
+                );
+                self.registration_failed(config, &error, epoch);
+            }
+        }
+    }
+
     /// Takes a server out; see [`Hub::remove_server`](super::Hub::remove_server). Its epoch
     /// ends (its watcher and retry stop, registrations in flight for it will not land), it
     /// leaves the map and the catalogue, and once its calls in flight are done (or `drain`
@@ -279,9 +329,20 @@ impl Inner {
             );
         }
         if let Some(clients) = clients {
+            self.offers_moved(server);
             self.drain_and_close(server, clients, drain).await;
             tracing::info!(target: REGISTRATION_LOG, server, "removed");
         }
+    }
+
+    /// A server joined or left (or was replaced): its resources and prompts came or went
+    /// with it, which subscribers hear as for a change the server told.
+    fn offers_moved(&self, server: &str) {
+        let server = server.to_owned();
+        let _ = self.events.send(HubEvent::ResourcesChanged {
+            server: server.clone(),
+        });
+        let _ = self.events.send(HubEvent::PromptsChanged { server });
     }
 
     /// Closes a server's `clients` (already taken out, and in `draining`) once its calls

@@ -1,7 +1,7 @@
 //! Our side of the MCP session: what we tell a server about ourselves, what we answer the
 //! requests it sends us (elicitation and sampling: the handler of the call they belong to,
 //! else the hub's, else the server's elicitation policy, see `interaction.rs`; roots, the
-//! configured ones), and what we do with the notifications it sends (progress goes to its
+//! handler's when it answers them, else the configured ones), and what we do with the notifications it sends (progress goes to its
 //! call; the `list_changed` of tools, resources and prompts become [`UpstreamEvent`]s).
 //!
 //! Roots are deprecated by SEP-2577 (rmcp marks them so) but still asked for by servers of
@@ -96,6 +96,8 @@ impl ClientHandler for Handler {
         interaction::sample(&self.server, input.as_deref(), &request).await
     }
 
+    /// Not reached while `progress.rs` passes progress on as it is read; kept for a
+    /// transport without that wrapper.
     async fn on_progress(
         &self,
         params: ProgressNotificationParam,
@@ -107,9 +109,10 @@ impl ClientHandler for Handler {
     #[allow(deprecated)]
     async fn list_roots(
         &self,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, ErrorData> {
-        Ok(roots(&self.roots))
+        let input = self.input_for(&context).await;
+        Ok(interaction::list_roots(input.as_deref(), &self.roots).await)
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {

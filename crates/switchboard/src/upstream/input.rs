@@ -7,14 +7,13 @@
 //!
 //! Answers come from the call's input handler (the session's, else the hub's), else the
 //! server's configuration: an elicitation gets what its `elicitation` policy says
-//! (`handler.rs`), a roots request its `roots`. A sampling request nobody answers fails the
+//! (`handler.rs`), a roots request the handler's roots, else its configured `roots`. A sampling request nobody answers fails the
 //! call, saying so. rmcp's own round driver (`call_tool_with_mrtr_max_rounds`) is not used:
 //! it takes no deadline and does not cancel at the server on timeout.
 
 use rmcp::model::{InputRequest, InputRequests, InputResponses};
 use serde_json::json;
 
-use super::handler::roots;
 use super::interaction;
 use crate::config::ElicitationPolicy;
 use crate::error::Error;
@@ -44,7 +43,8 @@ pub(crate) async fn answers(
                 serde_json::to_value(answer.await).unwrap_or_default()
             }
             InputRequest::ListRoots(_) => {
-                serde_json::to_value(roots(by.roots)).unwrap_or_else(|_| json!({"roots": []}))
+                let roots = interaction::list_roots(by.input, by.roots).await;
+                serde_json::to_value(roots).unwrap_or_else(|_| json!({"roots": []}))
             }
             InputRequest::CreateMessage(request) => {
                 match interaction::sample(by.server, by.input, &request.params).await {

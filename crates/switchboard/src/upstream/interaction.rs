@@ -273,7 +273,7 @@ fn shared_input<'a>(
 
 /// What a client answering with `input` (else `policy`) offers: elicitation when someone
 /// answers it (URL mode when the handler does), sampling when the handler does, roots when
-/// some are configured.
+/// some are configured or the handler answers them.
 pub(crate) fn capabilities(
     policy: ElicitationPolicy,
     input: Option<&dyn InputHandler>,
@@ -291,10 +291,34 @@ pub(crate) fn capabilities(
     if input.is_some_and(|input| input.answers_sampling()) {
         capabilities.sampling = Some(SamplingCapability::default());
     }
-    if roots {
+    if roots || input.is_some_and(|input| input.answers_roots()) {
         capabilities.roots = Some(RootsCapabilities::default());
     }
     capabilities
+}
+
+/// The roots `input` gives when it answers roots (and has an answer), else the configured
+/// ones.
+#[allow(deprecated)] // roots (SEP-2577): still asked for by servers
+pub(crate) async fn list_roots(
+    input: Option<&dyn InputHandler>,
+    configured: &[String],
+) -> rmcp::model::ListRootsResult {
+    let given = match input.filter(|input| input.answers_roots()) {
+        Some(input) => input.roots().await,
+        None => None,
+    };
+    let Some(given) = given else {
+        return super::handler::roots(configured);
+    };
+    let roots = given.into_iter().map(|root| {
+        let named = rmcp::model::Root::new(root.uri);
+        match root.name {
+            Some(name) => named.with_name(name),
+            None => named,
+        }
+    });
+    rmcp::model::ListRootsResult::new(roots.collect())
 }
 
 /// `server`'s elicitation answered by `input`, else by `policy`.
@@ -304,6 +328,8 @@ pub(crate) async fn elicit(
     policy: ElicitationPolicy,
     params: &ElicitRequestParams,
 ) -> ElicitResult {
+    let is_form = matches!(params, ElicitRequestParams::FormElicitationParams { .. });
+    let input = input.filter(|input| !is_form || input.answers_form_elicitation());
     let Some(input) = input else {
         return super::handler::answer_elicitation(policy, server, params);
     };
@@ -414,6 +440,82 @@ mod tests {
 
     fn progress(token: i64, progress: f64) -> ProgressNotificationParam {
         ProgressNotificationParam::new(ProgressToken(NumberOrString::Number(token)), progress)
+    }
+
+    /// Says it fills forms only when told to; fills them with `{"name": "handler"}`.
+    struct Relay(bool);
+
+    impl crate::interaction::InputHandler for Relay {
+        fn answers_form_elicitation(&self) -> bool {
+            self.0
+        }
+
+        fn elicit(
+            &self,
+            _request: crate::interaction::ElicitRequest,
+        ) -> futures::future::BoxFuture<'_, crate::interaction::ElicitAnswer> {
+            let content = serde_json::json!({"name": "handler"});
+            let answer = crate::interaction::ElicitAnswer::Accept(content.as_object().cloned());
+            Box::pin(std::future::ready(answer))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_does_not_fill_forms_leaves_them_to_the_policy() {
+        use crate::config::ElicitationPolicy;
+        let form: rmcp::model::ElicitRequestParams = serde_json::from_value(serde_json::json!({
+            "mode": "form", "message": "Who?", "requestedSchema": {"type": "object",
+                "properties": {"name": {"type": "string", "default": "Ada"}}}}))
+        .unwrap();
+        let cases = [
+            (Relay(true), ElicitationPolicy::Decline),
+            (Relay(false), ElicitationPolicy::AcceptDefaults),
+            (Relay(false), ElicitationPolicy::Decline),
+        ];
+        let mut answers = Vec::new();
+        for (handler, policy) in cases {
+            let answer = super::elicit("srv", Some(&handler), policy, &form).await;
+            answers.push(serde_json::to_value(answer).unwrap());
+        }
+        let [filled, defaults, declined] = &answers[..] else {
+            unreachable!()
+        };
+        assert_eq!(filled["content"], serde_json::json!({"name": "handler"}));
+        assert_eq!(defaults["content"], serde_json::json!({"name": "Ada"}));
+        assert_eq!(declined["action"], serde_json::json!("decline"));
+    }
+
+    /// Answers roots with one of its own when `answers_roots`.
+    struct Roots(bool);
+
+    impl crate::interaction::InputHandler for Roots {
+        fn answers_roots(&self) -> bool {
+            self.0
+        }
+
+        fn roots(&self) -> futures::future::BoxFuture<'_, Option<Vec<crate::interaction::Root>>> {
+            let root = crate::interaction::Root {
+                uri: "file:///mine".into(),
+                name: Some("mine".into()),
+            };
+            Box::pin(std::future::ready(Some(vec![root])))
+        }
+    }
+
+    #[tokio::test]
+    async fn roots_are_the_handlers_when_it_answers_them_else_the_configured_ones() {
+        let configured = ["file:///configured".to_owned()];
+        let uris = |listed: rmcp::model::ListRootsResult| -> Vec<String> {
+            listed.roots.into_iter().map(|root| root.uri).collect()
+        };
+        let answered = super::list_roots(Some(&Roots(true)), &configured).await;
+        assert_eq!(uris(answered), ["file:///mine"]);
+        let not_answered = super::list_roots(Some(&Roots(false)), &configured).await;
+        assert_eq!(uris(not_answered), ["file:///configured"]);
+        assert_eq!(
+            uris(super::list_roots(None, &configured).await),
+            ["file:///configured"]
+        );
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@ mod listen;
 pub(crate) mod listing;
 mod outcome;
 mod probe;
+mod progress;
 mod resources;
 
 use std::collections::{BTreeMap, HashSet};
@@ -429,7 +430,7 @@ impl Upstream {
         };
         let probing = matches!(mode, ClientLifecycleMode::Auto { .. });
         let transport = DiscoverProbe::new(
-            transport.into_transport(),
+            progress::InOrderProgress::new(transport.into_transport(), calls.clone()),
             probing.then_some(server.connect_timeout),
         );
         let service = handler

@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use crate::common::{TestkitProcess, eventually, free_port, process_alive, testkit_stdio};
 use serde_json::json;
-use switchboard::config::{ReconnectPolicy, RegistrationPolicy, SessionMode};
+use switchboard::config::{ReconnectPolicy, RegistrationPolicy, SessionMode, ToolOverride};
 use switchboard::discovery::Discovery;
 use switchboard::hub::Source;
-use switchboard::hub::{CallInfo, CallLayer, ConnectEvent, TraceCalls};
+use switchboard::hub::{CallInfo, CallLayer, ConnectEvent, RequestInfo, TraceCalls};
 use switchboard::{
     CallOutcome, Error, ErrorClass, Hub, HubEvent, HubSettings, Overall, ServerConfig, ServerState,
     Session,
@@ -766,6 +766,15 @@ impl CallLayer for Recorder {
         let line = format!("{} {} {}", call.name, call.session.unwrap_or("-"), outcome);
         self.seen.lock().unwrap().push(line);
     }
+
+    fn after_request(&self, request: &RequestInfo<'_>, error: Option<&Error>, _: Duration) {
+        let outcome = error.map_or("ok", |error| error.class().as_str());
+        let line = format!(
+            "{} {} {} {}",
+            request.method, request.server, request.name, outcome
+        );
+        self.seen.lock().unwrap().push(line);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -802,6 +811,15 @@ async fn every_call_passes_the_layers_and_a_layer_can_refuse_one() {
     )
     .await
     .unwrap();
+    // Reads and prompt gets are told to the layers after they were sent.
+    hub.read_resource("kit+testkit://static/hello.txt", None)
+        .await
+        .unwrap();
+    let name = json!({"name": "Ada"}).as_object().cloned();
+    hub.get_prompt("kit__greet", name, None).await.unwrap();
+    hub.read_resource("kit+testkit://static/none.txt", None)
+        .await
+        .expect_err("no such resource");
     let counts = hub.call("kit__counts", None, None).await.unwrap().text();
     let counts: serde_json::Value = serde_json::from_str(&counts).unwrap();
     assert_eq!(
@@ -815,6 +833,9 @@ async fn every_call_passes_the_layers_and_a_layer_can_refuse_one() {
             "kit__echo - ok",
             "kit__fail - tool_error",
             "kit__echo u1 ok",
+            "resources/read kit testkit://static/hello.txt ok",
+            "prompts/get kit greet ok",
+            "resources/read kit testkit://static/none.txt not_found",
             "kit__counts - ok"
         ]
     );
@@ -1023,6 +1044,92 @@ async fn remove_server_returns_as_soon_as_its_call_in_flight_is_done() {
         .await
         .expect("remove_server waited with no call in flight");
     assert!(hub.servers().is_empty());
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_server_swaps_in_one_catalogue_change_while_the_old_one_finishes_its_call() {
+    let started = Arc::new(tokio::sync::Notify::new());
+    let hub = Hub::builder()
+        .servers([testkit_stdio("kit", &[])])
+        .layer(Started(started.clone()))
+        .start()
+        .await
+        .expect("start");
+    let mut events = hub.subscribe();
+    let caller = hub.clone();
+    let call = tokio::spawn(async move {
+        caller
+            .call("kit__sleep", json!({"ms": 500}).as_object().cloned(), None)
+            .await
+    });
+    started.notified().await;
+    // The changed config: `echo` is now `say`.
+    let mut changed = testkit_stdio("kit", &[]);
+    changed.tool_overrides.insert(
+        "echo".into(),
+        ToolOverride {
+            alias: Some("say".into()),
+            description: None,
+        },
+    );
+    tokio::time::timeout(Duration::from_secs(20), hub.replace_server(changed))
+        .await
+        .expect("replace_server returns once the old one drained");
+    let outcome = call
+        .await
+        .expect("join")
+        .expect("the call in flight on the old server finished");
+    assert_eq!(outcome.text(), "slept 500 ms");
+    // One change, straight from the old tools to the new: never a catalogue without kit.
+    // Its resources and prompts are the new server's too.
+    let kit = || "kit".to_string();
+    let heard: Vec<HubEvent> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    assert_eq!(
+        heard,
+        [
+            HubEvent::CatalogChanged { server: kit() },
+            HubEvent::ResourcesChanged { server: kit() },
+            HubEvent::PromptsChanged { server: kit() },
+        ]
+    );
+    let catalog = hub.catalog();
+    assert!(catalog.get("kit__say").is_some());
+    assert!(catalog.get("kit__echo").is_none());
+    let said = hub
+        .call(
+            "kit__say",
+            json!({"message": "new"}).as_object().cloned(),
+            None,
+        )
+        .await
+        .expect("the new server answers");
+    assert!(said.text().contains("new"), "{}", said.text());
+
+    // A name that is not registered is simply added.
+    hub.replace_server(testkit_stdio("other", &[])).await;
+    assert_eq!(hub.servers(), ["kit", "other"]);
+    hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_that_does_not_come_up_takes_the_old_one_out_and_is_retried() {
+    let hub = Hub::builder()
+        .servers([testkit_stdio("kit", &[])])
+        .start()
+        .await
+        .expect("start");
+    let port = free_port();
+    let mut broken = ServerConfig::url("kit", format!("http://127.0.0.1:{port}/mcp"));
+    broken.reconnect = fast_retry();
+    hub.replace_server(broken).await;
+    assert!(hub.servers().is_empty(), "{:?}", hub.servers());
+    assert!(hub.catalog().get("kit__echo").is_none());
+    let health = hub.health();
+    assert_eq!(health.servers.len(), 1);
+    assert_eq!(health.servers[0].state, ServerState::Retrying);
+    let class = health.servers[0].last_error.as_ref().map(|e| e.class);
+    assert_eq!(class, Some(ErrorClass::Unreachable));
     hub.close().await;
 }
 

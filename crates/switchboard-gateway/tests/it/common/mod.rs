@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod serve;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchboard::{Config, Hub};
-use switchboard_gateway::{Gateway, GatewayError, GatewaySettings};
+use switchboard_gateway::{Gateway, GatewayError, GatewaySettings, Metrics, UpstreamOffers};
 use switchboard_testkit::{HttpMode, Knobs, RunningServer, serve_streamable_http};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -64,8 +66,11 @@ impl TestGateway {
     /// Starts a hub from `toml` (a whole config file) and serves it.
     pub async fn start(toml: &str) -> TestGateway {
         let config = Config::from_toml_str(toml, None).expect("test config");
+        let metrics = Metrics::new();
         let hub = Hub::builder()
             .config(&config)
+            .layer(metrics.upstream_calls())
+            .input_handler(UpstreamOffers)
             .start()
             .await
             .expect("hub starts");
@@ -76,7 +81,7 @@ impl TestGateway {
             .expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let gateway = Gateway::new(hub.clone(), settings);
+        let gateway = Gateway::with_metrics(hub.clone(), settings, metrics);
         let task = tokio::spawn(gateway.serve(listener, async move {
             let _ = stopped.await;
         }));
@@ -129,6 +134,18 @@ pub struct TsClient {
 /// Starts a TypeScript SDK client program (see [`ts_client`]).
 pub fn ts_client_started(url: &str, headers: Value, steps: Value) -> TsClient {
     let program = serde_json::json!({ "url": url, "headers": headers, "steps": steps });
+    ts_program_started(program)
+}
+
+/// A TypeScript SDK client running a whole `program` (`url`, `steps`, and the optional
+/// keys `client.cjs` describes: `headers`, `transport`, `capabilities`, `answers`); its
+/// answers, one per step.
+pub async fn ts_program(program: Value) -> Vec<Value> {
+    ts_program_started(program).finish().await
+}
+
+/// Starts a TypeScript SDK client program (see [`ts_program`]).
+pub fn ts_program_started(program: Value) -> TsClient {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/client.cjs");
     let child = tokio::process::Command::new("node")
         .arg(script)
@@ -181,6 +198,12 @@ fn venv_python() -> PathBuf {
 /// `client.py`); its answers, one per step.
 pub async fn python_client(url: &str, headers: Value, steps: Value) -> Vec<Value> {
     let program = serde_json::json!({ "url": url, "headers": headers, "steps": steps });
+    python_program(program).await
+}
+
+/// An official Python SDK client running a whole `program` (`url`, `headers`, `steps`, and
+/// `"transport": "sse"` for legacy HTTP+SSE; see `client.py`).
+pub async fn python_program(program: Value) -> Vec<Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/client.py");
     let child = tokio::process::Command::new(venv_python())
         .arg(script)
@@ -240,4 +263,72 @@ pub fn two_upstreams(kit: &RunningServer, private: &RunningServer, everything: b
         ));
     }
     toml
+}
+
+/// A JSON-RPC message POSTed to `url` (`/mcp`) as a 2025-11-25 client would, with a bearer
+/// `token` and a `session` id when given.
+pub fn mcp_post(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    session: Option<&str>,
+    message: &Value,
+) -> reqwest::RequestBuilder {
+    let mut request = http
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(message);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    request
+}
+
+/// Opens a 2025-11-25 session at `url` (`initialize`, `notifications/initialized`); its id.
+pub async fn open_session(http: &reqwest::Client, url: &str, token: Option<&str>) -> String {
+    let init = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"}}});
+    let response = mcp_post(http, url, token, None, &init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let _ = response.text().await;
+    let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = mcp_post(http, url, token, Some(&session), &initialized)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    session
+}
+
+/// `GET url` (a gateway's `/metrics`) as series → value: `name{labels}` (labels as the
+/// text has them) or `name`, comments left out.
+pub async fn scrape(url: &str) -> std::collections::BTreeMap<String, f64> {
+    let response = reqwest::get(url).await.expect("GET /metrics");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let content_type = response.headers()[reqwest::header::CONTENT_TYPE].clone();
+    assert!(
+        content_type.to_str().unwrap().starts_with("text/plain"),
+        "{content_type:?}"
+    );
+    let text = response.text().await.expect("the metrics text");
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("series value");
+            let value = value.parse().unwrap_or_else(|e| panic!("{e}: {line}"));
+            (series.to_string(), value)
+        })
+        .collect()
 }

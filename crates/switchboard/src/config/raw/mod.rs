@@ -12,6 +12,6 @@ pub(super) mod json;
 pub(super) mod toml;
 
 pub(super) use self::toml::{
-    RawAuth, RawCatalog, RawConfig, RawDiscovery, RawGateway, RawServer, RawSessions,
-    RawToolOverride,
+    RawAuth, RawCatalog, RawConfig, RawDiscovery, RawGateway, RawGatewayAuth, RawGatewayJwt,
+    RawServer, RawSessions, RawToolOverride,
 };

@@ -92,6 +92,38 @@ raw_table! {
         session_headers: StringTable,
         drain_timeout: Duration,
         session_idle_timeout: Duration,
+        allowed_hosts: Strings,
+        allowed_origins: Strings,
+        /// A size: `"4MiB"`, `"512KiB"`, `"1000000"` (bytes).
+        max_body: String,
+        max_concurrent_calls_per_session: Integer,
+        allow_unauthenticated: Bool,
+        auth: Table(RawGatewayAuth),
+    }
+}
+
+raw_table! {
+    /// The `[gateway.auth]` table: inbound authentication.
+    RawGatewayAuth {
+        resource: String,
+        /// API key name -> hex SHA-256 of the key.
+        api_keys: StringTable,
+        /// Verified claim name -> session variable name.
+        claims: StringTable,
+        jwt: Table(RawGatewayJwt),
+    }
+}
+
+raw_table! {
+    /// The `[gateway.auth.jwt]` table: bearer JWTs verified against a JWKS.
+    RawGatewayJwt {
+        jwks_file: String,
+        jwks_url: String,
+        issuer: String,
+        audience: String,
+        required_scopes: Strings,
+        jwks_cache: Duration,
+        authorization_servers: Strings,
     }
 }
 

@@ -22,6 +22,7 @@ use crate::error::ConfigError;
 mod auth;
 mod discovery;
 mod gateway;
+mod gateway_auth;
 mod server;
 
 pub(super) use server::validate_server;

@@ -54,6 +54,11 @@ fn every_struct_has_the_keys_of_its_list_in_order() {
     assert_eq!(serde_fields::<RawDiscovery>(), names(RawDiscovery::KEYS));
     assert_eq!(serde_fields::<RawAuth>(), names(RawAuth::KEYS));
     assert_eq!(serde_fields::<RawGateway>(), names(RawGateway::KEYS));
+    assert_eq!(
+        serde_fields::<RawGatewayAuth>(),
+        names(RawGatewayAuth::KEYS)
+    );
+    assert_eq!(serde_fields::<RawGatewayJwt>(), names(RawGatewayJwt::KEYS));
 }
 
 /// A TOML value of `shape`, every key of every table set.

@@ -1,0 +1,64 @@
+//! Progress in order with results.
+//!
+//! rmcp hands each notification to the handler on a task of its own but a response to its
+//! request at once, so `notifications/progress` a server sends just before a call's result
+//! could reach the call after it had returned (and be dropped: nobody waits for it any
+//! more). This transport wrapper passes progress to its call ([`Calls::progress`]) as it
+//! is read, before anything read after it, and does not hand it to rmcp (the engine keeps
+//! its own deadlines: rmcp's progress-reset timeouts are not used).
+
+use std::sync::Arc;
+
+use rmcp::RoleClient;
+use rmcp::model::{JsonRpcMessage, ServerNotification};
+use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+
+use super::interaction::Calls;
+
+/// `T`, with progress passed to its call as it arrives (see the module docs).
+pub(crate) struct InOrderProgress<T> {
+    inner: T,
+    calls: Arc<Calls>,
+}
+
+impl<T> InOrderProgress<T> {
+    pub(crate) fn new(inner: T, calls: Arc<Calls>) -> Self {
+        InOrderProgress { inner, calls }
+    }
+}
+
+impl<T: Transport<RoleClient>> Transport<RoleClient> for InOrderProgress<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        loop {
+            match self.inner.receive().await? {
+                JsonRpcMessage::Notification(notification) => match notification.notification {
+                    ServerNotification::ProgressNotification(progress) => {
+                        self.calls.progress(progress.params);
+                    }
+                    other => {
+                        let notification = rmcp::model::JsonRpcNotification {
+                            notification: other,
+                            ..notification
+                        };
+                        return Some(JsonRpcMessage::Notification(notification));
+                    }
+                },
+                message => return Some(message),
+            }
+        }
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
+    }
+}
