@@ -32,7 +32,7 @@ use rmcp::transport::common::client_side_sse::ExponentialBackoff;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 
 pub use attach::Attach;
-pub use authorize::{Authorizer, Credential};
+pub use authorize::{Authorizer, Credential, Proof};
 use client::{Backend, Hyper};
 pub use client::{ClientError, HttpClient};
 pub use sessions::{Registered, SessionHeaders};

@@ -5,7 +5,9 @@
 mod common;
 
 mod auth;
+mod auth_grants;
 mod auth_login;
+mod auth_store;
 mod blocking;
 mod catalog;
 mod delivery;
