@@ -4,10 +4,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use switchboard::Hub;
+use switchboard::auth::{BrowserOpener, FileStore};
 use switchboard::config::DEFAULT_CONFIG_FILE;
-use switchboard::hub::TraceCalls;
+use switchboard::hub::{HubBuilder, TraceCalls};
 use switchboard_gateway::{
     Gateway, GatewaySettings, Metrics, Reloader, UpstreamOffers, bind, check_exposure,
     shutdown_signal,
@@ -25,7 +27,7 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
         config: Some(path.clone()),
         url: None,
         stdio: None,
-        // A gateway has nobody at a browser: servers that ask for a sign-in are needs_auth.
+        // Loading the config only; sign-ins: see `with_sign_ins`.
         login: false,
         no_login: true,
     };
@@ -55,7 +57,7 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
     // Catches SIGHUP from now on (while the servers start, too).
     let reloader = Reloader::new(path, config.clone());
     let metrics = Metrics::new();
-    let hub = match Hub::builder()
+    let hub = match with_sign_ins(Hub::builder())
         .config(&config)
         .layer(TraceCalls)
         .layer(metrics.upstream_calls())
@@ -78,4 +80,19 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
             1
         }
     }
+}
+
+/// OAuth for the gateway's upstream connections: tokens live in the same state directory
+/// as the CLI's (`switchboard auth login SERVER` signs the gateway in; renewals are written
+/// back under the store's lock, so both can share it), and a sign-in runs only when
+/// `$SWITCHBOARD_BROWSER` names a program to hand the authorization URL to (nobody is at a
+/// browser otherwise: such a server is `needs_auth`, and `check` says what to run).
+fn with_sign_ins(mut builder: HubBuilder<'_>) -> HubBuilder<'_> {
+    if let Some(store) = FileStore::default_location() {
+        builder = builder.token_store(Arc::new(store));
+    }
+    if std::env::var_os("SWITCHBOARD_BROWSER").is_some_and(|v| !v.is_empty()) {
+        builder = builder.opener(Arc::new(BrowserOpener::from_env()));
+    }
+    builder
 }

@@ -13,4 +13,5 @@ mod relay;
 mod reload;
 mod rest;
 mod shutdown;
+mod signin;
 mod sse;

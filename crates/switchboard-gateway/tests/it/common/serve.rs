@@ -49,9 +49,15 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts it and waits (at most 30 s) until its log says where `/mcp` listens.
     pub async fn start(config: &Path) -> ServeProcess {
+        ServeProcess::start_with_env(config, &[]).await
+    }
+
+    /// [`ServeProcess::start`] with `env` added to its environment.
+    pub async fn start_with_env(config: &Path, env: &[(&str, &str)]) -> ServeProcess {
         let mut child = tokio::process::Command::new(workspace_bin("switchboard"))
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(config)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
