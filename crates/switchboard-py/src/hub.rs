@@ -14,6 +14,7 @@ use switchboard::{CallOutcome, Deadline, ExportFormat, JsonObject, Lookup, block
 
 use crate::asyncio::{CallTask, Completions};
 use crate::interaction::{PyInputHandler, progress_callback};
+use crate::signin::SignIn;
 use crate::{asyncio, convert, errors, runtime};
 
 /// How long a blocking call waits between checks for Ctrl-C (signals reach Python only when
@@ -319,17 +320,20 @@ fn session(session: Option<PyRef<'_, Session>>) -> Option<switchboard::Session> 
 impl HubCore {
     /// Connects every server of `config` (blocking).
     #[staticmethod]
-    #[pyo3(signature = (config, input_handler = None))]
+    #[pyo3(signature = (config, input_handler = None, token_store = None, opener = None))]
     fn start_blocking(
         py: Python<'_>,
         config: PyRef<'_, Config>,
         input_handler: Option<&Bound<'_, PyAny>>,
+        token_store: Option<&Bound<'_, PyAny>>,
+        opener: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<HubCore> {
         let config = config.config.clone();
         let handler = input_handler.map(PyInputHandler::new).transpose()?;
+        let sign_in = SignIn::new(token_store, opener)?;
         let hub = py
             .detach(|| {
-                let mut builder = switchboard::Hub::builder().config(&config);
+                let mut builder = sign_in.apply(switchboard::Hub::builder().config(&config));
                 if let Some(handler) = handler {
                     builder = builder.input_handler(handler);
                 }
@@ -341,16 +345,19 @@ impl HubCore {
 
     /// Connects every server of `config`; an awaitable of the hub.
     #[staticmethod]
-    #[pyo3(signature = (config, input_handler = None))]
+    #[pyo3(signature = (config, input_handler = None, token_store = None, opener = None))]
     fn start_async<'py>(
         py: Python<'py>,
         config: PyRef<'_, Config>,
         input_handler: Option<&Bound<'_, PyAny>>,
+        token_store: Option<&Bound<'_, PyAny>>,
+        opener: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let config = config.config.clone();
         let handler = input_handler.map(PyInputHandler::new).transpose()?;
+        let sign_in = SignIn::new(token_store, opener)?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let mut builder = switchboard::Hub::builder().config(&config);
+            let mut builder = sign_in.apply(switchboard::Hub::builder().config(&config));
             if let Some(handler) = handler {
                 builder = builder.input_handler(handler);
             }

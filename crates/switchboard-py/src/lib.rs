@@ -11,6 +11,7 @@ mod convert;
 mod errors;
 mod hub;
 mod interaction;
+mod signin;
 
 use std::sync::OnceLock;
 

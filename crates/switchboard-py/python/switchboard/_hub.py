@@ -156,6 +156,8 @@ class Hub(_Base):
         *,
         variables: Optional[Mapping[str, str]] = None,
         input_handler: Any = None,
+        token_store: Any = None,
+        opener: Any = None,
     ) -> None:
         """Validates ``config`` (see :func:`load_config`); servers are connected by
         :meth:`start` (or ``async with``).
@@ -168,9 +170,20 @@ class Hub(_Base):
         attributes say what is offered to servers. A :class:`Session`'s own handler wins
         for its calls. Without one, a server's ``elicitation`` setting answers and sampling
         is refused.
+
+        OAuth: ``token_store`` is where sign-ins are kept: ``"file"`` (the default: the
+        user's state directory, shared with the CLI, so ``switchboard auth login SERVER``
+        signs this program in too), ``"memory"``, or a directory. ``opener`` completes a
+        browser sign-in when a server asks for one: ``None`` (the default: none, the server
+        is ``needs_auth``), ``"browser"`` (``$SWITCHBOARD_BROWSER``/``$BROWSER``), or a
+        callable ``opener(server, url)`` that hands the authorization URL on; it runs on a
+        thread of its own while the sign-in waits for its redirect (an exception it raises
+        is logged).
         """
         self._config = load_config(config, variables=variables)
         self._input_handler = input_handler
+        self._token_store = token_store
+        self._opener = opener
         self._core = None
 
     @classmethod
@@ -180,9 +193,17 @@ class Hub(_Base):
         *,
         variables: Optional[Mapping[str, str]] = None,
         input_handler: Any = None,
+        token_store: Any = None,
+        opener: Any = None,
     ) -> "Hub":
         """A started hub: ``hub = await Hub.connect(config)``."""
-        hub = cls(config, variables=variables, input_handler=input_handler)
+        hub = cls(
+            config,
+            variables=variables,
+            input_handler=input_handler,
+            token_store=token_store,
+            opener=opener,
+        )
         await hub.start()
         return hub
 
@@ -192,7 +213,9 @@ class Hub(_Base):
             handler = self._input_handler
             if handler is not None:
                 handler = _OnLoop(handler, asyncio.get_running_loop())
-            self._core = await _switchboard.HubCore.start_async(self._config, handler)
+            self._core = await _switchboard.HubCore.start_async(
+                self._config, handler, self._token_store, self._opener
+            )
 
     async def __aenter__(self) -> "Hub":
         await self.start()
@@ -323,13 +346,15 @@ class BlockingHub(_Base):
         *,
         variables: Optional[Mapping[str, str]] = None,
         input_handler: Any = None,
+        token_store: Any = None,
+        opener: Any = None,
     ) -> None:
         """Validates ``config`` (see :func:`load_config`) and connects every server.
-        ``input_handler``: see :class:`Hub` (its methods run on the engine's threads;
-        ``async`` ones in a loop of their own)."""
+        ``input_handler``, ``token_store``, ``opener``: see :class:`Hub` (the handler's
+        methods run on the engine's threads; ``async`` ones in a loop of their own)."""
         self._core = None
         self._core = _switchboard.HubCore.start_blocking(
-            load_config(config, variables=variables), input_handler
+            load_config(config, variables=variables), input_handler, token_store, opener
         )
 
     def __enter__(self) -> "BlockingHub":

@@ -64,9 +64,13 @@ class HubCore:
     """The hub behind `Hub` and `BlockingHub`."""
 
     @staticmethod
-    def start_blocking(config: Config, input_handler: Any = None) -> HubCore: ...
+    def start_blocking(
+        config: Config, input_handler: Any = None, token_store: Any = None, opener: Any = None
+    ) -> HubCore: ...
     @staticmethod
-    def start_async(config: Config, input_handler: Any = None) -> Awaitable[HubCore]: ...
+    def start_async(
+        config: Config, input_handler: Any = None, token_store: Any = None, opener: Any = None
+    ) -> Awaitable[HubCore]: ...
     def call_blocking(
         self,
         name: str,
