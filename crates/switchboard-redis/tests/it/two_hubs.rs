@@ -1,7 +1,8 @@
 //! Two hubs (replicas) sharing classic upstream sessions through one Redis, against the
 //! real stateful testkit over Streamable HTTP (mirrors the engine's
 //! `tests/it/shared_sessions.rs`, which uses `MemorySharedSessions`): one upstream session
-//! per downstream session, forgotten when the session ends.
+//! per downstream session; Redis killed mid-run leaves calls working (each hub on a
+//! session of its own); Redis back, sharing resumes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use switchboard::config::SessionMode;
 use switchboard::{Config, Hub, ServerConfig, Session, SharedSessions};
 use switchboard_redis::{RedisOptions, RedisSharedSessions};
 use switchboard_testkit::{HttpMode, Knobs, RunningServer, serve_streamable_http};
+use tokio::time::Instant;
 
 use crate::contract::key;
 use crate::redis_server::RedisServer;
@@ -96,6 +98,52 @@ async fn two_hubs_share_one_upstream_session_per_downstream_session() {
     assert_eq!(b.end_session(&alice.id).await, 1);
     let gone = store_a.get(&key("mcp-alice")).await.expect("Redis answers");
     assert!(gone.is_none(), "the record goes with the session");
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_leaves_calls_working_and_sharing_resumes_when_it_is_back() {
+    let redis = RedisServer::start();
+    let port = redis.port;
+    let upstream = upstream().await;
+    let (store_a, store_b) = (sealed_store(&redis), sealed_store(&redis));
+    let (a, b) = (
+        hub(&upstream, &store_a).await,
+        hub(&upstream, &store_b).await,
+    );
+    let alice = session("mcp-alice");
+    let shared = upstream_session(&a, &alice).await;
+    assert_eq!(upstream_session(&b, &alice).await, shared);
+
+    drop(redis);
+    // Sessions the hubs hold need no Redis.
+    assert_eq!(upstream_session(&a, &alice).await, shared);
+    assert_eq!(upstream_session(&b, &alice).await, shared);
+    // A new downstream session works on each hub, on an upstream session of its own.
+    let bob = session("mcp-bob");
+    let bob_on_a = upstream_session(&a, &bob).await;
+    let bob_on_b = upstream_session(&b, &bob).await;
+    assert_ne!(bob_on_a, bob_on_b, "nothing can be shared without Redis");
+    assert_eq!(upstream_session(&a, &bob).await, bob_on_a);
+    assert!(store_a.get(&key("mcp-bob")).await.is_err(), "Redis is down");
+
+    // Redis back (empty: no persistence) on the same port; once each hub's connection
+    // answers again, new sessions are shared again.
+    let _redis = RedisServer::start_on(port);
+    let deadline = Instant::now() + STEP;
+    for store in [&store_a, &store_b] {
+        while store.get(&key("probe")).await.is_err() {
+            assert!(Instant::now() < deadline, "the store never reconnected");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let carol = session("mcp-carol");
+    let carol_on_a = upstream_session(&a, &carol).await;
+    assert_eq!(upstream_session(&b, &carol).await, carol_on_a);
+    // And the sessions opened while Redis was down keep working.
+    assert_eq!(upstream_session(&a, &bob).await, bob_on_a);
+    assert_eq!(upstream_session(&b, &bob).await, bob_on_b);
     a.close().await;
     b.close().await;
 }
