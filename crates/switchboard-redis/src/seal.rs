@@ -17,7 +17,7 @@ pub(crate) struct Sealer {
 pub(crate) struct Unopenable;
 
 impl Sealer {
-    /// `key`: 32 bytes (AES-256). Panics on another length: the caller checks it first.
+    /// `key`: an AES-256 key.
     pub(crate) fn new(key: Option<&[u8; 32]>) -> Self {
         Self {
             key: key.map(|k| {
