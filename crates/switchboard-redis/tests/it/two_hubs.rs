@@ -2,7 +2,8 @@
 //! real stateful testkit over Streamable HTTP (mirrors the engine's
 //! `tests/it/shared_sessions.rs`, which uses `MemorySharedSessions`): one upstream session
 //! per downstream session; Redis killed mid-run leaves calls working (each hub on a
-//! session of its own); Redis back, sharing resumes.
+//! session of its own); Redis back, sharing resumes; replicas started before Redis serve,
+//! and share once it is up.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -144,6 +145,42 @@ async fn redis_down_leaves_calls_working_and_sharing_resumes_when_it_is_back() {
     // And the sessions opened while Redis was down keep working.
     assert_eq!(upstream_session(&a, &bob).await, bob_on_a);
     assert_eq!(upstream_session(&b, &bob).await, bob_on_b);
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_start_and_serve_before_redis_is_up() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let store = || Arc::new(RedisSharedSessions::new(&url, RedisOptions::default()).unwrap());
+    let upstream = upstream().await;
+    // Nothing listens yet: the stores are made and the hubs start and answer.
+    let (store_a, store_b) = (store(), store());
+    let (a, b) = (
+        hub(&upstream, &store_a).await,
+        hub(&upstream, &store_b).await,
+    );
+    let alice = session("mcp-alice");
+    assert_ne!(
+        upstream_session(&a, &alice).await,
+        upstream_session(&b, &alice).await
+    );
+
+    let _redis = RedisServer::start_on(port);
+    let deadline = Instant::now() + STEP;
+    for store in [&store_a, &store_b] {
+        while store.get(&key("probe")).await.is_err() {
+            assert!(Instant::now() < deadline, "the store never connected");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let bob = session("mcp-bob");
+    let bob_on_a = upstream_session(&a, &bob).await;
+    assert_eq!(upstream_session(&b, &bob).await, bob_on_a);
     a.close().await;
     b.close().await;
 }
