@@ -5,11 +5,13 @@
 //!
 //! The connection is a redis-rs `ConnectionManager` created lazily (a replica starts, and
 //! serves, without Redis), multiplexed and reconnecting in the background; every command
-//! is bounded by the response timeout. A Redis that is down makes each operation fail
+//! is bounded by the response timeout, and after repeated connection failures a circuit
+//! breaker fails operations at once for a second. A Redis that is down makes each operation fail
 //! with [`SharedSessionsError`](switchboard::SharedSessionsError), which the engine
 //! answers by opening an upstream session of its own (b.6). The Redis URL's user info
 //! never appears in an error or a log line.
 
+mod breaker;
 mod keys;
 mod seal;
 mod store;

@@ -7,7 +7,7 @@
 //! compare-and-set script can read it without the key. Claims are string keys set with
 //! `NX PX` and given up only by their owner; both are small Lua scripts, atomic in Redis.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -15,6 +15,7 @@ use redis::{RedisError, Script};
 use serde::{Deserialize, Serialize};
 use switchboard::{SharedSessions, SharedSessionsError, UpstreamKey, UpstreamRecord};
 
+use crate::breaker::Breaker;
 use crate::keys::{KeyNames, UpstreamKeys};
 use crate::seal::Sealer;
 use crate::{RedisOptions, RedisSetupError, redact, redacted_url};
@@ -67,6 +68,7 @@ pub struct RedisSharedSessions {
     publish_if: Script,
     claim: Script,
     release: Script,
+    breaker: Breaker,
 }
 
 impl std::fmt::Debug for RedisSharedSessions {
@@ -113,13 +115,31 @@ impl RedisSharedSessions {
             publish_if: Script::new(PUBLISH_IF),
             claim: Script::new(CLAIM),
             release: Script::new(RELEASE),
+            breaker: Breaker::default(),
         })
     }
 
-    fn error(&self, error: RedisError) -> SharedSessionsError {
-        SharedSessionsError {
-            reason: redact(&error.to_string(), &self.url),
+    /// Runs `operation` unless the breaker is open; records whether it reached Redis.
+    async fn guarded<T>(
+        &self,
+        operation: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, SharedSessionsError> {
+        if !self.breaker.allows(Instant::now()) {
+            return Err(SharedSessionsError {
+                reason: "Redis failed repeatedly; not tried again for a second".into(),
+            });
         }
+        let outcome = operation.await;
+        let unreachable = outcome.as_ref().err().is_some_and(|e| {
+            e.is_io_error()
+                || e.is_connection_refusal()
+                || e.is_connection_dropped()
+                || e.is_timeout()
+        });
+        self.breaker.record(!unreachable, Instant::now());
+        outcome.map_err(|error| SharedSessionsError {
+            reason: redact(&error.to_string(), &self.url),
+        })
     }
 
     async fn read(&self, key: &UpstreamKey) -> Result<Option<UpstreamRecord>, RedisError> {
@@ -240,7 +260,7 @@ impl SharedSessions for RedisSharedSessions {
         &'a self,
         key: &'a UpstreamKey,
     ) -> BoxFuture<'a, Result<Option<UpstreamRecord>, SharedSessionsError>> {
-        Box::pin(async move { self.read(key).await.map_err(|e| self.error(e)) })
+        Box::pin(self.guarded(self.read(key)))
     }
 
     fn publish_if<'a>(
@@ -249,11 +269,7 @@ impl SharedSessions for RedisSharedSessions {
         expected: Option<u64>,
         record: UpstreamRecord,
     ) -> BoxFuture<'a, Result<bool, SharedSessionsError>> {
-        Box::pin(async move {
-            self.write_if(key, expected, record)
-                .await
-                .map_err(|e| self.error(e))
-        })
+        Box::pin(self.guarded(self.write_if(key, expected, record)))
     }
 
     fn claim<'a>(
@@ -262,11 +278,7 @@ impl SharedSessions for RedisSharedSessions {
         owner: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<bool, SharedSessionsError>> {
-        Box::pin(async move {
-            self.take_claim(key, owner, ttl)
-                .await
-                .map_err(|e| self.error(e))
-        })
+        Box::pin(self.guarded(self.take_claim(key, owner, ttl)))
     }
 
     fn release<'a>(
@@ -274,14 +286,14 @@ impl SharedSessions for RedisSharedSessions {
         key: &'a UpstreamKey,
         owner: &'a str,
     ) -> BoxFuture<'a, Result<(), SharedSessionsError>> {
-        Box::pin(async move { self.give_up(key, owner).await.map_err(|e| self.error(e)) })
+        Box::pin(self.guarded(self.give_up(key, owner)))
     }
 
     fn forget<'a>(
         &'a self,
         key: &'a UpstreamKey,
     ) -> BoxFuture<'a, Result<(), SharedSessionsError>> {
-        Box::pin(async move { self.remove(key).await.map_err(|e| self.error(e)) })
+        Box::pin(self.guarded(self.remove(key)))
     }
 }
 

@@ -1,7 +1,8 @@
 //! The `SharedSessions` contract (as `MemorySharedSessions` keeps it) over Redis: records
 //! change only by compare-and-set on their generation, one claim at a time owned by a
 //! nonce until released or expired, forget, sliding expiry; sealed records unreadable in
-//! Redis and unopenable under another key; errors without the URL's user info.
+//! Redis and unopenable under another key; errors without the URL's user info; the
+//! breaker opening when Redis is down.
 
 use std::time::Duration;
 
@@ -199,6 +200,18 @@ async fn a_redis_that_is_down_is_an_error_without_user_info() {
         !text.contains("hunter2") && !text.contains("admin"),
         "{text}"
     );
+    // Failing again and again opens the breaker: operations stop trying Redis a while.
+    let mut tries = 1;
+    loop {
+        let claim = store
+            .claim(&key("mcp-1"), "a", Duration::from_secs(1))
+            .await;
+        if claim.expect_err("down").reason.contains("not tried again") {
+            break;
+        }
+        tries += 1;
+        assert!(tries <= 3, "the breaker never opened");
+    }
     let bad = RedisSharedSessions::new("redis://admin:hunter2@[::1", RedisOptions::default());
     let text = format!("{}", bad.expect_err("not a URL"));
     assert!(!text.contains("hunter2"), "{text}");
