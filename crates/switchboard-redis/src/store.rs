@@ -100,12 +100,8 @@ impl RedisSharedSessions {
             // reconnecting on later commands.
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(2));
-        let connection = ConnectionManager::new_lazy_with_config(client, config).map_err(|e| {
-            RedisSetupError::BadUrl {
-                url: redacted_url(url),
-                reason: redact(&e.to_string(), url),
-            }
-        })?;
+        let connection = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| RedisSetupError::BadOptions(redact(&e.to_string(), url)))?;
         Ok(Self {
             connection,
             names: KeyNames::new(&options.key_prefix, options.binding_key.as_deref()),
