@@ -1,0 +1,124 @@
+//! Redis-backed stores for Switchboard gateway replicas (issue 17, `docs/scale-out-design.md`
+//! (b)). Today: [`RedisSharedSessions`], the engine's
+//! [`SharedSessions`](switchboard::SharedSessions) over Redis, so replicas serving one
+//! downstream session share one classic upstream session.
+//!
+//! The connection is a redis-rs `ConnectionManager` created lazily (a replica starts, and
+//! serves, without Redis), multiplexed and reconnecting in the background; every command
+//! is bounded by the response timeout, and after repeated connection failures a circuit
+//! breaker fails operations at once for a second. A Redis that is down makes each operation fail
+//! with [`SharedSessionsError`](switchboard::SharedSessionsError), which the engine
+//! answers by opening an upstream session of its own (b.6). The Redis URL's user info
+//! never appears in an error or a log line.
+
+mod breaker;
+mod keys;
+mod seal;
+mod store;
+
+use std::time::Duration;
+
+pub use store::RedisSharedSessions;
+
+/// How a [`RedisSharedSessions`] names, seals and expires its keys.
+#[derive(Clone)]
+pub struct RedisOptions {
+    /// First part of every key (`[scale] key_prefix`; default `sb`).
+    pub key_prefix: String,
+    /// A session record lives this long after its last write or read (sliding; the
+    /// gateway's `session_idle_timeout`, 5 min by default).
+    pub idle_ttl: Duration,
+    /// HMAC key for session ids in key names (`k_bind`). `None`: plain SHA-256, which
+    /// hides the id from `SCAN` output but lets anyone who knows an id find its key.
+    pub binding_key: Option<Vec<u8>>,
+    /// AES-256-GCM key sealing records at rest (`k_store`). `None`: records are plain
+    /// JSON, upstream session ids readable by anyone who can read Redis.
+    pub store_key: Option<[u8; 32]>,
+    /// Bound on each command's answer (redis-rs default 500 ms).
+    pub response_timeout: Duration,
+    /// Bound on each connection attempt (redis-rs default 1 s).
+    pub connect_timeout: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            key_prefix: "sb".into(),
+            idle_ttl: Duration::from_secs(300),
+            binding_key: None,
+            store_key: None,
+            response_timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("key_prefix", &self.key_prefix)
+            .field("idle_ttl", &self.idle_ttl)
+            .field("binding_key", &self.binding_key.as_ref().map(|_| "<set>"))
+            .field("store_key", &self.store_key.as_ref().map(|_| "<set>"))
+            .field("response_timeout", &self.response_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// A Redis store could not be set up. The URL in the message has its user info redacted.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisSetupError {
+    #[error("the Redis URL `{url}` is not usable: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("the Redis options are not usable: {0}")]
+    BadOptions(String),
+}
+
+/// `text` with `url`'s user name and password replaced by `***`, and `url` itself shown
+/// without them.
+pub(crate) fn redact(text: &str, url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url) else {
+        // Not a URL: say nothing about it.
+        return text.replace(url, "<redis url>");
+    };
+    let mut out = text.replace(url, &redacted_url(url));
+    for secret in [parsed.password().unwrap_or(""), parsed.username()] {
+        if !secret.is_empty() {
+            out = out.replace(secret, "***");
+        }
+    }
+    out
+}
+
+/// `url` without its user info (or a placeholder if it is no URL).
+pub(crate) fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if !parsed.username().is_empty() || parsed.password().is_some() {
+                let _ = parsed.set_username("***");
+                let _ = parsed.set_password(None);
+            }
+            parsed.to_string()
+        }
+        Err(_) => "<redis url>".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_info_never_shows() {
+        let url = "redis://admin:hunter2@127.0.0.1:6379/0";
+        let shown = redact(&format!("cannot reach {url}: hunter2 refused"), url);
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("admin"),
+            "{shown}"
+        );
+        assert!(shown.contains("127.0.0.1:6379"), "{shown}");
+        assert_eq!(redacted_url(url), "redis://***@127.0.0.1:6379/0");
+        assert_eq!(redacted_url("redis://127.0.0.1:1/"), "redis://127.0.0.1:1/");
+    }
+}

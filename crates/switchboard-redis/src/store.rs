@@ -1,0 +1,303 @@
+//! [`RedisSharedSessions`]: the engine's `SharedSessions` over Redis.
+//!
+//! A record is one field of the session's hash (a.4), `up:<server>`, holding the record as
+//! one JSON document (sealed when a store key is set): JSON rather than one hash field per
+//! record part because the record is read and written whole, and sealing one value is one
+//! AEAD operation. Its generation is kept plain beside it in `up:<server>:gen` so the
+//! compare-and-set script can read it without the key. Claims are string keys set with
+//! `NX PX` and given up only by their owner; both are small Lua scripts, atomic in Redis.
+
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+use serde::{Deserialize, Serialize};
+use switchboard::{SharedSessions, SharedSessionsError, UpstreamKey, UpstreamRecord};
+
+use crate::breaker::Breaker;
+use crate::keys::{KeyNames, UpstreamKeys};
+use crate::seal::Sealer;
+use crate::{RedisOptions, RedisSetupError, redact, redacted_url};
+
+/// KEYS[1] record hash; ARGV: generation field, record field, expected generation ('' =
+/// none), new generation, value, TTL ms.
+const PUBLISH_IF: &str = r"
+local now = redis.call('HGET', KEYS[1], ARGV[1])
+if (now == false and ARGV[3] == '') or now == ARGV[3] then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[4], ARGV[2], ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  return 1
+end
+return 0
+";
+
+/// KEYS[1] claim; ARGV: owner, TTL ms. Free, or already the owner's (renewed): claimed.
+const CLAIM: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+";
+
+/// KEYS[1] claim; ARGV[1] owner.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// The record as stored (inside the seal).
+#[derive(Serialize, Deserialize)]
+struct StoredRecord {
+    id: String,
+    url: String,
+    init: serde_json::Value,
+    generation: u64,
+}
+
+/// Classic upstream sessions shared between gateway replicas through Redis; see the
+/// module docs. Cheap to share (`Arc`); the connection is multiplexed.
+pub struct RedisSharedSessions {
+    connection: ConnectionManager,
+    names: KeyNames,
+    sealer: Sealer,
+    idle_ttl_ms: u64,
+    url: String,
+    publish_if: Script,
+    claim: Script,
+    release: Script,
+    breaker: Breaker,
+}
+
+impl std::fmt::Debug for RedisSharedSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSharedSessions")
+            .field("url", &redacted_url(&self.url))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisSharedSessions {
+    /// A store on the Redis at `url` (`redis://[user:password@]host:port[/db]`). Connects
+    /// lazily: this succeeds while Redis is down. Must be called within a Tokio runtime.
+    pub fn new(url: &str, options: RedisOptions) -> Result<Self, RedisSetupError> {
+        if options.idle_ttl.is_zero() {
+            return Err(RedisSetupError::BadOptions(
+                "idle_ttl must be more than zero (records would expire at once)".into(),
+            ));
+        }
+        let client = redis::Client::open(url).map_err(|e| RedisSetupError::BadUrl {
+            url: redacted_url(url),
+            reason: redact(&e.to_string(), url),
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(options.response_timeout))
+            .set_connection_timeout(Some(options.connect_timeout))
+            // One retry, not redis-rs's six (about 5 s): a call waiting on a store that is
+            // down should fall back to its own upstream session soon. The manager keeps
+            // reconnecting on later commands.
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let connection = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| RedisSetupError::BadOptions(redact(&e.to_string(), url)))?;
+        Ok(Self {
+            connection,
+            names: KeyNames::new(&options.key_prefix, options.binding_key.as_deref()),
+            sealer: Sealer::new(options.store_key.as_ref()),
+            idle_ttl_ms: millis(options.idle_ttl),
+            url: url.to_owned(),
+            publish_if: Script::new(PUBLISH_IF),
+            claim: Script::new(CLAIM),
+            release: Script::new(RELEASE),
+            breaker: Breaker::default(),
+        })
+    }
+
+    /// Runs `operation` unless the breaker is open; records whether it reached Redis.
+    async fn guarded<T>(
+        &self,
+        operation: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, SharedSessionsError> {
+        if !self.breaker.allows(Instant::now()) {
+            return Err(SharedSessionsError {
+                reason: "Redis failed repeatedly; not tried again for a second".into(),
+            });
+        }
+        let outcome = operation.await;
+        let unreachable = outcome.as_ref().err().is_some_and(|e| {
+            e.is_io_error()
+                || e.is_connection_refusal()
+                || e.is_connection_dropped()
+                || e.is_timeout()
+        });
+        self.breaker.record(!unreachable, Instant::now());
+        outcome.map_err(|error| SharedSessionsError {
+            reason: redact(&error.to_string(), &self.url),
+        })
+    }
+
+    async fn read(&self, key: &UpstreamKey) -> Result<Option<UpstreamRecord>, RedisError> {
+        let keys = self.names.upstream(key);
+        let mut connection = self.connection.clone();
+        // Reading slides the session's expiry, like a write.
+        let (stored, _): (Option<Vec<u8>>, i64) = redis::pipe()
+            .atomic()
+            .hget(&keys.record, &keys.field)
+            .pexpire(&keys.record, self.idle_ttl_ms as i64)
+            .query_async(&mut connection)
+            .await?;
+        Ok(stored.and_then(|value| self.decode(&keys, value)))
+    }
+
+    /// The record in `value`, or `None` (logged) if it does not open or parse: a record
+    /// that cannot be trusted is treated as absent.
+    fn decode(&self, keys: &UpstreamKeys, value: Vec<u8>) -> Option<UpstreamRecord> {
+        let plain = match self.sealer.open(&aad(keys), value) {
+            Ok(plain) => plain,
+            Err(_) => {
+                tracing::warn!(server = %keys.field, "a shared session record does not open (other key, moved or tampered); ignored");
+                return None;
+            }
+        };
+        match serde_json::from_slice::<StoredRecord>(&plain) {
+            Ok(stored) => Some(UpstreamRecord {
+                session_id: stored.id,
+                url: stored.url,
+                initialize: stored.init,
+                generation: stored.generation,
+            }),
+            Err(error) => {
+                tracing::warn!(server = %keys.field, %error, "a shared session record is not readable; ignored");
+                None
+            }
+        }
+    }
+
+    async fn write_if(
+        &self,
+        key: &UpstreamKey,
+        expected: Option<u64>,
+        record: UpstreamRecord,
+    ) -> Result<bool, RedisError> {
+        let keys = self.names.upstream(key);
+        let generation = record.generation;
+        let stored = StoredRecord {
+            id: record.session_id,
+            url: record.url,
+            init: record.initialize,
+            generation,
+        };
+        let json = serde_json::to_vec(&stored).expect("a record serializes");
+        let value = self.sealer.seal(&aad(&keys), json);
+        let expected = expected.map(|g| g.to_string()).unwrap_or_default();
+        let mut connection = self.connection.clone();
+        let stored: i64 = self
+            .publish_if
+            .key(&keys.record)
+            .arg(&keys.generation)
+            .arg(&keys.field)
+            .arg(expected)
+            .arg(generation.to_string())
+            .arg(value)
+            .arg(self.idle_ttl_ms)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(stored == 1)
+    }
+
+    async fn take_claim(
+        &self,
+        key: &UpstreamKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, RedisError> {
+        let keys = self.names.upstream(key);
+        let mut connection = self.connection.clone();
+        // Redis refuses `PX 0`; a zero TTL is the shortest one it takes.
+        let claimed: i64 = self
+            .claim
+            .key(&keys.claim)
+            .arg(owner)
+            .arg(millis(ttl).max(1))
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(claimed == 1)
+    }
+
+    async fn give_up(&self, key: &UpstreamKey, owner: &str) -> Result<(), RedisError> {
+        let keys = self.names.upstream(key);
+        let mut connection = self.connection.clone();
+        let _: i64 = self
+            .release
+            .key(&keys.claim)
+            .arg(owner)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    async fn remove(&self, key: &UpstreamKey) -> Result<(), RedisError> {
+        let keys = self.names.upstream(key);
+        let mut connection = self.connection.clone();
+        let _: i64 = redis::cmd("HDEL")
+            .arg(&keys.record)
+            .arg(&keys.field)
+            .arg(&keys.generation)
+            .query_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+}
+
+impl SharedSessions for RedisSharedSessions {
+    fn get<'a>(
+        &'a self,
+        key: &'a UpstreamKey,
+    ) -> BoxFuture<'a, Result<Option<UpstreamRecord>, SharedSessionsError>> {
+        Box::pin(self.guarded(self.read(key)))
+    }
+
+    fn publish_if<'a>(
+        &'a self,
+        key: &'a UpstreamKey,
+        expected: Option<u64>,
+        record: UpstreamRecord,
+    ) -> BoxFuture<'a, Result<bool, SharedSessionsError>> {
+        Box::pin(self.guarded(self.write_if(key, expected, record)))
+    }
+
+    fn claim<'a>(
+        &'a self,
+        key: &'a UpstreamKey,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, SharedSessionsError>> {
+        Box::pin(self.guarded(self.take_claim(key, owner, ttl)))
+    }
+
+    fn release<'a>(
+        &'a self,
+        key: &'a UpstreamKey,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<(), SharedSessionsError>> {
+        Box::pin(self.guarded(self.give_up(key, owner)))
+    }
+
+    fn forget<'a>(
+        &'a self,
+        key: &'a UpstreamKey,
+    ) -> BoxFuture<'a, Result<(), SharedSessionsError>> {
+        Box::pin(self.guarded(self.remove(key)))
+    }
+}
+
+/// The associated data binding a sealed record to where it is stored.
+fn aad(keys: &UpstreamKeys) -> String {
+    format!("{}/{}", keys.record, keys.field)
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

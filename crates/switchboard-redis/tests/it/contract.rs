@@ -1,0 +1,218 @@
+//! The `SharedSessions` contract (as `MemorySharedSessions` keeps it) over Redis: records
+//! change only by compare-and-set on their generation, one claim at a time owned by a
+//! nonce until released or expired, forget, sliding expiry; sealed records unreadable in
+//! Redis and unopenable under another key; errors without the URL's user info; the
+//! breaker opening when Redis is down.
+
+use std::time::Duration;
+
+use switchboard::{SharedSessions, UpstreamKey, UpstreamRecord};
+use switchboard_redis::{RedisOptions, RedisSharedSessions};
+
+use crate::redis_server::RedisServer;
+
+pub fn key(session: &str) -> UpstreamKey {
+    UpstreamKey {
+        session: session.into(),
+        server: "kit".into(),
+    }
+}
+
+fn record(id: &str, generation: u64) -> UpstreamRecord {
+    UpstreamRecord {
+        session_id: id.into(),
+        url: "http://127.0.0.1:1/mcp".into(),
+        initialize: serde_json::json!({"jsonrpc": "2.0", "id": 0, "result": {}}),
+        generation,
+    }
+}
+
+fn sealed() -> RedisOptions {
+    RedisOptions {
+        binding_key: Some(b"binding".to_vec()),
+        store_key: Some([9; 32]),
+        ..RedisOptions::default()
+    }
+}
+
+/// Every key and value in the Redis at `url`, as text.
+async fn dump(url: &str) -> String {
+    let client = redis::Client::open(url).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let mut out = String::new();
+    for name in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&name)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        let mut command = redis::cmd(if kind == "hash" { "HGETALL" } else { "MGET" });
+        command.arg(&name);
+        let value: Vec<Vec<u8>> = command.query_async(&mut connection).await.unwrap();
+        out.push_str(&name);
+        for v in value {
+            out.push(' ');
+            out.push_str(&String::from_utf8_lossy(&v));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[tokio::test]
+async fn records_change_only_from_the_generation_expected() {
+    let redis = RedisServer::start();
+    let store = RedisSharedSessions::new(&redis.url(), RedisOptions::default()).unwrap();
+    let key = key("mcp-1");
+    assert!(store.get(&key).await.unwrap().is_none());
+    assert!(store.publish_if(&key, None, record("a", 1)).await.unwrap());
+    // A replica that read nothing (or an older generation) loses.
+    assert!(!store.publish_if(&key, None, record("b", 1)).await.unwrap());
+    let stale = store.publish_if(&key, Some(2), record("b", 3)).await;
+    assert!(!stale.unwrap());
+    let next = store.publish_if(&key, Some(1), record("c", 2)).await;
+    assert!(next.unwrap());
+    let now = store.get(&key).await.unwrap().expect("a record");
+    assert_eq!(now, record("c", 2));
+    // Another server of the same session is another record.
+    let other = UpstreamKey {
+        server: "other".into(),
+        ..key.clone()
+    };
+    assert!(store.get(&other).await.unwrap().is_none());
+    assert!(
+        store
+            .publish_if(&other, None, record("d", 1))
+            .await
+            .unwrap()
+    );
+    store.forget(&key).await.unwrap();
+    assert!(store.get(&key).await.unwrap().is_none());
+    assert_eq!(store.get(&other).await.unwrap(), Some(record("d", 1)));
+    // Forgotten: the next session starts from no record again.
+    assert!(store.publish_if(&key, None, record("e", 3)).await.unwrap());
+}
+
+#[tokio::test]
+async fn one_claim_at_a_time_until_released_or_expired() {
+    let redis = RedisServer::start();
+    let store = RedisSharedSessions::new(&redis.url(), RedisOptions::default()).unwrap();
+    let key = key("mcp-1");
+    let long = Duration::from_secs(60);
+    assert!(store.claim(&key, "a", long).await.unwrap());
+    assert!(!store.claim(&key, "b", long).await.unwrap());
+    assert!(
+        store.claim(&key, "a", long).await.unwrap(),
+        "the owner again"
+    );
+    store.release(&key, "b").await.unwrap(); // not b's: stays
+    assert!(!store.claim(&key, "b", long).await.unwrap());
+    store.release(&key, "a").await.unwrap();
+    assert!(
+        store
+            .claim(&key, "b", Duration::from_millis(50))
+            .await
+            .unwrap()
+    );
+    // An expired claim is free (bounded wait: Redis expires it within its TTL + a tick).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !store.claim(&key, "c", long).await.unwrap() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the claim never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A zero TTL is taken (as the shortest one).
+    assert!(
+        store
+            .claim(&self::key("mcp-2"), "z", Duration::ZERO)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn records_expire_when_idle() {
+    let redis = RedisServer::start();
+    let options = RedisOptions {
+        idle_ttl: Duration::from_millis(200),
+        ..RedisOptions::default()
+    };
+    let store = RedisSharedSessions::new(&redis.url(), options).unwrap();
+    let key = key("mcp-1");
+    assert!(store.publish_if(&key, None, record("a", 1)).await.unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.get(&key).await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the record never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn sealed_records_show_nothing_in_redis_and_open_only_with_their_key() {
+    let redis = RedisServer::start();
+    let store = RedisSharedSessions::new(&redis.url(), sealed()).unwrap();
+    let key = key("mcp-alice");
+    let secret = record("upstream-secret-id", 1);
+    assert!(store.publish_if(&key, None, secret.clone()).await.unwrap());
+    assert!(
+        store
+            .claim(&key, "nonce", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let seen = dump(&redis.url()).await;
+    for hidden in ["upstream-secret-id", "mcp-alice", "127.0.0.1:1"] {
+        assert!(!seen.contains(hidden), "{hidden} in Redis:\n{seen}");
+    }
+    assert_eq!(store.get(&key).await.unwrap(), Some(secret));
+
+    // Another store key cannot open it: the record reads as absent.
+    let other = RedisOptions {
+        store_key: Some([1; 32]),
+        ..sealed()
+    };
+    let stranger = RedisSharedSessions::new(&redis.url(), other).unwrap();
+    assert!(stranger.get(&key).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_redis_that_is_down_is_an_error_without_user_info() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("redis://admin:hunter2@127.0.0.1:{port}/");
+    // Constructing needs no Redis.
+    let store = RedisSharedSessions::new(&url, RedisOptions::default()).unwrap();
+    let error = store.get(&key("mcp-1")).await.expect_err("nothing listens");
+    let text = format!("{error} {error:?} {store:?}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("admin"),
+        "{text}"
+    );
+    // Failing again and again opens the breaker: operations stop trying Redis a while.
+    let mut tries = 1;
+    loop {
+        let claim = store
+            .claim(&key("mcp-1"), "a", Duration::from_secs(1))
+            .await;
+        if claim.expect_err("down").reason.contains("not tried again") {
+            break;
+        }
+        tries += 1;
+        assert!(tries <= 3, "the breaker never opened");
+    }
+    let bad = RedisSharedSessions::new("redis://admin:hunter2@[::1", RedisOptions::default());
+    let text = format!("{}", bad.expect_err("not a URL"));
+    assert!(!text.contains("hunter2"), "{text}");
+}
