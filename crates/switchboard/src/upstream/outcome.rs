@@ -60,6 +60,18 @@ impl CallOutcome {
     }
 }
 
+impl CallOutcome {
+    /// What a call whose input-required result went back to its caller ends with at the
+    /// connection (the hub gives the caller that result instead: `input.rs`).
+    pub(crate) fn handed_back() -> CallOutcome {
+        CallOutcome {
+            content: Vec::new(),
+            structured_content: None,
+            is_error: false,
+        }
+    }
+}
+
 impl From<CallToolResult> for CallOutcome {
     fn from(result: CallToolResult) -> Self {
         CallOutcome {
