@@ -151,8 +151,9 @@ pub fn missing_capability(error: &Error) -> Option<ErrorData> {
         Error::Tool {
             message,
             code: Some(refused),
+            data,
             ..
-        } if *refused == code.0 => Some(ErrorData::new(code, message.clone(), None)),
+        } if *refused == code.0 => Some(ErrorData::new(code, message.clone(), data.clone())),
         _ => None,
     }
 }
@@ -186,5 +187,28 @@ mod tests {
         assert_eq!(seal.open(&format!("{payload}.{tag}")), None);
         assert_eq!(RequestStateSeal::new().open(&state), None);
         assert_eq!(seal.open("asked"), None);
+    }
+
+    #[test]
+    fn a_missing_capability_refusal_passes_on_with_its_data() {
+        let required = serde_json::json!({"requiredCapabilities": {"sampling": {}}});
+        let refused = Error::Tool {
+            server: "kit".into(),
+            tool: "t".into(),
+            message: "needs sampling".into(),
+            code: Some(-32021),
+            data: Some(required.clone()),
+        };
+        let passed = missing_capability(&refused).expect("passed on");
+        assert_eq!(passed.code, ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY);
+        assert_eq!(passed.data, Some(required));
+        let other = Error::Tool {
+            server: "kit".into(),
+            tool: "t".into(),
+            message: "no".into(),
+            code: Some(-32602),
+            data: None,
+        };
+        assert!(missing_capability(&other).is_none());
     }
 }

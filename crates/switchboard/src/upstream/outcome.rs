@@ -53,6 +53,7 @@ impl CallOutcome {
                 tool: tool.to_owned(),
                 message: self.text(),
                 code: None,
+                data: None,
             })
         } else {
             Ok(self)
