@@ -86,24 +86,43 @@ def auth_call(url, scenario, context):
     through the environment (${env:...}), the private key through a 0600 file."""
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        auth = ['kind = "client_credentials"', f"client_id = {toml_string(context['client_id'])}"]
+        client_id = f"client_id = {toml_string(context['client_id'])}"
         env = {"SWITCHBOARD_STATE_DIR": str(scratch / "state")}
         if scenario == "auth/client-credentials-basic":
-            auth.append('client_secret = "${env:CONFORMANCE_CLIENT_SECRET}"')
+            auth = ['kind = "client_credentials"', client_id,
+                    'client_secret = "${env:CONFORMANCE_CLIENT_SECRET}"']
             env["CONFORMANCE_CLIENT_SECRET"] = context["client_secret"]
-        else:  # auth/client-credentials-jwt
+        elif scenario == "auth/client-credentials-jwt":
             key = scratch / "client-key.pem"
             key.touch(mode=0o600)
             key.write_text(context["private_key_pem"])
-            auth.append(f"private_key_file = {toml_string(str(key))}")
+            auth = ['kind = "client_credentials"', client_id,
+                    f"private_key_file = {toml_string(str(key))}"]
+        elif scenario == "auth/wif-jwt-bearer":
+            # The workload's JWT as a platform hands it over: a file (re-read per exchange).
+            jwt = scratch / "workload.jwt"
+            jwt.touch(mode=0o600)
+            jwt.write_text(context["valid_jwt"])
+            auth = ['kind = "jwt_bearer"', client_id,
+                    f"assertion_file = {toml_string(str(jwt))}"]
+        else:  # enterprise-managed authorization (both names)
+            auth = ['kind = "enterprise"', client_id,
+                    'client_secret = "${env:CONFORMANCE_CLIENT_SECRET}"',
+                    'id_token = "${env:CONFORMANCE_ID_TOKEN}"',
+                    f"idp_token_endpoint = {toml_string(context['idp_token_endpoint'])}",
+                    f"idp_client_id = {toml_string(context['idp_client_id'])}"]
+            env["CONFORMANCE_CLIENT_SECRET"] = context["client_secret"]
+            env["CONFORMANCE_ID_TOKEN"] = context["idp_id_token"]
         config = scratch / "switchboard.toml"
         config.write_text(f"[servers.conformance]\nurl = {toml_string(url)}\n"
                           "[servers.conformance.auth]\n" + "\n".join(auth) + "\n")
         call(url, "test-tool", {}, config=config, env=env)
 
 
-# Auth scenarios the CLI can do today (the others: tests/conformance/expected-failures.yaml).
-AUTH_MAPPED = ("auth/client-credentials-basic", "auth/client-credentials-jwt")
+# Auth scenarios with a machine identity (no browser), their [auth] table from the context.
+AUTH_MAPPED = ("auth/client-credentials-basic", "auth/client-credentials-jwt",
+               "auth/wif-jwt-bearer", "auth/cross-app-access-complete-flow",
+               "auth/enterprise-managed-authorization")
 
 # The interactive sign-in (docs/oauth-design.md section (c)): `call test-tool --login` with
 # SWITCHBOARD_BROWSER set to this script's --open, which plays the browser.

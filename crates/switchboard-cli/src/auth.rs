@@ -8,13 +8,14 @@
 //! - `status` reads the store only (no network): per OAuth server, whether tokens are
 //!   stored, the issuer, scopes, when the access token expires and whether it can be
 //!   refreshed. Never a token.
-//! - `logout SERVER` deletes the stored tokens (the authorization server is not told).
+//! - `logout SERVER` deletes the stored tokens and revokes them at the authorization server
+//!   when it offers revocation (RFC 7009; best effort: the output says what happened).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
-use switchboard::auth::{FileStore, TokenKey, TokenRecord, TokenStore};
+use switchboard::auth::{FileStore, Revocation, TokenKey, TokenRecord, TokenStore, sign_out};
 use switchboard::config::{AuthKind, SHARED_PRINCIPAL, SessionMode};
 use switchboard::{ServerConfig, TransportKind};
 
@@ -78,12 +79,25 @@ pub async fn run(command: AuthCommand, style: JsonStyle) -> u8 {
             let Ok((_, server)) = one_server(&source, server.as_deref()) else {
                 return EXIT_BAD_INPUT;
             };
-            match store.remove(&key_of(&server)).await {
-                Ok(()) => {
-                    eprintln!(
-                        "signed out of {} (its stored tokens are deleted)",
-                        server.name
-                    );
+            match sign_out(&store, &key_of(&server)).await {
+                Ok(done) => {
+                    let said = match (&done.had_tokens, &done.revocation) {
+                        (false, _) => "no tokens were stored".to_string(),
+                        (true, Revocation::Revoked) => {
+                            "its stored tokens are deleted and revoked at the authorization \
+                             server"
+                                .to_string()
+                        }
+                        (true, Revocation::Failed(why)) => format!(
+                            "its stored tokens are deleted; revoking them at the authorization \
+                             server failed: {why}"
+                        ),
+                        (true, _) => "its stored tokens are deleted; the authorization server \
+                                      offers no revocation, so they stay valid there until they \
+                                      expire"
+                            .to_string(),
+                    };
+                    eprintln!("signed out of {} ({said})", server.name);
                     0
                 }
                 Err(e) => {

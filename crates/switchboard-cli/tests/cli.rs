@@ -395,14 +395,18 @@ fn client_credentials_sign_in_and_the_token_is_kept_privately_for_the_next_run()
         first.context()
     );
     let tokens = state.join("auth/v1/tokens");
-    let files: Vec<PathBuf> = std::fs::read_dir(&tokens)
+    // The record, and the renewal lock file beside it (taken when the token was got).
+    let (files, locks): (Vec<PathBuf>, Vec<PathBuf>) = std::fs::read_dir(&tokens)
         .expect("the token directory")
         .map(|entry| entry.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
+        .partition(|path| path.extension().is_some_and(|e| e == "json"));
+    assert_eq!((files.len(), locks.len()), (1, 1), "{files:?} {locks:?}");
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!((mode(&files[0]), mode(&tokens)), (0o600, 0o700));
+    assert_eq!(
+        (mode(&files[0]), mode(&locks[0]), mode(&tokens)),
+        (0o600, 0o600, 0o700)
+    );
     let stored = std::fs::read_to_string(&files[0]).unwrap();
 
     // The next run uses the stored token: no new exchange, the file is unchanged.
@@ -501,10 +505,99 @@ fn auth_login_status_call_and_logout_with_a_scripted_browser() {
         "{}",
         call.context()
     );
-    run(&["auth", "logout", "kit", "--config", config]).expect_code(0);
+    let logout = run(&["auth", "logout", "kit", "--config", config]);
+    logout.expect_code(0);
+    assert!(
+        logout
+            .stderr
+            .contains("deleted and revoked at the authorization server"),
+        "{}",
+        logout.context()
+    );
     let status = run(&["auth", "status", "--config", config, "--format", "json"]);
     let rows: Value = serde_json::from_str(&status.stdout).expect("status JSON");
     assert_eq!(rows[0]["signed_in"], false, "{}", status.context());
+}
+
+/// Two `switchboard` processes whose stored token was revoked refresh it at once, against an
+/// authorization server that rotates refresh tokens: one refreshes, the other waits on the
+/// store's lock file and uses the new token (spending the old refresh token twice would be
+/// `invalid_grant`, and deleting the record would sign both out).
+#[test]
+fn two_processes_share_a_rotated_refresh_token_through_the_store() {
+    let kit = TestkitHttp::start_with(
+        "streamable-http",
+        &[
+            "--oauth-client",
+            "bot:s3cret-bot",
+            "--oauth-rotate-refresh-tokens",
+        ],
+    );
+    let ws = Workspace::new();
+    let config = ws.write(
+        "switchboard.toml",
+        &format!("[servers.kit]\nurl = \"{}\"\n", kit.url),
+    );
+    let config = config.to_str().unwrap();
+    let state = ws.dir.path().join("state");
+    let env = [
+        ("SWITCHBOARD_STATE_DIR", state.to_str().unwrap()),
+        (
+            "SWITCHBOARD_BROWSER",
+            "curl -s -L --noproxy * -o /dev/null %s",
+        ),
+    ];
+    let login = ws.run_with(
+        &["auth", "login", "kit", "--config", config],
+        Options {
+            env: &env,
+            ..Options::default()
+        },
+    );
+    login.expect_code(0);
+    // The authorization server, from the resource's metadata; its control endpoints.
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "--noproxy", "*", "--max-time", "10"])
+            .args(args)
+            .output()
+            .expect("curl");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let base = kit.url.trim_end_matches("/mcp");
+    let prm: Value = serde_json::from_str(&curl(&[&format!(
+        "{base}/.well-known/oauth-protected-resource/mcp"
+    )]))
+    .expect("PRM JSON");
+    let issuer = prm["authorization_servers"][0].as_str().unwrap().to_owned();
+    curl(&["-X", "POST", &format!("{issuer}/control/revoke_all")]);
+
+    let spawn = || {
+        Command::new(switchboard_bin())
+            .args(["call", "kit__whoami", "--config", config, "--no-login"])
+            .env("SWITCHBOARD_STATE_DIR", &state)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start switchboard")
+    };
+    let (one, two) = (spawn(), spawn());
+    for child in [one, two] {
+        let out = child.wait_with_output().expect("switchboard ran");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("\"subject\":\"user\""),
+            "{stdout}\n{stderr}"
+        );
+    }
+    let counts: Value =
+        serde_json::from_str(&curl(&[&format!("{issuer}/control/counts")])).expect("counts");
+    assert_eq!(counts["token_requests"]["refresh_token"], 1, "{counts}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 //! |---------------------|----------------------------|-----------------------|-------------|
 //! | `unknown_tool`      | JSON-RPC -32602            | -32602                | 404         |
 //! | `not_found`         | JSON-RPC -32602            | -32002 (resource) / -32602 (prompt) | 404 |
-//! | `invalid_arguments` | JSON-RPC -32602            | -32602                | 422         |
+//! | `invalid_arguments` | result, `isError: true`    | -32602                | 422         |
 //! | `session_limit`     | result, `isError: true`    | -32603                | 429         |
 //! | `timeout`           | result, `isError: true`    | -32603                | 504         |
 //! | `closed`            | result, `isError: true`    | -32603                | 503         |
@@ -13,8 +13,11 @@
 //! (`tools/list` fails only when the session's own list of a private-list server cannot be
 //! had at all: -32603, like a read.)
 //!
-//! A request the caller got wrong (no such tool or resource, bad arguments) is a JSON-RPC
-//! error, as MCP asks. A call that reached for its server and failed there (unreachable,
+//! A request the caller got wrong (no such tool or resource) is a JSON-RPC error, as MCP
+//! asks. Arguments that do not fit the tool's input schema are a tool result with
+//! `isError: true` (MCP 2025-11-25, SEP-1303: input validation errors are tool execution
+//! errors, so the model reads what was wrong and corrects its call; nothing was sent to the
+//! server). A call that reached for its server and failed there (unreachable,
 //! auth, timeout, the server's own refusal) is a tool result with `isError: true`, so the
 //! model sees what happened: its text is the error's message and its `_meta`
 //! (`io.switchboard/error`) the engine's [`ErrorReport`] (class, server, delivery, ...).
@@ -61,10 +64,9 @@ pub fn to_mcp(error: &Error, request: McpRequest) -> McpFailure {
     let message = report.message.clone();
     let code = match (error.class(), request) {
         (ErrorClass::NotFound, McpRequest::ReadResource) => ErrorCode::RESOURCE_NOT_FOUND,
-        (ErrorClass::UnknownTool | ErrorClass::NotFound | ErrorClass::InvalidArguments, _) => {
-            ErrorCode::INVALID_PARAMS
-        }
+        (ErrorClass::UnknownTool | ErrorClass::NotFound, _) => ErrorCode::INVALID_PARAMS,
         (_, McpRequest::CallTool) => return McpFailure::ToolResult(error_result(&report)),
+        (ErrorClass::InvalidArguments, _) => ErrorCode::INVALID_PARAMS,
         _ => ErrorCode::INTERNAL_ERROR,
     };
     McpFailure::Rpc(ErrorData::new(code, message, data))

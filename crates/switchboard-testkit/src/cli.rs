@@ -103,6 +103,9 @@ pub struct Args {
     /// Lifetime of the authorization server's access tokens (e.g. 2s).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
     pub oauth_access_ttl: Duration,
+    /// The authorization server rotates refresh tokens (a used one is revoked).
+    #[arg(long)]
+    pub oauth_rotate_refresh_tokens: bool,
     /// Tool lists are `cacheScope: "private"` and hold `mine_<user>` for the caller
     /// named by the `X-User` header.
     #[arg(long, env = "SWITCHBOARD_TESTKIT_PRIVATE_LISTS")]
@@ -242,6 +245,7 @@ async fn start_auth_server(args: &Args) -> anyhow::Result<Option<AuthServer>> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let knobs = AuthKnobs {
         access_ttl: args.oauth_access_ttl,
+        rotate_refresh_tokens: args.oauth_rotate_refresh_tokens,
         clients,
         ..AuthKnobs::default()
     };

@@ -26,7 +26,7 @@ mod streamable;
 mod tools;
 
 pub use http::{RunningServer, WWW_AUTHENTICATE_CHALLENGE};
-pub use oauth::{AuthKnobs, AuthServer, AuthServerHandle, TestClient};
+pub use oauth::{AuthKnobs, AuthServer, AuthServerHandle, DpopKnob, TestClient};
 pub use proxy::{Fault, FaultProxy, FaultRule};
 pub use registry::{RecordedRequest, RegistryEmulator, RegistryEntry, RegistryKnobs};
 pub use sse::{serve_sse, serve_sse_on};

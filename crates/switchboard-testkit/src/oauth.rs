@@ -4,12 +4,16 @@
 //!   at `/.well-known/openid-configuration`); the issuer is `http://127.0.0.1:PORT`.
 //! - `GET /authorize`, `POST /register` and the `authorization_code` grant with PKCE
 //!   (`code.rs`), for the interactive sign-in.
+//! - The JWT-bearer grant and an identity provider's token exchange at `/idp/token`
+//!   (`grants.rs`); DPoP-bound tokens with nonces when [`AuthKnobs::dpop`] says
+//!   (`dpop.rs`).
+//! - `POST /revoke` (RFC 7009), counted.
 //! - `POST /token`: `client_credentials` and `refresh_token` grants; client authentication
 //!   by `client_secret_basic`, `client_secret_post`, `private_key_jwt` (ES256/RS256
 //!   assertions, `jwt.rs`) or none (public clients), limited to [`AuthKnobs::auth_methods`].
 //!   Errors are RFC 6749 JSON (`invalid_client` with 401, `invalid_grant`, ...).
-//! - Knobs ([`AuthKnobs`]): access token lifetime, refresh tokens, allowed methods, scopes,
-//!   registered clients.
+//! - Knobs ([`AuthKnobs`]): access token lifetime, refresh tokens (and their rotation),
+//!   allowed methods, scopes, registered clients.
 //! - Control, in process ([`AuthServer`], [`AuthServerHandle`]) and over HTTP for CLI tests
 //!   (`POST /control/revoke_all`, `POST /control/expire_all`, `GET /control/counts`):
 //!   revoke a token or all, expire all, counters of token requests per grant, the last
@@ -19,6 +23,8 @@
 //! (`resource.rs`).
 
 pub(crate) mod code;
+pub mod dpop;
+pub(crate) mod grants;
 pub mod issuer;
 pub mod jwt;
 pub(crate) mod resource;
@@ -42,6 +48,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::ServerTask;
+pub use dpop::DpopKnob;
 pub use issuer::{Alg, JwksServer, TokenIssuer};
 pub use jwt::{PublicKey, generate_es256};
 pub use resource::PRM_PATH;
@@ -85,6 +92,9 @@ pub struct AuthKnobs {
     pub access_ttl: Duration,
     /// Whether the refresh grant and seeded logins give refresh tokens.
     pub issue_refresh_tokens: bool,
+    /// Whether a refresh answers with a new refresh token and revokes the one presented
+    /// (rotation, OAuth 2.1 section 4.3.1): presenting it again is `invalid_grant`.
+    pub rotate_refresh_tokens: bool,
     /// Token endpoint client authentication methods accepted (and advertised).
     pub auth_methods: Vec<String>,
     /// `scopes_supported` (also in the resource's metadata).
@@ -93,6 +103,8 @@ pub struct AuthKnobs {
     /// Tools whose `tools/call` needs a scope: (tool, scope). A token without it gets 403
     /// `insufficient_scope` naming the scope (step-up tests).
     pub tool_scopes: Vec<(String, String)>,
+    /// DPoP-bound tokens (RFC 9449), and whether nonces are required.
+    pub dpop: DpopKnob,
 }
 
 impl Default for AuthKnobs {
@@ -100,6 +112,7 @@ impl Default for AuthKnobs {
         AuthKnobs {
             access_ttl: Duration::from_secs(3600),
             issue_refresh_tokens: true,
+            rotate_refresh_tokens: false,
             auth_methods: [
                 "client_secret_basic",
                 "client_secret_post",
@@ -110,6 +123,7 @@ impl Default for AuthKnobs {
             scopes_supported: vec!["mcp".into()],
             clients: Vec::new(),
             tool_scopes: Vec::new(),
+            dpop: DpopKnob::Off,
         }
     }
 }
@@ -133,6 +147,8 @@ pub struct IssuedTokens {
 struct Issued {
     grant: Grant,
     expires_at: Instant,
+    /// The DPoP key (P-256 point) the token is bound to.
+    key: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -146,6 +162,12 @@ struct Tokens {
     rejected: usize,
     /// The last token request's non-secret parameters and client auth method.
     last: BTreeMap<String, String>,
+    /// DPoP-bound tokens issued.
+    dpop_tokens: usize,
+    /// `use_dpop_nonce` answers given (token endpoint and resource).
+    dpop_nonce_challenges: usize,
+    /// Tokens revoked at `/revoke`.
+    revocations: usize,
 }
 
 struct Inner {
@@ -154,6 +176,8 @@ struct Inner {
     tokens: Mutex<Tokens>,
     /// Registered clients and pending codes (`code.rs`).
     flows: Mutex<code::Flows>,
+    /// The identity provider's signing key (`grants.rs`).
+    idp: jwt::JwtSigner,
 }
 
 /// A cheap handle on a running authorization server: control and token checks.
@@ -185,6 +209,7 @@ impl AuthServer {
             knobs,
             tokens: Mutex::default(),
             flows: Mutex::default(),
+            idp: jwt::JwtSigner::default(),
         }));
         let router = routes(handle.clone());
         let task = ServerTask::spawn(listener, router, CancellationToken::new(), "auth server");
@@ -223,9 +248,43 @@ impl AuthServerHandle {
 
     /// The grant behind a valid (issued, unexpired, unrevoked) access token.
     pub fn check(&self, access_token: &str) -> Option<Grant> {
+        self.check_bound(access_token).map(|(grant, _)| grant)
+    }
+
+    /// [`AuthServerHandle::check`], with the DPoP key the token is bound to.
+    pub(crate) fn check_bound(&self, access_token: &str) -> Option<(Grant, Option<Vec<u8>>)> {
         let tokens = lock(&self.0.tokens);
         let issued = tokens.access.get(access_token)?;
-        (Instant::now() < issued.expires_at).then(|| issued.grant.clone())
+        (Instant::now() < issued.expires_at).then(|| (issued.grant.clone(), issued.key.clone()))
+    }
+
+    /// Binds an issued access token to a DPoP key.
+    fn bind(&self, access_token: &str, key: Vec<u8>) {
+        let mut tokens = lock(&self.0.tokens);
+        if let Some(issued) = tokens.access.get_mut(access_token) {
+            issued.key = Some(key);
+            tokens.dpop_tokens += 1;
+        }
+    }
+
+    pub(crate) fn count_nonce_challenge(&self) {
+        lock(&self.0.tokens).dpop_nonce_challenges += 1;
+    }
+
+    /// A JWT signed by this server's identity provider key (`typ` `JWT`): a workload's
+    /// JWT (`aud` = the issuer) or an ID token (`aud` = the client id the exchange names).
+    pub fn sign_jwt(&self, claims: &Value) -> String {
+        self.0.idp.sign("JWT", claims)
+    }
+
+    /// The identity provider's issuer (its metadata: OpenID discovery, path inserted).
+    pub fn idp_issuer(&self) -> String {
+        format!("{}/idp", self.0.issuer)
+    }
+
+    /// The identity provider's token exchange endpoint.
+    pub fn idp_token_endpoint(&self) -> String {
+        format!("{}/idp/token", self.0.issuer)
     }
 
     /// Revokes one access or refresh token.
@@ -283,13 +342,17 @@ impl AuthServerHandle {
         self.issue(grant, self.0.knobs.issue_refresh_tokens)
     }
 
-    /// Counters as JSON: `{"token_requests": {grant: n}, "rejected": n, "access_tokens": n}`.
+    /// Counters as JSON: `{"token_requests": {grant: n}, "rejected": n, "access_tokens": n,
+    /// "dpop_tokens": n, "dpop_nonce_challenges": n, "revocations": n}`.
     pub fn counts(&self) -> Value {
         let tokens = lock(&self.0.tokens);
         json!({
             "token_requests": tokens.requests,
             "rejected": tokens.rejected,
             "access_tokens": tokens.access.len(),
+            "dpop_tokens": tokens.dpop_tokens,
+            "dpop_nonce_challenges": tokens.dpop_nonce_challenges,
+            "revocations": tokens.revocations,
         })
     }
 
@@ -303,6 +366,7 @@ impl AuthServerHandle {
             Issued {
                 grant: grant.clone(),
                 expires_at: Instant::now() + ttl,
+                key: None,
             },
         );
         if let Some(refresh) = &refresh_token {
@@ -317,19 +381,27 @@ impl AuthServerHandle {
 
     fn metadata(&self) -> Value {
         let issuer = &self.0.issuer;
-        json!({
+        let mut metadata = json!({
             "issuer": issuer,
             "token_endpoint": format!("{issuer}/token"),
             "authorization_endpoint": format!("{issuer}/authorize"),
             "registration_endpoint": format!("{issuer}/register"),
+            "revocation_endpoint": format!("{issuer}/revoke"),
             "authorization_response_iss_parameter_supported": true,
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "grant_types_supported": [
+                "authorization_code", "refresh_token", "client_credentials",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            ],
             "token_endpoint_auth_methods_supported": self.0.knobs.auth_methods,
             "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
             "scopes_supported": self.0.knobs.scopes_supported,
             "code_challenge_methods_supported": ["S256"],
-        })
+        });
+        if self.0.knobs.dpop != DpopKnob::Off {
+            metadata["dpop_signing_alg_values_supported"] = json!(["ES256"]);
+        }
+        metadata
     }
 }
 
@@ -339,6 +411,18 @@ fn routes(handle: AuthServerHandle) -> Router {
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/token", post(token))
+        .route("/idp/token", post(grants::idp_token))
+        .route(
+            "/.well-known/openid-configuration/idp",
+            get(|State(h): State<AuthServerHandle>| async move {
+                Json(json!({
+                    "issuer": h.idp_issuer(),
+                    "token_endpoint": h.idp_token_endpoint(),
+                    "grant_types_supported": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+                }))
+            }),
+        )
+        .route("/revoke", post(revoke))
         .route("/authorize", get(code::authorize))
         .route("/register", post(code::register))
         .route(
@@ -380,6 +464,10 @@ async fn token(
         }
     };
     record(&h, &grant_type, &form, method);
+    let bound = match dpop_proof(&h, &headers) {
+        Ok(bound) => bound,
+        Err(response) => return *response,
+    };
     let scopes: Vec<String> = form
         .get("scope")
         .map(|s| s.split(' ').map(String::from).collect())
@@ -397,16 +485,30 @@ async fn token(
             // RFC 6749 section 4.4.3: no refresh token for client credentials.
             h.issue(grant, false)
         }
-        "authorization_code" => match code::exchange(&h, &client, &form) {
+        "authorization_code" => match code::exchange(&h, &client, &form, bound.as_deref()) {
             Ok(issued) => issued,
             Err(response) => return *response,
         },
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
+            match grants::jwt_bearer(&h, &client, &form) {
+                Ok(issued) => issued,
+                Err(response) => return *response,
+            }
+        }
         "refresh_token" => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
-            let grant = lock(&h.0.tokens).refresh.get(&presented).cloned();
+            let rotate = h.0.knobs.rotate_refresh_tokens;
+            let grant = {
+                let mut tokens = lock(&h.0.tokens);
+                if rotate {
+                    tokens.refresh.remove(&presented)
+                } else {
+                    tokens.refresh.get(&presented).cloned()
+                }
+            };
             match grant {
-                // The refresh token is kept (not rotated): none in the answer.
-                Some(grant) if grant.client_id == client.id => h.issue(grant, false),
+                // Kept (not rotated): no refresh token in the answer; rotated: a new one.
+                Some(grant) if grant.client_id == client.id => h.issue(grant, rotate),
                 _ => {
                     return oauth_error(
                         StatusCode::BAD_REQUEST,
@@ -424,9 +526,16 @@ async fn token(
             );
         }
     };
+    let token_type = match bound {
+        Some(key) => {
+            h.bind(&issued.access_token, key);
+            "DPoP"
+        }
+        None => "Bearer",
+    };
     let mut body = json!({
         "access_token": issued.access_token,
-        "token_type": "Bearer",
+        "token_type": token_type,
         "expires_in": issued.expires_in.as_secs(),
     });
     if let Some(refresh) = issued.refresh_token {
@@ -438,6 +547,56 @@ async fn token(
         Json(body),
     )
         .into_response()
+}
+
+/// `POST /revoke` (RFC 7009): the client authenticates as at the token endpoint; the token
+/// (access or refresh) is revoked if it is one; 200 either way.
+async fn revoke(
+    State(h): State<AuthServerHandle>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(why) = authenticate(&h, &headers, &form) {
+        return invalid_client(&why);
+    }
+    let token = form.get("token").map_or("", String::as_str);
+    let mut tokens = lock(&h.0.tokens);
+    let known = tokens.access.remove(token).is_some() | tokens.refresh.remove(token).is_some();
+    if known {
+        tokens.revocations += 1;
+    }
+    StatusCode::OK.into_response()
+}
+
+/// The key a token request's DPoP proof binds the token to (`None`: no proof, or DPoP is
+/// off), or the error answer (a bad proof; a missing nonce when required).
+fn dpop_proof(h: &AuthServerHandle, headers: &HeaderMap) -> Result<Option<Vec<u8>>, Box<Response>> {
+    let proof = headers.get("dpop").and_then(|v| v.to_str().ok());
+    let (Some(proof), false) = (proof, h.0.knobs.dpop == DpopKnob::Off) else {
+        return Ok(None);
+    };
+    let checked = dpop::check(proof, "POST", &h.token_endpoint(), None).map_err(|why| {
+        Box::new(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_dpop_proof",
+            &why,
+        ))
+    })?;
+    if h.0.knobs.dpop == DpopKnob::RequireNonce && checked.nonce.as_deref() != Some(dpop::AS_NONCE)
+    {
+        h.count_nonce_challenge();
+        let mut response = oauth_error(
+            StatusCode::BAD_REQUEST,
+            "use_dpop_nonce",
+            "this server requires a DPoP nonce",
+        );
+        response.headers_mut().insert(
+            "dpop-nonce",
+            header::HeaderValue::from_static(dpop::AS_NONCE),
+        );
+        return Err(Box::new(response));
+    }
+    Ok(Some(checked.key))
 }
 
 /// The client and the method it authenticated with, or why it is `invalid_client`.

@@ -112,7 +112,10 @@ pub use hub::{
 pub use interaction::{
     CallOptions, CallProgress, CallStep, InputHandler, InputRequired, InputResume,
 };
-pub use sessions::Session;
+pub use sessions::{
+    MemorySharedSessions, Session, SessionClose, SessionRef, SharedSessions, SharedSessionsError,
+    UpstreamKey, UpstreamRecord,
+};
 pub use upstream::{
     CallOutcome, Connector, Content, PromptMessage, PromptOutcome, ResourceContents, ResourceRead,
     Role,

@@ -6,7 +6,9 @@
 //!   points its own name at 127.0.0.1 cannot reach the gateway — and any host otherwise
 //!   (then `[gateway.auth]` is what protects it).
 //! - `Origin`: absent passes (programs, not browsers); present, it must match
-//!   `[gateway] allowed_origins` (none by default), else 403 (MCP's transport rules).
+//!   `[gateway] allowed_origins`, else 403 (MCP's transport rules). Without it, loopback
+//!   origins (`http(s)://localhost`, `127.0.0.1`, `[::1]`, any port) while the gateway
+//!   listens on loopback, and none otherwise.
 //!   Browsers at an allowed origin also need CORS: [`cors`] answers their preflight
 //!   requests (before authentication: a preflight carries no credential) and lets them read
 //!   the answers and the `Mcp-Session-Id` and `WWW-Authenticate` headers.
@@ -57,10 +59,22 @@ impl HostCheck {
             None if local.ip().is_loopback() => Some(loopback()),
             None => None,
         };
-        HostCheck {
-            hosts,
-            origins: allowed_origins.to_vec(),
-        }
+        // A page served from this machine's own loopback names may call a loopback gateway
+        // (a rebinding page's origin is its own name, never these).
+        let origins = match allowed_origins {
+            [] if local.ip().is_loopback() => ["http", "https"]
+                .iter()
+                .flat_map(|scheme| {
+                    ["localhost", "127.0.0.1", "::1"].map(|host| OriginPattern::Tuple {
+                        scheme: scheme.to_string(),
+                        host: host.to_string(),
+                        port: None,
+                    })
+                })
+                .collect(),
+            origins => origins.to_vec(),
+        };
+        HostCheck { hosts, origins }
     }
 
     /// Checks a request's `Host` (or, in HTTP/2, its URI's authority) and `Origin`.
@@ -238,5 +252,28 @@ mod tests {
         ]);
         assert_eq!(check.check(&uri, &two), Err(HostRefusal::Origin));
         assert_eq!(check.check(&uri, &headers(&[])), Ok(()));
+    }
+
+    #[test]
+    fn a_loopback_gateway_without_allowed_origins_takes_loopback_pages_only() {
+        let uri = Uri::from_static("/mcp");
+        let local = HostCheck::new(None, &[], "127.0.0.1:8080".parse().unwrap());
+        for origin in [
+            "http://localhost:3000",
+            "http://127.0.0.1:8080",
+            "https://[::1]",
+        ] {
+            let ok = local.check(
+                &uri,
+                &headers(&[("host", "127.0.0.1:8080"), ("origin", origin)]),
+            );
+            assert_eq!(ok, Ok(()), "{origin}");
+        }
+        let rebound = headers(&[("host", "127.0.0.1:8080"), ("origin", "http://evil.test")]);
+        assert_eq!(local.check(&uri, &rebound), Err(HostRefusal::Origin));
+        // Listening beyond loopback, an unlisted origin is refused, loopback ones too.
+        let open = HostCheck::new(None, &[], "0.0.0.0:8080".parse().unwrap());
+        let page = headers(&[("origin", "http://localhost:3000")]);
+        assert_eq!(open.check(&uri, &page), Err(HostRefusal::Origin));
     }
 }

@@ -55,9 +55,19 @@ async fn ts_sdk_client_lists_and_calls_the_tools_of_two_upstreams() {
     );
     // A tool that ran and failed: its own outcome, passed on.
     assert_eq!(answers[4]["isError"], json!(true), "{}", answers[4]);
-    // The caller's mistakes are JSON-RPC errors (-32602), as MCP asks.
+    // No such tool: a JSON-RPC error (-32602), as MCP asks. Arguments the tool's schema
+    // refuses: a tool execution error the model can read and correct (SEP-1303), with the
+    // engine's report (nothing was sent).
     assert_eq!(answers[5]["code"], json!(-32602), "{}", answers[5]);
-    assert_eq!(answers[6]["code"], json!(-32602), "{}", answers[6]);
+    assert_eq!(answers[6]["isError"], json!(true), "{}", answers[6]);
+    let report = &answers[6]["_meta"]["io.switchboard/error"];
+    assert_eq!(
+        report["class"],
+        json!("invalid_arguments"),
+        "{}",
+        answers[6]
+    );
+    assert_eq!(report["delivery"], json!("not_sent"), "{}", answers[6]);
     gateway.stop().await;
 }
 

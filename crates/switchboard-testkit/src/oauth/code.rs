@@ -36,6 +36,8 @@ struct PendingCode {
     challenge: String,
     grant: Grant,
     resource: Option<String>,
+    /// RFC 9449 section 10: the DPoP key (thumbprint) the code is bound to.
+    dpop_jkt: Option<String>,
 }
 
 /// The interactive side's state (in the server's `Inner`).
@@ -212,6 +214,7 @@ pub(crate) async fn authorize(
                 challenge: get("code_challenge"),
                 grant,
                 resource: query.get("resource").cloned(),
+                dpop_jkt: query.get("dpop_jkt").cloned(),
             };
             flows.codes.insert(code.clone(), pending);
             pairs.append_pair("code", &code);
@@ -224,10 +227,12 @@ pub(crate) async fn authorize(
 }
 
 /// The `authorization_code` grant for the authenticated `client`.
+/// `proof_key`: the key of the request's DPoP proof, if it had one.
 pub(crate) fn exchange(
     h: &AuthServerHandle,
     client: &TestClient,
     form: &HashMap<String, String>,
+    proof_key: Option<&[u8]>,
 ) -> Result<IssuedTokens, Box<Response>> {
     let invalid = |why: &str| Box::new(oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why));
     let code = form.get("code").cloned().unwrap_or_default();
@@ -253,6 +258,15 @@ pub(crate) fn exchange(
     ));
     if computed != pending.challenge {
         return Err(invalid("code_verifier does not match the code_challenge"));
+    }
+    if let Some(jkt) = &pending.dpop_jkt
+        && proof_key.map(super::dpop::thumbprint).as_ref() != Some(jkt)
+    {
+        return Err(Box::new(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_dpop_proof",
+            "the code is bound to another DPoP key (dpop_jkt)",
+        )));
     }
     Ok(h.issue(pending.grant, h.0.knobs.issue_refresh_tokens))
 }

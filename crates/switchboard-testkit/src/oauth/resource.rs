@@ -4,7 +4,9 @@
 //! when a token was sent). The protected resource metadata (RFC 9728) is served at
 //! `/.well-known/oauth-protected-resource/mcp`. A request that passes carries the token's
 //! subject and client to the tools as `x-testkit-subject` / `x-testkit-client` headers
-//! (`whoami` reads them).
+//! (`whoami` reads them). A DPoP-bound token must come as `Authorization: DPoP` with a
+//! proof by its key (`dpop.rs`), carrying the resource's nonce when the knob requires one
+//! (else 401 `DPoP error="use_dpop_nonce"` with a `DPoP-Nonce` header).
 
 use std::net::SocketAddr;
 
@@ -18,7 +20,8 @@ use axum::{
 };
 use serde_json::json;
 
-use super::AuthServerHandle;
+use super::dpop::{self, DpopKnob};
+use super::{AuthServerHandle, Grant};
 
 /// Where a resource's PRM is served (path-aware, for an MCP endpoint at `/mcp`).
 pub const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
@@ -27,6 +30,7 @@ pub const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
 pub(crate) fn protect(router: Router, addr: SocketAddr, auth: AuthServerHandle) -> Router {
     let state = Guard {
         challenge: format!("Bearer resource_metadata=\"http://{addr}{PRM_PATH}\""),
+        url: format!("http://{addr}/mcp"),
         auth: auth.clone(),
     };
     let metadata = json!({
@@ -58,17 +62,73 @@ fn missing_scope(auth: &AuthServerHandle, grant: &super::Grant, body: &[u8]) -> 
 #[derive(Clone)]
 struct Guard {
     challenge: String,
+    /// The MCP endpoint's URL (a DPoP proof's `htu`).
+    url: String,
     auth: AuthServerHandle,
+}
+
+/// Whose token `request` carries, if it is valid (and, when DPoP-bound, presented with a
+/// proof by its key); `Err`: the answer asking for the resource's DPoP nonce.
+fn presented(guard: &Guard, request: &Request) -> Result<Option<Grant>, Box<Response>> {
+    let Some((scheme, token)) = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+    else {
+        return Ok(None);
+    };
+    let Some((grant, key)) = guard.auth.check_bound(token) else {
+        return Ok(None);
+    };
+    let Some(key) = key else {
+        return Ok(scheme.eq_ignore_ascii_case("bearer").then_some(grant));
+    };
+    let proof = request.headers().get("dpop").and_then(|v| v.to_str().ok());
+    let checked = proof.and_then(|proof| {
+        dpop::check(proof, request.method().as_str(), &guard.url, Some(token)).ok()
+    });
+    match checked {
+        Some(checked) if scheme.eq_ignore_ascii_case("dpop") && checked.key == key => {
+            if guard.auth.0.knobs.dpop == DpopKnob::RequireNonce
+                && checked.nonce.as_deref() != Some(dpop::RS_NONCE)
+            {
+                guard.auth.count_nonce_challenge();
+                let challenge =
+                    "DPoP error=\"use_dpop_nonce\", error_description=\"a nonce is required\"";
+                return Err(Box::new(
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        [
+                            (
+                                header::WWW_AUTHENTICATE,
+                                HeaderValue::from_static(challenge),
+                            ),
+                            (
+                                header::HeaderName::from_static("dpop-nonce"),
+                                HeaderValue::from_static(dpop::RS_NONCE),
+                            ),
+                        ],
+                        "use the DPoP nonce",
+                    )
+                        .into_response(),
+                ));
+            }
+            Ok(Some(grant))
+        }
+        _ => Ok(None),
+    }
 }
 
 async fn check_token(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
     let sent = request
         .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let grant = sent.as_deref().and_then(|token| guard.auth.check(token));
+        .contains_key(header::AUTHORIZATION)
+        .then_some(());
+    let grant = match presented(&guard, &request) {
+        Ok(grant) => grant,
+        Err(response) => return *response,
+    };
     let grant = match grant {
         Some(grant) if !guard.auth.0.knobs.tool_scopes.is_empty() => {
             let (parts, body) = request.into_parts();

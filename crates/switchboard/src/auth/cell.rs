@@ -9,10 +9,15 @@
 //! one token request.
 //!
 //! How a new token is had ([`Grant`]): a refresh token when the record holds one; else the
-//! client-credentials grant for machine identities; else, when the cell may sign in
-//! interactively ([`LoginSetup`]) and the request allows it, the browser flow (`flow.rs`);
-//! else none (a person must sign in: the 401 stands). The first use reads the store once;
-//! every new token is written back.
+//! machine grant (client credentials, a workload's JWT, enterprise-managed); else, when
+//! the cell may sign in interactively ([`LoginSetup`]) and the request allows it, the
+//! browser flow (`flow.rs`); else none (a person must sign in: the 401 stands). The first
+//! use reads the store once; every renewal reads it again under the store's renewal lock
+//! (`renew.rs`); every new token is written back. Sign-in, step-up and a server that
+//! moved: `login.rs`.
+
+mod login;
+mod renew;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -21,23 +26,43 @@ use futures::future::BoxFuture;
 use http::HeaderValue;
 use tokio::sync::Mutex;
 
-use super::flow::{self, LoginConfig};
+use super::exchange::{Idp, Jwt};
 use super::http::AuthHttp;
-use super::machine::{self, Client, ClientSecret};
-use super::metadata::{self, Endpoints};
-use super::opener::Opener;
+use super::machine::Client;
+use super::metadata::Endpoints;
 use super::store::{TokenKey, TokenRecord, TokenStore, unix_now};
 use crate::error::{AuthFailure, AuthStep};
 use crate::transport::http::{Authorizer, Credential};
+pub(crate) use login::LoginSetup;
 
 /// How new tokens are had.
 #[derive(Debug)]
 pub(crate) enum Grant {
     /// A machine identity: the client-credentials grant.
     ClientCredentials { client: Client, scopes: Vec<String> },
+    /// A workload identity: the JWT-bearer grant with the workload's JWT.
+    JwtBearer {
+        client: Client,
+        assertion: Jwt,
+        scopes: Vec<String>,
+    },
+    /// Enterprise-managed: the person's ID token exchanged at `idp`, then JWT-bearer.
+    Enterprise {
+        client: Client,
+        idp: Idp,
+        id_token: Jwt,
+        scopes: Vec<String>,
+    },
     /// Tokens a person signed in for (in the store), refreshed with `client` when they
     /// have a refresh token.
     Stored { client: Option<Client> },
+}
+
+impl Grant {
+    /// A grant that gets a token without a person or a refresh token.
+    fn is_machine(&self) -> bool {
+        !matches!(self, Grant::Stored { .. })
+    }
 }
 
 /// What the cell's settings are, besides the grant.
@@ -74,16 +99,6 @@ struct Flow {
     step_ups: Vec<Instant>,
 }
 
-/// Step-ups per cell per [`STEP_UP_WINDOW`].
-const MAX_STEP_UPS: usize = 2;
-const STEP_UP_WINDOW: Duration = Duration::from_secs(60);
-
-/// How a cell signs a person in: the flow's settings and who shows the URL.
-pub(crate) struct LoginSetup {
-    pub config: LoginConfig,
-    pub opener: std::sync::Arc<dyn Opener>,
-}
-
 /// One (server, principal)'s token (see the module docs).
 pub(crate) struct TokenCell {
     settings: CellSettings,
@@ -115,56 +130,6 @@ impl TokenCell {
         self.login.is_some()
     }
 
-    /// Signs a person in with the browser flow (from the server's 401 `challenge` when
-    /// there is one), stores and uses the new tokens. Other requests wait meanwhile.
-    pub async fn login(&self, challenge: Option<&str>) -> Result<(), AuthFailure> {
-        let mut flow = self.flow.lock().await;
-        self.load(&mut flow).await?;
-        self.login_locked(&mut flow, challenge).await
-    }
-
-    async fn login_locked(
-        &self,
-        flow: &mut Flow,
-        challenge: Option<&str>,
-    ) -> Result<(), AuthFailure> {
-        self.login_scoped(flow, challenge, None).await
-    }
-
-    /// [`TokenCell::login_locked`] asking for `scopes` instead of the configured or
-    /// discovered ones.
-    async fn login_scoped(
-        &self,
-        flow: &mut Flow,
-        challenge: Option<&str>,
-        scopes: Option<Vec<String>>,
-    ) -> Result<(), AuthFailure> {
-        let Some(setup) = &self.login else {
-            return Err(AuthFailure::new(
-                AuthStep::Authorization,
-                "this server's tokens are not signed in interactively here",
-            )
-            .needing_login(true));
-        };
-        let mut config = setup.config.clone();
-        if let Some(scopes) = scopes {
-            config.scopes = scopes;
-        }
-        let record = flow::login(
-            &self.settings.http,
-            &config,
-            challenge,
-            setup.opener.as_ref(),
-        )
-        .await?;
-        if let Err(e) = self.settings.store.save(&self.settings.key, &record).await {
-            tracing::warn!(server = %self.settings.key.server, "could not store the new token: {e}");
-        }
-        // Refreshes go where this token came from (the server may have moved).
-        flow.endpoints = None;
-        self.install(flow, record)
-    }
-
     fn current(&self) -> Option<Arc<Current>> {
         self.current
             .read()
@@ -186,7 +151,7 @@ impl TokenCell {
         {
             return Ok(Some(current.credential.clone()));
         }
-        let can_start = matches!(self.grant, Grant::ClientCredentials { .. })
+        let can_start = self.grant.is_machine()
             && (flow.endpoints.is_some() || self.settings.token_url.is_some());
         let renewable = self
             .current()
@@ -218,14 +183,17 @@ impl TokenCell {
             tracing::info!(server = %self.settings.key.server, "the server refused the token; getting a new one");
         }
         match &self.grant {
-            Grant::ClientCredentials { .. } => {}
+            Grant::ClientCredentials { .. }
+            | Grant::JwtBearer { .. }
+            | Grant::Enterprise { .. } => {}
             Grant::Stored { .. } => {
                 let refreshable = self
                     .current()
                     .is_some_and(|c| c.record.refresh_token.is_some());
                 if !refreshable {
                     if sent.is_some() {
-                        self.forget(&mut flow).await;
+                        let seen = self.current().map(|c| c.record.clone());
+                        self.forget(seen.as_ref()).await;
                     }
                     if inline && self.can_login() {
                         self.login_locked(&mut flow, challenge).await?;
@@ -237,7 +205,8 @@ impl TokenCell {
                     // Its refresh token belongs to the old server: sign in (and register)
                     // at the new one.
                     tracing::info!(server = %self.settings.key.server, "the server names another authorization server now; signing in there");
-                    self.forget(&mut flow).await;
+                    let seen = self.current().map(|c| c.record.clone());
+                    self.forget(seen.as_ref()).await;
                     flow.endpoints = None;
                     if inline && self.can_login() {
                         self.login_locked(&mut flow, challenge).await?;
@@ -261,71 +230,6 @@ impl TokenCell {
         Ok(true)
     }
 
-    /// Whether the 401 `challenge` leads to another authorization server than the one that
-    /// issued the current token (a server that moved, SEP-2352). Only asked when the
-    /// challenge names its resource metadata; a discovery failure says no (the refresh
-    /// then goes where it went).
-    async fn issuer_moved(&self, challenge: Option<&str>) -> bool {
-        let Some(challenge) = challenge.filter(|c| c.contains("resource_metadata")) else {
-            return false;
-        };
-        let Some(issuer) = self.current().and_then(|c| c.record.issuer.clone()) else {
-            return false;
-        };
-        match metadata::discover_all(
-            &self.settings.http,
-            &self.settings.key.url,
-            Some(challenge),
-            false,
-        )
-        .await
-        {
-            Ok(found) => {
-                found.endpoints.issuer.trim_end_matches('/') != issuer.trim_end_matches('/')
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// The server needs more scope than generation `sent` has (403 `insufficient_scope`):
-    /// a new authorization asking for the granted scopes and the challenge's (step-up),
-    /// at most [`MAX_STEP_UPS`] per minute per cell, so a server that refuses forever
-    /// does not open a browser forever.
-    async fn step_up(&self, sent: Option<u64>, challenge: &str) -> Result<bool, AuthFailure> {
-        let mut flow = self.flow.lock().await;
-        if let Some(current) = self.current()
-            && Some(current.credential.generation) != sent
-        {
-            // Another request stepped up meanwhile.
-            return Ok(true);
-        }
-        if !self.can_login() {
-            return Ok(false);
-        }
-        let now = Instant::now();
-        flow.step_ups
-            .retain(|at| now.duration_since(*at) < STEP_UP_WINDOW);
-        if flow.step_ups.len() >= MAX_STEP_UPS {
-            tracing::warn!(server = %self.settings.key.server, "the server keeps asking for more scope; not signing in again");
-            return Ok(false);
-        }
-        flow.step_ups.push(now);
-        let mut scopes = self
-            .current()
-            .map(|c| c.record.scopes.clone())
-            .unwrap_or_default();
-        let wanted = crate::error::challenge_param(challenge, "scope").unwrap_or_default();
-        for scope in wanted.split_whitespace() {
-            if !scopes.iter().any(|s| s == scope) {
-                scopes.push(scope.to_owned());
-            }
-        }
-        tracing::info!(server = %self.settings.key.server, scopes = %scopes.join(" "), "the server needs more scope; signing in again");
-        self.login_scoped(&mut flow, Some(challenge), Some(scopes))
-            .await?;
-        Ok(true)
-    }
-
     /// Reads the store once.
     async fn load(&self, flow: &mut Flow) -> Result<(), AuthFailure> {
         if flow.loaded {
@@ -336,7 +240,7 @@ impl TokenCell {
             .store
             .load(&self.settings.key)
             .await
-            .map_err(|e| AuthFailure::new(AuthStep::Store, e.0))?;
+            .map_err(store_failure)?;
         flow.loaded = true;
         if let Some(record) = record {
             self.install(flow, record)?;
@@ -344,56 +248,23 @@ impl TokenCell {
         Ok(())
     }
 
-    /// Gets a new token: refresh when possible, else the grant; stores and installs it.
-    async fn renew(&self, flow: &mut Flow, challenge: Option<&str>) -> Result<(), AuthFailure> {
-        let old = self.current().map(|c| c.record.clone());
-        let mut refreshed = None;
-        if let Some(old) = old.as_ref().filter(|r| r.refresh_token.is_some()) {
-            let endpoints = self.endpoints_for_refresh(flow, old, challenge).await?;
-            let client = self.refresh_client(old);
-            match machine::refresh(&self.settings.http, &client, old, &endpoints).await {
-                Ok(record) => refreshed = Some(record),
-                Err(failure) if failure.needs_login => {
-                    self.forget(flow).await;
-                    if !matches!(self.grant, Grant::ClientCredentials { .. }) {
-                        return Err(failure);
-                    }
-                }
-                Err(failure) => return Err(failure),
-            }
-        }
-        let record = match (refreshed, &self.grant) {
-            (Some(record), _) => record,
-            (None, Grant::ClientCredentials { client, scopes }) => {
-                let endpoints = self.endpoints(flow, challenge).await?;
-                machine::client_credentials(&self.settings.http, client, &endpoints, scopes).await?
-            }
-            (None, Grant::Stored { .. }) => {
-                return Err(AuthFailure::new(
-                    AuthStep::Token,
-                    "no refresh token is stored for this server",
-                )
-                .needing_login(true));
-            }
-        };
-        if let Err(e) = self.settings.store.save(&self.settings.key, &record).await {
-            // The token works in memory; the next process will have to get its own.
-            tracing::warn!(server = %self.settings.key.server, "could not store the new token: {e}");
-        }
-        self.install(flow, record)
-    }
-
-    /// Drops the current token, in memory and in the store.
-    async fn forget(&self, _flow: &mut Flow) {
-        self.set_current(None);
-        if let Err(e) = self.settings.store.remove(&self.settings.key).await {
-            tracing::warn!(server = %self.settings.key.server, "could not remove a dead token: {e}");
-        }
-    }
-
     fn install(&self, flow: &mut Flow, record: TokenRecord) -> Result<(), AuthFailure> {
-        let mut header =
-            HeaderValue::try_from(format!("Bearer {}", record.access_token)).map_err(|_| {
+        // A DPoP-bound token goes with its key and a proof per request (`dpop.rs`).
+        let dpop = match (self.settings.http.dpop(), &record.dpop_key) {
+            (Some(dpop), Some(key))
+                if record
+                    .token_type
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("dpop")) =>
+            {
+                dpop.use_stored_key(key);
+                Some(dpop.resource_proof(&record.access_token)?)
+            }
+            _ => None,
+        };
+        let scheme = if dpop.is_some() { "DPoP" } else { "Bearer" };
+        let mut header = HeaderValue::try_from(format!("{scheme} {}", record.access_token))
+            .map_err(|_| {
                 AuthFailure::new(
                     AuthStep::Token,
                     "the access token has characters not allowed in an HTTP header",
@@ -406,78 +277,17 @@ impl TokenCell {
             credential: Credential {
                 header,
                 generation: flow.generation,
+                proof: dpop,
             },
             renew_at,
             record,
         })));
         Ok(())
     }
+}
 
-    async fn endpoints(
-        &self,
-        flow: &mut Flow,
-        challenge: Option<&str>,
-    ) -> Result<Endpoints, AuthFailure> {
-        if let Some(endpoints) = &flow.endpoints {
-            return Ok(endpoints.clone());
-        }
-        let endpoints = match &self.settings.token_url {
-            Some(token_url) => Endpoints {
-                issuer: token_url.clone(),
-                token_endpoint: token_url.clone(),
-                auth_methods: Vec::new(),
-                resource: None,
-            },
-            None => {
-                metadata::discover(&self.settings.http, &self.settings.key.url, challenge).await?
-            }
-        };
-        tracing::debug!(server = %self.settings.key.server, token_endpoint = %endpoints.token_endpoint, "found the authorization server");
-        flow.endpoints = Some(endpoints.clone());
-        Ok(endpoints)
-    }
-
-    /// Where `record` is refreshed: as stored, else discovered.
-    async fn endpoints_for_refresh(
-        &self,
-        flow: &mut Flow,
-        record: &TokenRecord,
-        challenge: Option<&str>,
-    ) -> Result<Endpoints, AuthFailure> {
-        match (&record.token_endpoint, &flow.endpoints) {
-            (_, Some(endpoints)) => Ok(endpoints.clone()),
-            (Some(token_endpoint), None) => Ok(Endpoints {
-                issuer: record
-                    .issuer
-                    .clone()
-                    .unwrap_or_else(|| token_endpoint.clone()),
-                token_endpoint: token_endpoint.clone(),
-                auth_methods: Vec::new(),
-                resource: record.resource.clone(),
-            }),
-            (None, None) => self.endpoints(flow, challenge).await,
-        }
-    }
-
-    /// The client that refreshes `record`: the configured one, else the one the record
-    /// was issued to (a client registered at sign-in keeps its secret and method there).
-    fn refresh_client(&self, record: &TokenRecord) -> Client {
-        let configured = match &self.grant {
-            Grant::ClientCredentials { client, .. } => Some(client),
-            Grant::Stored { client } => client.as_ref(),
-        };
-        configured.cloned().unwrap_or_else(|| Client {
-            id: record.client_id.clone().unwrap_or_default(),
-            secret: record.client_secret.clone().map(ClientSecret),
-            private_key_file: None,
-            method: record.client_auth_method.as_deref().and_then(|m| {
-                crate::config::TokenAuthMethod::ALL
-                    .iter()
-                    .find(|(_, name)| *name == m)
-                    .map(|(method, _)| *method)
-            }),
-        })
-    }
+fn store_failure(error: super::store::StoreError) -> AuthFailure {
+    AuthFailure::new(AuthStep::Store, error.0)
 }
 
 /// When to replace `record`'s token: `refresh_before` its expiry, at most half its

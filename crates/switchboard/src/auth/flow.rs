@@ -9,8 +9,9 @@
 //!    supported.
 //! 2. **Scopes**: the configured `scopes`; else the challenge's `scope`; else the PRM's
 //!    `scopes_supported`; else none (no `scope` parameter). `offline_access` is added when
-//!    the authorization server lists it (so a refresh token comes).
-//! 3. **Registration** (`register.rs`): pre-registered > client metadata document > DCR.
+//!    the authorization server lists it (so a refresh token comes), with `prompt=consent`.
+//! 3. **Registration** (`register.rs`): pre-registered > client metadata document > a
+//!    client registered here before (kept in the store per issuer) > DCR.
 //! 4. **Authorization**: a loopback listener (`callback.rs`), the authorization URL
 //!    (`response_type=code`, `client_id`, `redirect_uri`, S256 `code_challenge`, `state`,
 //!    `scope`, RFC 8707 `resource` when there is a PRM) handed to the [`Opener`]; the
@@ -31,13 +32,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use url::Url;
 
-use super::callback::Callback;
 use super::http::AuthHttp;
 use super::machine::{self, Client};
 use super::metadata::{self, Discovery};
 use super::opener::Opener;
 use super::register::{self, ClientChoice, Registered};
-use super::store::TokenRecord;
+use super::store::{TokenRecord, TokenStore};
 use crate::error::{AuthFailure, AuthStep, challenge_param};
 
 /// How long a person has to complete the browser step.
@@ -62,6 +62,7 @@ pub(crate) struct LoginConfig {
 /// Signs in: every step above; the new tokens as a record to store.
 pub(crate) async fn login(
     http: &AuthHttp,
+    store: &dyn TokenStore,
     config: &LoginConfig,
     challenge: Option<&str>,
     opener: &dyn Opener,
@@ -81,23 +82,65 @@ pub(crate) async fn login(
             ));
         }
     }
-    let authorization_endpoint = meta.authorization_endpoint.clone().ok_or_else(|| {
-        AuthFailure::new(
+    // Checked before registering anything.
+    let Some(authorization_endpoint) = meta.authorization_endpoint.clone() else {
+        return Err(AuthFailure::new(
             AuthStep::Metadata,
             "the authorization server metadata has no authorization_endpoint",
-        )
-    })?;
+        ));
+    };
     let scope = select_scope(config, challenge, &found);
-    let callback = Callback::bind(config.redirect_port).await?;
-    let redirect_uri = callback.redirect_uri();
-    let (client, registered) =
-        register::client_for(http, &config.client, meta, &redirect_uri, scope.as_deref()).await?;
+    let signing = register::client_with_callback(
+        http,
+        store,
+        &config.client,
+        meta,
+        &found.endpoints.issuer,
+        config.redirect_port,
+        scope.as_deref(),
+    )
+    .await?;
+    let registered = signing.registered;
+    let key = signing.key.clone();
     tracing::info!(server = %config.server, issuer = %found.endpoints.issuer, ?registered, "signing in");
+    let signed_in = authorize(
+        http,
+        config,
+        opener,
+        &found,
+        (&authorization_endpoint, scope),
+        signing,
+    )
+    .await;
+    if let Err(failure) = &signed_in
+        && registered == Registered::Kept
+    {
+        register::forget_kept(store, &key, failure).await;
+    }
+    signed_in
+}
+
+/// Steps 4 and 5 with `signing`'s client and listener.
+async fn authorize(
+    http: &AuthHttp,
+    config: &LoginConfig,
+    opener: &dyn Opener,
+    found: &Discovery,
+    (authorization_endpoint, scope): (&str, Option<String>),
+    signing: register::Signing,
+) -> Result<TokenRecord, AuthFailure> {
+    let register::Signing {
+        client,
+        registered,
+        callback,
+        ..
+    } = signing;
+    let redirect_uri = callback.redirect_uri();
 
     let verifier = random_token(32)?;
     let state = random_token(16)?;
     let challenge_s256 = URL_SAFE_NO_PAD.encode(digest(&SHA256, verifier.as_bytes()));
-    let mut url = Url::parse(&authorization_endpoint).map_err(|_| {
+    let mut url = Url::parse(authorization_endpoint).map_err(|_| {
         AuthFailure::new(
             AuthStep::Metadata,
             "the authorization_endpoint is not a URL",
@@ -114,16 +157,27 @@ pub(crate) async fn login(
             .append_pair("state", &state);
         if let Some(scope) = &scope {
             query.append_pair("scope", scope);
+            // OpenID Connect (Core section 11) grants offline_access only with consent
+            // asked for; other servers ignore `prompt` (the TypeScript SDK does the same).
+            if scope.split(' ').any(|s| s == OFFLINE_ACCESS) {
+                query.append_pair("prompt", "consent");
+            }
         }
         if let Some(resource) = &found.endpoints.resource {
             query.append_pair("resource", resource);
+        }
+        if let Some(dpop) = http
+            .dpop()
+            .filter(|_| http.uses_dpop(&found.endpoints.dpop_algs, false))
+        {
+            query.append_pair("dpop_jkt", &dpop.thumbprint()?);
         }
     }
     opener
         .open(&config.server, url.as_str())
         .map_err(|why| AuthFailure::new(AuthStep::Authorization, why))?;
     let answer = callback.wait(&state, config.timeout).await?;
-    check_issuer(&found, answer.get("iss").map(String::as_str))?;
+    check_issuer(found, answer.get("iss").map(String::as_str))?;
     if let Some(error) = answer.get("error") {
         return Err(AuthFailure::from_server(
             AuthStep::Authorization,
@@ -168,7 +222,7 @@ pub(crate) async fn login(
 /// Keeps what refreshing needs of a client the configuration does not hold.
 fn remember_client(record: &mut TokenRecord, client: &Client, registered: Registered) {
     record.client_auth_method = client.method.map(|m| m.as_str().to_owned());
-    if registered == Registered::Dynamic {
+    if matches!(registered, Registered::Dynamic | Registered::Kept) {
         record.client_secret = client.secret.as_ref().map(|s| s.0.clone());
     }
 }
@@ -245,6 +299,7 @@ mod tests {
                 token_endpoint: "http://as/token".into(),
                 auth_methods: vec![],
                 resource: None,
+                dpop_algs: vec![],
             },
             server: ServerMetadata {
                 scopes_supported: as_scopes.map(strings),

@@ -1,13 +1,17 @@
 //! HTTP for signing in: metadata GETs and token endpoint POSTs over the shared reqwest
 //! client (TLS roots and proxies as every upstream), each bounded in time and size. A
 //! token endpoint's error answer is read as RFC 6749 JSON (`error`, `error_description`)
-//! into an [`AuthFailure`]; bodies are never logged or put in messages otherwise.
+//! into an [`AuthFailure`]; bodies are never logged or put in messages otherwise. Token
+//! requests carry a DPoP proof when asked (`dpop.rs`), and one refused with
+//! `use_dpop_nonce` is sent once more with the server's nonce.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 
+use super::dpop::Dpop;
 use crate::error::{AuthFailure, AuthStep};
 
 /// One request's limit.
@@ -24,10 +28,20 @@ pub(crate) enum Fetched<T> {
     Failed(String),
 }
 
-/// The HTTP client of the auth layer.
+/// The HTTP client of the auth layer (one per token cell: it holds the cell's DPoP key).
 #[derive(Clone)]
 pub(crate) struct AuthHttp {
     client: reqwest::Client,
+    dpop: Option<Arc<Dpop>>,
+}
+
+/// What a token endpoint's answer must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// An access token for the server: `Bearer`, or `DPoP` when the request had a proof.
+    AccessToken,
+    /// Anything (a token exchange's `N_A` identity assertion grant).
+    AnyToken,
 }
 
 /// A token endpoint's successful answer (RFC 6749 section 5.1).
@@ -42,6 +56,12 @@ pub(crate) struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(default)]
     pub scope: Option<String>,
+    /// RFC 8693's `issued_token_type`.
+    #[serde(default)]
+    pub issued_token_type: Option<String>,
+    /// The DPoP key a `DPoP` token is bound to, as stored (not from the answer).
+    #[serde(skip)]
+    pub dpop_key: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -52,7 +72,24 @@ struct ErrorResponse {
 
 impl AuthHttp {
     pub fn new(client: reqwest::Client) -> Self {
-        AuthHttp { client }
+        AuthHttp { client, dpop: None }
+    }
+
+    /// The same client binding tokens with `dpop`.
+    pub fn with_dpop(mut self, dpop: Dpop) -> Self {
+        self.dpop = Some(Arc::new(dpop));
+        self
+    }
+
+    /// The DPoP state, when DPoP may be used.
+    pub fn dpop(&self) -> Option<&Dpop> {
+        self.dpop.as_deref()
+    }
+
+    /// Whether token requests to an authorization server listing `algs` carry a proof
+    /// (`stored_key`: the token being refreshed is bound to a key).
+    pub fn uses_dpop(&self, algs: &[String], stored_key: bool) -> bool {
+        self.dpop().is_some_and(|d| d.applies(algs, stored_key))
     }
 
     pub async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Fetched<T> {
@@ -122,36 +159,63 @@ impl AuthHttp {
     }
 
     /// POSTs `form` to the token endpoint, with `basic` (id, secret) as HTTP Basic when
-    /// given (RFC 6749 section 2.3.1: both form-urlencoded first).
+    /// given (RFC 6749 section 2.3.1: both form-urlencoded first), and a DPoP proof when
+    /// `dpop`.
     pub async fn token_request(
         &self,
         endpoint: &str,
         form: &[(&str, &str)],
         basic: Option<(&str, &str)>,
+        expect: Expect,
+        dpop: bool,
     ) -> Result<TokenResponse, AuthFailure> {
+        let dpop = self.dpop().filter(|_| dpop);
         let body = form_encode(form);
-        let mut request = self
-            .client
-            .post(endpoint)
-            .header(http::header::ACCEPT, "application/json")
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .timeout(REQUEST_TIMEOUT)
-            .body(body);
-        if let Some((id, secret)) = basic {
-            let user = form_encode_part(id);
-            let password = form_encode_part(secret);
-            request = request.basic_auth(user, Some(password));
-        }
-        let response = send_once_more_if_cut(request)
-            .await
-            .map_err(|e| AuthFailure::new(AuthStep::Token, network_cause("token", &e)))?;
-        let status = response.status();
-        let body = read_bounded(response)
-            .await
-            .map_err(|why| AuthFailure::new(AuthStep::Token, why))?;
+        let mut nonce_retry = dpop.is_some();
+        let (status, body) = loop {
+            let mut request = self
+                .client
+                .post(endpoint)
+                .header(http::header::ACCEPT, "application/json")
+                .header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .timeout(REQUEST_TIMEOUT)
+                .body(body.clone());
+            if let Some((id, secret)) = basic {
+                let user = form_encode_part(id);
+                let password = form_encode_part(secret);
+                request = request.basic_auth(user, Some(password));
+            }
+            if let Some(dpop) = dpop {
+                request = request.header("DPoP", dpop.token_proof(endpoint)?);
+            }
+            let response = send_once_more_if_cut(request)
+                .await
+                .map_err(|e| AuthFailure::new(AuthStep::Token, network_cause("token", &e)))?;
+            let status = response.status();
+            let nonce = response
+                .headers()
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = read_bounded(response)
+                .await
+                .map_err(|why| AuthFailure::new(AuthStep::Token, why))?;
+            if let (Some(dpop), Some(nonce)) = (dpop, nonce.as_deref()) {
+                dpop.set_as_nonce(nonce);
+                // RFC 9449 section 8: refused for want of the nonce it now gave.
+                if status == StatusCode::BAD_REQUEST
+                    && nonce_retry
+                    && error_code(&body).as_deref() == Some("use_dpop_nonce")
+                {
+                    nonce_retry = false;
+                    continue;
+                }
+            }
+            break (status, body);
+        };
         if status != StatusCode::OK {
             let said: Option<ErrorResponse> = serde_json::from_slice(&body).ok();
             let (error, description) = said
@@ -164,20 +228,72 @@ impl AuthHttp {
                 format!("HTTP {} from the token endpoint", status.as_u16()),
             ));
         }
-        let token: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
+        let mut token: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
             AuthFailure::new(
                 AuthStep::Token,
                 "the token endpoint's answer is not a token response",
             )
         })?;
-        match token.token_type.as_deref() {
-            Some(kind) if kind.eq_ignore_ascii_case("bearer") => Ok(token),
-            other => Err(AuthFailure::new(
+        match (expect, token.token_type.as_deref(), dpop) {
+            (Expect::AnyToken, _, _) => Ok(token),
+            (_, Some(kind), _) if kind.eq_ignore_ascii_case("bearer") => Ok(token),
+            (_, Some(kind), Some(dpop)) if kind.eq_ignore_ascii_case("dpop") => {
+                token.dpop_key = Some(dpop.stored_key()?);
+                Ok(token)
+            }
+            (_, other, _) => Err(AuthFailure::new(
                 AuthStep::Token,
                 format!("the token endpoint issued a token of type {other:?}, not Bearer"),
             )),
         }
     }
+}
+
+impl AuthHttp {
+    /// POSTs a revocation request (RFC 7009) to `endpoint`; `Ok` on 200.
+    pub async fn revoke(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> Result<(), AuthFailure> {
+        let mut request = self
+            .client
+            .post(endpoint)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .timeout(REQUEST_TIMEOUT)
+            .body(form_encode(form));
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(form_encode_part(id), Some(form_encode_part(secret)));
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| AuthFailure::new(AuthStep::Token, network_cause("revocation", &e)))?;
+        let status = response.status();
+        if status == StatusCode::OK {
+            return Ok(());
+        }
+        let body = read_bounded(response).await.unwrap_or_default();
+        let said: Option<ErrorResponse> = serde_json::from_slice(&body).ok();
+        let (error, description) = said
+            .map(|e| (e.error, e.error_description))
+            .unwrap_or_default();
+        Err(AuthFailure::from_server(
+            AuthStep::Token,
+            error.as_deref(),
+            description.as_deref(),
+            format!("HTTP {} from the revocation endpoint", status.as_u16()),
+        ))
+    }
+}
+
+/// The `error` of an RFC 6749 error answer.
+fn error_code(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<ErrorResponse>(body).ok()?.error
 }
 
 /// Sends `request`; when it failed without an answer and not by timing out (typically a

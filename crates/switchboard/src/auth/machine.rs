@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use super::http::{AuthHttp, TokenResponse};
+use super::http::{AuthHttp, Expect, TokenResponse};
 use super::jwt::{SigningKey, client_assertion};
 use super::metadata::Endpoints;
 use super::store::TokenRecord;
@@ -38,6 +38,17 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// No client: the request carries no client id nor authentication (a workload whose
+    /// JWT is its identity, an identity provider that does not ask).
+    pub fn anonymous() -> Self {
+        Client {
+            id: String::new(),
+            secret: None,
+            private_key_file: None,
+            method: Some(TokenAuthMethod::None),
+        }
+    }
+
     /// The method to use with an authorization server that supports `supported`: the
     /// configured one; else `private_key_jwt` with a key; else Basic unless only post is
     /// listed (RFC 8414's default is Basic).
@@ -99,7 +110,12 @@ pub(crate) async fn refresh(
     if let Some(resource) = &endpoints.resource {
         form.push(("resource", resource));
     }
-    let response = request(http, client, endpoints, form)
+    // A DPoP-bound refresh token works only with the key it was issued to.
+    if let (Some(dpop), Some(key)) = (http.dpop(), &record.dpop_key) {
+        dpop.use_stored_key(key);
+    }
+    let dpop = http.uses_dpop(&endpoints.dpop_algs, record.dpop_key.is_some());
+    let response = send(http, client, endpoints, form, Expect::AccessToken, dpop)
         .await
         .map_err(|failure| {
             let dead = failure.error.as_deref() == Some("invalid_grant");
@@ -113,15 +129,34 @@ pub(crate) async fn refresh(
     if fresh.scopes.is_empty() {
         fresh.scopes = record.scopes.clone();
     }
+    // The issuer does not change with a refresh; one stood in by the token endpoint (a
+    // record that did not say) is not an issuer.
+    if record.issuer.is_some() || endpoints.issuer == endpoints.token_endpoint {
+        fresh.issuer = record.issuer.clone();
+    }
     Ok(fresh)
 }
 
-/// Adds the client's authentication to `form` and POSTs it.
+/// Adds the client's authentication to `form` and POSTs it for an access token (with a
+/// DPoP proof when the authorization server takes them).
 pub(crate) async fn request(
     http: &AuthHttp,
     client: &Client,
     endpoints: &Endpoints,
+    form: Vec<(&str, &str)>,
+) -> Result<TokenResponse, AuthFailure> {
+    let dpop = http.uses_dpop(&endpoints.dpop_algs, false);
+    send(http, client, endpoints, form, Expect::AccessToken, dpop).await
+}
+
+/// Adds the client's authentication to `form` and POSTs it, expecting `expect`.
+pub(crate) async fn send(
+    http: &AuthHttp,
+    client: &Client,
+    endpoints: &Endpoints,
     mut form: Vec<(&str, &str)>,
+    expect: Expect,
+    dpop: bool,
 ) -> Result<TokenResponse, AuthFailure> {
     let secret = client.secret.as_ref().map(|s| s.0.as_str());
     let assertion;
@@ -140,9 +175,11 @@ pub(crate) async fn request(
             form.push(("client_assertion_type", JWT_BEARER_ASSERTION));
             form.push(("client_assertion", &assertion));
         }
+        // A workload or an anonymous client at an identity provider has no id to send.
+        TokenAuthMethod::None if client.id.is_empty() => {}
         TokenAuthMethod::None => form.push(("client_id", &client.id)),
     }
-    http.token_request(&endpoints.token_endpoint, &form, basic)
+    http.token_request(&endpoints.token_endpoint, &form, basic, expect, dpop)
         .await
 }
 
@@ -173,6 +210,8 @@ pub(crate) fn record_of(
     let expires_in = response.expires_in.map(std::time::Duration::from_secs);
     let mut record = TokenRecord::new(response.access_token, expires_in);
     record.refresh_token = response.refresh_token;
+    record.token_type = response.token_type;
+    record.dpop_key = response.dpop_key;
     record.scopes = response
         .scope
         .map(|s| {

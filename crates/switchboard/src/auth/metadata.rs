@@ -30,6 +30,8 @@ pub(crate) struct Endpoints {
     pub auth_methods: Vec<String>,
     /// The PRM's `resource`, when there is a PRM.
     pub resource: Option<String>,
+    /// `dpop_signing_alg_values_supported`.
+    pub dpop_algs: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +57,10 @@ pub(crate) struct ServerMetadata {
     pub client_id_metadata_document_supported: bool,
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Vec<String>,
+    /// RFC 7009's token revocation endpoint.
+    pub revocation_endpoint: Option<String>,
 }
 
 /// Everything discovery found, for the interactive sign-in (`flow.rs`).
@@ -84,6 +90,24 @@ pub(crate) async fn discover(
     discover_all(http, server_url, challenge, false)
         .await
         .map(|d| d.endpoints)
+}
+
+/// The metadata of the authorization server `issuer` (RFC 8414 / OpenID, its issuer
+/// checked), if it can be read.
+pub(crate) async fn server_metadata(http: &AuthHttp, issuer: &str) -> Option<ServerMetadata> {
+    let issuer_url = Url::parse(issuer).ok()?;
+    for url in as_candidates(&issuer_url) {
+        match http.get_json::<ServerMetadata>(&url).await {
+            Fetched::Found(found) => {
+                let said = found.issuer.as_deref().unwrap_or_default();
+                return (said.trim_end_matches('/') == issuer.trim_end_matches('/'))
+                    .then_some(found);
+            }
+            Fetched::Missing(_) => {}
+            Fetched::Failed(_) => return None,
+        }
+    }
+    None
 }
 
 /// [`discover`] with everything found. With `fallback` (the interactive sign-in), a server
@@ -162,6 +186,7 @@ pub(crate) async fn discover_all(
                         .clone()
                         .unwrap_or_else(|| vec!["client_secret_basic".into()]),
                     resource,
+                    dpop_algs: found.dpop_signing_alg_values_supported.clone(),
                 };
                 return Ok(Discovery {
                     endpoints,
@@ -191,6 +216,7 @@ pub(crate) async fn discover_all(
                 token_endpoint: at("/token"),
                 auth_methods: vec!["client_secret_basic".into()],
                 resource: None,
+                dpop_algs: Vec::new(),
             },
             server,
             found: false,

@@ -12,8 +12,12 @@
 //! - `flow.rs`: the interactive sign-in (authorization code + PKCE); `register.rs`: which
 //!   client (pre-registered, metadata document, dynamic registration); `callback.rs`: the
 //!   loopback listener; `opener.rs`: [`Opener`], who shows the person the URL.
-//! - `machine.rs`: the client-credentials and refresh-token grants; `jwt.rs`: the
-//!   `private_key_jwt` assertion; `http.rs`: metadata GETs and token POSTs, RFC 6749 errors.
+//! - `revoke.rs`: [`sign_out`], the stored tokens deleted and revoked (RFC 7009).
+//! - `machine.rs`: the client-credentials and refresh-token grants; `exchange.rs`: the
+//!   JWT-bearer grant (workload identity) and enterprise-managed authorization (token
+//!   exchange at the identity provider, then JWT-bearer); `jwt.rs`: the `private_key_jwt`
+//!   assertion; `dpop.rs`: DPoP keys and proofs; `http.rs`: metadata GETs and token
+//!   POSTs, RFC 6749 errors.
 //!
 //! Tokens, secrets and assertions never reach a log line or an error: records and secrets
 //! have redacted `Debug`, header values are marked sensitive, failures carry the
@@ -21,6 +25,8 @@
 
 mod callback;
 mod cell;
+mod dpop;
+mod exchange;
 mod file_store;
 mod flow;
 mod http;
@@ -29,6 +35,7 @@ mod machine;
 mod metadata;
 mod opener;
 mod register;
+mod revoke;
 mod store;
 
 use std::collections::HashMap;
@@ -36,11 +43,17 @@ use std::sync::{Arc, Mutex};
 
 pub use file_store::FileStore;
 pub use opener::{BrowserOpener, Opener, PrintOpener};
-pub use store::{MemoryStore, StoreError, TokenKey, TokenRecord, TokenStore};
+pub use revoke::{Revocation, SignedOut, sign_out};
+pub use store::{
+    MemoryStore, Registration, RegistrationKey, RenewalLock, StoreError, TokenKey, TokenRecord,
+    TokenStore,
+};
 
 use crate::Error;
 use crate::config::template::render;
-use crate::config::{AuthConfig, AuthKind, ServerConfig, TransportKind, Variables};
+use crate::config::{
+    AuthConfig, AuthKind, Secret, ServerConfig, TokenSource, TransportKind, Variables,
+};
 pub(crate) use cell::Attached;
 use cell::{CellSettings, Grant, LoginSetup, TokenCell};
 use machine::{Client, ClientSecret};
@@ -55,6 +68,8 @@ pub(crate) struct AuthRegistry {
     store: Arc<dyn TokenStore>,
     /// Who shows a person the authorization URL; `None`: never sign in interactively.
     opener: Option<Arc<dyn Opener>>,
+    /// Held by the browser sign-in running (one at a time; see `cell::LoginSetup`).
+    sign_ins: Arc<tokio::sync::Mutex<()>>,
     /// Each cell with the `[auth]` table it was made from: a server added again with
     /// another table gets a new cell.
     cells: Arc<Mutex<Cells>>,
@@ -74,6 +89,7 @@ impl AuthRegistry {
         AuthRegistry {
             store,
             opener: None,
+            sign_ins: Arc::default(),
             cells: Arc::default(),
         }
     }
@@ -136,17 +152,20 @@ impl AuthRegistry {
         {
             return Ok(Some(Arc::new(Attached::new(cell.clone()))));
         }
-        let secret = match &auth.client_secret {
-            Some(template) => Some(ClientSecret(
-                render("client_secret", template.expose_template(), vars).map_err(|source| {
-                    Error::Template {
-                        server: server.name.clone(),
-                        source,
-                    }
-                })?,
-            )),
-            None => None,
+        let rendered = |key: &str, template: &Option<Secret>| {
+            template
+                .as_ref()
+                .map(|template| {
+                    render(key, template.expose_template(), vars)
+                        .map(ClientSecret)
+                        .map_err(|source| Error::Template {
+                            server: server.name.clone(),
+                            source,
+                        })
+                })
+                .transpose()
         };
+        let secret = rendered("client_secret", &auth.client_secret)?;
         let client = auth.client_id.clone().map(|id| Client {
             id,
             secret,
@@ -170,17 +189,67 @@ impl AuthRegistry {
                     timeout: flow::FLOW_TIMEOUT,
                 },
                 opener,
+                one_at_a_time: self.sign_ins.clone(),
             });
-        let grant = match (auth.kind, client) {
-            (AuthKind::ClientCredentials, Some(client)) => Grant::ClientCredentials {
-                client,
-                scopes: auth.scopes.clone(),
+        let subject_token = match &auth.subject_token {
+            Some(TokenSource::Inline(template)) => {
+                let key = match auth.kind {
+                    AuthKind::Enterprise => "id_token",
+                    _ => "assertion",
+                };
+                rendered(key, &Some(template.clone()))?.map(exchange::Jwt::Inline)
+            }
+            Some(TokenSource::File(path)) => Some(exchange::Jwt::File(path.clone())),
+            None => None,
+        };
+        let scopes = auth.scopes.clone();
+        let grant = match (auth.kind, client, subject_token) {
+            (AuthKind::ClientCredentials, Some(client), _) => {
+                Grant::ClientCredentials { client, scopes }
+            }
+            (AuthKind::JwtBearer, client, Some(assertion)) => Grant::JwtBearer {
+                // A workload need not have a client id at the authorization server.
+                client: client.unwrap_or_else(Client::anonymous),
+                assertion,
+                scopes,
             },
-            (_, client) => Grant::Stored { client },
+            (AuthKind::Enterprise, Some(client), Some(id_token)) => {
+                let idp = auth.idp.as_ref().map(|idp| -> Result<_, Error> {
+                    let token_endpoint = std::sync::OnceLock::new();
+                    if let Some(endpoint) = &idp.token_endpoint {
+                        let _ = token_endpoint.set(endpoint.clone());
+                    }
+                    Ok(exchange::Idp {
+                        token_endpoint,
+                        issuer: idp.issuer.clone(),
+                        client: match &idp.client_id {
+                            Some(id) => Some(Client {
+                                id: id.clone(),
+                                secret: rendered("idp_client_secret", &idp.client_secret)?,
+                                private_key_file: None,
+                                method: None,
+                            }),
+                            None => None,
+                        },
+                    })
+                });
+                match idp.transpose()? {
+                    Some(idp) => Grant::Enterprise {
+                        client,
+                        idp,
+                        id_token,
+                        scopes,
+                    },
+                    None => Grant::Stored {
+                        client: Some(client),
+                    },
+                }
+            }
+            (_, client, _) => Grant::Stored { client },
         };
         let settings = CellSettings {
             key: key.clone(),
-            http: http::AuthHttp::new(http_client),
+            http: http::AuthHttp::new(http_client).with_dpop(dpop::Dpop::new(auth.dpop)),
             store: self.store.clone(),
             refresh_before: auth.refresh_before,
             token_url: auth.token_url.clone(),

@@ -68,6 +68,8 @@ pub use types::{
     RegistrationPolicy, RegistryKind, SHARED_PRINCIPAL, Secret, ServerConfig, SessionMode,
     SessionsConfig, TokenAuthMethod, ToolFilter, ToolOverride, TransportKind,
 };
+// The `[auth]` table's parts (kept apart from the list above).
+pub use types::{DpopMode, IdpConfig, TokenSource};
 
 pub(crate) use checks::{is_http_url, unique_server_names};
 

@@ -48,7 +48,8 @@ macro_rules! config_enum {
 
 mod auth;
 pub use auth::{
-    AuthConfig, AuthKind, DEFAULT_REFRESH_BEFORE, SHARED_PRINCIPAL, Secret, TokenAuthMethod,
+    AuthConfig, AuthKind, DEFAULT_REFRESH_BEFORE, DpopMode, IdpConfig, SHARED_PRINCIPAL, Secret,
+    TokenAuthMethod, TokenSource,
 };
 
 /// The default config file, looked up in the current directory.

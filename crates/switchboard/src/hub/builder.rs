@@ -14,7 +14,7 @@ use crate::config::{Config, DiscoveryConfig, ServerConfig, Variables};
 use crate::discovery::RegistryClient;
 use crate::error::Error;
 use crate::interaction::InputHandler;
-use crate::sessions::Dial;
+use crate::sessions::{Dial, SharedSessions};
 use crate::upstream::{Connector, Upstream};
 use tokio::io::DuplexStream;
 
@@ -52,6 +52,7 @@ pub struct HubBuilder<'a> {
     input: Option<Arc<dyn InputHandler>>,
     token_store: Option<Arc<dyn crate::auth::TokenStore>>,
     opener: Option<Arc<dyn crate::auth::Opener>>,
+    shared_sessions: Option<Arc<dyn SharedSessions>>,
 }
 
 impl Hub {
@@ -71,6 +72,7 @@ impl Hub {
             input: None,
             token_store: None,
             opener: None,
+            shared_sessions: None,
         }
     }
 }
@@ -120,6 +122,18 @@ impl<'a> HubBuilder<'a> {
     /// [`FileStore`](crate::auth::FileStore).
     pub fn token_store(mut self, store: Arc<dyn crate::auth::TokenStore>) -> Self {
         self.token_store = Some(store);
+        self
+    }
+
+    /// Shares the upstream sessions of `per_session` servers speaking a classic revision
+    /// (Streamable HTTP with `initialize`) with every hub using the same `store`: a
+    /// session's first connection records its upstream session there, and the same session
+    /// on another hub (another replica) attaches to it instead of initializing a second one
+    /// (see `transport/http/attach.rs`). Closing such a connection then only detaches from
+    /// the upstream session unless the session ends ([`Hub::end_session`]). Default: none
+    /// (every connection opens its own upstream session).
+    pub fn shared_sessions(mut self, store: Arc<dyn SharedSessions>) -> Self {
+        self.shared_sessions = Some(store);
         self
     }
 
@@ -184,6 +198,9 @@ impl<'a> HubBuilder<'a> {
         if let Some(opener) = self.opener {
             connector = connector.with_opener(opener);
         }
+        if let Some(store) = self.shared_sessions {
+            connector = connector.with_shared_sessions(store);
+        }
         let variables = Arc::new(self.variables);
         let source = self.source.or_else(|| {
             let discovery = self.discovery?;
@@ -221,7 +238,7 @@ fn dial(
     input: Option<Arc<dyn InputHandler>>,
 ) -> Dial {
     let in_process = Arc::new(in_process);
-    Arc::new(move |server, session_variables| {
+    Arc::new(move |server, session| {
         let connector = connector.clone();
         let variables = variables.clone();
         let on_connect = on_connect.clone();
@@ -237,10 +254,12 @@ fn dial(
                 });
             }
             let vars = Variables {
-                connection: session_variables.as_deref(),
+                connection: session.as_ref().map(|s| &*s.variables),
                 config: Some(&variables),
             };
-            let upstream = connector.connect_answering(&server, vars, input).await?;
+            let upstream = connector
+                .connect_answering(&server, vars, input, session.as_ref())
+                .await?;
             if let Some(observer) = &on_connect {
                 observer(ConnectEvent::Opened {
                     server: &server.name,

@@ -64,7 +64,7 @@ use crate::config::{
 };
 use crate::error::Error;
 use crate::interaction::InputHandler;
-use crate::sessions::{Dial, ServerClients};
+use crate::sessions::{Dial, ServerClients, SessionClose};
 use health::Registration;
 use registration::{Listed, Record, log_skip, policy, register};
 use state::{Inner, Listings, State};
@@ -447,8 +447,16 @@ impl Hub {
     /// expired). The session's next call, if any, connects again. Returns how many
     /// connections were ended.
     pub async fn end_session(&self, session: &str) -> usize {
+        self.close_session(session, SessionClose::End).await
+    }
+
+    /// Closes `session`'s own connections as `mode` says: [`SessionClose::Detach`] when
+    /// the session goes on elsewhere (another replica shares its upstream sessions: see
+    /// [`HubBuilder::shared_sessions`]),
+    /// [`SessionClose::End`] when it is over; returns how many it had.
+    pub async fn close_session(&self, session: &str, mode: SessionClose) -> usize {
         let all = self.inner().all_clients();
-        let ends = all.iter().map(|(_, c)| c.end_session(session));
+        let ends = all.iter().map(|(_, c)| c.end_session(session, mode));
         join_all(ends)
             .await
             .into_iter()

@@ -29,7 +29,6 @@
 //! Streamable HTTP session expiry (404 after a server restart) is handled below this layer:
 //! rmcp re-initializes and resends once, transparently.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -45,16 +44,15 @@ use crate::sync::lock;
 use crate::upstream::interaction::CallContext;
 use crate::upstream::listing::{ListKind, ToolList};
 use crate::upstream::{
-    CacheHints, CallOutcome, PromptOutcome, ResourceRead, Upstream, UpstreamEvent,
+    CacheHints, CallOutcome, PromptOutcome, ResourceRead, SessionClose, SessionRef, Upstream,
+    UpstreamEvent,
 };
 
-/// Opens a new upstream connection to a server, with a session's variables when it has
-/// some. The hub makes one from a [`crate::Connector`] and the config's variables.
+/// Opens a new upstream connection to a server, for a session (its id and variables) when
+/// it is a session's own. The hub makes one from a [`crate::Connector`] and the config's
+/// variables.
 pub type Dial = Arc<
-    dyn Fn(
-            Arc<ServerConfig>,
-            Option<Arc<BTreeMap<String, String>>>,
-        ) -> BoxFuture<'static, Result<Upstream, Error>>
+    dyn Fn(Arc<ServerConfig>, Option<SessionRef>) -> BoxFuture<'static, Result<Upstream, Error>>
         + Send
         + Sync,
 >;
@@ -93,7 +91,8 @@ pub struct LinkStatus {
 /// A resilient connection; see the module docs.
 pub struct Link {
     server: Arc<ServerConfig>,
-    variables: Option<Arc<BTreeMap<String, String>>>,
+    /// The session whose own connection this is (none: the server's shared one).
+    session: Option<SessionRef>,
     dial: Dial,
     current: Mutex<Current>,
     /// Held while connecting: one cycle at a time.
@@ -134,16 +133,12 @@ enum Next {
 }
 
 impl Link {
-    /// A link that connects on first use.
-    pub fn new(
-        server: Arc<ServerConfig>,
-        variables: Option<Arc<BTreeMap<String, String>>>,
-        dial: Dial,
-    ) -> Link {
+    /// A link that connects on first use (for `session`, if it is a session's own).
+    pub fn new(server: Arc<ServerConfig>, session: Option<SessionRef>, dial: Dial) -> Link {
         let (events, _) = broadcast::channel(16);
         Link {
             server,
-            variables,
+            session,
             dial,
             current: Mutex::new(Current {
                 upstream: None,
@@ -474,7 +469,7 @@ impl Link {
         let policy = self.server.reconnect;
         let mut last = None;
         for attempt in 1..=policy.max_attempts {
-            let dial = (self.dial)(self.server.clone(), self.variables.clone());
+            let dial = (self.dial)(self.server.clone(), self.session.clone());
             let dial = async {
                 let upstream = dial.await?;
                 if self.listens {
@@ -581,8 +576,14 @@ impl Link {
         }
     }
 
-    /// Closes the connection; later calls fail with `Closed`.
+    /// Closes the connection; later calls fail with `Closed`. A session's shared upstream
+    /// session is only detached from (see [`SessionClose`]).
     pub async fn close(&self) {
+        self.close_as(SessionClose::Detach).await;
+    }
+
+    /// Closes the connection as `mode` says; later calls fail with `Closed`.
+    pub async fn close_as(&self, mode: SessionClose) {
         self.closing.cancel();
         let old = {
             let mut current = lock(&self.current);
@@ -590,7 +591,7 @@ impl Link {
             current.upstream.take()
         };
         if let Some(old) = old {
-            old.close().await;
+            old.close_as(mode).await;
         }
     }
 }

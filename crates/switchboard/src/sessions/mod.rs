@@ -26,6 +26,10 @@ use rmcp::model::JsonObject;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+pub use crate::transport::http::{
+    MemorySharedSessions, SharedSessions, SharedSessionsError, UpstreamKey, UpstreamRecord,
+};
+pub use crate::upstream::{SessionClose, SessionRef};
 pub use link::{Dial, Link, LinkState, LinkStatus, ToolsSeen};
 pub use pool::SessionPool;
 
@@ -353,10 +357,11 @@ impl ServerClients {
         }
     }
 
-    /// Ends session `id`'s own connection (see [`SessionPool::end`]); whether it had one.
-    pub async fn end_session(&self, id: &str) -> bool {
+    /// Closes session `id`'s own connection as `mode` says (see [`SessionPool::end`]);
+    /// whether it had one.
+    pub async fn end_session(&self, id: &str, mode: SessionClose) -> bool {
         match &self.pool {
-            Some(pool) => pool.end(id).await,
+            Some(pool) => pool.end(id, mode).await,
             None => false,
         }
     }

@@ -9,7 +9,9 @@
 //!   every session is leased the lease fails with [`Error::SessionLimit`].
 //! - [`SessionPool::cleanup`] closes sessions idle longer than a given age (the hub's reaper
 //!   calls it every `reaper_interval` with `session_idle_timeout`).
-//! - [`SessionPool::end`] closes one session when its owner is done with it.
+//! - [`SessionPool::end`] closes one session when its owner is done with it: `End` ends
+//!   its upstream session, `Detach` leaves a shared one to other replicas. Reaping,
+//!   eviction and closing the pool only detach (see `transport/http/attach.rs`).
 //! - A session is always removed from the map first and closed after, outside the lock.
 //! - Closing many sessions at once runs at most [`CLOSES_AT_ONCE`] closes concurrently:
 //!   each close may open a connection (an HTTP `DELETE`), and 10,000 at once ran the
@@ -30,7 +32,7 @@ use super::link::{Dial, Link};
 use crate::config::ServerConfig;
 use crate::error::Error;
 use crate::sync::lock;
-use crate::upstream::Upstream;
+use crate::upstream::{SessionClose, SessionRef, Upstream};
 
 /// Most sessions one pool closes at the same time.
 pub const CLOSES_AT_ONCE: usize = 64;
@@ -98,9 +100,15 @@ impl Lease {
 }
 
 impl Session {
+    /// Closes it; a shared upstream session is only detached from (an idle or evicted
+    /// session, a pool closing: the downstream session may go on elsewhere).
     async fn close(&self) {
+        self.close_as(SessionClose::Detach).await;
+    }
+
+    async fn close_as(&self, mode: SessionClose) {
         if let Conn::Link(link) = &self.conn {
-            link.close().await;
+            link.close_as(mode).await;
         }
     }
 }
@@ -183,11 +191,18 @@ impl SessionPool {
                 let signs_in = self.server.auth.is_some();
                 let conn = match sharing.filter(|_| !signs_in) {
                     Some(upstream) => Conn::Headers(upstream.session_headers_for(variables)?),
-                    None => Conn::Link(Box::new(Link::new(
-                        self.session_server(id),
-                        Some(variables.clone()),
-                        self.dial.clone(),
-                    ))),
+                    None => {
+                        let session = SessionRef {
+                            id: Arc::from(id),
+                            variables: variables.clone(),
+                        };
+                        let server = self.session_server(id);
+                        Conn::Link(Box::new(Link::new(
+                            server,
+                            Some(session),
+                            self.dial.clone(),
+                        )))
+                    }
                 };
                 let session = Arc::new(Session {
                     conn,
@@ -227,14 +242,15 @@ impl SessionPool {
         count
     }
 
-    /// Ends session `id`, if it is in the pool: it is taken out at once (its next lease
-    /// makes a new one) and closed. Calls still running on it end with it (a caller ends a
-    /// session when it is gone, e.g. a gateway's downstream session was closed).
-    pub async fn end(&self, id: &str) -> bool {
+    /// Closes session `id` as `mode` says, if it is in the pool: it is taken out at once
+    /// (its next lease makes a new one) and closed. Calls still running on it end with it
+    /// (a caller ends a session when it is gone, e.g. a gateway's downstream session was
+    /// closed, and detaches from one another replica goes on serving).
+    pub async fn end(&self, id: &str, mode: SessionClose) -> bool {
         let Some(session) = lock(&self.sessions).remove(id) else {
             return false;
         };
-        session.close().await;
+        session.close_as(mode).await;
         true
     }
 

@@ -37,6 +37,8 @@ pub(super) struct Responder {
     pub refusals: AtomicUsize,
     /// The variables of each connection's dial, in dial order.
     pub variables: Mutex<Vec<Option<BTreeMap<String, String>>>>,
+    /// The session each connection was dialled for, in dial order.
+    pub sessions: Mutex<Vec<Option<String>>>,
     /// Cancelled by [`Responder::drop_connections`]: every connection open then closes.
     gone: Mutex<CancellationToken>,
 }
@@ -50,7 +52,7 @@ impl Responder {
     /// variables.
     pub fn dial(self: &Arc<Self>) -> Dial {
         let responder = self.clone();
-        Arc::new(move |server, variables| {
+        Arc::new(move |server, session| {
             let responder = responder.clone();
             Box::pin(async move {
                 responder.attempts.fetch_add(1, Ordering::SeqCst);
@@ -60,7 +62,9 @@ impl Responder {
                         reason: "connection refused".to_string(),
                     });
                 }
-                lock(&responder.variables).push(variables.as_deref().cloned());
+                lock(&responder.sessions).push(session.as_ref().map(|s| s.id.to_string()));
+                let variables = session.map(|s| (*s.variables).clone());
+                lock(&responder.variables).push(variables);
                 let stream = responder.open();
                 Upstream::serve(&server, stream).await
             })

@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::test_responder::Responder;
-use super::{Link, LinkState, SessionPool};
+use super::{Link, LinkState, SessionClose, SessionPool};
 use crate::config::{ReconnectPolicy, ServerConfig};
 use crate::error::{Delivery, Error};
+use crate::sync::lock;
 use crate::upstream::UpstreamEvent;
 
 /// The bound on any one step; every step here normally takes milliseconds.
@@ -297,4 +298,25 @@ async fn cleanup_closes_sessions_idle_long_enough_and_spares_leased_ones() {
         .err()
         .expect("closed");
     assert!(matches!(error, Error::Closed { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn a_session_is_dialled_for_its_id_and_either_close_mode_takes_it_out() {
+    let (responder, pool) = new_pool(10);
+    for (id, mode) in [("a", SessionClose::Detach), ("b", SessionClose::End)] {
+        let lease = pool.lease(id, &variables(id), None).unwrap();
+        connection_of(lease.link(), "echo", false).await;
+        drop(lease);
+        assert!(pool.end(id, mode).await, "{id} was in the pool");
+        assert!(!pool.end(id, mode).await, "{id} is out of it");
+    }
+    assert_eq!(
+        *lock(&responder.sessions),
+        [Some("a".to_string()), Some("b".to_string())]
+    );
+    assert!(
+        until(|| n(&responder.open) == 0).await,
+        "both connections closed (no shared store: detaching closes like ending)"
+    );
+    assert_eq!(pool.len(), 0);
 }

@@ -8,13 +8,16 @@
 //! figures behind the default. `client.rs` says what our client does instead of rmcp's
 //! reqwest client, and why.
 
+mod attach;
 mod authorize;
 mod client;
 mod decode;
 mod events;
+mod ids;
 mod requests;
 mod response;
 mod sessions;
+mod shared;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -28,10 +31,14 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::common::client_side_sse::ExponentialBackoff;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 
-pub use authorize::{Authorizer, Credential};
+pub use attach::Attach;
+pub use authorize::{Authorizer, Credential, Proof};
 use client::{Backend, Hyper};
 pub use client::{ClientError, HttpClient};
 pub use sessions::{Registered, SessionHeaders};
+pub use shared::{
+    MemorySharedSessions, SharedSessions, SharedSessionsError, UpstreamKey, UpstreamRecord,
+};
 
 /// Headers that rmcp manages itself and a user must not set.
 const RESERVED: &[&str] = &["accept", "mcp-session-id", "last-event-id", "content-type"];
@@ -241,18 +248,28 @@ pub fn transport(
     url: &str,
     headers: Vec<(String, String)>,
 ) -> Result<StreamableHttpClientTransport<HttpClient>, ClientSetupError> {
-    transport_with_sessions(clients, policy, url, headers, None, None)
+    transport_with_sessions(clients, policy, url, headers, Links::default())
 }
 
-/// [`transport`] whose requests may carry a session's headers ([`SessionHeaders`]) and a
-/// token from `authorizer` (see `authorize.rs`).
+/// What a connection's requests may carry besides its headers.
+#[derive(Default)]
+pub struct Links {
+    /// A session's headers ([`SessionHeaders`]), for sessions sharing the connection.
+    pub sessions: Option<Arc<SessionHeaders>>,
+    /// Where the `Authorization` token comes from (see `authorize.rs`).
+    pub authorizer: Option<Arc<dyn Authorizer>>,
+    /// The shared upstream session to attach to (see `attach.rs`).
+    pub attach: Option<Arc<Attach>>,
+}
+
+/// [`transport`] whose requests may carry a session's headers, a token, and an attachment
+/// to a shared upstream session ([`Links`]).
 pub fn transport_with_sessions(
     clients: &Clients,
     policy: HttpConnections,
     url: &str,
     headers: Vec<(String, String)>,
-    sessions: Option<Arc<SessionHeaders>>,
-    authorizer: Option<Arc<dyn Authorizer>>,
+    links: Links,
 ) -> Result<StreamableHttpClientTransport<HttpClient>, ClientSetupError> {
     // rmcp takes its custom headers as a `HashMap`; the values keep their sensitive mark.
     let headers: HashMap<HeaderName, HeaderValue> = header_map(headers)?
@@ -263,8 +280,9 @@ pub fn transport_with_sessions(
     // come back with every request and uses the URI it parsed once.
     let url: Arc<str> = Arc::from(url);
     let mut client = clients.for_url(policy, url.clone())?;
-    client.sessions = sessions;
-    client.authorizer = authorizer;
+    client.sessions = links.sessions;
+    client.authorizer = links.authorizer;
+    client.attach = links.attach;
     let mut config = StreamableHttpClientTransportConfig::with_uri(url)
         .custom_headers(headers)
         .reinit_on_expired_session(true);

@@ -46,6 +46,10 @@ use crate::transport::{http, sse, stdio};
 use crate::{Error, ErrorClass, Phase};
 use handler::Handler;
 
+/// Longest a connection waits for another replica's new upstream session (see
+/// `transport/http/attach.rs`).
+const MAX_ATTACH_WAIT: Duration = Duration::from_secs(2);
+
 /// How long `close` gives the MCP session to shut down before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -58,6 +62,26 @@ pub struct Connector {
     auth: crate::auth::AuthRegistry,
     /// Which lifecycle each upstream speaks, once seen (`lifecycle.rs`).
     learned: Arc<lifecycle::Learned>,
+    /// Where classic upstream sessions are shared with other replicas, if they are.
+    shared: Option<Arc<dyn http::SharedSessions>>,
+}
+
+/// The session a connection is opened for: its engine id (the key of its shared upstream
+/// sessions) and its variables (for headers and env).
+#[derive(Debug, Clone)]
+pub struct SessionRef {
+    pub id: Arc<str>,
+    pub variables: Arc<BTreeMap<String, String>>,
+}
+
+/// How a session's own connection is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionClose {
+    /// Forget it here; a shared upstream session stays open upstream (no `DELETE`: another
+    /// replica may still use it). Without a shared store, the same as `End`.
+    Detach,
+    /// The session is over: end its upstream sessions (`DELETE`) and forget their records.
+    End,
 }
 
 impl Connector {
@@ -80,6 +104,13 @@ impl Connector {
         self
     }
 
+    /// The same connector sharing classic upstream sessions of `per_session` servers with
+    /// other replicas through `store` (see `transport/http/attach.rs`).
+    pub fn with_shared_sessions(mut self, store: Arc<dyn http::SharedSessions>) -> Self {
+        self.shared = Some(store);
+        self
+    }
+
     /// The HTTP client for requests that are not MCP (a tooling registry's server list);
     /// it shares the keep-alive pool and TLS setup of HTTPS upstreams.
     pub fn registry_client(&self) -> reqwest::Client {
@@ -98,18 +129,20 @@ impl Connector {
         server: &ServerConfig,
         vars: Variables<'_>,
     ) -> Result<Upstream, Error> {
-        self.connect_answering(server, vars, None).await
+        self.connect_answering(server, vars, None, None).await
     }
 
     /// [`Connector::connect`] with the handler that answers the server's requests when the
-    /// call they belong to has none (a hub's).
+    /// call they belong to has none (a hub's), for `session`'s own connection if given.
     pub(crate) async fn connect_answering(
         &self,
         server: &ServerConfig,
         vars: Variables<'_>,
         input: Option<Arc<dyn InputHandler>>,
+        session: Option<&SessionRef>,
     ) -> Result<Upstream, Error> {
-        let mut result = self.connect_once(server, vars, input.clone()).await;
+        let connect = |input| self.connect_once(server, vars, input, session);
+        let mut result = connect(input.clone()).await;
         if let Err(error) = &result
             && needs_login(error)
             && self.auth.can_login(server)
@@ -120,14 +153,14 @@ impl Connector {
             self.auth
                 .login(server, vars, http, challenge.as_deref())
                 .await?;
-            result = self.connect_once(server, vars, input.clone()).await;
+            result = connect(input.clone()).await;
             // The sign-in left the connection idle for a person's time: a connection the
             // server closed meanwhile is not its answer. Connecting changes nothing there.
             if result
                 .as_ref()
                 .is_err_and(|e| e.class() == ErrorClass::Unreachable)
             {
-                result = self.connect_once(server, vars, input).await;
+                result = connect(input).await;
             }
         }
         result
@@ -138,10 +171,11 @@ impl Connector {
         server: &ServerConfig,
         vars: Variables<'_>,
         input: Option<Arc<dyn InputHandler>>,
+        session: Option<&SessionRef>,
     ) -> Result<Upstream, Error> {
         let budget = server.connect_timeout;
         let mode = self.learned.mode(server);
-        let connect = self.connect_inner(server, vars, mode, input);
+        let connect = self.connect_inner(server, vars, mode, input, session);
         let result = match tokio::time::timeout(budget, connect).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout {
@@ -160,6 +194,7 @@ impl Connector {
         vars: Variables<'_>,
         mode: ClientLifecycleMode,
         input: Option<Arc<dyn InputHandler>>,
+        session: Option<&SessionRef>,
     ) -> Result<Upstream, Error> {
         let name = server.name.as_str();
         let template_error = |source| Error::Template {
@@ -233,13 +268,18 @@ impl Connector {
                     vars,
                     self.clients.reqwest_any(HttpConnections::KeepAlive),
                 )?;
+                let attach = self.attach(server, session, &mode);
+                let links = http::Links {
+                    sessions: Some(sessions.clone()),
+                    authorizer: authorizer.clone().map(|a| a as Arc<dyn http::Authorizer>),
+                    attach: attach.clone(),
+                };
                 let transport = http::transport_with_sessions(
                     &self.clients,
                     server.http_connections,
                     url,
                     headers,
-                    Some(sessions.clone()),
-                    authorizer.clone().map(|a| a as Arc<dyn http::Authorizer>),
+                    links,
                 )
                 .map_err(|e| match e {
                     http::ClientSetupError::BadUrl(_) | http::ClientSetupError::Header(_) => {
@@ -258,11 +298,40 @@ impl Connector {
                     authorizer.connected();
                 }
                 upstream.session_headers = Some(sessions);
+                upstream.attach = attach;
                 let config = vars.config.cloned().unwrap_or_default();
                 upstream.header_templates = Some((server.headers.clone(), config));
                 Ok(upstream)
             }
         }
+    }
+}
+
+impl Connector {
+    /// The attachment of `session`'s own connection to `server`, when classic upstream
+    /// sessions are shared (`per_session` servers opened with `initialize` only: a shared
+    /// connection is per replica, and a 2026-07-28 server keeps no session).
+    fn attach(
+        &self,
+        server: &ServerConfig,
+        session: Option<&SessionRef>,
+        mode: &ClientLifecycleMode,
+    ) -> Option<Arc<http::Attach>> {
+        let (store, session) = (self.shared.as_ref()?, session?);
+        // Only a classic (`initialize`) session is kept upstream, so shared.
+        let classic = matches!(mode, ClientLifecycleMode::Initialize);
+        if server.session_mode != crate::config::SessionMode::PerSession || !classic {
+            return None;
+        }
+        let key = http::UpstreamKey {
+            session: session.id.to_string(),
+            server: server.name.clone(),
+        };
+        // Half the connect budget, and well within rmcp's 5 s to re-initialize after a
+        // 404: a replica that waits for another's session still has time to open its own.
+        let url = server.url.clone().unwrap_or_default();
+        let wait = (server.connect_timeout / 2).min(MAX_ATTACH_WAIT);
+        Some(Arc::new(http::Attach::new(store.clone(), key, url, wait)))
     }
 }
 
@@ -370,6 +439,8 @@ pub struct Upstream {
     /// config's variables, to render a session's.
     session_headers: Option<Arc<http::SessionHeaders>>,
     header_templates: Option<(BTreeMap<String, String>, BTreeMap<String, String>)>,
+    /// The shared classic upstream session this connection is attached to, if any.
+    attach: Option<Arc<http::Attach>>,
 }
 
 impl Upstream {
@@ -473,6 +544,7 @@ impl Upstream {
             input,
             session_headers: None,
             header_templates: None,
+            attach: None,
         })
     }
 
@@ -583,6 +655,15 @@ impl Upstream {
     }
 
     /// Ends the session and, for stdio, the server's whole process group. Idempotent.
+    /// Closes as [`Upstream::close`], ending a shared upstream session (`DELETE`) when
+    /// `mode` says so instead of only detaching from it (see [`SessionClose`]).
+    pub async fn close_as(&self, mode: SessionClose) {
+        if let (SessionClose::End, Some(attach)) = (mode, &self.attach) {
+            attach.end_on_close();
+        }
+        self.close().await;
+    }
+
     pub async fn close(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;

@@ -16,11 +16,11 @@ use switchboard_testkit::{
     serve_streamable_http,
 };
 
-const STEP: Duration = Duration::from_secs(20);
+pub(crate) const STEP: Duration = Duration::from_secs(20);
 const SECRET: &str = "s3cret-of-the-bot";
 
 /// An authorization server knowing `clients`, and an MCP server that needs its tokens.
-async fn protected(knobs: AuthKnobs) -> (AuthServer, RunningServer) {
+pub(crate) async fn protected(knobs: AuthKnobs) -> (AuthServer, RunningServer) {
     protected_speaking(knobs, Lifecycle::Classic).await
 }
 
@@ -48,7 +48,7 @@ fn bot_with_secret() -> AuthKnobs {
 }
 
 /// A config with one server `api` at `url` and its `[auth]` table.
-fn config(url: &str, auth: &str) -> Config {
+pub(crate) fn config(url: &str, auth: &str) -> Config {
     let text = format!("[servers.api]\nurl = \"{url}\"\n[servers.api.auth]\n{auth}\n");
     Config::from_toml_str(&text, None).expect("config")
 }
@@ -57,7 +57,7 @@ fn cc_secret(secret: &str) -> String {
     format!("kind = \"client_credentials\"\nclient_id = \"bot\"\nclient_secret = \"{secret}\"")
 }
 
-async fn start(config: &Config, store: Arc<dyn TokenStore>) -> Hub {
+pub(crate) async fn start(config: &Config, store: Arc<dyn TokenStore>) -> Hub {
     tokio::time::timeout(
         STEP,
         Hub::builder().config(config).token_store(store).start(),
@@ -67,7 +67,7 @@ async fn start(config: &Config, store: Arc<dyn TokenStore>) -> Hub {
     .expect("hub start")
 }
 
-async fn whoami(hub: &Hub) -> Value {
+pub(crate) async fn whoami(hub: &Hub) -> Value {
     let outcome = tokio::time::timeout(STEP, hub.call("api__whoami", None, None))
         .await
         .expect("call within the step bound")
@@ -75,7 +75,7 @@ async fn whoami(hub: &Hub) -> Value {
     serde_json::from_str(&outcome.text()).expect("whoami answers JSON")
 }
 
-fn assert_started(hub: &Hub) {
+pub(crate) fn assert_started(hub: &Hub) {
     if let Some((server, error)) = hub.failures().first() {
         panic!("server '{server}' failed: {error}");
     }

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use switchboard::auth::{MemoryStore, Opener, TokenKey, TokenRecord, TokenStore};
+use switchboard::auth::{
+    FileStore, MemoryStore, Opener, RegistrationKey, TokenKey, TokenRecord, TokenStore,
+};
 use switchboard::{AuthStep, Config, Error, ErrorClass, Hub};
 use switchboard_testkit::{
     AuthKnobs, AuthServer, HttpMode, Knobs, RunningServer, serve_streamable_http,
@@ -19,7 +21,7 @@ const STEP: Duration = Duration::from_secs(20);
 
 /// A browser that follows the authorization server's redirect; counts the URLs it opened.
 #[derive(Default)]
-struct Browser {
+pub(crate) struct Browser {
     opened: AtomicUsize,
 }
 
@@ -60,7 +62,11 @@ fn config(url: &str, auth: Option<&str>) -> Config {
         .expect("config")
 }
 
-async fn start(config: &Config, store: Arc<dyn TokenStore>, browser: Option<Arc<Browser>>) -> Hub {
+pub(crate) async fn start(
+    config: &Config,
+    store: Arc<dyn TokenStore>,
+    browser: Option<Arc<Browser>>,
+) -> Hub {
     let mut builder = Hub::builder().config(config).token_store(store);
     if let Some(browser) = browser {
         builder = builder.opener(browser);
@@ -211,7 +217,93 @@ async fn with_an_opener_a_revoked_refresh_token_signs_in_again_once() {
     assert_eq!(me["subject"], "bob");
     assert_eq!(browser.opened.load(Ordering::SeqCst), 2);
     assert_eq!(auth.token_requests("refresh_token"), 1);
+    assert_eq!(auth.registrations(), 1, "the kept client signs in again");
     hub.close().await;
+}
+
+#[tokio::test]
+async fn a_registered_client_is_kept_per_issuer_and_reused_by_every_principal() {
+    let (auth, server) = protected(AuthKnobs::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::new(dir.path()));
+    let browser = Arc::new(Browser::default());
+    auth.set_next_subject("alice");
+    let alice = start(
+        &config(&server.url(), Some("kind = \"oauth\"")),
+        store.clone(),
+        Some(browser.clone()),
+    )
+    .await;
+    let first = whoami(&alice).await.expect("alice signed in");
+    alice.close().await;
+    auth.set_next_subject("bob");
+    let bob = start(
+        &config(&server.url(), Some("kind = \"oauth\"\nprincipal = \"bob\"")),
+        store.clone(),
+        Some(browser.clone()),
+    )
+    .await;
+    let second = whoami(&bob).await.expect("bob signed in");
+    bob.close().await;
+    assert_eq!(
+        (first["subject"].as_str(), second["subject"].as_str()),
+        (Some("alice"), Some("bob"))
+    );
+    assert_eq!(first["client_id"], second["client_id"], "one client");
+    assert_eq!((auth.registrations(), auth.authorizations()), (1, 2));
+    let kept = store.registration_path(&RegistrationKey {
+        issuer: auth.issuer().to_owned(),
+        redirect_port: None,
+    });
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&kept).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[tokio::test]
+async fn a_kept_client_the_server_refuses_is_forgotten_and_registered_again() {
+    let (auth, server) = protected(AuthKnobs::default()).await;
+    let store = Arc::new(MemoryStore::new());
+    let browser = Arc::new(Browser::default());
+    let cfg = config(&server.url(), Some("kind = \"oauth\""));
+    let hub = start(&cfg, store.clone(), Some(browser.clone())).await;
+    whoami(&hub).await.expect("signed in");
+    hub.close().await;
+    // The server no longer takes the kept client's secret (rotated, or the client dropped).
+    let kept_at = RegistrationKey {
+        issuer: auth.issuer().to_owned(),
+        redirect_port: None,
+    };
+    let mut kept = store
+        .load_registration(&kept_at)
+        .await
+        .unwrap()
+        .expect("kept");
+    kept.client_secret = Some("stale".into());
+    store.save_registration(&kept_at, &kept).await.unwrap();
+    store.remove(&key(&server)).await.unwrap();
+
+    let refused = start(&cfg, store.clone(), Some(browser.clone())).await;
+    let failures = refused.failures();
+    let (_, error) = failures.first().expect("the sign-in fails");
+    let failure = error.auth_failure().expect("a sign-in failure");
+    assert_eq!(
+        (failure.step, failure.error.as_deref()),
+        (AuthStep::Token, Some("invalid_client"))
+    );
+    assert!(!error.to_string().contains("stale"), "{error}");
+    assert!(
+        store.load_registration(&kept_at).await.unwrap().is_none(),
+        "forgotten"
+    );
+    refused.close().await;
+
+    let again = start(&cfg, store.clone(), Some(browser)).await;
+    whoami(&again)
+        .await
+        .expect("signed in with a new registration");
+    assert_eq!(auth.registrations(), 2);
+    again.close().await;
 }
 
 #[tokio::test]
@@ -283,5 +375,120 @@ async fn a_server_that_moved_to_another_authorization_server_gets_a_new_sign_in_
     );
     let now = stored(&store, &server).await;
     assert_eq!(now.issuer.as_deref(), Some(new.issuer()));
+    hub.close().await;
+}
+
+#[tokio::test]
+async fn a_pre_registered_client_with_a_private_key_signs_in_and_refreshes_with_private_key_jwt() {
+    let (client, pem) = switchboard_testkit::TestClient::with_es256_key("signer");
+    let knobs = AuthKnobs {
+        clients: vec![client],
+        ..AuthKnobs::default()
+    };
+    let (auth, server) = protected(knobs).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&key_file, pem).unwrap();
+    let table = format!(
+        "kind = \"oauth\"\nclient_id = \"signer\"\nprivate_key_file = \"{}\"",
+        key_file.display()
+    );
+    let store = Arc::new(MemoryStore::new());
+    let hub = start(
+        &config(&server.url(), Some(&table)),
+        store.clone(),
+        Some(Arc::new(Browser::default())),
+    )
+    .await;
+    assert_eq!(
+        whoami(&hub).await.expect("signed in")["client_id"],
+        "signer"
+    );
+    assert_eq!(auth.token_requests("authorization_code"), 1);
+    assert_eq!(auth.last_token_request()["auth_method"], "private_key_jwt");
+    assert_eq!(
+        auth.registrations(),
+        0,
+        "a pre-registered client registers nothing"
+    );
+    let record = stored(&store, &server).await;
+    auth.revoke(&record.access_token);
+    whoami(&hub).await.expect("refreshed");
+    assert_eq!(auth.token_requests("refresh_token"), 1);
+    assert_eq!(auth.last_token_request()["auth_method"], "private_key_jwt");
+    hub.close().await;
+}
+
+/// A browser that notes, at each sign-in it is shown, how many codes the authorization
+/// server has exchanged by then.
+struct CountingBrowser {
+    auth: switchboard_testkit::AuthServerHandle,
+    seen: std::sync::Mutex<Vec<usize>>,
+}
+
+impl Opener for CountingBrowser {
+    fn open(&self, server: &str, url: &str) -> Result<(), String> {
+        let exchanged = self.auth.token_requests("authorization_code");
+        self.seen.lock().unwrap().push(exchanged);
+        Browser::default().open(server, url)
+    }
+}
+
+#[tokio::test]
+async fn two_servers_asking_at_once_are_signed_in_one_after_the_other() {
+    let (auth, one) = protected(AuthKnobs::default()).await;
+    let two = serve_streamable_http(
+        Knobs {
+            oauth: Some(auth.handle()),
+            ..Knobs::default()
+        },
+        HttpMode::Stateful,
+    )
+    .await
+    .expect("mcp server");
+    let text = format!(
+        "[servers.one]\nurl = \"{}\"\n[servers.two]\nurl = \"{}\"\n",
+        one.url(),
+        two.url()
+    );
+    let config = Config::from_toml_str(&text, None).expect("config");
+    let browser = Arc::new(CountingBrowser {
+        auth: auth.handle(),
+        seen: Default::default(),
+    });
+    let hub = tokio::time::timeout(
+        STEP,
+        Hub::builder()
+            .config(&config)
+            .token_store(Arc::new(MemoryStore::new()))
+            .opener(browser.clone())
+            .start(),
+    )
+    .await
+    .expect("hub start within the step bound")
+    .expect("hub start");
+    assert!(hub.failures().is_empty(), "{:?}", hub.failures());
+    // The second sign-in was shown only after the first one's code was exchanged.
+    assert_eq!(*browser.seen.lock().unwrap(), [0, 1]);
+    hub.close().await;
+}
+
+#[tokio::test]
+async fn offline_access_is_asked_for_with_consent_when_offered() {
+    let knobs = AuthKnobs {
+        scopes_supported: vec!["mcp".into(), "offline_access".into()],
+        ..AuthKnobs::default()
+    };
+    let (auth, server) = protected(knobs).await;
+    let hub = start(
+        &config(&server.url(), None),
+        Arc::new(MemoryStore::new()),
+        Some(Arc::new(Browser::default())),
+    )
+    .await;
+    whoami(&hub).await.expect("signed in");
+    let asked = auth.last_authorization();
+    assert_eq!(asked["scope"], "mcp offline_access");
+    assert_eq!(asked["prompt"], "consent");
     hub.close().await;
 }

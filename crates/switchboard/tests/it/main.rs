@@ -5,7 +5,9 @@
 mod common;
 
 mod auth;
+mod auth_grants;
 mod auth_login;
+mod auth_store;
 mod blocking;
 mod catalog;
 mod delivery;
@@ -18,6 +20,7 @@ mod lifecycle;
 mod registration;
 mod resources;
 mod sessions;
+mod shared_sessions;
 mod sse_transport;
 mod streamable_http;
 mod upstream;

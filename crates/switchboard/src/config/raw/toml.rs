@@ -205,6 +205,15 @@ raw_table! {
         token_endpoint_auth_method: String,
         token_url: String,
         principal: String,
+        assertion: String,
+        assertion_file: String,
+        id_token: String,
+        id_token_file: String,
+        idp_token_endpoint: String,
+        idp_issuer: String,
+        idp_client_id: String,
+        idp_client_secret: String,
+        dpop: String,
     }
 }
 

@@ -25,6 +25,13 @@ config_enum! {
         /// A machine identity: the client-credentials grant with a client secret or a
         /// private key (`private_key_jwt`).
         ClientCredentials = "client_credentials",
+        /// A workload identity: the JWT-bearer grant (RFC 7523) with a JWT the platform
+        /// issues (`assertion` or `assertion_file`), exchanged again when it expires.
+        JwtBearer = "jwt_bearer",
+        /// Enterprise-managed authorization (SEP-990): the person's ID token is exchanged
+        /// at their identity provider (RFC 8693) for an identity assertion grant (ID-JAG),
+        /// then that at the server's authorization server (JWT-bearer grant).
+        Enterprise = "enterprise",
         /// Never sign in: a 401 is an error.
         None = "none",
     }
@@ -43,6 +50,44 @@ config_enum! {
         /// A public client: only the client id.
         None = "none",
     }
+}
+
+config_enum! {
+    /// `dpop`: whether access tokens are bound to a key of Switchboard's (RFC 9449).
+    pub enum DpopMode {
+        /// When the authorization server lists ES256 in `dpop_signing_alg_values_supported`.
+        #[default]
+        Auto = "auto",
+        /// Always send DPoP proofs to the token endpoint (the server decides the token type).
+        Always = "always",
+        /// Never: Bearer tokens only.
+        Never = "never",
+    }
+}
+
+/// Where a JWT handed to Switchboard comes from (a workload's `assertion`, a person's
+/// `id_token`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenSource {
+    /// A template (`${env:WORKLOAD_JWT}`), rendered when the server is connected to.
+    Inline(Secret),
+    /// A file read again for every exchange (platform tokens rotate), resolved against the
+    /// config file's directory.
+    File(PathBuf),
+}
+
+/// The identity provider of `kind = "enterprise"`: its token endpoint, or its issuer to
+/// find it in the metadata (at least one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdpConfig {
+    /// Where the ID token is exchanged (RFC 8693).
+    pub token_endpoint: Option<String>,
+    /// The identity provider's issuer (its metadata names the token endpoint).
+    pub issuer: Option<String>,
+    /// Switchboard's client id at the identity provider.
+    pub client_id: Option<String>,
+    /// Its secret there (a template).
+    pub client_secret: Option<Secret>,
 }
 
 /// A secret as written in the config: a template (`${env:CLIENT_SECRET}`) rendered when it
@@ -100,6 +145,13 @@ pub struct AuthConfig {
     pub token_url: Option<String>,
     /// Whose tokens the server's shared connection uses.
     pub principal: String,
+    /// The JWT to exchange: `assertion`/`assertion_file` (`jwt_bearer`) or
+    /// `id_token`/`id_token_file` (`enterprise`).
+    pub subject_token: Option<TokenSource>,
+    /// The identity provider (`enterprise`).
+    pub idp: Option<IdpConfig>,
+    /// Whether tokens are DPoP-bound.
+    pub dpop: DpopMode,
 }
 
 impl AuthConfig {
@@ -117,6 +169,9 @@ impl AuthConfig {
             token_endpoint_auth_method: None,
             token_url: None,
             principal: SHARED_PRINCIPAL.to_owned(),
+            subject_token: None,
+            idp: None,
+            dpop: DpopMode::default(),
         }
     }
 }

@@ -12,7 +12,9 @@ use crate::config::checks::{UrlWording, check_http_url, one_of, parse_duration};
 use crate::config::diagnostics::Ctx;
 use crate::config::raw::RawAuth;
 use crate::config::template::check_syntax;
-use crate::config::types::{AuthConfig, AuthKind, Secret, TokenAuthMethod, TransportKind};
+use crate::config::types::{
+    AuthConfig, AuthKind, DpopMode, IdpConfig, Secret, TokenAuthMethod, TokenSource, TransportKind,
+};
 use crate::error::ConfigError;
 
 /// Validates the `auth` table of server `server`, whose transport is `transport`.
@@ -61,22 +63,106 @@ pub(super) fn validate_auth(
                 .map_err(|(problem, fix)| err(Some("token_endpoint_auth_method"), problem, fix))?,
         ),
     };
+    auth.dpop = match raw.dpop.as_deref() {
+        None => DpopMode::default(),
+        Some(value) => one_of(value, &DpopMode::ALL, "dpop mode")
+            .map_err(|(problem, fix)| err(Some("dpop"), problem, fix))?,
+    };
     auth.client_id = raw.client_id.filter(|id| !id.trim().is_empty());
-    if let Some(secret) = raw.client_secret {
-        check_syntax("client_secret", &secret).map_err(|e| {
-            err(
-                Some("client_secret"),
-                e.to_string(),
-                "write the secret as ${env:NAME} (or $$ for a literal $)".to_string(),
-            )
-        })?;
-        auth.client_secret = Some(Secret::new(secret));
-    }
+    let secret = |key: &'static str, value: Option<String>| {
+        value
+            .map(|value| {
+                check_syntax(key, &value)
+                    .map(|()| Secret::new(value))
+                    .map_err(|e| {
+                        err(
+                            Some(key),
+                            e.to_string(),
+                            "write the secret as ${env:NAME} (or $$ for a literal $)".to_string(),
+                        )
+                    })
+            })
+            .transpose()
+    };
+    auth.client_secret = secret("client_secret", raw.client_secret)?;
     auth.private_key_file = raw
         .private_key_file
         .map(|file| resolve(ctx.file, &file))
         .transpose()
         .map_err(|(problem, fix)| err(Some("private_key_file"), problem, fix))?;
+    let (token_key, file_key) = match auth.kind {
+        AuthKind::Enterprise => ("id_token", "id_token_file"),
+        _ => ("assertion", "assertion_file"),
+    };
+    let (inline, file, other) = match auth.kind {
+        AuthKind::Enterprise => (
+            raw.id_token,
+            raw.id_token_file,
+            raw.assertion.or(raw.assertion_file).map(|_| "assertion"),
+        ),
+        _ => (
+            raw.assertion,
+            raw.assertion_file,
+            raw.id_token.or(raw.id_token_file).map(|_| "id_token"),
+        ),
+    };
+    if let Some(other) = other {
+        return Err(err(
+            Some(other),
+            format!(
+                "'{other}' does not apply to kind = \"{}\"",
+                auth.kind.as_str()
+            ),
+            "a workload's JWT is kind = \"jwt_bearer\" with 'assertion'; a person's ID \
+             token is kind = \"enterprise\" with 'id_token'"
+                .to_string(),
+        ));
+    }
+    auth.subject_token = match (secret(token_key, inline)?, file) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                Some(file_key),
+                format!("both '{token_key}' and '{file_key}' are set"),
+                format!(
+                    "keep one: the token itself ({token_key} = \"${{env:NAME}}\") or the file it is in"
+                ),
+            ));
+        }
+        (Some(inline), None) => Some(TokenSource::Inline(inline)),
+        (None, Some(file)) => Some(TokenSource::File(beside(ctx.file, &file))),
+        (None, None) => None,
+    };
+    let idp_url = |key: &'static str, value: Option<String>, example: &'static str| {
+        value
+            .map(|url| {
+                let wording = UrlWording {
+                    subject: key,
+                    example,
+                };
+                check_http_url(&url, &wording)
+                    .map(|()| url)
+                    .map_err(|(problem, fix)| err(Some(key.trim_matches('\'')), problem, fix))
+            })
+            .transpose()
+    };
+    let token_endpoint = idp_url(
+        "'idp_token_endpoint'",
+        raw.idp_token_endpoint,
+        "idp_token_endpoint = \"https://idp.example.com/oauth2/token\"",
+    )?;
+    let issuer = idp_url(
+        "'idp_issuer'",
+        raw.idp_issuer,
+        "idp_issuer = \"https://idp.example.com\"",
+    )?;
+    if token_endpoint.is_some() || issuer.is_some() {
+        auth.idp = Some(IdpConfig {
+            token_endpoint,
+            issuer,
+            client_id: raw.idp_client_id.filter(|id| !id.trim().is_empty()),
+            client_secret: secret("idp_client_secret", raw.idp_client_secret)?,
+        });
+    }
     auth.scopes = raw.scopes.unwrap_or_default();
     if let Some(scope) = auth.scopes.iter().find(|s| s.is_empty() || s.contains(' ')) {
         return Err(err(
@@ -146,6 +232,7 @@ pub(super) fn validate_auth(
 
 /// That the credentials fit the kind and the token endpoint method.
 fn check_credentials(auth: &AuthConfig) -> Result<(), (&'static str, String, String)> {
+    check_exchange(auth)?;
     if auth.client_id.is_none() {
         for (present, key) in [
             (auth.client_secret.is_some(), "client_secret"),
@@ -209,6 +296,69 @@ fn check_credentials(auth: &AuthConfig) -> Result<(), (&'static str, String, Str
         }
     }
     Ok(())
+}
+
+/// That the JWT to exchange and the identity provider fit the kind.
+fn check_exchange(auth: &AuthConfig) -> Result<(), (&'static str, String, String)> {
+    let missing = |key: &'static str, what: &str, fix: &str| {
+        Err((
+            key,
+            format!(
+                "kind = \"{}\" needs {what}, which is missing",
+                auth.kind.as_str()
+            ),
+            fix.to_string(),
+        ))
+    };
+    match auth.kind {
+        AuthKind::JwtBearer if auth.subject_token.is_none() => missing(
+            "assertion",
+            "'assertion' or 'assertion_file'",
+            "add the workload's JWT: assertion = \"${env:WORKLOAD_JWT}\", or \
+             assertion_file = \"/var/run/secrets/tokens/mcp\"",
+        ),
+        AuthKind::Enterprise if auth.subject_token.is_none() => missing(
+            "id_token",
+            "'id_token' or 'id_token_file'",
+            "add the person's ID token from your identity provider: \
+             id_token = \"${env:ID_TOKEN}\", or id_token_file = \"PATH\"",
+        ),
+        AuthKind::Enterprise if auth.idp.is_none() => missing(
+            "idp_token_endpoint",
+            "'idp_token_endpoint' or 'idp_issuer'",
+            "add your identity provider's token endpoint, e.g. \
+             idp_token_endpoint = \"https://idp.example.com/oauth2/token\", or its issuer \
+             (idp_issuer = \"https://idp.example.com\") to find it in its metadata",
+        ),
+        AuthKind::Enterprise if auth.client_id.is_none() => missing(
+            "client_id",
+            "'client_id'",
+            "add the client id the server's authorization server gave you",
+        ),
+        AuthKind::JwtBearer | AuthKind::Enterprise => Ok(()),
+        _ if auth.subject_token.is_some() || auth.idp.is_some() => Err((
+            "kind",
+            format!(
+                "assertion, id_token and idp_* keys are for kind = \"jwt_bearer\" or \
+                 \"enterprise\", not \"{}\"",
+                auth.kind.as_str()
+            ),
+            "set kind = \"jwt_bearer\" (a workload's JWT) or kind = \"enterprise\" (an ID \
+             token exchanged at your identity provider), or remove those keys"
+                .to_string(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `file` against the config file's directory (not read now: it is read at every
+/// exchange, and a platform may write it later).
+fn beside(config: Option<&Path>, file: &str) -> PathBuf {
+    let path = Path::new(file);
+    match config.and_then(Path::parent) {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_path_buf(),
+    }
 }
 
 /// `file` against the config file's directory, checked to be a readable file.

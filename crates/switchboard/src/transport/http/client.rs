@@ -72,6 +72,8 @@ pub struct HttpClient {
     pub(crate) sessions: Option<Arc<super::sessions::SessionHeaders>>,
     /// Where requests get their `Authorization` header, when the server is signed in to.
     pub(crate) authorizer: Option<Arc<dyn super::Authorizer>>,
+    /// The shared upstream session this connection attaches to (`attach.rs`).
+    pub(crate) attach: Option<Arc<super::attach::Attach>>,
 }
 
 struct Target {
@@ -132,6 +134,7 @@ impl HttpClient {
             }),
             sessions: None,
             authorizer: None,
+            attach: None,
         }
     }
 

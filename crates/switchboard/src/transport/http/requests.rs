@@ -36,6 +36,7 @@ use rmcp::transport::streamable_http_client::{
 };
 use sse_stream::Sse;
 
+use super::attach::is_initialize;
 use super::client::{ClientError, HttpClient, ResponseBody};
 use super::decode::{self, Expected};
 use super::events::EventReader;
@@ -171,10 +172,9 @@ impl HttpClient {
     }
 }
 
-impl StreamableHttpClient for HttpClient {
-    type Error = ClientError;
-
-    async fn post_message(
+impl HttpClient {
+    /// Sends `message` as it is (no attaching; see `attach.rs`).
+    pub(crate) async fn post_plain(
         &self,
         uri: Arc<str>,
         mut message: ClientJsonRpcMessage,
@@ -199,8 +199,8 @@ impl StreamableHttpClient for HttpClient {
         }
         headers.insert(CONTENT_TYPE, JSON);
         let session_was_attached = session_id.is_some();
-        if let Some(session_id) = session_id {
-            headers.insert(SESSION_ID, header_value(&session_id)?);
+        if let Some(session_id) = &session_id {
+            headers.insert(SESSION_ID, header_value(session_id)?);
         }
         let response = self
             .send_authorized(Method::POST, &uri, headers, Bytes::from(body))
@@ -212,7 +212,12 @@ impl StreamableHttpClient for HttpClient {
         if status == StatusCode::ACCEPTED || status == StatusCode::NO_CONTENT {
             return Ok(StreamableHttpPostResponse::Accepted);
         }
-        if status == StatusCode::NOT_FOUND && session_was_attached {
+        if status == StatusCode::NOT_FOUND
+            && let Some(session_id) = &session_id
+        {
+            if let Some(attach) = &self.attach {
+                attach.gone(session_id);
+            }
             return Err(StreamableHttpError::SessionExpired);
         }
         let is_json = content_type_is(&parts.headers, JSON_TYPE);
@@ -281,6 +286,32 @@ impl StreamableHttpClient for HttpClient {
         }
         Err(unexpected_content_type(&parts.headers))
     }
+}
+
+impl StreamableHttpClient for HttpClient {
+    type Error = ClientError;
+
+    async fn post_message(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_token: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<StreamableHttpPostResponse, HttpError> {
+        if let Some(attach) = &self.attach {
+            if session_id.is_none() && is_initialize(&message) {
+                return attach
+                    .initialize(self, uri, message, auth_token, custom_headers)
+                    .await;
+            }
+            return attach
+                .post(self, uri, message, session_id, auth_token, custom_headers)
+                .await;
+        }
+        self.post_plain(uri, message, session_id, auth_token, custom_headers)
+            .await
+    }
 
     async fn delete_session(
         &self,
@@ -289,6 +320,12 @@ impl StreamableHttpClient for HttpClient {
         auth_token: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), HttpError> {
+        // Detaching from a shared session: another replica may still use it.
+        if let Some(attach) = &self.attach
+            && !attach.closes_session().await
+        {
+            return Ok(());
+        }
         let mut headers = base_headers(2, auth_token, custom_headers)?;
         headers.remove(ACCEPT);
         headers.insert(SESSION_ID, header_value(&session_id)?);
@@ -315,6 +352,10 @@ impl StreamableHttpClient for HttpClient {
         auth_token: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, HttpError> {
+        if self.attach.is_some() {
+            // A shared session's connections open no GET stream (see `attach.rs`).
+            return Err(StreamableHttpError::ServerDoesNotSupportSse);
+        }
         let mut headers = base_headers(3, auth_token, custom_headers)?;
         if let Some(session_id) = session_id {
             headers.insert(SESSION_ID, header_value(&session_id)?);

@@ -12,6 +12,18 @@ fn with_auth(keys: &str) -> String {
     format!("{URL}[servers.api.auth]\n{keys}\n")
 }
 
+/// Each (keys, the key blamed, the problem's start, part of the fix) case fails so.
+fn each_says(cases: &[(&str, &str, &'static str, &'static str)]) {
+    for (keys, key, problem, fix) in cases {
+        toml_err_says(
+            &with_auth(keys),
+            (Some("api"), Some(key), None),
+            Starts(problem),
+            Has(fix),
+        );
+    }
+}
+
 #[test]
 fn client_credentials_table_is_read() {
     let config = toml(&with_auth(
@@ -162,14 +174,7 @@ fn mistakes_name_the_key_and_the_fix() {
             "client_id",
         ),
     ];
-    for (keys, key, problem, fix) in cases {
-        toml_err_says(
-            &with_auth(keys),
-            (Some("api"), Some(key), None),
-            Starts(problem),
-            Has(fix),
-        );
-    }
+    each_says(cases);
 }
 
 #[test]
@@ -186,4 +191,120 @@ fn auth_on_stdio_or_sse_servers_is_refused() {
         Starts("signing in is not supported for legacy HTTP+SSE"),
         Has("Streamable HTTP URL"),
     );
+}
+
+#[test]
+fn workload_enterprise_and_dpop_keys_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("switchboard.toml");
+    let text = with_auth(
+        "kind = \"jwt_bearer\"\nassertion_file = \"token.jwt\"\nscopes = [\"mcp\"]\ndpop = \"never\"",
+    );
+    let auth = Config::from_toml_str(&text, Some(&file)).unwrap().servers["api"]
+        .auth
+        .clone()
+        .unwrap();
+    assert_eq!(auth.kind, AuthKind::JwtBearer);
+    // Resolved, not read: a platform may write it later.
+    assert_eq!(
+        auth.subject_token,
+        Some(TokenSource::File(dir.path().join("token.jwt")))
+    );
+    assert_eq!(auth.dpop, DpopMode::Never);
+
+    let auth = toml(&with_auth(
+        r#"kind = "enterprise"
+client_id = "app"
+client_secret = "${env:APP_SECRET}"
+id_token = "${env:ID_TOKEN}"
+idp_token_endpoint = "https://idp.example.com/oauth2/token"
+idp_client_id = "sb"
+idp_client_secret = "${env:IDP_SECRET}""#,
+    ))
+    .unwrap()
+    .servers["api"]
+        .auth
+        .clone()
+        .unwrap();
+    assert_eq!(auth.kind, AuthKind::Enterprise);
+    assert_eq!(auth.dpop, DpopMode::Auto);
+    assert_eq!(
+        auth.subject_token,
+        Some(TokenSource::Inline(Secret::new("${env:ID_TOKEN}")))
+    );
+    let idp = auth.idp.clone().unwrap();
+    assert_eq!(
+        idp.token_endpoint.as_deref(),
+        Some("https://idp.example.com/oauth2/token")
+    );
+    assert_eq!(idp.issuer, None);
+    assert_eq!(idp.client_id.as_deref(), Some("sb"));
+    assert!(
+        !format!("{auth:?}").contains("ID_TOKEN"),
+        "secrets never print"
+    );
+
+    let auth = toml(&with_auth(
+        "kind = \"enterprise\"\nclient_id = \"app\"\nid_token_file = \"/run/id\"\n\
+         idp_issuer = \"https://idp.example.com\"",
+    ))
+    .unwrap()
+    .servers["api"]
+        .auth
+        .clone()
+        .unwrap();
+    let idp = auth.idp.unwrap();
+    assert_eq!(
+        (idp.token_endpoint, idp.issuer.as_deref()),
+        (None, Some("https://idp.example.com"))
+    );
+}
+
+#[test]
+fn workload_and_enterprise_mistakes_name_the_key_and_the_fix() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "kind = \"jwt_bearer\"",
+            "auth.assertion",
+            "kind = \"jwt_bearer\" needs 'assertion' or 'assertion_file'",
+            "${env:WORKLOAD_JWT}",
+        ),
+        (
+            "kind = \"jwt_bearer\"\nassertion = \"a\"\nassertion_file = \"f\"",
+            "auth.assertion_file",
+            "both 'assertion' and 'assertion_file' are set",
+            "keep one",
+        ),
+        (
+            "kind = \"enterprise\"\nclient_id = \"app\"\nidp_token_endpoint = \"https://i/t\"",
+            "auth.id_token",
+            "kind = \"enterprise\" needs 'id_token' or 'id_token_file'",
+            "${env:ID_TOKEN}",
+        ),
+        (
+            "kind = \"enterprise\"\nclient_id = \"app\"\nid_token = \"t\"",
+            "auth.idp_token_endpoint",
+            "kind = \"enterprise\" needs 'idp_token_endpoint' or 'idp_issuer'",
+            "https://idp.example.com",
+        ),
+        (
+            "kind = \"enterprise\"\nid_token = \"t\"\nassertion = \"a\"",
+            "auth.assertion",
+            "'assertion' does not apply to kind = \"enterprise\"",
+            "jwt_bearer",
+        ),
+        (
+            "kind = \"oauth\"\nassertion = \"a\"",
+            "auth.kind",
+            "assertion, id_token and idp_* keys are for kind",
+            "jwt_bearer",
+        ),
+        (
+            "dpop = \"yes\"",
+            "auth.dpop",
+            "unknown dpop mode \"yes\"",
+            "auto",
+        ),
+    ];
+    each_says(cases);
 }
