@@ -300,6 +300,22 @@ impl CallLayer for UpstreamCalls {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// A round that ended with the server asking for input (handed to a 2026-07-28 client)
+    /// is an answered request: no error.
+    fn handed_back(&self, call: &CallInfo<'_>, elapsed: Duration) {
+        let operation = Operation {
+            method: "tools/call",
+            tool: Some(call.tool.to_owned()),
+            server: Some(call.server.to_owned()),
+            error: None,
+        };
+        self.metrics
+            .inner
+            .upstream
+            .get_or_create(&operation)
+            .observe(elapsed.as_secs_f64());
+    }
+
     fn after_request(&self, request: &RequestInfo<'_>, error: Option<&Error>, elapsed: Duration) {
         let operation = Operation {
             method: request.method,

@@ -58,6 +58,7 @@ impl Gateway {
             identity: SessionHeaders::new(settings.session_headers.clone()),
             drain: Drain::default(),
             metrics,
+            seal: crate::mcp::RequestStateSeal::new(),
         };
         let inbound = Inbound::new(settings.inbound.clone(), settings.session_idle_timeout);
         Gateway {

@@ -12,4 +12,6 @@ pub struct GatewayState {
     pub identity: SessionHeaders,
     pub drain: Drain,
     pub metrics: Metrics,
+    /// Seals the `requestState` a 2026-07-28 client is handed (`mcp/modern.rs`).
+    pub seal: crate::mcp::RequestStateSeal,
 }

@@ -271,6 +271,12 @@ pub struct CallOptions {
     pub(crate) on_progress: Option<OnProgress>,
     /// Each progress notification moves the deadline to now + this, never past the ceiling.
     pub(crate) reset: Option<(Duration, Deadline)>,
+    /// A 2026-07-28 caller that answers input-required results itself.
+    pub(crate) hand_back: bool,
+    /// This call continues one that was handed back.
+    pub(crate) resume: Option<InputResume>,
+    /// What a 2026-07-28 server is told this call's client can answer.
+    pub(crate) client_capabilities: Option<JsonObject>,
 }
 
 impl CallOptions {
@@ -304,6 +310,64 @@ impl CallOptions {
         self.reset = Some((timeout, ceiling.into()));
         self
     }
+
+    /// A 2026-07-28 server's input-required result (SEP-2322) comes back to the caller as
+    /// [`CallStep::InputRequired`] ([`Hub::call_step`](crate::Hub::call_step)) instead of
+    /// being answered by the input handlers: for a caller that asks its own client, such
+    /// as a gateway serving a 2026-07-28 client. A classic server's requests in mid-call
+    /// are still answered by the handlers.
+    pub fn hand_back_input_required(mut self) -> CallOptions {
+        self.hand_back = true;
+        self
+    }
+
+    /// This call is the retry of one handed back: it carries the answers to the server's
+    /// input requests and the server's `requestState`. The call is refused when its name no
+    /// longer resolves to the server that asked.
+    pub fn resume(mut self, resume: InputResume) -> CallOptions {
+        self.resume = Some(resume);
+        self
+    }
+
+    /// Tells a 2026-07-28 server these client capabilities (MCP's `ClientCapabilities` as
+    /// JSON) with the call instead of what the input handlers can answer: for a caller
+    /// passing its own client's capabilities on, so the server refuses (-32021) what that
+    /// client cannot answer. Classic servers learned capabilities at `initialize`.
+    pub fn client_capabilities(mut self, capabilities: JsonObject) -> CallOptions {
+        self.client_capabilities = Some(capabilities);
+        self
+    }
+}
+
+/// What [`Hub::call_step`](crate::Hub::call_step) ends with: the call's outcome, or the
+/// server's request for input, handed back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallStep {
+    Done(crate::CallOutcome),
+    InputRequired(InputRequired),
+}
+
+/// A server's input-required result (SEP-2322), handed back to the caller: answer
+/// `requests` and call again with [`CallOptions::resume`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputRequired {
+    /// The server that asked.
+    pub server: String,
+    /// Each request by its key, as MCP's JSON (`{"method": "elicitation/create", "params":
+    /// ...}`, `sampling/createMessage`, `roots/list`).
+    pub requests: JsonObject,
+    /// The server's `requestState`, opaque, to echo verbatim.
+    pub state: Option<String>,
+}
+
+/// The retry of a call handed back: the answers by request key (each the result as MCP's
+/// JSON) and the server's `requestState` as it was given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InputResume {
+    /// The server that asked ([`InputRequired::server`]).
+    pub server: String,
+    pub responses: Option<JsonObject>,
+    pub state: Option<String>,
 }
 
 impl fmt::Debug for CallOptions {
@@ -312,6 +376,8 @@ impl fmt::Debug for CallOptions {
             .field("deadline", &self.deadline)
             .field("on_progress", &self.on_progress.is_some())
             .field("reset", &self.reset)
+            .field("hand_back", &self.hand_back)
+            .field("resume", &self.resume.is_some())
             .finish()
     }
 }

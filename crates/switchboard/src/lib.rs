@@ -109,7 +109,9 @@ pub use error::{AuthFailure, AuthStep, Delivery, Error, ErrorClass, ErrorReport,
 pub use hub::{
     Health, Hub, HubEvent, HubSettings, Listing, Overall, ServerHealth, ServerState, SourceHealth,
 };
-pub use interaction::{CallOptions, CallProgress, InputHandler};
+pub use interaction::{
+    CallOptions, CallProgress, CallStep, InputHandler, InputRequired, InputResume,
+};
 pub use sessions::{
     MemorySharedSessions, Session, SessionClose, SessionRef, SharedSessions, SharedSessionsError,
     UpstreamKey, UpstreamRecord,

@@ -20,8 +20,10 @@
 //! The same handler serves legacy SSE sessions (`crate::sse`).
 
 mod convert;
+mod modern;
 mod relay;
 
+pub use modern::RequestStateSeal;
 pub use relay::UpstreamOffers;
 
 use std::sync::{Arc, OnceLock};
@@ -39,7 +41,7 @@ use rmcp::model::{
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
-use switchboard::{CallOptions, CallOutcome, Error, Hub, HubEvent, JsonObject, Session};
+use switchboard::{CallOptions, CallStep, Error, Hub, HubEvent, JsonObject, Session};
 
 use relay::{ProgressRelay, Relay};
 use tokio::sync::broadcast;
@@ -85,13 +87,15 @@ impl DownstreamSession {
 
     /// Runs a tool call for the client of `context`: what its server asks goes to that
     /// client (a session's calls only: [`relay`]), its progress too when the request has a
-    /// `progressToken`. `None` when the client cancelled the request first.
+    /// `progressToken`. `None` when the client cancelled the request first. A 2026-07-28
+    /// client's `options` hand input-required results back to it (`modern.rs`).
     async fn relayed_call(
         &self,
         name: &str,
         arguments: Option<JsonObject>,
         context: &RequestContext<RoleServer>,
-    ) -> Option<Result<CallOutcome, Error>> {
+        mut options: CallOptions,
+    ) -> Option<Result<CallStep, Error>> {
         // Questions for the client end with its request (answered or cancelled).
         let over = context.ct.child_token();
         let _over_on_return = over.clone().drop_guard();
@@ -100,7 +104,6 @@ impl DownstreamSession {
             own.clone().with_input_handler(relay)
         });
         let session = session.or_else(|| self.session(context));
-        let mut options = CallOptions::new();
         let mut progress = None;
         if let Some(token) = context.meta.get_progress_token() {
             let (relay, feed) = ProgressRelay::new(context.peer.clone(), token);
@@ -112,7 +115,7 @@ impl DownstreamSession {
         // copying all of it.
         let mut call = Box::pin(
             self.hub()
-                .call_with(session.as_ref(), name, arguments, options),
+                .call_step(session.as_ref(), name, arguments, options),
         );
         let result = loop {
             let told = async {
@@ -289,9 +292,20 @@ impl ServerHandler for DownstreamSession {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let started = Instant::now();
+        // A 2026-07-28 client answers what its upstream asks itself (`modern.rs`).
+        let modern = self.own.get().is_none() && modern::is_modern(&context.meta);
+        let options = match modern {
+            true => modern::call_options(
+                &self.state.seal,
+                &request,
+                &context.meta,
+                CallOptions::new(),
+            )?,
+            false => CallOptions::new(),
+        };
         let result = match self.enter() {
             Ok(()) => match self
-                .relayed_call(&request.name, request.arguments, &context)
+                .relayed_call(&request.name, request.arguments, &context, options)
                 .await
             {
                 Some(result) => result,
@@ -301,15 +315,30 @@ impl ServerHandler for DownstreamSession {
             },
             Err(closed) => Err(closed),
         };
+        let result = match result {
+            Ok(CallStep::InputRequired(asked)) => {
+                let metrics = &self.state.metrics;
+                metrics.served("tools/call", Some(&request.name), started, None);
+                let asked = modern::input_required(&self.state.seal, &request.name, asked)?;
+                return Ok(asked.into());
+            }
+            Ok(CallStep::Done(outcome)) => Ok(outcome),
+            Err(error) => Err(error),
+        };
         let failure = call_error_type(&result);
         let metrics = &self.state.metrics;
         metrics.served("tools/call", Some(&request.name), started, failure);
         match result {
             Ok(outcome) => Ok(convert::call_result(&outcome)?.into()),
-            Err(error) => match to_mcp(&error, McpRequest::CallTool) {
-                McpFailure::ToolResult(result) => Ok(result.into()),
-                McpFailure::Rpc(error) => Err(error),
-            },
+            Err(error) => {
+                if let Some(refused) = modern::missing_capability(&error).filter(|_| modern) {
+                    return Err(refused);
+                }
+                match to_mcp(&error, McpRequest::CallTool) {
+                    McpFailure::ToolResult(result) => Ok(result.into()),
+                    McpFailure::Rpc(error) => Err(error),
+                }
+            }
         }
     }
 

@@ -8,6 +8,7 @@ mod common;
 mod guards;
 mod mcp;
 mod metrics;
+mod modern;
 mod python;
 mod relay;
 mod reload;

@@ -246,6 +246,9 @@ pub enum Error {
         message: String,
         /// The JSON-RPC error code when the server rejected the request itself.
         code: Option<i32>,
+        /// That error's `data`, when it had some (e.g. the capabilities a -32021
+        /// refusal names), for a gateway to pass on. Not part of the message.
+        data: Option<serde_json::Value>,
     },
 
     /// The server has no tool of that name.

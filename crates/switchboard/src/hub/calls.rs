@@ -20,9 +20,10 @@ use super::Hub;
 use crate::JsonObject;
 use crate::deadline::Deadline;
 use crate::error::Error;
-use crate::interaction::CallOptions;
+use crate::interaction::{CallOptions, CallStep};
 use crate::sessions::Session;
 use crate::upstream::CallOutcome;
+use crate::upstream::input::Passthrough;
 use crate::upstream::interaction::CallContext;
 
 impl Hub {
@@ -64,8 +65,41 @@ impl Hub {
         arguments: Option<JsonObject>,
         options: CallOptions,
     ) -> Result<CallOutcome, Error> {
+        match self.call_step(session, name, arguments, options).await? {
+            CallStep::Done(outcome) => Ok(outcome),
+            CallStep::InputRequired(asked) => Err(Error::Protocol {
+                server: asked.server,
+                reason: "the server asked for input, handed back to a caller that takes none"
+                    .to_owned(),
+            }),
+        }
+    }
+
+    /// [`Hub::call_with`] for a caller that answers a 2026-07-28 server's input-required
+    /// results itself ([`CallOptions::hand_back_input_required`]): the call ends with its
+    /// outcome or with the server's requests ([`CallStep::InputRequired`]); the caller's
+    /// retry, with the answers and the server's state ([`CallOptions::resume`]), goes to the
+    /// same server (refused when the name now resolves to another). Layers see a handed
+    /// back call at [`CallLayer::handed_back`] instead of `after`.
+    pub async fn call_step(
+        &self,
+        session: Option<&Session>,
+        name: &str,
+        arguments: Option<JsonObject>,
+        options: CallOptions,
+    ) -> Result<CallStep, Error> {
         let inner = self.inner();
         let tool = inner.catalog_for(session).await?.resolve(name)?;
+        if let Some(resume) = options.resume.as_ref().filter(|r| r.server != tool.server) {
+            return Err(Error::InvalidArguments {
+                server: tool.server.clone(),
+                tool: name.to_owned(),
+                problems: vec![format!(
+                    "the retry answers server '{}', which no longer serves this tool",
+                    resume.server
+                )],
+            });
+        }
         let arguments = tool.check_arguments(arguments)?;
         // Counted as in flight until it returns: a removal drains it before closing.
         let clients = inner.enter(&tool.server)?;
@@ -83,7 +117,11 @@ impl Hub {
             .and_then(Session::input_handler)
             .or(inner.input.as_ref())
             .cloned();
+        let passthrough = Passthrough::from_options(&options);
         let call = CallContext::new(deadline, reset, options.on_progress, input);
+        if let Some(passthrough) = passthrough {
+            let _ = call.passthrough.set(passthrough);
+        }
         let repeatable = tool.repeatable();
         let info = CallInfo {
             name,
@@ -99,13 +137,23 @@ impl Hub {
             .call(session, &tool.original, arguments, repeatable, &call)
             .await;
         let elapsed = started.elapsed();
+        let asked = call
+            .passthrough
+            .get()
+            .and_then(|p| p.take_asked(&tool.server));
+        if let Some(asked) = asked.filter(|_| result.is_ok()) {
+            for layer in inner.layers.iter().rev() {
+                layer.handed_back(&info, elapsed);
+            }
+            return Ok(CallStep::InputRequired(asked));
+        }
         if let Ok(outcome) = &mut result {
             super::offers::expose_resource_uris(&tool.server, &mut outcome.content);
         }
         for layer in inner.layers.iter().rev() {
             layer.after(&info, &result, elapsed);
         }
-        result
+        result.map(CallStep::Done)
     }
 }
 
@@ -145,6 +193,12 @@ pub trait CallLayer: Send + Sync + 'static {
     /// After the call, with its result and how long the send took.
     fn after(&self, call: &CallInfo<'_>, result: &Result<CallOutcome, Error>, elapsed: Duration) {
         let _ = (call, result, elapsed);
+    }
+
+    /// After a call that ended with the server asking for input, handed back to the caller
+    /// ([`Hub::call_step`]), with how long the send took; its retry is a call of its own.
+    fn handed_back(&self, call: &CallInfo<'_>, elapsed: Duration) {
+        let _ = (call, elapsed);
     }
 
     /// After a resource read or prompt get was sent (or failed on its way), with its error

@@ -49,6 +49,10 @@ impl Upstream {
         self.check_usable()?;
         let mut params = CallToolRequestParams::new(tool.to_owned());
         params.arguments = arguments;
+        let passthrough = call.passthrough.get();
+        if let Some(passthrough) = passthrough {
+            passthrough.resume(&mut params);
+        }
         let mut rounds = 0;
         loop {
             // Only a 2026-07-28 server may ask for input and need the call again.
@@ -60,6 +64,15 @@ impl Upstream {
                     return Ok(CallOutcome::from(result));
                 }
                 (Ok(ServerResult::InputRequiredResult(asked)), Some(again)) => {
+                    // A caller asking its own client: the result goes back to it (told by
+                    // the call's context), and this call ends without an outcome.
+                    let asked = match passthrough {
+                        Some(passthrough) => passthrough.hand_back(asked),
+                        None => Some(asked),
+                    };
+                    let Some(asked) = asked else {
+                        return Ok(CallOutcome::handed_back());
+                    };
                     params = again;
                     asked
                 }

@@ -136,8 +136,9 @@ pub(crate) fn from_service(
             Some(tool) => Error::Tool {
                 server: target.name(),
                 tool: tool.to_owned(),
-                message: data.message.into_owned(),
                 code: Some(data.code.0),
+                data: data.data,
+                message: data.message.into_owned(),
             },
             None if data.code == ErrorCode::METHOD_NOT_FOUND => {
                 target.protocol(format!("the server does not implement {phase}"))

@@ -54,7 +54,12 @@ impl Upstream {
             let input = call.input.as_deref().or(self.input.as_deref());
             let mut meta = RequestMetaObject::new();
             let roots = !self.roots.is_empty();
-            meta.set_client_capabilities(interaction::capabilities(self.elicitation, input, roots));
+            // Unless the caller passes its own client's capabilities on.
+            let capabilities = call.passthrough.get().and_then(|p| p.capabilities.clone());
+            meta.set_client_capabilities(
+                capabilities
+                    .unwrap_or_else(|| interaction::capabilities(self.elicitation, input, roots)),
+            );
             // A session sharing this connection: its headers go with this request only.
             if let (Some(headers), Some(sessions)) =
                 (call.session_headers.get(), &self.session_headers)

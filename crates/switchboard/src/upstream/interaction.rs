@@ -54,6 +54,9 @@ pub(crate) struct CallContext {
     /// The session's rendered headers, when its requests go over a connection sessions
     /// share ([`Upstream::carries_sessions`](super::Upstream::carries_sessions)).
     pub(crate) session_headers: std::sync::OnceLock<Arc<http::HeaderMap>>,
+    /// A 2026-07-28 caller's own part: input-required results handed back, its retry's
+    /// answers, its client's capabilities (`input.rs`).
+    pub(crate) passthrough: std::sync::OnceLock<super::input::Passthrough>,
     /// The last progress passed on, and for which request (notifications are handled
     /// concurrently by rmcp; each input-required round is a new request, counting anew).
     last_progress: Mutex<Option<(ProgressToken, f64)>>,
@@ -76,6 +79,7 @@ impl CallContext {
             on_progress,
             input,
             session_headers: std::sync::OnceLock::new(),
+            passthrough: std::sync::OnceLock::new(),
             last_progress: Mutex::new(None),
         })
     }

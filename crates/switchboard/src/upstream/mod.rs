@@ -12,7 +12,7 @@ mod call;
 mod classify;
 mod exchange;
 mod handler;
-mod input;
+pub(crate) mod input;
 pub(crate) mod interaction;
 mod lifecycle;
 mod listen;

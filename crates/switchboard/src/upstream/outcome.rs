@@ -53,9 +53,22 @@ impl CallOutcome {
                 tool: tool.to_owned(),
                 message: self.text(),
                 code: None,
+                data: None,
             })
         } else {
             Ok(self)
+        }
+    }
+}
+
+impl CallOutcome {
+    /// What a call whose input-required result went back to its caller ends with at the
+    /// connection (the hub gives the caller that result instead: `input.rs`).
+    pub(crate) fn handed_back() -> CallOutcome {
+        CallOutcome {
+            content: Vec::new(),
+            structured_content: None,
+            is_error: false,
         }
     }
 }

@@ -14,6 +14,7 @@ mod delivery;
 mod discovery;
 mod elicitation;
 mod everything;
+mod input_passthrough;
 mod interaction;
 mod lifecycle;
 mod registration;

@@ -38,6 +38,7 @@ fn what_follows_a_failed_send() {
         tool: "t".into(),
         message: "no".into(),
         code: None,
+        data: None,
     };
     let backoff = Next::Pause(server.reconnect.backoff(1));
     // (error, connection alive, tool repeatable, sends so far) -> what follows
