@@ -109,7 +109,7 @@ pub use error::{AuthFailure, AuthStep, Delivery, Error, ErrorClass, ErrorReport,
 pub use hub::{
     Health, Hub, HubEvent, HubSettings, Listing, Overall, ServerHealth, ServerState, SourceHealth,
 };
-pub use interaction::{CallOptions, CallProgress, InputHandler};
+pub use interaction::{CallOptions, CallProgress, InputHandler, LogMessage};
 pub use sessions::Session;
 pub use upstream::{
     CallOutcome, Connector, Content, PromptMessage, PromptOutcome, ResourceContents, ResourceRead,

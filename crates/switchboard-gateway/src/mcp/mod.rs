@@ -16,7 +16,8 @@
 //! ends the session's own upstream connections ([`Hub::end_session`]).
 //!
 //! A session's tool call is relayed both ways (`relay.rs`): what its upstream asks goes to
-//! this client, the call's progress too, and the client's cancellation stops the call.
+//! this client, the call's progress and its server's log messages too (at the level the
+//! client set), and the client's cancellation stops the call.
 //! The same handler serves legacy SSE sessions (`crate::sse`).
 
 mod convert;
@@ -28,8 +29,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use http::request::Parts;
-#[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
-use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
     Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
@@ -37,11 +36,13 @@ use rmcp::model::{
     ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
     SubscriptionFilter,
 };
+#[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
+use rmcp::model::{LoggingLevel, SetLevelRequestParams};
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use switchboard::{CallOptions, CallOutcome, Error, Hub, HubEvent, JsonObject, Session};
 
-use relay::{ProgressRelay, Relay};
+use relay::{CallNotices, Relay};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +58,9 @@ pub struct DownstreamSession {
     own: OnceLock<Session>,
     /// Stops the list_changed forwarding when the session ends.
     ended: CancellationToken,
+    /// The least level of the log messages relayed to the client (`logging/setLevel`).
+    #[allow(deprecated)] // logging (SEP-2577): clients still set a level
+    log_level: std::sync::Mutex<Option<LoggingLevel>>,
 }
 
 impl DownstreamSession {
@@ -65,6 +69,7 @@ impl DownstreamSession {
             state,
             own: OnceLock::new(),
             ended: CancellationToken::new(),
+            log_level: std::sync::Mutex::new(None),
         }
     }
 
@@ -100,13 +105,13 @@ impl DownstreamSession {
             own.clone().with_input_handler(relay)
         });
         let session = session.or_else(|| self.session(context));
-        let mut options = CallOptions::new();
-        let mut progress = None;
-        if let Some(token) = context.meta.get_progress_token() {
-            let (relay, feed) = ProgressRelay::new(context.peer.clone(), token);
-            options = options.on_progress(feed);
-            progress = Some(relay);
-        }
+        let token = context.meta.get_progress_token();
+        let level = *self
+            .log_level
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (mut notices, options) =
+            CallNotices::new(context.peer.clone(), token, level, CallOptions::new());
         // The engine's futures are boxed in every handler: they are large, and rmcp moves
         // the handler's future (which would hold them inline) into a task per request,
         // copying all of it.
@@ -115,21 +120,13 @@ impl DownstreamSession {
                 .call_with(session.as_ref(), name, arguments, options),
         );
         let result = loop {
-            let told = async {
-                match progress.as_mut() {
-                    Some(progress) => progress.next().await,
-                    None => std::future::pending::<()>().await,
-                }
-            };
             tokio::select! {
                 result = &mut call => break result,
-                () = told => {}
+                notice = notices.next() => notices.tell(notice).await,
                 () = context.ct.cancelled() => return None,
             }
         };
-        if let Some(progress) = progress.as_mut() {
-            progress.flush().await;
-        }
+        notices.flush().await;
         Some(result)
     }
 
@@ -252,15 +249,20 @@ impl ServerHandler for DownstreamSession {
         }
     }
 
-    /// `logging/setLevel` is accepted so clients that set a level work; the gateway sends
-    /// no log messages of its own, and upstream servers' log messages are not relayed (the
-    /// engine does not pass them on).
+    /// `logging/setLevel`: the session's calls relay their servers' log messages at this
+    /// level and above (see [`CallNotices`]). The gateway sends no log messages of its own,
+    /// and the level is not passed upstream (a connection may be shared by sessions that
+    /// set different levels).
     #[allow(deprecated)]
     async fn set_level(
         &self,
-        _request: SetLevelRequestParams,
+        request: SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        *self
+            .log_level
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(request.level);
         Ok(())
     }
 

@@ -84,6 +84,9 @@ impl Hub {
             .or(inner.input.as_ref())
             .cloned();
         let call = CallContext::new(deadline, reset, options.on_progress, input);
+        if let Some(on_log) = options.on_log {
+            let _ = call.on_log.set(on_log);
+        }
         let repeatable = tool.repeatable();
         let info = CallInfo {
             name,
