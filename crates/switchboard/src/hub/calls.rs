@@ -103,7 +103,7 @@ impl Hub {
             .await;
         let elapsed = started.elapsed();
         if let Ok(outcome) = &mut result {
-            super::offers::expose_resource_uris(&tool.server, &mut outcome.content);
+            super::offers::expose_resource_uris(inner, &tool.server, &mut outcome.content);
         }
         for layer in inner.layers.iter().rev() {
             layer.after(&info, &result, elapsed);

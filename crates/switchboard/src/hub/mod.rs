@@ -39,6 +39,7 @@ mod private;
 mod registration;
 mod sources;
 mod state;
+mod uris;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -19,4 +19,5 @@ mod resources;
 mod sessions;
 mod sse_transport;
 mod streamable_http;
+mod transparent;
 mod upstream;
