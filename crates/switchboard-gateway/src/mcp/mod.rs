@@ -34,7 +34,7 @@ use rmcp::model::{
     Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SubscriptionFilter,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
 #[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
 use rmcp::model::{LoggingLevel, SetLevelRequestParams};
@@ -165,6 +165,7 @@ impl ServerHandler for DownstreamSession {
             .enable_tool_list_changed()
             .enable_resources()
             .enable_resources_list_changed()
+            .enable_resources_subscribe()
             .enable_prompts()
             .enable_prompts_list_changed()
             .enable_logging()
@@ -329,6 +330,37 @@ impl ServerHandler for DownstreamSession {
         Ok(ListResourcesResult::with_all_items(
             items.collect::<Result<_, _>>()?,
         ))
+    }
+
+    /// `resources/subscribe`: forwarded to the server the URI reads from, on this session's
+    /// connection for a `per_session` server (see `switchboard`'s `hub/subscriptions.rs`).
+    #[allow(deprecated)] // resources/subscribe: 2025-11-25 clients subscribe so
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let session = self.session(&context);
+        let hub = self.hub();
+        let result = Box::pin(hub.subscribe_resource_in(session.as_ref(), &request.uri, None));
+        result
+            .await
+            .map_err(|e| rpc_error(&e, McpRequest::ReadResource))
+    }
+
+    /// `resources/unsubscribe`, like [`DownstreamSession::subscribe`].
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let session = self.session(&context);
+        let hub = self.hub();
+        let result = Box::pin(hub.unsubscribe_resource_in(session.as_ref(), &request.uri, None));
+        result
+            .await
+            .map_err(|e| rpc_error(&e, McpRequest::ReadResource))
     }
 
     async fn list_resource_templates(

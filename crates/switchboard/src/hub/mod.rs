@@ -39,6 +39,7 @@ mod private;
 mod registration;
 mod sources;
 mod state;
+mod subscriptions;
 mod uris;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -639,7 +639,7 @@ impl Hub {
     /// The error for an exposed URI that names no registered server, suggesting the
     /// exposed URI of a resource that has `uri` as its own, or the closest one (listing
     /// resources if they were not: only on this error path).
-    async fn no_resource(&self, uri: &str) -> Error {
+    pub(super) async fn no_resource(&self, uri: &str) -> Error {
         let resources = self.resources().await.items;
         let suggestion = match resources.iter().find(|r| r.server_uri == uri) {
             Some(resource) => Some(resource.uri.clone()),
@@ -676,7 +676,7 @@ fn told_to_layers<T>(
 /// A read's or a prompt get's call: `deadline` (default: now + the server's
 /// `tool_call_timeout`), and what the server asks answered as for a tool call: by the
 /// session's input handler, else the hub's.
-fn call_context(
+pub(super) fn call_context(
     inner: &Inner,
     clients: &ServerClients,
     session: Option<&Session>,

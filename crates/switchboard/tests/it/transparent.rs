@@ -1,13 +1,15 @@
 //! Transparent resource URIs (`[catalog] prefix = "never"`), against two testkits that list
 //! the same resources: the first server (in name order) keeps the servers' own URIs, the
 //! second is `SERVER+URI`; reads, template reads and what comes back keep the form the
-//! client used.
+//! client used. And resource subscriptions, forwarded to the server a URI reads from.
 
 use std::time::Duration;
 
-use switchboard::config::{CatalogConfig, PrefixMode};
-use switchboard::{Hub, HubSettings, ResourceRead};
+use serde_json::json;
+use switchboard::config::{CatalogConfig, PrefixMode, SessionMode};
+use switchboard::{Hub, HubSettings, ResourceRead, ServerConfig, Session};
 use switchboard_testkit::offers::{HELLO_TEXT, HELLO_URI, ITEMS_TEMPLATE, PIXEL_URI};
+use switchboard_testkit::{HttpMode, Knobs, serve_streamable_http};
 
 use crate::common::testkit_stdio;
 
@@ -97,4 +99,46 @@ async fn the_first_server_keeps_its_own_uris_and_reads_follow_them() {
         .collect();
     assert_eq!(links, [HELLO_URI]);
     hub.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_reaches_the_server_the_uri_reads_from() {
+    let kit = serve_streamable_http(Knobs::default(), HttpMode::Stateful)
+        .await
+        .unwrap();
+    let settings = HubSettings {
+        catalog: CatalogConfig {
+            prefix: PrefixMode::Never,
+            ..CatalogConfig::default()
+        },
+        ..HubSettings::default()
+    };
+    // Per session: the subscription goes on the session's own connection.
+    let mut server = ServerConfig::url("kit", kit.url());
+    server.session_mode = SessionMode::PerSession;
+    let started = Hub::builder().settings(settings).server(server).start();
+    let hub = tokio::time::timeout(STEP, started).await.unwrap().unwrap();
+    let session = Session::new("alice", Default::default());
+    let item = "testkit://items/9";
+    for uri in [HELLO_URI, item] {
+        let subscribed = hub.subscribe_resource_in(Some(&session), uri, None);
+        tokio::time::timeout(STEP, subscribed)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(kit.counts()["subscribed"], json!([HELLO_URI, item]));
+    let unsubscribed = hub.unsubscribe_resource_in(Some(&session), HELLO_URI, None);
+    tokio::time::timeout(STEP, unsubscribed)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kit.counts()["subscribed"], json!([item]));
+    let unknown = hub
+        .subscribe_resource_in(None, "nothing://here", None)
+        .await;
+    assert!(unknown.is_err());
+    assert_eq!(hub.session_count("kit"), 1);
+    hub.close().await;
+    kit.shutdown().await;
 }
