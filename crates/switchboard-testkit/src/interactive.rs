@@ -8,7 +8,9 @@
 //! - `sample`: `sampling/createMessage` (one user message, `prompt`); returns the client's
 //!   `CreateMessageResult` as JSON.
 //! - `progress`: sends `count` progress notifications (`delay_ms` apart, and `delay_ms`
-//!   after the last), then returns `done <count>`. Cancelled, it stops.
+//!   after the last), then returns `done <count>`. Cancelled, it stops. With `log: true`
+//!   each step also logs (`notifications/message`, logger `testkit`): `step N of COUNT` at
+//!   `debug`, then at `info`.
 //!
 //! Also `confirm` (2026-07-28 clients only: an input-required result whatever the client
 //! offers; run from `tools.rs`) and its form, which the `confirm` prompt asks too.
@@ -52,7 +54,8 @@ pub(crate) fn tools() -> Vec<Tool> {
             "Sends `count` progress notifications, `delay_ms` apart (and after the last), then returns `done <count>`.",
             schema(json!({"type": "object", "properties": {
                 "count": {"type": "integer", "minimum": 0},
-                "delay_ms": {"type": "integer", "minimum": 0}}})),
+                "delay_ms": {"type": "integer", "minimum": 0},
+                "log": {"type": "boolean"}}})),
         ),
     ]
 }
@@ -154,7 +157,11 @@ async fn progress(
     let count = args.get("count").and_then(Value::as_u64).unwrap_or(3);
     let delay = Duration::from_millis(args.get("delay_ms").and_then(Value::as_u64).unwrap_or(50));
     let token = context.meta.get_progress_token();
+    let log = args.get("log").and_then(Value::as_bool).unwrap_or(false);
     for step in 1..=count {
+        if log {
+            log_step(context, step, count).await;
+        }
         if let Some(token) = &token {
             let mut params = ProgressNotificationParam::new(token.clone(), step as f64);
             params.total = Some(count as f64);
@@ -171,6 +178,20 @@ async fn progress(
         }
     }
     Ok(text(format!("done {count}")))
+}
+
+/// `step N of COUNT` logged at `debug`, then at `info`.
+#[allow(deprecated)] // logging (SEP-2577): servers still log
+async fn log_step(context: &RequestContext<RoleServer>, step: u64, count: u64) {
+    use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
+    for level in [LoggingLevel::Debug, LoggingLevel::Info] {
+        let mut params =
+            LoggingMessageNotificationParam::new(level, json!(format!("step {step} of {count}")));
+        params.logger = Some("testkit".to_owned());
+        if let Err(error) = context.peer.notify_logging_message(params).await {
+            tracing::warn!(%error, "could not log");
+        }
+    }
 }
 
 fn text(text: impl Into<String>) -> CallToolResult {

@@ -6,6 +6,9 @@
 //! `notify_list_changed` does for tools (`listen.rs`: unasked to classic clients, on their
 //! `subscriptions/listen` streams to 2026-07-28 ones).
 //!
+//! `resources/subscribe` and `resources/unsubscribe` are taken (what is subscribed to shows
+//! in `counts()`); no `notifications/resources/updated` is sent yet.
+//!
 //! Unknown URIs are answered with MCP's "resource not found" (-32002); unknown prompts and
 //! missing arguments with "invalid params" (-32602), as the TypeScript SDK does.
 
@@ -52,9 +55,25 @@ pub(crate) fn tools() -> Vec<Tool> {
 pub(crate) struct Added {
     resources: Mutex<Vec<Resource>>,
     prompts: Mutex<Vec<Prompt>>,
+    /// URIs subscribed to (`resources/subscribe`, any session), in order.
+    subscribed: Mutex<Vec<String>>,
 }
 
 impl Added {
+    /// `resources/subscribe` (`subscribe`) or `resources/unsubscribe` of `uri`.
+    pub(crate) fn subscribe(&self, uri: &str, subscribe: bool) {
+        let mut subscribed = lock(&self.subscribed);
+        subscribed.retain(|s| s != uri);
+        if subscribe {
+            subscribed.push(uri.to_owned());
+        }
+    }
+
+    /// The URIs subscribed to now.
+    pub(crate) fn subscribed(&self) -> Vec<String> {
+        lock(&self.subscribed).clone()
+    }
+
     /// Adds `testkit://added/<n>` (text `added resource <n>`); returns its URI.
     pub(crate) fn add_resource(&self) -> String {
         let mut added = lock(&self.resources);

@@ -147,13 +147,15 @@ impl TestServer {
         tools
     }
 
-    /// `{"executions": {tool: n}, "cancelled": {tool: n}, "listings": {method: n}}` across
-    /// all sessions (`listings`: resource, template and prompt lists asked for).
+    /// `{"executions": {tool: n}, "cancelled": {tool: n}, "listings": {method: n},
+    /// "subscribed": [uri]}` across all sessions (`listings`: resource, template and prompt
+    /// lists asked for; `subscribed`: resources subscribed to now).
     pub fn counts(&self) -> Value {
         json!({
             "executions": *lock(&self.shared.executions),
             "listings": *lock(&self.shared.listings),
             "cancelled": *lock(&self.shared.cancelled),
+            "subscribed": self.shared.offers.subscribed(),
         })
     }
 
@@ -444,6 +446,7 @@ impl ServerHandler for TestServer {
             .enable_tool_list_changed()
             .enable_resources()
             .enable_resources_list_changed()
+            .enable_resources_subscribe()
             .enable_prompts()
             .enable_prompts_list_changed()
             .build();
@@ -587,6 +590,27 @@ impl ServerHandler for TestServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         self.shared.offers.read(&request.uri).map(Into::into)
+    }
+
+    #[allow(deprecated)] // resources/subscribe: what 2025-11-25 clients send
+    async fn subscribe(
+        &self,
+        request: rmcp::model::SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.shared.offers.read(&request.uri)?;
+        self.shared.offers.subscribe(&request.uri, true);
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: rmcp::model::UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.shared.offers.subscribe(&request.uri, false);
+        Ok(())
     }
 
     async fn list_prompts(

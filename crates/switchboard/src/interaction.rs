@@ -16,7 +16,8 @@
 //! each call what that call's handler can answer.
 //!
 //! [`CallOptions`] carries a call's deadline, a progress callback (`notifications/progress`
-//! for the call, as [`CallProgress`]) and, optionally, a deadline that each progress
+//! for the call, as [`CallProgress`]), a log callback (`notifications/message` sent while
+//! the call is in flight, as [`LogMessage`]) and, optionally, a deadline that each progress
 //! notification pushes out again, never past a ceiling.
 //!
 //! None of these types is rmcp's: requests and answers are plain data or MCP's JSON.
@@ -263,12 +264,31 @@ pub struct CallProgress {
 /// is not passed on).
 pub type OnProgress = Arc<dyn Fn(&CallProgress) + Send + Sync>;
 
-/// How one call runs: its deadline, who hears its progress, and whether progress extends
-/// its deadline. `CallOptions::default()` is a call with the server's `tool_call_timeout`.
+/// A server's log message (`notifications/message`) sent while a call was in flight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogMessage {
+    /// The server's name (as configured).
+    pub server: String,
+    /// MCP's level, lowercase: `debug`, `info`, `notice`, `warning`, `error`, `critical`,
+    /// `alert` or `emergency`.
+    pub level: String,
+    /// The name of the logger, when the server gave one.
+    pub logger: Option<String>,
+    /// What the server logged (any JSON).
+    pub data: Value,
+}
+
+/// Told of the log messages a server sends while a call is in flight.
+pub type OnLog = Arc<dyn Fn(&LogMessage) + Send + Sync>;
+
+/// How one call runs: its deadline, who hears its progress and its server's log messages,
+/// and whether progress extends its deadline. `CallOptions::default()` is a call with the
+/// server's `tool_call_timeout`.
 #[derive(Clone, Default)]
 pub struct CallOptions {
     pub(crate) deadline: Option<Deadline>,
     pub(crate) on_progress: Option<OnProgress>,
+    pub(crate) on_log: Option<OnLog>,
     /// Each progress notification moves the deadline to now + this, never past the ceiling.
     pub(crate) reset: Option<(Duration, Deadline)>,
     /// A 2026-07-28 caller that answers input-required results itself.
@@ -298,6 +318,18 @@ impl CallOptions {
         on_progress: impl Fn(&CallProgress) + Send + Sync + 'static,
     ) -> CallOptions {
         self.on_progress = Some(Arc::new(on_progress));
+        self
+    }
+
+    /// Calls `on_log` with the log messages (`notifications/message`) the call's server
+    /// sends while the call is the only request in flight on its connection, in the order
+    /// they arrive and before the call returns. MCP does not say which request a log message
+    /// belongs to (and rmcp does not say which response stream it came on), so messages
+    /// sent while the connection carries other requests too are not given to any call:
+    /// they are logged (`tracing`, target `switchboard::upstream`) like every message
+    /// outside calls.
+    pub fn on_log(mut self, on_log: impl Fn(&LogMessage) + Send + Sync + 'static) -> CallOptions {
+        self.on_log = Some(Arc::new(on_log));
         self
     }
 
@@ -375,6 +407,7 @@ impl fmt::Debug for CallOptions {
         f.debug_struct("CallOptions")
             .field("deadline", &self.deadline)
             .field("on_progress", &self.on_progress.is_some())
+            .field("on_log", &self.on_log.is_some())
             .field("reset", &self.reset)
             .field("hand_back", &self.hand_back)
             .field("resume", &self.resume.is_some())

@@ -110,7 +110,7 @@ pub use hub::{
     Health, Hub, HubEvent, HubSettings, Listing, Overall, ServerHealth, ServerState, SourceHealth,
 };
 pub use interaction::{
-    CallOptions, CallProgress, CallStep, InputHandler, InputRequired, InputResume,
+    CallOptions, CallProgress, CallStep, InputHandler, InputRequired, InputResume, LogMessage,
 };
 pub use sessions::{
     MemorySharedSessions, Session, SessionClose, SessionRef, SharedSessions, SharedSessionsError,

@@ -62,7 +62,8 @@ pub fn prompt_result(outcome: &PromptOutcome) -> Result<GetPromptResult, ErrorDa
     Ok(result)
 }
 
-/// An exposed resource as MCP's `Resource`, under its exposed URI (`SERVER+URI`).
+/// An exposed resource as MCP's `Resource`, under its exposed URI (`SERVER+URI`, or the
+/// server's own with `prefix = "never"`).
 pub fn resource(exposed: &ExposedResource) -> Result<Resource, ErrorData> {
     reshape(&json!({
         "uri": exposed.uri,

@@ -16,7 +16,8 @@
 //! ends the session's own upstream connections ([`Hub::end_session`]).
 //!
 //! A session's tool call is relayed both ways (`relay.rs`): what its upstream asks goes to
-//! this client, the call's progress too, and the client's cancellation stops the call.
+//! this client, the call's progress and its server's log messages too (at the level the
+//! client set), and the client's cancellation stops the call.
 //! The same handler serves legacy SSE sessions (`crate::sse`).
 
 mod convert;
@@ -30,20 +31,20 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use http::request::Parts;
-#[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
-use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
     Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SubscriptionFilter,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
+#[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
+use rmcp::model::{LoggingLevel, SetLevelRequestParams};
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use switchboard::{CallOptions, CallStep, Error, Hub, HubEvent, JsonObject, Session};
 
-use relay::{ProgressRelay, Relay};
+use relay::{CallNotices, Relay};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -59,6 +60,9 @@ pub struct DownstreamSession {
     own: OnceLock<Session>,
     /// Stops the list_changed forwarding when the session ends.
     ended: CancellationToken,
+    /// The least level of the log messages relayed to the client (`logging/setLevel`).
+    #[allow(deprecated)] // logging (SEP-2577): clients still set a level
+    log_level: std::sync::Mutex<Option<LoggingLevel>>,
 }
 
 impl DownstreamSession {
@@ -67,6 +71,7 @@ impl DownstreamSession {
             state,
             own: OnceLock::new(),
             ended: CancellationToken::new(),
+            log_level: std::sync::Mutex::new(None),
         }
     }
 
@@ -94,7 +99,7 @@ impl DownstreamSession {
         name: &str,
         arguments: Option<JsonObject>,
         context: &RequestContext<RoleServer>,
-        mut options: CallOptions,
+        options: CallOptions,
     ) -> Option<Result<CallStep, Error>> {
         // Questions for the client end with its request (answered or cancelled).
         let over = context.ct.child_token();
@@ -104,12 +109,12 @@ impl DownstreamSession {
             own.clone().with_input_handler(relay)
         });
         let session = session.or_else(|| self.session(context));
-        let mut progress = None;
-        if let Some(token) = context.meta.get_progress_token() {
-            let (relay, feed) = ProgressRelay::new(context.peer.clone(), token);
-            options = options.on_progress(feed);
-            progress = Some(relay);
-        }
+        let token = context.meta.get_progress_token();
+        let level = *self
+            .log_level
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (mut notices, options) = CallNotices::new(context.peer.clone(), token, level, options);
         // The engine's futures are boxed in every handler: they are large, and rmcp moves
         // the handler's future (which would hold them inline) into a task per request,
         // copying all of it.
@@ -118,21 +123,13 @@ impl DownstreamSession {
                 .call_step(session.as_ref(), name, arguments, options),
         );
         let result = loop {
-            let told = async {
-                match progress.as_mut() {
-                    Some(progress) => progress.next().await,
-                    None => std::future::pending::<()>().await,
-                }
-            };
             tokio::select! {
                 result = &mut call => break result,
-                () = told => {}
+                notice = notices.next() => notices.tell(notice).await,
                 () = context.ct.cancelled() => return None,
             }
         };
-        if let Some(progress) = progress.as_mut() {
-            progress.flush().await;
-        }
+        notices.flush().await;
         Some(result)
     }
 
@@ -171,6 +168,7 @@ impl ServerHandler for DownstreamSession {
             .enable_tool_list_changed()
             .enable_resources()
             .enable_resources_list_changed()
+            .enable_resources_subscribe()
             .enable_prompts()
             .enable_prompts_list_changed()
             .enable_logging()
@@ -255,15 +253,20 @@ impl ServerHandler for DownstreamSession {
         }
     }
 
-    /// `logging/setLevel` is accepted so clients that set a level work; the gateway sends
-    /// no log messages of its own, and upstream servers' log messages are not relayed (the
-    /// engine does not pass them on).
+    /// `logging/setLevel`: the session's calls relay their servers' log messages at this
+    /// level and above (see [`CallNotices`]). The gateway sends no log messages of its own,
+    /// and the level is not passed upstream (a connection may be shared by sessions that
+    /// set different levels).
     #[allow(deprecated)]
     async fn set_level(
         &self,
-        _request: SetLevelRequestParams,
+        request: SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        *self
+            .log_level
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(request.level);
         Ok(())
     }
 
@@ -356,6 +359,37 @@ impl ServerHandler for DownstreamSession {
         Ok(ListResourcesResult::with_all_items(
             items.collect::<Result<_, _>>()?,
         ))
+    }
+
+    /// `resources/subscribe`: forwarded to the server the URI reads from, on this session's
+    /// connection for a `per_session` server (see `switchboard`'s `hub/subscriptions.rs`).
+    #[allow(deprecated)] // resources/subscribe: 2025-11-25 clients subscribe so
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let session = self.session(&context);
+        let hub = self.hub();
+        let result = Box::pin(hub.subscribe_resource_in(session.as_ref(), &request.uri, None));
+        result
+            .await
+            .map_err(|e| rpc_error(&e, McpRequest::ReadResource))
+    }
+
+    /// `resources/unsubscribe`, like [`DownstreamSession::subscribe`].
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let session = self.session(&context);
+        let hub = self.hub();
+        let result = Box::pin(hub.unsubscribe_resource_in(session.as_ref(), &request.uri, None));
+        result
+            .await
+            .map_err(|e| rpc_error(&e, McpRequest::ReadResource))
     }
 
     async fn list_resource_templates(

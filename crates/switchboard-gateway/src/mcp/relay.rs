@@ -1,5 +1,6 @@
 //! What upstream servers ask in the middle of a call, asked of the downstream client that
-//! made the call; and the call's progress, told to it.
+//! made the call; and the call's progress and its server's log messages, told to it
+//! ([`CallNotices`]).
 //!
 //! A downstream tool call runs with a [`Relay`] as its engine session's input handler
 //! ([`switchboard::Session::with_input_handler`]): an upstream's `elicitation/create` (form
@@ -26,15 +27,17 @@
 
 use rmcp::model::{
     ClientResult, CreateMessageRequest, CreateMessageRequestParams, ElicitRequest,
-    ElicitRequestParams, ElicitationAction, GetExtensions, ListRootsRequest,
-    ProgressNotificationParam, ProgressToken, RequestId, ServerRequest,
+    ElicitRequestParams, ElicitationAction, GetExtensions, ListRootsRequest, LoggingLevel,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, RequestId,
+    ServerRequest,
 };
 use rmcp::service::{OriginatingRequestId, PeerRequestOptions};
 use rmcp::{Peer, RoleServer};
 use serde_json::Value;
+use switchboard::CallOptions;
 use switchboard::interaction::{
     BoxFuture, CallProgress, ElicitAnswer, ElicitMode, ElicitRequest as AskedInput, InputHandler,
-    Root, SamplingAnswer, SamplingRequest,
+    LogMessage, Root, SamplingAnswer, SamplingRequest,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -267,58 +270,102 @@ fn elicit_params(request: &AskedInput) -> Option<ElicitRequestParams> {
         .ok()
 }
 
-/// A call's progress, as told to the downstream client under its own `progressToken`.
-pub(crate) struct ProgressRelay {
+/// What a call's server tells its downstream client while the call runs: progress (under
+/// the client's own `progressToken`, when it gave one) and log messages at or above the
+/// level the client set (`logging/setLevel`; all without one), in the order they arrived.
+pub(crate) struct CallNotices {
     peer: Peer<RoleServer>,
-    token: ProgressToken,
-    received: mpsc::UnboundedReceiver<CallProgress>,
+    received: mpsc::UnboundedReceiver<Notice>,
 }
 
-impl ProgressRelay {
-    /// A relay for `token`, and the callback that feeds it (for
-    /// [`switchboard::CallOptions::on_progress`]).
+pub(crate) struct Notice(Told);
+
+enum Told {
+    Progress(ProgressToken, CallProgress),
+    Log(LogMessage),
+}
+
+impl CallNotices {
+    /// The notices of one call, and `options` with the callbacks that feed them.
     pub(crate) fn new(
         peer: Peer<RoleServer>,
-        token: ProgressToken,
-    ) -> (
-        ProgressRelay,
-        impl Fn(&CallProgress) + Send + Sync + 'static,
-    ) {
+        token: Option<ProgressToken>,
+        level: Option<LoggingLevel>,
+        mut options: CallOptions,
+    ) -> (CallNotices, CallOptions) {
         let (sender, received) = mpsc::unbounded_channel();
-        let feed = move |progress: &CallProgress| {
-            let _ = sender.send(progress.clone());
-        };
-        let relay = ProgressRelay {
-            peer,
-            token,
-            received,
-        };
-        (relay, feed)
+        if let Some(token) = token {
+            let sender = sender.clone();
+            options = options.on_progress(move |progress: &CallProgress| {
+                let _ = sender.send(Notice(Told::Progress(token.clone(), progress.clone())));
+            });
+        }
+        let least = level.map_or(0, rank);
+        options = options.on_log(move |message: &LogMessage| {
+            if level_rank(&message.level) >= least {
+                let _ = sender.send(Notice(Told::Log(message.clone())));
+            }
+        });
+        (CallNotices { peer, received }, options)
     }
 
-    /// Tells the client the next progress received (pending for ever once the call has
-    /// dropped its callback).
-    pub(crate) async fn next(&mut self) {
+    /// The next notice received (pending for ever once the call has dropped its
+    /// callbacks). Cancel-safe: give it to [`CallNotices::tell`] outside the `select!` that
+    /// waits for it, so a notice being told is not lost when the call returns meanwhile.
+    pub(crate) async fn next(&mut self) -> Notice {
         match self.received.recv().await {
-            Some(progress) => self.tell(progress).await,
+            Some(notice) => notice,
             None => std::future::pending().await,
         }
     }
 
     /// Tells what was received and not told yet (after the call returned, before its
-    /// result is sent: progress never follows its result).
+    /// result is sent: nothing of a call follows its result).
     pub(crate) async fn flush(&mut self) {
-        while let Ok(progress) = self.received.try_recv() {
-            self.tell(progress).await;
+        while let Ok(notice) = self.received.try_recv() {
+            self.tell(notice).await;
         }
     }
 
-    async fn tell(&self, progress: CallProgress) {
-        let mut params = ProgressNotificationParam::new(self.token.clone(), progress.progress);
-        params.total = progress.total;
-        params.message = progress.message;
-        if let Err(error) = self.peer.notify_progress(params).await {
-            tracing::debug!(%error, "cannot tell the downstream client of progress");
+    pub(crate) async fn tell(&self, notice: Notice) {
+        let told = match notice.0 {
+            Told::Progress(token, progress) => {
+                let mut params = ProgressNotificationParam::new(token, progress.progress);
+                params.total = progress.total;
+                params.message = progress.message;
+                self.peer.notify_progress(params).await
+            }
+            Told::Log(message) => {
+                let level = serde_json::from_value(Value::String(message.level));
+                let mut params = LoggingMessageNotificationParam::new(
+                    level.unwrap_or(LoggingLevel::Info),
+                    message.data,
+                );
+                params.logger = message.logger;
+                self.peer.notify_logging_message(params).await
+            }
+        };
+        if let Err(error) = told {
+            tracing::debug!(%error, "cannot tell the downstream client of a call's progress or log");
         }
     }
+}
+
+/// `level`'s place in MCP's order (debug lowest).
+pub(crate) fn rank(level: LoggingLevel) -> u8 {
+    match level {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
+    }
+}
+
+/// The rank of a level as the engine gives it (lowercase; an unknown one ranks as info).
+fn level_rank(level: &str) -> u8 {
+    serde_json::from_value(Value::String(level.to_owned())).map_or(1, rank)
 }

@@ -15,6 +15,14 @@
 //   {"op": "prompts"}                      -> {"prompts": [names]}
 //   {"op": "session"}                      -> {"session": the Mcp-Session-Id}
 //   {"op": "terminate"}                    -> {"terminated": true} (DELETE of the session)
+//   {"op": "set_level", "level"}           -> {} (logging/setLevel)
+//   {"op": "logs", "count"}                -> {"logs": [params of each notifications/message
+//                                             received so far]} once there are `count` (0
+//                                             unless given), or {"error": "timeout"} after 30 s
+//   {"op": "subscribe", "uri"}             -> {} (resources/subscribe); "unsubscribe" too
+//   {"op": "wait_updated", "count"}        -> {"updated": [uris]} once the client got `count`
+//                                             notifications/resources/updated (since the
+//                                             start), or {"error": "timeout"} after 30 s
 //   {"op": "call_progress", "name", "arguments"}
 //                                          -> {"result": CallToolResult, "progress": [
 //                                             {progress, total, message}, ...]} (the call
@@ -44,6 +52,8 @@ const { StreamableHTTPClientTransport } = require("@modelcontextprotocol/sdk/cli
 const { SSEClientTransport } = require("@modelcontextprotocol/sdk/client/sse.js");
 const {
   ToolListChangedNotificationSchema,
+  LoggingMessageNotificationSchema,
+  ResourceUpdatedNotificationSchema,
   ElicitRequestSchema,
   CreateMessageRequestSchema,
   ListRootsRequestSchema,
@@ -51,6 +61,10 @@ const {
 
 // The requests the server sent this client, in order (the "asked" step).
 const asked = [];
+
+// The log messages (params) and resource updates (URIs) the server sent, in order.
+const logs = [];
+const updated = [];
 
 // Messages the transport is still sending (a cancellation is sent in the background).
 const sending = new Set();
@@ -118,6 +132,12 @@ async function main() {
     changed = true;
     wake();
   });
+  client.setNotificationHandler(LoggingMessageNotificationSchema, async (n) => {
+    logs.push(n.params);
+  });
+  client.setNotificationHandler(ResourceUpdatedNotificationSchema, async (n) => {
+    updated.push(n.params.uri);
+  });
   try {
     await client.connect(transport);
   } catch (error) {
@@ -135,6 +155,16 @@ async function main() {
     process.stdout.write(JSON.stringify(answer) + "\n");
   }
   await client.close();
+}
+
+// `answer` once `done()` holds (checked every 50 ms), or a timeout after 30 s.
+async function waitFor(done, answer) {
+  const deadline = Date.now() + 30000;
+  while (!done()) {
+    if (Date.now() > deadline) return { error: "timeout", ...answer };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return answer;
 }
 
 async function run(client, transport, step, hasChanged, onChange) {
@@ -162,6 +192,16 @@ async function run(client, transport, step, hasChanged, onChange) {
     }
     case "read":
       return await client.readResource({ uri: step.uri });
+    case "set_level":
+      return await client.setLoggingLevel(step.level);
+    case "logs":
+      return await waitFor(() => logs.length >= (step.count || 0), { logs });
+    case "subscribe":
+      return await client.subscribeResource({ uri: step.uri });
+    case "unsubscribe":
+      return await client.unsubscribeResource({ uri: step.uri });
+    case "wait_updated":
+      return await waitFor(() => updated.length >= (step.count || 1), { updated });
     case "prompts": {
       const { prompts } = await client.listPrompts();
       return { prompts: prompts.map((p) => p.name) };

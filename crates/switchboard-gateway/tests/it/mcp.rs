@@ -222,6 +222,58 @@ async fn resources_and_prompts_are_the_hubs() {
     gateway.stop().await;
 }
 
+/// `prefix = "never"`: the servers' own URIs (the first of two servers listing one keeps
+/// it), reads by them and by a template, and subscriptions forwarded upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transparent_gateway_shows_and_reads_the_servers_own_uris_and_subscribes() {
+    let (a, b) = (testkit().await, testkit().await);
+    let toml = format!(
+        "[catalog]\nprefix = \"never\"\n\n[servers.a]\nurl = {}\n\n[servers.b]\nurl = {}\n",
+        toml_string(&a.url()),
+        toml_string(&b.url())
+    );
+    let gateway = TestGateway::start(&toml).await;
+    let hello = "testkit://static/hello.txt";
+    let answers = ts_client(
+        &gateway.url("/mcp"),
+        json!({}),
+        json!([
+            {"op": "resources"},
+            {"op": "read", "uri": hello},
+            {"op": "read", "uri": format!("b+{hello}")},
+            {"op": "read", "uri": "testkit://items/42"},
+            {"op": "subscribe", "uri": hello},
+            {"op": "subscribe", "uri": format!("b+{hello}")},
+            {"op": "unsubscribe", "uri": hello},
+        ]),
+    )
+    .await;
+    let resources = answers[0]["resources"].as_array().unwrap();
+    assert!(resources.contains(&json!(hello)), "{}", answers[0]);
+    assert!(
+        resources.contains(&json!(format!("b+{hello}"))),
+        "{}",
+        answers[0]
+    );
+    assert_eq!(
+        answers[1]["contents"][0]["uri"],
+        json!(hello),
+        "{}",
+        answers[1]
+    );
+    let theirs = &answers[2]["contents"][0]["uri"];
+    assert_eq!(theirs, &json!(format!("b+{hello}")), "{}", answers[2]);
+    let item = &answers[3]["contents"][0];
+    assert_eq!(item["text"], json!("item 42"), "{}", answers[3]);
+    for answer in &answers[4..7] {
+        assert_eq!(answer, &json!({}), "{answer}");
+    }
+    // `a` got the subscription and its end, `b` its own.
+    assert_eq!(a.counts()["subscribed"], json!([]));
+    assert_eq!(b.counts()["subscribed"], json!([hello]));
+    gateway.stop().await;
+}
+
 /// The engine as a 2026-07-28 client of the gateway: no `initialize`, no session; each
 /// request's headers say whose upstream session it runs in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

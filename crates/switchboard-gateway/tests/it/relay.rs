@@ -2,7 +2,8 @@
 //! call (elicitation in form and URL mode, sampling, roots) reaches the downstream client
 //! that made the call, and its answer goes back; a client that did not declare a capability
 //! gets the server's policy (or configured roots) instead. Progress reaches the client under
-//! its own token, and a client's `notifications/cancelled` stops the upstream call. The
+//! its own token, and so do its server's log messages (at the level the client set); a
+//! client's `notifications/cancelled` stops the upstream call. The
 //! official TypeScript SDK client over `/mcp` (2025-11-25 sessions); the testkit's `ask`,
 //! `visit`, `sample`, `roots`, `progress` and `hang` tools upstream.
 
@@ -215,5 +216,57 @@ async fn progress_reaches_the_client_and_cancelling_stops_the_upstream_call() {
     })
     .await;
     assert_eq!(counts()["executions"]["hang"], json!(1), "{}", counts());
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_messages_of_a_call_reach_its_client_at_the_level_it_set() {
+    let kit = testkit().await;
+    let gateway = TestGateway::start(&config(&kit.url())).await;
+    let answers = ts_program(json!({
+        "url": gateway.url("/mcp"),
+        // rmcp's server sends log messages on a session's standalone (GET) stream, not the
+        // call's: the testkit's can trail its result unless it waits after the last (the
+        // engine passes on only what arrives while the call is in flight), and the
+        // gateway's can reach the client after the result (hence `count`).
+        "steps": [
+            {"op": "call", "name": "kit__progress",
+             "arguments": {"count": 2, "delay_ms": 100, "log": true}},
+            {"op": "logs", "count": 4},
+            {"op": "set_level", "level": "info"},
+            {"op": "call", "name": "kit__progress",
+             "arguments": {"count": 2, "delay_ms": 100, "log": true}},
+            {"op": "logs", "count": 6},
+        ],
+    }))
+    .await;
+    assert_eq!(ok_text(&answers[0]), "done 2");
+    // Without a level, every message.
+    let levels = |logs: &Value| -> Vec<(String, String)> {
+        let logs = logs["logs"].as_array().expect("logs");
+        logs.iter()
+            .map(|l| {
+                assert_eq!(l["logger"], json!("testkit"), "{l}");
+                (
+                    l["level"].as_str().unwrap().to_owned(),
+                    l["data"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let step = |level: &str, n: u32| (level.to_owned(), format!("step {n} of 2"));
+    assert_eq!(
+        levels(&answers[1]),
+        [
+            step("debug", 1),
+            step("info", 1),
+            step("debug", 2),
+            step("info", 2)
+        ]
+    );
+    // At `info`, the debug ones are left out.
+    assert_eq!(ok_text(&answers[3]), "done 2");
+    let after: Vec<_> = levels(&answers[4]).split_off(4);
+    assert_eq!(after, [step("info", 1), step("info", 2)]);
     gateway.stop().await;
 }

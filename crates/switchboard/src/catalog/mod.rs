@@ -30,6 +30,7 @@ mod filter;
 pub(crate) mod naming;
 mod offers;
 mod tool;
+mod uris;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub use offers::{
     expose_uri, split_uri,
 };
 pub use tool::{ExposedTool, ToolAnnotations};
+pub use uris::{UriConflict, template_matches, transparent_uris};
+pub(crate) use uris::{expose_resources_bare, expose_templates_bare};
 
 /// The log target of what registering servers found (failed servers, catalogue
 /// diagnostics), so that front ends which show these themselves can silence the log copy.

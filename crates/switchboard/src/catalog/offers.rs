@@ -6,6 +6,7 @@
 //! goes back without a table: server names have only `[A-Za-z0-9_-]` (config validation
 //! holds every name to that), so the first `+` ends the server name whatever the URI
 //! holds. Names with other characters never meet this code: `split_uri` refuses them.
+//! With `prefix = "never"` resources keep the servers' own URIs instead (`uris.rs`).
 //!
 //! **Prompt names** are made like tool names (`SERVER__PROMPT`, provider-safe, by
 //! `naming.rs` under the catalogue's `prefix`, `separator` and `max_name_length`); names
@@ -45,8 +46,8 @@ pub fn split_uri(exposed: &str) -> Option<(&str, &str)> {
 /// --format json`; absent fields are left out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExposedResource {
-    /// The exposed URI, `SERVER+URI`: what [`Hub::read_resource`](crate::Hub::read_resource)
-    /// takes.
+    /// The exposed URI, `SERVER+URI` (with `prefix = "never"` the server's own, see
+    /// `uris.rs`): what [`Hub::read_resource`](crate::Hub::read_resource) takes.
     pub uri: String,
     pub server: String,
     /// The server's own URI.
@@ -81,7 +82,8 @@ impl ExposedResource {
 /// A resource template (RFC 6570) as the hub exposes it: fill it in and read the URI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExposedResourceTemplate {
-    /// The exposed template, `SERVER+TEMPLATE` (e.g. `kit+testkit://items/{id}`).
+    /// The exposed template, `SERVER+TEMPLATE` (e.g. `kit+testkit://items/{id}`; with
+    /// `prefix = "never"` the server's own).
     pub uri_template: String,
     pub server: String,
     /// The server's own template.

@@ -122,6 +122,9 @@ impl Hub {
         if let Some(passthrough) = passthrough {
             let _ = call.passthrough.set(passthrough);
         }
+        if let Some(on_log) = options.on_log {
+            let _ = call.on_log.set(on_log);
+        }
         let repeatable = tool.repeatable();
         let info = CallInfo {
             name,
@@ -148,7 +151,7 @@ impl Hub {
             return Ok(CallStep::InputRequired(asked));
         }
         if let Ok(outcome) = &mut result {
-            super::offers::expose_resource_uris(&tool.server, &mut outcome.content);
+            super::offers::expose_resource_uris(inner, &tool.server, &mut outcome.content);
         }
         for layer in inner.layers.iter().rev() {
             layer.after(&info, &result, elapsed);

@@ -39,6 +39,8 @@ mod private;
 mod registration;
 mod sources;
 mod state;
+mod subscriptions;
+mod uris;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -39,7 +39,7 @@ use super::{Hub, HubEvent, RequestInfo};
 use crate::JsonObject;
 use crate::catalog::{
     ExposedPrompt, ExposedResource, ExposedResourceTemplate, expose_prompts, expose_uri,
-    servers_for_name, split_uri,
+    servers_for_name,
 };
 use crate::config::suggest::closest;
 use crate::deadline::Deadline;
@@ -461,11 +461,12 @@ impl Hub {
     /// private (`cacheScope: "private"`) shows the session its own.
     pub async fn resources_in(&self, session: Option<&Session>) -> Listing<ExposedResource> {
         let (lists, failures) = self.inner().shelved_in::<Resources>(session, None).await;
-        let items = lists.iter().flat_map(|(_, l)| l.items.iter().cloned());
-        Listing {
-            items: items.collect(),
-            failures,
-        }
+        let mut items: Vec<_> = lists
+            .iter()
+            .flat_map(|(_, l)| l.items.iter().cloned())
+            .collect();
+        super::uris::expose_resources(self.inner(), &mut items);
+        Listing { items, failures }
     }
 
     /// Every resource template (`SERVER+TEMPLATE`), like [`Hub::resources`].
@@ -479,11 +480,12 @@ impl Hub {
         session: Option<&Session>,
     ) -> Listing<ExposedResourceTemplate> {
         let (lists, failures) = self.inner().shelved_in::<Templates>(session, None).await;
-        let items = lists.iter().flat_map(|(_, l)| l.items.iter().cloned());
-        Listing {
-            items: items.collect(),
-            failures,
-        }
+        let mut items: Vec<_> = lists
+            .iter()
+            .flat_map(|(_, l)| l.items.iter().cloned())
+            .collect();
+        super::uris::expose_templates(self.inner(), &mut items);
+        Listing { items, failures }
     }
 
     /// Every prompt of every server that offers them, under its exposed name
@@ -521,11 +523,11 @@ impl Hub {
         uri: &str,
         deadline: Option<Deadline>,
     ) -> Result<ResourceRead, Error> {
-        let inner = self.inner();
-        let split = split_uri(uri).filter(|(server, _)| inner.clients(server).is_some());
-        let Some((server, own)) = split else {
+        let Some(route) = self.route_uri(session, uri).await else {
             return Err(self.no_resource(uri).await);
         };
+        let (server, own) = (route.server.as_str(), route.own.as_str());
+        let inner = self.inner();
         let clients = inner.enter(server)?;
         let call = call_context(inner, &clients, session, deadline);
         let request = RequestInfo {
@@ -538,8 +540,10 @@ impl Hub {
         let read = clients.read_resource(session, own, &call).await;
         told_to_layers(inner, &request, &read, started);
         let mut read = read?;
-        for part in &mut read.contents {
-            part.uri = expose_uri(server, &part.uri);
+        if !route.bare {
+            for part in &mut read.contents {
+                part.uri = expose_uri(server, &part.uri);
+            }
         }
         Ok(read)
     }
@@ -609,18 +613,23 @@ impl Hub {
         told_to_layers(inner, &request, &outcome, started);
         let mut outcome = outcome?;
         let blocks = outcome.messages.iter_mut().map(|m| &mut m.content);
-        expose_resource_uris(&prompt.server, blocks);
+        expose_resource_uris(inner, &prompt.server, blocks);
         Ok(outcome)
     }
 }
 
 /// Gives the resource links and embedded resources among `blocks` (of a tool result or a
 /// prompt from `server`) their exposed URIs (`SERVER+URI`), so what a result points to can
-/// be read through the hub as it is.
+/// be read through the hub as it is. Transparent URIs stay as they are (a link to a URI
+/// that an earlier server lists too then reads from that server).
 pub(super) fn expose_resource_uris<'a>(
+    inner: &Inner,
     server: &str,
     blocks: impl IntoIterator<Item = &'a mut Content>,
 ) {
+    if inner.transparent_uris() {
+        return;
+    }
     for uri in blocks.into_iter().filter_map(Content::resource_uri_mut) {
         *uri = expose_uri(server, uri);
     }
@@ -630,7 +639,7 @@ impl Hub {
     /// The error for an exposed URI that names no registered server, suggesting the
     /// exposed URI of a resource that has `uri` as its own, or the closest one (listing
     /// resources if they were not: only on this error path).
-    async fn no_resource(&self, uri: &str) -> Error {
+    pub(super) async fn no_resource(&self, uri: &str) -> Error {
         let resources = self.resources().await.items;
         let suggestion = match resources.iter().find(|r| r.server_uri == uri) {
             Some(resource) => Some(resource.uri.clone()),
@@ -639,9 +648,13 @@ impl Hub {
                 closest(uri, &uris).map(str::to_owned)
             }
         };
+        let form = match self.inner().transparent_uris() {
+            true => "the servers' own URIs, or SERVER+URI",
+            false => "exposed URIs are SERVER+URI",
+        };
         Error::NotFound {
             server: None,
-            what: format!("resource '{uri}' (exposed URIs are SERVER+URI)"),
+            what: format!("resource '{uri}' ({form})"),
             suggestion,
         }
     }
@@ -663,7 +676,7 @@ fn told_to_layers<T>(
 /// A read's or a prompt get's call: `deadline` (default: now + the server's
 /// `tool_call_timeout`), and what the server asks answered as for a tool call: by the
 /// session's input handler, else the hub's.
-fn call_context(
+pub(super) fn call_context(
     inner: &Inner,
     clients: &ServerClients,
     session: Option<&Session>,

@@ -259,6 +259,20 @@ impl Link {
         self.request(uri, true, call, send).await
     }
 
+    /// Subscribes (or unsubscribes) this connection to the resource at `uri`; sent again
+    /// after a lost connection like [`Link::read_resource`] (it is idempotent).
+    pub async fn subscribe_resource(
+        &self,
+        uri: &str,
+        subscribe: bool,
+        call: &Arc<CallContext>,
+    ) -> Result<(), Error> {
+        let send = |upstream: Arc<Upstream>, _| async move {
+            upstream.subscribe_with(uri, subscribe, call).await
+        };
+        self.request(uri, true, call, send).await
+    }
+
     /// Gets the prompt `name` (the server's own name); read-only, like
     /// [`Link::read_resource`].
     pub async fn get_prompt(

@@ -337,6 +337,19 @@ impl ServerClients {
         link.link().read_resource(uri, call).await
     }
 
+    /// Subscribes (or unsubscribes) `session`'s connection (the shared one for a shared
+    /// server) to the resource at `uri` (the server's own URI).
+    pub async fn subscribe_resource(
+        &self,
+        session: Option<&Session>,
+        uri: &str,
+        subscribe: bool,
+        call: &Arc<CallContext>,
+    ) -> Result<(), Error> {
+        let link = self.link_for(session, call)?;
+        link.link().subscribe_resource(uri, subscribe, call).await
+    }
+
     /// Gets the prompt `name` (the server's own name), like [`ServerClients::call`].
     pub async fn get_prompt(
         &self,

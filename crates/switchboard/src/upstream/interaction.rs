@@ -31,15 +31,15 @@ use tokio::time::Instant;
 
 use crate::config::ElicitationPolicy;
 use crate::interaction::{
-    CallProgress, ElicitAnswer, ElicitMode, ElicitRequest, InputHandler, OnProgress,
-    SamplingAnswer, SamplingRequest,
+    CallProgress, ElicitAnswer, ElicitMode, ElicitRequest, InputHandler, LogMessage, OnLog,
+    OnProgress, SamplingAnswer, SamplingRequest,
 };
 use crate::sync::lock;
 
 /// How long a server's request waits for the call it belongs to to be registered.
 const REGISTRATION_WAIT: Duration = Duration::from_secs(2);
 
-/// Progress notifications kept for calls not registered yet.
+/// Progress notifications (and log messages) kept for calls not registered yet.
 const EARLY_PROGRESS: usize = 64;
 
 /// One call's deadline (one absolute moment at any time, which only progress moves, and
@@ -57,6 +57,8 @@ pub(crate) struct CallContext {
     /// A 2026-07-28 caller's own part: input-required results handed back, its retry's
     /// answers, its client's capabilities (`input.rs`).
     pub(crate) passthrough: std::sync::OnceLock<super::input::Passthrough>,
+    /// Hears the server's log messages while the call is alone on its connection.
+    pub(crate) on_log: std::sync::OnceLock<OnLog>,
     /// The last progress passed on, and for which request (notifications are handled
     /// concurrently by rmcp; each input-required round is a new request, counting anew).
     last_progress: Mutex<Option<(ProgressToken, f64)>>,
@@ -80,6 +82,7 @@ impl CallContext {
             input,
             session_headers: std::sync::OnceLock::new(),
             passthrough: std::sync::OnceLock::new(),
+            on_log: std::sync::OnceLock::new(),
             last_progress: Mutex::new(None),
         })
     }
@@ -150,6 +153,8 @@ struct Registry {
     /// Calls handed to rmcp but not registered yet.
     sending: usize,
     early: VecDeque<ProgressNotificationParam>,
+    /// Log messages that arrived while no call was registered but one was being sent.
+    early_logs: VecDeque<LogMessage>,
 }
 
 /// Counts a call as being sent until it is registered (or failed to send).
@@ -203,9 +208,14 @@ impl Calls {
             .into_iter()
             .partition(|params| &params.progress_token == token);
         registry.early = rest.into();
+        let logs = std::mem::take(&mut registry.early_logs);
+        let alone = registry.by_request.len() == 1;
         drop(registry);
         for params in &early {
             context.progressed(params);
+        }
+        if alone && let Some(on_log) = context.on_log.get() {
+            logs.iter().for_each(|message| on_log(message));
         }
         Registered {
             calls: self,
@@ -229,6 +239,35 @@ impl Calls {
         };
         drop(registry);
         context.progressed(&params);
+    }
+
+    /// A `notifications/message` arrived: the call's when one call alone is in flight (see
+    /// [`crate::CallOptions::on_log`]), else logged here.
+    pub(crate) fn log(&self, message: LogMessage) {
+        let mut registry = lock(&self.registry);
+        let alone = match registry.by_request.len() {
+            1 => registry.by_request.values().next().cloned(),
+            0 if registry.sending == 1 => {
+                if registry.early_logs.len() == EARLY_PROGRESS {
+                    registry.early_logs.pop_front();
+                }
+                registry.early_logs.push_back(message);
+                return;
+            }
+            _ => None,
+        };
+        drop(registry);
+        match alone.as_ref().and_then(|call| call.on_log.get()) {
+            Some(on_log) => on_log(&message),
+            None => tracing::info!(
+                target: "switchboard::upstream",
+                server = %message.server,
+                level = %message.level,
+                logger = message.logger.as_deref().unwrap_or_default(),
+                data = %message.data,
+                "the server logged"
+            ),
+        }
     }
 
     /// The handler that answers a server request that arrived with `extensions`: its

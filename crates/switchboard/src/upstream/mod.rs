@@ -501,7 +501,7 @@ impl Upstream {
         };
         let probing = matches!(mode, ClientLifecycleMode::Auto { .. });
         let transport = DiscoverProbe::new(
-            progress::InOrderProgress::new(transport.into_transport(), calls.clone()),
+            progress::InOrderProgress::new(transport.into_transport(), calls.clone(), name.clone()),
             probing.then_some(server.connect_timeout),
         );
         let service = handler

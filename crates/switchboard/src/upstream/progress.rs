@@ -5,7 +5,9 @@
 //! could reach the call after it had returned (and be dropped: nobody waits for it any
 //! more). This transport wrapper passes progress to its call ([`Calls::progress`]) as it
 //! is read, before anything read after it, and does not hand it to rmcp (the engine keeps
-//! its own deadlines: rmcp's progress-reset timeouts are not used).
+//! its own deadlines: rmcp's progress-reset timeouts are not used). Log messages
+//! (`notifications/message`) likewise go to the call they are for ([`Calls::log`]) as they
+//! are read, so a call hears them before its result.
 
 use std::sync::Arc;
 
@@ -15,16 +17,23 @@ use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 
 use super::interaction::Calls;
+use crate::interaction::LogMessage;
 
 /// `T`, with progress passed to its call as it arrives (see the module docs).
 pub(crate) struct InOrderProgress<T> {
     inner: T,
     calls: Arc<Calls>,
+    /// The server's name, for its log messages.
+    server: Arc<str>,
 }
 
 impl<T> InOrderProgress<T> {
-    pub(crate) fn new(inner: T, calls: Arc<Calls>) -> Self {
-        InOrderProgress { inner, calls }
+    pub(crate) fn new(inner: T, calls: Arc<Calls>, server: Arc<str>) -> Self {
+        InOrderProgress {
+            inner,
+            calls,
+            server,
+        }
     }
 }
 
@@ -44,6 +53,18 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for InOrderProgress<T> {
                 JsonRpcMessage::Notification(notification) => match notification.notification {
                     ServerNotification::ProgressNotification(progress) => {
                         self.calls.progress(progress.params);
+                    }
+                    #[allow(deprecated)] // logging (SEP-2577): servers still log
+                    ServerNotification::LoggingMessageNotification(logged) => {
+                        let params = logged.params;
+                        let level = serde_json::to_value(params.level).ok();
+                        let level = level.as_ref().and_then(|l| l.as_str()).unwrap_or("info");
+                        self.calls.log(LogMessage {
+                            server: self.server.to_string(),
+                            level: level.to_owned(),
+                            logger: params.logger,
+                            data: params.data,
+                        });
                     }
                     other => {
                         let notification = rmcp::model::JsonRpcNotification {

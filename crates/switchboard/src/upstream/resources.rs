@@ -21,8 +21,11 @@ use std::time::Duration;
 
 use rmcp::model::{
     ClientRequest, GetPromptRequest, GetPromptRequestParams, InputResponses, JsonObject,
-    ReadResourceRequest, ReadResourceRequestParams, ServerResult,
+    ReadResourceRequest, ReadResourceRequestParams, ServerResult, SubscribeRequestParams,
+    UnsubscribeRequestParams,
 };
+#[allow(deprecated)] // resources/subscribe: what 2025-11-25 servers take
+use rmcp::model::{SubscribeRequest, UnsubscribeRequest};
 use tokio::time::Instant;
 
 use super::interaction::CallContext;
@@ -88,6 +91,39 @@ impl Upstream {
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// Subscribes (`subscribe`, else unsubscribes) this connection to updates of the
+    /// resource at `uri` (the server's own URI): `resources/subscribe` (legacy: a 2026-07-28
+    /// server has none and refuses it). Counts as the read phase for timeouts.
+    #[allow(deprecated)] // resources/subscribe: what 2025-11-25 servers take
+    pub(crate) async fn subscribe_with(
+        &self,
+        uri: &str,
+        subscribe: bool,
+        call: &Arc<CallContext>,
+    ) -> Result<(), Error> {
+        if !self.offers_resources() {
+            return Err(self.not_offered(format!("resource '{uri}'"), "resources"));
+        }
+        let request = |_, _| match subscribe {
+            true => ClientRequest::SubscribeRequest(SubscribeRequest::new(
+                SubscribeRequestParams::new(uri),
+            )),
+            false => ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(
+                UnsubscribeRequestParams::new(uri),
+            )),
+        };
+        let method = if subscribe {
+            "subscribe"
+        } else {
+            "unsubscribe"
+        };
+        let what = format!("resources/{method} '{uri}'");
+        // `{}` (whatever variant rmcp reads it as): nothing in it to look at.
+        self.request(Phase::ReadResource, request, &what, call)
+            .await
+            .map(drop)
     }
 
     /// Gets the prompt `name` (the server's own name) with `arguments`, finishing by

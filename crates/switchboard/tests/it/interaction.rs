@@ -18,7 +18,7 @@ use switchboard::interaction::{
     ElicitAnswer, ElicitMode, ElicitRequest, InputHandler, SamplingAnswer, SamplingRequest,
 };
 use switchboard::{
-    CallOptions, CallProgress, Deadline, Error, ErrorClass, Hub, ServerConfig, Session,
+    CallOptions, CallProgress, Deadline, Error, ErrorClass, Hub, LogMessage, ServerConfig, Session,
 };
 use switchboard_testkit::{HttpMode, Knobs, Lifecycle, RunningServer, serve_streamable_http};
 
@@ -287,6 +287,49 @@ async fn progress_reaches_the_call_s_callback_in_order() {
         let arguments = json!({"count": 2, "delay_ms": 10}).as_object().cloned();
         let outcome = hub.call("kit__progress", arguments, None).await.unwrap();
         assert_eq!(outcome.text(), "done 2", "{label}");
+        hub.close().await;
+    }
+}
+
+/// A server's log messages while the call is in flight reach its `on_log`, in order. The
+/// testkit waits `delay_ms` after its last one: over Streamable HTTP rmcp's server sends
+/// log messages on the session's standalone stream, which may trail the call's result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_messages_reach_the_call_s_callback() {
+    for kit in kits().await {
+        let label = kit.label;
+        let hub = start(Hub::builder(), &kit).await;
+        let seen: Arc<Mutex<Vec<LogMessage>>> = Arc::default();
+        let sink = seen.clone();
+        let options = CallOptions::new().on_log(move |m| sink.lock().unwrap().push(m.clone()));
+        let arguments = json!({"count": 2, "delay_ms": 100, "log": true});
+        let outcome = hub
+            .call_with(
+                None,
+                "kit__progress",
+                arguments.as_object().cloned(),
+                options,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome.text(), "done 2", "{label}");
+        let seen = seen.lock().unwrap().clone();
+        let logged: Vec<(&str, &str)> = seen
+            .iter()
+            .map(|m| (m.level.as_str(), m.data.as_str().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            logged,
+            [
+                ("debug", "step 1 of 2"),
+                ("info", "step 1 of 2"),
+                ("debug", "step 2 of 2"),
+                ("info", "step 2 of 2")
+            ],
+            "{label}"
+        );
+        assert_eq!(seen[0].server, "kit", "{label}");
+        assert_eq!(seen[0].logger.as_deref(), Some("testkit"), "{label}");
         hub.close().await;
     }
 }

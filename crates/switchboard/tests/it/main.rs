@@ -23,4 +23,5 @@ mod sessions;
 mod shared_sessions;
 mod sse_transport;
 mod streamable_http;
+mod transparent;
 mod upstream;
