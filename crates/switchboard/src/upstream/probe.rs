@@ -14,9 +14,12 @@
 //! A server that never answers (some classic servers drop requests they do not know) would
 //! hold the probe for rmcp's fixed 10 s, the whole default `connect_timeout`: the wrapper
 //! gives up sooner (half the server's `connect_timeout`, at most 5 s) and answers the probe
-//! itself with "method not found", so `initialize` follows in time.
+//! itself with "method not found", so `initialize` follows in time. Should the real answer
+//! still come after that, it is dropped: rmcp, waiting for `initialize`'s answer by then,
+//! would take it for a wrong answer and fail the connection ("conflict initialized
+//! response id").
 //!
-//! Everything after the probe's answer passes through untouched.
+//! Everything else passes through untouched.
 
 use rmcp::RoleClient;
 use rmcp::model::{
@@ -36,6 +39,8 @@ pub(crate) struct DiscoverProbe<T> {
     inner: T,
     /// The `server/discover` request awaiting its answer, and until when it waits.
     probe: Option<(RequestId, Instant)>,
+    /// The probe given up on (answered by us): its real answer, if it comes, is dropped.
+    abandoned: Option<RequestId>,
     /// How long the probe waits; `None`: as long as the connect may take (a server known
     /// to speak 2026-07-28 is not probed but opened with `server/discover`).
     patience: Option<Duration>,
@@ -48,6 +53,7 @@ impl<T> DiscoverProbe<T> {
         DiscoverProbe {
             inner,
             probe: None,
+            abandoned: None,
             patience: probing.map(|connect_timeout| (connect_timeout / 2).min(MAX_PATIENCE)),
         }
     }
@@ -71,37 +77,52 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for DiscoverProbe<T> {
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
-        let Some((probe, until)) = &self.probe else {
-            return self.inner.receive().await;
+        let Some((probe, until)) = self.probe.clone() else {
+            return self.next_message().await;
         };
-        let Ok(message) = tokio::time::timeout_at(*until, self.inner.receive()).await else {
-            let id = probe.clone();
+        let Ok(message) = tokio::time::timeout_at(until, self.next_message()).await else {
             self.probe = None;
+            self.abandoned = Some(probe.clone());
             let why = "server/discover was not answered in time";
-            return Some(method_not_found(id, why));
+            return Some(method_not_found(probe, why));
         };
         let message = message?;
-        let Some((probe, _)) = &self.probe else {
-            return Some(message);
-        };
-        let answers_probe = match &message {
-            JsonRpcMessage::Response(response) => &response.id == probe,
-            JsonRpcMessage::Error(error) => error.id.as_ref() == Some(probe),
-            _ => false,
-        };
-        if !answers_probe {
+        if answer_id(&message) != Some(&probe) {
             return Some(message);
         }
-        let id = probe.clone();
         self.probe = None;
         Some(match classic_answer(&message) {
-            Some(why) => method_not_found(id, why),
+            Some(why) => method_not_found(probe, why),
             None => message,
         })
     }
 
     fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
         self.inner.close()
+    }
+}
+
+impl<T: Transport<RoleClient>> DiscoverProbe<T> {
+    /// The inner transport's next message, less a late answer to an abandoned probe.
+    async fn next_message(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        loop {
+            let message = self.inner.receive().await?;
+            if self.abandoned.is_some() && answer_id(&message) == self.abandoned.as_ref() {
+                self.abandoned = None;
+                tracing::debug!("dropped the late answer to an abandoned server/discover");
+                continue;
+            }
+            return Some(message);
+        }
+    }
+}
+
+/// The request `message` answers, if it is an answer.
+fn answer_id(message: &ServerJsonRpcMessage) -> Option<&RequestId> {
+    match message {
+        JsonRpcMessage::Response(response) => Some(&response.id),
+        JsonRpcMessage::Error(error) => error.id.as_ref(),
+        _ => None,
     }
 }
 
@@ -144,4 +165,44 @@ fn only_classic(data: &serde_json::Value) -> bool {
         .filter_map(|v| serde_json::from_value(v.clone()).ok())
         .collect();
     !versions.is_empty() && versions.iter().all(ProtocolVersion::has_initialize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::channel::mpsc;
+    use futures::{SinkExt, StreamExt};
+    use serde_json::json;
+
+    fn server(message: serde_json::Value) -> ServerJsonRpcMessage {
+        serde_json::from_value(message).expect("a server message")
+    }
+
+    #[tokio::test]
+    async fn a_late_answer_to_an_abandoned_probe_is_dropped() {
+        let (to_server, mut at_server) = mpsc::channel::<TxJsonRpcMessage<RoleClient>>(4);
+        let (mut from_server, at_client) = mpsc::channel::<RxJsonRpcMessage<RoleClient>>(4);
+        let inner = rmcp::transport::sink_stream::SinkStreamTransport::new(to_server, at_client);
+        let mut probe = DiscoverProbe::new(inner, Some(Duration::from_millis(100)));
+        let discover: ClientJsonRpcMessage = serde_json::from_value(json!({
+            "jsonrpc": "2.0", "id": 0, "method": "server/discover", "params": {}
+        }))
+        .expect("a discover request");
+        probe.send(discover).await.expect("sent");
+        assert!(at_server.next().await.is_some());
+
+        // Unanswered within its patience: "method not found" for id 0, from the wrapper.
+        let given_up = probe.receive().await.expect("an answer");
+        assert_eq!(answer_id(&given_up), Some(&RequestId::Number(0)));
+        assert!(matches!(given_up, JsonRpcMessage::Error(_)), "{given_up:?}");
+
+        // The real answer comes late, then the answer to initialize (id 1): rmcp sees only
+        // the latter.
+        let late = server(json!({"jsonrpc": "2.0", "id": 0, "result": {}}));
+        let initialized = server(json!({"jsonrpc": "2.0", "id": 1, "result": {}}));
+        from_server.send(late).await.unwrap();
+        from_server.send(initialized).await.unwrap();
+        let next = probe.receive().await.expect("the next message");
+        assert_eq!(answer_id(&next), Some(&RequestId::Number(1)));
+    }
 }
