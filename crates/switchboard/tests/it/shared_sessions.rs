@@ -53,6 +53,14 @@ async fn hub(upstream: &RunningServer, store: Option<&Arc<MemorySharedSessions>>
     hub
 }
 
+/// Two hubs on `upstream` sharing `store`.
+async fn two_hubs(upstream: &RunningServer, store: &Arc<MemorySharedSessions>) -> (Hub, Hub) {
+    (
+        hub(upstream, Some(store)).await,
+        hub(upstream, Some(store)).await,
+    )
+}
+
 fn session(id: &str) -> Session {
     Session::new(id, BTreeMap::from([("user".to_string(), id.to_string())]))
 }
@@ -73,10 +81,7 @@ async fn upstream_session(hub: &Hub, session: &Session) -> String {
 async fn two_hubs_share_one_upstream_session_per_downstream_session() {
     let upstream = upstream().await;
     let store = Arc::new(MemorySharedSessions::new());
-    let (a, b) = (
-        hub(&upstream, Some(&store)).await,
-        hub(&upstream, Some(&store)).await,
-    );
+    let (a, b) = two_hubs(&upstream, &store).await;
     let alice = session("mcp-alice");
 
     let on_a = upstream_session(&a, &alice).await;
@@ -130,10 +135,7 @@ async fn first_calls_at_once_on_three_hubs_open_one_upstream_session() {
 async fn an_upstream_session_gone_is_reinitialized_once_for_every_hub() {
     let upstream = upstream().await;
     let store = Arc::new(MemorySharedSessions::new());
-    let (a, b) = (
-        hub(&upstream, Some(&store)).await,
-        hub(&upstream, Some(&store)).await,
-    );
+    let (a, b) = two_hubs(&upstream, &store).await;
     let alice = session("mcp-alice");
     let first = upstream_session(&a, &alice).await;
     assert_eq!(upstream_session(&b, &alice).await, first);
@@ -165,10 +167,7 @@ async fn an_upstream_session_gone_is_reinitialized_once_for_every_hub() {
 async fn detaching_keeps_the_upstream_session_and_ending_deletes_it() {
     let upstream = upstream().await;
     let store = Arc::new(MemorySharedSessions::new());
-    let (a, b) = (
-        hub(&upstream, Some(&store)).await,
-        hub(&upstream, Some(&store)).await,
-    );
+    let (a, b) = two_hubs(&upstream, &store).await;
     let alice = session("mcp-alice");
     let shared = upstream_session(&a, &alice).await;
     assert_eq!(upstream_session(&b, &alice).await, shared);
@@ -202,10 +201,7 @@ async fn an_ended_session_is_deleted_upstream() {
     // Without attaching back: the old id answers 404 at the server after `End`.
     let upstream = upstream().await;
     let store = Arc::new(MemorySharedSessions::new());
-    let (a, b) = (
-        hub(&upstream, Some(&store)).await,
-        hub(&upstream, Some(&store)).await,
-    );
+    let (a, b) = two_hubs(&upstream, &store).await;
     let alice = session("mcp-alice");
     let shared = upstream_session(&a, &alice).await;
     assert_eq!(upstream_session(&b, &alice).await, shared);
