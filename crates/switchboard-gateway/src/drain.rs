@@ -11,6 +11,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use axum::body::Body;
+use axum::response::Response;
+use futures::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -95,6 +98,17 @@ impl Drop for RequestGuard {
     fn drop(&mut self) {
         self.inner.calls.send_modify(|n| *n -= 1);
     }
+}
+
+/// `response` with `guard` held until its body has been sent to the end (a result over SSE
+/// included) or the client went away: how a POST holds the drain and a call its slot.
+pub(crate) fn hold_until_sent<G: Send + 'static>(response: Response, guard: G) -> Response {
+    let (parts, body) = response.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _held = &guard;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
 }
 
 #[cfg(test)]

@@ -15,14 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use futures::StreamExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
@@ -203,12 +201,7 @@ async fn track_posts(State(drain): State<Drain>, request: Request, next: Next) -
         return next.run(request).await;
     }
     let guard = drain.track();
-    let (parts, body) = next.run(request).await.into_parts();
-    let body = body.into_data_stream().map(move |chunk| {
-        let _held = &guard;
-        chunk
-    });
-    Response::from_parts(parts, Body::from_stream(body))
+    crate::drain::hold_until_sent(next.run(request).await, guard)
 }
 
 /// `GET /metrics`: Prometheus text.

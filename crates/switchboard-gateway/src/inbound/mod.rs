@@ -43,7 +43,6 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures::StreamExt;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
 use serde_json::Value;
@@ -256,7 +255,7 @@ async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
         inbound.note_owner(principal, session.as_deref(), &method, &response);
     }
     match slot {
-        Some(slot) => hold_until_sent(response, slot),
+        Some(slot) => crate::drain::hold_until_sent(response, slot),
         None => response,
     }
 }
@@ -332,17 +331,6 @@ impl Inbound {
             _ => {}
         }
     }
-}
-
-/// `response` with `slot` held until its body has been sent to the end (a result over SSE
-/// included) or the client went away.
-fn hold_until_sent(response: Response, slot: CallSlot) -> Response {
-    let (parts, body) = response.into_parts();
-    let body = body.into_data_stream().map(move |chunk| {
-        let _held = &slot;
-        chunk
-    });
-    Response::from_parts(parts, Body::from_stream(body))
 }
 
 /// The request body, read whole (and its bytes) when it is at most `max` bytes (413
