@@ -1,0 +1,442 @@
+//! [`RedisTokenStore`]: the engine's OAuth [`TokenStore`] over Redis (docs/scale-out-design.md
+//! b.1, b.2, b.4), so replicas share each (server, URL, principal)'s tokens and the clients
+//! registered at authorization servers.
+//!
+//! - A record is a string `{prefix}:v1:t:<hash>` (key names: `keys.rs`) holding the
+//!   record's JSON sealed with the store key, the key name as associated data: a value
+//!   copied under another user's key does not open and reads as absent (logged). It expires
+//!   30 days (`token_ttl`) after its last write when it has a refresh token (or no expiry
+//!   is known), else an hour after its access token does.
+//! - The renewal lock is `{prefix}:v1:tl:<hash>`, `SET NX PX 15000` with a random nonce;
+//!   while held a task extends it every 5 s (a renewal slower than 15 s keeps it; a
+//!   replica that dies loses it within 15 s), and dropping the lock releases it (Lua
+//!   compare-and-delete: never someone else's). A waiter tries again every 25 ms, for at
+//!   most a minute.
+//! - `remove_if` reads the record, compares it opened, and deletes it only if the stored
+//!   bytes are still those it read (Lua compare-and-delete), atomically in Redis.
+//! - A registration (a dynamically registered client, per issuer and callback port) is
+//!   `{prefix}:v1:rg:<hash>`, sealed the same way, kept `token_ttl` after its last use.
+//!
+//! Redis down: every operation fails with a [`StoreError`] naming the Redis (user info
+//! redacted) and what it could not do; the engine reports that as a sign-in or renewal
+//! failure at the store step. A store error never yields a record.
+
+use std::time::Duration;
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use futures::future::BoxFuture;
+use redis::{RedisError, Script};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use switchboard::auth::{
+    Registration, RegistrationKey, RenewalLock, StoreError, TokenKey, TokenRecord, TokenStore,
+};
+use tokio::sync::oneshot;
+
+use crate::connection::RedisConnection;
+use crate::keys::KeyNames;
+use crate::seal::Sealer;
+use crate::store::{RELEASE, millis};
+use crate::{RedisOptions, RedisSetupError};
+
+/// How long a renewal lock lives without its holder extending it.
+const LOCK_TTL: Duration = Duration::from_secs(15);
+/// How often its holder extends it.
+const LOCK_EXTEND: Duration = Duration::from_secs(5);
+/// How long a renewal waits for another holder's.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+/// How often the lock is tried meanwhile.
+const LOCK_POLL: Duration = Duration::from_millis(25);
+/// An access-only record outlives its token by this much (b.1).
+const ACCESS_ONLY_GRACE: u64 = 3600;
+/// The shortest TTL a record is given (an access token that has already expired).
+const MIN_TTL: Duration = Duration::from_secs(60);
+
+/// KEYS[1] lock; ARGV: owner, TTL ms. Extended only while it is still the owner's.
+const EXTEND: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+";
+
+/// OAuth tokens and client registrations in Redis; see the module docs. Cheap to share
+/// (`Arc`); the connection is multiplexed.
+pub struct RedisTokenStore {
+    connection: RedisConnection,
+    names: KeyNames,
+    sealer: Sealer,
+    token_ttl: Duration,
+    compare_and_delete: Script,
+}
+
+impl std::fmt::Debug for RedisTokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTokenStore")
+            .field("url", &self.connection.shown_url())
+            .field("token_ttl", &self.token_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisTokenStore {
+    /// A token store on the Redis at `url` (`redis://[user:password@]host:port[/db]`).
+    /// `options.store_key` is required (tokens are credentials); `binding_key` should be
+    /// set (else key names are plain hashes of server, URL and principal). Connects
+    /// lazily: this succeeds while Redis is down. Must be called within a Tokio runtime.
+    pub fn new(url: &str, options: RedisOptions) -> Result<Self, RedisSetupError> {
+        let connection = RedisConnection::open(url, &options)?;
+        Self::with_connection(connection, options)
+    }
+
+    /// A token store on `connection`, shared with the replica's other Redis stores (e.g.
+    /// its [`RedisSharedSessions`](crate::RedisSharedSessions)).
+    pub fn with_connection(
+        connection: RedisConnection,
+        options: RedisOptions,
+    ) -> Result<Self, RedisSetupError> {
+        let Some(store_key) = options.store_key.as_ref() else {
+            return Err(RedisSetupError::BadOptions(
+                "a token store needs store_key: OAuth tokens are credentials and are kept \
+                 in Redis only sealed"
+                    .into(),
+            ));
+        };
+        if options.token_ttl < MIN_TTL {
+            return Err(RedisSetupError::BadOptions(format!(
+                "token_ttl must be at least {} s (records would expire before they are used)",
+                MIN_TTL.as_secs()
+            )));
+        }
+        Ok(Self {
+            connection,
+            names: KeyNames::new(&options.key_prefix, options.binding_key.as_deref()),
+            sealer: Sealer::new(Some(store_key)),
+            token_ttl: options.token_ttl,
+            compare_and_delete: Script::new(RELEASE),
+        })
+    }
+
+    /// The Redis key holding `key`'s record (for operators: `redis-cli TTL`, `DEL`).
+    pub fn record_key(&self, key: &TokenKey) -> String {
+        self.names.token(key).record
+    }
+
+    /// Runs `operation` through the connection's breaker; failures say what could not be
+    /// done, where.
+    async fn guarded<T>(
+        &self,
+        what: &str,
+        operation: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        self.connection
+            .guarded(operation)
+            .await
+            .map_err(|reason| self.failure(what, &reason))
+    }
+
+    fn failure(&self, what: &str, reason: &str) -> StoreError {
+        StoreError(format!(
+            "the token store (Redis at {}) could not {what}: {reason}; check that Redis is \
+             up and reachable",
+            self.connection.shown_url()
+        ))
+    }
+
+    /// The raw value at `name` (`slide`: its TTL restarts).
+    async fn get_raw(&self, name: &str, slide: bool) -> Result<Option<Vec<u8>>, RedisError> {
+        let mut connection = self.connection.manager();
+        if slide {
+            redis::cmd("GETEX")
+                .arg(name)
+                .arg("PX")
+                .arg(millis(self.token_ttl))
+                .query_async(&mut connection)
+                .await
+        } else {
+            redis::cmd("GET")
+                .arg(name)
+                .query_async(&mut connection)
+                .await
+        }
+    }
+
+    /// The value sealed at `name`, or `None` (logged) when there is none or it does not open
+    /// or parse: a value that cannot be trusted is absent.
+    fn open<T: DeserializeOwned>(&self, name: &str, raw: Vec<u8>, what: &str) -> Option<T> {
+        let Ok(plain) = self.sealer.open(name, raw) else {
+            tracing::warn!(
+                key = name,
+                "a stored {what} does not open (other key, moved or tampered); ignored"
+            );
+            return None;
+        };
+        match serde_json::from_slice(&plain) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                tracing::warn!(key = name, %error, "a stored {what} is not readable; ignored");
+                None
+            }
+        }
+    }
+
+    async fn put<T: Serialize>(
+        &self,
+        name: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> Result<(), RedisError> {
+        let json = serde_json::to_vec(value).expect("a record serializes");
+        let sealed = self.sealer.seal(name, json);
+        let mut connection = self.connection.manager();
+        redis::cmd("SET")
+            .arg(name)
+            .arg(sealed)
+            .arg("PX")
+            .arg(millis(ttl).max(1))
+            .query_async(&mut connection)
+            .await
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), RedisError> {
+        let mut connection = self.connection.manager();
+        let _: i64 = redis::cmd("DEL")
+            .arg(name)
+            .query_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    /// How long `record` is kept (see the module docs).
+    fn ttl_of(&self, record: &TokenRecord) -> Duration {
+        match (&record.refresh_token, record.expires_at) {
+            (None, Some(expires_at)) => {
+                let now = unix_now();
+                let left = (expires_at + ACCESS_ONLY_GRACE).saturating_sub(now);
+                Duration::from_secs(left).clamp(MIN_TTL, self.token_ttl.max(MIN_TTL))
+            }
+            _ => self.token_ttl,
+        }
+    }
+
+    async fn remove_if_seen(&self, key: &TokenKey, seen: &TokenRecord) -> Result<bool, StoreError> {
+        let name = self.names.token(key).record;
+        let raw = self
+            .guarded("read a token", self.get_raw(&name, false))
+            .await?;
+        let Some(raw) = raw else {
+            return Ok(false);
+        };
+        let now: Option<TokenRecord> = self.open(&name, raw.clone(), "token record");
+        if now.as_ref() != Some(seen) {
+            return Ok(false);
+        }
+        // Deleted only if no one wrote it since it was read.
+        let mut connection = self.connection.manager();
+        let deleted: i64 = self
+            .guarded(
+                "delete a token",
+                self.compare_and_delete
+                    .key(&name)
+                    .arg(raw)
+                    .invoke_async(&mut connection),
+            )
+            .await?;
+        Ok(deleted == 1)
+    }
+
+    async fn take_lock(&self, key: &TokenKey) -> Result<RenewalLock, StoreError> {
+        let name = self.names.token(key).lock;
+        let owner = nonce();
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        loop {
+            let mut connection = self.connection.manager();
+            let set: Option<String> = self
+                .guarded(
+                    "take the token's renewal lock",
+                    redis::cmd("SET")
+                        .arg(&name)
+                        .arg(&owner)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(millis(LOCK_TTL))
+                        .query_async(&mut connection),
+                )
+                .await?;
+            if set.is_some() {
+                return Ok(RenewalLock::new(self.keep(name, owner)));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError(format!(
+                    "another replica has held this token's renewal lock in the token store \
+                     (Redis at {}) for over a minute; it expires {} s after its holder stops",
+                    self.connection.shown_url(),
+                    LOCK_TTL.as_secs()
+                )));
+            }
+            tokio::time::sleep(LOCK_POLL).await;
+        }
+    }
+
+    /// Extends the lock `name` owned by `owner` until the returned value is dropped, then
+    /// releases it.
+    fn keep(&self, name: String, owner: String) -> HeldLock {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let connection = self.connection.clone();
+        tokio::spawn(async move {
+            let extend = Script::new(EXTEND);
+            let mut stopped = stopped;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    () = tokio::time::sleep(LOCK_EXTEND) => {}
+                }
+                let mut manager = connection.manager();
+                let extended = connection
+                    .guarded(
+                        extend
+                            .key(&name)
+                            .arg(&owner)
+                            .arg(millis(LOCK_TTL))
+                            .invoke_async::<i64>(&mut manager),
+                    )
+                    .await;
+                match extended {
+                    Ok(1) => {}
+                    Ok(_) => {
+                        tracing::warn!(
+                            "a token renewal lock expired while held (Redis lost it, or the renewal stalled)"
+                        );
+                        return;
+                    }
+                    Err(reason) => {
+                        tracing::warn!("could not extend a token renewal lock: {reason}")
+                    }
+                }
+            }
+            let mut manager = connection.manager();
+            let released = connection
+                .guarded(
+                    Script::new(RELEASE)
+                        .key(&name)
+                        .arg(&owner)
+                        .invoke_async::<i64>(&mut manager),
+                )
+                .await;
+            if let Err(reason) = released {
+                tracing::warn!(
+                    "could not release a token renewal lock (it expires within {} s): {reason}",
+                    LOCK_TTL.as_secs()
+                );
+            }
+        });
+        HeldLock { _stop: stop }
+    }
+}
+
+/// A held renewal lock: dropping it stops the task that extends it, which then releases it.
+struct HeldLock {
+    _stop: oneshot::Sender<()>,
+}
+
+/// A random lock owner: 128 bits, hex.
+fn nonce() -> String {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random source");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+impl TokenStore for RedisTokenStore {
+    fn load<'a>(
+        &'a self,
+        key: &'a TokenKey,
+    ) -> BoxFuture<'a, Result<Option<TokenRecord>, StoreError>> {
+        Box::pin(async move {
+            let name = self.names.token(key).record;
+            let raw = self
+                .guarded("read a token", self.get_raw(&name, false))
+                .await?;
+            Ok(raw.and_then(|raw| self.open(&name, raw, "token record")))
+        })
+    }
+
+    fn save<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        record: &'a TokenRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let name = self.names.token(key).record;
+            let ttl = self.ttl_of(record);
+            self.guarded("store a token", self.put(&name, record, ttl))
+                .await
+        })
+    }
+
+    fn remove<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let name = self.names.token(key).record;
+            self.guarded("delete a token", self.delete(&name)).await
+        })
+    }
+
+    fn lock<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<RenewalLock, StoreError>> {
+        Box::pin(self.take_lock(key))
+    }
+
+    fn remove_if<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        seen: &'a TokenRecord,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(self.remove_if_seen(key, seen))
+    }
+
+    fn load_registration<'a>(
+        &'a self,
+        key: &'a RegistrationKey,
+    ) -> BoxFuture<'a, Result<Option<Registration>, StoreError>> {
+        Box::pin(async move {
+            let name = self.names.registration(key);
+            let raw = self
+                .guarded("read a client registration", self.get_raw(&name, true))
+                .await?;
+            Ok(raw.and_then(|raw| self.open(&name, raw, "client registration")))
+        })
+    }
+
+    fn save_registration<'a>(
+        &'a self,
+        key: &'a RegistrationKey,
+        registration: &'a Registration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let name = self.names.registration(key);
+            self.guarded(
+                "store a client registration",
+                self.put(&name, registration, self.token_ttl),
+            )
+            .await
+        })
+    }
+
+    fn remove_registration<'a>(
+        &'a self,
+        key: &'a RegistrationKey,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let name = self.names.registration(key);
+            self.guarded("delete a client registration", self.delete(&name))
+                .await
+        })
+    }
+}
