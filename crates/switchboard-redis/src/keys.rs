@@ -83,6 +83,17 @@ impl KeyNames {
         format!("{}:v1:rg:{hash}", self.prefix)
     }
 
+    /// `SCAN MATCH` patterns of every token record and registration (not the locks).
+    pub(crate) fn token_patterns(&self) -> [String; 2] {
+        let prefix: String = (self.prefix.chars())
+            .flat_map(|c| match c {
+                '*' | '?' | '[' | ']' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        [format!("{prefix}:v1:t:*"), format!("{prefix}:v1:rg:*")]
+    }
+
     fn session_hash(&self, session: &str) -> String {
         self.hash(session.as_bytes())
     }

@@ -40,13 +40,20 @@ pub struct RedisOptions {
     /// A session record lives this long after its last write or read (sliding; the
     /// gateway's `session_idle_timeout`, 5 min by default).
     pub idle_ttl: Duration,
-    /// HMAC key for session ids in key names (`k_bind`). `None`: plain SHA-256, which
-    /// hides the id from `SCAN` output but lets anyone who knows an id find its key.
+    /// HMAC key for session ids and token keys in key names (`k_bind`). `None`: plain
+    /// SHA-256, which hides them from `SCAN` output but lets anyone who knows an id (or a
+    /// server, URL and user) find its key.
     pub binding_key: Option<Vec<u8>>,
     /// AES-256-GCM key sealing records at rest (`k_store`). `None`: records are plain
     /// JSON, upstream session ids readable by anyone who can read Redis. Required by
     /// [`RedisTokenStore`].
     pub store_key: Option<[u8; 32]>,
+    /// The id stored with each value sealed under `store_key` (the keyring's kid, one of
+    /// `[0-9a-z]`; default `0`).
+    pub store_key_id: char,
+    /// Keys that open values but never seal, by id (key rotation, `seal.rs`): the next
+    /// key before it becomes primary, the previous one until nothing is under it.
+    pub secondary_store_keys: Vec<(char, [u8; 32])>,
     /// A token record with a refresh token (or no known expiry), and a client
     /// registration, is kept this long after its last write (a registration: its last
     /// use). Default 30 days; at least a minute.
@@ -64,6 +71,8 @@ impl Default for RedisOptions {
             idle_ttl: Duration::from_secs(300),
             binding_key: None,
             store_key: None,
+            store_key_id: '0',
+            secondary_store_keys: Vec::new(),
             token_ttl: Duration::from_secs(30 * 24 * 3600),
             response_timeout: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(1),
@@ -78,6 +87,15 @@ impl std::fmt::Debug for RedisOptions {
             .field("idle_ttl", &self.idle_ttl)
             .field("binding_key", &self.binding_key.as_ref().map(|_| "<set>"))
             .field("store_key", &self.store_key.as_ref().map(|_| "<set>"))
+            .field("store_key_id", &self.store_key_id)
+            .field(
+                "secondary_store_keys",
+                &self
+                    .secondary_store_keys
+                    .iter()
+                    .map(|(id, _)| id)
+                    .collect::<Vec<_>>(),
+            )
             .field("token_ttl", &self.token_ttl)
             .field("response_timeout", &self.response_timeout)
             .field("connect_timeout", &self.connect_timeout)

@@ -98,7 +98,7 @@ impl RedisSharedSessions {
         Ok(Self {
             connection,
             names: KeyNames::new(&options.key_prefix, options.binding_key.as_deref()),
-            sealer: Sealer::new(options.store_key.as_ref()),
+            sealer: Sealer::from_options(&options)?,
             idle_ttl_ms: millis(options.idle_ttl),
             publish_if: Script::new(PUBLISH_IF),
             claim: Script::new(CLAIM),

@@ -16,6 +16,8 @@
 //!   bytes are still those it read (Lua compare-and-delete), atomically in Redis.
 //! - A registration (a dynamically registered client, per issuer and callback port) is
 //!   `{prefix}:v1:rg:<hash>`, sealed the same way, kept `token_ttl` after its last use.
+//! - Store key rotation (`seal.rs`): [`RedisTokenStore::rekey`] re-seals what is still
+//!   under a secondary key, so the old key can be dropped before `token_ttl` has passed.
 //!
 //! Redis down: every operation fails with a [`StoreError`] naming the Redis (user info
 //! redacted) and what it could not do; the engine reports that as a sign-in or renewal
@@ -60,6 +62,16 @@ end
 return 0
 ";
 
+/// KEYS[1] value; ARGV: the value read, its replacement. Replaced (TTL kept) only if
+/// unchanged.
+const RESEAL: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0
+";
+
 /// OAuth tokens and client registrations in Redis; see the module docs. Cheap to share
 /// (`Arc`); the connection is multiplexed.
 pub struct RedisTokenStore {
@@ -95,13 +107,13 @@ impl RedisTokenStore {
         connection: RedisConnection,
         options: RedisOptions,
     ) -> Result<Self, RedisSetupError> {
-        let Some(store_key) = options.store_key.as_ref() else {
+        if options.store_key.is_none() {
             return Err(RedisSetupError::BadOptions(
                 "a token store needs store_key: OAuth tokens are credentials and are kept \
                  in Redis only sealed"
                     .into(),
             ));
-        };
+        }
         if options.token_ttl < MIN_TTL {
             return Err(RedisSetupError::BadOptions(format!(
                 "token_ttl must be at least {} s (records would expire before they are used)",
@@ -111,7 +123,7 @@ impl RedisTokenStore {
         Ok(Self {
             connection,
             names: KeyNames::new(&options.key_prefix, options.binding_key.as_deref()),
-            sealer: Sealer::new(Some(store_key)),
+            sealer: Sealer::from_options(&options)?,
             token_ttl: options.token_ttl,
             compare_and_delete: Script::new(RELEASE),
         })
@@ -120,6 +132,77 @@ impl RedisTokenStore {
     /// The Redis key holding `key`'s record (for operators: `redis-cli TTL`, `DEL`).
     pub fn record_key(&self, key: &TokenKey) -> String {
         self.names.token(key).record
+    }
+
+    /// Re-seals every token record and registration still under a secondary store key
+    /// with the primary one (rotation step 3 of `seal.rs`; TTLs kept; a value written
+    /// meanwhile is left as it is). Returns how many were re-sealed. Values that open
+    /// under no key are left alone (they read as absent) and logged.
+    pub async fn rekey(&self) -> Result<usize, StoreError> {
+        let mut resealed = 0;
+        for pattern in self.names.token_patterns() {
+            let mut connection = self.connection.manager();
+            let names: Vec<String> = self
+                .guarded("list tokens", async {
+                    let mut found = Vec::new();
+                    let mut cursor = 0u64;
+                    loop {
+                        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                            .arg(cursor)
+                            .arg("MATCH")
+                            .arg(&pattern)
+                            .arg("COUNT")
+                            .arg(500)
+                            .query_async(&mut connection)
+                            .await?;
+                        found.extend(batch);
+                        if next == 0 {
+                            return Ok(found);
+                        }
+                        cursor = next;
+                    }
+                })
+                .await?;
+            for name in names {
+                if self.reseal(&name).await? {
+                    resealed += 1;
+                }
+            }
+        }
+        Ok(resealed)
+    }
+
+    /// Re-seals the value at `name` under the primary key if it is under another one.
+    async fn reseal(&self, name: &str) -> Result<bool, StoreError> {
+        let Some(raw) = self
+            .guarded("read a token", self.get_raw(name, false))
+            .await?
+        else {
+            return Ok(false);
+        };
+        if !self.sealer.is_under_old_key(&raw) {
+            return Ok(false);
+        }
+        let Ok(plain) = self.sealer.open(name, raw.clone()) else {
+            tracing::warn!(
+                key = name,
+                "a stored value opens under no store key; left as it is"
+            );
+            return Ok(false);
+        };
+        let sealed = self.sealer.seal(name, plain);
+        let mut connection = self.connection.manager();
+        let replaced: i64 = self
+            .guarded(
+                "re-seal a token",
+                Script::new(RESEAL)
+                    .key(name)
+                    .arg(raw)
+                    .arg(sealed)
+                    .invoke_async(&mut connection),
+            )
+            .await?;
+        Ok(replaced == 1)
     }
 
     /// Runs `operation` through the connection's breaker; failures say what could not be

@@ -313,3 +313,54 @@ async fn a_redis_that_is_down_is_a_clear_error_without_user_info() {
     let unsealed = RedisTokenStore::new(&url, RedisOptions::default());
     assert!(matches!(unsealed, Err(RedisSetupError::BadOptions(_))));
 }
+
+/// Rotating the store key: values sealed under K1 still open once K2 is primary (K1
+/// secondary), `rekey` moves them to K2 keeping their TTL, and then a store without K1
+/// reads them while one with K1 alone cannot.
+#[tokio::test]
+async fn the_store_key_rotates_and_rekey_moves_values_to_the_new_key() {
+    let redis = RedisServer::start();
+    let keyed = |primary: char, key: u8, secondary: Vec<(char, [u8; 32])>| {
+        let options = RedisOptions {
+            store_key: Some([key; 32]),
+            store_key_id: primary,
+            secondary_store_keys: secondary,
+            ..options()
+        };
+        RedisTokenStore::new(&redis.url(), options).expect("a token store")
+    };
+    let k1 = keyed('1', 1, vec![]);
+    let alice = key("alice");
+    let here = RegistrationKey {
+        issuer: "http://issuer-one.example".into(),
+        redirect_port: None,
+    };
+    let client = Registration::new("dc-1", "http://127.0.0.1:8123/callback");
+    k1.save(&alice, &record("a1")).await.unwrap();
+    k1.save_registration(&here, &client).await.unwrap();
+    let _lock = k1.lock(&key("bob")).await.unwrap(); // not a value: left alone
+
+    let k2 = keyed('2', 2, vec![('1', [1; 32])]);
+    assert_eq!(k2.load(&alice).await.unwrap(), Some(record("a1")));
+    assert_eq!(
+        k2.rekey().await.unwrap(),
+        2,
+        "the record and the registration"
+    );
+    assert_eq!(k2.rekey().await.unwrap(), 0, "nothing left under K1");
+
+    let only_k2 = keyed('2', 2, vec![]);
+    assert_eq!(only_k2.load(&alice).await.unwrap(), Some(record("a1")));
+    assert_eq!(
+        only_k2.load_registration(&here).await.unwrap(),
+        Some(client)
+    );
+    assert_eq!(k1.load(&alice).await.unwrap(), None, "K1 opens nothing now");
+    let mut connection = raw(&redis).await;
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(k2.record_key(&alice))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(ttl > 29 * 24 * 3600 * 1000, "the TTL is kept: {ttl}");
+}
