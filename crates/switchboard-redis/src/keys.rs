@@ -37,6 +37,8 @@ pub(crate) struct UpstreamKeys {
 /// Where one token record and its renewal lock live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TokenKeys {
+    /// The hash both names end with (what token events carry).
+    pub hash: String,
     pub record: String,
     pub lock: String,
 }
@@ -73,6 +75,7 @@ impl KeyNames {
         TokenKeys {
             record: format!("{prefix}:v1:t:{hash}"),
             lock: format!("{prefix}:v1:tl:{hash}"),
+            hash,
         }
     }
 

@@ -19,10 +19,18 @@
 //! - Store key rotation (`seal.rs`): [`RedisTokenStore::rekey`] re-seals what is still
 //!   under a secondary key, so the old key can be dropped before `token_ttl` has passed.
 //!
+//! - Removals (b.3): `remove`, and a `remove_if` that deleted, publish `token <hash>` on
+//!   the event channel (`connection.rs`); every store maps the hashes of keys it has used
+//!   back to keys and tells [`TokenStore::removals`] receivers (the engine's cells then drop
+//!   the token they hold). At most once: a replica disconnected at that moment keeps its
+//!   token until it expires or is refused.
+//!
 //! Redis down: every operation fails with a [`StoreError`] naming the Redis (user info
 //! redacted) and what it could not do; the engine reports that as a sign-in or renewal
 //! failure at the store step. A store error never yields a record.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -33,7 +41,7 @@ use serde::de::DeserializeOwned;
 use switchboard::auth::{
     Registration, RegistrationKey, RenewalLock, StoreError, TokenKey, TokenRecord, TokenStore,
 };
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 
 use crate::connection::RedisConnection;
 use crate::keys::KeyNames;
@@ -53,6 +61,9 @@ const LOCK_POLL: Duration = Duration::from_millis(25);
 const ACCESS_ONLY_GRACE: u64 = 3600;
 /// The shortest TTL a record is given (an access token that has already expired).
 const MIN_TTL: Duration = Duration::from_secs(60);
+/// Past this many keys known by hash, the map starts over (events for the forgotten ones
+/// are then missed until they are used again).
+const MAX_KNOWN: usize = 100_000;
 
 /// KEYS[1] lock; ARGV: owner, TTL ms. Extended only while it is still the owner's.
 const EXTEND: &str = r"
@@ -80,6 +91,53 @@ pub struct RedisTokenStore {
     sealer: Sealer,
     token_ttl: Duration,
     compare_and_delete: Script,
+    removals: Arc<Removals>,
+}
+
+/// The keys this store has used, by hash, and who hears of their removal.
+struct Removals {
+    known: Mutex<HashMap<String, TokenKey>>,
+    sender: broadcast::Sender<TokenKey>,
+}
+
+impl Removals {
+    fn know(&self, hash: &str, key: &TokenKey) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if !known.contains_key(hash) {
+            if known.len() >= MAX_KNOWN {
+                known.clear();
+            }
+            known.insert(hash.to_owned(), key.clone());
+        }
+    }
+}
+
+/// Tells `removals`' receivers of each `token <hash>` event for a key they know; ends when
+/// the store is dropped (at its next event) or the connection's channel closes.
+async fn hear(removals: Weak<Removals>, mut events: broadcast::Receiver<Vec<u8>>) {
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "token events were missed");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(removals) = removals.upgrade() else {
+            return;
+        };
+        let Some(hash) = event.strip_prefix(b"token ") else {
+            continue;
+        };
+        let hash = String::from_utf8_lossy(hash);
+        let key = (removals.known.lock().unwrap_or_else(|e| e.into_inner()))
+            .get(hash.as_ref())
+            .cloned();
+        if let Some(key) = key {
+            let _ = removals.sender.send(key);
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisTokenStore {
@@ -120,18 +178,39 @@ impl RedisTokenStore {
                 MIN_TTL.as_secs()
             )));
         }
+        let removals = Arc::new(Removals {
+            known: Mutex::default(),
+            sender: broadcast::channel(256).0,
+        });
+        tokio::spawn(hear(Arc::downgrade(&removals), connection.events()));
         Ok(Self {
             connection,
             names: KeyNames::new(&options.key_prefix, options.binding_key.as_deref()),
             sealer: Sealer::from_options(&options)?,
             token_ttl: options.token_ttl,
             compare_and_delete: Script::new(RELEASE),
+            removals,
         })
     }
 
     /// The Redis key holding `key`'s record (for operators: `redis-cli TTL`, `DEL`).
     pub fn record_key(&self, key: &TokenKey) -> String {
         self.names.token(key).record
+    }
+
+    /// `key`'s names, remembering its hash for events.
+    fn names_of(&self, key: &TokenKey) -> crate::keys::TokenKeys {
+        let names = self.names.token(key);
+        self.removals.know(&names.hash, key);
+        names
+    }
+
+    /// Tells every replica that `hash`'s record is gone (logged if it cannot: the record
+    /// is gone all the same).
+    async fn announce_removal(&self, hash: &str) {
+        if let Err(reason) = self.connection.publish(format!("token {hash}")).await {
+            tracing::warn!("could not announce a removed token to other replicas: {reason}");
+        }
     }
 
     /// Re-seals every token record and registration still under a secondary store key
@@ -303,7 +382,8 @@ impl RedisTokenStore {
     }
 
     async fn remove_if_seen(&self, key: &TokenKey, seen: &TokenRecord) -> Result<bool, StoreError> {
-        let name = self.names.token(key).record;
+        let names = self.names_of(key);
+        let name = names.record;
         let raw = self
             .guarded("read a token", self.get_raw(&name, false))
             .await?;
@@ -325,11 +405,14 @@ impl RedisTokenStore {
                     .invoke_async(&mut connection),
             )
             .await?;
+        if deleted == 1 {
+            self.announce_removal(&names.hash).await;
+        }
         Ok(deleted == 1)
     }
 
     async fn take_lock(&self, key: &TokenKey) -> Result<RenewalLock, StoreError> {
-        let name = self.names.token(key).lock;
+        let name = self.names_of(key).lock;
         let owner = nonce();
         let deadline = tokio::time::Instant::now() + LOCK_WAIT;
         loop {
@@ -444,7 +527,7 @@ impl TokenStore for RedisTokenStore {
         key: &'a TokenKey,
     ) -> BoxFuture<'a, Result<Option<TokenRecord>, StoreError>> {
         Box::pin(async move {
-            let name = self.names.token(key).record;
+            let name = self.names_of(key).record;
             let raw = self
                 .guarded("read a token", self.get_raw(&name, false))
                 .await?;
@@ -458,7 +541,7 @@ impl TokenStore for RedisTokenStore {
         record: &'a TokenRecord,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let name = self.names.token(key).record;
+            let name = self.names_of(key).record;
             let ttl = self.ttl_of(record);
             self.guarded("store a token", self.put(&name, record, ttl))
                 .await
@@ -467,13 +550,20 @@ impl TokenStore for RedisTokenStore {
 
     fn remove<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let name = self.names.token(key).record;
-            self.guarded("delete a token", self.delete(&name)).await
+            let names = self.names_of(key);
+            self.guarded("delete a token", self.delete(&names.record))
+                .await?;
+            self.announce_removal(&names.hash).await;
+            Ok(())
         })
     }
 
     fn lock<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<RenewalLock, StoreError>> {
         Box::pin(self.take_lock(key))
+    }
+
+    fn removals(&self) -> Option<broadcast::Receiver<TokenKey>> {
+        Some(self.removals.sender.subscribe())
     }
 
     fn remove_if<'a>(

@@ -212,6 +212,43 @@ async fn redis_down_fails_a_renewal_clearly_and_renewals_work_once_it_is_back() 
     hub.close().await;
 }
 
+/// A token removed from the store by one replica (a sign-out that could not revoke it at
+/// the authorization server) is dropped by the other replicas' cells: their next call
+/// has no token, where without the event they would go on with the one they hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_removed_on_one_replica_is_dropped_by_the_others() {
+    let redis = RedisServer::start();
+    let (auth, server) = protected(public_app()).await;
+    let (here, there) = (store(&redis), store(&redis));
+    seed(&auth, &server, &here).await;
+    let config = config(&server.url(), "kind = \"oauth\"");
+    let hub = start(&config, there, None).await;
+    assert_eq!(whoami(&hub).await.expect("signed in")["subject"], "alice");
+
+    here.remove(&key(&server)).await.unwrap();
+    // The event arrives in the background; pub/sub is at most once, so announce again
+    // until the hub has dropped the token (bounded).
+    let deadline = Instant::now() + STEP;
+    let error = loop {
+        match whoami(&hub).await {
+            Err(error) => break error,
+            Ok(_) => {
+                assert!(Instant::now() < deadline, "the hub kept the removed token");
+                here.remove(&key(&server)).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let failure = error.auth_failure().expect("a sign-in is needed");
+    assert!(failure.needs_login, "{error}");
+    assert_eq!(
+        auth.token_requests("refresh_token"),
+        0,
+        "nothing to refresh with"
+    );
+    hub.close().await;
+}
+
 /// A browser that follows the authorization server's redirect to the engine's loopback
 /// callback, as a person's would; counts the URLs it opened.
 #[derive(Default)]

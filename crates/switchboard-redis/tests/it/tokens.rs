@@ -364,3 +364,39 @@ async fn the_store_key_rotates_and_rekey_moves_values_to_the_new_key() {
         .unwrap();
     assert!(ttl > 29 * 24 * 3600 * 1000, "the TTL is kept: {ttl}");
 }
+
+/// A removal on one replica reaches the others' `removals` receivers as the key (by its
+/// hash, which each store maps back for the keys it has used); a removal that does not
+/// happen (`remove_if` of a replaced record) tells nobody.
+#[tokio::test]
+async fn removals_reach_the_other_replicas() {
+    let redis = RedisServer::start();
+    let (here, there) = (store(&redis), store(&redis));
+    let alice = key("alice");
+    let mut heard = there.removals().expect("the Redis store tells of removals");
+    // `there` has used alice's key: it can name it when told of its hash.
+    assert_eq!(there.load(&alice).await.unwrap(), None);
+    // Pub/sub is at most once and the subscription is made in the background: announce
+    // again until it is heard (bounded).
+    let deadline = tokio::time::Instant::now() + STEP;
+    let removed = loop {
+        here.save(&alice, &record("a1")).await.unwrap();
+        here.remove(&alice).await.unwrap();
+        match tokio::time::timeout(Duration::from_millis(200), heard.recv()).await {
+            Ok(removed) => break removed.expect("a removed key"),
+            Err(_) => assert!(tokio::time::Instant::now() < deadline, "never heard"),
+        }
+    };
+    assert_eq!(removed, alice);
+    while heard.try_recv().is_ok() {} // earlier announcements
+    // A conditional delete that deletes nothing announces nothing; one that deletes does.
+    here.save(&alice, &record("a2")).await.unwrap();
+    assert!(!here.remove_if(&alice, &record("a1")).await.unwrap());
+    assert!(here.remove_if(&alice, &record("a2")).await.unwrap());
+    let removed = tokio::time::timeout(STEP, heard.recv()).await;
+    assert_eq!(removed.expect("heard in time").unwrap(), alice);
+    assert!(
+        heard.try_recv().is_err(),
+        "one announcement for one removal"
+    );
+}
