@@ -18,7 +18,6 @@
 //!   `{prefix}:v1:rg:<hash>`, sealed the same way, kept `token_ttl` after its last use.
 //! - Store key rotation (`seal.rs`): [`RedisTokenStore::rekey`] re-seals what is still
 //!   under a secondary key, so the old key can be dropped before `token_ttl` has passed.
-//!
 //! - Removals (b.3): `remove`, and a `remove_if` that deleted, publish `token <hash>` on
 //!   the event channel (`connection.rs`); every store maps the hashes of keys it has used
 //!   back to keys and tells [`TokenStore::removals`] receivers (the engine's cells then drop
