@@ -28,11 +28,9 @@
 //! redacted) and what it could not do; the engine reports that as a sign-in or renewal
 //! failure at the store step. A store error never yields a record.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use futures::future::BoxFuture;
 use redis::{RedisError, Script};
 use serde::Serialize;
@@ -40,37 +38,22 @@ use serde::de::DeserializeOwned;
 use switchboard::auth::{
     Registration, RegistrationKey, RenewalLock, StoreError, TokenKey, TokenRecord, TokenStore,
 };
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
 
+mod lock;
+mod removals;
+
+use self::removals::{Removals, hear};
 use crate::connection::RedisConnection;
 use crate::keys::KeyNames;
 use crate::seal::Sealer;
 use crate::store::{RELEASE, millis};
 use crate::{RedisOptions, RedisSetupError};
 
-/// How long a renewal lock lives without its holder extending it.
-const LOCK_TTL: Duration = Duration::from_secs(15);
-/// How often its holder extends it.
-const LOCK_EXTEND: Duration = Duration::from_secs(5);
-/// How long a renewal waits for another holder's.
-const LOCK_WAIT: Duration = Duration::from_secs(60);
-/// How often the lock is tried meanwhile.
-const LOCK_POLL: Duration = Duration::from_millis(25);
 /// An access-only record outlives its token by this much (b.1).
 const ACCESS_ONLY_GRACE: u64 = 3600;
 /// The shortest TTL a record is given (an access token that has already expired).
 const MIN_TTL: Duration = Duration::from_secs(60);
-/// Past this many keys known by hash, the map starts over (events for the forgotten ones
-/// are then missed until they are used again).
-const MAX_KNOWN: usize = 100_000;
-
-/// KEYS[1] lock; ARGV: owner, TTL ms. Extended only while it is still the owner's.
-const EXTEND: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-";
 
 /// KEYS[1] value; ARGV: the value read, its replacement. Replaced (TTL kept) only if
 /// unchanged.
@@ -91,52 +74,6 @@ pub struct RedisTokenStore {
     token_ttl: Duration,
     compare_and_delete: Script,
     removals: Arc<Removals>,
-}
-
-/// The keys this store has used, by hash, and who hears of their removal.
-struct Removals {
-    known: Mutex<HashMap<String, TokenKey>>,
-    sender: broadcast::Sender<TokenKey>,
-}
-
-impl Removals {
-    fn know(&self, hash: &str, key: &TokenKey) {
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        if !known.contains_key(hash) {
-            if known.len() >= MAX_KNOWN {
-                known.clear();
-            }
-            known.insert(hash.to_owned(), key.clone());
-        }
-    }
-}
-
-/// Tells `removals`' receivers of each `token <hash>` event for a key they know; ends when
-/// the store is dropped (at its next event) or the connection's channel closes.
-async fn hear(removals: Weak<Removals>, mut events: broadcast::Receiver<Vec<u8>>) {
-    loop {
-        let event = match events.recv().await {
-            Ok(event) => event,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "token events were missed");
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        let Some(removals) = removals.upgrade() else {
-            return;
-        };
-        let Some(hash) = event.strip_prefix(b"token ") else {
-            continue;
-        };
-        let hash = String::from_utf8_lossy(hash);
-        let key = (removals.known.lock().unwrap_or_else(|e| e.into_inner()))
-            .get(hash.as_ref())
-            .cloned();
-        if let Some(key) = key {
-            let _ = removals.sender.send(key);
-        }
-    }
 }
 
 impl std::fmt::Debug for RedisTokenStore {
@@ -409,108 +346,6 @@ impl RedisTokenStore {
         }
         Ok(deleted == 1)
     }
-
-    async fn take_lock(&self, key: &TokenKey) -> Result<RenewalLock, StoreError> {
-        let name = self.names_of(key).lock;
-        let owner = nonce();
-        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
-        loop {
-            let mut connection = self.connection.manager();
-            let set: Option<String> = self
-                .guarded(
-                    "take the token's renewal lock",
-                    redis::cmd("SET")
-                        .arg(&name)
-                        .arg(&owner)
-                        .arg("NX")
-                        .arg("PX")
-                        .arg(millis(LOCK_TTL))
-                        .query_async(&mut connection),
-                )
-                .await?;
-            if set.is_some() {
-                return Ok(RenewalLock::new(self.keep(name, owner)));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(StoreError(format!(
-                    "another replica has held this token's renewal lock in the token store \
-                     (Redis at {}) for over a minute; it expires {} s after its holder stops",
-                    self.connection.shown_url(),
-                    LOCK_TTL.as_secs()
-                )));
-            }
-            tokio::time::sleep(LOCK_POLL).await;
-        }
-    }
-
-    /// Extends the lock `name` owned by `owner` until the returned value is dropped, then
-    /// releases it.
-    fn keep(&self, name: String, owner: String) -> HeldLock {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let connection = self.connection.clone();
-        tokio::spawn(async move {
-            let extend = Script::new(EXTEND);
-            let mut stopped = stopped;
-            loop {
-                tokio::select! {
-                    _ = &mut stopped => break,
-                    () = tokio::time::sleep(LOCK_EXTEND) => {}
-                }
-                let mut manager = connection.manager();
-                let extended = connection
-                    .guarded(
-                        extend
-                            .key(&name)
-                            .arg(&owner)
-                            .arg(millis(LOCK_TTL))
-                            .invoke_async::<i64>(&mut manager),
-                    )
-                    .await;
-                match extended {
-                    Ok(1) => {}
-                    Ok(_) => {
-                        tracing::warn!(
-                            "a token renewal lock expired while held (Redis lost it, or the renewal stalled)"
-                        );
-                        return;
-                    }
-                    Err(reason) => {
-                        tracing::warn!("could not extend a token renewal lock: {reason}")
-                    }
-                }
-            }
-            let mut manager = connection.manager();
-            let released = connection
-                .guarded(
-                    Script::new(RELEASE)
-                        .key(&name)
-                        .arg(&owner)
-                        .invoke_async::<i64>(&mut manager),
-                )
-                .await;
-            if let Err(reason) = released {
-                tracing::warn!(
-                    "could not release a token renewal lock (it expires within {} s): {reason}",
-                    LOCK_TTL.as_secs()
-                );
-            }
-        });
-        HeldLock { _stop: stop }
-    }
-}
-
-/// A held renewal lock: dropping it stops the task that extends it, which then releases it.
-struct HeldLock {
-    _stop: oneshot::Sender<()>,
-}
-
-/// A random lock owner: 128 bits, hex.
-fn nonce() -> String {
-    let mut bytes = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system random source");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unix_now() -> u64 {
