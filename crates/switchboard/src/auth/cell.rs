@@ -14,8 +14,8 @@
 //! browser flow (`flow.rs`); else none (a person must sign in: the 401 stands). The first
 //! use reads the store once; every renewal reads it again under the store's renewal lock
 //! (`renew.rs`), and so does the first use after the store said the record was removed
-//! elsewhere ([`TokenCell::drop_token`]); every new token is written back. Sign-in, step-up and a server that
-//! moved: `login.rs`.
+//! elsewhere ([`TokenCell::drop_token`]); every new token is written back. Sign-in,
+//! step-up and a server that moved: `login.rs`.
 
 mod login;
 mod renew;
@@ -235,6 +235,7 @@ impl TokenCell {
     /// was removed elsewhere (see [`TokenStore::removals`]).
     pub async fn drop_token(&self) {
         let mut flow = self.flow.lock().await;
+        tracing::debug!(server = %self.settings.key.server, "the stored token was removed; dropping it");
         flow.loaded = false;
         self.set_current(None);
     }

@@ -140,8 +140,8 @@ impl AuthRegistry {
                     }
                 };
                 for cell in dropping {
-                    tracing::debug!("a stored token was removed; its cell drops it");
-                    cell.drop_token().await;
+                    // Not waiting here: a cell may be signing someone in for minutes.
+                    tokio::spawn(async move { cell.drop_token().await });
                 }
             }
         });
