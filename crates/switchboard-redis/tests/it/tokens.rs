@@ -400,3 +400,37 @@ async fn removals_reach_the_other_replicas() {
         "one announcement for one removal"
     );
 }
+
+/// After Redis restarts, the stores subscribe again: removals are heard again.
+#[tokio::test]
+async fn removals_are_heard_again_after_redis_restarts() {
+    let redis = RedisServer::start();
+    let port = redis.port;
+    let (here, there) = (store(&redis), store(&redis));
+    let alice = key("alice");
+    let mut heard = there.removals().expect("the Redis store tells of removals");
+    assert_eq!(there.load(&alice).await.unwrap(), None);
+    // Announces alice's removal from `here` until `there` hears it (bounded); Redis
+    // errors while it comes back count as not heard yet.
+    async fn until_heard(
+        here: &RedisTokenStore,
+        heard: &mut tokio::sync::broadcast::Receiver<TokenKey>,
+        alice: &TokenKey,
+    ) -> TokenKey {
+        let deadline = tokio::time::Instant::now() + STEP;
+        loop {
+            let _ = here.remove(alice).await;
+            if let Ok(Ok(key)) =
+                tokio::time::timeout(Duration::from_millis(200), heard.recv()).await
+            {
+                return key;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never heard");
+        }
+    }
+    assert_eq!(until_heard(&here, &mut heard, &alice).await, alice);
+    drop(redis);
+    let _redis = RedisServer::start_on(port);
+    while heard.try_recv().is_ok() {}
+    assert_eq!(until_heard(&here, &mut heard, &alice).await, alice);
+}
