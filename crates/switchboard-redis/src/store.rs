@@ -7,18 +7,17 @@
 //! compare-and-set script can read it without the key. Claims are string keys set with
 //! `NX PX` and given up only by their owner; both are small Lua scripts, atomic in Redis.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 use serde::{Deserialize, Serialize};
 use switchboard::{SharedSessions, SharedSessionsError, UpstreamKey, UpstreamRecord};
 
-use crate::breaker::Breaker;
+use crate::connection::RedisConnection;
 use crate::keys::{KeyNames, UpstreamKeys};
 use crate::seal::Sealer;
-use crate::{RedisOptions, RedisSetupError, redact, redacted_url};
+use crate::{RedisOptions, RedisSetupError};
 
 /// KEYS[1] record hash; ARGV: generation field, record field, expected generation ('' =
 /// none), new generation, value, TTL ms.
@@ -42,8 +41,8 @@ end
 return 0
 ";
 
-/// KEYS[1] claim; ARGV[1] owner.
-const RELEASE: &str = r"
+/// KEYS[1] claim; ARGV[1] owner. (Also the token store's compare-and-delete.)
+pub(crate) const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 ";
@@ -60,21 +59,19 @@ struct StoredRecord {
 /// Classic upstream sessions shared between gateway replicas through Redis; see the
 /// module docs. Cheap to share (`Arc`); the connection is multiplexed.
 pub struct RedisSharedSessions {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     names: KeyNames,
     sealer: Sealer,
     idle_ttl_ms: u64,
-    url: String,
     publish_if: Script,
     claim: Script,
     release: Script,
-    breaker: Breaker,
 }
 
 impl std::fmt::Debug for RedisSharedSessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisSharedSessions")
-            .field("url", &redacted_url(&self.url))
+            .field("url", &self.connection.shown_url())
             .finish_non_exhaustive()
     }
 }
@@ -83,64 +80,46 @@ impl RedisSharedSessions {
     /// A store on the Redis at `url` (`redis://[user:password@]host:port[/db]`). Connects
     /// lazily: this succeeds while Redis is down. Must be called within a Tokio runtime.
     pub fn new(url: &str, options: RedisOptions) -> Result<Self, RedisSetupError> {
+        let connection = RedisConnection::open(url, &options)?;
+        Self::with_connection(connection, options)
+    }
+
+    /// A store on `connection`, shared with the replica's other Redis stores (its
+    /// timeouts are the connection's; `options` gives the rest).
+    pub fn with_connection(
+        connection: RedisConnection,
+        options: RedisOptions,
+    ) -> Result<Self, RedisSetupError> {
         if options.idle_ttl.is_zero() {
             return Err(RedisSetupError::BadOptions(
                 "idle_ttl must be more than zero (records would expire at once)".into(),
             ));
         }
-        let client = redis::Client::open(url).map_err(|e| RedisSetupError::BadUrl {
-            url: redacted_url(url),
-            reason: redact(&e.to_string(), url),
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(options.response_timeout))
-            .set_connection_timeout(Some(options.connect_timeout))
-            // One retry, not redis-rs's six (about 5 s): a call waiting on a store that is
-            // down should fall back to its own upstream session soon. The manager keeps
-            // reconnecting on later commands.
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(2));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| RedisSetupError::BadOptions(redact(&e.to_string(), url)))?;
         Ok(Self {
             connection,
             names: KeyNames::new(&options.key_prefix, options.binding_key.as_deref()),
-            sealer: Sealer::new(options.store_key.as_ref()),
+            sealer: Sealer::from_options(&options)?,
             idle_ttl_ms: millis(options.idle_ttl),
-            url: url.to_owned(),
             publish_if: Script::new(PUBLISH_IF),
             claim: Script::new(CLAIM),
             release: Script::new(RELEASE),
-            breaker: Breaker::default(),
         })
     }
 
-    /// Runs `operation` unless the breaker is open; records whether it reached Redis.
+    /// Runs `operation` through the connection's breaker.
     async fn guarded<T>(
         &self,
         operation: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, SharedSessionsError> {
-        if !self.breaker.allows(Instant::now()) {
-            return Err(SharedSessionsError {
-                reason: "Redis failed repeatedly; not tried again for a second".into(),
-            });
-        }
-        let outcome = operation.await;
-        let unreachable = outcome.as_ref().err().is_some_and(|e| {
-            e.is_io_error()
-                || e.is_connection_refusal()
-                || e.is_connection_dropped()
-                || e.is_timeout()
-        });
-        self.breaker.record(!unreachable, Instant::now());
-        outcome.map_err(|error| SharedSessionsError {
-            reason: redact(&error.to_string(), &self.url),
-        })
+        self.connection
+            .guarded(operation)
+            .await
+            .map_err(|reason| SharedSessionsError { reason })
     }
 
     async fn read(&self, key: &UpstreamKey) -> Result<Option<UpstreamRecord>, RedisError> {
         let keys = self.names.upstream(key);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.manager();
         // Reading slides the session's expiry, like a write.
         let (stored, _): (Option<Vec<u8>>, i64) = redis::pipe()
             .atomic()
@@ -192,7 +171,7 @@ impl RedisSharedSessions {
         let json = serde_json::to_vec(&stored).expect("a record serializes");
         let value = self.sealer.seal(&aad(&keys), json);
         let expected = expected.map(|g| g.to_string()).unwrap_or_default();
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.manager();
         let stored: i64 = self
             .publish_if
             .key(&keys.record)
@@ -214,7 +193,7 @@ impl RedisSharedSessions {
         ttl: Duration,
     ) -> Result<bool, RedisError> {
         let keys = self.names.upstream(key);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.manager();
         // Redis refuses `PX 0`; a zero TTL is the shortest one it takes.
         let claimed: i64 = self
             .claim
@@ -228,7 +207,7 @@ impl RedisSharedSessions {
 
     async fn give_up(&self, key: &UpstreamKey, owner: &str) -> Result<(), RedisError> {
         let keys = self.names.upstream(key);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.manager();
         let _: i64 = self
             .release
             .key(&keys.claim)
@@ -240,7 +219,7 @@ impl RedisSharedSessions {
 
     async fn remove(&self, key: &UpstreamKey) -> Result<(), RedisError> {
         let keys = self.names.upstream(key);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.manager();
         let _: i64 = redis::cmd("HDEL")
             .arg(&keys.record)
             .arg(&keys.field)
@@ -298,6 +277,6 @@ fn aad(keys: &UpstreamKeys) -> String {
     format!("{}/{}", keys.record, keys.field)
 }
 
-fn millis(duration: Duration) -> u64 {
+pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -36,7 +36,7 @@ fn sealed() -> RedisOptions {
 }
 
 /// Every key and value in the Redis at `url`, as text.
-async fn dump(url: &str) -> String {
+pub async fn dump(url: &str) -> String {
     let client = redis::Client::open(url).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
