@@ -32,11 +32,27 @@ fn block_scalar(yaml: &str, key: &str) -> String {
         .join("\n")
 }
 
-#[test]
-fn the_kubernetes_configmap_is_a_config_switchboard_serve_accepts() {
+/// The ConfigMap's `switchboard.toml`.
+fn configmap_toml() -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let yaml = std::fs::read_to_string(root.join("deploy/kubernetes/configmap.yaml")).unwrap();
-    let toml = block_scalar(&yaml, "switchboard.toml");
+    block_scalar(&yaml, "switchboard.toml")
+}
+
+/// `toml` with its commented-out `# [scale]` block (the table line and the `# key = value`
+/// lines right after it) uncommented.
+fn with_scale_uncommented(toml: &str) -> String {
+    let mut inside = false;
+    let lines = toml.lines().map(|line| {
+        inside = line == "# [scale]" || (inside && line.starts_with("# ") && line.contains(" = "));
+        if inside { &line[2..] } else { line }
+    });
+    lines.collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn the_kubernetes_configmap_is_a_config_switchboard_serve_accepts() {
+    let toml = configmap_toml();
     assert!(toml.contains("[servers.docs]"), "{toml}");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("switchboard.toml");
@@ -54,6 +70,21 @@ fn the_kubernetes_configmap_is_a_config_switchboard_serve_accepts() {
     assert_eq!(config.servers.len(), 2);
     let settings = GatewaySettings::from(&**gateway);
     check_exposure(&settings.inbound, settings.listen).expect("it may listen on 0.0.0.0");
+}
+
+/// The `[scale]` block is commented out until the gateway has the table (issue 17, S5). Once
+/// uncommented it must load then; today the only complaint may be the unknown table itself.
+#[test]
+fn the_configmaps_scale_block_is_ready_to_uncomment() {
+    let toml = with_scale_uncommented(&configmap_toml());
+    assert!(toml.contains("\n[scale]\nstore = \"redis\"\n"), "{toml}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchboard.toml");
+    std::fs::write(&path, &toml).unwrap();
+    if let Err(error) = Config::load(&path) {
+        assert_eq!(error.key.as_deref(), Some("scale"), "{error}");
+        assert!(error.problem.contains("unknown key"), "{error}");
+    }
 }
 
 #[test]
