@@ -90,6 +90,14 @@ def test_selectors_match_the_gateway_pods():
     assert matches(one("Service", "redis")["spec"]["selector"], redis_labels)
     assert not matches(one("Service", "switchboard")["spec"]["selector"], redis_labels)
     assert redis["spec"]["serviceName"] == "redis"
+    # Only the gateway reaches Redis, on the port Redis listens on.
+    policy = one("NetworkPolicy", "redis")["spec"]
+    assert matches(policy["podSelector"]["matchLabels"], redis_labels)
+    (rule,) = policy["ingress"]
+    (peer,) = rule["from"]
+    assert matches(peer["podSelector"]["matchLabels"], labels)
+    redis_port = redis["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+    assert [p["port"] for p in rule["ports"]] == [redis_port]
 
 
 def test_probes_hit_the_gateway_probes_on_its_listening_port():
