@@ -171,7 +171,8 @@ impl Gateway {
         if failed.is_none() && !delay.is_zero() {
             drain.leave();
             tracing::info!(
-                "shutting down in {delay:?}: /readyz says 503 from now on, requests are still                  served (a second SIGTERM or ctrl-c starts the drain now)"
+                "shutting down in {delay:?}: /readyz says 503 from now on, requests are still \
+                 served (a second SIGTERM or ctrl-c starts the drain now)"
             );
             let hurry = self.hurry.take();
             let hurried = async move {

@@ -111,7 +111,9 @@ async fn during_the_shutdown_delay_readyz_is_503_and_calls_are_served() {
     assert_eq!(ready.status(), 200);
 
     serve.signal(libc::SIGTERM);
-    serve.wait_log("shutting down in 600s").await;
+    serve
+        .wait_log("shutting down in 600s: /readyz says 503 from now on, requests are still served")
+        .await;
     let ready = http.get(serve.at("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503, "not ready once SIGTERM arrived");
     assert_eq!(
