@@ -124,12 +124,14 @@ Endpoints: /mcp (MCP over Streamable HTTP: 2025-11-25 sessions and 2026-07-28 re
 /v1/tools?format=json|openai|openai-responses|anthropic, POST /v1/tools/NAME/call (body: the
 arguments as a JSON object), /v1/health, /healthz, /readyz. The log says where each listens.
 
-[gateway] in the config: listen = \"127.0.0.1:8080\", drain_timeout = \"30s\" (how long
-SIGTERM waits for calls in flight), session_idle_timeout = \"5m\" (a downstream session
-without requests ends), session_headers = { \"X-Upstream-Token\" = \"user_token\" }
-(a request's X-Upstream-Token becomes the session variable user_token, for per_session
-servers' headers: Authorization = \"Bearer ${user_token}\"). Security (docs/gateway.md):
-allowed_hosts, allowed_origins, max_body = \"4MiB\", max_concurrent_calls_per_session = 64;
+[gateway] in the config: listen = \"127.0.0.1:8080\", shutdown_delay = \"5s\" (after SIGTERM,
+/readyz says 503 and requests are still served this long; default 0s), drain_timeout = \"30s\"
+(how long SIGTERM then waits for calls in flight), session_idle_timeout = \"5m\" (a
+downstream session without requests ends), session_headers = { \"X-Upstream-Token\" =
+\"user_token\" } (a request's X-Upstream-Token becomes the session variable user_token,
+for per_session servers' headers: Authorization = \"Bearer ${user_token}\"). Security
+(docs/gateway.md): allowed_hosts, allowed_origins, max_body = \"4MiB\",
+max_concurrent_calls_per_session = 64;
 [gateway.auth] api_keys = { NAME = \"SHA-256 hex\" } (printf %s KEY | sha256sum) and/or
 [gateway.auth.jwt] jwks_url, issuer, audience, required_scopes. Listening beyond loopback
 needs [gateway.auth] (or allow_unauthenticated = true behind an authenticating proxy).

@@ -71,6 +71,8 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
     };
     match Gateway::with_metrics(hub, settings, metrics)
         .reloading(reloader)
+        // A second SIGTERM or ctrl-c ends `[gateway] shutdown_delay` early.
+        .hurry_on(async { shutdown_signal().await })
         .serve(listener, shutdown_signal())
         .await
     {

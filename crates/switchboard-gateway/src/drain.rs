@@ -1,5 +1,8 @@
-//! Shutdown's one piece of shared state: whether the gateway is draining, and how many
-//! requests are in flight.
+//! Shutdown's one piece of shared state: whether the gateway is still ready, whether it is
+//! draining, and how many requests are in flight.
+//!
+//! With a `shutdown_delay`, [`Drain::leave`] comes first: `/readyz` answers 503 so load
+//! balancers stop sending requests, while every request is still served as usual.
 //!
 //! Every POST (an MCP message, a REST call) holds a [`RequestGuard`] from its arrival until
 //! its response body has been sent to the end (`server.rs` wraps the body): for an MCP
@@ -25,6 +28,8 @@ pub struct Drain {
 
 #[derive(Debug)]
 struct Inner {
+    /// Not ready any more (`/readyz` 503): set by [`Drain::leave`] and [`Drain::start`].
+    leaving: AtomicBool,
     draining: AtomicBool,
     /// Cancelled when draining starts: long-lived streams (`subscriptions/listen`) end.
     started: CancellationToken,
@@ -41,6 +46,7 @@ impl Default for Drain {
     fn default() -> Self {
         Drain {
             inner: Arc::new(Inner {
+                leaving: AtomicBool::new(false),
                 draining: AtomicBool::new(false),
                 started: CancellationToken::new(),
                 calls: watch::channel(0).0,
@@ -58,8 +64,19 @@ impl Drain {
         }
     }
 
-    /// From now on handlers refuse new calls.
+    /// From now on `/readyz` says 503; calls are still served.
+    pub fn leave(&self) {
+        self.inner.leaving.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether `/readyz` says 200: neither [`Drain::leave`] nor [`Drain::start`] has run.
+    pub fn is_ready(&self) -> bool {
+        !self.inner.leaving.load(Ordering::SeqCst)
+    }
+
+    /// From now on handlers refuse new calls (and `/readyz` says 503).
     pub fn start(&self) {
+        self.inner.leaving.store(true, Ordering::SeqCst);
         self.inner.draining.store(true, Ordering::SeqCst);
         self.inner.started.cancel();
     }
@@ -114,6 +131,23 @@ pub(crate) fn hold_until_sent<G: Send + 'static>(response: Response, guard: G) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leaving_is_not_ready_but_still_serving() {
+        let drain = Drain::default();
+        assert!(drain.is_ready());
+        drain.leave();
+        assert!(!drain.is_ready());
+        assert!(!drain.is_draining());
+        drain.start();
+        assert!(!drain.is_ready() && drain.is_draining());
+        let started = Drain::default();
+        started.start();
+        assert!(
+            !started.is_ready(),
+            "a drain without a delay is not ready either"
+        );
+    }
 
     #[tokio::test]
     async fn idle_waits_for_the_requests_in_flight() {

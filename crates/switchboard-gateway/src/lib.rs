@@ -64,6 +64,8 @@ pub struct GatewaySettings {
     pub session_headers: BTreeMap<String, String>,
     /// How long shutdown waits for calls in flight.
     pub drain_timeout: Duration,
+    /// How long the gateway keeps serving, not ready, before the drain (see `server.rs`).
+    pub shutdown_delay: Duration,
     /// How long a downstream MCP session may go without a request before it ends.
     pub session_idle_timeout: Duration,
     /// Inbound security: allowed hosts and origins, limits, authentication.
@@ -76,6 +78,7 @@ impl From<&GatewayConfig> for GatewaySettings {
             listen: config.listen,
             session_headers: config.session_headers.clone(),
             drain_timeout: config.drain_timeout,
+            shutdown_delay: config.shutdown_delay,
             session_idle_timeout: config.session_idle_timeout,
             inbound: InboundSettings::from(config),
         }
@@ -98,6 +101,8 @@ pub struct Gateway {
     inbound: Arc<inbound::Inbound>,
     /// Applies config changes while serving, when set ([`Gateway::reloading`]).
     reloader: Option<Reloader>,
+    /// Resolving during the shutdown delay, starts the drain at once ([`Gateway::hurry_on`]).
+    hurry: Option<futures::future::BoxFuture<'static, ()>>,
 }
 
 /// Why the gateway could not serve.

@@ -109,6 +109,10 @@ fn restart_keys(old: &Config, new: &Config) -> Vec<&'static str> {
             g.drain_timeout != n.drain_timeout,
         ),
         (
+            "[gateway] shutdown_delay",
+            g.shutdown_delay != n.shutdown_delay,
+        ),
+        (
             "[gateway] session_idle_timeout",
             g.session_idle_timeout != n.session_idle_timeout,
         ),
@@ -349,7 +353,8 @@ mod tests {
              [variables]\nuser = \"x\"\n\
              [catalog]\nseparator = \"_\"\n\
              [sessions]\nreaper_interval = \"5s\"\n\
-             [gateway]\nlisten = \"127.0.0.1:9999\"\ndrain_timeout = \"1s\"\n{BASE}"
+             [gateway]\nlisten = \"127.0.0.1:9999\"\ndrain_timeout = \"1s\"\n\
+             shutdown_delay = \"5s\"\n{BASE}"
         ));
         let plan = ReloadPlan::between(&config(BASE), &new);
         assert!(!plan.changes_servers());
@@ -362,6 +367,7 @@ mod tests {
                 "[variables]",
                 "[gateway] listen",
                 "[gateway] drain_timeout",
+                "[gateway] shutdown_delay",
             ]
         );
     }

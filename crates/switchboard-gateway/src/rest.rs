@@ -13,7 +13,8 @@
 //!   `unhealthy`.
 //! - `GET /healthz`: 200 while the process serves (liveness).
 //! - `GET /readyz`: 200 once the hub has started under its registration policy (the
-//!   gateway listens only after that) and until shutdown begins; then 503.
+//!   gateway listens only after that) and until shutdown begins (SIGTERM, before any
+//!   `shutdown_delay`); then 503.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -135,7 +136,7 @@ async fn health(State(state): State<Arc<GatewayState>>) -> Response {
 }
 
 async fn ready(State(state): State<Arc<GatewayState>>) -> Response {
-    if state.drain.is_draining() {
+    if !state.drain.is_ready() {
         let body = json!({ "ready": false, "reason": "shutting down" });
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     }

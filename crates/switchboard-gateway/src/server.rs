@@ -2,6 +2,10 @@
 //! reloader, and shutdown in order.
 //!
 //! Shutdown ([`Gateway::serve`]'s `shutdown` future resolving, e.g. on SIGTERM/ctrl-c):
+//! 0. with `[gateway] shutdown_delay`: `/readyz` says 503 at once, and the gateway keeps
+//!    serving as usual for the delay (a load balancer keeps sending requests until its
+//!    health checks or endpoint list catch up); [`Gateway::hurry_on`]'s future (the CLI: a
+//!    second SIGTERM/ctrl-c) cuts it short;
 //! 1. stop accepting connections and reloading, refuse new calls (`closed`), `/readyz`
 //!    says 503;
 //! 2. wait for the requests in flight to finish (their answers sent), at most
@@ -65,7 +69,17 @@ impl Gateway {
             sessions_ended: CancellationToken::new(),
             inbound: Arc::new(inbound),
             reloader: None,
+            hurry: None,
         }
+    }
+
+    /// `hurry`, resolving during the shutdown delay, ends the delay at once (the drain
+    /// starts). Polled only once the delay has begun. `switchboard serve` passes
+    /// `async { shutdown_signal().await }`: a second SIGTERM or ctrl-c (the signals are
+    /// caught from that first poll on, so the first one does not count).
+    pub fn hurry_on(mut self, hurry: impl Future<Output = ()> + Send + 'static) -> Gateway {
+        self.hurry = Some(Box::pin(hurry));
+        self
     }
 
     /// While serving, reloads the config on SIGHUP and when its file changes (see
@@ -148,11 +162,37 @@ impl Gateway {
             let drain = self.settings.drain_timeout;
             tokio::spawn(reloader.run(hub, metrics, drain, stop_reloading.clone()));
         }
-        let failed = tokio::select! {
+        let mut failed = tokio::select! {
             _ = shutdown => None,
             result = &mut server => Some(result),
         };
         let drain = &self.state.drain;
+        let delay = self.settings.shutdown_delay;
+        if failed.is_none() && !delay.is_zero() {
+            drain.leave();
+            tracing::info!(
+                "shutting down in {delay:?}: /readyz says 503 from now on, requests are still \
+                 served (a second SIGTERM or ctrl-c starts the drain now)"
+            );
+            let hurry = self.hurry.take();
+            let hurried = async move {
+                match hurry {
+                    Some(hurry) => hurry.await,
+                    None => std::future::pending().await,
+                }
+            };
+            failed = tokio::select! {
+                () = tokio::time::sleep(delay) => {
+                    tracing::info!("shutdown delay over");
+                    None
+                }
+                () = hurried => {
+                    tracing::info!("shutdown delay cut short");
+                    None
+                }
+                result = &mut server => Some(result),
+            };
+        }
         drain.start();
         stop_accepting.cancel();
         stop_reloading.cancel();
@@ -217,27 +257,41 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, GatewayError> {
         .map_err(|source| GatewayError::Bind { addr, source })
 }
 
-/// Resolves on SIGTERM or ctrl-c (SIGINT): what `switchboard serve` stops on.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGTERM or ctrl-c (SIGINT): what `switchboard serve` stops on. The signals
+/// are caught from this call on (not from the first poll): one arriving while the gateway
+/// starts to serve is not lost, nor does it kill the process.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => tracing::info!("ctrl-c received"),
-                    _ = term.recv() => tracing::info!("SIGTERM received"),
+        let caught = |kind, name: &'static str| {
+            let signal = signal(kind);
+            async move {
+                match signal {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                        tracing::info!("{name} received");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot watch {name}");
+                        std::future::pending::<()>().await;
+                    }
                 }
             }
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch SIGTERM; ctrl-c still stops the gateway");
-                let _ = ctrl_c.await;
+        };
+        let term = caught(SignalKind::terminate(), "SIGTERM");
+        let ctrl_c = caught(SignalKind::interrupt(), "ctrl-c");
+        async move {
+            tokio::select! {
+                () = ctrl_c => {}
+                () = term => {}
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -60,6 +60,10 @@ struct Shared {
     /// List requests answered, by method (`resources/list`, `prompts/list`, ...).
     listings: Mutex<BTreeMap<String, u64>>,
     cancelled: Mutex<BTreeMap<String, u64>>,
+    /// `tick` executions by their `id` argument: a call that ran twice shows as 2.
+    ticks: Mutex<BTreeMap<String, u64>>,
+    /// Sessions `initialize`d, by the request's `X-User` header ("" without one).
+    sessions_created: Mutex<BTreeMap<String, u64>>,
     grandchildren: Mutex<Vec<std::process::Child>>,
     /// Stateful Streamable HTTP only: the sessions, so `expire_session` can end one.
     http_sessions: OnceLock<Arc<LocalSessionManager>>,
@@ -106,6 +110,8 @@ impl TestServer {
                 executions: Mutex::new(BTreeMap::new()),
                 listings: Mutex::new(BTreeMap::new()),
                 cancelled: Mutex::new(BTreeMap::new()),
+                ticks: Mutex::new(BTreeMap::new()),
+                sessions_created: Mutex::new(BTreeMap::new()),
                 grandchildren: Mutex::new(Vec::new()),
                 http_sessions: OnceLock::new(),
                 offers: Added::default(),
@@ -152,11 +158,15 @@ impl TestServer {
     }
 
     /// `{"executions": {tool: n}, "cancelled": {tool: n}, "listings": {method: n},
-    /// "subscribed": [uri]}` across all sessions (`listings`: resource, template and prompt
-    /// lists asked for; `subscribed`: resources subscribed to now).
+    /// "subscribed": [uri], "ticks": {id: n}, "sessions_created": {user: n}}` across all
+    /// sessions (`listings`: resource, template and prompt lists asked for; `subscribed`:
+    /// resources subscribed to now; `ticks`: `tick` executions per `id`; `sessions_created`:
+    /// `initialize`s per `X-User` header value, `""` for none).
     pub fn counts(&self) -> Value {
         json!({
             "executions": *lock(&self.shared.executions),
+            "ticks": *lock(&self.shared.ticks),
+            "sessions_created": *lock(&self.shared.sessions_created),
             "listings": *lock(&self.shared.listings),
             "cancelled": *lock(&self.shared.cancelled),
             "subscribed": self.shared.offers.subscribed(),
@@ -246,6 +256,11 @@ impl TestServer {
         let result = match name {
             "echo" | "lookup" | "put" => text(str_arg(args, "message")?),
             "echo_args" => text(Value::Object(args.clone()).to_string()),
+            "tick" => {
+                let id = str_arg(args, "id")?;
+                *lock(&self.shared.ticks).entry(id.to_owned()).or_default() += 1;
+                text(id)
+            }
             "whoami" => {
                 let header = |name: &str| {
                     http_parts(context)
@@ -479,7 +494,16 @@ impl ServerHandler for TestServer {
             tokio::time::sleep(delay).await;
         }
         context.peer.set_peer_info(request.clone());
-        self.negotiate_initialize(&request)
+        let result = self.negotiate_initialize(&request);
+        if result.is_ok() {
+            let user = http_parts(&context)
+                .and_then(|parts| parts.headers.get("x-user"))
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            *lock(&self.shared.sessions_created).entry(user).or_default() += 1;
+        }
+        result
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -953,8 +977,19 @@ fn base_tools(generated: usize) -> Vec<Tool> {
         ),
         Tool::new(
             "counts",
-            "How many times each tool started executing and was cancelled.",
+            "How many times each tool started executing and was cancelled, `tick` executions \
+             per id, sessions created per X-User header.",
             empty_schema(),
+        ),
+        Tool::new(
+            "tick",
+            "Counts one execution of `id` (see `counts`: `ticks`) and returns `id`: proves a \
+             call ran once, not twice, wherever it was routed.",
+            schema(json!({
+                "type": "object",
+                "properties": {"id": {"type": "string"}},
+                "required": ["id"],
+            })),
         ),
         Tool::new(
             "echo_headers",

@@ -1,5 +1,5 @@
 //! Which `Host` and `Origin` a request may carry: the DNS-rebinding guard and the browser
-//! origin allow-list, one check for every route (MCP, REST, probes but `/healthz`).
+//! origin allow-list, one check for every route (MCP, REST, but the probes `/healthz` and `/readyz`).
 //!
 //! - `Host`: `[gateway] allowed_hosts`; without it, loopback names only (`localhost`,
 //!   `127.0.0.1`, `::1`, any port) while the gateway listens on loopback — a web page that

@@ -16,7 +16,10 @@
 //! CORS (`hosts.rs`) wraps it all when `allowed_origins` lists browser origins: it answers
 //! their preflight requests and adds the `Access-Control-*` headers to the rest.
 //!
-//! `/healthz` passes untouched (liveness probes send whatever `Host` they like); the
+//! The probes `/healthz` and `/readyz` pass untouched: kubelet and load balancers send
+//! whatever `Host` they like and cannot send a credential from a Secret, and the answers say
+//! nothing but "ok" / ready or shutting down (`/v1/health`, which names servers, is
+//! checked). The
 //! protected resource metadata (`/.well-known/oauth-protected-resource[/mcp]`) passes 1 but
 //! needs no credential (RFC 9728). Responses: `refusals.rs`.
 //!
@@ -148,7 +151,7 @@ impl Inbound {
         tracing::info!(
             api_keys,
             jwt = auth.jwt().is_some(),
-            "inbound authentication required on every endpoint but /healthz"
+            "inbound authentication required on every endpoint but /healthz and /readyz"
         );
         Ok(())
     }
@@ -204,7 +207,7 @@ async fn serve_metadata(State(inbound): State<Arc<Inbound>>, headers: HeaderMap)
 /// The middleware (see the module docs for the steps).
 async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if path == "/healthz" {
+    if path == "/healthz" || path == "/readyz" {
         return next.run(request).await;
     }
     let inbound = &guard.inbound;

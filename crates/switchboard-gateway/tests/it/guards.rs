@@ -57,7 +57,8 @@ async fn foreign_origins_and_hosts_are_refused_on_every_route() {
         send("/mcp", "origin", "http://localhost:6274").await,
         StatusCode::OK
     );
-    // A Host that is not this loopback gateway's (DNS rebinding): 403 everywhere but /healthz.
+    // A Host that is not this loopback gateway's (DNS rebinding): 403 everywhere but the
+    // probes.
     for path in ["/mcp", "/v1/tools/kit__echo/call"] {
         assert_eq!(
             send(path, "host", "evil.example.com").await,
@@ -65,7 +66,7 @@ async fn foreign_origins_and_hosts_are_refused_on_every_route() {
             "{path}"
         );
     }
-    for path in ["/v1/tools", "/readyz"] {
+    for path in ["/v1/tools", "/v1/health"] {
         let response = http
             .get(gateway.url(path))
             .header("host", "rebound.example.com")
@@ -73,12 +74,15 @@ async fn foreign_origins_and_hosts_are_refused_on_every_route() {
             .await;
         assert_eq!(response.unwrap().status(), StatusCode::FORBIDDEN, "{path}");
     }
-    let probe = http
-        .get(gateway.url("/healthz"))
-        .header("host", "10.1.2.3:8080")
-        .send()
-        .await;
-    assert_eq!(probe.unwrap().status(), StatusCode::OK);
+    // Kubelet probes the pod's IP.
+    for path in ["/healthz", "/readyz"] {
+        let probe = http
+            .get(gateway.url(path))
+            .header("host", "10.1.2.3:8080")
+            .send()
+            .await;
+        assert_eq!(probe.unwrap().status(), StatusCode::OK, "{path}");
+    }
     let local = format!("localhost:{}", gateway.addr.port());
     assert_eq!(send("/mcp", "host", &local).await, StatusCode::OK);
 

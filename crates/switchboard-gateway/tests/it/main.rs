@@ -5,6 +5,7 @@
 
 mod auth;
 mod common;
+mod deploy;
 mod guards;
 mod mcp;
 mod metrics;

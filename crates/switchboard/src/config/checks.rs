@@ -214,6 +214,14 @@ pub(super) fn parse_duration(key: &str, value: &str) -> Result<Duration, Problem
     }
 }
 
+/// A duration that may be zero (`"0s"`: off), e.g. `[gateway] shutdown_delay`.
+pub(super) fn parse_duration_or_zero(key: &str, value: &str) -> Result<Duration, Problem> {
+    match humantime::parse_duration(value.trim()) {
+        Ok(d) if d.is_zero() => Ok(d),
+        _ => parse_duration(key, value),
+    }
+}
+
 /// The value of `all` (a type's `ALL` table of values and their names) named `value`, or
 /// the problem (an unknown `what`) and the fix (the closest name, and the list).
 pub(super) fn one_of<T: Copy>(

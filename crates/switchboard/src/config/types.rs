@@ -211,6 +211,9 @@ pub struct GatewayConfig {
     pub session_headers: BTreeMap<String, String>,
     /// How long a shutdown waits for calls in flight before closing the servers.
     pub drain_timeout: Duration,
+    /// How long the gateway keeps serving after SIGTERM/ctrl-c with `/readyz` answering 503,
+    /// before the drain starts: the time a load balancer takes to stop sending it requests.
+    pub shutdown_delay: Duration,
     /// A downstream MCP session (2025-11-25) with no request for this long ends, and with it
     /// its own upstream connections.
     pub session_idle_timeout: Duration,
@@ -244,6 +247,7 @@ impl Default for GatewayConfig {
             listen: DEFAULT_GATEWAY_LISTEN,
             session_headers: BTreeMap::new(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            shutdown_delay: Duration::ZERO,
             session_idle_timeout: DEFAULT_DOWNSTREAM_IDLE_TIMEOUT,
             allowed_hosts: None,
             allowed_origins: Vec::new(),

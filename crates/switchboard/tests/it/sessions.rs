@@ -121,6 +121,43 @@ async fn a_thousand_concurrent_sessions_each_get_their_own_server_session() {
     hub.close().await;
 }
 
+/// The testkit's counters for the scale-out tests (issue 17): `tick` executions per id and
+/// upstream sessions created per `X-User`, as a per_session server's sessions produce them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_testkit_counts_ticks_per_id_and_sessions_per_user() {
+    let kit = TestkitProcess::start("streamable-http", &[]);
+    let mut server = per_session(ServerConfig::url("kit", kit.url.clone()), 10);
+    server.headers.insert("X-User".into(), "${user}".into());
+    let mut config = config_with(vec![server]);
+    config.variables.insert("user".into(), "nobody".into());
+    let hub = start(config).await;
+    let (alice, bob) = (session("alice"), session("bob"));
+
+    for (who, id) in [(&alice, "a1"), (&alice, "a2"), (&bob, "b1"), (&bob, "b1")] {
+        assert_eq!(
+            text_in(&hub, Some(who), "kit__tick", json!({"id": id})).await,
+            id
+        );
+    }
+    let seen = counts(&hub).await;
+    assert_eq!(seen["ticks"], json!({"a1": 1, "a2": 1, "b1": 2}), "{seen}");
+    assert_eq!(seen["executions"]["tick"], json!(4), "{seen}");
+    // One upstream session per engine session, and the hub's shared one (config variables).
+    assert_eq!(
+        seen["sessions_created"],
+        json!({"alice": 1, "bob": 1, "nobody": 1}),
+        "{seen}"
+    );
+    // A second engine session of the same user is a session of its own.
+    let alice_again = Session::new(
+        "alice-2",
+        BTreeMap::from([("user".to_string(), "alice".to_string())]),
+    );
+    text_in(&hub, Some(&alice_again), "kit__tick", json!({"id": "a3"})).await;
+    assert_eq!(counts(&hub).await["sessions_created"]["alice"], json!(2));
+    hub.close().await;
+}
+
 /// The testkit flags of a server speaking only 2026-07-28.
 const MODERN: [&str; 2] = ["--lifecycle", "modern"];
 

@@ -164,6 +164,12 @@ fn unknown_gateway_key_with_suggestion() {
         Is("unknown key"),
         Starts("did you mean 'listen'?"),
     );
+    toml_err_says(
+        "[gateway]\nshutdown_dealy = \"5s\"\n",
+        (None, Some("gateway.shutdown_dealy"), Some(2)),
+        Is("unknown key"),
+        Starts("did you mean 'shutdown_delay'?"),
+    );
     let err = toml_err("[gateway]\nsession_headers = \"X-Token\"\n");
     assert_eq!(
         problem_of(&err),

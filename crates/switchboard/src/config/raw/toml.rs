@@ -91,6 +91,7 @@ raw_table! {
         /// Inbound request header name -> session variable name.
         session_headers: StringTable,
         drain_timeout: Duration,
+        shutdown_delay: Duration,
         session_idle_timeout: Duration,
         allowed_hosts: Strings,
         allowed_origins: Strings,

@@ -1,11 +1,11 @@
-//! The `[gateway]` table: the listen address, the session headers, the drain timeout, the
-//! downstream sessions' idle timeout, the allowed hosts and origins, the request limits;
-//! `[gateway.auth]` is `gateway_auth.rs`. Listening beyond loopback without `[gateway.auth]`
-//! is refused unless `allow_unauthenticated = true`.
+//! The `[gateway]` table: the listen address, the session headers, the shutdown delay and
+//! drain timeout, the downstream sessions' idle timeout, the allowed hosts and origins, the
+//! request limits; `[gateway.auth]` is `gateway_auth.rs`. Listening beyond loopback without
+//! `[gateway.auth]` is refused unless `allow_unauthenticated = true`.
 
 use std::net::SocketAddr;
 
-use crate::config::checks::parse_duration;
+use crate::config::checks::{parse_duration, parse_duration_or_zero};
 use crate::config::diagnostics::Ctx;
 use crate::config::gateway_security::{HostPattern, OriginPattern, UNAUTHENTICATED_FIX};
 use crate::config::raw::RawGateway;
@@ -83,6 +83,10 @@ pub(super) fn validate_gateway(
     if let Some(value) = raw.drain_timeout {
         gateway.drain_timeout = parse_duration("drain_timeout", &value)
             .map_err(|(problem, fix)| err("drain_timeout", problem, fix))?;
+    }
+    if let Some(value) = raw.shutdown_delay {
+        gateway.shutdown_delay = parse_duration_or_zero("shutdown_delay", &value)
+            .map_err(|(problem, fix)| err("shutdown_delay", problem, fix))?;
     }
     if let Some(value) = raw.session_idle_timeout {
         gateway.session_idle_timeout = parse_duration("session_idle_timeout", &value)
@@ -275,18 +279,23 @@ mod tests {
         assert!(config.gateway.listen.ip().is_loopback());
         assert!(config.gateway.session_headers.is_empty());
         assert_eq!(config.gateway.drain_timeout, DEFAULT_DRAIN_TIMEOUT);
+        assert_eq!(config.gateway.shutdown_delay, Duration::ZERO);
+        // Zero is how the delay is written off explicitly.
+        let off = toml("[gateway]\nshutdown_delay = \"0s\"\n").unwrap();
+        assert_eq!(off.gateway.shutdown_delay, Duration::ZERO);
     }
 
     #[test]
     fn reads_every_key() {
         let config = toml(
             "[gateway]\nlisten = \"0.0.0.0:9000\"\nallow_unauthenticated = true\ndrain_timeout = \"5s\"\n\
-             session_idle_timeout = \"10m\"\n\
+             shutdown_delay = \"1500ms\"\nsession_idle_timeout = \"10m\"\n\
              session_headers = { \"X-Upstream-Token\" = \"user_token\", \"x-user\" = \"user\" }\n",
         )
         .unwrap();
         assert_eq!(config.gateway.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(config.gateway.drain_timeout, Duration::from_secs(5));
+        assert_eq!(config.gateway.shutdown_delay, Duration::from_millis(1500));
         assert_eq!(
             config.gateway.session_idle_timeout,
             Duration::from_secs(600)
@@ -380,6 +389,11 @@ mod tests {
             (
                 "[gateway]\ndrain_timeout = \"soon\"\n",
                 "'drain_timeout' is not a duration: \"soon\"",
+                "",
+            ),
+            (
+                "[gateway]\nshutdown_delay = \"later\"\n",
+                "'shutdown_delay' is not a duration: \"later\"",
                 "",
             ),
             (
