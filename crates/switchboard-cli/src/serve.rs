@@ -10,6 +10,7 @@ use switchboard::Hub;
 use switchboard::auth::{BrowserOpener, FileStore};
 use switchboard::config::DEFAULT_CONFIG_FILE;
 use switchboard::hub::{HubBuilder, TraceCalls};
+use switchboard_gateway::scale::Scale;
 use switchboard_gateway::{
     Gateway, GatewaySettings, Metrics, Reloader, UpstreamOffers, bind, check_exposure,
     shutdown_signal,
@@ -39,6 +40,15 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
     let mut settings = GatewaySettings::from(&*config.gateway);
     if let Some(listen) = listen {
         settings.listen = listen;
+    }
+    if let Some(scale) = &config.scale {
+        match Scale::load(scale) {
+            Ok(scale) => settings.scale = Some(Arc::new(scale)),
+            Err(error) => {
+                eprintln!("error: [scale] keys_file: {error}");
+                return EXIT_BAD_INPUT;
+            }
+        }
     }
     // Bound before the servers start: a busy address, or one beyond loopback without
     // [gateway.auth], fails at once.

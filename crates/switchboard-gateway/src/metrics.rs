@@ -14,7 +14,9 @@
 //!   (counted while it is `ready`) and its per-session ones, read from the hub at scrape;
 //! - `switchboard_server_state{server,state}` (gauge): 1 for the server's current state,
 //!   0 for the others ([`ServerState`]);
-//! - `switchboard_config_reloads_total{result}` (counter): reloads `applied` or `failed`.
+//! - `switchboard_config_reloads_total{result}` (counter): reloads `applied` or `failed`;
+//! - `switchboard_session_rejected_total{reason}` (counter, `[scale]`): session ids the
+//!   gate refused (`bad`, `expired`, `unknown_key`, `identity`).
 //!
 //! `error_type` is the engine's [`ErrorClass`] name when the engine failed the request
 //! (`timeout`, `unreachable`, `unknown_tool`, ...), `tool_error` when the tool answered
@@ -70,6 +72,7 @@ struct Inner {
     upstream: Operations,
     downstream_sessions: Gauge,
     reloads: Family<ReloadLabels, Counter>,
+    rejected: Family<RejectedLabels, Counter>,
 }
 
 type Operations = Family<Operation, Histogram, fn() -> Histogram>;
@@ -105,6 +108,11 @@ struct ReloadLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct RejectedLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
 struct ServerLabels {
     server: String,
 }
@@ -132,6 +140,7 @@ impl Metrics {
         let upstream = Operations::new_with_constructor(histogram);
         let downstream_sessions = Gauge::default();
         let reloads = Family::<ReloadLabels, Counter>::default();
+        let rejected = Family::<RejectedLabels, Counter>::default();
         registry.register_with_unit(
             "mcp_server_operation_duration",
             "Downstream requests the gateway answered (MCP and REST)",
@@ -154,6 +163,12 @@ impl Metrics {
             "Config reloads, applied or failed (the old config kept)",
             reloads.clone(),
         );
+        registry.register(
+            "switchboard_session_rejected",
+            "Session ids refused with 404 before reaching a session ([scale]): bad, expired, \
+             unknown_key or identity",
+            rejected.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -161,6 +176,7 @@ impl Metrics {
                 upstream,
                 downstream_sessions,
                 reloads,
+                rejected,
             }),
         }
     }
@@ -208,6 +224,12 @@ impl Metrics {
             .reloads
             .get_or_create(&ReloadLabels { result })
             .inc();
+    }
+
+    /// A session id refused by the gate (`scale/`), for `reason`.
+    pub(crate) fn session_rejected(&self, reason: &'static str) {
+        let labels = RejectedLabels { reason };
+        self.inner.rejected.get_or_create(&labels).inc();
     }
 
     /// Everything, with the hub's gauges as they are now.

@@ -42,7 +42,7 @@ use rmcp::model::{
 use rmcp::model::{LoggingLevel, SetLevelRequestParams};
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
-use switchboard::{CallOptions, CallStep, Error, Hub, HubEvent, JsonObject, Session};
+use switchboard::{CallOptions, CallStep, Error, Hub, HubEvent, JsonObject, Session, SessionClose};
 
 use relay::{CallNotices, Relay};
 use tokio::sync::broadcast;
@@ -50,6 +50,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::errors::{McpFailure, McpRequest, to_mcp};
 use crate::metrics::{call_error_type, error_type};
+use crate::scale::OwnSessionId;
+use crate::scale::token::{Token, now};
 use crate::state::GatewayState;
 
 /// The handler of one downstream session (2025-11-25) or one request (2026-07-28).
@@ -133,6 +135,19 @@ impl DownstreamSession {
         Some(result)
     }
 
+    /// With `[scale]`: the session's engine session, named by its sealed id (the same on
+    /// every replica), with the `initialize` request's variables.
+    fn sealed_session(&self, context: &RequestContext<RoleServer>) -> Option<Session> {
+        let scale = self.state.scale.as_ref()?;
+        let own = context.extensions.get::<OwnSessionId>()?;
+        let token = Token::open(&scale.ring, &own.0, now()).ok()?;
+        let parts = context.extensions.get::<Parts>();
+        let variables = parts
+            .map(|p| self.state.identity.variables(&p.headers, &p.extensions))
+            .unwrap_or_default();
+        Some(Session::new(token.engine_id(), variables))
+    }
+
     /// Refuses a new call while the gateway drains (calls in flight are counted by their
     /// HTTP request, see [`crate::drain`]).
     fn enter(&self) -> Result<(), Error> {
@@ -152,9 +167,18 @@ impl Drop for DownstreamSession {
         self.state.metrics.session_ended();
         tracing::debug!(session = %session.id, "downstream session ended");
         let hub = self.state.hub.clone();
+        // With `[scale]`, only a session its client DELETEd ends upstream; one that expired
+        // here or whose replica shuts down detaches: another replica may serve it on.
+        let mode = match &self.state.scale {
+            Some(scale) => match scale.take_ended(&session.id) {
+                true => SessionClose::End,
+                false => SessionClose::Detach,
+            },
+            None => SessionClose::End,
+        };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                hub.end_session(&session.id).await;
+                hub.close_session(&session.id, mode).await;
             });
         }
     }
@@ -188,7 +212,10 @@ impl ServerHandler for DownstreamSession {
             .extensions
             .get::<Parts>()
             .map(|p| (&p.headers, &p.extensions));
-        let session = self.state.identity.own_session(http);
+        let session = match self.sealed_session(&context) {
+            Some(session) => session,
+            None => self.state.identity.own_session(http),
+        };
         tracing::debug!(session = %session.id, "downstream session started");
         if self.own.set(session).is_ok() {
             self.state.metrics.session_started();

@@ -23,6 +23,7 @@ mod auth;
 mod discovery;
 mod gateway;
 mod gateway_auth;
+mod scale;
 mod server;
 
 pub(super) use server::validate_server;
@@ -51,6 +52,10 @@ pub(super) fn toml_config(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, Confi
             ctx,
             raw.gateway.unwrap_or_default(),
         )?),
+        scale: match raw.scale {
+            Some(raw) => Some(Box::new(scale::validate_scale(ctx, raw)?)),
+            None => None,
+        },
         source: None,
         warnings: Vec::new(),
     })
