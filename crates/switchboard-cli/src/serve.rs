@@ -42,10 +42,10 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
         settings.listen = listen;
     }
     if let Some(scale) = &config.scale {
-        match Scale::load(scale) {
+        match Scale::load(scale, settings.session_idle_timeout) {
             Ok(scale) => settings.scale = Some(Arc::new(scale)),
             Err(error) => {
-                eprintln!("error: [scale] keys_file: {error}");
+                eprintln!("error: {error}");
                 return EXIT_BAD_INPUT;
             }
         }
@@ -67,7 +67,12 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
     // Catches SIGHUP from now on (while the servers start, too).
     let reloader = Reloader::new(path, config.clone());
     let metrics = Metrics::new();
-    let hub = match with_sign_ins(Hub::builder())
+    let mut builder = Hub::builder();
+    // [scale] store: replicas share classic per_session upstream sessions.
+    if let Some(shared) = settings.scale.as_ref().and_then(|s| s.shared_sessions()) {
+        builder = builder.shared_sessions(shared);
+    }
+    let hub = match with_sign_ins(builder)
         .config(&config)
         .layer(TraceCalls)
         .layer(metrics.upstream_calls())

@@ -32,7 +32,7 @@ use crate::inbound::Inbound;
 use crate::mcp::DownstreamSession;
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
-use crate::scale::{Gate, SealedSessions};
+use crate::scale::{Gate, SealedSessions, SessionRecords};
 use crate::state::GatewayState;
 use crate::{Gateway, GatewayError};
 
@@ -105,6 +105,12 @@ impl Gateway {
             ),
             // Sealed ids, checked by the gate before rmcp sees them (`scale/`).
             Some(scale) => {
+                if scale.store.is_some() {
+                    // rmcp restores sessions made on other replicas from their records.
+                    config.session_store = Some(Arc::new(SessionRecords {
+                        scale: scale.clone(),
+                    }));
+                }
                 let sessions = Arc::new(SealedSessions::new(sessions, scale.clone()));
                 let gate = Arc::new(Gate {
                     scale: scale.clone(),

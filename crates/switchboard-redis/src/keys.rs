@@ -47,6 +47,11 @@ impl KeyNames {
         }
     }
 
+    /// The hash holding the record of engine session `session` (a.4).
+    pub(crate) fn session_record(&self, session: &str) -> String {
+        format!("{}:v1:s:{{{}}}", self.prefix, self.session_hash(session))
+    }
+
     fn session_hash(&self, session: &str) -> String {
         match &self.binding {
             Some(key) => hex(hmac::sign(key, session.as_bytes()).as_ref()),

@@ -1,7 +1,9 @@
 //! Redis-backed stores for Switchboard gateway replicas (issue 17, `docs/scale-out-design.md`
 //! (b)). Today: [`RedisSharedSessions`], the engine's
 //! [`SharedSessions`](switchboard::SharedSessions) over Redis, so replicas serving one
-//! downstream session share one classic upstream session.
+//! downstream session share one classic upstream session; and [`RedisSessionStore`], the
+//! downstream sessions' records (the client's `initialize`, its identity binding), so a
+//! replica that has not seen a session can restore it.
 //!
 //! The connection is a redis-rs `ConnectionManager` created lazily (a replica starts, and
 //! serves, without Redis), multiplexed and reconnecting in the background; every command
@@ -13,11 +15,13 @@
 
 mod breaker;
 mod keys;
+mod records;
 mod seal;
 mod store;
 
 use std::time::Duration;
 
+pub use records::{RedisSessionStore, SessionRecord};
 pub use store::RedisSharedSessions;
 
 /// How a [`RedisSharedSessions`] names, seals and expires its keys.

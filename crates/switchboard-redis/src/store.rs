@@ -52,7 +52,7 @@ return 0
 #[derive(Serialize, Deserialize)]
 struct StoredRecord {
     id: String,
-    url: String,
+    pub(crate) url: String,
     init: serde_json::Value,
     generation: u64,
 }
@@ -60,15 +60,15 @@ struct StoredRecord {
 /// Classic upstream sessions shared between gateway replicas through Redis; see the
 /// module docs. Cheap to share (`Arc`); the connection is multiplexed.
 pub struct RedisSharedSessions {
-    connection: ConnectionManager,
-    names: KeyNames,
-    sealer: Sealer,
-    idle_ttl_ms: u64,
+    pub(crate) connection: ConnectionManager,
+    pub(crate) names: KeyNames,
+    pub(crate) sealer: Sealer,
+    pub(crate) idle_ttl_ms: u64,
     url: String,
     publish_if: Script,
     claim: Script,
     release: Script,
-    breaker: Breaker,
+    pub(crate) breaker: Breaker,
 }
 
 impl std::fmt::Debug for RedisSharedSessions {
@@ -115,8 +115,20 @@ impl RedisSharedSessions {
         })
     }
 
+    /// Whether operations try Redis now: false while the breaker is open (Redis failed
+    /// repeatedly within the last second), so a caller can refuse at once (b.6).
+    pub fn available(&self) -> bool {
+        self.breaker.allows(Instant::now())
+    }
+
+    /// The store of downstream session records (a.4), on this store's connection, keys
+    /// and breaker.
+    pub fn session_store(self: &std::sync::Arc<Self>) -> crate::RedisSessionStore {
+        crate::RedisSessionStore::new(self.clone())
+    }
+
     /// Runs `operation` unless the breaker is open; records whether it reached Redis.
-    async fn guarded<T>(
+    pub(crate) async fn guarded<T>(
         &self,
         operation: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, SharedSessionsError> {
@@ -298,6 +310,6 @@ fn aad(keys: &UpstreamKeys) -> String {
     format!("{}/{}", keys.record, keys.field)
 }
 
-fn millis(duration: Duration) -> u64 {
+pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

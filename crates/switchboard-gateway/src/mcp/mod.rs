@@ -53,6 +53,11 @@ use crate::metrics::{call_error_type, error_type};
 use crate::scale::OwnSessionId;
 use crate::scale::token::{Token, now};
 use crate::state::GatewayState;
+use rmcp::transport::streamable_http_server::session::SessionRestoreMarker;
+use switchboard_redis::SessionRecord;
+
+/// How long a new session's `initialize` waits for its record to be written (`[scale]`).
+const RECORD_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// The handler of one downstream session (2025-11-25) or one request (2026-07-28).
 pub struct DownstreamSession {
@@ -136,16 +141,59 @@ impl DownstreamSession {
     }
 
     /// With `[scale]`: the session's engine session, named by its sealed id (the same on
-    /// every replica), with the `initialize` request's variables.
-    fn sealed_session(&self, context: &RequestContext<RoleServer>) -> Option<Session> {
-        let scale = self.state.scale.as_ref()?;
-        let own = context.extensions.get::<OwnSessionId>()?;
-        let token = Token::open(&scale.ring, &own.0, now()).ok()?;
+    /// every replica), with the `initialize` request's variables. A new session's record
+    /// is written to the store first (the handshake fails if it cannot be: no other replica
+    /// could serve the session); a session restored from its record takes the variables it
+    /// remembered when the request carries none.
+    async fn sealed_session(
+        &self,
+        request: &InitializeRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<Session>, ErrorData> {
+        let Some(scale) = self.state.scale.as_ref() else {
+            return Ok(None);
+        };
+        let Some(own) = context.extensions.get::<OwnSessionId>() else {
+            return Ok(None);
+        };
+        let Ok(token) = Token::open(&scale.ring, &own.0, now()) else {
+            return Ok(None);
+        };
+        let engine_id = token.engine_id();
         let parts = context.extensions.get::<Parts>();
-        let variables = parts
+        let mut variables = parts
             .map(|p| self.state.identity.variables(&p.headers, &p.extensions))
             .unwrap_or_default();
-        Some(Session::new(token.engine_id(), variables))
+        let restored = context.extensions.get::<SessionRestoreMarker>().is_some();
+        let remembered = scale.take_remembered(&engine_id);
+        if restored {
+            if variables.is_empty() {
+                variables = remembered.unwrap_or_default();
+            }
+        } else if let Some(store) = &scale.store {
+            let record = SessionRecord {
+                init: serde_json::to_value(request).unwrap_or_default(),
+                binding: token.binding.to_vec(),
+                variables: scale.remember_variables.then(|| variables.clone()),
+            };
+            let saved = tokio::time::timeout(RECORD_BUDGET, store.save(&engine_id, &record));
+            let failure = match saved.await {
+                Ok(Ok(())) => None,
+                Ok(Err(error)) => Some(error.to_string()),
+                Err(_) => Some(format!("no answer within {RECORD_BUDGET:?}")),
+            };
+            if let Some(failure) = failure {
+                tracing::warn!(%failure, "a new session's record cannot be written; refusing it");
+                return Err(ErrorData::internal_error(
+                    format!(
+                        "session store unavailable: the session could not be recorded for the \
+                         other replicas ({failure}); try again shortly"
+                    ),
+                    None,
+                ));
+            }
+        }
+        Ok(Some(Session::new(engine_id, variables)))
     }
 
     /// Refuses a new call while the gateway drains (calls in flight are counted by their
@@ -170,10 +218,13 @@ impl Drop for DownstreamSession {
         // With `[scale]`, only a session its client DELETEd ends upstream; one that expired
         // here or whose replica shuts down detaches: another replica may serve it on.
         let mode = match &self.state.scale {
-            Some(scale) => match scale.take_ended(&session.id) {
-                true => SessionClose::End,
-                false => SessionClose::Detach,
-            },
+            Some(scale) => {
+                scale.forget_local(&session.id);
+                match scale.take_ended(&session.id) {
+                    true => SessionClose::End,
+                    false => SessionClose::Detach,
+                }
+            }
             None => SessionClose::End,
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -212,7 +263,7 @@ impl ServerHandler for DownstreamSession {
             .extensions
             .get::<Parts>()
             .map(|p| (&p.headers, &p.extensions));
-        let session = match self.sealed_session(&context) {
+        let session = match self.sealed_session(&request, &context).await? {
             Some(session) => session,
             None => self.state.identity.own_session(http),
         };

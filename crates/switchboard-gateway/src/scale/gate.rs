@@ -6,6 +6,8 @@
 //!   client then starts a new one), counted in `switchboard_session_rejected_total`.
 //! - A `DELETE` of a session this replica holds marks it ended, so its upstream sessions
 //!   are ended too (other closes only detach from them).
+//! - A request for a session this replica has not seen goes on to rmcp, which restores it
+//!   from the store; while the store is down it gets 503 with `Retry-After: 1`.
 //! - A request without an id (an `initialize`) hands its identity's binding to
 //!   [`SealedSessions`](super::SealedSessions), which seals it into the new id.
 
@@ -63,10 +65,47 @@ pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -
     }
     let id: SessionId = id.into();
     let local = gate.sessions.has_session(&id).await.unwrap_or(false);
-    if local && request.method() == Method::DELETE {
-        scale.mark_ended(token.engine_id());
+    if local {
+        if request.method() == Method::DELETE {
+            scale.mark_ended(token.engine_id());
+        } else {
+            scale.used(&token.engine_id());
+        }
+        return next.run(request).await;
     }
-    next.run(request).await
+    // A session this replica has not seen: rmcp restores it from the store.
+    if scale.store_up() == Some(false) {
+        return unavailable();
+    }
+    let anonymous = principal.is_none() && variables.is_empty();
+    if anonymous
+        && !scale.remember_variables
+        && token.binding != scale.anonymous_binding_of(token.kid)
+    {
+        // Its variables are not kept: only a request carrying its identity can restore it.
+        return gate.refuse(Rejection::Identity);
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::INTERNAL_SERVER_ERROR && scale.store.is_some() {
+        // rmcp's answer when loading the record failed.
+        return unavailable();
+    }
+    response
+}
+
+/// 503 with `Retry-After` and a JSON-RPC error: the store is down, so a session this
+/// replica has not seen cannot be restored now (docs/scale-out-design.md b.6).
+fn unavailable() -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32603, "message": "session store unavailable; retry shortly"},
+    });
+    let headers = [
+        (http::header::RETRY_AFTER, "1"),
+        (http::header::CONTENT_TYPE, "application/json"),
+    ];
+    (StatusCode::SERVICE_UNAVAILABLE, headers, body.to_string()).into_response()
 }
 
 impl Gate {

@@ -1,0 +1,334 @@
+//! `[scale]`: `switchboard serve` replicas sharing sessions through one real `redis-server`
+//! (no load balancer: the client sends each request to the replica the test picks, with the
+//! same `Mcp-Session-Id`), the official Python SDK client (`scale_client.py`) and one stateful
+//! testkit as a `per_session` server, whose `session_info` tool names the upstream session a
+//! call arrived on.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout};
+
+use crate::common::serve::ServeProcess;
+use crate::common::{CLIENT_BOUND, ok_text, testkit, toml_string, venv_python};
+
+const KEYS: &str = "# test keys\n1=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n";
+
+/// A real `redis-server` on a free loopback port, no persistence; killed on drop.
+struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run redis-server ({e}); install it: apt-get install -y redis-server")
+            });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server never listened"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisServer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A config: `X-User` → `user`, templated into the per_session testkit's headers.
+fn config(dir: &Path, kit_url: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("keys"), KEYS).unwrap();
+    let toml = format!(
+        "[gateway]\nsession_headers = {{ \"X-User\" = \"user\" }}\n\n\
+         [variables]\nuser = \"nobody\"\n\n\
+         [scale]\nstore = \"redis\"\nkeys_file = \"keys\"\n\n\
+         [servers.kit]\nurl = {}\nsession_mode = \"per_session\"\n\
+         headers = {{ \"X-User\" = \"${{user}}\" }}\n",
+        toml_string(kit_url)
+    );
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+async fn replica(config: &Path, redis: &RedisServer) -> ServeProcess {
+    let url = redis.url();
+    ServeProcess::start_with_env(config, &[("SWITCHBOARD_REDIS_URL", url.as_str())]).await
+}
+
+/// The Python SDK client running `scale_client.py`, step by step.
+struct Client {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Client {
+    fn start(urls: &[&str], user: &str, steps: Value) -> Client {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/scale_client.py");
+        let program = json!({"urls": urls, "headers": {"X-User": user}, "steps": steps});
+        let mut child = tokio::process::Command::new(venv_python())
+            .arg(script)
+            .arg(program.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the Python client starts");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Client { child, lines }
+    }
+
+    /// The next step's answer.
+    async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(CLIENT_BOUND, self.lines.next_line())
+            .await
+            .expect("the client answers within its bound")
+            .expect("the client's output")
+            .expect("the client ended early");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    /// Lets a paused client go on.
+    async fn resume(&mut self) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(b"go\n").await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    async fn finish(mut self) {
+        drop(self.child.stdin.take());
+        let status = tokio::time::timeout(CLIENT_BOUND, self.child.wait())
+            .await
+            .expect("the client ends")
+            .unwrap();
+        assert!(status.success(), "the client failed: {status}");
+    }
+}
+
+fn upstream_session(answer: &Value) -> String {
+    let info: Value = serde_json::from_str(ok_text(answer)).unwrap();
+    info["session"]
+        .as_str()
+        .expect("an upstream session id")
+        .to_string()
+}
+
+/// A raw `tools/list` POST in session `id` on `gateway` as `user`: the HTTP status and
+/// `Retry-After`.
+async fn raw_list(gateway: &ServeProcess, id: &str, user: &str) -> (u16, Option<String>) {
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"});
+    let response = reqwest::Client::new()
+        .post(&gateway.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("x-user", user)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("the gateway answers");
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (response.status().as_u16(), retry)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_served_by_every_replica_on_one_upstream_session_until_deleted() {
+    let redis = RedisServer::start();
+    let kit = testkit().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &kit.url());
+    let (a, b) = (
+        replica(&config, &redis).await,
+        replica(&config, &redis).await,
+    );
+    let steps = json!([
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "via", "to": 1},
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "call", "name": "kit__echo_headers"},
+        {"op": "session"},
+        {"op": "pause"},
+        {"op": "via", "to": 0},
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "via", "to": 1},
+        {"op": "delete"},
+        {"op": "call", "name": "kit__session_info"},
+    ]);
+    let mut client = Client::start(&[&a.url, &b.url], "alice", steps);
+    let on_a = upstream_session(&client.next().await);
+    assert_eq!(client.next().await, json!({"via": 1}));
+    let on_b = upstream_session(&client.next().await);
+    assert_eq!(
+        on_a, on_b,
+        "B attached to A's upstream session, not a new one"
+    );
+    let headers: Value = serde_json::from_str(ok_text(&client.next().await)).unwrap();
+    assert_eq!(headers["x-user"], json!("alice"), "B serves it as alice");
+    let id = client.next().await["session_id"]
+        .as_str()
+        .expect("a session id")
+        .to_string();
+    assert_eq!(id.len(), 106, "a sealed id: {id}");
+    assert_eq!(client.next().await, json!({"paused": true}));
+
+    // Another identity with the same id: 404 on both replicas, before any call.
+    assert_eq!(raw_list(&a, &id, "mallory").await.0, 404);
+    assert_eq!(raw_list(&b, &id, "mallory").await.0, 404);
+    // A forged id (one byte changed) and a UUID: 404.
+    let mut forged = id.clone().into_bytes();
+    forged[50] = if forged[50] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(raw_list(&b, &forged, "alice").await.0, 404);
+    assert_eq!(
+        raw_list(&a, "0f3e5a9c-1111-4222-8333-944455556666", "alice")
+            .await
+            .0,
+        404
+    );
+    let metrics = reqwest::get(a.at("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("switchboard_session_rejected_total{reason=\"identity\"} 1"),
+        "{metrics}"
+    );
+    // The owner still gets through.
+    assert_eq!(raw_list(&b, &id, "alice").await.0, 200);
+    client.resume().await;
+    assert_eq!(client.next().await, json!({"resumed": true}));
+
+    assert_eq!(client.next().await, json!({"via": 0}));
+    assert_eq!(
+        upstream_session(&client.next().await),
+        on_a,
+        "back on A, same session"
+    );
+    assert_eq!(client.next().await, json!({"via": 1}));
+    let deleted = client.next().await;
+    assert!(
+        matches!(deleted["status"].as_u64(), Some(200 | 202 | 204)),
+        "{deleted}"
+    );
+    let after = client.next().await;
+    assert!(
+        after.get("failed").is_some() || after.get("error").is_some(),
+        "{after}"
+    );
+    client.finish().await;
+    // Ended: B and a replica that never saw it answer 404 (the record is gone).
+    assert_eq!(raw_list(&b, &id, "alice").await.0, 404);
+    let c = replica(&config, &redis).await;
+    assert_eq!(raw_list(&c, &id, "alice").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_and_a_redis_outage_leave_held_sessions_working() {
+    let mut redis = RedisServer::start();
+    let kit = testkit().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &kit.url());
+    let (mut a, b) = (
+        replica(&config, &redis).await,
+        replica(&config, &redis).await,
+    );
+    let c = replica(&config, &redis).await;
+    let steps = json!([
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "session"},
+        {"op": "pause"},
+        {"op": "via", "to": 1},
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "pause"},
+        {"op": "call", "name": "kit__echo", "arguments": {"message": "still here"}},
+    ]);
+    let mut client = Client::start(&[&a.url, &b.url], "alice", steps);
+    let on_a = upstream_session(&client.next().await);
+    let id = client.next().await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(client.next().await, json!({"paused": true}));
+
+    // A dies without a word: B serves the session, on the same upstream session.
+    a.signal(libc::SIGKILL);
+    a.stopped().await;
+    client.resume().await;
+    assert_eq!(client.next().await, json!({"resumed": true}));
+    assert_eq!(client.next().await, json!({"via": 1}));
+    assert_eq!(upstream_session(&client.next().await), on_a);
+    assert_eq!(client.next().await, json!({"paused": true}));
+
+    // Redis goes away: B (which holds the session now) still serves it; C, which never
+    // saw it, answers 503 with Retry-After; a new session cannot start.
+    redis.stop();
+    let (status, retry) = raw_list(&c, &id, "alice").await;
+    assert_eq!((status, retry.as_deref()), (503, Some("1")));
+    client.resume().await;
+    assert_eq!(client.next().await, json!({"resumed": true}));
+    assert_eq!(ok_text(&client.next().await), "still here");
+    client.finish().await;
+    let mut fresh = Client::start(&[&b.url], "bob", json!([]));
+    let refused = fresh.next().await;
+    let message = refused["connect_error"].as_str().unwrap_or_default();
+    assert!(message.contains("session store unavailable"), "{refused}");
+    fresh.finish().await;
+    let health: Value = reqwest::get(b.at("/v1/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["store"]["kind"], json!("redis"), "{health}");
+    let ready = reqwest::get(b.at("/readyz")).await.unwrap();
+    assert_eq!(
+        ready.status().as_u16(),
+        200,
+        "Redis down keeps replicas in the balancer"
+    );
+}
