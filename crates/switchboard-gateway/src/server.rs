@@ -112,6 +112,8 @@ impl Gateway {
                     }));
                 }
                 let sessions = Arc::new(SealedSessions::new(sessions, scale.clone()));
+                // A session its client ended on another replica ends here too.
+                scale.end_announced(sessions.clone(), self.sessions_ended.child_token());
                 let gate = Arc::new(Gate {
                     scale: scale.clone(),
                     identity: self.state.identity.clone(),

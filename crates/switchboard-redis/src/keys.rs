@@ -52,7 +52,7 @@ impl KeyNames {
         format!("{}:v1:s:{{{}}}", self.prefix, self.session_hash(session))
     }
 
-    fn session_hash(&self, session: &str) -> String {
+    pub(crate) fn session_hash(&self, session: &str) -> String {
         match &self.binding {
             Some(key) => hex(hmac::sign(key, session.as_bytes()).as_ref()),
             None => hex(digest::digest(&digest::SHA256, session.as_bytes()).as_ref()),

@@ -14,6 +14,7 @@
 //! never appears in an error or a log line.
 
 mod breaker;
+mod events;
 mod keys;
 mod records;
 mod seal;

@@ -69,16 +69,23 @@ impl RedisSessionStore {
         self.store.guarded(self.read(session)).await
     }
 
-    /// Removes the session's whole record, its upstream records included.
+    /// Removes the session's whole record, its upstream records included, and tells every
+    /// replica the session ended ([`RedisSharedSessions::ended_sessions`]).
     pub async fn delete(&self, session: &str) -> Result<(), SharedSessionsError> {
         let key = self.store.names.session_record(session);
+        let (channel, message) = self
+            .store
+            .events
+            .ended_message(&self.store.session_key(session));
         let mut connection = self.store.connection.clone();
         let delete = async move {
-            let _: i64 = redis::cmd("DEL")
-                .arg(&key)
-                .query_async(&mut connection)
-                .await?;
-            Ok(())
+            redis::pipe()
+                .del(&key)
+                .ignore()
+                .publish(channel, message)
+                .ignore()
+                .query_async::<()>(&mut connection)
+                .await
         };
         self.store.guarded(delete).await
     }

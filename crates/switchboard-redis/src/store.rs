@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, Script};
+use redis::{IntoConnectionInfo, ProtocolVersion, RedisError, Script};
 use serde::{Deserialize, Serialize};
 use switchboard::{SharedSessions, SharedSessionsError, UpstreamKey, UpstreamRecord};
 
 use crate::breaker::Breaker;
+use crate::events::Events;
 use crate::keys::{KeyNames, UpstreamKeys};
 use crate::seal::Sealer;
 use crate::{RedisOptions, RedisSetupError, redact, redacted_url};
@@ -69,6 +70,7 @@ pub struct RedisSharedSessions {
     claim: Script,
     release: Script,
     pub(crate) breaker: Breaker,
+    pub(crate) events: Events,
 }
 
 impl std::fmt::Debug for RedisSharedSessions {
@@ -88,10 +90,18 @@ impl RedisSharedSessions {
                 "idle_ttl must be more than zero (records would expire at once)".into(),
             ));
         }
-        let client = redis::Client::open(url).map_err(|e| RedisSetupError::BadUrl {
+        let bad_url = |e: RedisError| RedisSetupError::BadUrl {
             url: redacted_url(url),
             reason: redact(&e.to_string(), url),
-        })?;
+        };
+        // RESP3: pub/sub events come as pushes on the multiplexed connection (b.3).
+        let info = url.into_connection_info().map_err(bad_url)?;
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(resp3)).map_err(bad_url)?;
+        let events = Events::new(&options.key_prefix);
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(options.response_timeout))
             .set_connection_timeout(Some(options.connect_timeout))
@@ -99,10 +109,14 @@ impl RedisSharedSessions {
             // down should fall back to its own upstream session soon. The manager keeps
             // reconnecting on later commands.
             .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(2));
+            .set_max_delay(Duration::from_secs(2))
+            .set_push_sender(events.sender())
+            .set_automatic_resubscription();
         let connection = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| RedisSetupError::BadOptions(redact(&e.to_string(), url)))?;
+        events.subscribe(connection.clone());
         Ok(Self {
+            events,
             connection,
             names: KeyNames::new(&options.key_prefix, options.binding_key.as_deref()),
             sealer: Sealer::new(options.store_key.as_ref()),
@@ -119,6 +133,18 @@ impl RedisSharedSessions {
     /// repeatedly within the last second), so a caller can refuse at once (b.6).
     pub fn available(&self) -> bool {
         self.breaker.allows(Instant::now())
+    }
+
+    /// The key other replicas are told a session by (a keyed hash of the engine session
+    /// id: what [`RedisSharedSessions::ended_sessions`] yields).
+    pub fn session_key(&self, session: &str) -> String {
+        self.names.session_hash(session)
+    }
+
+    /// The keys of the sessions any replica's client ended from now on (pub/sub, at most
+    /// once: a replica that misses one serves its local copy until it idles out).
+    pub fn ended_sessions(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.events.ended()
     }
 
     /// The store of downstream session records (a.4), on this store's connection, keys

@@ -193,6 +193,7 @@ impl DownstreamSession {
                 ));
             }
         }
+        scale.hold(&engine_id, own.0.clone());
         Ok(Some(Session::new(engine_id, variables)))
     }
 

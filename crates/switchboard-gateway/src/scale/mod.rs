@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rmcp::transport::streamable_http_server::session::{SessionId, SessionManager};
 use switchboard::SharedSessions;
 use switchboard::config::{ScaleConfig, ScaleStore};
 use switchboard_redis::{RedisOptions, RedisSessionStore, RedisSetupError, RedisSharedSessions};
@@ -71,6 +72,9 @@ pub struct Scale {
     touched: Mutex<HashMap<String, Instant>>,
     /// A session's record lives this long after its last use (`session_idle_timeout`).
     idle_ttl: Duration,
+    /// The sessions this replica holds, by the key other replicas announce their end by
+    /// (key → engine id, sealed id).
+    held: Mutex<HashMap<String, (String, SessionId)>>,
 }
 
 impl std::fmt::Debug for Scale {
@@ -129,6 +133,7 @@ impl Scale {
             restored: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
             idle_ttl,
+            held: Mutex::new(HashMap::new()),
         }
     }
 
@@ -179,10 +184,56 @@ impl Scale {
         });
     }
 
+    /// This replica holds session `engine_id` (sealed id `id`) now.
+    pub(crate) fn hold(&self, engine_id: &str, id: SessionId) {
+        if let Some(shared) = &self.shared {
+            let key = shared.session_key(engine_id);
+            lock(&self.held).insert(key, (engine_id.to_owned(), id));
+        }
+    }
+
     /// The session's handler is gone from this replica.
     pub(crate) fn forget_local(&self, engine_id: &str) {
         lock(&self.touched).remove(engine_id);
         lock(&self.restored).remove(engine_id);
+        if let Some(shared) = &self.shared {
+            lock(&self.held).remove(&shared.session_key(engine_id));
+        }
+    }
+
+    /// Ends here every session a client ended on another replica (its record's `DELETE`
+    /// announced it), as its own `DELETE` would, until `stop`. Without a store: nothing.
+    pub fn end_announced(
+        self: &Arc<Self>,
+        sessions: Arc<SealedSessions>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let mut ended = shared.ended_sessions();
+        let scale = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let key = tokio::select! {
+                    key = ended.recv() => key,
+                    () = stop.cancelled() => return,
+                };
+                let key = match key {
+                    Ok(key) => key,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let Some((engine_id, id)) = lock(&scale.held).get(&key).cloned() else {
+                    continue;
+                };
+                tracing::debug!(session = %engine_id, "session ended on another replica");
+                scale.mark_ended(engine_id);
+                if let Err(error) = sessions.close_session(&id).await {
+                    tracing::debug!(%error, "could not end a session ended elsewhere");
+                }
+            }
+        });
     }
 
     /// The binding of a caller without identity (no principal, no variables).

@@ -261,10 +261,19 @@ async fn a_session_is_served_by_every_replica_on_one_upstream_session_until_dele
         "{after}"
     );
     client.finish().await;
-    // Ended: B and a replica that never saw it answer 404 (the record is gone).
+    // Ended: B and a replica that never saw it answer 404 (the record is gone), and A,
+    // which held it, ends it once B's announcement arrives.
     assert_eq!(raw_list(&b, &id, "alice").await.0, 404);
     let c = replica(&config, &redis).await;
     assert_eq!(raw_list(&c, &id, "alice").await.0, 404);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while raw_list(&a, &id, "alice").await.0 != 404 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A never heard the session ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
