@@ -16,7 +16,8 @@
 //!   0 for the others ([`ServerState`]);
 //! - `switchboard_config_reloads_total{result}` (counter): reloads `applied` or `failed`;
 //! - `switchboard_session_rejected_total{reason}` (counter, `[scale]`): session ids the
-//!   gate refused (`bad`, `expired`, `unknown_key`, `identity`).
+//!   gate refused (`bad`, `expired`, `unknown_key`, `identity`);
+//! - `switchboard_store_up` (gauge, `[scale]` store): 1 while Redis answers.
 //!
 //! `error_type` is the engine's [`ErrorClass`] name when the engine failed the request
 //! (`timeout`, `unreachable`, `unknown_tool`, ...), `tool_error` when the tool answered
@@ -276,6 +277,22 @@ fn hub_gauges(hub: &Hub) -> Registry {
         states,
     );
     registry
+}
+
+/// `switchboard_store_up` (`[scale]` with a store): 1 while the session store answers, 0
+/// while its breaker is open (Redis failed repeatedly), read at scrape.
+pub(crate) fn store_gauge(up: bool) -> String {
+    let gauge = Gauge::<i64>::default();
+    gauge.set(i64::from(up));
+    let mut registry = Registry::default();
+    registry.register(
+        "switchboard_store_up",
+        "Whether the [scale] session store (Redis) answers",
+        gauge,
+    );
+    let mut text = String::new();
+    let _ = prometheus_text::encode(&mut text, &registry);
+    text
 }
 
 /// A tool name is a label value only for a tool that exists: names clients made up would

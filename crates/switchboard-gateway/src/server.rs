@@ -236,7 +236,10 @@ async fn track_posts(State(drain): State<Drain>, request: Request, next: Next) -
 
 /// `GET /metrics`: Prometheus text.
 async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
-    let text = state.metrics.render(&state.hub);
+    let mut text = state.metrics.render(&state.hub);
+    if let Some(up) = state.scale.as_ref().and_then(|s| s.store_up()) {
+        text.push_str(&crate::metrics::store_gauge(up));
+    }
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 

@@ -334,10 +334,50 @@ async fn a_killed_replica_and_a_redis_outage_leave_held_sessions_working() {
         .await
         .unwrap();
     assert_eq!(health["store"]["kind"], json!("redis"), "{health}");
+    let metrics = reqwest::get(b.at("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("switchboard_store_up"), "{metrics}");
     let ready = reqwest::get(b.at("/readyz")).await.unwrap();
     assert_eq!(
         ready.status().as_u16(),
         200,
         "Redis down keeps replicas in the balancer"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_keyring_or_a_missing_redis_url_refuses_to_start_saying_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "http://127.0.0.1:9/mcp");
+    let serve = |env: Option<&str>| {
+        let mut command =
+            std::process::Command::new(crate::common::serve::workspace_bin("switchboard"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .env_remove("SWITCHBOARD_REDIS_URL");
+        if let Some(url) = env {
+            command.env("SWITCHBOARD_REDIS_URL", url);
+        }
+        command.output().expect("switchboard serve runs")
+    };
+    let missing = serve(None);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("SWITCHBOARD_REDIS_URL"), "{stderr}");
+
+    let secret = "c2VjcmV0LWJ1dC1zaG9ydA==";
+    std::fs::write(dir.path().join("keys"), format!("{KEYS}2={secret}\n")).unwrap();
+    let bad = serve(Some("redis://127.0.0.1:9/"));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("keys:3: the key is not 32 bytes long"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
 }
