@@ -8,8 +8,8 @@ use crate::config::checks::{one_of, parse_duration};
 use crate::config::diagnostics::Ctx;
 use crate::config::raw::RawScale;
 use crate::config::types::{
-    DEFAULT_KEY_PREFIX, DEFAULT_MAX_SESSION_LIFETIME, DEFAULT_REDIS_URL_ENV, ScaleConfig,
-    ScaleStore,
+    Config, DEFAULT_KEY_PREFIX, DEFAULT_MAX_SESSION_LIFETIME, DEFAULT_REDIS_URL_ENV, ScaleConfig,
+    ScaleStore, SessionMode, TransportKind,
 };
 use crate::error::ConfigError;
 
@@ -80,6 +80,37 @@ pub(super) fn validate_scale(ctx: &Ctx<'_>, raw: RawScale) -> Result<ScaleConfig
     })
 }
 
+/// With a shared store, a `per_session` server over stdio or legacy SSE still has its
+/// session on one replica only (a process, a GET stream): its state does not follow the
+/// downstream session to another replica (design a.8). Said before anything connects.
+pub(super) fn per_replica_warnings(ctx: &Ctx<'_>, config: &Config) -> Vec<ConfigError> {
+    let shared = config.scale.as_ref().is_some_and(|s| s.store.is_some());
+    if !shared {
+        return Vec::new();
+    }
+    config
+        .servers
+        .iter()
+        .filter(|(_, server)| server.session_mode == SessionMode::PerSession)
+        .filter(|(_, server)| server.transport != TransportKind::StreamableHttp)
+        .map(|(name, server)| {
+            ctx.server_error(
+                name,
+                Some("session_mode"),
+                format!(
+                    "a per_session {} server's sessions stay on the replica that opened them: \
+                     with [scale] store, a downstream session served by several replicas \
+                     meets up to one instance of this server per replica",
+                    server.transport.as_str()
+                ),
+                "run it as a Streamable HTTP service of its own, or route its users to one \
+                 replica (affinity on Mcp-Session-Id)"
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
@@ -115,5 +146,23 @@ mod tests {
         assert!(url.unwrap_err().to_string().contains("not the URL itself"));
         let prefix = load("[scale]\nkeys_file = \"k\"\nkey_prefix = \"a b\"\n");
         assert!(prefix.unwrap_err().to_string().contains("key_prefix"));
+    }
+
+    #[test]
+    fn per_session_stdio_servers_are_warned_of_with_a_store() {
+        let servers = "[servers.repl]\ncommand = \"repl\"\nsession_mode = \"per_session\"\n\
+                       [servers.web]\nurl = \"http://127.0.0.1:1/mcp\"\nsession_mode = \"per_session\"\n";
+        let shared = load(&format!(
+            "{servers}[scale]\nstore = \"redis\"\nkeys_file = \"k\"\n"
+        ));
+        let warnings = shared.unwrap().warnings;
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let text = warnings[0].to_string();
+        assert!(
+            text.contains("repl") && text.contains("per_session stdio"),
+            "{text}"
+        );
+        let sealed_only = load(&format!("{servers}[scale]\nkeys_file = \"k\"\n"));
+        assert!(sealed_only.unwrap().warnings.is_empty());
     }
 }
