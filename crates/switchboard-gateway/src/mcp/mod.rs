@@ -65,6 +65,9 @@ pub struct DownstreamSession {
     /// Set by `initialize`: the session's own engine session. Unset for requests served
     /// without a session, which take theirs from their own headers.
     own: OnceLock<Session>,
+    /// Set when the session's id is sealed (`[scale]`, `/mcp`): it may live on other
+    /// replicas, so only its client's `DELETE` ends it upstream.
+    sealed: std::sync::atomic::AtomicBool,
     /// Stops the list_changed forwarding when the session ends.
     ended: CancellationToken,
     /// The least level of the log messages relayed to the client (`logging/setLevel`).
@@ -77,6 +80,7 @@ impl DownstreamSession {
         DownstreamSession {
             state,
             own: OnceLock::new(),
+            sealed: std::sync::atomic::AtomicBool::new(false),
             ended: CancellationToken::new(),
             log_level: std::sync::Mutex::new(None),
         }
@@ -194,6 +198,8 @@ impl DownstreamSession {
             }
         }
         scale.hold(&engine_id, own.0.clone());
+        self.sealed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(Some(Session::new(engine_id, variables)))
     }
 
@@ -218,15 +224,17 @@ impl Drop for DownstreamSession {
         let hub = self.state.hub.clone();
         // With `[scale]`, only a session its client DELETEd ends upstream; one that expired
         // here or whose replica shuts down detaches: another replica may serve it on.
+        let sealed = self.sealed.load(std::sync::atomic::Ordering::Relaxed);
         let mode = match &self.state.scale {
-            Some(scale) => {
+            // (A legacy `/sse` session is this replica's alone: it ends as before.)
+            Some(scale) if sealed => {
                 scale.forget_local(&session.id);
                 match scale.take_ended(&session.id) {
                     true => SessionClose::End,
                     false => SessionClose::Detach,
                 }
             }
-            None => SessionClose::End,
+            _ => SessionClose::End,
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
