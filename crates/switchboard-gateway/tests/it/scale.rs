@@ -184,6 +184,10 @@ async fn a_session_is_served_by_every_replica_on_one_upstream_session_until_dele
         replica(&config, &redis).await,
         replica(&config, &redis).await,
     );
+    // C never sees the session before it ends.
+    let c = replica(&config, &redis).await;
+    // The replicas' own connections (catalogue), before any downstream session.
+    let before = kit.server().http_session_count().await;
     let steps = json!([
         {"op": "call", "name": "kit__session_info"},
         {"op": "via", "to": 1},
@@ -213,6 +217,11 @@ async fn a_session_is_served_by_every_replica_on_one_upstream_session_until_dele
         .to_string();
     assert_eq!(id.len(), 106, "a sealed id: {id}");
     assert_eq!(client.next().await, json!({"paused": true}));
+    assert_eq!(
+        kit.server().http_session_count().await,
+        before + 1,
+        "one upstream session for the downstream session, whichever replica served it"
+    );
 
     // Another identity with the same id: 404 on both replicas, before any call.
     assert_eq!(raw_list(&a, &id, "mallory").await.0, 404);
@@ -264,7 +273,6 @@ async fn a_session_is_served_by_every_replica_on_one_upstream_session_until_dele
     // Ended: B and a replica that never saw it answer 404 (the record is gone), and A,
     // which held it, ends it once B's announcement arrives.
     assert_eq!(raw_list(&b, &id, "alice").await.0, 404);
-    let c = replica(&config, &redis).await;
     assert_eq!(raw_list(&c, &id, "alice").await.0, 404);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while raw_list(&a, &id, "alice").await.0 != 404 {
