@@ -75,16 +75,21 @@ impl Drop for RedisServer {
 
 /// A config: `X-User` → `user`, templated into the per_session testkit's headers.
 fn config(dir: &Path, kit_url: &str) -> std::path::PathBuf {
+    config_named(dir, kit_url, "switchboard.toml", "")
+}
+
+/// [`config`] in file `name`, with `gateway` added to its `[gateway]` table.
+fn config_named(dir: &Path, kit_url: &str, name: &str, gateway: &str) -> std::path::PathBuf {
     std::fs::write(dir.join("keys"), KEYS).unwrap();
     let toml = format!(
-        "[gateway]\nsession_headers = {{ \"X-User\" = \"user\" }}\n\n\
+        "[gateway]\nsession_headers = {{ \"X-User\" = \"user\" }}\n{gateway}\n\
          [variables]\nuser = \"nobody\"\n\n\
          [scale]\nstore = \"redis\"\nkeys_file = \"keys\"\n\n\
          [servers.kit]\nurl = {}\nsession_mode = \"per_session\"\n\
          headers = {{ \"X-User\" = \"${{user}}\" }}\n",
         toml_string(kit_url)
     );
-    let path = dir.join("switchboard.toml");
+    let path = dir.join(name);
     std::fs::write(&path, toml).unwrap();
     path
 }
@@ -388,4 +393,90 @@ async fn a_bad_keyring_or_a_missing_redis_url_refuses_to_start_saying_where() {
         "{stderr}"
     );
     assert!(!stderr.contains(secret), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_shutting_down_lets_go_of_its_sessions_without_ending_them() {
+    let redis = RedisServer::start();
+    let kit = testkit().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &kit.url());
+    let (mut a, b) = (
+        replica(&config, &redis).await,
+        replica(&config, &redis).await,
+    );
+    let steps = json!([
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "pause"},
+        {"op": "via", "to": 1},
+        {"op": "call", "name": "kit__session_info"},
+    ]);
+    let mut client = Client::start(&[&a.url, &b.url], "alice", steps);
+    let on_a = upstream_session(&client.next().await);
+    assert_eq!(client.next().await, json!({"paused": true}));
+    // SIGTERM: A drains, ends its local sessions and closes its hub: detaching, not
+    // DELETEing, the upstream session another replica goes on with.
+    a.signal(libc::SIGTERM);
+    assert!(a.stopped().await.success());
+    client.resume().await;
+    assert_eq!(client.next().await, json!({"resumed": true}));
+    assert_eq!(client.next().await, json!({"via": 1}));
+    // Had A ended it, B's call would have met a 404 upstream and opened a new one.
+    assert_eq!(upstream_session(&client.next().await), on_a);
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_idling_out_on_one_replica_lives_on_on_another() {
+    let redis = RedisServer::start();
+    let kit = testkit().await;
+    let dir = tempfile::tempdir().unwrap();
+    let quick = config_named(
+        dir.path(),
+        &kit.url(),
+        "quick.toml",
+        "session_idle_timeout = \"1s\"",
+    );
+    let (a, b) = (
+        replica(&quick, &redis).await,
+        replica(&config(dir.path(), &kit.url()), &redis).await,
+    );
+    let steps = json!([
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "via", "to": 1},
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "pause"},
+        {"op": "call", "name": "kit__session_info"},
+    ]);
+    let mut client = Client::start(&[&a.url, &b.url], "alice", steps);
+    let on_a = upstream_session(&client.next().await);
+    assert_eq!(client.next().await, json!({"via": 1}));
+    assert_eq!(upstream_session(&client.next().await), on_a);
+    assert_eq!(client.next().await, json!({"paused": true}));
+    // A's copy idles out (its keep-alive): it lets go of the upstream session, which B,
+    // still serving the session, goes on with.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = reqwest::get(a.at("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("switchboard_downstream_sessions 0") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A's session never idled out"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let A's close run (it is spawned when the session's handler goes).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.resume().await;
+    assert_eq!(client.next().await, json!({"resumed": true}));
+    // Had A ended it, B's call would have met a 404 upstream and opened a new one.
+    assert_eq!(upstream_session(&client.next().await), on_a);
+    client.finish().await;
 }
