@@ -59,6 +59,10 @@ struct Shared {
     /// List requests answered, by method (`resources/list`, `prompts/list`, ...).
     listings: Mutex<BTreeMap<String, u64>>,
     cancelled: Mutex<BTreeMap<String, u64>>,
+    /// `tick` executions by their `id`.
+    ticks: Mutex<BTreeMap<String, u64>>,
+    /// `initialize` requests answered, by their `X-User` header ("" without one).
+    sessions_created: Mutex<BTreeMap<String, u64>>,
     grandchildren: Mutex<Vec<std::process::Child>>,
     /// Stateful Streamable HTTP only: the sessions, so `expire_session` can end one.
     http_sessions: OnceLock<Arc<LocalSessionManager>>,
@@ -103,6 +107,8 @@ impl TestServer {
                 executions: Mutex::new(BTreeMap::new()),
                 listings: Mutex::new(BTreeMap::new()),
                 cancelled: Mutex::new(BTreeMap::new()),
+                ticks: Mutex::new(BTreeMap::new()),
+                sessions_created: Mutex::new(BTreeMap::new()),
                 grandchildren: Mutex::new(Vec::new()),
                 http_sessions: OnceLock::new(),
                 offers: Added::default(),
@@ -157,14 +163,18 @@ impl TestServer {
     }
 
     /// `{"executions": {tool: n}, "cancelled": {tool: n}, "listings": {method: n},
-    /// "subscribed": [uri]}` across all sessions (`listings`: resource, template and prompt
-    /// lists asked for; `subscribed`: resources subscribed to now).
+    /// "subscribed": [uri], "ticks": {id: n}, "sessions_created": {x-user: n}}` across all
+    /// sessions (`listings`: resource, template and prompt lists asked for; `subscribed`:
+    /// resources subscribed to now; `ticks`: `tick` executions by id; `sessions_created`:
+    /// `initialize` requests answered, by their `X-User` header).
     pub fn counts(&self) -> Value {
         json!({
             "executions": *lock(&self.shared.executions),
             "listings": *lock(&self.shared.listings),
             "cancelled": *lock(&self.shared.cancelled),
             "subscribed": self.shared.offers.subscribed(),
+            "ticks": *lock(&self.shared.ticks),
+            "sessions_created": *lock(&self.shared.sessions_created),
         })
     }
 
@@ -250,6 +260,11 @@ impl TestServer {
         let ct = &context.ct;
         let result = match name {
             "echo" | "lookup" | "put" => text(str_arg(args, "message")?),
+            "tick" => {
+                let id = str_arg(args, "id")?.to_owned();
+                *lock(&self.shared.ticks).entry(id.clone()).or_default() += 1;
+                text(id)
+            }
             "echo_args" => text(Value::Object(args.clone()).to_string()),
             "whoami" => {
                 let header = |name: &str| {
@@ -483,6 +498,12 @@ impl ServerHandler for TestServer {
         if let Some(delay) = self.shared.knobs.initialize_delay {
             tokio::time::sleep(delay).await;
         }
+        let user = http_parts(&context)
+            .and_then(|parts| parts.headers.get("x-user"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        *lock(&self.shared.sessions_created).entry(user).or_default() += 1;
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)
     }
@@ -852,6 +873,15 @@ pub(crate) fn add_tool() -> Tool {
 fn base_tools(generated: usize) -> Vec<Tool> {
     let mut tools = vec![
         message_tool("echo".into(), "Returns `message` unchanged."),
+        Tool::new(
+            "tick",
+            "Counts an execution of `id` (see `counts`' `ticks`) and returns `id`.",
+            schema(json!({
+                "type": "object",
+                "properties": {"id": {"type": "string"}},
+                "required": ["id"],
+            })),
+        ),
         message_tool(
             "lookup".into(),
             "Read-only (readOnlyHint): returns `message` unchanged.",
