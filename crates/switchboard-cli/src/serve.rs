@@ -72,7 +72,7 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
     if let Some(shared) = settings.scale.as_ref().and_then(|s| s.shared_sessions()) {
         builder = builder.shared_sessions(shared);
     }
-    let hub = match with_sign_ins(builder)
+    let hub = match with_sign_ins(builder, settings.scale.as_deref())
         .config(&config)
         .layer(TraceCalls)
         .layer(metrics.upstream_calls())
@@ -97,13 +97,16 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
     }
 }
 
-/// OAuth for the gateway's upstream connections: tokens live in the same state directory
-/// as the CLI's (`switchboard auth login SERVER` signs the gateway in; renewals are written
+/// OAuth for the gateway's upstream connections: with `[scale] store = "redis"` tokens live
+/// in Redis, shared by the replicas; otherwise in the same state directory as the CLI's (`switchboard auth login SERVER` signs the gateway in; renewals are written
 /// back under the store's lock, so both can share it), and a sign-in runs only when
 /// `$SWITCHBOARD_BROWSER` names a program to hand the authorization URL to (nobody is at a
 /// browser otherwise: such a server is `needs_auth`, and `check` says what to run).
-fn with_sign_ins(mut builder: HubBuilder<'_>) -> HubBuilder<'_> {
-    if let Some(store) = FileStore::default_location() {
+fn with_sign_ins<'a>(mut builder: HubBuilder<'a>, scale: Option<&Scale>) -> HubBuilder<'a> {
+    // [scale] store = "redis": replicas share tokens through Redis instead.
+    if let Some(shared) = scale.and_then(Scale::token_store) {
+        builder = builder.token_store(shared);
+    } else if let Some(store) = FileStore::default_location() {
         builder = builder.token_store(Arc::new(store));
     }
     if std::env::var_os("SWITCHBOARD_BROWSER").is_some_and(|v| !v.is_empty()) {

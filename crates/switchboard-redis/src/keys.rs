@@ -5,9 +5,15 @@
 //! session id (which may name a user). Server names are config names, not secrets; they
 //! are kept readable. The braces are a Redis Cluster hash tag: a session's record and its
 //! claims share a slot.
+//!
+//! Tokens (b.1, b.4): `{prefix}:v1:t:<h>` a token record, `{prefix}:v1:tl:<h>` its renewal
+//! lock, `<h>` the same hash of (server, URL, principal), length-prefixed; a client
+//! registered at an authorization server: `{prefix}:v1:rg:<hash of (issuer, port)>`. Here
+//! nothing stays readable: a principal is a user, a URL may hold a tenant.
 
 use aws_lc_rs::{digest, hmac};
 use switchboard::UpstreamKey;
+use switchboard::auth::{RegistrationKey, TokenKey};
 
 /// Names the keys of one store.
 pub(crate) struct KeyNames {
@@ -26,6 +32,15 @@ pub(crate) struct UpstreamKeys {
     pub generation: String,
     /// The claim's string key.
     pub claim: String,
+}
+
+/// Where one token record and its renewal lock live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenKeys {
+    /// The hash both names end with (what token events carry).
+    pub hash: String,
+    pub record: String,
+    pub lock: String,
 }
 
 impl KeyNames {
@@ -47,17 +62,66 @@ impl KeyNames {
         }
     }
 
+    /// Where `key`'s token record and renewal lock live.
+    pub(crate) fn token(&self, key: &TokenKey) -> TokenKeys {
+        let parts = [
+            "token",
+            key.server.as_str(),
+            key.url.as_str(),
+            key.principal.as_str(),
+        ];
+        let hash = self.hash(&length_prefixed(&parts));
+        let prefix = &self.prefix;
+        TokenKeys {
+            record: format!("{prefix}:v1:t:{hash}"),
+            lock: format!("{prefix}:v1:tl:{hash}"),
+            hash,
+        }
+    }
+
+    /// Where the client registered for `key` lives.
+    pub(crate) fn registration(&self, key: &RegistrationKey) -> String {
+        let port = key.redirect_port.map(|p| p.to_string()).unwrap_or_default();
+        let hash = self.hash(&length_prefixed(&["registration", &key.issuer, &port]));
+        format!("{}:v1:rg:{hash}", self.prefix)
+    }
+
+    /// `SCAN MATCH` patterns of every token record and registration (not the locks).
+    pub(crate) fn token_patterns(&self) -> [String; 2] {
+        let prefix: String = (self.prefix.chars())
+            .flat_map(|c| match c {
+                '*' | '?' | '[' | ']' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        [format!("{prefix}:v1:t:*"), format!("{prefix}:v1:rg:*")]
+    }
+
     /// The hash holding the record of engine session `session` (a.4).
     pub(crate) fn session_record(&self, session: &str) -> String {
         format!("{}:v1:s:{{{}}}", self.prefix, self.session_hash(session))
     }
 
     pub(crate) fn session_hash(&self, session: &str) -> String {
+        self.hash(session.as_bytes())
+    }
+
+    fn hash(&self, bytes: &[u8]) -> String {
         match &self.binding {
-            Some(key) => hex(hmac::sign(key, session.as_bytes()).as_ref()),
-            None => hex(digest::digest(&digest::SHA256, session.as_bytes()).as_ref()),
+            Some(key) => hex(hmac::sign(key, bytes).as_ref()),
+            None => hex(digest::digest(&digest::SHA256, bytes).as_ref()),
         }
     }
+}
+
+/// `parts` each after its length, so no two different lists give the same bytes.
+fn length_prefixed(parts: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in parts {
+        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -87,6 +151,36 @@ mod tests {
         assert_eq!(tag(&keys.record), tag(&keys.claim));
         assert_eq!(keys.field, "up:kit");
         assert_ne!(keys, names.upstream(&key("mcp-bob")));
+    }
+
+    #[test]
+    fn token_key_names_show_no_server_url_or_principal() {
+        let names = KeyNames::new("sb", Some(b"k"));
+        let key = TokenKey {
+            server: "github".into(),
+            url: "https://tenant.example.com/mcp".into(),
+            principal: "alice@example.com".into(),
+        };
+        let keys = names.token(&key);
+        for name in [&keys.record, &keys.lock] {
+            for hidden in ["github", "tenant", "alice"] {
+                assert!(!name.contains(hidden), "{name}");
+            }
+        }
+        assert_eq!(keys.record[8..], keys.lock[9..], "one hash for both");
+        assert!(keys.record.starts_with("sb:v1:t:") && keys.lock.starts_with("sb:v1:tl:"));
+        // The parts cannot slide into each other.
+        let shifted = TokenKey {
+            server: "githubh".into(),
+            url: "ttps://tenant.example.com/mcp".into(),
+            ..key.clone()
+        };
+        assert_ne!(names.token(&shifted), keys);
+        let registration = names.registration(&RegistrationKey {
+            issuer: "https://tenant.example.com".into(),
+            redirect_port: Some(8080),
+        });
+        assert!(registration.starts_with("sb:v1:rg:") && !registration.contains("tenant"));
     }
 
     #[test]

@@ -1,31 +1,42 @@
 //! Redis-backed stores for Switchboard gateway replicas (issue 17, `docs/scale-out-design.md`
-//! (b)). Today: [`RedisSharedSessions`], the engine's
+//! (b)): [`RedisSharedSessions`], the engine's
 //! [`SharedSessions`](switchboard::SharedSessions) over Redis, so replicas serving one
-//! downstream session share one classic upstream session; and [`RedisSessionStore`], the
-//! downstream sessions' records (the client's `initialize`, its identity binding), so a
-//! replica that has not seen a session can restore it.
+//! downstream session share one classic upstream session; [`RedisTokenStore`], the
+//! engine's OAuth [`TokenStore`](switchboard::auth::TokenStore), so replicas share tokens,
+//! renew each one once (a lock in Redis) and share client registrations; and
+//! [`RedisSessionStore`], the downstream sessions' records (the client's `initialize`, its
+//! identity binding), so a replica that has not seen a session can restore it.
 //!
-//! The connection is a redis-rs `ConnectionManager` created lazily (a replica starts, and
-//! serves, without Redis), multiplexed and reconnecting in the background; every command
-//! is bounded by the response timeout, and after repeated connection failures a circuit
-//! breaker fails operations at once for a second. A Redis that is down makes each operation fail
-//! with [`SharedSessionsError`](switchboard::SharedSessionsError), which the engine
-//! answers by opening an upstream session of its own (b.6). The Redis URL's user info
-//! never appears in an error or a log line.
+//! The connection ([`RedisConnection`], one per replica, shared by its stores) is a
+//! redis-rs `ConnectionManager` created lazily (a replica starts, and serves, without
+//! Redis), multiplexed and reconnecting in the background; every command is bounded by the
+//! response timeout, and after repeated connection failures a circuit breaker fails
+//! operations at once for a second. A Redis that is down makes each operation fail: the
+//! engine answers a [`SharedSessionsError`](switchboard::SharedSessionsError) by opening
+//! an upstream session of its own (b.6), a [`StoreError`](switchboard::auth::StoreError)
+//! by failing the sign-in or renewal. The Redis URL's user info never appears in an error
+//! or a log line.
+//!
+//! A gateway replica: `let connection = RedisConnection::open(url, &options)?;` then
+//! `RedisSharedSessions::with_connection(connection.clone(), options.clone())?` and
+//! `RedisTokenStore::with_connection(connection, options)?`.
 
 mod breaker;
-mod events;
+mod connection;
 mod keys;
 mod records;
 mod seal;
 mod store;
+mod tokens;
 
 use std::time::Duration;
 
+pub use connection::RedisConnection;
 pub use records::{RedisSessionStore, SessionRecord};
-pub use store::RedisSharedSessions;
+pub use store::{EndedSessions, RedisSharedSessions};
+pub use tokens::RedisTokenStore;
 
-/// How a [`RedisSharedSessions`] names, seals and expires its keys.
+/// How the stores name, seal and expire their keys.
 #[derive(Clone)]
 pub struct RedisOptions {
     /// First part of every key (`[scale] key_prefix`; default `sb`).
@@ -33,12 +44,24 @@ pub struct RedisOptions {
     /// A session record lives this long after its last write or read (sliding; the
     /// gateway's `session_idle_timeout`, 5 min by default).
     pub idle_ttl: Duration,
-    /// HMAC key for session ids in key names (`k_bind`). `None`: plain SHA-256, which
-    /// hides the id from `SCAN` output but lets anyone who knows an id find its key.
+    /// HMAC key for session ids and token keys in key names (`k_bind`). `None`: plain
+    /// SHA-256, which hides them from `SCAN` output but lets anyone who knows an id (or a
+    /// server, URL and user) find its key.
     pub binding_key: Option<Vec<u8>>,
     /// AES-256-GCM key sealing records at rest (`k_store`). `None`: records are plain
-    /// JSON, upstream session ids readable by anyone who can read Redis.
+    /// JSON, upstream session ids readable by anyone who can read Redis. Required by
+    /// [`RedisTokenStore`].
     pub store_key: Option<[u8; 32]>,
+    /// The id stored with each value sealed under `store_key` (the keyring's kid, one of
+    /// `[0-9a-z]`; default `0`).
+    pub store_key_id: char,
+    /// Keys that open values but never seal, by id (key rotation, `seal.rs`): the next
+    /// key before it becomes primary, the previous one until nothing is under it.
+    pub secondary_store_keys: Vec<(char, [u8; 32])>,
+    /// A token record with a refresh token (or no known expiry), and a client
+    /// registration, is kept this long after its last write (a registration: its last
+    /// use). Default 30 days; at least a minute.
+    pub token_ttl: Duration,
     /// Bound on each command's answer (redis-rs default 500 ms).
     pub response_timeout: Duration,
     /// Bound on each connection attempt (redis-rs default 1 s).
@@ -52,6 +75,9 @@ impl Default for RedisOptions {
             idle_ttl: Duration::from_secs(300),
             binding_key: None,
             store_key: None,
+            store_key_id: '0',
+            secondary_store_keys: Vec::new(),
+            token_ttl: Duration::from_secs(30 * 24 * 3600),
             response_timeout: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(1),
         }
@@ -65,6 +91,16 @@ impl std::fmt::Debug for RedisOptions {
             .field("idle_ttl", &self.idle_ttl)
             .field("binding_key", &self.binding_key.as_ref().map(|_| "<set>"))
             .field("store_key", &self.store_key.as_ref().map(|_| "<set>"))
+            .field("store_key_id", &self.store_key_id)
+            .field(
+                "secondary_store_keys",
+                &self
+                    .secondary_store_keys
+                    .iter()
+                    .map(|(id, _)| id)
+                    .collect::<Vec<_>>(),
+            )
+            .field("token_ttl", &self.token_ttl)
             .field("response_timeout", &self.response_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .finish()

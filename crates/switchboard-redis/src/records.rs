@@ -73,27 +73,24 @@ impl RedisSessionStore {
     /// replica the session ended ([`RedisSharedSessions::ended_sessions`]).
     pub async fn delete(&self, session: &str) -> Result<(), SharedSessionsError> {
         let key = self.store.names.session_record(session);
-        let (channel, message) = self
-            .store
-            .events
-            .ended_message(&self.store.session_key(session));
-        let mut connection = self.store.connection.clone();
+        let mut connection = self.store.connection.manager();
         let delete = async move {
-            redis::pipe()
-                .del(&key)
-                .ignore()
-                .publish(channel, message)
-                .ignore()
-                .query_async::<()>(&mut connection)
-                .await
+            let _: i64 = redis::cmd("DEL")
+                .arg(&key)
+                .query_async(&mut connection)
+                .await?;
+            Ok(())
         };
-        self.store.guarded(delete).await
+        self.store.guarded(delete).await?;
+        let message = format!("{}{}", crate::store::ENDED, self.store.session_key(session));
+        let published = self.store.connection.publish(message).await;
+        published.map_err(|reason| SharedSessionsError { reason })
     }
 
     /// Slides the record's expiry (a session in steady use on one replica never reads it).
     pub async fn touch(&self, session: &str) -> Result<(), SharedSessionsError> {
         let key = self.store.names.session_record(session);
-        let mut connection = self.store.connection.clone();
+        let mut connection = self.store.connection.manager();
         let ttl = self.store.idle_ttl_ms;
         let touch = async move {
             let _: i64 = redis::cmd("PEXPIRE")
@@ -124,7 +121,7 @@ impl RedisSessionStore {
             let plain = serde_json::to_vec(variables).expect("a map serializes");
             values.push((FIELDS[2], sealer.seal(&aad(&key, FIELDS[2]), plain)));
         }
-        let mut connection = self.store.connection.clone();
+        let mut connection = self.store.connection.manager();
         let mut pipe = redis::pipe();
         pipe.atomic().hdel(&key, FIELDS[2]).ignore();
         pipe.hset_multiple(&key, &values).ignore();
@@ -134,7 +131,7 @@ impl RedisSessionStore {
 
     async fn read(&self, session: &str) -> Result<Option<SessionRecord>, RedisError> {
         let key = self.store.names.session_record(session);
-        let mut connection = self.store.connection.clone();
+        let mut connection = self.store.connection.manager();
         let (values, _): (Vec<Option<Vec<u8>>>, i64) = redis::pipe()
             .atomic()
             .hmget(&key, &FIELDS[..])

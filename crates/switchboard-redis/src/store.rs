@@ -7,19 +7,17 @@
 //! compare-and-set script can read it without the key. Claims are string keys set with
 //! `NX PX` and given up only by their owner; both are small Lua scripts, atomic in Redis.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo, ProtocolVersion, RedisError, Script};
+use redis::{RedisError, Script};
 use serde::{Deserialize, Serialize};
 use switchboard::{SharedSessions, SharedSessionsError, UpstreamKey, UpstreamRecord};
 
-use crate::breaker::Breaker;
-use crate::events::Events;
+use crate::connection::RedisConnection;
 use crate::keys::{KeyNames, UpstreamKeys};
 use crate::seal::Sealer;
-use crate::{RedisOptions, RedisSetupError, redact, redacted_url};
+use crate::{RedisOptions, RedisSetupError};
 
 /// KEYS[1] record hash; ARGV: generation field, record field, expected generation ('' =
 /// none), new generation, value, TTL ms.
@@ -43,8 +41,8 @@ end
 return 0
 ";
 
-/// KEYS[1] claim; ARGV[1] owner.
-const RELEASE: &str = r"
+/// KEYS[1] claim; ARGV[1] owner. (Also the token store's compare-and-delete.)
+pub(crate) const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 ";
@@ -53,7 +51,7 @@ return 0
 #[derive(Serialize, Deserialize)]
 struct StoredRecord {
     id: String,
-    pub(crate) url: String,
+    url: String,
     init: serde_json::Value,
     generation: u64,
 }
@@ -61,22 +59,19 @@ struct StoredRecord {
 /// Classic upstream sessions shared between gateway replicas through Redis; see the
 /// module docs. Cheap to share (`Arc`); the connection is multiplexed.
 pub struct RedisSharedSessions {
-    pub(crate) connection: ConnectionManager,
+    pub(crate) connection: RedisConnection,
     pub(crate) names: KeyNames,
     pub(crate) sealer: Sealer,
     pub(crate) idle_ttl_ms: u64,
-    url: String,
     publish_if: Script,
     claim: Script,
     release: Script,
-    pub(crate) breaker: Breaker,
-    pub(crate) events: Events,
 }
 
 impl std::fmt::Debug for RedisSharedSessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisSharedSessions")
-            .field("url", &redacted_url(&self.url))
+            .field("url", &self.connection.shown_url())
             .finish_non_exhaustive()
     }
 }
@@ -85,100 +80,70 @@ impl RedisSharedSessions {
     /// A store on the Redis at `url` (`redis://[user:password@]host:port[/db]`). Connects
     /// lazily: this succeeds while Redis is down. Must be called within a Tokio runtime.
     pub fn new(url: &str, options: RedisOptions) -> Result<Self, RedisSetupError> {
+        let connection = RedisConnection::open(url, &options)?;
+        Self::with_connection(connection, options)
+    }
+
+    /// A store on `connection`, shared with the replica's other Redis stores (its
+    /// timeouts are the connection's; `options` gives the rest).
+    pub fn with_connection(
+        connection: RedisConnection,
+        options: RedisOptions,
+    ) -> Result<Self, RedisSetupError> {
         if options.idle_ttl.is_zero() {
             return Err(RedisSetupError::BadOptions(
                 "idle_ttl must be more than zero (records would expire at once)".into(),
             ));
         }
-        let bad_url = |e: RedisError| RedisSetupError::BadUrl {
-            url: redacted_url(url),
-            reason: redact(&e.to_string(), url),
-        };
-        // RESP3: pub/sub events come as pushes on the multiplexed connection (b.3).
-        let info = url.into_connection_info().map_err(bad_url)?;
-        let resp3 = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(resp3)).map_err(bad_url)?;
-        let events = Events::new(&options.key_prefix);
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(options.response_timeout))
-            .set_connection_timeout(Some(options.connect_timeout))
-            // One retry, not redis-rs's six (about 5 s): a call waiting on a store that is
-            // down should fall back to its own upstream session soon. The manager keeps
-            // reconnecting on later commands.
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(2))
-            .set_push_sender(events.sender())
-            .set_automatic_resubscription();
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| RedisSetupError::BadOptions(redact(&e.to_string(), url)))?;
-        events.subscribe(connection.clone());
         Ok(Self {
-            events,
             connection,
             names: KeyNames::new(&options.key_prefix, options.binding_key.as_deref()),
-            sealer: Sealer::new(options.store_key.as_ref()),
+            sealer: Sealer::from_options(&options)?,
             idle_ttl_ms: millis(options.idle_ttl),
-            url: url.to_owned(),
             publish_if: Script::new(PUBLISH_IF),
             claim: Script::new(CLAIM),
             release: Script::new(RELEASE),
-            breaker: Breaker::default(),
         })
     }
 
     /// Whether operations try Redis now: false while the breaker is open (Redis failed
     /// repeatedly within the last second), so a caller can refuse at once (b.6).
     pub fn available(&self) -> bool {
-        self.breaker.allows(Instant::now())
+        self.connection.available()
     }
 
     /// The key other replicas are told a session by (a keyed hash of the engine session
-    /// id: what [`RedisSharedSessions::ended_sessions`] yields).
+    /// id: what [`EndedSessions`] yields).
     pub fn session_key(&self, session: &str) -> String {
         self.names.session_hash(session)
     }
 
     /// The keys of the sessions any replica's client ended from now on (pub/sub, at most
     /// once: a replica that misses one serves its local copy until it idles out).
-    pub fn ended_sessions(&self) -> tokio::sync::broadcast::Receiver<String> {
-        self.events.ended()
+    pub fn ended_sessions(&self) -> EndedSessions {
+        EndedSessions(self.connection.events())
     }
 
     /// The store of downstream session records (a.4), on this store's connection, keys
-    /// and breaker.
+    /// and seal.
     pub fn session_store(self: &std::sync::Arc<Self>) -> crate::RedisSessionStore {
         crate::RedisSessionStore::new(self.clone())
     }
 
-    /// Runs `operation` unless the breaker is open; records whether it reached Redis.
+    /// Runs `operation` through the connection's breaker.
     pub(crate) async fn guarded<T>(
         &self,
         operation: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, SharedSessionsError> {
-        if !self.breaker.allows(Instant::now()) {
-            return Err(SharedSessionsError {
-                reason: "Redis failed repeatedly; not tried again for a second".into(),
-            });
-        }
-        let outcome = operation.await;
-        let unreachable = outcome.as_ref().err().is_some_and(|e| {
-            e.is_io_error()
-                || e.is_connection_refusal()
-                || e.is_connection_dropped()
-                || e.is_timeout()
-        });
-        self.breaker.record(!unreachable, Instant::now());
-        outcome.map_err(|error| SharedSessionsError {
-            reason: redact(&error.to_string(), &self.url),
-        })
+        self.connection
+            .guarded(operation)
+            .await
+            .map_err(|reason| SharedSessionsError { reason })
     }
 
     async fn read(&self, key: &UpstreamKey) -> Result<Option<UpstreamRecord>, RedisError> {
         let keys = self.names.upstream(key);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.manager();
         // Reading slides the session's expiry, like a write.
         let (stored, _): (Option<Vec<u8>>, i64) = redis::pipe()
             .atomic()
@@ -230,7 +195,7 @@ impl RedisSharedSessions {
         let json = serde_json::to_vec(&stored).expect("a record serializes");
         let value = self.sealer.seal(&aad(&keys), json);
         let expected = expected.map(|g| g.to_string()).unwrap_or_default();
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.manager();
         let stored: i64 = self
             .publish_if
             .key(&keys.record)
@@ -252,7 +217,7 @@ impl RedisSharedSessions {
         ttl: Duration,
     ) -> Result<bool, RedisError> {
         let keys = self.names.upstream(key);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.manager();
         // Redis refuses `PX 0`; a zero TTL is the shortest one it takes.
         let claimed: i64 = self
             .claim
@@ -266,7 +231,7 @@ impl RedisSharedSessions {
 
     async fn give_up(&self, key: &UpstreamKey, owner: &str) -> Result<(), RedisError> {
         let keys = self.names.upstream(key);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.manager();
         let _: i64 = self
             .release
             .key(&keys.claim)
@@ -278,7 +243,7 @@ impl RedisSharedSessions {
 
     async fn remove(&self, key: &UpstreamKey) -> Result<(), RedisError> {
         let keys = self.names.upstream(key);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.manager();
         let _: i64 = redis::cmd("HDEL")
             .arg(&keys.record)
             .arg(&keys.field)
@@ -328,6 +293,30 @@ impl SharedSessions for RedisSharedSessions {
         key: &'a UpstreamKey,
     ) -> BoxFuture<'a, Result<(), SharedSessionsError>> {
         Box::pin(self.guarded(self.remove(key)))
+    }
+}
+
+/// What announces a session's end on the event channel (b.3).
+pub(crate) const ENDED: &str = "ended ";
+
+/// Session keys announced ended ([`RedisSharedSessions::ended_sessions`]).
+pub struct EndedSessions(tokio::sync::broadcast::Receiver<Vec<u8>>);
+
+impl EndedSessions {
+    /// The next session key announced ended; `None` once the connection is gone.
+    pub async fn next(&mut self) -> Option<String> {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match self.0.recv().await {
+                Ok(message) => {
+                    if let Some(key) = message.strip_prefix(ENDED.as_bytes()) {
+                        return Some(String::from_utf8_lossy(key).into_owned());
+                    }
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
     }
 }
 

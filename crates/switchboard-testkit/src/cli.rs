@@ -95,6 +95,9 @@ pub struct Args {
     /// stdio: drop `server/discover` requests unanswered (instead of "method not found").
     #[arg(long, env = "SWITCHBOARD_TESTKIT_IGNORE_DISCOVER")]
     pub ignore_discover: bool,
+    /// Answer the first `server/discover` this late (e.g. 2s), later ones at once.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub slow_first_discover: Option<Duration>,
     /// Streamable HTTP: be an OAuth protected resource, with an authorization server of our
     /// own on another port (its URL is logged to stderr as `auth-server URL`) that knows
     /// this client (repeatable), e.g. `bot:s3cret`.
@@ -176,6 +179,7 @@ impl Args {
             lifecycle: self.lifecycle,
             list_ttl: self.list_ttl,
             ignore_discover: self.ignore_discover,
+            slow_first_discover: self.slow_first_discover,
             private_lists: self.private_lists,
         }
     }

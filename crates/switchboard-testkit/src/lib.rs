@@ -73,6 +73,9 @@ pub struct Knobs {
     /// stdio: `server/discover` never reaches the server and is never answered (as some
     /// servers drop requests they do not know).
     pub ignore_discover: bool,
+    /// Answer the first `server/discover` this long late (a server slow to start, as on a
+    /// loaded machine); later ones at once.
+    pub slow_first_discover: Option<Duration>,
     /// Tool lists say `cacheScope: "private"` and, over HTTP, hold one more tool for the
     /// caller named by the `X-User` request header: `mine_<user>`, which answers that name
     /// when called with the same header.

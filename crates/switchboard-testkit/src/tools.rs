@@ -15,6 +15,7 @@
 use std::{
     borrow::Cow,
     collections::BTreeMap,
+    sync::atomic::{AtomicBool, Ordering},
     sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
@@ -70,6 +71,8 @@ struct Shared {
     offers: Added,
     /// Open `subscriptions/listen` streams (2026-07-28 clients; `listen.rs`).
     listeners: Listeners,
+    /// A `server/discover` was answered (`Knobs::slow_first_discover`).
+    discovered: AtomicBool,
 }
 
 /// The Switchboard test MCP server. Cheap to clone; clones share counters.
@@ -113,6 +116,7 @@ impl TestServer {
                 http_sessions: OnceLock::new(),
                 offers: Added::default(),
                 listeners: Listeners::default(),
+                discovered: AtomicBool::new(false),
             }),
             session: new_id().into(),
         }
@@ -542,6 +546,11 @@ impl ServerHandler for TestServer {
         }
         if self.shared.knobs.hang_initialize {
             std::future::pending::<()>().await;
+        }
+        if let Some(delay) = self.shared.knobs.slow_first_discover
+            && !self.shared.discovered.swap(true, Ordering::Relaxed)
+        {
+            tokio::time::sleep(delay).await;
         }
         Ok(DiscoverResult::from_server_info(
             self.supported_protocol_versions().into_owned(),

@@ -117,6 +117,11 @@ impl Keyring {
         &self.keys[0]
     }
 
+    /// Every key but the primary (they open ids and values, never seal).
+    pub fn secondaries(&self) -> impl Iterator<Item = &Keys> {
+        self.keys.iter().skip(1)
+    }
+
     /// The key with id `kid`, if the ring has it.
     pub fn get(&self, kid: u8) -> Option<&Keys> {
         self.keys.iter().find(|k| k.kid == kid)

@@ -29,7 +29,10 @@ use std::time::{Duration, Instant};
 use rmcp::transport::streamable_http_server::session::{SessionId, SessionManager};
 use switchboard::SharedSessions;
 use switchboard::config::{ScaleConfig, ScaleStore};
-use switchboard_redis::{RedisOptions, RedisSessionStore, RedisSetupError, RedisSharedSessions};
+use switchboard_redis::{
+    RedisConnection, RedisOptions, RedisSessionStore, RedisSetupError, RedisSharedSessions,
+    RedisTokenStore,
+};
 
 pub use gate::{Gate, gate};
 pub use keyring::{Keyring, KeyringError};
@@ -65,6 +68,8 @@ pub struct Scale {
     pub store: Option<RedisSessionStore>,
     /// The same Redis, for the hub's classic upstream sessions.
     shared: Option<Arc<RedisSharedSessions>>,
+    /// The same Redis, for the hub's OAuth tokens.
+    tokens: Option<Arc<RedisTokenStore>>,
     /// Variables remembered in records this replica loaded, until the restored session's
     /// handler takes them (engine id → variables).
     restored: Mutex<HashMap<String, BTreeMap<String, String>>>,
@@ -101,19 +106,42 @@ impl Scale {
                     .ok()
                     .filter(|url| !url.is_empty())
                     .ok_or_else(|| ScaleError::NoUrl { var: var.clone() })?;
-                // Key names and values under the primary key's derived keys.
+                // Key names under the primary key's k_bind; values sealed with its k_store
+                // and opened with any key's (rotation: a value sealed under a key still in
+                // the ring opens).
                 let primary = ring.primary();
                 let options = RedisOptions {
                     key_prefix: config.key_prefix.clone(),
                     idle_ttl,
                     binding_key: Some(primary.bind_bytes.to_vec()),
                     store_key: Some(primary.store),
+                    store_key_id: char::from(primary.kid),
+                    secondary_store_keys: ring
+                        .secondaries()
+                        .map(|k| (char::from(k.kid), k.store))
+                        .collect(),
                     ..RedisOptions::default()
                 };
-                Some(Arc::new(RedisSharedSessions::new(&url, options)?))
+                // One connection (and breaker) per replica, for every store.
+                let connection = RedisConnection::open(&url, &options)?;
+                let tokens = RedisTokenStore::with_connection(connection.clone(), options.clone())?;
+                let shared = RedisSharedSessions::with_connection(connection, options)?;
+                Some((Arc::new(shared), Arc::new(tokens)))
             }
         };
-        Ok(Scale::new(ring, config, shared, idle_ttl))
+        let (shared, tokens) = shared.unzip();
+        let mut scale = Scale::new(ring, config, shared, idle_ttl);
+        scale.tokens = tokens;
+        Ok(scale)
+    }
+
+    /// The OAuth token store replicas share (`store = "redis"`), for
+    /// [`switchboard::hub::HubBuilder::token_store`]: tokens, renewals and client
+    /// registrations shared through Redis instead of each replica's state directory.
+    pub fn token_store(&self) -> Option<Arc<dyn switchboard::auth::TokenStore>> {
+        self.tokens
+            .clone()
+            .map(|t| t as Arc<dyn switchboard::auth::TokenStore>)
     }
 
     /// `shared`: the Redis store, if any.
@@ -130,6 +158,7 @@ impl Scale {
             ended: Mutex::new(HashSet::new()),
             store: shared.as_ref().map(|s| s.session_store()),
             shared,
+            tokens: None,
             restored: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
             idle_ttl,
@@ -216,13 +245,11 @@ impl Scale {
         tokio::spawn(async move {
             loop {
                 let key = tokio::select! {
-                    key = ended.recv() => key,
+                    key = ended.next() => key,
                     () = stop.cancelled() => return,
                 };
-                let key = match key {
-                    Ok(key) => key,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                let Some(key) = key else {
+                    return;
                 };
                 let Some((engine_id, id)) = lock(&scale.held).get(&key).cloned() else {
                     continue;

@@ -13,8 +13,9 @@
 //! the cell may sign in interactively ([`LoginSetup`]) and the request allows it, the
 //! browser flow (`flow.rs`); else none (a person must sign in: the 401 stands). The first
 //! use reads the store once; every renewal reads it again under the store's renewal lock
-//! (`renew.rs`); every new token is written back. Sign-in, step-up and a server that
-//! moved: `login.rs`.
+//! (`renew.rs`), and so does the first use after the store said the record was removed
+//! elsewhere ([`TokenCell::drop_token`]); every new token is written back. Sign-in,
+//! step-up and a server that moved: `login.rs`.
 
 mod login;
 mod renew;
@@ -228,6 +229,15 @@ impl TokenCell {
             other => other?,
         }
         Ok(true)
+    }
+
+    /// Drops the token held, and reads the store again before the next request: its record
+    /// was removed elsewhere (see [`TokenStore::removals`]).
+    pub async fn drop_token(&self) {
+        let mut flow = self.flow.lock().await;
+        tracing::debug!(server = %self.settings.key.server, "the stored token was removed; dropping it");
+        flow.loaded = false;
+        self.set_current(None);
     }
 
     /// Reads the store once.

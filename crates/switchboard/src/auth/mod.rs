@@ -39,7 +39,10 @@ mod revoke;
 mod store;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast::error::RecvError;
 
 pub use file_store::FileStore;
 pub use opener::{BrowserOpener, Opener, PrintOpener};
@@ -73,6 +76,8 @@ pub(crate) struct AuthRegistry {
     /// Each cell with the `[auth]` table it was made from: a server added again with
     /// another table gets a new cell.
     cells: Arc<Mutex<Cells>>,
+    /// Set once a task drops the tokens of records the store says were removed.
+    watching: Arc<AtomicBool>,
 }
 
 /// Each key's cell and the `[auth]` table it was made from.
@@ -91,6 +96,7 @@ impl AuthRegistry {
             opener: None,
             sign_ins: Arc::default(),
             cells: Arc::default(),
+            watching: Arc::default(),
         }
     }
 
@@ -98,7 +104,47 @@ impl AuthRegistry {
     pub fn with_opener(mut self, opener: Arc<dyn Opener>) -> Self {
         self.opener = Some(opener);
         self.cells = Arc::default();
+        self.watching = Arc::default();
         self
+    }
+
+    /// Once, when the store tells of removed records ([`TokenStore::removals`]): a task
+    /// that makes the cells of those keys drop their tokens. It ends with the store's
+    /// channel, or at the first removal after the registry is gone.
+    fn watch_removals(&self) {
+        if self.watching.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(mut removals) = self.store.removals() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let cells = Arc::downgrade(&self.cells);
+        runtime.spawn(async move {
+            loop {
+                let removed = removals.recv().await;
+                let Some(cells) = cells.upgrade() else {
+                    return;
+                };
+                let dropping: Vec<Arc<TokenCell>> = {
+                    let cells = cells.lock().unwrap_or_else(|p| p.into_inner());
+                    match &removed {
+                        Ok(key) => cells.get(key).map(|(_, c)| c.clone()).into_iter().collect(),
+                        // Some were missed: every cell reads the store again.
+                        Err(RecvError::Lagged(_)) => {
+                            cells.values().map(|(_, c)| c.clone()).collect()
+                        }
+                        Err(RecvError::Closed) => return,
+                    }
+                };
+                for cell in dropping {
+                    // Not waiting here: a cell may be signing someone in for minutes.
+                    tokio::spawn(async move { cell.drop_token().await });
+                }
+            }
+        });
     }
 
     /// Whether `server` can be signed in to interactively here.
@@ -140,6 +186,7 @@ impl AuthRegistry {
         let Some(auth) = oauth_config(server) else {
             return Ok(None);
         };
+        self.watch_removals();
         let auth = &auth;
         let key = TokenKey {
             server: server.name.clone(),

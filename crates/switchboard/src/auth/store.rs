@@ -227,6 +227,14 @@ pub trait TokenStore: Send + Sync + 'static {
         })
     }
 
+    /// Keys whose records were removed (a sign-out, a refused refresh) by any holder of
+    /// this store, as it happens: cells holding their tokens drop them and read the store
+    /// again. The default (`None`) tells nothing: a removed token is then used until it
+    /// expires or is refused. Worth it for stores shared by processes (replicas).
+    fn removals(&self) -> Option<tokio::sync::broadcast::Receiver<TokenKey>> {
+        None
+    }
+
     /// The client registered at `key`'s authorization server, if one is kept. The default
     /// keeps none (every sign-in registers).
     fn load_registration<'a>(

@@ -77,7 +77,7 @@ pub(crate) fn offered(server: &ServerConfig) -> ProtocolVersion {
 }
 
 /// `server/discover` only.
-fn modern() -> ClientLifecycleMode {
+pub(crate) fn modern() -> ClientLifecycleMode {
     ClientLifecycleMode::Discover {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
     }

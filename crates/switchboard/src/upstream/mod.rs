@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rmcp::service::ClientInitializeError;
 use rmcp::service::{ClientCacheConfig, Peer, RoleClient, RunningService};
 use rmcp::transport::IntoTransport;
 use rmcp::{ClientLifecycleMode, ClientServiceExt};
@@ -174,16 +175,30 @@ impl Connector {
         session: Option<&SessionRef>,
     ) -> Result<Upstream, Error> {
         let budget = server.connect_timeout;
-        let mode = self.learned.mode(server);
-        let connect = self.connect_inner(server, vars, mode, input, session);
-        let result = match tokio::time::timeout(budget, connect).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::Timeout {
-                server: server.name.clone(),
-                phase: Phase::Connect,
-                after: budget,
-            }),
+        let started = tokio::time::Instant::now();
+        let timed_out = || Error::Timeout {
+            server: server.name.clone(),
+            phase: Phase::Connect,
+            after: budget,
         };
+        let mode = self.learned.mode(server);
+        let slow_modern = AtomicBool::new(false);
+        let connect = self.connect_inner(server, vars, mode, input.clone(), session, &slow_modern);
+        let mut result = tokio::time::timeout(budget, connect)
+            .await
+            .unwrap_or_else(|_| Err(timed_out()));
+        // The probe went unanswered, then `initialize` was refused: a 2026-07-28-only
+        // server that was slow to answer `server/discover` (see `probe.rs`). Once more with
+        // `server/discover` alone, waiting as long as the connect timeout leaves.
+        if result.is_err() && slow_modern.load(Ordering::Relaxed) {
+            tracing::debug!(server = %server.name, "initialize refused after an unanswered probe: opening with server/discover");
+            let unused = AtomicBool::new(false);
+            let mode = lifecycle::modern();
+            let connect = self.connect_inner(server, vars, mode, input, session, &unused);
+            result = tokio::time::timeout_at(started + budget, connect)
+                .await
+                .unwrap_or_else(|_| Err(timed_out()));
+        }
         self.learned.record(server, result.as_ref().ok());
         result
     }
@@ -195,6 +210,7 @@ impl Connector {
         mode: ClientLifecycleMode,
         input: Option<Arc<dyn InputHandler>>,
         session: Option<&SessionRef>,
+        slow_modern: &AtomicBool,
     ) -> Result<Upstream, Error> {
         let name = server.name.as_str();
         let template_error = |source| Error::Template {
@@ -212,7 +228,8 @@ impl Connector {
                     ),
                 })?;
                 let mut group = child.group;
-                match Upstream::serve_with(server, (child.stdout, child.stdin), mode, input).await {
+                let stdio = (child.stdout, child.stdin);
+                match Upstream::serve_with(server, stdio, mode, input, Some(slow_modern)).await {
                     Ok(mut upstream) => {
                         upstream.process = tokio::sync::Mutex::new(Some(group));
                         Ok(upstream)
@@ -248,7 +265,8 @@ impl Connector {
                         };
                         classify::from_sse_connect(target, e)
                     })?;
-                Upstream::serve_with(server, transport, mode, input.clone()).await
+                Upstream::serve_with(server, transport, mode, input.clone(), Some(slow_modern))
+                    .await
             }
             TransportKind::StreamableHttp => {
                 let url = server.url.as_deref().unwrap_or_default();
@@ -293,7 +311,8 @@ impl Connector {
                         reason: e.to_string(),
                     },
                 })?;
-                let mut upstream = Upstream::serve_with(server, transport, mode, input).await?;
+                let mut upstream =
+                    Upstream::serve_with(server, transport, mode, input, Some(slow_modern)).await?;
                 if let Some(authorizer) = authorizer {
                     authorizer.connected();
                 }
@@ -469,7 +488,7 @@ impl Upstream {
             TransportKind::Sse => ClientLifecycleMode::Initialize,
             _ => lifecycle::probe(),
         };
-        Upstream::serve_with(server, transport, mode, input).await
+        Upstream::serve_with(server, transport, mode, input, None).await
     }
 
     /// [`Upstream::serve`] opening the lifecycle `mode`, with `input` answering the server's
@@ -479,6 +498,7 @@ impl Upstream {
         transport: T,
         mode: ClientLifecycleMode,
         input: Option<Arc<dyn InputHandler>>,
+        slow_modern: Option<&AtomicBool>,
     ) -> Result<Upstream, Error>
     where
         T: IntoTransport<RoleClient, E, A>,
@@ -504,10 +524,16 @@ impl Upstream {
             progress::InOrderProgress::new(transport.into_transport(), calls.clone(), name.clone()),
             probing.then_some(server.connect_timeout),
         );
+        let gave_up = transport.gave_up();
         let service = handler
             .serve_with_lifecycle(transport, mode)
             .await
             .map_err(|e| {
+                if let Some(slow_modern) = slow_modern {
+                    let refused = matches!(&e, ClientInitializeError::LegacyFallbackFailed { fallback, .. }
+                        if matches!(**fallback, ClientInitializeError::JsonRpcError(_)));
+                    slow_modern.store(refused && gave_up.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
                 let target = classify::Target {
                     server: &name,
                     address: address.as_deref(),

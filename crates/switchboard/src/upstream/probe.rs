@@ -17,7 +17,9 @@
 //! itself with "method not found", so `initialize` follows in time. Should the real answer
 //! still come after that, it is dropped: rmcp, waiting for `initialize`'s answer by then,
 //! would take it for a wrong answer and fail the connection ("conflict initialized
-//! response id").
+//! response id"). A server that then refuses `initialize` is opened once more with
+//! `server/discover` alone, within what is left of the connect timeout (`gave_up`): it may
+//! speak only 2026-07-28 and just have been slow (a loaded machine).
 //!
 //! Everything else passes through untouched.
 
@@ -28,6 +30,8 @@ use rmcp::model::{
 };
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -44,6 +48,9 @@ pub(crate) struct DiscoverProbe<T> {
     /// How long the probe waits; `None`: as long as the connect may take (a server known
     /// to speak 2026-07-28 is not probed but opened with `server/discover`).
     patience: Option<Duration>,
+    /// Set when the probe was given up on: a server that then refuses `initialize` may
+    /// speak only 2026-07-28 and have been slow (see `Connector::connect_once`).
+    gave_up: Arc<AtomicBool>,
 }
 
 impl<T> DiscoverProbe<T> {
@@ -55,7 +62,13 @@ impl<T> DiscoverProbe<T> {
             probe: None,
             abandoned: None,
             patience: probing.map(|connect_timeout| (connect_timeout / 2).min(MAX_PATIENCE)),
+            gave_up: Arc::default(),
         }
+    }
+
+    /// Whether the probe was given up on (read after the connection attempt ended).
+    pub(crate) fn gave_up(&self) -> Arc<AtomicBool> {
+        self.gave_up.clone()
     }
 }
 
@@ -83,6 +96,7 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for DiscoverProbe<T> {
         let Ok(message) = tokio::time::timeout_at(until, self.next_message()).await else {
             self.probe = None;
             self.abandoned = Some(probe.clone());
+            self.gave_up.store(true, Ordering::Relaxed);
             let why = "server/discover was not answered in time";
             return Some(method_not_found(probe, why));
         };

@@ -162,6 +162,29 @@ async fn a_server_ignoring_the_probe_is_initialized_within_the_connect_timeout()
     again.close().await;
 }
 
+/// A 2026-07-28-only server slow to answer its first `server/discover` (a loaded machine)
+/// refuses the `initialize` that follows the given-up probe; the connect then opens with
+/// `server/discover` alone within what is left of its `connect_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modern_server_slow_to_answer_the_probe_still_connects() {
+    let knobs = Knobs {
+        lifecycle: Lifecycle::Modern,
+        slow_first_discover: Some(Duration::from_secs(2)),
+        ..Knobs::default()
+    };
+    let modern = serve_streamable_http(knobs, HttpMode::Stateless)
+        .await
+        .unwrap();
+    let mut server = ServerConfig::url("modern", modern.url());
+    server.connect_timeout = Duration::from_secs(3);
+    let upstream = Connector::new()
+        .connect(&server, Variables::default())
+        .await
+        .expect("server/discover after the refused initialize");
+    assert_eq!(upstream.protocol_version().as_deref(), Some("2026-07-28"));
+    upstream.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_version_pins_the_lifecycle_and_revision() {
     // A server speaking both, pinned to a classic revision: initialize, offering it.
