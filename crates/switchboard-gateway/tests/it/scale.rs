@@ -480,3 +480,67 @@ async fn a_session_idling_out_on_one_replica_lives_on_on_another() {
     assert_eq!(upstream_session(&client.next().await), on_a);
     client.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_oauth_tokens_through_redis() {
+    use switchboard_testkit::{AuthKnobs, AuthServer, HttpMode, Knobs, serve_streamable_http};
+    let redis = RedisServer::start();
+    let auth = AuthServer::start(AuthKnobs::default()).await.unwrap();
+    let knobs = Knobs {
+        oauth: Some(auth.handle()),
+        ..Knobs::default()
+    };
+    let kit = serve_streamable_http(knobs, HttpMode::Stateful)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("keys"), KEYS).unwrap();
+    let config = dir.path().join("switchboard.toml");
+    let toml = format!(
+        "[scale]\nstore = \"redis\"\nkeys_file = \"keys\"\n\n[servers.kit]\nurl = {}\n",
+        toml_string(&kit.url())
+    );
+    std::fs::write(&config, toml).unwrap();
+    let url = redis.url();
+    let whoami = |serve: &ServeProcess| {
+        let at = serve.at("/v1/tools/kit__whoami/call");
+        async move {
+            let answer = reqwest::Client::new()
+                .post(at)
+                .json(&json!({}))
+                .send()
+                .await;
+            let answer: Value = answer.unwrap().json().await.unwrap();
+            assert_eq!(answer["isError"], json!(false), "{answer}");
+        }
+    };
+    // A signs in (through the named browser); its state directory is its own.
+    let (state_a, state_b) = (dir.path().join("a"), dir.path().join("b"));
+    let browser = "curl -s -L --noproxy * -o /dev/null %s";
+    let a = ServeProcess::start_with_env(
+        &config,
+        &[
+            ("SWITCHBOARD_REDIS_URL", url.as_str()),
+            ("SWITCHBOARD_STATE_DIR", state_a.to_str().unwrap()),
+            ("SWITCHBOARD_BROWSER", browser),
+        ],
+    )
+    .await;
+    whoami(&a).await;
+    // B, with another (empty) state directory and no browser, uses the token A stored.
+    let b = ServeProcess::start_with_env(
+        &config,
+        &[
+            ("SWITCHBOARD_REDIS_URL", url.as_str()),
+            ("SWITCHBOARD_STATE_DIR", state_b.to_str().unwrap()),
+        ],
+    )
+    .await;
+    whoami(&b).await;
+    let counts = auth.handle().counts();
+    assert_eq!(
+        counts["token_requests"]["authorization_code"],
+        json!(1),
+        "one sign-in for both replicas: {counts}"
+    );
+}
