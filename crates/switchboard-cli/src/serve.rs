@@ -10,6 +10,7 @@ use switchboard::Hub;
 use switchboard::auth::{BrowserOpener, FileStore};
 use switchboard::config::DEFAULT_CONFIG_FILE;
 use switchboard::hub::{HubBuilder, TraceCalls};
+use switchboard_gateway::scale::Scale;
 use switchboard_gateway::{
     Gateway, GatewaySettings, Metrics, Reloader, UpstreamOffers, bind, check_exposure,
     shutdown_signal,
@@ -40,6 +41,15 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
     if let Some(listen) = listen {
         settings.listen = listen;
     }
+    if let Some(scale) = &config.scale {
+        match Scale::load(scale, settings.session_idle_timeout) {
+            Ok(scale) => settings.scale = Some(Arc::new(scale)),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return EXIT_BAD_INPUT;
+            }
+        }
+    }
     // Bound before the servers start: a busy address, or one beyond loopback without
     // [gateway.auth], fails at once.
     let exposed = check_exposure(&settings.inbound, settings.listen);
@@ -57,7 +67,12 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
     // Catches SIGHUP from now on (while the servers start, too).
     let reloader = Reloader::new(path, config.clone());
     let metrics = Metrics::new();
-    let hub = match with_sign_ins(Hub::builder())
+    let mut builder = Hub::builder();
+    // [scale] store: replicas share classic per_session upstream sessions.
+    if let Some(shared) = settings.scale.as_ref().and_then(|s| s.shared_sessions()) {
+        builder = builder.shared_sessions(shared);
+    }
+    let hub = match with_sign_ins(builder, settings.scale.as_deref())
         .config(&config)
         .layer(TraceCalls)
         .layer(metrics.upstream_calls())
@@ -84,13 +99,16 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
     }
 }
 
-/// OAuth for the gateway's upstream connections: tokens live in the same state directory
-/// as the CLI's (`switchboard auth login SERVER` signs the gateway in; renewals are written
+/// OAuth for the gateway's upstream connections: with `[scale] store = "redis"` tokens live
+/// in Redis, shared by the replicas; otherwise in the same state directory as the CLI's (`switchboard auth login SERVER` signs the gateway in; renewals are written
 /// back under the store's lock, so both can share it), and a sign-in runs only when
 /// `$SWITCHBOARD_BROWSER` names a program to hand the authorization URL to (nobody is at a
 /// browser otherwise: such a server is `needs_auth`, and `check` says what to run).
-fn with_sign_ins(mut builder: HubBuilder<'_>) -> HubBuilder<'_> {
-    if let Some(store) = FileStore::default_location() {
+fn with_sign_ins<'a>(mut builder: HubBuilder<'a>, scale: Option<&Scale>) -> HubBuilder<'a> {
+    // [scale] store = "redis": replicas share tokens through Redis instead.
+    if let Some(shared) = scale.and_then(Scale::token_store) {
+        builder = builder.token_store(shared);
+    } else if let Some(store) = FileStore::default_location() {
         builder = builder.token_store(Arc::new(store));
     }
     if std::env::var_os("SWITCHBOARD_BROWSER").is_some_and(|v| !v.is_empty()) {

@@ -15,6 +15,9 @@
 //!   share upstream connections, which the engine's idle reaper closes. A request that
 //!   carries none of the configured headers runs without a session (shared connections).
 //!
+//! With `[scale]`, a downstream session's engine session is `mcp-<hex of its sealed sid>`
+//! (`scale/`), the same on every replica, and `vars-` ids are HMACs under the keyring.
+//!
 //! Header values are never logged and never part of an id anyone sees in clear.
 
 use std::collections::BTreeMap;
@@ -25,11 +28,14 @@ use sha2::{Digest, Sha256};
 use switchboard::Session;
 
 use crate::inbound::Identity;
+use crate::scale::Scale;
 
 /// The configured header → variable mapping (header names lowercase).
 #[derive(Debug, Clone, Default)]
 pub struct SessionHeaders {
     map: Arc<BTreeMap<String, String>>,
+    /// With `[scale]`: `vars-` ids are keyed hashes (they become Redis key names).
+    scale: Option<Arc<Scale>>,
 }
 
 impl SessionHeaders {
@@ -39,7 +45,16 @@ impl SessionHeaders {
             .into_iter()
             .map(|(header, variable)| (header.to_ascii_lowercase(), variable))
             .collect();
-        SessionHeaders { map: Arc::new(map) }
+        SessionHeaders {
+            map: Arc::new(map),
+            scale: None,
+        }
+    }
+
+    /// Names sessions without a downstream session by an HMAC under `scale`'s keys.
+    pub fn keyed(mut self, scale: Arc<Scale>) -> SessionHeaders {
+        self.scale = Some(scale);
+        self
     }
 
     /// The session variables a request carries: its configured headers (headers that are
@@ -79,7 +94,11 @@ impl SessionHeaders {
         if variables.is_empty() {
             return None;
         }
-        Some(Session::new(variables_id(&variables), variables))
+        let id = match &self.scale {
+            Some(scale) => scale.variables_id(&variables),
+            None => variables_id(&variables),
+        };
+        Some(Session::new(id, variables))
     }
 }
 

@@ -13,7 +13,7 @@
 //! and it adds only what HTTP needs: who may call (`inbound/`: allowed hosts and origins,
 //! API keys and JWTs, body and concurrency limits), who a request is for (`identity.rs`:
 //! session headers and verified claims → engine [`switchboard::Session`]s), how errors look
-//! (`errors.rs`), what upstream servers ask in mid-call relayed to the downstream client
+//! (`errors.rs`), sealed session ids for replicas behind a load balancer (`scale/`), what upstream servers ask in mid-call relayed to the downstream client
 //! (`mcp/relay.rs`; build the hub with [`UpstreamOffers`] as its input handler so upstreams
 //! are offered it), and shutdown in order (`drain.rs`, `server.rs`). `switchboard serve`
 //! also reloads its config on SIGHUP or a change of the file (`reload.rs`).
@@ -36,6 +36,7 @@ mod mcp;
 pub mod metrics;
 mod reload;
 mod rest;
+pub mod scale;
 mod server;
 mod sse;
 mod state;
@@ -70,6 +71,9 @@ pub struct GatewaySettings {
     pub session_idle_timeout: Duration,
     /// Inbound security: allowed hosts and origins, limits, authentication.
     pub inbound: InboundSettings,
+    /// `[scale]`: sealed session ids (and, with a store, sessions any replica serves);
+    /// `None`: one process, rmcp's own ids.
+    pub scale: Option<Arc<scale::Scale>>,
 }
 
 impl From<&GatewayConfig> for GatewaySettings {
@@ -81,6 +85,7 @@ impl From<&GatewayConfig> for GatewaySettings {
             shutdown_delay: config.shutdown_delay,
             session_idle_timeout: config.session_idle_timeout,
             inbound: InboundSettings::from(config),
+            scale: None,
         }
     }
 }

@@ -14,7 +14,10 @@
 //!   (counted while it is `ready`) and its per-session ones, read from the hub at scrape;
 //! - `switchboard_server_state{server,state}` (gauge): 1 for the server's current state,
 //!   0 for the others ([`ServerState`]);
-//! - `switchboard_config_reloads_total{result}` (counter): reloads `applied` or `failed`.
+//! - `switchboard_config_reloads_total{result}` (counter): reloads `applied` or `failed`;
+//! - `switchboard_session_rejected_total{reason}` (counter, `[scale]`): session ids the
+//!   gate refused (`bad`, `expired`, `unknown_key`, `identity`);
+//! - `switchboard_store_up` (gauge, `[scale]` store): 1 while Redis answers.
 //!
 //! `error_type` is the engine's [`ErrorClass`] name when the engine failed the request
 //! (`timeout`, `unreachable`, `unknown_tool`, ...), `tool_error` when the tool answered
@@ -70,6 +73,7 @@ struct Inner {
     upstream: Operations,
     downstream_sessions: Gauge,
     reloads: Family<ReloadLabels, Counter>,
+    rejected: Family<RejectedLabels, Counter>,
 }
 
 type Operations = Family<Operation, Histogram, fn() -> Histogram>;
@@ -105,6 +109,11 @@ struct ReloadLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct RejectedLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
 struct ServerLabels {
     server: String,
 }
@@ -132,6 +141,7 @@ impl Metrics {
         let upstream = Operations::new_with_constructor(histogram);
         let downstream_sessions = Gauge::default();
         let reloads = Family::<ReloadLabels, Counter>::default();
+        let rejected = Family::<RejectedLabels, Counter>::default();
         registry.register_with_unit(
             "mcp_server_operation_duration",
             "Downstream requests the gateway answered (MCP and REST)",
@@ -154,6 +164,12 @@ impl Metrics {
             "Config reloads, applied or failed (the old config kept)",
             reloads.clone(),
         );
+        registry.register(
+            "switchboard_session_rejected",
+            "Session ids refused with 404 before reaching a session ([scale]): bad, expired, \
+             unknown_key or identity",
+            rejected.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -161,6 +177,7 @@ impl Metrics {
                 upstream,
                 downstream_sessions,
                 reloads,
+                rejected,
             }),
         }
     }
@@ -210,6 +227,12 @@ impl Metrics {
             .inc();
     }
 
+    /// A session id refused by the gate (`scale/`), for `reason`.
+    pub(crate) fn session_rejected(&self, reason: &'static str) {
+        let labels = RejectedLabels { reason };
+        self.inner.rejected.get_or_create(&labels).inc();
+    }
+
     /// Everything, with the hub's gauges as they are now.
     pub fn render(&self, hub: &Hub) -> String {
         let mut text = String::new();
@@ -254,6 +277,22 @@ fn hub_gauges(hub: &Hub) -> Registry {
         states,
     );
     registry
+}
+
+/// `switchboard_store_up` (`[scale]` with a store): 1 while the session store answers, 0
+/// while its breaker is open (Redis failed repeatedly), read at scrape.
+pub(crate) fn store_gauge(up: bool) -> String {
+    let gauge = Gauge::<i64>::default();
+    gauge.set(i64::from(up));
+    let mut registry = Registry::default();
+    registry.register(
+        "switchboard_store_up",
+        "Whether the [scale] session store (Redis) answers",
+        gauge,
+    );
+    let mut text = String::new();
+    let _ = prometheus_text::encode(&mut text, &registry);
+    text
 }
 
 /// A tool name is a label value only for a tool that exists: names clients made up would

@@ -15,6 +15,9 @@
 //! - `GET /readyz`: 200 once the hub has started under its registration policy (the
 //!   gateway listens only after that) and until shutdown begins (SIGTERM, before any
 //!   `shutdown_delay`); then 503.
+//!
+//! With a `[scale]` store, both say whether it answers (`"store"`); a store that is down
+//! makes `/v1/health` `degraded` but `/readyz` stays 200.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -132,7 +135,16 @@ async fn health(State(state): State<Arc<GatewayState>>) -> Response {
         Overall::Healthy | Overall::Degraded => StatusCode::OK,
         Overall::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
     };
-    (status, Json(health)).into_response()
+    let mut body = serde_json::to_value(&health).unwrap_or_default();
+    // [scale] store: a store that is down degrades the gateway (sessions it holds still
+    // work; others and new ones do not) but does not take it out of its load balancer.
+    if let Some(up) = state.scale.as_ref().and_then(|s| s.store_up()) {
+        body["store"] = json!({ "kind": "redis", "up": up });
+        if !up && health.overall == Overall::Healthy {
+            body["overall"] = json!("degraded");
+        }
+    }
+    (status, Json(body)).into_response()
 }
 
 async fn ready(State(state): State<Arc<GatewayState>>) -> Response {
@@ -140,7 +152,13 @@ async fn ready(State(state): State<Arc<GatewayState>>) -> Response {
         let body = json!({ "ready": false, "reason": "shutting down" });
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     }
-    Json(json!({ "ready": true })).into_response()
+    let mut body = json!({ "ready": true });
+    // Said, not acted on: every replica shares the store, so taking them all out of the
+    // load balancer would also stop the sessions that still work (b.6).
+    if let Some(up) = state.scale.as_ref().and_then(|s| s.store_up()) {
+        body["store"] = json!(if up { "up" } else { "down" });
+    }
+    Json(body).into_response()
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ use crate::inbound::Inbound;
 use crate::mcp::DownstreamSession;
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
+use crate::scale::{Gate, SealedSessions, SessionRecords};
 use crate::state::GatewayState;
 use crate::{Gateway, GatewayError};
 
@@ -55,12 +56,17 @@ impl Gateway {
         settings: crate::GatewaySettings,
         metrics: Metrics,
     ) -> Gateway {
+        let mut identity = SessionHeaders::new(settings.session_headers.clone());
+        if let Some(scale) = &settings.scale {
+            identity = identity.keyed(scale.clone());
+        }
         let state = GatewayState {
             hub,
-            identity: SessionHeaders::new(settings.session_headers.clone()),
+            identity,
             drain: Drain::default(),
             metrics,
             seal: crate::mcp::RequestStateSeal::new(),
+            scale: settings.scale.clone(),
         };
         let inbound = Inbound::new(settings.inbound.clone(), settings.session_idle_timeout);
         Gateway {
@@ -105,15 +111,39 @@ impl Gateway {
         let mut sessions = LocalSessionManager::default();
         sessions.session_config.keep_alive = Some(self.settings.session_idle_timeout);
         let state = self.state.clone();
-        let mcp = StreamableHttpService::new(
-            move || Ok(DownstreamSession::new(state.clone())),
-            Arc::new(sessions),
-            config,
-        );
+        let handler = move || Ok(DownstreamSession::new(state.clone()));
+        let mcp = match &self.state.scale {
+            None => Router::new().nest_service(
+                "/mcp",
+                StreamableHttpService::new(handler, Arc::new(sessions), config),
+            ),
+            // Sealed ids, checked by the gate before rmcp sees them (`scale/`).
+            Some(scale) => {
+                if scale.store.is_some() {
+                    // rmcp restores sessions made on other replicas from their records.
+                    config.session_store = Some(Arc::new(SessionRecords {
+                        scale: scale.clone(),
+                    }));
+                }
+                let sessions = Arc::new(SealedSessions::new(sessions, scale.clone()));
+                // A session its client ended on another replica ends here too.
+                scale.end_announced(sessions.clone(), self.sessions_ended.child_token());
+                let gate = Arc::new(Gate {
+                    scale: scale.clone(),
+                    identity: self.state.identity.clone(),
+                    sessions: sessions.clone(),
+                    metrics: self.state.metrics.clone(),
+                });
+                let service = StreamableHttpService::new(handler, sessions, config);
+                Router::new()
+                    .nest_service("/mcp", service)
+                    .layer(middleware::from_fn_with_state(gate, crate::scale::gate))
+            }
+        };
         // No Host check of its own: the inbound checks cover every route.
         let sse = crate::sse::router(self.state.clone(), self.sessions_ended.child_token());
         let router = Router::new()
-            .nest_service("/mcp", mcp)
+            .merge(mcp)
             .merge(sse)
             .merge(crate::rest::router(self.state.clone()))
             .route("/metrics", get(metrics).with_state(self.state.clone()))
@@ -246,7 +276,10 @@ async fn track_posts(State(drain): State<Drain>, request: Request, next: Next) -
 
 /// `GET /metrics`: Prometheus text.
 async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
-    let text = state.metrics.render(&state.hub);
+    let mut text = state.metrics.render(&state.hub);
+    if let Some(up) = state.scale.as_ref().and_then(|s| s.store_up()) {
+        text.push_str(&crate::metrics::store_gauge(up));
+    }
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 

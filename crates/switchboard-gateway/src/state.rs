@@ -14,4 +14,6 @@ pub struct GatewayState {
     pub metrics: Metrics,
     /// Seals the `requestState` a 2026-07-28 client is handed (`mcp/modern.rs`).
     pub seal: crate::mcp::RequestStateSeal,
+    /// `[scale]`, when set (see [`crate::scale`]).
+    pub scale: Option<std::sync::Arc<crate::scale::Scale>>,
 }

@@ -119,6 +119,11 @@ impl RedisConnection {
         .await
     }
 
+    /// Whether operations try Redis now: false while the breaker is open.
+    pub(crate) fn available(&self) -> bool {
+        self.inner.breaker.allows(Instant::now())
+    }
+
     /// A handle to send commands on (a clone of the multiplexed connection).
     pub(crate) fn manager(&self) -> ConnectionManager {
         self.inner.manager.clone()

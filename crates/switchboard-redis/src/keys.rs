@@ -97,7 +97,12 @@ impl KeyNames {
         [format!("{prefix}:v1:t:*"), format!("{prefix}:v1:rg:*")]
     }
 
-    fn session_hash(&self, session: &str) -> String {
+    /// The hash holding the record of engine session `session` (a.4).
+    pub(crate) fn session_record(&self, session: &str) -> String {
+        format!("{}:v1:s:{{{}}}", self.prefix, self.session_hash(session))
+    }
+
+    pub(crate) fn session_hash(&self, session: &str) -> String {
         self.hash(session.as_bytes())
     }
 

@@ -3,7 +3,9 @@
 //! [`SharedSessions`](switchboard::SharedSessions) over Redis, so replicas serving one
 //! downstream session share one classic upstream session; [`RedisTokenStore`], the
 //! engine's OAuth [`TokenStore`](switchboard::auth::TokenStore), so replicas share tokens,
-//! renew each one once (a lock in Redis) and share client registrations.
+//! renew each one once (a lock in Redis) and share client registrations; and
+//! [`RedisSessionStore`], the downstream sessions' records (the client's `initialize`, its
+//! identity binding), so a replica that has not seen a session can restore it.
 //!
 //! The connection ([`RedisConnection`], one per replica, shared by its stores) is a
 //! redis-rs `ConnectionManager` created lazily (a replica starts, and serves, without
@@ -22,6 +24,7 @@
 mod breaker;
 mod connection;
 mod keys;
+mod records;
 mod seal;
 mod store;
 mod tokens;
@@ -29,7 +32,8 @@ mod tokens;
 use std::time::Duration;
 
 pub use connection::RedisConnection;
-pub use store::RedisSharedSessions;
+pub use records::{RedisSessionStore, SessionRecord};
+pub use store::{EndedSessions, RedisSharedSessions};
 pub use tokens::RedisTokenStore;
 
 /// How the stores name, seal and expire their keys.

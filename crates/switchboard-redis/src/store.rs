@@ -59,10 +59,10 @@ struct StoredRecord {
 /// Classic upstream sessions shared between gateway replicas through Redis; see the
 /// module docs. Cheap to share (`Arc`); the connection is multiplexed.
 pub struct RedisSharedSessions {
-    connection: RedisConnection,
-    names: KeyNames,
-    sealer: Sealer,
-    idle_ttl_ms: u64,
+    pub(crate) connection: RedisConnection,
+    pub(crate) names: KeyNames,
+    pub(crate) sealer: Sealer,
+    pub(crate) idle_ttl_ms: u64,
     publish_if: Script,
     claim: Script,
     release: Script,
@@ -106,8 +106,32 @@ impl RedisSharedSessions {
         })
     }
 
+    /// Whether operations try Redis now: false while the breaker is open (Redis failed
+    /// repeatedly within the last second), so a caller can refuse at once (b.6).
+    pub fn available(&self) -> bool {
+        self.connection.available()
+    }
+
+    /// The key other replicas are told a session by (a keyed hash of the engine session
+    /// id: what [`EndedSessions`] yields).
+    pub fn session_key(&self, session: &str) -> String {
+        self.names.session_hash(session)
+    }
+
+    /// The keys of the sessions any replica's client ended from now on (pub/sub, at most
+    /// once: a replica that misses one serves its local copy until it idles out).
+    pub fn ended_sessions(&self) -> EndedSessions {
+        EndedSessions(self.connection.events())
+    }
+
+    /// The store of downstream session records (a.4), on this store's connection, keys
+    /// and seal.
+    pub fn session_store(self: &std::sync::Arc<Self>) -> crate::RedisSessionStore {
+        crate::RedisSessionStore::new(self.clone())
+    }
+
     /// Runs `operation` through the connection's breaker.
-    async fn guarded<T>(
+    pub(crate) async fn guarded<T>(
         &self,
         operation: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, SharedSessionsError> {
@@ -269,6 +293,30 @@ impl SharedSessions for RedisSharedSessions {
         key: &'a UpstreamKey,
     ) -> BoxFuture<'a, Result<(), SharedSessionsError>> {
         Box::pin(self.guarded(self.remove(key)))
+    }
+}
+
+/// What announces a session's end on the event channel (b.3).
+pub(crate) const ENDED: &str = "ended ";
+
+/// Session keys announced ended ([`RedisSharedSessions::ended_sessions`]).
+pub struct EndedSessions(tokio::sync::broadcast::Receiver<Vec<u8>>);
+
+impl EndedSessions {
+    /// The next session key announced ended; `None` once the connection is gone.
+    pub async fn next(&mut self) -> Option<String> {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match self.0.recv().await {
+                Ok(message) => {
+                    if let Some(key) = message.strip_prefix(ENDED.as_bytes()) {
+                        return Some(String::from_utf8_lossy(key).into_owned());
+                    }
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
     }
 }
 

@@ -145,6 +145,15 @@ impl TestServer {
         let _ = self.shared.http_sessions.set(sessions);
     }
 
+    /// How many sessions this stateful Streamable HTTP server holds now (0 for other
+    /// transports): tests count upstream sessions with it.
+    pub async fn http_session_count(&self) -> usize {
+        match self.shared.http_sessions.get() {
+            Some(sessions) => sessions.sessions.read().await.len(),
+            None => 0,
+        }
+    }
+
     /// The knobs this server was built with.
     pub fn knobs(&self) -> &Knobs {
         &self.shared.knobs

@@ -42,7 +42,7 @@ use rmcp::model::{
 use rmcp::model::{LoggingLevel, SetLevelRequestParams};
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
-use switchboard::{CallOptions, CallStep, Error, Hub, HubEvent, JsonObject, Session};
+use switchboard::{CallOptions, CallStep, Error, Hub, HubEvent, JsonObject, Session, SessionClose};
 
 use relay::{CallNotices, Relay};
 use tokio::sync::broadcast;
@@ -50,7 +50,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::errors::{McpFailure, McpRequest, to_mcp};
 use crate::metrics::{call_error_type, error_type};
+use crate::scale::OwnSessionId;
+use crate::scale::token::{Token, now};
 use crate::state::GatewayState;
+use rmcp::transport::streamable_http_server::session::SessionRestoreMarker;
+use switchboard_redis::SessionRecord;
+
+/// How long a new session's `initialize` waits for its record to be written (`[scale]`).
+const RECORD_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// The handler of one downstream session (2025-11-25) or one request (2026-07-28).
 pub struct DownstreamSession {
@@ -58,6 +65,9 @@ pub struct DownstreamSession {
     /// Set by `initialize`: the session's own engine session. Unset for requests served
     /// without a session, which take theirs from their own headers.
     own: OnceLock<Session>,
+    /// Set when the session's id is sealed (`[scale]`, `/mcp`): it may live on other
+    /// replicas, so only its client's `DELETE` ends it upstream.
+    sealed: std::sync::atomic::AtomicBool,
     /// Stops the list_changed forwarding when the session ends.
     ended: CancellationToken,
     /// The least level of the log messages relayed to the client (`logging/setLevel`).
@@ -70,6 +80,7 @@ impl DownstreamSession {
         DownstreamSession {
             state,
             own: OnceLock::new(),
+            sealed: std::sync::atomic::AtomicBool::new(false),
             ended: CancellationToken::new(),
             log_level: std::sync::Mutex::new(None),
         }
@@ -133,6 +144,65 @@ impl DownstreamSession {
         Some(result)
     }
 
+    /// With `[scale]`: the session's engine session, named by its sealed id (the same on
+    /// every replica), with the `initialize` request's variables. A new session's record
+    /// is written to the store first (the handshake fails if it cannot be: no other replica
+    /// could serve the session); a session restored from its record takes the variables it
+    /// remembered when the request carries none.
+    async fn sealed_session(
+        &self,
+        request: &InitializeRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<Session>, ErrorData> {
+        let Some(scale) = self.state.scale.as_ref() else {
+            return Ok(None);
+        };
+        let Some(own) = context.extensions.get::<OwnSessionId>() else {
+            return Ok(None);
+        };
+        let Ok(token) = Token::open(&scale.ring, &own.0, now()) else {
+            return Ok(None);
+        };
+        let engine_id = token.engine_id();
+        let parts = context.extensions.get::<Parts>();
+        let mut variables = parts
+            .map(|p| self.state.identity.variables(&p.headers, &p.extensions))
+            .unwrap_or_default();
+        let restored = context.extensions.get::<SessionRestoreMarker>().is_some();
+        let remembered = scale.take_remembered(&engine_id);
+        if restored {
+            if variables.is_empty() {
+                variables = remembered.unwrap_or_default();
+            }
+        } else if let Some(store) = &scale.store {
+            let record = SessionRecord {
+                init: serde_json::to_value(request).unwrap_or_default(),
+                binding: token.binding.to_vec(),
+                variables: scale.remember_variables.then(|| variables.clone()),
+            };
+            let saved = tokio::time::timeout(RECORD_BUDGET, store.save(&engine_id, &record));
+            let failure = match saved.await {
+                Ok(Ok(())) => None,
+                Ok(Err(error)) => Some(error.to_string()),
+                Err(_) => Some(format!("no answer within {RECORD_BUDGET:?}")),
+            };
+            if let Some(failure) = failure {
+                tracing::warn!(%failure, "a new session's record cannot be written; refusing it");
+                return Err(ErrorData::internal_error(
+                    format!(
+                        "session store unavailable: the session could not be recorded for the \
+                         other replicas ({failure}); try again shortly"
+                    ),
+                    None,
+                ));
+            }
+        }
+        scale.hold(&engine_id, own.0.clone());
+        self.sealed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(Some(Session::new(engine_id, variables)))
+    }
+
     /// Refuses a new call while the gateway drains (calls in flight are counted by their
     /// HTTP request, see [`crate::drain`]).
     fn enter(&self) -> Result<(), Error> {
@@ -152,9 +222,23 @@ impl Drop for DownstreamSession {
         self.state.metrics.session_ended();
         tracing::debug!(session = %session.id, "downstream session ended");
         let hub = self.state.hub.clone();
+        // With `[scale]`, only a session its client DELETEd ends upstream; one that expired
+        // here or whose replica shuts down detaches: another replica may serve it on.
+        let sealed = self.sealed.load(std::sync::atomic::Ordering::Relaxed);
+        let mode = match &self.state.scale {
+            // (A legacy `/sse` session is this replica's alone: it ends as before.)
+            Some(scale) if sealed => {
+                scale.forget_local(&session.id);
+                match scale.take_ended(&session.id) {
+                    true => SessionClose::End,
+                    false => SessionClose::Detach,
+                }
+            }
+            _ => SessionClose::End,
+        };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                hub.end_session(&session.id).await;
+                hub.close_session(&session.id, mode).await;
             });
         }
     }
@@ -188,7 +272,10 @@ impl ServerHandler for DownstreamSession {
             .extensions
             .get::<Parts>()
             .map(|p| (&p.headers, &p.extensions));
-        let session = self.state.identity.own_session(http);
+        let session = match self.sealed_session(&request, &context).await? {
+            Some(session) => session,
+            None => self.state.identity.own_session(http),
+        };
         tracing::debug!(session = %session.id, "downstream session started");
         if self.own.set(session).is_ok() {
             self.state.metrics.session_started();

@@ -14,6 +14,7 @@ mod python;
 mod relay;
 mod reload;
 mod rest;
+mod scale;
 mod shutdown;
 mod signin;
 mod sse;

@@ -216,3 +216,59 @@ async fn a_redis_that_is_down_is_an_error_without_user_info() {
     let text = format!("{}", bad.expect_err("not a URL"));
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+/// Session records (a.4): written, read (sealed, nothing readable in Redis), shared with the
+/// upstream records' hash, and deleted with an announcement every store hears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_records_round_trip_sealed_and_their_end_is_announced() {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use switchboard_redis::SessionRecord;
+
+    let redis = RedisServer::start();
+    let a = Arc::new(RedisSharedSessions::new(&redis.url(), sealed()).unwrap());
+    let b = Arc::new(RedisSharedSessions::new(&redis.url(), sealed()).unwrap());
+    let (records_a, records_b) = (a.session_store(), b.session_store());
+    let mut ended_on_b = b.ended_sessions();
+    let session = SessionRecord {
+        init: serde_json::json!({"protocolVersion": "2025-11-25", "clientInfo": {"name": "c"}}),
+        binding: vec![7; 16],
+        variables: Some(BTreeMap::from([("user".into(), "alice-secret".into())])),
+    };
+    assert_eq!(records_b.load("mcp-s1").await.unwrap(), None);
+    records_a.save("mcp-s1", &session).await.unwrap();
+    assert!(
+        a.publish_if(&key("mcp-s1"), None, record("u1", 1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        records_b.load("mcp-s1").await.unwrap().as_ref(),
+        Some(&session)
+    );
+    records_b.touch("mcp-s1").await.unwrap();
+    let shown = dump(&redis.url()).await;
+    assert!(
+        !shown.contains("alice-secret") && !shown.contains("clientInfo"),
+        "{shown}"
+    );
+    assert!(!shown.contains("mcp-s1"), "{shown}");
+    // Wait until B's subscription is in place (made in the background at start).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        records_a.delete("mcp-s0").await.unwrap();
+        match tokio::time::timeout(Duration::from_millis(100), ended_on_b.next()).await {
+            Ok(Some(_)) => break,
+            _ => assert!(tokio::time::Instant::now() < deadline, "B never subscribed"),
+        }
+    }
+    records_a.delete("mcp-s1").await.unwrap();
+    let announced = tokio::time::timeout(Duration::from_secs(10), ended_on_b.next()).await;
+    assert_eq!(announced.unwrap(), Some(b.session_key("mcp-s1")));
+    assert_eq!(records_b.load("mcp-s1").await.unwrap(), None);
+    assert_eq!(
+        b.get(&key("mcp-s1")).await.unwrap(),
+        None,
+        "the upstream record went too"
+    );
+}

@@ -27,7 +27,7 @@
 //! 7. `validate/`: raw tables into the types of `types.rs`, one function per table:
 //!    `validate/server.rs` (`[servers.NAME]`, also for JSON servers),
 //!    `validate/discovery.rs` (`[discovery]`), `validate/gateway.rs` (`[gateway]`),
-//!    `validate/gateway_auth.rs` (`[gateway.auth]`), `validate/mod.rs` (the top level, `[catalog]`,
+//!    `validate/gateway_auth.rs` (`[gateway.auth]`), `validate/scale.rs` (`[scale]`), `validate/mod.rs` (the top level, `[catalog]`,
 //!    `[sessions]`, and the names and warnings of JSON servers).
 //! 8. `load.rs`: reading a file and picking the format ([`Config::load`],
 //!    [`Config::from_toml_str`], [`Config::from_json_str`]).
@@ -67,6 +67,11 @@ pub use types::{
     MAX_NAME_LENGTH_RANGE, PrefixMode, ProtocolPin, ReconnectPolicy, RegistrationConfig,
     RegistrationPolicy, RegistryKind, SHARED_PRINCIPAL, Secret, ServerConfig, SessionMode,
     SessionsConfig, TokenAuthMethod, ToolFilter, ToolOverride, TransportKind,
+};
+// The `[scale]` table.
+pub use types::{
+    DEFAULT_KEY_PREFIX, DEFAULT_MAX_SESSION_LIFETIME, DEFAULT_REDIS_URL_ENV, ScaleConfig,
+    ScaleStore,
 };
 // The `[auth]` table's parts (kept apart from the list above).
 pub use types::{DpopMode, IdpConfig, TokenSource};

@@ -78,6 +78,9 @@ pub struct Config {
     /// The `[gateway]` table: read by `switchboard serve` only. (Boxed like `discovery`:
     /// only the gateway reads it, and `Config` is moved around by value.)
     pub gateway: Box<GatewayConfig>,
+    /// The `[scale]` table: gateway replicas sharing sessions (read by `switchboard serve`
+    /// only); `None`: a single process, nothing shared.
+    pub scale: Option<Box<ScaleConfig>>,
     /// The file this was read from, if any.
     pub source: Option<PathBuf>,
     /// What did not stop the file from loading but should be seen before anything connects:
@@ -256,6 +259,40 @@ impl Default for GatewayConfig {
             allow_unauthenticated: false,
             auth: None,
         }
+    }
+}
+
+/// The `[scale]` table: what gateway replicas behind a load balancer share
+/// (docs/scale-out-design.md). Its presence turns on sealed session ids (keys from
+/// `keys_file`); `store = "redis"` shares session records and upstream sessions through Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScaleConfig {
+    /// Where sessions are shared; `None`: sealed ids only (one replica).
+    pub store: Option<ScaleStore>,
+    /// The environment variable holding the Redis URL (the URL may carry a password, so it
+    /// is never in the file).
+    pub redis_url_env: String,
+    /// The keyring: lines `kid=<base64 of 32 bytes>`, the first one sealing new ids.
+    pub keys_file: PathBuf,
+    /// First part of every Redis key.
+    pub key_prefix: String,
+    /// Keep a session's variables (sealed) in its record, for clients that send identity
+    /// headers on `initialize` only. Off: a replica that has not seen a session serves it
+    /// only to requests carrying the identity again.
+    pub remember_variables: bool,
+    /// A session id is refused this long after it was made, however active.
+    pub max_session_lifetime: Duration,
+}
+
+pub const DEFAULT_REDIS_URL_ENV: &str = "SWITCHBOARD_REDIS_URL";
+pub const DEFAULT_KEY_PREFIX: &str = "sb";
+pub const DEFAULT_MAX_SESSION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+config_enum! {
+    /// `[scale] store`: where replicas share sessions.
+    pub enum ScaleStore {
+        #[default]
+        Redis = "redis",
     }
 }
 

@@ -183,7 +183,7 @@ impl TsClient {
 
 /// The Python test venv (`target/pyvenv`, made by ./scripts/test with the official Python
 /// SDK from `crates/switchboard-py/tests/requirements.txt`).
-fn venv_python() -> PathBuf {
+pub fn venv_python() -> PathBuf {
     let python = repo_root().join("target/pyvenv/bin/python");
     assert!(
         python.is_file(),

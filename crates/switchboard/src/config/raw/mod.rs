@@ -13,5 +13,5 @@ pub(super) mod toml;
 
 pub(super) use self::toml::{
     RawAuth, RawCatalog, RawConfig, RawDiscovery, RawGateway, RawGatewayAuth, RawGatewayJwt,
-    RawServer, RawSessions, RawToolOverride,
+    RawScale, RawServer, RawSessions, RawToolOverride,
 };

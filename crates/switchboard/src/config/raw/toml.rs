@@ -80,6 +80,19 @@ raw_table! {
         retry_skipped_servers: Bool,
         discovery: Table(RawDiscovery),
         gateway: Table(RawGateway),
+        scale: Table(RawScale),
+    }
+}
+
+raw_table! {
+    /// The `[scale]` table: replicas sharing sessions.
+    RawScale {
+        store: String,
+        redis_url_env: String,
+        keys_file: String,
+        key_prefix: String,
+        remember_variables: Bool,
+        max_session_lifetime: Duration,
     }
 }
 

@@ -23,6 +23,7 @@ mod auth;
 mod discovery;
 mod gateway;
 mod gateway_auth;
+mod scale;
 mod server;
 
 pub(super) use server::validate_server;
@@ -31,6 +32,12 @@ use server::registration_policy;
 
 /// A TOML document: the top-level table.
 pub(super) fn toml_config(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
+    let mut config = toml_tables(ctx, raw)?;
+    config.warnings = scale::per_replica_warnings(ctx, &config);
+    Ok(config)
+}
+
+fn toml_tables(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     Ok(Config {
         servers: validate_servers(ctx, raw.servers.unwrap_or_default())?,
         variables: raw.variables.unwrap_or_default(),
@@ -51,6 +58,10 @@ pub(super) fn toml_config(ctx: &Ctx<'_>, raw: RawConfig) -> Result<Config, Confi
             ctx,
             raw.gateway.unwrap_or_default(),
         )?),
+        scale: match raw.scale {
+            Some(raw) => Some(Box::new(scale::validate_scale(ctx, raw)?)),
+            None => None,
+        },
         source: None,
         warnings: Vec::new(),
     })

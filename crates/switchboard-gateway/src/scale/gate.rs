@@ -1,0 +1,117 @@
+//! The session gate (docs/scale-out-design.md a.6): in front of `/mcp`, no I/O.
+//!
+//! - A request with an `Mcp-Session-Id` must carry an id this keyring sealed, not expired;
+//!   if it carries an identity (a verified principal, or configured session headers) the
+//!   id's binding must be that identity's. Otherwise 404, as for an unknown session (the
+//!   client then starts a new one), counted in `switchboard_session_rejected_total`.
+//! - A `DELETE` of a session this replica holds marks it ended, so its upstream sessions
+//!   are ended too (other closes only detach from them).
+//! - A request for a session this replica has not seen goes on to rmcp, which restores it
+//!   from the store; while the store is down it gets 503 with `Retry-After: 1`.
+//! - A request without an id (an `initialize`) hands its identity's binding to
+//!   [`SealedSessions`](super::SealedSessions), which seals it into the new id.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{Method, StatusCode};
+use rmcp::transport::streamable_http_server::session::{SessionId, SessionManager};
+
+use super::manager::MINTING;
+use super::token::{Rejection, Token, binding, now};
+use super::{Scale, SealedSessions};
+use crate::identity::SessionHeaders;
+use crate::inbound::Identity;
+use crate::metrics::Metrics;
+
+/// What the gate checks with.
+pub struct Gate {
+    pub scale: Arc<Scale>,
+    pub identity: SessionHeaders,
+    pub sessions: Arc<SealedSessions>,
+    pub metrics: Metrics,
+}
+
+/// The gate as an axum middleware (`middleware::from_fn_with_state`).
+pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
+    let scale = &gate.scale;
+    let principal = request
+        .extensions()
+        .get::<Identity>()
+        .map(|i| i.principal.clone());
+    let variables = gate
+        .identity
+        .variables(request.headers(), request.extensions());
+    let id = request
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let Some(id) = id else {
+        let binding = binding(scale.ring.primary(), principal.as_deref(), &variables);
+        return MINTING.scope(binding, next.run(request)).await;
+    };
+    let token = match Token::open(&scale.ring, &id, now()) {
+        Ok(token) => token,
+        Err(rejected) => return gate.refuse(rejected),
+    };
+    if principal.is_some() || !variables.is_empty() {
+        let keys = scale.ring.get(token.kid).expect("the token opened with it");
+        if binding(keys, principal.as_deref(), &variables) != token.binding {
+            return gate.refuse(Rejection::Identity);
+        }
+    }
+    let id: SessionId = id.into();
+    let local = gate.sessions.has_session(&id).await.unwrap_or(false);
+    if local {
+        if request.method() == Method::DELETE {
+            scale.mark_ended(token.engine_id());
+        } else {
+            scale.used(&token.engine_id());
+        }
+        return next.run(request).await;
+    }
+    // A session this replica has not seen: rmcp restores it from the store.
+    if scale.store_up() == Some(false) {
+        return unavailable();
+    }
+    let anonymous = principal.is_none() && variables.is_empty();
+    if anonymous
+        && !scale.remember_variables
+        && token.binding != scale.anonymous_binding_of(token.kid)
+    {
+        // Its variables are not kept: only a request carrying its identity can restore it.
+        return gate.refuse(Rejection::Identity);
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::INTERNAL_SERVER_ERROR && scale.store.is_some() {
+        // rmcp's answer when loading the record failed.
+        return unavailable();
+    }
+    response
+}
+
+/// 503 with `Retry-After` and a JSON-RPC error: the store is down, so a session this
+/// replica has not seen cannot be restored now (docs/scale-out-design.md b.6).
+fn unavailable() -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32603, "message": "session store unavailable; retry shortly"},
+    });
+    let headers = [
+        (http::header::RETRY_AFTER, "1"),
+        (http::header::CONTENT_TYPE, "application/json"),
+    ];
+    (StatusCode::SERVICE_UNAVAILABLE, headers, body.to_string()).into_response()
+}
+
+impl Gate {
+    fn refuse(&self, rejected: Rejection) -> Response {
+        self.metrics.session_rejected(rejected.as_str());
+        tracing::debug!(reason = rejected.as_str(), "session id refused");
+        (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
+    }
+}

@@ -1,0 +1,141 @@
+//! [`SealedSessions`]: rmcp's session manager with sealed ids (docs/scale-out-design.md
+//! a.6). It is rmcp's `LocalSessionManager` in all but two things: `create_session` mints
+//! a sealed id (for the identity [`SessionGate`](super::gate) computed from the
+//! `initialize` request, handed over in a task-local while rmcp handles that request), and
+//! `initialize_session` tells the handler its own id (an [`OwnSessionId`] extension on the
+//! `initialize` message, also on a restore's replay).
+
+use std::sync::Arc;
+
+use futures::Stream;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::transport::WorkerTransport;
+use rmcp::transport::streamable_http_server::session::local::{
+    LocalSessionManager, LocalSessionManagerError, LocalSessionWorker, create_local_session,
+};
+use rmcp::transport::streamable_http_server::session::{
+    RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
+};
+
+use super::Scale;
+use super::token::{Token, now};
+
+tokio::task_local! {
+    /// The binding of the identity whose `initialize` rmcp is handling (set by the gate).
+    pub(super) static MINTING: [u8; 16];
+}
+
+/// The sealed id of the session an `initialize` message opens (or restores).
+#[derive(Debug, Clone)]
+pub struct OwnSessionId(pub SessionId);
+
+/// See the module docs.
+pub struct SealedSessions {
+    inner: LocalSessionManager,
+    scale: Arc<Scale>,
+}
+
+impl SealedSessions {
+    /// `inner` carries the session config (keep-alive).
+    pub fn new(inner: LocalSessionManager, scale: Arc<Scale>) -> SealedSessions {
+        SealedSessions { inner, scale }
+    }
+}
+
+impl SessionManager for SealedSessions {
+    type Error = LocalSessionManagerError;
+    type Transport = WorkerTransport<LocalSessionWorker>;
+
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        let scale = &self.scale;
+        let binding = MINTING
+            .try_with(|binding| *binding)
+            .unwrap_or_else(|_| scale.anonymous_binding());
+        let lifetime = scale.lifetime.as_secs();
+        let token = Token::new(&scale.ring, binding, now(), lifetime);
+        let id: SessionId = token.seal(&scale.ring).into();
+        let (handle, worker) = create_local_session(id.clone(), self.inner.session_config.clone());
+        self.inner.sessions.write().await.insert(id.clone(), handle);
+        Ok((id, WorkerTransport::spawn(worker)))
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        mut message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        message.insert_extension(OwnSessionId(id.clone()));
+        self.inner.initialize_session(id, message).await
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        self.inner.has_session(id).await
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        self.inner.close_session(id).await
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        create_stream(&self.inner, id, message).await
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), Self::Error> {
+        self.inner.accept_message(id, message).await
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        standalone(&self.inner, id).await
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        resume(&self.inner, id, last_event_id).await
+    }
+
+    async fn restore_session(
+        &self,
+        id: SessionId,
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        self.inner.restore_session(id).await
+    }
+}
+
+// Called through the trait (a generic bound), whose streams are `Sync`; the local
+// manager's own signatures promise less.
+async fn create_stream<M: SessionManager>(
+    manager: &M,
+    id: &SessionId,
+    message: ClientJsonRpcMessage,
+) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, M::Error> {
+    manager.create_stream(id, message).await
+}
+
+async fn standalone<M: SessionManager>(
+    manager: &M,
+    id: &SessionId,
+) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, M::Error> {
+    manager.create_standalone_stream(id).await
+}
+
+async fn resume<M: SessionManager>(
+    manager: &M,
+    id: &SessionId,
+    last_event_id: String,
+) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, M::Error> {
+    manager.resume(id, last_event_id).await
+}

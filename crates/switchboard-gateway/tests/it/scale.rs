@@ -1,0 +1,546 @@
+//! `[scale]`: `switchboard serve` replicas sharing sessions through one real `redis-server`
+//! (no load balancer: the client sends each request to the replica the test picks, with the
+//! same `Mcp-Session-Id`), the official Python SDK client (`scale_client.py`) and one stateful
+//! testkit as a `per_session` server, whose `session_info` tool names the upstream session a
+//! call arrived on.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout};
+
+use crate::common::serve::ServeProcess;
+use crate::common::{CLIENT_BOUND, ok_text, testkit, toml_string, venv_python};
+
+const KEYS: &str = "# test keys\n1=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n";
+
+/// A real `redis-server` on a free loopback port, no persistence; killed on drop.
+struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run redis-server ({e}); install it: apt-get install -y redis-server")
+            });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server never listened"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisServer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A config: `X-User` → `user`, templated into the per_session testkit's headers.
+fn config(dir: &Path, kit_url: &str) -> std::path::PathBuf {
+    config_named(dir, kit_url, "switchboard.toml", "")
+}
+
+/// [`config`] in file `name`, with `gateway` added to its `[gateway]` table.
+fn config_named(dir: &Path, kit_url: &str, name: &str, gateway: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("keys"), KEYS).unwrap();
+    let toml = format!(
+        "[gateway]\nsession_headers = {{ \"X-User\" = \"user\" }}\n{gateway}\n\
+         [variables]\nuser = \"nobody\"\n\n\
+         [scale]\nstore = \"redis\"\nkeys_file = \"keys\"\n\n\
+         [servers.kit]\nurl = {}\nsession_mode = \"per_session\"\n\
+         headers = {{ \"X-User\" = \"${{user}}\" }}\n",
+        toml_string(kit_url)
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+async fn replica(config: &Path, redis: &RedisServer) -> ServeProcess {
+    let url = redis.url();
+    ServeProcess::start_with_env(config, &[("SWITCHBOARD_REDIS_URL", url.as_str())]).await
+}
+
+/// The Python SDK client running `scale_client.py`, step by step.
+struct Client {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Client {
+    fn start(urls: &[&str], user: &str, steps: Value) -> Client {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/scale_client.py");
+        let program = json!({"urls": urls, "headers": {"X-User": user}, "steps": steps});
+        let mut child = tokio::process::Command::new(venv_python())
+            .arg(script)
+            .arg(program.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the Python client starts");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Client { child, lines }
+    }
+
+    /// The next step's answer.
+    async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(CLIENT_BOUND, self.lines.next_line())
+            .await
+            .expect("the client answers within its bound")
+            .expect("the client's output")
+            .expect("the client ended early");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    /// Lets a paused client go on.
+    async fn resume(&mut self) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(b"go\n").await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    async fn finish(mut self) {
+        drop(self.child.stdin.take());
+        let status = tokio::time::timeout(CLIENT_BOUND, self.child.wait())
+            .await
+            .expect("the client ends")
+            .unwrap();
+        assert!(status.success(), "the client failed: {status}");
+    }
+}
+
+fn upstream_session(answer: &Value) -> String {
+    let info: Value = serde_json::from_str(ok_text(answer)).unwrap();
+    info["session"]
+        .as_str()
+        .expect("an upstream session id")
+        .to_string()
+}
+
+/// A raw `tools/list` POST in session `id` on `gateway` as `user`: the HTTP status and
+/// `Retry-After`.
+async fn raw_list(gateway: &ServeProcess, id: &str, user: &str) -> (u16, Option<String>) {
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"});
+    let response = reqwest::Client::new()
+        .post(&gateway.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("x-user", user)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("the gateway answers");
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (response.status().as_u16(), retry)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_served_by_every_replica_on_one_upstream_session_until_deleted() {
+    let redis = RedisServer::start();
+    let kit = testkit().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &kit.url());
+    let (a, b) = (
+        replica(&config, &redis).await,
+        replica(&config, &redis).await,
+    );
+    // C never sees the session before it ends.
+    let c = replica(&config, &redis).await;
+    // The replicas' own connections (catalogue), before any downstream session.
+    let before = kit.server().http_session_count().await;
+    let steps = json!([
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "via", "to": 1},
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "call", "name": "kit__echo_headers"},
+        {"op": "session"},
+        {"op": "pause"},
+        {"op": "via", "to": 0},
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "via", "to": 1},
+        {"op": "delete"},
+        {"op": "call", "name": "kit__session_info"},
+    ]);
+    let mut client = Client::start(&[&a.url, &b.url], "alice", steps);
+    let on_a = upstream_session(&client.next().await);
+    assert_eq!(client.next().await, json!({"via": 1}));
+    let on_b = upstream_session(&client.next().await);
+    assert_eq!(
+        on_a, on_b,
+        "B attached to A's upstream session, not a new one"
+    );
+    let headers: Value = serde_json::from_str(ok_text(&client.next().await)).unwrap();
+    assert_eq!(headers["x-user"], json!("alice"), "B serves it as alice");
+    let id = client.next().await["session_id"]
+        .as_str()
+        .expect("a session id")
+        .to_string();
+    assert_eq!(id.len(), 106, "a sealed id: {id}");
+    assert_eq!(client.next().await, json!({"paused": true}));
+    assert_eq!(
+        kit.server().http_session_count().await,
+        before + 1,
+        "one upstream session for the downstream session, whichever replica served it"
+    );
+
+    // Another identity with the same id: 404 on both replicas, before any call.
+    assert_eq!(raw_list(&a, &id, "mallory").await.0, 404);
+    assert_eq!(raw_list(&b, &id, "mallory").await.0, 404);
+    // A forged id (one byte changed) and a UUID: 404.
+    let mut forged = id.clone().into_bytes();
+    forged[50] = if forged[50] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(raw_list(&b, &forged, "alice").await.0, 404);
+    assert_eq!(
+        raw_list(&a, "0f3e5a9c-1111-4222-8333-944455556666", "alice")
+            .await
+            .0,
+        404
+    );
+    let metrics = reqwest::get(a.at("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("switchboard_session_rejected_total{reason=\"identity\"} 1"),
+        "{metrics}"
+    );
+    // The owner still gets through.
+    assert_eq!(raw_list(&b, &id, "alice").await.0, 200);
+    client.resume().await;
+    assert_eq!(client.next().await, json!({"resumed": true}));
+
+    assert_eq!(client.next().await, json!({"via": 0}));
+    assert_eq!(
+        upstream_session(&client.next().await),
+        on_a,
+        "back on A, same session"
+    );
+    assert_eq!(client.next().await, json!({"via": 1}));
+    let deleted = client.next().await;
+    assert!(
+        matches!(deleted["status"].as_u64(), Some(200 | 202 | 204)),
+        "{deleted}"
+    );
+    let after = client.next().await;
+    assert!(
+        after.get("failed").is_some() || after.get("error").is_some(),
+        "{after}"
+    );
+    client.finish().await;
+    // Ended: B and a replica that never saw it answer 404 (the record is gone), and A,
+    // which held it, ends it once B's announcement arrives.
+    assert_eq!(raw_list(&b, &id, "alice").await.0, 404);
+    assert_eq!(raw_list(&c, &id, "alice").await.0, 404);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while raw_list(&a, &id, "alice").await.0 != 404 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A never heard the session ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_and_a_redis_outage_leave_held_sessions_working() {
+    let mut redis = RedisServer::start();
+    let kit = testkit().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &kit.url());
+    let (mut a, b) = (
+        replica(&config, &redis).await,
+        replica(&config, &redis).await,
+    );
+    let c = replica(&config, &redis).await;
+    let steps = json!([
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "session"},
+        {"op": "pause"},
+        {"op": "via", "to": 1},
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "pause"},
+        {"op": "call", "name": "kit__echo", "arguments": {"message": "still here"}},
+    ]);
+    let mut client = Client::start(&[&a.url, &b.url], "alice", steps);
+    let on_a = upstream_session(&client.next().await);
+    let id = client.next().await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(client.next().await, json!({"paused": true}));
+
+    // A dies without a word: B serves the session, on the same upstream session.
+    a.signal(libc::SIGKILL);
+    a.stopped().await;
+    client.resume().await;
+    assert_eq!(client.next().await, json!({"resumed": true}));
+    assert_eq!(client.next().await, json!({"via": 1}));
+    assert_eq!(upstream_session(&client.next().await), on_a);
+    assert_eq!(client.next().await, json!({"paused": true}));
+
+    // Redis goes away: B (which holds the session now) still serves it; C, which never
+    // saw it, answers 503 with Retry-After; a new session cannot start.
+    redis.stop();
+    let (status, retry) = raw_list(&c, &id, "alice").await;
+    assert_eq!((status, retry.as_deref()), (503, Some("1")));
+    client.resume().await;
+    assert_eq!(client.next().await, json!({"resumed": true}));
+    assert_eq!(ok_text(&client.next().await), "still here");
+    client.finish().await;
+    let mut fresh = Client::start(&[&b.url], "bob", json!([]));
+    let refused = fresh.next().await;
+    let message = refused["connect_error"].as_str().unwrap_or_default();
+    assert!(message.contains("session store unavailable"), "{refused}");
+    fresh.finish().await;
+    let health: Value = reqwest::get(b.at("/v1/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["store"]["kind"], json!("redis"), "{health}");
+    let metrics = reqwest::get(b.at("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("switchboard_store_up"), "{metrics}");
+    let ready = reqwest::get(b.at("/readyz")).await.unwrap();
+    assert_eq!(
+        ready.status().as_u16(),
+        200,
+        "Redis down keeps replicas in the balancer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_keyring_or_a_missing_redis_url_refuses_to_start_saying_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "http://127.0.0.1:9/mcp");
+    let serve = |env: Option<&str>| {
+        let mut command =
+            std::process::Command::new(crate::common::serve::workspace_bin("switchboard"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .env_remove("SWITCHBOARD_REDIS_URL");
+        if let Some(url) = env {
+            command.env("SWITCHBOARD_REDIS_URL", url);
+        }
+        command.output().expect("switchboard serve runs")
+    };
+    let missing = serve(None);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("SWITCHBOARD_REDIS_URL"), "{stderr}");
+
+    let secret = "c2VjcmV0LWJ1dC1zaG9ydA==";
+    std::fs::write(dir.path().join("keys"), format!("{KEYS}2={secret}\n")).unwrap();
+    let bad = serve(Some("redis://127.0.0.1:9/"));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("keys:3: the key is not 32 bytes long"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_shutting_down_lets_go_of_its_sessions_without_ending_them() {
+    let redis = RedisServer::start();
+    let kit = testkit().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &kit.url());
+    let (mut a, b) = (
+        replica(&config, &redis).await,
+        replica(&config, &redis).await,
+    );
+    let steps = json!([
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "pause"},
+        {"op": "via", "to": 1},
+        {"op": "call", "name": "kit__session_info"},
+    ]);
+    let mut client = Client::start(&[&a.url, &b.url], "alice", steps);
+    let on_a = upstream_session(&client.next().await);
+    assert_eq!(client.next().await, json!({"paused": true}));
+    // SIGTERM: A drains, ends its local sessions and closes its hub: detaching, not
+    // DELETEing, the upstream session another replica goes on with.
+    a.signal(libc::SIGTERM);
+    assert!(a.stopped().await.success());
+    client.resume().await;
+    assert_eq!(client.next().await, json!({"resumed": true}));
+    assert_eq!(client.next().await, json!({"via": 1}));
+    // Had A ended it, B's call would have met a 404 upstream and opened a new one.
+    assert_eq!(upstream_session(&client.next().await), on_a);
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_idling_out_on_one_replica_lives_on_on_another() {
+    let redis = RedisServer::start();
+    let kit = testkit().await;
+    let dir = tempfile::tempdir().unwrap();
+    let quick = config_named(
+        dir.path(),
+        &kit.url(),
+        "quick.toml",
+        "session_idle_timeout = \"1s\"",
+    );
+    let (a, b) = (
+        replica(&quick, &redis).await,
+        replica(&config(dir.path(), &kit.url()), &redis).await,
+    );
+    let steps = json!([
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "via", "to": 1},
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "pause"},
+        {"op": "call", "name": "kit__session_info"},
+    ]);
+    let mut client = Client::start(&[&a.url, &b.url], "alice", steps);
+    let on_a = upstream_session(&client.next().await);
+    assert_eq!(client.next().await, json!({"via": 1}));
+    assert_eq!(upstream_session(&client.next().await), on_a);
+    assert_eq!(client.next().await, json!({"paused": true}));
+    // A's copy idles out (its keep-alive): it lets go of the upstream session, which B,
+    // still serving the session, goes on with.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = reqwest::get(a.at("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("switchboard_downstream_sessions 0") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A's session never idled out"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let A's close run (it is spawned when the session's handler goes).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.resume().await;
+    assert_eq!(client.next().await, json!({"resumed": true}));
+    // Had A ended it, B's call would have met a 404 upstream and opened a new one.
+    assert_eq!(upstream_session(&client.next().await), on_a);
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_oauth_tokens_through_redis() {
+    use switchboard_testkit::{AuthKnobs, AuthServer, HttpMode, Knobs, serve_streamable_http};
+    let redis = RedisServer::start();
+    let auth = AuthServer::start(AuthKnobs::default()).await.unwrap();
+    let knobs = Knobs {
+        oauth: Some(auth.handle()),
+        ..Knobs::default()
+    };
+    let kit = serve_streamable_http(knobs, HttpMode::Stateful)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("keys"), KEYS).unwrap();
+    let config = dir.path().join("switchboard.toml");
+    let toml = format!(
+        "[scale]\nstore = \"redis\"\nkeys_file = \"keys\"\n\n[servers.kit]\nurl = {}\n",
+        toml_string(&kit.url())
+    );
+    std::fs::write(&config, toml).unwrap();
+    let url = redis.url();
+    let whoami = |serve: &ServeProcess| {
+        let at = serve.at("/v1/tools/kit__whoami/call");
+        async move {
+            let answer = reqwest::Client::new()
+                .post(at)
+                .json(&json!({}))
+                .send()
+                .await;
+            let answer: Value = answer.unwrap().json().await.unwrap();
+            assert_eq!(answer["isError"], json!(false), "{answer}");
+        }
+    };
+    // A signs in (through the named browser); its state directory is its own.
+    let (state_a, state_b) = (dir.path().join("a"), dir.path().join("b"));
+    let browser = "curl -s -L --noproxy * -o /dev/null %s";
+    let a = ServeProcess::start_with_env(
+        &config,
+        &[
+            ("SWITCHBOARD_REDIS_URL", url.as_str()),
+            ("SWITCHBOARD_STATE_DIR", state_a.to_str().unwrap()),
+            ("SWITCHBOARD_BROWSER", browser),
+        ],
+    )
+    .await;
+    whoami(&a).await;
+    // B, with another (empty) state directory and no browser, uses the token A stored.
+    let b = ServeProcess::start_with_env(
+        &config,
+        &[
+            ("SWITCHBOARD_REDIS_URL", url.as_str()),
+            ("SWITCHBOARD_STATE_DIR", state_b.to_str().unwrap()),
+        ],
+    )
+    .await;
+    whoami(&b).await;
+    let counts = auth.handle().counts();
+    assert_eq!(
+        counts["token_requests"]["authorization_code"],
+        json!(1),
+        "one sign-in for both replicas: {counts}"
+    );
+}
