@@ -321,13 +321,13 @@ impl CallOptions {
         self
     }
 
-    /// Calls `on_log` with the log messages (`notifications/message`) the call's server
-    /// sends while the call is the only request in flight on its connection, in the order
-    /// they arrive and before the call returns. MCP does not say which request a log message
-    /// belongs to (and rmcp does not say which response stream it came on), so messages
-    /// sent while the connection carries other requests too are not given to any call:
-    /// they are logged (`tracing`, target `switchboard::upstream`) like every message
-    /// outside calls.
+    /// Calls `on_log` with the call's server's log messages (`notifications/message`), in
+    /// the order they arrive and before the call returns: those the server writes on the
+    /// call's own response stream (Streamable HTTP), from the first, whatever else the
+    /// connection carries; and, since MCP ties a log message to no request otherwise (stdio,
+    /// SSE, a standalone stream), those it sends while the call is the only request in
+    /// flight on its connection. Others are logged (`tracing`, target
+    /// `switchboard::upstream`) like every message outside calls.
     pub fn on_log(mut self, on_log: impl Fn(&LogMessage) + Send + Sync + 'static) -> CallOptions {
         self.on_log = Some(Arc::new(on_log));
         self

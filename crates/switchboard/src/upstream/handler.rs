@@ -139,7 +139,7 @@ impl Handler {
         &self,
         context: &RequestContext<RoleClient>,
     ) -> Option<Arc<dyn InputHandler>> {
-        let call = self.calls.input_for(&context.extensions).await;
+        let call = self.calls.input_for(&context.extensions);
         call.or_else(|| self.input.clone())
     }
 }

@@ -128,7 +128,8 @@ fn expects_no_reply(message: &ClientJsonRpcMessage) -> bool {
 
 impl HttpClient {
     /// Reads a POST's SSE response: the response to `expected` if it is the first message
-    /// on the stream, else the stream as rmcp takes it.
+    /// on the stream, else the stream as rmcp takes it (its log messages marked as the
+    /// request's, `origin.rs`).
     async fn read_response_stream(
         &self,
         body: ResponseBody,
@@ -138,6 +139,7 @@ impl HttpClient {
     ) -> Result<StreamableHttpPostResponse, HttpError> {
         let mut reader = EventReader::new(body, max_event);
         let mut seen: Vec<Result<Sse, SseError>> = Vec::new();
+        let request = expected.as_ref().map(|expected| expected.id.clone());
         if let Some(expected) = expected {
             loop {
                 match reader.next().await {
@@ -168,7 +170,12 @@ impl HttpClient {
             }
         }
         let stream = futures::stream::iter(seen).chain(reader.into_sse_stream());
-        Ok(StreamableHttpPostResponse::Sse(stream.boxed(), session_id))
+        // Its log messages are the request's (`origin.rs`).
+        let stream = match request {
+            Some(id) => super::origin::mark_logs(stream, id).boxed(),
+            None => stream.boxed(),
+        };
+        Ok(StreamableHttpPostResponse::Sse(stream, session_id))
     }
 }
 
