@@ -27,6 +27,7 @@ mod relay;
 pub use modern::RequestStateSeal;
 pub use relay::UpstreamOffers;
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -35,14 +36,17 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
     Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
+    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
 };
 #[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
 use rmcp::model::{LoggingLevel, SetLevelRequestParams};
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
-use switchboard::{CallOptions, CallStep, Error, Hub, HubEvent, JsonObject, Session};
+use switchboard::{
+    CallOptions, CallStep, Error, Hub, HubEvent, JsonObject, Session, SubscribedResource,
+};
 
 use relay::{CallNotices, Relay};
 use tokio::sync::broadcast;
@@ -60,6 +64,9 @@ pub struct DownstreamSession {
     own: OnceLock<Session>,
     /// Stops the list_changed forwarding when the session ends.
     ended: CancellationToken,
+    /// The resources this client subscribed to, by the URI it used, with where each
+    /// subscription went: their updates are told to it, and they end with the session.
+    subscribed: Subscribed,
     /// The least level of the log messages relayed to the client (`logging/setLevel`).
     #[allow(deprecated)] // logging (SEP-2577): clients still set a level
     log_level: std::sync::Mutex<Option<LoggingLevel>>,
@@ -71,6 +78,7 @@ impl DownstreamSession {
             state,
             own: OnceLock::new(),
             ended: CancellationToken::new(),
+            subscribed: Subscribed::default(),
             log_level: std::sync::Mutex::new(None),
         }
     }
@@ -146,6 +154,19 @@ impl DownstreamSession {
 impl Drop for DownstreamSession {
     fn drop(&mut self) {
         self.ended.cancel();
+        let subscribed: Vec<String> = lock(&self.subscribed).keys().cloned().collect();
+        let own = self.own.get().cloned();
+        if !subscribed.is_empty()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            // The session's subscriptions end with it (the upstream keeps the others').
+            let hub = self.state.hub.clone();
+            runtime.spawn(async move {
+                for uri in subscribed {
+                    let _ = hub.unsubscribe_resource_in(own.as_ref(), &uri, None).await;
+                }
+            });
+        }
         let Some(session) = self.own.take() else {
             return;
         };
@@ -200,7 +221,8 @@ impl ServerHandler for DownstreamSession {
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let events = self.hub().subscribe();
         let ended = self.ended.clone();
-        tokio::spawn(forward_changes(events, context.peer, ended));
+        let subscribed = self.subscribed.clone();
+        tokio::spawn(forward_changes(events, context.peer, ended, subscribed));
     }
 
     fn accepted_subscription_filter(
@@ -369,12 +391,23 @@ impl ServerHandler for DownstreamSession {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        if lock(&self.subscribed).contains_key(&request.uri) {
+            return Ok(());
+        }
         let session = self.session(&context);
         let hub = self.hub();
         let result = Box::pin(hub.subscribe_resource_in(session.as_ref(), &request.uri, None));
-        result
+        let subscribed = result
             .await
-            .map_err(|e| rpc_error(&e, McpRequest::ReadResource))
+            .map_err(|e| rpc_error(&e, McpRequest::ReadResource))?;
+        let earlier = lock(&self.subscribed).insert(request.uri.clone(), subscribed);
+        if earlier.is_some() {
+            // Subscribed meanwhile by a request of its own: one subscription is enough.
+            let result =
+                Box::pin(hub.unsubscribe_resource_in(session.as_ref(), &request.uri, None));
+            let _ = result.await;
+        }
+        Ok(())
     }
 
     /// `resources/unsubscribe`, like [`DownstreamSession::subscribe`].
@@ -384,6 +417,9 @@ impl ServerHandler for DownstreamSession {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        if lock(&self.subscribed).remove(&request.uri).is_none() {
+            return Ok(()); // Not subscribed: nothing to end.
+        }
         let session = self.session(&context);
         let hub = self.hub();
         let result = Box::pin(hub.unsubscribe_resource_in(session.as_ref(), &request.uri, None));
@@ -484,12 +520,24 @@ fn rpc_error(error: &Error, request: McpRequest) -> ErrorData {
     }
 }
 
+/// A session's resource subscriptions: the URI its client subscribed with, and where the
+/// subscription went.
+type Subscribed = Arc<std::sync::Mutex<HashMap<String, SubscribedResource>>>;
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Tells `peer` of every catalogue change until the session ends (or its client is gone).
-/// A burst of changes (or events missed while lagging) is one notification per kind.
+/// A burst of changes (or events missed while lagging) is one notification per kind. An
+/// update of a resource the client `subscribed` to is told with the URI it subscribed with.
 async fn forward_changes(
     mut events: broadcast::Receiver<HubEvent>,
     peer: Peer<RoleServer>,
     ended: CancellationToken,
+    subscribed: Subscribed,
 ) {
     loop {
         let event = tokio::select! {
@@ -502,6 +550,20 @@ async fn forward_changes(
             }
             Ok(HubEvent::ResourcesChanged { .. }) => peer.notify_resource_list_changed().await,
             Ok(HubEvent::PromptsChanged { .. }) => peer.notify_prompt_list_changed().await,
+            Ok(HubEvent::ResourceUpdated { server, uri }) => {
+                let updated = SubscribedResource { server, uri };
+                let uris: Vec<String> = lock(&subscribed)
+                    .iter()
+                    .filter(|(_, to)| **to == updated)
+                    .map(|(uri, _)| uri.clone())
+                    .collect();
+                let mut told = Ok(());
+                for uri in uris {
+                    let params = ResourceUpdatedNotificationParam::new(uri);
+                    told = told.and(peer.notify_resource_updated(params).await);
+                }
+                told
+            }
             Err(broadcast::error::RecvError::Closed) => return,
         };
         if sent.is_err() || peer.is_transport_closed() {
