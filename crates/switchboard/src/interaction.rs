@@ -344,10 +344,13 @@ impl CallOptions {
     }
 
     /// A 2026-07-28 server's input-required result (SEP-2322) comes back to the caller as
-    /// [`CallStep::InputRequired`] ([`Hub::call_step`](crate::Hub::call_step)) instead of
-    /// being answered by the input handlers: for a caller that asks its own client, such
-    /// as a gateway serving a 2026-07-28 client. A classic server's requests in mid-call
-    /// are still answered by the handlers.
+    /// [`CallStep::InputRequired`] ([`Hub::call_step`](crate::Hub::call_step)), or
+    /// [`RequestStep::InputRequired`] for a resource read or prompt get
+    /// ([`Hub::read_resource_step`](crate::Hub::read_resource_step),
+    /// [`Hub::get_prompt_step`](crate::Hub::get_prompt_step)), instead of being answered by
+    /// the input handlers: for a caller that asks its own client, such as a gateway serving
+    /// a 2026-07-28 client. A classic server's requests in mid-call are still answered by
+    /// the handlers.
     pub fn hand_back_input_required(mut self) -> CallOptions {
         self.hand_back = true;
         self
@@ -377,6 +380,29 @@ impl CallOptions {
 pub enum CallStep {
     Done(crate::CallOutcome),
     InputRequired(InputRequired),
+}
+
+/// What [`Hub::read_resource_step`](crate::Hub::read_resource_step) and
+/// [`Hub::get_prompt_step`](crate::Hub::get_prompt_step) end with: the answer, or the
+/// server's request for input, handed back (as [`CallStep`] for tool calls).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestStep<T> {
+    Done(T),
+    InputRequired(InputRequired),
+}
+
+impl<T> RequestStep<T> {
+    /// The answer; a request for input is an error (for a caller that takes none).
+    pub fn done(self) -> Result<T, crate::Error> {
+        match self {
+            RequestStep::Done(answer) => Ok(answer),
+            RequestStep::InputRequired(asked) => Err(crate::Error::Protocol {
+                server: asked.server,
+                reason: "the server asked for input, handed back to a caller that takes none"
+                    .to_owned(),
+            }),
+        }
+    }
 }
 
 /// A server's input-required result (SEP-2322), handed back to the caller: answer

@@ -112,6 +112,7 @@ pub use hub::{
 };
 pub use interaction::{
     CallOptions, CallProgress, CallStep, InputHandler, InputRequired, InputResume, LogMessage,
+    RequestStep,
 };
 pub use sessions::{
     MemorySharedSessions, Session, SessionClose, SessionRef, SharedSessions, SharedSessionsError,

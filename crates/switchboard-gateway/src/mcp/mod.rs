@@ -45,7 +45,8 @@ use rmcp::model::{LoggingLevel, SetLevelRequestParams};
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use switchboard::{
-    CallOptions, CallStep, Error, Hub, HubEvent, JsonObject, Session, SubscribedResource,
+    CallOptions, CallStep, Error, Hub, HubEvent, JsonObject, RequestStep, Session,
+    SubscribedResource,
 };
 
 use relay::{CallNotices, Relay};
@@ -322,7 +323,7 @@ impl ServerHandler for DownstreamSession {
         let options = match modern {
             true => modern::call_options(
                 &self.state.seal,
-                &request,
+                &modern::Asked::tool(&request),
                 &context.meta,
                 CallOptions::new(),
             )?,
@@ -451,11 +452,13 @@ impl ServerHandler for DownstreamSession {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let started = Instant::now();
         let session = self.session(&context);
+        let asked = modern::Asked::read(&request);
+        let options = self.request_options(&asked, &context)?;
         let result = match self.enter() {
             Ok(()) => {
                 Box::pin(
                     self.hub()
-                        .read_resource_in(session.as_ref(), &request.uri, None),
+                        .read_resource_step(session.as_ref(), &request.uri, options),
                 )
                 .await
             }
@@ -464,8 +467,11 @@ impl ServerHandler for DownstreamSession {
         let metrics = &self.state.metrics;
         metrics.served("resources/read", None, started, error_type(&result));
         match result {
-            Ok(read) => Ok(convert::read_result(&read)?.into()),
-            Err(error) => Err(rpc_error(&error, McpRequest::ReadResource)),
+            Ok(RequestStep::Done(read)) => Ok(convert::read_result(&read)?.into()),
+            Ok(RequestStep::InputRequired(handed)) => {
+                Ok(modern::input_required(&self.state.seal, &asked.key, handed)?.into())
+            }
+            Err(error) => Err(self.request_error(&error, McpRequest::ReadResource, &context)),
         }
     }
 
@@ -492,13 +498,17 @@ impl ServerHandler for DownstreamSession {
     ) -> Result<GetPromptResponse, ErrorData> {
         let started = Instant::now();
         let session = self.session(&context);
-        let arguments = request.arguments;
+        let asked = modern::Asked::prompt(&request);
+        let options = self.request_options(&asked, &context)?;
+        let arguments = request.arguments.clone();
         let result = match self.enter() {
             Ok(()) => {
-                Box::pin(
-                    self.hub()
-                        .get_prompt_in(session.as_ref(), &request.name, arguments, None),
-                )
+                Box::pin(self.hub().get_prompt_step(
+                    session.as_ref(),
+                    &request.name,
+                    arguments,
+                    options,
+                ))
                 .await
             }
             Err(closed) => Err(closed),
@@ -506,8 +516,48 @@ impl ServerHandler for DownstreamSession {
         let metrics = &self.state.metrics;
         metrics.served("prompts/get", None, started, error_type(&result));
         match result {
-            Ok(outcome) => Ok(convert::prompt_result(&outcome)?.into()),
-            Err(error) => Err(rpc_error(&error, McpRequest::GetPrompt)),
+            Ok(RequestStep::Done(outcome)) => Ok(convert::prompt_result(&outcome)?.into()),
+            Ok(RequestStep::InputRequired(handed)) => {
+                Ok(modern::input_required(&self.state.seal, &asked.key, handed)?.into())
+            }
+            Err(error) => Err(self.request_error(&error, McpRequest::GetPrompt, &context)),
+        }
+    }
+}
+
+impl DownstreamSession {
+    /// Whether `context` is a 2026-07-28 client's request (served without a session),
+    /// which answers what its upstream asks itself (`modern.rs`).
+    fn is_modern(&self, context: &RequestContext<RoleServer>) -> bool {
+        self.own.get().is_none() && modern::is_modern(&context.meta)
+    }
+
+    /// The options of a resource read or prompt get: a 2026-07-28 client's are handed its
+    /// upstream's input-required results, and its retry resumes (`modern.rs`).
+    fn request_options(
+        &self,
+        asked: &modern::Asked<'_>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallOptions, ErrorData> {
+        match self.is_modern(context) {
+            true => {
+                modern::call_options(&self.state.seal, asked, &context.meta, CallOptions::new())
+            }
+            false => Ok(CallOptions::new()),
+        }
+    }
+
+    /// The JSON-RPC error for a failed read or prompt get (a 2026-07-28 upstream's refusal
+    /// for want of a client capability passed on as it came).
+    fn request_error(
+        &self,
+        error: &Error,
+        request: McpRequest,
+        context: &RequestContext<RoleServer>,
+    ) -> ErrorData {
+        match modern::missing_capability(error).filter(|_| self.is_modern(context)) {
+            Some(refused) => refused,
+            None => rpc_error(error, request),
         }
     }
 }
