@@ -6,8 +6,10 @@
 //! only server *requests* with the stream they came on), so a log message read on a POST's
 //! response stream is marked here: its `_meta` gets [`STREAM_REQUEST`], the id of the
 //! request the stream answers, which the engine takes out again
-//! ([`take_stream_request`]) to hand the message to that request's call. Progress needs no
-//! mark: its token says whose it is.
+//! ([`take_stream_request`]) to hand the message to that request's call. The id is the
+//! engine's, taken before a shared session renames it on the wire (`ids.rs`). Progress
+//! needs no mark: its token says whose it is. A stream resumed after a break (a GET with
+//! `Last-Event-ID`) is not marked: its log messages go by the engine's fallback.
 
 use futures::{Stream, StreamExt};
 use rmcp::model::{MetaObject, RequestId};

@@ -128,8 +128,7 @@ fn expects_no_reply(message: &ClientJsonRpcMessage) -> bool {
 
 impl HttpClient {
     /// Reads a POST's SSE response: the response to `expected` if it is the first message
-    /// on the stream, else the stream as rmcp takes it (its log messages marked as the
-    /// request's, `origin.rs`).
+    /// on the stream, else the stream as rmcp takes it.
     async fn read_response_stream(
         &self,
         body: ResponseBody,
@@ -139,7 +138,6 @@ impl HttpClient {
     ) -> Result<StreamableHttpPostResponse, HttpError> {
         let mut reader = EventReader::new(body, max_event);
         let mut seen: Vec<Result<Sse, SseError>> = Vec::new();
-        let request = expected.as_ref().map(|expected| expected.id.clone());
         if let Some(expected) = expected {
             loop {
                 match reader.next().await {
@@ -170,12 +168,7 @@ impl HttpClient {
             }
         }
         let stream = futures::stream::iter(seen).chain(reader.into_sse_stream());
-        // Its log messages are the request's (`origin.rs`).
-        let stream = match request {
-            Some(id) => super::origin::mark_logs(stream, id).boxed(),
-            None => stream.boxed(),
-        };
-        Ok(StreamableHttpPostResponse::Sse(stream, session_id))
+        Ok(StreamableHttpPostResponse::Sse(stream.boxed(), session_id))
     }
 }
 
@@ -306,18 +299,35 @@ impl StreamableHttpClient for HttpClient {
         auth_token: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, HttpError> {
-        if let Some(attach) = &self.attach {
+        // The request's id as the engine knows it (a shared session sends another).
+        let request = match &message {
+            ClientJsonRpcMessage::Request(request) => Some(request.id.clone()),
+            _ => None,
+        };
+        let answer = if let Some(attach) = &self.attach {
             if session_id.is_none() && is_initialize(&message) {
-                return attach
+                attach
                     .initialize(self, uri, message, auth_token, custom_headers)
-                    .await;
+                    .await
+            } else {
+                attach
+                    .post(self, uri, message, session_id, auth_token, custom_headers)
+                    .await
             }
-            return attach
-                .post(self, uri, message, session_id, auth_token, custom_headers)
-                .await;
+        } else {
+            self.post_plain(uri, message, session_id, auth_token, custom_headers)
+                .await
+        };
+        // Log messages on the request's own response stream are the request's (`origin.rs`).
+        match (answer, request) {
+            (Ok(StreamableHttpPostResponse::Sse(stream, session)), Some(id)) => {
+                Ok(StreamableHttpPostResponse::Sse(
+                    super::origin::mark_logs(stream, id).boxed(),
+                    session,
+                ))
+            }
+            (answer, _) => answer,
         }
-        self.post_plain(uri, message, session_id, auth_token, custom_headers)
-            .await
     }
 
     async fn delete_session(
