@@ -11,7 +11,10 @@
 //! sessions) drops the handler, which ends its upstream sessions.
 //!
 //! A request's answer travels on the stream, after its POST was answered: the drain holds
-//! a request from its POST until its answer has been put on the stream.
+//! a request from its POST until its answer has been put on the stream, and so does the
+//! session's call limit (`[gateway] max_concurrent_calls_per_session`, counted by
+//! `inbound/`: one request too many gets 429 on its POST, with a JSON-RPC error as for
+//! `/mcp`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -35,6 +38,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::drain::RequestGuard;
+use crate::inbound::{CallSlot, StreamedCallSlot};
 use crate::mcp::DownstreamSession;
 use crate::state::GatewayState;
 
@@ -77,11 +81,14 @@ struct SseSession {
     /// Who opened the stream (with `[gateway.auth]`): only they may post to it.
     owner: Option<Arc<str>>,
     to_handler: mpsc::Sender<ClientJsonRpcMessage>,
-    unanswered: Mutex<HashMap<RequestId, RequestGuard>>,
+    unanswered: Mutex<HashMap<RequestId, Unanswered>>,
 }
 
+/// What a request not answered yet holds: the drain, and its session's call slot.
+type Unanswered = (RequestGuard, Option<CallSlot>);
+
 impl SseSession {
-    fn unanswered(&self) -> MutexGuard<'_, HashMap<RequestId, RequestGuard>> {
+    fn unanswered(&self) -> MutexGuard<'_, HashMap<RequestId, Unanswered>> {
         self.unanswered.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -157,8 +164,8 @@ fn events(
             tracing::error!(%error, "cannot serialise a message for an SSE client");
             String::new()
         });
-        // Answered: the request no longer holds the drain (released as the answer is
-        // handed to the stream).
+        // Answered: the request no longer holds the drain or its call slot (released as
+        // the answer is handed to the stream).
         let answered = match &message {
             ServerJsonRpcMessage::Response(response) => Some(&response.id),
             ServerJsonRpcMessage::Error(error) => error.id.as_ref(),
@@ -212,7 +219,13 @@ async fn post_message(
     match &mut message {
         ClientJsonRpcMessage::Request(request) => {
             let guard = state.gateway.drain.track();
-            session.unanswered().insert(request.id.clone(), guard);
+            let slot = parts
+                .extensions
+                .get::<StreamedCallSlot>()
+                .and_then(StreamedCallSlot::take);
+            session
+                .unanswered()
+                .insert(request.id.clone(), (guard, slot));
             request.request.extensions_mut().insert(parts);
         }
         ClientJsonRpcMessage::Notification(notification) => {

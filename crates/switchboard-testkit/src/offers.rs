@@ -7,7 +7,8 @@
 //! `subscriptions/listen` streams to 2026-07-28 ones).
 //!
 //! `resources/subscribe` and `resources/unsubscribe` are taken (what is subscribed to shows
-//! in `counts()`); no `notifications/resources/updated` is sent yet.
+//! in `counts()`); the `touch_resource` tool sends `notifications/resources/updated` for its
+//! `uri` to the calling client (subscribed or not: the client decides who hears of it).
 //!
 //! Unknown URIs are answered with MCP's "resource not found" (-32002); unknown prompts and
 //! missing arguments with "invalid params" (-32602), as the TypeScript SDK does.
@@ -41,6 +42,12 @@ pub(crate) fn tools() -> Vec<Tool> {
             "add_resource",
             "Adds a resource `testkit://added/<n>` and sends notifications/resources/list_changed.",
             empty_schema(),
+        ),
+        Tool::new(
+            "touch_resource",
+            "Sends notifications/resources/updated for `uri` to the calling client.",
+            crate::tools::schema(json!({"type": "object",
+                "properties": {"uri": {"type": "string"}}, "required": ["uri"]})),
         ),
         Tool::new(
             "add_prompt",

@@ -369,6 +369,14 @@ impl TestServer {
                     .await;
                 text(format!("added {uri}"))
             }
+            "touch_resource" => {
+                let uri = str_arg(args, "uri")?;
+                let params = rmcp::model::ResourceUpdatedNotificationParam::new(uri);
+                match context.peer.notify_resource_updated(params).await {
+                    Ok(()) => text(format!("touched {uri}")),
+                    Err(error) => text(format!("could not notify: {error}")),
+                }
+            }
             "add_prompt" => {
                 let name = self.shared.offers.add_prompt();
                 self.shared.listeners.changed(Kind::Prompts, context).await;

@@ -321,13 +321,13 @@ impl CallOptions {
         self
     }
 
-    /// Calls `on_log` with the log messages (`notifications/message`) the call's server
-    /// sends while the call is the only request in flight on its connection, in the order
-    /// they arrive and before the call returns. MCP does not say which request a log message
-    /// belongs to (and rmcp does not say which response stream it came on), so messages
-    /// sent while the connection carries other requests too are not given to any call:
-    /// they are logged (`tracing`, target `switchboard::upstream`) like every message
-    /// outside calls.
+    /// Calls `on_log` with the call's server's log messages (`notifications/message`), in
+    /// the order they arrive and before the call returns: those the server writes on the
+    /// call's own response stream (Streamable HTTP), from the first, whatever else the
+    /// connection carries; and, since MCP ties a log message to no request otherwise (stdio,
+    /// SSE, a standalone stream), those it sends while the call is the only request in
+    /// flight on its connection. Others are logged (`tracing`, target
+    /// `switchboard::upstream`) like every message outside calls.
     pub fn on_log(mut self, on_log: impl Fn(&LogMessage) + Send + Sync + 'static) -> CallOptions {
         self.on_log = Some(Arc::new(on_log));
         self
@@ -344,10 +344,13 @@ impl CallOptions {
     }
 
     /// A 2026-07-28 server's input-required result (SEP-2322) comes back to the caller as
-    /// [`CallStep::InputRequired`] ([`Hub::call_step`](crate::Hub::call_step)) instead of
-    /// being answered by the input handlers: for a caller that asks its own client, such
-    /// as a gateway serving a 2026-07-28 client. A classic server's requests in mid-call
-    /// are still answered by the handlers.
+    /// [`CallStep::InputRequired`] ([`Hub::call_step`](crate::Hub::call_step)), or
+    /// [`RequestStep::InputRequired`] for a resource read or prompt get
+    /// ([`Hub::read_resource_step`](crate::Hub::read_resource_step),
+    /// [`Hub::get_prompt_step`](crate::Hub::get_prompt_step)), instead of being answered by
+    /// the input handlers: for a caller that asks its own client, such as a gateway serving
+    /// a 2026-07-28 client. A classic server's requests in mid-call are still answered by
+    /// the handlers.
     pub fn hand_back_input_required(mut self) -> CallOptions {
         self.hand_back = true;
         self
@@ -377,6 +380,29 @@ impl CallOptions {
 pub enum CallStep {
     Done(crate::CallOutcome),
     InputRequired(InputRequired),
+}
+
+/// What [`Hub::read_resource_step`](crate::Hub::read_resource_step) and
+/// [`Hub::get_prompt_step`](crate::Hub::get_prompt_step) end with: the answer, or the
+/// server's request for input, handed back (as [`CallStep`] for tool calls).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestStep<T> {
+    Done(T),
+    InputRequired(InputRequired),
+}
+
+impl<T> RequestStep<T> {
+    /// The answer; a request for input is an error (for a caller that takes none).
+    pub fn done(self) -> Result<T, crate::Error> {
+        match self {
+            RequestStep::Done(answer) => Ok(answer),
+            RequestStep::InputRequired(asked) => Err(crate::Error::Protocol {
+                server: asked.server,
+                reason: "the server asked for input, handed back to a caller that takes none"
+                    .to_owned(),
+            }),
+        }
+    }
 }
 
 /// A server's input-required result (SEP-2322), handed back to the caller: answer

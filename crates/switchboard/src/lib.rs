@@ -108,9 +108,11 @@ pub use deadline::Deadline;
 pub use error::{AuthFailure, AuthStep, Delivery, Error, ErrorClass, ErrorReport, Phase};
 pub use hub::{
     Health, Hub, HubEvent, HubSettings, Listing, Overall, ServerHealth, ServerState, SourceHealth,
+    SubscribedResource,
 };
 pub use interaction::{
     CallOptions, CallProgress, CallStep, InputHandler, InputRequired, InputResume, LogMessage,
+    RequestStep,
 };
 pub use sessions::{
     MemorySharedSessions, Session, SessionClose, SessionRef, SharedSessions, SharedSessionsError,

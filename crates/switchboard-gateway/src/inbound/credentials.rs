@@ -50,7 +50,7 @@ pub enum Refusal {
 pub struct Authenticator {
     api_keys: Vec<(String, [u8; 32])>,
     claims: BTreeMap<String, String>,
-    jwt: Option<(JwtConfig, KeySet)>,
+    jwt: Option<(JwtConfig, Arc<KeySet>)>,
 }
 
 impl Authenticator {
@@ -64,7 +64,7 @@ impl Authenticator {
             claims: config.claims.clone(),
             jwt: config.jwt.as_ref().map(|jwt| {
                 let keys = KeySet::new(jwt.jwks.clone(), jwt.jwks_cache);
-                (jwt.clone(), keys)
+                (jwt.clone(), Arc::new(keys))
             }),
         }
     }
@@ -74,12 +74,15 @@ impl Authenticator {
         self.jwt.as_ref().map(|(config, _)| config)
     }
 
-    /// Loads the JWKS (at start). `Ok(None)` without JWT verification.
+    /// Loads the JWKS (at start) and keeps it fresh from then on (in the background, for
+    /// as long as this authenticator lives). `Ok(None)` without JWT verification.
     pub async fn load_keys(&self) -> Result<Option<usize>, KeysUnavailable> {
-        match &self.jwt {
-            Some((_, keys)) => keys.load().await.map(Some),
-            None => Ok(None),
-        }
+        let Some((_, keys)) = &self.jwt else {
+            return Ok(None);
+        };
+        let loaded = keys.load().await;
+        KeySet::refresh_in_background(keys);
+        loaded.map(Some)
     }
 
     /// Checks the request's credential.

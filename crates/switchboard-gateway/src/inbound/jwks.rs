@@ -2,6 +2,10 @@
 //! kept for `jwks_cache`, and loaded again when a token names a key it lacks (a provider
 //! rotated its keys), at most once per [`MIN_RELOAD_INTERVAL`].
 //!
+//! A background task ([`KeySet::refresh_in_background`]) loads the keys again before they
+//! expire (at nine tenths of `jwks_cache`), so no request waits for a fetch; a refresh that
+//! fails is tried again every [`MIN_RELOAD_INTERVAL`] while the keys held stay in use.
+//!
 //! Reading the keys takes no lock held across I/O: the current set is an `Arc` behind a
 //! `RwLock`; one reload at a time runs under an async mutex, and callers that waited for it
 //! use what it loaded. A reload that fails keeps the keys already held (and says so in the
@@ -100,6 +104,53 @@ impl KeySet {
                 keys_of(&held_now)
             }
             Err(error) => Err(error),
+        }
+    }
+
+    /// Keeps `keys` fresh in the background (see the module docs) until they are dropped
+    /// (the task holds them only while it loads).
+    pub fn refresh_in_background(keys: &Arc<KeySet>) {
+        let keys = Arc::downgrade(keys);
+        tokio::spawn(async move {
+            loop {
+                let due = match keys.upgrade() {
+                    Some(keys) => keys.next_refresh(),
+                    None => return,
+                };
+                tokio::time::sleep_until(due).await;
+                match keys.upgrade() {
+                    Some(keys) => keys.refresh().await,
+                    None => return,
+                }
+            }
+        });
+    }
+
+    /// When the keys held should be loaded again: before they expire, or (no keys, or the
+    /// last load failed) once [`MIN_RELOAD_INTERVAL`] has passed since it was tried.
+    fn next_refresh(&self) -> Instant {
+        let held = self.snapshot();
+        let retry = held.tried.map(|tried| tried + self.min_reload);
+        match (held.at, &held.failure) {
+            (Some(at), None) => {
+                let due = at + self.cache_for.mul_f64(0.9);
+                retry.map_or(due, |retry| due.max(retry))
+            }
+            _ => retry.unwrap_or_else(Instant::now),
+        }
+    }
+
+    /// One background refresh, unless a request reloaded meanwhile.
+    async fn refresh(&self) {
+        let _one = self.reload.lock().await;
+        if self.next_refresh() > Instant::now() {
+            return;
+        }
+        match self.reload_now().await {
+            Ok(()) => tracing::debug!("JWKS refreshed before it expired"),
+            Err(error) => {
+                tracing::warn!(%error, "could not refresh the JWKS: keeping the keys held")
+            }
         }
     }
 
@@ -213,5 +264,43 @@ fn request_problem(error: &reqwest::Error) -> String {
         "cannot connect".to_string()
     } else {
         "the request failed".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_testkit::oauth::TokenIssuer;
+
+    use super::*;
+
+    /// The kids of the keys held now (without loading).
+    fn held_kids(keys: &KeySet) -> Vec<String> {
+        let held = keys.snapshot();
+        held.keys.iter().filter_map(|key| key.kid.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_keys_are_loaded_again_before_they_expire_without_a_request_asking() {
+        let issuer = TokenIssuer::new("https://idp.test");
+        let served = issuer.serve_jwks().await.unwrap();
+        let mut keys = KeySet::new(JwksSource::Url(served.url()), Duration::from_millis(300));
+        keys.min_reload = Duration::from_millis(50);
+        let keys = Arc::new(keys);
+        keys.load().await.unwrap();
+        assert!(!held_kids(&keys).contains(&"ec-2".to_owned()));
+        KeySet::refresh_in_background(&keys);
+        // The provider publishes a new key; nobody asks for the keys, yet it is held soon.
+        let rotated = issuer.rotate();
+        issuer.publish();
+        let bound = Instant::now() + Duration::from_secs(20);
+        while !held_kids(&keys).contains(&rotated) {
+            assert!(
+                Instant::now() < bound,
+                "not refreshed: {:?}",
+                held_kids(&keys)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(issuer.fetches() >= 2, "{}", issuer.fetches());
     }
 }

@@ -57,6 +57,23 @@ impl CallLimits {
     }
 }
 
+/// A legacy SSE session's call slot, handed from the check to `sse.rs` in the POST's
+/// extensions: the POST is answered 202 at once, and the slot is held until the call's
+/// response has been put on the session's stream.
+#[derive(Debug, Clone)]
+pub struct StreamedCallSlot(Arc<Mutex<Option<CallSlot>>>);
+
+impl StreamedCallSlot {
+    pub fn new(slot: CallSlot) -> StreamedCallSlot {
+        StreamedCallSlot(Arc::new(Mutex::new(Some(slot))))
+    }
+
+    /// The slot (once).
+    pub fn take(&self) -> Option<CallSlot> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
 impl Drop for CallSlot {
     fn drop(&mut self) {
         let mut in_flight = self

@@ -11,7 +11,8 @@
 //!    that initialized it (403);
 //! 5. calls in flight per session (`limits.rs`): a JSON-RPC request (or REST call) over
 //!    `max_concurrent_calls_per_session` gets 429 with `Retry-After`; the slot is held until
-//!    the response body has been sent.
+//!    the response body has been sent (a legacy SSE POST's slot goes to `sse.rs` in the
+//!    request's extensions, [`StreamedCallSlot`], held until the answer is on the stream).
 //!
 //! CORS (`hosts.rs`) wraps it all when `allowed_origins` lists browser origins: it answers
 //! their preflight requests and adds the `Access-Control-*` headers to the rest.
@@ -58,7 +59,8 @@ pub use credentials::Identity;
 use crate::GatewayError;
 use credentials::Authenticator;
 use hosts::HostCheck;
-use limits::{CallLimits, CallSlot, SessionOwners};
+use limits::{CallLimits, SessionOwners};
+pub(crate) use limits::{CallSlot, StreamedCallSlot};
 
 /// The session header of MCP's Streamable HTTP transport.
 const MCP_SESSION_ID: &str = "mcp-session-id";
@@ -239,14 +241,23 @@ async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
             "this MCP session belongs to another caller: initialize a session of your own";
         return refusals::refusal(StatusCode::FORBIDDEN, "forbidden", message);
     }
-    let slot = match inbound.enter_call(
-        &parts,
-        bytes.as_ref(),
-        session.as_deref(),
-        identity.as_ref(),
-    ) {
+    let sse_session = sse_session_of(&parts);
+    let key = session
+        .as_deref()
+        .map(|s| format!("session:{s}"))
+        .or_else(|| sse_session.map(|s| format!("sse:{s}")));
+    let slot = match inbound.enter_call(&parts, bytes.as_ref(), key, identity.as_ref()) {
         Ok(slot) => slot,
         Err(mcp_id) => return refusals::too_many_calls(inbound.calls.max(), mcp_id),
+    };
+    // A legacy SSE POST is answered at once; its call's answer comes on the stream, so
+    // `sse.rs` holds the slot until then.
+    let slot = match (slot, sse_session) {
+        (Some(slot), Some(_)) => {
+            parts.extensions.insert(StreamedCallSlot::new(slot));
+            None
+        }
+        (slot, _) => slot,
     };
     let principal = identity.as_ref().map(|i| i.principal.clone());
     if let Some(identity) = identity {
@@ -288,22 +299,20 @@ impl Inbound {
         }
     }
 
-    /// Step 5: a slot for the request when it is a call of a session (or of an
-    /// authenticated caller without one), or the id of the MCP request (`None`: REST) that
-    /// is one call too many.
+    /// Step 5: a slot for the request when it is a call of a session (`session`: its key;
+    /// an MCP or a legacy SSE session) or of an authenticated caller without one, or the id
+    /// of the MCP request (`None`: REST) that is one call too many.
     fn enter_call(
         &self,
         parts: &http::request::Parts,
         body: Option<&Bytes>,
-        session: Option<&str>,
+        session: Option<String>,
         identity: Option<&Identity>,
     ) -> Result<Option<CallSlot>, Option<Value>> {
         let Some(mcp_id) = call_of(&parts.method, parts.uri.path(), body) else {
             return Ok(None);
         };
-        let key = session
-            .map(|s| format!("session:{s}"))
-            .or_else(|| identity.map(|i| format!("caller:{}", i.principal)));
+        let key = session.or_else(|| identity.map(|i| format!("caller:{}", i.principal)));
         let Some(key) = key else {
             return Ok(None);
         };
@@ -376,11 +385,23 @@ async fn read_body(
 /// Whether a request is a call that counts against its session's limit: a JSON-RPC
 /// request (not a notification, a response or a `subscriptions/listen` stream) POSTed to
 /// `/mcp` — `Some(its id)` — or a REST tool call — `Some(None)`.
+/// The legacy SSE session a `POST /messages?sessionId=ID` posts to.
+fn sse_session_of(parts: &http::request::Parts) -> Option<&str> {
+    if parts.method != Method::POST || parts.uri.path() != crate::sse::MESSAGES_PATH {
+        return None;
+    }
+    let query = parts.uri.query()?;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("sessionId="))
+        .filter(|id| !id.is_empty())
+}
+
 fn call_of(method: &Method, path: &str, body: Option<&Bytes>) -> Option<Option<Value>> {
     if *method != Method::POST {
         return None;
     }
-    if !path.starts_with("/mcp") {
+    if !path.starts_with("/mcp") && path != crate::sse::MESSAGES_PATH {
         return path.starts_with("/v1/tools/").then_some(None);
     }
     #[derive(Deserialize)]

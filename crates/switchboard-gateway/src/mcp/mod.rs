@@ -27,6 +27,7 @@ mod relay;
 pub use modern::RequestStateSeal;
 pub use relay::UpstreamOffers;
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -35,14 +36,18 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
     Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
+    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
 };
 #[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
 use rmcp::model::{LoggingLevel, SetLevelRequestParams};
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
-use switchboard::{CallOptions, CallStep, Error, Hub, HubEvent, JsonObject, Session, SessionClose};
+use switchboard::{
+    CallOptions, CallStep, Error, Hub, HubEvent, JsonObject, RequestStep, Session, SessionClose,
+    SubscribedResource,
+};
 
 use relay::{CallNotices, Relay};
 use tokio::sync::broadcast;
@@ -70,6 +75,9 @@ pub struct DownstreamSession {
     sealed: std::sync::atomic::AtomicBool,
     /// Stops the list_changed forwarding when the session ends.
     ended: CancellationToken,
+    /// The resources this client subscribed to, by the URI it used, with where each
+    /// subscription went: their updates are told to it, and they end with the session.
+    subscribed: Subscribed,
     /// The least level of the log messages relayed to the client (`logging/setLevel`).
     #[allow(deprecated)] // logging (SEP-2577): clients still set a level
     log_level: std::sync::Mutex<Option<LoggingLevel>>,
@@ -82,6 +90,7 @@ impl DownstreamSession {
             own: OnceLock::new(),
             sealed: std::sync::atomic::AtomicBool::new(false),
             ended: CancellationToken::new(),
+            subscribed: Subscribed::default(),
             log_level: std::sync::Mutex::new(None),
         }
     }
@@ -216,6 +225,19 @@ impl DownstreamSession {
 impl Drop for DownstreamSession {
     fn drop(&mut self) {
         self.ended.cancel();
+        let subscribed: Vec<String> = lock(&self.subscribed).keys().cloned().collect();
+        let own = self.own.get().cloned();
+        if !subscribed.is_empty()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            // The session's subscriptions end with it (the upstream keeps the others').
+            let hub = self.state.hub.clone();
+            runtime.spawn(async move {
+                for uri in subscribed {
+                    let _ = hub.unsubscribe_resource_in(own.as_ref(), &uri, None).await;
+                }
+            });
+        }
         let Some(session) = self.own.take() else {
             return;
         };
@@ -287,7 +309,8 @@ impl ServerHandler for DownstreamSession {
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let events = self.hub().subscribe();
         let ended = self.ended.clone();
-        tokio::spawn(forward_changes(events, context.peer, ended));
+        let subscribed = self.subscribed.clone();
+        tokio::spawn(forward_changes(events, context.peer, ended, subscribed));
     }
 
     fn accepted_subscription_filter(
@@ -387,7 +410,7 @@ impl ServerHandler for DownstreamSession {
         let options = match modern {
             true => modern::call_options(
                 &self.state.seal,
-                &request,
+                &modern::Asked::tool(&request),
                 &context.meta,
                 CallOptions::new(),
             )?,
@@ -456,12 +479,23 @@ impl ServerHandler for DownstreamSession {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        if lock(&self.subscribed).contains_key(&request.uri) {
+            return Ok(());
+        }
         let session = self.session(&context);
         let hub = self.hub();
         let result = Box::pin(hub.subscribe_resource_in(session.as_ref(), &request.uri, None));
-        result
+        let subscribed = result
             .await
-            .map_err(|e| rpc_error(&e, McpRequest::ReadResource))
+            .map_err(|e| rpc_error(&e, McpRequest::ReadResource))?;
+        let earlier = lock(&self.subscribed).insert(request.uri.clone(), subscribed);
+        if earlier.is_some() {
+            // Subscribed meanwhile by a request of its own: one subscription is enough.
+            let result =
+                Box::pin(hub.unsubscribe_resource_in(session.as_ref(), &request.uri, None));
+            let _ = result.await;
+        }
+        Ok(())
     }
 
     /// `resources/unsubscribe`, like [`DownstreamSession::subscribe`].
@@ -471,6 +505,9 @@ impl ServerHandler for DownstreamSession {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        if lock(&self.subscribed).remove(&request.uri).is_none() {
+            return Ok(()); // Not subscribed: nothing to end.
+        }
         let session = self.session(&context);
         let hub = self.hub();
         let result = Box::pin(hub.unsubscribe_resource_in(session.as_ref(), &request.uri, None));
@@ -502,11 +539,13 @@ impl ServerHandler for DownstreamSession {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let started = Instant::now();
         let session = self.session(&context);
+        let asked = modern::Asked::read(&request);
+        let options = self.request_options(&asked, &context)?;
         let result = match self.enter() {
             Ok(()) => {
                 Box::pin(
                     self.hub()
-                        .read_resource_in(session.as_ref(), &request.uri, None),
+                        .read_resource_step(session.as_ref(), &request.uri, options),
                 )
                 .await
             }
@@ -515,8 +554,11 @@ impl ServerHandler for DownstreamSession {
         let metrics = &self.state.metrics;
         metrics.served("resources/read", None, started, error_type(&result));
         match result {
-            Ok(read) => Ok(convert::read_result(&read)?.into()),
-            Err(error) => Err(rpc_error(&error, McpRequest::ReadResource)),
+            Ok(RequestStep::Done(read)) => Ok(convert::read_result(&read)?.into()),
+            Ok(RequestStep::InputRequired(handed)) => {
+                Ok(modern::input_required(&self.state.seal, &asked.key, handed)?.into())
+            }
+            Err(error) => Err(self.request_error(&error, McpRequest::ReadResource, &context)),
         }
     }
 
@@ -543,13 +585,17 @@ impl ServerHandler for DownstreamSession {
     ) -> Result<GetPromptResponse, ErrorData> {
         let started = Instant::now();
         let session = self.session(&context);
-        let arguments = request.arguments;
+        let asked = modern::Asked::prompt(&request);
+        let options = self.request_options(&asked, &context)?;
+        let arguments = request.arguments.clone();
         let result = match self.enter() {
             Ok(()) => {
-                Box::pin(
-                    self.hub()
-                        .get_prompt_in(session.as_ref(), &request.name, arguments, None),
-                )
+                Box::pin(self.hub().get_prompt_step(
+                    session.as_ref(),
+                    &request.name,
+                    arguments,
+                    options,
+                ))
                 .await
             }
             Err(closed) => Err(closed),
@@ -557,8 +603,48 @@ impl ServerHandler for DownstreamSession {
         let metrics = &self.state.metrics;
         metrics.served("prompts/get", None, started, error_type(&result));
         match result {
-            Ok(outcome) => Ok(convert::prompt_result(&outcome)?.into()),
-            Err(error) => Err(rpc_error(&error, McpRequest::GetPrompt)),
+            Ok(RequestStep::Done(outcome)) => Ok(convert::prompt_result(&outcome)?.into()),
+            Ok(RequestStep::InputRequired(handed)) => {
+                Ok(modern::input_required(&self.state.seal, &asked.key, handed)?.into())
+            }
+            Err(error) => Err(self.request_error(&error, McpRequest::GetPrompt, &context)),
+        }
+    }
+}
+
+impl DownstreamSession {
+    /// Whether `context` is a 2026-07-28 client's request (served without a session),
+    /// which answers what its upstream asks itself (`modern.rs`).
+    fn is_modern(&self, context: &RequestContext<RoleServer>) -> bool {
+        self.own.get().is_none() && modern::is_modern(&context.meta)
+    }
+
+    /// The options of a resource read or prompt get: a 2026-07-28 client's are handed its
+    /// upstream's input-required results, and its retry resumes (`modern.rs`).
+    fn request_options(
+        &self,
+        asked: &modern::Asked<'_>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallOptions, ErrorData> {
+        match self.is_modern(context) {
+            true => {
+                modern::call_options(&self.state.seal, asked, &context.meta, CallOptions::new())
+            }
+            false => Ok(CallOptions::new()),
+        }
+    }
+
+    /// The JSON-RPC error for a failed read or prompt get (a 2026-07-28 upstream's refusal
+    /// for want of a client capability passed on as it came).
+    fn request_error(
+        &self,
+        error: &Error,
+        request: McpRequest,
+        context: &RequestContext<RoleServer>,
+    ) -> ErrorData {
+        match modern::missing_capability(error).filter(|_| self.is_modern(context)) {
+            Some(refused) => refused,
+            None => rpc_error(error, request),
         }
     }
 }
@@ -571,12 +657,24 @@ fn rpc_error(error: &Error, request: McpRequest) -> ErrorData {
     }
 }
 
+/// A session's resource subscriptions: the URI its client subscribed with, and where the
+/// subscription went.
+type Subscribed = Arc<std::sync::Mutex<HashMap<String, SubscribedResource>>>;
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Tells `peer` of every catalogue change until the session ends (or its client is gone).
-/// A burst of changes (or events missed while lagging) is one notification per kind.
+/// A burst of changes (or events missed while lagging) is one notification per kind. An
+/// update of a resource the client `subscribed` to is told with the URI it subscribed with.
 async fn forward_changes(
     mut events: broadcast::Receiver<HubEvent>,
     peer: Peer<RoleServer>,
     ended: CancellationToken,
+    subscribed: Subscribed,
 ) {
     loop {
         let event = tokio::select! {
@@ -589,6 +687,20 @@ async fn forward_changes(
             }
             Ok(HubEvent::ResourcesChanged { .. }) => peer.notify_resource_list_changed().await,
             Ok(HubEvent::PromptsChanged { .. }) => peer.notify_prompt_list_changed().await,
+            Ok(HubEvent::ResourceUpdated { server, uri }) => {
+                let updated = SubscribedResource { server, uri };
+                let uris: Vec<String> = lock(&subscribed)
+                    .iter()
+                    .filter(|(_, to)| **to == updated)
+                    .map(|(uri, _)| uri.clone())
+                    .collect();
+                let mut told = Ok(());
+                for uri in uris {
+                    let params = ResourceUpdatedNotificationParam::new(uri);
+                    told = told.and(peer.notify_resource_updated(params).await);
+                }
+                told
+            }
             Err(broadcast::error::RecvError::Closed) => return,
         };
         if sent.is_err() || peer.is_transport_closed() {

@@ -1,15 +1,17 @@
-//! A 2026-07-28 client's tool call: what its upstream asks comes back to it.
+//! A 2026-07-28 client's tool call, resource read or prompt get: what its upstream asks
+//! comes back to it.
 //!
 //! Such a client cannot be sent requests in mid-call, so an upstream's input-required
-//! result (SEP-2322) goes to it as ours ([`Hub::call_step`] hands it back), and its retry,
-//! carrying `inputResponses` and our `requestState`, goes to the same upstream with that
-//! upstream's own `requestState` ([`CallOptions::resume`]). Our `requestState` wraps the
-//! upstream's: the exposed tool name, the server and the upstream's state, as JSON, with an
-//! HMAC-SHA256 tag under a key made when the gateway starts ([`RequestStateSeal`]). A
-//! client can read it (the upstream's state was the client's to hold anyway) but not change
-//! it, so a retry cannot be redirected to another server or tool, nor carry state the
-//! upstream did not give; a state from before a restart is refused, and the client starts
-//! the call again.
+//! result (SEP-2322) goes to it as ours ([`Hub::call_step`], `read_resource_step` and
+//! `get_prompt_step` hand it back), and its retry, carrying `inputResponses` and our
+//! `requestState`, goes to the same upstream with that upstream's own `requestState`
+//! ([`CallOptions::resume`]). Our `requestState` wraps the upstream's: what was asked (the
+//! exposed tool name, `resources/read URI` or `prompts/get NAME`), the server and the
+//! upstream's state, as JSON, with an HMAC-SHA256 tag under a key made when the gateway
+//! starts ([`RequestStateSeal`]). A client can read it (the upstream's state was the
+//! client's to hold anyway) but not change it, so a retry cannot be redirected to another
+//! server, tool, resource or prompt, nor carry state the upstream did not give; a state
+//! from before a restart is refused, and the client starts again.
 //!
 //! The call also tells a 2026-07-28 upstream the client's own capabilities (its request's
 //! `_meta`), not what the gateway offers every client, so the upstream refuses (-32021,
@@ -32,7 +34,8 @@ pub struct RequestStateSeal {
 /// What our `requestState` carries.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 struct Sealed {
-    /// The exposed tool name the client called.
+    /// What the client asked: the exposed tool name it called, or `resources/read URI`,
+    /// `prompts/get NAME` ([`Asked::key`]).
     tool: String,
     /// The server that asked.
     server: String,
@@ -82,13 +85,48 @@ pub fn is_modern(meta: &RequestMetaObject) -> bool {
         .is_some_and(|version| !version.has_initialize())
 }
 
-/// The options of a 2026-07-28 client's call `request`: input-required results come back,
-/// a retry resumes the call it continues, and the client's capabilities go upstream.
+/// A 2026-07-28 client's request that may be handed input-required results: what it asks
+/// for, and the retry's parts.
+pub struct Asked<'a> {
+    /// The exposed tool name, or `resources/read URI`, `prompts/get NAME`.
+    pub key: String,
+    pub request_state: Option<&'a str>,
+    pub input_responses: Option<&'a rmcp::model::InputResponses>,
+}
+
+impl<'a> Asked<'a> {
+    pub fn tool(request: &'a CallToolRequestParams) -> Asked<'a> {
+        Asked {
+            key: request.name.to_string(),
+            request_state: request.request_state.as_deref(),
+            input_responses: request.input_responses.as_ref(),
+        }
+    }
+
+    pub fn read(request: &'a rmcp::model::ReadResourceRequestParams) -> Asked<'a> {
+        Asked {
+            key: format!("resources/read {}", request.uri),
+            request_state: request.request_state.as_deref(),
+            input_responses: request.input_responses.as_ref(),
+        }
+    }
+
+    pub fn prompt(request: &'a rmcp::model::GetPromptRequestParams) -> Asked<'a> {
+        Asked {
+            key: format!("prompts/get {}", request.name),
+            request_state: request.request_state.as_deref(),
+            input_responses: request.input_responses.as_ref(),
+        }
+    }
+}
+
+/// The options of a 2026-07-28 client's `request`: input-required results come back, a
+/// retry resumes the request it continues, and the client's capabilities go upstream.
 /// Refused (invalid params) when the retry's `requestState` is not one we sealed for this
-/// tool.
+/// very tool, resource or prompt.
 pub fn call_options(
     seal: &RequestStateSeal,
-    request: &CallToolRequestParams,
+    request: &Asked<'_>,
     meta: &RequestMetaObject,
     options: CallOptions,
 ) -> Result<CallOptions, ErrorData> {
@@ -98,22 +136,21 @@ pub fn call_options(
     {
         options = options.client_capabilities(capabilities);
     }
-    let Some(state) = request.request_state.as_deref() else {
+    let Some(state) = request.request_state else {
         return Ok(options);
     };
     let sealed = seal
         .open(state)
-        .filter(|sealed| sealed.tool == request.name)
+        .filter(|sealed| sealed.tool == request.key)
         .ok_or_else(|| {
             ErrorData::invalid_params(
-                "requestState was not issued by this gateway for this tool (or the gateway \
-                 restarted since): call the tool again without it",
+                "requestState was not issued by this gateway for this request (or the \
+                 gateway restarted since): send the request again without it",
                 None,
             )
         })?;
     let responses = request
         .input_responses
-        .as_ref()
         .map(|responses| responses.clone().into_iter().collect::<JsonObject>());
     Ok(options.resume(InputResume {
         server: sealed.server,
@@ -122,18 +159,18 @@ pub fn call_options(
     }))
 }
 
-/// Our input-required result for the client: the upstream's requests as they were, and the
-/// upstream's state sealed into ours.
+/// Our input-required result for the client's request `key` ([`Asked::key`]): the
+/// upstream's requests as they were, and the upstream's state sealed into ours.
 pub fn input_required(
     seal: &RequestStateSeal,
-    tool: &str,
+    key: &str,
     asked: InputRequired,
 ) -> Result<InputRequiredResult, ErrorData> {
     let requests = serde_json::from_value(asked.requests.into()).map_err(|e| {
         ErrorData::internal_error(format!("the server's input requests: {e}"), None)
     })?;
     let sealed = Sealed {
-        tool: tool.to_owned(),
+        tool: key.to_owned(),
         server: asked.server,
         state: asked.state,
     };
@@ -154,6 +191,11 @@ pub fn missing_capability(error: &Error) -> Option<ErrorData> {
             data,
             ..
         } if *refused == code.0 => Some(ErrorData::new(code, message.clone(), data.clone())),
+        Error::Rejected {
+            message,
+            code: refused,
+            ..
+        } if *refused == code.0 => Some(ErrorData::new(code, message.clone(), None)),
         _ => None,
     }
 }

@@ -222,6 +222,41 @@ async fn resources_and_prompts_are_the_hubs() {
     gateway.stop().await;
 }
 
+/// A subscribed resource's `notifications/resources/updated` reaches the client that
+/// subscribed, under the URI it subscribed with; an update of a resource it did not
+/// subscribe to does not (it comes first, so it would be the first heard). Unsubscribing
+/// ends the subscription upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribed_client_hears_of_its_resource_s_updates_only() {
+    let kit = testkit().await;
+    let toml = format!("[servers.kit]\nurl = {}\n", toml_string(&kit.url()));
+    let gateway = TestGateway::start(&toml).await;
+    let hello = "kit+testkit://static/hello.txt";
+    let touch = |uri: &str| {
+        json!({"op": "call", "name": "kit__touch_resource",
+        "arguments": {"uri": uri}})
+    };
+    let answers = ts_client(
+        &gateway.url("/mcp"),
+        json!({}),
+        json!([
+            {"op": "subscribe", "uri": hello},
+            touch("testkit://static/pixel.png"),
+            touch("testkit://static/hello.txt"),
+            {"op": "wait_updated", "count": 1},
+            {"op": "unsubscribe", "uri": hello},
+        ]),
+    )
+    .await;
+    assert_eq!(answers[0], json!({}), "{}", answers[0]);
+    ok_text(&answers[1]);
+    ok_text(&answers[2]);
+    assert_eq!(answers[3], json!({"updated": [hello]}));
+    assert_eq!(answers[4], json!({}), "{}", answers[4]);
+    assert_eq!(kit.counts()["subscribed"], json!([]));
+    gateway.stop().await;
+}
+
 /// `prefix = "never"`: the servers' own URIs (the first of two servers listing one keeps
 /// it), reads by them and by a template, and subscriptions forwarded upstream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

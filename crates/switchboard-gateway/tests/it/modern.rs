@@ -63,6 +63,40 @@ async fn a_2026_client_answers_what_its_upstream_asks_itself() {
     gateway.stop().await;
 }
 
+/// The same for a prompt get (the testkit's `confirm` prompt asks a 2026-07-28 client for
+/// input first): the client answers, not the gateway, and the upstream gets its own state
+/// back with the answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_client_answers_what_its_upstream_asks_for_a_prompt() {
+    let kit = modern_testkit().await;
+    let gateway = gateway_over(&kit).await;
+    let client = format!(
+        "[servers.gw]\nurl = {}\nprotocol_version = \"2026-07-28\"\n",
+        toml_string(&gateway.url("/mcp"))
+    );
+    let config = Config::from_toml_str(&client, None).unwrap();
+    let hub = Hub::builder()
+        .config(&config)
+        .input_handler(Grace)
+        .start()
+        .await
+        .expect("client hub");
+    let outcome = hub
+        .get_prompt("gw__kit__confirm", None, None)
+        .await
+        .expect("confirm");
+    // The testkit's prompt says what it was given: the client's answer, its own state.
+    let got: Value = serde_json::from_str(&outcome.text()).unwrap();
+    assert_eq!(got["answers"]["confirm"]["action"], "accept", "{got}");
+    assert_eq!(
+        got["answers"]["confirm"]["content"],
+        json!({"name": "Grace"})
+    );
+    assert_eq!(got["state"], "round-1", "{got}");
+    hub.close().await;
+    gateway.stop().await;
+}
+
 /// A `tools/call` from a 2026-07-28 client, as JSON-RPC over HTTP.
 async fn modern_call(gateway: &TestGateway, params: Value) -> Value {
     let message = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params});

@@ -136,6 +136,10 @@ async fn watch(
             };
             tokio::select! {
                 event = events.recv() => match event {
+                    Ok(UpstreamEvent::ResourceUpdated { uri }) => {
+                        updated(&inner, &server, uri);
+                        continue;
+                    }
                     Ok(event) => note(&mut changed, Some(event)),
                     Err(RecvError::Lagged(_)) => note(&mut changed, None),
                     Err(RecvError::Closed) => return,
@@ -148,6 +152,7 @@ async fn watch(
         }
         loop {
             match events.try_recv() {
+                Ok(UpstreamEvent::ResourceUpdated { uri }) => updated(&inner, &server, uri),
                 Ok(event) => note(&mut changed, Some(event)),
                 Err(TryRecvError::Lagged(_)) => note(&mut changed, None),
                 Err(TryRecvError::Empty) => break,
@@ -177,7 +182,19 @@ fn note(changed: &mut [bool; 3], event: Option<UpstreamEvent>) {
         Some(UpstreamEvent::ToolsChanged) => changed[0] = true,
         Some(UpstreamEvent::ResourcesChanged) => changed[1] = true,
         Some(UpstreamEvent::PromptsChanged) => changed[2] = true,
+        Some(UpstreamEvent::ResourceUpdated { .. }) => {}
         None => *changed = [true; 3],
+    }
+}
+
+/// Tells the hub's followers that `server`'s resource `uri` (its own URI) was updated: at
+/// once, not batched like list changes (each update is news to its subscribers).
+fn updated(inner: &Weak<Inner>, server: &str, uri: String) {
+    if let Some(inner) = inner.upgrade() {
+        let server = server.to_owned();
+        let _ = inner
+            .events
+            .send(super::HubEvent::ResourceUpdated { server, uri });
     }
 }
 

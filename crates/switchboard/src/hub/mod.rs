@@ -59,6 +59,7 @@ pub use calls::{CALLS_LOG, CallInfo, CallLayer, RequestInfo, TraceCalls};
 pub use health::{ErrorReport, Health, Overall, ServerHealth, ServerState, SourceHealth};
 pub use offers::Listing;
 pub use sources::{Discover, Source};
+pub use subscriptions::SubscribedResource;
 
 use crate::catalog::{Catalog, ServerTools};
 use crate::config::{
@@ -122,6 +123,10 @@ pub enum HubEvent {
     /// A server said its prompts changed (or it reconnected, joined or left);
     /// [`Hub::prompts`] gives the new ones.
     PromptsChanged { server: String },
+    /// A resource subscribed to over the server's shared connection changed
+    /// (`notifications/resources/updated`); `uri` is the server's own URI, as in the
+    /// [`SubscribedResource`] that [`Hub::subscribe_resource_in`] returned.
+    ResourceUpdated { server: String, uri: String },
 }
 
 /// What happens to each server while the hub starts, for progress displays.

@@ -44,7 +44,9 @@ use crate::catalog::{
 use crate::config::suggest::closest;
 use crate::deadline::Deadline;
 use crate::error::{Error, ErrorReport};
+use crate::interaction::{CallOptions, InputRequired, RequestStep};
 use crate::sessions::{ServerClients, Session};
+use crate::upstream::input::Passthrough;
 use crate::upstream::interaction::CallContext;
 use crate::upstream::listing::{ListKind, PromptList, ResourceList, TemplateList};
 use crate::upstream::{CacheHints, Content, PromptOutcome, ResourceRead, Upstream};
@@ -523,13 +525,28 @@ impl Hub {
         uri: &str,
         deadline: Option<Deadline>,
     ) -> Result<ResourceRead, Error> {
+        let options = CallOptions::from(deadline);
+        self.read_resource_step(session, uri, options).await?.done()
+    }
+
+    /// [`Hub::read_resource_in`] with [`CallOptions`] (their deadline, and the 2026-07-28
+    /// passthrough as for [`Hub::call_step`](crate::Hub::call_step): a server's
+    /// input-required result handed back to a caller that asks its own client, and that
+    /// caller's retry with the answers, which goes to the same server).
+    pub async fn read_resource_step(
+        &self,
+        session: Option<&Session>,
+        uri: &str,
+        options: CallOptions,
+    ) -> Result<RequestStep<ResourceRead>, Error> {
         let Some(route) = self.route_uri(session, uri).await else {
             return Err(self.no_resource(uri).await);
         };
         let (server, own) = (route.server.as_str(), route.own.as_str());
+        resumes_on(&options, server, uri)?;
         let inner = self.inner();
         let clients = inner.enter(server)?;
-        let call = call_context(inner, &clients, session, deadline);
+        let call = call_context_for(inner, &clients, session, &options);
         let request = RequestInfo {
             method: "resources/read",
             server,
@@ -540,12 +557,15 @@ impl Hub {
         let read = clients.read_resource(session, own, &call).await;
         told_to_layers(inner, &request, &read, started);
         let mut read = read?;
+        if let Some(asked) = handed_back(&call, server) {
+            return Ok(RequestStep::InputRequired(asked));
+        }
         if !route.bare {
             for part in &mut read.contents {
                 part.uri = expose_uri(server, &part.uri);
             }
         }
-        Ok(read)
+        Ok(RequestStep::Done(read))
     }
 
     /// Gets the prompt exposed as `name` with `arguments` (string values; others are sent
@@ -568,6 +588,20 @@ impl Hub {
         arguments: Option<JsonObject>,
         deadline: Option<Deadline>,
     ) -> Result<PromptOutcome, Error> {
+        let options = CallOptions::from(deadline);
+        self.get_prompt_step(session, name, arguments, options)
+            .await?
+            .done()
+    }
+
+    /// [`Hub::get_prompt_in`] with [`CallOptions`], like [`Hub::read_resource_step`].
+    pub async fn get_prompt_step(
+        &self,
+        session: Option<&Session>,
+        name: &str,
+        arguments: Option<JsonObject>,
+        options: CallOptions,
+    ) -> Result<RequestStep<PromptOutcome>, Error> {
         let prompts = self.prompts_in(session).await;
         let Some(prompt) = prompts.items.iter().find(|p| p.name == name) else {
             let names: Vec<&str> = prompts.items.iter().map(|p| p.name.as_str()).collect();
@@ -590,9 +624,10 @@ impl Hub {
                 suggestion: closest(name, &names).map(str::to_owned),
             });
         };
+        resumes_on(&options, &prompt.server, name)?;
         let inner = self.inner();
         let clients = inner.enter(&prompt.server)?;
-        let call = call_context(inner, &clients, session, deadline);
+        let call = call_context_for(inner, &clients, session, &options);
         let arguments = arguments.map(|arguments| {
             let strings = arguments.into_iter().map(|(key, value)| match value {
                 serde_json::Value::String(_) => (key, value),
@@ -612,9 +647,12 @@ impl Hub {
             .await;
         told_to_layers(inner, &request, &outcome, started);
         let mut outcome = outcome?;
+        if let Some(asked) = handed_back(&call, &prompt.server) {
+            return Ok(RequestStep::InputRequired(asked));
+        }
         let blocks = outcome.messages.iter_mut().map(|m| &mut m.content);
         expose_resource_uris(inner, &prompt.server, blocks);
-        Ok(outcome)
+        Ok(RequestStep::Done(outcome))
     }
 }
 
@@ -676,6 +714,41 @@ fn told_to_layers<T>(
 /// A read's or a prompt get's call: `deadline` (default: now + the server's
 /// `tool_call_timeout`), and what the server asks answered as for a tool call: by the
 /// session's input handler, else the hub's.
+/// [`call_context`] for `options`: their deadline, and the caller's 2026-07-28 part.
+fn call_context_for(
+    inner: &Inner,
+    clients: &ServerClients,
+    session: Option<&Session>,
+    options: &CallOptions,
+) -> Arc<CallContext> {
+    let call = call_context(inner, clients, session, options.deadline);
+    if let Some(passthrough) = Passthrough::from_options(options) {
+        let _ = call.passthrough.set(passthrough);
+    }
+    call
+}
+
+/// The input-required result `server` gave `call`, if it was handed back to the caller.
+fn handed_back(call: &CallContext, server: &str) -> Option<InputRequired> {
+    call.passthrough.get()?.take_asked(server)
+}
+
+/// Refuses a retry of a request handed back when `name` now reads from (or is) another
+/// server's than the one that asked.
+fn resumes_on(options: &CallOptions, server: &str, name: &str) -> Result<(), Error> {
+    match options.resume.as_ref().filter(|r| r.server != server) {
+        Some(resume) => Err(Error::InvalidArguments {
+            server: server.to_owned(),
+            tool: name.to_owned(),
+            problems: vec![format!(
+                "the retry answers server '{}', which no longer serves '{name}'",
+                resume.server
+            )],
+        }),
+        None => Ok(()),
+    }
+}
+
 pub(super) fn call_context(
     inner: &Inner,
     clients: &ServerClients,

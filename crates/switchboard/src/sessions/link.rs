@@ -23,6 +23,9 @@
 //! - **Close ends every call at once.** A call still waiting for a connection (or pausing
 //!   before a resend) fails with `Closed` and is never sent; one in flight is dropped, which
 //!   cancels it at the server, and fails saying it may have run.
+//! - **Subscriptions outlive connections.** The resources subscribed to over the link
+//!   ([`Link::subscribe_resource`], counted per URI: the server is told to unsubscribe when
+//!   the last subscriber leaves) are subscribed to again on each new connection.
 //! - **State for health**: [`Link::status`] says connecting / ready / backing off / closed,
 //!   with the last error's class and message and the time of the last success.
 //!
@@ -105,6 +108,8 @@ pub struct Link {
     /// Each new upstream opens its change subscription before it is used
     /// ([`Upstream::listen`]); set on a server's shared link, whose changes the hub follows.
     listens: bool,
+    /// The server's URIs subscribed to over this link, with how many subscribers each has.
+    subscriptions: Mutex<std::collections::BTreeMap<String, usize>>,
 }
 
 struct Current {
@@ -152,6 +157,7 @@ impl Link {
             events,
             closing: CancellationToken::new(),
             listens: false,
+            subscriptions: Mutex::default(),
         }
     }
 
@@ -267,10 +273,45 @@ impl Link {
         subscribe: bool,
         call: &Arc<CallContext>,
     ) -> Result<(), Error> {
+        if !subscribe {
+            let mut subscriptions = lock(&self.subscriptions);
+            match subscriptions.get_mut(uri) {
+                // Others still subscribed over this link: the server keeps it.
+                Some(count) if *count > 1 => {
+                    *count -= 1;
+                    return Ok(());
+                }
+                Some(_) => {
+                    subscriptions.remove(uri);
+                }
+                None => {}
+            }
+        }
         let send = |upstream: Arc<Upstream>, _| async move {
             upstream.subscribe_with(uri, subscribe, call).await
         };
-        self.request(uri, true, call, send).await
+        self.request(uri, true, call, send).await?;
+        if subscribe {
+            *lock(&self.subscriptions).entry(uri.to_owned()).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    /// Subscribes a new connection to what the link is subscribed to, before anything else
+    /// is sent on it, each within the server's `list_timeout` (a failure is logged: the
+    /// subscriber hears of no updates until it subscribes again).
+    async fn resubscribe(&self, upstream: &Upstream) {
+        let uris: Vec<String> = lock(&self.subscriptions).keys().cloned().collect();
+        for uri in uris {
+            let call = CallContext::fixed(Instant::now() + self.server.list_timeout);
+            if let Err(error) = upstream.subscribe_with(&uri, true, &call).await {
+                tracing::warn!(
+                    server = %self.server.name,
+                    uri,
+                    "could not subscribe again after reconnecting: {error}"
+                );
+            }
+        }
     }
 
     /// Gets the prompt `name` (the server's own name); read-only, like
@@ -489,6 +530,7 @@ impl Link {
                 if self.listens {
                     upstream.listen().await;
                 }
+                self.resubscribe(&upstream).await;
                 Ok(upstream)
             };
             let error = match tokio::time::timeout_at(deadline, dial).await {

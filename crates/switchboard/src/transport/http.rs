@@ -14,6 +14,7 @@ mod client;
 mod decode;
 mod events;
 mod ids;
+mod origin;
 mod requests;
 mod response;
 mod sessions;
@@ -35,6 +36,7 @@ pub use attach::Attach;
 pub use authorize::{Authorizer, Credential, Proof};
 use client::{Backend, Hyper};
 pub use client::{ClientError, HttpClient};
+pub use origin::take_stream_request;
 pub use sessions::{Registered, SessionHeaders};
 pub use shared::{
     MemorySharedSessions, SharedSessions, SharedSessionsError, UpstreamKey, UpstreamRecord,

@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use rmcp::model::{
-    CancelledNotificationParam, ClientRequest, RequestId, RequestMetaObject, ServerResult,
+    CancelledNotificationParam, ClientRequest, GetExtensions, RequestId, RequestMetaObject,
+    ServerResult,
 };
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
 use tokio::time::Instant;
@@ -71,17 +72,19 @@ impl Upstream {
             }
             options = options.with_meta(meta);
         }
-        let sending = self.calls.sending();
+        // The transport registers the request as it sends it (`interaction.rs`), so what
+        // the server sends for it at once is the call's; `_registered` unregisters it.
+        let mut request = request;
+        request
+            .extensions_mut()
+            .insert(interaction::SentFor(call.clone()));
         // Failing here, the request never reached the transport: not sent.
         let handle = self
             .peer
             .send_request_with_option(request, options)
             .await
             .map_err(|_| self.lost_before_sending())?;
-        let _registered = self
-            .calls
-            .register(&handle.id, &handle.progress_token, call);
-        drop(sending);
+        let _registered = self.calls.registered(&handle.id, &handle.progress_token);
         let guard = CancelOnDrop {
             peer: &self.peer,
             id: Some(handle.id.clone()),

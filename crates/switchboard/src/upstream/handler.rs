@@ -28,7 +28,7 @@ use crate::interaction::InputHandler;
 use tokio::sync::broadcast;
 
 /// Something an upstream server told us that its owner may act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamEvent {
     /// The server sent `notifications/tools/list_changed`.
     ToolsChanged,
@@ -37,6 +37,9 @@ pub enum UpstreamEvent {
     ResourcesChanged,
     /// The server sent `notifications/prompts/list_changed`.
     PromptsChanged,
+    /// The server sent `notifications/resources/updated` for `uri` (its own URI): a
+    /// resource subscribed to changed.
+    ResourceUpdated { uri: String },
 }
 
 #[derive(Clone)]
@@ -127,6 +130,17 @@ impl ClientHandler for Handler {
         let _ = self.events.send(UpstreamEvent::ResourcesChanged);
     }
 
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        tracing::debug!(server = %self.server, uri = %params.uri, "resources/updated");
+        let _ = self
+            .events
+            .send(UpstreamEvent::ResourceUpdated { uri: params.uri });
+    }
+
     async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
         tracing::debug!(server = %self.server, "prompts/list_changed");
         let _ = self.events.send(UpstreamEvent::PromptsChanged);
@@ -139,7 +153,7 @@ impl Handler {
         &self,
         context: &RequestContext<RoleClient>,
     ) -> Option<Arc<dyn InputHandler>> {
-        let call = self.calls.input_for(&context.extensions).await;
+        let call = self.calls.input_for(&context.extensions);
         call.or_else(|| self.input.clone())
     }
 }

@@ -14,7 +14,8 @@
 //! A caller that asks its own client instead ([`Passthrough`], from
 //! [`CallOptions::hand_back_input_required`](crate::CallOptions::hand_back_input_required))
 //! gets the first input-required result back, and its retry carries the answers and the
-//! server's state ([`Passthrough::resume`]).
+//! server's state ([`Passthrough::resume`]): for tool calls, resource reads and prompt gets
+//! alike.
 
 use std::sync::Mutex;
 
@@ -67,10 +68,16 @@ impl Passthrough {
 
     /// Puts the retry's answers and state into the call's first request.
     pub(crate) fn resume(&self, params: &mut CallToolRequestParams) {
-        if let Some((responses, state)) = &self.resume {
-            params.input_responses.clone_from(responses);
-            params.request_state.clone_from(state);
+        let (responses, state) = self.resumed();
+        if responses.is_some() || state.is_some() {
+            params.input_responses = responses;
+            params.request_state = state;
         }
+    }
+
+    /// The retry's answers and state (none when the call is not a retry).
+    pub(crate) fn resumed(&self) -> (Option<InputResponses>, Option<String>) {
+        self.resume.clone().unwrap_or_default()
     }
 
     /// Keeps `asked` for the caller when it takes input-required results itself, else gives

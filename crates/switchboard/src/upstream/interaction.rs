@@ -6,15 +6,17 @@
 //! server's request by the call it belongs to. Streamable HTTP says which call that is (the
 //! request arrives on the call's response stream); stdio and SSE do not, so a request there
 //! goes to the one call in flight, or to the handler every call in flight shares, and
-//! otherwise to the connection's own (the hub's). rmcp picks the token and the request id
-//! while it sends, so a call is registered just after: what arrives meanwhile waits for it
-//! (requests wait for the registration; progress is kept until the call claims it).
+//! otherwise to the connection's own (the hub's). Log messages go by the response stream
+//! they came on when the transport says (Streamable HTTP), else to the one call in flight.
+//! rmcp picks the token and the request id as it queues the request; the request carries
+//! its call ([`SentFor`]) to the transport, which registers it before sending it, so
+//! whatever a server sends for a call finds it registered.
 //!
 //! Sampling is deprecated by SEP-2577 (rmcp marks its types so) but still asked for by
 //! servers of every revision up to 2026-07-28: hence the `allow(deprecated)`.
 #![allow(deprecated)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ use rmcp::model::{
 };
 use rmcp::{ErrorData, service::InboundStreamOrigin};
 use serde_json::Value;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::ElicitationPolicy;
@@ -35,12 +37,6 @@ use crate::interaction::{
     OnProgress, SamplingAnswer, SamplingRequest,
 };
 use crate::sync::lock;
-
-/// How long a server's request waits for the call it belongs to to be registered.
-const REGISTRATION_WAIT: Duration = Duration::from_secs(2);
-
-/// Progress notifications (and log messages) kept for calls not registered yet.
-const EARLY_PROGRESS: usize = 64;
 
 /// One call's deadline (one absolute moment at any time, which only progress moves, and
 /// never past the ceiling), its progress callback and its input handler.
@@ -143,33 +139,21 @@ impl CallContext {
 #[derive(Default)]
 pub(crate) struct Calls {
     registry: Mutex<Registry>,
-    registered: Notify,
 }
 
 #[derive(Default)]
 struct Registry {
     by_token: HashMap<ProgressToken, Arc<CallContext>>,
     by_request: HashMap<RequestId, Arc<CallContext>>,
-    /// Calls handed to rmcp but not registered yet.
-    sending: usize,
-    early: VecDeque<ProgressNotificationParam>,
-    /// Log messages that arrived while no call was registered but one was being sent.
-    early_logs: VecDeque<LogMessage>,
 }
 
-/// Counts a call as being sent until it is registered (or failed to send).
-pub(crate) struct Sending<'a> {
-    calls: &'a Calls,
-}
+/// Marks a request (in its extensions, never on the wire) as `0`'s: the transport registers
+/// it as it sends it ([`Calls::sent`]).
+#[derive(Clone)]
+pub(crate) struct SentFor(pub(crate) Arc<CallContext>);
 
-impl Drop for Sending<'_> {
-    fn drop(&mut self) {
-        lock(&self.calls.registry).sending -= 1;
-        self.calls.registered.notify_waiters();
-    }
-}
-
-/// A registered call; dropping it unregisters.
+/// A request sent for a call; dropping it unregisters (the request has been answered, or
+/// its caller stopped waiting).
 pub(crate) struct Registered<'a> {
     calls: &'a Calls,
     token: ProgressToken,
@@ -187,36 +171,21 @@ impl Drop for Registered<'_> {
 }
 
 impl Calls {
-    /// Call before handing a request to rmcp; keep until [`Calls::register`].
-    pub(crate) fn sending(&self) -> Sending<'_> {
-        lock(&self.registry).sending += 1;
-        Sending { calls: self }
+    /// The transport is about to send request `id` (with progress token `token`) for
+    /// `context`: from now on what arrives for it is the call's. Called before anything of
+    /// the request is written, so nothing a server sends for it can come first.
+    pub(crate) fn sent(&self, id: &RequestId, token: Option<ProgressToken>, context: &SentFor) {
+        let mut registry = lock(&self.registry);
+        if let Some(token) = token {
+            registry.by_token.insert(token, context.0.clone());
+        }
+        registry.by_request.insert(id.clone(), context.0.clone());
     }
 
-    /// The call sent as `id` with `token` is `context`'s; progress that arrived before is
-    /// passed on now.
-    pub(crate) fn register(
-        &self,
-        id: &RequestId,
-        token: &ProgressToken,
-        context: &Arc<CallContext>,
-    ) -> Registered<'_> {
-        let mut registry = lock(&self.registry);
-        registry.by_token.insert(token.clone(), context.clone());
-        registry.by_request.insert(id.clone(), context.clone());
-        let (early, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut registry.early)
-            .into_iter()
-            .partition(|params| &params.progress_token == token);
-        registry.early = rest.into();
-        let logs = std::mem::take(&mut registry.early_logs);
-        let alone = registry.by_request.len() == 1;
-        drop(registry);
-        for params in &early {
-            context.progressed(params);
-        }
-        if alone && let Some(on_log) = context.on_log.get() {
-            logs.iter().for_each(|message| on_log(message));
-        }
+    /// The request sent as `id` with `token` is registered until the guard is dropped (it
+    /// was registered by the transport as it sent it, [`Calls::sent`]; a request that
+    /// never reached the transport has nothing to unregister).
+    pub(crate) fn registered(&self, id: &RequestId, token: &ProgressToken) -> Registered<'_> {
         Registered {
             calls: self,
             token: token.clone(),
@@ -224,40 +193,35 @@ impl Calls {
         }
     }
 
-    /// A `notifications/progress` arrived.
+    /// A `notifications/progress` arrived: its call's, by its token (a finished call's is
+    /// dropped).
     pub(crate) fn progress(&self, params: ProgressNotificationParam) {
-        let mut registry = lock(&self.registry);
-        let Some(context) = registry.by_token.get(&params.progress_token).cloned() else {
-            // Perhaps for a call being sent; otherwise for one that has finished.
-            if registry.sending > 0 {
-                if registry.early.len() == EARLY_PROGRESS {
-                    registry.early.pop_front();
-                }
-                registry.early.push_back(params);
-            }
-            return;
-        };
-        drop(registry);
-        context.progressed(&params);
+        let context = lock(&self.registry)
+            .by_token
+            .get(&params.progress_token)
+            .cloned();
+        if let Some(context) = context {
+            context.progressed(&params);
+        }
     }
 
-    /// A `notifications/message` arrived: the call's when one call alone is in flight (see
-    /// [`crate::CallOptions::on_log`]), else logged here.
-    pub(crate) fn log(&self, message: LogMessage) {
-        let mut registry = lock(&self.registry);
-        let alone = match registry.by_request.len() {
-            1 => registry.by_request.values().next().cloned(),
-            0 if registry.sending == 1 => {
-                if registry.early_logs.len() == EARLY_PROGRESS {
-                    registry.early_logs.pop_front();
+    /// A `notifications/message` arrived, on the response stream of request `stream` when
+    /// the transport says so (Streamable HTTP): that request's call's. Otherwise (stdio,
+    /// SSE, a standalone stream) the call's when one call alone is in flight (see
+    /// [`crate::CallOptions::on_log`]). Else, or when the call does not listen, it is
+    /// logged here.
+    pub(crate) fn log(&self, message: LogMessage, stream: Option<&RequestId>) {
+        let call = {
+            let registry = lock(&self.registry);
+            match stream {
+                Some(id) => registry.by_request.get(id).cloned(),
+                None if registry.by_request.len() == 1 => {
+                    registry.by_request.values().next().cloned()
                 }
-                registry.early_logs.push_back(message);
-                return;
+                None => None,
             }
-            _ => None,
         };
-        drop(registry);
-        match alone.as_ref().and_then(|call| call.on_log.get()) {
+        match call.as_ref().and_then(|call| call.on_log.get()) {
             Some(on_log) => on_log(&message),
             None => tracing::info!(
                 target: "switchboard::upstream",
@@ -271,34 +235,20 @@ impl Calls {
     }
 
     /// The handler that answers a server request that arrived with `extensions`: its
-    /// call's (`None`: the connection's own).
-    pub(crate) async fn input_for(
+    /// call's (`None`: the connection's own). Calls are registered before they are sent,
+    /// so the call a request is for is always known by the time it arrives.
+    pub(crate) fn input_for(
         &self,
         extensions: &rmcp::model::Extensions,
     ) -> Option<Arc<dyn InputHandler>> {
-        let origin = match extensions.get::<InboundStreamOrigin>() {
-            Some(InboundStreamOrigin::OutboundRequest(id)) => Some(id),
-            Some(InboundStreamOrigin::Unassociated) => return None,
-            None => None,
-        };
-        let waited = Instant::now() + REGISTRATION_WAIT;
-        loop {
-            let registered = self.registered.notified();
-            {
-                let registry = lock(&self.registry);
-                if let Some(id) = origin
-                    && let Some(context) = registry.by_request.get(id)
-                {
-                    return context.input.clone();
-                }
-                if registry.sending == 0 || Instant::now() >= waited {
-                    return match origin {
-                        Some(_) => None,
-                        None => shared_input(registry.by_request.values()),
-                    };
-                }
-            }
-            let _ = tokio::time::timeout_at(waited, registered).await;
+        let registry = lock(&self.registry);
+        match extensions.get::<InboundStreamOrigin>() {
+            Some(InboundStreamOrigin::OutboundRequest(id)) => registry
+                .by_request
+                .get(id)
+                .and_then(|call| call.input.clone()),
+            Some(InboundStreamOrigin::Unassociated) => None,
+            None => shared_input(registry.by_request.values()),
         }
     }
 }
@@ -478,8 +428,8 @@ mod tests {
     use rmcp::model::{NumberOrString, ProgressNotificationParam, ProgressToken};
     use tokio::time::Instant;
 
-    use super::{CallContext, Calls};
-    use crate::interaction::OnProgress;
+    use super::{CallContext, Calls, SentFor};
+    use crate::interaction::{LogMessage, OnLog, OnProgress};
 
     fn progress(token: i64, progress: f64) -> ProgressNotificationParam {
         ProgressNotificationParam::new(ProgressToken(NumberOrString::Number(token)), progress)
@@ -585,20 +535,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn progress_reaches_its_call_in_order_even_when_it_arrives_before_registration() {
+    async fn progress_reaches_its_call_in_order_from_the_moment_it_is_sent() {
         let seen: Arc<Mutex<Vec<f64>>> = Arc::default();
         let sink = seen.clone();
         let on_progress: OnProgress = Arc::new(move |p| sink.lock().unwrap().push(p.progress));
         let deadline = Instant::now() + Duration::from_secs(60);
-        let call = CallContext::new(deadline, None, Some(on_progress), None);
+        let call = SentFor(CallContext::new(deadline, None, Some(on_progress), None));
         let calls = Calls::default();
-        let sending = calls.sending();
-        calls.progress(progress(7, 1.0));
-        calls.progress(progress(8, 5.0)); // another call's
         let token = ProgressToken(NumberOrString::Number(7));
         let id = rmcp::model::RequestId::Number(1);
-        let registered = calls.register(&id, &token, &call);
-        drop(sending);
+        calls.sent(&id, Some(token.clone()), &call);
+        calls.progress(progress(7, 1.0));
+        calls.progress(progress(8, 5.0)); // another call's
+        let registered = calls.registered(&id, &token);
         calls.progress(progress(7, 3.0));
         calls.progress(progress(7, 2.0)); // late: dropped
         calls.progress(progress(7, 4.0));
@@ -607,8 +556,68 @@ mod tests {
         calls.progress(progress(7, 9.0)); // after the request: nobody
         // The next round of the same call is a new request, counting anew.
         let token = ProgressToken(NumberOrString::Number(9));
-        let _again = calls.register(&rmcp::model::RequestId::Number(2), &token, &call);
+        let id = rmcp::model::RequestId::Number(2);
+        calls.sent(&id, Some(token.clone()), &call);
+        let _again = calls.registered(&id, &token);
         calls.progress(progress(9, 1.0));
         assert_eq!(*seen.lock().unwrap(), [1.0, 3.0, 4.0, 1.0]);
+    }
+
+    /// A call whose log messages are collected in `heard`.
+    fn listening(heard: &Arc<Mutex<Vec<String>>>) -> SentFor {
+        let call = CallContext::fixed(Instant::now() + Duration::from_secs(60));
+        let sink = heard.clone();
+        let on_log: OnLog = Arc::new(move |m| sink.lock().unwrap().push(m.data.to_string()));
+        let _ = call.on_log.set(on_log);
+        SentFor(call)
+    }
+
+    fn logged(data: &str) -> LogMessage {
+        LogMessage {
+            server: "srv".into(),
+            level: "info".into(),
+            logger: None,
+            data: serde_json::json!(data),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_log_message_goes_to_the_call_whose_stream_it_came_on_among_many() {
+        let (first, second) = (Arc::default(), Arc::default());
+        let calls = Calls::default();
+        let ids = [1, 2].map(rmcp::model::RequestId::Number);
+        let tokens = [1, 2].map(|n| ProgressToken(NumberOrString::Number(n)));
+        calls.sent(&ids[0], Some(tokens[0].clone()), &listening(&first));
+        // Sent, not answered yet: its own stream's messages are its already.
+        calls.log(logged("first, at once"), Some(&ids[0]));
+        calls.sent(&ids[1], Some(tokens[1].clone()), &listening(&second));
+        let _registered = [
+            calls.registered(&ids[0], &tokens[0]),
+            calls.registered(&ids[1], &tokens[1]),
+        ];
+        calls.log(logged("second's"), Some(&ids[1]));
+        calls.log(logged("first's"), Some(&ids[0]));
+        // Two calls in flight and no stream: nobody's.
+        calls.log(logged("nobody's"), None);
+        calls.log(
+            logged("a finished request's"),
+            Some(&rmcp::model::RequestId::Number(9)),
+        );
+        let heard = |h: &Arc<Mutex<Vec<String>>>| h.lock().unwrap().clone();
+        assert_eq!(heard(&first), [r#""first, at once""#, r#""first's""#]);
+        assert_eq!(heard(&second), [r#""second's""#]);
+    }
+
+    #[tokio::test]
+    async fn a_log_message_without_a_stream_goes_to_the_one_call_in_flight() {
+        let heard = Arc::default();
+        let calls = Calls::default();
+        let id = rmcp::model::RequestId::Number(1);
+        let token = ProgressToken(NumberOrString::Number(1));
+        calls.sent(&id, Some(token.clone()), &listening(&heard));
+        calls.log(logged("alone"), None);
+        drop(calls.registered(&id, &token));
+        calls.log(logged("after"), None);
+        assert_eq!(*heard.lock().unwrap(), [r#""alone""#]);
     }
 }

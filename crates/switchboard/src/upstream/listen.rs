@@ -186,6 +186,11 @@ fn event_of(notification: &ServerNotification) -> Option<UpstreamEvent> {
             Some(UpstreamEvent::ResourcesChanged)
         }
         ServerNotification::PromptListChangedNotification(_) => Some(UpstreamEvent::PromptsChanged),
+        ServerNotification::ResourceUpdatedNotification(updated) => {
+            Some(UpstreamEvent::ResourceUpdated {
+                uri: updated.params.uri.clone(),
+            })
+        }
         _ => None,
     }
 }

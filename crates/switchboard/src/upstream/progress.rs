@@ -7,16 +7,22 @@
 //! is read, before anything read after it, and does not hand it to rmcp (the engine keeps
 //! its own deadlines: rmcp's progress-reset timeouts are not used). Log messages
 //! (`notifications/message`) likewise go to the call they are for ([`Calls::log`]) as they
-//! are read, so a call hears them before its result.
+//! are read, so a call hears them before its result: by the response stream they came on
+//! when the transport marked it (Streamable HTTP, [`crate::transport::http::take_stream_request`]).
+//!
+//! On the way out, a request sent for a call ([`SentFor`]) is registered here, before the
+//! transport writes it: nothing the server sends for it can arrive before its call is known.
 
 use std::sync::Arc;
 
 use rmcp::RoleClient;
-use rmcp::model::{JsonRpcMessage, ServerNotification};
+use rmcp::model::{
+    GetExtensions, GetMeta, JsonRpcMessage, NotificationMetaObject, ServerNotification,
+};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 
-use super::interaction::Calls;
+use super::interaction::{Calls, SentFor};
 use crate::interaction::LogMessage;
 
 /// `T`, with progress passed to its call as it arrives (see the module docs).
@@ -42,8 +48,14 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for InOrderProgress<T> {
 
     fn send(
         &mut self,
-        item: TxJsonRpcMessage<RoleClient>,
+        mut item: TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        if let JsonRpcMessage::Request(request) = &mut item
+            && let Some(call) = request.request.extensions_mut().remove::<SentFor>()
+        {
+            let token = request.request.get_meta().get_progress_token();
+            self.calls.sent(&request.id, token, &call);
+        }
         self.inner.send(item)
     }
 
@@ -55,16 +67,23 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for InOrderProgress<T> {
                         self.calls.progress(progress.params);
                     }
                     #[allow(deprecated)] // logging (SEP-2577): servers still log
-                    ServerNotification::LoggingMessageNotification(logged) => {
+                    ServerNotification::LoggingMessageNotification(mut logged) => {
+                        let stream = logged
+                            .extensions
+                            .get_mut::<NotificationMetaObject>()
+                            .and_then(|meta| crate::transport::http::take_stream_request(meta));
                         let params = logged.params;
                         let level = serde_json::to_value(params.level).ok();
                         let level = level.as_ref().and_then(|l| l.as_str()).unwrap_or("info");
-                        self.calls.log(LogMessage {
-                            server: self.server.to_string(),
-                            level: level.to_owned(),
-                            logger: params.logger,
-                            data: params.data,
-                        });
+                        self.calls.log(
+                            LogMessage {
+                                server: self.server.to_string(),
+                                level: level.to_owned(),
+                                logger: params.logger,
+                                data: params.data,
+                            },
+                            stream.as_ref(),
+                        );
                     }
                     other => {
                         let notification = rmcp::model::JsonRpcNotification {

@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
-    ClientRequest, GetPromptRequest, GetPromptRequestParams, InputResponses, JsonObject,
-    ReadResourceRequest, ReadResourceRequestParams, ServerResult, SubscribeRequestParams,
-    UnsubscribeRequestParams,
+    ClientRequest, GetPromptRequest, GetPromptRequestParams, InputRequiredResult, InputResponses,
+    JsonObject, ReadResourceRequest, ReadResourceRequestParams, ServerResult,
+    SubscribeRequestParams, UnsubscribeRequestParams,
 };
 #[allow(deprecated)] // resources/subscribe: what 2025-11-25 servers take
 use rmcp::model::{SubscribeRequest, UnsubscribeRequest};
@@ -79,6 +79,8 @@ impl Upstream {
             .await
         {
             Ok(ServerResult::ReadResourceResult(result)) => Ok(ResourceRead::from(result)),
+            // Handed back to the caller (`request`): the hub answers with that instead.
+            Ok(ServerResult::InputRequiredResult(_)) => Ok(ResourceRead { contents: vec![] }),
             Ok(_) => Err(self.unexpected(&what)),
             Err(Error::Rejected { code, .. })
                 if [RESOURCE_NOT_FOUND, INVALID_PARAMS].contains(&code) =>
@@ -158,6 +160,11 @@ impl Upstream {
         let what = format!("prompts/get '{name}'");
         match self.request(Phase::GetPrompt, request, &what, call).await {
             Ok(ServerResult::GetPromptResult(result)) => Ok(PromptOutcome::from(result)),
+            // Handed back to the caller (`request`): the hub answers with that instead.
+            Ok(ServerResult::InputRequiredResult(_)) => Ok(PromptOutcome {
+                description: None,
+                messages: vec![],
+            }),
             Ok(_) => Err(self.unexpected(&what)),
             // Only on this error path: is it the name or the arguments?
             Err(error @ Error::Rejected { .. }) => match self.list_all::<PromptList>().await {
@@ -196,11 +203,23 @@ impl Upstream {
             });
         }
         self.check_usable()?;
-        let (mut responses, mut state) = (None, None);
+        // A retry of a request handed back starts with its caller's answers.
+        let passthrough = call.passthrough.get();
+        let (mut responses, mut state) = passthrough.map(|p| p.resumed()).unwrap_or_default();
         for _ in 0..input::MAX_ROUNDS {
             let sent = request(responses.take(), state.take());
             match self.send(sent, call, phase, started).await? {
                 Ok(ServerResult::InputRequiredResult(asked)) if self.modern => {
+                    // A caller asking its own client: the result goes back to it (kept in
+                    // the call's context), and this request ends with it.
+                    let asked = match passthrough {
+                        Some(passthrough) => passthrough.hand_back(asked.clone()),
+                        None => Some(asked),
+                    };
+                    let Some(asked) = asked else {
+                        let handed = InputRequiredResult::new(None, None);
+                        return Ok(ServerResult::InputRequiredResult(handed));
+                    };
                     let requests = asked.input_requests.unwrap_or_default();
                     let by = input::Answering {
                         server: &self.server,

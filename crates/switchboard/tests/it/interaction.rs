@@ -334,6 +334,67 @@ async fn log_messages_reach_the_call_s_callback() {
     }
 }
 
+/// Log messages a server writes on a call's own response stream (Streamable HTTP without
+/// sessions: each request's messages come on its POST's stream) are that call's, however
+/// many calls share the connection and however early the server logs: the testkit logs
+/// before anything else. Eight calls at once, four rounds; each hears exactly its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_messages_reach_their_own_call_among_many_on_one_connection() {
+    for lifecycle in [Lifecycle::Classic, Lifecycle::Modern] {
+        let knobs = Knobs {
+            lifecycle,
+            ..Knobs::default()
+        };
+        let http = serve_streamable_http(knobs, HttpMode::Stateless)
+            .await
+            .unwrap();
+        let kit = Kit {
+            label: "http stateless",
+            config: ServerConfig::url("kit", http.url()),
+            modern: lifecycle == Lifecycle::Modern,
+            _http: None,
+        };
+        let hub = start(Hub::builder(), &kit).await;
+        for round in 0..4 {
+            let calls = (1..=8u64).map(|count| {
+                let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+                let sink = seen.clone();
+                let options = CallOptions::new()
+                    .on_log(move |m| sink.lock().unwrap().push(m.data.to_string()));
+                let arguments = json!({"count": count, "delay_ms": 20, "log": true});
+                let hub = &hub;
+                async move {
+                    let outcome = hub
+                        .call_with(
+                            None,
+                            "kit__progress",
+                            arguments.as_object().cloned(),
+                            options,
+                        )
+                        .await
+                        .unwrap();
+                    assert_eq!(outcome.text(), format!("done {count}"));
+                    (count, seen.lock().unwrap().clone())
+                }
+            });
+            for (count, seen) in futures::future::join_all(calls).await {
+                let expected: Vec<String> = (1..=count)
+                    .flat_map(|step| {
+                        let line = format!("\"step {step} of {count}\"");
+                        [line.clone(), line]
+                    })
+                    .collect();
+                assert_eq!(
+                    seen, expected,
+                    "{lifecycle:?}, round {round}, call of {count}"
+                );
+            }
+        }
+        hub.close().await;
+        drop(http);
+    }
+}
+
 /// Progress every 50 ms; a timeout of 500 ms (10x the gap) that progress resets.
 const GAP_MS: u64 = 50;
 const TIMEOUT: Duration = Duration::from_millis(500);

@@ -489,7 +489,9 @@ async fn next_change(events: &mut tokio::sync::broadcast::Receiver<HubEvent>) ->
             .expect("event")
         {
             HubEvent::CatalogChanged { server } => return server,
-            HubEvent::ResourcesChanged { .. } | HubEvent::PromptsChanged { .. } => {}
+            HubEvent::ResourcesChanged { .. }
+            | HubEvent::PromptsChanged { .. }
+            | HubEvent::ResourceUpdated { .. } => {}
         }
     }
 }

@@ -635,3 +635,86 @@ async fn server_everything_resources_and_prompts() {
     assert_eq!(nowhere.class(), ErrorClass::NotFound, "{nowhere}");
     hub.close().await;
 }
+
+/// The next `ResourceUpdated` (other hub events skipped).
+async fn next_update(events: &mut tokio::sync::broadcast::Receiver<HubEvent>) -> (String, String) {
+    loop {
+        match bounded("a resource update", events.recv()).await {
+            Ok(HubEvent::ResourceUpdated { server, uri }) => return (server, uri),
+            Ok(_) => {}
+            Err(error) => panic!("hub events: {error}"),
+        }
+    }
+}
+
+/// What the testkit says is subscribed to now.
+async fn subscribed(hub: &Hub) -> Value {
+    let counts: Value = serde_json::from_str(&call_text(hub, "kit__counts").await).unwrap();
+    counts["subscribed"].clone()
+}
+
+/// A subscribed resource's `notifications/resources/updated` becomes a hub event naming
+/// the server and its own URI (what the subscription returned); subscriptions are counted
+/// (the server is told to unsubscribe when the last subscriber leaves) and a new connection
+/// after a lost one is subscribed again before anything else is sent on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_updates_reach_the_hub_and_subscriptions_survive_a_reconnect() {
+    let hub = start(vec![testkit_stdio("kit", &[])]).await;
+    let resources = complete("resources", bounded("resources", hub.resources()).await);
+    let hello = resources
+        .iter()
+        .find(|r| r.server_uri == HELLO_URI)
+        .expect("hello listed")
+        .uri
+        .clone();
+    let mut events = hub.subscribe();
+    let subscribed_to = bounded("subscribe", hub.subscribe_resource_in(None, &hello, None))
+        .await
+        .unwrap();
+    assert_eq!(subscribed_to.server, "kit");
+    assert_eq!(subscribed_to.uri, HELLO_URI);
+    let touch = |uri: &str| args(json!({"uri": uri}));
+    bounded(
+        "touch",
+        hub.call("kit__touch_resource", touch(HELLO_URI), None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        next_update(&mut events).await,
+        ("kit".into(), HELLO_URI.into())
+    );
+    // The server dies; the next call reconnects, and the new server is subscribed again.
+    let dropped = bounded("drop", hub.call("kit__drop", None, None)).await;
+    assert!(dropped.is_err(), "{dropped:?}");
+    assert_eq!(subscribed(&hub).await, json!([HELLO_URI]));
+    bounded(
+        "touch",
+        hub.call("kit__touch_resource", touch(HELLO_URI), None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        next_update(&mut events).await,
+        ("kit".into(), HELLO_URI.into())
+    );
+    // Two subscribers: the first to leave leaves the server subscribed, the last does not.
+    bounded("subscribe", hub.subscribe_resource_in(None, &hello, None))
+        .await
+        .unwrap();
+    bounded(
+        "unsubscribe",
+        hub.unsubscribe_resource_in(None, &hello, None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(subscribed(&hub).await, json!([HELLO_URI]));
+    bounded(
+        "unsubscribe",
+        hub.unsubscribe_resource_in(None, &hello, None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(subscribed(&hub).await, json!([]));
+    hub.close().await;
+}

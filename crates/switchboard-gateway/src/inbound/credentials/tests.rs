@@ -132,7 +132,8 @@ async fn a_rotated_key_is_found_by_reloading_the_set() {
 /// happens at most every `min_reload`. `publish` makes the new key part of the set.
 async fn rotation(issuer: &TokenIssuer, mut auth: Authenticator, publish: impl Fn()) {
     let min_reload = |auth: &mut Authenticator, every: Duration| {
-        auth.jwt.as_mut().unwrap().1.min_reload = every;
+        let keys = &mut auth.jwt.as_mut().unwrap().1;
+        Arc::get_mut(keys).expect("not shared yet").min_reload = every;
     };
     min_reload(&mut auth, Duration::from_secs(3600));
     // The set is loaded on first use.

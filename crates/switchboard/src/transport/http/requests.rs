@@ -299,18 +299,35 @@ impl StreamableHttpClient for HttpClient {
         auth_token: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, HttpError> {
-        if let Some(attach) = &self.attach {
+        // The request's id as the engine knows it (a shared session sends another).
+        let request = match &message {
+            ClientJsonRpcMessage::Request(request) => Some(request.id.clone()),
+            _ => None,
+        };
+        let answer = if let Some(attach) = &self.attach {
             if session_id.is_none() && is_initialize(&message) {
-                return attach
+                attach
                     .initialize(self, uri, message, auth_token, custom_headers)
-                    .await;
+                    .await
+            } else {
+                attach
+                    .post(self, uri, message, session_id, auth_token, custom_headers)
+                    .await
             }
-            return attach
-                .post(self, uri, message, session_id, auth_token, custom_headers)
-                .await;
+        } else {
+            self.post_plain(uri, message, session_id, auth_token, custom_headers)
+                .await
+        };
+        // Log messages on the request's own response stream are the request's (`origin.rs`).
+        match (answer, request) {
+            (Ok(StreamableHttpPostResponse::Sse(stream, session)), Some(id)) => {
+                Ok(StreamableHttpPostResponse::Sse(
+                    super::origin::mark_logs(stream, id).boxed(),
+                    session,
+                ))
+            }
+            (answer, _) => answer,
         }
-        self.post_plain(uri, message, session_id, auth_token, custom_headers)
-            .await
     }
 
     async fn delete_session(
