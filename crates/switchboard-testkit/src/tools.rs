@@ -242,6 +242,7 @@ impl TestServer {
         let result = match name {
             "echo" | "lookup" | "put" => text(str_arg(args, "message")?),
             "echo_args" => text(Value::Object(args.clone()).to_string()),
+            "echo_meta" => text(serde_json::to_string(&context.meta).unwrap_or_default()),
             "whoami" => {
                 let header = |name: &str| {
                     http_parts(context)
@@ -945,6 +946,11 @@ fn base_tools(generated: usize) -> Vec<Tool> {
         Tool::new(
             "counts",
             "How many times each tool started executing and was cancelled.",
+            empty_schema(),
+        ),
+        Tool::new(
+            "echo_meta",
+            "The request's `params._meta` as it arrived (e.g. a W3C `traceparent`), as JSON text.",
             empty_schema(),
         ),
         Tool::new(
