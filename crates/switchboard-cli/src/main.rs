@@ -186,7 +186,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The gateway says where it listens (and what happens to it) at INFO.
     let serving = matches!(cli.command, Command::Serve { .. });
-    init_logging(cli.verbose.max(u8::from(serving)));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -194,6 +193,22 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // `serve` exports traces when the OTEL_* variables ask for it (the gateway's `otel`).
+    let traces = match serving {
+        true => {
+            let _runtime = runtime.enter();
+            match switchboard_gateway::otel::from_env() {
+                Ok(traces) => traces,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::from(source::EXIT_BAD_INPUT);
+                }
+            }
+        }
+        false => None,
+    };
+    let (otel_layer, traces) = traces.unzip();
+    init_logging(cli.verbose.max(u8::from(serving)), otel_layer);
     let style = JsonStyle::or_default(cli.json_style);
     let code = runtime.block_on(async {
         match cli.command {
@@ -220,7 +235,16 @@ fn main() -> ExitCode {
             }
             Command::Check { source, format } => check::run(&source, format, style).await,
             Command::Auth { command } => auth::run(command, style).await,
-            Command::Serve { config, listen } => serve::run(config, listen).await,
+            Command::Serve { config, listen } => {
+                let injector = traces
+                    .as_ref()
+                    .map(|_| switchboard_gateway::otel::injector());
+                let code = serve::run(config, listen, injector).await;
+                if let Some(traces) = traces {
+                    traces.shutdown().await;
+                }
+                code
+            }
             Command::Resources { source, format } => {
                 offers::list_resources(&source, format, style).await
             }
@@ -259,7 +283,7 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, otel: Option<switchboard_gateway::otel::OtelLayer>) {
     // rmcp logs transport failures with full URLs, whose query may carry a token: it stays
     // off unless RUST_LOG asks for it. Our own errors say the same without the URL.
     // Failed servers and catalogue diagnostics are printed by the commands themselves.
@@ -272,6 +296,18 @@ fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colours only for a person at a terminal who did not ask for none.
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    if let Some(otel) = otel {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .with_ansi(ansi)
+            .with_filter(filter);
+        tracing_subscriber::registry().with(otel).with(fmt).init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

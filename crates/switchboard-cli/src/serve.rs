@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use switchboard::Hub;
 use switchboard::auth::{BrowserOpener, FileStore};
 use switchboard::config::DEFAULT_CONFIG_FILE;
 use switchboard::hub::{HubBuilder, TraceCalls};
+use switchboard::{Hub, MetaInjector};
 use switchboard_gateway::scale::Scale;
 use switchboard_gateway::{
     Gateway, GatewaySettings, Metrics, Reloader, UpstreamOffers, bind, check_exposure,
@@ -22,7 +22,12 @@ use crate::source::{EXIT_BAD_INPUT, Source, start_failed};
 /// Serves the servers of `config` (default `./switchboard.toml`) on `listen` (default
 /// `[gateway] listen`). Exit status: 0 after a clean shutdown, 1 when the hub (a
 /// `fail_fast` server) or the HTTP server failed, 2 for bad config or a busy address.
-pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
+/// With `injector`, upstream requests carry their span's trace context (traces are exported).
+pub async fn run(
+    config: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    injector: Option<MetaInjector>,
+) -> u8 {
     let path = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
     let args = SourceArgs {
         config: Some(path.clone()),
@@ -71,6 +76,9 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> u8 {
     // [scale] store: replicas share classic per_session upstream sessions.
     if let Some(shared) = settings.scale.as_ref().and_then(|s| s.shared_sessions()) {
         builder = builder.shared_sessions(shared);
+    }
+    if let Some(injector) = injector {
+        builder = builder.meta_injector(injector);
     }
     let hub = match with_sign_ins(builder, settings.scale.as_deref())
         .config(&config)

@@ -34,6 +34,7 @@ mod identity;
 mod inbound;
 mod mcp;
 pub mod metrics;
+pub mod otel;
 mod reload;
 mod rest;
 pub mod scale;

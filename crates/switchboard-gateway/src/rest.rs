@@ -31,9 +31,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard::{ExportFormat, JsonObject, Overall};
+use tracing::Instrument;
 
 use crate::errors::RestError;
 use crate::metrics::{call_error_type, error_type};
+use crate::otel;
 use crate::state::GatewayState;
 
 pub fn router(state: Arc<GatewayState>) -> Router {
@@ -96,11 +98,28 @@ async fn call_tool(
     }
     let started = Instant::now();
     let session = state.identity.shared_session(&headers, &extensions);
-    let result = state
-        .hub
-        .call_in(session.as_ref(), &name, arguments, None)
-        .await;
+    let call = state.hub.call_in(session.as_ref(), &name, arguments, None);
+    let span = match otel::tracing_on() {
+        true => otel::server_span(&otel::ServerRequest {
+            method: "tools/call",
+            target: Some(&name),
+            headers: Some(&headers),
+            protocol: Some("http"),
+            ..otel::ServerRequest::default()
+        }),
+        false => tracing::Span::none(),
+    };
+    let result = match span.is_disabled() {
+        true => call.await,
+        false => call.instrument(span.clone()).await,
+    };
     let failure = call_error_type(&result);
+    // REST answers errors as reports of their class, not JSON-RPC codes.
+    match &result {
+        Ok(outcome) if outcome.is_error => otel::record_error(&span, "tool_error", ""),
+        Ok(_) => {}
+        Err(error) => otel::record_error(&span, error.class().as_str(), &error.to_string()),
+    }
     state
         .metrics
         .served("tools/call", Some(&name), started, failure);

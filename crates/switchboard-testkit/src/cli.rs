@@ -122,6 +122,13 @@ pub enum Command {
     /// server): fails matching requests like nginx/Envoy when the upstream dies.
     #[command(after_long_help = FAULT_SPEC_HELP)]
     Proxy(ProxyArgs),
+    /// An OTLP/HTTP trace receiver (`POST /v1/traces`, protobuf): prints `listening
+    /// http://127.0.0.1:PORT`, then each span received as a JSON line.
+    Otlp {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
 }
 
 /// `switchboard-testkit proxy` flags.
@@ -206,8 +213,10 @@ pub async fn main() -> anyhow::Result<()> {
 
 /// Serves according to `args`.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    if let Some(Command::Proxy(proxy)) = args.command {
-        return run_proxy(proxy).await;
+    match args.command {
+        Some(Command::Proxy(proxy)) => return run_proxy(proxy).await,
+        Some(Command::Otlp { port }) => return crate::otlp::run(port).await,
+        None => {}
     }
     let mut knobs = args.knobs();
     let auth_server = start_auth_server(&args).await?;

@@ -18,6 +18,7 @@ mod interactive;
 mod listen;
 pub mod oauth;
 pub mod offers;
+pub mod otlp;
 pub mod proxy;
 mod registry;
 mod sse;
@@ -27,6 +28,7 @@ mod tools;
 
 pub use http::{RunningServer, WWW_AUTHENTICATE_CHALLENGE};
 pub use oauth::{AuthKnobs, AuthServer, AuthServerHandle, DpopKnob, TestClient};
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use proxy::{Fault, FaultProxy, FaultRule};
 pub use registry::{RecordedRequest, RegistryEmulator, RegistryEntry, RegistryKnobs};
 pub use sse::{serve_sse, serve_sse_on};

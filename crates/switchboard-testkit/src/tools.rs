@@ -270,6 +270,7 @@ impl TestServer {
                 *lock(&self.shared.ticks).entry(id.to_owned()).or_default() += 1;
                 text(id)
             }
+            "echo_meta" => text(serde_json::to_string(&context.meta).unwrap_or_default()),
             "whoami" => {
                 let header = |name: &str| {
                     http_parts(context)
@@ -1007,6 +1008,11 @@ fn base_tools(generated: usize) -> Vec<Tool> {
                 "properties": {"id": {"type": "string"}},
                 "required": ["id"],
             })),
+        ),
+        Tool::new(
+            "echo_meta",
+            "The request's `params._meta` as it arrived (e.g. a W3C `traceparent`), as JSON text.",
+            empty_schema(),
         ),
         Tool::new(
             "echo_headers",

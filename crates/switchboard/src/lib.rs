@@ -90,6 +90,7 @@ mod error;
 pub mod hub;
 pub mod interaction;
 mod sessions;
+mod spans;
 mod sync;
 mod transport;
 mod upstream;
@@ -118,6 +119,7 @@ pub use sessions::{
     MemorySharedSessions, Session, SessionClose, SessionRef, SharedSessions, SharedSessionsError,
     UpstreamKey, UpstreamRecord,
 };
+pub use spans::{MetaInjector, OTEL_TARGET};
 pub use upstream::{
     CallOutcome, Connector, Content, PromptMessage, PromptOutcome, ResourceContents, ResourceRead,
     Role,

@@ -53,8 +53,11 @@ use relay::{CallNotices, Relay};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use tracing::Instrument;
+
 use crate::errors::{McpFailure, McpRequest, to_mcp};
 use crate::metrics::{call_error_type, error_type};
+use crate::otel;
 use crate::scale::OwnSessionId;
 use crate::scale::token::{Token, now};
 use crate::state::GatewayState;
@@ -210,6 +213,32 @@ impl DownstreamSession {
         self.sealed
             .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(Some(Session::new(engine_id, variables)))
+    }
+
+    /// The server span of the request of `context` (`crate::otel::server_span`); a
+    /// disabled span, built from nothing, unless traces are exported.
+    fn server_span(
+        &self,
+        context: &RequestContext<RoleServer>,
+        method: &str,
+        target: Option<&str>,
+    ) -> tracing::Span {
+        if !otel::tracing_on() {
+            return tracing::Span::none();
+        }
+        let headers = context.extensions.get::<Parts>().map(|p| &p.headers);
+        let session = headers
+            .and_then(|h| h.get("mcp-session-id"))
+            .and_then(|v| v.to_str().ok());
+        otel::server_span(&otel::ServerRequest {
+            method,
+            target,
+            session,
+            request_id: Some(&context.id),
+            meta: Some(&context.meta.0.0),
+            headers,
+            protocol: None,
+        })
     }
 
     /// Refuses a new call while the gateway drains (calls in flight are counted by their
@@ -385,18 +414,22 @@ impl ServerHandler for DownstreamSession {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        // The session's catalogue: a per_session server with a private list shows its own.
-        let started = Instant::now();
-        let session = self.session(&context);
-        let catalog = Box::pin(self.hub().catalog_in(session.as_ref())).await;
-        let metrics = &self.state.metrics;
-        metrics.served("tools/list", None, started, error_type(&catalog));
-        let catalog = match catalog {
-            Ok(catalog) => catalog,
-            Err(error) => return Err(rpc_error(&error, McpRequest::ListTools)),
-        };
-        let tools = catalog.tools().iter().map(|t| convert::tool(t)).collect();
-        Ok(ListToolsResult::with_all_items(tools))
+        let span = self.server_span(&context, "tools/list", None);
+        traced(span, record_failure, async move {
+            // The session's catalogue: a per_session server with a private list shows its own.
+            let started = Instant::now();
+            let session = self.session(&context);
+            let catalog = Box::pin(self.hub().catalog_in(session.as_ref())).await;
+            let metrics = &self.state.metrics;
+            metrics.served("tools/list", None, started, error_type(&catalog));
+            let catalog = match catalog {
+                Ok(catalog) => catalog,
+                Err(error) => return Err(rpc_error(&error, McpRequest::ListTools)),
+            };
+            let tools = catalog.tools().iter().map(|t| convert::tool(t)).collect();
+            Ok(ListToolsResult::with_all_items(tools))
+        })
+        .await
     }
 
     async fn call_tool(
@@ -404,55 +437,59 @@ impl ServerHandler for DownstreamSession {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let started = Instant::now();
-        // A 2026-07-28 client answers what its upstream asks itself (`modern.rs`).
-        let modern = self.own.get().is_none() && modern::is_modern(&context.meta);
-        let options = match modern {
-            true => modern::call_options(
-                &self.state.seal,
-                &modern::Asked::tool(&request),
-                &context.meta,
-                CallOptions::new(),
-            )?,
-            false => CallOptions::new(),
-        };
-        let result = match self.enter() {
-            Ok(()) => match self
-                .relayed_call(&request.name, request.arguments, &context, options)
-                .await
-            {
-                Some(result) => result,
-                // The client cancelled (or went away): the call was dropped, which cancels
-                // it upstream; rmcp sends no answer.
-                None => return Err(ErrorData::internal_error("the call was cancelled", None)),
-            },
-            Err(closed) => Err(closed),
-        };
-        let result = match result {
-            Ok(CallStep::InputRequired(asked)) => {
-                let metrics = &self.state.metrics;
-                metrics.served("tools/call", Some(&request.name), started, None);
-                let asked = modern::input_required(&self.state.seal, &request.name, asked)?;
-                return Ok(asked.into());
-            }
-            Ok(CallStep::Done(outcome)) => Ok(outcome),
-            Err(error) => Err(error),
-        };
-        let failure = call_error_type(&result);
-        let metrics = &self.state.metrics;
-        metrics.served("tools/call", Some(&request.name), started, failure);
-        match result {
-            Ok(outcome) => Ok(convert::call_result(&outcome)?.into()),
-            Err(error) => {
-                if let Some(refused) = modern::missing_capability(&error).filter(|_| modern) {
-                    return Err(refused);
+        let span = self.server_span(&context, "tools/call", Some(&request.name));
+        traced(span, otel::record_call, async move {
+            let started = Instant::now();
+            // A 2026-07-28 client answers what its upstream asks itself (`modern.rs`).
+            let modern = self.own.get().is_none() && modern::is_modern(&context.meta);
+            let options = match modern {
+                true => modern::call_options(
+                    &self.state.seal,
+                    &modern::Asked::tool(&request),
+                    &context.meta,
+                    CallOptions::new(),
+                )?,
+                false => CallOptions::new(),
+            };
+            let result = match self.enter() {
+                Ok(()) => match self
+                    .relayed_call(&request.name, request.arguments, &context, options)
+                    .await
+                {
+                    Some(result) => result,
+                    // The client cancelled (or went away): the call was dropped, which cancels
+                    // it upstream; rmcp sends no answer.
+                    None => return Err(ErrorData::internal_error("the call was cancelled", None)),
+                },
+                Err(closed) => Err(closed),
+            };
+            let result = match result {
+                Ok(CallStep::InputRequired(asked)) => {
+                    let metrics = &self.state.metrics;
+                    metrics.served("tools/call", Some(&request.name), started, None);
+                    let asked = modern::input_required(&self.state.seal, &request.name, asked)?;
+                    return Ok(asked.into());
                 }
-                match to_mcp(&error, McpRequest::CallTool) {
-                    McpFailure::ToolResult(result) => Ok(result.into()),
-                    McpFailure::Rpc(error) => Err(error),
+                Ok(CallStep::Done(outcome)) => Ok(outcome),
+                Err(error) => Err(error),
+            };
+            let failure = call_error_type(&result);
+            let metrics = &self.state.metrics;
+            metrics.served("tools/call", Some(&request.name), started, failure);
+            match result {
+                Ok(outcome) => Ok(convert::call_result(&outcome)?.into()),
+                Err(error) => {
+                    if let Some(refused) = modern::missing_capability(&error).filter(|_| modern) {
+                        return Err(refused);
+                    }
+                    match to_mcp(&error, McpRequest::CallTool) {
+                        McpFailure::ToolResult(result) => Ok(result.into()),
+                        McpFailure::Rpc(error) => Err(error),
+                    }
                 }
             }
-        }
+        })
+        .await
     }
 
     async fn list_resources(
@@ -460,15 +497,19 @@ impl ServerHandler for DownstreamSession {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let started = Instant::now();
-        let session = self.session(&context);
-        let listing = Box::pin(self.hub().resources_in(session.as_ref())).await;
-        let metrics = &self.state.metrics;
-        metrics.served("resources/list", None, started, None);
-        let items = listing.items.iter().map(convert::resource);
-        Ok(ListResourcesResult::with_all_items(
-            items.collect::<Result<_, _>>()?,
-        ))
+        let span = self.server_span(&context, "resources/list", None);
+        traced(span, record_failure, async move {
+            let started = Instant::now();
+            let session = self.session(&context);
+            let listing = Box::pin(self.hub().resources_in(session.as_ref())).await;
+            let metrics = &self.state.metrics;
+            metrics.served("resources/list", None, started, None);
+            let items = listing.items.iter().map(convert::resource);
+            Ok(ListResourcesResult::with_all_items(
+                items.collect::<Result<_, _>>()?,
+            ))
+        })
+        .await
     }
 
     /// `resources/subscribe`: forwarded to the server the URI reads from, on this session's
@@ -479,23 +520,27 @@ impl ServerHandler for DownstreamSession {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        if lock(&self.subscribed).contains_key(&request.uri) {
-            return Ok(());
-        }
-        let session = self.session(&context);
-        let hub = self.hub();
-        let result = Box::pin(hub.subscribe_resource_in(session.as_ref(), &request.uri, None));
-        let subscribed = result
-            .await
-            .map_err(|e| rpc_error(&e, McpRequest::ReadResource))?;
-        let earlier = lock(&self.subscribed).insert(request.uri.clone(), subscribed);
-        if earlier.is_some() {
-            // Subscribed meanwhile by a request of its own: one subscription is enough.
-            let result =
-                Box::pin(hub.unsubscribe_resource_in(session.as_ref(), &request.uri, None));
-            let _ = result.await;
-        }
-        Ok(())
+        let span = self.server_span(&context, "resources/subscribe", None);
+        traced(span, record_failure, async move {
+            if lock(&self.subscribed).contains_key(&request.uri) {
+                return Ok(());
+            }
+            let session = self.session(&context);
+            let hub = self.hub();
+            let result = Box::pin(hub.subscribe_resource_in(session.as_ref(), &request.uri, None));
+            let subscribed = result
+                .await
+                .map_err(|e| rpc_error(&e, McpRequest::ReadResource))?;
+            let earlier = lock(&self.subscribed).insert(request.uri.clone(), subscribed);
+            if earlier.is_some() {
+                // Subscribed meanwhile by a request of its own: one subscription is enough.
+                let result =
+                    Box::pin(hub.unsubscribe_resource_in(session.as_ref(), &request.uri, None));
+                let _ = result.await;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// `resources/unsubscribe`, like [`DownstreamSession::subscribe`].
@@ -505,15 +550,20 @@ impl ServerHandler for DownstreamSession {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        if lock(&self.subscribed).remove(&request.uri).is_none() {
-            return Ok(()); // Not subscribed: nothing to end.
-        }
-        let session = self.session(&context);
-        let hub = self.hub();
-        let result = Box::pin(hub.unsubscribe_resource_in(session.as_ref(), &request.uri, None));
-        result
-            .await
-            .map_err(|e| rpc_error(&e, McpRequest::ReadResource))
+        let span = self.server_span(&context, "resources/unsubscribe", None);
+        traced(span, record_failure, async move {
+            if lock(&self.subscribed).remove(&request.uri).is_none() {
+                return Ok(()); // Not subscribed: nothing to end.
+            }
+            let session = self.session(&context);
+            let hub = self.hub();
+            let result =
+                Box::pin(hub.unsubscribe_resource_in(session.as_ref(), &request.uri, None));
+            result
+                .await
+                .map_err(|e| rpc_error(&e, McpRequest::ReadResource))
+        })
+        .await
     }
 
     async fn list_resource_templates(
@@ -521,15 +571,19 @@ impl ServerHandler for DownstreamSession {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let started = Instant::now();
-        let session = self.session(&context);
-        let listing = Box::pin(self.hub().resource_templates_in(session.as_ref())).await;
-        let metrics = &self.state.metrics;
-        metrics.served("resources/templates/list", None, started, None);
-        let items = listing.items.iter().map(convert::resource_template);
-        Ok(ListResourceTemplatesResult::with_all_items(
-            items.collect::<Result<_, _>>()?,
-        ))
+        let span = self.server_span(&context, "resources/templates/list", None);
+        traced(span, record_failure, async move {
+            let started = Instant::now();
+            let session = self.session(&context);
+            let listing = Box::pin(self.hub().resource_templates_in(session.as_ref())).await;
+            let metrics = &self.state.metrics;
+            metrics.served("resources/templates/list", None, started, None);
+            let items = listing.items.iter().map(convert::resource_template);
+            Ok(ListResourceTemplatesResult::with_all_items(
+                items.collect::<Result<_, _>>()?,
+            ))
+        })
+        .await
     }
 
     async fn read_resource(
@@ -537,29 +591,33 @@ impl ServerHandler for DownstreamSession {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let started = Instant::now();
-        let session = self.session(&context);
-        let asked = modern::Asked::read(&request);
-        let options = self.request_options(&asked, &context)?;
-        let result = match self.enter() {
-            Ok(()) => {
-                Box::pin(
-                    self.hub()
-                        .read_resource_step(session.as_ref(), &request.uri, options),
-                )
-                .await
+        let span = self.server_span(&context, "resources/read", None);
+        traced(span, record_failure, async move {
+            let started = Instant::now();
+            let session = self.session(&context);
+            let asked = modern::Asked::read(&request);
+            let options = self.request_options(&asked, &context)?;
+            let result = match self.enter() {
+                Ok(()) => {
+                    Box::pin(
+                        self.hub()
+                            .read_resource_step(session.as_ref(), &request.uri, options),
+                    )
+                    .await
+                }
+                Err(closed) => Err(closed),
+            };
+            let metrics = &self.state.metrics;
+            metrics.served("resources/read", None, started, error_type(&result));
+            match result {
+                Ok(RequestStep::Done(read)) => Ok(convert::read_result(&read)?.into()),
+                Ok(RequestStep::InputRequired(handed)) => {
+                    Ok(modern::input_required(&self.state.seal, &asked.key, handed)?.into())
+                }
+                Err(error) => Err(self.request_error(&error, McpRequest::ReadResource, &context)),
             }
-            Err(closed) => Err(closed),
-        };
-        let metrics = &self.state.metrics;
-        metrics.served("resources/read", None, started, error_type(&result));
-        match result {
-            Ok(RequestStep::Done(read)) => Ok(convert::read_result(&read)?.into()),
-            Ok(RequestStep::InputRequired(handed)) => {
-                Ok(modern::input_required(&self.state.seal, &asked.key, handed)?.into())
-            }
-            Err(error) => Err(self.request_error(&error, McpRequest::ReadResource, &context)),
-        }
+        })
+        .await
     }
 
     async fn list_prompts(
@@ -567,15 +625,19 @@ impl ServerHandler for DownstreamSession {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let started = Instant::now();
-        let session = self.session(&context);
-        let listing = Box::pin(self.hub().prompts_in(session.as_ref())).await;
-        let metrics = &self.state.metrics;
-        metrics.served("prompts/list", None, started, None);
-        let items = listing.items.iter().map(convert::prompt);
-        Ok(ListPromptsResult::with_all_items(
-            items.collect::<Result<_, _>>()?,
-        ))
+        let span = self.server_span(&context, "prompts/list", None);
+        traced(span, record_failure, async move {
+            let started = Instant::now();
+            let session = self.session(&context);
+            let listing = Box::pin(self.hub().prompts_in(session.as_ref())).await;
+            let metrics = &self.state.metrics;
+            metrics.served("prompts/list", None, started, None);
+            let items = listing.items.iter().map(convert::prompt);
+            Ok(ListPromptsResult::with_all_items(
+                items.collect::<Result<_, _>>()?,
+            ))
+        })
+        .await
     }
 
     async fn get_prompt(
@@ -583,32 +645,36 @@ impl ServerHandler for DownstreamSession {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let started = Instant::now();
-        let session = self.session(&context);
-        let asked = modern::Asked::prompt(&request);
-        let options = self.request_options(&asked, &context)?;
-        let arguments = request.arguments.clone();
-        let result = match self.enter() {
-            Ok(()) => {
-                Box::pin(self.hub().get_prompt_step(
-                    session.as_ref(),
-                    &request.name,
-                    arguments,
-                    options,
-                ))
-                .await
+        let span = self.server_span(&context, "prompts/get", Some(&request.name));
+        traced(span, record_failure, async move {
+            let started = Instant::now();
+            let session = self.session(&context);
+            let asked = modern::Asked::prompt(&request);
+            let options = self.request_options(&asked, &context)?;
+            let arguments = request.arguments.clone();
+            let result = match self.enter() {
+                Ok(()) => {
+                    Box::pin(self.hub().get_prompt_step(
+                        session.as_ref(),
+                        &request.name,
+                        arguments,
+                        options,
+                    ))
+                    .await
+                }
+                Err(closed) => Err(closed),
+            };
+            let metrics = &self.state.metrics;
+            metrics.served("prompts/get", None, started, error_type(&result));
+            match result {
+                Ok(RequestStep::Done(outcome)) => Ok(convert::prompt_result(&outcome)?.into()),
+                Ok(RequestStep::InputRequired(handed)) => {
+                    Ok(modern::input_required(&self.state.seal, &asked.key, handed)?.into())
+                }
+                Err(error) => Err(self.request_error(&error, McpRequest::GetPrompt, &context)),
             }
-            Err(closed) => Err(closed),
-        };
-        let metrics = &self.state.metrics;
-        metrics.served("prompts/get", None, started, error_type(&result));
-        match result {
-            Ok(RequestStep::Done(outcome)) => Ok(convert::prompt_result(&outcome)?.into()),
-            Ok(RequestStep::InputRequired(handed)) => {
-                Ok(modern::input_required(&self.state.seal, &asked.key, handed)?.into())
-            }
-            Err(error) => Err(self.request_error(&error, McpRequest::GetPrompt, &context)),
-        }
+        })
+        .await
     }
 }
 
@@ -646,6 +712,28 @@ impl DownstreamSession {
             Some(refused) => refused,
             None => rpc_error(error, request),
         }
+    }
+}
+
+/// Runs a request's `work` in its server `span` (`crate::otel`), then records how it was
+/// answered with `record`; off, just `work`.
+async fn traced<T>(
+    span: tracing::Span,
+    record: fn(&tracing::Span, &Result<T, ErrorData>),
+    work: impl Future<Output = Result<T, ErrorData>>,
+) -> Result<T, ErrorData> {
+    if span.is_disabled() {
+        return work.await;
+    }
+    let answer = work.instrument(span.clone()).await;
+    record(&span, &answer);
+    answer
+}
+
+/// `error.type` of a request other than `tools/call`: its JSON-RPC error code.
+fn record_failure<T>(span: &tracing::Span, answer: &Result<T, ErrorData>) {
+    if let Err(error) = answer {
+        otel::record_rpc_error(span, error);
     }
 }
 

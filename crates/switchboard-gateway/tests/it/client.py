@@ -7,6 +7,7 @@ Usage: python client.py '<program JSON>'
 Steps, each answered by one JSON line on stdout, in order:
   {"op": "list"}                        -> {"tools": [names]}
   {"op": "call", "name", "arguments"}   -> the CallToolResult (MCP's JSON), or {"error", "code"}
+      (optional "meta": the request's `_meta`, e.g. a W3C `traceparent`)
 A refused connection (initialize failed) is one line, {"connect_error": message, "code": the
 JSON-RPC code the SDK made of it}, and no steps run.
 """
@@ -30,7 +31,9 @@ async def run(session: ClientSession, step: dict) -> dict:
         return {"tools": [tool.name for tool in listed.tools]}
     if step["op"] == "call":
         try:
-            result = await session.call_tool(step["name"], step.get("arguments") or {})
+            result = await session.call_tool(
+                step["name"], step.get("arguments") or {}, meta=step.get("meta")
+            )
         except MCPError as error:
             return {"error": error.error.message, "code": error.error.code}
         return result.model_dump(by_alias=True, mode="json", exclude_none=True)

@@ -10,6 +10,7 @@ mod guards;
 mod mcp;
 mod metrics;
 mod modern;
+mod otel;
 mod python;
 mod relay;
 mod reload;

@@ -15,6 +15,7 @@ use crate::discovery::RegistryClient;
 use crate::error::Error;
 use crate::interaction::InputHandler;
 use crate::sessions::{Dial, SharedSessions};
+use crate::spans::MetaInjector;
 use crate::upstream::{Connector, Upstream};
 use tokio::io::DuplexStream;
 
@@ -53,6 +54,7 @@ pub struct HubBuilder<'a> {
     token_store: Option<Arc<dyn crate::auth::TokenStore>>,
     opener: Option<Arc<dyn crate::auth::Opener>>,
     shared_sessions: Option<Arc<dyn SharedSessions>>,
+    meta_injector: Option<MetaInjector>,
 }
 
 impl Hub {
@@ -73,6 +75,7 @@ impl Hub {
             token_store: None,
             opener: None,
             shared_sessions: None,
+            meta_injector: None,
         }
     }
 }
@@ -186,6 +189,14 @@ impl<'a> HubBuilder<'a> {
         self
     }
 
+    /// Writes the trace context of each upstream request's span into its `params._meta`
+    /// (see [`crate::spans`]); called only while that span is enabled. A face that exports
+    /// traces sets it; without one nothing is added.
+    pub fn meta_injector(mut self, injector: MetaInjector) -> Self {
+        self.meta_injector = Some(injector);
+        self
+    }
+
     /// Registers every server (all at once, under its registration policy) and builds the
     /// catalogue. Fails for a `fail_fast` server or registry that failed
     /// ([`Error::Registration`]) and a catalogue that cannot be built (`collisions =
@@ -223,6 +234,7 @@ impl<'a> HubBuilder<'a> {
             dial,
             layers: self.layers,
             input,
+            meta_injector: self.meta_injector,
         };
         Hub::start_parts(parts, self.progress.unwrap_or(&|_| {})).await
     }

@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::Hub;
 use crate::JsonObject;
@@ -22,6 +23,7 @@ use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::interaction::{CallOptions, CallStep};
 use crate::sessions::Session;
+use crate::spans::{self, OTEL_TARGET};
 use crate::upstream::CallOutcome;
 use crate::upstream::input::Passthrough;
 use crate::upstream::interaction::CallContext;
@@ -88,6 +90,44 @@ impl Hub {
         arguments: Option<JsonObject>,
         options: CallOptions,
     ) -> Result<CallStep, Error> {
+        // The call's span (`crate::spans`): the parent of its upstream requests' spans.
+        let span = tracing::trace_span!(
+            target: OTEL_TARGET,
+            "switchboard.call",
+            otel.name = tracing::field::Empty,
+            otel.kind = "internal",
+            otel.status_code = tracing::field::Empty,
+            otel.status_description = tracing::field::Empty,
+            gen_ai.tool.name = name,
+            switchboard.server = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        if span.is_disabled() {
+            return self
+                .call_in_span(session, name, arguments, options, &span)
+                .await;
+        }
+        span.record("otel.name", format!("call {name}"));
+        let step = self
+            .call_in_span(session, name, arguments, options, &span)
+            .instrument(span.clone())
+            .await;
+        match &step {
+            Ok(CallStep::Done(outcome)) => spans::record_call(&span, Ok(outcome)),
+            Ok(CallStep::InputRequired(_)) => {}
+            Err(error) => spans::record_call(&span, Err(error)),
+        }
+        step
+    }
+
+    async fn call_in_span(
+        &self,
+        session: Option<&Session>,
+        name: &str,
+        arguments: Option<JsonObject>,
+        options: CallOptions,
+        span: &tracing::Span,
+    ) -> Result<CallStep, Error> {
         let inner = self.inner();
         let tool = inner.catalog_for(session).await?.resolve(name)?;
         if let Some(resume) = options.resume.as_ref().filter(|r| r.server != tool.server) {
@@ -99,6 +139,9 @@ impl Hub {
                     resume.server
                 )],
             });
+        }
+        if !span.is_disabled() {
+            span.record("switchboard.server", tool.server.as_str());
         }
         let arguments = tool.check_arguments(arguments)?;
         // Counted as in flight until it returns: a removal drains it before closing.
@@ -124,6 +167,9 @@ impl Hub {
         }
         if let Some(on_log) = options.on_log {
             let _ = call.on_log.set(on_log);
+        }
+        if let Some(injector) = &inner.meta_injector {
+            let _ = call.meta_injector.set(injector.clone());
         }
         let repeatable = tool.repeatable();
         let info = CallInfo {

@@ -68,6 +68,7 @@ use crate::config::{
 use crate::error::Error;
 use crate::interaction::InputHandler;
 use crate::sessions::{Dial, ServerClients, SessionClose};
+use crate::spans::MetaInjector;
 use health::Registration;
 use registration::{Listed, Record, log_skip, policy, register};
 use state::{Inner, Listings, State};
@@ -215,6 +216,7 @@ struct Parts {
     dial: Dial,
     layers: Vec<Arc<dyn CallLayer>>,
     input: Option<Arc<dyn InputHandler>>,
+    meta_injector: Option<MetaInjector>,
 }
 
 impl Hub {
@@ -231,6 +233,7 @@ impl Hub {
             dial,
             layers,
             input,
+            meta_injector,
         } = parts;
         let policy_default = settings.registration.on_error;
         let mut records = BTreeMap::new();
@@ -382,6 +385,7 @@ impl Hub {
             dial,
             layers,
             input,
+            meta_injector,
             start_failures,
             events,
             state: std::sync::Mutex::new(state),

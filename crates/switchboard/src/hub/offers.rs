@@ -761,7 +761,11 @@ pub(super) fn call_context(
         .and_then(Session::input_handler)
         .or(inner.input.as_ref())
         .cloned();
-    CallContext::new(deadline, None, None, input)
+    let call = CallContext::new(deadline, None, None, input);
+    if let Some(injector) = &inner.meta_injector {
+        let _ = call.meta_injector.set(injector.clone());
+    }
+    call
 }
 
 #[cfg(test)]

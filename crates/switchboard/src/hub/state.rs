@@ -84,6 +84,8 @@ pub(super) struct Inner {
     pub layers: Vec<Arc<dyn CallLayer>>,
     /// Answers what servers ask calls without a session handler (see `interaction`).
     pub input: Option<Arc<dyn InputHandler>>,
+    /// Writes the trace context into upstream requests' `_meta` (`crate::spans`).
+    pub meta_injector: Option<crate::spans::MetaInjector>,
     /// Servers that failed to register at start, with why (never changes).
     pub start_failures: Vec<(String, Error)>,
     pub events: broadcast::Sender<HubEvent>,

@@ -16,10 +16,13 @@ use rmcp::model::{
 };
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::Upstream;
 use super::interaction::{self, CallContext};
-use crate::{Error, Phase};
+use crate::config::TransportKind;
+use crate::spans::{self, OTEL_TARGET};
+use crate::{Error, JsonObject, Phase};
 
 impl Upstream {
     /// Sends `request` for `call` and waits for its answer until the call's deadline (as
@@ -32,6 +35,85 @@ impl Upstream {
         call: &Arc<CallContext>,
         phase: Phase,
         started: Instant,
+    ) -> Result<Result<ServerResult, ServiceError>, Error> {
+        let span = self.request_span(&request);
+        if span.is_disabled() {
+            return self.send_in(request, call, phase, started, &span).await;
+        }
+        let sent = self
+            .send_in(request, call, phase, started, &span)
+            .instrument(span.clone())
+            .await;
+        spans::record_response(&span, &sent);
+        sent
+    }
+
+    /// The CLIENT span of one upstream request (`crate::spans`), disabled unless a layer
+    /// listens to [`OTEL_TARGET`].
+    fn request_span(&self, request: &ClientRequest) -> tracing::Span {
+        let span = tracing::trace_span!(
+            target: OTEL_TARGET,
+            "mcp.client",
+            otel.name = tracing::field::Empty,
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            otel.status_description = tracing::field::Empty,
+            mcp.method.name = tracing::field::Empty,
+            gen_ai.tool.name = tracing::field::Empty,
+            gen_ai.prompt.name = tracing::field::Empty,
+            gen_ai.operation.name = tracing::field::Empty,
+            jsonrpc.request.id = tracing::field::Empty,
+            network.transport = tracing::field::Empty,
+            server.address = tracing::field::Empty,
+            server.port = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            rpc.response.status_code = tracing::field::Empty,
+            switchboard.server = tracing::field::Empty,
+        );
+        if span.is_disabled() {
+            return span;
+        }
+        let (method, target) = spans::request_target(request);
+        match target {
+            Some(target) => span.record("otel.name", format!("{method} {target}")),
+            None => span.record("otel.name", method),
+        };
+        span.record("mcp.method.name", method);
+        match request {
+            ClientRequest::CallToolRequest(_) => {
+                span.record("gen_ai.tool.name", target);
+                span.record("gen_ai.operation.name", "execute_tool");
+            }
+            ClientRequest::GetPromptRequest(_) => {
+                span.record("gen_ai.prompt.name", target);
+            }
+            _ => {}
+        }
+        let transport = match self.transport {
+            TransportKind::Stdio => "pipe",
+            _ => "tcp",
+        };
+        span.record("network.transport", transport);
+        if let Some((host, port)) = self.address.as_deref().and_then(|a| a.rsplit_once(':')) {
+            span.record(
+                "server.address",
+                host.trim_start_matches('[').trim_end_matches(']'),
+            );
+            if let Ok(port) = port.parse::<u16>() {
+                span.record("server.port", i64::from(port));
+            }
+        }
+        span.record("switchboard.server", &*self.server);
+        span
+    }
+
+    async fn send_in(
+        &self,
+        request: ClientRequest,
+        call: &Arc<CallContext>,
+        phase: Phase,
+        started: Instant,
+        span: &tracing::Span,
     ) -> Result<Result<ServerResult, ServiceError>, Error> {
         let deadline = call.deadline();
         let now = Instant::now();
@@ -50,14 +132,15 @@ impl Upstream {
             });
         }
         let mut _session = None;
+        let mut meta = None;
         if self.modern {
             // A 2026-07-28 server learns with each request what this call can answer.
             let input = call.input.as_deref().or(self.input.as_deref());
-            let mut meta = RequestMetaObject::new();
+            let mut modern = RequestMetaObject::new();
             let roots = !self.roots.is_empty();
             // Unless the caller passes its own client's capabilities on.
             let capabilities = call.passthrough.get().and_then(|p| p.capabilities.clone());
-            meta.set_client_capabilities(
+            modern.set_client_capabilities(
                 capabilities
                     .unwrap_or_else(|| interaction::capabilities(self.elicitation, input, roots)),
             );
@@ -67,9 +150,23 @@ impl Upstream {
             {
                 let registered = sessions.register(headers.clone());
                 let (key, value) = registered.tag();
-                meta.insert(key, value);
+                modern.insert(key, value);
                 _session = Some(registered);
             }
+            meta = Some(modern);
+        }
+        // The trace context of this request's span, in its `_meta` (only while traced).
+        if let Some(inject) = call.meta_injector.get().filter(|_| !span.is_disabled()) {
+            let mut context = JsonObject::new();
+            inject(span, &mut context);
+            if !context.is_empty() {
+                let meta = meta.get_or_insert_with(RequestMetaObject::new);
+                for (key, value) in context {
+                    meta.insert(key, value);
+                }
+            }
+        }
+        if let Some(meta) = meta {
             options = options.with_meta(meta);
         }
         // The transport registers the request as it sends it (`interaction.rs`), so what
@@ -84,6 +181,9 @@ impl Upstream {
             .send_request_with_option(request, options)
             .await
             .map_err(|_| self.lost_before_sending())?;
+        if !span.is_disabled() {
+            span.record("jsonrpc.request.id", handle.id.to_string());
+        }
         let _registered = self.calls.registered(&handle.id, &handle.progress_token);
         let guard = CancelOnDrop {
             peer: &self.peer,

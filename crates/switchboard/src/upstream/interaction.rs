@@ -55,6 +55,8 @@ pub(crate) struct CallContext {
     pub(crate) passthrough: std::sync::OnceLock<super::input::Passthrough>,
     /// Hears the server's log messages while the call is alone on its connection.
     pub(crate) on_log: std::sync::OnceLock<OnLog>,
+    /// Writes the trace context into each request's `_meta` (`crate::spans`).
+    pub(crate) meta_injector: std::sync::OnceLock<crate::spans::MetaInjector>,
     /// The last progress passed on, and for which request (notifications are handled
     /// concurrently by rmcp; each input-required round is a new request, counting anew).
     last_progress: Mutex<Option<(ProgressToken, f64)>>,
@@ -79,6 +81,7 @@ impl CallContext {
             session_headers: std::sync::OnceLock::new(),
             passthrough: std::sync::OnceLock::new(),
             on_log: std::sync::OnceLock::new(),
+            meta_injector: std::sync::OnceLock::new(),
             last_progress: Mutex::new(None),
         })
     }
