@@ -65,6 +65,7 @@ pub fn stdio_args_for(transport: Transport) -> Vec<String> {
 /// A testkit serving HTTP on 127.0.0.1; killed when dropped.
 pub struct HttpServer {
     url: String,
+    pid: Option<u32>,
     _child: Child,
     /// Kept open so the server never writes into a closed pipe.
     _stdout: Lines<BufReader<ChildStdout>>,
@@ -96,6 +97,7 @@ impl HttpServer {
             .to_owned();
         Ok(HttpServer {
             url,
+            pid: child.id(),
             _child: child,
             _stdout: lines,
         })
@@ -120,6 +122,11 @@ impl HttpServer {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The server's process id (`None` once it has exited).
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
     }
 }
 

@@ -5,7 +5,11 @@
 //!
 //! Per concurrency and target: calls/s and its ratio to direct (median of per-round ratios),
 //! p50/p99 and what the hop adds to them (median of per-round differences), the target
-//! process's CPU per call (its utime + stime over the run, from /proc), and the client's.
+//! process's CPU per call (its utime + stime over the run, from /proc), the upstream's (when
+//! the bench started it) and the client's, on both paths; and the ratio those CPU figures
+//! bound calls/s to when the machine's cores are the limit: direct costs client + upstream
+//! per call, through the gateway client + upstream + gateway, so at best
+//! `cpu_bound_ratio` = (client + upstream)direct / (client + upstream + gateway)via.
 //! Then, per target with a known process, its memory per idle downstream session: RSS before
 //! and after opening `--idle-sessions` MCP sessions that stay open.
 
@@ -38,10 +42,12 @@ struct Hop {
     client: Shared,
 }
 
-/// One measured run through one hop, and the CPU its process used meanwhile.
+/// One measured run through one hop, and the CPU its process and the upstream's used
+/// meanwhile.
 struct Measured {
     run: RunResult,
     server_cpu: Option<Duration>,
+    upstream_cpu: Option<Duration>,
 }
 
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
@@ -60,6 +66,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         (None, Some(server)) => server.url().to_owned(),
         (None, None) => unreachable!("started above"),
     };
+    let upstream_pid = started_upstream.as_ref().and_then(HttpServer::pid);
     let gateway = GatewayProcess::start(&switchboard, &upstream, &args.gateway_log).await?;
     note(format!(
         "gateway: upstream {upstream}, switchboard serve at {}",
@@ -124,6 +131,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
                 let i = (round + step) % hops.len();
                 let hop = &hops[i];
                 let cpu_before = hop.pid.and_then(measure::process_cpu);
+                let upstream_before = upstream_pid.and_then(measure::process_cpu);
                 let run = load::run(
                     &hop.client,
                     &hop.tool,
@@ -134,14 +142,21 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
                 )
                 .await;
                 let cpu_after = hop.pid.and_then(measure::process_cpu);
+                let upstream_after = upstream_pid.and_then(measure::process_cpu);
                 if let Some(error) = &run.first_error {
                     note(format!(
                         "  c={concurrency} round {round} {}: {} errors, first: {error}",
                         hop.label, run.errors
                     ));
                 }
-                let server_cpu = cpu_before.zip(cpu_after).map(|(a, b)| b.saturating_sub(a));
-                runs[i].push(Measured { run, server_cpu });
+                let used = |(a, b): (Duration, Duration)| b.saturating_sub(a);
+                let server_cpu = cpu_before.zip(cpu_after).map(used);
+                let upstream_cpu = upstream_before.zip(upstream_after).map(used);
+                runs[i].push(Measured {
+                    run,
+                    server_cpu,
+                    upstream_cpu,
+                });
             }
             note(format!(
                 "  c={concurrency} round {}/{}: {}",
@@ -201,10 +216,14 @@ fn row(hop: &Hop, concurrency: usize, calls: usize, runs: &[Measured], direct: &
                 .map(|(a, b)| g(f(&a.run), f(&b.run))),
         )
     };
-    let server_cpu = median(runs.iter().filter_map(|m| {
-        let attempted = (m.run.ok + m.run.errors).max(1) as f64;
-        m.server_cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / attempted)
-    }));
+    let server_cpu = per_call(runs, |m| m.server_cpu);
+    let upstream_cpu = per_call(runs, |m| m.upstream_cpu);
+    let direct_upstream_cpu = per_call(direct, |m| m.upstream_cpu);
+    let client_cpu = med(runs, RunResult::cpu_us_per_call);
+    let direct_client_cpu = med(direct, RunResult::cpu_us_per_call);
+    // What the CPU spent per call allows, when the cores are what limits calls/s.
+    let cpu_bound =
+        (direct_client_cpu + direct_upstream_cpu) / (client_cpu + upstream_cpu + server_cpu);
     Row::new("gateway")
         .with("via", hop.label.as_str())
         .with("concurrency", concurrency)
@@ -234,13 +253,22 @@ fn row(hop: &Hop, concurrency: usize, calls: usize, runs: &[Measured], direct: &
             0,
         )
         .num("server_cpu_us_per_call", server_cpu, 1)
-        .num(
-            "client_cpu_us_per_call",
-            med(runs, RunResult::cpu_us_per_call),
-            1,
-        )
+        .num("upstream_cpu_us_per_call", upstream_cpu, 1)
+        .num("client_cpu_us_per_call", client_cpu, 1)
+        .num("direct_upstream_cpu_us_per_call", direct_upstream_cpu, 1)
+        .num("direct_client_cpu_us_per_call", direct_client_cpu, 1)
+        .num("cpu_bound_ratio", cpu_bound, 3)
         .with("errors", runs.iter().map(|m| m.run.errors).sum::<usize>())
         .with("url", hop.url.as_str())
+}
+
+/// The median over `runs` of a process's CPU (`cpu`, when measured) per call attempted, in
+/// µs (0 when not measured).
+fn per_call(runs: &[Measured], cpu: fn(&Measured) -> Option<Duration>) -> f64 {
+    median(runs.iter().filter_map(|m| {
+        let attempted = (m.run.ok + m.run.errors).max(1) as f64;
+        cpu(m).map(|cpu| cpu.as_secs_f64() * 1e6 / attempted)
+    }))
 }
 
 /// Memory per idle downstream session of `hop`'s process: its RSS before and after `count`
