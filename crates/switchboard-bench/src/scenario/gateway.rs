@@ -221,9 +221,15 @@ fn row(hop: &Hop, concurrency: usize, calls: usize, runs: &[Measured], direct: &
     let direct_upstream_cpu = per_call(direct, |m| m.upstream_cpu);
     let client_cpu = med(runs, RunResult::cpu_us_per_call);
     let direct_client_cpu = med(direct, RunResult::cpu_us_per_call);
-    // What the CPU spent per call allows, when the cores are what limits calls/s.
-    let cpu_bound =
-        (direct_client_cpu + direct_upstream_cpu) / (client_cpu + upstream_cpu + server_cpu);
+    // What the CPU spent per call allows, when the cores are what limits calls/s (unknown
+    // without the upstream's process: `--upstream`).
+    let measured = runs.iter().chain(direct).all(|m| m.upstream_cpu.is_some());
+    let cpu_bound = match measured {
+        true => {
+            (direct_client_cpu + direct_upstream_cpu) / (client_cpu + upstream_cpu + server_cpu)
+        }
+        false => f64::NAN,
+    };
     Row::new("gateway")
         .with("via", hop.label.as_str())
         .with("concurrency", concurrency)
