@@ -318,6 +318,17 @@ def test_t1_t4_a_thousand_calls_round_robin_on_one_upstream_session(cluster):
     assert httpx2.delete(cluster.url, headers=headers).status_code in (200, 202, 204)
     for port in cluster.ports:
         wait_for(f"404 on {port}", lambda: session_status(port, session_id) == 404, 20)
+    # alice's upstream session was DELETEd. The design (e) T4 says exactly one DELETE; seen:
+    # one per replica that held the session (each replica's End sends its own; the later ones
+    # meet a session already gone). Asserted: at least one per session; the number printed.
+    def all_deleted() -> bool:
+        counts = asyncio.run(kit_counts(cluster.kit_url))
+        deleted["n"] = counts["sessions_deleted"].get("alice", 0)
+        return deleted["n"] >= counts["sessions_created"]["alice"]
+
+    deleted = {}
+    wait_for("alice's upstream sessions DELETEd", all_deleted, 20)
+    print(f"upstream DELETEs of alice's sessions after the client's DELETE: {deleted['n']}")
 
 
 def test_t2_a_replica_killed_mid_run_loses_only_its_calls_in_flight(cluster):
@@ -387,7 +398,8 @@ def test_t3_a_rolling_restart_fails_no_call_and_keeps_the_upstream_session(tmp_p
     listener: a run with `shutdown_delay = "0s"` had no failed call either. The delay is for
     balancers that do not retry, like kube-proxy.) The replica leaving detaches from the
     upstream session (no DELETE), so the others and the restarted one go on with it: no
-    `initialize` of the user's after the warm-up."""
+    `initialize` of the user's after the warm-up, and the testkit sees the DELETE only when
+    the client sends it."""
     cluster = Cluster(tmp_path, gateway='shutdown_delay = "1s"\n')
     try:
         restarting = {"started": False, "done": None, "calls": 0, "exits": []}
@@ -442,8 +454,23 @@ def test_t3_a_rolling_restart_fails_no_call_and_keeps_the_upstream_session(tmp_p
         # would have re-initialized (404 from the testkit), which sessions_created counts.
         print(f"alice's upstream sessions: {warm['sessions_created'].get('alice')} after the "
               f"warm-up, {counts['sessions_created'].get('alice')} at the end")
-        assert counts["sessions_created"].get("alice") == warm["sessions_created"].get("alice")
+        created = counts["sessions_created"].get("alice")
+        assert created == warm["sessions_created"].get("alice")
         assert_one_upstream_session(counts, len(cluster.ports))
+        # No upstream DELETE of the shared session before the client's: the testkit saw at
+        # most the DELETE of a session a race loser opened and could not share (S2: deleted
+        # when its replica closes).
+        deleted = counts["sessions_deleted"].get("alice", 0)
+        print(f"alice's upstream sessions DELETEd before the client's DELETE: {deleted}")
+        assert deleted < created, counts
+        headers = {"mcp-session-id": session_id, "mcp-protocol-version": "2025-11-25"}
+        assert httpx2.delete(cluster.url, headers=headers).status_code in (200, 202, 204)
+
+        def all_deleted() -> bool:
+            counts = asyncio.run(kit_counts(cluster.kit_url))
+            return counts["sessions_deleted"].get("alice", 0) > deleted
+
+        wait_for("the client's DELETE reaches the upstream", all_deleted, 20)
     finally:
         cluster.close()
 
