@@ -167,12 +167,19 @@ def test_secrets_come_from_the_secret_the_example_describes():
         assert ref["name"] == "switchboard" and ref["key"] in secret_keys, ref
     assert keys_volume["secret"]["secretName"] == "switchboard"
     assert {i["key"] for i in keys_volume["secret"]["items"]} <= secret_keys
-    # The keyring's mount is where the ConfigMap's (commented) [scale] keys_file looks.
-    toml = one("ConfigMap", "switchboard")["data"]["switchboard.toml"]
+    # The ConfigMap's [scale] keys_file is the Secret's `keyring` item where the pod mounts
+    # it, and its redis_url_env is a variable the container gets from the Secret.
+    scale = tomllib.loads(one("ConfigMap", "switchboard")["data"]["switchboard.toml"])["scale"]
+    assert scale["store"] == "redis"
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == keys_volume["name"]]
-    assert f'keys_file = "{mount["mountPath"]}/keyring"' in toml
-    assert any(e["name"] == "SWITCHBOARD_REDIS_URL" for e in container["env"])
-    assert 'redis_url_env = "SWITCHBOARD_REDIS_URL"' in toml
+    keyring_items = [i for i in keys_volume["secret"]["items"] if i["key"] == "keyring"]
+    assert [f'{mount["mountPath"]}/{i["path"]}' for i in keyring_items] == [scale["keys_file"]]
+    (url_env,) = [e for e in container["env"] if e["name"] == scale["redis_url_env"]]
+    assert url_env["valueFrom"]["secretKeyRef"]["key"] == "redis-url"
+
+
+def test_the_service_has_no_affinity_since_any_replica_serves_any_session():
+    assert "sessionAffinity" not in one("Service", "switchboard")["spec"]
 
 
 def test_redis_keeps_an_append_only_file_on_its_volume():

@@ -65,14 +65,18 @@ def answers(url: str) -> bool:
 class Cluster:
     """Redis, the testkit, three replicas and HAProxy, in `tmp`."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, gateway: str = "", redis_aof: bool = False) -> None:
+        """`gateway`: more `[gateway]` lines for the replicas' config; `redis_aof`: Redis keeps
+        an append-only file (fsync always), so a restarted Redis has the records again."""
         self.tmp = tmp
         self.procs: list[subprocess.Popen] = []
         sock = tmp / "redis.sock"
-        self.redis = self.spawn(
-            ["redis-server", "--port", "0", "--unixsocket", str(sock), "--save", "",
-             "--appendonly", "no", "--dir", str(tmp)]
-        )
+        self.redis_argv = [
+            "redis-server", "--port", "0", "--unixsocket", str(sock), "--save", "",
+            "--appendonly", "yes" if redis_aof else "no", "--appendfsync", "always",
+            "--dir", str(tmp),
+        ]
+        self.redis = self.spawn(self.redis_argv)
         wait_for("redis listens", sock.exists)
         self.redis_url = f"redis+unix://{sock}"
         self.redis_sock = sock
@@ -81,7 +85,7 @@ class Cluster:
         self.kit_url = f"http://127.0.0.1:{self.kit_port}/mcp"
         (tmp / "keys").write_text(KEYS)
         (tmp / "switchboard.toml").write_text(
-            '[gateway]\nsession_headers = { "X-User" = "user" }\n\n'
+            f'[gateway]\nsession_headers = {{ "X-User" = "user" }}\n{gateway}\n'
             '[variables]\nuser = "nobody"\n\n'
             '[scale]\nstore = "redis"\nkeys_file = "keys"\n\n'
             f'[servers.kit]\nurl = "{self.kit_url}"\nsession_mode = "per_session"\n'
@@ -163,6 +167,16 @@ class Cluster:
                 counts[name] = int(stats.split(",")[0].split("=")[1])
         return counts
 
+    def stop_redis(self) -> None:
+        self.redis.send_signal(signal.SIGTERM)
+        self.redis.wait(timeout=30)
+
+    def start_redis(self) -> None:
+        self.redis = self.spawn(self.redis_argv)
+        wait_for("redis answers", lambda: subprocess.run(
+            ["redis-cli", "-s", str(self.redis_sock), "PING"], capture_output=True, text=True
+        ).stdout.strip() == "PONG")
+
     def servers_up(self) -> int:
         try:
             return sum(1 for r in self.stats() if r["status"] == "UP")
@@ -176,6 +190,12 @@ class Cluster:
 
     def restart(self, index: int) -> None:
         self.replicas[index] = self.replica(self.ports[index])
+
+    def terminate(self, index: int) -> int:
+        """SIGTERM to replica `index` (as Kubernetes stops a pod); its exit code when it ends."""
+        proc = self.replicas[index]
+        proc.send_signal(signal.SIGTERM)
+        return proc.wait(timeout=60)
 
     def close(self) -> None:
         for proc in reversed(self.procs):
@@ -298,6 +318,17 @@ def test_t1_t4_a_thousand_calls_round_robin_on_one_upstream_session(cluster):
     assert httpx2.delete(cluster.url, headers=headers).status_code in (200, 202, 204)
     for port in cluster.ports:
         wait_for(f"404 on {port}", lambda: session_status(port, session_id) == 404, 20)
+    # alice's upstream session was DELETEd. The design (e) T4 says exactly one DELETE; seen:
+    # one per replica that held the session (each replica's End sends its own; the later ones
+    # meet a session already gone). Asserted: at least one per session; the number printed.
+    def all_deleted() -> bool:
+        counts = asyncio.run(kit_counts(cluster.kit_url))
+        deleted["n"] = counts["sessions_deleted"].get("alice", 0)
+        return deleted["n"] >= counts["sessions_created"]["alice"]
+
+    deleted = {}
+    wait_for("alice's upstream sessions DELETEd", all_deleted, 20)
+    print(f"upstream DELETEs of alice's sessions after the client's DELETE: {deleted['n']}")
 
 
 def test_t2_a_replica_killed_mid_run_loses_only_its_calls_in_flight(cluster):
@@ -357,3 +388,163 @@ def test_t5_other_identities_and_forged_ids_are_refused_without_touching_redis(c
     assert cluster.redis_commands() == before, "a refused id cost a Redis command"
     counts = asyncio.run(kit_counts(cluster.kit_url))
     assert "stolen" not in counts["ticks"]
+
+
+def test_t3_a_rolling_restart_fails_no_call_and_keeps_the_upstream_session(tmp_path):
+    """Each replica in turn gets SIGTERM, exits and is started again, while the session's calls
+    go on. `shutdown_delay = "1s"` outlasts HAProxy's detection (2 failed /readyz checks 300 ms
+    apart), so HAProxy stops sending to a replica before it stops taking calls: no call may
+    fail. (HAProxy's `retry-on conn-failure` also resends a request refused by a closed
+    listener: a run with `shutdown_delay = "0s"` had no failed call either. The delay is for
+    balancers that do not retry, like kube-proxy.) The replica leaving detaches from the
+    upstream session (no DELETE), so the others and the restarted one go on with it: no
+    `initialize` of the user's after the warm-up, and the testkit sees the DELETE only when
+    the client sends it."""
+    cluster = Cluster(tmp_path, gateway='shutdown_delay = "1s"\n')
+    try:
+        restarting = {"started": False, "done": None, "calls": 0, "exits": []}
+
+        def roll() -> None:
+            for index in range(len(cluster.ports)):
+                restarting["exits"].append(cluster.terminate(index))
+                cluster.restart(index)
+                port = cluster.ports[index]
+                wait_for(f"replica {port} ready", lambda: answers(f"http://127.0.0.1:{port}/readyz"))
+                wait_for("haproxy sees it up", lambda: cluster.servers_up() == 3)
+
+        warm = {}
+
+        async def rolling(n: int) -> None:
+            if n == 100:
+                # After the warm-up (every replica has served the session): what the
+                # restarts must not change.
+                warm.update(await kit_counts(cluster.kit_url))
+                restarting["done"] = asyncio.ensure_future(asyncio.to_thread(roll))
+            if restarting["done"] is None:
+                return
+            if n >= CALLS - 50:
+                # The last calls run after the last restart, on the three new processes.
+                await asyncio.shield(restarting["done"])
+            elif not restarting["done"].done():
+                restarting["calls"] += 1
+                await asyncio.sleep(0.05)  # stretch the calls over the restarts
+
+        outcomes, session_id = asyncio.run(run_session(cluster.url, rolling))
+        failed = [t for t, ok in outcomes.items() if not ok]
+        print(
+            f"failed calls: {len(failed)} of {CALLS}; {restarting['calls']} sent while "
+            f"restarting; exits {restarting['exits']}; HAProxy: {answered_by(cluster)}"
+        )
+        assert restarting["exits"] == [0, 0, 0]
+        assert restarting["calls"] > 0
+        assert not failed, failed[:10]
+        # The session goes on through each new process directly too.
+        for port in cluster.ports:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                    "params": {"name": "kit__tick", "arguments": {"id": f"after-{port}"}}}
+            headers = {"mcp-session-id": session_id, "mcp-protocol-version": "2025-11-25",
+                       "accept": "application/json, text/event-stream", "x-user": "alice"}
+            answer = httpx2.post(f"http://127.0.0.1:{port}/mcp", json=body, headers=headers,
+                                 timeout=30)
+            assert answer.status_code == 200 and '"isError":true' not in answer.text, answer.text
+        counts = asyncio.run(kit_counts(cluster.kit_url))
+        ticks = counts["ticks"]
+        assert len(ticks) == CALLS + len(cluster.ports) and set(ticks.values()) == {1}
+        # No upstream session of alice's was DELETEd or lost: its next call on any replica
+        # would have re-initialized (404 from the testkit), which sessions_created counts.
+        print(f"alice's upstream sessions: {warm['sessions_created'].get('alice')} after the "
+              f"warm-up, {counts['sessions_created'].get('alice')} at the end")
+        created = counts["sessions_created"].get("alice")
+        assert created == warm["sessions_created"].get("alice")
+        assert_one_upstream_session(counts, len(cluster.ports))
+        # No upstream DELETE of the shared session before the client's: the testkit saw at
+        # most the DELETE of a session a race loser opened and could not share (S2: deleted
+        # when its replica closes).
+        deleted = counts["sessions_deleted"].get("alice", 0)
+        print(f"alice's upstream sessions DELETEd before the client's DELETE: {deleted}")
+        assert deleted < created, counts
+        headers = {"mcp-session-id": session_id, "mcp-protocol-version": "2025-11-25"}
+        assert httpx2.delete(cluster.url, headers=headers).status_code in (200, 202, 204)
+
+        def all_deleted() -> bool:
+            counts = asyncio.run(kit_counts(cluster.kit_url))
+            return counts["sessions_deleted"].get("alice", 0) > deleted
+
+        wait_for("the client's DELETE reaches the upstream", all_deleted, 20)
+    finally:
+        cluster.close()
+
+
+def post(port: int, body: dict, session_id: str | None = None, user: str = "alice"):
+    """One JSON-RPC message straight to replica `port` (not through HAProxy)."""
+    headers = {"mcp-protocol-version": "2025-11-25", "x-user": user,
+               "accept": "application/json, text/event-stream"}
+    if session_id:
+        headers["mcp-session-id"] = session_id
+    return httpx2.post(f"http://127.0.0.1:{port}/mcp", json=body, headers=headers, timeout=30)
+
+
+def initialize(port: int) -> httpx2.Response:
+    return post(port, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t6", "version": "0"}}})
+
+
+def tick(port: int, session_id: str, tick_id: str, user: str = "alice") -> httpx2.Response:
+    return post(port, {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "kit__tick", "arguments": {"id": tick_id}}},
+                session_id, user)
+
+
+def ticked(answer: httpx2.Response, tick_id: str) -> bool:
+    return answer.status_code == 200 and '"isError":true' not in answer.text \
+        and tick_id in answer.text
+
+
+def test_t6_redis_stopped_mid_run_then_started(tmp_path):
+    """Redis (append-only file, as deploy/kubernetes has it) stopped between the two halves of
+    a session's calls through HAProxy, then started again. While it is down: the session every
+    replica has served goes on (all calls answered), a session a replica has not seen gets 503
+    with `Retry-After` there, a new `initialize` fails naming the store, another user is still
+    refused. After the start: the unseen session is served there, new sessions work."""
+    cluster = Cluster(tmp_path, redis_aof=True)
+    try:
+        g1, g2, g3 = cluster.ports
+        # Session B, seen by g1 only.
+        opened = initialize(g1)
+        assert opened.status_code == 200, opened.text
+        b_id = opened.headers["mcp-session-id"]
+        note = post(g1, {"jsonrpc": "2.0", "method": "notifications/initialized"}, b_id)
+        assert note.status_code in (200, 202), note.text
+        assert ticked(tick(g1, b_id, "b-before"), "b-before")
+        down = {}
+
+        async def stop_redis() -> None:
+            cluster.stop_redis()
+            unseen = tick(g2, b_id, "b-unseen")
+            down["unseen"] = (unseen.status_code, unseen.headers.get("retry-after"))
+            fresh = initialize(g3)
+            down["fresh"] = (fresh.status_code, fresh.text[:300])
+            down["other user"] = tick(g1, b_id, "b-mallory", user="mallory").status_code
+
+        outcomes, a_id = asyncio.run(run_session(cluster.url, between=stop_redis))
+        failed = [t for t, ok in outcomes.items() if not ok]
+        print(f"while Redis was down: {down}; failed calls: {len(failed)} of {CALLS}")
+        assert not failed, failed[:10]
+        assert down["unseen"] == (503, "1"), down
+        assert "session store unavailable" in down["fresh"][1], down
+        assert down["other user"] == 404, down
+        # A's calls of the second half ran on every replica with Redis down.
+        assert all(n > 0 for n in answered_by(cluster).values())
+
+        cluster.start_redis()
+        wait_for("a new session", lambda: initialize(g3).status_code == 200)
+        wait_for("B served on g2", lambda: ticked(tick(g2, b_id, "b-after"), "b-after"))
+        for port in cluster.ports:
+            assert ticked(tick(port, a_id, f"a-after-{port}"), f"a-after-{port}")
+        counts = asyncio.run(kit_counts(cluster.kit_url))
+        ticks = counts["ticks"]
+        assert "b-unseen" not in ticks and "b-mallory" not in ticks
+        assert all(n == 1 for n in ticks.values()), {t: n for t, n in ticks.items() if n != 1}
+    finally:
+        cluster.close()

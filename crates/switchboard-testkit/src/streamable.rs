@@ -6,6 +6,9 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::Request;
+use axum::http::Method;
+use axum::middleware::Next;
 use rmcp::transport::{
     StreamableHttpServerConfig, StreamableHttpService,
     streamable_http_server::session::{local::LocalSessionManager, never::NeverSessionManager},
@@ -50,7 +53,18 @@ pub async fn serve_streamable_http_on(
         HttpMode::Stateful => {
             let sessions = Arc::new(LocalSessionManager::default());
             server.set_http_sessions(sessions.clone());
-            Router::new().nest_service("/mcp", StreamableHttpService::new(make, sessions, config))
+            let counter = server.clone();
+            Router::new()
+                .nest_service("/mcp", StreamableHttpService::new(make, sessions, config))
+                .layer(axum::middleware::from_fn(
+                    move |request: Request, next: Next| {
+                        if request.method() == Method::DELETE {
+                            let user = request.headers().get("x-user");
+                            counter.count_delete(user.and_then(|v| v.to_str().ok()).unwrap_or(""));
+                        }
+                        next.run(request)
+                    },
+                ))
         }
         HttpMode::Stateless | HttpMode::StatelessJson => Router::new().nest_service(
             "/mcp",

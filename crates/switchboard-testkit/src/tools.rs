@@ -64,6 +64,8 @@ struct Shared {
     ticks: Mutex<BTreeMap<String, u64>>,
     /// Sessions `initialize`d, by the request's `X-User` header ("" without one).
     sessions_created: Mutex<BTreeMap<String, u64>>,
+    /// Stateful Streamable HTTP only: `DELETE /mcp` requests, by `X-User` ("" without one).
+    sessions_deleted: Mutex<BTreeMap<String, u64>>,
     grandchildren: Mutex<Vec<std::process::Child>>,
     /// Stateful Streamable HTTP only: the sessions, so `expire_session` can end one.
     http_sessions: OnceLock<Arc<LocalSessionManager>>,
@@ -112,6 +114,7 @@ impl TestServer {
                 cancelled: Mutex::new(BTreeMap::new()),
                 ticks: Mutex::new(BTreeMap::new()),
                 sessions_created: Mutex::new(BTreeMap::new()),
+                sessions_deleted: Mutex::new(BTreeMap::new()),
                 grandchildren: Mutex::new(Vec::new()),
                 http_sessions: OnceLock::new(),
                 offers: Added::default(),
@@ -167,19 +170,29 @@ impl TestServer {
     }
 
     /// `{"executions": {tool: n}, "cancelled": {tool: n}, "listings": {method: n},
-    /// "subscribed": [uri], "ticks": {id: n}, "sessions_created": {user: n}}` across all
+    /// "subscribed": [uri], "ticks": {id: n}, "sessions_created": {user: n},
+    /// "sessions_deleted": {user: n}}` across all
     /// sessions (`listings`: resource, template and prompt lists asked for; `subscribed`:
     /// resources subscribed to now; `ticks`: `tick` executions per `id`; `sessions_created`:
-    /// `initialize`s per `X-User` header value, `""` for none).
+    /// `initialize`s per `X-User` header value, `""` for none; `sessions_deleted`: stateful
+    /// Streamable HTTP `DELETE`s the same way).
     pub fn counts(&self) -> Value {
         json!({
             "executions": *lock(&self.shared.executions),
             "ticks": *lock(&self.shared.ticks),
             "sessions_created": *lock(&self.shared.sessions_created),
+            "sessions_deleted": *lock(&self.shared.sessions_deleted),
             "listings": *lock(&self.shared.listings),
             "cancelled": *lock(&self.shared.cancelled),
             "subscribed": self.shared.offers.subscribed(),
         })
+    }
+
+    /// Counts a `DELETE` of a session by `user` (the `X-User` header, `""` without one).
+    pub(crate) fn count_delete(&self, user: &str) {
+        *lock(&self.shared.sessions_deleted)
+            .entry(user.to_owned())
+            .or_default() += 1;
     }
 
     fn count_listing(&self, method: &str) {

@@ -1,12 +1,13 @@
 //! `deploy/kubernetes/configmap.yaml`: its `switchboard.toml` loads with the loader
 //! `switchboard serve` uses (`Config::load`, every key validated), and the gateway would
-//! serve it (listening beyond loopback is allowed: it has `[gateway.auth]`). The manifests'
-//! cross-references are checked by `tests/deploy/test_manifests.py`.
+//! serve it (listening beyond loopback is allowed: it has `[gateway.auth]`) with `[scale]`
+//! on. The manifests' cross-references are checked by `tests/deploy/test_manifests.py`.
 
 use std::path::Path;
 use std::time::Duration;
 
 use switchboard::Config;
+use switchboard::config::ScaleStore;
 use switchboard_gateway::{GatewaySettings, check_exposure};
 
 /// The value of `key: |` in a YAML file: the indented block under it, dedented. Enough for
@@ -39,17 +40,6 @@ fn configmap_toml() -> String {
     block_scalar(&yaml, "switchboard.toml")
 }
 
-/// `toml` with its commented-out `# [scale]` block (the table line and the `# key = value`
-/// lines right after it) uncommented.
-fn with_scale_uncommented(toml: &str) -> String {
-    let mut inside = false;
-    let lines = toml.lines().map(|line| {
-        inside = line == "# [scale]" || (inside && line.starts_with("# ") && line.contains(" = "));
-        if inside { &line[2..] } else { line }
-    });
-    lines.collect::<Vec<_>>().join("\n")
-}
-
 #[test]
 fn the_kubernetes_configmap_is_a_config_switchboard_serve_accepts() {
     let toml = configmap_toml();
@@ -68,23 +58,19 @@ fn the_kubernetes_configmap_is_a_config_switchboard_serve_accepts() {
         "beyond loopback needs [gateway.auth]"
     );
     assert_eq!(config.servers.len(), 2);
+    let scale = config
+        .scale
+        .as_ref()
+        .expect("the ConfigMap turns [scale] on");
+    assert_eq!(scale.store, Some(ScaleStore::Redis));
+    assert_eq!(scale.redis_url_env, "SWITCHBOARD_REDIS_URL");
+    assert_eq!(
+        scale.keys_file,
+        Path::new("/etc/switchboard/keys/keyring"),
+        "where deployment.yaml mounts the Secret's keyring"
+    );
     let settings = GatewaySettings::from(&**gateway);
     check_exposure(&settings.inbound, settings.listen).expect("it may listen on 0.0.0.0");
-}
-
-/// The `[scale]` block is commented out until the gateway has the table (issue 17, S5). Once
-/// uncommented it must load then; today the only complaint may be the unknown table itself.
-#[test]
-fn the_configmaps_scale_block_is_ready_to_uncomment() {
-    let toml = with_scale_uncommented(&configmap_toml());
-    assert!(toml.contains("\n[scale]\nstore = \"redis\"\n"), "{toml}");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("switchboard.toml");
-    std::fs::write(&path, &toml).unwrap();
-    if let Err(error) = Config::load(&path) {
-        assert_eq!(error.key.as_deref(), Some("scale"), "{error}");
-        assert!(error.problem.contains("unknown key"), "{error}");
-    }
 }
 
 #[test]
