@@ -172,9 +172,9 @@ impl Upstream {
         // The transport registers the request as it sends it (`interaction.rs`), so what
         // the server sends for it at once is the call's; `_registered` unregisters it.
         let mut request = request;
-        request
-            .extensions_mut()
-            .insert(interaction::SentFor(call.clone()));
+        let sent_for = interaction::SentFor::new(call.clone());
+        let mut registered = self.calls.waiting_for(&sent_for);
+        request.extensions_mut().insert(sent_for);
         // Failing here, the request never reached the transport: not sent.
         let handle = self
             .peer
@@ -184,7 +184,7 @@ impl Upstream {
         if !span.is_disabled() {
             span.record("jsonrpc.request.id", handle.id.to_string());
         }
-        let _registered = self.calls.registered(&handle.id, &handle.progress_token);
+        registered.sent_as(&handle.id, &handle.progress_token);
         let guard = CancelOnDrop {
             peer: &self.peer,
             id: Some(handle.id.clone()),

@@ -17,6 +17,7 @@
 #![allow(deprecated)]
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -150,49 +151,93 @@ struct Registry {
     by_request: HashMap<RequestId, Arc<CallContext>>,
 }
 
-/// Marks a request (in its extensions, never on the wire) as `0`'s: the transport registers
-/// it as it sends it ([`Calls::sent`]).
+/// Marks a request (in its extensions, never on the wire) as `call`'s: the transport registers
+/// it as it sends it ([`Calls::sent`]), unless its caller stopped waiting first (rmcp queues
+/// a request and sends it later, from its own task: a request dropped while queued must not
+/// leave its call registered for the connection's life).
 #[derive(Clone)]
-pub(crate) struct SentFor(pub(crate) Arc<CallContext>);
+pub(crate) struct SentFor {
+    pub(crate) call: Arc<CallContext>,
+    waiting: Arc<AtomicBool>,
+}
 
-/// A request sent for a call; dropping it unregisters (the request has been answered, or
-/// its caller stopped waiting).
+impl SentFor {
+    pub(crate) fn new(call: Arc<CallContext>) -> Self {
+        SentFor {
+            call,
+            waiting: Arc::new(AtomicBool::new(true)),
+        }
+    }
+}
+
+/// A request's registration; dropping it unregisters (the request has been answered, or
+/// its caller stopped waiting), and a transport that sends the request after that
+/// registers nothing.
 pub(crate) struct Registered<'a> {
     calls: &'a Calls,
-    token: ProgressToken,
-    id: RequestId,
+    waiting: Option<Arc<AtomicBool>>,
+    sent: Option<(RequestId, ProgressToken)>,
+}
+
+impl Registered<'_> {
+    /// The request went to rmcp as `id` with `token`.
+    pub(crate) fn sent_as(&mut self, id: &RequestId, token: &ProgressToken) {
+        self.sent = Some((id.clone(), token.clone()));
+    }
 }
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
+        // Under the registry's lock, as `Calls::sent` checks `waiting`: once this runs, a
+        // late send registers nothing.
         let mut registry = lock(&self.calls.registry);
-        let token = registry.by_token.remove(&self.token);
-        let request = registry.by_request.remove(&self.id);
+        if let Some(waiting) = &self.waiting {
+            waiting.store(false, Ordering::Relaxed);
+        }
+        let removed = self.sent.take().map(|(id, token)| {
+            let token = registry.by_token.remove(&token);
+            let request = registry.by_request.remove(&id);
+            (token, request)
+        });
         drop(registry);
-        drop((token, request));
+        drop(removed);
     }
 }
 
 impl Calls {
     /// The transport is about to send request `id` (with progress token `token`) for
     /// `context`: from now on what arrives for it is the call's. Called before anything of
-    /// the request is written, so nothing a server sends for it can come first.
+    /// the request is written, so nothing a server sends for it can come first. Nothing is
+    /// registered when the request's caller has stopped waiting.
     pub(crate) fn sent(&self, id: &RequestId, token: Option<ProgressToken>, context: &SentFor) {
         let mut registry = lock(&self.registry);
-        if let Some(token) = token {
-            registry.by_token.insert(token, context.0.clone());
+        if !context.waiting.load(Ordering::Relaxed) {
+            return;
         }
-        registry.by_request.insert(id.clone(), context.0.clone());
+        if let Some(token) = token {
+            registry.by_token.insert(token, context.call.clone());
+        }
+        registry.by_request.insert(id.clone(), context.call.clone());
+    }
+
+    /// The registration of the request marked `context`, taken before the request is handed
+    /// to rmcp and told its id once it has been ([`Registered::sent_as`]).
+    pub(crate) fn waiting_for(&self, context: &SentFor) -> Registered<'_> {
+        Registered {
+            calls: self,
+            waiting: Some(context.waiting.clone()),
+            sent: None,
+        }
     }
 
     /// The request sent as `id` with `token` is registered until the guard is dropped (it
-    /// was registered by the transport as it sent it, [`Calls::sent`]; a request that
-    /// never reached the transport has nothing to unregister).
+    /// was registered by the transport as it sent it, [`Calls::sent`]).
+    #[cfg(test)]
     pub(crate) fn registered(&self, id: &RequestId, token: &ProgressToken) -> Registered<'_> {
         Registered {
             calls: self,
-            token: token.clone(),
-            id: id.clone(),
+            waiting: None,
+            sent: Some((id.clone(), token.clone())),
         }
     }
 
@@ -431,7 +476,7 @@ mod tests {
     use rmcp::model::{NumberOrString, ProgressNotificationParam, ProgressToken};
     use tokio::time::Instant;
 
-    use super::{CallContext, Calls, SentFor};
+    use super::{CallContext, Calls, SentFor, lock};
     use crate::interaction::{LogMessage, OnLog, OnProgress};
 
     fn progress(token: i64, progress: f64) -> ProgressNotificationParam {
@@ -543,7 +588,7 @@ mod tests {
         let sink = seen.clone();
         let on_progress: OnProgress = Arc::new(move |p| sink.lock().unwrap().push(p.progress));
         let deadline = Instant::now() + Duration::from_secs(60);
-        let call = SentFor(CallContext::new(deadline, None, Some(on_progress), None));
+        let call = SentFor::new(CallContext::new(deadline, None, Some(on_progress), None));
         let calls = Calls::default();
         let token = ProgressToken(NumberOrString::Number(7));
         let id = rmcp::model::RequestId::Number(1);
@@ -572,7 +617,7 @@ mod tests {
         let sink = heard.clone();
         let on_log: OnLog = Arc::new(move |m| sink.lock().unwrap().push(m.data.to_string()));
         let _ = call.on_log.set(on_log);
-        SentFor(call)
+        SentFor::new(call)
     }
 
     fn logged(data: &str) -> LogMessage {
@@ -609,6 +654,30 @@ mod tests {
         let heard = |h: &Arc<Mutex<Vec<String>>>| h.lock().unwrap().clone();
         assert_eq!(heard(&first), [r#""first, at once""#, r#""first's""#]);
         assert_eq!(heard(&second), [r#""second's""#]);
+    }
+
+    /// rmcp queues a request and its task sends it later: a caller that stopped waiting
+    /// meanwhile leaves nothing registered (a stale call would take others' log messages
+    /// and server requests for the connection's life).
+    #[tokio::test]
+    async fn a_request_sent_after_its_caller_stopped_waiting_registers_nothing() {
+        let calls = Calls::default();
+        let call = listening(&Arc::default());
+        let id = rmcp::model::RequestId::Number(1);
+        let token = ProgressToken(NumberOrString::Number(1));
+        drop(calls.waiting_for(&call));
+        calls.sent(&id, Some(token.clone()), &call);
+        let registry = lock(&calls.registry);
+        assert!(registry.by_request.is_empty() && registry.by_token.is_empty());
+        drop(registry);
+        // Waited for and answered: registered while in flight, then gone.
+        let call = listening(&Arc::default());
+        let mut waiting = calls.waiting_for(&call);
+        calls.sent(&id, Some(token.clone()), &call);
+        waiting.sent_as(&id, &token);
+        assert_eq!(lock(&calls.registry).by_request.len(), 1);
+        drop(waiting);
+        assert!(lock(&calls.registry).by_request.is_empty());
     }
 
     #[tokio::test]
