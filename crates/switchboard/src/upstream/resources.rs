@@ -79,8 +79,11 @@ impl Upstream {
             .await
         {
             Ok(ServerResult::ReadResourceResult(result)) => Ok(ResourceRead::from(result)),
-            // Handed back to the caller (`request`): the hub answers with that instead.
-            Ok(ServerResult::InputRequiredResult(_)) => Ok(ResourceRead { contents: vec![] }),
+            // Handed back to the caller (`request`, 2026-07-28 servers only): the hub answers
+            // with that instead. From a classic server it is unexpected (below).
+            Ok(ServerResult::InputRequiredResult(_)) if self.modern => {
+                Ok(ResourceRead { contents: vec![] })
+            }
             Ok(_) => Err(self.unexpected(&what)),
             Err(Error::Rejected { code, .. })
                 if [RESOURCE_NOT_FOUND, INVALID_PARAMS].contains(&code) =>
@@ -160,8 +163,9 @@ impl Upstream {
         let what = format!("prompts/get '{name}'");
         match self.request(Phase::GetPrompt, request, &what, call).await {
             Ok(ServerResult::GetPromptResult(result)) => Ok(PromptOutcome::from(result)),
-            // Handed back to the caller (`request`): the hub answers with that instead.
-            Ok(ServerResult::InputRequiredResult(_)) => Ok(PromptOutcome {
+            // Handed back to the caller (`request`, 2026-07-28 servers only): the hub answers
+            // with that instead. From a classic server it is unexpected (below).
+            Ok(ServerResult::InputRequiredResult(_)) if self.modern => Ok(PromptOutcome {
                 description: None,
                 messages: vec![],
             }),
