@@ -65,7 +65,14 @@ impl Gateway {
             identity,
             drain: Drain::default(),
             metrics,
-            seal: crate::mcp::RequestStateSeal::new(),
+            seal: match &settings.scale {
+                Some(scale) => {
+                    let ring = &scale.ring;
+                    let keys = std::iter::once(ring.primary()).chain(ring.secondaries());
+                    crate::mcp::RequestStateSeal::keyed(keys.map(|k| &k.request_state))
+                }
+                None => crate::mcp::RequestStateSeal::new(),
+            },
             scale: settings.scale.clone(),
         };
         let inbound = Inbound::new(settings.inbound.clone(), settings.session_idle_timeout);

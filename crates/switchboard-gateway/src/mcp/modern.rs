@@ -8,10 +8,11 @@
 //! ([`CallOptions::resume`]). Our `requestState` wraps the upstream's: what was asked (the
 //! exposed tool name, `resources/read URI` or `prompts/get NAME`), the server and the
 //! upstream's state, as JSON, with an HMAC-SHA256 tag under a key made when the gateway
-//! starts ([`RequestStateSeal`]). A client can read it (the upstream's state was the
+//! starts, or with `[scale]` derived from the keyring so any replica opens it
+//! ([`RequestStateSeal`]). A client can read it (the upstream's state was the
 //! client's to hold anyway) but not change it, so a retry cannot be redirected to another
 //! server, tool, resource or prompt, nor carry state the upstream did not give; a state
-//! from before a restart is refused, and the client starts again.
+//! from before a restart (without `[scale]`) is refused, and the client starts again.
 //!
 //! The call also tells a 2026-07-28 upstream the client's own capabilities (its request's
 //! `_meta`), not what the gateway offers every client, so the upstream refuses (-32021,
@@ -28,7 +29,8 @@ use switchboard::{CallOptions, Error, InputRequired, InputResume, JsonObject};
 
 /// Seals and opens our `requestState` (see the module docs).
 pub struct RequestStateSeal {
-    key: hmac::Key,
+    /// The key that seals first, then the others that still open.
+    keys: Vec<hmac::Key>,
 }
 
 /// What our `requestState` carries.
@@ -49,12 +51,23 @@ impl RequestStateSeal {
     pub fn new() -> RequestStateSeal {
         let key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())
             .expect("the system's random source works");
-        RequestStateSeal { key }
+        RequestStateSeal { keys: vec![key] }
+    }
+
+    /// A seal under the given keys (`[scale]`: every replica derives them from the one
+    /// keyring, so a retry may reach any replica): the first seals, every one opens.
+    pub fn keyed<'a>(keys: impl IntoIterator<Item = &'a [u8; 32]>) -> RequestStateSeal {
+        let keys: Vec<hmac::Key> = keys
+            .into_iter()
+            .map(|key| hmac::Key::new(hmac::HMAC_SHA256, key))
+            .collect();
+        assert!(!keys.is_empty(), "a keyring has a primary key");
+        RequestStateSeal { keys }
     }
 
     fn seal(&self, sealed: &Sealed) -> String {
         let payload = serde_json::to_vec(sealed).unwrap_or_default();
-        let tag = hmac::sign(&self.key, &payload);
+        let tag = hmac::sign(&self.keys[0], &payload);
         format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(&payload),
@@ -67,7 +80,10 @@ impl RequestStateSeal {
         let (payload, tag) = state.split_once('.')?;
         let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        hmac::verify(&self.key, &payload, &tag).ok()?;
+        let opens = |key: &hmac::Key| hmac::verify(key, &payload, &tag).is_ok();
+        if !self.keys.iter().any(opens) {
+            return None;
+        }
         serde_json::from_slice(&payload).ok()
     }
 }
@@ -216,6 +232,20 @@ mod tests {
     fn a_sealed_state_opens_to_what_was_sealed() {
         let seal = RequestStateSeal::new();
         assert_eq!(seal.open(&seal.seal(&sealed())), Some(sealed()));
+    }
+
+    #[test]
+    fn replicas_with_one_keyring_open_each_other_s_states() {
+        let (k1, k2) = ([1u8; 32], [2u8; 32]);
+        let state = RequestStateSeal::keyed([&k1]).seal(&sealed());
+        assert_eq!(RequestStateSeal::keyed([&k1]).open(&state), Some(sealed()));
+        // After rotation (k2 primary, k1 kept): still opens; a ring without k1 does not.
+        assert_eq!(
+            RequestStateSeal::keyed([&k2, &k1]).open(&state),
+            Some(sealed())
+        );
+        assert_eq!(RequestStateSeal::keyed([&k2]).open(&state), None);
+        assert_eq!(RequestStateSeal::new().open(&state), None);
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub struct Keys {
     pub bind_bytes: [u8; 32],
     /// `k_store`: AES-256 key for records at rest.
     pub store: [u8; 32],
+    /// HMAC key of the `requestState` handed to 2026-07-28 clients (`mcp/modern.rs`), so a
+    /// retry may reach any replica.
+    pub request_state: [u8; 32],
 }
 
 /// Every key, the primary first.
@@ -156,6 +159,7 @@ impl Keys {
             bind: hmac::Key::new(hmac::HMAC_SHA256, &bind_bytes),
             bind_bytes,
             store: derive(b"store"),
+            request_state: derive(b"request-state"),
         }
     }
 
