@@ -124,7 +124,13 @@ pub(crate) fn redact(text: &str, url: &str) -> String {
         return text.replace(url, "<redis url>");
     };
     let mut out = text.replace(url, &redacted_url(url));
-    for secret in [parsed.password().unwrap_or(""), parsed.username()] {
+    // redis-rs also reads `user` and `pass` from the query of `unix://` URLs.
+    let query = parsed
+        .query_pairs()
+        .filter(|(key, _)| key == "user" || key == "pass");
+    let query: Vec<String> = query.map(|(_, value)| value.into_owned()).collect();
+    let secrets = [parsed.password().unwrap_or(""), parsed.username()];
+    for secret in secrets.into_iter().chain(query.iter().map(String::as_str)) {
         if !secret.is_empty() {
             out = out.replace(secret, "***");
         }
@@ -139,6 +145,17 @@ pub(crate) fn redacted_url(url: &str) -> String {
             if !parsed.username().is_empty() || parsed.password().is_some() {
                 let _ = parsed.set_username("***");
                 let _ = parsed.set_password(None);
+            }
+            // redis-rs also reads `user` and `pass` from the query (`unix://` URLs).
+            if parsed.query().is_some() {
+                let kept: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(key, value)| match key.as_ref() {
+                        "user" | "pass" => (key.into_owned(), "***".to_owned()),
+                        _ => (key.into_owned(), value.into_owned()),
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(kept);
             }
             parsed.to_string()
         }
@@ -161,5 +178,24 @@ mod tests {
         assert!(shown.contains("127.0.0.1:6379"), "{shown}");
         assert_eq!(redacted_url(url), "redis://***@127.0.0.1:6379/0");
         assert_eq!(redacted_url("redis://127.0.0.1:1/"), "redis://127.0.0.1:1/");
+    }
+
+    #[test]
+    fn credentials_in_a_unix_url_s_query_never_show() {
+        let url = "redis+unix:///run/redis.sock?db=1&user=admin&pass=hunter2";
+        let shown = redact(&format!("cannot reach {url}: hunter2 refused"), url);
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("admin"),
+            "{shown}"
+        );
+        let shown = redacted_url(url);
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("admin"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("db=1") && shown.contains("/run/redis.sock"),
+            "{shown}"
+        );
     }
 }

@@ -382,9 +382,6 @@ async fn read_body(
     }
 }
 
-/// Whether a request is a call that counts against its session's limit: a JSON-RPC
-/// request (not a notification, a response or a `subscriptions/listen` stream) POSTed to
-/// `/mcp` — `Some(its id)` — or a REST tool call — `Some(None)`.
 /// The legacy SSE session a `POST /messages?sessionId=ID` posts to.
 fn sse_session_of(parts: &http::request::Parts) -> Option<&str> {
     if parts.method != Method::POST || parts.uri.path() != crate::sse::MESSAGES_PATH {
@@ -397,6 +394,9 @@ fn sse_session_of(parts: &http::request::Parts) -> Option<&str> {
         .filter(|id| !id.is_empty())
 }
 
+/// Whether a request is a call that counts against its session's limit: a JSON-RPC
+/// request (not a notification, a response or a `subscriptions/listen` stream) POSTed to
+/// `/mcp` — `Some(its id)` — or a REST tool call — `Some(None)`.
 fn call_of(method: &Method, path: &str, body: Option<&Bytes>) -> Option<Option<Value>> {
     if *method != Method::POST {
         return None;
