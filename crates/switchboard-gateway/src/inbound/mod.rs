@@ -19,9 +19,8 @@
 //!
 //! The probes `/healthz` and `/readyz` pass untouched: kubelet and load balancers send
 //! whatever `Host` they like and cannot send a credential from a Secret, and the answers say
-//! nothing but "ok" / ready or shutting down (`/v1/health`, which names servers, is
-//! checked). The
-//! protected resource metadata (`/.well-known/oauth-protected-resource[/mcp]`) passes 1 but
+//! nothing but "ok" / ready or shutting down, and with `[scale]` whether the shared store
+//! answers (`/v1/health`, which names servers, is checked). The protected resource metadata (`/.well-known/oauth-protected-resource[/mcp]`) passes 1 but
 //! needs no credential (RFC 9728). Responses: `refusals.rs`.
 //!
 //! The inbound `Authorization` header is checked here and never forwarded: upstream
