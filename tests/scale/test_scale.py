@@ -142,12 +142,32 @@ class Cluster:
         return proc
 
     def replica(self, port: int) -> subprocess.Popen:
-        env = dict(os.environ, SWITCHBOARD_REDIS_URL=self.redis_url, NO_COLOR="1")
-        return self.spawn(
+        """A replica on `port`; its log (info, and debug for the gateway) goes on in
+        `replica-PORT.log` across restarts, for `logs()`."""
+        env = dict(
+            os.environ, SWITCHBOARD_REDIS_URL=self.redis_url, NO_COLOR="1",
+            RUST_LOG="info,switchboard_gateway=debug",
+        )
+        log = open(self.tmp / f"replica-{port}.log", "ab")
+        proc = subprocess.Popen(
             [str(BIN / "switchboard"), "serve", "--config", "switchboard.toml",
              "--listen", f"127.0.0.1:{port}"],
-            env=env,
+            env=env, cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=log,
         )
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def logs(self) -> str:
+        """The replicas' warnings and errors, for a failed test's output."""
+        lines = []
+        for port in self.ports:
+            path = self.tmp / f"replica-{port}.log"
+            if path.exists():
+                for line in path.read_text(errors="replace").splitlines():
+                    if " WARN " in line or " ERROR " in line:
+                        lines.append(f"{port}: {line}")
+        return "\n".join(lines[-60:])
 
     def stats(self) -> list[dict]:
         text = httpx2.get(f"http://127.0.0.1:{self.stats_port}/stats;csv").text
@@ -198,6 +218,8 @@ class Cluster:
         return proc.wait(timeout=60)
 
     def close(self) -> None:
+        """Stops everything; prints the replicas' warnings (pytest shows them if it failed)."""
+        print("replica warnings and errors:\n" + self.logs())
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.kill()
@@ -392,15 +414,16 @@ def test_t5_other_identities_and_forged_ids_are_refused_without_touching_redis(c
 
 def test_t3_a_rolling_restart_fails_no_call_and_keeps_the_upstream_session(tmp_path):
     """Each replica in turn gets SIGTERM, exits and is started again, while the session's calls
-    go on. `shutdown_delay = "1s"` outlasts HAProxy's detection (2 failed /readyz checks 300 ms
-    apart), so HAProxy stops sending to a replica before it stops taking calls: no call may
-    fail. (HAProxy's `retry-on conn-failure` also resends a request refused by a closed
-    listener: a run with `shutdown_delay = "0s"` had no failed call either. The delay is for
-    balancers that do not retry, like kube-proxy.) The replica leaving detaches from the
-    upstream session (no DELETE), so the others and the restarted one go on with it: no
-    `initialize` of the user's after the warm-up, and the testkit sees the DELETE only when
-    the client sends it."""
-    cluster = Cluster(tmp_path, gateway='shutdown_delay = "1s"\n')
+    go on. `shutdown_delay = "2s"` outlasts HAProxy's detection (2 failed /readyz checks 300 ms
+    apart, later on a loaded machine), so HAProxy stops sending to a replica before it stops
+    taking calls: no call may fail. (A request that still reaches a draining replica is
+    refused before it runs: a closed listener, which HAProxy's `retry-on conn-failure` resends,
+    or a 503. Runs with a delay of 300 ms failed a call now and then; a CI run with 1 s once
+    did, on a loaded machine. The delay is for balancers that do not retry, like kube-proxy.)
+    The replica leaving detaches from the upstream session (no DELETE), so the others and the
+    restarted one go on with it: no `initialize` of the user's after the warm-up, and the
+    testkit sees the DELETE only when the client sends it."""
+    cluster = Cluster(tmp_path, gateway='shutdown_delay = "2s"\n')
     try:
         restarting = {"started": False, "done": None, "calls": 0, "exits": []}
 

@@ -140,6 +140,7 @@ impl Gateway {
                     identity: self.state.identity.clone(),
                     sessions: sessions.clone(),
                     metrics: self.state.metrics.clone(),
+                    drain: self.state.drain.clone(),
                 });
                 let service = StreamableHttpService::new(handler, sessions, config);
                 Router::new()

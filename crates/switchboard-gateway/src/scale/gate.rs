@@ -7,7 +7,9 @@
 //! - A `DELETE` of a session this replica holds marks it ended, so its upstream sessions
 //!   are ended too (other closes only detach from them).
 //! - A request for a session this replica has not seen goes on to rmcp, which restores it
-//!   from the store; while the store is down it gets 503 with `Retry-After: 1`.
+//!   from the store; while the store is down it gets 503 with `Retry-After: 1`, and so it
+//!   does once this replica drains (it is about to exit and has let go of its sessions):
+//!   nothing ran, so a load balancer may resend it to another replica.
 //! - A request without an id (an `initialize`) hands its identity's binding to
 //!   [`SealedSessions`](super::SealedSessions), which seals it into the new id.
 
@@ -22,6 +24,7 @@ use rmcp::transport::streamable_http_server::session::{SessionId, SessionManager
 use super::manager::MINTING;
 use super::token::{Rejection, Token, binding, now};
 use super::{Scale, SealedSessions};
+use crate::drain::Drain;
 use crate::identity::SessionHeaders;
 use crate::inbound::Identity;
 use crate::metrics::Metrics;
@@ -32,6 +35,7 @@ pub struct Gate {
     pub identity: SessionHeaders,
     pub sessions: Arc<SealedSessions>,
     pub metrics: Metrics,
+    pub drain: Drain,
 }
 
 /// The gate as an axum middleware (`middleware::from_fn_with_state`).
@@ -73,9 +77,13 @@ pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -
         }
         return next.run(request).await;
     }
-    // A session this replica has not seen: rmcp restores it from the store.
+    // A session this replica has not seen (or no longer holds, draining): rmcp restores it
+    // from the store.
+    if gate.drain.is_draining() {
+        return unavailable(UNAVAILABLE_DRAINING);
+    }
     if scale.store_up() == Some(false) {
-        return unavailable();
+        return unavailable(UNAVAILABLE_STORE);
     }
     let anonymous = principal.is_none() && variables.is_empty();
     if anonymous
@@ -87,23 +95,29 @@ pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -
     }
     let response = next.run(request).await;
     if response.status() == StatusCode::INTERNAL_SERVER_ERROR && scale.store.is_some() {
-        // rmcp's answer when loading the record failed.
-        return unavailable();
+        // rmcp's answer when loading the record failed (it logged why).
+        return unavailable(UNAVAILABLE_STORE);
     }
     response
 }
 
-/// 503 with `Retry-After` and a JSON-RPC error: the store is down, so a session this
-/// replica has not seen cannot be restored now (docs/scale-out-design.md b.6).
-fn unavailable() -> Response {
+const UNAVAILABLE_STORE: &str = "session store unavailable; retry shortly";
+const UNAVAILABLE_DRAINING: &str =
+    "this replica is shutting down; retry (another replica serves the session)";
+
+/// 503 with `Retry-After` and a JSON-RPC error saying why: the store is down, so a session
+/// this replica has not seen cannot be restored now (docs/scale-out-design.md b.6), or this
+/// replica is draining. Either way nothing ran; the connection closes.
+fn unavailable(why: &str) -> Response {
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": null,
-        "error": {"code": -32603, "message": "session store unavailable; retry shortly"},
+        "error": {"code": -32603, "message": why},
     });
     let headers = [
         (http::header::RETRY_AFTER, "1"),
         (http::header::CONTENT_TYPE, "application/json"),
+        (http::header::CONNECTION, "close"),
     ];
     (StatusCode::SERVICE_UNAVAILABLE, headers, body.to_string()).into_response()
 }
@@ -113,5 +127,81 @@ impl Gate {
         self.metrics.session_rejected(rejected.as_str());
         tracing::debug!(reason = rejected.as_str(), "session id refused");
         (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::body::Body;
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use switchboard::config::{DEFAULT_KEY_PREFIX, DEFAULT_REDIS_URL_ENV, ScaleConfig};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::scale::keyring::test_ring;
+
+    /// The gate in front of a handler that says it was reached.
+    fn gated(drain: &Drain) -> (Router, String) {
+        let config = ScaleConfig {
+            store: None,
+            redis_url_env: DEFAULT_REDIS_URL_ENV.into(),
+            keys_file: "keys".into(),
+            key_prefix: DEFAULT_KEY_PREFIX.into(),
+            remember_variables: false,
+            max_session_lifetime: Duration::from_secs(3600),
+        };
+        let ring = test_ring("1=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n");
+        let scale = Arc::new(Scale::new(ring, &config, None, Duration::from_secs(60)));
+        // A session some other replica made (this one holds none).
+        let binding = scale.anonymous_binding();
+        let id = Token::new(&scale.ring, binding, now(), 3600).seal(&scale.ring);
+        let gate = Arc::new(Gate {
+            sessions: Arc::new(SealedSessions::new(
+                LocalSessionManager::default(),
+                scale.clone(),
+            )),
+            scale,
+            identity: SessionHeaders::default(),
+            metrics: Metrics::new(),
+            drain: drain.clone(),
+        });
+        let router = Router::new()
+            .fallback(|| async { "reached" })
+            .layer(axum::middleware::from_fn_with_state(gate, super::gate));
+        (router, id)
+    }
+
+    async fn post(router: Router, id: &str) -> (StatusCode, String) {
+        let request = http::Request::post("/mcp")
+            .header("mcp-session-id", id)
+            .body(Body::from("{}"))
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await;
+        (status, String::from_utf8_lossy(&body.unwrap()).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_draining_replica_refuses_a_session_it_does_not_hold_as_retryable() {
+        let drain = Drain::default();
+        let (router, id) = gated(&drain);
+        assert_eq!(
+            post(router.clone(), &id).await,
+            (StatusCode::OK, "reached".into())
+        );
+        drain.leave();
+        assert_eq!(
+            post(router.clone(), &id).await.0,
+            StatusCode::OK,
+            "still serving"
+        );
+        drain.start();
+        let (status, body) = post(router, &id).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("shutting down"), "{body}");
     }
 }
