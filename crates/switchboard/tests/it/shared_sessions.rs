@@ -358,3 +358,88 @@ async fn a_store_that_is_down_leaves_each_hub_its_own_working_session() {
     a.close().await;
     b.close().await;
 }
+
+/// The shared store as a slow replica sees it: every read is taken at once and answered
+/// `late` after (another replica can publish and release its claim meanwhile).
+struct LateReads {
+    store: Arc<MemorySharedSessions>,
+    late: Duration,
+}
+
+impl SharedSessions for LateReads {
+    fn get<'a>(
+        &'a self,
+        key: &'a UpstreamKey,
+    ) -> BoxFuture<'a, Result<Option<UpstreamRecord>, SharedSessionsError>> {
+        let read = self.store.get(key);
+        Box::pin(async move {
+            let found = read.await;
+            tokio::time::sleep(self.late).await;
+            found
+        })
+    }
+    fn publish_if<'a>(
+        &'a self,
+        key: &'a UpstreamKey,
+        expected: Option<u64>,
+        record: UpstreamRecord,
+    ) -> BoxFuture<'a, Result<bool, SharedSessionsError>> {
+        self.store.publish_if(key, expected, record)
+    }
+    fn claim<'a>(
+        &'a self,
+        key: &'a UpstreamKey,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, SharedSessionsError>> {
+        self.store.claim(key, owner, ttl)
+    }
+    fn release<'a>(
+        &'a self,
+        key: &'a UpstreamKey,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<(), SharedSessionsError>> {
+        self.store.release(key, owner)
+    }
+    fn forget<'a>(
+        &'a self,
+        key: &'a UpstreamKey,
+    ) -> BoxFuture<'a, Result<(), SharedSessionsError>> {
+        self.store.forget(key)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_read_before_another_published_attaches_to_its_session() {
+    // B reads "no record", then A claims, opens, publishes and releases its claim before B's
+    // answer arrives; B's claim then succeeds. B must read again under its claim and attach,
+    // not open a second upstream session.
+    let upstream = upstream().await;
+    let store = Arc::new(MemorySharedSessions::new());
+    let a = hub(&upstream, Some(&store)).await;
+    let late = LateReads {
+        store: store.clone(),
+        late: Duration::from_millis(800),
+    };
+    let b = tokio::time::timeout(
+        STEP,
+        Hub::builder()
+            .config(&config(&upstream))
+            .shared_sessions(Arc::new(late))
+            .start(),
+    )
+    .await
+    .expect("bounded")
+    .expect("hub b");
+    let alice = session("mcp-alice");
+    let on_b = upstream_session(&b, &alice);
+    let on_a = async {
+        // After B's first read went out.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        upstream_session(&a, &alice).await
+    };
+    let (on_a, on_b) = tokio::join!(on_a, on_b);
+    assert_eq!(on_a, on_b, "B attached to the session A published");
+    a.close().await;
+    b.close().await;
+}

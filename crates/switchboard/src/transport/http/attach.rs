@@ -10,10 +10,12 @@
 //!   URL: its stored `initialize` answer, with this request's id, and its session id. No
 //!   network; the `initialized` notification that follows is swallowed (the upstream had
 //!   one when the session was opened).
-//! - **Capture.** Otherwise `initialize` goes out for real, under a claim, and the answer
-//!   and the new `Mcp-Session-Id` are published (compare-and-set on the generation) once
-//!   the `initialized` notification has been accepted: a replica attaching earlier could
-//!   send a request the upstream reads before its handshake is done.
+//! - **Capture.** Otherwise `initialize` goes out for real, under a claim (the record is
+//!   read once more under it: another replica may have published and let go of its claim
+//!   since the first read), and the answer and the new `Mcp-Session-Id` are published
+//!   (compare-and-set on the generation) once the `initialized` notification has been
+//!   accepted: a replica attaching earlier could send a request the upstream reads before
+//!   its handshake is done.
 //! - **Expired.** A 404 on an attached id marks that id gone; rmcp then re-initializes once
 //!   (`reinit_on_expired_session`), and that `initialize` re-reads the record: a newer id
 //!   (another replica re-initialized first) is attached to, else this replica claims, opens
@@ -220,12 +222,28 @@ impl Attach {
                     }
                     break Some(record.generation); // unreadable: replace it
                 }
-                Ok(Found::Open(expected)) => {
+                Ok(Found::Open(_)) => {
                     match self.store.claim(&self.key, &owner, self.wait_within).await {
-                        Ok(true) => {
-                            claim = Some(owner);
-                            break expected;
-                        }
+                        // Another replica may have published and released its claim since
+                        // the read: read again under the claim before opening.
+                        Ok(true) => match self.find(gone.as_deref()).await {
+                            Ok(Found::Attach(record)) => {
+                                if let Some(answer) = self.replay(&message, &record) {
+                                    self.release(Some(owner)).await;
+                                    return Ok(answer);
+                                }
+                                claim = Some(owner);
+                                break Some(record.generation); // unreadable: replace it
+                            }
+                            Ok(Found::Open(expected)) => {
+                                claim = Some(owner);
+                                break expected;
+                            }
+                            Err(error) => {
+                                self.release(Some(owner)).await;
+                                break self.unshared(error);
+                            }
+                        },
                         Ok(false) if Instant::now() + REREAD_EVERY < wait_until => {
                             tokio::time::sleep(REREAD_EVERY).await;
                         }
