@@ -214,6 +214,48 @@ async fn an_ended_session_is_deleted_upstream() {
     a.close().await;
 }
 
+/// The testkit's count of upstream sessions DELETEd, asked through `counter`.
+async fn deleted_upstream(counter: &Hub) -> u64 {
+    let asking = session("mcp-counter");
+    let call = counter.call_in(Some(&asking), "kit__counts", None, None);
+    let outcome = tokio::time::timeout(STEP, call)
+        .await
+        .expect("bounded")
+        .expect("counts");
+    let counts: Value = serde_json::from_str(&outcome.text()).expect("counts JSON");
+    counts["sessions_deleted"].as_object().map_or(0, |by_user| {
+        by_user.values().filter_map(Value::as_u64).sum()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_on_every_hub_is_deleted_upstream_once() {
+    // The gateway ends a downstream session on every replica holding it (the one its
+    // client's DELETE reached, the others told so): one DELETE reaches the upstream.
+    let upstream = upstream().await;
+    let store = Arc::new(MemorySharedSessions::new());
+    let hubs = [
+        hub(&upstream, Some(&store)).await,
+        hub(&upstream, Some(&store)).await,
+        hub(&upstream, Some(&store)).await,
+    ];
+    let alice = session("mcp-alice");
+    let shared = upstream_session(&hubs[0], &alice).await;
+    for hub in &hubs[1..] {
+        assert_eq!(upstream_session(hub, &alice).await, shared);
+    }
+    let counter = hub(&upstream, None).await;
+    let before = deleted_upstream(&counter).await;
+    let ended = futures::future::join_all(hubs.iter().map(|h| h.end_session(&alice.id))).await;
+    assert_eq!(ended, [1, 1, 1]);
+    assert_eq!(deleted_upstream(&counter).await, before + 1, "one DELETE");
+    assert!(store.is_empty(), "the record goes with the session");
+    for hub in hubs {
+        hub.close().await;
+    }
+    counter.close().await;
+}
+
 /// The upstream session `session`'s calls arrive on through `hub`, once the upstream is
 /// reachable again (connection errors while it restarts are retried; nothing else is).
 async fn upstream_session_after_restart(hub: &Hub, session: &Session) -> String {

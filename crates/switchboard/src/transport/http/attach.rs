@@ -26,9 +26,10 @@
 //! - **No GET stream**: two replicas holding a GET on one session get 409 from TS-SDK
 //!   servers; a per-session link needs none (a call's server requests come on its POST).
 //! - **Detach or end.** Closing only detaches (no `DELETE`: another replica may still use
-//!   the session) unless [`Attach::end_on_close`] was set: then the `DELETE` goes out and
-//!   the record is forgotten. A session this connection opened but could not share (store
-//!   down, another replica published first) is DELETEd on any close: nobody else knows it.
+//!   the session) unless [`Attach::end_on_close`] was set: then the replica that first
+//!   takes the session's ending claim sends the one `DELETE` and forgets the record. A
+//!   session this connection opened but could not share (store down, another replica
+//!   published first) is DELETEd on any close: nobody else knows it.
 //!
 //! A store that fails is logged and worked around: the session is opened locally and not
 //! published (a second upstream session at worst, never another session's).
@@ -53,6 +54,10 @@ type HttpError = StreamableHttpError<ClientError>;
 
 /// How often a replica waiting for another's re-initialize re-reads the record.
 const REREAD_EVERY: Duration = Duration::from_millis(50);
+
+/// How long the claim of the replica that ends a shared session is kept: longer than the
+/// other replicas take to hear that the session ended.
+const ENDING_CLAIM: Duration = Duration::from_secs(60);
 
 /// One connection's attachment to a shared classic upstream session; see the module docs.
 pub struct Attach {
@@ -134,13 +139,29 @@ impl Attach {
     /// Whether closing this connection DELETEs its upstream session: when the session
     /// ends (its record is then forgotten, if it is this session's), or when the session
     /// was never shared (no other replica knows it); not when only detaching from a
-    /// shared one.
+    /// shared one. A shared session ends on every replica that holds it (the one its
+    /// client's `DELETE` reached, and the others told so): the first to take the claim
+    /// sends the one `DELETE` (a store that fails: this one sends it too).
     pub(crate) async fn closes_session(&self) -> bool {
         let shared = lock(&self.state).shared;
         if !self.end_on_close.load(Ordering::Acquire) {
             return !shared;
         }
-        if shared && let Err(error) = self.store.forget(&self.key).await {
+        if !shared {
+            return true;
+        }
+        // A claim of its own (not the one opening sessions takes): server names have no '#'.
+        let ending = UpstreamKey {
+            session: self.key.session.clone(),
+            server: format!("{}#end", self.key.server),
+        };
+        let owner = uuid::Uuid::new_v4().to_string();
+        match self.store.claim(&ending, &owner, ENDING_CLAIM).await {
+            Ok(false) => return false,
+            Ok(true) => {}
+            Err(error) => tracing::warn!(server = %self.key.server, "{error}"),
+        }
+        if let Err(error) = self.store.forget(&self.key).await {
             tracing::warn!(server = %self.key.server, "{error}");
         }
         true
