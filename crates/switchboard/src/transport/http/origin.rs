@@ -4,20 +4,33 @@
 //! belongs to that request; MCP gives log messages (`notifications/message`) no other tie to
 //! a request. rmcp merges every stream into one before the engine sees a message (marking
 //! only server *requests* with the stream they came on), so a log message read on a POST's
-//! response stream is marked here: its `_meta` gets [`STREAM_REQUEST`], the id of the
-//! request the stream answers, which the engine takes out again
+//! response stream is marked here: its `_meta` gets the mark ([`stream_request_key`]), the
+//! id of the request the stream answers, which the engine takes out again
 //! ([`take_stream_request`]) to hand the message to that request's call. The id is the
 //! engine's, taken before a shared session renames it on the wire (`ids.rs`). Progress
 //! needs no mark: its token says whose it is. A stream resumed after a break (a GET with
 //! `Last-Event-ID`) is not marked: its log messages go by the engine's fallback.
+//!
+//! The mark's key ends with a random part drawn once per process: a server cannot forge
+//! it (on a GET stream, over stdio) to send its log messages to a call they are not part
+//! of; a key it makes up is ordinary `_meta`, relayed as it came.
 
 use futures::{Stream, StreamExt};
 use rmcp::model::{MetaObject, RequestId};
 use serde_json::Value;
 use sse_stream::Sse;
 
-/// The `_meta` key of the mark; never leaves this process.
-const STREAM_REQUEST: &str = "switchboard.internal/streamRequest";
+/// The `_meta` key of the mark: `switchboard.internal/streamRequest/` and a random part
+/// drawn once (immutable after); never leaves this process.
+fn stream_request_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        format!(
+            "switchboard.internal/streamRequest/{}",
+            uuid::Uuid::new_v4().simple()
+        )
+    })
+}
 
 const LOG_METHOD: &str = "notifications/message";
 
@@ -49,7 +62,7 @@ fn mark(mut sse: Sse, id: &RequestId) -> Sse {
     let (Some(meta), Ok(id)) = (meta.as_object_mut(), serde_json::to_value(id)) else {
         return sse;
     };
-    meta.insert(STREAM_REQUEST.to_owned(), id);
+    meta.insert(stream_request_key().to_owned(), id);
     sse.data = Some(message.to_string());
     sse
 }
@@ -57,7 +70,7 @@ fn mark(mut sse: Sse, id: &RequestId) -> Sse {
 /// The request whose response stream a log message came on, taken out of its `_meta`
 /// (`None`: it came another way).
 pub fn take_stream_request(meta: &mut MetaObject) -> Option<RequestId> {
-    let id = meta.remove(STREAM_REQUEST)?;
+    let id = meta.remove(stream_request_key())?;
     serde_json::from_value(id).ok()
 }
 
@@ -91,6 +104,17 @@ mod tests {
         assert_eq!(take_stream_request(meta), Some(RequestId::Number(7)));
         assert_eq!(meta.get("theirs"), Some(&serde_json::json!(1)));
         assert_eq!(take_stream_request(meta), None);
+    }
+
+    #[test]
+    fn a_mark_a_server_makes_up_is_not_taken_for_one() {
+        let mut meta = MetaObject::default();
+        meta.insert(
+            "switchboard.internal/streamRequest".to_owned(),
+            serde_json::json!(7),
+        );
+        assert_eq!(take_stream_request(&mut meta), None);
+        assert_eq!(meta.len(), 1, "left as it came");
     }
 
     #[test]
