@@ -72,9 +72,12 @@ pub(crate) fn request_target(request: &ClientRequest) -> (&str, Option<&str>) {
 
 /// Records an upstream request's answer on its span: `error.type` = the JSON-RPC code of
 /// an error answer, `tool_error` for an `isError` tool result, else the error class.
+/// `transport` is a transport failure as the engine classified it: its class and message
+/// are recorded, never rmcp's own text (which may hold a URL).
 pub(crate) fn record_response(
     span: &tracing::Span,
     sent: &Result<Result<ServerResult, ServiceError>, Error>,
+    transport: Option<&Error>,
 ) {
     match sent {
         Ok(Ok(ServerResult::CallToolResult(result))) if result.is_error == Some(true) => {
@@ -88,7 +91,14 @@ pub(crate) fn record_response(
             record_error(span, &code.to_string(), &error.message);
         }
         Ok(Err(ServiceError::Timeout { .. })) => record_error(span, "timeout", "timed out"),
-        Ok(Err(other)) => record_error(span, "transport", &other.to_string()),
+        Ok(Err(ServiceError::TransportClosed)) => {
+            record_error(span, "unreachable", "the connection closed")
+        }
+        Ok(Err(ServiceError::Cancelled { .. })) => record_error(span, "closed", "cancelled"),
+        Ok(Err(_)) => match transport {
+            Some(error) => record_error(span, &error_type(error), &error.to_string()),
+            None => record_error(span, "protocol", "unexpected answer"),
+        },
         Err(error) => record_error(span, &error_type(error), &error.to_string()),
     }
 }

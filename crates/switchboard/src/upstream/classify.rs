@@ -76,7 +76,7 @@ impl Target<'_> {
 
 /// Whether the request may have been written to the connection before the failure.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Written {
+pub(super) enum Written {
     /// Provably not: the failure came before any byte of the request went out.
     No,
     /// Possibly (or certainly): the request was handed to the connection.
@@ -219,7 +219,10 @@ pub(crate) fn may_have_run(error: Error) -> Error {
 
 /// A transport failure, whichever transport produced it, and whether the request may have
 /// been written.
-fn from_transport(target: Target<'_>, error: &DynamicTransportError) -> (Error, Written) {
+pub(super) fn from_transport(
+    target: Target<'_>,
+    error: &DynamicTransportError,
+) -> (Error, Written) {
     let inner: &(dyn StdError + 'static) = error.error.as_ref();
     if let Some(http) = inner.downcast_ref::<HttpError>() {
         return from_streamable_http(target, http);

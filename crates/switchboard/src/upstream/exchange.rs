@@ -44,7 +44,13 @@ impl Upstream {
             .send_in(request, call, phase, started, &span)
             .instrument(span.clone())
             .await;
-        spans::record_response(&span, &sent);
+        let transport = match &sent {
+            Ok(Err(ServiceError::TransportSend(error))) => {
+                Some(super::classify::from_transport(self.target(), error).0)
+            }
+            _ => None,
+        };
+        spans::record_response(&span, &sent, transport.as_ref());
         sent
     }
 
