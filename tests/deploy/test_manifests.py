@@ -6,8 +6,11 @@ loader in crates/switchboard-gateway/tests/it/deploy.rs."""
 
 import pathlib
 import re
+import shlex
+import shutil
 import subprocess
 import sys
+import time
 import tomllib
 
 import pytest
@@ -182,11 +185,57 @@ def test_the_service_has_no_affinity_since_any_replica_serves_any_session():
     assert "sessionAffinity" not in one("Service", "switchboard")["spec"]
 
 
+def redis_script() -> tuple[list[str], str]:
+    """The Redis container's `redis-server` words (its script's first line) and the script."""
+    container = one("StatefulSet", "redis")["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["sh", "-c"]
+    script = container["args"][0]
+    return shlex.split(script.splitlines()[0]), script
+
+
 def test_redis_keeps_an_append_only_file_on_its_volume():
     redis = one("StatefulSet", "redis")["spec"]
-    args = redis["template"]["spec"]["containers"][0]["args"]
+    args, _ = redis_script()
     assert args[args.index("--appendonly") + 1] == "yes"
     data_dir = args[args.index("--dir") + 1]
     mounts = redis["template"]["spec"]["containers"][0]["volumeMounts"]
     claims = {c["metadata"]["name"] for c in redis["volumeClaimTemplates"]}
     assert any(m["mountPath"] == data_dir and m["name"] in claims for m in mounts)
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
+def test_redis_takes_its_password_from_the_secret_and_not_in_argv(tmp_path):
+    """The container's own script, run with Debian's redis-server (its data dir and port
+    moved to a temporary directory and a unix socket), asks for the Secret's password. The
+    password is not in the container's arguments: Kubernetes expands `$(VAR)` in args before
+    the container starts, into the runtime's container config on the node; the shell's
+    `$VAR` is read inside the container."""
+    container = one("StatefulSet", "redis")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    assert env["REDIS_PASSWORD"] == {"name": "switchboard", "key": "redis-password"}
+    _, script = redis_script()
+    assert "$(REDIS_PASSWORD)" not in " ".join(container["args"]), container["args"]
+    assert "--requirepass" not in script, script
+    sock = tmp_path / "redis.sock"
+    script = script.replace("--dir /data", f"--dir {tmp_path} --port 0 --unixsocket {sock}")
+    password = "Pw" + "0123456789abcdef" * 2
+    server = subprocess.Popen(
+        ["sh", "-c", script], env={"PATH": "/usr/bin:/bin", "REDIS_PASSWORD": password},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            assert time.monotonic() < deadline and server.poll() is None, "redis did not start"
+            time.sleep(0.05)
+
+        def cli(*words: str) -> str:
+            return subprocess.run(
+                ["redis-cli", "-s", str(sock), *words], capture_output=True, text=True
+            ).stdout.strip()
+
+        assert "NOAUTH" in cli("PING")
+        assert cli("--no-auth-warning", "--pass", password, "PING") == "PONG"
+    finally:
+        server.kill()
+        server.wait()
