@@ -3,12 +3,19 @@
 //! a sealed id (for the identity [`SessionGate`](super::gate) computed from the
 //! `initialize` request, handed over in a task-local while rmcp handles that request), and
 //! `initialize_session` tells the handler its own id (an [`OwnSessionId`] extension on the
-//! `initialize` message, also on a restore's replay).
+//! `initialize` message, also on a restore's replay). And a session restored here gets
+//! `notifications/tools/list_changed` (and the resources and prompts ones) first on its
+//! first standalone GET stream (design a.6-6): whatever changed while its client's stream
+//! was on another replica was told there, or lost with it; a relist is cheap and correct.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
-use futures::Stream;
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use futures::{Stream, StreamExt};
+use rmcp::model::{
+    ClientJsonRpcMessage, PromptListChangedNotification, ResourceListChangedNotification,
+    ServerJsonRpcMessage, ServerNotification, ToolListChangedNotification,
+};
 use rmcp::transport::WorkerTransport;
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError, LocalSessionWorker, create_local_session,
@@ -33,13 +40,38 @@ pub struct OwnSessionId(pub SessionId);
 pub struct SealedSessions {
     inner: LocalSessionManager,
     scale: Arc<Scale>,
+    /// Sessions restored here that have not opened a standalone stream since.
+    restored: Mutex<HashSet<SessionId>>,
 }
 
 impl SealedSessions {
     /// `inner` carries the session config (keep-alive).
     pub fn new(inner: LocalSessionManager, scale: Arc<Scale>) -> SealedSessions {
-        SealedSessions { inner, scale }
+        SealedSessions {
+            inner,
+            scale,
+            restored: Mutex::new(HashSet::new()),
+        }
     }
+
+    fn restored(&self) -> std::sync::MutexGuard<'_, HashSet<SessionId>> {
+        // A plain set: still usable after a panic elsewhere.
+        self.restored.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What a restored session's first standalone stream starts with.
+fn relist() -> Vec<ServerSseMessage> {
+    [
+        ServerNotification::ToolListChangedNotification(ToolListChangedNotification::default()),
+        ServerNotification::ResourceListChangedNotification(
+            ResourceListChangedNotification::default(),
+        ),
+        ServerNotification::PromptListChangedNotification(PromptListChangedNotification::default()),
+    ]
+    .into_iter()
+    .map(|n| ServerSseMessage::from_message(ServerJsonRpcMessage::notification(n)))
+    .collect()
 }
 
 impl SessionManager for SealedSessions {
@@ -73,6 +105,7 @@ impl SessionManager for SealedSessions {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        self.restored().remove(id);
         self.inner.close_session(id).await
     }
 
@@ -96,7 +129,12 @@ impl SessionManager for SealedSessions {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        standalone(&self.inner, id).await
+        let stream = standalone(&self.inner, id).await?;
+        let first = match self.restored().remove(id) {
+            true => relist(),
+            false => Vec::new(),
+        };
+        Ok(futures::stream::iter(first).chain(stream))
     }
 
     async fn resume(
@@ -111,7 +149,15 @@ impl SessionManager for SealedSessions {
         &self,
         id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
-        self.inner.restore_session(id).await
+        let outcome = self.inner.restore_session(id.clone()).await?;
+        if matches!(outcome, RestoreOutcome::Restored(_)) {
+            // Sessions that idled out before their client opened a stream go here.
+            let live = self.inner.sessions.read().await;
+            let mut restored = self.restored();
+            restored.retain(|held| live.contains_key(held));
+            restored.insert(id);
+        }
+        Ok(outcome)
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout};
@@ -543,4 +544,114 @@ async fn replicas_share_oauth_tokens_through_redis() {
         json!(1),
         "one sign-in for both replicas: {counts}"
     );
+}
+
+/// A raw POST of `body` in session `id` (none: a new one) on `gateway` as alice: the
+/// response's session id header, if any.
+async fn raw_post(gateway: &ServeProcess, id: Option<&str>, body: Value) -> Option<String> {
+    let mut request = reqwest::Client::new()
+        .post(&gateway.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("x-user", "alice");
+    if let Some(id) = id {
+        request = request.header("mcp-session-id", id);
+    }
+    let response = request.body(body.to_string()).send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    let _ = response.bytes().await;
+    session
+}
+
+/// The methods of the first `n` messages on session `id`'s standalone GET stream on
+/// `gateway`.
+async fn first_on_get_stream(gateway: &ServeProcess, id: &str, n: usize) -> Vec<String> {
+    let response = reqwest::Client::new()
+        .get(&gateway.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("x-user", "alice")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let mut stream = response.bytes_stream();
+    let mut text = String::new();
+    let mut methods = Vec::new();
+    while methods.len() < n {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("the stream goes on")
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        methods = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+            .filter_map(|message| message["method"].as_str().map(str::to_owned))
+            .collect();
+    }
+    methods
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_session_s_first_get_stream_tells_its_client_to_relist() {
+    let redis = RedisServer::start();
+    let kit = testkit().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &kit.url());
+    let (a, b) = (
+        replica(&config, &redis).await,
+        replica(&config, &redis).await,
+    );
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}});
+    let id = raw_post(&a, None, initialize).await.expect("a session id");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    raw_post(&a, Some(&id), initialized).await;
+    // B restores the session on its first request, here the GET stream itself: what
+    // changed while the client listened on A is not known here, so it relists.
+    let relist = [
+        "notifications/tools/list_changed",
+        "notifications/resources/list_changed",
+        "notifications/prompts/list_changed",
+    ];
+    assert_eq!(first_on_get_stream(&b, &id, 3).await, relist);
+    // A, where the session began, and B's next stream, have nothing to say first.
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    raw_post(&b, Some(&id), list).await;
+    for gateway in [&a, &b] {
+        let response = reqwest::Client::new()
+            .get(&gateway.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &id)
+            .header("mcp-protocol-version", "2025-11-25")
+            .header("x-user", "alice")
+            .send()
+            .await
+            .unwrap();
+        // Everything the stream says within half a second (a relist would come at once).
+        let mut stream = response.bytes_stream();
+        let mut said = String::new();
+        let quiet = tokio::time::sleep(Duration::from_millis(500));
+        tokio::pin!(quiet);
+        loop {
+            tokio::select! {
+                chunk = stream.next() => match chunk {
+                    Some(Ok(chunk)) => said.push_str(&String::from_utf8_lossy(&chunk)),
+                    _ => break,
+                },
+                () = &mut quiet => break,
+            }
+        }
+        assert!(!said.contains("list_changed"), "{said}");
+    }
 }
