@@ -48,7 +48,8 @@ impl std::fmt::Debug for RedisConnection {
 }
 
 impl RedisConnection {
-    /// A connection to the Redis at `url` (`redis://[user:password@]host:port[/db]`), with
+    /// A connection to the Redis at `url` (`redis://[user:password@]host:port[/db]`;
+    /// `rediss://` for TLS, verified against the system's roots or `SSL_CERT_FILE`), with
     /// `options`' timeouts. Connects lazily: this succeeds while Redis is down. Must be
     /// called within a Tokio runtime.
     pub fn open(url: &str, options: &RedisOptions) -> Result<Self, RedisSetupError> {

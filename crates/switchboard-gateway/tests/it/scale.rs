@@ -22,21 +22,49 @@ const KEYS: &str = "# test keys\n1=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\
 struct RedisServer {
     child: std::process::Child,
     port: u16,
+    /// Its TLS port's CA certificate (`start_tls`).
+    tls_ca: Option<std::path::PathBuf>,
     _dir: tempfile::TempDir,
 }
 
 impl RedisServer {
     fn start() -> RedisServer {
+        Self::spawn(false)
+    }
+
+    /// Speaking TLS only, with a certificate for 127.0.0.1 from a CA of its own
+    /// (`openssl`, in its temp dir); [`RedisServer::url`] is then `rediss://`.
+    fn start_tls() -> RedisServer {
+        Self::spawn(true)
+    }
+
+    fn spawn(tls: bool) -> RedisServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let dir = tempfile::tempdir().expect("a temp dir");
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+        let mut command = std::process::Command::new("redis-server");
+        command
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
-            .arg(dir.path())
+            .arg(dir.path());
+        let tls_ca = tls.then(|| {
+            let (ca, cert, key) = test_certificates(dir.path());
+            command
+                .args(["--port", "0", "--tls-port", &port.to_string()])
+                .args(["--tls-auth-clients", "no", "--tls-cert-file"])
+                .arg(cert)
+                .arg("--tls-key-file")
+                .arg(key)
+                .arg("--tls-ca-cert-file")
+                .arg(&ca);
+            ca
+        });
+        if !tls {
+            command.args(["--port", &port.to_string()]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -54,12 +82,18 @@ impl RedisServer {
         RedisServer {
             child,
             port,
+            tls_ca,
             _dir: dir,
         }
     }
 
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls_ca.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 
     fn stop(&mut self) {
@@ -72,6 +106,71 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A CA, and a certificate and key for 127.0.0.1 it signed, made with `openssl` in `dir`:
+/// (CA certificate, certificate, key).
+fn test_certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "redis.key",
+        "-out",
+        "redis.csr",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "redis.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "redis.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("redis.pem"),
+        dir.join("redis.key"),
+    )
 }
 
 /// A config: `X-User` → `user`, templated into the per_session testkit's headers.
@@ -654,4 +753,47 @@ async fn a_restored_session_s_first_get_stream_tells_its_client_to_relist() {
         }
         assert!(!said.contains("list_changed"), "{said}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_sessions_through_a_redis_that_speaks_tls() {
+    let redis = RedisServer::start_tls();
+    let kit = testkit().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &kit.url());
+    let url = redis.url();
+    let ca = redis.tls_ca.as_ref().unwrap().to_str().unwrap().to_owned();
+    // The CA is trusted the standard way for a private CA: SSL_CERT_FILE.
+    let env = [
+        ("SWITCHBOARD_REDIS_URL", url.as_str()),
+        ("SSL_CERT_FILE", ca.as_str()),
+    ];
+    let (a, b) = (
+        ServeProcess::start_with_env(&config, &env).await,
+        ServeProcess::start_with_env(&config, &env).await,
+    );
+    let steps = json!([
+        {"op": "call", "name": "kit__session_info"},
+        {"op": "via", "to": 1},
+        {"op": "call", "name": "kit__session_info"},
+    ]);
+    let mut client = Client::start(&[&a.url, &b.url], "alice", steps);
+    let on_a = upstream_session(&client.next().await);
+    assert_eq!(client.next().await, json!({"via": 1}));
+    assert_eq!(
+        upstream_session(&client.next().await),
+        on_a,
+        "B restored it over TLS"
+    );
+    client.finish().await;
+
+    // A replica that does not trust the CA refuses new sessions, saying why.
+    let untrusted =
+        ServeProcess::start_with_env(&config, &[("SWITCHBOARD_REDIS_URL", url.as_str())]).await;
+    let mut fresh = Client::start(&[&untrusted.url], "bob", json!([]));
+    let refused = fresh.next().await;
+    let message = refused["connect_error"].as_str().unwrap_or_default();
+    assert!(message.contains("session store unavailable"), "{refused}");
+    assert!(message.to_lowercase().contains("certificate"), "{refused}");
+    fresh.finish().await;
 }
