@@ -6,6 +6,10 @@
 //! too), then the access token. The client is the one the record was issued to: a
 //! registered client's stored secret is used; a configured secret is never stored, so a
 //! confidential pre-registered client's revocation may be refused (then `Failed`).
+//!
+//! All of it under the store's renewal lock for the key: a renewal under way elsewhere (a
+//! gateway replica, another process on the same store) finishes first, and its new tokens
+//! are the ones revoked and deleted, instead of being stored after the sign-out.
 
 use super::http::AuthHttp;
 use super::metadata;
@@ -36,6 +40,7 @@ pub enum Revocation {
 
 /// Signs `key` out of `store` (see the module docs).
 pub async fn sign_out(store: &dyn TokenStore, key: &TokenKey) -> Result<SignedOut, StoreError> {
+    let _renewals_wait = store.lock(key).await?;
     let Some(record) = store.load(key).await? else {
         return Ok(SignedOut {
             had_tokens: false,

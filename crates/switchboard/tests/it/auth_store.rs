@@ -160,3 +160,32 @@ async fn signing_out_deletes_the_record_and_revokes_its_tokens() {
     assert!(!again.had_tokens);
     assert_eq!(again.revocation, Revocation::NotTried);
 }
+
+#[tokio::test]
+async fn signing_out_waits_for_a_renewal_under_way_and_deletes_what_it_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path());
+    let key = key("http://127.0.0.1:1/mcp");
+    store
+        .save(&key, &TokenRecord::new("old", None))
+        .await
+        .unwrap();
+    // A renewal holds the lock, and stores its new token before letting go.
+    let renewal = store.lock(&key).await.unwrap();
+    let signing_out = sign_out(&store, &key);
+    tokio::pin!(signing_out);
+    let waited = tokio::time::timeout(Duration::from_millis(300), &mut signing_out).await;
+    assert!(waited.is_err(), "signed out under a renewal's lock");
+    store
+        .save(&key, &TokenRecord::new("renewed", None))
+        .await
+        .unwrap();
+    drop(renewal);
+    let done = signing_out.await.unwrap();
+    assert!(done.had_tokens);
+    assert_eq!(
+        store.load(&key).await.unwrap(),
+        None,
+        "the renewed token is gone too"
+    );
+}
