@@ -30,6 +30,8 @@ use super::token::{Token, now};
 tokio::task_local! {
     /// The binding of the identity whose `initialize` rmcp is handling (set by the gate).
     pub(super) static MINTING: [u8; 16];
+    /// Set when a stream the gate let through to rmcp could not be resumed here.
+    pub(super) static RESUME_FAILED: std::cell::Cell<bool>;
 }
 
 /// The sealed id of the session an `initialize` message opens (or restores).
@@ -142,7 +144,12 @@ impl SessionManager for SealedSessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        resume(&self.inner, id, last_event_id).await
+        let resumed = resume(&self.inner, id, last_event_id).await;
+        if resumed.is_err() {
+            // rmcp answers a failed resume with an empty 200 stream; the gate says 410.
+            let _ = RESUME_FAILED.try_with(|failed| failed.set(true));
+        }
+        resumed
     }
 
     async fn restore_session(

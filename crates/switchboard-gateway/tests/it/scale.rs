@@ -797,3 +797,41 @@ async fn replicas_share_sessions_through_a_redis_that_speaks_tls() {
     assert!(message.to_lowercase().contains("certificate"), "{refused}");
     fresh.finish().await;
 }
+
+/// A GET in session `id` on `gateway` resuming after event `last`: its status.
+async fn resume_status(gateway: &ServeProcess, id: &str, last: &str) -> u16 {
+    let response = reqwest::Client::new()
+        .get(&gateway.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("last-event-id", last)
+        .header("x-user", "alice")
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_a_request_stream_that_is_not_here_is_refused_so_the_client_gives_up() {
+    let redis = RedisServer::start();
+    let kit = testkit().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &kit.url());
+    let (a, b) = (
+        replica(&config, &redis).await,
+        replica(&config, &redis).await,
+    );
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}});
+    let id = raw_post(&a, None, initialize).await.expect("a session id");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    raw_post(&a, Some(&id), initialized).await;
+    // B never had the stream (it restores the session first); A has no stream 999.
+    assert_eq!(resume_status(&b, &id, "0/1").await, 410);
+    assert_eq!(resume_status(&a, &id, "0/999").await, 410);
+    // The standalone stream's resume keeps rmcp's answer (a stream: the client goes on).
+    assert_eq!(resume_status(&a, &id, "0").await, 200);
+}
