@@ -667,18 +667,33 @@ async fn raw_post(gateway: &ServeProcess, id: Option<&str>, body: Value) -> Opti
     session
 }
 
-/// The methods of the first `n` messages on session `id`'s standalone GET stream on
-/// `gateway`.
-async fn first_on_get_stream(gateway: &ServeProcess, id: &str, n: usize) -> Vec<String> {
-    let response = reqwest::Client::new()
+/// A new session on `gateway` as alice, opened with raw requests: its id.
+async fn raw_session(gateway: &ServeProcess) -> String {
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}});
+    let id = raw_post(gateway, None, initialize)
+        .await
+        .expect("a session id");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    raw_post(gateway, Some(&id), initialized).await;
+    id
+}
+
+/// A GET of session `id`'s standalone stream on `gateway` as alice, to send.
+fn raw_get(gateway: &ServeProcess, id: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
         .get(&gateway.url)
         .header("accept", "text/event-stream")
         .header("mcp-session-id", id)
         .header("mcp-protocol-version", "2025-11-25")
         .header("x-user", "alice")
-        .send()
-        .await
-        .unwrap();
+}
+
+/// The methods of the first `n` messages on session `id`'s standalone GET stream on
+/// `gateway`.
+async fn first_on_get_stream(gateway: &ServeProcess, id: &str, n: usize) -> Vec<String> {
+    let response = raw_get(gateway, id).send().await.unwrap();
     assert!(response.status().is_success(), "{}", response.status());
     let mut stream = response.bytes_stream();
     let mut text = String::new();
@@ -710,12 +725,7 @@ async fn a_restored_session_s_first_get_stream_tells_its_client_to_relist() {
         replica(&config, &redis).await,
         replica(&config, &redis).await,
     );
-    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "1"}}});
-    let id = raw_post(&a, None, initialize).await.expect("a session id");
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    raw_post(&a, Some(&id), initialized).await;
+    let id = raw_session(&a).await;
     // B restores the session on its first request, here the GET stream itself: what
     // changed while the client listened on A is not known here, so it relists.
     let relist = [
@@ -728,15 +738,7 @@ async fn a_restored_session_s_first_get_stream_tells_its_client_to_relist() {
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
     raw_post(&b, Some(&id), list).await;
     for gateway in [&a, &b] {
-        let response = reqwest::Client::new()
-            .get(&gateway.url)
-            .header("accept", "text/event-stream")
-            .header("mcp-session-id", &id)
-            .header("mcp-protocol-version", "2025-11-25")
-            .header("x-user", "alice")
-            .send()
-            .await
-            .unwrap();
+        let response = raw_get(gateway, &id).send().await.unwrap();
         // Everything the stream says within half a second (a relist would come at once).
         let mut stream = response.bytes_stream();
         let mut said = String::new();
@@ -800,17 +802,8 @@ async fn replicas_share_sessions_through_a_redis_that_speaks_tls() {
 
 /// A GET in session `id` on `gateway` resuming after event `last`: its status.
 async fn resume_status(gateway: &ServeProcess, id: &str, last: &str) -> u16 {
-    let response = reqwest::Client::new()
-        .get(&gateway.url)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", id)
-        .header("mcp-protocol-version", "2025-11-25")
-        .header("last-event-id", last)
-        .header("x-user", "alice")
-        .send()
-        .await
-        .unwrap();
-    response.status().as_u16()
+    let response = raw_get(gateway, id).header("last-event-id", last);
+    response.send().await.unwrap().status().as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -823,12 +816,7 @@ async fn resuming_a_request_stream_that_is_not_here_is_refused_so_the_client_giv
         replica(&config, &redis).await,
         replica(&config, &redis).await,
     );
-    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "1"}}});
-    let id = raw_post(&a, None, initialize).await.expect("a session id");
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    raw_post(&a, Some(&id), initialized).await;
+    let id = raw_session(&a).await;
     // B never had the stream (it restores the session first); A has no stream 999.
     assert_eq!(resume_status(&b, &id, "0/1").await, 410);
     assert_eq!(resume_status(&a, &id, "0/999").await, 410);

@@ -53,6 +53,12 @@ async fn hub(upstream: &RunningServer, store: Option<&Arc<MemorySharedSessions>>
     hub
 }
 
+/// Three hubs on `upstream` sharing `store`.
+async fn three_hubs(upstream: &RunningServer, store: &Arc<MemorySharedSessions>) -> [Hub; 3] {
+    let (a, b) = two_hubs(upstream, store).await;
+    [a, b, hub(upstream, Some(store)).await]
+}
+
 /// Two hubs on `upstream` sharing `store`.
 async fn two_hubs(upstream: &RunningServer, store: &Arc<MemorySharedSessions>) -> (Hub, Hub) {
     (
@@ -110,11 +116,7 @@ async fn two_hubs_share_one_upstream_session_per_downstream_session() {
 async fn first_calls_at_once_on_three_hubs_open_one_upstream_session() {
     let upstream = upstream().await;
     let store = Arc::new(MemorySharedSessions::new());
-    let hubs = [
-        hub(&upstream, Some(&store)).await,
-        hub(&upstream, Some(&store)).await,
-        hub(&upstream, Some(&store)).await,
-    ];
+    let hubs = three_hubs(&upstream, &store).await;
     let alice = session("mcp-alice");
     // One claims and initializes; the others wait for its record and attach.
     let ids = futures::future::join_all(hubs.iter().map(|h| upstream_session(h, &alice))).await;
@@ -234,11 +236,7 @@ async fn a_session_ended_on_every_hub_is_deleted_upstream_once() {
     // client's DELETE reached, the others told so): one DELETE reaches the upstream.
     let upstream = upstream().await;
     let store = Arc::new(MemorySharedSessions::new());
-    let hubs = [
-        hub(&upstream, Some(&store)).await,
-        hub(&upstream, Some(&store)).await,
-        hub(&upstream, Some(&store)).await,
-    ];
+    let hubs = three_hubs(&upstream, &store).await;
     let alice = session("mcp-alice");
     let shared = upstream_session(&hubs[0], &alice).await;
     for hub in &hubs[1..] {
