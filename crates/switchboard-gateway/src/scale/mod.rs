@@ -106,14 +106,15 @@ impl Scale {
                     .ok()
                     .filter(|url| !url.is_empty())
                     .ok_or_else(|| ScaleError::NoUrl { var: var.clone() })?;
-                // Key names under the primary key's k_bind; values sealed with its k_store
-                // and opened with any key's (rotation: a value sealed under a key still in
-                // the ring opens).
+                // Key names under the primary key's k_bind, also looked for (and moved
+                // from) under the other keys' (rotation: switchboard-redis `keys.rs`);
+                // values sealed with its k_store and opened with any key's.
                 let primary = ring.primary();
                 let options = RedisOptions {
                     key_prefix: config.key_prefix.clone(),
                     idle_ttl,
                     binding_key: Some(primary.bind_bytes.to_vec()),
+                    older_binding_keys: ring.secondaries().map(|k| k.bind_bytes.to_vec()).collect(),
                     store_key: Some(primary.store),
                     store_key_id: char::from(primary.kid),
                     secondary_store_keys: ring
