@@ -576,8 +576,9 @@ def test_t8_a_key_rotation_keeps_sessions_and_dropping_the_old_key_ends_them(tmp
     replica's restart, so replicas with different primaries serve the session side by side.
     Through steps 1 and 2 alice's session keeps working on its one upstream session (no
     `initialize` of alice's after the first, no failed call), and a new session (bob's) works
-    after the rotation; step 3 makes K1's ids unknown: the old session id is refused with
-    404 on every replica and the client initializes again."""
+    after the rotation. Before step 3, `switchboard rekey` moves what no one read since (carol's
+    session record); step 3 makes K1's ids unknown: the old session id is refused with 404 on
+    every replica and the client initializes again."""
     cluster = Cluster(tmp_path)
     keys = tmp_path / "keys"
     try:
@@ -631,6 +632,12 @@ def test_t8_a_key_rotation_keeps_sessions_and_dropping_the_old_key_ends_them(tmp
                 await calls(session, "rotated", 9)
             return session_id["id"]
 
+        carol = post(cluster.ports[0], {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                     "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                                "clientInfo": {"name": "t8", "version": "0"}}}, user="carol")
+        assert carol.status_code == 200, carol.text
+        answer = tick(cluster.ports[1], carol.headers["mcp-session-id"], "carol", user="carol")
+        assert ticked(answer, "carol"), answer.text
         session_id = asyncio.run(rotate())
         assert not failures, failures[:10]
         counts = asyncio.run(kit_counts(cluster.kit_url))
@@ -645,6 +652,24 @@ def test_t8_a_key_rotation_keeps_sessions_and_dropping_the_old_key_ends_them(tmp
         for port in cluster.ports:
             answer = tick(port, bob_id, f"bob-{port}", user="bob")
             assert ticked(answer, f"bob-{port}"), answer.text
+
+        # Before step 3: what is still under K1's names (carol's record, unread since the
+        # rotation; alice's if a replica with K1 primary moved it back during step 2's roll)
+        # moves, and a second run finds nothing.
+        def rekey() -> str:
+            run = subprocess.run(
+                [str(BIN / "switchboard"), "rekey", "--config", "switchboard.toml"],
+                cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                env=dict(os.environ, SWITCHBOARD_REDIS_URL=cluster.redis_url),
+            )
+            assert run.returncode == 0, run.stdout + run.stderr
+            return run.stdout.strip()
+
+        first = rekey()
+        print("rekey:", first)
+        moved = int(first.split(": ")[1].split(" ")[0])
+        assert 1 <= moved <= 2, first
+        assert rekey() == "moved to key 2: 0 session records, 0 OAuth tokens and client registrations"
 
         # Step 3: K1 dropped. Its ids are unknown: 404, and the client starts again.
         keys.write_text(K2)
