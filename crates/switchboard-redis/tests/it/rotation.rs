@@ -255,3 +255,45 @@ async fn claims_and_locks_exclude_replicas_whose_primaries_differ() {
         .unwrap()
         .unwrap();
 }
+
+/// A session's end is announced by its hash under every key of the ring: a replica whose
+/// primary is the other key (it holds the session by that key's hash) hears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_end_announced_under_one_primary_is_heard_under_the_other() {
+    let redis = RedisServer::start();
+    let k1_first = replica(&redis, ring(&[('1', K1), ('2', K2)]));
+    let k2_first = replica(&redis, ring(&[('2', K2), ('1', K1)]));
+    assert_ne!(
+        k1_first.shared.session_key("mcp-s"),
+        k2_first.shared.session_key("mcp-s")
+    );
+    let records = k1_first.shared.session_store();
+    let mut ended = k2_first.shared.ended_sessions();
+    // Wait until the subscription is in place (made in the background at start).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        records.delete("mcp-warm-up").await.unwrap();
+        match tokio::time::timeout(Duration::from_millis(100), ended.next()).await {
+            Ok(Some(_)) => break,
+            _ => assert!(tokio::time::Instant::now() < deadline, "never subscribed"),
+        }
+    }
+    while tokio::time::timeout(Duration::from_millis(100), ended.next())
+        .await
+        .is_ok()
+    {}
+    records.delete("mcp-s").await.unwrap();
+    let wanted = k2_first.shared.session_key("mcp-s");
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(key) = ended.next().await {
+            if key == wanted {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(
+        heard.await.unwrap(),
+        "the K2-primary replica's key was announced"
+    );
+}
