@@ -400,7 +400,9 @@ impl RedisTokenStore {
         let sealed = self.sealer.seal(&names[0], json);
         let mut connection = self.connection.manager();
         let mut pipe = redis::pipe();
-        pipe.atomic();
+        if names.len() > 1 {
+            pipe.atomic();
+        }
         pipe.cmd("SET")
             .arg(&names[0])
             .arg(sealed)
