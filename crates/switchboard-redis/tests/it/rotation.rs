@@ -297,3 +297,35 @@ async fn an_end_announced_under_one_primary_is_heard_under_the_other() {
         "the K2-primary replica's key was announced"
     );
 }
+
+/// A token removed by a K1-primary replica is announced under every key's hash: a
+/// K2-primary replica (which knows the key by K2's hash) drops it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_removed_under_one_primary_is_heard_once_under_the_other() {
+    let redis = RedisServer::start();
+    let k1_first = replica(&redis, ring(&[('1', K1), ('2', K2)]));
+    let k2_first = replica(&redis, ring(&[('2', K2), ('1', K1)]));
+    let alice = token_key("alice");
+    let mut heard = k2_first.tokens.removals().expect("removals are told");
+    assert_eq!(k2_first.tokens.load(&alice).await.unwrap(), None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let removed = loop {
+        let token = TokenRecord::new("alice-token", None);
+        k1_first.tokens.save(&alice, &token).await.unwrap();
+        k1_first.tokens.remove(&alice).await.unwrap();
+        match tokio::time::timeout(Duration::from_millis(200), heard.recv()).await {
+            Ok(removed) => break removed.expect("a removed key"),
+            Err(_) => assert!(tokio::time::Instant::now() < deadline, "never heard"),
+        }
+    };
+    assert_eq!(removed, alice);
+    while heard.try_recv().is_ok() {} // earlier rounds' announcements
+    let token = TokenRecord::new("alice-token", None);
+    k1_first.tokens.save(&alice, &token).await.unwrap();
+    k1_first.tokens.remove(&alice).await.unwrap();
+    let removed = tokio::time::timeout(Duration::from_secs(20), heard.recv()).await;
+    assert_eq!(removed.expect("heard in time").unwrap(), alice);
+    // Both hashes were announced; the K1 one names nothing this replica knows.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(heard.try_recv().is_err(), "one removal heard once");
+}
