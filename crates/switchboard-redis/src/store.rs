@@ -131,7 +131,10 @@ impl RedisSharedSessions {
 
     /// Moves every session hash still under an older key's name (one no one read since the
     /// rotation) to the primary's (rotation step 3, `keys.rs`). Returns how many moved.
-    /// A hash without its session id (written before ids were kept) is left to expire.
+    /// A hash without its session id (written before ids were kept) is left to expire, as
+    /// are fields still sealed under an older store key at the primary's name (a gateway
+    /// rotates both keys at once, and a replica seals what it writes or moves under its own
+    /// primary: none are left once step 2's roll is over).
     pub async fn rekey(&self) -> Result<usize, SharedSessionsError> {
         let pattern = self.names.primary().session_pattern();
         let names = self.guarded(crate::moves::scan(&self.connection, &pattern));
