@@ -499,10 +499,10 @@ def post(port: int, body: dict, session_id: str | None = None, user: str = "alic
     return httpx2.post(f"http://127.0.0.1:{port}/mcp", json=body, headers=headers, timeout=30)
 
 
-def initialize(port: int) -> httpx2.Response:
+def initialize(port: int, user: str = "alice") -> httpx2.Response:
     return post(port, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "t6", "version": "0"}}})
+        "clientInfo": {"name": "t6", "version": "0"}}}, user=user)
 
 
 def tick(port: int, session_id: str, tick_id: str, user: str = "alice") -> httpx2.Response:
@@ -632,9 +632,7 @@ def test_t8_a_key_rotation_keeps_sessions_and_dropping_the_old_key_ends_them(tmp
                 await calls(session, "rotated", 9)
             return session_id["id"]
 
-        carol = post(cluster.ports[0], {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-                     "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                                "clientInfo": {"name": "t8", "version": "0"}}}, user="carol")
+        carol = initialize(cluster.ports[0], user="carol")
         assert carol.status_code == 200, carol.text
         answer = tick(cluster.ports[1], carol.headers["mcp-session-id"], "carol", user="carol")
         assert ticked(answer, "carol"), answer.text
@@ -644,9 +642,7 @@ def test_t8_a_key_rotation_keeps_sessions_and_dropping_the_old_key_ends_them(tmp
         assert_one_upstream_session(counts)
 
         # A session made after the rotation (sealed with K2, named under K2) works.
-        bob = post(cluster.ports[0], {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "t8", "version": "0"}}}, user="bob")
+        bob = initialize(cluster.ports[0], user="bob")
         assert bob.status_code == 200, bob.text
         bob_id = bob.headers["mcp-session-id"]
         for port in cluster.ports:
@@ -669,7 +665,8 @@ def test_t8_a_key_rotation_keeps_sessions_and_dropping_the_old_key_ends_them(tmp
         print("rekey:", first)
         moved = int(first.split(": ")[1].split(" ")[0])
         assert 1 <= moved <= 2, first
-        assert rekey() == "moved to key 2: 0 session records, 0 OAuth tokens and client registrations"
+        second = rekey()
+        assert second.startswith("moved to key 2: 0 session records, 0 OAuth tokens"), second
 
         # Step 3: K1 dropped. Its ids are unknown: 404, and the client starts again.
         keys.write_text(K2)
