@@ -29,8 +29,8 @@
 //!   {K1} and {K1, K2}; step 2: {K1, K2} and {K2, K1}; step 3: {K2, K1} and {K2}), so they
 //!   share at least one claim name and exclude each other. A single "canonical" name (say
 //!   under the smallest kid) would not: in step 3 a replica with {K2, K1} would pick K1's
-//!   name while one with {K2} can only pick K2's. Scripts name several keys, so a Redis
-//!   Cluster (whose hash tags differ per key) is not supported while a ring has two keys;
+//!   name while one with {K2} can only pick K2's. Scripts then name several keys in
+//!   different hash slots: fine on the one Redis the stores speak to, not on a Cluster;
 //! - values carry their own name's preimage, sealed (a session hash's `id` field; a token
 //!   or registration's `_key`), so a `rekey` can move what no one read since the rotation
 //!   (`RedisSharedSessions::rekey`, `RedisTokenStore::rekey`). Values written before this
