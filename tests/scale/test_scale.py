@@ -522,10 +522,10 @@ def post(port: int, body: dict, session_id: str | None = None, user: str = "alic
     return httpx2.post(f"http://127.0.0.1:{port}/mcp", json=body, headers=headers, timeout=30)
 
 
-def initialize(port: int) -> httpx2.Response:
+def initialize(port: int, user: str = "alice") -> httpx2.Response:
     return post(port, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "t6", "version": "0"}}})
+        "clientInfo": {"name": "t6", "version": "0"}}}, user=user)
 
 
 def tick(port: int, session_id: str, tick_id: str, user: str = "alice") -> httpx2.Response:
@@ -584,5 +584,128 @@ def test_t6_redis_stopped_mid_run_then_started(tmp_path):
         ticks = counts["ticks"]
         assert "b-unseen" not in ticks and "b-mallory" not in ticks
         assert all(n == 1 for n in ticks.values()), {t: n for t, n in ticks.items() if n != 1}
+    finally:
+        cluster.close()
+
+
+K2 = "2=YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY=\n"
+
+
+def test_t8_a_key_rotation_keeps_sessions_and_dropping_the_old_key_ends_them(tmp_path):
+    """Key rotation as a.3 documents it, three rolling updates of the keyring: (1) K2 added
+    as secondary, (2) K2 made primary (K1 secondary), (3) K1 dropped. Redis key names are
+    HMACs under the primary key, so step 2 renames every key: the replicas look under every
+    key's name and move what they find (switchboard-redis `keys.rs`). Calls run after each
+    replica's restart, so replicas with different primaries serve the session side by side.
+    Through steps 1 and 2 alice's session keeps working on its one upstream session (no
+    `initialize` of alice's after the first, no failed call), and a new session (bob's) works
+    after the rotation. Before step 3, `switchboard rekey` moves what no one read since (carol's
+    session record); step 3 makes K1's ids unknown: the old session id is refused with 404 on
+    every replica and the client initializes again."""
+    cluster = Cluster(tmp_path)
+    keys = tmp_path / "keys"
+    try:
+        failures: list[str] = []
+
+        async def calls(session: ClientSession, label: str, n: int = 6) -> None:
+            for i in range(n):
+                tick = f"{label}-{i}"
+                try:
+                    result = await asyncio.wait_for(
+                        session.call_tool("kit__tick", {"id": tick}), 30
+                    )
+                    if result.is_error:
+                        failures.append(f"{tick}: {result.model_dump_json()[:300]}")
+                except Exception as error:  # a failed request, as the client sees it
+                    failures.append(f"{tick}: {type(error).__name__}: {error}")
+
+        async def roll(session: ClientSession, label: str) -> None:
+            """Each replica in turn stopped and started again (reading the keyring anew),
+            with calls through HAProxy after each."""
+            for index, port in enumerate(cluster.ports):
+                assert await asyncio.to_thread(cluster.terminate, index) == 0
+                cluster.restart(index)
+                await asyncio.to_thread(
+                    wait_for, f"replica {port} ready",
+                    lambda: answers(f"http://127.0.0.1:{port}/readyz"),
+                )
+                await asyncio.to_thread(
+                    wait_for, "haproxy sees it up", lambda: cluster.servers_up() == 3
+                )
+                await calls(session, f"{label}-{index}")
+
+        async def rotate() -> str:
+            session_id = {"id": None}
+
+            async def remember(response: httpx2.Response) -> None:
+                if response.headers.get("mcp-session-id"):
+                    session_id["id"] = response.headers["mcp-session-id"]
+
+            http = create_mcp_http_client(headers={"X-User": "alice"})
+            http.event_hooks = {"request": [], "response": [remember]}
+            async with http, streamable_http_client(
+                cluster.url, http_client=http, terminate_on_close=False
+            ) as s, ClientSession(s[0], s[1]) as session:
+                await session.initialize()
+                await calls(session, "warm", 9)
+                keys.write_text(KEYS + K2)
+                await roll(session, "k2-secondary")
+                keys.write_text(K2 + KEYS)
+                await roll(session, "k2-primary")
+                await calls(session, "rotated", 9)
+            return session_id["id"]
+
+        carol = initialize(cluster.ports[0], user="carol")
+        assert carol.status_code == 200, carol.text
+        answer = tick(cluster.ports[1], carol.headers["mcp-session-id"], "carol", user="carol")
+        assert ticked(answer, "carol"), answer.text
+        session_id = asyncio.run(rotate())
+        assert not failures, failures[:10]
+        counts = asyncio.run(kit_counts(cluster.kit_url))
+        assert_one_upstream_session(counts)
+
+        # A session made after the rotation (sealed with K2, named under K2) works.
+        bob = initialize(cluster.ports[0], user="bob")
+        assert bob.status_code == 200, bob.text
+        bob_id = bob.headers["mcp-session-id"]
+        for port in cluster.ports:
+            answer = tick(port, bob_id, f"bob-{port}", user="bob")
+            assert ticked(answer, f"bob-{port}"), answer.text
+
+        # Before step 3: what is still under K1's names (carol's record, unread since the
+        # rotation; alice's if a replica with K1 primary moved it back during step 2's roll)
+        # moves, and a second run finds nothing.
+        def rekey() -> str:
+            run = subprocess.run(
+                [str(BIN / "switchboard"), "rekey", "--config", "switchboard.toml"],
+                cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                env=dict(os.environ, SWITCHBOARD_REDIS_URL=cluster.redis_url),
+            )
+            assert run.returncode == 0, run.stdout + run.stderr
+            return run.stdout.strip()
+
+        first = rekey()
+        print("rekey:", first)
+        moved = int(first.split(": ")[1].split(" ")[0])
+        assert 1 <= moved <= 2, first
+        second = rekey()
+        assert second.startswith("moved to key 2: 0 session records, 0 OAuth tokens"), second
+
+        # Step 3: K1 dropped. Its ids are unknown: 404, and the client starts again.
+        keys.write_text(K2)
+        for index, port in enumerate(cluster.ports):
+            assert cluster.terminate(index) == 0
+            cluster.restart(index)
+            wait_for(f"replica {port} ready", lambda: answers(f"http://127.0.0.1:{port}/readyz"))
+        for port in cluster.ports:
+            assert session_status(port, session_id) == 404, port
+        again = initialize(cluster.ports[1])
+        assert again.status_code == 200, again.text
+        again_id = again.headers["mcp-session-id"]
+        answer = tick(cluster.ports[2], again_id, "again")
+        assert ticked(answer, "again"), answer.text
+        for port in cluster.ports:
+            answer = tick(port, bob_id, f"bob-after-{port}", user="bob")
+            assert ticked(answer, f"bob-after-{port}"), answer.text
     finally:
         cluster.close()

@@ -158,6 +158,18 @@ enum Command {
         #[arg(long, value_name = "IP:PORT")]
         listen: Option<SocketAddr>,
     },
+    /// Key rotation with [scale] store = "redis": move every Redis record still under an
+    /// older keyring key to the primary key's names and seal (before the old key is dropped).
+    Rekey {
+        /// Config file (its [scale] table: the keyring and the Redis store).
+        #[arg(
+            long,
+            short = 'c',
+            value_name = "FILE",
+            default_value = "switchboard.toml"
+        )]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Where the servers come from: a config file, or one server given on the command line.
@@ -245,6 +257,7 @@ fn main() -> ExitCode {
                 }
                 code
             }
+            Command::Rekey { config } => serve::rekey(config).await,
             Command::Resources { source, format } => {
                 offers::list_resources(&source, format, style).await
             }

@@ -19,6 +19,59 @@ use switchboard_gateway::{
 use crate::SourceArgs;
 use crate::source::{EXIT_BAD_INPUT, Source, start_failed};
 
+/// `switchboard rekey`: moves every Redis record of `config`'s `[scale]` store still under
+/// an older keyring key to the primary key (key rotation, docs/gateway.md), printing how
+/// many moved. Exit status: 0 done, 1 Redis failed (run it again), 2 bad config or no store.
+pub async fn rekey(config: Option<PathBuf>) -> u8 {
+    let path = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+    let args = SourceArgs {
+        config: Some(path.clone()),
+        url: None,
+        stdio: None,
+        login: false,
+        no_login: true,
+    };
+    let config = match Source::load(&args) {
+        Ok(Source::Config(config)) => config,
+        Ok(_) => unreachable!("a --config source is a config"),
+        Err(code) => return code,
+    };
+    let no_store = || {
+        eprintln!(
+            "error: {}: rekey needs [scale] store = \"redis\" (there is nothing to move \
+             without it)",
+            path.display()
+        );
+        EXIT_BAD_INPUT
+    };
+    let Some(scale) = &config.scale else {
+        return no_store();
+    };
+    let idle = GatewaySettings::from(&*config.gateway).session_idle_timeout;
+    let scale = match Scale::load(scale, idle) {
+        Ok(scale) => scale,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    match scale.rekey().await {
+        Ok(Some((sessions, tokens))) => {
+            println!(
+                "moved to key {}: {sessions} session records, {tokens} OAuth tokens and client \
+                 registrations",
+                char::from(scale.ring.primary().kid)
+            );
+            0
+        }
+        Ok(None) => no_store(),
+        Err(error) => {
+            eprintln!("error: {error}; what moved stays moved: run it again");
+            1
+        }
+    }
+}
+
 /// Serves the servers of `config` (default `./switchboard.toml`) on `listen` (default
 /// `[gateway] listen`). Exit status: 0 after a clean shutdown, 1 when the hub (a
 /// `fail_fast` server) or the HTTP server failed, 2 for bad config or a busy address.

@@ -762,6 +762,18 @@ fn serve_refuses_to_listen_beyond_loopback_without_auth() {
 }
 
 #[test]
+fn rekey_without_a_redis_store_exits_2_naming_the_file() {
+    let ws = Workspace::new();
+    let config = ws.write("servers.toml", &kit_toml());
+    let config = config.to_str().unwrap();
+    let run = ws.run(&["rekey", "--config", config]);
+    run.expect_code(2);
+    for needle in [config, "[scale] store = \"redis\""] {
+        assert!(run.stderr.contains(needle), "{needle:?}\n{}", run.context());
+    }
+}
+
+#[test]
 fn an_unknown_config_key_exits_2_naming_the_file_server_and_key() {
     let ws = Workspace::new();
     let config = ws.write(

@@ -10,12 +10,68 @@
 //! lock, `<h>` the same hash of (server, URL, principal), length-prefixed; a client
 //! registered at an authorization server: `{prefix}:v1:rg:<hash of (issuer, port)>`. Here
 //! nothing stays readable: a principal is a user, a URL may hold a tenant.
+//!
+//! **Rotation ([`NameRing`]).** The binding key is the keyring's primary `k_bind`, so
+//! making a new key primary (a.3 step 2) changes every name. Names are therefore computed
+//! under every key of the ring, primary first, and the stores use them so:
+//! - a read asks for the name under every key in one round trip (a pipeline; a ring of one
+//!   key asks for one name, as before) and takes the first hit, primary first; a hit under
+//!   an older key's name is moved to the primary's name (re-sealed: the name is the
+//!   sealed value's associated data; a Lua script moves it only if it is unchanged, and
+//!   never over a value already under the new name), so the next read finds it at once;
+//! - a write goes under the primary's name and deletes the value under the other names
+//!   (in the same transaction), so a replica whose primary is still the old key (a rolling
+//!   update is under way) never reads a stale copy first;
+//! - claims and renewal locks are taken under *every* name of the ring at once (one Lua
+//!   script: free, or already the owner's, under all of them), and released the same way.
+//!   A claim must exclude every replica whatever its primary. Any two replicas running at
+//!   the same time during a rotation done as documented share at least one key (step 1:
+//!   {K1} and {K1, K2}; step 2: {K1, K2} and {K2, K1}; step 3: {K2, K1} and {K2}), so they
+//!   share at least one claim name and exclude each other. A single "canonical" name (say
+//!   under the smallest kid) would not: in step 3 a replica with {K2, K1} would pick K1's
+//!   name while one with {K2} can only pick K2's. Scripts then name several keys in
+//!   different hash slots: fine on the one Redis the stores speak to, not on a Cluster;
+//! - values carry their own name's preimage, sealed (a session hash's `id` field; a token
+//!   or registration's `_key`), so a `rekey` can move what no one read since the rotation
+//!   (`RedisSharedSessions::rekey`, `RedisTokenStore::rekey`). Values written before this
+//!   carry none: they move when read, or expire.
+//!
+//! Rejected: a naming key that never rotates. Simpler reads, but a second secret with its
+//! own lifecycle, and a leaked one could never be replaced without losing every name.
 
 use aws_lc_rs::{digest, hmac};
 use switchboard::UpstreamKey;
 use switchboard::auth::{RegistrationKey, TokenKey};
 
-/// Names the keys of one store.
+/// The names of one store under every binding key of the ring, primary first (see the
+/// module docs).
+pub(crate) struct NameRing {
+    names: Vec<KeyNames>,
+}
+
+impl NameRing {
+    /// `binding_key` the primary's, `older` the ring's other keys' (without a primary, no
+    /// others: plain hashes).
+    pub(crate) fn new(prefix: &str, binding_key: Option<&[u8]>, older: &[Vec<u8>]) -> Self {
+        let mut names = vec![KeyNames::new(prefix, binding_key)];
+        if binding_key.is_some() {
+            names.extend(older.iter().map(|key| KeyNames::new(prefix, Some(key))));
+        }
+        Self { names }
+    }
+
+    /// The names under the primary key: where values are written.
+    pub(crate) fn primary(&self) -> &KeyNames {
+        &self.names[0]
+    }
+
+    /// The names under every key, primary first.
+    pub(crate) fn all(&self) -> &[KeyNames] {
+        &self.names
+    }
+}
+
+/// Names the keys of one store under one binding key.
 pub(crate) struct KeyNames {
     prefix: String,
     binding: Option<hmac::Key>,
@@ -88,13 +144,22 @@ impl KeyNames {
 
     /// `SCAN MATCH` patterns of every token record and registration (not the locks).
     pub(crate) fn token_patterns(&self) -> [String; 2] {
-        let prefix: String = (self.prefix.chars())
+        let prefix = self.pattern_prefix();
+        [format!("{prefix}:v1:t:*"), format!("{prefix}:v1:rg:*")]
+    }
+
+    /// The `SCAN MATCH` pattern of every session hash.
+    pub(crate) fn session_pattern(&self) -> String {
+        format!("{}:v1:s:*", self.pattern_prefix())
+    }
+
+    fn pattern_prefix(&self) -> String {
+        (self.prefix.chars())
             .flat_map(|c| match c {
                 '*' | '?' | '[' | ']' | '\\' => vec!['\\', c],
                 c => vec![c],
             })
-            .collect();
-        [format!("{prefix}:v1:t:*"), format!("{prefix}:v1:rg:*")]
+            .collect()
     }
 
     /// The hash holding the record of engine session `session` (a.4).

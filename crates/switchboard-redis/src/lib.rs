@@ -24,6 +24,7 @@
 mod breaker;
 mod connection;
 mod keys;
+mod moves;
 mod records;
 mod seal;
 mod store;
@@ -48,6 +49,10 @@ pub struct RedisOptions {
     /// SHA-256, which hides them from `SCAN` output but lets anyone who knows an id (or a
     /// server, URL and user) find its key.
     pub binding_key: Option<Vec<u8>>,
+    /// The keyring's other `k_bind`s (rotation, `keys.rs`): values are also looked for
+    /// under the names these give (and moved to `binding_key`'s), claims and locks taken
+    /// under them too. Ignored without `binding_key`.
+    pub older_binding_keys: Vec<Vec<u8>>,
     /// AES-256-GCM key sealing records at rest (`k_store`). `None`: records are plain
     /// JSON, upstream session ids readable by anyone who can read Redis. Required by
     /// [`RedisTokenStore`].
@@ -74,6 +79,7 @@ impl Default for RedisOptions {
             key_prefix: "sb".into(),
             idle_ttl: Duration::from_secs(300),
             binding_key: None,
+            older_binding_keys: Vec::new(),
             store_key: None,
             store_key_id: '0',
             secondary_store_keys: Vec::new(),
@@ -90,6 +96,7 @@ impl std::fmt::Debug for RedisOptions {
             .field("key_prefix", &self.key_prefix)
             .field("idle_ttl", &self.idle_ttl)
             .field("binding_key", &self.binding_key.as_ref().map(|_| "<set>"))
+            .field("older_binding_keys", &self.older_binding_keys.len())
             .field("store_key", &self.store_key.as_ref().map(|_| "<set>"))
             .field("store_key_id", &self.store_key_id)
             .field(

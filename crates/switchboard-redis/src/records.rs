@@ -7,6 +7,10 @@
 //! under the binding key like every name. The record slides its expiry (`idle_ttl`) on
 //! every write, read and [`RedisSessionStore::touch`]. The gateway maps its sealed
 //! downstream ids to engine ids and implements rmcp's `SessionStore` over this.
+//!
+//! Key rotation (`keys.rs`): a load looks under every name of the ring in one round trip
+//! and moves a record found under an older key's name; a save writes under the primary's
+//! name and removes the fields from the others; touch and delete reach every name.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -72,76 +76,110 @@ impl RedisSessionStore {
     /// Removes the session's whole record, its upstream records included, and tells every
     /// replica the session ended ([`RedisSharedSessions::ended_sessions`]).
     pub async fn delete(&self, session: &str) -> Result<(), SharedSessionsError> {
-        let key = self.store.names.session_record(session);
+        let keys = self.names(session);
         let mut connection = self.store.connection.manager();
         let delete = async move {
             let _: i64 = redis::cmd("DEL")
-                .arg(&key)
+                .arg(&keys)
                 .query_async(&mut connection)
                 .await?;
             Ok(())
         };
         self.store.guarded(delete).await?;
-        let message = format!("{}{}", crate::store::ENDED, self.store.session_key(session));
-        let published = self.store.connection.publish(message).await;
-        published.map_err(|reason| SharedSessionsError { reason })
+        // Under every key of the ring: a replica whose primary is another key holds the
+        // session by that key's hash.
+        for key in self.store.session_keys(session) {
+            let message = format!("{}{key}", crate::store::ENDED);
+            let published = self.store.connection.publish(message).await;
+            published.map_err(|reason| SharedSessionsError { reason })?;
+        }
+        Ok(())
+    }
+
+    /// The session's hash under every name of the ring, primary first.
+    fn names(&self, session: &str) -> Vec<String> {
+        (self.store.names.all().iter())
+            .map(|names| names.session_record(session))
+            .collect()
     }
 
     /// Slides the record's expiry (a session in steady use on one replica never reads it).
     pub async fn touch(&self, session: &str) -> Result<(), SharedSessionsError> {
-        let key = self.store.names.session_record(session);
+        let keys = self.names(session);
         let mut connection = self.store.connection.manager();
         let ttl = self.store.idle_ttl_ms;
         let touch = async move {
-            let _: i64 = redis::cmd("PEXPIRE")
-                .arg(&key)
-                .arg(ttl)
-                .query_async(&mut connection)
-                .await?;
-            Ok(())
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.pexpire(key, ttl as i64).ignore();
+            }
+            pipe.query_async::<()>(&mut connection).await
         };
         self.store.guarded(touch).await
     }
 
     async fn write(&self, session: &str, record: &SessionRecord) -> Result<(), RedisError> {
-        let key = self.store.names.session_record(session);
+        let names = self.names(session);
+        let key = &names[0];
         let sealer = &self.store.sealer;
         let json = |v: &serde_json::Value| serde_json::to_vec(v).expect("JSON serializes");
         let mut values = vec![
             (
                 FIELDS[0],
-                sealer.seal(&aad(&key, FIELDS[0]), json(&record.init)),
+                sealer.seal(&aad(key, FIELDS[0]), json(&record.init)),
             ),
             (
                 FIELDS[1],
-                sealer.seal(&aad(&key, FIELDS[1]), record.binding.clone()),
+                sealer.seal(&aad(key, FIELDS[1]), record.binding.clone()),
             ),
+            ("id", self.store.sealed_id(key, session)),
         ];
         if let Some(variables) = &record.variables {
             let plain = serde_json::to_vec(variables).expect("a map serializes");
-            values.push((FIELDS[2], sealer.seal(&aad(&key, FIELDS[2]), plain)));
+            values.push((FIELDS[2], sealer.seal(&aad(key, FIELDS[2]), plain)));
         }
         let mut connection = self.store.connection.manager();
         let mut pipe = redis::pipe();
-        pipe.atomic().hdel(&key, FIELDS[2]).ignore();
-        pipe.hset_multiple(&key, &values).ignore();
-        pipe.pexpire(&key, self.store.idle_ttl_ms as i64).ignore();
+        pipe.atomic().hdel(key, FIELDS[2]).ignore();
+        pipe.hset_multiple(key, &values).ignore();
+        pipe.pexpire(key, self.store.idle_ttl_ms as i64).ignore();
+        // A replica whose primary is still an older key reads its name first.
+        for older in &names[1..] {
+            pipe.hdel(older, &FIELDS[..]).ignore();
+        }
         pipe.query_async::<()>(&mut connection).await
     }
 
     async fn read(&self, session: &str) -> Result<Option<SessionRecord>, RedisError> {
-        let key = self.store.names.session_record(session);
+        let names = self.names(session);
         let mut connection = self.store.connection.manager();
-        let (values, _): (Vec<Option<Vec<u8>>>, i64) = redis::pipe()
-            .atomic()
-            .hmget(&key, &FIELDS[..])
-            .pexpire(&key, self.store.idle_ttl_ms as i64)
-            .query_async(&mut connection)
-            .await?;
+        // Under every name at once (primary first); the first with an `init` is the record.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for key in &names {
+            pipe.hmget(key, &FIELDS[..]);
+            pipe.pexpire(key, self.store.idle_ttl_ms as i64).ignore();
+        }
+        let found: Vec<Vec<Option<Vec<u8>>>> = pipe.query_async(&mut connection).await?;
+        let Some((index, values)) = (found.into_iter().enumerate())
+            .find(|(_, values)| values.first().is_some_and(Option::is_some))
+        else {
+            return Ok(None);
+        };
+        let key = &names[index];
+        let record = self.open(key, values);
+        if record.is_some() {
+            self.store.found_under(index, session).await;
+        }
+        Ok(record)
+    }
+
+    /// The record in the `values` of `FIELDS` read at `key`, if they open and parse.
+    fn open(&self, key: &str, values: Vec<Option<Vec<u8>>>) -> Option<SessionRecord> {
         let sealer = &self.store.sealer;
         let open = |field: &str, value: Option<Vec<u8>>| -> Option<Vec<u8>> {
             let value = value?;
-            match sealer.open(&aad(&key, field), value) {
+            match sealer.open(&aad(key, field), value) {
                 Ok(plain) => Some(plain),
                 Err(_) => {
                     tracing::warn!(
@@ -156,21 +194,19 @@ impl RedisSessionStore {
         let mut next = |field| open(field, values.next().flatten());
         let (init, binding, variables) = (next(FIELDS[0]), next(FIELDS[1]), next(FIELDS[2]));
         let (Some(init), Some(binding)) = (init, binding) else {
-            return Ok(None);
+            return None;
         };
         let Ok(init) = serde_json::from_slice(&init) else {
             tracing::warn!("a session record is not readable; ignored");
-            return Ok(None);
+            return None;
         };
         let variables = variables.and_then(|v| serde_json::from_slice(&v).ok());
-        Ok(Some(SessionRecord {
+        Some(SessionRecord {
             init,
             binding,
             variables,
-        }))
+        })
     }
 }
 
-fn aad(key: &str, field: &str) -> String {
-    format!("{key}/{field}")
-}
+use crate::moves::field_aad as aad;

@@ -7,8 +7,9 @@
 //! Rotation (a.3's three steps, for `k_store`): values are sealed under the primary key
 //! and opened under whichever key their `kid` names, primary or secondary. (1) Add K2 as a
 //! secondary on every replica; (2) make K2 primary and K1 secondary: new writes use K2,
-//! old values still open; (3) once nothing is under K1 (`RedisTokenStore::rekey`, or the
-//! values' TTLs), drop K1: what is still under it reads as absent.
+//! old values still open; (3) once nothing is under K1 (`RedisSharedSessions::rekey` and
+//! `RedisTokenStore::rekey`, i.e. `switchboard rekey`, or the values' TTLs), drop K1: what
+//! is still under it reads as absent. Key names rotate too (`keys.rs`).
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};

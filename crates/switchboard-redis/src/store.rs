@@ -6,6 +6,12 @@
 //! AEAD operation. Its generation is kept plain beside it in `up:<server>:gen` so the
 //! compare-and-set script can read it without the key. Claims are string keys set with
 //! `NX PX` and given up only by their owner; both are small Lua scripts, atomic in Redis.
+//! The hash also holds the engine session id, sealed (`id`), so a `rekey` can name it.
+//!
+//! Key rotation (`keys.rs`): reads look under every name of the ring and move a hash found
+//! under an older key's name; the compare-and-set compares the generation under whichever
+//! name holds the record and writes under the primary's; claims are taken under every
+//! name.
 
 use std::time::Duration;
 
@@ -15,35 +21,28 @@ use serde::{Deserialize, Serialize};
 use switchboard::{SharedSessions, SharedSessionsError, UpstreamKey, UpstreamRecord};
 
 use crate::connection::RedisConnection;
-use crate::keys::{KeyNames, UpstreamKeys};
+use crate::keys::{NameRing, UpstreamKeys};
+use crate::moves::{CLAIM, RELEASE, field_aad, move_hash};
 use crate::seal::Sealer;
 use crate::{RedisOptions, RedisSetupError};
 
-/// KEYS[1] record hash; ARGV: generation field, record field, expected generation ('' =
-/// none), new generation, value, TTL ms.
+/// KEYS[1] the record hash under the primary's name, KEYS[2..] under the ring's other
+/// names; ARGV: generation field, record field, expected generation ('' = none), new
+/// generation, value, TTL ms, sealed session id. The generation now is the first found,
+/// primary first; the record is written under the primary's name and removed from the
+/// others.
 const PUBLISH_IF: &str = r"
-local now = redis.call('HGET', KEYS[1], ARGV[1])
+local now = false
+for i = 1, #KEYS do
+  now = redis.call('HGET', KEYS[i], ARGV[1])
+  if now then break end
+end
 if (now == false and ARGV[3] == '') or now == ARGV[3] then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[4], ARGV[2], ARGV[5])
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[4], ARGV[2], ARGV[5], 'id', ARGV[7])
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  for i = 2, #KEYS do redis.call('HDEL', KEYS[i], ARGV[1], ARGV[2]) end
   return 1
 end
-return 0
-";
-
-/// KEYS[1] claim; ARGV: owner, TTL ms. Free, or already the owner's (renewed): claimed.
-const CLAIM: &str = r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-";
-
-/// KEYS[1] claim; ARGV[1] owner. (Also the token store's compare-and-delete.)
-pub(crate) const RELEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 ";
 
@@ -60,7 +59,7 @@ struct StoredRecord {
 /// module docs. Cheap to share (`Arc`); the connection is multiplexed.
 pub struct RedisSharedSessions {
     pub(crate) connection: RedisConnection,
-    pub(crate) names: KeyNames,
+    pub(crate) names: NameRing,
     pub(crate) sealer: Sealer,
     pub(crate) idle_ttl_ms: u64,
     publish_if: Script,
@@ -97,7 +96,11 @@ impl RedisSharedSessions {
         }
         Ok(Self {
             connection,
-            names: KeyNames::new(&options.key_prefix, options.binding_key.as_deref()),
+            names: NameRing::new(
+                &options.key_prefix,
+                options.binding_key.as_deref(),
+                &options.older_binding_keys,
+            ),
             sealer: Sealer::from_options(&options)?,
             idle_ttl_ms: millis(options.idle_ttl),
             publish_if: Script::new(PUBLISH_IF),
@@ -115,7 +118,75 @@ impl RedisSharedSessions {
     /// The key other replicas are told a session by (a keyed hash of the engine session
     /// id: what [`EndedSessions`] yields).
     pub fn session_key(&self, session: &str) -> String {
-        self.names.session_hash(session)
+        self.names.primary().session_hash(session)
+    }
+
+    /// The session's key under every key of the ring, primary first (a session's end is
+    /// announced under each, so replicas whose primary differs hear it).
+    pub(crate) fn session_keys(&self, session: &str) -> Vec<String> {
+        (self.names.all().iter())
+            .map(|names| names.session_hash(session))
+            .collect()
+    }
+
+    /// Moves every session hash still under an older key's name (one no one read since the
+    /// rotation) to the primary's (rotation step 3, `keys.rs`). Returns how many moved.
+    /// A hash without its session id (written before ids were kept) is left to expire, as
+    /// are fields still sealed under an older store key at the primary's name (a gateway
+    /// rotates both keys at once, and a replica seals what it writes or moves under its own
+    /// primary: none are left once step 2's roll is over).
+    pub async fn rekey(&self) -> Result<usize, SharedSessionsError> {
+        let pattern = self.names.primary().session_pattern();
+        let names = self.guarded(crate::moves::scan(&self.connection, &pattern));
+        let mut moved = 0;
+        for name in names.await? {
+            let mut connection = self.connection.manager();
+            let id: Option<Vec<u8>> = self
+                .guarded(
+                    redis::cmd("HGET")
+                        .arg(&name)
+                        .arg("id")
+                        .query_async(&mut connection),
+                )
+                .await?;
+            let Some(session) =
+                id.and_then(|raw| self.sealer.open(&field_aad(&name, "id"), raw).ok())
+            else {
+                continue;
+            };
+            let session = String::from_utf8_lossy(&session);
+            let to = self.names.primary().session_record(&session);
+            if to != name
+                && self
+                    .guarded(move_hash(&self.connection, &self.sealer, &name, &to))
+                    .await?
+            {
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// After a read found the session's hash under the ring's `index`th name: moves it to
+    /// the primary's (logged if it cannot: the value read is good all the same).
+    pub(crate) async fn found_under(&self, index: usize, session: &str) {
+        if index == 0 {
+            return;
+        }
+        let all = self.names.all();
+        let from = all[index].session_record(session);
+        let to = all[0].session_record(session);
+        match move_hash(&self.connection, &self.sealer, &from, &to).await {
+            Ok(_) => tracing::debug!("a session hash moved to the primary key's name"),
+            Err(error) => {
+                tracing::debug!(%error, "could not move a session hash to the primary key's name")
+            }
+        }
+    }
+
+    /// The sealed engine session id kept in its hash (`id`).
+    pub(crate) fn sealed_id(&self, record: &str, session: &str) -> Vec<u8> {
+        (self.sealer).seal(&field_aad(record, "id"), session.as_bytes().to_vec())
     }
 
     /// The keys of the sessions any replica's client ended from now on (pub/sub, at most
@@ -141,17 +212,34 @@ impl RedisSharedSessions {
             .map_err(|reason| SharedSessionsError { reason })
     }
 
+    /// The upstream keys under every name of the ring, primary first.
+    fn all_keys(&self, key: &UpstreamKey) -> Vec<UpstreamKeys> {
+        (self.names.all().iter())
+            .map(|names| names.upstream(key))
+            .collect()
+    }
+
     async fn read(&self, key: &UpstreamKey) -> Result<Option<UpstreamRecord>, RedisError> {
-        let keys = self.names.upstream(key);
+        let all = self.all_keys(key);
         let mut connection = self.connection.manager();
-        // Reading slides the session's expiry, like a write.
-        let (stored, _): (Option<Vec<u8>>, i64) = redis::pipe()
-            .atomic()
-            .hget(&keys.record, &keys.field)
-            .pexpire(&keys.record, self.idle_ttl_ms as i64)
-            .query_async(&mut connection)
-            .await?;
-        Ok(stored.and_then(|value| self.decode(&keys, value)))
+        // Under every name at once; reading slides the session's expiry, like a write.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for keys in &all {
+            pipe.hget(&keys.record, &keys.field);
+            pipe.pexpire(&keys.record, self.idle_ttl_ms as i64).ignore();
+        }
+        let stored: Vec<Option<Vec<u8>>> = pipe.query_async(&mut connection).await?;
+        let Some((index, value)) = (stored.into_iter().enumerate())
+            .find_map(|(index, value)| value.map(|value| (index, value)))
+        else {
+            return Ok(None);
+        };
+        let record = self.decode(&all[index], value);
+        if record.is_some() {
+            self.found_under(index, &key.session).await;
+        }
+        Ok(record)
     }
 
     /// The record in `value`, or `None` (logged) if it does not open or parse: a record
@@ -184,7 +272,8 @@ impl RedisSharedSessions {
         expected: Option<u64>,
         record: UpstreamRecord,
     ) -> Result<bool, RedisError> {
-        let keys = self.names.upstream(key);
+        let all = self.all_keys(key);
+        let keys = &all[0];
         let generation = record.generation;
         let stored = StoredRecord {
             id: record.session_id,
@@ -193,18 +282,21 @@ impl RedisSharedSessions {
             generation,
         };
         let json = serde_json::to_vec(&stored).expect("a record serializes");
-        let value = self.sealer.seal(&aad(&keys), json);
+        let value = self.sealer.seal(&aad(keys), json);
         let expected = expected.map(|g| g.to_string()).unwrap_or_default();
         let mut connection = self.connection.manager();
-        let stored: i64 = self
-            .publish_if
-            .key(&keys.record)
+        let mut invocation = self.publish_if.prepare_invoke();
+        for keys in &all {
+            invocation.key(&keys.record);
+        }
+        let stored: i64 = invocation
             .arg(&keys.generation)
             .arg(&keys.field)
             .arg(expected)
             .arg(generation.to_string())
             .arg(value)
             .arg(self.idle_ttl_ms)
+            .arg(self.sealed_id(&keys.record, &key.session))
             .invoke_async(&mut connection)
             .await?;
         Ok(stored == 1)
@@ -216,12 +308,13 @@ impl RedisSharedSessions {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool, RedisError> {
-        let keys = self.names.upstream(key);
         let mut connection = self.connection.manager();
+        let mut invocation = self.claim.prepare_invoke();
+        for keys in self.all_keys(key) {
+            invocation.key(keys.claim);
+        }
         // Redis refuses `PX 0`; a zero TTL is the shortest one it takes.
-        let claimed: i64 = self
-            .claim
-            .key(&keys.claim)
+        let claimed: i64 = invocation
             .arg(owner)
             .arg(millis(ttl).max(1))
             .invoke_async(&mut connection)
@@ -230,27 +323,23 @@ impl RedisSharedSessions {
     }
 
     async fn give_up(&self, key: &UpstreamKey, owner: &str) -> Result<(), RedisError> {
-        let keys = self.names.upstream(key);
         let mut connection = self.connection.manager();
-        let _: i64 = self
-            .release
-            .key(&keys.claim)
-            .arg(owner)
-            .invoke_async(&mut connection)
-            .await?;
+        let mut invocation = self.release.prepare_invoke();
+        for keys in self.all_keys(key) {
+            invocation.key(keys.claim);
+        }
+        let _: i64 = invocation.arg(owner).invoke_async(&mut connection).await?;
         Ok(())
     }
 
     async fn remove(&self, key: &UpstreamKey) -> Result<(), RedisError> {
-        let keys = self.names.upstream(key);
         let mut connection = self.connection.manager();
-        let _: i64 = redis::cmd("HDEL")
-            .arg(&keys.record)
-            .arg(&keys.field)
-            .arg(&keys.generation)
-            .query_async(&mut connection)
-            .await?;
-        Ok(())
+        let mut pipe = redis::pipe();
+        for keys in self.all_keys(key) {
+            pipe.hdel(&keys.record, &[&keys.field, &keys.generation])
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut connection).await
     }
 }
 
@@ -322,7 +411,7 @@ impl EndedSessions {
 
 /// The associated data binding a sealed record to where it is stored.
 fn aad(keys: &UpstreamKeys) -> String {
-    format!("{}/{}", keys.record, keys.field)
+    field_aad(&keys.record, &keys.field)
 }
 
 pub(crate) fn millis(duration: Duration) -> u64 {

@@ -16,8 +16,13 @@
 //!   bytes are still those it read (Lua compare-and-delete), atomically in Redis.
 //! - A registration (a dynamically registered client, per issuer and callback port) is
 //!   `{prefix}:v1:rg:<hash>`, sealed the same way, kept `token_ttl` after its last use.
-//! - Store key rotation (`seal.rs`): [`RedisTokenStore::rekey`] re-seals what is still
-//!   under a secondary key, so the old key can be dropped before `token_ttl` has passed.
+//! - Key rotation (`seal.rs`, `keys.rs`): reads look under the name each key of the ring
+//!   gives (one round trip) and move a value found under an older key's name to the
+//!   primary's; writes go under the primary's name and delete the others; the renewal lock
+//!   is taken under every name. Each value carries its key (`_key`, inside the seal), so
+//!   [`RedisTokenStore::rekey`] moves what no one read since the rotation and re-seals what
+//!   is still under a secondary store key: the old key can then be dropped before
+//!   `token_ttl` has passed.
 //! - Removals (b.3): `remove`, and a `remove_if` that deleted, publish `token <hash>` on
 //!   the event channel (`connection.rs`); every store maps the hashes of keys it has used
 //!   back to keys and tells [`TokenStore::removals`] receivers (the engine's cells then drop
@@ -45,9 +50,10 @@ mod removals;
 
 use self::removals::{Removals, hear};
 use crate::connection::RedisConnection;
-use crate::keys::KeyNames;
+use crate::keys::{NameRing, TokenKeys};
+use crate::moves::{RELEASE, move_string, scan};
 use crate::seal::Sealer;
-use crate::store::{RELEASE, millis};
+use crate::store::millis;
 use crate::{RedisOptions, RedisSetupError};
 
 /// An access-only record outlives its token by this much (b.1).
@@ -69,7 +75,7 @@ return 0
 /// (`Arc`); the connection is multiplexed.
 pub struct RedisTokenStore {
     connection: RedisConnection,
-    names: KeyNames,
+    names: NameRing,
     sealer: Sealer,
     token_ttl: Duration,
     compare_and_delete: Script,
@@ -121,7 +127,11 @@ impl RedisTokenStore {
         tokio::spawn(hear(Arc::downgrade(&removals), connection.events()));
         Ok(Self {
             connection,
-            names: KeyNames::new(&options.key_prefix, options.binding_key.as_deref()),
+            names: NameRing::new(
+                &options.key_prefix,
+                options.binding_key.as_deref(),
+                &options.older_binding_keys,
+            ),
             sealer: Sealer::from_options(&options)?,
             token_ttl: options.token_ttl,
             compare_and_delete: Script::new(RELEASE),
@@ -131,73 +141,130 @@ impl RedisTokenStore {
 
     /// The Redis key holding `key`'s record (for operators: `redis-cli TTL`, `DEL`).
     pub fn record_key(&self, key: &TokenKey) -> String {
-        self.names.token(key).record
+        self.names.primary().token(key).record
     }
 
-    /// `key`'s names, remembering its hash for events.
-    fn names_of(&self, key: &TokenKey) -> crate::keys::TokenKeys {
-        let names = self.names.token(key);
-        self.removals.know(&names.hash, key);
+    /// `key`'s names under every key of the ring (primary first), remembering the
+    /// primary's hash for events.
+    fn names_of(&self, key: &TokenKey) -> Vec<TokenKeys> {
+        let names: Vec<TokenKeys> = (self.names.all().iter())
+            .map(|names| names.token(key))
+            .collect();
+        self.removals.know(&names[0].hash, key);
         names
     }
 
-    /// Tells every replica that `hash`'s record is gone (logged if it cannot: the record
-    /// is gone all the same).
-    async fn announce_removal(&self, hash: &str) {
-        if let Err(reason) = self.connection.publish(format!("token {hash}")).await {
-            tracing::warn!("could not announce a removed token to other replicas: {reason}");
+    /// The names of `key`'s records under every key of the ring, primary first.
+    fn records_of(&self, key: &TokenKey) -> Vec<String> {
+        self.names_of(key).into_iter().map(|n| n.record).collect()
+    }
+
+    /// The names of `key`'s registration under every key of the ring, primary first.
+    fn registrations_of(&self, key: &RegistrationKey) -> Vec<String> {
+        (self.names.all().iter())
+            .map(|names| names.registration(key))
+            .collect()
+    }
+
+    /// Tells every replica that the record of `names` is gone, by its hash under each key
+    /// of the ring (a replica whose primary is another key knows it by that one); logged if
+    /// it cannot: the record is gone all the same.
+    async fn announce_removal(&self, names: &[TokenKeys]) {
+        for name in names {
+            let message = format!("token {}", name.hash);
+            if let Err(reason) = self.connection.publish(message).await {
+                tracing::warn!("could not announce a removed token to other replicas: {reason}");
+                return;
+            }
         }
     }
 
-    /// Re-seals every token record and registration still under a secondary store key
-    /// with the primary one (rotation step 3 of `seal.rs`; TTLs kept; a value written
-    /// meanwhile is left as it is). Returns how many were re-sealed. Values that open
-    /// under no key are left alone (they read as absent) and logged.
+    /// The first value found under `names` (one round trip; `slide`: TTLs restart), and
+    /// the index of its name.
+    async fn find(
+        &self,
+        names: &[String],
+        slide: bool,
+    ) -> Result<Option<(usize, Vec<u8>)>, RedisError> {
+        if let [name] = names {
+            let raw = self.get_raw(name, slide).await?;
+            return Ok(raw.map(|raw| (0, raw)));
+        }
+        let mut pipe = redis::pipe();
+        for name in names {
+            if slide {
+                pipe.cmd("GETEX")
+                    .arg(name)
+                    .arg("PX")
+                    .arg(millis(self.token_ttl));
+            } else {
+                pipe.get(name);
+            }
+        }
+        let mut connection = self.connection.manager();
+        let found: Vec<Option<Vec<u8>>> = pipe.query_async(&mut connection).await?;
+        Ok((found.into_iter().enumerate()).find_map(|(i, raw)| raw.map(|raw| (i, raw))))
+    }
+
+    /// Reads the value of `names` (see [`Self::find`]) and moves one found under an older
+    /// key's name to the primary's (logged if it cannot: the value read is good).
+    async fn load_value<T: DeserializeOwned>(
+        &self,
+        names: &[String],
+        slide: bool,
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let found = self
+            .guarded(&format!("read a {what}"), self.find(names, slide))
+            .await?;
+        let Some((index, raw)) = found else {
+            return Ok(None);
+        };
+        let value = self.open(&names[index], raw.clone(), what);
+        if index > 0 && value.is_some() {
+            let moved = move_string(
+                &self.connection,
+                &self.sealer,
+                &names[index],
+                &names[0],
+                raw,
+            );
+            if let Err(error) = self.connection.guarded(moved).await {
+                tracing::debug!(%error, "could not move a {what} to the primary key's name");
+            }
+        }
+        Ok(value)
+    }
+
+    /// Moves every token record and registration still under an older key's name to the
+    /// primary's, and re-seals with the primary store key what is still under a secondary
+    /// one (rotation step 3 of `seal.rs` and `keys.rs`; TTLs kept; a value written
+    /// meanwhile is left as it is). Returns how many were moved or re-sealed. Values that
+    /// open under no key are left alone (they read as absent) and logged; values written
+    /// before they carried their key are re-sealed in place (they move when read).
     pub async fn rekey(&self) -> Result<usize, StoreError> {
-        let mut resealed = 0;
-        for pattern in self.names.token_patterns() {
-            let mut connection = self.connection.manager();
-            let names: Vec<String> = self
-                .guarded("list tokens", async {
-                    let mut found = Vec::new();
-                    let mut cursor = 0u64;
-                    loop {
-                        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                            .arg(cursor)
-                            .arg("MATCH")
-                            .arg(&pattern)
-                            .arg("COUNT")
-                            .arg(500)
-                            .query_async(&mut connection)
-                            .await?;
-                        found.extend(batch);
-                        if next == 0 {
-                            return Ok(found);
-                        }
-                        cursor = next;
-                    }
-                })
+        let mut done = 0;
+        for pattern in self.names.primary().token_patterns() {
+            let names = self
+                .guarded("list tokens", scan(&self.connection, &pattern))
                 .await?;
             for name in names {
-                if self.reseal(&name).await? {
-                    resealed += 1;
+                if self.rekey_one(&name).await? {
+                    done += 1;
                 }
             }
         }
-        Ok(resealed)
+        Ok(done)
     }
 
-    /// Re-seals the value at `name` under the primary key if it is under another one.
-    async fn reseal(&self, name: &str) -> Result<bool, StoreError> {
+    /// Moves or re-seals the value at `name` (see [`Self::rekey`]).
+    async fn rekey_one(&self, name: &str) -> Result<bool, StoreError> {
         let Some(raw) = self
             .guarded("read a token", self.get_raw(name, false))
             .await?
         else {
             return Ok(false);
         };
-        if !self.sealer.is_under_old_key(&raw) {
-            return Ok(false);
-        }
         let Ok(plain) = self.sealer.open(name, raw.clone()) else {
             tracing::warn!(
                 key = name,
@@ -205,6 +272,16 @@ impl RedisTokenStore {
             );
             return Ok(false);
         };
+        let to = serde_json::from_slice::<serde_json::Value>(&plain)
+            .ok()
+            .and_then(|value| self.name_in(&value));
+        if let Some(to) = to.filter(|to| to != name) {
+            let moved = move_string(&self.connection, &self.sealer, name, &to, raw);
+            return self.guarded("move a token", moved).await;
+        }
+        if !self.sealer.is_under_old_key(&raw) {
+            return Ok(false);
+        }
         let sealed = self.sealer.seal(name, plain);
         let mut connection = self.connection.manager();
         let replaced: i64 = self
@@ -218,6 +295,33 @@ impl RedisTokenStore {
             )
             .await?;
         Ok(replaced == 1)
+    }
+
+    /// The primary's name for the value `value` (by the key it carries, `_key`).
+    fn name_in(&self, value: &serde_json::Value) -> Option<String> {
+        let key = value.get(KEY_FIELD)?;
+        let names = self.names.primary();
+        if let Some([server, url, principal]) = key.get("token").and_then(strings::<3>) {
+            return Some(
+                names
+                    .token(&TokenKey {
+                        server,
+                        url,
+                        principal,
+                    })
+                    .record,
+            );
+        }
+        let registration = key.get("registration")?;
+        let issuer = registration.get("issuer")?.as_str()?.to_owned();
+        let redirect_port = match registration.get("port")? {
+            serde_json::Value::Null => None,
+            port => Some(u16::try_from(port.as_u64()?).ok()?),
+        };
+        Some(names.registration(&RegistrationKey {
+            issuer,
+            redirect_port,
+        }))
     }
 
     /// Runs `operation` through the connection's breaker; failures say what could not be
@@ -278,28 +382,43 @@ impl RedisTokenStore {
         }
     }
 
+    /// Writes `value`, carrying `key` (its name's preimage, for `rekey`), under the first
+    /// of `names` and deletes it under the others (a replica whose primary is still an
+    /// older key reads that name first).
     async fn put<T: Serialize>(
         &self,
-        name: &str,
+        names: &[String],
         value: &T,
+        key: serde_json::Value,
         ttl: Duration,
     ) -> Result<(), RedisError> {
-        let json = serde_json::to_vec(value).expect("a record serializes");
-        let sealed = self.sealer.seal(name, json);
+        let mut json = serde_json::to_value(value).expect("a record serializes");
+        if let Some(object) = json.as_object_mut() {
+            object.insert(KEY_FIELD.into(), key);
+        }
+        let json = serde_json::to_vec(&json).expect("JSON serializes");
+        let sealed = self.sealer.seal(&names[0], json);
         let mut connection = self.connection.manager();
-        redis::cmd("SET")
-            .arg(name)
+        let mut pipe = redis::pipe();
+        if names.len() > 1 {
+            pipe.atomic();
+        }
+        pipe.cmd("SET")
+            .arg(&names[0])
             .arg(sealed)
             .arg("PX")
             .arg(millis(ttl).max(1))
-            .query_async(&mut connection)
-            .await
+            .ignore();
+        if names.len() > 1 {
+            pipe.del(&names[1..]).ignore();
+        }
+        pipe.query_async(&mut connection).await
     }
 
-    async fn delete(&self, name: &str) -> Result<(), RedisError> {
+    async fn delete(&self, names: &[String]) -> Result<(), RedisError> {
         let mut connection = self.connection.manager();
         let _: i64 = redis::cmd("DEL")
-            .arg(name)
+            .arg(names)
             .query_async(&mut connection)
             .await?;
         Ok(())
@@ -319,14 +438,15 @@ impl RedisTokenStore {
 
     async fn remove_if_seen(&self, key: &TokenKey, seen: &TokenRecord) -> Result<bool, StoreError> {
         let names = self.names_of(key);
-        let name = names.record;
-        let raw = self
-            .guarded("read a token", self.get_raw(&name, false))
+        let records: Vec<String> = names.iter().map(|n| n.record.clone()).collect();
+        let found = self
+            .guarded("read a token", self.find(&records, false))
             .await?;
-        let Some(raw) = raw else {
+        let Some((index, raw)) = found else {
             return Ok(false);
         };
-        let now: Option<TokenRecord> = self.open(&name, raw.clone(), "token record");
+        let name = &records[index];
+        let now: Option<TokenRecord> = self.open(name, raw.clone(), "token record");
         if now.as_ref() != Some(seen) {
             return Ok(false);
         }
@@ -336,16 +456,33 @@ impl RedisTokenStore {
             .guarded(
                 "delete a token",
                 self.compare_and_delete
-                    .key(&name)
+                    .key(name)
                     .arg(raw)
                     .invoke_async(&mut connection),
             )
             .await?;
         if deleted == 1 {
-            self.announce_removal(&names.hash).await;
+            self.announce_removal(&names).await;
         }
         Ok(deleted == 1)
     }
+}
+
+/// The field of a stored value's JSON naming its key (for `rekey`; sealed with the value).
+const KEY_FIELD: &str = "_key";
+
+fn token_preimage(key: &TokenKey) -> serde_json::Value {
+    serde_json::json!({ "token": [key.server, key.url, key.principal] })
+}
+
+/// `value` as an array of `N` strings.
+fn strings<const N: usize>(value: &serde_json::Value) -> Option<[String; N]> {
+    let items = value.as_array()?;
+    let strings: Option<Vec<String>> = items
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    strings?.try_into().ok()
 }
 
 fn unix_now() -> u64 {
@@ -361,11 +498,8 @@ impl TokenStore for RedisTokenStore {
         key: &'a TokenKey,
     ) -> BoxFuture<'a, Result<Option<TokenRecord>, StoreError>> {
         Box::pin(async move {
-            let name = self.names_of(key).record;
-            let raw = self
-                .guarded("read a token", self.get_raw(&name, false))
-                .await?;
-            Ok(raw.and_then(|raw| self.open(&name, raw, "token record")))
+            let names = self.records_of(key);
+            self.load_value(&names, false, "token record").await
         })
     }
 
@@ -375,9 +509,10 @@ impl TokenStore for RedisTokenStore {
         record: &'a TokenRecord,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let name = self.names_of(key).record;
+            let names = self.records_of(key);
             let ttl = self.ttl_of(record);
-            self.guarded("store a token", self.put(&name, record, ttl))
+            let key = token_preimage(key);
+            self.guarded("store a token", self.put(&names, record, key, ttl))
                 .await
         })
     }
@@ -385,9 +520,10 @@ impl TokenStore for RedisTokenStore {
     fn remove<'a>(&'a self, key: &'a TokenKey) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let names = self.names_of(key);
-            self.guarded("delete a token", self.delete(&names.record))
+            let records: Vec<String> = names.iter().map(|n| n.record.clone()).collect();
+            self.guarded("delete a token", self.delete(&records))
                 .await?;
-            self.announce_removal(&names.hash).await;
+            self.announce_removal(&names).await;
             Ok(())
         })
     }
@@ -413,11 +549,8 @@ impl TokenStore for RedisTokenStore {
         key: &'a RegistrationKey,
     ) -> BoxFuture<'a, Result<Option<Registration>, StoreError>> {
         Box::pin(async move {
-            let name = self.names.registration(key);
-            let raw = self
-                .guarded("read a client registration", self.get_raw(&name, true))
-                .await?;
-            Ok(raw.and_then(|raw| self.open(&name, raw, "client registration")))
+            let names = self.registrations_of(key);
+            self.load_value(&names, true, "client registration").await
         })
     }
 
@@ -427,10 +560,13 @@ impl TokenStore for RedisTokenStore {
         registration: &'a Registration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let name = self.names.registration(key);
+            let names = self.registrations_of(key);
+            let preimage = serde_json::json!({
+                "registration": { "issuer": key.issuer, "port": key.redirect_port }
+            });
             self.guarded(
                 "store a client registration",
-                self.put(&name, registration, self.token_ttl),
+                self.put(&names, registration, preimage, self.token_ttl),
             )
             .await
         })
@@ -441,8 +577,8 @@ impl TokenStore for RedisTokenStore {
         key: &'a RegistrationKey,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let name = self.names.registration(key);
-            self.guarded("delete a client registration", self.delete(&name))
+            let names = self.registrations_of(key);
+            self.guarded("delete a client registration", self.delete(&names))
                 .await
         })
     }

@@ -54,6 +54,15 @@ pub enum ScaleError {
     Redis(#[from] RedisSetupError),
 }
 
+/// [`Scale::rekey`] could not finish (what it moved so far stays moved; run it again).
+#[derive(Debug, thiserror::Error)]
+pub enum RekeyError {
+    #[error("moving the session records: {0}")]
+    Sessions(#[from] switchboard::SharedSessionsError),
+    #[error("moving the OAuth tokens: {0}")]
+    Tokens(#[from] switchboard::auth::StoreError),
+}
+
 /// What the replicas share: the keyring, and the session settings of `[scale]`.
 pub struct Scale {
     pub ring: Keyring,
@@ -106,14 +115,15 @@ impl Scale {
                     .ok()
                     .filter(|url| !url.is_empty())
                     .ok_or_else(|| ScaleError::NoUrl { var: var.clone() })?;
-                // Key names under the primary key's k_bind; values sealed with its k_store
-                // and opened with any key's (rotation: a value sealed under a key still in
-                // the ring opens).
+                // Key names under the primary key's k_bind, also looked for (and moved
+                // from) under the other keys' (rotation: switchboard-redis `keys.rs`);
+                // values sealed with its k_store and opened with any key's.
                 let primary = ring.primary();
                 let options = RedisOptions {
                     key_prefix: config.key_prefix.clone(),
                     idle_ttl,
                     binding_key: Some(primary.bind_bytes.to_vec()),
+                    older_binding_keys: ring.secondaries().map(|k| k.bind_bytes.to_vec()).collect(),
                     store_key: Some(primary.store),
                     store_key_id: char::from(primary.kid),
                     secondary_store_keys: ring
@@ -164,6 +174,19 @@ impl Scale {
             idle_ttl,
             held: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Key rotation's last step before the old key is dropped (docs/gateway.md "Key
+    /// rotation"): moves every Redis value still under an older key's name, or sealed
+    /// under an older key, to the primary key. Returns how many session records and how
+    /// many tokens and client registrations it moved; `None` without a store.
+    pub async fn rekey(&self) -> Result<Option<(usize, usize)>, RekeyError> {
+        let (Some(shared), Some(tokens)) = (&self.shared, &self.tokens) else {
+            return Ok(None);
+        };
+        let sessions = shared.rekey().await?;
+        let tokens = tokens.rekey().await?;
+        Ok(Some((sessions, tokens)))
     }
 
     /// The store the hub shares classic upstream sessions through
@@ -276,7 +299,11 @@ impl Scale {
 
     /// `vars-` + the HMAC of a set of variables under `k_bind`: the engine session of
     /// requests without a downstream session (an unkeyed hash of credentials must not
-    /// become a Redis key).
+    /// become a Redis key). Under the primary key: making a new key primary gives a set of
+    /// variables a new engine session, so its `per_session` upstream sessions are opened
+    /// anew once (the old ones idle out). Nothing a client holds names it, and such
+    /// requests carry no session state, so nothing a user sees changes; a stable id would
+    /// need a key that never rotates (switchboard-redis `keys.rs`).
     pub fn variables_id(&self, variables: &BTreeMap<String, String>) -> String {
         let mut parts: Vec<&[u8]> = vec![b"variables"];
         for (name, value) in variables {

@@ -1,5 +1,6 @@
-//! The token store's renewal lock (see `tokens.rs`): `SET NX PX` with a random owner, tried
-//! again until free, extended while held, released by its owner only.
+//! The token store's renewal lock (see `tokens.rs`): `SET NX PX` with a random owner (under
+//! the name each key of the ring gives, all at once: `keys.rs`), tried again until free,
+//! extended while held, released by its owner only.
 
 use std::time::Duration;
 
@@ -9,7 +10,8 @@ use switchboard::auth::{RenewalLock, StoreError, TokenKey};
 use tokio::sync::oneshot;
 
 use super::RedisTokenStore;
-use crate::store::{RELEASE, millis};
+use crate::moves::{CLAIM, RELEASE};
+use crate::store::millis;
 
 /// How long a renewal lock lives without its holder extending it.
 const LOCK_TTL: Duration = Duration::from_secs(15);
@@ -20,36 +22,40 @@ const LOCK_WAIT: Duration = Duration::from_secs(60);
 /// How often the lock is tried meanwhile.
 const LOCK_POLL: Duration = Duration::from_millis(25);
 
-/// KEYS[1] lock; ARGV: owner, TTL ms. Extended only while it is still the owner's.
+/// KEYS: the lock under every name; ARGV: owner, TTL ms. Each extended only while it is
+/// still the owner's; returns how many were.
 const EXTEND: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    n = n + redis.call('PEXPIRE', KEYS[i], ARGV[2])
+  end
 end
-return 0
+return n
 ";
 
 impl RedisTokenStore {
     /// Takes `key`'s renewal lock (see the module docs).
     pub(super) async fn take_lock(&self, key: &TokenKey) -> Result<RenewalLock, StoreError> {
-        let name = self.names_of(key).lock;
+        let names: Vec<String> = self.names_of(key).into_iter().map(|n| n.lock).collect();
         let owner = nonce();
         let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        let claim = Script::new(CLAIM);
         loop {
             let mut connection = self.connection.manager();
-            let set: Option<String> = self
+            let mut invocation = claim.prepare_invoke();
+            for name in &names {
+                invocation.key(name);
+            }
+            invocation.arg(&owner).arg(millis(LOCK_TTL));
+            let taken: i64 = self
                 .guarded(
                     "take the token's renewal lock",
-                    redis::cmd("SET")
-                        .arg(&name)
-                        .arg(&owner)
-                        .arg("NX")
-                        .arg("PX")
-                        .arg(millis(LOCK_TTL))
-                        .query_async(&mut connection),
+                    invocation.invoke_async(&mut connection),
                 )
                 .await?;
-            if set.is_some() {
-                return Ok(RenewalLock::new(self.keep(name, owner)));
+            if taken == 1 {
+                return Ok(RenewalLock::new(self.keep(names, owner)));
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(StoreError(format!(
@@ -63,9 +69,9 @@ impl RedisTokenStore {
         }
     }
 
-    /// Extends the lock `name` owned by `owner` until the returned value is dropped, then
+    /// Extends the lock `names` owned by `owner` until the returned value is dropped, then
     /// releases it.
-    fn keep(&self, name: String, owner: String) -> HeldLock {
+    fn keep(&self, names: Vec<String>, owner: String) -> HeldLock {
         let (stop, stopped) = oneshot::channel::<()>();
         let connection = self.connection.clone();
         tokio::spawn(async move {
@@ -77,17 +83,16 @@ impl RedisTokenStore {
                     () = tokio::time::sleep(LOCK_EXTEND) => {}
                 }
                 let mut manager = connection.manager();
+                let mut invocation = extend.prepare_invoke();
+                for name in &names {
+                    invocation.key(name);
+                }
+                invocation.arg(&owner).arg(millis(LOCK_TTL));
                 let extended = connection
-                    .guarded(
-                        extend
-                            .key(&name)
-                            .arg(&owner)
-                            .arg(millis(LOCK_TTL))
-                            .invoke_async::<i64>(&mut manager),
-                    )
+                    .guarded(invocation.invoke_async::<i64>(&mut manager))
                     .await;
                 match extended {
-                    Ok(1) => {}
+                    Ok(n) if n == names.len() as i64 => {}
                     Ok(_) => {
                         tracing::warn!(
                             "a token renewal lock expired while held (Redis lost it, or the renewal stalled)"
@@ -100,13 +105,14 @@ impl RedisTokenStore {
                 }
             }
             let mut manager = connection.manager();
+            let release = Script::new(RELEASE);
+            let mut invocation = release.prepare_invoke();
+            for name in &names {
+                invocation.key(name);
+            }
+            invocation.arg(&owner);
             let released = connection
-                .guarded(
-                    Script::new(RELEASE)
-                        .key(&name)
-                        .arg(&owner)
-                        .invoke_async::<i64>(&mut manager),
-                )
+                .guarded(invocation.invoke_async::<i64>(&mut manager))
                 .await;
             if let Err(reason) = released {
                 tracing::warn!(

@@ -4,6 +4,7 @@
 
 mod contract;
 mod redis_server;
+mod rotation;
 mod token_hubs;
 mod tokens;
 mod two_hubs;
