@@ -157,10 +157,18 @@ impl RedisConnection {
     }
 }
 
+/// What the event task hands the receivers when it subscribed again after a
+/// disconnection: messages published meanwhile were lost (never published on the channel:
+/// it has no space, unlike every message there).
+pub(crate) const MISSED: &str = "missed";
+
 /// The event task: subscribes, then relays messages on the channel to the receivers,
-/// subscribing again after a disconnection. Ends when the connection is dropped.
+/// subscribing again after a disconnection (and then telling them [`MISSED`]). Ends when
+/// the connection is dropped.
 async fn relay(inner: std::sync::Weak<Inner>, mut pushes: mpsc::UnboundedReceiver<PushInfo>) {
     let mut subscribed = false;
+    // Disconnected since the last subscription: what was published meanwhile is lost.
+    let mut lost = false;
     loop {
         let Some(connection) = inner.upgrade() else {
             return;
@@ -168,7 +176,12 @@ async fn relay(inner: std::sync::Weak<Inner>, mut pushes: mpsc::UnboundedReceive
         if !subscribed {
             let mut manager = connection.manager.clone();
             match manager.subscribe(&connection.channel).await {
-                Ok(()) => subscribed = true,
+                Ok(()) => {
+                    subscribed = true;
+                    if std::mem::take(&mut lost) {
+                        let _ = connection.events.send(MISSED.as_bytes().to_vec());
+                    }
+                }
                 Err(error) => {
                     tracing::debug!(
                         "cannot subscribe to Redis events yet: {}",
@@ -189,7 +202,10 @@ async fn relay(inner: std::sync::Weak<Inner>, mut pushes: mpsc::UnboundedReceive
             Err(_) => continue,
         };
         match push.kind {
-            PushKind::Disconnection => subscribed = false,
+            PushKind::Disconnection => {
+                subscribed = false;
+                lost = true;
+            }
             PushKind::Message => {
                 if let Some(Value::BulkString(message)) = push.data.into_iter().nth(1) {
                     let _ = events.send(message);

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 pub use connection::RedisConnection;
 pub use records::{RedisSessionStore, SessionRecord};
-pub use store::{EndedSessions, RedisSharedSessions};
+pub use store::{Announcement, EndedSessions, RedisSharedSessions};
 pub use tokens::RedisTokenStore;
 
 /// How the stores name, seal and expire their keys.

@@ -388,21 +388,36 @@ impl SharedSessions for RedisSharedSessions {
 /// What announces a session's end on the event channel (b.3).
 pub(crate) const ENDED: &str = "ended ";
 
+/// What [`EndedSessions`] yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announcement {
+    /// The session of this key ended (its client DELETEd it on some replica).
+    Ended(String),
+    /// Announcements may have been lost (this replica was disconnected from Redis, or fell
+    /// behind): check the sessions held here against their records.
+    Missed,
+}
+
 /// Session keys announced ended ([`RedisSharedSessions::ended_sessions`]).
 pub struct EndedSessions(tokio::sync::broadcast::Receiver<Vec<u8>>);
 
 impl EndedSessions {
-    /// The next session key announced ended; `None` once the connection is gone.
-    pub async fn next(&mut self) -> Option<String> {
+    /// The next announcement; `None` once the connection is gone.
+    pub async fn next(&mut self) -> Option<Announcement> {
         use tokio::sync::broadcast::error::RecvError;
         loop {
             match self.0.recv().await {
                 Ok(message) => {
                     if let Some(key) = message.strip_prefix(ENDED.as_bytes()) {
-                        return Some(String::from_utf8_lossy(key).into_owned());
+                        return Some(Announcement::Ended(
+                            String::from_utf8_lossy(key).into_owned(),
+                        ));
+                    }
+                    if message == crate::connection::MISSED.as_bytes() {
+                        return Some(Announcement::Missed);
                     }
                 }
-                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Lagged(_)) => return Some(Announcement::Missed),
                 Err(RecvError::Closed) => return None,
             }
         }

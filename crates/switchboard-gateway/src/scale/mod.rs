@@ -30,8 +30,8 @@ use rmcp::transport::streamable_http_server::session::{SessionId, SessionManager
 use switchboard::SharedSessions;
 use switchboard::config::{ScaleConfig, ScaleStore};
 use switchboard_redis::{
-    RedisConnection, RedisOptions, RedisSessionStore, RedisSetupError, RedisSharedSessions,
-    RedisTokenStore,
+    Announcement, RedisConnection, RedisOptions, RedisSessionStore, RedisSetupError,
+    RedisSharedSessions, RedisTokenStore,
 };
 
 pub use gate::{Gate, gate};
@@ -254,7 +254,9 @@ impl Scale {
     }
 
     /// Ends here every session a client ended on another replica (its record's `DELETE`
-    /// announced it), as its own `DELETE` would, until `stop`. Without a store: nothing.
+    /// announced it), as its own `DELETE` would, until `stop`; when announcements may have
+    /// been lost (a disconnection from Redis), every held session whose record is gone.
+    /// Without a store: nothing.
     pub fn end_announced(
         self: &Arc<Self>,
         sessions: Arc<SealedSessions>,
@@ -267,23 +269,46 @@ impl Scale {
         let scale = self.clone();
         tokio::spawn(async move {
             loop {
-                let key = tokio::select! {
-                    key = ended.next() => key,
+                let announced = tokio::select! {
+                    announced = ended.next() => announced,
                     () = stop.cancelled() => return,
                 };
-                let Some(key) = key else {
-                    return;
+                let ended_here = match announced {
+                    None => return,
+                    Some(Announcement::Ended(key)) => {
+                        lock(&scale.held).get(&key).cloned().into_iter().collect()
+                    }
+                    Some(Announcement::Missed) => scale.held_without_record().await,
                 };
-                let Some((engine_id, id)) = lock(&scale.held).get(&key).cloned() else {
-                    continue;
-                };
-                tracing::debug!(session = %engine_id, "session ended on another replica");
-                scale.mark_ended(engine_id);
-                if let Err(error) = sessions.close_session(&id).await {
-                    tracing::debug!(%error, "could not end a session ended elsewhere");
+                for (engine_id, id) in ended_here {
+                    tracing::debug!(session = %engine_id, "session ended on another replica");
+                    scale.mark_ended(engine_id);
+                    if let Err(error) = sessions.close_session(&id).await {
+                        tracing::debug!(%error, "could not end a session ended elsewhere");
+                    }
                 }
             }
         });
+    }
+
+    /// After announcements may have been lost: the sessions held here whose record is gone
+    /// (ended on another replica, or expired everywhere). A store error keeps a session.
+    async fn held_without_record(&self) -> Vec<(String, SessionId)> {
+        let Some(store) = &self.store else {
+            return Vec::new();
+        };
+        let held: Vec<(String, SessionId)> = lock(&self.held).values().cloned().collect();
+        tracing::debug!(
+            sessions = held.len(),
+            "Redis events may have been lost: checking the sessions held here"
+        );
+        let mut gone = Vec::new();
+        for (engine_id, id) in held {
+            if let Ok(None) = store.load(&engine_id).await {
+                gone.push((engine_id, id));
+            }
+        }
+        gone
     }
 
     /// The binding of a caller without identity (no principal, no variables).

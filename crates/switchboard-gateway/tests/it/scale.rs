@@ -823,3 +823,47 @@ async fn resuming_a_request_stream_that_is_not_here_is_refused_so_the_client_giv
     // The standalone stream's resume keeps rmcp's answer (a stream: the client goes on).
     assert_eq!(resume_status(&a, &id, "0").await, 200);
 }
+
+/// `redis-cli` against `redis` with `args`: its output.
+fn redis_cli(redis: &RedisServer, args: &[&str]) -> String {
+    let output = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_that_may_have_missed_a_session_s_end_check_its_record() {
+    let redis = RedisServer::start();
+    let kit = testkit().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &kit.url());
+    let (a, b) = (
+        replica(&config, &redis).await,
+        replica(&config, &redis).await,
+    );
+    let id = raw_session(&a).await;
+    assert_eq!(raw_list(&a, &id, "alice").await.0, 200);
+    assert_eq!(raw_list(&b, &id, "alice").await.0, 200, "B restored it");
+    // The session ends while no replica listens: its record goes without an announcement
+    // (as when the replicas were disconnected from Redis when it was made), then every
+    // connection to Redis drops.
+    let keys = redis_cli(&redis, &["--scan", "--pattern", "sb:v1:s:*"]);
+    let records: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+    assert_eq!(records.len(), 1, "{keys}");
+    redis_cli(&redis, &["DEL", records[0]]);
+    redis_cli(&redis, &["CLIENT", "KILL", "SKIPME", "yes"]);
+    // Each replica subscribes again, checks the sessions it holds, and ends this one.
+    for gateway in [&a, &b] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while raw_list(gateway, &id, "alice").await.0 != 404 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a replica still serves a session whose record is gone"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use switchboard::{SharedSessions, UpstreamKey, UpstreamRecord};
-use switchboard_redis::{RedisOptions, RedisSharedSessions};
+use switchboard_redis::{Announcement, RedisOptions, RedisSharedSessions};
 
 use crate::redis_server::RedisServer;
 
@@ -264,11 +264,48 @@ async fn session_records_round_trip_sealed_and_their_end_is_announced() {
     }
     records_a.delete("mcp-s1").await.unwrap();
     let announced = tokio::time::timeout(Duration::from_secs(10), ended_on_b.next()).await;
-    assert_eq!(announced.unwrap(), Some(b.session_key("mcp-s1")));
+    assert_eq!(
+        announced.unwrap(),
+        Some(Announcement::Ended(b.session_key("mcp-s1")))
+    );
     assert_eq!(records_b.load("mcp-s1").await.unwrap(), None);
     assert_eq!(
         b.get(&key("mcp-s1")).await.unwrap(),
         None,
         "the upstream record went too"
     );
+}
+
+#[tokio::test]
+async fn a_replica_disconnected_from_redis_is_told_it_may_have_missed_announcements() {
+    let redis = RedisServer::start();
+    let a = std::sync::Arc::new(RedisSharedSessions::new(&redis.url(), sealed()).unwrap());
+    let b = std::sync::Arc::new(RedisSharedSessions::new(&redis.url(), sealed()).unwrap());
+    let records_a = a.session_store();
+    let mut ended_on_b = b.ended_sessions();
+    // B subscribed (in the background at start) once it hears an announcement.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        records_a.delete("mcp-s0").await.unwrap();
+        match tokio::time::timeout(Duration::from_millis(100), ended_on_b.next()).await {
+            Ok(Some(_)) => break,
+            _ => assert!(tokio::time::Instant::now() < deadline, "B never subscribed"),
+        }
+    }
+    while tokio::time::timeout(Duration::from_millis(100), ended_on_b.next())
+        .await
+        .is_ok()
+    {}
+    // Redis drops every client: B subscribes again and says what it cannot know.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut killer = client.get_multiplexed_async_connection().await.unwrap();
+    let _: redis::Value = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("SKIPME")
+        .arg("yes")
+        .query_async(&mut killer)
+        .await
+        .unwrap_or(redis::Value::Nil);
+    let heard = tokio::time::timeout(Duration::from_secs(10), ended_on_b.next()).await;
+    assert_eq!(heard.expect("within 10 s"), Some(Announcement::Missed));
 }

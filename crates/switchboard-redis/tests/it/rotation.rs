@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use switchboard::auth::{Registration, RegistrationKey, TokenKey, TokenRecord, TokenStore};
 use switchboard::{SharedSessions, UpstreamRecord};
-use switchboard_redis::{RedisOptions, RedisSharedSessions, RedisTokenStore, SessionRecord};
+use switchboard_redis::{
+    Announcement, RedisOptions, RedisSharedSessions, RedisTokenStore, SessionRecord,
+};
 
 use crate::contract::key;
 use crate::redis_server::RedisServer;
@@ -285,8 +287,8 @@ async fn an_end_announced_under_one_primary_is_heard_under_the_other() {
     records.delete("mcp-s").await.unwrap();
     let wanted = k2_first.shared.session_key("mcp-s");
     let heard = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(key) = ended.next().await {
-            if key == wanted {
+        while let Some(announced) = ended.next().await {
+            if announced == Announcement::Ended(wanted.clone()) {
                 return true;
             }
         }
