@@ -289,7 +289,8 @@ impl Drop for DownstreamSession {
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                hub.close_session(&session.id, mode).await;
+                let closed = hub.close_session(&session.id, mode).await;
+                tracing::debug!(session = %session.id, ?mode, closed, "the session's upstream connections closed");
             });
         }
     }

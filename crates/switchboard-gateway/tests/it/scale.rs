@@ -537,8 +537,13 @@ async fn a_session_idling_out_on_one_replica_lives_on_on_another() {
         "quick.toml",
         "session_idle_timeout = \"1s\"",
     );
+    let url = redis.url();
+    let env = [
+        ("SWITCHBOARD_REDIS_URL", url.as_str()),
+        ("RUST_LOG", "info,switchboard_gateway=debug"),
+    ];
     let (a, b) = (
-        replica(&quick, &redis).await,
+        ServeProcess::start_with_env(&quick, &env).await,
         replica(&config(dir.path(), &kit.url()), &redis).await,
     );
     let steps = json!([
@@ -572,8 +577,8 @@ async fn a_session_idling_out_on_one_replica_lives_on_on_another() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Let A's close run (it is spawned when the session's handler goes).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A's close runs after the session's handler went: wait until it is done.
+    a.wait_log("mode=Detach closed=1").await;
     client.resume().await;
     assert_eq!(client.next().await, json!({"resumed": true}));
     // Had A ended it, B's call would have met a 404 upstream and opened a new one.
