@@ -4,6 +4,7 @@
 
 mod cli;
 mod client;
+mod cluster;
 mod load;
 mod measure;
 mod report;
