@@ -264,9 +264,8 @@ pub struct ScaleArgs {
     /// serve` to measure memory per session (0: skip).
     #[arg(long, default_value_t = 500)]
     pub idle_sessions: usize,
-    /// `RUST_LOG` of the replicas (rmcp's warning about the upstream refusing 2026-07-28,
-    /// which the engine probes first, is left out).
-    #[arg(long, default_value = "warn,rmcp=error")]
+    /// `RUST_LOG` of the replicas.
+    #[arg(long, default_value = "warn")]
     pub gateway_log: String,
 }
 

@@ -70,25 +70,76 @@ impl Redis {
         self.pid
     }
 
-    /// Commands run so far, by name (`INFO commandstats`), without the bench's own `INFO`s.
-    pub async fn commands(&self) -> anyhow::Result<Commands> {
-        Ok(Commands::parse(&self.info("commandstats").await?))
-    }
-
-    /// Bytes Redis holds for data and bookkeeping (`INFO memory`: `used_memory`).
-    pub async fn used_memory(&self) -> anyhow::Result<u64> {
-        let info = self.info("memory").await?;
-        info_field(&info, "used_memory").context("INFO memory has no used_memory")
-    }
-
-    /// `INFO section`, on a connection of its own.
-    async fn info(&self, section: &str) -> anyhow::Result<String> {
-        let mut conn = UnixStream::connect(&self.socket)
+    /// A connection the bench keeps for its own `INFO`s: one read on Redis's side each, which
+    /// [`Snapshot::since`] takes away from the reads the replicas caused.
+    pub async fn watch(&self) -> anyhow::Result<Watch> {
+        let conn = UnixStream::connect(&self.socket)
             .await
             .with_context(|| format!("connecting to Redis at {}", self.socket.display()))?;
-        let request = format!("*2\r\n$4\r\nINFO\r\n${}\r\n{section}\r\n", section.len());
-        conn.write_all(request.as_bytes()).await?;
-        read_bulk(&mut BufReader::new(conn)).await
+        Ok(Watch(BufReader::new(conn)))
+    }
+}
+
+/// The bench's own Redis connection (see [`Redis::watch`]).
+pub struct Watch(BufReader<UnixStream>);
+
+impl Watch {
+    /// Redis's counters now: commands by name, reads (≈ round trips), memory.
+    pub async fn snapshot(&mut self) -> anyhow::Result<Snapshot> {
+        let args = ["INFO", "commandstats", "stats", "memory"];
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        self.0.get_mut().write_all(request.as_bytes()).await?;
+        Snapshot::parse(&read_bulk(&mut self.0).await?)
+    }
+}
+
+/// Redis's counters at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub commands: Commands,
+    /// `total_reads_processed`: socket reads that carried commands. A MULTI…EXEC block or a
+    /// pipeline sent at once is one read, so this counts round trips, not commands.
+    pub reads: u64,
+    /// `used_memory`: bytes Redis holds for data and bookkeeping.
+    pub used_memory: u64,
+}
+
+impl Snapshot {
+    fn parse(info: &str) -> anyhow::Result<Snapshot> {
+        Ok(Snapshot {
+            commands: Commands::parse(info),
+            reads: info_field(info, "total_reads_processed")
+                .context("INFO stats has no total_reads_processed (Redis 6 or later)")?,
+            used_memory: info_field(info, "used_memory").context("INFO has no used_memory")?,
+        })
+    }
+
+    /// What happened between `earlier` and `self`, less the bench's own `INFO` (one command,
+    /// one read).
+    pub fn since(&self, earlier: &Snapshot) -> Activity {
+        Activity {
+            commands: self.commands.since(&earlier.commands),
+            round_trips: self.reads.saturating_sub(earlier.reads).saturating_sub(1),
+        }
+    }
+}
+
+/// Commands and round trips between two snapshots.
+#[derive(Debug, Clone, Default)]
+pub struct Activity {
+    pub commands: Commands,
+    pub round_trips: u64,
+}
+
+impl Activity {
+    pub fn plus(&self, other: &Activity) -> Activity {
+        Activity {
+            commands: self.commands.plus(&other.commands),
+            round_trips: self.round_trips + other.round_trips,
+        }
     }
 }
 
@@ -326,6 +377,22 @@ mod tests {
         assert_eq!(info_field(info, "used_memory"), Some(1_048_576));
         assert_eq!(info_field(info, "used_memory_peak"), None);
         assert_eq!(parse_bulk_header("$42\r\n").unwrap(), 42);
+        let earlier = Snapshot::parse(&format!(
+            "{STATS}# Stats\r\ntotal_reads_processed:10\r\n# Memory\r\nused_memory:100\r\n"
+        ))
+        .unwrap();
+        let later = Snapshot::parse(
+            "cmdstat_evalsha:calls=14,usec=1\r\ntotal_reads_processed:14\r\nused_memory:900\r\n",
+        )
+        .unwrap();
+        assert_eq!(later.used_memory, 900);
+        let activity = later.since(&earlier);
+        assert_eq!(
+            activity.round_trips, 3,
+            "the bench's own INFO is not counted"
+        );
+        assert_eq!(activity.commands.breakdown(), "evalsha=2");
+        assert!(Snapshot::parse("used_memory:1\r\n").is_err());
         let refused = parse_bulk_header("-NOAUTH Authentication required.\r\n").unwrap_err();
         assert!(refused.to_string().contains("NOAUTH"), "{refused}");
     }

@@ -33,7 +33,7 @@ use tokio::time::Instant;
 
 use crate::cli::ScaleArgs;
 use crate::client::{Client, Endpoint, Kind, Shared, Target};
-use crate::cluster::{Commands, Haproxy, Redis};
+use crate::cluster::{Activity, Haproxy, Redis, Watch};
 use crate::load::{self, RunResult};
 use crate::measure::{self, median, percentile};
 use crate::report::{Report, Row, note};
@@ -82,7 +82,7 @@ struct Measured {
     haproxy_cpu: Duration,
     redis_cpu: Duration,
     upstream_cpu: Duration,
-    commands: Commands,
+    redis: Activity,
 }
 
 /// The processes whose CPU a run is charged with.
@@ -111,6 +111,7 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
     let switchboard = find_binary("switchboard", args.switchboard.as_deref(), "--switchboard")?;
     let testkit = super::testkit(&args.common)?;
     let redis = Redis::start().await?;
+    let mut watch = redis.watch().await?;
     let upstream = HttpServer::start(&testkit, "streamable-http", &[]).await?;
     let keys_dir = tempfile::tempdir().context("a directory for the keyring")?;
     let keys = keys_dir.path().join("keys");
@@ -181,12 +182,12 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
             for step in 0..fronts.len() {
                 let i = (round + step) % fronts.len();
                 let front = &fronts[i];
-                let commands_before = redis.commands().await?;
+                let redis_before = watch.snapshot().await?;
                 let before = pids.cpu();
                 let run =
                     load::run(&front.client, &tool, &echo, args.calls, concurrency, limit).await;
                 let after = pids.cpu();
-                let commands = redis.commands().await?.since(&commands_before);
+                let activity = watch.snapshot().await?.since(&redis_before);
                 if let Some(error) = &run.first_error {
                     note(format!(
                         "  c={concurrency} round {round} {}: {} errors, first: {error}",
@@ -204,7 +205,7 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
                     haproxy_cpu: after.1.saturating_sub(before.1),
                     redis_cpu: after.2.saturating_sub(before.2),
                     upstream_cpu: after.3.saturating_sub(before.3),
-                    commands,
+                    redis: activity,
                 });
             }
             note(format!(
@@ -237,14 +238,14 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
 
     if args.resume_sessions > 0 {
         let (a, b) = (replicas[0].url(), replicas[1].url());
-        for row in resume(&redis, a, b, args.resume_sessions).await? {
+        for row in resume(&mut watch, a, b, args.resume_sessions).await? {
             report.push(row);
         }
     }
     if args.lifecycle_sessions > 0 {
         report.push(
             lifecycle(
-                &redis,
+                &mut watch,
                 haproxy.url(1),
                 args.replicas,
                 args.lifecycle_sessions,
@@ -262,7 +263,7 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
             idle_sessions(
                 "[scale]+redis",
                 &scaled,
-                Some(&redis),
+                Some(&mut watch),
                 args.idle_sessions,
                 &connector,
             )
@@ -314,10 +315,11 @@ fn calls_row(
     let client_cpu = med(RunResult::cpu_us_per_call);
     let total_cpu = replicas_cpu + haproxy_cpu + redis_cpu + upstream_cpu + client_cpu;
     let attempted: usize = runs.iter().map(|m| m.run.ok + m.run.errors).sum();
-    let mut commands = Commands::default();
+    let mut redis = Activity::default();
     for m in runs {
-        commands = commands.plus(&m.commands);
+        redis = redis.plus(&m.redis);
     }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     Row::new("scale")
         .with("via", front.label.as_str())
         .with("concurrency", concurrency)
@@ -341,11 +343,21 @@ fn calls_row(
         .num("client_cpu_us_per_call", client_cpu, 1)
         .num("total_cpu_us_per_call", total_cpu, 1)
         .num(
+            "cores_allow_calls_per_sec",
+            cores as f64 * 1e6 / total_cpu.max(1e-9),
+            0,
+        )
+        .num(
             "redis_cmds_per_call",
-            commands.total() as f64 / attempted.max(1) as f64,
+            redis.commands.total() as f64 / attempted.max(1) as f64,
             4,
         )
-        .with("redis_cmds", commands.breakdown())
+        .num(
+            "redis_round_trips_per_call",
+            redis.round_trips as f64 / attempted.max(1) as f64,
+            4,
+        )
+        .with("redis_cmds", redis.commands.breakdown())
         .with("errors", runs.iter().map(|m| m.run.errors).sum::<usize>())
 }
 
@@ -462,7 +474,7 @@ impl RawSession {
 struct Step {
     name: &'static str,
     latencies_us: Vec<u32>,
-    commands: Commands,
+    redis: Activity,
 }
 
 impl Step {
@@ -478,14 +490,14 @@ impl Step {
 /// batch.
 async fn step<F>(
     name: &'static str,
-    redis: &Redis,
+    watch: &mut Watch,
     sessions: &mut [RawSession],
     mut f: F,
 ) -> anyhow::Result<Step>
 where
     F: AsyncFnMut(&mut RawSession) -> anyhow::Result<()>,
 {
-    let before = redis.commands().await?;
+    let before = watch.snapshot().await?;
     let mut latencies_us = Vec::with_capacity(sessions.len());
     for session in sessions.iter_mut() {
         let t0 = Instant::now();
@@ -493,18 +505,18 @@ where
         latencies_us.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
     }
     latencies_us.sort_unstable();
-    let commands = redis.commands().await?.since(&before);
+    let redis = watch.snapshot().await?.since(&before);
     Ok(Step {
         name,
         latencies_us,
-        commands,
+        redis,
     })
 }
 
 /// Sessions opened on `a`, then used on `b` (first sight, then warm): one row per step.
-async fn resume(redis: &Redis, a: &str, b: &str, count: usize) -> anyhow::Result<Vec<Row>> {
+async fn resume(watch: &mut Watch, a: &str, b: &str, count: usize) -> anyhow::Result<Vec<Row>> {
     let http = reqwest::Client::new();
-    let before = redis.commands().await?;
+    let before = watch.snapshot().await?;
     let mut latencies_us = Vec::with_capacity(count);
     let mut sessions = Vec::with_capacity(count);
     for _ in 0..count {
@@ -520,23 +532,23 @@ async fn resume(redis: &Redis, a: &str, b: &str, count: usize) -> anyhow::Result
     let opened = Step {
         name: "initialize+initialized on A",
         latencies_us,
-        commands: redis.commands().await?.since(&before),
+        redis: watch.snapshot().await?.since(&before),
     };
     let first_a = step(
         "first call on A (opens the upstream session)",
-        redis,
+        watch,
         &mut sessions,
         async |s| s.call(&http, a).await,
     )
     .await?;
     let first_b = step(
         "first request on B (never seen it)",
-        redis,
+        watch,
         &mut sessions,
         async |s| s.call(&http, b).await,
     )
     .await?;
-    let warm_b = step("second request on B", redis, &mut sessions, async |s| {
+    let warm_b = step("second request on B", watch, &mut sessions, async |s| {
         s.call(&http, b).await
     })
     .await?;
@@ -561,18 +573,28 @@ async fn resume(redis: &Redis, a: &str, b: &str, count: usize) -> anyhow::Result
                 .num("vs_warm_p99_us", s.p99() - warm_p99, 0)
                 .num(
                     "redis_cmds_per_session",
-                    s.commands.total() as f64 / count as f64,
+                    s.redis.commands.total() as f64 / count as f64,
                     2,
                 )
-                .with("redis_cmds", s.commands.breakdown())
+                .num(
+                    "redis_round_trips_per_session",
+                    s.redis.round_trips as f64 / count as f64,
+                    2,
+                )
+                .with("redis_cmds", s.redis.commands.breakdown())
         })
         .collect())
 }
 
 /// Sessions through `url` (N replicas round-robin): initialize, LIFECYCLE_CALLS calls, DELETE.
-async fn lifecycle(redis: &Redis, url: &str, replicas: usize, count: usize) -> anyhow::Result<Row> {
+async fn lifecycle(
+    watch: &mut Watch,
+    url: &str,
+    replicas: usize,
+    count: usize,
+) -> anyhow::Result<Row> {
     let http = reqwest::Client::new();
-    let before = redis.commands().await?;
+    let before = watch.snapshot().await?;
     let mut latencies_us = Vec::with_capacity(count);
     for _ in 0..count {
         let t0 = Instant::now();
@@ -584,7 +606,7 @@ async fn lifecycle(redis: &Redis, url: &str, replicas: usize, count: usize) -> a
         latencies_us.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
     }
     latencies_us.sort_unstable();
-    let commands = redis.commands().await?.since(&before);
+    let redis = watch.snapshot().await?.since(&before);
     Ok(Row::new("scale-session")
         .with("via", format!("haproxy→{replicas}"))
         .with("sessions", count)
@@ -596,10 +618,15 @@ async fn lifecycle(redis: &Redis, url: &str, replicas: usize, count: usize) -> a
         .num("p99_us", f64::from(percentile(&latencies_us, 0.99)), 0)
         .num(
             "redis_cmds_per_session",
-            commands.total() as f64 / count as f64,
+            redis.commands.total() as f64 / count as f64,
             2,
         )
-        .with("redis_cmds", commands.breakdown()))
+        .num(
+            "redis_round_trips_per_session",
+            redis.round_trips as f64 / count as f64,
+            2,
+        )
+        .with("redis_cmds", redis.commands.breakdown()))
 }
 
 /// RSS per idle downstream session of `gateway` (and Redis's memory per session, if it has
@@ -607,14 +634,14 @@ async fn lifecycle(redis: &Redis, url: &str, replicas: usize, count: usize) -> a
 async fn idle_sessions(
     label: &str,
     gateway: &GatewayProcess,
-    redis: Option<&Redis>,
+    mut watch: Option<&mut Watch>,
     count: usize,
     connector: &Connector,
 ) -> anyhow::Result<Row> {
     let pid = gateway.pid();
     let rss_before = measure::process_rss_kib(pid).context("the replica's RSS")?;
-    let redis_before = match redis {
-        Some(redis) => Some(redis.used_memory().await?),
+    let redis_before = match watch.as_mut() {
+        Some(watch) => Some(watch.snapshot().await?.used_memory),
         None => None,
     };
     let endpoint = Endpoint {
@@ -635,8 +662,8 @@ async fn idle_sessions(
     // Let whatever the sessions set off at start (streams, timers) settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_after = measure::process_rss_kib(pid).context("the replica's RSS")?;
-    let redis_after = match redis {
-        Some(redis) => Some(redis.used_memory().await?),
+    let redis_after = match watch.as_mut() {
+        Some(watch) => Some(watch.snapshot().await?.used_memory),
         None => None,
     };
     let open = (count - failed).max(1) as f64;
