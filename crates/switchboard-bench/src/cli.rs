@@ -264,6 +264,11 @@ pub struct ScaleArgs {
     /// serve` to measure memory per session (0: skip).
     #[arg(long, default_value_t = 500)]
     pub idle_sessions: usize,
+    /// `max_sessions` of the `per_session` upstream on each replica (the engine's default,
+    /// 100, is below the session counts measured: sessions beyond it are evicted and attach
+    /// again, one Redis round trip, when they come back).
+    #[arg(long, default_value_t = 10_000)]
+    pub max_sessions: usize,
     /// `RUST_LOG` of the replicas.
     #[arg(long, default_value = "warn")]
     pub gateway_log: String,

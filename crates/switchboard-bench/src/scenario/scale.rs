@@ -52,7 +52,7 @@ const KEYS: &str = "1=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n";
 const PROTOCOL: &str = "2025-11-25";
 
 /// The replicas' config: the upstream as a `per_session` server, with or without `[scale]`.
-fn config(upstream: &str, keys_file: Option<&std::path::Path>) -> String {
+fn config(upstream: &str, keys_file: Option<&std::path::Path>, max_sessions: usize) -> String {
     let scale = match keys_file {
         Some(keys) => format!(
             "[scale]\nstore = \"redis\"\nkeys_file = \"{}\"\n\n",
@@ -63,7 +63,8 @@ fn config(upstream: &str, keys_file: Option<&std::path::Path>) -> String {
     // One client session carries the whole load: above the default per-session limit (64).
     format!(
         "[gateway]\nmax_concurrent_calls_per_session = 100000\n\n{scale}\
-         [servers.kit]\nurl = \"{upstream}\"\nsession_mode = \"per_session\"\n"
+         [servers.kit]\nurl = \"{upstream}\"\nsession_mode = \"per_session\"\n\
+         max_sessions = {max_sessions}\n"
     )
 }
 
@@ -117,7 +118,7 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
     let keys = keys_dir.path().join("keys");
     std::fs::write(&keys, KEYS)?;
     let redis_url = redis.url();
-    let scale_config = config(upstream.url(), Some(&keys));
+    let scale_config = config(upstream.url(), Some(&keys), args.max_sessions);
     let env = [("SWITCHBOARD_REDIS_URL", redis_url.as_str())];
     let mut replicas = Vec::new();
     for _ in 0..args.replicas {
@@ -272,7 +273,7 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         drop(scaled);
         let plain = GatewayProcess::start_with(
             &switchboard,
-            &config(upstream.url(), None),
+            &config(upstream.url(), None, args.max_sessions),
             &[],
             &args.gateway_log,
         )
@@ -639,11 +640,14 @@ async fn idle_sessions(
     connector: &Connector,
 ) -> anyhow::Result<Row> {
     let pid = gateway.pid();
-    let rss_before = measure::process_rss_kib(pid).context("the replica's RSS")?;
-    let redis_before = match watch.as_mut() {
-        Some(watch) => Some(watch.snapshot().await?.used_memory),
-        None => None,
+    let mut redis_memory = async || -> anyhow::Result<Option<u64>> {
+        Ok(match watch.as_mut() {
+            Some(watch) => Some(watch.snapshot().await?.used_memory),
+            None => None,
+        })
     };
+    let rss_before = measure::process_rss_kib(pid).context("the replica's RSS")?;
+    let redis_before = redis_memory().await?;
     let endpoint = Endpoint {
         target: Target::Url(gateway.url().to_owned()),
         modern: false,
@@ -659,40 +663,57 @@ async fn idle_sessions(
             "  {label}: {failed} sessions failed to open, first: {e:#}"
         ));
     }
+    let clients: Vec<Client> = opened.into_iter().flatten().collect();
     // Let whatever the sessions set off at start (streams, timers) settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_after = measure::process_rss_kib(pid).context("the replica's RSS")?;
-    let redis_after = match watch.as_mut() {
-        Some(watch) => Some(watch.snapshot().await?.used_memory),
-        None => None,
-    };
-    let open = (count - failed).max(1) as f64;
+    let rss_idle = measure::process_rss_kib(pid).context("the replica's RSS")?;
+    let redis_idle = redis_memory().await?;
+    // One call each: every session now holds its upstream session (`per_session`).
+    let mut echo = JsonObject::new();
+    echo.insert("message".into(), "hello from switchboard-bench".into());
+    let calls_failed: usize = futures::stream::iter(&clients)
+        .map(|c| c.call("kit__echo", &echo))
+        .buffer_unordered(OPENING_AT_ONCE)
+        .filter(|r| std::future::ready(r.is_err()))
+        .count()
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_used = measure::process_rss_kib(pid).context("the replica's RSS")?;
+    let redis_used = redis_memory().await?;
+    let open = clients.len().max(1) as f64;
     note(format!(
-        "  {label}: {} idle sessions, RSS {rss_before} -> {rss_after} KiB",
-        count - failed
+        "  {label}: {} sessions, RSS {rss_before} -> {rss_idle} KiB idle -> {rss_used} KiB after \
+         one call each ({calls_failed} failed)",
+        clients.len()
     ));
-    futures::stream::iter(opened.into_iter().flatten())
+    futures::stream::iter(clients)
         .for_each_concurrent(OPENING_AT_ONCE, Client::close)
         .await;
+    let per_session = |after: u64| (after.saturating_sub(rss_before) * 1024) as f64 / open;
     let row = Row::new("scale-idle")
         .with("replica", label)
         .with("sessions", count - failed)
-        .with("failed", failed)
+        .with("failed", failed + calls_failed)
         .num("rss_before_mib", rss_before as f64 / 1024.0, 1)
-        .num("rss_after_mib", rss_after as f64 / 1024.0, 1)
-        .num(
-            "bytes_per_idle_session",
-            (rss_after.saturating_sub(rss_before) * 1024) as f64 / open,
-            0,
-        );
-    Ok(match (redis_before, redis_after) {
-        (Some(a), Some(b)) => row.num(
-            "redis_bytes_per_session",
-            b.saturating_sub(a) as f64 / open,
-            0,
-        ),
-        _ => row,
-    })
+        .num("rss_idle_mib", rss_idle as f64 / 1024.0, 1)
+        .num("rss_after_call_mib", rss_used as f64 / 1024.0, 1)
+        .num("bytes_per_idle_session", per_session(rss_idle), 0)
+        .num("bytes_per_session_after_call", per_session(rss_used), 0);
+    let redis_per_session = |after: Option<u64>| {
+        redis_before
+            .zip(after)
+            .map(|(a, b)| b.saturating_sub(a) as f64 / open)
+    };
+    Ok(
+        match (redis_per_session(redis_idle), redis_per_session(redis_used)) {
+            (Some(idle), Some(used)) => row.num("redis_bytes_per_idle_session", idle, 0).num(
+                "redis_bytes_per_session_after_call",
+                used,
+                0,
+            ),
+            _ => row,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -711,7 +732,11 @@ mod tests {
 
     #[test]
     fn replicas_get_the_scale_table_only_when_asked() {
-        let scaled = config("http://127.0.0.1:1/mcp", Some(std::path::Path::new("/k")));
+        let scaled = config(
+            "http://127.0.0.1:1/mcp",
+            Some(std::path::Path::new("/k")),
+            7,
+        );
         assert!(
             scaled.contains("[scale]\nstore = \"redis\"\nkeys_file = \"/k\""),
             "{scaled}"
@@ -720,7 +745,7 @@ mod tests {
             scaled.contains("session_mode = \"per_session\""),
             "{scaled}"
         );
-        let plain = config("http://127.0.0.1:1/mcp", None);
+        let plain = config("http://127.0.0.1:1/mcp", None, 7);
         assert!(!plain.contains("[scale]"), "{plain}");
         assert!(plain.contains("session_mode = \"per_session\""), "{plain}");
     }
