@@ -7,6 +7,7 @@ mod client;
 mod cluster;
 mod load;
 mod measure;
+mod raw;
 mod report;
 mod scenario;
 mod server;
