@@ -32,6 +32,10 @@ pub enum Scenario {
     /// The same echo workload straight to the upstream and through `switchboard serve` (and
     /// other MCP endpoints with --also), interleaved, bare rmcp clients on both sides.
     Gateway(GatewayArgs),
+    /// `switchboard serve` replicas with `[scale]` over Redis behind HAProxy: the echo workload
+    /// through 1 and N replicas (CPU and Redis commands per call), a session's first request
+    /// on a replica that has not seen it, memory per idle session with and without `[scale]`.
+    Scale(ScaleArgs),
 }
 
 /// Options every scenario takes.
@@ -231,4 +235,98 @@ pub struct GatewayArgs {
     /// `RUST_LOG` of the gateway process (its per-call INFO log costs CPU per call).
     #[arg(long, default_value = "warn")]
     pub gateway_log: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ScaleArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Calls per measured run.
+    #[arg(long, default_value_t = 2000)]
+    pub calls: usize,
+    /// Concurrencies to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
+    pub concurrency: Vec<usize>,
+    /// Replicas behind the second HAProxy frontend (the first has one of them).
+    #[arg(long, default_value_t = 3, value_parser = at_least_two)]
+    pub replicas: usize,
+    /// The switchboard binary (default: next to this executable).
+    #[arg(long, value_name = "PATH")]
+    pub switchboard: Option<PathBuf>,
+    /// Sessions opened on one replica whose first request then goes to another (0: skip).
+    #[arg(long, default_value_t = 200)]
+    pub resume_sessions: usize,
+    /// Sessions opened, used and DELETEd through the N-replica frontend, counting Redis
+    /// commands per session (0: skip).
+    #[arg(long, default_value_t = 100)]
+    pub lifecycle_sessions: usize,
+    /// Idle downstream sessions opened on a `[scale]` replica and on a plain `switchboard
+    /// serve` to measure memory per session (0: skip).
+    #[arg(long, default_value_t = 500)]
+    pub idle_sessions: usize,
+    /// `max_sessions` of the `per_session` upstream on each replica (the engine's default,
+    /// 100, is below the session counts measured: sessions beyond it are evicted and attach
+    /// again, one Redis round trip, when they come back).
+    #[arg(long, default_value_t = 10_000)]
+    pub max_sessions: usize,
+    /// `RUST_LOG` of the replicas.
+    #[arg(long, default_value = "warn")]
+    pub gateway_log: String,
+}
+
+/// A replica count of two or more (one replica is the baseline the others are compared to).
+fn at_least_two(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(n),
+        Ok(n) => Err(format!(
+            "{n} replicas: give 2 or more (1 is always measured)"
+        )),
+        Err(e) => Err(format!("{value:?}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn scale(args: &[&str]) -> Result<ScaleArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["switchboard-bench", "scale"].iter().chain(args))?;
+        match cli.scenario {
+            Scenario::Scale(args) => Ok(args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn scale_defaults_are_the_bounded_run() {
+        let args = scale(&[]).unwrap();
+        assert_eq!(args.concurrency, vec![1, 16]);
+        assert_eq!(args.replicas, 3);
+        assert_eq!(args.calls, 2000);
+        assert_eq!(args.resume_sessions, 200);
+        assert_eq!(args.idle_sessions, 500);
+        assert_eq!(args.common.rounds, 5);
+    }
+
+    #[test]
+    fn scale_takes_lists_and_refuses_one_replica() {
+        let args = scale(&[
+            "--concurrency",
+            "1,4,16",
+            "--replicas",
+            "4",
+            "--rounds",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!(args.concurrency, vec![1, 4, 16]);
+        assert_eq!(args.replicas, 4);
+        assert_eq!(args.common.rounds, 3);
+        let one = scale(&["--replicas", "1"]).unwrap_err().to_string();
+        assert!(one.contains("give 2 or more"), "{one}");
+        let bad = scale(&["--replicas", "three"]).unwrap_err().to_string();
+        assert!(bad.contains("three"), "{bad}");
+    }
 }

@@ -4,8 +4,10 @@
 
 mod cli;
 mod client;
+mod cluster;
 mod load;
 mod measure;
+mod raw;
 mod report;
 mod scenario;
 mod server;

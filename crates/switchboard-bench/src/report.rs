@@ -30,6 +30,11 @@ impl Row {
         self.with(key, value)
     }
 
+    /// The `scenario` field (first of every row).
+    fn scenario(&self) -> &Value {
+        &self.0[0].1
+    }
+
     fn to_json(&self) -> String {
         let fields: Vec<String> = self
             .0
@@ -73,69 +78,88 @@ impl Report {
         }
     }
 
+    /// One table per scenario name (`gateway` and `gateway-idle` rows have different
+    /// columns), in the order they were first measured.
     fn table(&self) -> String {
-        let mut columns: Vec<&'static str> = Vec::new();
+        let mut names: Vec<&Value> = Vec::new();
         for row in &self.rows {
-            for (key, _) in &row.0 {
-                if !columns.contains(key) {
-                    columns.push(key);
-                }
+            let name = row.scenario();
+            if !names.contains(&name) {
+                names.push(name);
             }
         }
-        let cells: Vec<Vec<String>> = self
-            .rows
-            .iter()
-            .map(|row| {
-                columns
-                    .iter()
-                    .map(|c| {
-                        row.0
-                            .iter()
-                            .find(|(k, _)| k == c)
-                            .map(|(_, v)| match v {
-                                Value::String(s) => s.clone(),
-                                other => other.to_string(),
-                            })
-                            .unwrap_or_default()
-                    })
-                    .collect()
+        names
+            .into_iter()
+            .map(|name| {
+                let rows: Vec<&Row> = self.rows.iter().filter(|r| r.scenario() == name).collect();
+                table_of(&rows)
             })
-            .collect();
-        let widths: Vec<usize> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                cells
-                    .iter()
-                    .map(|r| r[i].len())
-                    .chain([c.len()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let line = |values: Vec<&str>| {
-            let padded: Vec<String> = values
-                .iter()
-                .zip(&widths)
-                .map(|(v, w)| format!("{v:>w$}"))
-                .collect();
-            format!("| {} |\n", padded.join(" | "))
-        };
-        let mut out = String::from("\n");
-        out.push_str(&line(columns.clone()));
-        out.push_str(&format!(
-            "|{}|\n",
-            widths
-                .iter()
-                .map(|w| format!("{}:", "-".repeat(w + 1)))
-                .collect::<Vec<_>>()
-                .join("|")
-        ));
-        for row in &cells {
-            out.push_str(&line(row.iter().map(String::as_str).collect()));
-        }
-        out
+            .collect()
     }
+}
+
+/// A table of `rows` with the union of their columns.
+fn table_of(rows: &[&Row]) -> String {
+    let mut columns: Vec<&'static str> = Vec::new();
+    for row in rows {
+        for (key, _) in &row.0 {
+            if !columns.contains(key) {
+                columns.push(key);
+            }
+        }
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            columns
+                .iter()
+                .map(|c| {
+                    row.0
+                        .iter()
+                        .find(|(k, _)| k == c)
+                        .map(|(_, v)| match v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([c.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |values: Vec<&str>| {
+        let padded: Vec<String> = values
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:>w$}"))
+            .collect();
+        format!("| {} |\n", padded.join(" | "))
+    };
+    let mut out = String::from("\n");
+    out.push_str(&line(columns.clone()));
+    out.push_str(&format!(
+        "|{}|\n",
+        widths
+            .iter()
+            .map(|w| format!("{}:", "-".repeat(w + 1)))
+            .collect::<Vec<_>>()
+            .join("|")
+    ));
+    for row in &cells {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
 }
 
 /// A progress note on stderr.
@@ -166,5 +190,20 @@ mod tests {
         assert!(table.contains("scenario"));
         assert!(table.contains("calls"));
         assert!(table.contains("16"));
+    }
+
+    #[test]
+    fn each_scenario_gets_its_own_table() {
+        let mut report = Report::new(false);
+        report.rows.push(Row::new("scale").with("concurrency", 16));
+        report.rows.push(Row::new("scale-idle").with("bytes", 100));
+        report.rows.push(Row::new("scale").with("concurrency", 1));
+        let table = report.table();
+        assert_eq!(table.matches("scenario |").count(), 2, "{table}");
+        let idle = table
+            .split("\n\n")
+            .find(|t| t.contains("scale-idle"))
+            .unwrap();
+        assert!(!idle.contains("concurrency"), "{table}");
     }
 }

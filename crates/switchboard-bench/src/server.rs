@@ -130,10 +130,30 @@ impl HttpServer {
     }
 }
 
-/// `switchboard serve` fronting one upstream (`kit`) on a free 127.0.0.1 port; killed when
-/// dropped.
+/// Polls `url` until it answers 200 (within 10 s), failing early if `child` exits.
+pub async fn wait_ready(child: &mut Child, url: &str, what: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let started = tokio::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("{what} exited before it was ready ({status})");
+        }
+        let ready = http.get(url).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        if started.elapsed() > STARTUP_LIMIT {
+            bail!("{what} was not ready within 10 s ({url})");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `switchboard serve` on a free 127.0.0.1 port (by default fronting one upstream, `kit`);
+/// killed when dropped.
 pub struct GatewayProcess {
     url: String,
+    port: u16,
     pid: u32,
     _child: Child,
     _config: tempfile::TempDir,
@@ -143,14 +163,26 @@ impl GatewayProcess {
     /// Starts the gateway over `upstream` with `RUST_LOG=log` and waits until `/readyz`
     /// answers 200.
     pub async fn start(switchboard: &Path, upstream: &str, log: &str) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir().context("a directory for the gateway's config")?;
-        let config = dir.path().join("switchboard.toml");
         // One client session carries the whole load (up to c = 256 calls in flight): above the
         // gateway's default per-session limit (64), which is for real clients.
         let toml = format!(
             "[gateway]\nmax_concurrent_calls_per_session = 100000\n\n\
              [servers.kit]\nurl = \"{upstream}\"\n"
         );
+        Self::start_with(switchboard, &toml, &[], log).await
+    }
+
+    /// Starts the gateway with `toml` as its config (written to a directory of its own, which
+    /// relative paths in it are resolved against), `env` added to its environment, on a free
+    /// 127.0.0.1 port; waits until `/readyz` answers 200.
+    pub async fn start_with(
+        switchboard: &Path,
+        toml: &str,
+        env: &[(&str, &str)],
+        log: &str,
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("a directory for the gateway's config")?;
+        let config = dir.path().join("switchboard.toml");
         std::fs::write(&config, toml)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -161,6 +193,7 @@ impl GatewayProcess {
             .arg(&config)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("RUST_LOG", log)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -169,23 +202,10 @@ impl GatewayProcess {
             .with_context(|| format!("cannot start {} serve", switchboard.display()))?;
         let pid = child.id().context("the gateway has no pid")?;
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let started = tokio::time::Instant::now();
-        loop {
-            if let Some(status) = child.try_wait()? {
-                bail!("the gateway exited before it was ready ({status})");
-            }
-            let ready = http.get(format!("{base}/readyz")).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            if started.elapsed() > STARTUP_LIMIT {
-                bail!("the gateway was not ready within 10 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_ready(&mut child, &format!("{base}/readyz"), "the gateway").await?;
         Ok(GatewayProcess {
             url: format!("{base}/mcp"),
+            port,
             pid,
             _child: child,
             _config: dir,
@@ -194,6 +214,10 @@ impl GatewayProcess {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn pid(&self) -> u32 {

@@ -5,6 +5,7 @@ mod coldstart;
 mod fanout;
 mod gateway;
 mod payload;
+mod scale;
 mod sessions;
 
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Scenario::Coldstart(args) => coldstart::run(args).await,
         Scenario::Sessions(args) => sessions::run(args).await,
         Scenario::Gateway(args) => gateway::run(args).await,
+        Scenario::Scale(args) => scale::run(args).await,
     }
 }
 
