@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use switchboard::auth::{BrowserOpener, FileStore};
-use switchboard::config::DEFAULT_CONFIG_FILE;
+use switchboard::config::{DEFAULT_CONFIG_FILE, SessionMode};
 use switchboard::hub::{HubBuilder, TraceCalls};
 use switchboard::{Hub, MetaInjector};
 use switchboard_gateway::scale::Scale;
@@ -122,6 +122,18 @@ pub async fn run(
             return EXIT_BAD_INPUT;
         }
     };
+    // Each user of a per_session server holds one of its upstream sessions: say the cap.
+    for server in config.servers.values() {
+        if server.session_mode == SessionMode::PerSession {
+            tracing::info!(
+                server = %server.name,
+                max_sessions = server.max_sessions,
+                "per_session: at most max_sessions upstream sessions on this replica; a session \
+                 beyond that closes the least recently used idle one (raise it to the users one \
+                 replica serves at once)"
+            );
+        }
+    }
     // Catches SIGHUP from now on (while the servers start, too).
     let reloader = Reloader::new(path, config.clone());
     let metrics = Metrics::new();

@@ -289,6 +289,8 @@ async fn a_session_is_served_by_every_replica_on_one_upstream_session_until_dele
         replica(&config, &redis).await,
         replica(&config, &redis).await,
     );
+    // Each says how many upstream sessions of a per_session server it keeps.
+    a.wait_log("max_sessions=100").await;
     // C never sees the session before it ends.
     let c = replica(&config, &redis).await;
     // The replicas' own connections (catalogue), before any downstream session.

@@ -66,8 +66,10 @@ impl ServeProcess {
             .spawn()
             .expect("switchboard serve starts");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut before = Vec::new();
         let url = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.unwrap() {
+                before.push(line.clone());
                 if let Some(at) = line.find("listening on http://") {
                     let url = line[at + "listening on ".len()..].trim().to_string();
                     if url.ends_with("/mcp") {
@@ -79,7 +81,7 @@ impl ServeProcess {
         })
         .await
         .expect("switchboard serve listens within 30 s");
-        let log = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::new(Mutex::new(before));
         let kept = log.clone();
         let reader = tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
@@ -109,7 +111,7 @@ impl ServeProcess {
         assert_eq!(unsafe { libc::kill(self.pid(), signal) }, 0);
     }
 
-    /// Its log since it listened.
+    /// Its log (stderr) from its start.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
