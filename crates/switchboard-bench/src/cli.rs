@@ -235,6 +235,9 @@ pub struct GatewayArgs {
     /// `RUST_LOG` of the gateway process (its per-call INFO log costs CPU per call).
     #[arg(long, default_value = "warn")]
     pub gateway_log: String,
+    /// The gateway's runtime worker threads (`TOKIO_WORKER_THREADS`; default: one per core).
+    #[arg(long, value_name = "N")]
+    pub gateway_threads: Option<usize>,
 }
 
 #[derive(Args, Debug)]

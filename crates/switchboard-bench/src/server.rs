@@ -160,16 +160,26 @@ pub struct GatewayProcess {
 }
 
 impl GatewayProcess {
-    /// Starts the gateway over `upstream` with `RUST_LOG=log` and waits until `/readyz`
-    /// answers 200.
-    pub async fn start(switchboard: &Path, upstream: &str, log: &str) -> anyhow::Result<Self> {
+    /// Starts the gateway over `upstream` with `RUST_LOG=log` (and `TOKIO_WORKER_THREADS`
+    /// = `threads` if given) and waits until `/readyz` answers 200.
+    pub async fn start(
+        switchboard: &Path,
+        upstream: &str,
+        log: &str,
+        threads: Option<usize>,
+    ) -> anyhow::Result<Self> {
         // One client session carries the whole load (up to c = 256 calls in flight): above the
         // gateway's default per-session limit (64), which is for real clients.
         let toml = format!(
             "[gateway]\nmax_concurrent_calls_per_session = 100000\n\n\
              [servers.kit]\nurl = \"{upstream}\"\n"
         );
-        Self::start_with(switchboard, &toml, &[], log).await
+        let threads = threads.map(|n| n.to_string());
+        let env: Vec<(&str, &str)> = threads
+            .iter()
+            .map(|n| ("TOKIO_WORKER_THREADS", n.as_str()))
+            .collect();
+        Self::start_with(switchboard, &toml, &env, log).await
     }
 
     /// Starts the gateway with `toml` as its config (written to a directory of its own, which

@@ -67,7 +67,13 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         (None, None) => unreachable!("started above"),
     };
     let upstream_pid = started_upstream.as_ref().and_then(HttpServer::pid);
-    let gateway = GatewayProcess::start(&switchboard, &upstream, &args.gateway_log).await?;
+    let gateway = GatewayProcess::start(
+        &switchboard,
+        &upstream,
+        &args.gateway_log,
+        args.gateway_threads,
+    )
+    .await?;
     note(format!(
         "gateway: upstream {upstream}, switchboard serve at {}",
         gateway.url()
