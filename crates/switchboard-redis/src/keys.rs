@@ -1,5 +1,6 @@
 //! Key names (docs/scale-out-design.md b.1): `{prefix}:v1:s:{<sid>}` holds a session's
-//! record fields (a hash, a.4), `{prefix}:v1:c:{<sid>}:<server>` an upstream-initialize
+//! record fields (a hash, a.4), `{prefix}:v1:e:{<sid>}` marks its end for an `idle_ttl`
+//! (b.3), `{prefix}:v1:c:{<sid>}:<server>` an upstream-initialize
 //! claim. `<sid>` is the hex HMAC-SHA-256 of the engine session id under the binding key,
 //! or its plain SHA-256 when no key was given, so `SCAN`/`MONITOR` output never shows a
 //! session id (which may name a user). Server names are config names, not secrets; they
@@ -165,6 +166,12 @@ impl KeyNames {
     /// The hash holding the record of engine session `session` (a.4).
     pub(crate) fn session_record(&self, session: &str) -> String {
         format!("{}:v1:s:{{{}}}", self.prefix, self.session_hash(session))
+    }
+
+    /// The mark a session's end leaves (`{prefix}:v1:e:{<sid>}`), for replicas that missed
+    /// its announcement.
+    pub(crate) fn session_ended(&self, session: &str) -> String {
+        format!("{}:v1:e:{{{}}}", self.prefix, self.session_hash(session))
     }
 
     pub(crate) fn session_hash(&self, session: &str) -> String {

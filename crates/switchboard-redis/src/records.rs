@@ -77,13 +77,18 @@ impl RedisSessionStore {
     /// replica the session ended ([`RedisSharedSessions::ended_sessions`]).
     pub async fn delete(&self, session: &str) -> Result<(), SharedSessionsError> {
         let keys = self.names(session);
+        let marks = self.ended_marks(session);
         let mut connection = self.store.connection.manager();
+        let ttl = self.store.idle_ttl_ms;
         let delete = async move {
-            let _: i64 = redis::cmd("DEL")
-                .arg(&keys)
-                .query_async(&mut connection)
-                .await?;
-            Ok(())
+            // The end is marked for as long as a replica's copy could live without a
+            // request: a replica that missed the announcement finds it ([`Self::ended`]).
+            let mut pipe = redis::pipe();
+            pipe.atomic().del(&keys).ignore();
+            for mark in &marks {
+                pipe.cmd("SET").arg(mark).arg(1).arg("PX").arg(ttl).ignore();
+            }
+            pipe.query_async::<()>(&mut connection).await
         };
         self.store.guarded(delete).await?;
         // Under every key of the ring: a replica whose primary is another key holds the
@@ -94,6 +99,34 @@ impl RedisSessionStore {
             published.map_err(|reason| SharedSessionsError { reason })?;
         }
         Ok(())
+    }
+
+    /// Which of `sessions` a client ended (on any replica) within the last `idle_ttl`: one
+    /// round trip whatever their number. For a replica that may have missed announcements;
+    /// a record merely gone (expired during a partition, a Redis that lost its data) is not
+    /// an end.
+    pub async fn ended(&self, sessions: &[String]) -> Result<Vec<bool>, SharedSessionsError> {
+        if sessions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<Vec<String>> = sessions.iter().map(|s| self.ended_marks(s)).collect();
+        let mut connection = self.store.connection.manager();
+        let ended = async move {
+            let mut pipe = redis::pipe();
+            for names in &marks {
+                pipe.cmd("EXISTS").arg(names);
+            }
+            let counts: Vec<i64> = pipe.query_async(&mut connection).await?;
+            Ok(counts.into_iter().map(|n| n > 0).collect())
+        };
+        self.store.guarded(ended).await
+    }
+
+    /// The session's end mark under every name of the ring.
+    fn ended_marks(&self, session: &str) -> Vec<String> {
+        (self.store.names.all().iter())
+            .map(|names| names.session_ended(session))
+            .collect()
     }
 
     /// The session's hash under every name of the ring, primary first.

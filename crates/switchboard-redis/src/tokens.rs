@@ -190,7 +190,9 @@ impl RedisTokenStore {
             let raw = self.get_raw(name, slide).await?;
             return Ok(raw.map(|raw| (0, raw)));
         }
+        // Atomic: a move by another replica between two of the reads would hide the value.
         let mut pipe = redis::pipe();
+        pipe.atomic();
         for name in names {
             if slide {
                 pipe.cmd("GETEX")

@@ -70,8 +70,9 @@ pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -
         "id": null,
         "error": {
             "code": -32603,
-            "message": "this request's stream is not on this replica (the one that ran it \
-                        went away): its call may have run; check before sending it again",
+            "message": "this request's stream is not available here (the replica that ran \
+                        it went away, or its stream ended): its call may have run; check \
+                        before sending it again",
         },
     });
     let headers = [(http::header::CONTENT_TYPE, "application/json")];

@@ -5,8 +5,9 @@
 //! `initialize_session` tells the handler its own id (an [`OwnSessionId`] extension on the
 //! `initialize` message, also on a restore's replay). And a session restored here gets
 //! `notifications/tools/list_changed` (and the resources and prompts ones) first on its
-//! first standalone GET stream (design a.6-6): whatever changed while its client's stream
-//! was on another replica was told there, or lost with it; a relist is cheap and correct.
+//! first standalone GET stream here, opened or resumed (design a.6-6): whatever changed
+//! while its client's stream was on another replica was told there, or lost with it; a
+//! relist is cheap and correct.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -144,12 +145,22 @@ impl SessionManager for SealedSessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let resumed = resume(&self.inner, id, last_event_id).await;
-        if resumed.is_err() {
-            // rmcp answers a failed resume with an empty 200 stream; the gate says 410.
-            let _ = RESUME_FAILED.try_with(|failed| failed.set(true));
-        }
-        resumed
+        // The standalone stream's event ids have no `/` (a request stream's do): a client
+        // reconnecting that stream after its first event resumes it rather than opening it.
+        let standalone = !last_event_id.contains('/');
+        let resumed = match resume(&self.inner, id, last_event_id).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                // rmcp answers a failed resume with an empty 200 stream; the gate says 410.
+                let _ = RESUME_FAILED.try_with(|failed| failed.set(true));
+                return Err(error);
+            }
+        };
+        let first = match standalone && self.restored().remove(id) {
+            true => relist(),
+            false => Vec::new(),
+        };
+        Ok(futures::stream::iter(first).chain(resumed))
     }
 
     async fn restore_session(

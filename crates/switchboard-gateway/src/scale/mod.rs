@@ -267,33 +267,57 @@ impl Scale {
         };
         let mut ended = shared.ended_sessions();
         let scale = self.clone();
+        // At most one check of the held sessions at a time (the loop goes on receiving).
+        let checking = Arc::new(std::sync::atomic::AtomicBool::new(false));
         tokio::spawn(async move {
             loop {
                 let announced = tokio::select! {
                     announced = ended.next() => announced,
                     () = stop.cancelled() => return,
                 };
-                let ended_here = match announced {
+                match announced {
                     None => return,
                     Some(Announcement::Ended(key)) => {
-                        lock(&scale.held).get(&key).cloned().into_iter().collect()
+                        let held = lock(&scale.held).get(&key).cloned();
+                        if let Some((engine_id, id)) = held {
+                            scale.end_here(&sessions, engine_id, &id).await;
+                        }
                     }
-                    Some(Announcement::Missed) => scale.held_without_record().await,
-                };
-                for (engine_id, id) in ended_here {
-                    tracing::debug!(session = %engine_id, "session ended on another replica");
-                    scale.mark_ended(engine_id);
-                    if let Err(error) = sessions.close_session(&id).await {
-                        tracing::debug!(%error, "could not end a session ended elsewhere");
+                    Some(Announcement::Missed) => {
+                        if checking.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                            continue;
+                        }
+                        let (scale, sessions, checking) =
+                            (scale.clone(), sessions.clone(), checking.clone());
+                        tokio::spawn(async move {
+                            for (engine_id, id) in scale.held_and_ended().await {
+                                scale.end_here(&sessions, engine_id, &id).await;
+                            }
+                            checking.store(false, std::sync::atomic::Ordering::Release);
+                        });
                     }
                 }
             }
         });
     }
 
-    /// After announcements may have been lost: the sessions held here whose record is gone
-    /// (ended on another replica, or expired everywhere). A store error keeps a session.
-    async fn held_without_record(&self) -> Vec<(String, SessionId)> {
+    /// Ends local session `id` (engine session `engine_id`) as its client's `DELETE` here
+    /// would: its upstream sessions end too.
+    async fn end_here(&self, sessions: &SealedSessions, engine_id: String, id: &SessionId) {
+        tracing::debug!(session = %engine_id, "session ended on another replica");
+        self.mark_ended(engine_id.clone());
+        if let Err(error) = sessions.close_session(id).await {
+            // Gone here already: nothing will take the mark.
+            self.take_ended(&engine_id);
+            tracing::debug!(%error, "could not end a session ended elsewhere");
+        }
+    }
+
+    /// After announcements may have been lost: the sessions held here that a client ended
+    /// on another replica (their end mark is in Redis; one round trip). A record that is
+    /// merely gone (expired while this replica could not reach Redis, a Redis that lost its
+    /// data) ends nothing: the session goes on here. A store error keeps every session.
+    async fn held_and_ended(&self) -> Vec<(String, SessionId)> {
         let Some(store) = &self.store else {
             return Vec::new();
         };
@@ -302,13 +326,21 @@ impl Scale {
             sessions = held.len(),
             "Redis events may have been lost: checking the sessions held here"
         );
-        let mut gone = Vec::new();
-        for (engine_id, id) in held {
-            if let Ok(None) = store.load(&engine_id).await {
-                gone.push((engine_id, id));
+        let ids: Vec<String> = held
+            .iter()
+            .map(|(engine_id, _)| engine_id.clone())
+            .collect();
+        match store.ended(&ids).await {
+            Ok(ended) => held
+                .into_iter()
+                .zip(ended)
+                .filter_map(|(session, ended)| ended.then_some(session))
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot check the sessions held here against Redis");
+                Vec::new()
             }
         }
-        gone
     }
 
     /// The binding of a caller without identity (no principal, no variables).

@@ -698,9 +698,18 @@ fn raw_get(gateway: &ServeProcess, id: &str) -> reqwest::RequestBuilder {
 }
 
 /// The methods of the first `n` messages on session `id`'s standalone GET stream on
-/// `gateway`.
-async fn first_on_get_stream(gateway: &ServeProcess, id: &str, n: usize) -> Vec<String> {
-    let response = raw_get(gateway, id).send().await.unwrap();
+/// `gateway` (resumed after event `last`, if given).
+async fn first_on_get_stream(
+    gateway: &ServeProcess,
+    id: &str,
+    last: Option<&str>,
+    n: usize,
+) -> Vec<String> {
+    let mut request = raw_get(gateway, id);
+    if let Some(last) = last {
+        request = request.header("last-event-id", last);
+    }
+    let response = request.send().await.unwrap();
     assert!(response.status().is_success(), "{}", response.status());
     let mut stream = response.bytes_stream();
     let mut text = String::new();
@@ -740,7 +749,13 @@ async fn a_restored_session_s_first_get_stream_tells_its_client_to_relist() {
         "notifications/resources/list_changed",
         "notifications/prompts/list_changed",
     ];
-    assert_eq!(first_on_get_stream(&b, &id, 3).await, relist);
+    assert_eq!(first_on_get_stream(&b, &id, None, 3).await, relist);
+    // So does a client reconnecting its stream after the first event (`Last-Event-ID`).
+    let resumed = raw_session(&a).await;
+    assert_eq!(
+        first_on_get_stream(&b, &resumed, Some("0"), 3).await,
+        relist
+    );
     // A, where the session began, and B's next stream, have nothing to say first.
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
     raw_post(&b, Some(&id), list).await;
@@ -851,26 +866,36 @@ async fn replicas_that_may_have_missed_a_session_s_end_check_its_record() {
         replica(&config, &redis).await,
         replica(&config, &redis).await,
     );
-    let id = raw_session(&a).await;
-    assert_eq!(raw_list(&a, &id, "alice").await.0, 200);
-    assert_eq!(raw_list(&b, &id, "alice").await.0, 200, "B restored it");
-    // The session ends while no replica listens: its record goes without an announcement
-    // (as when the replicas were disconnected from Redis when it was made), then every
-    // connection to Redis drops.
-    let keys = redis_cli(&redis, &["--scan", "--pattern", "sb:v1:s:*"]);
-    let records: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
-    assert_eq!(records.len(), 1, "{keys}");
-    redis_cli(&redis, &["DEL", records[0]]);
+    let ended = raw_session(&a).await;
+    let records = redis_cli(&redis, &["--scan", "--pattern", "sb:v1:s:*"]);
+    let ended_record = records.lines().find(|k| !k.is_empty()).unwrap().to_owned();
+    let lost = raw_session(&a).await;
+    for id in [&ended, &lost] {
+        assert_eq!(raw_list(&a, id, "alice").await.0, 200);
+        assert_eq!(raw_list(&b, id, "alice").await.0, 200, "B restored it");
+    }
+    // While no replica listens: one session is ended by its client (its record goes and
+    // its end is marked, as a DELETE on a third replica does, but the announcement is
+    // lost); the other's record is merely lost (as in a Redis without persistence).
+    let mark = ended_record.replacen(":v1:s:", ":v1:e:", 1);
+    redis_cli(&redis, &["SET", &mark, "1", "PX", "60000"]);
+    redis_cli(&redis, &["DEL", &ended_record]);
+    let records = redis_cli(&redis, &["--scan", "--pattern", "sb:v1:s:*"]);
+    for record in records.lines().filter(|k| !k.is_empty()) {
+        redis_cli(&redis, &["DEL", record]);
+    }
     redis_cli(&redis, &["CLIENT", "KILL", "SKIPME", "yes"]);
-    // Each replica subscribes again, checks the sessions it holds, and ends this one.
+    // Each replica subscribes again, checks the sessions it holds, and ends the ended one.
     for gateway in [&a, &b] {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while raw_list(gateway, &id, "alice").await.0 != 404 {
+        while raw_list(gateway, &ended, "alice").await.0 != 404 {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "a replica still serves a session whose record is gone"
+                "a replica still serves a session its client ended"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // The other goes on where it is held (its record is not an end).
+        assert_eq!(raw_list(gateway, &lost, "alice").await.0, 200);
     }
 }
