@@ -483,3 +483,37 @@ async fn a_replica_that_read_before_another_published_attaches_to_its_session() 
     a.close().await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hubs_on_different_upstream_sessions_each_end_their_own() {
+    // A re-initialized after the upstream forgot the session; B has not called since, so
+    // it is still on the old id. The session ends on B first, then on A: the new upstream
+    // session must be DELETEd (B's DELETE of the old id does not stand for it).
+    let upstream = upstream().await;
+    let store = Arc::new(MemorySharedSessions::new());
+    let (a, b) = two_hubs(&upstream, &store).await;
+    let alice = session("mcp-alice");
+    let first = upstream_session(&a, &alice).await;
+    assert_eq!(upstream_session(&b, &alice).await, first);
+    let expire = a.call_in(Some(&alice), "kit__expire_session", None, None);
+    let outcome = tokio::time::timeout(STEP, expire).await.expect("bounded");
+    assert!(!outcome.expect("expire_session").is_error);
+    let deadline = Instant::now() + STEP;
+    while upstream_session(&a, &alice).await == first {
+        assert!(Instant::now() < deadline, "the session never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let live = upstream.server().http_session_count().await;
+    assert_eq!(b.end_session(&alice.id).await, 1);
+    assert_eq!(a.end_session(&alice.id).await, 1);
+    let deadline = Instant::now() + STEP;
+    while upstream.server().http_session_count().await != live - 1 {
+        assert!(
+            Instant::now() < deadline,
+            "A's upstream session was not DELETEd"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.close().await;
+    b.close().await;
+}

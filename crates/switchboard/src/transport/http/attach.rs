@@ -27,7 +27,8 @@
 //!   servers; a per-session link needs none (a call's server requests come on its POST).
 //! - **Detach or end.** Closing only detaches (no `DELETE`: another replica may still use
 //!   the session) unless [`Attach::end_on_close`] was set: then the replica that first
-//!   takes the session's ending claim sends the one `DELETE` and forgets the record. A
+//!   takes the ending claim of its upstream session id sends the one `DELETE` and forgets
+//!   the record. A
 //!   session this connection opened but could not share (store down, another replica
 //!   published first) is DELETEd on any close: nobody else knows it.
 //!
@@ -79,8 +80,9 @@ struct State {
     gone: Option<String>,
     /// What the next `notifications/initialized` does.
     next_initialized: Initialized,
-    /// The current upstream session is the shared one (attached to, or published).
-    shared: bool,
+    /// The shared upstream session this connection is on (attached to, or published);
+    /// `None`: one of its own.
+    shared: Option<String>,
 }
 
 /// What becomes of the next `notifications/initialized`.
@@ -140,20 +142,27 @@ impl Attach {
     /// ends (its record is then forgotten, if it is this session's), or when the session
     /// was never shared (no other replica knows it); not when only detaching from a
     /// shared one. A shared session ends on every replica that holds it (the one its
-    /// client's `DELETE` reached, and the others told so): the first to take the claim
-    /// sends the one `DELETE` (a store that fails: this one sends it too).
+    /// client's `DELETE` reached, and the others told so): the first to take the claim for
+    /// its upstream session id sends the one `DELETE` (a store that fails: this one sends
+    /// it too). The claim names the id (hashed): replicas on different ids (one
+    /// re-initialized, another not yet told) each end their own.
     pub(crate) async fn closes_session(&self) -> bool {
-        let shared = lock(&self.state).shared;
+        let shared = lock(&self.state).shared.clone();
         if !self.end_on_close.load(Ordering::Acquire) {
-            return !shared;
+            return shared.is_none();
         }
-        if !shared {
+        let Some(upstream_id) = shared else {
             return true;
-        }
+        };
         // A claim of its own (not the one opening sessions takes): server names have no '#'.
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, upstream_id.as_bytes());
+        let tag: String = digest.as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let ending = UpstreamKey {
             session: self.key.session.clone(),
-            server: format!("{}#end", self.key.server),
+            server: format!("{}#end#{tag}", self.key.server),
         };
         let owner = uuid::Uuid::new_v4().to_string();
         match self.store.claim(&ending, &owner, ENDING_CLAIM).await {
@@ -229,7 +238,7 @@ impl Attach {
     ) -> Result<StreamableHttpPostResponse, HttpError> {
         let gone = {
             let mut state = lock(&self.state);
-            state.shared = false;
+            state.shared = None;
             state.gone.take()
         };
         let owner = uuid::Uuid::new_v4().to_string();
@@ -346,7 +355,7 @@ impl Attach {
         {
             let mut state = lock(&self.state);
             state.next_initialized = Initialized::Swallow;
-            state.shared = true;
+            state.shared = Some(record.session_id.clone());
         }
         tracing::debug!(server = %self.key.server, generation = record.generation, "attached to a shared upstream session");
         Some(StreamableHttpPostResponse::Json(
@@ -373,9 +382,10 @@ impl Attach {
 
     /// Publishes a session this replica opened, if the record is still at `expected`.
     async fn publish(&self, record: UpstreamRecord, expected: Option<u64>) {
+        let id = record.session_id.clone();
         match self.store.publish_if(&self.key, expected, record).await {
             Ok(true) => {
-                lock(&self.state).shared = true;
+                lock(&self.state).shared = Some(id);
                 tracing::debug!(server = %self.key.server, "published a new upstream session")
             }
             Ok(false) => {
