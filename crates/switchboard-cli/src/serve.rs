@@ -19,10 +19,10 @@ use switchboard_gateway::{
 use crate::SourceArgs;
 use crate::source::{EXIT_BAD_INPUT, Source, start_failed};
 
-/// `switchboard rekey`: moves every Redis record of `config`'s `[scale]` store still under
-/// an older keyring key to the primary key (key rotation, docs/gateway.md), printing how
-/// many moved. Exit status: 0 done, 1 Redis failed (run it again), 2 bad config or no store.
-pub async fn rekey(config: Option<PathBuf>) -> u8 {
+/// The config file `config` names (default `switchboard.toml`), loaded: its path and
+/// contents, or the exit status its error was reported with. Loading only: sign-ins are
+/// `with_sign_ins`'s.
+fn load_config(config: Option<PathBuf>) -> Result<(PathBuf, switchboard::Config), u8> {
     let path = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
     let args = SourceArgs {
         config: Some(path.clone()),
@@ -31,9 +31,18 @@ pub async fn rekey(config: Option<PathBuf>) -> u8 {
         login: false,
         no_login: true,
     };
-    let config = match Source::load(&args) {
-        Ok(Source::Config(config)) => config,
-        Ok(_) => unreachable!("a --config source is a config"),
+    match Source::load(&args)? {
+        Source::Config(config) => Ok((path, config)),
+        _ => unreachable!("a --config source is a config"),
+    }
+}
+
+/// `switchboard rekey`: moves every Redis record of `config`'s `[scale]` store still under
+/// an older keyring key to the primary key (key rotation, docs/gateway.md), printing how
+/// many moved. Exit status: 0 done, 1 Redis failed (run it again), 2 bad config or no store.
+pub async fn rekey(config: Option<PathBuf>) -> u8 {
+    let (path, config) = match load_config(config) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let no_store = || {
@@ -81,18 +90,8 @@ pub async fn run(
     listen: Option<SocketAddr>,
     injector: Option<MetaInjector>,
 ) -> u8 {
-    let path = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
-    let args = SourceArgs {
-        config: Some(path.clone()),
-        url: None,
-        stdio: None,
-        // Loading the config only; sign-ins: see `with_sign_ins`.
-        login: false,
-        no_login: true,
-    };
-    let config = match Source::load(&args) {
-        Ok(Source::Config(config)) => config,
-        Ok(_) => unreachable!("a --config source is a config"),
+    let (path, config) = match load_config(config) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let mut settings = GatewaySettings::from(&*config.gateway);

@@ -133,6 +133,24 @@ async fn first_calls_at_once_on_three_hubs_open_one_upstream_session() {
     }
 }
 
+/// Has the upstream forget `session`'s upstream session `first` (as after a restart; its
+/// next request gets 404, 100 ms after the answer) and waits until `hub`, calling again,
+/// has re-initialized in place: the new id.
+async fn expire_and_reinitialize(hub: &Hub, session: &Session, first: &str) -> String {
+    let expire = hub.call_in(Some(session), "kit__expire_session", None, None);
+    let outcome = tokio::time::timeout(STEP, expire).await.expect("bounded");
+    assert!(!outcome.expect("expire_session").is_error);
+    let deadline = Instant::now() + STEP;
+    loop {
+        let now = upstream_session(hub, session).await;
+        if now != first {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "the session never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_session_gone_is_reinitialized_once_for_every_hub() {
     let upstream = upstream().await;
@@ -142,21 +160,9 @@ async fn an_upstream_session_gone_is_reinitialized_once_for_every_hub() {
     let first = upstream_session(&a, &alice).await;
     assert_eq!(upstream_session(&b, &alice).await, first);
 
-    // The upstream forgets the session (as after a restart): its next request gets 404.
-    let expire = a.call_in(Some(&alice), "kit__expire_session", None, None);
-    let outcome = tokio::time::timeout(STEP, expire).await.expect("bounded");
-    assert!(!outcome.expect("expire_session").is_error);
-    // Hub A finds out on a later call (the session ends 100 ms after the answer) and
-    // re-initializes in place; the call succeeds.
-    let deadline = Instant::now() + STEP;
-    let second = loop {
-        let now = upstream_session(&a, &alice).await;
-        if now != first {
-            break now;
-        }
-        assert!(Instant::now() < deadline, "the session never expired");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // The upstream forgets the session (as after a restart): A finds out on a later call
+    // and re-initializes in place; the call succeeds.
+    let second = expire_and_reinitialize(&a, &alice, &first).await;
     // Hub B's request on the old session gets 404 too; it finds A's new session in the
     // store and attaches to it: one re-initialize, not one per hub.
     assert_eq!(upstream_session(&b, &alice).await, second);
@@ -495,14 +501,7 @@ async fn hubs_on_different_upstream_sessions_each_end_their_own() {
     let alice = session("mcp-alice");
     let first = upstream_session(&a, &alice).await;
     assert_eq!(upstream_session(&b, &alice).await, first);
-    let expire = a.call_in(Some(&alice), "kit__expire_session", None, None);
-    let outcome = tokio::time::timeout(STEP, expire).await.expect("bounded");
-    assert!(!outcome.expect("expire_session").is_error);
-    let deadline = Instant::now() + STEP;
-    while upstream_session(&a, &alice).await == first {
-        assert!(Instant::now() < deadline, "the session never expired");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    expire_and_reinitialize(&a, &alice, &first).await;
     let live = upstream.server().http_session_count().await;
     assert_eq!(b.end_session(&alice.id).await, 1);
     assert_eq!(a.end_session(&alice.id).await, 1);
