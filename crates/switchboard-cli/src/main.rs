@@ -27,6 +27,10 @@ use clap::{Args, Parser, Subcommand};
 
 use output::JsonStyle;
 
+/// mimalloc instead of the system allocator: see `Cargo.toml`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "switchboard",
