@@ -238,6 +238,10 @@ pub struct GatewayArgs {
     /// The gateway's runtime worker threads (`TOKIO_WORKER_THREADS`; default: one per core).
     #[arg(long, value_name = "N")]
     pub gateway_threads: Option<usize>,
+    /// Also measure HAProxy (Debian's `haproxy`) as a plain HTTP reverse proxy over the same
+    /// upstream: the cost of a proxy hop that does no MCP work, on this machine.
+    #[arg(long)]
+    pub reference_proxy: bool,
 }
 
 #[derive(Args, Debug)]

@@ -2,7 +2,8 @@
 //! (unix socket, no persistence) with the two things the bench asks it (`INFO commandstats`
 //! to count the commands the replicas sent, `INFO memory` for what the records take), and
 //! HAProxy (round-robin, no affinity, `/readyz` health checks) with one frontend per set of
-//! replicas. Both are the Debian packages (`apt-get install -y redis-server haproxy`).
+//! replicas (or, for the `gateway` scenario, one plain reverse proxy: [`Haproxy::reference`]).
+//! Both are the Debian packages (`apt-get install -y redis-server haproxy`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -239,21 +240,65 @@ impl Commands {
 pub struct Haproxy {
     urls: Vec<String>,
     pid: u32,
-    _child: Child,
+    child: Child,
     _dir: tempfile::TempDir,
 }
 
 impl Haproxy {
     pub async fn start(backends: &[Vec<u16>]) -> anyhow::Result<Haproxy> {
-        let dir = tempfile::tempdir().context("a directory for haproxy.cfg")?;
         let ports: Vec<u16> = backends
             .iter()
             .map(|_| free_port())
             .collect::<anyhow::Result<_>>()?;
+        let mut haproxy = Haproxy::spawn(&haproxy_config(&ports, backends), &ports).await?;
+        for port in &ports {
+            let url = format!("http://127.0.0.1:{port}/readyz");
+            wait_ready(&mut haproxy.child, &url, "haproxy").await?;
+        }
+        Ok(haproxy)
+    }
+
+    /// The `gateway` scenario's reference: HAProxy as a plain HTTP reverse proxy in front of
+    /// the MCP endpoint `upstream` (`http://127.0.0.1:PORT/PATH`), one thread, upstream
+    /// connections kept and shared (`http-reuse always`): what any proxy hop costs here, with
+    /// no MCP work at all.
+    pub async fn reference(upstream: &str) -> anyhow::Result<Haproxy> {
+        let port = free_port()?;
+        let target = upstream
+            .strip_prefix("http://127.0.0.1:")
+            .and_then(|rest| rest.split_once('/'))
+            .and_then(|(p, _)| p.parse::<u16>().ok())
+            .with_context(|| format!("--reference-proxy needs an upstream on http://127.0.0.1:PORT/..., not {upstream}"))?;
+        let config = format!(
+            "global\n  nbthread 1\n\ndefaults\n  mode http\n  timeout connect 1s\n  \
+             timeout client 300s\n  timeout server 300s\n\nfrontend f0\n  \
+             bind 127.0.0.1:{port}\n  default_backend b0\n\nbackend b0\n  \
+             http-reuse always\n  server up 127.0.0.1:{target}\n"
+        );
+        let mut haproxy = Haproxy::spawn(&config, &[port]).await?;
+        let started = tokio::time::Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            if let Some(status) = haproxy.child.try_wait()? {
+                bail!("haproxy exited before it listened ({status})");
+            }
+            if started.elapsed() > STARTUP_LIMIT {
+                bail!("haproxy did not listen on {port} within {STARTUP_LIMIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(haproxy)
+    }
+
+    /// HAProxy with `config` (checked first), frontends on `ports` serving `/mcp`.
+    async fn spawn(config_text: &str, ports: &[u16]) -> anyhow::Result<Haproxy> {
+        let dir = tempfile::tempdir().context("a directory for haproxy.cfg")?;
         let config = dir.path().join("haproxy.cfg");
-        std::fs::write(&config, haproxy_config(&ports, backends))?;
+        std::fs::write(&config, config_text)?;
         check_config(&config).await?;
-        let mut child = Command::new("haproxy")
+        let child = Command::new("haproxy")
             .arg("-db")
             .arg("-f")
             .arg(&config)
@@ -264,21 +309,13 @@ impl Haproxy {
             .spawn()
             .context("cannot start haproxy: install it (`apt-get install -y haproxy`)")?;
         let pid = child.id().context("haproxy has no pid")?;
-        for port in &ports {
-            wait_ready(
-                &mut child,
-                &format!("http://127.0.0.1:{port}/readyz"),
-                "haproxy",
-            )
-            .await?;
-        }
         Ok(Haproxy {
             urls: ports
                 .iter()
                 .map(|p| format!("http://127.0.0.1:{p}/mcp"))
                 .collect(),
             pid,
-            _child: child,
+            child: child,
             _dir: dir,
         })
     }

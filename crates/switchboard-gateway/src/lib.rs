@@ -32,6 +32,7 @@ mod drain;
 pub mod errors;
 mod identity;
 mod inbound;
+mod lost_streams;
 mod mcp;
 pub mod metrics;
 pub mod otel;

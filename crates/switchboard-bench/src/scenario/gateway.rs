@@ -1,7 +1,9 @@
 //! `gateway`: the same `echo` workload straight to the upstream and through `switchboard
 //! serve` (plus any other MCP endpoint over the same upstream, `--also`, e.g. FastMCP's proxy
 //! from `scripts/compare-gateways`), interleaved round by round with the first target
-//! rotating, bare rmcp clients over Streamable HTTP on every side.
+//! rotating, bare rmcp clients over Streamable HTTP on every side. `--reference-proxy` adds
+//! HAProxy as a plain reverse proxy over the same upstream: what a hop that does no MCP work
+//! adds on this machine, the floor the gateway's figures are read against.
 //!
 //! Per concurrency and target: calls/s and its ratio to direct (median of per-round ratios),
 //! p50/p99 and what the hop adds to them (median of per-round differences), the target
@@ -23,6 +25,7 @@ use switchboard::Connector;
 
 use crate::cli::GatewayArgs;
 use crate::client::{Client, Endpoint, Kind, Shared, Target};
+use crate::cluster::Haproxy;
 use crate::load::{self, RunResult};
 use crate::measure::{self, median};
 use crate::report::{Report, Row, note};
@@ -94,6 +97,19 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             Some(gateway.pid()),
         ),
     ];
+    let reference = match args.reference_proxy {
+        true => Some(Haproxy::reference(&upstream).await?),
+        false => None,
+    };
+    if let Some(haproxy) = &reference {
+        let url = haproxy.url(0).to_owned();
+        specs.push((
+            "haproxy".to_owned(),
+            url,
+            "echo".to_owned(),
+            Some(haproxy.pid()),
+        ));
+    }
     for also in &args.also {
         specs.push(parse_also(also)?);
     }
@@ -180,7 +196,11 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         }
     }
     if args.idle_sessions > 0 {
-        for hop in hops.iter().filter(|h| h.pid.is_some()) {
+        // (HAProxy holds no MCP sessions: the upstream does.)
+        let holders = hops
+            .iter()
+            .filter(|h| h.pid.is_some() && h.label != "haproxy");
+        for hop in holders {
             report.push(idle_sessions(hop, args.idle_sessions, &connector).await?);
         }
     }
@@ -191,6 +211,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         }
     }
     drop(gateway);
+    drop(reference);
     drop(started_upstream);
     Ok(())
 }

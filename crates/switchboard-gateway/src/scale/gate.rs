@@ -12,11 +12,8 @@
 //!   nothing ran, so a load balancer may resend it to another replica.
 //! - A request without an id (an `initialize`) hands its identity's binding to
 //!   [`SealedSessions`](super::SealedSessions), which seals it into the new id.
-//! - A `GET` resuming a request's response stream (`Last-Event-ID` of one) that is not on
-//!   this replica (the replica that ran the request went away, or the balancer sent the
-//!   resume elsewhere) gets 410, not rmcp's empty 200 stream, after which clients resume
-//!   again and again (the Python SDK resets its attempts on an empty stream): the client
-//!   gives the call up instead, as one that may have run.
+//! - (A `GET` resuming a request's response stream that is not on this replica gets 410:
+//!   `crate::lost_streams`, in front of the gate.)
 
 use std::sync::Arc;
 
@@ -26,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
 use rmcp::transport::streamable_http_server::session::{SessionId, SessionManager};
 
-use super::manager::{MINTING, RESUME_FAILED};
+use super::manager::MINTING;
 use super::token::{Rejection, Token, binding, now};
 use super::{Scale, SealedSessions};
 use crate::drain::Drain;
@@ -43,44 +40,9 @@ pub struct Gate {
     pub drain: Drain,
 }
 
-/// The gate as an axum middleware (`middleware::from_fn_with_state`).
+/// The gate as an axum middleware (`middleware::from_fn_with_state`): the checks of the
+/// module docs, then the request.
 pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
-    // A request stream's event id is `index/stream` (rmcp's); the standalone stream's has
-    // no `/`, and rmcp's empty answer suits it (the client opens a new one).
-    let resuming_a_request = request.method() == Method::GET
-        && request
-            .headers()
-            .get("last-event-id")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|id| id.contains('/'));
-    if !resuming_a_request {
-        return check(gate, request, next).await;
-    }
-    let (response, failed) = RESUME_FAILED
-        .scope(std::cell::Cell::new(false), async {
-            let response = check(gate, request, next).await;
-            (response, RESUME_FAILED.with(std::cell::Cell::get))
-        })
-        .await;
-    if !failed {
-        return response;
-    }
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": {
-            "code": -32603,
-            "message": "this request's stream is not available here (the replica that ran \
-                        it went away, or its stream ended): its call may have run; check \
-                        before sending it again",
-        },
-    });
-    let headers = [(http::header::CONTENT_TYPE, "application/json")];
-    (StatusCode::GONE, headers, body.to_string()).into_response()
-}
-
-/// The checks of the module docs, then the request.
-async fn check(gate: Arc<Gate>, request: Request, next: Next) -> Response {
     let scale = &gate.scale;
     let principal = request
         .extensions()

@@ -27,12 +27,11 @@ use rmcp::transport::streamable_http_server::session::{
 
 use super::Scale;
 use super::token::{Token, now};
+use crate::lost_streams::{create_stream, resume, standalone};
 
 tokio::task_local! {
     /// The binding of the identity whose `initialize` rmcp is handling (set by the gate).
     pub(super) static MINTING: [u8; 16];
-    /// Set when a stream the gate let through to rmcp could not be resumed here.
-    pub(super) static RESUME_FAILED: std::cell::Cell<bool>;
 }
 
 /// The sealed id of the session an `initialize` message opens (or restores).
@@ -151,8 +150,8 @@ impl SessionManager for SealedSessions {
         let resumed = match resume(&self.inner, id, last_event_id).await {
             Ok(stream) => stream,
             Err(error) => {
-                // rmcp answers a failed resume with an empty 200 stream; the gate says 410.
-                let _ = RESUME_FAILED.try_with(|failed| failed.set(true));
+                // rmcp answers a failed resume with an empty 200 stream; we say 410.
+                crate::lost_streams::note_failed_resume();
                 return Err(error);
             }
         };
@@ -177,29 +176,4 @@ impl SessionManager for SealedSessions {
         }
         Ok(outcome)
     }
-}
-
-// Called through the trait (a generic bound), whose streams are `Sync`; the local
-// manager's own signatures promise less.
-async fn create_stream<M: SessionManager>(
-    manager: &M,
-    id: &SessionId,
-    message: ClientJsonRpcMessage,
-) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, M::Error> {
-    manager.create_stream(id, message).await
-}
-
-async fn standalone<M: SessionManager>(
-    manager: &M,
-    id: &SessionId,
-) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, M::Error> {
-    manager.create_standalone_stream(id).await
-}
-
-async fn resume<M: SessionManager>(
-    manager: &M,
-    id: &SessionId,
-    last_event_id: String,
-) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, M::Error> {
-    manager.resume(id, last_event_id).await
 }

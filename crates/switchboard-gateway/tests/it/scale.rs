@@ -846,6 +846,20 @@ async fn resuming_a_request_stream_that_is_not_here_is_refused_so_the_client_giv
     assert_eq!(resume_status(&a, &id, "0").await, 200);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_gateway_refuses_a_request_stream_it_does_not_have_too() {
+    let kit = testkit().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchboard.toml");
+    let toml = format!("[servers.kit]\nurl = {}\n", toml_string(&kit.url()));
+    std::fs::write(&config, toml).unwrap();
+    let gateway = ServeProcess::start(&config).await;
+    let id = raw_session(&gateway).await;
+    // Without `[scale]` too: a stream that never was (or ended) is 410, not an empty 200.
+    assert_eq!(resume_status(&gateway, &id, "0/999").await, 410);
+    assert_eq!(resume_status(&gateway, &id, "0").await, 200);
+}
+
 /// `redis-cli` against `redis` with `args`: its output.
 fn redis_cli(redis: &RedisServer, args: &[&str]) -> String {
     let output = std::process::Command::new("redis-cli")
