@@ -315,7 +315,7 @@ impl Haproxy {
                 .map(|p| format!("http://127.0.0.1:{p}/mcp"))
                 .collect(),
             pid,
-            child: child,
+            child,
             _dir: dir,
         })
     }
