@@ -6,21 +6,25 @@
 //!
 //! rmcp hides why a resume failed, so the session manager notes it ([`note_failed_resume`],
 //! from [`ResumeChecked`] or `scale::SealedSessions`) in a task-local that
-//! [`refuse_lost_streams`] sets up around the request.
+//! [`RefuseLostStreams`], around rmcp's service, sets up for the request.
 
 use std::cell::Cell;
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures::Stream;
+use futures::future::{BoxFuture, Either};
 use http::{Method, StatusCode};
+use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::{
     EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
 };
+use tower_service::Service;
 
 tokio::task_local! {
     /// Set when a stream let through to rmcp could not be resumed here.
@@ -32,28 +36,52 @@ pub(crate) fn note_failed_resume() {
     let _ = RESUME_FAILED.try_with(|failed| failed.set(true));
 }
 
-/// The middleware in front of `/mcp` (see the module docs).
-pub(crate) async fn refuse_lost_streams(request: Request, next: Next) -> Response {
-    // The standalone stream's event ids have no `/`, and rmcp's empty answer suits it (the
-    // client opens a new one).
-    let resuming_a_request = request.method() == Method::GET
-        && request
-            .headers()
-            .get("last-event-id")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|id| id.contains('/'));
-    if !resuming_a_request {
-        return next.run(request).await;
+/// rmcp's `/mcp` service, answering 410 for a lost request stream (see the module docs).
+/// Every other request goes to rmcp as it is (one header lookup; no middleware, whose
+/// per-request clone of the service every tool call would pay).
+#[derive(Clone)]
+pub(crate) struct RefuseLostStreams<S>(pub S);
+
+type McpResponse = http::Response<BoxBody<Bytes, Infallible>>;
+
+impl<S, B> Service<http::Request<B>> for RefuseLostStreams<S>
+where
+    S: Service<http::Request<B>, Response = McpResponse, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = McpResponse;
+    type Error = Infallible;
+    type Future = Either<S::Future, BoxFuture<'static, Result<McpResponse, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
     }
-    let (response, failed) = RESUME_FAILED
-        .scope(Cell::new(false), async {
-            let response = next.run(request).await;
-            (response, RESUME_FAILED.with(Cell::get))
-        })
-        .await;
-    if !failed {
-        return response;
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // The standalone stream's event ids have no `/`, and rmcp's empty answer suits it
+        // (the client opens a new one).
+        let resuming_a_request = request.method() == Method::GET
+            && request
+                .headers()
+                .get("last-event-id")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|id| id.contains('/'));
+        if !resuming_a_request {
+            return Either::Left(self.0.call(request));
+        }
+        let answer = self.0.call(request);
+        Either::Right(Box::pin(RESUME_FAILED.scope(Cell::new(false), async {
+            let response = answer.await?;
+            match RESUME_FAILED.with(Cell::get) {
+                false => Ok(response),
+                true => Ok(gone()),
+            }
+        })))
     }
+}
+
+/// The 410 for a request stream that is not here.
+fn gone() -> McpResponse {
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": null,
@@ -64,8 +92,13 @@ pub(crate) async fn refuse_lost_streams(request: Request, next: Next) -> Respons
                         before sending it again",
         },
     });
-    let headers = [(http::header::CONTENT_TYPE, "application/json")];
-    (StatusCode::GONE, headers, body.to_string()).into_response()
+    let mut response = http::Response::new(BoxBody::new(Full::new(Bytes::from(body.to_string()))));
+    *response.status_mut() = StatusCode::GONE;
+    let json = http::HeaderValue::from_static("application/json");
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, json);
+    response
 }
 
 /// rmcp's `LocalSessionManager` (a gateway without `[scale]`), noting failed resumes.

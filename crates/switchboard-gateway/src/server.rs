@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::drain::Drain;
 use crate::identity::SessionHeaders;
 use crate::inbound::Inbound;
-use crate::lost_streams::{ResumeChecked, refuse_lost_streams};
+use crate::lost_streams::{RefuseLostStreams, ResumeChecked};
 use crate::mcp::DownstreamSession;
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
@@ -123,10 +123,8 @@ impl Gateway {
         let mcp = match &self.state.scale {
             None => {
                 let sessions = Arc::new(ResumeChecked(sessions));
-                Router::new().nest_service(
-                    "/mcp",
-                    StreamableHttpService::new(handler, sessions, config),
-                )
+                let service = StreamableHttpService::new(handler, sessions, config);
+                Router::new().nest_service("/mcp", RefuseLostStreams(service))
             }
             // Sealed ids, checked by the gate before rmcp sees them (`scale/`).
             Some(scale) => {
@@ -148,12 +146,10 @@ impl Gateway {
                 });
                 let service = StreamableHttpService::new(handler, sessions, config);
                 Router::new()
-                    .nest_service("/mcp", service)
+                    .nest_service("/mcp", RefuseLostStreams(service))
                     .layer(middleware::from_fn_with_state(gate, crate::scale::gate))
             }
         };
-        // A resume of a request stream that is not here: 410 (`lost_streams.rs`).
-        let mcp = mcp.layer(middleware::from_fn(refuse_lost_streams));
         // No Host check of its own: the inbound checks cover every route.
         let sse = crate::sse::router(self.state.clone(), self.sessions_ended.child_token());
         let router = Router::new()

@@ -13,7 +13,7 @@
 //! - A request without an id (an `initialize`) hands its identity's binding to
 //!   [`SealedSessions`](super::SealedSessions), which seals it into the new id.
 //! - (A `GET` resuming a request's response stream that is not on this replica gets 410:
-//!   `crate::lost_streams`, in front of the gate.)
+//!   `crate::lost_streams`, around rmcp's service behind the gate.)
 
 use std::sync::Arc;
 
