@@ -104,6 +104,12 @@ fn gone() -> McpResponse {
 /// rmcp's `LocalSessionManager` (a gateway without `[scale]`), noting failed resumes.
 pub struct ResumeChecked(pub LocalSessionManager);
 
+impl crate::mcp::LocalBacked for ResumeChecked {
+    fn local(&self) -> &LocalSessionManager {
+        &self.0
+    }
+}
+
 impl SessionManager for ResumeChecked {
     type Error = <LocalSessionManager as SessionManager>::Error;
     type Transport = <LocalSessionManager as SessionManager>::Transport;

@@ -34,7 +34,7 @@ use crate::drain::Drain;
 use crate::identity::SessionHeaders;
 use crate::inbound::Inbound;
 use crate::lost_streams::{RefuseLostStreams, ResumeChecked};
-use crate::mcp::DownstreamSession;
+use crate::mcp::{DownstreamSession, HotPath, HotSessions, Registry};
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
 use crate::scale::{Gate, SealedSessions, SessionRecords};
@@ -120,11 +120,16 @@ impl Gateway {
         sessions.session_config.keep_alive = Some(self.settings.session_idle_timeout);
         let state = self.state.clone();
         let handler = move || Ok(DownstreamSession::new(state.clone()));
+        // A plain session's tool calls skip rmcp's pipeline (`mcp/hot.rs`).
+        let registry = Arc::new(Registry::new(self.settings.session_idle_timeout));
         let mcp = match &self.state.scale {
             None => {
                 let sessions = Arc::new(ResumeChecked(sessions));
+                let sessions = Arc::new(HotSessions::new(sessions, registry.clone()));
                 let service = StreamableHttpService::new(handler, sessions, config);
-                Router::new().nest_service("/mcp", RefuseLostStreams(service))
+                let service = RefuseLostStreams(service);
+                let service = HotPath::new(service, self.state.clone(), registry.clone());
+                Router::new().nest_service("/mcp", service)
             }
             // Sealed ids, checked by the gate before rmcp sees them (`scale/`).
             Some(scale) => {
@@ -144,9 +149,12 @@ impl Gateway {
                     metrics: self.state.metrics.clone(),
                     drain: self.state.drain.clone(),
                 });
+                let sessions = Arc::new(HotSessions::new(sessions, registry.clone()));
                 let service = StreamableHttpService::new(handler, sessions, config);
+                let service = RefuseLostStreams(service);
+                let service = HotPath::new(service, self.state.clone(), registry);
                 Router::new()
-                    .nest_service("/mcp", RefuseLostStreams(service))
+                    .nest_service("/mcp", service)
                     .layer(middleware::from_fn_with_state(gate, crate::scale::gate))
             }
         };

@@ -21,11 +21,15 @@
 //! The same handler serves legacy SSE sessions (`crate::sse`).
 
 mod convert;
+mod hot;
 mod modern;
 mod relay;
+mod sessions;
 
+pub(crate) use hot::HotPath;
 pub use modern::RequestStateSeal;
 pub use relay::UpstreamOffers;
+pub use sessions::{HotSessions, LocalBacked, Registry};
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -36,9 +40,9 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
     Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
-    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
-    UnsubscribeRequestParams,
+    ProgressToken, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, RequestId,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    SubscriptionFilter, UnsubscribeRequestParams,
 };
 #[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
 use rmcp::model::{LoggingLevel, SetLevelRequestParams};
@@ -82,8 +86,9 @@ pub struct DownstreamSession {
     /// subscription went: their updates are told to it, and they end with the session.
     subscribed: Subscribed,
     /// The least level of the log messages relayed to the client (`logging/setLevel`).
+    /// Shared with the hot path's view of the session (`hot.rs`).
     #[allow(deprecated)] // logging (SEP-2577): clients still set a level
-    log_level: std::sync::Mutex<Option<LoggingLevel>>,
+    log_level: Arc<std::sync::Mutex<Option<LoggingLevel>>>,
 }
 
 impl DownstreamSession {
@@ -94,7 +99,7 @@ impl DownstreamSession {
             sealed: std::sync::atomic::AtomicBool::new(false),
             ended: CancellationToken::new(),
             subscribed: Subscribed::default(),
-            log_level: std::sync::Mutex::new(None),
+            log_level: Arc::default(),
         }
     }
 
@@ -111,49 +116,6 @@ impl DownstreamSession {
         self.state
             .identity
             .shared_session(&parts.headers, &parts.extensions)
-    }
-
-    /// Runs a tool call for the client of `context`: what its server asks goes to that
-    /// client (a session's calls only: [`relay`]), its progress too when the request has a
-    /// `progressToken`. `None` when the client cancelled the request first. A 2026-07-28
-    /// client's `options` hand input-required results back to it (`modern.rs`).
-    async fn relayed_call(
-        &self,
-        name: &str,
-        arguments: Option<JsonObject>,
-        context: &RequestContext<RoleServer>,
-        options: CallOptions,
-    ) -> Option<Result<CallStep, Error>> {
-        // Questions for the client end with its request (answered or cancelled).
-        let over = context.ct.child_token();
-        let _over_on_return = over.clone().drop_guard();
-        let session = self.own.get().map(|own| {
-            let relay = Relay::new(context.peer.clone(), context.id.clone(), over.clone());
-            own.clone().with_input_handler(relay)
-        });
-        let session = session.or_else(|| self.session(context));
-        let token = context.meta.get_progress_token();
-        let level = *self
-            .log_level
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (mut notices, options) = CallNotices::new(context.peer.clone(), token, level, options);
-        // The engine's futures are boxed in every handler: they are large, and rmcp moves
-        // the handler's future (which would hold them inline) into a task per request,
-        // copying all of it.
-        let mut call = Box::pin(
-            self.hub()
-                .call_step(session.as_ref(), name, arguments, options),
-        );
-        let result = loop {
-            tokio::select! {
-                result = &mut call => break result,
-                notice = notices.next() => notices.tell(notice).await,
-                () = context.ct.cancelled() => return None,
-            }
-        };
-        notices.flush().await;
-        Some(result)
     }
 
     /// With `[scale]`: the session's engine session, named by its sealed id (the same on
@@ -329,11 +291,26 @@ impl ServerHandler for DownstreamSession {
             None => self.state.identity.own_session(http),
         };
         tracing::debug!(session = %session.id, "downstream session started");
+        let negotiated = self.negotiate_initialize(&request);
+        // A Streamable HTTP session (not a legacy SSE one) may be served by the hot path.
+        if let (Some(tag), Ok(agreed)) = (
+            context.extensions.get::<sessions::SessionTag>(),
+            &negotiated,
+        ) {
+            let declared = &request.capabilities;
+            // The revision agreed on (rmcp's client asks for a later one than it gets).
+            let plain = declared.elicitation.is_none()
+                && declared.sampling.is_none()
+                && declared.roots.is_none()
+                && agreed.protocol_version.as_str() < ProtocolVersion::V_2026_07_28.as_str();
+            let level = self.log_level.clone();
+            tag.register(session.clone(), context.peer.clone(), plain, level);
+        }
         if self.own.set(session).is_ok() {
             self.state.metrics.session_started();
         }
-        context.peer.set_peer_info(request.clone());
-        self.negotiate_initialize(&request)
+        context.peer.set_peer_info(request);
+        negotiated
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -403,10 +380,7 @@ impl ServerHandler for DownstreamSession {
         request: SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        *self
-            .log_level
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(request.level);
+        *lock(&self.log_level) = Some(request.level);
         Ok(())
     }
 
@@ -440,7 +414,6 @@ impl ServerHandler for DownstreamSession {
     ) -> Result<CallToolResponse, ErrorData> {
         let span = self.server_span(&context, "tools/call", Some(&request.name));
         traced(span, otel::record_call, async move {
-            let started = Instant::now();
             // A 2026-07-28 client answers what its upstream asks itself (`modern.rs`).
             let modern = self.own.get().is_none() && modern::is_modern(&context.meta);
             let options = match modern {
@@ -452,42 +425,32 @@ impl ServerHandler for DownstreamSession {
                 )?,
                 false => CallOptions::new(),
             };
-            let result = match self.enter() {
-                Ok(()) => match self
-                    .relayed_call(&request.name, request.arguments, &context, options)
-                    .await
-                {
-                    Some(result) => result,
-                    // The client cancelled (or went away): the call was dropped, which cancels
-                    // it upstream; rmcp sends no answer.
-                    None => return Err(ErrorData::internal_error("the call was cancelled", None)),
-                },
-                Err(closed) => Err(closed),
+            let shared = match self.own.get() {
+                Some(_) => None,
+                None => self.session(&context),
             };
-            let result = match result {
-                Ok(CallStep::InputRequired(asked)) => {
-                    let metrics = &self.state.metrics;
-                    metrics.served("tools/call", Some(&request.name), started, None);
-                    let asked = modern::input_required(&self.state.seal, &request.name, asked)?;
-                    return Ok(asked.into());
-                }
-                Ok(CallStep::Done(outcome)) => Ok(outcome),
-                Err(error) => Err(error),
+            let call = ToolCall {
+                peer: &context.peer,
+                id: &context.id,
+                cancelled: &context.ct,
+                progress: context.meta.get_progress_token(),
+                log_level: *lock(&self.log_level),
+                options,
+                modern,
             };
-            let failure = call_error_type(&result);
-            let metrics = &self.state.metrics;
-            metrics.served("tools/call", Some(&request.name), started, failure);
-            match result {
-                Ok(outcome) => Ok(convert::call_result(&outcome)?.into()),
-                Err(error) => {
-                    if let Some(refused) = modern::missing_capability(&error).filter(|_| modern) {
-                        return Err(refused);
-                    }
-                    match to_mcp(&error, McpRequest::CallTool) {
-                        McpFailure::ToolResult(result) => Ok(result.into()),
-                        McpFailure::Rpc(error) => Err(error),
-                    }
-                }
+            let answer = serve_call(
+                &self.state,
+                self.own.get(),
+                shared,
+                &request.name,
+                request.arguments,
+                call,
+            );
+            match Box::pin(answer).await {
+                Some(answer) => answer,
+                // The client cancelled (or went away): the call was dropped, which cancels
+                // it upstream; rmcp sends no answer.
+                None => Err(ErrorData::internal_error("the call was cancelled", None)),
             }
         })
         .await
@@ -714,6 +677,113 @@ impl DownstreamSession {
             None => rpc_error(error, request),
         }
     }
+}
+
+/// What one downstream `tools/call` brings besides the tool and its arguments.
+pub(crate) struct ToolCall<'a> {
+    /// The client's side of its session: what the call's server asks and tells goes there.
+    pub peer: &'a Peer<RoleServer>,
+    /// The client's request.
+    pub id: &'a RequestId,
+    /// Cancelled when the client cancels the request (or goes away).
+    pub cancelled: &'a CancellationToken,
+    /// The request's `progressToken`, if any: the call's progress is told under it.
+    pub progress: Option<ProgressToken>,
+    /// The least level of the server's log messages relayed (`logging/setLevel`).
+    #[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
+    pub log_level: Option<LoggingLevel>,
+    pub options: CallOptions,
+    /// A 2026-07-28 request (`modern.rs`).
+    pub modern: bool,
+}
+
+/// One downstream `tools/call`, answered: refused while draining, else run by the engine
+/// in the client's session (`own`, with a [`Relay`] to its client; else `shared`, the
+/// session its headers name), with what the server tells relayed ([`CallNotices`]),
+/// measured, and turned into MCP's answer. `None` when the client cancelled first.
+///
+/// rmcp's pipeline (`call_tool`) and the hot path (`hot.rs`) both answer with it.
+pub(crate) async fn serve_call(
+    state: &GatewayState,
+    own: Option<&Session>,
+    shared: Option<Session>,
+    name: &str,
+    arguments: Option<JsonObject>,
+    call: ToolCall<'_>,
+) -> Option<Result<CallToolResponse, ErrorData>> {
+    let started = Instant::now();
+    let modern = call.modern;
+    let result = match state.drain.is_draining() {
+        false => run_call(state, own, shared, name, arguments, call).await?,
+        true => Err(crate::drain::shutting_down()),
+    };
+    let metrics = &state.metrics;
+    let result = match result {
+        Ok(CallStep::InputRequired(asked)) => {
+            metrics.served("tools/call", Some(name), started, None);
+            return Some(modern::input_required(&state.seal, name, asked).map(Into::into));
+        }
+        Ok(CallStep::Done(outcome)) => Ok(outcome),
+        Err(error) => Err(error),
+    };
+    metrics.served("tools/call", Some(name), started, call_error_type(&result));
+    Some(match result {
+        Ok(outcome) => convert::call_result(&outcome).map(Into::into),
+        Err(error) => {
+            if let Some(refused) = modern::missing_capability(&error).filter(|_| modern) {
+                return Some(Err(refused));
+            }
+            match to_mcp(&error, McpRequest::CallTool) {
+                McpFailure::ToolResult(result) => Ok(result.into()),
+                McpFailure::Rpc(error) => Err(error),
+            }
+        }
+    })
+}
+
+/// Runs a tool call for the client of `call`: what its server asks goes to that client (a
+/// session's calls only: [`relay`]), its progress too when the request has a
+/// `progressToken`. `None` when the client cancelled the request first. A 2026-07-28
+/// client's `options` hand input-required results back to it (`modern.rs`).
+async fn run_call(
+    state: &GatewayState,
+    own: Option<&Session>,
+    shared: Option<Session>,
+    name: &str,
+    arguments: Option<JsonObject>,
+    call: ToolCall<'_>,
+) -> Option<Result<CallStep, Error>> {
+    // Questions for the client end with its request (answered or cancelled).
+    let over = call.cancelled.child_token();
+    let _over_on_return = over.clone().drop_guard();
+    let session = own.map(|own| {
+        let relay = Relay::new(call.peer.clone(), call.id.clone(), over.clone());
+        own.clone().with_input_handler(relay)
+    });
+    let session = session.or(shared);
+    let (mut notices, options) = CallNotices::new(
+        call.peer.clone(),
+        call.progress,
+        call.log_level,
+        call.options,
+    );
+    // The engine's futures are boxed in every handler: they are large, and rmcp moves
+    // the handler's future (which would hold them inline) into a task per request,
+    // copying all of it.
+    let mut running = Box::pin(
+        state
+            .hub
+            .call_step(session.as_ref(), name, arguments, options),
+    );
+    let result = loop {
+        tokio::select! {
+            result = &mut running => break result,
+            notice = notices.next() => notices.tell(notice).await,
+            () = call.cancelled.cancelled() => return None,
+        }
+    };
+    notices.flush().await;
+    Some(result)
 }
 
 /// Runs a request's `work` in its server `span` (`crate::otel`), then records how it was

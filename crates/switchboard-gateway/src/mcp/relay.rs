@@ -330,9 +330,7 @@ impl CallNotices {
     pub(crate) async fn tell(&self, notice: Notice) {
         let told = match notice.0 {
             Told::Progress(token, progress) => {
-                let mut params = ProgressNotificationParam::new(token, progress.progress);
-                params.total = progress.total;
-                params.message = progress.message;
+                let params = progress_params(token, &progress);
                 self.peer.notify_progress(params).await
             }
             Told::Log(message) => {
@@ -349,6 +347,17 @@ impl CallNotices {
             tracing::debug!(%error, "cannot tell the downstream client of a call's progress or log");
         }
     }
+}
+
+/// MCP's `notifications/progress` parameters for a call's `progress` under `token`.
+pub(crate) fn progress_params(
+    token: ProgressToken,
+    progress: &CallProgress,
+) -> ProgressNotificationParam {
+    let mut params = ProgressNotificationParam::new(token, progress.progress);
+    params.total = progress.total;
+    params.message = progress.message.clone();
+    params
 }
 
 /// `level`'s place in MCP's order (debug lowest).

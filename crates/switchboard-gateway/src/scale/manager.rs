@@ -76,6 +76,12 @@ fn relist() -> Vec<ServerSseMessage> {
     .collect()
 }
 
+impl crate::mcp::LocalBacked for SealedSessions {
+    fn local(&self) -> &LocalSessionManager {
+        &self.inner
+    }
+}
+
 impl SessionManager for SealedSessions {
     type Error = LocalSessionManagerError;
     type Transport = WorkerTransport<LocalSessionWorker>;

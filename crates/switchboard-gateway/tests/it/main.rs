@@ -7,6 +7,7 @@ mod auth;
 mod common;
 mod deploy;
 mod guards;
+mod hot;
 mod mcp;
 mod metrics;
 mod modern;

@@ -1,0 +1,233 @@
+//! The hot path (`mcp/hot.rs`): a plain session's `tools/call` answered without rmcp's
+//! pipeline, over raw JSON-RPC with reqwest — in one SSE event, with its progress streamed
+//! first when the request has a `progressToken`, keeping the session alive although rmcp
+//! never sees those calls, and cancellable by `notifications/cancelled`.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{TestGateway, mcp_post, ok_text, open_session, testkit, toml_string};
+
+/// The `data:` payloads of an SSE body, as JSON (priming events, with no data, left out).
+fn events(body: &str) -> Vec<Value> {
+    body.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim)
+        .filter(|data| !data.is_empty())
+        .map(|data| serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}")))
+        .collect()
+}
+
+fn call(id: u64, name: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": name, "arguments": arguments}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_answer_in_one_event_and_keep_their_session_alive() {
+    let kit = testkit().await;
+    let toml = format!(
+        "[gateway]\nsession_idle_timeout = \"1s\"\n\n[servers.kit]\nurl = {}\n",
+        toml_string(&kit.url())
+    );
+    let gateway = TestGateway::start(&toml).await;
+    let http = reqwest::Client::new();
+    let mcp = gateway.url("/mcp");
+    let session = open_session(&http, &mcp, None).await;
+    // Calls for three times as long as the session may idle: only the hot path sees them.
+    for id in 2..14 {
+        let message = format!("hello {id}");
+        let echo = call(id, "kit__echo", json!({"message": message}));
+        let response = mcp_post(&http, &mcp, None, Some(&session), &echo)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "call {id}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/event-stream",
+            "call {id}"
+        );
+        let body = response.text().await.unwrap();
+        // One event, the answer (rmcp's streams begin with a priming event: `retry:`).
+        assert!(!body.contains("retry:"), "{body}");
+        let answers = events(&body);
+        assert_eq!(answers.len(), 1, "{body}");
+        assert_eq!(answers[0]["id"], json!(id), "{body}");
+        assert_eq!(ok_text(&answers[0]["result"]), message);
+        // A 2025-11-25 client gets the result in its revision's shape.
+        assert!(answers[0]["result"].get("resultType").is_none(), "{body}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // rmcp still knows the session.
+    let list = json!({"jsonrpc": "2.0", "id": 99, "method": "tools/list"});
+    let listed = mcp_post(&http, &mcp, None, Some(&session), &list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    let answers = events(&listed.text().await.unwrap());
+    assert!(
+        answers[0]["result"]["tools"].as_array().is_some(),
+        "{answers:?}"
+    );
+    // A call of an unknown tool is answered as rmcp's handler answers it.
+    let unknown = call(100, "kit__nope", json!({}));
+    let response = mcp_post(&http, &mcp, None, Some(&session), &unknown)
+        .send()
+        .await
+        .unwrap();
+    let answers = events(&response.text().await.unwrap());
+    assert_eq!(answers[0]["id"], json!(100));
+    assert!(
+        answers[0].get("error").is_some() || answers[0]["result"]["isError"] == json!(true),
+        "{answers:?}"
+    );
+    // Once the session is ended, its calls get rmcp's 404.
+    let ended = http
+        .delete(&mcp)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert!(ended.status().is_success());
+    let late = mcp_post(
+        &http,
+        &mcp,
+        None,
+        Some(&session),
+        &call(101, "kit__echo", json!({})),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(late.status(), StatusCode::NOT_FOUND);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_the_hot_path_served_still_expires_when_idle() {
+    let kit = testkit().await;
+    let toml = format!(
+        "[gateway]\nsession_idle_timeout = \"1s\"\n\n[servers.kit]\nurl = {}\n",
+        toml_string(&kit.url())
+    );
+    let gateway = TestGateway::start(&toml).await;
+    let http = reqwest::Client::new();
+    let mcp = gateway.url("/mcp");
+    let session = open_session(&http, &mcp, None).await;
+    let echo = call(2, "kit__echo", json!({"message": "once"}));
+    let response = mcp_post(&http, &mcp, None, Some(&session), &echo)
+        .send()
+        .await
+        .unwrap();
+    let body = response.text().await.unwrap();
+    assert!(!body.contains("retry:"), "served by the hot path: {body}");
+    assert_eq!(ok_text(&events(&body)[0]["result"]), "once");
+    // Idle for twice its timeout: rmcp ends it, and the hot path forgets it with its handler.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let late = call(3, "kit__echo", json!({"message": "late"}));
+    let response = mcp_post(&http, &mcp, None, Some(&session), &late)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_streams_before_the_answer_and_a_cancelled_call_ends_unanswered() {
+    let kit = testkit().await;
+    let toml = format!("[servers.kit]\nurl = {}\n", toml_string(&kit.url()));
+    let gateway = TestGateway::start(&toml).await;
+    let http = reqwest::Client::new();
+    let mcp = gateway.url("/mcp");
+    // Asking for 2026-07-28 in `initialize`, as rmcp's client does: the session runs at
+    // 2025-11-25, the revision agreed on.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2026-07-28", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"}}});
+    let opened = http
+        .post(&mcp)
+        .header("accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let agreed = events(&opened.text().await.unwrap());
+    assert_eq!(
+        agreed[0]["result"]["protocolVersion"],
+        json!("2025-11-25"),
+        "{agreed:?}"
+    );
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let noted = mcp_post(&http, &mcp, None, Some(&session), &initialized);
+    assert_eq!(noted.send().await.unwrap().status(), StatusCode::ACCEPTED);
+
+    let mut progress = call(2, "kit__progress", json!({"count": 3, "delay_ms": 20}));
+    progress["params"]["_meta"] = json!({"progressToken": "p-2"});
+    let response = mcp_post(&http, &mcp, None, Some(&session), &progress)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await.unwrap();
+    let told = events(&body);
+    assert_eq!(told.len(), 4, "{body}");
+    for (i, note) in told[..3].iter().enumerate() {
+        assert_eq!(note["method"], json!("notifications/progress"), "{body}");
+        assert_eq!(note["params"]["progressToken"], json!("p-2"), "{body}");
+        assert_eq!(note["params"]["progress"], json!((i + 1) as f64), "{body}");
+    }
+    assert_eq!(told[3]["id"], json!(2));
+    assert_eq!(ok_text(&told[3]["result"]), "done 3");
+    // Served by the hot path: no priming event (`retry:`) opens the stream.
+    assert!(!body.contains("retry:"), "{body}");
+
+    // A hanging call: its head comes, then the client cancels it.
+    let hanging = mcp_post(
+        &http,
+        &mcp,
+        None,
+        Some(&session),
+        &call(3, "kit__hang", json!({})),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(hanging.status(), StatusCode::OK);
+    let cancel =
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3}});
+    let cancelled = mcp_post(&http, &mcp, None, Some(&session), &cancel)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), StatusCode::ACCEPTED);
+    // The stream ends without an answer.
+    let mut stream = hanging.bytes_stream();
+    let mut rest = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(20), stream.next())
+        .await
+        .expect("the cancelled call's stream ends")
+    {
+        rest.extend_from_slice(&chunk.unwrap());
+    }
+    let rest = String::from_utf8(rest).unwrap();
+    assert!(events(&rest).is_empty(), "{rest}");
+    // The session still calls.
+    let echo = call(4, "kit__echo", json!({"message": "after"}));
+    let response = mcp_post(&http, &mcp, None, Some(&session), &echo)
+        .send()
+        .await
+        .unwrap();
+    let answers = events(&response.text().await.unwrap());
+    assert_eq!(ok_text(&answers[0]["result"]), "after");
+    gateway.stop().await;
+}
