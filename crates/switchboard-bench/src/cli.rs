@@ -242,6 +242,19 @@ pub struct GatewayArgs {
     /// upstream: the cost of a proxy hop that does no MCP work, on this machine.
     #[arg(long)]
     pub reference_proxy: bool,
+    /// The MCP client making the calls, on every path alike.
+    #[arg(long, value_enum, default_value_t = GatewayClient::Rmcp)]
+    pub client: GatewayClient,
+}
+
+/// The client of the `gateway` scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GatewayClient {
+    /// rmcp's client with its defaults: a new connection for every call.
+    Rmcp,
+    /// Switchboard's engine (`Hub::call`) speaking 2025-11-25: one kept-alive connection,
+    /// as the Python and TypeScript SDK clients keep theirs.
+    Engine,
 }
 
 #[derive(Args, Debug)]

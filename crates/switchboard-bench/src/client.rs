@@ -20,7 +20,7 @@ use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ClientLifecycleMode, ClientServiceExt};
-use switchboard::config::HttpConnections;
+use switchboard::config::{HttpConnections, ProtocolPin};
 use switchboard::internals::sse::SseClientTransport;
 use switchboard::internals::{Upstream, http};
 use switchboard::{Connector, Deadline, Hub, ServerConfig, TransportKind};
@@ -67,6 +67,8 @@ pub enum Kind {
     Rmcp,
     /// `Hub::builder()…start()` + `Hub::call` (the whole engine path).
     Engine,
+    /// [`Kind::Engine`] speaking 2025-11-25 (`protocol_version` pinned: a session, no probe).
+    EngineClassic,
     /// The engine over Streamable HTTP with a new connection per request (the other policy).
     EnginePerRequest,
     /// The engine over Streamable HTTP, per-request, rmcp `max_concurrent_requests` = 256.
@@ -80,6 +82,7 @@ impl Kind {
         match self {
             Kind::Rmcp => "rmcp",
             Kind::Engine => "engine",
+            Kind::EngineClassic => "engine+2025-11-25",
             Kind::EnginePerRequest => "engine+per-request",
             Kind::EnginePerRequest256 => "engine+per-request+mcr256",
             Kind::Engine256 => "engine+mcr256",
@@ -126,9 +129,12 @@ impl Client {
         modern: bool,
         connector: &Connector,
     ) -> anyhow::Result<Self> {
-        let config = target.server_config("bench");
+        let mut config = target.server_config("bench");
         match kind {
-            Kind::Engine => {
+            Kind::Engine | Kind::EngineClassic => {
+                if kind == Kind::EngineClassic {
+                    config.protocol_version = ProtocolPin::V2025_11_25;
+                }
                 let hub = Hub::builder()
                     .server(config)
                     .connector(connector.clone())

@@ -23,7 +23,7 @@ use futures::StreamExt;
 use rmcp::model::JsonObject;
 use switchboard::Connector;
 
-use crate::cli::GatewayArgs;
+use crate::cli::{GatewayArgs, GatewayClient};
 use crate::client::{Client, Endpoint, Kind, Shared, Target};
 use crate::cluster::Haproxy;
 use crate::load::{self, RunResult};
@@ -119,7 +119,11 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             target: Target::Url(url.clone()),
             modern: false,
         };
-        let client = Client::connect(Kind::Rmcp, &endpoint, &connector)
+        let kind = match args.client {
+            GatewayClient::Rmcp => Kind::Rmcp,
+            GatewayClient::Engine => Kind::EngineClassic,
+        };
+        let client = Client::connect(kind, &endpoint, &connector)
             .await
             .with_context(|| format!("connecting to {label} at {url}"))?;
         hops.push(Hop {
