@@ -140,8 +140,6 @@ impl Gateway {
                     }));
                 }
                 let sessions = Arc::new(SealedSessions::new(sessions, scale.clone()));
-                // A session its client ended on another replica ends here too.
-                scale.end_announced(sessions.clone(), self.sessions_ended.child_token());
                 let gate = Arc::new(Gate {
                     scale: scale.clone(),
                     identity: self.state.identity.clone(),
@@ -150,6 +148,9 @@ impl Gateway {
                     drain: self.state.drain.clone(),
                 });
                 let sessions = Arc::new(HotSessions::new(sessions, registry.clone()));
+                // A session its client ended on another replica ends here too (the hot
+                // path forgets it at once, as on a DELETE here).
+                scale.end_announced(sessions.clone(), self.sessions_ended.child_token());
                 let service = StreamableHttpService::new(handler, sessions, config);
                 let service = RefuseLostStreams(service);
                 let service = HotPath::new(service, self.state.clone(), registry);

@@ -7,8 +7,10 @@
 //! priming event. The hot path decodes the body once into a narrow struct, runs the call in
 //! the request's own task through the same code as rmcp's handler ([`super::serve_call`]:
 //! drain check, relays, metrics, error forms; the same OpenTelemetry server span), and
-//! writes the answer as one SSE event in a body of known length (no priming event: nothing
-//! is left to resume).
+//! writes the answer as one SSE event (no priming event, no event ids). A call still
+//! running after 100 ms, or one that tells progress, is streamed: its progress, a comment
+//! every 15 s of quiet, then the answer. Unlike rmcp's streams, such a stream cannot be
+//! resumed: when the client goes away, the call is cancelled upstream.
 //!
 //! It serves only what needs nothing else of rmcp: one JSON-RPC `tools/call` request (not a
 //! batch) whose `_meta` holds at most a `progressToken` (rmcp's client sends one with every
@@ -25,6 +27,7 @@
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -36,6 +39,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use http_body::Frame;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
+use rmcp::ErrorData;
 use rmcp::model::{
     Notification, ProgressToken, ProtocolVersion, RequestId, ServerJsonRpcMessage,
     ServerNotification, ServerResult,
@@ -103,7 +107,7 @@ where
             let (parts, body) = request.into_parts();
             // The inbound checks have read the body already (within the size limit).
             let Ok(bytes) = body.collect().await.map(|b| b.to_bytes()) else {
-                return Ok(plain_status(StatusCode::BAD_REQUEST));
+                return Ok(plain_status(StatusCode::INTERNAL_SERVER_ERROR));
             };
             match hot.serve(session, entry, &parts.headers, &bytes).await {
                 Some(response) => Ok(response),
@@ -139,16 +143,7 @@ struct Params {
     request_id: Option<RequestId>,
     reason: Option<IgnoredAny>,
     #[serde(rename = "_meta")]
-    meta: Option<Meta>,
-}
-
-/// A request's `_meta`, as far as the hot path serves it: a `progressToken` only (rmcp's
-/// client sends one with every request).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Meta {
-    #[serde(rename = "progressToken")]
-    progress_token: Option<ProgressToken>,
+    meta: Option<JsonObject>,
 }
 
 /// A `tools/call` the hot path serves.
@@ -167,7 +162,7 @@ impl Hot {
         }
         let id = request.headers().get(MCP_SESSION_ID)?.to_str().ok()?;
         let entry = self.registry.get(id)?;
-        if !entry.plain || !plain_headers(request.headers()) {
+        if !entry.plain || entry.ended.is_cancelled() || !plain_headers(request.headers()) {
             return None;
         }
         Some((Arc::from(id), entry))
@@ -212,7 +207,7 @@ impl Hot {
                     request,
                     name,
                     arguments,
-                    progress: meta.and_then(|m| m.progress_token),
+                    progress: progress_token(meta)?,
                 };
                 Some(self.call(session, entry, headers, call).await)
             }
@@ -223,7 +218,6 @@ impl Hot {
                     name: None,
                     arguments: None,
                     request_id: Some(request),
-                    meta: None,
                     ..
                 },
             ) => cancel(&entry, &request),
@@ -242,7 +236,6 @@ impl Hot {
         headers: &HeaderMap,
         call: Call,
     ) -> McpResponse {
-        self.registry.touch(&entry).await;
         let span = match otel::tracing_on() {
             true => otel::server_span(&otel::ServerRequest {
                 method: "tools/call",
@@ -255,18 +248,24 @@ impl Hot {
             }),
             false => tracing::Span::none(),
         };
-        let (told, mut progress) = mpsc::unbounded_channel();
+        // Progress beyond what the client has read is dropped (rmcp's channels are bounded
+        // too); the answer never is.
+        let (told, mut progress) = mpsc::channel(PROGRESS_BUFFER);
         let mut options = CallOptions::new();
         if let Some(token) = call.progress {
             options = options.on_progress(move |progress: &CallProgress| {
                 let params = relay::progress_params(token.clone(), progress);
                 let told_now = ServerNotification::ProgressNotification(Notification::new(params));
-                let _ = told.send(event(&ServerJsonRpcMessage::notification(told_now)));
+                let _ = told.try_send(event(&ServerJsonRpcMessage::notification(told_now)));
             });
         }
+        // Cancelled by the client's `notifications/cancelled`, or when the session ends.
+        let cancelled = entry.ended.child_token();
+        let in_flight = InFlight::new(entry.clone(), &call.request, &cancelled);
         let answer = async move {
-            let cancelled = CancellationToken::new();
-            let _in_flight = InFlight::new(entry.clone(), &call.request, &cancelled);
+            let _in_flight = in_flight;
+            let registry = &self.registry;
+            registry.touch(&entry).await;
             let tool_call = ToolCall {
                 peer: &entry.peer,
                 id: &call.request,
@@ -284,18 +283,27 @@ impl Hot {
                 call.arguments,
                 tool_call,
             );
+            // rmcp's idle timer sees neither this call nor its progress: the session is
+            // shown to it while the call runs, and when it ends.
+            let answer = async {
+                tokio::select! {
+                    answer = answer => answer,
+                    () = registry.keep_alive(&entry) => unreachable!("keeps alive for ever"),
+                }
+            };
             let answer = match span.is_disabled() {
                 true => answer.await,
                 false => {
                     let answer = answer.instrument(span.clone()).await;
-                    if let Some(answer) = &answer {
-                        otel::record_call(&span, answer);
-                    }
+                    let cancelled =
+                        || Err(ErrorData::internal_error("the call was cancelled", None));
+                    otel::record_call(&span, &answer.clone().unwrap_or_else(cancelled));
                     answer
                 }
             };
+            registry.touch(&entry).await;
             let message = match answer {
-                // Cancelled by the client: no answer.
+                // Cancelled: no answer.
                 None => return String::new(),
                 Some(Ok(response)) => {
                     // What rmcp's handler does for peers of revisions before 2026-07-28.
@@ -323,6 +331,11 @@ impl Hot {
             tokio::select! {
                 biased;
                 Some(told) = progress.recv() => Some((told, Some((answer, progress)))),
+                // A comment now and then, as rmcp's streams have: proxies keep the
+                // connection of a quiet call open.
+                () = tokio::time::sleep(SSE_KEEP_ALIVE) => {
+                    Some((":\n\n".to_owned(), Some((answer, progress))))
+                }
                 last = &mut answer => {
                     let mut tail = String::new();
                     while let Ok(told) = progress.try_recv() {
@@ -361,16 +374,40 @@ const MCP_SESSION_ID: &str = "mcp-session-id";
 /// are answered in one body by then.
 const STREAM_AFTER: Duration = Duration::from_millis(100);
 
+/// How long a streamed answer may be quiet before a comment is sent (rmcp's default).
+const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Progress events waiting for the client to read them.
+const PROGRESS_BUFFER: usize = 64;
+
+/// The `progressToken` of a `tools/call`'s `_meta`; `None` (not the hot path's) when the
+/// `_meta` holds anything else (a `traceparent`, say, whose span rmcp's path reads).
+fn progress_token(meta: Option<JsonObject>) -> Option<Option<ProgressToken>> {
+    let Some(mut meta) = meta else {
+        return Some(None);
+    };
+    let token = meta.remove("progressToken");
+    if !meta.is_empty() {
+        return None;
+    }
+    match token {
+        None => Some(None),
+        Some(token) => serde_json::from_value(token).ok().map(Some),
+    }
+}
+
 /// `Accept`, `Content-Type` and `MCP-Protocol-Version` as rmcp takes them without a word,
 /// for a revision before 2026-07-28 (whose requests carry what the hot path leaves to rmcp).
 fn plain_headers(headers: &HeaderMap) -> bool {
     let text = |name| headers.get(name).map(HeaderValue::to_str);
-    let accepts = match text(header::ACCEPT.as_str()) {
-        // A weighted type (`q=0` refuses it) is left to rmcp's own reading.
-        Some(Ok(accept)) => {
-            !accept.contains("q=")
-                && accept.contains("application/json")
-                && accept.contains("text/event-stream")
+    // A single `Accept` of plain media types (any parameter, a weight say, is left to
+    // rmcp's own reading), naming both.
+    let mut accept = headers.get_all(header::ACCEPT).iter();
+    let accepts = match (accept.next().map(HeaderValue::to_str), accept.next()) {
+        (Some(Ok(accept)), None) if !accept.contains([';', '"']) => {
+            let types = || accept.split(',').map(str::trim);
+            let json = types().any(|t| t.eq_ignore_ascii_case("application/json"));
+            json && types().any(|t| t.eq_ignore_ascii_case("text/event-stream"))
         }
         _ => false,
     };
@@ -396,7 +433,7 @@ fn plain_headers(headers: &HeaderMap) -> bool {
 
 /// Cancels the hot path's request `request` of `entry` (`None`: not one of its own).
 fn cancel(entry: &SessionEntry, request: &RequestId) -> Option<McpResponse> {
-    let cancelled = lock(&entry.in_flight).remove(request)?;
+    let (_, cancelled) = lock(&entry.in_flight).remove(request)?;
     cancelled.cancel();
     Some(plain_status(StatusCode::ACCEPTED))
 }
@@ -423,20 +460,32 @@ fn sse(events: BoxBody<Bytes, Infallible>) -> McpResponse {
 struct InFlight {
     entry: Arc<SessionEntry>,
     request: RequestId,
+    number: u64,
 }
 
 impl InFlight {
     fn new(entry: Arc<SessionEntry>, request: &RequestId, cancelled: &CancellationToken) -> Self {
-        lock(&entry.in_flight).insert(request.clone(), cancelled.clone());
+        let number = entry.served.fetch_add(1, Ordering::Relaxed);
+        let mut in_flight = lock(&entry.in_flight);
+        in_flight.insert(request.clone(), (number, cancelled.clone()));
+        drop(in_flight);
         InFlight {
             entry,
             request: request.clone(),
+            number,
         }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        lock(&self.entry.in_flight).remove(&self.request);
+        let mut in_flight = lock(&self.entry.in_flight);
+        // Only its own: a later request may have taken the same id.
+        if in_flight
+            .get(&self.request)
+            .is_some_and(|(n, _)| *n == self.number)
+        {
+            in_flight.remove(&self.request);
+        }
     }
 }

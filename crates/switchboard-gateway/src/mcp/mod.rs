@@ -304,7 +304,8 @@ impl ServerHandler for DownstreamSession {
                 && declared.roots.is_none()
                 && agreed.protocol_version.as_str() < ProtocolVersion::V_2026_07_28.as_str();
             let level = self.log_level.clone();
-            tag.register(session.clone(), context.peer.clone(), plain, level);
+            let (peer, ended) = (context.peer.clone(), self.ended.clone());
+            tag.register(session.clone(), peer, plain, level, ended);
         }
         if self.own.set(session).is_ok() {
             self.state.metrics.session_started();

@@ -51,7 +51,7 @@ impl<M> HotSessions<M> {
 pub struct Registry {
     sessions: RwLock<HashMap<SessionId, Arc<SessionEntry>>>,
     /// How often a session served only by the hot path is shown to rmcp.
-    touch_every: Duration,
+    pub(crate) touch_every: Duration,
 }
 
 /// What `initialize` finds in its message's extensions: where to register its session.
@@ -74,8 +74,14 @@ pub(crate) struct SessionEntry {
     /// The session's `logging/setLevel`, shared with its handler.
     #[allow(deprecated)]
     pub log_level: Arc<Mutex<Option<LoggingLevel>>>,
-    /// The requests the hot path is serving: cancelled by `notifications/cancelled`.
-    pub in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
+    /// Cancelled when the session ends (its handler is dropped): the hot path's calls in
+    /// it end unanswered, as rmcp's handlers would, and it serves no more.
+    pub ended: CancellationToken,
+    /// The requests the hot path is serving, each with its own number (a client may use an
+    /// id twice): cancelled by `notifications/cancelled`.
+    pub in_flight: Mutex<HashMap<RequestId, (u64, CancellationToken)>>,
+    /// Numbers the requests in `in_flight`.
+    pub served: std::sync::atomic::AtomicU64,
     /// rmcp's handle of the session (see [`Registry::touch`]).
     handle: LocalSessionHandle,
     /// When rmcp last saw the session.
@@ -87,8 +93,9 @@ impl Registry {
     pub fn new(idle: Duration) -> Registry {
         Registry {
             sessions: RwLock::default(),
-            // Often enough that a session in use never reaches `idle` unseen.
-            touch_every: (idle / 4).min(Duration::from_secs(30)),
+            // Often enough that a session in use never reaches `idle` unseen; one that only
+            // the hot path served ends at most this much before `idle` has passed.
+            touch_every: (idle / 10).min(Duration::from_secs(30)),
         }
     }
 
@@ -99,7 +106,8 @@ impl Registry {
     }
 
     /// Shows `entry`'s session to rmcp when it has not seen it for a while, which restarts
-    /// its idle timer.
+    /// its idle timer: rmcp's session worker restarts it on every event it receives (its
+    /// loop in `session/local.rs`; not a documented promise, so `it::hot` checks it).
     pub(crate) async fn touch(&self, entry: &SessionEntry) {
         {
             let mut touched = entry.touched.lock().unwrap_or_else(|p| p.into_inner());
@@ -110,6 +118,14 @@ impl Registry {
         }
         // Closing a request stream that does not exist is an event that does nothing.
         let _ = entry.handle.close_request_wise_channel(u64::MAX).await;
+    }
+
+    /// Touches `entry`'s session for as long as it is polled (a call running).
+    pub(crate) async fn keep_alive(&self, entry: &SessionEntry) {
+        loop {
+            tokio::time::sleep(self.touch_every).await;
+            self.touch(entry).await;
+        }
     }
 
     fn forget(&self, id: &SessionId) {
@@ -127,13 +143,16 @@ impl SessionTag {
         peer: Peer<RoleServer>,
         plain: bool,
         log_level: Arc<Mutex<Option<LoggingLevel>>>,
+        ended: CancellationToken,
     ) {
         let entry = SessionEntry {
             own,
             peer,
             plain,
             log_level,
+            ended,
             in_flight: Mutex::default(),
+            served: Default::default(),
             handle: self.handle.clone(),
             touched: Mutex::new(Instant::now()),
         };

@@ -257,9 +257,9 @@ impl Scale {
     /// announced it), as its own `DELETE` would, until `stop`; when announcements may have
     /// been lost (a disconnection from Redis), every held session whose record is gone.
     /// Without a store: nothing.
-    pub fn end_announced(
+    pub fn end_announced<M: SessionManager>(
         self: &Arc<Self>,
-        sessions: Arc<SealedSessions>,
+        sessions: Arc<M>,
         stop: tokio_util::sync::CancellationToken,
     ) {
         let Some(shared) = &self.shared else {
@@ -280,7 +280,7 @@ impl Scale {
                     Some(Announcement::Ended(key)) => {
                         let held = lock(&scale.held).get(&key).cloned();
                         if let Some((engine_id, id)) = held {
-                            scale.end_here(&sessions, engine_id, &id).await;
+                            scale.end_here(sessions.as_ref(), engine_id, &id).await;
                         }
                     }
                     Some(Announcement::Missed) => {
@@ -291,7 +291,7 @@ impl Scale {
                             (scale.clone(), sessions.clone(), checking.clone());
                         tokio::spawn(async move {
                             for (engine_id, id) in scale.held_and_ended().await {
-                                scale.end_here(&sessions, engine_id, &id).await;
+                                scale.end_here(sessions.as_ref(), engine_id, &id).await;
                             }
                             checking.store(false, std::sync::atomic::Ordering::Release);
                         });
@@ -303,7 +303,7 @@ impl Scale {
 
     /// Ends local session `id` (engine session `engine_id`) as its client's `DELETE` here
     /// would: its upstream sessions end too.
-    async fn end_here(&self, sessions: &SealedSessions, engine_id: String, id: &SessionId) {
+    async fn end_here<M: SessionManager>(&self, sessions: &M, engine_id: String, id: &SessionId) {
         tracing::debug!(session = %engine_id, "session ended on another replica");
         self.mark_ended(engine_id.clone());
         if let Err(error) = sessions.close_session(id).await {

@@ -231,3 +231,116 @@ async fn progress_streams_before_the_answer_and_a_cancelled_call_ends_unanswered
     assert_eq!(ok_text(&answers[0]["result"]), "after");
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_longer_than_the_idle_timeout_keeps_its_session_and_a_session_s_end_ends_its_calls()
+{
+    let kit = testkit().await;
+    let toml = format!(
+        "[gateway]\nsession_idle_timeout = \"1s\"\n\n[servers.kit]\nurl = {}\n",
+        toml_string(&kit.url())
+    );
+    let gateway = TestGateway::start(&toml).await;
+    let http = reqwest::Client::new();
+    let mcp = gateway.url("/mcp");
+    let session = open_session(&http, &mcp, None).await;
+    // 2.5 s in one call, rmcp seeing nothing of it: the session is shown to its idle timer.
+    let slow = call(2, "kit__sleep", json!({"ms": 2500}));
+    let response = mcp_post(&http, &mcp, None, Some(&session), &slow)
+        .send()
+        .await
+        .unwrap();
+    let body = response.text().await.unwrap();
+    let answers = events(&body);
+    assert_eq!(answers.len(), 1, "{body}");
+    assert_eq!(ok_text(&answers[0]["result"]), "slept 2500 ms");
+    assert!(!body.contains("retry:"), "served by the hot path: {body}");
+    // The session outlives the call by its idle timeout, not less.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let echo = call(3, "kit__echo", json!({"message": "still here"}));
+    let response = mcp_post(&http, &mcp, None, Some(&session), &echo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        ok_text(&events(&response.text().await.unwrap())[0]["result"]),
+        "still here"
+    );
+
+    // A `notifications/cancelled` with a `_meta` cancels a hot call too.
+    let hanging = mcp_post(
+        &http,
+        &mcp,
+        None,
+        Some(&session),
+        &call(4, "kit__hang", json!({})),
+    )
+    .send()
+    .await
+    .unwrap();
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 4, "reason": "enough", "_meta": {}}});
+    let cancelled = mcp_post(&http, &mcp, None, Some(&session), &cancel)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), StatusCode::ACCEPTED);
+    let rest = tokio::time::timeout(Duration::from_secs(20), hanging.text())
+        .await
+        .expect("the cancelled call's stream ends")
+        .unwrap();
+    assert!(events(&rest).is_empty(), "{rest}");
+
+    // A call in flight when its session is ended gets no answer: its stream ends.
+    let hanging = mcp_post(
+        &http,
+        &mcp,
+        None,
+        Some(&session),
+        &call(5, "kit__hang", json!({})),
+    )
+    .send()
+    .await
+    .unwrap();
+    let ended = http
+        .delete(&mcp)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert!(ended.status().is_success());
+    let rest = tokio::time::timeout(Duration::from_secs(20), hanging.text())
+        .await
+        .expect("the ended session's call stream ends")
+        .unwrap();
+    assert!(events(&rest).is_empty(), "{rest}");
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accept_header_rmcp_refuses_is_refused_on_the_hot_path_too() {
+    let kit = testkit().await;
+    let toml = format!("[servers.kit]\nurl = {}\n", toml_string(&kit.url()));
+    let gateway = TestGateway::start(&toml).await;
+    let http = reqwest::Client::new();
+    let mcp = gateway.url("/mcp");
+    let session = open_session(&http, &mcp, None).await;
+    for accept in [
+        "application/json-seq, text/event-stream",
+        "application/json, text/event-stream;q=0",
+    ] {
+        let echo = call(2, "kit__echo", json!({"message": "hi"}));
+        let response = http
+            .post(&mcp)
+            .header("accept", accept)
+            .header("content-type", "application/json")
+            .header("mcp-session-id", &session)
+            .json(&echo)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE, "{accept}");
+    }
+    gateway.stop().await;
+}
