@@ -26,25 +26,59 @@ fn call(id: u64, name: &str, arguments: Value) -> Value {
         "params": {"name": name, "arguments": arguments}})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_answer_in_one_event_and_keep_their_session_alive() {
+/// POSTs `message` on `session`.
+async fn post(
+    http: &reqwest::Client,
+    mcp: &str,
+    session: &str,
+    message: &Value,
+) -> reqwest::Response {
+    let request = mcp_post(http, mcp, None, Some(session), message);
+    request.send().await.unwrap()
+}
+
+/// A gateway over a testkit (`idle`: its `session_idle_timeout`), with a client.
+struct Setup {
+    _kit: switchboard_testkit::RunningServer,
+    gateway: TestGateway,
+    http: reqwest::Client,
+    mcp: String,
+}
+
+async fn setup(idle: Option<&str>) -> Setup {
     let kit = testkit().await;
+    let gateway_table = match idle {
+        Some(idle) => format!("[gateway]\nsession_idle_timeout = \"{idle}\"\n\n"),
+        None => String::new(),
+    };
     let toml = format!(
-        "[gateway]\nsession_idle_timeout = \"1s\"\n\n[servers.kit]\nurl = {}\n",
+        "{gateway_table}[servers.kit]\nurl = {}\n",
         toml_string(&kit.url())
     );
     let gateway = TestGateway::start(&toml).await;
-    let http = reqwest::Client::new();
     let mcp = gateway.url("/mcp");
+    Setup {
+        _kit: kit,
+        gateway,
+        http: reqwest::Client::new(),
+        mcp,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_answer_in_one_event_and_keep_their_session_alive() {
+    let Setup {
+        _kit,
+        gateway,
+        http,
+        mcp,
+    } = setup(Some("1s")).await;
     let session = open_session(&http, &mcp, None).await;
     // Calls for three times as long as the session may idle: only the hot path sees them.
     for id in 2..14 {
         let message = format!("hello {id}");
         let echo = call(id, "kit__echo", json!({"message": message}));
-        let response = mcp_post(&http, &mcp, None, Some(&session), &echo)
-            .send()
-            .await
-            .unwrap();
+        let response = post(&http, &mcp, &session, &echo).await;
         assert_eq!(response.status(), StatusCode::OK, "call {id}");
         assert_eq!(
             response.headers()["content-type"],
@@ -64,10 +98,7 @@ async fn calls_answer_in_one_event_and_keep_their_session_alive() {
     }
     // rmcp still knows the session.
     let list = json!({"jsonrpc": "2.0", "id": 99, "method": "tools/list"});
-    let listed = mcp_post(&http, &mcp, None, Some(&session), &list)
-        .send()
-        .await
-        .unwrap();
+    let listed = post(&http, &mcp, &session, &list).await;
     assert_eq!(listed.status(), StatusCode::OK);
     let answers = events(&listed.text().await.unwrap());
     assert!(
@@ -76,10 +107,7 @@ async fn calls_answer_in_one_event_and_keep_their_session_alive() {
     );
     // A call of an unknown tool is answered as rmcp's handler answers it.
     let unknown = call(100, "kit__nope", json!({}));
-    let response = mcp_post(&http, &mcp, None, Some(&session), &unknown)
-        .send()
-        .await
-        .unwrap();
+    let response = post(&http, &mcp, &session, &unknown).await;
     let answers = events(&response.text().await.unwrap());
     assert_eq!(answers[0]["id"], json!(100));
     assert!(
@@ -94,57 +122,41 @@ async fn calls_answer_in_one_event_and_keep_their_session_alive() {
         .await
         .unwrap();
     assert!(ended.status().is_success());
-    let late = mcp_post(
-        &http,
-        &mcp,
-        None,
-        Some(&session),
-        &call(101, "kit__echo", json!({})),
-    )
-    .send()
-    .await
-    .unwrap();
+    let late = post(&http, &mcp, &session, &call(101, "kit__echo", json!({}))).await;
     assert_eq!(late.status(), StatusCode::NOT_FOUND);
     gateway.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_the_hot_path_served_still_expires_when_idle() {
-    let kit = testkit().await;
-    let toml = format!(
-        "[gateway]\nsession_idle_timeout = \"1s\"\n\n[servers.kit]\nurl = {}\n",
-        toml_string(&kit.url())
-    );
-    let gateway = TestGateway::start(&toml).await;
-    let http = reqwest::Client::new();
-    let mcp = gateway.url("/mcp");
+    let Setup {
+        _kit,
+        gateway,
+        http,
+        mcp,
+    } = setup(Some("1s")).await;
     let session = open_session(&http, &mcp, None).await;
     let echo = call(2, "kit__echo", json!({"message": "once"}));
-    let response = mcp_post(&http, &mcp, None, Some(&session), &echo)
-        .send()
-        .await
-        .unwrap();
+    let response = post(&http, &mcp, &session, &echo).await;
     let body = response.text().await.unwrap();
     assert!(!body.contains("retry:"), "served by the hot path: {body}");
     assert_eq!(ok_text(&events(&body)[0]["result"]), "once");
     // Idle for twice its timeout: rmcp ends it, and the hot path forgets it with its handler.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let late = call(3, "kit__echo", json!({"message": "late"}));
-    let response = mcp_post(&http, &mcp, None, Some(&session), &late)
-        .send()
-        .await
-        .unwrap();
+    let response = post(&http, &mcp, &session, &late).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     gateway.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_streams_before_the_answer_and_a_cancelled_call_ends_unanswered() {
-    let kit = testkit().await;
-    let toml = format!("[servers.kit]\nurl = {}\n", toml_string(&kit.url()));
-    let gateway = TestGateway::start(&toml).await;
-    let http = reqwest::Client::new();
-    let mcp = gateway.url("/mcp");
+    let Setup {
+        _kit,
+        gateway,
+        http,
+        mcp,
+    } = setup(None).await;
     // Asking for 2026-07-28 in `initialize`, as rmcp's client does: the session runs at
     // 2025-11-25, the revision agreed on.
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -173,10 +185,7 @@ async fn progress_streams_before_the_answer_and_a_cancelled_call_ends_unanswered
 
     let mut progress = call(2, "kit__progress", json!({"count": 3, "delay_ms": 20}));
     progress["params"]["_meta"] = json!({"progressToken": "p-2"});
-    let response = mcp_post(&http, &mcp, None, Some(&session), &progress)
-        .send()
-        .await
-        .unwrap();
+    let response = post(&http, &mcp, &session, &progress).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body = response.text().await.unwrap();
     let told = events(&body);
@@ -192,23 +201,11 @@ async fn progress_streams_before_the_answer_and_a_cancelled_call_ends_unanswered
     assert!(!body.contains("retry:"), "{body}");
 
     // A hanging call: its head comes, then the client cancels it.
-    let hanging = mcp_post(
-        &http,
-        &mcp,
-        None,
-        Some(&session),
-        &call(3, "kit__hang", json!({})),
-    )
-    .send()
-    .await
-    .unwrap();
+    let hanging = post(&http, &mcp, &session, &call(3, "kit__hang", json!({}))).await;
     assert_eq!(hanging.status(), StatusCode::OK);
     let cancel =
         json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3}});
-    let cancelled = mcp_post(&http, &mcp, None, Some(&session), &cancel)
-        .send()
-        .await
-        .unwrap();
+    let cancelled = post(&http, &mcp, &session, &cancel).await;
     assert_eq!(cancelled.status(), StatusCode::ACCEPTED);
     // The stream ends without an answer.
     let mut stream = hanging.bytes_stream();
@@ -223,10 +220,7 @@ async fn progress_streams_before_the_answer_and_a_cancelled_call_ends_unanswered
     assert!(events(&rest).is_empty(), "{rest}");
     // The session still calls.
     let echo = call(4, "kit__echo", json!({"message": "after"}));
-    let response = mcp_post(&http, &mcp, None, Some(&session), &echo)
-        .send()
-        .await
-        .unwrap();
+    let response = post(&http, &mcp, &session, &echo).await;
     let answers = events(&response.text().await.unwrap());
     assert_eq!(ok_text(&answers[0]["result"]), "after");
     gateway.stop().await;
@@ -235,21 +229,16 @@ async fn progress_streams_before_the_answer_and_a_cancelled_call_ends_unanswered
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_longer_than_the_idle_timeout_keeps_its_session_and_a_session_s_end_ends_its_calls()
 {
-    let kit = testkit().await;
-    let toml = format!(
-        "[gateway]\nsession_idle_timeout = \"1s\"\n\n[servers.kit]\nurl = {}\n",
-        toml_string(&kit.url())
-    );
-    let gateway = TestGateway::start(&toml).await;
-    let http = reqwest::Client::new();
-    let mcp = gateway.url("/mcp");
+    let Setup {
+        _kit,
+        gateway,
+        http,
+        mcp,
+    } = setup(Some("1s")).await;
     let session = open_session(&http, &mcp, None).await;
     // 2.5 s in one call, rmcp seeing nothing of it: the session is shown to its idle timer.
     let slow = call(2, "kit__sleep", json!({"ms": 2500}));
-    let response = mcp_post(&http, &mcp, None, Some(&session), &slow)
-        .send()
-        .await
-        .unwrap();
+    let response = post(&http, &mcp, &session, &slow).await;
     let body = response.text().await.unwrap();
     let answers = events(&body);
     assert_eq!(answers.len(), 1, "{body}");
@@ -258,10 +247,7 @@ async fn a_call_longer_than_the_idle_timeout_keeps_its_session_and_a_session_s_e
     // The session outlives the call by its idle timeout, not less.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let echo = call(3, "kit__echo", json!({"message": "still here"}));
-    let response = mcp_post(&http, &mcp, None, Some(&session), &echo)
-        .send()
-        .await
-        .unwrap();
+    let response = post(&http, &mcp, &session, &echo).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         ok_text(&events(&response.text().await.unwrap())[0]["result"]),
@@ -269,22 +255,10 @@ async fn a_call_longer_than_the_idle_timeout_keeps_its_session_and_a_session_s_e
     );
 
     // A `notifications/cancelled` with a `_meta` cancels a hot call too.
-    let hanging = mcp_post(
-        &http,
-        &mcp,
-        None,
-        Some(&session),
-        &call(4, "kit__hang", json!({})),
-    )
-    .send()
-    .await
-    .unwrap();
+    let hanging = post(&http, &mcp, &session, &call(4, "kit__hang", json!({}))).await;
     let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
         "params": {"requestId": 4, "reason": "enough", "_meta": {}}});
-    let cancelled = mcp_post(&http, &mcp, None, Some(&session), &cancel)
-        .send()
-        .await
-        .unwrap();
+    let cancelled = post(&http, &mcp, &session, &cancel).await;
     assert_eq!(cancelled.status(), StatusCode::ACCEPTED);
     let rest = tokio::time::timeout(Duration::from_secs(20), hanging.text())
         .await
@@ -293,16 +267,7 @@ async fn a_call_longer_than_the_idle_timeout_keeps_its_session_and_a_session_s_e
     assert!(events(&rest).is_empty(), "{rest}");
 
     // A call in flight when its session is ended gets no answer: its stream ends.
-    let hanging = mcp_post(
-        &http,
-        &mcp,
-        None,
-        Some(&session),
-        &call(5, "kit__hang", json!({})),
-    )
-    .send()
-    .await
-    .unwrap();
+    let hanging = post(&http, &mcp, &session, &call(5, "kit__hang", json!({}))).await;
     let ended = http
         .delete(&mcp)
         .header("mcp-session-id", &session)
@@ -320,11 +285,12 @@ async fn a_call_longer_than_the_idle_timeout_keeps_its_session_and_a_session_s_e
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_accept_header_rmcp_refuses_is_refused_on_the_hot_path_too() {
-    let kit = testkit().await;
-    let toml = format!("[servers.kit]\nurl = {}\n", toml_string(&kit.url()));
-    let gateway = TestGateway::start(&toml).await;
-    let http = reqwest::Client::new();
-    let mcp = gateway.url("/mcp");
+    let Setup {
+        _kit,
+        gateway,
+        http,
+        mcp,
+    } = setup(None).await;
     let session = open_session(&http, &mcp, None).await;
     for accept in [
         "application/json-seq, text/event-stream",
