@@ -97,7 +97,7 @@ where
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        let Some((session, entry)) = self.hot.session_of(&request) else {
+        let Some(entry) = self.hot.session_of(&request) else {
             return Either::Left(self.inner.call(request));
         };
         // Ready: rmcp's service always is (and `poll_ready` asked).
@@ -109,7 +109,7 @@ where
             let Ok(bytes) = body.collect().await.map(|b| b.to_bytes()) else {
                 return Ok(plain_status(StatusCode::INTERNAL_SERVER_ERROR));
             };
-            match hot.serve(session, entry, &parts.headers, &bytes).await {
+            match hot.serve(entry, &parts.headers, &bytes).await {
                 Some(response) => Ok(response),
                 None => {
                     inner
@@ -156,7 +156,7 @@ struct Call {
 
 impl Hot {
     /// The open session `request` is for, when the hot path may serve it.
-    fn session_of(&self, request: &Request<Body>) -> Option<(Arc<str>, Arc<SessionEntry>)> {
+    fn session_of(&self, request: &Request<Body>) -> Option<Arc<SessionEntry>> {
         if request.method() != Method::POST {
             return None;
         }
@@ -165,13 +165,12 @@ impl Hot {
         if !entry.plain || entry.ended.is_cancelled() || !plain_headers(request.headers()) {
             return None;
         }
-        Some((Arc::from(id), entry))
+        Some(entry)
     }
 
     /// The answer to `body`, if it is the hot path's to give.
     async fn serve(
         self: Arc<Self>,
-        session: Arc<str>,
         entry: Arc<SessionEntry>,
         headers: &HeaderMap,
         body: &[u8],
@@ -209,7 +208,7 @@ impl Hot {
                     arguments,
                     progress: progress_token(meta)?,
                 };
-                Some(self.call(session, entry, headers, call).await)
+                Some(self.call(entry, headers, call).await)
             }
             (
                 "notifications/cancelled",
@@ -231,7 +230,6 @@ impl Hot {
     /// cancelled the call first: the stream then ends without one, as rmcp's would.
     async fn call(
         self: Arc<Self>,
-        session: Arc<str>,
         entry: Arc<SessionEntry>,
         headers: &HeaderMap,
         call: Call,
@@ -240,7 +238,7 @@ impl Hot {
             true => otel::server_span(&otel::ServerRequest {
                 method: "tools/call",
                 target: Some(&call.name),
-                session: Some(&session),
+                session: Some(&entry.id),
                 request_id: Some(&call.request),
                 meta: None,
                 headers: Some(headers),
@@ -295,9 +293,9 @@ impl Hot {
                 true => answer.await,
                 false => {
                     let answer = answer.instrument(span.clone()).await;
-                    let cancelled =
+                    let unanswered =
                         || Err(ErrorData::internal_error("the call was cancelled", None));
-                    otel::record_call(&span, &answer.clone().unwrap_or_else(cancelled));
+                    otel::record_call(&span, &answer.clone().unwrap_or_else(unanswered));
                     answer
                 }
             };

@@ -51,7 +51,7 @@ impl<M> HotSessions<M> {
 pub struct Registry {
     sessions: RwLock<HashMap<SessionId, Arc<SessionEntry>>>,
     /// How often a session served only by the hot path is shown to rmcp.
-    pub(crate) touch_every: Duration,
+    touch_every: Duration,
 }
 
 /// What `initialize` finds in its message's extensions: where to register its session.
@@ -64,6 +64,8 @@ pub(crate) struct SessionTag {
 
 /// One downstream session, as the hot path sees it.
 pub(crate) struct SessionEntry {
+    /// The session's id (`Mcp-Session-Id`).
+    pub id: SessionId,
     /// The session's own engine session.
     pub own: Session,
     /// The client's side of the session (log messages go there).
@@ -146,6 +148,7 @@ impl SessionTag {
         ended: CancellationToken,
     ) {
         let entry = SessionEntry {
+            id: self.id.clone(),
             own,
             peer,
             plain,
