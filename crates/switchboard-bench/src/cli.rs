@@ -255,6 +255,10 @@ pub enum GatewayClient {
     /// Switchboard's engine (`Hub::call`) speaking 2025-11-25: one kept-alive connection,
     /// as the Python and TypeScript SDK clients keep theirs.
     Engine,
+    /// Switchboard's engine in its default `auto` mode: it speaks 2026-07-28 (stateless, no
+    /// session) to servers that offer it, as the testkit and the gateway do.
+    #[value(name = "engine-2026")]
+    Engine2026,
 }
 
 #[derive(Args, Debug)]

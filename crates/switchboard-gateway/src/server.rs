@@ -128,7 +128,8 @@ impl Gateway {
                 let sessions = Arc::new(HotSessions::new(sessions, registry.clone()));
                 let service = StreamableHttpService::new(handler, sessions, config);
                 let service = RefuseLostStreams(service);
-                let service = HotPath::new(service, self.state.clone(), registry.clone());
+                let shutdown = self.sessions_ended.child_token();
+                let service = HotPath::new(service, self.state.clone(), registry.clone(), shutdown);
                 Router::new().nest_service("/mcp", service)
             }
             // Sealed ids, checked by the gate before rmcp sees them (`scale/`).
@@ -153,7 +154,8 @@ impl Gateway {
                 scale.end_announced(sessions.clone(), self.sessions_ended.child_token());
                 let service = StreamableHttpService::new(handler, sessions, config);
                 let service = RefuseLostStreams(service);
-                let service = HotPath::new(service, self.state.clone(), registry);
+                let shutdown = self.sessions_ended.child_token();
+                let service = HotPath::new(service, self.state.clone(), registry, shutdown);
                 Router::new()
                     .nest_service("/mcp", service)
                     .layer(middleware::from_fn_with_state(gate, crate::scale::gate))

@@ -122,6 +122,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         let kind = match args.client {
             GatewayClient::Rmcp => Kind::Rmcp,
             GatewayClient::Engine => Kind::EngineClassic,
+            GatewayClient::Engine2026 => Kind::Engine,
         };
         let client = Client::connect(kind, &endpoint, &connector)
             .await

@@ -1,31 +1,44 @@
-//! The hot path: a 2025-11-25 session's plain `tools/call`, answered in front of rmcp's
-//! Streamable HTTP server.
+//! The hot path: a plain `tools/call`, answered in front of rmcp's Streamable HTTP server.
 //!
 //! rmcp's pipeline costs about as much as the call itself: it decodes every message into
-//! its full (untagged) model, passes it through the session's worker task and a task per
-//! request, and streams the answer back through the worker as a chunked SSE stream with a
-//! priming event. The hot path decodes the body once into a narrow struct, runs the call in
-//! the request's own task through the same code as rmcp's handler ([`super::serve_call`]:
+//! its full (untagged) model, passes it through the session's worker task (or, without a
+//! session, a service of its own) and a task per request, and streams the answer back
+//! through channels. The hot path decodes the body once into a narrow struct, runs the call
+//! in the request's own task through the same code as rmcp's handler ([`super::serve_call`]:
 //! drain check, relays, metrics, error forms; the same OpenTelemetry server span), and
-//! writes the answer as one SSE event (no priming event, no event ids). A call still
-//! running after 100 ms, or one that tells progress, is streamed: its progress, a comment
-//! every 15 s of quiet, then the answer. Unlike rmcp's streams, such a stream cannot be
-//! resumed: when the client goes away, the call is cancelled upstream.
+//! writes the answer as rmcp's handler would have it written. It serves two kinds of client:
 //!
-//! It serves only what needs nothing else of rmcp: one JSON-RPC `tools/call` request (not a
-//! batch) whose `_meta` holds at most a `progressToken` (rmcp's client sends one with every
-//! request; the call's progress then streams before its answer), on an open session
-//! ([`super::sessions`]) whose client declared none of elicitation, sampling and roots
-//! (nothing the call's server asks is then put to the client) and agreed a revision before
-//! 2026-07-28, with `Accept`, `Content-Type` and `MCP-Protocol-Version` headers rmcp would
-//! take as they are; and the `notifications/cancelled` of the requests it serves. Anything
-//! else goes to rmcp unchanged. The checks in front of `/mcp` (hosts, auth, body size, the
-//! per-session call limit, the drain's count, `[scale]`'s gate) run for both alike. The
-//! server's log messages go to the client's standalone stream, as they do from rmcp's
-//! handler.
+//! - **A 2025-11-25 session's**: an open session ([`super::sessions`]) whose client declared
+//!   none of elicitation, sampling and roots (nothing the call's server asks is then put to
+//!   the client) and agreed a revision before 2026-07-28. The answer is one SSE event (no
+//!   priming event, no event ids). A call still running after 100 ms, or one that tells
+//!   progress, is streamed: its progress, a comment every 15 s of quiet, then the answer.
+//!   Unlike rmcp's streams, such a stream cannot be resumed: when the client goes away, the
+//!   call is cancelled upstream. The server's log messages go to the client's standalone
+//!   stream, as they do from rmcp's handler. The session's `notifications/cancelled` of the
+//!   requests the hot path serves are its own too.
+//! - **A 2026-07-28 request** (stateless, no session): its `MCP-Protocol-Version` names a
+//!   revision from 2026-07-28 on, its `_meta` the same revision and the client's
+//!   capabilities, and its SEP-2243 headers are the ones rmcp checks, as rmcp wants them:
+//!   `Mcp-Method: tools/call` and `Mcp-Name` the tool's name, plainly, once each, and no
+//!   `Mcp-Param-*` header (the gateway's tools declare no `x-mcp-header` parameters to
+//!   rmcp, which then checks none). A retry's `requestState` and `inputResponses` are
+//!   served as rmcp's handler serves them (`modern.rs`). The answer is one JSON body with
+//!   rmcp's HTTP status for it; once the call tells progress or a log message (at or above
+//!   the request's `logLevel`), an SSE stream of those and then the answer. When the client
+//!   goes away, the call is cancelled upstream, as in rmcp.
+//!
+//! Only what needs nothing else of rmcp is served: one JSON-RPC request (not a batch) whose
+//! `_meta` holds only the keys above and a `progressToken` (rmcp's client sends one with
+//! every request), with `Accept` and `Content-Type` headers rmcp would take as they are.
+//! Anything else, including every request rmcp would refuse, goes to rmcp unchanged. The
+//! checks in front of `/mcp` (hosts, auth, body size, the per-session call limit, the
+//! drain's count, `[scale]`'s gate) run for both alike.
+#![allow(deprecated)] // logging (SEP-2577): 2026-07-28 clients still set a level per request
 
 use std::borrow::Cow;
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
@@ -33,16 +46,18 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
-use futures::StreamExt;
 use futures::future::{BoxFuture, Either};
+use futures::{FutureExt, StreamExt};
+use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Frame;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use rmcp::ErrorData;
 use rmcp::model::{
-    Notification, ProgressToken, ProtocolVersion, RequestId, ServerJsonRpcMessage,
-    ServerNotification, ServerResult,
+    ErrorCode, InputResponses, LoggingLevel, MetaObject, Notification, ProgressToken,
+    ProtocolVersion, RequestId, RequestMetaObject, ServerJsonRpcMessage, ServerNotification,
+    ServerResult,
 };
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -55,7 +70,7 @@ use tower_service::Service;
 use tracing::Instrument;
 
 use super::sessions::{Registry, SessionEntry};
-use super::{ToolCall, lock, relay, serve_call};
+use super::{ToolCall, lock, modern, relay, serve_call};
 use crate::otel;
 use crate::state::GatewayState;
 
@@ -70,13 +85,25 @@ pub(crate) struct HotPath<S> {
 struct Hot {
     state: Arc<GatewayState>,
     registry: Arc<Registry>,
+    /// Cancelled when the gateway has drained: the 2026-07-28 calls still running end then,
+    /// as rmcp's do.
+    shutdown: CancellationToken,
 }
 
 impl<S> HotPath<S> {
-    pub(crate) fn new(inner: S, state: Arc<GatewayState>, registry: Arc<Registry>) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        state: Arc<GatewayState>,
+        registry: Arc<Registry>,
+        shutdown: CancellationToken,
+    ) -> Self {
         HotPath {
             inner,
-            hot: Arc::new(Hot { state, registry }),
+            hot: Arc::new(Hot {
+                state,
+                registry,
+                shutdown,
+            }),
         }
     }
 }
@@ -97,7 +124,7 @@ where
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        let Some(entry) = self.hot.session_of(&request) else {
+        let Some(caller) = self.hot.caller_of(&request) else {
             return Either::Left(self.inner.call(request));
         };
         // Ready: rmcp's service always is (and `poll_ready` asked).
@@ -109,7 +136,7 @@ where
             let Ok(bytes) = body.collect().await.map(|b| b.to_bytes()) else {
                 return Ok(plain_status(StatusCode::INTERNAL_SERVER_ERROR));
             };
-            match hot.serve(entry, &parts.headers, &bytes).await {
+            match hot.serve(caller, &parts, &bytes).await {
                 Some(response) => Ok(response),
                 None => {
                     inner
@@ -119,6 +146,14 @@ where
             }
         }))
     }
+}
+
+/// Whose request the hot path may serve.
+enum Caller {
+    /// A 2025-11-25 session's client.
+    Session(Arc<SessionEntry>),
+    /// A 2026-07-28 client, served without a session.
+    Stateless,
 }
 
 /// One JSON-RPC message, as far as the hot path reads it (anything more: not its own).
@@ -144,6 +179,11 @@ struct Params {
     reason: Option<IgnoredAny>,
     #[serde(rename = "_meta")]
     meta: Option<JsonObject>,
+    /// A 2026-07-28 retry's parts (`modern.rs`).
+    #[serde(rename = "requestState")]
+    request_state: Option<String>,
+    #[serde(rename = "inputResponses")]
+    input_responses: Option<InputResponses>,
 }
 
 /// A `tools/call` the hot path serves.
@@ -151,28 +191,39 @@ struct Call {
     request: RequestId,
     name: String,
     arguments: Option<JsonObject>,
+}
+
+/// What a 2026-07-28 `tools/call` brings besides the tool and its arguments.
+struct Stateless {
+    meta: RequestMetaObject,
     progress: Option<ProgressToken>,
+    level: Option<LoggingLevel>,
+    request_state: Option<String>,
+    input_responses: Option<InputResponses>,
 }
 
 impl Hot {
-    /// The open session `request` is for, when the hot path may serve it.
-    fn session_of(&self, request: &Request<Body>) -> Option<Arc<SessionEntry>> {
-        if request.method() != Method::POST {
+    /// Whose request `request` is, when the hot path may serve it.
+    fn caller_of(&self, request: &Request<Body>) -> Option<Caller> {
+        let headers = request.headers();
+        if request.method() != Method::POST || !plain_media(headers) {
             return None;
         }
-        let id = request.headers().get(MCP_SESSION_ID)?.to_str().ok()?;
-        let entry = self.registry.get(id)?;
-        if !entry.plain || entry.ended.is_cancelled() || !plain_headers(request.headers()) {
+        let Some(id) = headers.get(MCP_SESSION_ID) else {
+            return stateless_headers(headers).then_some(Caller::Stateless);
+        };
+        let entry = self.registry.get(id.to_str().ok()?)?;
+        if !entry.plain || entry.ended.is_cancelled() || !classic_version(headers) {
             return None;
         }
-        Some(entry)
+        Some(Caller::Session(entry))
     }
 
     /// The answer to `body`, if it is the hot path's to give.
     async fn serve(
         self: Arc<Self>,
-        entry: Arc<SessionEntry>,
-        headers: &HeaderMap,
+        caller: Caller,
+        parts: &Parts,
         body: &[u8],
     ) -> Option<McpResponse> {
         let Ok(message) = serde_json::from_slice::<Message<'_>>(body) else {
@@ -190,67 +241,93 @@ impl Hot {
         if jsonrpc != "2.0" {
             return None;
         }
-        match (method.as_ref(), id, params) {
-            (
-                "tools/call",
-                Some(request),
-                Params {
-                    name: Some(name),
-                    arguments,
-                    request_id: None,
-                    reason: None,
-                    meta,
-                },
-            ) => {
+        let Params {
+            name,
+            arguments,
+            request_id,
+            reason,
+            meta,
+            request_state,
+            input_responses,
+        } = params;
+        match (method.as_ref(), id, caller) {
+            ("tools/call", Some(request), caller) if request_id.is_none() && reason.is_none() => {
                 let call = Call {
                     request,
-                    name,
+                    name: name?,
                     arguments,
-                    progress: progress_token(meta)?,
                 };
-                Some(self.call(entry, headers, call).await)
+                match caller {
+                    Caller::Session(entry) => {
+                        if request_state.is_some() || input_responses.is_some() {
+                            return None;
+                        }
+                        let progress = progress_token(meta)?;
+                        Some(self.call(entry, &parts.headers, call, progress).await)
+                    }
+                    Caller::Stateless => {
+                        if !named_in_headers(&parts.headers, &call.name) {
+                            return None;
+                        }
+                        let version = parts.headers.get(MCP_PROTOCOL_VERSION)?.to_str().ok()?;
+                        let (meta, progress, level) = stateless_meta(meta?, version)?;
+                        let stateless = Stateless {
+                            meta,
+                            progress,
+                            level,
+                            request_state,
+                            input_responses,
+                        };
+                        Some(self.call_stateless(parts, call, stateless).await)
+                    }
+                }
             }
-            (
-                "notifications/cancelled",
-                None,
-                Params {
-                    name: None,
-                    arguments: None,
-                    request_id: Some(request),
-                    ..
-                },
-            ) => cancel(&entry, &request),
+            ("notifications/cancelled", None, Caller::Session(entry))
+                if name.is_none() && arguments.is_none() =>
+            {
+                cancel(&entry, &request_id?)
+            }
             _ => None,
         }
     }
 
-    /// Runs the call and writes its answer: one event in one body, or, once the call's
-    /// server tells progress (under the request's `progressToken`) or the call runs long,
-    /// a stream of the progress events and then the answer. No answer when the client
+    /// The server span of a hot call (disabled unless traces are exported).
+    fn span(
+        &self,
+        call: &Call,
+        session: Option<&str>,
+        meta: Option<&JsonObject>,
+        headers: &HeaderMap,
+    ) -> tracing::Span {
+        match otel::tracing_on() {
+            true => otel::server_span(&otel::ServerRequest {
+                method: "tools/call",
+                target: Some(&call.name),
+                session,
+                request_id: Some(&call.request),
+                meta,
+                headers: Some(headers),
+                protocol: None,
+            }),
+            false => tracing::Span::none(),
+        }
+    }
+
+    /// A session's call: runs it and writes its answer, one event in one body, or, once the
+    /// call's server tells progress (under the request's `progressToken`) or the call runs
+    /// long, a stream of the progress events and then the answer. No answer when the client
     /// cancelled the call first: the stream then ends without one, as rmcp's would.
     async fn call(
         self: Arc<Self>,
         entry: Arc<SessionEntry>,
         headers: &HeaderMap,
         call: Call,
+        progress: Option<ProgressToken>,
     ) -> McpResponse {
-        let span = match otel::tracing_on() {
-            true => otel::server_span(&otel::ServerRequest {
-                method: "tools/call",
-                target: Some(&call.name),
-                session: Some(&entry.id),
-                request_id: Some(&call.request),
-                meta: None,
-                headers: Some(headers),
-                protocol: None,
-            }),
-            false => tracing::Span::none(),
-        };
-        // Progress beyond what the client has read is dropped (rmcp's channels are bounded
-        // too); the answer never is.
-        let (told, mut progress) = mpsc::channel(PROGRESS_BUFFER);
+        let span = self.span(&call, Some(&entry.id), None, headers);
+        let (told, mut progress_told) = mpsc::channel(PROGRESS_BUFFER);
         let mut options = CallOptions::new();
-        if let Some(token) = call.progress {
+        if let Some(token) = progress {
             options = options.on_progress(move |progress: &CallProgress| {
                 let params = relay::progress_params(token.clone(), progress);
                 let told_now = ServerNotification::ProgressNotification(Notification::new(params));
@@ -265,7 +342,7 @@ impl Hot {
             let registry = &self.registry;
             registry.touch(&entry).await;
             let tool_call = ToolCall {
-                peer: &entry.peer,
+                peer: Some(&entry.peer),
                 id: &call.request,
                 cancelled: &cancelled,
                 progress: None,
@@ -289,16 +366,7 @@ impl Hot {
                     () = registry.keep_alive(&entry) => unreachable!("keeps alive for ever"),
                 }
             };
-            let answer = match span.is_disabled() {
-                true => answer.await,
-                false => {
-                    let answer = answer.instrument(span.clone()).await;
-                    let unanswered =
-                        || Err(ErrorData::internal_error("the call was cancelled", None));
-                    otel::record_call(&span, &answer.clone().unwrap_or_else(unanswered));
-                    answer
-                }
-            };
+            let answer = traced(span, answer).await;
             registry.touch(&entry).await;
             let message = match answer {
                 // Cancelled: no answer.
@@ -316,42 +384,147 @@ impl Hot {
         let mut answer = Box::pin(answer);
         let first = tokio::select! {
             biased;
-            Some(told) = progress.recv() => told,
+            Some(told) = progress_told.recv() => told,
             answer = &mut answer => return sse(BoxBody::new(Full::new(Bytes::from(answer)))),
             // A long call's answer begins now, as rmcp's would (a client may time out
             // waiting for the head).
             () = tokio::time::sleep(STREAM_AFTER) => String::new(),
         };
-        // Progress first, or a long call: stream the progress, then the answer (with what
-        // was told meanwhile).
-        let rest = futures::stream::unfold(Some((answer, progress)), |state| async move {
-            let (mut answer, mut progress) = state?;
-            tokio::select! {
-                biased;
-                Some(told) = progress.recv() => Some((told, Some((answer, progress)))),
-                // A comment now and then, as rmcp's streams have: proxies keep the
-                // connection of a quiet call open.
-                () = tokio::time::sleep(SSE_KEEP_ALIVE) => {
-                    Some((":\n\n".to_owned(), Some((answer, progress))))
-                }
-                last = &mut answer => {
-                    let mut tail = String::new();
-                    while let Ok(told) = progress.try_recv() {
-                        tail.push_str(&told);
-                    }
-                    tail.push_str(&last);
-                    Some((tail, None))
-                }
-            }
-        });
-        let first = futures::stream::once(std::future::ready(first));
-        let events = first
-            .chain(rest)
-            .filter(|e| std::future::ready(!e.is_empty()))
-            .map(|e| Ok::<_, Infallible>(Frame::data(Bytes::from(e))));
-        // (rmcp's body type is `Sync`; the call's future is not.)
-        sse(BoxBody::new(StreamBody::new(SyncStream::new(events))))
+        streamed(first, answer, progress_told)
     }
+
+    /// A 2026-07-28 call: runs it and answers as rmcp's handler would, with the answer
+    /// alone as JSON, or with what the call's server told first, as an SSE stream of that
+    /// and then the answer. A call cancelled by the gateway's shutdown ends unanswered.
+    async fn call_stateless(
+        self: Arc<Self>,
+        parts: &Parts,
+        call: Call,
+        stateless: Stateless,
+    ) -> McpResponse {
+        let span = self.span(&call, None, Some(&stateless.meta.0.0), &parts.headers);
+        let shared = self
+            .state
+            .identity
+            .shared_session(&parts.headers, &parts.extensions);
+        let (told, mut progress_told) = mpsc::channel(PROGRESS_BUFFER);
+        let cancelled = self.shutdown.child_token();
+        let answer = async move {
+            let asked = modern::Asked {
+                key: call.name.clone(),
+                request_state: stateless.request_state.as_deref(),
+                input_responses: stateless.input_responses.as_ref(),
+            };
+            let options = modern::call_options(
+                &self.state.seal,
+                &asked,
+                &stateless.meta,
+                CallOptions::new(),
+            );
+            let answer = async {
+                let tell = move |notice| {
+                    let _ = told.try_send(event(&ServerJsonRpcMessage::notification(notice)));
+                };
+                let options = relay::told_to(options?, stateless.progress, stateless.level, tell);
+                let tool_call = ToolCall {
+                    peer: None,
+                    id: &call.request,
+                    cancelled: &cancelled,
+                    progress: None,
+                    log_level: None,
+                    options,
+                    modern: true,
+                };
+                let answer = serve_call(
+                    &self.state,
+                    None,
+                    shared,
+                    &call.name,
+                    call.arguments,
+                    tool_call,
+                );
+                Box::pin(answer).await.transpose()
+            };
+            let answer = traced(span, answer.map(Result::transpose)).await?;
+            // What rmcp's handler does for peers of 2026-07-28 and later.
+            Some(match answer {
+                Ok(response) => {
+                    let mut result = ServerResult::from(response);
+                    result.fill_missing_cache_hints();
+                    ServerJsonRpcMessage::response(result, call.request)
+                }
+                Err(mut error) => {
+                    if error.code == ErrorCode::RESOURCE_NOT_FOUND {
+                        error.code = ErrorCode::INVALID_PARAMS;
+                    }
+                    ServerJsonRpcMessage::error(error, Some(call.request))
+                }
+            })
+        };
+        let mut answer = Box::pin(answer);
+        let first = tokio::select! {
+            biased;
+            Some(told) = progress_told.recv() => told,
+            answer = &mut answer => return match answer {
+                Some(answer) => json(&answer),
+                None => plain_status(StatusCode::INTERNAL_SERVER_ERROR),
+            },
+        };
+        let answer = answer.map(|answer| answer.map_or_else(String::new, |a| event(&a)));
+        streamed(first, answer, progress_told)
+    }
+}
+
+/// Runs a call's `answer` (`None`: cancelled) in its server `span`, which records how it
+/// ended; off, just `answer`.
+async fn traced(
+    span: tracing::Span,
+    answer: impl Future<Output = Option<Result<rmcp::model::CallToolResponse, ErrorData>>>,
+) -> Option<Result<rmcp::model::CallToolResponse, ErrorData>> {
+    if span.is_disabled() {
+        return answer.await;
+    }
+    let answer = answer.instrument(span.clone()).await;
+    let unanswered = || Err(ErrorData::internal_error("the call was cancelled", None));
+    otel::record_call(&span, &answer.clone().unwrap_or_else(unanswered));
+    answer
+}
+
+/// An SSE stream of `first`, then what the call tells (`told`) until its `answer`, then
+/// that; a comment every 15 s of quiet.
+fn streamed(
+    first: String,
+    answer: impl Future<Output = String> + Send + 'static,
+    told: mpsc::Receiver<String>,
+) -> McpResponse {
+    let answer = Box::pin(answer);
+    let rest = futures::stream::unfold(Some((answer, told)), |state| async move {
+        let (mut answer, mut told) = state?;
+        tokio::select! {
+            biased;
+            Some(now) = told.recv() => Some((now, Some((answer, told)))),
+            // A comment now and then, as rmcp's streams have: proxies keep the
+            // connection of a quiet call open.
+            () = tokio::time::sleep(SSE_KEEP_ALIVE) => {
+                Some((":\n\n".to_owned(), Some((answer, told))))
+            }
+            last = &mut answer => {
+                let mut tail = String::new();
+                while let Ok(now) = told.try_recv() {
+                    tail.push_str(&now);
+                }
+                tail.push_str(&last);
+                Some((tail, None))
+            }
+        }
+    });
+    let first = futures::stream::once(std::future::ready(first));
+    let events = first
+        .chain(rest)
+        .filter(|e| std::future::ready(!e.is_empty()))
+        .map(|e| Ok::<_, Infallible>(Frame::data(Bytes::from(e))));
+    // (rmcp's body type is `Sync`; the call's future is not.)
+    sse(BoxBody::new(StreamBody::new(SyncStream::new(events))))
 }
 
 /// `message` as one SSE event.
@@ -366,7 +539,31 @@ fn event(message: &ServerJsonRpcMessage) -> String {
     }
 }
 
+/// `message` as rmcp answers a 2026-07-28 request with one message: JSON, with the HTTP
+/// status rmcp gives it (400 for a missing client capability, 404 for an unknown method).
+fn json(message: &ServerJsonRpcMessage) -> McpResponse {
+    let Ok(body) = serde_json::to_vec(message) else {
+        return plain_status(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    let status = match message {
+        ServerJsonRpcMessage::Error(error) => match error.error.code {
+            ErrorCode::UNSUPPORTED_PROTOCOL_VERSION
+            | ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY
+            | ErrorCode::HEADER_MISMATCH => StatusCode::BAD_REQUEST,
+            ErrorCode::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+            _ => StatusCode::OK,
+        },
+        _ => StatusCode::OK,
+    };
+    let mut response = Response::new(BoxBody::new(Full::new(Bytes::from(body))));
+    *response.status_mut() = status;
+    let kind = HeaderValue::from_static("application/json");
+    response.headers_mut().insert(header::CONTENT_TYPE, kind);
+    response
+}
+
 const MCP_SESSION_ID: &str = "mcp-session-id";
+const MCP_PROTOCOL_VERSION: &str = "mcp-protocol-version";
 
 /// How long a call may run before its answer's head is sent (then streamed): most calls
 /// are answered in one body by then.
@@ -378,13 +575,13 @@ const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Progress events waiting for the client to read them.
 const PROGRESS_BUFFER: usize = 64;
 
-/// The `progressToken` of a `tools/call`'s `_meta`; `None` (not the hot path's) when the
-/// `_meta` holds anything else (a `traceparent`, say, whose span rmcp's path reads).
+/// The `progressToken` of a session's `tools/call` `_meta`; `None` (not the hot path's)
+/// when the `_meta` holds anything else (a `traceparent`, say, whose span rmcp's path reads).
 fn progress_token(meta: Option<JsonObject>) -> Option<Option<ProgressToken>> {
     let Some(mut meta) = meta else {
         return Some(None);
     };
-    let token = meta.remove("progressToken");
+    let token = meta.remove(PROGRESS_TOKEN);
     if !meta.is_empty() {
         return None;
     }
@@ -394,39 +591,119 @@ fn progress_token(meta: Option<JsonObject>) -> Option<Option<ProgressToken>> {
     }
 }
 
-/// `Accept`, `Content-Type` and `MCP-Protocol-Version` as rmcp takes them without a word,
-/// for a revision before 2026-07-28 (whose requests carry what the hot path leaves to rmcp).
-fn plain_headers(headers: &HeaderMap) -> bool {
-    let text = |name| headers.get(name).map(HeaderValue::to_str);
+const PROGRESS_TOKEN: &str = "progressToken";
+
+/// The `_meta` keys of a 2026-07-28 request the hot path serves.
+const STATELESS_META: [&str; 5] = [
+    "io.modelcontextprotocol/protocolVersion",
+    "io.modelcontextprotocol/clientCapabilities",
+    "io.modelcontextprotocol/clientInfo",
+    "io.modelcontextprotocol/logLevel",
+    PROGRESS_TOKEN,
+];
+
+/// A 2026-07-28 request's `_meta`, with its `progressToken` and log level, when it names
+/// `version` (its `MCP-Protocol-Version`) and the client's capabilities, and holds nothing
+/// the hot path leaves to rmcp (any other key, or one of these malformed).
+fn stateless_meta(
+    meta: JsonObject,
+    version: &str,
+) -> Option<(
+    RequestMetaObject,
+    Option<ProgressToken>,
+    Option<LoggingLevel>,
+)> {
+    if meta
+        .keys()
+        .any(|key| !STATELESS_META.contains(&key.as_str()))
+    {
+        return None;
+    }
+    let meta = RequestMetaObject(MetaObject(meta));
+    let named = meta.protocol_version()?;
+    if named.as_str() != version || meta.client_capabilities().is_none() {
+        return None;
+    }
+    let present = |key: &str| meta.0.0.contains_key(key);
+    if present(STATELESS_META[2]) && meta.client_info().is_none() {
+        return None;
+    }
+    let level = match present(STATELESS_META[3]) {
+        true => Some(meta.log_level()?),
+        false => None,
+    };
+    let progress = match meta.0.0.get(PROGRESS_TOKEN) {
+        Some(token) => Some(serde_json::from_value(token.clone()).ok()?),
+        None => None,
+    };
+    Some((meta, progress, level))
+}
+
+/// The single value of `name` in `headers`, as text.
+fn single<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    match values.next() {
+        Some(_) => None,
+        None => value.to_str().ok(),
+    }
+}
+
+/// `Accept` and `Content-Type` as rmcp takes them without a word.
+fn plain_media(headers: &HeaderMap) -> bool {
     // A single `Accept` of plain media types (any parameter, a weight say, is left to
     // rmcp's own reading), naming both.
-    let mut accept = headers.get_all(header::ACCEPT).iter();
-    let accepts = match (accept.next().map(HeaderValue::to_str), accept.next()) {
-        (Some(Ok(accept)), None) if !accept.contains([';', '"']) => {
+    let accepts = match single(headers, header::ACCEPT.as_str()) {
+        Some(accept) if !accept.contains([';', '"']) => {
             let types = || accept.split(',').map(str::trim);
             let json = types().any(|t| t.eq_ignore_ascii_case("application/json"));
             json && types().any(|t| t.eq_ignore_ascii_case("text/event-stream"))
         }
         _ => false,
     };
-    let json = match text(header::CONTENT_TYPE.as_str()) {
+    let json = match headers.get(header::CONTENT_TYPE).map(HeaderValue::to_str) {
         Some(Ok(kind)) => kind
             .split(';')
             .next()
             .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json")),
         _ => false,
     };
-    let classic = match text("mcp-protocol-version") {
+    accepts && json
+}
+
+/// Whether `version` is a revision rmcp knows.
+fn known(version: &str) -> bool {
+    ProtocolVersion::KNOWN_VERSIONS
+        .iter()
+        .any(|known| known.as_str() == version)
+}
+
+/// A session request's `MCP-Protocol-Version` (if any) names a known revision before
+/// 2026-07-28 (whose requests carry what the hot path leaves to rmcp).
+fn classic_version(headers: &HeaderMap) -> bool {
+    match headers.get(MCP_PROTOCOL_VERSION).map(HeaderValue::to_str) {
         None => true,
-        Some(Ok(version)) => {
-            version < ProtocolVersion::V_2026_07_28.as_str()
-                && ProtocolVersion::KNOWN_VERSIONS
-                    .iter()
-                    .any(|known| known.as_str() == version)
-        }
+        Some(Ok(version)) => version < ProtocolVersion::V_2026_07_28.as_str() && known(version),
         Some(Err(_)) => false,
-    };
-    accepts && json && classic
+    }
+}
+
+/// A 2026-07-28 `tools/call`'s headers as rmcp takes them without a word: a known revision
+/// from 2026-07-28 on, `Mcp-Method: tools/call`, each once, and no `Mcp-Param-*` header.
+fn stateless_headers(headers: &HeaderMap) -> bool {
+    let modern = single(headers, MCP_PROTOCOL_VERSION)
+        .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28.as_str() && known(version));
+    modern
+        && single(headers, "mcp-method") == Some("tools/call")
+        && !headers
+            .keys()
+            .any(|key| key.as_str().starts_with("mcp-param-"))
+}
+
+/// Whether the request's `Mcp-Name` is `name` itself, once (a Base64-wrapped one is rmcp's
+/// to read).
+fn named_in_headers(headers: &HeaderMap, name: &str) -> bool {
+    single(headers, "mcp-name").is_some_and(|named| named == name && !named.starts_with("=?"))
 }
 
 /// Cancels the hot path's request `request` of `entry` (`None`: not one of its own).
@@ -485,5 +762,101 @@ impl Drop for InFlight {
         {
             in_flight.remove(&self.request);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    const MODERN: [(&str, &str); 2] = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+    ];
+
+    #[test]
+    fn only_a_2026_tools_call_with_its_headers_once_is_taken_without_a_session() {
+        assert!(stateless_headers(&headers(&MODERN)));
+        let classic = [("mcp-protocol-version", "2025-11-25"), MODERN[1]];
+        let unknown = [("mcp-protocol-version", "2099-01-01"), MODERN[1]];
+        let listed = [MODERN[0], ("mcp-method", "tools/list")];
+        let twice = [MODERN[0], MODERN[1], MODERN[1]];
+        let param = [MODERN[0], MODERN[1], ("mcp-param-region", "eu")];
+        for refused in [
+            &classic[..],
+            &unknown,
+            &listed,
+            &twice,
+            &param,
+            &MODERN[..1],
+        ] {
+            assert!(!stateless_headers(&headers(refused)), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn mcp_name_must_be_the_tool_s_own_plainly() {
+        assert!(named_in_headers(
+            &headers(&[("mcp-name", "kit__echo")]),
+            "kit__echo"
+        ));
+        for refused in [
+            &[("mcp-name", "kit__add")][..],
+            &[("mcp-name", "=?base64?a2l0X19lY2hv?=")],
+            &[("mcp-name", "kit__echo"), ("mcp-name", "kit__echo")],
+            &[],
+        ] {
+            assert!(
+                !named_in_headers(&headers(refused), "kit__echo"),
+                "{refused:?}"
+            );
+        }
+    }
+
+    fn meta(extra: serde_json::Value) -> JsonObject {
+        let mut meta = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            meta[key] = value.clone();
+        }
+        meta.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_2026_meta_is_the_hot_path_s_when_it_holds_only_what_it_serves() {
+        let served = meta(json!({
+            "io.modelcontextprotocol/clientInfo": {"name": "c", "version": "1"},
+            "io.modelcontextprotocol/logLevel": "warning",
+            "progressToken": 7,
+        }));
+        let (_, progress, level) = stateless_meta(served, "2026-07-28").expect("served");
+        assert_eq!(
+            progress,
+            Some(ProgressToken(rmcp::model::NumberOrString::Number(7)))
+        );
+        assert_eq!(level, Some(LoggingLevel::Warning));
+        assert!(stateless_meta(meta(json!({})), "2026-07-28").is_some());
+        // Another revision than the header's, no capabilities, a malformed level, a key
+        // rmcp's path reads (a trace's parent): rmcp's.
+        assert!(stateless_meta(meta(json!({})), "2026-08-01").is_none());
+        let mut bare = meta(json!({}));
+        bare.remove("io.modelcontextprotocol/clientCapabilities");
+        assert!(stateless_meta(bare, "2026-07-28").is_none());
+        let loud = meta(json!({"io.modelcontextprotocol/logLevel": "loud"}));
+        assert!(stateless_meta(loud, "2026-07-28").is_none());
+        let traced =
+            meta(json!({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}));
+        assert!(stateless_meta(traced, "2026-07-28").is_none());
     }
 }

@@ -431,11 +431,15 @@ impl ServerHandler for DownstreamSession {
                 None => self.session(&context),
             };
             let call = ToolCall {
-                peer: &context.peer,
+                peer: Some(&context.peer),
                 id: &context.id,
                 cancelled: &context.ct,
                 progress: context.meta.get_progress_token(),
-                log_level: *lock(&self.log_level),
+                // A 2026-07-28 client sets the level per request.
+                log_level: match modern {
+                    true => context.meta.log_level(),
+                    false => *lock(&self.log_level),
+                },
                 options,
                 modern,
             };
@@ -683,7 +687,8 @@ impl DownstreamSession {
 /// What one downstream `tools/call` brings besides the tool and its arguments.
 pub(crate) struct ToolCall<'a> {
     /// The client's side of its session: what the call's server asks and tells goes there.
-    pub peer: &'a Peer<RoleServer>,
+    /// `None` for a call whose options carry where its notices go (`hot.rs`, 2026-07-28).
+    pub peer: Option<&'a Peer<RoleServer>>,
     /// The client's request.
     pub id: &'a RequestId,
     /// Cancelled when the client cancels the request (or goes away).
@@ -757,13 +762,16 @@ async fn run_call(
     // Questions for the client end with its request (answered or cancelled).
     let over = call.cancelled.child_token();
     let _over_on_return = over.clone().drop_guard();
-    let session = own.map(|own| {
-        let relay = Relay::new(call.peer.clone(), call.id.clone(), over.clone());
-        own.clone().with_input_handler(relay)
-    });
-    let session = session.or(shared);
+    let session = match (own, call.peer) {
+        (Some(own), Some(peer)) => {
+            let relay = Relay::new(peer.clone(), call.id.clone(), over.clone());
+            Some(own.clone().with_input_handler(relay))
+        }
+        (Some(own), None) => Some(own.clone()),
+        (None, _) => shared,
+    };
     let (mut notices, options) = CallNotices::new(
-        call.peer.clone(),
+        call.peer.cloned(),
         call.progress,
         call.log_level,
         call.options,

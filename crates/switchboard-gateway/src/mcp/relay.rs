@@ -28,8 +28,8 @@
 use rmcp::model::{
     ClientResult, CreateMessageRequest, CreateMessageRequestParams, ElicitRequest,
     ElicitRequestParams, ElicitationAction, GetExtensions, ListRootsRequest, LoggingLevel,
-    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, RequestId,
-    ServerRequest,
+    LoggingMessageNotificationParam, Notification, ProgressNotificationParam, ProgressToken,
+    RequestId, ServerNotification, ServerRequest,
 };
 use rmcp::service::{OriginatingRequestId, PeerRequestOptions};
 use rmcp::{Peer, RoleServer};
@@ -274,45 +274,33 @@ fn elicit_params(request: &AskedInput) -> Option<ElicitRequestParams> {
 /// the client's own `progressToken`, when it gave one) and log messages at or above the
 /// level the client set (`logging/setLevel`; all without one), in the order they arrived.
 pub(crate) struct CallNotices {
-    peer: Peer<RoleServer>,
-    received: mpsc::UnboundedReceiver<Notice>,
-}
-
-pub(crate) struct Notice(Told);
-
-enum Told {
-    Progress(ProgressToken, CallProgress),
-    Log(LogMessage),
+    /// `None`: a call without a peer, whose notices go elsewhere ([`told_to`]).
+    peer: Option<Peer<RoleServer>>,
+    received: mpsc::UnboundedReceiver<ServerNotification>,
 }
 
 impl CallNotices {
-    /// The notices of one call, and `options` with the callbacks that feed them.
+    /// The notices of one call to `peer`, and `options` with the callbacks that feed them
+    /// (`options` as they are without a peer).
     pub(crate) fn new(
-        peer: Peer<RoleServer>,
+        peer: Option<Peer<RoleServer>>,
         token: Option<ProgressToken>,
         level: Option<LoggingLevel>,
         mut options: CallOptions,
     ) -> (CallNotices, CallOptions) {
         let (sender, received) = mpsc::unbounded_channel();
-        if let Some(token) = token {
-            let sender = sender.clone();
-            options = options.on_progress(move |progress: &CallProgress| {
-                let _ = sender.send(Notice(Told::Progress(token.clone(), progress.clone())));
+        if peer.is_some() {
+            options = told_to(options, token, level, move |notice| {
+                let _ = sender.send(notice);
             });
         }
-        let least = level.map_or(0, rank);
-        options = options.on_log(move |message: &LogMessage| {
-            if level_rank(&message.level) >= least {
-                let _ = sender.send(Notice(Told::Log(message.clone())));
-            }
-        });
         (CallNotices { peer, received }, options)
     }
 
     /// The next notice received (pending for ever once the call has dropped its
     /// callbacks). Cancel-safe: give it to [`CallNotices::tell`] outside the `select!` that
     /// waits for it, so a notice being told is not lost when the call returns meanwhile.
-    pub(crate) async fn next(&mut self) -> Notice {
+    pub(crate) async fn next(&mut self) -> ServerNotification {
         match self.received.recv().await {
             Some(notice) => notice,
             None => std::future::pending().await,
@@ -327,26 +315,48 @@ impl CallNotices {
         }
     }
 
-    pub(crate) async fn tell(&self, notice: Notice) {
-        let told = match notice.0 {
-            Told::Progress(token, progress) => {
-                let params = progress_params(token, &progress);
-                self.peer.notify_progress(params).await
-            }
-            Told::Log(message) => {
-                let level = serde_json::from_value(Value::String(message.level));
-                let mut params = LoggingMessageNotificationParam::new(
-                    level.unwrap_or(LoggingLevel::Info),
-                    message.data,
-                );
-                params.logger = message.logger;
-                self.peer.notify_logging_message(params).await
-            }
+    pub(crate) async fn tell(&self, notice: ServerNotification) {
+        let Some(peer) = &self.peer else {
+            return;
         };
-        if let Err(error) = told {
+        if let Err(error) = peer.send_notification(notice).await {
             tracing::debug!(%error, "cannot tell the downstream client of a call's progress or log");
         }
     }
+}
+
+/// `options` with callbacks that give `tell` the call's progress (under `token`, when the
+/// client gave one) and its server's log messages at or above `level` (all without one),
+/// as MCP notifications.
+pub(crate) fn told_to(
+    mut options: CallOptions,
+    token: Option<ProgressToken>,
+    level: Option<LoggingLevel>,
+    tell: impl Fn(ServerNotification) + Clone + Send + Sync + 'static,
+) -> CallOptions {
+    if let Some(token) = token {
+        let tell = tell.clone();
+        options = options.on_progress(move |progress: &CallProgress| {
+            let params = progress_params(token.clone(), progress);
+            tell(ServerNotification::ProgressNotification(Notification::new(
+                params,
+            )));
+        });
+    }
+    let least = level.map_or(0, rank);
+    options.on_log(move |message: &LogMessage| {
+        if level_rank(&message.level) >= least {
+            let level = serde_json::from_value(Value::String(message.level.clone()));
+            let mut params = LoggingMessageNotificationParam::new(
+                level.unwrap_or(LoggingLevel::Info),
+                message.data.clone(),
+            );
+            params.logger = message.logger.clone();
+            tell(ServerNotification::LoggingMessageNotification(
+                Notification::new(params),
+            ));
+        }
+    })
 }
 
 /// MCP's `notifications/progress` parameters for a call's `progress` under `token`.

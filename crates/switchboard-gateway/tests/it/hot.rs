@@ -310,3 +310,168 @@ async fn an_accept_header_rmcp_refuses_is_refused_on_the_hot_path_too() {
     }
     gateway.stop().await;
 }
+
+/// POSTs a 2026-07-28 `tools/call` of `name` (no session), with the `_meta` a client of
+/// that revision sends and the entries of `meta` besides; `headers` replace the SEP-2243
+/// headers it would send.
+async fn post_2026(
+    http: &reqwest::Client,
+    mcp: &str,
+    id: u64,
+    name: &str,
+    arguments: Value,
+    meta: Value,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut all_meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    });
+    for (key, value) in meta.as_object().into_iter().flatten() {
+        all_meta[key] = value.clone();
+    }
+    let message = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": name, "arguments": arguments, "_meta": all_meta}});
+    let mut sent = reqwest::header::HeaderMap::new();
+    let defaults = [
+        ("accept", "application/json, text/event-stream"),
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", name),
+    ];
+    for (header, value) in defaults.iter().chain(headers) {
+        let header = reqwest::header::HeaderName::from_bytes(header.as_bytes()).unwrap();
+        sent.insert(header, value.parse().unwrap());
+    }
+    let request = http.post(mcp).headers(sent).json(&message);
+    request.send().await.unwrap()
+}
+
+/// The status, media type and messages (one JSON body, or the events of a stream) of an
+/// answer.
+async fn answered(response: reqwest::Response) -> (StatusCode, String, Vec<Value>) {
+    let status = response.status();
+    let kind = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = response.text().await.unwrap();
+    let messages = match kind.as_str() {
+        "text/event-stream" => events(&body),
+        _ => vec![serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))],
+    };
+    (status, kind, messages)
+}
+
+/// `messages` without the time their errors' data carry, the notifications of each kind in
+/// the order they came (the engine tells a call's progress and its log messages apart, in
+/// no order between the two), then the answer.
+fn untimed(messages: &[Value]) -> Vec<Value> {
+    let mut messages = messages.to_vec();
+    let told = messages.len().saturating_sub(1);
+    messages[..told].sort_by_key(|m| m["method"].as_str().map(str::to_owned));
+    for message in &mut messages {
+        if let Some(data) = message
+            .pointer_mut("/error/data")
+            .and_then(Value::as_object_mut)
+        {
+            data.remove("at");
+        }
+    }
+    messages
+}
+
+/// A `traceparent` in `_meta` leaves a request to rmcp's pipeline (the hot path serves
+/// only the keys it knows): the same request answered both ways.
+const TO_RMCP: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_call_is_answered_as_rmcp_answers_it() {
+    let Setup {
+        _kit,
+        gateway,
+        http,
+        mcp,
+    } = setup(None).await;
+    let steps = json!({"count": 2, "delay_ms": 10, "log": true});
+    let cases = [
+        ("kit__echo", json!({"message": "hi"}), json!({})),
+        ("kit__fail", json!({}), json!({})),
+        ("kit__nope", json!({}), json!({})),
+        // Progress, and log messages at or above the request's level (`info`: each step's
+        // `debug` message is not told).
+        (
+            "kit__progress",
+            steps,
+            json!({"progressToken": "p", "io.modelcontextprotocol/logLevel": "info"}),
+        ),
+    ];
+    for (id, (name, arguments, meta)) in (1..).zip(cases) {
+        let hot = post_2026(&http, &mcp, id, name, arguments.clone(), meta.clone(), &[]);
+        let (status, kind, messages) = answered(hot.await).await;
+        let mut meta = meta;
+        meta["traceparent"] = json!(TO_RMCP);
+        let rmcp = post_2026(&http, &mcp, id, name, arguments, meta, &[]).await;
+        let (rmcp_status, rmcp_kind, rmcp_messages) = answered(rmcp).await;
+        assert_eq!((status, &kind), (rmcp_status, &rmcp_kind), "{name}");
+        assert_eq!(untimed(&messages), untimed(&rmcp_messages), "{name}");
+        let answer = messages.last().unwrap();
+        assert_eq!(answer["id"], json!(id), "{name}: {messages:?}");
+        match name {
+            "kit__echo" => {
+                assert_eq!(kind, "application/json");
+                assert_eq!(ok_text(&answer["result"]), "hi");
+            }
+            "kit__fail" => assert_eq!(answer["result"]["isError"], json!(true), "{answer}"),
+            "kit__nope" => assert!(answer.get("error").is_some(), "{answer}"),
+            _ => {
+                assert_eq!(kind, "text/event-stream");
+                let sorted = untimed(&messages);
+                let told: Vec<&str> = sorted[..sorted.len() - 1]
+                    .iter()
+                    .map(|m| m["method"].as_str().unwrap())
+                    .collect();
+                let log = "notifications/message";
+                let progress = "notifications/progress";
+                assert_eq!(told, [log, log, progress, progress], "{messages:?}");
+                assert_eq!(sorted[0]["params"]["level"], json!("info"));
+                assert_eq!(sorted[1]["params"]["level"], json!("info"));
+                assert_eq!(ok_text(&answer["result"]), "done 2");
+            }
+        }
+    }
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_still_refuses_a_2026_call_its_checks_refuse() {
+    let Setup {
+        _kit,
+        gateway,
+        http,
+        mcp,
+    } = setup(None).await;
+    let echo = json!({"message": "hi"});
+    let refused = |headers: &'static [(&'static str, &'static str)], meta: Value| {
+        let (http, mcp, echo) = (&http, &mcp, echo.clone());
+        async move {
+            let response = post_2026(http, mcp, 7, "kit__echo", echo, meta, headers).await;
+            let (status, _, messages) = answered(response).await;
+            (status, messages[0]["error"]["code"].clone())
+        }
+    };
+    let mismatch = json!(-32020);
+    // Mcp-Name naming another tool than the body's.
+    let other_name = refused(&[("mcp-name", "kit__add")], json!({})).await;
+    assert_eq!(other_name, (StatusCode::BAD_REQUEST, mismatch.clone()));
+    // `_meta` naming another revision than the header.
+    let other_revision = json!({"io.modelcontextprotocol/protocolVersion": "2025-11-25"});
+    let other_revision = refused(&[], other_revision).await;
+    assert_eq!(other_revision, (StatusCode::BAD_REQUEST, mismatch));
+    // The client's capabilities missing.
+    let no_capabilities = json!({"io.modelcontextprotocol/clientCapabilities": null});
+    let (status, _) = refused(&[], no_capabilities).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    gateway.stop().await;
+}
