@@ -1,7 +1,9 @@
 //! The hot path (`mcp/hot.rs`): a plain session's `tools/call` answered without rmcp's
 //! pipeline, over raw JSON-RPC with reqwest — in one SSE event, with its progress streamed
 //! first when the request has a `progressToken`, keeping the session alive although rmcp
-//! never sees those calls, and cancellable by `notifications/cancelled`.
+//! never sees those calls, and cancellable by `notifications/cancelled`. A 2026-07-28
+//! request's `tools/call` answered exactly as rmcp answers it, and refused by rmcp's checks
+//! as before.
 
 use std::time::Duration;
 
