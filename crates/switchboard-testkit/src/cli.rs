@@ -113,6 +113,9 @@ pub struct Args {
     /// named by the `X-User` header.
     #[arg(long, env = "SWITCHBOARD_TESTKIT_PRIVATE_LISTS")]
     pub private_lists: bool,
+    /// Serve `route`, whose `region` argument is also an `Mcp-Param-Region` header.
+    #[arg(long)]
+    pub header_params: bool,
 }
 
 /// Modes other than serving the test server.
@@ -188,6 +191,7 @@ impl Args {
             ignore_discover: self.ignore_discover,
             slow_first_discover: self.slow_first_discover,
             private_lists: self.private_lists,
+            header_params: self.header_params,
         }
     }
 }

@@ -82,6 +82,9 @@ pub struct Knobs {
     /// caller named by the `X-User` request header: `mine_<user>`, which answers that name
     /// when called with the same header.
     pub private_lists: bool,
+    /// One more tool, `route`, whose `region` argument a 2026-07-28 client also sends as the
+    /// `Mcp-Param-Region` header (SEP-2243 `x-mcp-header`); it answers the region.
+    pub header_params: bool,
 }
 
 /// The MCP lifecycles a test server speaks.

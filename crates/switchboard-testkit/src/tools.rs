@@ -97,6 +97,18 @@ impl TestServer {
     /// A fresh server (fresh counters, fresh session id).
     pub fn new(knobs: Knobs) -> Self {
         let mut base_tools = base_tools(knobs.tools);
+        if knobs.header_params {
+            base_tools.push(Tool::new(
+                "route",
+                "Returns `region`, which a 2026-07-28 client also sends as the \
+                 `Mcp-Param-Region` header.",
+                schema(json!({
+                    "type": "object",
+                    "properties": {"region": {"type": "string", "x-mcp-header": "Region"}},
+                    "required": ["region"]
+                })),
+            ));
+        }
         if knobs.oauth.is_some() {
             base_tools.push(Tool::new(
                 "whoami",
@@ -277,6 +289,7 @@ impl TestServer {
         let ct = &context.ct;
         let result = match name {
             "echo" | "lookup" | "put" => text(str_arg(args, "message")?),
+            "route" => text(str_arg(args, "region")?),
             "echo_args" => text(Value::Object(args.clone()).to_string()),
             "tick" => {
                 let id = str_arg(args, "id")?;

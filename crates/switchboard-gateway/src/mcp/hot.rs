@@ -21,8 +21,8 @@
 //!   revision from 2026-07-28 on, its `_meta` the same revision and the client's
 //!   capabilities, and its SEP-2243 headers are the ones rmcp checks, as rmcp wants them:
 //!   `Mcp-Method: tools/call` and `Mcp-Name` the tool's name, plainly, once each, and no
-//!   `Mcp-Param-*` header (the gateway's tools declare no `x-mcp-header` parameters to
-//!   rmcp, which then checks none). A retry's `requestState` and `inputResponses` are
+//!   `Mcp-Param-*` header, for a tool without `x-mcp-header` parameters (rmcp checks
+//!   those headers against the tool's schema, `DownstreamSession::get_tool`). A retry's `requestState` and `inputResponses` are
 //!   served as rmcp's handler serves them (`modern.rs`). The answer is one JSON body with
 //!   rmcp's HTTP status for it; once the call tells progress or a log message (at or above
 //!   the request's `logLevel`), an SSE stream of those and then the answer. When the client
@@ -266,7 +266,9 @@ impl Hot {
                         Some(self.call(entry, &parts.headers, call, progress).await)
                     }
                     Caller::Stateless => {
-                        if !named_in_headers(&parts.headers, &call.name) {
+                        if !named_in_headers(&parts.headers, &call.name)
+                            || self.declares_header_params(&call.name)
+                        {
                             return None;
                         }
                         let version = parts.headers.get(MCP_PROTOCOL_VERSION)?.to_str().ok()?;
@@ -289,6 +291,15 @@ impl Hot {
             }
             _ => None,
         }
+    }
+
+    /// Whether the tool `name` has `x-mcp-header` parameters, whose `Mcp-Param-*` headers
+    /// rmcp checks.
+    fn declares_header_params(&self, name: &str) -> bool {
+        let catalog = self.state.hub.catalog();
+        catalog
+            .get(name)
+            .is_some_and(|tool| header_params(tool.input_schema.get("properties")))
     }
 
     /// The server span of a hot call (disabled unless traces are exported).
@@ -700,6 +711,17 @@ fn stateless_headers(headers: &HeaderMap) -> bool {
             .any(|key| key.as_str().starts_with("mcp-param-"))
 }
 
+/// Whether a property of `properties`, or of theirs, down `properties` chains, is
+/// annotated `x-mcp-header` (as rmcp reads a tool's schema).
+fn header_params(properties: Option<&serde_json::Value>) -> bool {
+    let Some(serde_json::Value::Object(properties)) = properties else {
+        return false;
+    };
+    properties.values().any(|property| {
+        property.get("x-mcp-header").is_some() || header_params(property.get("properties"))
+    })
+}
+
 /// Whether the request's `Mcp-Name` is `name` itself, once (a Base64-wrapped one is rmcp's
 /// to read).
 fn named_in_headers(headers: &HeaderMap, name: &str) -> bool {
@@ -820,6 +842,21 @@ mod tests {
                 "{refused:?}"
             );
         }
+    }
+
+    #[test]
+    fn x_mcp_header_parameters_are_found_down_properties_chains() {
+        let found = |schema: serde_json::Value| header_params(schema.get("properties"));
+        assert!(found(
+            json!({"properties": {"region": {"x-mcp-header": "Region"}}})
+        ));
+        let nested = json!({"properties": {"where": {"properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"}}}}});
+        assert!(found(nested));
+        assert!(!found(
+            json!({"properties": {"region": {"type": "string"}}})
+        ));
+        assert!(!found(json!({"type": "object"})));
     }
 
     fn meta(extra: serde_json::Value) -> JsonObject {

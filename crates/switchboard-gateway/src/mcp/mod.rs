@@ -42,7 +42,7 @@ use rmcp::model::{
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ProgressToken, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, RequestId,
     ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
-    SubscriptionFilter, UnsubscribeRequestParams,
+    SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
 #[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
 use rmcp::model::{LoggingLevel, SetLevelRequestParams};
@@ -406,6 +406,15 @@ impl ServerHandler for DownstreamSession {
             Ok(ListToolsResult::with_all_items(tools))
         })
         .await
+    }
+
+    /// The tool `name` as the catalogue exposes it, from which rmcp checks a 2026-07-28
+    /// call's `Mcp-Param-*` headers against the tool's `x-mcp-header` parameters (SEP-2243).
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.hub()
+            .catalog()
+            .get(name)
+            .map(|tool| convert::tool(tool))
     }
 
     async fn call_tool(

@@ -477,3 +477,37 @@ async fn rmcp_still_refuses_a_2026_call_its_checks_refuse() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     gateway.stop().await;
 }
+
+/// A tool with an `x-mcp-header` parameter (the testkit's `route`, `region` as
+/// `Mcp-Param-Region`): a 2026-07-28 call's header must agree with the body (SEP-2243).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_call_s_param_headers_are_checked_against_the_tool_s_schema() {
+    let knobs = switchboard_testkit::Knobs {
+        header_params: true,
+        ..Default::default()
+    };
+    let kit =
+        switchboard_testkit::serve_streamable_http(knobs, switchboard_testkit::HttpMode::Stateful)
+            .await
+            .expect("testkit serves");
+    let toml = format!("[servers.kit]\nurl = {}\n", toml_string(&kit.url()));
+    let gateway = TestGateway::start(&toml).await;
+    let (http, mcp) = (reqwest::Client::new(), gateway.url("/mcp"));
+    let eu = json!({"region": "eu"});
+    let route = |headers: &'static [(&'static str, &'static str)]| {
+        let (http, mcp, eu) = (&http, &mcp, eu.clone());
+        async move {
+            let response = post_2026(http, mcp, 1, "kit__route", eu, json!({}), headers).await;
+            answered(response).await
+        }
+    };
+    let (status, _, messages) = route(&[("mcp-param-region", "eu")]).await;
+    assert_eq!(status, StatusCode::OK, "{messages:?}");
+    assert_eq!(ok_text(&messages[0]["result"]), "eu");
+    for refused in [&[][..], &[("mcp-param-region", "us")]] {
+        let (status, _, messages) = route(refused).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused:?}: {messages:?}");
+        assert_eq!(messages[0]["error"]["code"], json!(-32020), "{messages:?}");
+    }
+    gateway.stop().await;
+}
