@@ -479,11 +479,15 @@ async fn rmcp_still_refuses_a_2026_call_its_checks_refuse() {
 }
 
 /// A tool with an `x-mcp-header` parameter (the testkit's `route`, `region` as
-/// `Mcp-Param-Region`): a 2026-07-28 call's header must agree with the body (SEP-2243).
+/// `Mcp-Param-Region`): a 2026-07-28 call's header must agree with the body (SEP-2243),
+/// downstream and upstream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_2026_call_s_param_headers_are_checked_against_the_tool_s_schema() {
+    // The testkit speaks 2026-07-28 too, so the gateway's own call of `route` must carry
+    // the header upstream as well.
     let knobs = switchboard_testkit::Knobs {
         header_params: true,
+        lifecycle: switchboard_testkit::Lifecycle::Both,
         ..Default::default()
     };
     let kit =
