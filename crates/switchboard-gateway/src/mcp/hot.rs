@@ -20,8 +20,8 @@
 //! - **A 2026-07-28 request** (stateless, no session): its `MCP-Protocol-Version` names a
 //!   revision from 2026-07-28 on, its `_meta` the same revision and the client's
 //!   capabilities, and its SEP-2243 headers are the ones rmcp checks, as rmcp wants them:
-//!   `Mcp-Method: tools/call` and `Mcp-Name` the tool's name, plainly, once each, and no
-//!   `Mcp-Param-*` header, for a tool without `x-mcp-header` parameters (rmcp checks
+//!   `Mcp-Method: tools/call` and `Mcp-Name` the tool's name, plainly, once each; a tool
+//!   without `x-mcp-header` parameters and no `Mcp-Param-*` header at all (rmcp checks
 //!   those headers against the tool's schema, `DownstreamSession::get_tool`). A retry's `requestState` and `inputResponses` are
 //!   served as rmcp's handler serves them (`modern.rs`). The answer is one JSON body with
 //!   rmcp's HTTP status for it; once the call tells progress or a log message (at or above
@@ -336,13 +336,14 @@ impl Hot {
         progress: Option<ProgressToken>,
     ) -> McpResponse {
         let span = self.span(&call, Some(&entry.id), None, headers);
-        let (told, mut progress_told) = mpsc::channel(PROGRESS_BUFFER);
+        // Nothing told is lost (rmcp's streams wait for their reader instead).
+        let (told, mut progress_told) = mpsc::unbounded_channel();
         let mut options = CallOptions::new();
         if let Some(token) = progress {
             options = options.on_progress(move |progress: &CallProgress| {
                 let params = relay::progress_params(token.clone(), progress);
                 let told_now = ServerNotification::ProgressNotification(Notification::new(params));
-                let _ = told.try_send(event(&ServerJsonRpcMessage::notification(told_now)));
+                let _ = told.send(event(&ServerJsonRpcMessage::notification(told_now)));
             });
         }
         // Cancelled by the client's `notifications/cancelled`, or when the session ends.
@@ -418,7 +419,7 @@ impl Hot {
             .state
             .identity
             .shared_session(&parts.headers, &parts.extensions);
-        let (told, mut progress_told) = mpsc::channel(PROGRESS_BUFFER);
+        let (told, mut progress_told) = mpsc::unbounded_channel();
         let cancelled = self.shutdown.child_token();
         let answer = async move {
             let asked = modern::Asked {
@@ -434,7 +435,7 @@ impl Hot {
             );
             let answer = async {
                 let tell = move |notice| {
-                    let _ = told.try_send(event(&ServerJsonRpcMessage::notification(notice)));
+                    let _ = told.send(event(&ServerJsonRpcMessage::notification(notice)));
                 };
                 let options = relay::told_to(options?, stateless.progress, stateless.level, tell);
                 let tool_call = ToolCall {
@@ -461,6 +462,7 @@ impl Hot {
             Some(match answer {
                 Ok(response) => {
                     let mut result = ServerResult::from(response);
+                    // (Nothing to fill in a call's result today: kept as rmcp's handler has it.)
                     result.fill_missing_cache_hints();
                     ServerJsonRpcMessage::response(result, call.request)
                 }
@@ -495,10 +497,30 @@ async fn traced(
     if span.is_disabled() {
         return answer.await;
     }
-    let answer = answer.instrument(span.clone()).await;
-    let unanswered = || Err(ErrorData::internal_error("the call was cancelled", None));
-    otel::record_call(&span, &answer.clone().unwrap_or_else(unanswered));
+    // A call dropped unanswered (its client went away) is recorded as cancelled too.
+    let mut record = RecordCall(Some(span.clone()));
+    let answer = answer.instrument(span).await;
+    record.answered(answer.clone());
     answer
+}
+
+/// Records a call's outcome on its span once: its answer, else (dropped or cancelled) that
+/// it was cancelled, as rmcp's handler records it.
+struct RecordCall(Option<tracing::Span>);
+
+impl RecordCall {
+    fn answered(&mut self, answer: Option<Result<rmcp::model::CallToolResponse, ErrorData>>) {
+        if let Some(span) = self.0.take() {
+            let unanswered = || Err(ErrorData::internal_error("the call was cancelled", None));
+            otel::record_call(&span, &answer.unwrap_or_else(unanswered));
+        }
+    }
+}
+
+impl Drop for RecordCall {
+    fn drop(&mut self) {
+        self.answered(None);
+    }
 }
 
 /// An SSE stream of `first`, then what the call tells (`told`) until its `answer`, then
@@ -506,7 +528,7 @@ async fn traced(
 fn streamed(
     first: String,
     answer: impl Future<Output = String> + Send + 'static,
-    told: mpsc::Receiver<String>,
+    told: mpsc::UnboundedReceiver<String>,
 ) -> McpResponse {
     let answer = Box::pin(answer);
     let rest = futures::stream::unfold(Some((answer, told)), |state| async move {
@@ -552,6 +574,8 @@ fn event(message: &ServerJsonRpcMessage) -> String {
 
 /// `message` as rmcp answers a 2026-07-28 request with one message: JSON, with the HTTP
 /// status rmcp gives it (400 for a missing client capability, 404 for an unknown method).
+/// rmcp's 400 for invalid params of a request with malformed `_meta` cannot arise: the hot
+/// path serves only well-formed `_meta` (`stateless_meta`).
 fn json(message: &ServerJsonRpcMessage) -> McpResponse {
     let Ok(body) = serde_json::to_vec(message) else {
         return plain_status(StatusCode::INTERNAL_SERVER_ERROR);
@@ -582,9 +606,6 @@ const STREAM_AFTER: Duration = Duration::from_millis(100);
 
 /// How long a streamed answer may be quiet before a comment is sent (rmcp's default).
 const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
-
-/// Progress events waiting for the client to read them.
-const PROGRESS_BUFFER: usize = 64;
 
 /// The `progressToken` of a session's `tools/call` `_meta`; `None` (not the hot path's)
 /// when the `_meta` holds anything else (a `traceparent`, say, whose span rmcp's path reads).

@@ -704,7 +704,8 @@ pub(crate) struct ToolCall<'a> {
     pub cancelled: &'a CancellationToken,
     /// The request's `progressToken`, if any: the call's progress is told under it.
     pub progress: Option<ProgressToken>,
-    /// The least level of the server's log messages relayed (`logging/setLevel`).
+    /// The least level of the server's log messages relayed (`logging/setLevel`, or a
+    /// 2026-07-28 request's `_meta` `logLevel`).
     #[allow(deprecated)] // logging (SEP-2577): clients of older revisions still set a level
     pub log_level: Option<LoggingLevel>,
     pub options: CallOptions,
@@ -776,6 +777,7 @@ async fn run_call(
             let relay = Relay::new(peer.clone(), call.id.clone(), over.clone());
             Some(own.clone().with_input_handler(relay))
         }
+        // (Not made: only 2026-07-28 calls come without a peer, and those have no session.)
         (Some(own), None) => Some(own.clone()),
         (None, _) => shared,
     };

@@ -272,7 +272,8 @@ fn elicit_params(request: &AskedInput) -> Option<ElicitRequestParams> {
 
 /// What a call's server tells its downstream client while the call runs: progress (under
 /// the client's own `progressToken`, when it gave one) and log messages at or above the
-/// level the client set (`logging/setLevel`; all without one), in the order they arrived.
+/// level the client set (`logging/setLevel`, or a 2026-07-28 request's `_meta` `logLevel`;
+/// all without one), in the order they arrived.
 pub(crate) struct CallNotices {
     /// `None`: a call without a peer, whose notices go elsewhere ([`told_to`]).
     peer: Option<Peer<RoleServer>>,
