@@ -55,13 +55,11 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use rmcp::ErrorData;
 use rmcp::model::{
-    ErrorCode, InputResponses, LoggingLevel, MetaObject, Notification, ProgressToken,
-    ProtocolVersion, RequestId, RequestMetaObject, ServerJsonRpcMessage, ServerNotification,
-    ServerResult,
+    ErrorCode, InputResponses, LoggingLevel, MetaObject, ProgressToken, ProtocolVersion, RequestId,
+    RequestMetaObject, ServerJsonRpcMessage, ServerNotification, ServerResult,
 };
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use switchboard::interaction::CallProgress;
 use switchboard::{CallOptions, JsonObject};
 use sync_wrapper::SyncStream;
 use tokio::sync::mpsc;
@@ -338,14 +336,7 @@ impl Hot {
         let span = self.span(&call, Some(&entry.id), None, headers);
         // Nothing told is lost (rmcp's streams wait for their reader instead).
         let (told, mut progress_told) = mpsc::unbounded_channel();
-        let mut options = CallOptions::new();
-        if let Some(token) = progress {
-            options = options.on_progress(move |progress: &CallProgress| {
-                let params = relay::progress_params(token.clone(), progress);
-                let told_now = ServerNotification::ProgressNotification(Notification::new(params));
-                let _ = told.send(event(&ServerJsonRpcMessage::notification(told_now)));
-            });
-        }
+        let options = relay::progress_told_to(CallOptions::new(), progress, as_events(told));
         // Cancelled by the client's `notifications/cancelled`, or when the session ends.
         let cancelled = entry.ended.child_token();
         let in_flight = InFlight::new(entry.clone(), &call.request, &cancelled);
@@ -434,10 +425,12 @@ impl Hot {
                 CallOptions::new(),
             );
             let answer = async {
-                let tell = move |notice| {
-                    let _ = told.send(event(&ServerJsonRpcMessage::notification(notice)));
+                let options = match options {
+                    Ok(options) => options,
+                    Err(refused) => return Some(Err(refused)),
                 };
-                let options = relay::told_to(options?, stateless.progress, stateless.level, tell);
+                let (progress, level) = (stateless.progress, stateless.level);
+                let options = relay::told_to(options, progress, level, as_events(told));
                 let tool_call = ToolCall {
                     peer: None,
                     id: &call.request,
@@ -455,9 +448,9 @@ impl Hot {
                     call.arguments,
                     tool_call,
                 );
-                Box::pin(answer).await.transpose()
+                Box::pin(answer).await
             };
-            let answer = traced(span, answer.map(Result::transpose)).await?;
+            let answer = traced(span, answer).await?;
             // What rmcp's handler does for peers of 2026-07-28 and later.
             Some(match answer {
                 Ok(response) => {
@@ -558,6 +551,15 @@ fn streamed(
         .map(|e| Ok::<_, Infallible>(Frame::data(Bytes::from(e))));
     // (rmcp's body type is `Sync`; the call's future is not.)
     sse(BoxBody::new(StreamBody::new(SyncStream::new(events))))
+}
+
+/// What a call tells, sent to `told` as SSE events.
+fn as_events(
+    told: mpsc::UnboundedSender<String>,
+) -> impl Fn(ServerNotification) + Clone + Send + Sync + 'static {
+    move |notice| {
+        let _ = told.send(event(&ServerJsonRpcMessage::notification(notice)));
+    }
 }
 
 /// `message` as one SSE event.

@@ -330,22 +330,13 @@ impl CallNotices {
 /// client gave one) and its server's log messages at or above `level` (all without one),
 /// as MCP notifications.
 pub(crate) fn told_to(
-    mut options: CallOptions,
+    options: CallOptions,
     token: Option<ProgressToken>,
     level: Option<LoggingLevel>,
     tell: impl Fn(ServerNotification) + Clone + Send + Sync + 'static,
 ) -> CallOptions {
-    if let Some(token) = token {
-        let tell = tell.clone();
-        options = options.on_progress(move |progress: &CallProgress| {
-            let params = progress_params(token.clone(), progress);
-            tell(ServerNotification::ProgressNotification(Notification::new(
-                params,
-            )));
-        });
-    }
     let least = level.map_or(0, rank);
-    options.on_log(move |message: &LogMessage| {
+    progress_told_to(options, token, tell.clone()).on_log(move |message: &LogMessage| {
         if level_rank(&message.level) >= least {
             let level = serde_json::from_value(Value::String(message.level.clone()));
             let mut params = LoggingMessageNotificationParam::new(
@@ -360,11 +351,26 @@ pub(crate) fn told_to(
     })
 }
 
+/// `options` with a callback that gives `tell` the call's progress under `token`, as MCP
+/// notifications (`options` as they are without a token).
+pub(crate) fn progress_told_to(
+    options: CallOptions,
+    token: Option<ProgressToken>,
+    tell: impl Fn(ServerNotification) + Send + Sync + 'static,
+) -> CallOptions {
+    let Some(token) = token else {
+        return options;
+    };
+    options.on_progress(move |progress: &CallProgress| {
+        let params = progress_params(token.clone(), progress);
+        tell(ServerNotification::ProgressNotification(Notification::new(
+            params,
+        )));
+    })
+}
+
 /// MCP's `notifications/progress` parameters for a call's `progress` under `token`.
-pub(crate) fn progress_params(
-    token: ProgressToken,
-    progress: &CallProgress,
-) -> ProgressNotificationParam {
+fn progress_params(token: ProgressToken, progress: &CallProgress) -> ProgressNotificationParam {
     let mut params = ProgressNotificationParam::new(token, progress.progress);
     params.total = progress.total;
     params.message = progress.message.clone();
